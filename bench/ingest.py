@@ -1,0 +1,287 @@
+"""Ingestion benchmark: the gateway against real Mosquitto and InfluxDB on this machine.
+
+Prints figures; asserts nothing about speed (docs/performance.md records the figures with the
+machine and date). Two phases, one run:
+
+1. backlog drain — N contract messages queued (QoS 1) for the gateway's persistent session while
+   it is stopped; then it starts, and we time first stored → all stored. This is capacity.
+2. sustained — a paced publisher at R messages/s for D seconds while the gateway runs; we report
+   the stored rate and publish → stored latency (p50, p99) from the publisher's schedule and the
+   gateway's own stored counter, sampled every 20 ms.
+
+Both phases check zero loss by counting the points in InfluxDB at the end. A bare paho subscriber
+that stores nothing drains the same backlog first, as the ceiling a Python consumer has here.
+
+    .venv/bin/python bench/ingest.py --backlog 100000 --rate 10000 --duration 60
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from devices.simulator import TrafficGenerator  # noqa: E402
+from tests.mqtt_load import RawPublisher  # noqa: E402
+from tests.servers import InfluxDB, Mosquitto, free_port  # noqa: E402
+
+SMARTCITY = str(Path(sys.executable).parent / "smartcity")
+
+
+def messages(count: int, seed: int, start: datetime) -> list[tuple[str, bytes]]:
+    """Gate events and scale records from the simulator, unique ids, no state or bad messages."""
+    generator = TrafficGenerator("bench", gates=40, scales=60, seed=seed, bad_ratio=0.0)
+    out: list[tuple[str, bytes]] = []
+    now = start
+    while len(out) < count:
+        message = generator.next_message(now)
+        now += timedelta(microseconds=200)
+        if message.topic.endswith(("/event", "/record")):
+            out.append((message.topic, message.payload))
+    return out
+
+
+class GatewayProcess:
+    def __init__(self, mosquitto: Mosquitto, influx: InfluxDB, data_dir: Path, client_id: str, extra: dict[str, str]):
+        self.http_port = free_port()
+        self.env = dict(
+            os.environ,
+            SC_MQTT_URL=mosquitto.url,
+            SC_INFLUX_URL=influx.url,
+            SC_INFLUX_DB="bench",
+            SC_DATA_DIR=str(data_dir),
+            SC_HTTP_PORT=str(self.http_port),
+            SC_MQTT_CLIENT_ID=client_id,
+            SC_LOG_LEVEL="WARNING",
+            SC_SITE="bench",
+            **extra,
+        )
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        self.process = subprocess.Popen([SMARTCITY, "gateway"], env=self.env)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"gateway exited with {self.process.returncode}")
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{self.http_port}/readyz", timeout=1) as response:
+                    if response.status == 200:
+                        return
+            except OSError:
+                pass
+            time.sleep(0.05)
+        raise TimeoutError("gateway not ready in 30 s")
+
+    def stored(self) -> float:
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.http_port}/metrics", timeout=5) as response:
+            text = response.read().decode()
+        return sum(float(v) for v in re.findall(r'^sc_gateway_messages_stored_total\{[^}]*\} (\S+)$', text, re.M))
+
+    def peak_rss_mib(self) -> float:
+        assert self.process is not None
+        status = Path(f"/proc/{self.process.pid}/status").read_text()
+        match = re.search(r"VmHWM:\s+(\d+) kB", status)
+        return int(match.group(1)) / 1024 if match else float("nan")
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            self.process.wait(60)
+
+
+def influx_count(influx: InfluxDB, database: str) -> int:
+    total = 0
+    for measurement, field in (("gate_event", "event_id"), ("scale_record", "record_id")):
+        query = urllib.parse.urlencode({"db": database, "q": f'SELECT COUNT("{field}") FROM "{measurement}"'})
+        with urllib.request.urlopen(f"{influx.url}/query?{query}", timeout=60) as response:
+            result = json.load(response)["results"][0]
+        for series in result.get("series", []):
+            total += int(series["values"][0][1])
+    return total
+
+
+def bare_paho_drain(mosquitto: Mosquitto, batch: list[tuple[str, bytes]]) -> float:
+    """A paho subscriber that counts and stores nothing, draining the same backlog."""
+    import paho.mqtt.client as paho
+    from paho.mqtt.enums import CallbackAPIVersion
+
+    state = {"n": 0, "first": 0.0, "last": 0.0}
+
+    def on_message(_c: object, _u: object, _m: object) -> None:
+        if state["n"] == 0:
+            state["first"] = time.perf_counter()
+        state["n"] += 1
+        state["last"] = time.perf_counter()
+
+    client = paho.Client(CallbackAPIVersion.VERSION2, client_id="bench-bare", clean_session=False)
+    client.on_message = on_message
+    client.connect("127.0.0.1", mosquitto.port)
+    client.subscribe("sc/v1/#", qos=1)
+    client.loop(1)
+    client.disconnect()
+    publish_all(mosquitto, batch, "bench-bare-pub")
+    client.reconnect()
+    deadline = time.monotonic() + 300
+    while state["n"] < len(batch) and time.monotonic() < deadline:
+        client.loop(0.1)
+    client.disconnect()
+    return len(batch) / (state["last"] - state["first"])
+
+
+def publish_all(mosquitto: Mosquitto, batch: list[tuple[str, bytes]], client_id: str) -> None:
+    publisher = RawPublisher("127.0.0.1", mosquitto.port, client_id)
+    packets = publisher.packets(batch)
+    for offset in range(0, len(packets), 2000):
+        publisher.send(packets[offset : offset + 2000])
+    publisher.wait_acked()
+    publisher.close()
+
+
+def backlog_phase(gateway: GatewayProcess, mosquitto: Mosquitto, batch: list[tuple[str, bytes]]) -> dict[str, float]:
+    gateway.start()  # creates the persistent session
+    gateway.stop()
+    publish_all(mosquitto, batch, "bench-backlog-pub")
+    started = time.perf_counter()
+    gateway.start()
+    ready = time.perf_counter()
+    last = 0.0
+    while True:
+        stored = gateway.stored()
+        now = time.perf_counter()
+        if stored >= len(batch):
+            last = now
+            break
+        if now - started > 600:
+            raise TimeoutError(f"backlog not drained: {stored} of {len(batch)}")
+        time.sleep(0.02)
+    return {
+        "messages": len(batch),
+        # from subscribed (ready) to every message stored and acknowledged
+        "drain_events_per_s": len(batch) / (last - ready),
+        "start_to_all_stored_s": last - started,
+        "ready_s": ready - started,
+    }
+
+
+def sustained_phase(
+    gateway: GatewayProcess, mosquitto: Mosquitto, batch: list[tuple[str, bytes]], rate: float, before: float
+) -> dict[str, float]:
+    publisher = RawPublisher("127.0.0.1", mosquitto.port, "bench-sustained-pub")
+    packets = publisher.packets(batch)
+    tick = 0.01
+    per_tick = rate * tick
+    schedule: list[tuple[float, int]] = []  # (time, messages published so far)
+    samples: list[tuple[float, float]] = []  # (time, stored so far in this phase)
+    started = time.perf_counter()
+    sent = 0
+    next_sample = started
+    while sent < len(packets):
+        due = min(len(packets), int((time.perf_counter() - started) / tick * per_tick) + int(per_tick))
+        if due > sent:
+            publisher.send(packets[sent:due])
+            sent = due
+            schedule.append((time.perf_counter(), sent))
+        now = time.perf_counter()
+        if now >= next_sample:
+            samples.append((now, gateway.stored() - before))
+            next_sample = now + 0.02
+        time.sleep(max(0.0, tick - (time.perf_counter() - now)))
+    publish_done = time.perf_counter()
+    while samples[-1][1] < len(packets) and time.perf_counter() - publish_done < 120:
+        samples.append((time.perf_counter(), gateway.stored() - before))
+        time.sleep(0.02)
+    publisher.wait_acked()
+    publisher.close()
+    latencies = []
+    index = 0
+    for when_published, count in schedule:
+        while index < len(samples) and samples[index][1] < count:
+            index += 1
+        if index == len(samples):
+            break
+        latencies.append(samples[index][0] - when_published)
+    latencies.sort()
+    return {
+        "messages": len(packets),
+        "publish_rate": len(packets) / (publish_done - started),
+        "stored_rate": samples[-1][1] / (samples[-1][0] - started),
+        "latency_p50_s": latencies[len(latencies) // 2],
+        "latency_p99_s": latencies[int(len(latencies) * 0.99)],
+        "latency_max_s": latencies[-1],
+        "all_stored": float(samples[-1][1] >= len(packets)),
+    }
+
+
+def machine() -> str:
+    cpu = "unknown cpu"
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            cpu = line.split(":", 1)[1].strip()
+            break
+    return f"{platform.node()} · {os.cpu_count()} cores · {cpu} · Python {platform.python_version()}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--backlog", type=int, default=100_000, help="messages queued for the drain phase")
+    parser.add_argument("--rate", type=float, default=10_000, help="messages/s in the sustained phase")
+    parser.add_argument("--duration", type=float, default=60, help="seconds of the sustained phase (0: skip)")
+    parser.add_argument("--protocol", type=int, default=4, choices=(4, 5))
+    parser.add_argument("--skip-bare", action="store_true", help="skip the bare paho baseline")
+    args = parser.parse_args()
+
+    print(f"machine: {machine()}")
+    print(f"date: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC")
+    start = datetime.now(UTC) - timedelta(hours=1)
+    sustained_count = int(args.rate * args.duration)
+    generated = time.perf_counter()
+    batch = messages(args.backlog + sustained_count, seed=7, start=start)
+    backlog, sustained = batch[: args.backlog], batch[args.backlog :]
+    print(f"generated {len(batch)} messages in {time.perf_counter() - generated:.1f}s, "
+          f"mean payload {sum(len(p) for _, p in batch) / len(batch):.0f} bytes")
+
+    mosquitto, influx = Mosquitto(), InfluxDB()
+    mosquitto.start()
+    influx.start()
+    data_dir = Path(tempfile.mkdtemp(prefix="sc-bench-"))
+    try:
+        if not args.skip_bare:
+            print(f"bare paho subscriber (stores nothing): {bare_paho_drain(mosquitto, backlog):,.0f} msg/s")
+        gateway = GatewayProcess(mosquitto, influx, data_dir, "bench-gateway",
+                                 {"SC_MQTT_PROTOCOL": str(args.protocol)})
+        drain = backlog_phase(gateway, mosquitto, backlog)
+        print(f"gateway backlog drain: {drain['drain_events_per_s']:,.0f} events/s "
+              f"({drain['messages']:,} events, all stored {drain['start_to_all_stored_s']:.2f}s after start)")
+        stored_before = gateway.stored()
+        if sustained:
+            result = sustained_phase(gateway, mosquitto, sustained, args.rate, stored_before)
+            print(f"sustained: published {result['publish_rate']:,.0f}/s, stored {result['stored_rate']:,.0f}/s "
+                  f"over {args.duration:.0f}s; publish→stored p50 {result['latency_p50_s'] * 1000:.0f} ms, "
+                  f"p99 {result['latency_p99_s'] * 1000:.0f} ms, max {result['latency_max_s'] * 1000:.0f} ms")
+        print(f"gateway peak RSS: {gateway.peak_rss_mib():.0f} MiB")
+        gateway.stop()
+        in_influx = influx_count(influx, "bench")
+        expected = len(batch)
+        print(f"points in InfluxDB: {in_influx:,} of {expected:,} published -> "
+              f"{'zero loss' if in_influx == expected else f'LOSS of {expected - in_influx}'}")
+    finally:
+        mosquitto.cleanup()
+        influx.cleanup()
+
+
+if __name__ == "__main__":
+    main()

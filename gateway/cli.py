@@ -1,0 +1,184 @@
+"""``smartcity``: the one console script. Configuration comes from ``SC_`` environment variables."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import sys
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+import click
+from aiohttp import web
+
+from gateway.embedded_broker import EmbeddedBroker
+from gateway.logs import configure_logging
+from gateway.settings import MqttEndpoint, Settings, SettingsError, load_settings, settings_help
+
+log = logging.getLogger("smartcity")
+
+SETTINGS_EPILOG = "\b\nEnvironment variables:\n" + settings_help()
+
+
+def _settings() -> Settings:
+    try:
+        settings = load_settings()
+    except SettingsError as error:
+        raise click.ClickException(str(error)) from None
+    configure_logging(settings.log_level, settings.log_format)
+    return settings
+
+
+@click.group(epilog=SETTINGS_EPILOG, context_settings={"max_content_width": 120})
+def main() -> None:
+    """Smart-community IoT gateway and smart-market backend.
+
+    Devices (access-control gates, traceability scales) publish over MQTT; the gateway validates
+    every message, stores time series in InfluxDB (or an embedded store) and serves a status page.
+    """
+
+
+def _simulation_options(function: Callable[..., None]) -> Callable[..., None]:
+    options = [
+        click.option("--gates", default=4, show_default=True, type=click.IntRange(0, 10_000), help="Simulated gates"),
+        click.option("--scales", default=6, show_default=True, type=click.IntRange(0, 10_000), help="Simulated scales"),
+        click.option("--rate", default=5.0, show_default=True, type=click.FloatRange(0.01, 100_000),
+                     help="Messages per second, all devices together"),
+        click.option("--bad-ratio", default=0.02, show_default=True, type=click.FloatRange(0, 1),
+                     help="Share of deliberately malformed messages"),
+        click.option("--seed", default=None, type=int, help="Random seed, for a repeatable stream"),
+    ]
+    for option in reversed(options):
+        function = option(function)
+    return function
+
+
+@main.command(epilog=SETTINGS_EPILOG)
+@_simulation_options
+@click.option("--no-simulator", is_flag=True, help="Do not start the simulated devices")
+def run(gates: int, scales: int, rate: float, bad_ratio: float, seed: int | None, no_simulator: bool) -> None:
+    """All in one: broker (embedded by default), gateway, status page and simulated devices."""
+    settings = _settings()
+    simulation = None if no_simulator else (gates, scales, rate, bad_ratio, seed)
+    _run_until_signal(lambda stop: _serve(settings, stop, simulation))
+
+
+@main.command(epilog=SETTINGS_EPILOG)
+def gateway() -> None:
+    """The gateway alone: MQTT → validation → time-series store, with its HTTP status and metrics."""
+    settings = _settings()
+    _run_until_signal(lambda stop: _serve(settings, stop, None))
+
+
+@main.command(epilog=SETTINGS_EPILOG)
+@_simulation_options
+@click.option("--duration", default=None, type=click.FloatRange(0.1), help="Seconds to run (default: until Ctrl-C)")
+def simulate(gates: int, scales: int, rate: float, bad_ratio: float, seed: int | None, duration: float | None) -> None:
+    """Simulated gates and scales publishing realistic traffic to the broker at SC_MQTT_URL."""
+    settings = _settings()
+    if settings.embedded_mqtt:
+        raise click.ClickException(
+            "simulate publishes to a running broker: set SC_MQTT_URL=mqtt://host:port "
+            "(or use 'smartcity run', which starts the embedded broker and the simulator together)"
+        )
+    endpoint = MqttEndpoint.parse(settings.mqtt_url)
+
+    async def simulate_until(stop: asyncio.Event) -> None:
+        from devices.simulator import TrafficGenerator, run_simulation
+
+        generator = TrafficGenerator(settings.site, gates, scales, seed=_seed(seed), bad_ratio=bad_ratio)
+        stats = await run_simulation(
+            endpoint.host, endpoint.port, generator, rate, duration, endpoint.username, endpoint.password, stop
+        )
+        click.echo(f"published: {stats}")
+
+    _run_until_signal(simulate_until)
+
+
+def _seed(seed: int | None) -> int:
+    import random
+
+    return seed if seed is not None else random.SystemRandom().randrange(2**31)
+
+
+def _run_until_signal(body: Callable[[asyncio.Event], Awaitable[None]]) -> None:
+    async def runner() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, stop.set)
+        await body(stop)
+
+    try:
+        asyncio.run(runner())
+    except SettingsError as error:
+        raise click.ClickException(str(error)) from None
+
+
+@contextlib.asynccontextmanager
+async def _embedded_broker(settings: Settings) -> AsyncIterator[str]:
+    if not settings.embedded_mqtt:
+        yield settings.mqtt_url
+        return
+    broker = EmbeddedBroker(settings.embedded_mqtt_port)
+    await broker.start()
+    if broker.moved:
+        click.echo(
+            f"Port {broker.wanted_port} (SC_EMBEDDED_MQTT_PORT) is taken; "
+            f"the embedded MQTT broker listens on 127.0.0.1:{broker.port} instead.",
+            err=True,
+        )
+    log.info("embedded mqtt broker started", extra={"url": broker.url})
+    try:
+        yield broker.url
+    finally:
+        await broker.stop()
+
+
+async def _serve(
+    settings: Settings, stop: asyncio.Event, simulation: tuple[int, int, float, float, int | None] | None
+) -> None:
+    from gateway.service import Gateway
+    from gateway.web import create_app
+
+    async with _embedded_broker(settings) as mqtt_url:
+        gateway_ = Gateway(settings, mqtt_url=mqtt_url)
+        runner = web.AppRunner(create_app(gateway_), access_log=None)
+        await runner.setup()
+        site = web.TCPSite(runner, settings.http_host, settings.http_port)
+        try:
+            await site.start()
+        except OSError as error:
+            await runner.cleanup()
+            raise click.ClickException(
+                f"cannot serve HTTP on {settings.http_host}:{settings.http_port} ({error.strerror}); "
+                "set SC_HTTP_PORT to a free port"
+            ) from None
+        await gateway_.start()
+        click.echo(f"Status page: http://{settings.http_host}:{settings.http_port}/   (Ctrl-C stops)", err=True)
+        simulator = None
+        if simulation is not None:
+            simulator = asyncio.create_task(_simulate(mqtt_url, settings.site, simulation, stop))
+        await stop.wait()
+        click.echo("Stopping: flushing batches...", err=True)
+        if simulator is not None:
+            await asyncio.gather(simulator, return_exceptions=True)
+        await gateway_.stop()
+        await runner.cleanup()
+
+
+async def _simulate(
+    mqtt_url: str, site: str, simulation: tuple[int, int, float, float, int | None], stop: asyncio.Event
+) -> None:
+    from devices.simulator import TrafficGenerator, run_simulation
+
+    gates, scales, rate, bad_ratio, seed = simulation
+    endpoint = MqttEndpoint.parse(mqtt_url)
+    generator = TrafficGenerator(site, gates, scales, seed=_seed(seed), bad_ratio=bad_ratio)
+    await run_simulation(endpoint.host, endpoint.port, generator, rate, None, endpoint.username,
+                         endpoint.password, stop)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

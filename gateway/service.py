@@ -1,0 +1,118 @@
+"""The composition root of the gateway: builds every part from :class:`Settings` in one place."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+
+from devices.topics import subscription_filter
+from gateway.metrics import GatewayMetrics
+from gateway.mqtt_source import MqttSource
+from gateway.pipeline import Pipeline, PipelineLimits
+from gateway.points import CredentialHasher
+from gateway.registry import DeviceRegistry
+from gateway.settings import MqttEndpoint, Settings
+from gateway.sinks import TimeSeriesStore
+from gateway.sinks.embedded import EmbeddedStore
+from gateway.sinks.influxdb import InfluxStore
+from gateway.spool import Spool
+
+log = logging.getLogger(__name__)
+
+
+def build_store(settings: Settings) -> TimeSeriesStore:
+    if settings.influx_url is None:
+        return EmbeddedStore(settings.data_dir / "timeseries.sqlite")
+    return InfluxStore(
+        settings.influx_url,
+        settings.influx_db,
+        token=settings.influx_token.get_secret_value() if settings.influx_token else None,
+        username=settings.influx_user,
+        password=settings.influx_password.get_secret_value() if settings.influx_password else None,
+        timeout_s=settings.write_timeout_s,
+        create_database=settings.influx_create_db,
+    )
+
+
+def credential_key(settings: Settings) -> bytes:
+    """The configured key, else one generated once and kept (mode 0600) under the data directory."""
+    if settings.credential_hash_key is not None:
+        return settings.credential_hash_key.get_secret_value().encode()
+    path = settings.data_dir / "credential-hash.key"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.touch(mode=0o600)
+        path.write_text(secrets.token_hex(32))
+        log.warning("generated a credential hash key; set SC_CREDENTIAL_HASH_KEY on every gateway in production",
+                    extra={"path": str(path)})
+    return path.read_text().strip().encode()
+
+
+class Gateway:
+    """MQTT source → pipeline → store, with the device registry and metrics the web pages show."""
+
+    def __init__(self, settings: Settings, mqtt_url: str | None = None) -> None:
+        self.settings = settings
+        self.mqtt_url = mqtt_url or settings.mqtt_url
+        self.metrics = GatewayMetrics()
+        self.store = build_store(settings)
+        self.spool = Spool(settings.spool_dir, settings.spool_max_bytes)
+        self.registry = DeviceRegistry()
+        self.pipeline = Pipeline(
+            self.store,
+            self.spool,
+            self.metrics,
+            CredentialHasher(credential_key(settings)),
+            PipelineLimits(
+                batch_size=settings.batch_size,
+                batch_interval_s=settings.batch_interval_ms / 1000,
+                max_batches_in_flight=settings.max_batches_in_flight,
+                max_payload_bytes=settings.max_payload_bytes,
+                dead_letter_payload_bytes=settings.dead_letter_payload_bytes,
+                write_retries=settings.write_retries,
+            ),
+            listeners=[self.registry],
+        )
+        self.source = MqttSource(
+            MqttEndpoint.parse(self.mqtt_url),
+            settings.mqtt_client_id,
+            subscription_filter(settings.mqtt_share_group or None),
+            self.pipeline.on_messages,
+            protocol=settings.mqtt_protocol,
+            session_expiry_s=settings.mqtt_session_expiry_s,
+            receive_maximum=settings.mqtt_receive_maximum,
+        )
+        self.source.on_connection_change = lambda up: self.metrics.broker_connected.set(1 if up else 0)
+        self.pipeline.attach(self.source)
+        self._tasks: list[asyncio.Task[None]] = []
+
+    async def start(self) -> None:
+        await self.store.open()
+        self._tasks = [
+            asyncio.create_task(self.pipeline.run(), name="pipeline"),
+            asyncio.create_task(self.source.run(), name="mqtt-source"),
+        ]
+        log.info(
+            "gateway started",
+            extra={"mqtt": str(MqttEndpoint.parse(self.mqtt_url)), "store": self.store.name,
+                   "spool_points": self.spool.depth_points},
+        )
+
+    async def stop(self) -> None:
+        """Stop taking messages, store and ack everything received, then close."""
+        self.source.pause()
+        await self.pipeline.drain()
+        await self.source.disconnect()
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.store.close()
+        log.info("gateway stopped", extra={"spool_points": self.spool.depth_points})
+
+    def readiness(self) -> dict[str, bool]:
+        return {
+            "broker_connected": self.source.connected and self.source.subscribed,
+            "store_up": self.pipeline.store_up,
+            "spool_has_room": self.spool.depth_bytes < self.settings.spool_max_bytes * 0.95,
+        }

@@ -1,0 +1,170 @@
+"""Typed settings from ``SC_`` environment variables (pydantic-settings), validated at start-up.
+
+This is the only place that reads the environment; everything else gets a :class:`Settings`.
+"""
+
+from __future__ import annotations
+
+import socket
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+from urllib.parse import unquote, urlsplit
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from devices.topics import IDENTIFIER
+
+
+@dataclass(frozen=True, slots=True)
+class MqttEndpoint:
+    host: str
+    port: int
+    username: str | None = None
+    password: str | None = None
+    tls: bool = False
+
+    @classmethod
+    def parse(cls, url: str) -> MqttEndpoint:
+        parts = urlsplit(url)
+        if parts.scheme not in ("mqtt", "mqtts", "tcp", "ssl"):
+            # name only the scheme: the rest of a URL may hold a password
+            scheme = f"{parts.scheme}://" if parts.scheme else "no scheme"
+            raise ValueError(f"scheme must be mqtt:// or mqtts://, got {scheme}")
+        if not parts.hostname:
+            raise ValueError("the URL names no host")
+        tls = parts.scheme in ("mqtts", "ssl")
+        return cls(
+            host=parts.hostname,
+            port=parts.port or (8883 if tls else 1883),
+            username=unquote(parts.username) if parts.username else None,
+            password=unquote(parts.password) if parts.password else None,
+            tls=tls,
+        )
+
+    def __str__(self) -> str:
+        scheme = "mqtts" if self.tls else "mqtt"
+        user = f"{self.username}:***@" if self.username else ""
+        return f"{scheme}://{user}{self.host}:{self.port}"
+
+
+class Settings(BaseSettings):
+    """Every setting, its ``SC_`` variable and its default; ``smartcity --help`` lists them."""
+
+    model_config = SettingsConfigDict(env_prefix="SC_", extra="ignore", frozen=True)
+
+    site: str = Field("demo", description="Site id of this installation (topic segment {site})")
+    mqtt_url: str = Field(
+        "embedded", description="mqtt://user:pass@host:port, mqtts://..., or 'embedded' for the in-process broker"
+    )
+    mqtt_client_id: str = Field(
+        default_factory=lambda: f"sc-gateway-{socket.gethostname()}"[:64],
+        description="Client id of the gateway's persistent session; unique per gateway process",
+    )
+    mqtt_share_group: str = Field(
+        "", description="Shared-subscription group ($share/<group>/...) so gateways split one stream; empty: none"
+    )
+    mqtt_protocol: int = Field(4, description="MQTT protocol level: 4 (3.1.1) or 5")
+    mqtt_session_expiry_s: int = Field(7 * 24 * 3600, ge=60, description="MQTT 5 session expiry")
+    mqtt_receive_maximum: int = Field(
+        20_000, ge=1, le=65_535, description="MQTT 5 Receive Maximum: unacknowledged messages in flight"
+    )
+    embedded_mqtt_port: int = Field(1883, ge=0, le=65_535, description="Port of the in-process broker")
+    influx_url: str | None = Field(None, description="http(s)://host:port of InfluxDB; unset: embedded store")
+    influx_db: str = Field("smartcity", description="InfluxDB database (2.x/3.x: bucket via DBRP)")
+    influx_user: str | None = Field(None, description="InfluxDB 1.x user")
+    influx_password: SecretStr | None = Field(None, description="InfluxDB 1.x password")
+    influx_token: SecretStr | None = Field(None, description="InfluxDB 2.x/3.x token")
+    influx_create_db: bool = Field(True, description="Issue CREATE DATABASE at start (1.x; harmless elsewhere)")
+    database_url: str = Field(
+        "sqlite+aiosqlite:///var/smartcity.db", description="SQLAlchemy URL of the relational database"
+    )
+    data_dir: Path = Field(Path("var"), description="Where embedded stores, the spool and keys live")
+    http_host: str = Field("127.0.0.1", description="Address the HTTP server binds")
+    http_port: int = Field(8080, ge=0, le=65_535, description="Port of the status page, API and /metrics")
+    batch_size: int = Field(5000, ge=1, le=100_000, description="Points per write; a batch flushes when full")
+    batch_interval_ms: int = Field(100, ge=1, le=60_000, description="...or when its oldest point is this old")
+    max_batches_in_flight: int = Field(4, ge=1, le=64, description="Batches written at once; more pauses MQTT")
+    max_payload_bytes: int = Field(64 * 1024, ge=64, description="Larger payloads are dead-lettered")
+    dead_letter_payload_bytes: int = Field(4096, ge=0, le=60_000, description="Raw payload kept per dead letter")
+    write_retries: int = Field(3, ge=0, description="Immediate retries of a failed write before spooling")
+    write_timeout_s: float = Field(10.0, gt=0, description="Timeout of one write to InfluxDB")
+    spool_max_bytes: int = Field(1024**3, ge=1024, description="On-disk spool bound; when full, stop acking")
+    credential_hash_key: SecretStr | None = Field(
+        None, description="Key for hashing credentials; unset: generated once under SC_DATA_DIR"
+    )
+    log_level: str = Field("INFO", description="DEBUG, INFO, WARNING or ERROR")
+    log_format: Literal["console", "json"] = Field("console", description="console or json lines")
+
+    @field_validator("site")
+    @classmethod
+    def _site_is_identifier(cls, value: str) -> str:
+        if not IDENTIFIER.fullmatch(value):
+            raise ValueError("must match [A-Za-z0-9_-]{1,64}")
+        return value
+
+    @field_validator("mqtt_share_group")
+    @classmethod
+    def _group_is_identifier(cls, value: str) -> str:
+        if value and not IDENTIFIER.fullmatch(value):
+            raise ValueError("must match [A-Za-z0-9_-]{1,64}")
+        return value
+
+    @field_validator("mqtt_protocol")
+    @classmethod
+    def _known_protocol(cls, value: int) -> int:
+        if value not in (4, 5):
+            raise ValueError("must be 4 (MQTT 3.1.1) or 5 (MQTT 5)")
+        return value
+
+    @field_validator("mqtt_url")
+    @classmethod
+    def _mqtt_url_parses(cls, value: str) -> str:
+        if value != "embedded":
+            MqttEndpoint.parse(value)
+        return value
+
+    @field_validator("influx_url")
+    @classmethod
+    def _influx_url_parses(cls, value: str | None) -> str | None:
+        if value in (None, ""):
+            return None
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"must be http(s)://host:port, got {value!r}")
+        return value.rstrip("/")
+
+    @property
+    def embedded_mqtt(self) -> bool:
+        return self.mqtt_url == "embedded"
+
+    @property
+    def spool_dir(self) -> Path:
+        return self.data_dir / "spool"
+
+
+class SettingsError(Exception):
+    """Settings that cannot start the system; the message names each ``SC_`` variable at fault."""
+
+
+def load_settings(**overrides: object) -> Settings:
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as error:
+        lines = []
+        for item in error.errors(include_url=False):
+            name = "SC_" + "_".join(str(part) for part in item["loc"]).upper()
+            lines.append(f"  {name}: {item['msg']}")
+        raise SettingsError("invalid settings:\n" + "\n".join(lines)) from None
+
+
+def settings_help() -> str:
+    """One line per setting: variable, default, description."""
+    rows = []
+    for name, field in Settings.model_fields.items():
+        default = field.default if field.default_factory is None else "(computed)"
+        if default is None:
+            default = "unset"
+        rows.append(f"  SC_{name.upper():<28} {field.description} [default: {default}]")
+    return "\n".join(rows)

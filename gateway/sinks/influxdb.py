@@ -1,0 +1,161 @@
+"""InfluxDB over the HTTP endpoints 1.x, 2.x (v1 compatibility) and 3.x all accept.
+
+Writes are line protocol on ``/write?db=..&precision=ns``; reads are InfluxQL on ``/query``.
+Authentication is a token (``Authorization: Token``) or a 1.x user and password (basic auth).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+import aiohttp
+
+from gateway.points import COUNT_FIELD, Point
+from gateway.sinks import PointQuery, Row, StoreRejected, StoreUnavailable
+
+log = logging.getLogger(__name__)
+
+
+class InfluxStore:
+    name = "influxdb"
+
+    def __init__(
+        self,
+        url: str,
+        database: str,
+        *,
+        token: str | None = None,
+        username: str | None = None,
+        password: str | None = None,
+        timeout_s: float = 10.0,
+        create_database: bool = True,
+    ) -> None:
+        self._url = url.rstrip("/")
+        self._database = database
+        self._timeout = aiohttp.ClientTimeout(total=timeout_s)
+        self._headers: dict[str, str] = {}
+        self._auth: aiohttp.BasicAuth | None = None
+        if token:
+            self._headers["Authorization"] = f"Token {token}"
+        elif username:
+            self._auth = aiohttp.BasicAuth(username, password or "")
+        self._create_database = create_database
+        self._session: aiohttp.ClientSession | None = None
+
+    async def open(self) -> None:
+        self._session = aiohttp.ClientSession(
+            headers=self._headers,
+            auth=self._auth,
+            timeout=self._timeout,
+            connector=aiohttp.TCPConnector(limit=16),
+        )
+        if self._create_database:
+            await self._ensure_database()
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    async def _ensure_database(self) -> None:
+        try:
+            await self._query(f'CREATE DATABASE "{_ident(self._database)}"', method="POST")
+        except (StoreUnavailable, StoreRejected) as error:
+            # 2.x and 3.x refuse CREATE DATABASE; buckets are made there by their own set-up.
+            log.info("influxdb create database skipped", extra={"error": str(error)})
+
+    @property
+    def session(self) -> aiohttp.ClientSession:
+        if self._session is None:
+            raise StoreUnavailable("store is not open")
+        return self._session
+
+    async def write(self, points: Sequence[Point]) -> None:
+        if not points:
+            return
+        body = "\n".join(point.to_line() for point in points).encode()
+        await self.write_lines(body)
+
+    async def write_lines(self, body: bytes) -> None:
+        params = {"db": self._database, "precision": "ns"}
+        try:
+            async with self.session.post(f"{self._url}/write", params=params, data=body) as response:
+                if response.status == 204:
+                    return
+                text = (await response.text())[:500]
+        except (aiohttp.ClientError, TimeoutError, OSError) as error:
+            raise StoreUnavailable(f"influxdb write failed: {error!r}") from error
+        if response.status in (401, 403, 404) or response.status >= 500 or response.status == 429:
+            raise StoreUnavailable(f"influxdb write answered {response.status}: {text}")
+        raise StoreRejected(f"influxdb refused the write ({response.status}): {text}")
+
+    async def select(self, query: PointQuery) -> list[Row]:
+        order = "DESC" if query.newest_first else "ASC"
+        text = f'SELECT * FROM "{_ident(query.measurement)}"{_where(query)} ORDER BY time {order} LIMIT {query.limit:d}'
+        rows: list[Row] = []
+        for series in await self._query(text):
+            columns = series["columns"]
+            for values in series.get("values", []):
+                rows.append({key: value for key, value in zip(columns, values, strict=True) if value is not None})
+        return rows
+
+    async def count(self, query: PointQuery) -> int:
+        field = COUNT_FIELD.get(query.measurement)
+        if field is None:
+            raise StoreRejected(f"unknown measurement {query.measurement!r}")
+        text = f'SELECT COUNT("{_ident(field)}") FROM "{_ident(query.measurement)}"{_where(query)}'
+        total = 0
+        for series in await self._query(text):
+            for values in series.get("values", []):
+                total += int(values[1])
+        return total
+
+    async def ping(self) -> bool:
+        try:
+            async with self.session.get(f"{self._url}/ping") as response:
+                return response.status in (200, 204)
+        except (aiohttp.ClientError, TimeoutError, OSError, StoreUnavailable):
+            return False
+
+    async def query_influxql(self, text: str) -> list[dict[str, Any]]:
+        """Run InfluxQL as-is (dashboards' queries, tests); returns the result's series."""
+        return await self._query(text)
+
+    async def _query(self, text: str, method: str = "GET") -> list[dict[str, Any]]:
+        params = {"db": self._database, "q": text, "epoch": "ns"}
+        try:
+            async with self.session.request(method, f"{self._url}/query", params=params) as response:
+                if response.status >= 500 or response.status in (401, 403, 429):
+                    raise StoreUnavailable(f"influxdb query answered {response.status}: {await response.text()}")
+                payload = await response.json(content_type=None)
+        except (aiohttp.ClientError, TimeoutError, OSError, ValueError) as error:
+            raise StoreUnavailable(f"influxdb query failed: {error!r}") from error
+        if "error" in payload:
+            raise StoreRejected(str(payload["error"]))
+        series: list[dict[str, Any]] = []
+        for result in payload.get("results", []):
+            if "error" in result:
+                raise StoreRejected(str(result["error"]))
+            series.extend(result.get("series", []))
+        return series
+
+
+def _ident(name: str) -> str:
+    return name.replace("\\", "\\\\").replace('"', '\\"')
+
+
+def _literal(value: str) -> str:
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def _where(query: PointQuery) -> str:
+    conditions = []
+    if query.start_ns is not None:
+        conditions.append(f"time >= {query.start_ns:d}")
+    if query.end_ns is not None:
+        conditions.append(f"time < {query.end_ns:d}")
+    for key, value in sorted(query.tags.items()):
+        conditions.append(f'"{_ident(key)}" = {_literal(value)}')
+    return (" WHERE " + " AND ".join(conditions)) if conditions else ""

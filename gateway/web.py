@@ -1,0 +1,208 @@
+"""The gateway's HTTP face: status page, health, readiness, Prometheus metrics, dead letters."""
+
+from __future__ import annotations
+
+import base64
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import jinja2
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from gateway.decoding import DeadLetterReason
+from gateway.points import Measurement
+from gateway.service import Gateway
+from gateway.sinks import PointQuery, Row, StoreRejected, StoreUnavailable
+
+GATEWAY = web.AppKey("gateway", Gateway)
+TEMPLATES = web.AppKey("templates", jinja2.Environment)
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+MAX_PAGE = 500
+
+
+def create_app(gateway: Gateway) -> web.Application:
+    app = web.Application()
+    app[GATEWAY] = gateway
+    app[TEMPLATES] = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(Path(__file__).parent / "templates"),
+        autoescape=jinja2.select_autoescape(["html"]),
+    )
+    app[TEMPLATES].filters["local_time"] = local_time
+    app.router.add_get("/", status_page)
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
+    app.router.add_get("/metrics", metrics)
+    app.router.add_get("/api/status", status_json)
+    app.router.add_get("/api/devices", devices_json)
+    app.router.add_get("/api/dead-letters", dead_letters_json)
+    app.router.add_get("/api/recent/{measurement}", recent_json)
+    app.router.add_static("/static", Path(__file__).parent / "static")
+    return app
+
+
+def local_time(time_ns: Any) -> str:
+    """Asia/Shanghai wall-clock time of a point, for people."""
+    if not isinstance(time_ns, int):
+        return ""
+    return datetime.fromtimestamp(time_ns / 1e9, tz=UTC).astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M:%S")
+
+
+async def healthz(_request: web.Request) -> web.Response:
+    return web.json_response({"status": "ok"})
+
+
+async def readyz(request: web.Request) -> web.Response:
+    checks = request.app[GATEWAY].readiness()
+    ready = checks["broker_connected"] and (checks["store_up"] or checks["spool_has_room"])
+    return web.json_response({"ready": ready, **checks}, status=200 if ready else 503)
+
+
+async def metrics(request: web.Request) -> web.Response:
+    body = generate_latest(request.app[GATEWAY].metrics.registry)
+    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
+def status_summary(gateway: Gateway) -> dict[str, Any]:
+    m = gateway.metrics
+    return {
+        "site": gateway.settings.site,
+        "store": gateway.store.name,
+        "readiness": gateway.readiness(),
+        "received": m.by_label("sc_gateway_messages_received_total", "channel"),
+        "stored": m.by_label("sc_gateway_messages_stored_total", "to"),
+        "dead_letters": m.by_label("sc_gateway_dead_letters_total", "reason"),
+        "spool": {"points": gateway.spool.depth_points, "bytes": gateway.spool.depth_bytes},
+        "devices_online": gateway.registry.online_count(),
+        "devices_known": len(gateway.registry.devices()),
+    }
+
+
+async def status_json(request: web.Request) -> web.Response:
+    return web.json_response(status_summary(request.app[GATEWAY]))
+
+
+async def devices_json(request: web.Request) -> web.Response:
+    devices = [
+        {
+            "site": d.site,
+            "kind": d.kind.value,
+            "device": d.device,
+            "online": d.online,
+            "last_seen": d.last_seen.isoformat() if d.last_seen else None,
+            "messages": d.messages,
+        }
+        for d in request.app[GATEWAY].registry.devices()
+    ]
+    return web.json_response({"devices": devices})
+
+
+def _limit(request: web.Request, default: int = 50) -> int:
+    raw = request.query.get("limit", str(default))
+    if not raw.isdigit() or not 1 <= int(raw) <= MAX_PAGE:
+        raise web.HTTPBadRequest(
+            text=f'{{"error": "limit must be an integer from 1 to {MAX_PAGE}"}}', content_type="application/json"
+        )
+    return int(raw)
+
+
+def _before(request: web.Request) -> int | None:
+    raw = request.query.get("before")
+    if raw is None:
+        return None
+    if not raw.isdigit():
+        raise web.HTTPBadRequest(
+            text='{"error": "before must be a point time in ns, as returned in next_before"}',
+            content_type="application/json",
+        )
+    return int(raw)
+
+
+async def _select(gateway: Gateway, query: PointQuery) -> list[Row]:
+    try:
+        return await gateway.store.select(query)
+    except StoreUnavailable as error:
+        raise web.HTTPServiceUnavailable(text=f'{{"error": "{error}"}}', content_type="application/json") from None
+    except StoreRejected as error:
+        raise web.HTTPBadRequest(text=f'{{"error": "{error}"}}', content_type="application/json") from None
+
+
+def dead_letter_view(row: Row) -> dict[str, Any]:
+    raw = base64.b64decode(str(row.get("payload_b64", "")))
+    return {
+        "time": datetime.fromtimestamp(int(row["time"]) / 1e9, tz=UTC).isoformat(),
+        "time_ns": row["time"],
+        "reason": row.get("reason"),
+        "detail": row.get("detail"),
+        "topic": row.get("topic"),
+        "payload_bytes": row.get("payload_bytes"),
+        "payload_truncated": row.get("truncated"),
+        "payload_text": raw.decode("utf-8", "replace"),
+        "payload_b64": row.get("payload_b64"),
+    }
+
+
+async def dead_letters_json(request: web.Request) -> web.Response:
+    """Newest first; ``?reason=`` filters, ``?before=<time_ns>`` pages back."""
+    tags: dict[str, str] = {}
+    reason = request.query.get("reason")
+    if reason is not None:
+        if reason not in DeadLetterReason.__members__.values():
+            reasons = ", ".join(r.value for r in DeadLetterReason)
+            raise web.HTTPBadRequest(
+                text=f'{{"error": "reason must be one of {reasons}"}}', content_type="application/json"
+            )
+        tags["reason"] = reason
+    limit = _limit(request)
+    rows = await _select(
+        request.app[GATEWAY],
+        PointQuery(Measurement.DEAD_LETTER, end_ns=_before(request), tags=tags, limit=limit),
+    )
+    items = [dead_letter_view(row) for row in rows]
+    next_before = items[-1]["time_ns"] if len(items) == limit else None
+    return web.json_response({"dead_letters": items, "next_before": next_before})
+
+
+RECENT = {Measurement.GATE_EVENT, Measurement.SCALE_RECORD, Measurement.DEVICE_STATE, Measurement.DEVICE_ACK}
+
+
+async def recent_json(request: web.Request) -> web.Response:
+    measurement = request.match_info["measurement"]
+    if measurement not in RECENT:
+        raise web.HTTPNotFound(
+            text=f'{{"error": "measurement must be one of {", ".join(sorted(RECENT))}"}}',
+            content_type="application/json",
+        )
+    limit = _limit(request)
+    rows = await _select(
+        request.app[GATEWAY], PointQuery(measurement, end_ns=_before(request), limit=limit)
+    )
+    next_before = rows[-1]["time"] if len(rows) == limit else None
+    return web.json_response({"points": rows, "next_before": next_before})
+
+
+async def status_page(request: web.Request) -> web.Response:
+    gateway = request.app[GATEWAY]
+    store = gateway.store
+    started = time.perf_counter()
+    try:
+        events = await store.select(PointQuery(Measurement.GATE_EVENT, limit=15))
+        records = await store.select(PointQuery(Measurement.SCALE_RECORD, limit=15))
+        dead = [dead_letter_view(row) for row in await store.select(PointQuery(Measurement.DEAD_LETTER, limit=10))]
+        store_error = None
+    except (StoreUnavailable, StoreRejected) as error:
+        events, records, dead, store_error = [], [], [], str(error)
+    html = request.app[TEMPLATES].get_template("status.html").render(
+        summary=status_summary(gateway),
+        devices=gateway.registry.devices(),
+        events=events,
+        records=records,
+        dead_letters=dead,
+        store_error=store_error,
+        query_ms=round((time.perf_counter() - started) * 1000),
+        now=datetime.now(SHANGHAI).strftime("%Y-%m-%d %H:%M:%S"),
+    )
+    return web.Response(text=html, content_type="text/html")

@@ -1,0 +1,88 @@
+"""Fixtures that stand up real servers: Mosquitto and InfluxDB on free loopback ports."""
+
+from __future__ import annotations
+
+import itertools
+import os
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+
+from gateway.service import Gateway
+from gateway.settings import Settings, load_settings
+from tests.integration.helpers import wait_for
+from tests.servers import InfluxDB, Mosquitto, have
+
+pytestmark = pytest.mark.integration
+
+_names = itertools.count(1)
+
+
+def _require(binary: str, package: str) -> None:
+    if not have(binary):
+        message = f"{binary} is not installed: `make test` installs Debian's {package} package when run as root"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+
+
+@pytest.fixture
+def mosquitto() -> Iterator[Mosquitto]:
+    _require("mosquitto", "mosquitto")
+    server = Mosquitto()
+    server.start()
+    yield server
+    server.cleanup()
+
+
+@pytest.fixture(scope="session")
+def influx_server() -> Iterator[InfluxDB]:
+    _require("influxd", "influxdb")
+    server = InfluxDB()
+    server.start()
+    yield server
+    server.cleanup()
+
+
+@pytest.fixture
+def influx_db() -> str:
+    """A fresh database name per test on the shared server."""
+    return f"test_{os.getpid()}_{next(_names)}"
+
+
+@pytest.fixture
+def settings_for(tmp_path: Path, influx_server: InfluxDB, influx_db: str):  # type: ignore[no-untyped-def]
+    def make(mosquitto: Mosquitto, **overrides: object) -> Settings:
+        values: dict[str, object] = {
+            "mqtt_url": mosquitto.url,
+            "influx_url": influx_server.url,
+            "influx_db": influx_db,
+            "data_dir": tmp_path / "var",
+            "mqtt_client_id": f"gw-{influx_db}",
+            "batch_interval_ms": 20,
+            "credential_hash_key": "test-key",
+            "http_port": 0,
+        }
+        values.update(overrides)
+        return load_settings(**values)
+
+    return make
+
+
+@pytest.fixture
+async def running_gateway(mosquitto: Mosquitto, settings_for) -> AsyncIterator[Gateway]:  # type: ignore[no-untyped-def]
+    gateway = Gateway(settings_for(mosquitto))
+    await gateway.start()
+    await wait_until_subscribed(gateway)
+    yield gateway
+    await gateway.stop()
+
+
+async def wait_until_subscribed(gateway: Gateway, timeout: float = 10.0) -> None:
+    """A new session hears only what is published after its SUBACK."""
+
+    async def subscribed() -> bool:
+        return gateway.source.subscribed
+
+    await wait_for(subscribed, timeout, "the gateway's subscription")

@@ -1,0 +1,79 @@
+"""Small helpers shared by the integration tests: publishing and waiting on conditions."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import paho.mqtt.client as paho
+from paho.mqtt.enums import CallbackAPIVersion
+
+from gateway.sinks import PointQuery, TimeSeriesStore
+
+
+def publish(port: int, messages: list[tuple[str, bytes | str]], qos: int = 1, retain: bool = False) -> None:
+    """Publish and wait until the broker acknowledged every message."""
+    client = paho.Client(CallbackAPIVersion.VERSION2, client_id=f"test-pub-{time.monotonic_ns()}")
+    client.max_queued_messages_set(0)
+    client.max_inflight_messages_set(1000)
+    client.connect("127.0.0.1", port)
+    client.loop_start()
+    try:
+        infos = [client.publish(topic, payload, qos=qos, retain=retain) for topic, payload in messages]
+        for info in infos:
+            info.wait_for_publish(30)
+            assert info.is_published()
+    finally:
+        client.disconnect()
+        client.loop_stop()
+
+
+def gate_event(event_id: str, ts: int | str = 1_795_000_000_000, **extra: Any) -> bytes:
+    body = {"event_id": event_id, "ts": ts, "door": 1, "kind": "granted", "method": "card", **extra}
+    return json.dumps(body).encode()
+
+
+def scale_record(record_id: str, ts: int | str = 1_795_000_000_000, **extra: Any) -> bytes:
+    body = {
+        "record_id": record_id,
+        "ts": ts,
+        "stall": "A01",
+        "plu": "1001",
+        "product": "西红柿",
+        "net_g": 1250,
+        "unit_price_fen": 680,
+        "amount_fen": 850,
+        "trace_code": f"T-{record_id}",
+        **extra,
+    }
+    return json.dumps(body, ensure_ascii=False).encode()
+
+
+async def wait_for(
+    condition: Callable[[], Awaitable[bool]], timeout: float = 20.0, what: str = "condition"
+) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if await condition():
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+async def wait_for_count(
+    store: TimeSeriesStore, measurement: str, expected: int, timeout: float = 20.0
+) -> None:
+    last = -1
+
+    async def reached() -> bool:
+        nonlocal last
+        last = await store.count(PointQuery(measurement))
+        return last >= expected
+
+    try:
+        await wait_for(reached, timeout, f"{expected} {measurement} points")
+    except AssertionError:
+        raise AssertionError(f"{measurement}: {last} points stored, expected {expected}") from None

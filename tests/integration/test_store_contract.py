@@ -1,0 +1,99 @@
+"""One contract, two stores: the embedded SQLite store and real InfluxDB behave the same."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from gateway.points import Point
+from gateway.sinks import PointQuery, TimeSeriesStore
+from gateway.sinks.embedded import EmbeddedStore
+from gateway.sinks.influxdb import InfluxStore
+from tests.servers import InfluxDB
+
+pytestmark = pytest.mark.integration
+
+T0 = 1_795_000_000_000_000_000
+
+
+@pytest.fixture(params=["embedded", "influxdb"])
+async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[TimeSeriesStore]:
+    if request.param == "embedded":
+        found: TimeSeriesStore = EmbeddedStore(tmp_path / "ts.sqlite")
+    else:
+        server: InfluxDB = request.getfixturevalue("influx_server")
+        found = InfluxStore(server.url, request.getfixturevalue("influx_db"))
+    await found.open()
+    yield found
+    await found.close()
+
+
+def gate(event_id: str, time_ns: int, door: str = "1", kind: str = "granted") -> Point:
+    tags = (("site", "s1"), ("device", "g1"), ("door", door), ("kind", kind), ("method", "card"),
+            ("direction", "none"), ("reason", "none"), ("offline", "false"))
+    return Point("gate_event", tags, {"event_id": event_id, "delay_ms": 5}, time_ns)
+
+
+async def test_written_points_come_back_with_tags_fields_and_time(store: TimeSeriesStore) -> None:
+    await store.write([gate("e1", T0), gate("e2", T0 + 1_000_000, door="2")])
+    rows = await store.select(PointQuery("gate_event", newest_first=False))
+    assert [(r["time"], r["event_id"], r["door"], r["delay_ms"]) for r in rows] == [
+        (T0, "e1", "1", 5),
+        (T0 + 1_000_000, "e2", "2", 5),
+    ]
+    assert rows[0]["kind"] == "granted" and rows[0]["site"] == "s1"
+
+
+async def test_the_same_point_written_twice_is_stored_once(store: TimeSeriesStore) -> None:
+    await store.write([gate("e1", T0)])
+    await store.write([gate("e1", T0)])
+    assert await store.count(PointQuery("gate_event")) == 1
+
+
+async def test_two_points_in_the_same_millisecond_with_different_times_are_two(store: TimeSeriesStore) -> None:
+    await store.write([gate("e1", T0 + 123), gate("e2", T0 + 456)])
+    assert await store.count(PointQuery("gate_event")) == 2
+
+
+async def test_same_series_and_time_merges_fields_like_influxdb(store: TimeSeriesStore) -> None:
+    await store.write([Point("gate_event", gate("e1", T0).tags, {"event_id": "e1"}, T0)])
+    await store.write([Point("gate_event", gate("e1", T0).tags, {"delay_ms": 9}, T0)])
+    [row] = await store.select(PointQuery("gate_event"))
+    assert row["event_id"] == "e1" and row["delay_ms"] == 9
+
+
+async def test_select_filters_by_tag_and_time_range_and_orders(store: TimeSeriesStore) -> None:
+    await store.write([gate(f"e{i}", T0 + i * 1_000_000_000, door=str(1 + i % 2)) for i in range(6)])
+    door_two = await store.select(PointQuery("gate_event", tags={"door": "2"}))
+    assert [r["event_id"] for r in door_two] == ["e5", "e3", "e1"]
+    window = PointQuery("gate_event", start_ns=T0 + 1_000_000_000, end_ns=T0 + 4_000_000_000, newest_first=False)
+    assert [r["event_id"] for r in await store.select(window)] == ["e1", "e2", "e3"]
+    assert await store.count(window) == 3
+    assert len(await store.select(PointQuery("gate_event", limit=2))) == 2
+
+
+async def test_strings_with_quotes_unicode_and_escapes_survive(store: TimeSeriesStore) -> None:
+    tags = (("site", "s1"), ("device", "sc1"), ("stall", "东区A01"), ("plu", "1001"), ("payment", "none"),
+            ("amount_mismatch", "false"))
+    fields = {"record_id": "r1", "trace_code": "T1", "product": '西红柿 "大" \\ 特价', "net_g": 500,
+              "unit_price_fen": 600, "amount_fen": 300, "expected_amount_fen": 300, "delay_ms": 0}
+    await store.write([Point("scale_record", tags, fields, T0)])
+    [row] = await store.select(PointQuery("scale_record", tags={"stall": "东区A01"}))
+    assert row["product"] == '西红柿 "大" \\ 特价'
+    assert row["net_g"] == 500
+
+
+async def test_filter_on_a_string_field_works_like_a_tag(store: TimeSeriesStore) -> None:
+    await store.write([gate("e1", T0), gate("e2", T0 + 1)])
+    assert [r["time"] for r in await store.select(PointQuery("gate_event", tags={"event_id": "e2"}))] == [T0 + 1]
+
+
+async def test_empty_measurement_counts_zero_and_selects_nothing(store: TimeSeriesStore) -> None:
+    assert await store.count(PointQuery("scale_record")) == 0
+    assert await store.select(PointQuery("scale_record")) == []
+
+
+async def test_ping_answers_true_when_open(store: TimeSeriesStore) -> None:
+    assert await store.ping() is True

@@ -1,0 +1,174 @@
+"""Settings from SC_ variables: defaults, parsing, and errors that name the variable at fault."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import quote
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from gateway.settings import MqttEndpoint, SettingsError, load_settings
+
+
+@pytest.fixture(autouse=True)
+def clean_environment(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """The developer's own SC_ variables must not leak into these tests."""
+    for name in list(os.environ):
+        if name.startswith("SC_"):
+            monkeypatch.delenv(name)
+    yield
+
+
+def settings_error(monkeypatch: pytest.MonkeyPatch, **variables: str) -> str:
+    for name, value in variables.items():
+        monkeypatch.setenv(name, value)
+    with pytest.raises(SettingsError) as raised:
+        load_settings()
+    return str(raised.value)
+
+
+def test_defaults_run_a_self_contained_demo() -> None:
+    settings = load_settings()
+
+    assert settings.site == "demo"
+    assert settings.embedded_mqtt
+    assert settings.influx_url is None
+    assert (settings.http_host, settings.http_port) == ("127.0.0.1", 8080)
+    assert (settings.batch_size, settings.batch_interval_ms, settings.write_retries) == (5000, 100, 3)
+    assert settings.mqtt_protocol == 4
+    assert settings.mqtt_share_group == ""
+    assert settings.spool_dir == Path("var") / "spool"
+    assert settings.mqtt_client_id.startswith("sc-gateway-")
+    assert len(settings.mqtt_client_id) <= 64
+
+
+def test_sc_variables_are_read(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SC_SITE", "market-3")
+    monkeypatch.setenv("SC_HTTP_PORT", "9090")
+    monkeypatch.setenv("SC_MQTT_URL", "mqtts://gw:secret@broker.example:8884")
+    monkeypatch.setenv("SC_MQTT_PROTOCOL", "5")
+    monkeypatch.setenv("SC_MQTT_SHARE_GROUP", "gateways")
+    monkeypatch.setenv("SC_INFLUX_URL", "http://influx:8086/")
+    monkeypatch.setenv("SC_INFLUX_TOKEN", "tok-123")
+    monkeypatch.setenv("SC_DATA_DIR", "/srv/smartcity")
+    monkeypatch.setenv("SC_BATCH_SIZE", "250")
+    monkeypatch.setenv("SC_LOG_FORMAT", "json")
+
+    settings = load_settings()
+
+    assert settings.site == "market-3"
+    assert settings.http_port == 9090
+    assert not settings.embedded_mqtt
+    assert settings.mqtt_protocol == 5
+    assert settings.mqtt_share_group == "gateways"
+    assert settings.influx_url == "http://influx:8086"
+    assert settings.influx_token is not None
+    assert settings.influx_token.get_secret_value() == "tok-123"
+    assert "tok-123" not in repr(settings)
+    assert settings.spool_dir == Path("/srv/smartcity/spool")
+    assert settings.batch_size == 250
+    assert settings.log_format == "json"
+
+
+def test_an_empty_influx_url_means_the_embedded_store(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SC_INFLUX_URL", "")
+
+    assert load_settings().influx_url is None
+
+
+def test_overrides_win_over_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SC_SITE", "from-env")
+
+    assert load_settings(site="from-code").site == "from-code"
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "why"),
+    [
+        ("SC_HTTP_PORT", "abc", "valid integer"),
+        ("SC_HTTP_PORT", "70000", "less than or equal to 65535"),
+        ("SC_SITE", "bad site", "must match"),
+        ("SC_MQTT_URL", "http://x", "scheme must be mqtt://"),
+        ("SC_MQTT_URL", "mqtt://", "no host"),
+        ("SC_MQTT_PROTOCOL", "3", "must be 4"),
+        ("SC_MQTT_SHARE_GROUP", "a/b", "must match"),
+        ("SC_INFLUX_URL", "ftp://influx", "http(s)://"),
+        ("SC_BATCH_SIZE", "0", "greater than or equal to 1"),
+        ("SC_LOG_FORMAT", "xml", "'console' or 'json'"),
+    ],
+)
+def test_an_invalid_value_names_its_sc_variable(
+    monkeypatch: pytest.MonkeyPatch, variable: str, value: str, why: str
+) -> None:
+    message = settings_error(monkeypatch, **{variable: value})
+
+    line = next(line for line in message.splitlines() if variable in line)
+    assert why in line
+
+
+def test_every_invalid_variable_is_named_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    message = settings_error(monkeypatch, SC_HTTP_PORT="abc", SC_SITE="bad site", SC_MQTT_PROTOCOL="3")
+
+    assert {"SC_HTTP_PORT", "SC_SITE", "SC_MQTT_PROTOCOL"} <= {
+        line.split(":")[0].strip() for line in message.splitlines()[1:]
+    }
+
+
+def test_an_invalid_mqtt_url_error_does_not_show_its_password(monkeypatch: pytest.MonkeyPatch) -> None:
+    message = settings_error(monkeypatch, SC_MQTT_URL="mqtt//gateway:hunter2@broker.example")
+
+    assert "SC_MQTT_URL" in message
+    assert "hunter2" not in message
+
+
+# -- MqttEndpoint ---------------------------------------------------------------------------------
+
+
+def test_user_password_host_and_port_are_parsed() -> None:
+    endpoint = MqttEndpoint.parse("mqtt://gw:s3cret@broker.example:1884")
+
+    assert endpoint == MqttEndpoint("broker.example", 1884, "gw", "s3cret", tls=False)
+
+
+@pytest.mark.parametrize(
+    ("url", "port", "tls"),
+    [("mqtt://b", 1883, False), ("mqtts://b", 8883, True), ("tcp://b", 1883, False), ("ssl://b", 8883, True)],
+)
+def test_the_default_port_follows_the_scheme(url: str, port: int, tls: bool) -> None:
+    endpoint = MqttEndpoint.parse(url)
+
+    assert (endpoint.port, endpoint.tls) == (port, tls)
+
+
+def test_a_url_without_credentials_has_none() -> None:
+    endpoint = MqttEndpoint.parse("mqtt://broker")
+
+    assert (endpoint.username, endpoint.password) == (None, None)
+    assert str(endpoint) == "mqtt://broker:1883"
+
+
+def test_percent_encoded_credentials_are_decoded() -> None:
+    endpoint = MqttEndpoint.parse("mqtts://gate%40east:p%40ss%3Aw%2Frd@broker")
+
+    assert (endpoint.username, endpoint.password) == ("gate@east", "p@ss:w/rd")
+
+
+@given(password=st.text(min_size=1, max_size=30))
+def test_any_percent_encoded_password_reads_back(password: str) -> None:
+    assert MqttEndpoint.parse(f"mqtt://gw:{quote(password, safe='')}@broker").password == password
+
+
+def test_str_hides_the_password() -> None:
+    endpoint = MqttEndpoint.parse("mqtts://gw:s3cret@broker.example")
+
+    assert str(endpoint) == "mqtts://gw:***@broker.example:8883"
+
+
+@pytest.mark.parametrize(("url", "why"), [("http://broker", "scheme"), ("mqtt://:1883", "no host")])
+def test_urls_that_name_no_broker_are_refused(url: str, why: str) -> None:
+    with pytest.raises(ValueError, match=why):
+        MqttEndpoint.parse(url)
