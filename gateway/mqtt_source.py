@@ -115,6 +115,7 @@ class MqttSource:
         self._client: paho.Client | None = None
         self._buffer: list[Inbound] = []
         self._paused = False
+        self._stopping = False
         self._sock: int | None = None
         self._buffered: _BufferedSocket | None = None
         self._lost: asyncio.Future[None] | None = None
@@ -129,11 +130,13 @@ class MqttSource:
     async def run(self) -> None:
         """Connect, subscribe and keep the session until cancelled."""
         failures = 0
-        while True:
+        while not self._stopping:
             try:
                 await self._session()
                 failures = 0
             except (OSError, ConnectionError, MqttRefused, TimeoutError) as error:
+                if self._stopping:
+                    break
                 failures += 1
                 log.warning("mqtt connection failed", extra={"error": str(error), "attempt": failures})
             delay = min(self._backoff_max_s, self._backoff_initial_s * 2 ** min(failures, 10))
@@ -167,6 +170,8 @@ class MqttSource:
                 self._on_readable()
 
     async def disconnect(self) -> None:
+        """Leave the session for good (it stays on the broker: what is unacked is redelivered)."""
+        self._stopping = True
         if self._client is not None and self.connected:
             self._client.disconnect()
             if self._lost is not None:

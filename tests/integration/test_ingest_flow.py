@@ -157,3 +157,29 @@ async def test_readiness_fails_when_the_broker_is_gone(running_gateway: Gateway,
         await wait_for(ready, 20, "readyz to recover")
 
 
+
+
+async def test_simulate_command_publishes_valid_and_bad_traffic_through_a_real_broker(
+    running_gateway: Gateway, mosquitto: Mosquitto
+) -> None:
+    import asyncio
+    import os
+    import sys
+    from pathlib import Path
+
+    smartcity = str(Path(sys.executable).parent / "smartcity")
+    environment = dict(os.environ, SC_MQTT_URL=mosquitto.url, SC_SITE="s1", SC_LOG_LEVEL="WARNING")
+    process = await asyncio.create_subprocess_exec(
+        smartcity, "simulate", "--gates", "2", "--scales", "2", "--rate", "100", "--duration", "2",
+        "--bad-ratio", "0.1", "--seed", "5", env=environment,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(process.communicate(), 30)
+    assert process.returncode == 0, err.decode()
+    assert "published" in out.decode()
+    store = running_gateway.store
+    await wait_for_count(store, Measurement.GATE_EVENT, 20)
+    await wait_for_count(store, Measurement.SCALE_RECORD, 20)
+    await wait_for_count(store, Measurement.DEAD_LETTER, 5)
+    offline = [d for d in running_gateway.registry.devices() if d.online is False]
+    assert len(offline) == 4, "each simulated device says it is offline when the simulation ends"

@@ -1,0 +1,97 @@
+"""`smartcity run` with no server at all: embedded broker, embedded store, simulated devices."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from gateway.points import Measurement
+from gateway.sinks import PointQuery
+from gateway.sinks.embedded import EmbeddedStore
+from tests.servers import free_port
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+SMARTCITY = str(Path(sys.executable).parent / "smartcity")
+
+
+def get_json(url: str) -> Any:
+    with urllib.request.urlopen(url, timeout=5) as response:
+        return json.load(response)
+
+
+async def test_run_all_in_one_with_embedded_defaults_streams_simulated_devices_into_storage(tmp_path: Path) -> None:
+    http_port = free_port()
+    with socket.socket() as occupied:  # the wished-for broker port is taken: run must move and say so
+        occupied.bind(("127.0.0.1", 0))
+        occupied.listen()
+        taken = occupied.getsockname()[1]
+        environment = {
+            key: value for key, value in os.environ.items() if not key.startswith("SC_")
+        } | {"SC_HTTP_PORT": str(http_port), "SC_EMBEDDED_MQTT_PORT": str(taken), "SC_LOG_LEVEL": "WARNING"}
+        process = subprocess.Popen(
+            [SMARTCITY, "run", "--gates", "3", "--scales", "4", "--rate", "40", "--bad-ratio", "0.2", "--seed", "1"],
+            cwd=tmp_path, env=environment, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        )
+        try:
+            status = _wait_for_traffic(process, http_port)
+            assert status["store"] == "embedded"
+            assert status["readiness"]["broker_connected"] is True
+            assert status["devices_online"] == 7
+            assert set(status["dead_letters"]) >= {"bad_json", "schema"}, status["dead_letters"]
+
+            events = get_json(f"http://127.0.0.1:{http_port}/api/recent/gate_event?limit=5")["points"]
+            sales = get_json(f"http://127.0.0.1:{http_port}/api/recent/scale_record?limit=5")["points"]
+            assert events and all(e["site"] == "demo" for e in events)
+            assert sales and all(s["net_g"] > 0 and s["trace_code"] for s in sales)
+            dead = get_json(f"http://127.0.0.1:{http_port}/api/dead-letters?limit=5")["dead_letters"]
+            assert dead and all(d["reason"] and d["detail"] for d in dead)
+
+            with urllib.request.urlopen(f"http://127.0.0.1:{http_port}/", timeout=5) as response:
+                page = response.read().decode()
+            assert "Gate events" in page and "Scale sales" in page and "Dead letters" in page
+            assert "<td>gate-01</td>" in page or "gate-01" in page
+        finally:
+            process.send_signal(signal.SIGTERM)
+            out, err = process.communicate(timeout=30)
+    text = err.decode()
+    assert process.returncode == 0, text
+    assert f"Port {taken} (SC_EMBEDDED_MQTT_PORT) is taken" in text
+    assert "Stopping: flushing batches" in text
+    assert "Traceback" not in text
+
+    store = EmbeddedStore(tmp_path / "var" / "timeseries.sqlite")
+    await store.open()
+    try:
+        assert await store.count(PointQuery(Measurement.GATE_EVENT)) >= len(events)
+        assert await store.count(PointQuery(Measurement.SCALE_RECORD)) >= len(sales)
+    finally:
+        await store.close()
+
+
+def _wait_for_traffic(process: subprocess.Popen[bytes], http_port: int) -> dict[str, Any]:
+    deadline = time.monotonic() + 40
+    last: dict[str, Any] = {}
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise AssertionError(f"smartcity run exited: {process.stderr.read().decode() if process.stderr else ''}")
+        try:
+            last = get_json(f"http://127.0.0.1:{http_port}/api/status")
+        except OSError:
+            time.sleep(0.2)
+            continue
+        received = last["received"]
+        if received.get("event", 0) >= 5 and received.get("record", 0) >= 5 and len(last["dead_letters"]) >= 2:
+            return last
+        time.sleep(0.2)
+    raise AssertionError(f"no traffic seen: {last}")

@@ -1,0 +1,43 @@
+"""The console script documents its settings and refuses bad ones with the variable's name."""
+
+from __future__ import annotations
+
+import pytest
+from click.testing import CliRunner
+
+from gateway.cli import main
+
+
+def test_help_lists_every_setting_with_its_variable() -> None:
+    result = CliRunner().invoke(main, ["--help"])
+    assert result.exit_code == 0
+    for variable in ("SC_MQTT_URL", "SC_INFLUX_URL", "SC_INFLUX_DB", "SC_INFLUX_USER", "SC_INFLUX_PASSWORD",
+                     "SC_INFLUX_TOKEN", "SC_DATABASE_URL", "SC_HTTP_PORT", "SC_SITE", "SC_EMBEDDED_MQTT_PORT"):
+        assert variable in result.output
+
+
+@pytest.mark.parametrize("command", ["run", "gateway", "simulate"])
+def test_every_subcommand_has_help_with_the_settings(command: str) -> None:
+    result = CliRunner().invoke(main, [command, "--help"])
+    assert result.exit_code == 0
+    assert "SC_MQTT_URL" in result.output
+
+
+def test_simulate_has_the_documented_options() -> None:
+    output = CliRunner().invoke(main, ["simulate", "--help"]).output
+    for option in ("--gates", "--scales", "--rate", "--duration", "--bad-ratio", "--seed"):
+        assert option in output
+
+
+def test_a_bad_setting_is_refused_naming_its_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SC_HTTP_PORT", "eighty")
+    result = CliRunner().invoke(main, ["gateway"])
+    assert result.exit_code != 0
+    assert "SC_HTTP_PORT" in result.output
+
+
+def test_simulate_needs_a_real_broker(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SC_MQTT_URL", "embedded")
+    result = CliRunner().invoke(main, ["simulate", "--duration", "1"])
+    assert result.exit_code != 0
+    assert "SC_MQTT_URL=mqtt://" in result.output
