@@ -44,7 +44,9 @@ def _to_utc(value: object) -> datetime:
             raise ValueError("epoch milliseconds out of range") from None
     elif isinstance(value, str) and RFC3339.fullmatch(value):
         try:
-            parsed = datetime.fromisoformat(_nine_digits_to_six(value))
+            # upper(): RFC 3339 allows "t" and "z"; Python 3.11 parses only "T" and "Z" (and
+            # drops digits past microseconds, which devices sending nanoseconds need)
+            parsed = datetime.fromisoformat(value.upper())
         except ValueError:
             raise ValueError(f"{value!r} is not a valid RFC 3339 time") from None
     else:
@@ -56,11 +58,6 @@ def _to_utc(value: object) -> datetime:
     if not EARLIEST <= parsed < LATEST:
         raise ValueError(f"time {parsed.isoformat()} is outside 2000-01-01 .. 2100-01-01 (device clock not set?)")
     return parsed
-
-
-def _nine_digits_to_six(text: str) -> str:
-    # Python parses at most microseconds; devices may send nanoseconds
-    return re.sub(r"\.(\d{6})\d+", r".\1", text)
 
 
 Timestamp = Annotated[

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import paho.mqtt.client as paho
+from paho.mqtt.client import PUBACK
 from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode, MQTTProtocolVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
@@ -28,6 +29,7 @@ from gateway.settings import MqttEndpoint
 
 log = logging.getLogger(__name__)
 
+PUBACK_HEADER = bytes([PUBACK, 2])  # MQTT 3.1.1 and 5 (success needs no reason code)
 READ_BURST = 512  # packets read per socket-readable callback before yielding to the loop
 RECV_CHUNK = 256 * 1024
 
@@ -147,11 +149,20 @@ class MqttSource:
         client = self._client
         if client is None or not self.connected:
             return 0
+        pubacks = bytearray()
         sent = 0
         for generation, mid, qos in tokens:
-            if generation == self._generation and qos > 0:
+            if generation != self._generation or qos == 0:
+                continue
+            if qos == 1:
+                pubacks += PUBACK_HEADER + mid.to_bytes(2, "big")
+            else:
                 client.ack(mid, qos)
-                sent += 1
+            sent += 1
+        if pubacks:
+            # One write for the whole batch: paho would queue, wake its loop and send() each
+            # 4-byte PUBACK separately, two system calls per stored message.
+            client._packet_queue(PUBACK, bytes(pubacks), 0, 0)
         return sent
 
     def pause(self) -> None:

@@ -63,7 +63,7 @@ async def test_run_all_in_one_with_embedded_defaults_streams_simulated_devices_i
             assert "<td>gate-01</td>" in page or "gate-01" in page
         finally:
             process.send_signal(signal.SIGTERM)
-            out, err = process.communicate(timeout=30)
+            _, err = process.communicate(timeout=30)
     text = err.decode()
     assert process.returncode == 0, text
     assert f"Port {taken} (SC_EMBEDDED_MQTT_PORT) is taken" in text
