@@ -32,6 +32,7 @@ def create_app(gateway: Gateway) -> web.Application:
         autoescape=jinja2.select_autoescape(["html"]),
     )
     app[TEMPLATES].filters["local_time"] = local_time
+    app[TEMPLATES].filters["local_clock"] = local_clock
     app.router.add_get("/", status_page)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
@@ -44,11 +45,16 @@ def create_app(gateway: Gateway) -> web.Application:
     return app
 
 
-def local_time(time_ns: Any) -> str:
-    """Asia/Shanghai wall-clock time of a point, for people."""
+def local_time(time_ns: Any, short: bool = False) -> str:
+    """Asia/Shanghai wall-clock time of a point, for people; ``short``: the time of day only."""
     if not isinstance(time_ns, int):
         return ""
-    return datetime.fromtimestamp(time_ns / 1e9, tz=UTC).astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M:%S")
+    moment = datetime.fromtimestamp(time_ns / 1e9, tz=UTC).astimezone(SHANGHAI)
+    return moment.strftime("%H:%M:%S" if short else "%Y-%m-%d %H:%M:%S")
+
+
+def local_clock(moment: datetime | None) -> str:
+    return moment.astimezone(SHANGHAI).strftime("%H:%M:%S") if moment else ""
 
 
 async def healthz(_request: web.Request) -> web.Response:
