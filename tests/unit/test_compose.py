@@ -1,0 +1,62 @@
+"""The compose stack, checked statically: no Docker engine runs on the test machines."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from gateway.settings import Settings
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def compose() -> dict[str, Any]:
+    loaded: dict[str, Any] = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    return loaded
+
+
+def test_every_service_has_an_image_or_a_build_that_exists() -> None:
+    for name, service in compose()["services"].items():
+        assert "image" in service or "build" in service, name
+        if "build" in service:
+            assert (ROOT / service["build"] / "Dockerfile").exists(), name
+
+
+def test_every_sc_variable_is_a_real_setting_and_validates() -> None:
+    known = {f"SC_{name.upper()}" for name in Settings.model_fields}
+    for name, service in compose()["services"].items():
+        environment = service.get("environment", {})
+        unknown = {key for key in environment if key.startswith("SC_")} - known
+        assert not unknown, f"{name}: {unknown}"
+        values = {key[3:].lower(): value for key, value in environment.items() if key.startswith("SC_")}
+        Settings(**values)
+
+
+def test_mounted_files_exist_and_published_ports_are_distinct() -> None:
+    published = []
+    for name, service in compose()["services"].items():
+        for volume in service.get("volumes", []):
+            source = volume.split(":")[0]
+            if source.startswith("./"):
+                assert (ROOT / source).exists(), f"{name} mounts missing {source}"
+        published += [port.split(":")[0] for port in service.get("ports", [])]
+    assert len(published) == len(set(published))
+
+
+def test_gateways_share_a_group_with_distinct_client_ids() -> None:
+    services = compose()["services"]
+    gateways = [s for s in services.values() if s.get("command") == ["gateway"]]
+    assert len(gateways) == 2
+    assert {g["environment"]["SC_MQTT_SHARE_GROUP"] for g in gateways} == {"gateways"}
+    assert len({g["environment"]["SC_MQTT_CLIENT_ID"] for g in gateways}) == 2
+    assert all(g["environment"]["SC_INFLUX_DB"] == services["influxdb"]["environment"]["DOCKER_INFLUXDB_INIT_BUCKET"]
+               for g in gateways)
+
+
+def test_broker_config_keeps_queued_messages_for_absent_gateways() -> None:
+    config = (ROOT / "deploy/mosquitto/mosquitto.conf").read_text()
+    assert "persistence true" in config
+    assert "max_queued_messages 2000000" in config
+    assert "max_inflight_messages 0" in config
