@@ -112,10 +112,11 @@ async def test_full_spool_holds_acks_and_unacked_messages_survive_a_broker_resta
         await gateway.stop()
 
 
+@pytest.mark.parametrize("protocol", [4, 5], ids=["mqtt-3.1.1", "mqtt-5"])
 async def test_messages_queued_while_the_gateway_is_down_arrive_when_it_returns(
-    mosquitto: Mosquitto, settings_for  # type: ignore[no-untyped-def]
+    mosquitto: Mosquitto, settings_for, protocol: int  # type: ignore[no-untyped-def]
 ) -> None:
-    settings = settings_for(mosquitto)
+    settings = settings_for(mosquitto, mqtt_protocol=protocol)
     first = Gateway(settings)
     await first.start()
     await wait_until_subscribed(first)
@@ -155,9 +156,9 @@ async def test_two_gateways_in_a_shared_subscription_store_each_message_once(
         await two.stop()
 
 
-def _gateway_process(mosquitto: Mosquitto, influx: InfluxDB, database: str, data_dir: Path) -> tuple[
-    subprocess.Popen[bytes], int
-]:
+def _gateway_process(
+    mosquitto: Mosquitto, influx: InfluxDB, database: str, data_dir: Path, **settings: str
+) -> tuple[subprocess.Popen[bytes], int]:
     port = free_port()
     environment = dict(
         os.environ,
@@ -170,7 +171,7 @@ def _gateway_process(mosquitto: Mosquitto, influx: InfluxDB, database: str, data
         SC_BATCH_SIZE="500",
         SC_CREDENTIAL_HASH_KEY="k",
         SC_LOG_LEVEL="WARNING",
-    )
+    ) | settings
     process = subprocess.Popen([SMARTCITY, "gateway"], env=environment)
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
@@ -229,3 +230,37 @@ def _stored_or_none(port: int) -> float | None:
         return _stored(port)
     except OSError:
         return None
+
+
+def _received(port: int) -> float:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
+        text = response.read().decode()
+    return sum(float(v) for v in re.findall(r"^sc_gateway_messages_received_total\{[^}]*\} (\S+)$", text, re.M))
+
+
+async def test_sigterm_writes_and_acknowledges_what_was_received_before_exiting(
+    mosquitto: Mosquitto, influx_server: InfluxDB, influx_db: str, tmp_path: Path
+) -> None:
+    # batches that would never fill or age on their own: only the shutdown can write them
+    slow = {"SC_BATCH_SIZE": "100000", "SC_BATCH_INTERVAL_MS": "60000"}
+    process, port = _gateway_process(mosquitto, influx_server, influx_db, tmp_path, **slow)
+    publish(mosquitto.port, events("term", 50))
+    deadline = time.monotonic() + 10
+    while _received(port) < 50:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(30) == 0
+
+    store = InfluxStore(influx_server.url, influx_db, create_database=False)
+    await store.open()
+    try:
+        assert await store.count(PointQuery(Measurement.GATE_EVENT)) == 50
+        # acknowledged too: back on the same session, the broker has nothing to redeliver
+        process, port = _gateway_process(mosquitto, influx_server, influx_db, tmp_path, **slow)
+        time.sleep(1.0)
+        assert _received(port) == 0
+    finally:
+        await store.close()
+        process.send_signal(signal.SIGTERM)
+        process.wait(30)
