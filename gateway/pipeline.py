@@ -147,6 +147,12 @@ class Pipeline:
         for reason, count in dead.items():
             self._metrics.dead_letters.labels(reason).inc(count)
 
+    def add_internal_point(self, point: Point) -> None:
+        """A point of the gateway's own (its counters): batched with the rest, nothing to ack."""
+        if self._batch is None:
+            self._batch = Batch(time.monotonic())
+        self._batch.points.append(point)
+
     def _unique_now_ns(self) -> int:
         # dead letters are keyed by receive time: two in the same nanosecond must stay two points
         now = max(self._clock_ns(), self._last_ns + 1)
@@ -155,7 +161,7 @@ class Pipeline:
 
     def _seal(self) -> None:
         batch, self._batch = self._batch, None
-        if batch is None or not batch.acks:
+        if batch is None or not (batch.acks or batch.points):
             return
         task = asyncio.get_running_loop().create_task(self._flush(batch))
         self._in_flight.add(task)

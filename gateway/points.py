@@ -33,6 +33,7 @@ class Measurement:
     DEVICE_STATE = "device_state"
     DEVICE_ACK = "device_ack"
     DEAD_LETTER = "dead_letter"
+    GATEWAY_STATS = "gateway_stats"
 
 
 # The field present in every point of a measurement: what COUNT() counts.
@@ -42,6 +43,7 @@ COUNT_FIELD: dict[str, str] = {
     Measurement.DEVICE_STATE: "online",
     Measurement.DEVICE_ACK: "cmd_id",
     Measurement.DEAD_LETTER: "payload_bytes",
+    Measurement.GATEWAY_STATS: "received",
 }
 
 TAG_KEYS: dict[str, tuple[str, ...]] = {
@@ -50,6 +52,7 @@ TAG_KEYS: dict[str, tuple[str, ...]] = {
     Measurement.DEVICE_STATE: ("site", "kind", "device"),
     Measurement.DEVICE_ACK: ("site", "kind", "device", "ok"),
     Measurement.DEAD_LETTER: ("site", "reason"),
+    Measurement.GATEWAY_STATS: ("site", "gateway"),
 }
 
 
@@ -214,3 +217,31 @@ def dead_letter_point(
 
 def _printable(text: str) -> str:
     return "".join(ch if ch.isprintable() else "\ufffd" for ch in text)
+
+
+@dataclass(frozen=True, slots=True)
+class GatewayCounters:
+    """A gateway's own counters (cumulative since start), kept in the time series for dashboards."""
+
+    received: int
+    stored: int
+    spooled: int
+    dead_letters: int
+    spool_points: int
+    batches_in_flight: int
+    broker_connected: bool
+    store_up: bool
+
+
+def gateway_stats_point(site: str, gateway: str, counters: GatewayCounters, now_ns: int) -> Point:
+    fields: dict[str, FieldValue] = {
+        "received": counters.received,
+        "stored": counters.stored,
+        "spooled": counters.spooled,
+        "dead_letters": counters.dead_letters,
+        "spool_points": counters.spool_points,
+        "batches_in_flight": counters.batches_in_flight,
+        "broker_connected": counters.broker_connected,
+        "store_up": counters.store_up,
+    }
+    return Point(Measurement.GATEWAY_STATS, (("site", site), ("gateway", gateway)), fields, now_ns)

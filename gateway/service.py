@@ -5,12 +5,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
+import time
 
 from devices.topics import subscription_filter
 from gateway.metrics import GatewayMetrics
 from gateway.mqtt_source import MqttSource
 from gateway.pipeline import Pipeline, PipelineLimits
-from gateway.points import CredentialHasher
+from gateway.points import CredentialHasher, GatewayCounters, gateway_stats_point
 from gateway.registry import DeviceRegistry
 from gateway.settings import MqttEndpoint, Settings
 from gateway.sinks import TimeSeriesStore
@@ -92,6 +93,7 @@ class Gateway:
         self._tasks = [
             asyncio.create_task(self.pipeline.run(), name="pipeline"),
             asyncio.create_task(self.source.run(), name="mqtt-source"),
+            asyncio.create_task(self._record_counters(), name="gateway-stats"),
         ]
         log.info(
             "gateway started",
@@ -109,6 +111,30 @@ class Gateway:
         await asyncio.gather(*self._tasks, return_exceptions=True)
         await self.store.close()
         log.info("gateway stopped", extra={"spool_points": self.spool.depth_points})
+
+    def counters(self) -> GatewayCounters:
+        m = self.metrics
+        stored = m.by_label("sc_gateway_messages_stored_total", "to")
+        return GatewayCounters(
+            received=int(sum(m.by_label("sc_gateway_messages_received_total", "channel").values())),
+            stored=int(sum(stored.values())),
+            spooled=int(stored.get("spool", 0)),
+            dead_letters=int(sum(m.by_label("sc_gateway_dead_letters_total", "reason").values())),
+            spool_points=self.spool.depth_points,
+            batches_in_flight=int(m.value("sc_gateway_batches_in_flight")),
+            broker_connected=self.source.connected,
+            store_up=self.pipeline.store_up,
+        )
+
+    async def _record_counters(self) -> None:
+        """Every SC_STATS_INTERVAL_S, the gateway's counters go into the time series too, so that
+        dashboards built on InfluxDB alone show throughput, dead letters and spool depth."""
+        interval = self.settings.stats_interval_s
+        while True:
+            await asyncio.sleep(interval)
+            point = gateway_stats_point(self.settings.site, self.settings.mqtt_client_id, self.counters(),
+                                        time.time_ns())
+            self.pipeline.add_internal_point(point)
 
     def readiness(self) -> dict[str, bool]:
         return {

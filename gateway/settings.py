@@ -91,6 +91,7 @@ class Settings(BaseSettings):
     write_retries: int = Field(3, ge=0, description="Immediate retries of a failed write before spooling")
     write_timeout_s: float = Field(10.0, gt=0, description="Timeout of one write to InfluxDB")
     spool_max_bytes: int = Field(1024**3, ge=1024, description="On-disk spool bound; when full, stop acking")
+    stats_interval_s: float = Field(10.0, gt=0, le=3600, description="How often the gateway stores its own counters")
     credential_hash_key: SecretStr | None = Field(
         None, description="Key for hashing credentials; unset: generated once under SC_DATA_DIR"
     )

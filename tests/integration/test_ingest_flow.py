@@ -184,3 +184,26 @@ async def test_simulate_command_publishes_valid_and_bad_traffic_through_a_real_b
     await wait_for_count(store, Measurement.DEAD_LETTER, 5)
     offline = [d for d in running_gateway.registry.devices() if d.online is False]
     assert len(offline) == 4, "each simulated device says it is offline when the simulation ends"
+
+
+async def test_the_gateway_stores_its_own_counters_for_dashboards(
+    mosquitto: Mosquitto, settings_for  # type: ignore[no-untyped-def]
+) -> None:
+    from tests.integration.conftest import wait_until_subscribed
+
+    gateway = Gateway(settings_for(mosquitto, stats_interval_s=0.2, mqtt_client_id="gw-stats"))
+    await gateway.start()
+    await wait_until_subscribed(gateway)
+    try:
+        publish(mosquitto.port, [(GATE, gate_event("s1")), (GATE, b"not json")])
+
+        async def counted_both() -> bool:
+            rows = await gateway.store.select(PointQuery(Measurement.GATEWAY_STATS, limit=1))
+            return bool(rows) and rows[0]["received"] == 2
+
+        await wait_for(counted_both, 10, "gateway_stats with both messages")
+        [row] = await gateway.store.select(PointQuery(Measurement.GATEWAY_STATS, limit=1))
+        assert row["gateway"] == "gw-stats" and row["dead_letters"] == 1 and row["stored"] == 2
+        assert row["broker_connected"] is True and row["store_up"] is True and row["spool_points"] == 0
+    finally:
+        await gateway.stop()
