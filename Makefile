@@ -18,7 +18,7 @@ test-fast: $(VENV)/.test-installed
 	$(BIN)/python -m pytest -m "not integration" $(PYTEST_ARGS)
 
 lint: $(VENV)/.test-installed
-	$(BIN)/ruff check devices gateway market community tests bench
+	$(BIN)/ruff check devices gateway market community tests bench dashboards
 	$(BIN)/mypy
 
 bench: $(VENV)/.test-installed servers

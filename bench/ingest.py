@@ -34,6 +34,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.nodered import node_red_available, node_red_backlog_drain, report  # noqa: E402
 from devices.simulator import TrafficGenerator  # noqa: E402
 from tests.mqtt_load import RawPublisher  # noqa: E402
 from tests.servers import InfluxDB, Mosquitto, free_port  # noqa: E402
@@ -242,6 +243,7 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=60, help="seconds of the sustained phase (0: skip)")
     parser.add_argument("--protocol", type=int, default=4, choices=(4, 5))
     parser.add_argument("--skip-bare", action="store_true", help="skip the bare paho baseline")
+    parser.add_argument("--skip-node-red", action="store_true", help="skip the Node-RED peer (bench/nodered.py)")
     args = parser.parse_args()
 
     print(f"machine: {machine()}")
@@ -261,6 +263,12 @@ def main() -> None:
     try:
         if not args.skip_bare:
             print(f"bare paho subscriber (stores nothing): {bare_paho_drain(mosquitto, backlog):,.0f} msg/s")
+        if not args.skip_node_red:
+            if node_red_available():
+                print(report(node_red_backlog_drain(mosquitto, influx, backlog, "nodered")))
+            else:
+                print("Node-RED: not installed (npm install --prefix bench/.node-red node-red@4 "
+                      "node-red-contrib-influxdb), skipped")
         gateway = GatewayProcess(mosquitto, influx, data_dir, "bench-gateway",
                                  {"SC_MQTT_PROTOCOL": str(args.protocol)})
         drain = backlog_phase(gateway, mosquitto, backlog)

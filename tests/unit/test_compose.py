@@ -60,3 +60,14 @@ def test_broker_config_keeps_queued_messages_for_absent_gateways() -> None:
     assert "persistence true" in config
     assert "max_queued_messages 2000000" in config
     assert "max_inflight_messages 0" in config
+
+
+def test_grafana_gets_the_provisioned_dashboards_and_the_datasource_settings() -> None:
+    grafana = compose()["services"]["grafana"]
+    mounts = {volume.split(":")[1]: volume.split(":")[0] for volume in grafana["volumes"]}
+    assert mounts["/etc/grafana/provisioning"] == "./dashboards/provisioning"
+    assert mounts["/var/lib/grafana/dashboards"] == "./dashboards/json"
+    datasource = (ROOT / "dashboards/provisioning/datasources/influxdb.yml").read_text()
+    for variable in ("SC_INFLUX_URL", "SC_INFLUX_DB", "SC_INFLUX_TOKEN"):
+        assert "${" + variable + "}" in datasource
+        assert variable in grafana["environment"]
