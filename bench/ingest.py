@@ -3,14 +3,15 @@
 Prints figures; asserts nothing about speed (docs/performance.md records the figures with the
 machine and date). Two phases, one run:
 
-1. backlog drain — N contract messages queued (QoS 1) for the gateway's persistent session while
-   it is stopped; then it starts, and we time first stored → all stored. This is capacity.
-2. sustained — a paced publisher at R messages/s for D seconds while the gateway runs; we report
-   the stored rate and publish → stored latency (p50, p99) from the publisher's schedule and the
-   gateway's own stored counter, sampled every 20 ms.
+1. sustained — a paced publisher at R messages/s for D seconds while the gateway runs, on fresh
+   servers; we report the stored rate and publish → stored latency (p50, p99) from the
+   publisher's schedule and the gateway's own stored counter, sampled every 20 ms.
+2. backlog drain — N contract messages queued (QoS 1) for a persistent session while the consumer
+   is stopped; then it starts, and we time ready → all stored. This is capacity. The same backlog
+   is drained by a bare paho subscriber that stores nothing (the ceiling of a Python consumer
+   here) and by Node-RED (bench/nodered.py, when installed), the peer to beat.
 
-Both phases check zero loss by counting the points in InfluxDB at the end. A bare paho subscriber
-that stores nothing drains the same backlog first, as the ceiling a Python consumer has here.
+Zero loss is checked by counting the points in InfluxDB at the end.
 
     .venv/bin/python bench/ingest.py --backlog 100000 --rate 10000 --duration 60
 """
