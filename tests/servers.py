@@ -88,6 +88,7 @@ class InfluxDB:
     directory: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="sc-influxdb-")))
     port: int = field(default_factory=free_port)
     rpc_port: int = field(default_factory=free_port)
+    auth: bool = False
     process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -108,6 +109,7 @@ class InfluxDB:
             INFLUXDB_HTTP_LOG_ENABLED="false",
             INFLUXDB_DATA_QUERY_LOG_ENABLED="false",
             INFLUXDB_HTTP_MAX_BODY_SIZE="0",
+            INFLUXDB_HTTP_AUTH_ENABLED="true" if self.auth else "false",
         )
         log = (self.directory / "influxd.log").open("ab")
         self.process = subprocess.Popen(

@@ -6,6 +6,7 @@ Authentication is a token (``Authorization: Token``) or a 1.x user and password 
 
 from __future__ import annotations
 
+import base64
 import logging
 from collections.abc import Sequence
 from typing import Any
@@ -36,18 +37,17 @@ class InfluxStore:
         self._database = database
         self._timeout = aiohttp.ClientTimeout(total=timeout_s)
         self._headers: dict[str, str] = {}
-        self._auth: aiohttp.BasicAuth | None = None
         if token:
             self._headers["Authorization"] = f"Token {token}"
         elif username:
-            self._auth = aiohttp.BasicAuth(username, password or "")
+            credentials = base64.b64encode(f"{username}:{password or ''}".encode()).decode("ascii")
+            self._headers["Authorization"] = f"Basic {credentials}"
         self._create_database = create_database
         self._session: aiohttp.ClientSession | None = None
 
     async def open(self) -> None:
         self._session = aiohttp.ClientSession(
             headers=self._headers,
-            auth=self._auth,
             timeout=self._timeout,
             connector=aiohttp.TCPConnector(limit=16),
         )

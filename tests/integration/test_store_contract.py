@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from gateway.points import Point
-from gateway.sinks import PointQuery, TimeSeriesStore
+from gateway.sinks import PointQuery, StoreUnavailable, TimeSeriesStore
 from gateway.sinks.embedded import EmbeddedStore
 from gateway.sinks.influxdb import InfluxStore
 from tests.servers import InfluxDB
@@ -97,3 +97,33 @@ async def test_empty_measurement_counts_zero_and_selects_nothing(store: TimeSeri
 
 async def test_ping_answers_true_when_open(store: TimeSeriesStore) -> None:
     assert await store.ping() is True
+
+
+async def test_influxdb_with_authentication_takes_a_user_and_password_and_refuses_without() -> None:
+    import urllib.parse
+    import urllib.request
+
+    server = InfluxDB(auth=True)
+    server.start()
+    try:
+        query = urllib.parse.urlencode({"q": "CREATE USER admin WITH PASSWORD 's3cret' WITH ALL PRIVILEGES"})
+        with urllib.request.urlopen(f"{server.url}/query", data=query.encode(), timeout=5) as response:
+            assert response.status == 200  # the first admin may be created without credentials
+
+        anonymous = InfluxStore(server.url, "secured", create_database=False)
+        await anonymous.open()
+        try:
+            with pytest.raises(StoreUnavailable, match="401"):
+                await anonymous.write([gate("e1", T0)])
+        finally:
+            await anonymous.close()
+
+        authorised = InfluxStore(server.url, "secured", username="admin", password="s3cret")
+        await authorised.open()
+        try:
+            await authorised.write([gate("e1", T0)])
+            assert await authorised.count(PointQuery("gate_event")) == 1
+        finally:
+            await authorised.close()
+    finally:
+        server.cleanup()
