@@ -8,6 +8,7 @@ import logging
 import signal
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
 
 import click
 from aiohttp import web
@@ -94,6 +95,32 @@ def simulate(gates: int, scales: int, rate: float, bad_ratio: float, seed: int |
         click.echo(f"published: {stats}")
 
     _run_until_signal(simulate_until)
+
+
+@main.command(epilog=SETTINGS_EPILOG)
+@click.option("--gates", default=4, show_default=True, type=click.IntRange(0, 9_999), help="Gates gate-01..")
+@click.option("--scales", default=6, show_default=True, type=click.IntRange(0, 9_999), help="Scales scale-01..")
+@click.option("--out", "out_dir", default="var/mosquitto", show_default=True,
+              type=click.Path(file_okay=False, path_type=Path), help="Folder for passwd, acl, credentials.csv")
+def provision(gates: int, scales: int, out_dir: Path) -> None:
+    """Mosquitto password and ACL files for the devices of SC_SITE, plus the gateway and services users.
+
+    Each device may publish only its own uplink topics and read only its own cmd topic.
+    credentials.csv (mode 0600) holds the clear passwords to configure the devices with.
+    """
+    from devices.provisioning import acl_file, credentials_csv, device_users, password_file
+
+    settings = _settings()
+    users = device_users(settings.site, gates, scales)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for name, text, mode in (("passwd", password_file(users), 0o640), ("acl", acl_file(users), 0o644),
+                             ("credentials.csv", credentials_csv(users), 0o600)):
+        path = out_dir / name
+        path.touch(mode=mode)
+        path.chmod(mode)
+        path.write_text(text)
+    click.echo(f"{len(users)} broker users for site {settings.site!r} written to {out_dir}/ "
+               "(passwd, acl, credentials.csv)")
 
 
 def _seed(seed: int | None) -> int:

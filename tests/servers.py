@@ -44,6 +44,7 @@ class Mosquitto:
     directory: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="sc-mosquitto-")))
     port: int = field(default_factory=free_port)
     extra_config: str = ""
+    anonymous: bool = True
     process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -55,7 +56,7 @@ class Mosquitto:
         config = self.directory / "mosquitto.conf"
         config.write_text(
             f"listener {self.port} 127.0.0.1\n"
-            "allow_anonymous true\n"
+            f"allow_anonymous {'true' if self.anonymous else 'false'}\n"
             # started as root, mosquitto would switch to its own user and could not save here
             f"user {getpass.getuser()}\n"
             "persistence true\n"
@@ -138,3 +139,54 @@ class InfluxDB:
 
 def have(binary: str) -> bool:
     return shutil.which(binary) is not None or Path(f"/usr/sbin/{binary}").exists()
+
+
+def _postgres_bin() -> Path | None:
+    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"))
+    return found[-1].parent if found else None
+
+
+@dataclass
+class PostgreSQL:
+    """A throw-away PostgreSQL cluster (Debian's server binaries) on a free loopback port.
+
+    initdb refuses to run as root, so as root the cluster belongs to the ``postgres`` user.
+    """
+
+    directory: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="sc-postgres-")))
+    port: int = field(default_factory=free_port)
+    started: bool = False
+
+    @property
+    def url(self) -> str:
+        return f"postgresql+asyncpg://smartcity@127.0.0.1:{self.port}/smartcity"
+
+    def _run(self, *command: str) -> None:
+        prefix = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+        subprocess.run([*prefix, *command], check=True, capture_output=True, timeout=60)
+
+    def start(self) -> None:
+        binaries = _postgres_bin()
+        if binaries is None:
+            raise FileNotFoundError("PostgreSQL server binaries not found under /usr/lib/postgresql")
+        data = self.directory / "data"
+        if os.geteuid() == 0:
+            shutil.chown(self.directory, "postgres", "postgres")
+        self._run(str(binaries / "initdb"), "-D", str(data), "-U", "smartcity", "--auth=trust", "-E", "UTF8",
+                  "--no-sync")
+        options = f"-p {self.port} -k {self.directory} -c listen_addresses=127.0.0.1 -c fsync=off"
+        self._run(str(binaries / "pg_ctl"), "-D", str(data), "-o", options, "-l", str(self.directory / "log"),
+                  "-w", "start")
+        self.started = True
+        self._run(str(binaries / "createdb"), "-h", "127.0.0.1", "-p", str(self.port), "-U", "smartcity",
+                  "smartcity")
+
+    def stop(self) -> None:
+        binaries = _postgres_bin()
+        if self.started and binaries is not None:
+            self._run(str(binaries / "pg_ctl"), "-D", str(self.directory / "data"), "-m", "immediate", "stop")
+            self.started = False
+
+    def cleanup(self) -> None:
+        self.stop()
+        shutil.rmtree(self.directory, ignore_errors=True)

@@ -1,0 +1,145 @@
+"""`smartcity provision` files in a real Mosquitto: each device may use only its own topics."""
+
+from __future__ import annotations
+
+import csv
+import os
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import paho.mqtt.client as paho
+import pytest
+from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
+
+from gateway.points import Measurement
+from gateway.service import Gateway
+from tests.integration.conftest import wait_until_subscribed
+from tests.integration.helpers import gate_event, wait_for_count
+from tests.servers import Mosquitto
+
+pytestmark = pytest.mark.integration
+
+SMARTCITY = str(Path(sys.executable).parent / "smartcity")
+
+
+@pytest.fixture
+def provisioned(tmp_path: Path) -> dict[str, str]:
+    out = tmp_path / "mosquitto"
+    environment = dict(os.environ, SC_SITE="demo")
+    subprocess.run([SMARTCITY, "provision", "--gates", "2", "--scales", "1", "--out", str(out)],
+                   env=environment, check=True, capture_output=True)
+    assert oct((out / "credentials.csv").stat().st_mode)[-3:] == "600"
+    with (out / "credentials.csv").open() as handle:
+        return {row["username"]: row["password"] for row in csv.DictReader(handle)} | {"dir": str(out)}
+
+
+@pytest.fixture
+def secured_broker(provisioned: dict[str, str]) -> Iterator[Mosquitto]:
+    folder = provisioned["dir"]
+    server = Mosquitto(anonymous=False,
+                       extra_config=f"password_file {folder}/passwd\nacl_file {folder}/acl\n")
+    server.start()
+    yield server
+    server.cleanup()
+
+
+def client(broker: Mosquitto, username: str, password: str) -> paho.Client:
+    mqtt = paho.Client(CallbackAPIVersion.VERSION2, client_id=f"{username}-test", protocol=MQTTProtocolVersion.MQTTv5)
+    mqtt.username_pw_set(username, password)
+    return mqtt
+
+
+def connect(mqtt: paho.Client, broker: Mosquitto) -> int:
+    connected = threading.Event()
+    outcome: list[int] = []
+
+    def on_connect(_c: paho.Client, _u: object, _f: object, reason: object, _p: object) -> None:
+        outcome.append(getattr(reason, "value", 0))
+        connected.set()
+
+    mqtt.on_connect = on_connect
+    mqtt.connect("127.0.0.1", broker.port)
+    mqtt.loop_start()
+    assert connected.wait(5)
+    return outcome[0]
+
+
+def publish_result(mqtt: paho.Client, topic: str) -> int:
+    """The PUBACK reason code (MQTT 5): 0 success, 16 accepted but nobody subscribed, 135 not authorised."""
+    done = threading.Event()
+    codes: list[int] = []
+
+    def on_publish(_c: paho.Client, _u: object, _mid: int, reason: object, _p: object) -> None:
+        codes.append(getattr(reason, "value", 0))
+        done.set()
+
+    mqtt.on_publish = on_publish
+    mqtt.publish(topic, gate_event("e1"), qos=1)
+    assert done.wait(5)
+    return codes[0]
+
+
+def test_a_device_publishes_its_own_topics_and_is_refused_everything_else(
+    secured_broker: Mosquitto, provisioned: dict[str, str]
+) -> None:
+    gate = client(secured_broker, "gate-01", provisioned["gate-01"])
+    assert connect(gate, secured_broker) == 0
+    try:
+        assert publish_result(gate, "sc/v1/demo/gate/gate-01/event") in (0, 16)
+        assert publish_result(gate, "sc/v1/demo/gate/gate-02/event") == 135, "another gate's events"
+        assert publish_result(gate, "sc/v1/demo/scale/scale-01/record") == 135, "a scale's sales"
+        assert publish_result(gate, "sc/v1/demo/gate/gate-01/cmd") == 135, "commands come from services"
+        # Mosquitto grants any SUBSCRIBE and applies read rights at delivery: gate-01 listens on
+        # both gates' command topics and must hear only its own.
+        heard: list[str] = []
+        subscribed = threading.Event()
+        gate.on_message = lambda _c, _u, message: heard.append(message.topic)
+        gate.on_subscribe = lambda *_: subscribed.set()
+        gate.subscribe([("sc/v1/demo/gate/gate-01/cmd", 1), ("sc/v1/demo/gate/gate-02/cmd", 1)])
+        assert subscribed.wait(5)
+        services = client(secured_broker, "services", provisioned["services"])
+        assert connect(services, secured_broker) == 0
+        try:
+            assert publish_result(services, "sc/v1/demo/gate/gate-02/cmd") in (0, 16)
+            assert publish_result(services, "sc/v1/demo/gate/gate-01/cmd") == 0
+        finally:
+            services.disconnect()
+            services.loop_stop()
+        deadline = time.monotonic() + 5
+        while not heard and time.monotonic() < deadline:
+            time.sleep(0.02)
+        time.sleep(0.2)
+        assert heard == ["sc/v1/demo/gate/gate-01/cmd"]
+    finally:
+        gate.disconnect()
+        gate.loop_stop()
+
+
+def test_a_wrong_password_is_refused(secured_broker: Mosquitto, provisioned: dict[str, str]) -> None:
+    intruder = client(secured_broker, "gate-01", provisioned["gate-02"])
+    try:
+        assert connect(intruder, secured_broker) == 135  # not authorised
+    finally:
+        intruder.loop_stop()
+
+
+async def test_the_gateway_user_reads_every_device_through_the_acl(
+    secured_broker: Mosquitto, provisioned: dict[str, str], settings_for  # type: ignore[no-untyped-def]
+) -> None:
+    url = f"mqtt://gateway:{provisioned['gateway']}@127.0.0.1:{secured_broker.port}"
+    gateway = Gateway(settings_for(secured_broker, mqtt_url=url, site="demo", mqtt_share_group="gateways"))
+    await gateway.start()
+    await wait_until_subscribed(gateway)
+    try:
+        scale = client(secured_broker, "gate-02", provisioned["gate-02"])
+        assert connect(scale, secured_broker) == 0
+        assert publish_result(scale, "sc/v1/demo/gate/gate-02/event") == 0  # the gateway subscribes
+        scale.disconnect()
+        scale.loop_stop()
+        await wait_for_count(gateway.store, Measurement.GATE_EVENT, 1)
+    finally:
+        await gateway.stop()

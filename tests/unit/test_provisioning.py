@@ -1,0 +1,60 @@
+"""Broker credentials: Mosquitto's password format and an ACL that confines each device."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+
+from devices.provisioning import (
+    GATEWAY_USER,
+    SERVICES_USER,
+    acl_file,
+    credentials_csv,
+    device_users,
+    mosquitto_password_line,
+    password_file,
+)
+
+
+def test_password_line_is_mosquittos_pbkdf2_sha512_format() -> None:
+    salt = bytes(range(12))
+    line = mosquitto_password_line("gate-01", "s3cret", salt, iterations=101)
+    username, rest = line.split(":", 1)
+    _, scheme, iterations, encoded_salt, encoded_hash = rest.split("$")
+    assert (username, scheme, iterations) == ("gate-01", "7", "101")
+    assert base64.b64decode(encoded_salt) == salt
+    assert base64.b64decode(encoded_hash) == hashlib.pbkdf2_hmac("sha512", b"s3cret", salt, 101, 64)
+
+
+def test_every_user_gets_a_distinct_password_and_a_fresh_salt() -> None:
+    users = device_users("demo", gates=3, scales=2)
+    assert [u.username for u in users] == ["gate-01", "gate-02", "gate-03", "scale-01", "scale-02",
+                                           GATEWAY_USER, SERVICES_USER]
+    assert len({u.password for u in users}) == len(users)
+    salts = [line.split("$")[3] for line in password_file(users).splitlines()]
+    assert len(set(salts)) == len(users)
+
+
+def test_acl_confines_each_device_to_its_own_topics() -> None:
+    users = device_users("demo", gates=1, scales=1, token=lambda n: "x" * n)
+    blocks = {block.splitlines()[0]: block.splitlines()[1:] for block in acl_file(users).split("\n\n")[1:] if block}
+    assert blocks["user gate-01"] == [
+        "topic write sc/v1/demo/gate/gate-01/event",
+        "topic write sc/v1/demo/gate/gate-01/state",
+        "topic write sc/v1/demo/gate/gate-01/ack",
+        "topic read sc/v1/demo/gate/gate-01/cmd",
+    ]
+    assert "topic write sc/v1/demo/scale/scale-01/record" in blocks["user scale-01"]
+    assert blocks["user gateway"] == ["topic read sc/v1/#"]
+    assert blocks["user services"] == ["topic read sc/v1/#", "topic write sc/v1/+/+/+/cmd"]
+
+
+def test_credentials_csv_lists_every_user_once() -> None:
+    users = device_users("demo", gates=2, scales=0, token=lambda n: "pw")
+    assert credentials_csv(users).splitlines() == [
+        "site,kind,username,password",
+        "demo,gate,gate-01,pw",
+        "demo,gate,gate-02,pw",
+        "demo,gateway,gateway,pw",
+        "demo,services,services,pw",
+    ]
