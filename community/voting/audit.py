@@ -1,0 +1,355 @@
+"""An append-only, hash-chained log of accepted ballots, voter receipts, and an independent recount.
+
+Each entry's hash is SHA-256 over the canonical JSON of its fields (sorted keys, no spaces, UTF-8, times in UTC with
+microseconds) including the previous entry's hash, so changing, deleting, inserting or reordering entries breaks the
+chain. A chain can always be rebuilt from scratch by whoever holds the log; what pins it down is outside the log: the
+head (length and last hash) published at close, and the receipts voters keep. Both are checked here.
+
+Nothing here reads a clock: `now` is passed in.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, fields, is_dataclass
+from datetime import UTC, datetime
+from enum import Enum
+from typing import Any, TypeVar
+
+from community.voting.tally import (
+    Approvals,
+    Ballot,
+    BallotBox,
+    BallotChoice,
+    BallotRefusal,
+    Capacity,
+    Choice,
+    Delegation,
+    ElectionTally,
+    Proposal,
+    Tally,
+    VoterRoll,
+)
+
+T = TypeVar("T")
+
+GENESIS_HASH = "0" * 64
+"""The `previous_hash` of the first entry."""
+
+RECEIPT_HEX_DIGITS = 16
+
+
+@dataclass(frozen=True)
+class LogEntry:
+    """One accepted ballot, in the order it was accepted (sequence 1, 2, …)."""
+
+    sequence: int
+    proposal_id: str
+    unit_id: str
+    voter_id: str
+    capacity: Capacity
+    choice: BallotChoice
+    cast_at: datetime
+    previous_hash: str
+    entry_hash: str
+
+    @property
+    def ballot(self) -> Ballot:
+        return Ballot(self.proposal_id, self.unit_id, self.voter_id, self.capacity, self.choice)
+
+    @property
+    def receipt(self) -> str:
+        return receipt_code(self.entry_hash)
+
+
+@dataclass(frozen=True)
+class ChainHead:
+    """What is published when voting closes, so that a log rebuilt afterwards no longer matches."""
+
+    length: int
+    head_hash: str
+
+
+class ChainProblemKind(Enum):
+    ALTERED_ENTRY = "altered_entry"
+    """The entry's content no longer hashes to its recorded hash."""
+    BROKEN_LINK = "broken_link"
+    """The entry does not point at the hash of the entry before it."""
+    OUT_OF_ORDER = "out_of_order"
+    """The sequence does not follow the previous entry's (a gap, or a step back)."""
+    DUPLICATE = "duplicate"
+    """The entry, or its sequence number, appears earlier in the log."""
+    FOREIGN_PROPOSAL = "foreign_proposal"
+    """The entry belongs to another proposal than the first entry."""
+    HEAD_MISMATCH = "head_mismatch"
+    """The log's length or last hash differ from the published head."""
+
+
+@dataclass(frozen=True)
+class ChainProblem:
+    position: int
+    """Index in the list handed to verify_chain; for HEAD_MISMATCH, the length of that list."""
+    sequence: int | None
+    kind: ChainProblemKind
+    detail: str
+
+
+class ReceiptStatus(Enum):
+    COUNTED = "counted"
+    """The receipt's ballot is the last one for its unit, so it is the one counted."""
+    SUPERSEDED = "superseded"
+    """A later ballot for the same unit replaced it."""
+    NOT_FOUND = "not_found"
+
+
+@dataclass(frozen=True)
+class TallyDiscrepancy:
+    field: str
+    published: object
+    recounted: object
+
+
+@dataclass(frozen=True)
+class Recount:
+    """The result recomputed by replaying the log through a fresh ballot box, and the entries it refused."""
+
+    result: Tally | ElectionTally
+    refused: tuple[tuple[LogEntry, BallotRefusal], ...]
+
+
+@dataclass(frozen=True)
+class AuditReport:
+    chain_problems: tuple[ChainProblem, ...]
+    refused_entries: tuple[tuple[LogEntry, BallotRefusal], ...]
+    discrepancies: tuple[TallyDiscrepancy, ...]
+    recount: Recount
+
+    @property
+    def is_clean(self) -> bool:
+        return not (self.chain_problems or self.refused_entries or self.discrepancies)
+
+
+def append_entry(log_tail: LogEntry | None, ballot: Ballot, now: datetime) -> LogEntry:
+    """The entry that records `ballot`, accepted at `now`, after `log_tail` (None for the first entry)."""
+    if now.tzinfo is None or now.utcoffset() is None:
+        raise ValueError("now must be a timezone-aware datetime")
+    if log_tail is not None and log_tail.proposal_id != ballot.proposal_id:
+        raise ValueError("one log holds the ballots of one proposal")
+    fields_without_hash: dict[str, Any] = {
+        "sequence": 1 if log_tail is None else log_tail.sequence + 1,
+        "proposal_id": ballot.proposal_id,
+        "unit_id": ballot.unit_id,
+        "voter_id": ballot.voter_id,
+        "capacity": ballot.capacity,
+        "choice": ballot.choice,
+        "cast_at": now.astimezone(UTC),
+        "previous_hash": GENESIS_HASH if log_tail is None else log_tail.entry_hash,
+    }
+    unsigned = LogEntry(**fields_without_hash, entry_hash="")
+    return LogEntry(**fields_without_hash, entry_hash=compute_entry_hash(unsigned))
+
+
+def canonical_record(entry: LogEntry) -> dict[str, Any]:
+    """The entry as JSON-ready values, without its hash: what the hash is computed over."""
+    return {
+        "sequence": entry.sequence,
+        "proposal_id": entry.proposal_id,
+        "unit_id": entry.unit_id,
+        "voter_id": entry.voter_id,
+        "capacity": entry.capacity.value,
+        "choice": _encode_choice(entry.choice),
+        "cast_at": entry.cast_at.astimezone(UTC).isoformat(timespec="microseconds"),
+        "previous_hash": entry.previous_hash,
+    }
+
+
+def canonical_bytes(entry: LogEntry) -> bytes:
+    return json.dumps(canonical_record(entry), sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def compute_entry_hash(entry: LogEntry) -> str:
+    """SHA-256 (hex) of the entry's canonical JSON; the recorded `entry_hash` itself is not part of it."""
+    return hashlib.sha256(canonical_bytes(entry)).hexdigest()
+
+
+def entry_to_record(entry: LogEntry) -> dict[str, Any]:
+    """The entry for storage or publication: the canonical record plus its hash."""
+    return {**canonical_record(entry), "entry_hash": entry.entry_hash}
+
+
+def entry_from_record(record: Mapping[str, Any]) -> LogEntry:
+    """Read back an entry_to_record() mapping. Raises ValueError when it is malformed (not when it was altered)."""
+    try:
+        cast_at = datetime.fromisoformat(record["cast_at"])
+        if cast_at.tzinfo is None:
+            raise ValueError("cast_at has no time zone")
+        return LogEntry(
+            sequence=_expect(record["sequence"], int),
+            proposal_id=_expect(record["proposal_id"], str),
+            unit_id=_expect(record["unit_id"], str),
+            voter_id=_expect(record["voter_id"], str),
+            capacity=Capacity(record["capacity"]),
+            choice=_decode_choice(record["choice"]),
+            cast_at=cast_at,
+            previous_hash=_expect(record["previous_hash"], str),
+            entry_hash=_expect(record["entry_hash"], str),
+        )
+    except (KeyError, TypeError) as error:
+        raise ValueError(f"malformed log entry: {error!r}") from error
+
+
+def chain_head(entries: Sequence[LogEntry]) -> ChainHead:
+    return ChainHead(len(entries), entries[-1].entry_hash if entries else GENESIS_HASH)
+
+
+def verify_chain(entries: Sequence[LogEntry], head: ChainHead | None = None) -> list[ChainProblem]:
+    """Every inconsistency in `entries`, in log order; an empty list when the chain is intact.
+
+    Without `head`, dropping entries from the end, or rebuilding the whole chain, cannot be seen; pass the head
+    published at close (and let voters check their receipts) to catch those.
+    """
+    problems: list[ChainProblem] = []
+    expected_previous_hash = GENESIS_HASH
+    previous_sequence = 0
+    seen_hashes: set[str] = set()
+    seen_sequences: set[int] = set()
+    proposal_id = entries[0].proposal_id if entries else None
+
+    def report(position: int, entry: LogEntry, kind: ChainProblemKind, detail: str) -> None:
+        problems.append(ChainProblem(position, entry.sequence, kind, detail))
+
+    for position, entry in enumerate(entries):
+        if compute_entry_hash(entry) != entry.entry_hash:
+            report(position, entry, ChainProblemKind.ALTERED_ENTRY, "content does not match the recorded hash")
+        if entry.entry_hash in seen_hashes or entry.sequence in seen_sequences:
+            report(position, entry, ChainProblemKind.DUPLICATE, f"sequence {entry.sequence} appears earlier")
+        elif entry.sequence != previous_sequence + 1:
+            report(
+                position,
+                entry,
+                ChainProblemKind.OUT_OF_ORDER,
+                f"sequence {entry.sequence} follows {previous_sequence}",
+            )
+        if entry.previous_hash != expected_previous_hash:
+            report(position, entry, ChainProblemKind.BROKEN_LINK, "does not point at the previous entry's hash")
+        if entry.proposal_id != proposal_id:
+            report(position, entry, ChainProblemKind.FOREIGN_PROPOSAL, f"belongs to {entry.proposal_id!r}")
+        seen_hashes.add(entry.entry_hash)
+        seen_sequences.add(entry.sequence)
+        expected_previous_hash = entry.entry_hash
+        previous_sequence = entry.sequence
+
+    if head is not None and chain_head(entries) != head:
+        actual = chain_head(entries)
+        problems.append(
+            ChainProblem(
+                len(entries),
+                entries[-1].sequence if entries else None,
+                ChainProblemKind.HEAD_MISMATCH,
+                f"log has {actual.length} entries ending {actual.head_hash[:16]}, "
+                f"published {head.length} ending {head.head_hash[:16]}",
+            )
+        )
+    return problems
+
+
+def receipt_code(entry_hash: str) -> str:
+    """The first 16 hex digits of the entry hash in groups of four, e.g. '3f2a-9b1c-77de-0a45'."""
+    digits = entry_hash[:RECEIPT_HEX_DIGITS]
+    return "-".join(digits[start : start + 4] for start in range(0, RECEIPT_HEX_DIGITS, 4))
+
+
+def find_receipt(entries: Iterable[LogEntry], code: str) -> LogEntry | None:
+    """The entry a voter's receipt code refers to; spaces, dashes and letter case in the code are ignored."""
+    digits = "".join(code.split()).replace("-", "").lower()
+    if len(digits) != RECEIPT_HEX_DIGITS or any(digit not in "0123456789abcdef" for digit in digits):
+        return None
+    return next((entry for entry in entries if entry.entry_hash[:RECEIPT_HEX_DIGITS] == digits), None)
+
+
+def receipt_status(entries: Sequence[LogEntry], code: str) -> ReceiptStatus:
+    """Whether the receipt's ballot is in the log and is the one that counts for its unit."""
+    entry = find_receipt(entries, code)
+    if entry is None:
+        return ReceiptStatus.NOT_FOUND
+    last = next(candidate for candidate in reversed(entries) if candidate.unit_id == entry.unit_id)
+    return ReceiptStatus.COUNTED if last is entry else ReceiptStatus.SUPERSEDED
+
+
+def recount_from_log(
+    entries: Iterable[LogEntry], proposal: Proposal, roll: VoterRoll, delegations: Iterable[Delegation] = ()
+) -> Recount:
+    """Replay every entry, at its recorded time, through a fresh ballot box and count what it accepts.
+
+    The eligibility rules are applied again, so an entry that should never have been accepted (a non-owner, a
+    ballot after close, a second voice for a unit) shows up in `refused` instead of being counted.
+    """
+    box = BallotBox(proposal, roll, delegations)
+    refused: list[tuple[LogEntry, BallotRefusal]] = []
+    for entry in entries:
+        refusal = box.cast(entry.ballot, entry.cast_at)
+        if refusal is not None:
+            refused.append((entry, refusal))
+    return Recount(box.tally(), tuple(refused))
+
+
+def compare_tallies(published: Tally | ElectionTally, recounted: Tally | ElectionTally) -> list[TallyDiscrepancy]:
+    """Every field (dotted path) where the published result differs from the recount; empty when they agree."""
+    discrepancies: list[TallyDiscrepancy] = []
+    _compare("", published, recounted, discrepancies)
+    return discrepancies
+
+
+def audit_log(
+    entries: Sequence[LogEntry],
+    *,
+    head: ChainHead,
+    proposal: Proposal,
+    roll: VoterRoll,
+    delegations: Iterable[Delegation],
+    published: Tally | ElectionTally,
+) -> AuditReport:
+    """Check the chain against the published head, replay it, and compare the recount with the published result."""
+    recount = recount_from_log(entries, proposal, roll, delegations)
+    return AuditReport(
+        chain_problems=tuple(verify_chain(entries, head)),
+        refused_entries=recount.refused,
+        discrepancies=tuple(compare_tallies(published, recount.result)),
+        recount=recount,
+    )
+
+
+def _compare(path: str, published: object, recounted: object, out: list[TallyDiscrepancy]) -> None:
+    if type(published) is not type(recounted):
+        out.append(TallyDiscrepancy(path or "result", published, recounted))
+    elif is_dataclass(published) and not isinstance(published, type):
+        for field in fields(published):
+            name = f"{path}.{field.name}" if path else field.name
+            _compare(name, getattr(published, field.name), getattr(recounted, field.name), out)
+    elif isinstance(published, tuple) and isinstance(recounted, tuple) and len(published) == len(recounted):
+        for index, (published_item, recounted_item) in enumerate(zip(published, recounted, strict=True)):
+            _compare(f"{path}[{index}]", published_item, recounted_item, out)
+    elif published != recounted:
+        out.append(TallyDiscrepancy(path or "result", published, recounted))
+
+
+def _encode_choice(choice: BallotChoice) -> str | dict[str, list[str]]:
+    if isinstance(choice, Choice):
+        return choice.value
+    return {"approve": sorted(choice.candidates)}
+
+
+def _decode_choice(encoded: object) -> BallotChoice:
+    if isinstance(encoded, str):
+        return Choice(encoded)
+    if isinstance(encoded, dict) and set(encoded) == {"approve"} and isinstance(encoded["approve"], list):
+        return Approvals(frozenset(_expect(candidate, str) for candidate in encoded["approve"]))
+    raise ValueError(f"not a ballot choice: {encoded!r}")
+
+
+def _expect(value: object, kind: type[T]) -> T:
+    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        raise ValueError(f"expected {kind.__name__}, got {value!r}")
+    return value
