@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import signal
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -133,8 +134,16 @@ def _run_until_signal(body: Callable[[asyncio.Event], Awaitable[None]]) -> None:
     async def runner() -> None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
+
+        def on_signal() -> None:
+            if stop.is_set():
+                # a second Ctrl-C: leave now; what is unacknowledged is redelivered by the broker
+                click.echo("Second signal: exiting without waiting.", err=True)
+                os._exit(130)
+            stop.set()
+
         for signum in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(signum, stop.set)
+            loop.add_signal_handler(signum, on_signal)
         await body(stop)
 
     try:

@@ -14,7 +14,8 @@ class GatewayMetrics:
         )
         self.stored = Counter(
             "sc_gateway_messages_stored",
-            "Messages durably stored (then acknowledged), by where: store or spool",
+            "Messages durably stored, by where (store or spool); then acknowledged, unless their "
+            "connection was lost meanwhile (the broker redelivers them)",
             ["to"],
             registry=r,
         )

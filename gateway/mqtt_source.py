@@ -15,6 +15,7 @@ import logging
 import random
 import socket
 import ssl
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -30,7 +31,9 @@ from gateway.settings import MqttEndpoint
 log = logging.getLogger(__name__)
 
 PUBACK_HEADER = bytes([PUBACK, 2])  # MQTT 3.1.1 and 5 (success needs no reason code)
-READ_BURST = 512  # packets read per socket-readable callback before yielding to the loop
+HOLD_LIMIT = 100_000  # messages held while paused before the socket is no longer read
+READ_BURST = 512
+STABLE_SESSION_S = 10.0  # packets read per socket-readable callback before yielding to the loop
 RECV_CHUNK = 256 * 1024
 
 
@@ -98,7 +101,7 @@ class MqttSource:
         *,
         protocol: int = 4,
         session_expiry_s: int = 7 * 24 * 3600,
-        receive_maximum: int = 10_000,
+        receive_maximum: int = 40_000,
         keepalive_s: int = 30,
         backoff_initial_s: float = 0.2,
         backoff_max_s: float = 15.0,
@@ -117,6 +120,7 @@ class MqttSource:
         self._client: paho.Client | None = None
         self._buffer: list[Inbound] = []
         self._paused = False
+        self._reading_stopped = False
         self._stopping = False
         self._sock: int | None = None
         self._buffered: _BufferedSocket | None = None
@@ -133,14 +137,16 @@ class MqttSource:
         """Connect, subscribe and keep the session until cancelled."""
         failures = 0
         while not self._stopping:
+            began = time.monotonic()
             try:
                 await self._session()
-                failures = 0
             except (OSError, ConnectionError, MqttRefused, TimeoutError) as error:
                 if self._stopping:
                     break
-                failures += 1
-                log.warning("mqtt connection failed", extra={"error": str(error), "attempt": failures})
+                log.warning("mqtt connection failed", extra={"error": str(error), "attempt": failures + 1})
+            # Back off unless the session lasted: a broker that keeps dropping us at once (refused
+            # subscription, another process taking over our client id) must not be hammered.
+            failures = 0 if time.monotonic() - began >= STABLE_SESSION_S else failures + 1
             delay = min(self._backoff_max_s, self._backoff_initial_s * 2 ** min(failures, 10))
             await asyncio.sleep(delay * random.uniform(0.5, 1.0))
 
@@ -166,19 +172,22 @@ class MqttSource:
         return sent
 
     def pause(self) -> None:
-        """Stop reading the socket: the broker's in-flight window then holds further messages."""
-        if not self._paused:
-            self._paused = True
-            if self._sock is not None:
-                asyncio.get_running_loop().remove_reader(self._sock)
+        """Stop handing messages over; they are held here instead.
+
+        The socket is still read, so keep-alive answers get through and the connection stays up;
+        the broker's in-flight window (MQTT 5 Receive Maximum, Mosquitto's max_inflight_messages)
+        bounds what can arrive unacknowledged. Past ``HOLD_LIMIT`` held messages (a broker with
+        an unbounded window) reading stops altogether.
+        """
+        self._paused = True
 
     def resume(self) -> None:
         if self._paused:
             self._paused = False
-            if self._sock is not None:
+            if self._sock is not None and self._reading_stopped:
+                self._reading_stopped = False
                 asyncio.get_running_loop().add_reader(self._sock, self._on_readable)
-                # bytes may already sit in paho's own buffer: read them now
-                self._on_readable()
+            self._on_readable()  # hand over what was held, and read what waits in the buffers
 
     async def disconnect(self) -> None:
         """Leave the session for good (it stays on the broker: what is unacked is redelivered)."""
@@ -195,6 +204,7 @@ class MqttSource:
         loop = asyncio.get_running_loop()
         self._generation += 1
         self._buffered = None
+        self._buffer = []  # held messages of the last connection: the broker redelivers them
         client = self._new_client(loop)
         self._client = client
         self._lost = loop.create_future()
@@ -278,8 +288,9 @@ class MqttSource:
         self._sock = sock.fileno()
         if isinstance(sock, socket.socket):
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 * 1024 * 1024)
-        if not self._paused:
-            asyncio.get_running_loop().add_reader(self._sock, self._on_readable)
+        # always read a new connection, paused or not: its CONNACK must get through
+        self._reading_stopped = False
+        asyncio.get_running_loop().add_reader(self._sock, self._on_readable)
 
     def _drop_socket(self) -> None:
         if self._sock is not None:
@@ -318,17 +329,29 @@ class MqttSource:
                 if rc != MQTTErrorCode.MQTT_ERR_SUCCESS:
                     self._connection_lost(ConnectionError(f"read failed: {paho.error_string(rc)}"))
                     break
-                if len(self._buffer) == before or self._paused:
+                if len(self._buffer) == before:
                     break
         except OSError as error:
             self._connection_lost(error)
-        if self._buffer:
+        if self._buffer and not self._paused:
             burst, self._buffer = self._buffer, []
             self._on_messages(burst)
-        buffered = self._buffered
-        if buffered is not None and buffered.buffered and not self._paused:
-            # whole packets may wait in our buffer while the socket itself has nothing to say
+        elif len(self._buffer) >= HOLD_LIMIT and not self._reading_stopped and self._sock is not None:
+            log.warning("holding too many messages while paused: reading stops",
+                        extra={"held": len(self._buffer)})
+            asyncio.get_running_loop().remove_reader(self._sock)
+            self._reading_stopped = True
+        if not self._reading_stopped and self._has_pending_bytes(client):
+            # whole packets may wait in our buffer (or decrypted in TLS) while the socket itself
+            # has nothing new to say, so it will not wake us
             asyncio.get_running_loop().call_soon(self._on_readable)
+
+    def _has_pending_bytes(self, client: paho.Client) -> bool:
+        if self._buffered is not None:
+            return self._buffered.buffered > 0
+        sock = client.socket()
+        pending = getattr(sock, "pending", None)
+        return bool(pending and pending() > 0)
 
     def _connection_lost(self, error: BaseException) -> None:
         if self._lost is not None and not self._lost.done():

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -54,6 +54,7 @@ class Intake(Protocol):
 @dataclass
 class Batch:
     opened_at: float
+    durable: bool = False
     points: list[Point] = field(default_factory=list)
     acks: list[AckToken] = field(default_factory=list)
     accepted: list[tuple[DeviceTopic, UplinkModel]] = field(default_factory=list)
@@ -94,6 +95,8 @@ class Pipeline:
         self._store_up = True
         self._spool_changed = asyncio.Event()
         self._spool_executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="spool")
+        self._ack_order: deque[Batch] = deque()
+        self._stopping = False
         self._metrics.store_up.set(1)
         self._update_spool_metrics()
 
@@ -163,11 +166,16 @@ class Pipeline:
         batch, self._batch = self._batch, None
         if batch is None or not (batch.acks or batch.points):
             return
+        self._ack_order.append(batch)
         task = asyncio.get_running_loop().create_task(self._flush(batch))
         self._in_flight.add(task)
         task.add_done_callback(self._flushed)
         self._metrics.in_flight.set(len(self._in_flight))
-        if len(self._in_flight) >= self._limits.max_batches_in_flight and self._intake is not None:
+        if len(self._in_flight) >= self._limits.max_batches_in_flight:
+            self._pause_intake()
+
+    def _pause_intake(self) -> None:
+        if self._intake is not None:
             self._intake.pause()
             self._metrics.paused.set(1)
 
@@ -176,15 +184,24 @@ class Pipeline:
         self._metrics.in_flight.set(len(self._in_flight))
         if not task.cancelled() and task.exception() is not None:
             log.error("batch flush failed", exc_info=task.exception())
-        if len(self._in_flight) < self._limits.max_batches_in_flight and self._intake is not None:
+        # once stopping, intake stays paused: drain() must reach an end
+        if not self._stopping and len(self._in_flight) < self._limits.max_batches_in_flight and self._intake:
             self._intake.resume()
             self._metrics.paused.set(0)
+
+    def _release_acks(self) -> None:
+        """Acknowledge durable batches in the order their messages arrived (MQTT 3.1.1 requires
+        PUBACKs in receive order; batches written concurrently may finish out of order)."""
+        while self._ack_order and self._ack_order[0].durable:
+            batch = self._ack_order.popleft()
+            if self._intake is not None and batch.acks:
+                self._intake.ack(batch.acks)
 
     # -- background work ------------------------------------------------------------------------
 
     async def run(self) -> None:
         """Seal batches by age and replay the spool; runs until cancelled."""
-        replay = asyncio.create_task(self._replay_loop())
+        replay = asyncio.create_task(self._replay_loop(), name="spool-replay")
         try:
             interval = self._limits.batch_interval_s
             while True:
@@ -195,20 +212,35 @@ class Pipeline:
         finally:
             replay.cancel()
 
-    async def drain(self) -> None:
-        """Flush what has been received and wait for every batch: for a graceful shutdown."""
-        self._seal()
-        while self._in_flight:
-            await asyncio.gather(*list(self._in_flight), return_exceptions=True)
+    async def drain(self, deadline_s: float = 30.0) -> None:
+        """For a graceful shutdown: stop intake, write and acknowledge everything received.
+
+        Gives up after ``deadline_s`` (store down and spool full): what is left unacknowledged is
+        redelivered by the broker to the next gateway session.
+        """
+        self._stopping = True
+        self._pause_intake()
+        give_up = time.monotonic() + deadline_s
+        while self._batch is not None or self._in_flight:
+            self._seal()
+            remaining = give_up - time.monotonic()
+            if remaining <= 0:
+                log.warning("shutdown deadline reached with batches unwritten",
+                            extra={"batches": len(self._in_flight)})
+                for task in self._in_flight:
+                    task.cancel()
+                return
+            await asyncio.wait(list(self._in_flight), timeout=remaining)
 
     # -- writing --------------------------------------------------------------------------------
 
     async def _flush(self, batch: Batch) -> None:
         destination = await self._make_durable(batch.points)
-        acked = self._intake.ack(batch.acks) if self._intake is not None else 0
+        batch.durable = True
+        self._release_acks()
         self._metrics.stored.labels(destination).inc(len(batch.acks))
         self._metrics.batch_seconds.observe(time.monotonic() - batch.opened_at)
-        log.debug("batch stored", extra={"to": destination, "points": len(batch.points), "acked": acked})
+        log.debug("batch stored", extra={"to": destination, "points": len(batch.points)})
         if batch.accepted:
             for listener in self._listeners:
                 try:
@@ -220,22 +252,25 @@ class Pipeline:
         if not points:
             return "store"
         backoff = 0.5
+        probe = False
         while True:
-            if self._store_up and await self._write_with_retries(points):
+            if (self._store_up or probe) and await self._write_with_retries(points):
                 return "store"
             try:
                 await self._in_spool_thread(self._spool.append, points)
-            except SpoolFull as full:
-                log.warning("spool full, holding batch", extra={"error": str(full), "points": len(points)})
+            except (SpoolFull, OSError) as error:  # full, or the disk itself failing
+                log.warning("spool cannot take the batch, holding it", extra={"error": str(error),
+                                                                              "points": len(points)})
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 5.0)
-                self._store_up = True  # probe the store again next round
+                probe = True  # try the store again next round, without calling it up
                 continue
             self._update_spool_metrics()
             self._spool_changed.set()
             return "spool"
 
     async def _write_with_retries(self, points: Sequence[Point]) -> bool:
+        """True once the store took the points (or refused them for good), False if it is down."""
         try:
             async for attempt in AsyncRetrying(
                 stop=stop_after_attempt(self._limits.write_retries + 1),
@@ -244,15 +279,25 @@ class Pipeline:
                 reraise=True,
             ):
                 with attempt:
-                    await self._store.write(points)
+                    return await self._write_once(points)
         except StoreUnavailable as error:
             self._set_store_up(False, str(error))
-            return False
+        return False
+
+    async def _write_once(self, points: Sequence[Point]) -> bool:
+        """One write; raises StoreUnavailable for anything worth trying again later."""
+        try:
+            await self._store.write(points)
         except StoreRejected as error:
             # The store wrote what it could (InfluxDB keeps the valid lines of a partial write);
             # retrying the same lines cannot help, so count and log the refusal instead of looping.
             self._metrics.rejected_by_store.inc(len(points))
             log.error("store refused points", extra={"error": str(error), "points": len(points)})
+        except StoreUnavailable:
+            raise
+        except Exception as error:  # a bug or an unforeseen client error: keep the data, retry later
+            log.exception("unexpected error writing to the store")
+            raise StoreUnavailable(f"unexpected {type(error).__name__}: {error}") from error
         self._set_store_up(True)
         return True
 
@@ -269,24 +314,30 @@ class Pipeline:
                 self._spool_changed.clear()
                 await self._spool_changed.wait()
                 continue
-            spooled = await self._in_spool_thread(self._spool.oldest)
-            if spooled is None:
-                continue
             try:
-                await self._store.write(spooled.points)
-            except StoreUnavailable as error:
-                self._set_store_up(False, str(error))
+                replayed = await self._replay_oldest()
+            except Exception:  # the replay must outlive any one bad spool file or bug
+                log.exception("spool replay failed")
+                replayed = False
+            if replayed:
+                backoff = 0.5
+            else:
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 10.0)
-                continue
-            except StoreRejected as error:
-                self._metrics.rejected_by_store.inc(len(spooled.points))
-                log.error("store refused spooled points", extra={"error": str(error)})
-            backoff = 0.5
-            self._set_store_up(True)
-            await self._in_spool_thread(self._spool.remove, spooled.sequence)
-            self._metrics.replayed.inc(len(spooled.points))
-            self._update_spool_metrics()
+
+    async def _replay_oldest(self) -> bool:
+        spooled = await self._in_spool_thread(self._spool.oldest)
+        if spooled is None:
+            return True
+        try:
+            await self._write_once(spooled.points)
+        except StoreUnavailable as error:
+            self._set_store_up(False, str(error))
+            return False
+        await self._in_spool_thread(self._spool.remove, spooled.sequence)
+        self._metrics.replayed.inc(len(spooled.points))
+        self._update_spool_metrics()
+        return True
 
     async def _in_spool_thread(self, function: Callable[..., T], *args: object) -> T:
         # one worker thread: the spool is not thread-safe, and fsync must not block the loop

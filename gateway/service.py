@@ -83,6 +83,7 @@ class Gateway:
             protocol=settings.mqtt_protocol,
             session_expiry_s=settings.mqtt_session_expiry_s,
             receive_maximum=settings.mqtt_receive_maximum,
+            keepalive_s=settings.mqtt_keepalive_s,
         )
         self.source.on_connection_change = lambda up: self.metrics.broker_connected.set(1 if up else 0)
         self.pipeline.attach(self.source)

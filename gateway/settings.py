@@ -68,8 +68,9 @@ class Settings(BaseSettings):
     mqtt_protocol: int = Field(4, description="MQTT protocol level: 4 (3.1.1) or 5")
     mqtt_session_expiry_s: int = Field(7 * 24 * 3600, ge=60, description="MQTT 5 session expiry")
     mqtt_receive_maximum: int = Field(
-        20_000, ge=1, le=65_535, description="MQTT 5 Receive Maximum: unacknowledged messages in flight"
+        40_000, ge=1, le=65_535, description="MQTT 5 Receive Maximum: unacknowledged messages in flight"
     )
+    mqtt_keepalive_s: int = Field(30, ge=1, le=3600, description="MQTT keep-alive interval")
     embedded_mqtt_port: int = Field(1883, ge=0, le=65_535, description="Port of the in-process broker")
     influx_url: str | None = Field(None, description="http(s)://host:port of InfluxDB; unset: embedded store")
     influx_db: str = Field("smartcity", description="InfluxDB database (2.x/3.x: bucket via DBRP)")
@@ -133,7 +134,8 @@ class Settings(BaseSettings):
             return None
         parts = urlsplit(value)
         if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValueError(f"must be http(s)://host:port, got {value!r}")
+            # the value is not echoed: it may carry a password
+            raise ValueError("must be http(s)://host:port (credentials go in SC_INFLUX_USER/PASSWORD or TOKEN)")
         return value.rstrip("/")
 
     @property

@@ -7,6 +7,7 @@ replayed oldest first. Points are kept as JSON lines, which any store can take b
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -84,7 +85,8 @@ class Spool:
             except (OSError, ValueError, TypeError) as error:
                 # keep the damaged file for a person to look at, and go on with the rest
                 log.error("spool batch unreadable, set aside", extra={"sequence": sequence, "error": str(error)})
-                self._path(sequence).rename(self._path(sequence).with_suffix(".damaged"))
+                with contextlib.suppress(FileNotFoundError):  # deleted by hand: nothing to keep
+                    self._path(sequence).rename(self._path(sequence).with_suffix(".damaged"))
                 size, count = self._sizes.pop(sequence)
                 self._count(-size, -count, -1)
                 continue

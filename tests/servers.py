@@ -63,7 +63,7 @@ class Mosquitto:
             f"persistence_location {self.directory}/\n"
             "autosave_interval 1\n"
             "max_queued_messages 2000000\n"
-            "max_inflight_messages 0\n"
+            "max_inflight_messages 40000\n"
             + self.extra_config
         )
         log = (self.directory / "mosquitto.log").open("ab")

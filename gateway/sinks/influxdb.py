@@ -76,7 +76,15 @@ class InfluxStore:
         if not points:
             return
         body = "\n".join(point.to_line() for point in points).encode()
-        await self.write_lines(body)
+        try:
+            await self.write_lines(body)
+        except BodyTooLarge:
+            if len(points) == 1:
+                raise StoreRejected("one point is larger than InfluxDB (or a proxy) accepts") from None
+            # a proxy's or InfluxDB's body limit: halves go through where the whole does not
+            middle = len(points) // 2
+            await self.write(points[:middle])
+            await self.write(points[middle:])
 
     async def write_lines(self, body: bytes) -> None:
         params = {"db": self._database, "precision": "ns"}
@@ -87,9 +95,14 @@ class InfluxStore:
                 text = (await response.text())[:500]
         except (aiohttp.ClientError, TimeoutError, OSError) as error:
             raise StoreUnavailable(f"influxdb write failed: {error!r}") from error
-        if response.status in (401, 403, 404) or response.status >= 500 or response.status == 429:
-            raise StoreUnavailable(f"influxdb write answered {response.status}: {text}")
-        raise StoreRejected(f"influxdb refused the write ({response.status}): {text}")
+        if response.status in (400, 422):
+            # the data itself (a field type conflict, a bad line): InfluxDB kept the valid lines
+            raise StoreRejected(f"influxdb refused the write ({response.status}): {text}")
+        if response.status == 413:
+            raise BodyTooLarge(text)
+        # anything else (auth, missing database, overload, a proxy's error page, a redirect) may
+        # be mended: keep the data and try again later
+        raise StoreUnavailable(f"influxdb write answered {response.status}: {text}")
 
     async def select(self, query: PointQuery) -> list[Row]:
         order = "DESC" if query.newest_first else "ASC"
@@ -140,6 +153,10 @@ class InfluxStore:
                 raise StoreRejected(str(result["error"]))
             series.extend(result.get("series", []))
         return series
+
+
+class BodyTooLarge(Exception):
+    """HTTP 413: the batch, not the data, is the problem."""
 
 
 def _ident(name: str) -> str:

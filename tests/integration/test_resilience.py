@@ -264,3 +264,27 @@ async def test_sigterm_writes_and_acknowledges_what_was_received_before_exiting(
         await store.close()
         process.send_signal(signal.SIGTERM)
         process.wait(30)
+
+
+async def test_a_long_pause_keeps_the_connection_alive(
+    mosquitto: Mosquitto, own_influx: InfluxDB, settings_for  # type: ignore[no-untyped-def]
+) -> None:
+    gateway = Gateway(settings_for(mosquitto, influx_url=own_influx.url, batch_size=20, write_retries=0,
+                                   spool_max_bytes=2048, mqtt_keepalive_s=1))
+    await gateway.start()
+    await wait_until_subscribed(gateway)
+    try:
+        own_influx.stop()
+        publish(mosquitto.port, events("paused", 150))
+
+        async def paused() -> bool:
+            return gateway.metrics.value("sc_gateway_intake_paused") == 1
+
+        await wait_for(paused, 20, "intake to pause")
+        await asyncio.sleep(4)  # four keep-alive intervals while holding messages
+        assert gateway.source.connects == 1, "keep-alive answers were read while paused"
+        own_influx.start()
+        await wait_for_count(gateway.store, Measurement.GATE_EVENT, 150, timeout=60)
+        assert gateway.source.connects == 1
+    finally:
+        await gateway.stop()

@@ -59,7 +59,7 @@ def test_broker_config_keeps_queued_messages_for_absent_gateways() -> None:
     config = (ROOT / "deploy/mosquitto/mosquitto.conf").read_text()
     assert "persistence true" in config
     assert "max_queued_messages 2000000" in config
-    assert "max_inflight_messages 0" in config
+    assert "max_inflight_messages 40000" in config
 
 
 def test_grafana_gets_the_provisioned_dashboards_and_the_datasource_settings() -> None:

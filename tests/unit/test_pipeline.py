@@ -534,3 +534,109 @@ async def test_listeners_hear_of_spooled_messages_too(make_gateway: Callable[...
 
     assert gw.spool.depth_points == 3
     assert [len(call) for call in listener.calls] == [3]
+
+
+# -- review fixes: ordering, shutdown under traffic, disk errors, replay robustness -------------------
+
+
+class OrderedGateStore(FakeStore):
+    """Holds the write of the batch containing ``held_id`` until released: batches finish out of order."""
+
+    def __init__(self, held_id: str) -> None:
+        super().__init__()
+        self.held_id = held_id
+        self.release = asyncio.Event()
+
+    async def write(self, points: Sequence[Point]) -> None:
+        if any(point.fields.get("event_id") == self.held_id for point in points):
+            await self.release.wait()
+        self.batches.append(list(points))
+
+
+async def test_acks_go_out_in_receive_order_even_when_batches_finish_out_of_order(tmp_path: Path) -> None:
+    store, intake, metrics = OrderedGateStore("ev-1"), FakeIntake(), GatewayMetrics()
+    pipeline = Pipeline(store, Spool(tmp_path / "spool", 10**8), metrics, CredentialHasher(b"k"), LIMITS)
+    pipeline.attach(intake)
+    pipeline.on_messages([gate_event(mid) for mid in range(1, 7)])  # two batches of three
+    await eventually(lambda: len(store.batches) == 1)  # the second batch is written first...
+    await settle()
+    assert intake.acked == [], "...but its acks wait for the first batch"
+    store.release.set()
+    await eventually(lambda: len(intake.acked) == 6)
+    assert intake.acked == tokens(1, 2, 3, 4, 5, 6)
+
+
+async def test_drain_ends_under_continuous_traffic_and_keeps_intake_paused(
+    make_gateway: Callable[..., Gateway],
+) -> None:
+    gw = make_gateway()
+    async with running(gw.pipeline):
+        feeding = True
+
+        async def feed() -> None:
+            mid = 1
+            while feeding:
+                gw.pipeline.on_messages([gate_event(mid)])
+                mid += 1
+                await asyncio.sleep(0.001)
+
+        feeder = asyncio.create_task(feed())
+        await asyncio.sleep(0.1)
+        resumes_before = gw.intake.resumes
+        await asyncio.wait_for(gw.pipeline.drain(), 5)
+        feeding = False
+        await feeder
+    assert gw.intake.pauses >= 1
+    assert gw.intake.resumes == resumes_before, "once stopping, intake is never resumed"
+
+
+async def test_a_disk_error_in_the_spool_holds_the_batch_until_it_can_be_stored(
+    make_gateway: Callable[..., Gateway], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    gw = make_gateway()
+    gw.store.failure = StoreUnavailable("down")
+
+    def disk_full(points: Sequence[Point]) -> int:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(gw.spool, "append", disk_full)
+    gw.pipeline.on_messages([gate_event(1), gate_event(2), gate_event(3)])
+    await asyncio.sleep(0.3)
+    assert gw.intake.acked == [] and gw.store.points == []
+    gw.store.failure = None
+    await eventually(lambda: len(gw.intake.acked) == 3, within=10)
+    assert ids(gw.store.points) == ["ev-1", "ev-2", "ev-3"]
+
+
+async def test_the_replay_outlives_an_unexpected_error_and_goes_on(
+    make_gateway: Callable[..., Gateway], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    gw = make_gateway()
+    gw.store.failure = StoreUnavailable("down")
+    gw.pipeline.on_messages([gate_event(1), gate_event(2), gate_event(3)])
+    await eventually(lambda: gw.spool.depth_points == 3)
+    real_oldest = gw.spool.oldest
+    calls = {"n": 0}
+
+    def flaky_oldest() -> Any:
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise RuntimeError("a bug in the replay path")
+        return real_oldest()
+
+    monkeypatch.setattr(gw.spool, "oldest", flaky_oldest)
+    gw.store.failure = None
+    async with running(gw.pipeline):
+        await eventually(lambda: gw.spool.depth_points == 0, within=10)
+    assert ids(gw.store.points) == ["ev-1", "ev-2", "ev-3"] and calls["n"] >= 2
+
+
+async def test_an_unexpected_store_error_keeps_the_data_and_reports_the_store_down(
+    make_gateway: Callable[..., Gateway],
+) -> None:
+    gw = make_gateway()
+    gw.store.failure = RuntimeError("client bug")
+    gw.pipeline.on_messages([gate_event(1), gate_event(2), gate_event(3)])
+    await eventually(lambda: gw.spool.depth_points == 3)
+    assert gw.intake.acked == tokens(1, 2, 3)
+    assert gw.metrics.value("sc_gateway_store_up") == 0
