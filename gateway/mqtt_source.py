@@ -31,7 +31,8 @@ from gateway.settings import MqttEndpoint
 log = logging.getLogger(__name__)
 
 PUBACK_HEADER = bytes([PUBACK, 2])  # MQTT 3.1.1 and 5 (success needs no reason code)
-HOLD_LIMIT = 100_000  # messages held while paused before the socket is no longer read
+HOLD_SHORT_PAUSE = 5_000  # held while briefly paused; the rest waits in the socket buffers
+HOLD_LIMIT = 100_000  # held at most in a long pause (a broker with an unbounded window)
 READ_BURST = 512
 STABLE_SESSION_S = 10.0  # packets read per socket-readable callback before yielding to the loop
 RECV_CHUNK = 256 * 1024
@@ -121,6 +122,8 @@ class MqttSource:
         self._buffer: list[Inbound] = []
         self._paused = False
         self._reading_stopped = False
+        self._stopped_reading_at = 0.0
+        self._hold_cap = HOLD_SHORT_PAUSE
         self._stopping = False
         self._sock: int | None = None
         self._buffered: _BufferedSocket | None = None
@@ -174,14 +177,17 @@ class MqttSource:
     def pause(self) -> None:
         """Stop handing messages over; they are held here instead.
 
-        The socket is still read, so keep-alive answers get through and the connection stays up;
+        A short pause (batches being written) holds up to ``HOLD_SHORT_PAUSE`` messages, then
+        stops reading: the rest waits in the socket buffers, costing no memory here. A pause
+        longer than half the keep-alive (InfluxDB down and the spool full) reads again, so that
+        keep-alive answers behind the queued messages get through and the connection stays up;
         the broker's in-flight window (MQTT 5 Receive Maximum, Mosquitto's max_inflight_messages)
-        bounds what can arrive unacknowledged. Past ``HOLD_LIMIT`` held messages (a broker with
-        an unbounded window) reading stops altogether.
+        bounds what is then held, and ``HOLD_LIMIT`` guards against a broker without one.
         """
         self._paused = True
 
     def resume(self) -> None:
+        self._hold_cap = HOLD_SHORT_PAUSE
         if self._paused:
             self._paused = False
             if self._sock is not None and self._reading_stopped:
@@ -290,6 +296,7 @@ class MqttSource:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 * 1024 * 1024)
         # always read a new connection, paused or not: its CONNACK must get through
         self._reading_stopped = False
+        self._hold_cap = HOLD_LIMIT if self._paused else HOLD_SHORT_PAUSE
         asyncio.get_running_loop().add_reader(self._sock, self._on_readable)
 
     def _drop_socket(self) -> None:
@@ -314,9 +321,18 @@ class MqttSource:
             self._connection_lost(error)
 
     async def _misc_loop(self, client: paho.Client) -> None:
-        while client.loop_misc() == MQTTErrorCode.MQTT_ERR_SUCCESS:  # noqa: ASYNC110 - a timer, not a wait
-            await asyncio.sleep(1)
+        while client.loop_misc() == MQTTErrorCode.MQTT_ERR_SUCCESS:
+            self._keep_long_pause_alive()
+            await asyncio.sleep(min(1.0, self._keepalive_s / 4))
         self._connection_lost(ConnectionError("keep-alive failed"))
+
+    def _keep_long_pause_alive(self) -> None:
+        long_pause = time.monotonic() - self._stopped_reading_at >= self._keepalive_s / 2
+        if self._reading_stopped and long_pause and self._hold_cap < HOLD_LIMIT and self._sock is not None:
+            log.info("long pause: reading on to keep the connection alive", extra={"held": len(self._buffer)})
+            self._hold_cap = HOLD_LIMIT
+            self._reading_stopped = False
+            asyncio.get_running_loop().add_reader(self._sock, self._on_readable)
 
     def _on_readable(self) -> None:
         client = self._client
@@ -336,11 +352,13 @@ class MqttSource:
         if self._buffer and not self._paused:
             burst, self._buffer = self._buffer, []
             self._on_messages(burst)
-        elif len(self._buffer) >= HOLD_LIMIT and not self._reading_stopped and self._sock is not None:
-            log.warning("holding too many messages while paused: reading stops",
-                        extra={"held": len(self._buffer)})
+        elif len(self._buffer) >= self._hold_cap and not self._reading_stopped and self._sock is not None:
+            if self._hold_cap >= HOLD_LIMIT:
+                log.warning("holding too many messages while paused: reading stops",
+                            extra={"held": len(self._buffer)})
             asyncio.get_running_loop().remove_reader(self._sock)
             self._reading_stopped = True
+            self._stopped_reading_at = time.monotonic()
         if not self._reading_stopped and self._has_pending_bytes(client):
             # whole packets may wait in our buffer (or decrypted in TLS) while the socket itself
             # has nothing new to say, so it will not wake us
