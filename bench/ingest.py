@@ -38,7 +38,7 @@ sys.path.insert(0, str(ROOT))
 from bench.nodered import node_red_available, node_red_backlog_drain, report  # noqa: E402
 from devices.simulator import TrafficGenerator  # noqa: E402
 from tests.mqtt_load import RawPublisher  # noqa: E402
-from tests.servers import InfluxDB, Mosquitto, free_port  # noqa: E402
+from tests.servers import InfluxDB, Mosquitto, free_port, wait_until_answering  # noqa: E402
 
 SMARTCITY = str(Path(sys.executable).parent / "smartcity")
 
@@ -75,18 +75,7 @@ class GatewayProcess:
 
     def start(self) -> None:
         self.process = subprocess.Popen([SMARTCITY, "gateway"], env=self.env)
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"gateway exited with {self.process.returncode}")
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{self.http_port}/readyz", timeout=1) as response:
-                    if response.status == 200:
-                        return
-            except OSError:
-                pass
-            time.sleep(0.05)
-        raise TimeoutError("gateway not ready in 30 s")
+        wait_until_answering(self.process, f"http://127.0.0.1:{self.http_port}/readyz", 30, "gateway")
 
     def metrics(self) -> str:
         with urllib.request.urlopen(f"http://127.0.0.1:{self.http_port}/metrics", timeout=5) as response:

@@ -35,7 +35,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from tests.mqtt_load import RawPublisher  # noqa: E402
-from tests.servers import InfluxDB, Mosquitto, free_port  # noqa: E402
+from tests.servers import InfluxDB, Mosquitto, free_port, wait_until_answering  # noqa: E402
 
 NODE_RED_DIR = Path(__file__).resolve().parent / ".node-red"
 CLIENT_ID = "bench-nodered"
@@ -176,18 +176,8 @@ class NodeRedProcess:
             [self.launcher, "--userDir", str(self.user_dir), "--port", str(self.http_port)],
             stdout=self._log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
         )
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"node-red exited with {self.process.returncode}; see {self.log_path}")
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{self.http_port}/", timeout=1) as response:
-                    if response.status == 200:
-                        return
-            except OSError:
-                pass
-            time.sleep(0.02)
-        raise TimeoutError(f"node-red admin did not answer in {timeout}s")
+        wait_until_answering(self.process, f"http://127.0.0.1:{self.http_port}/", timeout,
+                             f"node-red (log: {self.log_path})")
 
     def log_since_start(self) -> str:
         with self.log_path.open("rb") as log:

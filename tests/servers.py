@@ -137,6 +137,22 @@ class InfluxDB:
         shutil.rmtree(self.directory, ignore_errors=True)
 
 
+def wait_until_answering(process: subprocess.Popen[bytes], url: str, timeout: float, what: str) -> None:
+    """Return once ``url`` answers 200; fail early if ``process`` exits meanwhile."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"{what} exited with {process.returncode}")
+        try:
+            with urllib.request.urlopen(url, timeout=1) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.02)
+    raise TimeoutError(f"{what} did not answer {url} within {timeout}s")
+
+
 def have(binary: str) -> bool:
     return shutil.which(binary) is not None or Path(f"/usr/sbin/{binary}").exists()
 

@@ -22,7 +22,7 @@ from gateway.sinks.influxdb import InfluxStore
 from tests.integration.conftest import wait_until_subscribed
 from tests.integration.helpers import gate_event, publish, scale_record, wait_for, wait_for_count
 from tests.mqtt_load import RawPublisher
-from tests.servers import InfluxDB, Mosquitto, free_port
+from tests.servers import InfluxDB, Mosquitto, free_port, wait_until_answering
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -173,16 +173,8 @@ def _gateway_process(
         SC_LOG_LEVEL="WARNING",
     ) | settings
     process = subprocess.Popen([SMARTCITY, "gateway"], env=environment)
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        assert process.poll() is None, f"gateway exited with {process.returncode}"
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=1) as response:
-                if response.status == 200:
-                    return process, port
-        except OSError:
-            time.sleep(0.05)
-    raise TimeoutError("gateway not ready")
+    wait_until_answering(process, f"http://127.0.0.1:{port}/readyz", 30, "gateway")
+    return process, port
 
 
 def _stored(port: int) -> float:
