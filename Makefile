@@ -38,12 +38,13 @@ $(VENV)/.test-installed: pyproject.toml | $(VENV)/bin/python
 	$(BIN)/pip install -q -e '.[test]'
 	@touch $@ $(VENV)/.run-installed
 
-# The integration tests start their own Mosquitto and InfluxDB on free loopback ports;
+# The integration tests start their own Mosquitto, InfluxDB and PostgreSQL on free loopback ports;
 # they need the Debian packages installed, which this does when they are missing.
 servers:
 	@missing=""; \
 	[ -x /usr/sbin/mosquitto ] || command -v mosquitto >/dev/null || missing="$$missing mosquitto"; \
 	command -v influxd >/dev/null || missing="$$missing influxdb"; \
+	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing Debian packages:$$missing"; \
 	  $(SUDO) apt-get update -q && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q $$missing; \

@@ -1,0 +1,191 @@
+"""Storage of the voting context (SQLAlchemy Core, async): proposals with their frozen roll,
+delegations, the append-only ballot log, comments. Tables mirror community/migrations; the
+domain stays plain dataclasses and is converted here, at the edge.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import JSON, Boolean, Column, ForeignKey, Integer, MetaData, String, Table, Text, func, select
+from sqlalchemy.engine import Dialect
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.types import DateTime, TypeDecorator
+
+from community.voting.audit import LogEntry, entry_from_record, entry_to_record
+from community.voting.rules import Matter
+from community.voting.tally import Delegation, Election, Proposal, Unit, VoterRoll
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """Aware UTC datetimes in and out, on every database (SQLite would hand back naive ones)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetimes are not stored: give a time zone")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+metadata = MetaData()
+
+proposals = Table(
+    "voting_proposals", metadata,
+    Column("proposal_id", String(64), primary_key=True),
+    Column("matter", String(40), nullable=False),
+    Column("title", String(200), nullable=False),
+    Column("body", Text(), nullable=False, server_default=""),
+    Column("opens_at", UtcDateTime(), nullable=False),
+    Column("closes_at", UtcDateTime(), nullable=False),
+    Column("election_candidates", JSON(), nullable=True),
+    Column("election_seats", Integer(), nullable=True),
+    Column("roll_frozen_at", UtcDateTime(), nullable=False),
+    Column("created_by", String(64), nullable=False),
+)
+
+roll_units = Table(
+    "voting_roll_units", metadata,
+    Column("proposal_id", String(64), ForeignKey("voting_proposals.proposal_id"), primary_key=True),
+    Column("unit_id", String(64), primary_key=True),
+    Column("label", String(100), nullable=False),
+    Column("area_m2", String(24), nullable=False),
+    Column("owner_ids", JSON(), nullable=False),
+    Column("held_by_developer", Boolean(), nullable=False),
+    Column("representative_id", String(64), nullable=True),
+)
+
+delegations = Table(
+    "voting_delegations", metadata,
+    Column("proposal_id", String(64), ForeignKey("voting_proposals.proposal_id"), primary_key=True),
+    Column("unit_id", String(64), primary_key=True),
+    Column("delegate_id", String(64), primary_key=True),
+    Column("granted_by", String(64), nullable=False),
+    Column("recorded_at", UtcDateTime(), nullable=False),
+)
+
+ballot_log = Table(
+    "voting_ballot_log", metadata,
+    Column("proposal_id", String(64), ForeignKey("voting_proposals.proposal_id"), primary_key=True),
+    Column("sequence", Integer(), primary_key=True, autoincrement=False),
+    Column("unit_id", String(64), nullable=False),
+    Column("voter_id", String(64), nullable=False),
+    Column("entry_hash", String(64), nullable=False, unique=True),
+    Column("record", JSON(), nullable=False),
+)
+
+comments = Table(
+    "voting_comments", metadata,
+    Column("comment_id", Integer(), primary_key=True, autoincrement=True),
+    Column("proposal_id", String(64), ForeignKey("voting_proposals.proposal_id"), nullable=False),
+    Column("author_id", String(64), nullable=False),
+    Column("body", Text(), nullable=False),
+    Column("posted_at", UtcDateTime(), nullable=False),
+    Column("hidden_by", String(64), nullable=True),
+    Column("hidden_reason", String(200), nullable=True),
+)
+
+
+class LogConflict(Exception):
+    """Another ballot took this sequence number first: read the new tail and try again."""
+
+
+class VotingRepository:
+    """Reads and writes one transaction's worth of voting data on ``connection``."""
+
+    def __init__(self, connection: AsyncConnection) -> None:
+        self._connection = connection
+
+    async def add_proposal(self, proposal: Proposal, roll: VoterRoll, *, body: str, created_by: str) -> None:
+        election = proposal.election
+        await self._connection.execute(proposals.insert().values(
+            proposal_id=proposal.proposal_id, matter=proposal.matter.value, title=proposal.title, body=body,
+            opens_at=proposal.opens_at, closes_at=proposal.closes_at,
+            election_candidates=list(election.candidates) if election else None,
+            election_seats=election.seats if election else None,
+            roll_frozen_at=roll.frozen_at, created_by=created_by,
+        ))
+        await self._connection.execute(roll_units.insert(), [
+            {"proposal_id": proposal.proposal_id, "unit_id": unit.unit_id, "label": unit.label,
+             "area_m2": str(unit.area), "owner_ids": sorted(unit.owner_ids),
+             "held_by_developer": unit.held_by_developer, "representative_id": unit.representative_id}
+            for unit in roll.units
+        ])
+
+    async def proposal(self, proposal_id: str) -> Proposal | None:
+        row = (await self._connection.execute(
+            select(proposals).where(proposals.c.proposal_id == proposal_id))).mappings().first()
+        return None if row is None else _proposal(row)
+
+    async def roll(self, proposal_id: str) -> VoterRoll | None:
+        frozen_at = (await self._connection.execute(
+            select(proposals.c.roll_frozen_at).where(proposals.c.proposal_id == proposal_id))).scalar()
+        if frozen_at is None:
+            return None
+        rows = (await self._connection.execute(
+            select(roll_units).where(roll_units.c.proposal_id == proposal_id).order_by(roll_units.c.unit_id)
+        )).mappings().all()
+        return VoterRoll(tuple(_unit(row) for row in rows), frozen_at)
+
+    async def add_delegation(self, delegation: Delegation, recorded_at: datetime) -> None:
+        await self._connection.execute(delegations.insert().values(
+            proposal_id=delegation.proposal_id, unit_id=delegation.unit_id, delegate_id=delegation.delegate_id,
+            granted_by=delegation.granted_by, recorded_at=recorded_at,
+        ))
+
+    async def delegations(self, proposal_id: str) -> list[Delegation]:
+        rows = (await self._connection.execute(
+            select(delegations).where(delegations.c.proposal_id == proposal_id)
+            .order_by(delegations.c.unit_id, delegations.c.delegate_id))).mappings().all()
+        return [Delegation(row["delegate_id"], row["granted_by"], row["proposal_id"], row["unit_id"]) for row in rows]
+
+    async def append(self, entry: LogEntry) -> None:
+        """Add the next log entry; raises :class:`LogConflict` if its sequence number is taken."""
+        try:
+            async with self._connection.begin_nested():
+                await self._connection.execute(ballot_log.insert().values(
+                    proposal_id=entry.proposal_id, sequence=entry.sequence, unit_id=entry.unit_id,
+                    voter_id=entry.voter_id, entry_hash=entry.entry_hash, record=entry_to_record(entry),
+                ))
+        except IntegrityError as error:
+            raise LogConflict(f"sequence {entry.sequence} of {entry.proposal_id!r} is taken") from error
+
+    async def log(self, proposal_id: str) -> list[LogEntry]:
+        rows = (await self._connection.execute(
+            select(ballot_log.c.record).where(ballot_log.c.proposal_id == proposal_id)
+            .order_by(ballot_log.c.sequence))).scalars().all()
+        return [entry_from_record(record) for record in rows]
+
+    async def log_tail(self, proposal_id: str) -> LogEntry | None:
+        last = (await self._connection.execute(
+            select(func.max(ballot_log.c.sequence)).where(ballot_log.c.proposal_id == proposal_id))).scalar()
+        if last is None:
+            return None
+        record = (await self._connection.execute(
+            select(ballot_log.c.record).where(ballot_log.c.proposal_id == proposal_id,
+                                              ballot_log.c.sequence == last))).scalar_one()
+        return entry_from_record(record)
+
+
+def _proposal(row: Any) -> Proposal:
+    candidates = row["election_candidates"]
+    election = Election(tuple(candidates), int(row["election_seats"])) if candidates is not None else None
+    return Proposal(row["proposal_id"], Matter(row["matter"]), row["title"], row["opens_at"], row["closes_at"],
+                    election)
+
+
+def _unit(row: Any) -> Unit:
+    return Unit(row["unit_id"], row["label"], Decimal(row["area_m2"]), frozenset(row["owner_ids"]),
+                row["held_by_developer"], row["representative_id"])

@@ -1,0 +1,53 @@
+"""Relational storage plumbing shared by the services: engines from SC_DATABASE_URL, migrations.
+
+Each bounded context keeps its own Alembic scripts (``<package>/migrations``) and its own version
+table, so the market and community schemas evolve independently in one database.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import event
+from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+
+def create_engine(url: str) -> AsyncEngine:
+    """An async engine; for SQLite the folder is created and foreign keys are enforced."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        if parsed.database and parsed.database != ":memory:":
+            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_async_engine(url, connect_args={"timeout": 30})
+        event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        return engine
+    return create_async_engine(url, pool_pre_ping=True)
+
+
+def _sqlite_pragmas(connection: Any, _record: Any) -> None:
+    cursor = connection.cursor()
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.close()
+
+
+def version_table(package: str) -> str:
+    return f"alembic_version_{package.replace('.', '_')}"
+
+
+async def migrate(engine: AsyncEngine, package: str, revision: str = "head") -> None:
+    """Bring ``package``'s schema to ``revision`` (its scripts live in ``<package>/migrations``)."""
+
+    def upgrade(connection: Connection) -> None:
+        config = Config()
+        config.set_main_option("script_location", f"{package}:migrations")
+        config.attributes["connection"] = connection
+        config.attributes["version_table"] = version_table(package)
+        command.upgrade(config, revision)
+
+    async with engine.begin() as connection:
+        await connection.run_sync(upgrade)
