@@ -10,6 +10,7 @@ import signal
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 import click
 from aiohttp import web
@@ -122,6 +123,70 @@ def provision(gates: int, scales: int, out_dir: Path) -> None:
         path.write_text(text)
     click.echo(f"{len(users)} broker users for site {settings.site!r} written to {out_dir}/ "
                "(passwd, acl, credentials.csv)")
+
+
+@main.group()
+def votes() -> None:
+    """Owners' e-voting (Civil Code Art. 278): checks anyone entitled can run."""
+
+
+@votes.command("verify", epilog=SETTINGS_EPILOG)
+@click.argument("proposal_id")
+def votes_verify(proposal_id: str) -> None:
+    """Check a proposal's ballot log in SC_DATABASE_URL and recount it.
+
+    Exits 1 when the hash chain is broken or the log holds a ballot the rules refuse.
+    """
+    from community.voting.service import UnknownProposal, VotingService
+    from gateway.database import create_engine
+
+    settings = _settings()
+
+    async def verify(_stop: asyncio.Event) -> None:
+        engine = create_engine(settings.database_url)
+        try:
+            report = await VotingService(engine).verify(proposal_id)
+        except UnknownProposal:
+            raise click.ClickException(f"no proposal {proposal_id!r} in the database") from None
+        finally:
+            await engine.dispose()
+        click.echo(_verification_text(report))
+        if not report.is_clean:
+            raise SystemExit(1)
+
+    _run_until_signal(verify)
+
+
+def _verification_text(report: Any) -> str:
+    from community.voting.tally import ElectionTally
+
+    result = report.recount.result
+    turnout = result.turnout
+    lines = [
+        f"proposal {report.proposal.proposal_id}: {report.proposal.title}",
+        f"matter: {report.proposal.matter.label_zh} ({report.proposal.matter.label_en})",
+        f"rule: {result.rule.statement_zh}",
+        f"      {result.rule.statement_en}",
+        f"ballot log: {report.entries} entries; hash chain "
+        + ("intact" if not report.chain_problems else f"BROKEN ({len(report.chain_problems)} problems)"),
+    ]
+    lines += [f"  - {problem}" for problem in report.chain_problems]
+    lines += [f"  - refused on recount: entry {entry.sequence} ({refusal.value})"
+              for entry, refusal in report.recount.refused]
+    lines.append(f"participation: area {_ratio(turnout.participation_area_ratio)}, "
+                 f"headcount {_ratio(turnout.participation_headcount_ratio)}; "
+                 f"quorum {'met' if turnout.quorum_met else 'NOT met'}")
+    if isinstance(result, ElectionTally):
+        lines.append(f"elected: {', '.join(result.elected) or 'nobody'}")
+    else:
+        lines.append(f"in favour: area {_ratio(result.approval_area_ratio)}, "
+                     f"headcount {_ratio(result.approval_headcount_ratio)}; "
+                     f"{'PASSED' if result.passed else 'NOT passed'}")
+    return "\n".join(lines)
+
+
+def _ratio(value: Any) -> str:
+    return f"{value.numerator}/{value.denominator} ({float(value):.2%})"
 
 
 def _seed(seed: int | None) -> int:

@@ -124,6 +124,12 @@ class VotingRepository:
             for unit in roll.units
         ])
 
+    async def lock_proposal(self, proposal_id: str) -> None:
+        """Serialise writers of one proposal's log until this transaction ends (PostgreSQL row
+        lock; SQLite admits one writer at a time anyway)."""
+        await self._connection.execute(
+            select(proposals.c.proposal_id).where(proposals.c.proposal_id == proposal_id).with_for_update())
+
     async def proposal(self, proposal_id: str) -> Proposal | None:
         row = (await self._connection.execute(
             select(proposals).where(proposals.c.proposal_id == proposal_id))).mappings().first()

@@ -176,3 +176,87 @@ async def test_a_ballot_changed_in_the_database_is_caught_by_the_chain(engine: A
         entries = await repository.log("e1")
     assert entries[0].choice == Approvals(frozenset({"李四"}))
     assert [problem.kind.value for problem in verify_chain(entries)] == ["altered_entry"]
+
+
+# -- the use cases on top --------------------------------------------------------------------------
+
+async def test_casting_checks_the_rules_keeps_the_last_ballot_and_gives_receipts(engine: AsyncEngine) -> None:
+    from community.voting import BallotRefusal, ReceiptStatus
+    from community.voting.service import Accepted, Refused, VotingService
+
+    service = VotingService(engine)
+    await service.open_proposal(proposal(), roll(), body="", created_by="pm-1")
+    first = await service.cast(Ballot("p1", "1-101", "wang", Capacity.OWNER, Choice.OPPOSE), OPENS)
+    assert isinstance(first, Accepted)
+    second = await service.cast(Ballot("p1", "1-101", "wang", Capacity.OWNER, Choice.AGREE), OPENS + timedelta(1))
+    assert isinstance(second, Accepted)
+    # zhao co-owns 1-102, but the co-owners named li to vote for it
+    represented = await service.cast(Ballot("p1", "1-102", "zhao", Capacity.OWNER, Choice.AGREE), OPENS)
+    assert represented == Refused(BallotRefusal.DOUBLE_REPRESENTATION)
+    stranger = await service.cast(Ballot("p1", "1-101", "zhao", Capacity.OWNER, Choice.AGREE), OPENS)
+    assert stranger == Refused(BallotRefusal.NOT_AN_OWNER)
+    late = await service.cast(Ballot("p1", "1-102", "li", Capacity.OWNER, Choice.AGREE), OPENS + timedelta(days=8))
+    assert late == Refused(BallotRefusal.VOTING_CLOSED)
+    proxy = await service.cast(Ballot("p1", "2-201", "chen", Capacity.PROXY, Choice.AGREE), OPENS)
+    assert proxy == Refused(BallotRefusal.NO_DELEGATION)
+    await service.record_delegation(Delegation("chen", "dev", "p1", "2-201"), OPENS)
+    assert isinstance(await service.cast(Ballot("p1", "2-201", "chen", Capacity.PROXY, Choice.AGREE), OPENS),
+                      Accepted)
+
+    assert await service.receipt("p1", first.receipt) is ReceiptStatus.SUPERSEDED
+    assert await service.receipt("p1", second.receipt) is ReceiptStatus.COUNTED
+    assert await service.receipt("p1", "0000-0000-0000-0000") is ReceiptStatus.NOT_FOUND
+    turnout = await service.turnout("p1")
+    assert turnout.participating_area == Decimal("164.87") and turnout.participating_headcount == 2
+    report = await service.verify("p1")
+    assert report.is_clean and report.entries == 3
+
+
+async def test_concurrent_ballots_all_land_in_one_unbroken_chain(engine: AsyncEngine) -> None:
+    import asyncio
+
+    from community.voting.service import Accepted, VotingService
+
+    service = VotingService(engine)
+    units = [Unit(f"u{n}", f"{n}", Decimal("50"), frozenset({f"o{n}"})) for n in range(12)]
+    big_roll = VoterRoll(tuple(units), frozen_at=OPENS - timedelta(hours=1))
+    await service.open_proposal(proposal(), big_roll, body="", created_by="pm-1")
+    results = await asyncio.gather(*[
+        service.cast(Ballot("p1", f"u{n}", f"o{n}", Capacity.OWNER, Choice.AGREE), OPENS) for n in range(12)
+    ])
+    assert all(isinstance(result, Accepted) for result in results)
+    report = await service.verify("p1")
+    assert report.entries == 12 and report.is_clean
+
+
+async def test_votes_verify_command_recounts_and_flags_tampering(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    from community.voting.service import VotingService
+
+    url = f"sqlite+aiosqlite:///{tmp_path / 'votes.db'}"
+    made = create_engine(url)
+    await migrate(made, "community")
+    service = VotingService(made)
+    await service.open_proposal(proposal(), roll(), body="", created_by="pm-1")
+    await service.cast(Ballot("p1", "1-101", "wang", Capacity.OWNER, Choice.AGREE), OPENS)
+    await service.cast(Ballot("p1", "1-102", "li", Capacity.OWNER, Choice.AGREE), OPENS)
+    smartcity = str(Path(sys.executable).parent / "smartcity")
+    environment = dict(os.environ, SC_DATABASE_URL=url, SC_LOG_LEVEL="WARNING")
+
+    clean = subprocess.run([smartcity, "votes", "verify", "p1"], env=environment, capture_output=True, text=True)
+    assert clean.returncode == 0, clean.stderr
+    assert "hash chain intact" in clean.stdout and "quorum met" in clean.stdout and "PASSED" in clean.stdout
+
+    async with made.begin() as connection:
+        row = (await connection.execute(ballot_log.select().where(ballot_log.c.sequence == 2))).mappings().one()
+        await connection.execute(update(ballot_log).where(ballot_log.c.sequence == 2)
+                                 .values(record={**row["record"], "choice": "oppose"}))
+    await made.dispose()
+    tampered = subprocess.run([smartcity, "votes", "verify", "p1"], env=environment, capture_output=True, text=True)
+    assert tampered.returncode == 1
+    assert "BROKEN" in tampered.stdout
+
+    missing = subprocess.run([smartcity, "votes", "verify", "nope"], env=environment, capture_output=True, text=True)
+    assert missing.returncode != 0 and "no proposal 'nope'" in missing.stderr

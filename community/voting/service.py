@@ -1,0 +1,135 @@
+"""Voting use cases: each opens one transaction, loads what the domain needs, lets the domain
+decide, and stores the outcome. The rules live in tally.py and audit.py, not here."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from community.voting.audit import (
+    ChainProblem,
+    LogEntry,
+    ReceiptStatus,
+    Recount,
+    append_entry,
+    receipt_status,
+    recount_from_log,
+    verify_chain,
+)
+from community.voting.storage import LogConflict, VotingRepository
+from community.voting.tally import (
+    Ballot,
+    BallotBox,
+    BallotRefusal,
+    Delegation,
+    Proposal,
+    Turnout,
+    VoterRoll,
+)
+
+CAST_ATTEMPTS = 5  # concurrent ballots race for the next log sequence number; the loser re-reads
+
+
+class UnknownProposal(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class Accepted:
+    entry: LogEntry
+
+    @property
+    def receipt(self) -> str:
+        return self.entry.receipt
+
+
+@dataclass(frozen=True)
+class Refused:
+    refusal: BallotRefusal
+
+
+@dataclass(frozen=True)
+class Verification:
+    """What anyone entitled can check from the stored log: the chain, and a recount from it."""
+
+    proposal: Proposal
+    entries: int
+    chain_problems: tuple[ChainProblem, ...]
+    recount: Recount
+
+    @property
+    def is_clean(self) -> bool:
+        return not self.chain_problems and not self.recount.refused
+
+
+class VotingService:
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+
+    async def open_proposal(self, proposal: Proposal, roll: VoterRoll, *, body: str, created_by: str) -> None:
+        """Record a proposal with its voter roll, frozen as it is now."""
+        async with self._engine.begin() as connection:
+            await VotingRepository(connection).add_proposal(proposal, roll, body=body, created_by=created_by)
+
+    async def record_delegation(self, delegation: Delegation, now: datetime) -> None:
+        async with self._engine.begin() as connection:
+            await VotingRepository(connection).add_delegation(delegation, now)
+
+    async def cast(self, ballot: Ballot, now: datetime) -> Accepted | Refused:
+        """Check the ballot against the roll, the delegations and the ballots so far; append it to
+        the log when accepted. A ballot for a unit that already voted replaces the earlier one."""
+        for _ in range(CAST_ATTEMPTS):
+            try:
+                return await self._cast_once(ballot, now)
+            except LogConflict:
+                continue
+        raise LogConflict(f"{CAST_ATTEMPTS} concurrent writers beat this ballot; try again")
+
+    async def _cast_once(self, ballot: Ballot, now: datetime) -> Accepted | Refused:
+        async with self._engine.begin() as connection:
+            repository = VotingRepository(connection)
+            await repository.lock_proposal(ballot.proposal_id)
+            proposal, roll = await self._load(repository, ballot.proposal_id)
+            entries = await repository.log(ballot.proposal_id)
+            box = BallotBox(proposal, roll, await repository.delegations(ballot.proposal_id))
+            for entry in entries:
+                box.cast(entry.ballot, entry.cast_at)
+            refusal = box.cast(ballot, now)
+            if refusal is not None:
+                return Refused(refusal)
+            entry = append_entry(entries[-1] if entries else None, ballot, now)
+            await repository.append(entry)
+            return Accepted(entry)
+
+    async def turnout(self, proposal_id: str) -> Turnout:
+        """Live participation by area and headcount, while voting is open."""
+        async with self._engine.connect() as connection:
+            repository = VotingRepository(connection)
+            proposal, roll = await self._load(repository, proposal_id)
+            recount = recount_from_log(await repository.log(proposal_id), proposal, roll,
+                                       await repository.delegations(proposal_id))
+        return recount.result.turnout
+
+    async def receipt(self, proposal_id: str, code: str) -> ReceiptStatus:
+        async with self._engine.connect() as connection:
+            return receipt_status(await VotingRepository(connection).log(proposal_id), code)
+
+    async def verify(self, proposal_id: str) -> Verification:
+        async with self._engine.connect() as connection:
+            repository = VotingRepository(connection)
+            proposal, roll = await self._load(repository, proposal_id)
+            entries = await repository.log(proposal_id)
+            delegations = await repository.delegations(proposal_id)
+        return Verification(proposal, len(entries), tuple(verify_chain(entries)),
+                            recount_from_log(entries, proposal, roll, delegations))
+
+    @staticmethod
+    async def _load(repository: VotingRepository, proposal_id: str) -> tuple[Proposal, VoterRoll]:
+        proposal = await repository.proposal(proposal_id)
+        roll = await repository.roll(proposal_id)
+        if proposal is None or roll is None:
+            raise UnknownProposal(proposal_id)
+        return proposal, roll
+
