@@ -37,7 +37,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench.nodered import node_red_available, node_red_backlog_drain, report  # noqa: E402
 from devices.simulator import TrafficGenerator  # noqa: E402
-from tests.mqtt_load import RawPublisher  # noqa: E402
+from tests.mqtt_load import RawPublisher, publish_backlog  # noqa: E402
 from tests.servers import InfluxDB, Mosquitto, free_port, wait_until_answering  # noqa: E402
 
 SMARTCITY = str(Path(sys.executable).parent / "smartcity")
@@ -131,7 +131,7 @@ def bare_paho_drain(mosquitto: Mosquitto, batch: list[tuple[str, bytes]]) -> flo
     client.subscribe("sc/v1/#", qos=1)
     client.loop(1)
     client.disconnect()
-    publish_all(mosquitto, batch, "bench-bare-pub")
+    publish_backlog(mosquitto.port, batch, "bench-bare-pub")
     client.reconnect()
     deadline = time.monotonic() + 300
     while state["n"] < len(batch) and time.monotonic() < deadline:
@@ -140,19 +140,12 @@ def bare_paho_drain(mosquitto: Mosquitto, batch: list[tuple[str, bytes]]) -> flo
     return len(batch) / (state["last"] - state["first"])
 
 
-def publish_all(mosquitto: Mosquitto, batch: list[tuple[str, bytes]], client_id: str) -> None:
-    publisher = RawPublisher("127.0.0.1", mosquitto.port, client_id)
-    packets = publisher.packets(batch)
-    for offset in range(0, len(packets), 2000):
-        publisher.send(packets[offset : offset + 2000])
-    publisher.wait_acked()
-    publisher.close()
 
 
 def backlog_phase(gateway: GatewayProcess, mosquitto: Mosquitto, batch: list[tuple[str, bytes]]) -> dict[str, float]:
     gateway.start()  # creates the persistent session
     gateway.stop()
-    publish_all(mosquitto, batch, "bench-backlog-pub")
+    publish_backlog(mosquitto.port, batch, "bench-backlog-pub")
     started = time.perf_counter()
     gateway.start()
     ready = time.perf_counter()

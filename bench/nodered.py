@@ -34,7 +34,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from tests.mqtt_load import RawPublisher  # noqa: E402
+from tests.mqtt_load import publish_backlog  # noqa: E402
 from tests.servers import InfluxDB, Mosquitto, free_port, wait_until_answering  # noqa: E402
 
 NODE_RED_DIR = Path(__file__).resolve().parent / ".node-red"
@@ -226,14 +226,6 @@ def stored_count(influx: InfluxDB, database: str) -> int:
     return sum(int(series["values"][0][1]) for result in results for series in result.get("series", []))
 
 
-def publish_all(mosquitto: Mosquitto, batch: list[tuple[str, bytes]], client_id: str) -> None:
-    """Queue the backlog and return once the broker has acknowledged every message."""
-    publisher = RawPublisher("127.0.0.1", mosquitto.port, client_id)
-    packets = publisher.packets(batch)
-    for offset in range(0, len(packets), 2000):
-        publisher.send(packets[offset : offset + 2000])
-    publisher.wait_acked()
-    publisher.close()
 
 
 def wait_stored(influx: InfluxDB, database: str, expected: int, time_limit: float) -> tuple[int, float, float]:
@@ -281,7 +273,7 @@ def node_red_backlog_drain(
         node_red.wait_for_log("Connected to broker")
         time.sleep(1.0)  # the SUBSCRIBE follows the CONNACK; no log line says it was granted
         node_red.stop()
-        publish_all(mosquitto, batch, f"{CLIENT_ID}-pub")
+        publish_backlog(mosquitto.port, batch, f"{CLIENT_ID}-pub")
         started = time.perf_counter()
         node_red.start()
         ready = time.perf_counter()

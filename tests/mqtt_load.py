@@ -108,3 +108,13 @@ class RawPublisher:
         with contextlib.suppress(OSError):
             self._sock.sendall(b"\xe0\x00")  # DISCONNECT
         self._sock.close()
+
+
+def publish_backlog(port: int, messages: Sequence[tuple[str, bytes]], client_id: str) -> None:
+    """Queue messages (QoS 1) and return once the broker has acknowledged every one."""
+    publisher = RawPublisher("127.0.0.1", port, client_id)
+    packets = publisher.packets(messages)
+    for offset in range(0, len(packets), 2000):
+        publisher.send(packets[offset : offset + 2000])
+    publisher.wait_acked()
+    publisher.close()
