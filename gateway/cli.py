@@ -126,6 +126,29 @@ def provision(gates: int, scales: int, out_dir: Path) -> None:
 
 
 @main.group()
+def token() -> None:
+    """Bearer tokens for the services' APIs."""
+
+
+@token.command("issue", epilog=SETTINGS_EPILOG)
+@click.option("--subject", required=True, help="Who the token is for (user or resident id)")
+@click.option("--role", "roles", multiple=True, required=True,
+              type=click.Choice(["admin", "property_manager", "market_operator", "resident", "committee"]),
+              help="A role the token carries (repeatable)")
+@click.option("--ttl-days", default=30, show_default=True, type=click.IntRange(1, 3650), help="Validity")
+def token_issue(subject: str, roles: tuple[str, ...], ttl_days: int) -> None:
+    """Print a signed bearer token (signed with SC_AUTH_SECRET)."""
+    from datetime import UTC, datetime, timedelta
+
+    from gateway.auth import Role, TokenAuthority, load_or_create_secret
+
+    settings = _settings()
+    secret = settings.auth_secret.get_secret_value() if settings.auth_secret else None
+    authority = TokenAuthority(load_or_create_secret(secret, settings.data_dir))
+    click.echo(authority.issue(subject, [Role(role) for role in roles], datetime.now(UTC), timedelta(days=ttl_days)))
+
+
+@main.group()
 def votes() -> None:
     """Owners' e-voting (Civil Code Art. 278): checks anyone entitled can run."""
 

@@ -96,6 +96,9 @@ class Settings(BaseSettings):
     credential_hash_key: SecretStr | None = Field(
         None, description="Key for hashing credentials; unset: generated once under SC_DATA_DIR"
     )
+    auth_secret: SecretStr | None = Field(
+        None, description="Secret signing the API bearer tokens (32+ bytes); unset: generated under SC_DATA_DIR"
+    )
     log_level: str = Field("INFO", description="DEBUG, INFO, WARNING or ERROR")
     log_format: Literal["console", "json"] = Field("console", description="console or json lines")
 

@@ -1,0 +1,110 @@
+"""Bearer tokens: signed, expiring, role-checked; 401 and 403 as a client expects."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
+from click.testing import CliRunner
+
+from gateway.auth import (
+    AUTHORITY,
+    CLOCK,
+    PRINCIPAL,
+    AuthError,
+    Role,
+    TokenAuthority,
+    load_or_create_secret,
+    require_roles,
+)
+from gateway.cli import main
+
+NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
+SECRET = b"k" * 32
+
+
+def test_a_token_names_its_subject_roles_and_expiry() -> None:
+    authority = TokenAuthority(SECRET)
+    token = authority.issue("wang", [Role.RESIDENT, Role.COMMITTEE], NOW, timedelta(hours=1))
+    principal = authority.verify(token, NOW + timedelta(minutes=59))
+    assert principal.subject == "wang"
+    assert principal.roles == {Role.RESIDENT, Role.COMMITTEE}
+    assert principal.expires_at == NOW + timedelta(hours=1)
+
+
+def test_an_expired_token_is_refused_at_its_expiry_instant() -> None:
+    authority = TokenAuthority(SECRET)
+    token = authority.issue("wang", [Role.RESIDENT], NOW, timedelta(hours=1))
+    with pytest.raises(AuthError, match="expired"):
+        authority.verify(token, NOW + timedelta(hours=1))
+
+
+@pytest.mark.parametrize("mangle", [
+    lambda t: t[:-2] + ("AA" if not t.endswith("AA") else "BB"),  # signature changed
+    lambda t: t.split(".")[0] + ".eyJzdWIiOiJhZG1pbiJ9." + t.split(".")[2],  # claims swapped
+    lambda t: "not-a-token",
+])
+def test_a_tampered_or_malformed_token_is_refused(mangle) -> None:  # type: ignore[no-untyped-def]
+    authority = TokenAuthority(SECRET)
+    token = authority.issue("wang", [Role.RESIDENT], NOW, timedelta(hours=1))
+    with pytest.raises(AuthError, match="invalid token"):
+        authority.verify(mangle(token), NOW)
+
+
+def test_a_token_signed_with_another_secret_is_refused() -> None:
+    token = TokenAuthority(b"x" * 32).issue("wang", [Role.ADMIN], NOW, timedelta(hours=1))
+    with pytest.raises(AuthError):
+        TokenAuthority(SECRET).verify(token, NOW)
+
+
+def test_short_secrets_are_refused() -> None:
+    with pytest.raises(ValueError, match="32 bytes"):
+        TokenAuthority(b"short")
+
+
+def test_a_generated_secret_is_kept_private_and_reused(tmp_path: Path) -> None:
+    first = load_or_create_secret(None, tmp_path)
+    assert load_or_create_secret(None, tmp_path) == first and len(first) >= 32
+    assert oct((tmp_path / "auth-token.key").stat().st_mode)[-3:] == "600"
+    configured = "configured-secret-of-enough-length!"
+    assert load_or_create_secret(configured, tmp_path) == configured.encode()
+
+
+async def test_routes_answer_401_without_a_token_403_without_the_role_and_pass_the_principal() -> None:
+    authority = TokenAuthority(SECRET)
+
+    @require_roles(Role.PROPERTY_MANAGER)
+    async def manage(request: web.Request) -> web.Response:
+        return web.json_response({"subject": request[PRINCIPAL].subject})
+
+    app = web.Application()
+    app[AUTHORITY] = authority
+    app[CLOCK] = lambda: NOW
+    app.router.add_get("/manage", manage)
+    manager = authority.issue("pm-1", [Role.PROPERTY_MANAGER], NOW, timedelta(hours=1))
+    resident = authority.issue("wang", [Role.RESIDENT], NOW, timedelta(hours=1))
+    admin = authority.issue("root", [Role.ADMIN], NOW, timedelta(hours=1))
+    expired = authority.issue("pm-1", [Role.PROPERTY_MANAGER], NOW - timedelta(hours=2), timedelta(hours=1))
+    async with TestClient(TestServer(app)) as client:
+        missing = await client.get("/manage")
+        assert missing.status == 401 and "Bearer" in missing.headers["WWW-Authenticate"]
+        assert (await client.get("/manage", headers={"Authorization": "Basic x"})).status == 401
+        late = await client.get("/manage", headers={"Authorization": f"Bearer {expired}"})
+        assert late.status == 401 and (await late.json())["error"] == "token expired"
+        forbidden = await client.get("/manage", headers={"Authorization": f"Bearer {resident}"})
+        assert forbidden.status == 403 and "property_manager" in (await forbidden.json())["error"]
+        ok = await client.get("/manage", headers={"Authorization": f"Bearer {manager}"})
+        assert ok.status == 200 and (await ok.json()) == {"subject": "pm-1"}
+        assert (await client.get("/manage", headers={"Authorization": f"Bearer {admin}"})).status == 200
+
+
+def test_token_issue_command_prints_a_token_the_same_secret_verifies(monkeypatch: pytest.MonkeyPatch) -> None:
+    secret = "s" * 40
+    monkeypatch.setenv("SC_AUTH_SECRET", secret)
+    result = CliRunner().invoke(main, ["token", "issue", "--subject", "op-7", "--role", "market_operator"])
+    assert result.exit_code == 0, result.output
+    principal = TokenAuthority(secret.encode()).verify(result.output.strip(), datetime.now(UTC))
+    assert principal.subject == "op-7" and principal.roles == {Role.MARKET_OPERATOR}
