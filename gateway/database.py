@@ -24,15 +24,25 @@ def create_engine(url: str) -> AsyncEngine:
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
         engine = create_async_engine(url, connect_args={"timeout": 30})
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        event.listen(engine.sync_engine, "begin", _begin_immediate)
         return engine
     return create_async_engine(url, pool_pre_ping=True)
 
 
 def _sqlite_pragmas(connection: Any, _record: Any) -> None:
+    # let SQLAlchemy, not the driver, begin transactions (see _begin_immediate)
+    connection.isolation_level = None
     cursor = connection.cursor()
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.close()
+
+
+def _begin_immediate(connection: Connection) -> None:
+    """Take SQLite's write lock when a transaction begins, not at its first write: two
+    read-then-write transactions (a ballot reading the log tail) then queue instead of failing,
+    which is what PostgreSQL's row lock gives the same code."""
+    connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def version_table(package: str) -> str:

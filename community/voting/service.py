@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from community.voting.audit import (
@@ -33,6 +34,10 @@ CAST_ATTEMPTS = 5  # concurrent ballots race for the next log sequence number; t
 
 
 class UnknownProposal(Exception):
+    pass
+
+
+class ProposalExists(Exception):
     pass
 
 
@@ -70,8 +75,11 @@ class VotingService:
 
     async def open_proposal(self, proposal: Proposal, roll: VoterRoll, *, body: str, created_by: str) -> None:
         """Record a proposal with its voter roll, frozen as it is now."""
-        async with self._engine.begin() as connection:
-            await VotingRepository(connection).add_proposal(proposal, roll, body=body, created_by=created_by)
+        try:
+            async with self._engine.begin() as connection:
+                await VotingRepository(connection).add_proposal(proposal, roll, body=body, created_by=created_by)
+        except IntegrityError:
+            raise ProposalExists(proposal.proposal_id) from None
 
     async def record_delegation(self, delegation: Delegation, now: datetime) -> None:
         async with self._engine.begin() as connection:
@@ -124,6 +132,11 @@ class VotingService:
             delegations = await repository.delegations(proposal_id)
         return Verification(proposal, len(entries), tuple(verify_chain(entries)),
                             recount_from_log(entries, proposal, roll, delegations))
+
+    async def load(self, proposal_id: str) -> tuple[Proposal, VoterRoll]:
+        """A proposal and its frozen roll, or :class:`UnknownProposal`."""
+        async with self._engine.connect() as connection:
+            return await self._load(VotingRepository(connection), proposal_id)
 
     @staticmethod
     async def _load(repository: VotingRepository, proposal_id: str) -> tuple[Proposal, VoterRoll]:

@@ -8,15 +8,20 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine
 
+from gateway.database import create_engine, migrate
 from gateway.service import Gateway
 from gateway.settings import Settings, load_settings
 from tests.integration.helpers import wait_for
-from tests.servers import InfluxDB, Mosquitto, have
+from tests.servers import InfluxDB, Mosquitto, PostgreSQL, have
 
 pytestmark = pytest.mark.integration
 
 _names = itertools.count(1)
+_databases = itertools.count(1)
 
 
 def _require(binary: str, package: str) -> None:
@@ -86,3 +91,41 @@ async def wait_until_subscribed(gateway: Gateway, timeout: float = 10.0) -> None
         return gateway.source.subscribed
 
     await wait_for(subscribed, timeout, "the gateway's subscription")
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[str]:
+    """``SC_TEST_POSTGRES_URL`` when given (an admin URL), else a cluster of our own on a free port."""
+    given = os.environ.get("SC_TEST_POSTGRES_URL")
+    if given:
+        yield given
+        return
+    try:
+        server = PostgreSQL()
+        server.start()
+    except (FileNotFoundError, OSError) as error:
+        if os.environ.get("CI"):
+            raise
+        pytest.skip(f"no PostgreSQL server binaries ({error}); `make test` installs Debian's postgresql")
+    yield server.url
+    server.cleanup()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def engine(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[AsyncEngine]:
+    if request.param == "sqlite":
+        made = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'var' / 'smartcity.db'}")
+    else:
+        admin_url = request.getfixturevalue("postgres_server")
+        name = f"voting_{os.getpid()}_{next(_databases)}"
+        admin = create_engine(admin_url)
+        async with admin.connect() as connection:
+            await connection.execution_options(isolation_level="AUTOCOMMIT")
+            await connection.execute(text(f'CREATE DATABASE "{name}"'))
+        await admin.dispose()
+        made = create_engine(make_url(admin_url).set(database=name).render_as_string(hide_password=False))
+    await migrate(made, "community")
+    yield made
+    await made.dispose()
+
+

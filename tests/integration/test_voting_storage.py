@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
 from sqlalchemy import inspect, text, update
-from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from community.voting import (
@@ -31,48 +29,10 @@ from community.voting import (
 )
 from community.voting.storage import LogConflict, VotingRepository, ballot_log
 from gateway.database import create_engine, migrate, version_table
-from tests.servers import PostgreSQL
 
 pytestmark = pytest.mark.integration
 
 OPENS = datetime(2026, 12, 1, 0, 0, tzinfo=UTC)
-_databases = iter(range(1, 10_000))
-
-
-@pytest.fixture(scope="session")
-def postgres_server() -> Iterator[str]:
-    """``SC_TEST_POSTGRES_URL`` when given (an admin URL), else a cluster of our own on a free port."""
-    given = os.environ.get("SC_TEST_POSTGRES_URL")
-    if given:
-        yield given
-        return
-    try:
-        server = PostgreSQL()
-        server.start()
-    except (FileNotFoundError, OSError) as error:
-        if os.environ.get("CI"):
-            raise
-        pytest.skip(f"no PostgreSQL server binaries ({error}); `make test` installs Debian's postgresql")
-    yield server.url
-    server.cleanup()
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-async def engine(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[AsyncEngine]:
-    if request.param == "sqlite":
-        made = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'var' / 'smartcity.db'}")
-    else:
-        admin_url = request.getfixturevalue("postgres_server")
-        name = f"voting_{os.getpid()}_{next(_databases)}"
-        admin = create_engine(admin_url)
-        async with admin.connect() as connection:
-            await connection.execution_options(isolation_level="AUTOCOMMIT")
-            await connection.execute(text(f'CREATE DATABASE "{name}"'))
-        await admin.dispose()
-        made = create_engine(make_url(admin_url).set(database=name).render_as_string(hide_password=False))
-    await migrate(made, "community")
-    yield made
-    await made.dispose()
 
 
 def roll() -> VoterRoll:

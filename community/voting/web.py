@@ -1,0 +1,302 @@
+"""The voting API (aiohttp): proposals, delegations, ballots, turnout, receipts, verification.
+
+Handlers only translate HTTP to VotingService calls; the rules are in the domain. Results are
+published once voting has closed; while it is open only turnout is.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from datetime import datetime
+from decimal import Decimal
+from fractions import Fraction
+from typing import Annotated, Any, Literal
+
+from aiohttp import web
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+
+from community.voting.rules import Matter
+from community.voting.service import Accepted, ProposalExists, UnknownProposal, VotingService
+from community.voting.tally import (
+    Approvals,
+    Ballot,
+    BallotRefusal,
+    Capacity,
+    Choice,
+    Delegation,
+    Election,
+    ElectionTally,
+    Proposal,
+    Tally,
+    Turnout,
+    Unit,
+    VoterRoll,
+)
+from gateway.auth import AUTHORITY, CLOCK, PRINCIPAL, Role, TokenAuthority
+from gateway.openapi import Route, add_routes
+
+SERVICE = web.AppKey("voting_service", VotingService)
+
+Id = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.:-]{1,64}$")]
+MANAGERS = (Role.COMMITTEE, Role.PROPERTY_MANAGER)
+VOTERS = (Role.RESIDENT, Role.COMMITTEE)
+
+
+class _In(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class UnitIn(_In):
+    unit_id: Id
+    label: Annotated[str, StringConstraints(min_length=1, max_length=100)]
+    area_m2: Annotated[Decimal, Field(gt=0, max_digits=12, decimal_places=2)]
+    owner_ids: Annotated[list[Id], Field(min_length=1)]
+    held_by_developer: bool = False
+    representative_id: Id | None = None
+
+
+class ElectionIn(_In):
+    candidates: Annotated[list[Annotated[str, StringConstraints(min_length=1, max_length=64)]], Field(min_length=1)]
+    seats: Annotated[int, Field(ge=1)]
+
+
+class ProposalIn(_In):
+    proposal_id: Id
+    matter: Matter
+    title: Annotated[str, StringConstraints(min_length=1, max_length=200)]
+    body: Annotated[str, StringConstraints(max_length=20_000)] = ""
+    opens_at: AwareDatetime
+    closes_at: AwareDatetime
+    election: ElectionIn | None = None
+    roll: Annotated[list[UnitIn], Field(min_length=1, max_length=20_000)]
+
+
+class DelegationIn(_In):
+    unit_id: Id
+    delegate_id: Id
+
+
+class BallotIn(_In):
+    unit_id: Id
+    capacity: Literal["owner", "proxy"] = "owner"
+    choice: Literal["agree", "oppose", "abstain"] | None = None
+    approve: list[str] | None = Field(default=None, description="Election ballots: the candidates approved")
+
+
+class ProposalOut(BaseModel):
+    proposal_id: str
+    matter: str
+    matter_zh: str
+    title: str
+    opens_at: datetime
+    closes_at: datetime
+    rule_zh: str
+    rule_en: str
+    candidates: list[str] | None
+    seats: int | None
+    roll: list[dict[str, Any]]
+
+
+class ReceiptOut(BaseModel):
+    receipt: str
+    sequence: int
+    cast_at: datetime
+
+
+class TurnoutOut(BaseModel):
+    total_area_m2: str
+    total_headcount: int
+    participating_area_m2: str
+    participating_headcount: int
+    participation_area_ratio: str
+    participation_headcount_ratio: str
+    quorum_met: bool
+
+
+class ReceiptStatusOut(BaseModel):
+    status: Literal["counted", "superseded", "not_found"]
+
+
+class VerificationOut(BaseModel):
+    entries: int
+    chain_intact: bool
+    refused_on_recount: list[dict[str, Any]]
+    closed: bool
+    result: dict[str, Any] | None = Field(description="Published once voting has closed")
+
+
+REFUSAL_STATUS = {
+    BallotRefusal.VOTING_CLOSED: 409, BallotRefusal.NOT_OPEN_YET: 409,
+    BallotRefusal.NOT_AN_OWNER: 403, BallotRefusal.NO_DELEGATION: 403, BallotRefusal.DOUBLE_REPRESENTATION: 403,
+}
+
+
+def error(kind: type[web.HTTPException], message: str, **extra: Any) -> web.HTTPException:
+    return kind(text=json.dumps({"error": message, **extra}, ensure_ascii=False), content_type="application/json")
+
+
+async def _body(request: web.Request, model: type[_In]) -> Any:
+    try:
+        return model.model_validate_json(await request.read())
+    except ValidationError as invalid:
+        details = [{"field": ".".join(str(p) for p in e["loc"]), "problem": e["msg"]}
+                   for e in invalid.errors(include_url=False, include_input=False)]
+        raise error(web.HTTPBadRequest, "the request body breaks the schema", details=details) from None
+
+
+async def open_proposal(request: web.Request) -> web.Response:
+    data: ProposalIn = await _body(request, ProposalIn)
+    try:
+        election = Election(tuple(data.election.candidates), data.election.seats) if data.election else None
+        proposal = Proposal(data.proposal_id, data.matter, data.title, data.opens_at, data.closes_at, election)
+        roll = VoterRoll(tuple(Unit(u.unit_id, u.label, u.area_m2, frozenset(u.owner_ids), u.held_by_developer,
+                                    u.representative_id) for u in data.roll), frozen_at=request.app[CLOCK]())
+        await request.app[SERVICE].open_proposal(proposal, roll, body=data.body,
+                                                 created_by=request[PRINCIPAL].subject)
+    except ValueError as invalid:  # the domain's own checks: times, roll consistency, elections
+        raise error(web.HTTPUnprocessableEntity, str(invalid)) from None
+    except ProposalExists:
+        raise error(web.HTTPConflict, f"proposal {data.proposal_id!r} exists already") from None
+    return web.json_response(_proposal_out(proposal, roll).model_dump(mode="json"), status=201)
+
+
+async def get_proposal(request: web.Request) -> web.Response:
+    proposal, roll = await _proposal(request)
+    return web.json_response(_proposal_out(proposal, roll).model_dump(mode="json"))
+
+
+async def add_delegation(request: web.Request) -> web.Response:
+    data: DelegationIn = await _body(request, DelegationIn)
+    proposal, roll = await _proposal(request)
+    unit = roll.unit(data.unit_id)
+    grantor = request[PRINCIPAL].subject
+    if unit is None:
+        raise error(web.HTTPUnprocessableEntity, f"unit {data.unit_id!r} is not on the roll")
+    if grantor not in unit.owner_ids:
+        raise error(web.HTTPForbidden, "only an owner of the unit can delegate its vote")
+    await request.app[SERVICE].record_delegation(
+        Delegation(data.delegate_id, grantor, proposal.proposal_id, data.unit_id), request.app[CLOCK]())
+    return web.json_response({"unit_id": data.unit_id, "delegate_id": data.delegate_id}, status=201)
+
+
+async def cast_ballot(request: web.Request) -> web.Response:
+    data: BallotIn = await _body(request, BallotIn)
+    proposal, _ = await _proposal(request)
+    if (data.choice is None) == (data.approve is None):
+        raise error(web.HTTPBadRequest, "give either choice (resolutions) or approve (elections)")
+    choice = Choice(data.choice) if data.choice else Approvals(frozenset(data.approve or ()))
+    ballot = Ballot(proposal.proposal_id, data.unit_id, request[PRINCIPAL].subject, Capacity(data.capacity), choice)
+    outcome = await request.app[SERVICE].cast(ballot, request.app[CLOCK]())
+    if isinstance(outcome, Accepted):
+        entry = outcome.entry
+        return web.json_response(ReceiptOut(receipt=entry.receipt, sequence=entry.sequence,
+                                            cast_at=entry.cast_at).model_dump(mode="json"), status=201)
+    refusal = outcome.refusal
+    status = REFUSAL_STATUS.get(refusal, 422)
+    kind = {403: web.HTTPForbidden, 409: web.HTTPConflict}.get(status, web.HTTPUnprocessableEntity)
+    raise error(kind, refusal.value, reason=refusal.value)
+
+
+async def turnout(request: web.Request) -> web.Response:
+    proposal, _ = await _proposal(request)
+    return web.json_response(_turnout_out(await request.app[SERVICE].turnout(proposal.proposal_id))
+                             .model_dump(mode="json"))
+
+
+async def receipt(request: web.Request) -> web.Response:
+    proposal, _ = await _proposal(request)
+    status = await request.app[SERVICE].receipt(proposal.proposal_id, request.match_info["code"])
+    return web.json_response(ReceiptStatusOut(status=status.value).model_dump(mode="json"))
+
+
+async def verification(request: web.Request) -> web.Response:
+    proposal, _ = await _proposal(request)
+    report = await request.app[SERVICE].verify(proposal.proposal_id)
+    closed = request.app[CLOCK]() >= proposal.closes_at
+    out = VerificationOut(
+        entries=report.entries,
+        chain_intact=not report.chain_problems,
+        refused_on_recount=[{"sequence": entry.sequence, "reason": refusal.value}
+                            for entry, refusal in report.recount.refused],
+        closed=closed,
+        result=_result(report.recount.result) if closed else None,
+    )
+    return web.json_response(out.model_dump(mode="json"))
+
+
+async def _proposal(request: web.Request) -> tuple[Proposal, VoterRoll]:
+    service = request.app[SERVICE]
+    try:
+        return await service.load(request.match_info["proposal_id"])
+    except UnknownProposal:
+        raise error(web.HTTPNotFound, f"no proposal {request.match_info['proposal_id']!r}") from None
+
+
+def _ratio(value: Fraction) -> str:
+    return f"{value.numerator}/{value.denominator}"
+
+
+def _turnout_out(turnout: Turnout) -> TurnoutOut:
+    return TurnoutOut(
+        total_area_m2=str(turnout.total_area), total_headcount=turnout.total_headcount,
+        participating_area_m2=str(turnout.participating_area),
+        participating_headcount=turnout.participating_headcount,
+        participation_area_ratio=_ratio(turnout.participation_area_ratio),
+        participation_headcount_ratio=_ratio(turnout.participation_headcount_ratio),
+        quorum_met=turnout.quorum_met,
+    )
+
+
+def _result(result: Tally | ElectionTally) -> dict[str, Any]:
+    common = {"rule_zh": result.rule.statement_zh, "rule_en": result.rule.statement_en,
+              "turnout": _turnout_out(result.turnout).model_dump(mode="json")}
+    if isinstance(result, ElectionTally):
+        return {**common, "elected": list(result.elected), "tied_for_last_seat": list(result.tied_for_last_seat),
+                "candidates": [{"candidate": c.candidate, "approval_area_ratio": _ratio(c.approval_area_ratio),
+                                "approval_headcount_ratio": _ratio(c.approval_headcount_ratio)}
+                               for c in result.candidates]}
+    return {**common, "in_favour_area_m2": str(result.in_favour_area),
+            "in_favour_headcount": result.in_favour_headcount,
+            "approval_area_ratio": _ratio(result.approval_area_ratio),
+            "approval_headcount_ratio": _ratio(result.approval_headcount_ratio), "passed": result.passed}
+
+
+def _proposal_out(proposal: Proposal, roll: VoterRoll) -> ProposalOut:
+    # the published roll: units and areas, not who owns them (personal data)
+    return ProposalOut(
+        proposal_id=proposal.proposal_id, matter=proposal.matter.value, matter_zh=proposal.matter.label_zh,
+        title=proposal.title, opens_at=proposal.opens_at, closes_at=proposal.closes_at,
+        rule_zh=proposal.rule.statement_zh, rule_en=proposal.rule.statement_en,
+        candidates=list(proposal.election.candidates) if proposal.election else None,
+        seats=proposal.election.seats if proposal.election else None,
+        roll=[{"unit_id": u.unit_id, "label": u.label, "area_m2": str(u.area),
+               "held_by_developer": u.held_by_developer} for u in roll.units],
+    )
+
+
+P = "/api/voting/proposals/{proposal_id}"
+ROUTES = [
+    Route("POST", "/api/voting/proposals", open_proposal, "Open a proposal with its voter roll (frozen now)",
+          ProposalIn, ProposalOut, 201, MANAGERS, (400, 409, 422)),
+    Route("GET", P, get_proposal, "A proposal and its published roll", None, ProposalOut, 200, (), (404,)),
+    Route("POST", P + "/delegations", add_delegation, "Delegate one's unit's vote to a proxy",
+          DelegationIn, None, 201, VOTERS, (400, 404, 422)),
+    Route("POST", P + "/ballots", cast_ballot, "Cast (or change) the ballot for a unit; returns a receipt",
+          BallotIn, ReceiptOut, 201, VOTERS, (400, 404, 409, 422)),
+    Route("GET", P + "/turnout", turnout, "Live participation by area and headcount", None, TurnoutOut, 200, (),
+          (404,)),
+    Route("GET", P + "/receipts/{code}", receipt, "Whether a receipt's ballot is the one counted", None,
+          ReceiptStatusOut, 200, (), (404,)),
+    Route("GET", P + "/verification", verification, "Chain check and recount; the result once closed", None,
+          VerificationOut, 200, (), (404,)),
+]
+
+
+def create_app(service: VotingService, authority: TokenAuthority, now: Callable[[], datetime]) -> web.Application:
+    app = web.Application()
+    app[SERVICE] = service
+    app[AUTHORITY] = authority
+    app[CLOCK] = now
+    add_routes(app, ROUTES, "smartcity voting API")
+    return app

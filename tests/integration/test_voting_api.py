@@ -1,0 +1,155 @@
+"""The voting API end to end over HTTP, on both databases: roles, rules as 4xx, receipts, results."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from community.voting import ORDINARY_RULE, Matter
+from community.voting.service import VotingService
+from community.voting.web import create_app
+from gateway.auth import Role, TokenAuthority
+
+pytestmark = pytest.mark.integration
+
+OPENS = datetime(2026, 12, 1, tzinfo=UTC)
+AUTHORITY = TokenAuthority(b"t" * 32)
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = OPENS - timedelta(hours=2)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+def bearer(subject: str, *roles: Role) -> dict[str, str]:
+    token = AUTHORITY.issue(subject, roles, OPENS - timedelta(days=1), timedelta(days=30))
+    return {"Authorization": f"Bearer {token}"}
+
+
+MANAGER = bearer("pm-1", Role.PROPERTY_MANAGER)
+WANG, LI, ZHAO = (bearer(name, Role.RESIDENT) for name in ("wang", "li", "zhao"))
+CHEN = bearer("chen", Role.RESIDENT)
+
+PROPOSAL: dict[str, Any] = {
+    "proposal_id": "p-lifts",
+    "matter": "use_of_maintenance_funds",
+    "title": "使用维修资金更换电梯",
+    "opens_at": OPENS.isoformat(),
+    "closes_at": (OPENS + timedelta(days=7)).isoformat(),
+    "roll": [
+        {"unit_id": "1-101", "label": "1栋101", "area_m2": "89.37", "owner_ids": ["wang"]},
+        {"unit_id": "1-102", "label": "1栋102", "area_m2": "120.05", "owner_ids": ["li", "zhao"],
+         "representative_id": "li"},
+        {"unit_id": "2-201", "label": "2栋201", "area_m2": "75.50", "owner_ids": ["wang"]},
+    ],
+}
+
+
+@pytest.fixture
+async def api(engine: AsyncEngine) -> AsyncIterator[tuple[TestClient[Any, Any], Clock]]:
+    clock = Clock()
+    async with TestClient(TestServer(create_app(VotingService(engine), AUTHORITY, clock))) as client:
+        yield client, clock
+
+
+async def test_only_managers_open_proposals_and_bad_ones_are_refused_clearly(api) -> None:  # type: ignore[no-untyped-def]
+    client, _ = api
+    assert (await client.post("/api/voting/proposals", json=PROPOSAL)).status == 401
+    assert (await client.post("/api/voting/proposals", json=PROPOSAL, headers=WANG)).status == 403
+    broken = await client.post("/api/voting/proposals", json={**PROPOSAL, "matter": "party"}, headers=MANAGER)
+    assert broken.status == 400 and (await broken.json())["details"][0]["field"] == "matter"
+    backwards = await client.post("/api/voting/proposals", headers=MANAGER,
+                                  json={**PROPOSAL, "closes_at": OPENS.isoformat()})
+    assert backwards.status == 422 and "close after it opens" in (await backwards.json())["error"]
+    created = await client.post("/api/voting/proposals", json=PROPOSAL, headers=MANAGER)
+    assert created.status == 201
+    body = await created.json()
+    assert body["matter_zh"] == Matter.USE_OF_MAINTENANCE_FUNDS.label_zh
+    assert body["rule_en"] == ORDINARY_RULE.statement_en
+    assert all("owner_ids" not in unit for unit in body["roll"]), "the published roll names no owners"
+    assert (await client.post("/api/voting/proposals", json=PROPOSAL, headers=MANAGER)).status == 409
+    assert (await client.get("/api/voting/proposals/p-lifts")).status == 401
+    assert (await client.get("/api/voting/proposals/nope", headers=WANG)).status == 404
+
+
+async def test_a_vote_from_ballot_to_receipt_to_result(api) -> None:  # type: ignore[no-untyped-def]
+    client, clock = api
+    assert (await client.post("/api/voting/proposals", json=PROPOSAL, headers=MANAGER)).status == 201
+    url = "/api/voting/proposals/p-lifts"
+
+    early = await client.post(f"{url}/ballots", json={"unit_id": "1-101", "choice": "agree"}, headers=WANG)
+    assert early.status == 409 and (await early.json())["reason"] == "not_open_yet"
+    clock.now = OPENS + timedelta(hours=1)
+
+    receipts = []
+    for unit in ("1-101", "2-201"):
+        cast = await client.post(f"{url}/ballots", json={"unit_id": unit, "choice": "agree"}, headers=WANG)
+        assert cast.status == 201
+        receipts.append((await cast.json())["receipt"])
+    represented = await client.post(f"{url}/ballots", json={"unit_id": "1-102", "choice": "agree"}, headers=ZHAO)
+    assert represented.status == 403 and (await represented.json())["reason"] == "double_representation"
+    stranger = await client.post(f"{url}/ballots", json={"unit_id": "1-102", "choice": "agree"}, headers=CHEN)
+    assert stranger.status == 403 and (await stranger.json())["reason"] == "not_an_owner"
+    for bad in ({"unit_id": "1-102", "choice": "maybe"}, {"unit_id": "1-102"},
+                {"unit_id": "1-102", "choice": "agree", "approve": ["x"]}):
+        assert (await client.post(f"{url}/ballots", json=bad, headers=LI)).status == 400, bad
+    assert (await client.post(f"{url}/ballots", json={"unit_id": "9-999", "choice": "agree"},
+                              headers=LI)).status == 422
+    proxied = await client.post(f"{url}/ballots", json={"unit_id": "1-102", "capacity": "proxy",
+                                                        "choice": "oppose"}, headers=CHEN)
+    assert proxied.status == 403 and (await proxied.json())["reason"] == "no_delegation"
+    assert (await client.post(f"{url}/delegations", json={"unit_id": "1-102", "delegate_id": "chen"},
+                              headers=WANG)).status == 403, "only an owner delegates"
+    assert (await client.post(f"{url}/delegations", json={"unit_id": "1-102", "delegate_id": "chen"},
+                              headers=LI)).status == 201
+    assert (await client.post(f"{url}/ballots", json={"unit_id": "1-102", "capacity": "proxy",
+                                                     "choice": "oppose"}, headers=CHEN)).status == 201
+
+    turnout = await (await client.get(f"{url}/turnout", headers=WANG)).json()
+    assert turnout["participation_area_ratio"] == "1/1" and turnout["quorum_met"] is True
+    status = await (await client.get(f"{url}/receipts/{receipts[0]}", headers=WANG)).json()
+    assert status == {"status": "counted"}
+    still_open = await (await client.get(f"{url}/verification", headers=WANG)).json()
+    assert still_open["chain_intact"] is True and still_open["closed"] is False and still_open["result"] is None
+
+    clock.now = OPENS + timedelta(days=8)
+    late = await client.post(f"{url}/ballots", json={"unit_id": "1-101", "choice": "oppose"}, headers=WANG)
+    assert late.status == 409 and (await late.json())["reason"] == "voting_closed"
+    closed = await (await client.get(f"{url}/verification", headers=LI)).json()
+    result = closed["result"]
+    # wang's two units (164.87 m², one person) agree; 1-102 (120.05 m², one person) opposes
+    assert result["approval_area_ratio"] == "16487/28492"
+    assert result["approval_headcount_ratio"] == "1/2" and result["passed"] is False
+    assert result["rule_zh"] == ORDINARY_RULE.statement_zh
+
+
+async def test_the_openapi_document_matches_the_routes(api) -> None:  # type: ignore[no-untyped-def]
+    client, _ = api
+    document = await (await client.get("/openapi.json")).json()
+    assert document["openapi"].startswith("3.")
+    documented = {(path, method.upper()) for path, operations in document["paths"].items() for method in operations}
+    served = {(route.resource.canonical, route.method) for route in client.app.router.routes()
+              if route.resource is not None and route.method != "HEAD" and route.resource.canonical != "/openapi.json"}
+    assert documented == served
+    schemas = document["components"]["schemas"]
+
+    def references(node: Any) -> list[str]:
+        if isinstance(node, dict):
+            found = [node["$ref"]] if "$ref" in node else []
+            return found + [ref for value in node.values() for ref in references(value)]
+        if isinstance(node, list):
+            return [ref for value in node for ref in references(value)]
+        return []
+
+    for reference in references(document):
+        assert reference.removeprefix("#/components/schemas/") in schemas, reference
+    ballot = document["paths"]["/api/voting/proposals/{proposal_id}/ballots"]["post"]
+    assert ballot["security"] == [{"bearer": []}] and {"201", "401", "403", "409", "422"} <= set(ballot["responses"])
