@@ -19,7 +19,8 @@ from community.voting.audit import (
     recount_from_log,
     verify_chain,
 )
-from community.voting.storage import LogConflict, VotingRepository
+from community.voting.deliberation import Comment, CommentRefusal, as_seen_by, check_comment
+from community.voting.storage import CommentRepository, LogConflict, VotingRepository
 from community.voting.tally import (
     Ballot,
     BallotBox,
@@ -110,6 +111,26 @@ class VotingService:
             entry = append_entry(entries[-1] if entries else None, ballot, now)
             await repository.append(entry)
             return Accepted(entry)
+
+    async def post_comment(
+        self, proposal_id: str, author_id: str, body: str, now: datetime
+    ) -> Comment | CommentRefusal:
+        async with self._engine.begin() as connection:
+            proposal, roll = await self._load(VotingRepository(connection), proposal_id)
+            refusal = check_comment(proposal, roll, author_id, body, now)
+            if refusal is not None:
+                return refusal
+            return await CommentRepository(connection).add(proposal_id, author_id, body, now)
+
+    async def comments(self, proposal_id: str, moderator: bool) -> list[Comment]:
+        async with self._engine.connect() as connection:
+            await self._load(VotingRepository(connection), proposal_id)
+            found = await CommentRepository(connection).for_proposal(proposal_id)
+        return [as_seen_by(comment, moderator) for comment in found]
+
+    async def hide_comment(self, proposal_id: str, comment_id: int, by: str, reason: str) -> bool:
+        async with self._engine.begin() as connection:
+            return await CommentRepository(connection).hide(proposal_id, comment_id, by, reason)
 
     async def turnout(self, proposal_id: str) -> Turnout:
         """Live participation by area and headcount, while voting is open."""

@@ -9,13 +9,27 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, Column, ForeignKey, Integer, MetaData, String, Table, Text, func, select
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Column,
+    ForeignKey,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    func,
+    select,
+    update,
+)
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.types import DateTime, TypeDecorator
 
 from community.voting.audit import LogEntry, entry_from_record, entry_to_record
+from community.voting.deliberation import Comment
 from community.voting.rules import Matter
 from community.voting.tally import Delegation, Election, Proposal, Unit, VoterRoll
 
@@ -183,6 +197,32 @@ class VotingRepository:
             select(ballot_log.c.record).where(ballot_log.c.proposal_id == proposal_id,
                                               ballot_log.c.sequence == last))).scalar_one()
         return entry_from_record(record)
+
+
+class CommentRepository:
+    def __init__(self, connection: AsyncConnection) -> None:
+        self._connection = connection
+
+    async def add(self, proposal_id: str, author_id: str, body: str, now: datetime) -> Comment:
+        result = await self._connection.execute(comments.insert().values(
+            proposal_id=proposal_id, author_id=author_id, body=body, posted_at=now))
+        key = result.inserted_primary_key
+        if key is None:
+            raise RuntimeError("the database returned no id for the new comment")
+        return Comment(int(key[0]), proposal_id, author_id, body, now)
+
+    async def for_proposal(self, proposal_id: str) -> list[Comment]:
+        rows = (await self._connection.execute(
+            select(comments).where(comments.c.proposal_id == proposal_id)
+            .order_by(comments.c.posted_at, comments.c.comment_id))).mappings().all()
+        return [Comment(row["comment_id"], row["proposal_id"], row["author_id"], row["body"], row["posted_at"],
+                        row["hidden_by"], row["hidden_reason"]) for row in rows]
+
+    async def hide(self, proposal_id: str, comment_id: int, by: str, reason: str) -> bool:
+        result = await self._connection.execute(
+            update(comments).where(comments.c.proposal_id == proposal_id, comments.c.comment_id == comment_id)
+            .values(hidden_by=by, hidden_reason=reason))
+        return bool(result.rowcount)
 
 
 def _proposal(row: Any) -> Proposal:

@@ -16,6 +16,7 @@ from typing import Annotated, Any, Literal
 from aiohttp import web
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
+from community.voting.deliberation import MAX_COMMENT_CHARS, Comment, CommentRefusal
 from community.voting.rules import Matter
 from community.voting.service import Accepted, ProposalExists, UnknownProposal, VotingService
 from community.voting.tally import (
@@ -82,6 +83,27 @@ class BallotIn(_In):
     capacity: Literal["owner", "proxy"] = "owner"
     choice: Literal["agree", "oppose", "abstain"] | None = None
     approve: list[str] | None = Field(default=None, description="Election ballots: the candidates approved")
+
+
+class CommentIn(_In):
+    body: Annotated[str, StringConstraints(min_length=1, max_length=MAX_COMMENT_CHARS)]
+
+
+class HideIn(_In):
+    reason: Annotated[str, StringConstraints(min_length=1, max_length=200)]
+
+
+class CommentOut(BaseModel):
+    comment_id: int
+    author_id: str
+    body: str
+    posted_at: datetime
+    hidden: bool
+    hidden_reason: str | None
+
+
+class CommentsOut(BaseModel):
+    comments: list[CommentOut]
 
 
 class ProposalOut(BaseModel):
@@ -198,6 +220,43 @@ async def cast_ballot(request: web.Request) -> web.Response:
     raise error(kind, refusal.value, reason=refusal.value)
 
 
+async def post_comment(request: web.Request) -> web.Response:
+    data: CommentIn = await _body(request, CommentIn)
+    proposal, _ = await _proposal(request)
+    outcome = await request.app[SERVICE].post_comment(proposal.proposal_id, request[PRINCIPAL].subject, data.body,
+                                                      request.app[CLOCK]())
+    if isinstance(outcome, CommentRefusal):
+        kind = {CommentRefusal.VOTING_CLOSED: web.HTTPConflict,
+                CommentRefusal.NOT_ON_ROLL: web.HTTPForbidden}.get(outcome, web.HTTPUnprocessableEntity)
+        raise error(kind, outcome.value, reason=outcome.value)
+    return web.json_response(_comment_out(outcome).model_dump(mode="json"), status=201)
+
+
+async def list_comments(request: web.Request) -> web.Response:
+    proposal, _ = await _proposal(request)
+    moderator = request[PRINCIPAL].has_any(MANAGERS)
+    found = await request.app[SERVICE].comments(proposal.proposal_id, moderator)
+    return web.json_response(CommentsOut(comments=[_comment_out(c) for c in found]).model_dump(mode="json"))
+
+
+async def hide_comment(request: web.Request) -> web.Response:
+    data: HideIn = await _body(request, HideIn)
+    proposal, _ = await _proposal(request)
+    raw_id = request.match_info["comment_id"]
+    if not (raw_id.isascii() and raw_id.isdigit()):
+        raise error(web.HTTPNotFound, f"no comment {raw_id!r}")
+    hidden = await request.app[SERVICE].hide_comment(proposal.proposal_id, int(raw_id), request[PRINCIPAL].subject,
+                                                     data.reason)
+    if not hidden:
+        raise error(web.HTTPNotFound, f"no comment {raw_id!r} on this proposal")
+    return web.json_response({"comment_id": int(raw_id), "hidden": True})
+
+
+def _comment_out(comment: Comment) -> CommentOut:
+    return CommentOut(comment_id=comment.comment_id, author_id=comment.author_id, body=comment.body,
+                      posted_at=comment.posted_at, hidden=comment.hidden, hidden_reason=comment.hidden_reason)
+
+
 async def turnout(request: web.Request) -> web.Response:
     proposal, _ = await _proposal(request)
     return web.json_response(_turnout_out(await request.app[SERVICE].turnout(proposal.proposal_id))
@@ -284,6 +343,12 @@ ROUTES = [
           DelegationIn, None, 201, VOTERS, (400, 404, 422)),
     Route("POST", P + "/ballots", cast_ballot, "Cast (or change) the ballot for a unit; returns a receipt",
           BallotIn, ReceiptOut, 201, VOTERS, (400, 404, 409, 422)),
+    Route("POST", P + "/comments", post_comment, "Comment on a proposal (owners on its roll, until close)",
+          CommentIn, CommentOut, 201, VOTERS, (400, 404, 409, 422)),
+    Route("GET", P + "/comments", list_comments, "The deliberation; hidden comments show only why", None,
+          CommentsOut, 200, (), (404,)),
+    Route("POST", P + "/comments/{comment_id}/hide", hide_comment, "Moderate: hide a comment, with a reason",
+          HideIn, None, 200, (Role.COMMITTEE,), (400, 404)),
     Route("GET", P + "/turnout", turnout, "Live participation by area and headcount", None, TurnoutOut, 200, (),
           (404,)),
     Route("GET", P + "/receipts/{code}", receipt, "Whether a receipt's ballot is the one counted", None,

@@ -153,3 +153,33 @@ async def test_the_openapi_document_matches_the_routes(api) -> None:  # type: ig
         assert reference.removeprefix("#/components/schemas/") in schemas, reference
     ballot = document["paths"]["/api/voting/proposals/{proposal_id}/ballots"]["post"]
     assert ballot["security"] == [{"bearer": []}] and {"201", "401", "403", "409", "422"} <= set(ballot["responses"])
+
+
+async def test_owners_deliberate_until_close_and_the_committee_moderates(api) -> None:  # type: ignore[no-untyped-def]
+    client, clock = api
+    assert (await client.post("/api/voting/proposals", json=PROPOSAL, headers=MANAGER)).status == 201
+    url = "/api/voting/proposals/p-lifts/comments"
+    first = await client.post(url, json={"body": "电梯已经用了二十年，赞成更换"}, headers=WANG)
+    assert first.status == 201
+    rude = await client.post(url, json={"body": "广告：低价装修"}, headers=ZHAO)
+    assert rude.status == 201
+    rude_id = (await rude.json())["comment_id"]
+    outsider = await client.post(url, json={"body": "hello"}, headers=CHEN)
+    assert outsider.status == 403 and (await outsider.json())["reason"] == "not_on_roll"
+    assert (await client.post(url, json={"body": ""}, headers=WANG)).status == 400
+    assert (await client.post(url, json={"body": "x" * 2001}, headers=WANG)).status == 400
+
+    committee = bearer("wei", Role.COMMITTEE)
+    assert (await client.post(f"{url}/{rude_id}/hide", json={"reason": "广告"}, headers=WANG)).status == 403
+    assert (await client.post(f"{url}/999/hide", json={"reason": "x"}, headers=committee)).status == 404
+    assert (await client.post(f"{url}/{rude_id}/hide", json={"reason": "广告"}, headers=committee)).status == 200
+
+    seen_by_owner = (await (await client.get(url, headers=WANG)).json())["comments"]
+    assert [c["body"] for c in seen_by_owner] == ["电梯已经用了二十年，赞成更换", ""]
+    assert seen_by_owner[1]["hidden"] is True and seen_by_owner[1]["hidden_reason"] == "广告"
+    seen_by_committee = (await (await client.get(url, headers=committee)).json())["comments"]
+    assert seen_by_committee[1]["body"] == "广告：低价装修"
+
+    clock.now = OPENS + timedelta(days=8)
+    closed = await client.post(url, json={"body": "too late"}, headers=WANG)
+    assert closed.status == 409 and (await closed.json())["reason"] == "voting_closed"

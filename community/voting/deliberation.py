@@ -1,0 +1,57 @@
+"""Deliberation on a proposal: owners on its roll comment before and during voting; the owners'
+committee moderates by hiding a comment with a reason (the comment is kept, never deleted)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from enum import Enum
+
+from community.voting.tally import Proposal, VoterRoll
+
+MAX_COMMENT_CHARS = 2000
+
+
+class CommentRefusal(Enum):
+    NOT_ON_ROLL = "not_on_roll"
+    VOTING_CLOSED = "voting_closed"
+    EMPTY = "empty"
+    TOO_LONG = "too_long"
+
+
+@dataclass(frozen=True)
+class Comment:
+    comment_id: int
+    proposal_id: str
+    author_id: str
+    body: str
+    posted_at: datetime
+    hidden_by: str | None = None
+    hidden_reason: str | None = None
+
+    @property
+    def hidden(self) -> bool:
+        return self.hidden_by is not None
+
+
+def check_comment(
+    proposal: Proposal, roll: VoterRoll, author_id: str, body: str, now: datetime
+) -> CommentRefusal | None:
+    """Why ``author_id`` may not post ``body`` now, or None."""
+    if now >= proposal.closes_at:
+        return CommentRefusal.VOTING_CLOSED
+    if not any(author_id in unit.owner_ids for unit in roll.units):
+        return CommentRefusal.NOT_ON_ROLL
+    if not body.strip():
+        return CommentRefusal.EMPTY
+    if len(body) > MAX_COMMENT_CHARS:
+        return CommentRefusal.TOO_LONG
+    return None
+
+
+def as_seen_by(comment: Comment, moderator: bool) -> Comment:
+    """Owners see that a comment was hidden and why, not its text; moderators see everything."""
+    if comment.hidden and not moderator:
+        return Comment(comment.comment_id, comment.proposal_id, comment.author_id, "", comment.posted_at,
+                       comment.hidden_by, comment.hidden_reason)
+    return comment
