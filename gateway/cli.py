@@ -193,6 +193,11 @@ def _verification_text(report: Any) -> str:
         f"ballot log: {report.entries} entries; hash chain "
         + ("intact" if not report.chain_problems else f"BROKEN ({len(report.chain_problems)} problems)"),
     ]
+    if report.published is not None:
+        head = report.published.head
+        lines.append(f"published {report.published.closed_at:%Y-%m-%d %H:%M} UTC with head {head.head_hash[:16]}… "
+                     f"over {head.length} entries; recount "
+                     + ("matches it" if not report.discrepancies else f"DIFFERS in {', '.join(report.discrepancies)}"))
     lines += [f"  - {problem}" for problem in report.chain_problems]
     lines += [f"  - refused on recount: entry {entry.sequence} ({refusal.value})"
               for entry, refusal in report.recount.refused]

@@ -15,12 +15,14 @@ from community.voting.audit import (
     ReceiptStatus,
     Recount,
     append_entry,
+    chain_head,
     receipt_status,
     recount_from_log,
     verify_chain,
 )
 from community.voting.deliberation import Comment, CommentRefusal, as_seen_by, check_comment
-from community.voting.storage import CommentRepository, LogConflict, VotingRepository
+from community.voting.publication import differences, result_document
+from community.voting.storage import CommentRepository, LogConflict, PublishedResult, VotingRepository
 from community.voting.tally import (
     Ballot,
     BallotBox,
@@ -42,6 +44,10 @@ class ProposalExists(Exception):
     pass
 
 
+class StillOpen(Exception):
+    """A result is published only once voting has closed."""
+
+
 @dataclass(frozen=True)
 class Accepted:
     entry: LogEntry
@@ -58,16 +64,19 @@ class Refused:
 
 @dataclass(frozen=True)
 class Verification:
-    """What anyone entitled can check from the stored log: the chain, and a recount from it."""
+    """What anyone entitled can check from the stored log: the chain (against the head published
+    at close, once there is one), a recount, and whether the published result matches it."""
 
     proposal: Proposal
     entries: int
     chain_problems: tuple[ChainProblem, ...]
     recount: Recount
+    published: PublishedResult | None
+    discrepancies: tuple[str, ...]
 
     @property
     def is_clean(self) -> bool:
-        return not self.chain_problems and not self.recount.refused
+        return not (self.chain_problems or self.recount.refused or self.discrepancies)
 
 
 class VotingService:
@@ -145,14 +154,41 @@ class VotingService:
         async with self._engine.connect() as connection:
             return receipt_status(await VotingRepository(connection).log(proposal_id), code)
 
+    async def close(self, proposal_id: str, now: datetime, by: str) -> PublishedResult:
+        """Count the log and publish the result with the log's head; once only (again: the same)."""
+        async with self._engine.begin() as connection:
+            repository = VotingRepository(connection)
+            await repository.lock_proposal(proposal_id)
+            proposal, roll = await self._load(repository, proposal_id)
+            existing = await repository.published(proposal_id)
+            if existing is not None:
+                return existing
+            if now < proposal.closes_at:
+                raise StillOpen(proposal_id)
+            entries = await repository.log(proposal_id)
+            recount = recount_from_log(entries, proposal, roll, await repository.delegations(proposal_id))
+            published = PublishedResult(proposal_id, now, chain_head(entries), result_document(recount.result), by)
+            await repository.publish(published)
+            return published
+
+    async def published(self, proposal_id: str) -> PublishedResult | None:
+        async with self._engine.connect() as connection:
+            repository = VotingRepository(connection)
+            await self._load(repository, proposal_id)
+            return await repository.published(proposal_id)
+
     async def verify(self, proposal_id: str) -> Verification:
         async with self._engine.connect() as connection:
             repository = VotingRepository(connection)
             proposal, roll = await self._load(repository, proposal_id)
             entries = await repository.log(proposal_id)
             delegations = await repository.delegations(proposal_id)
-        return Verification(proposal, len(entries), tuple(verify_chain(entries)),
-                            recount_from_log(entries, proposal, roll, delegations))
+            published = await repository.published(proposal_id)
+        recount = recount_from_log(entries, proposal, roll, delegations)
+        head = published.head if published else None
+        discrepancies = differences(published.result, result_document(recount.result)) if published else []
+        return Verification(proposal, len(entries), tuple(verify_chain(entries, head)), recount, published,
+                            tuple(discrepancies))
 
     async def load(self, proposal_id: str) -> tuple[Proposal, VoterRoll]:
         """A proposal and its frozen roll, or :class:`UnknownProposal`."""

@@ -5,6 +5,7 @@ domain stays plain dataclasses and is converted here, at the edge.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -28,7 +29,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.types import DateTime, TypeDecorator
 
-from community.voting.audit import LogEntry, entry_from_record, entry_to_record
+from community.voting.audit import ChainHead, LogEntry, entry_from_record, entry_to_record
 from community.voting.deliberation import Comment
 from community.voting.rules import Matter
 from community.voting.tally import Delegation, Election, Proposal, Unit, VoterRoll
@@ -112,6 +113,26 @@ comments = Table(
 )
 
 
+results = Table(
+    "voting_results", metadata,
+    Column("proposal_id", String(64), ForeignKey("voting_proposals.proposal_id"), primary_key=True),
+    Column("closed_at", UtcDateTime(), nullable=False),
+    Column("chain_length", Integer(), nullable=False),
+    Column("chain_head", String(64), nullable=False),
+    Column("result", JSON(), nullable=False),
+    Column("published_by", String(64), nullable=False),
+)
+
+
+@dataclass(frozen=True)
+class PublishedResult:
+    proposal_id: str
+    closed_at: datetime
+    head: ChainHead
+    result: dict[str, Any]
+    published_by: str
+
+
 class LogConflict(Exception):
     """Another ballot took this sequence number first: read the new tail and try again."""
 
@@ -187,6 +208,21 @@ class VotingRepository:
             select(ballot_log.c.record).where(ballot_log.c.proposal_id == proposal_id)
             .order_by(ballot_log.c.sequence))).scalars().all()
         return [entry_from_record(record) for record in rows]
+
+    async def publish(self, published: PublishedResult) -> None:
+        await self._connection.execute(results.insert().values(
+            proposal_id=published.proposal_id, closed_at=published.closed_at,
+            chain_length=published.head.length, chain_head=published.head.head_hash,
+            result=published.result, published_by=published.published_by,
+        ))
+
+    async def published(self, proposal_id: str) -> PublishedResult | None:
+        row = (await self._connection.execute(
+            select(results).where(results.c.proposal_id == proposal_id))).mappings().first()
+        if row is None:
+            return None
+        return PublishedResult(row["proposal_id"], row["closed_at"], ChainHead(row["chain_length"], row["chain_head"]),
+                               row["result"], row["published_by"])
 
     async def log_tail(self, proposal_id: str) -> LogEntry | None:
         last = (await self._connection.execute(

@@ -10,15 +10,16 @@ import json
 from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal
-from fractions import Fraction
 from typing import Annotated, Any, Literal
 
 from aiohttp import web
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
 from community.voting.deliberation import MAX_COMMENT_CHARS, Comment, CommentRefusal
+from community.voting.publication import result_document, turnout_document
 from community.voting.rules import Matter
-from community.voting.service import Accepted, ProposalExists, UnknownProposal, VotingService
+from community.voting.service import Accepted, ProposalExists, StillOpen, UnknownProposal, VotingService
+from community.voting.storage import PublishedResult
 from community.voting.tally import (
     Approvals,
     Ballot,
@@ -27,9 +28,7 @@ from community.voting.tally import (
     Choice,
     Delegation,
     Election,
-    ElectionTally,
     Proposal,
-    Tally,
     Turnout,
     Unit,
     VoterRoll,
@@ -143,6 +142,7 @@ class ReceiptStatusOut(BaseModel):
 class VerificationOut(BaseModel):
     entries: int
     chain_intact: bool
+    published_result_matches: bool | None = Field(description="Once published: does a recount give it?")
     refused_on_recount: list[dict[str, Any]]
     closed: bool
     result: dict[str, Any] | None = Field(description="Published once voting has closed")
@@ -269,6 +269,39 @@ async def receipt(request: web.Request) -> web.Response:
     return web.json_response(ReceiptStatusOut(status=status.value).model_dump(mode="json"))
 
 
+class PublishedOut(BaseModel):
+    proposal_id: str
+    closed_at: datetime
+    chain_length: int
+    chain_head: str
+    result: dict[str, Any]
+    published_by: str
+
+
+def _published_out(published: PublishedResult) -> PublishedOut:
+    return PublishedOut(proposal_id=published.proposal_id, closed_at=published.closed_at,
+                        chain_length=published.head.length, chain_head=published.head.head_hash,
+                        result=published.result, published_by=published.published_by)
+
+
+async def close_voting(request: web.Request) -> web.Response:
+    proposal, _ = await _proposal(request)
+    try:
+        published = await request.app[SERVICE].close(proposal.proposal_id, request.app[CLOCK](),
+                                                      request[PRINCIPAL].subject)
+    except StillOpen:
+        raise error(web.HTTPConflict, "voting is still open", reason="still_open") from None
+    return web.json_response(_published_out(published).model_dump(mode="json"), status=201)
+
+
+async def get_result(request: web.Request) -> web.Response:
+    proposal, _ = await _proposal(request)
+    published = await request.app[SERVICE].published(proposal.proposal_id)
+    if published is None:
+        raise error(web.HTTPNotFound, "no result published yet", reason="not_published")
+    return web.json_response(_published_out(published).model_dump(mode="json"))
+
+
 async def verification(request: web.Request) -> web.Response:
     proposal, _ = await _proposal(request)
     report = await request.app[SERVICE].verify(proposal.proposal_id)
@@ -276,10 +309,11 @@ async def verification(request: web.Request) -> web.Response:
     out = VerificationOut(
         entries=report.entries,
         chain_intact=not report.chain_problems,
+        published_result_matches=None if report.published is None else not report.discrepancies,
         refused_on_recount=[{"sequence": entry.sequence, "reason": refusal.value}
                             for entry, refusal in report.recount.refused],
         closed=closed,
-        result=_result(report.recount.result) if closed else None,
+        result=result_document(report.recount.result) if closed else None,
     )
     return web.json_response(out.model_dump(mode="json"))
 
@@ -292,33 +326,8 @@ async def _proposal(request: web.Request) -> tuple[Proposal, VoterRoll]:
         raise error(web.HTTPNotFound, f"no proposal {request.match_info['proposal_id']!r}") from None
 
 
-def _ratio(value: Fraction) -> str:
-    return f"{value.numerator}/{value.denominator}"
-
-
 def _turnout_out(turnout: Turnout) -> TurnoutOut:
-    return TurnoutOut(
-        total_area_m2=str(turnout.total_area), total_headcount=turnout.total_headcount,
-        participating_area_m2=str(turnout.participating_area),
-        participating_headcount=turnout.participating_headcount,
-        participation_area_ratio=_ratio(turnout.participation_area_ratio),
-        participation_headcount_ratio=_ratio(turnout.participation_headcount_ratio),
-        quorum_met=turnout.quorum_met,
-    )
-
-
-def _result(result: Tally | ElectionTally) -> dict[str, Any]:
-    common = {"rule_zh": result.rule.statement_zh, "rule_en": result.rule.statement_en,
-              "turnout": _turnout_out(result.turnout).model_dump(mode="json")}
-    if isinstance(result, ElectionTally):
-        return {**common, "elected": list(result.elected), "tied_for_last_seat": list(result.tied_for_last_seat),
-                "candidates": [{"candidate": c.candidate, "approval_area_ratio": _ratio(c.approval_area_ratio),
-                                "approval_headcount_ratio": _ratio(c.approval_headcount_ratio)}
-                               for c in result.candidates]}
-    return {**common, "in_favour_area_m2": str(result.in_favour_area),
-            "in_favour_headcount": result.in_favour_headcount,
-            "approval_area_ratio": _ratio(result.approval_area_ratio),
-            "approval_headcount_ratio": _ratio(result.approval_headcount_ratio), "passed": result.passed}
+    return TurnoutOut(**turnout_document(turnout))
 
 
 def _proposal_out(proposal: Proposal, roll: VoterRoll) -> ProposalOut:
@@ -353,6 +362,9 @@ ROUTES = [
           (404,)),
     Route("GET", P + "/receipts/{code}", receipt, "Whether a receipt's ballot is the one counted", None,
           ReceiptStatusOut, 200, (), (404,)),
+    Route("POST", P + "/close", close_voting, "Count and publish the result with the log's head (after close)",
+          None, PublishedOut, 201, MANAGERS, (404, 409)),
+    Route("GET", P + "/result", get_result, "The published result", None, PublishedOut, 200, (), (404,)),
     Route("GET", P + "/verification", verification, "Chain check and recount; the result once closed", None,
           VerificationOut, 200, (), (404,)),
 ]

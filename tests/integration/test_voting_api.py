@@ -183,3 +183,30 @@ async def test_owners_deliberate_until_close_and_the_committee_moderates(api) ->
     clock.now = OPENS + timedelta(days=8)
     closed = await client.post(url, json={"body": "too late"}, headers=WANG)
     assert closed.status == 409 and (await closed.json())["reason"] == "voting_closed"
+
+
+async def test_closing_publishes_the_result_once_and_verification_compares_with_it(api) -> None:  # type: ignore[no-untyped-def]
+    client, clock = api
+    assert (await client.post("/api/voting/proposals", json=PROPOSAL, headers=MANAGER)).status == 201
+    url = "/api/voting/proposals/p-lifts"
+    clock.now = OPENS + timedelta(hours=1)
+    for unit in ("1-101", "2-201"):
+        assert (await client.post(f"{url}/ballots", json={"unit_id": unit, "choice": "agree"},
+                                  headers=WANG)).status == 201
+    assert (await client.post(f"{url}/close", headers=WANG)).status == 403
+    early = await client.post(f"{url}/close", headers=MANAGER)
+    assert early.status == 409 and (await early.json())["reason"] == "still_open"
+    assert (await client.get(f"{url}/result", headers=WANG)).status == 404
+
+    clock.now = OPENS + timedelta(days=7)
+    closed = await client.post(f"{url}/close", headers=MANAGER)
+    assert closed.status == 201
+    published = await closed.json()
+    assert published["chain_length"] == 2 and len(published["chain_head"]) == 64
+    # one person (wang, two units) of two took part: headcount 1/2 < 2/3, no quorum, not passed
+    assert published["result"]["turnout"]["quorum_met"] is False and published["result"]["passed"] is False
+    again = await (await client.post(f"{url}/close", headers=MANAGER)).json()
+    assert again == published
+    assert await (await client.get(f"{url}/result", headers=LI)).json() == published
+    check = await (await client.get(f"{url}/verification", headers=LI)).json()
+    assert check["chain_intact"] is True and check["published_result_matches"] is True

@@ -54,8 +54,8 @@ async def test_migrations_create_the_tables_in_the_contexts_own_version_table(en
         tables = await connection.run_sync(lambda sync: set(inspect(sync).get_table_names()))
         version = (await connection.execute(text(f"SELECT version_num FROM {version_table('community')}"))).scalar()
     assert {"voting_proposals", "voting_roll_units", "voting_delegations", "voting_ballot_log",
-            "voting_comments"} <= tables
-    assert version == "0001_voting"
+            "voting_comments", "voting_results"} <= tables
+    assert version == "0002_voting_results"
 
 
 async def test_a_proposal_and_its_frozen_roll_come_back_exactly(engine: AsyncEngine) -> None:
@@ -220,3 +220,29 @@ async def test_votes_verify_command_recounts_and_flags_tampering(tmp_path: Path)
 
     missing = subprocess.run([smartcity, "votes", "verify", "nope"], env=environment, capture_output=True, text=True)
     assert missing.returncode != 0 and "no proposal 'nope'" in missing.stderr
+
+
+async def test_a_published_result_catches_a_log_truncated_afterwards(engine: AsyncEngine) -> None:
+    from sqlalchemy import delete
+
+    from community.voting.service import StillOpen, VotingService
+
+    service = VotingService(engine)
+    await service.open_proposal(proposal(), roll(), body="", created_by="pm-1")
+    await service.cast(Ballot("p1", "1-101", "wang", Capacity.OWNER, Choice.AGREE), OPENS)
+    await service.cast(Ballot("p1", "1-102", "li", Capacity.OWNER, Choice.AGREE), OPENS)
+    with pytest.raises(StillOpen):
+        await service.close("p1", OPENS + timedelta(days=1), by="pm-1")
+    closed_at = OPENS + timedelta(days=7)
+    published = await service.close("p1", closed_at, by="pm-1")
+    # two of three persons (2/3 of headcount, 73 % of area) took part, both in favour
+    assert published.head.length == 2 and published.result["passed"] is True
+    assert await service.close("p1", closed_at + timedelta(hours=1), by="pm-2") == published, "published once"
+    assert (await service.verify("p1")).is_clean
+
+    async with engine.begin() as connection:  # someone drops the last ballot from the log
+        await connection.execute(delete(ballot_log).where(ballot_log.c.sequence == 2))
+    report = await service.verify("p1")
+    assert not report.is_clean
+    assert "head_mismatch" in {problem.kind.value for problem in report.chain_problems}
+    assert "turnout" in report.discrepancies
