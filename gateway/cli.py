@@ -61,17 +61,18 @@ def _simulation_options(function: Callable[..., None]) -> Callable[..., None]:
 @_simulation_options
 @click.option("--no-simulator", is_flag=True, help="Do not start the simulated devices")
 def run(gates: int, scales: int, rate: float, bad_ratio: float, seed: int | None, no_simulator: bool) -> None:
-    """All in one: broker (embedded by default), gateway, status page and simulated devices."""
+    """All in one: broker (embedded by default), gateway, status page, the services' APIs
+    (e-voting; SC_DATABASE_URL, migrated at start) and simulated devices."""
     settings = _settings()
     simulation = None if no_simulator else (gates, scales, rate, bad_ratio, seed)
-    _run_until_signal(lambda stop: _serve(settings, stop, simulation))
+    _run_until_signal(lambda stop: _serve(settings, stop, simulation, services=True))
 
 
 @main.command(epilog=SETTINGS_EPILOG)
 def gateway() -> None:
     """The gateway alone: MQTT → validation → time-series store, with its HTTP status and metrics."""
     settings = _settings()
-    _run_until_signal(lambda stop: _serve(settings, stop, None))
+    _run_until_signal(lambda stop: _serve(settings, stop, None, services=False))
 
 
 @main.command(epilog=SETTINGS_EPILOG)
@@ -266,14 +267,19 @@ async def _embedded_broker(settings: Settings) -> AsyncIterator[str]:
 
 
 async def _serve(
-    settings: Settings, stop: asyncio.Event, simulation: tuple[int, int, float, float, int | None] | None
+    settings: Settings,
+    stop: asyncio.Event,
+    simulation: tuple[int, int, float, float, int | None] | None,
+    services: bool,
 ) -> None:
     from gateway.service import Gateway
     from gateway.web import create_app
 
     async with _embedded_broker(settings) as mqtt_url:
         gateway_ = Gateway(settings, mqtt_url=mqtt_url)
-        runner = web.AppRunner(create_app(gateway_), access_log=None)
+        app = create_app(gateway_)
+        engine = await _mount_services(app, settings) if services else None
+        runner = web.AppRunner(app, access_log=None)
         await runner.setup()
         site = web.TCPSite(runner, settings.http_host, settings.http_port)
         try:
@@ -295,6 +301,29 @@ async def _serve(
             await asyncio.gather(simulator, return_exceptions=True)
         await gateway_.stop()
         await runner.cleanup()
+        if engine is not None:
+            await engine.dispose()
+
+
+async def _mount_services(app: web.Application, settings: Settings) -> Any:
+    """The services' APIs beside the gateway's pages, on the relational database (migrated here)."""
+    from datetime import UTC, datetime
+
+    from community.voting.service import VotingService
+    from community.voting.web import mount
+    from gateway.auth import TokenAuthority, load_or_create_secret
+    from gateway.database import create_engine, migrate
+
+    engine = create_engine(settings.database_url)
+    try:
+        await migrate(engine, "community")
+    except Exception as failure:
+        await engine.dispose()
+        raise click.ClickException(f"cannot prepare the database at SC_DATABASE_URL: {failure}") from None
+    secret = settings.auth_secret.get_secret_value() if settings.auth_secret else None
+    mount(app, VotingService(engine), TokenAuthority(load_or_create_secret(secret, settings.data_dir)),
+          lambda: datetime.now(UTC))
+    return engine
 
 
 async def _simulate(

@@ -370,10 +370,16 @@ ROUTES = [
 ]
 
 
-def create_app(service: VotingService, authority: TokenAuthority, now: Callable[[], datetime]) -> web.Application:
-    app = web.Application()
+def mount(app: web.Application, service: VotingService, authority: TokenAuthority,
+          now: Callable[[], datetime]) -> None:
+    """Serve the voting API (and /openapi.json) from ``app``."""
     app[SERVICE] = service
     app[AUTHORITY] = authority
     app[CLOCK] = now
-    add_routes(app, ROUTES, "smartcity voting API")
+    add_routes(app, ROUTES, "smartcity API")
+
+
+def create_app(service: VotingService, authority: TokenAuthority, now: Callable[[], datetime]) -> web.Application:
+    app = web.Application()
+    mount(app, service, authority, now)
     return app

@@ -59,6 +59,9 @@ async def test_run_all_in_one_with_embedded_defaults_streams_simulated_devices_i
 
             with urllib.request.urlopen(f"http://127.0.0.1:{http_port}/", timeout=5) as response:
                 page = response.read().decode()
+            openapi = get_json(f"http://127.0.0.1:{http_port}/openapi.json")
+            assert "/api/voting/proposals/{proposal_id}/ballots" in openapi["paths"]
+            assert (tmp_path / "var" / "smartcity.db").exists(), "the services' database is created and migrated"
             assert "Gate events" in page and "Scale sales" in page and "Dead letters" in page
             assert "<td>gate-01</td>" in page or "gate-01" in page
         finally:
