@@ -349,4 +349,3 @@ def _iso(moment: datetime | None) -> str | None:
 def _require_aware(moment: datetime, name: str) -> None:
     if moment.tzinfo is None or moment.utcoffset() is None:
         raise ValueError(f"{name} must be a timezone-aware datetime")
-
