@@ -8,7 +8,6 @@ Issue tokens with ``smartcity token issue``; routes declare the roles they accep
 
 from __future__ import annotations
 
-import json
 import secrets
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
@@ -19,6 +18,8 @@ from pathlib import Path
 
 import jwt
 from aiohttp import web
+
+from gateway.json_errors import json_error
 
 ALGORITHM = "HS256"
 ISSUER = "smartcity"
@@ -112,8 +113,7 @@ def require_roles(*roles: Role) -> Callable[[Handler], Handler]:
         async def guarded(request: web.Request) -> web.StreamResponse:
             principal = authenticate(request)
             if roles and not principal.has_any(roles):
-                raise web.HTTPForbidden(text=json.dumps({"error": f"needs one of the roles: {', '.join(roles)}"}),
-                                        content_type="application/json")
+                raise json_error(web.HTTPForbidden, f"needs one of the roles: {', '.join(roles)}")
             request[PRINCIPAL] = principal
             return await handler(request)
 
@@ -134,7 +134,4 @@ def authenticate(request: web.Request) -> Principal:
 
 
 def _unauthorised(message: str) -> web.HTTPUnauthorized:
-    return web.HTTPUnauthorized(
-        text=json.dumps({"error": message}), content_type="application/json",
-        headers={"WWW-Authenticate": 'Bearer realm="smartcity"'},
-    )
+    return json_error(web.HTTPUnauthorized, message, headers={"WWW-Authenticate": 'Bearer realm="smartcity"'})

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import json
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -15,6 +14,7 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from gateway.decoding import DeadLetterReason
+from gateway.json_errors import json_error
 from gateway.points import Measurement
 from gateway.service import Gateway
 from gateway.sinks import PointQuery, Row, StoreRejected, StoreUnavailable
@@ -110,7 +110,7 @@ async def devices_json(request: web.Request) -> web.Response:
 def _limit(request: web.Request, default: int = 50) -> int:
     raw = request.query.get("limit", str(default))
     if not _is_number(raw) or not 1 <= int(raw) <= MAX_PAGE:
-        raise _error(web.HTTPBadRequest, f"limit must be an integer from 1 to {MAX_PAGE}")
+        raise json_error(web.HTTPBadRequest, f"limit must be an integer from 1 to {MAX_PAGE}")
     return int(raw)
 
 
@@ -119,7 +119,7 @@ def _before(request: web.Request) -> int | None:
     if raw is None:
         return None
     if not _is_number(raw):
-        raise _error(web.HTTPBadRequest, "before must be a point time in ns, as returned in next_before")
+        raise json_error(web.HTTPBadRequest, "before must be a point time in ns, as returned in next_before")
     return int(raw)
 
 
@@ -127,17 +127,14 @@ def _is_number(raw: str) -> bool:
     return raw.isascii() and raw.isdigit() and len(raw) <= 20  # isdigit() alone takes "²"
 
 
-def _error(kind: type[web.HTTPException], message: str) -> web.HTTPException:
-    return kind(text=json.dumps({"error": message}, ensure_ascii=False), content_type="application/json")
-
 
 async def _select(gateway: Gateway, query: PointQuery) -> list[Row]:
     try:
         return await gateway.store.select(query)
     except StoreUnavailable as error:
-        raise _error(web.HTTPServiceUnavailable, str(error)) from None
+        raise json_error(web.HTTPServiceUnavailable, str(error)) from None
     except StoreRejected as error:
-        raise _error(web.HTTPBadRequest, str(error)) from None
+        raise json_error(web.HTTPBadRequest, str(error)) from None
 
 
 def dead_letter_view(row: Row) -> dict[str, Any]:
@@ -162,7 +159,7 @@ async def dead_letters_json(request: web.Request) -> web.Response:
     if reason is not None:
         if reason not in DeadLetterReason.__members__.values():
             reasons = ", ".join(r.value for r in DeadLetterReason)
-            raise _error(web.HTTPBadRequest, f"reason must be one of {reasons}")
+            raise json_error(web.HTTPBadRequest, f"reason must be one of {reasons}")
         tags["reason"] = reason
     limit = _limit(request)
     rows = await _select(
@@ -180,7 +177,7 @@ RECENT = {Measurement.GATE_EVENT, Measurement.SCALE_RECORD, Measurement.DEVICE_S
 async def recent_json(request: web.Request) -> web.Response:
     measurement = request.match_info["measurement"]
     if measurement not in RECENT:
-        raise _error(web.HTTPNotFound, f"measurement must be one of {', '.join(sorted(RECENT))}")
+        raise json_error(web.HTTPNotFound, f"measurement must be one of {', '.join(sorted(RECENT))}")
     limit = _limit(request)
     rows = await _select(
         request.app[GATEWAY], PointQuery(measurement, end_ns=_before(request), limit=limit)

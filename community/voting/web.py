@@ -6,7 +6,6 @@ published once voting has closed; while it is open only turnout is.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal
@@ -34,6 +33,7 @@ from community.voting.tally import (
     VoterRoll,
 )
 from gateway.auth import AUTHORITY, CLOCK, PRINCIPAL, Role, TokenAuthority
+from gateway.json_errors import json_error
 from gateway.openapi import Route, add_routes
 
 SERVICE = web.AppKey("voting_service", VotingService)
@@ -154,17 +154,13 @@ REFUSAL_STATUS = {
 }
 
 
-def error(kind: type[web.HTTPException], message: str, **extra: Any) -> web.HTTPException:
-    return kind(text=json.dumps({"error": message, **extra}, ensure_ascii=False), content_type="application/json")
-
-
 async def _body(request: web.Request, model: type[_In]) -> Any:
     try:
         return model.model_validate_json(await request.read())
     except ValidationError as invalid:
         details = [{"field": ".".join(str(p) for p in e["loc"]), "problem": e["msg"]}
                    for e in invalid.errors(include_url=False, include_input=False)]
-        raise error(web.HTTPBadRequest, "the request body breaks the schema", details=details) from None
+        raise json_error(web.HTTPBadRequest, "the request body breaks the schema", details=details) from None
 
 
 async def open_proposal(request: web.Request) -> web.Response:
@@ -177,9 +173,9 @@ async def open_proposal(request: web.Request) -> web.Response:
         await request.app[SERVICE].open_proposal(proposal, roll, body=data.body,
                                                  created_by=request[PRINCIPAL].subject)
     except ValueError as invalid:  # the domain's own checks: times, roll consistency, elections
-        raise error(web.HTTPUnprocessableEntity, str(invalid)) from None
+        raise json_error(web.HTTPUnprocessableEntity, str(invalid)) from None
     except ProposalExists:
-        raise error(web.HTTPConflict, f"proposal {data.proposal_id!r} exists already") from None
+        raise json_error(web.HTTPConflict, f"proposal {data.proposal_id!r} exists already") from None
     return web.json_response(_proposal_out(proposal, roll).model_dump(mode="json"), status=201)
 
 
@@ -194,9 +190,9 @@ async def add_delegation(request: web.Request) -> web.Response:
     unit = roll.unit(data.unit_id)
     grantor = request[PRINCIPAL].subject
     if unit is None:
-        raise error(web.HTTPUnprocessableEntity, f"unit {data.unit_id!r} is not on the roll")
+        raise json_error(web.HTTPUnprocessableEntity, f"unit {data.unit_id!r} is not on the roll")
     if grantor not in unit.owner_ids:
-        raise error(web.HTTPForbidden, "only an owner of the unit can delegate its vote")
+        raise json_error(web.HTTPForbidden, "only an owner of the unit can delegate its vote")
     await request.app[SERVICE].record_delegation(
         Delegation(data.delegate_id, grantor, proposal.proposal_id, data.unit_id), request.app[CLOCK]())
     return web.json_response({"unit_id": data.unit_id, "delegate_id": data.delegate_id}, status=201)
@@ -206,7 +202,7 @@ async def cast_ballot(request: web.Request) -> web.Response:
     data: BallotIn = await _body(request, BallotIn)
     proposal, _ = await _proposal(request)
     if (data.choice is None) == (data.approve is None):
-        raise error(web.HTTPBadRequest, "give either choice (resolutions) or approve (elections)")
+        raise json_error(web.HTTPBadRequest, "give either choice (resolutions) or approve (elections)")
     choice = Choice(data.choice) if data.choice else Approvals(frozenset(data.approve or ()))
     ballot = Ballot(proposal.proposal_id, data.unit_id, request[PRINCIPAL].subject, Capacity(data.capacity), choice)
     outcome = await request.app[SERVICE].cast(ballot, request.app[CLOCK]())
@@ -217,7 +213,7 @@ async def cast_ballot(request: web.Request) -> web.Response:
     refusal = outcome.refusal
     status = REFUSAL_STATUS.get(refusal, 422)
     kind = {403: web.HTTPForbidden, 409: web.HTTPConflict}.get(status, web.HTTPUnprocessableEntity)
-    raise error(kind, refusal.value, reason=refusal.value)
+    raise json_error(kind, refusal.value, reason=refusal.value)
 
 
 async def post_comment(request: web.Request) -> web.Response:
@@ -228,7 +224,7 @@ async def post_comment(request: web.Request) -> web.Response:
     if isinstance(outcome, CommentRefusal):
         kind = {CommentRefusal.VOTING_CLOSED: web.HTTPConflict,
                 CommentRefusal.NOT_ON_ROLL: web.HTTPForbidden}.get(outcome, web.HTTPUnprocessableEntity)
-        raise error(kind, outcome.value, reason=outcome.value)
+        raise json_error(kind, outcome.value, reason=outcome.value)
     return web.json_response(_comment_out(outcome).model_dump(mode="json"), status=201)
 
 
@@ -244,11 +240,11 @@ async def hide_comment(request: web.Request) -> web.Response:
     proposal, _ = await _proposal(request)
     raw_id = request.match_info["comment_id"]
     if not (raw_id.isascii() and raw_id.isdigit()):
-        raise error(web.HTTPNotFound, f"no comment {raw_id!r}")
+        raise json_error(web.HTTPNotFound, f"no comment {raw_id!r}")
     hidden = await request.app[SERVICE].hide_comment(proposal.proposal_id, int(raw_id), request[PRINCIPAL].subject,
                                                      data.reason)
     if not hidden:
-        raise error(web.HTTPNotFound, f"no comment {raw_id!r} on this proposal")
+        raise json_error(web.HTTPNotFound, f"no comment {raw_id!r} on this proposal")
     return web.json_response({"comment_id": int(raw_id), "hidden": True})
 
 
@@ -290,7 +286,7 @@ async def close_voting(request: web.Request) -> web.Response:
         published = await request.app[SERVICE].close(proposal.proposal_id, request.app[CLOCK](),
                                                       request[PRINCIPAL].subject)
     except StillOpen:
-        raise error(web.HTTPConflict, "voting is still open", reason="still_open") from None
+        raise json_error(web.HTTPConflict, "voting is still open", reason="still_open") from None
     return web.json_response(_published_out(published).model_dump(mode="json"), status=201)
 
 
@@ -298,7 +294,7 @@ async def get_result(request: web.Request) -> web.Response:
     proposal, _ = await _proposal(request)
     published = await request.app[SERVICE].published(proposal.proposal_id)
     if published is None:
-        raise error(web.HTTPNotFound, "no result published yet", reason="not_published")
+        raise json_error(web.HTTPNotFound, "no result published yet", reason="not_published")
     return web.json_response(_published_out(published).model_dump(mode="json"))
 
 
@@ -323,7 +319,7 @@ async def _proposal(request: web.Request) -> tuple[Proposal, VoterRoll]:
     try:
         return await service.load(request.match_info["proposal_id"])
     except UnknownProposal:
-        raise error(web.HTTPNotFound, f"no proposal {request.match_info['proposal_id']!r}") from None
+        raise json_error(web.HTTPNotFound, f"no proposal {request.match_info['proposal_id']!r}") from None
 
 
 def _turnout_out(turnout: Turnout) -> TurnoutOut:
