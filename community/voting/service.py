@@ -150,6 +150,10 @@ class VotingService:
                                        await repository.delegations(proposal_id))
         return recount.result.turnout
 
+    async def delegates(self, proposal_id: str) -> set[str]:
+        async with self._engine.connect() as connection:
+            return {d.delegate_id for d in await VotingRepository(connection).delegations(proposal_id)}
+
     async def receipt(self, proposal_id: str, code: str) -> ReceiptStatus:
         async with self._engine.connect() as connection:
             return receipt_status(await VotingRepository(connection).log(proposal_id), code)

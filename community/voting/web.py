@@ -315,11 +315,19 @@ async def verification(request: web.Request) -> web.Response:
 
 
 async def _proposal(request: web.Request) -> tuple[Proposal, VoterRoll]:
+    """The proposal named in the path, for those entitled to it: the owners on its roll, their
+    proxies, the committee and property managers. The roll is published to them, not to all."""
     service = request.app[SERVICE]
     try:
-        return await service.load(request.match_info["proposal_id"])
+        proposal, roll = await service.load(request.match_info["proposal_id"])
     except UnknownProposal:
         raise json_error(web.HTTPNotFound, f"no proposal {request.match_info['proposal_id']!r}") from None
+    principal = request[PRINCIPAL]
+    owner = any(principal.subject in unit.owner_ids for unit in roll.units)
+    if not (owner or principal.has_any(MANAGERS) or principal.subject in await service.delegates(proposal.proposal_id)):
+        raise json_error(web.HTTPForbidden, "only the owners on this proposal's roll, their proxies, the committee "
+                         "and property managers take part in it", reason="not_entitled")
+    return proposal, roll
 
 
 def _turnout_out(turnout: Turnout) -> TurnoutOut:

@@ -97,14 +97,17 @@ async def test_a_vote_from_ballot_to_receipt_to_result(api) -> None:  # type: ig
     represented = await client.post(f"{url}/ballots", json={"unit_id": "1-102", "choice": "agree"}, headers=ZHAO)
     assert represented.status == 403 and (await represented.json())["reason"] == "double_representation"
     stranger = await client.post(f"{url}/ballots", json={"unit_id": "1-102", "choice": "agree"}, headers=CHEN)
-    assert stranger.status == 403 and (await stranger.json())["reason"] == "not_an_owner"
+    assert stranger.status == 403 and (await stranger.json())["reason"] == "not_entitled"
+    assert (await client.get(url, headers=CHEN)).status == 403, "the roll is published to those entitled only"
+    not_theirs = await client.post(f"{url}/ballots", json={"unit_id": "1-102", "choice": "agree"}, headers=WANG)
+    assert not_theirs.status == 403 and (await not_theirs.json())["reason"] == "not_an_owner"
     for bad in ({"unit_id": "1-102", "choice": "maybe"}, {"unit_id": "1-102"},
                 {"unit_id": "1-102", "choice": "agree", "approve": ["x"]}):
         assert (await client.post(f"{url}/ballots", json=bad, headers=LI)).status == 400, bad
     assert (await client.post(f"{url}/ballots", json={"unit_id": "9-999", "choice": "agree"},
                               headers=LI)).status == 422
     proxied = await client.post(f"{url}/ballots", json={"unit_id": "1-102", "capacity": "proxy",
-                                                        "choice": "oppose"}, headers=CHEN)
+                                                        "choice": "oppose"}, headers=WANG)
     assert proxied.status == 403 and (await proxied.json())["reason"] == "no_delegation"
     assert (await client.post(f"{url}/delegations", json={"unit_id": "1-102", "delegate_id": "chen"},
                               headers=WANG)).status == 403, "only an owner delegates"
@@ -165,7 +168,7 @@ async def test_owners_deliberate_until_close_and_the_committee_moderates(api) ->
     assert rude.status == 201
     rude_id = (await rude.json())["comment_id"]
     outsider = await client.post(url, json={"body": "hello"}, headers=CHEN)
-    assert outsider.status == 403 and (await outsider.json())["reason"] == "not_on_roll"
+    assert outsider.status == 403 and (await outsider.json())["reason"] == "not_entitled"
     assert (await client.post(url, json={"body": ""}, headers=WANG)).status == 400
     assert (await client.post(url, json={"body": "x" * 2001}, headers=WANG)).status == 400
 
