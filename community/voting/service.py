@@ -83,11 +83,15 @@ class VotingService:
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
 
-    async def open_proposal(self, proposal: Proposal, roll: VoterRoll, *, body: str, created_by: str) -> None:
+    async def open_proposal(
+        self, proposal: Proposal, roll: VoterRoll, *, body: str, created_by: str,
+        attachments: list[dict[str, str]] | None = None,
+    ) -> None:
         """Record a proposal with its voter roll, frozen as it is now."""
         try:
             async with self._engine.begin() as connection:
-                await VotingRepository(connection).add_proposal(proposal, roll, body=body, created_by=created_by)
+                await VotingRepository(connection).add_proposal(proposal, roll, body=body, created_by=created_by,
+                                                                attachments=attachments)
         except IntegrityError:
             raise ProposalExists(proposal.proposal_id) from None
 
@@ -149,6 +153,10 @@ class VotingService:
             recount = recount_from_log(await repository.log(proposal_id), proposal, roll,
                                        await repository.delegations(proposal_id))
         return recount.result.turnout
+
+    async def text(self, proposal_id: str) -> tuple[str, list[dict[str, str]]]:
+        async with self._engine.connect() as connection:
+            return await VotingRepository(connection).text(proposal_id)
 
     async def delegates(self, proposal_id: str) -> set[str]:
         async with self._engine.connect() as connection:

@@ -69,6 +69,7 @@ proposals = Table(
     Column("election_seats", Integer(), nullable=True),
     Column("roll_frozen_at", UtcDateTime(), nullable=False),
     Column("created_by", String(64), nullable=False),
+    Column("attachments", JSON(), nullable=False, server_default="[]"),
 )
 
 roll_units = Table(
@@ -143,14 +144,17 @@ class VotingRepository:
     def __init__(self, connection: AsyncConnection) -> None:
         self._connection = connection
 
-    async def add_proposal(self, proposal: Proposal, roll: VoterRoll, *, body: str, created_by: str) -> None:
+    async def add_proposal(
+        self, proposal: Proposal, roll: VoterRoll, *, body: str, created_by: str,
+        attachments: list[dict[str, str]] | None = None,
+    ) -> None:
         election = proposal.election
         await self._connection.execute(proposals.insert().values(
             proposal_id=proposal.proposal_id, matter=proposal.matter.value, title=proposal.title, body=body,
             opens_at=proposal.opens_at, closes_at=proposal.closes_at,
             election_candidates=list(election.candidates) if election else None,
             election_seats=election.seats if election else None,
-            roll_frozen_at=roll.frozen_at, created_by=created_by,
+            roll_frozen_at=roll.frozen_at, created_by=created_by, attachments=attachments or [],
         ))
         await self._connection.execute(roll_units.insert(), [
             {"proposal_id": proposal.proposal_id, "unit_id": unit.unit_id, "label": unit.label,
@@ -169,6 +173,12 @@ class VotingRepository:
         row = (await self._connection.execute(
             select(proposals).where(proposals.c.proposal_id == proposal_id))).mappings().first()
         return None if row is None else _proposal(row)
+
+    async def text(self, proposal_id: str) -> tuple[str, list[dict[str, str]]]:
+        """The proposal's text and its attachments (by reference), as owners read them."""
+        row = (await self._connection.execute(
+            select(proposals.c.body, proposals.c.attachments).where(proposals.c.proposal_id == proposal_id))).first()
+        return ("", []) if row is None else (row[0], list(row[1]))
 
     async def roll(self, proposal_id: str) -> VoterRoll | None:
         frozen_at = (await self._connection.execute(

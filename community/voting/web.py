@@ -61,6 +61,13 @@ class ElectionIn(_In):
     seats: Annotated[int, Field(ge=1)]
 
 
+class AttachmentIn(_In):
+    title: Annotated[str, StringConstraints(min_length=1, max_length=200)]
+    ref: Annotated[str, StringConstraints(min_length=1, max_length=1000)] = Field(
+        description="Where to fetch it: a URL or a document-store key")
+    sha256: Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")] | None = None
+
+
 class ProposalIn(_In):
     proposal_id: Id
     matter: Matter
@@ -69,6 +76,7 @@ class ProposalIn(_In):
     opens_at: AwareDatetime
     closes_at: AwareDatetime
     election: ElectionIn | None = None
+    attachments: Annotated[list[AttachmentIn], Field(max_length=50)] = []
     roll: Annotated[list[UnitIn], Field(min_length=1, max_length=20_000)]
 
 
@@ -110,6 +118,8 @@ class ProposalOut(BaseModel):
     matter: str
     matter_zh: str
     title: str
+    body: str
+    attachments: list[dict[str, Any]]
     opens_at: datetime
     closes_at: datetime
     rule_zh: str
@@ -170,18 +180,21 @@ async def open_proposal(request: web.Request) -> web.Response:
         proposal = Proposal(data.proposal_id, data.matter, data.title, data.opens_at, data.closes_at, election)
         roll = VoterRoll(tuple(Unit(u.unit_id, u.label, u.area_m2, frozenset(u.owner_ids), u.held_by_developer,
                                     u.representative_id) for u in data.roll), frozen_at=request.app[CLOCK]())
+        attachments = [a.model_dump(exclude_none=True) for a in data.attachments]
         await request.app[SERVICE].open_proposal(proposal, roll, body=data.body,
-                                                 created_by=request[PRINCIPAL].subject)
+                                                 created_by=request[PRINCIPAL].subject, attachments=attachments)
     except ValueError as invalid:  # the domain's own checks: times, roll consistency, elections
         raise json_error(web.HTTPUnprocessableEntity, str(invalid)) from None
     except ProposalExists:
         raise json_error(web.HTTPConflict, f"proposal {data.proposal_id!r} exists already") from None
-    return web.json_response(_proposal_out(proposal, roll).model_dump(mode="json"), status=201)
+    out = _proposal_out(proposal, roll, data.body, attachments)
+    return web.json_response(out.model_dump(mode="json"), status=201)
 
 
 async def get_proposal(request: web.Request) -> web.Response:
     proposal, roll = await _proposal(request)
-    return web.json_response(_proposal_out(proposal, roll).model_dump(mode="json"))
+    body, attachments = await request.app[SERVICE].text(proposal.proposal_id)
+    return web.json_response(_proposal_out(proposal, roll, body, attachments).model_dump(mode="json"))
 
 
 async def add_delegation(request: web.Request) -> web.Response:
@@ -334,11 +347,14 @@ def _turnout_out(turnout: Turnout) -> TurnoutOut:
     return TurnoutOut(**turnout_document(turnout))
 
 
-def _proposal_out(proposal: Proposal, roll: VoterRoll) -> ProposalOut:
+def _proposal_out(
+    proposal: Proposal, roll: VoterRoll, body: str, attachments: list[dict[str, str]]
+) -> ProposalOut:
     # the published roll: units and areas, not who owns them (personal data)
     return ProposalOut(
         proposal_id=proposal.proposal_id, matter=proposal.matter.value, matter_zh=proposal.matter.label_zh,
-        title=proposal.title, opens_at=proposal.opens_at, closes_at=proposal.closes_at,
+        title=proposal.title, body=body, attachments=attachments, opens_at=proposal.opens_at,
+        closes_at=proposal.closes_at,
         rule_zh=proposal.rule.statement_zh, rule_en=proposal.rule.statement_en,
         candidates=list(proposal.election.candidates) if proposal.election else None,
         seats=proposal.election.seats if proposal.election else None,

@@ -213,3 +213,17 @@ async def test_closing_publishes_the_result_once_and_verification_compares_with_
     assert await (await client.get(f"{url}/result", headers=LI)).json() == published
     check = await (await client.get(f"{url}/verification", headers=LI)).json()
     assert check["chain_intact"] is True and check["published_result_matches"] is True
+
+
+async def test_a_proposal_carries_its_text_and_attachments_by_reference(api) -> None:  # type: ignore[no-untyped-def]
+    client, _ = api
+    quote = {"title": "电梯更换报价单", "ref": "https://files.example/quotes/lift-2026.pdf", "sha256": "ab" * 32}
+    bad = await client.post("/api/voting/proposals", headers=MANAGER,
+                            json={**PROPOSAL, "attachments": [{**quote, "sha256": "not-a-hash"}]})
+    assert bad.status == 400 and (await bad.json())["details"][0]["field"].startswith("attachments")
+    body = "拟使用专项维修资金 48 万元更换 1、2 栋电梯。"
+    created = await client.post("/api/voting/proposals", headers=MANAGER,
+                                json={**PROPOSAL, "body": body, "attachments": [quote]})
+    assert created.status == 201
+    shown = await (await client.get("/api/voting/proposals/p-lifts", headers=WANG)).json()
+    assert shown["body"] == body and shown["attachments"] == [quote]
