@@ -373,7 +373,10 @@ class MqttSource:
 
     def _connection_lost(self, error: BaseException) -> None:
         if self._lost is not None and not self._lost.done():
-            log.warning("mqtt connection lost", extra={"error": str(error)})
+            if self._stopping:  # our own disconnect at shutdown: nothing is wrong
+                log.info("mqtt disconnected")
+            else:
+                log.warning("mqtt connection lost", extra={"error": str(error)})
             self._lost.set_result(None)
         if self._connack is not None and not self._connack.done():
             self._connack.set_exception(ConnectionError(str(error)))
