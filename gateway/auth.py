@@ -8,7 +8,6 @@ Issue tokens with ``smartcity token issue``; routes declare the roles they accep
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -20,6 +19,7 @@ import jwt
 from aiohttp import web
 
 from gateway.json_errors import json_error
+from gateway.local_secrets import configured_or_generated
 
 ALGORITHM = "HS256"
 ISSUER = "smartcity"
@@ -85,15 +85,8 @@ class TokenAuthority:
 
 
 def load_or_create_secret(configured: str | None, data_dir: Path) -> bytes:
-    """The configured secret, else one generated once and kept (0600) under the data directory."""
-    if configured:
-        return configured.encode()
-    path = data_dir / "auth-token.key"
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.touch(mode=0o600)
-        path.write_text(secrets.token_hex(32))
-    return path.read_text().strip().encode()
+    """The configured secret (SC_AUTH_SECRET), else one generated once under the data directory."""
+    return configured_or_generated(configured, data_dir / "auth-token.key", "SC_AUTH_SECRET")
 
 
 PRINCIPAL = web.RequestKey("principal", Principal)

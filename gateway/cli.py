@@ -10,7 +10,7 @@ import signal
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 from aiohttp import web
@@ -18,6 +18,9 @@ from aiohttp import web
 from gateway.embedded_broker import EmbeddedBroker
 from gateway.logs import configure_logging
 from gateway.settings import MqttEndpoint, Settings, SettingsError, load_settings, settings_help
+
+if TYPE_CHECKING:
+    from gateway.auth import TokenAuthority
 
 log = logging.getLogger("smartcity")
 
@@ -141,11 +144,10 @@ def token_issue(subject: str, roles: tuple[str, ...], ttl_days: int) -> None:
     """Print a signed bearer token (signed with SC_AUTH_SECRET)."""
     from datetime import UTC, datetime, timedelta
 
-    from gateway.auth import Role, TokenAuthority, load_or_create_secret
+    from gateway.auth import Role
 
     settings = _settings()
-    secret = settings.auth_secret.get_secret_value() if settings.auth_secret else None
-    authority = TokenAuthority(load_or_create_secret(secret, settings.data_dir))
+    authority = _token_authority(settings)
     click.echo(authority.issue(subject, [Role(role) for role in roles], datetime.now(UTC), timedelta(days=ttl_days)))
 
 
@@ -305,13 +307,19 @@ async def _serve(
             await engine.dispose()
 
 
+def _token_authority(settings: Settings) -> TokenAuthority:
+    from gateway.auth import TokenAuthority, load_or_create_secret
+
+    secret = settings.auth_secret.get_secret_value() if settings.auth_secret else None
+    return TokenAuthority(load_or_create_secret(secret, settings.data_dir))
+
+
 async def _mount_services(app: web.Application, settings: Settings) -> Any:
     """The services' APIs beside the gateway's pages, on the relational database (migrated here)."""
     from datetime import UTC, datetime
 
     from community.voting.service import VotingService
     from community.voting.web import mount
-    from gateway.auth import TokenAuthority, load_or_create_secret
     from gateway.database import create_engine, migrate
 
     engine = create_engine(settings.database_url)
@@ -320,9 +328,7 @@ async def _mount_services(app: web.Application, settings: Settings) -> Any:
     except Exception as failure:
         await engine.dispose()
         raise click.ClickException(f"cannot prepare the database at SC_DATABASE_URL: {failure}") from None
-    secret = settings.auth_secret.get_secret_value() if settings.auth_secret else None
-    mount(app, VotingService(engine), TokenAuthority(load_or_create_secret(secret, settings.data_dir)),
-          lambda: datetime.now(UTC))
+    mount(app, VotingService(engine), _token_authority(settings), lambda: datetime.now(UTC))
     return engine
 
 

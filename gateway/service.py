@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import secrets
 import time
 
 from devices.topics import subscription_filter
+from gateway.local_secrets import configured_or_generated
 from gateway.metrics import GatewayMetrics
 from gateway.mqtt_source import MqttSource
 from gateway.pipeline import Pipeline, PipelineLimits
@@ -38,16 +38,8 @@ def build_store(settings: Settings) -> TimeSeriesStore:
 
 def credential_key(settings: Settings) -> bytes:
     """The configured key, else one generated once and kept (mode 0600) under the data directory."""
-    if settings.credential_hash_key is not None:
-        return settings.credential_hash_key.get_secret_value().encode()
-    path = settings.data_dir / "credential-hash.key"
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.touch(mode=0o600)
-        path.write_text(secrets.token_hex(32))
-        log.warning("generated a credential hash key; set SC_CREDENTIAL_HASH_KEY on every gateway in production",
-                    extra={"path": str(path)})
-    return path.read_text().strip().encode()
+    configured = settings.credential_hash_key.get_secret_value() if settings.credential_hash_key else None
+    return configured_or_generated(configured, settings.data_dir / "credential-hash.key", "SC_CREDENTIAL_HASH_KEY")
 
 
 class Gateway:
