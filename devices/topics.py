@@ -83,7 +83,8 @@ def parse_topic(topic: str) -> DeviceTopic:
     return DeviceTopic(site, device_kind, device, device_channel)
 
 
-def subscription_filter(share_group: str | None = None) -> str:
-    """The filter a gateway subscribes to: every contract topic, optionally in a shared group."""
-    base = f"{PREFIX}/#"
+def subscription_filter(share_group: str | None = None, kind: DeviceKind | None = None) -> str:
+    """The filter a gateway subscribes to: every contract topic (or only one kind of device's, as
+    a domain service does), optionally in a shared group."""
+    base = f"{PREFIX}/#" if kind is None else f"{PREFIX}/+/{kind.value}/#"
     return f"$share/{share_group}/{base}" if share_group else base

@@ -26,14 +26,29 @@ class Route:
     errors: Sequence[int] = field(default_factory=tuple)
 
 
-def add_routes(app: web.Application, routes: Sequence[Route], title: str, version: str = "1") -> None:
+API_ROUTES: web.AppKey[list[Route]] = web.AppKey("api_routes", list)
+API_TITLE = "smartcity API"
+
+
+def add_routes(app: web.Application, routes: Sequence[Route], title: str = API_TITLE, version: str = "1") -> None:
+    """Register ``routes`` on ``app``; the first call also serves /openapi.json, which describes
+    every route added to the app by any context (market, access, voting) in one document."""
     for route in routes:
         handler = route.handler if route.roles is None else require_roles(*route.roles)(route.handler)
         app.router.add_route(route.method, route.path, handler)
-    document = openapi_document(routes, title, version)
+    if API_ROUTES in app:
+        app[API_ROUTES].extend(routes)
+        return
+    app[API_ROUTES] = list(routes)
+    documents: dict[int, dict[str, Any]] = {}
 
-    async def serve(_request: web.Request) -> web.Response:
-        return web.json_response(document)
+    async def serve(request: web.Request) -> web.Response:
+        # built once the app is running, when every context has added its routes
+        described = request.app[API_ROUTES]
+        if len(described) not in documents:
+            documents.clear()
+            documents[len(described)] = openapi_document(described, title, version)
+        return web.json_response(documents[len(described)])
 
     app.router.add_get("/openapi.json", serve)
 
