@@ -1,0 +1,96 @@
+"""Browser tests: Debian's Chromium driven by Playwright against the pages served in-process
+(aiohttp on a free loopback port, SQLite in tmp_path, a clock the test sets).
+
+Screenshots of every page visited go to test-artifacts/screenshots/ (git-ignored)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+from aiohttp import web
+from playwright.async_api import Browser, async_playwright
+
+from community.voting.pages import SqlVotingRecords, mount_voting_pages
+from community.voting.service import VotingService
+from community.voting.web import mount as mount_voting_api
+from gateway.accounts.demo import seed_demo_accounts
+from gateway.accounts.service import AccountService
+from gateway.auth import TokenAuthority
+from gateway.database import create_engine, migrate
+from gateway.pages import mount_pages
+from tests.browser.compound import DURING, Seeded, seed_compound
+from tests.servers import free_port
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run"]
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
+
+
+class Clock:
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+@dataclass
+class RunningSite:
+    url: str
+    clock: Clock
+    voting: VotingService
+    seeded: Seeded
+
+
+@pytest.fixture
+async def running_site(tmp_path: Path) -> AsyncIterator[RunningSite]:
+    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'var' / 'smartcity.db'}")
+    await migrate(engine, "community")
+    await migrate(engine, "gateway.accounts")
+    clock = Clock(DURING)
+    accounts = AccountService(engine)
+    await seed_demo_accounts(accounts, clock())
+    voting = VotingService(engine)
+    seeded = await seed_compound(voting)
+    authority = TokenAuthority(b"browser-test-secret-of-32-bytes!")
+    app = web.Application()
+    mount_pages(app, accounts, authority, clock)
+    mount_voting_pages(app, voting, SqlVotingRecords(engine))
+    mount_voting_api(app, voting, authority, clock)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    yield RunningSite(f"http://127.0.0.1:{port}", clock, voting, seeded)
+    await runner.cleanup()
+    await engine.dispose()
+
+
+@pytest.fixture
+def chromium() -> Path:
+    if not CHROMIUM.exists():
+        message = f"{CHROMIUM} is missing: `make test` installs Debian's chromium (and fonts-noto-cjk) as root"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    return CHROMIUM
+
+
+@pytest.fixture
+async def browser(chromium: Path) -> AsyncIterator[Browser]:
+    async with async_playwright() as playwright:
+        launched = await playwright.chromium.launch(executable_path=str(chromium), args=CHROMIUM_ARGS)
+        yield launched
+        await launched.close()
+
+
+@pytest.fixture
+def screenshots() -> Path:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    return SCREENSHOTS
