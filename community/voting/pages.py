@@ -2,9 +2,7 @@
 and turnout, the ballot form, the receipt, a receipt check, and the result with the four ratios.
 
 Handlers translate forms to :class:`VotingService` calls (no HTTP to the JSON API) and render;
-every rule the service applies comes back as a message on the page. What the service does not
-offer yet (the list of proposals, a proposal's delegations and log) is read through
-:class:`VotingRecords`; see :class:`SqlVotingRecords`.
+every rule the service applies comes back as a message on the page.
 """
 
 from __future__ import annotations
@@ -17,19 +15,17 @@ from decimal import Decimal
 from enum import Enum
 from fractions import Fraction
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 from urllib.parse import urlencode
 
 from aiohttp import web
 from multidict import MultiDictProxy
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from community.voting.audit import LogEntry, ReceiptStatus, find_receipt, receipt_status
 from community.voting.deliberation import MAX_COMMENT_CHARS, Comment, CommentRefusal
 from community.voting.rules import QUORUM, PassingRule, Threshold
 from community.voting.service import Accepted, StillOpen, UnknownProposal, VotingService
-from community.voting.storage import LogConflict, PublishedResult, VotingRepository, proposals
+from community.voting.storage import LogConflict, PublishedResult
 from community.voting.tally import (
     Approvals,
     Ballot,
@@ -68,49 +64,17 @@ CHART_POINTS = 120
 """Turnout is measured at most this many times along the log for the chart."""
 
 
-class VotingRecords(Protocol):
-    """Reads the pages need beyond VotingService's use cases."""
-
-    async def proposal_ids(self, limit: int) -> list[str]: ...
-
-    async def delegations(self, proposal_id: str) -> list[Delegation]: ...
-
-    async def log(self, proposal_id: str) -> list[LogEntry]: ...
-
-
-class SqlVotingRecords:
-    """:class:`VotingRecords` over the voting tables (through VotingRepository where it can)."""
-
-    def __init__(self, engine: AsyncEngine) -> None:
-        self._engine = engine
-
-    async def proposal_ids(self, limit: int) -> list[str]:
-        async with self._engine.connect() as connection:
-            rows = await connection.execute(
-                select(proposals.c.proposal_id).order_by(proposals.c.closes_at.desc()).limit(limit))
-            return [str(row[0]) for row in rows]
-
-    async def delegations(self, proposal_id: str) -> list[Delegation]:
-        async with self._engine.connect() as connection:
-            return await VotingRepository(connection).delegations(proposal_id)
-
-    async def log(self, proposal_id: str) -> list[LogEntry]:
-        async with self._engine.connect() as connection:
-            return await VotingRepository(connection).log(proposal_id)
-
-
 @dataclass(frozen=True)
 class VotingPages:
     service: VotingService
-    records: VotingRecords
 
 
 PAGES = web.AppKey("voting_pages", VotingPages)
 
 
-def mount_voting_pages(app: web.Application, service: VotingService, records: VotingRecords) -> None:
+def mount_voting_pages(app: web.Application, service: VotingService) -> None:
     """The residents' voting pages under /voting (call gateway.pages.mount_pages first)."""
-    app[PAGES] = VotingPages(service, records)
+    app[PAGES] = VotingPages(service)
     add_templates(app, TEMPLATE_DIR)
     add_navigation(app, NavLink("业主表决", "/voting", (*VOTERS, Role.PROPERTY_MANAGER)))
     proposal = "/voting/proposals/{proposal_id}"
@@ -240,11 +204,11 @@ async def _context(request: web.Request) -> Context:
     except UnknownProposal:
         raise PageProblem(404, "没有这项表决，链接可能有误。", title="表决不存在") from None
     principal = request[PRINCIPAL]
-    delegations = await pages.records.delegations(proposal_id)
+    delegations = await pages.service.delegations(proposal_id)
     if not _entitled(principal, roll, delegations):
         raise PageProblem(403, "只有本次表决名册上的业主、受托人、业主委员会和物业可以查看这项表决。",
                           title="您不在本次表决的名册中")
-    entries = await pages.records.log(proposal_id)
+    entries = await pages.service.log(proposal_id)
     return Context(principal, proposal, roll, delegations, entries, request.app[CLOCK]())
 
 
@@ -322,13 +286,13 @@ async def proposal_list(request: web.Request) -> web.Response:
     principal = request[PRINCIPAL]
     now = request.app[CLOCK]()
     listed: list[Listed] = []
-    for proposal_id in await pages.records.proposal_ids(MAX_LISTED):
+    for proposal_id in await pages.service.proposal_ids(MAX_LISTED):
         proposal, roll = await pages.service.load(proposal_id)
-        delegations = await pages.records.delegations(proposal_id)
+        delegations = await pages.service.delegations(proposal_id)
         if not _entitled(principal, roll, delegations):
             continue
         phase = phase_of(proposal, now)
-        entries = await pages.records.log(proposal_id) if phase is Phase.OPEN else []
+        entries = await pages.service.log(proposal_id) if phase is Phase.OPEN else []
         context = Context(principal, proposal, roll, delegations, entries, now)
         mine = context.my_units()
         published = phase is Phase.CLOSED and await pages.service.published(proposal_id) is not None

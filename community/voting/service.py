@@ -158,9 +158,21 @@ class VotingService:
         async with self._engine.connect() as connection:
             return await VotingRepository(connection).text(proposal_id)
 
-    async def delegates(self, proposal_id: str) -> set[str]:
+    async def proposal_ids(self, limit: int) -> list[str]:
         async with self._engine.connect() as connection:
-            return {d.delegate_id for d in await VotingRepository(connection).delegations(proposal_id)}
+            return await VotingRepository(connection).proposal_ids(limit)
+
+    async def delegations(self, proposal_id: str) -> list[Delegation]:
+        async with self._engine.connect() as connection:
+            return await VotingRepository(connection).delegations(proposal_id)
+
+    async def delegates(self, proposal_id: str) -> set[str]:
+        return {delegation.delegate_id for delegation in await self.delegations(proposal_id)}
+
+    async def log(self, proposal_id: str) -> list[LogEntry]:
+        """The ballot log as published to those entitled: every entry, in order."""
+        async with self._engine.connect() as connection:
+            return await VotingRepository(connection).log(proposal_id)
 
     async def receipt(self, proposal_id: str, code: str) -> ReceiptStatus:
         async with self._engine.connect() as connection:

@@ -196,6 +196,12 @@ class VotingRepository:
             granted_by=delegation.granted_by, recorded_at=recorded_at,
         ))
 
+    async def proposal_ids(self, limit: int) -> list[str]:
+        """The newest proposals first (by closing time)."""
+        rows = await self._connection.execute(
+            select(proposals.c.proposal_id).order_by(proposals.c.closes_at.desc()).limit(limit))
+        return [str(row[0]) for row in rows]
+
     async def delegations(self, proposal_id: str) -> list[Delegation]:
         rows = (await self._connection.execute(
             select(delegations).where(delegations.c.proposal_id == proposal_id)

@@ -15,7 +15,7 @@ import pytest
 from aiohttp import web
 from playwright.async_api import Browser, async_playwright
 
-from community.voting.pages import SqlVotingRecords, mount_voting_pages
+from community.voting.pages import mount_voting_pages
 from community.voting.service import VotingService
 from community.voting.web import mount as mount_voting_api
 from gateway.accounts.demo import seed_demo_accounts
@@ -61,7 +61,7 @@ async def running_site(tmp_path: Path) -> AsyncIterator[RunningSite]:
     authority = TokenAuthority(b"browser-test-secret-of-32-bytes!")
     app = web.Application()
     mount_pages(app, accounts, authority, clock)
-    mount_voting_pages(app, voting, SqlVotingRecords(engine))
+    mount_voting_pages(app, voting)
     mount_voting_api(app, voting, authority, clock)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()

@@ -20,7 +20,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from community.voting.pages import SqlVotingRecords, mount_voting_pages
+from community.voting.pages import mount_voting_pages
 from community.voting.service import VotingService
 from community.voting.web import mount as mount_voting_api
 from gateway.accounts.demo import DEMO_ACCOUNTS, DEMO_PASSWORD, seed_demo_accounts
@@ -84,7 +84,7 @@ def build_app(engine: AsyncEngine, clock: Clock, accounts: AccountService, *, ht
         app.middlewares.append(behind_tls)
     voting = VotingService(engine)
     mount_pages(app, accounts, AUTHORITY, clock)
-    mount_voting_pages(app, voting, SqlVotingRecords(engine))
+    mount_voting_pages(app, voting)
     mount_voting_api(app, voting, AUTHORITY, clock)
     return app
 

@@ -22,7 +22,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from community.voting.audit import ReceiptStatus
-from community.voting.pages import SqlVotingRecords, mount_voting_pages
+from community.voting.pages import mount_voting_pages
 from community.voting.rules import ORDINARY_RULE, Matter
 from community.voting.service import Accepted, VotingService
 from community.voting.tally import Ballot, Capacity, Choice, Election, Proposal, Unit, VoterRoll
@@ -131,7 +131,7 @@ async def site(engine: AsyncEngine) -> AsyncIterator[Site]:
                                         OPENS - timedelta(days=20)), roll(), body="", created_by="pm-zhang")
     app = web.Application()
     mount_pages(app, accounts, AUTHORITY, clock)
-    mount_voting_pages(app, voting, SqlVotingRecords(engine))
+    mount_voting_pages(app, voting)
     async with TestClient(TestServer(app)) as client:
         yield Site(client, clock, voting)
 
