@@ -55,7 +55,7 @@ async def test_migrations_create_the_tables_in_the_contexts_own_version_table(en
         version = (await connection.execute(text(f"SELECT version_num FROM {version_table('community')}"))).scalar()
     assert {"voting_proposals", "voting_roll_units", "voting_delegations", "voting_ballot_log",
             "voting_comments", "voting_results"} <= tables
-    assert version == "0003_proposal_attachments"
+    assert version == "0004_access"
 
 
 async def test_a_proposal_and_its_frozen_roll_come_back_exactly(engine: AsyncEngine) -> None:

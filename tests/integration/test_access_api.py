@@ -1,0 +1,339 @@
+"""The access API over HTTP, on both databases: role separation (a resident sees only their own unit and visitors),
+clear 4xx, visitor passes, remote open, the access log, alarms, the SSE live feed and /openapi.json."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from community.access.service import AccessService
+from community.access.web import create_app
+from devices.contract import GateEvent, GateEventKind
+from devices.gate_memory import GateMemory
+from gateway.auth import Role, TokenAuthority
+from gateway.downlink import RecordingDownlink
+from tests.integration.test_access_service import (
+    KEYS,
+    LOTUS,
+    PASS_KEY,
+    SETTINGS,
+    SITE_KEY,
+    T0,
+    WANG_CARD,
+    Clock,
+    SimulatedGate,
+)
+
+pytestmark = pytest.mark.integration
+
+AUTHORITY = TokenAuthority(b"t" * 32)
+
+
+def bearer(subject: str, *roles: Role) -> dict[str, str]:
+    token = AUTHORITY.issue(subject, roles, T0 - timedelta(days=1), timedelta(days=30))
+    return {"Authorization": f"Bearer {token}"}
+
+
+ADMIN = bearer("root", Role.ADMIN)
+MANAGER = bearer("pm-1", Role.PROPERTY_MANAGER)
+WANG, LI, ZHAO = (bearer(name, Role.RESIDENT) for name in ("wang", "li", "zhao"))
+NOBODY = bearer("nobody", Role.RESIDENT)
+C = "/api/access/communities/lotus"
+
+
+@dataclass
+class Api:
+    client: TestClient[Any, Any]
+    service: AccessService
+    downlink: RecordingDownlink
+    clock: Clock
+    gates: dict[str, SimulatedGate]
+
+
+@pytest.fixture
+async def api(engine: AsyncEngine) -> AsyncIterator[Api]:
+    clock = Clock(T0)
+    downlink = RecordingDownlink()
+    service = AccessService(engine, downlink, clock, KEYS, SETTINGS)
+    await service.import_community(LOTUS)
+    gates = {gate_id: SimulatedGate(GateMemory(gate_id, SITE_KEY, PASS_KEY, doors=2))
+             for gate_id in ("gate-01", "gate-02")}
+    for gate in gates.values():
+        await gate.connect(service, downlink, T0)
+        await gate.settle(service, downlink, T0)
+    async with TestClient(TestServer(create_app(service, AUTHORITY, clock))) as client:
+        yield Api(client, service, downlink, clock, gates)
+
+
+async def test_roles_are_separated(api: Api) -> None:
+    client = api.client
+    assert (await client.get("/api/access/communities")).status == 401
+    assert (await client.get("/api/access/communities", headers=WANG)).status == 403
+    assert (await client.get("/api/access/communities", headers=MANAGER)).status == 200
+    community = {"community_id": "plum", "site": "plum-site", "name": "梅园"}
+    assert (await client.post("/api/access/communities", json=community, headers=MANAGER)).status == 403
+    assert (await client.post("/api/access/communities", json=community, headers=ADMIN)).status == 201
+    for method, path, body in [
+        ("POST", f"{C}/residents", {"resident_id": "x", "unit_id": "b1-2-301", "role": "owner", "name": "x"}),
+        ("GET", f"{C}/residents", None),
+        ("GET", f"{C}/alarms", None),
+        ("GET", f"{C}/presence", None),
+        ("GET", "/api/access/gates/gate-01/whitelist", None),
+        ("POST", "/api/access/gates/gate-01/doors/1/open", {"reason": "let me in"}),
+        ("POST", "/api/access/residents/zhao/revoke", None),
+        ("GET", "/api/access/live", None),
+    ]:
+        response = await client.request(method, path, json=body, headers=WANG)
+        assert response.status == 403, (method, path)
+    assert (await client.get("/api/access/me", headers=MANAGER)).status == 403
+    assert (await client.get("/api/access/me", headers=NOBODY)).status == 403
+
+
+async def test_a_resident_sees_only_their_own_unit_with_phones_masked(api: Api) -> None:
+    client = api.client
+    mine = await client.get("/api/access/units/b1-2-301", headers=WANG)
+    assert mine.status == 200
+    unit = await mine.json()
+    assert unit["area_m2"] == "89.37"
+    assert {r["resident_id"]: r["phone"] for r in unit["residents"]} == {"li": None, "wang": "138****5678"}
+    assert (await client.get("/api/access/units/b2-1-101", headers=WANG)).status == 403
+    assert (await client.get("/api/access/units/nope", headers=WANG)).status == 404
+    assert (await client.get("/api/access/residents/li", headers=WANG)).status == 200
+    assert (await client.get("/api/access/residents/zhao", headers=WANG)).status == 403
+    me = await (await client.get("/api/access/me", headers=ZHAO)).json()
+    assert me["resident"]["phone"] == "139****1111" and me["unit"]["unit_id"] == "b2-1-101"
+    listing = await (await client.get(f"{C}/residents", headers=MANAGER)).json()
+    assert all("*" in r["phone"] for r in listing["residents"] if r["phone"]), "masked in every listing"
+    assert "13812345678" not in json.dumps(listing)
+
+
+async def test_credentials_are_never_shown_and_residents_manage_only_their_own(api: Api) -> None:
+    client = api.client
+    enrolled = await client.post("/api/access/residents/li/credentials", headers=MANAGER,
+                                 json={"kind": "card", "value": "0011223344"})
+    assert enrolled.status == 201
+    body = await enrolled.json()
+    assert body["hint"] == "…3344" and "0011223344" not in json.dumps(body)
+    again = await client.post("/api/access/residents/zhao/credentials", headers=MANAGER,
+                              json={"kind": "card", "value": "0011223344"})
+    assert again.status == 409
+    assert (await client.post("/api/access/residents/li/credentials", headers=LI,
+                              json={"kind": "card", "value": "1"})).status == 403
+    own = await (await client.get("/api/access/residents/wang/credentials", headers=WANG)).json()
+    assert {c["kind"] for c in own["credentials"]} == {"card", "face"}
+    assert (await client.get("/api/access/residents/li/credentials", headers=WANG)).status == 403
+    assert (await client.post(f"/api/access/credentials/{body['credential_id']}/revoke", headers=WANG)).status == 403
+    lost = await client.post(f"/api/access/credentials/{body['credential_id']}/revoke", headers=LI)
+    assert lost.status == 200 and (await lost.json())["revoked_by"] == "li"
+    assert (await client.post(f"/api/access/credentials/{body['credential_id']}/revoke",
+                              headers=MANAGER)).status == 409
+
+
+async def test_bad_input_gets_a_clear_4xx(api: Api) -> None:
+    client = api.client
+    resident = {"resident_id": "sun", "unit_id": "b2-1-101", "role": "owner", "name": "孙丽"}
+    cases: list[tuple[str, str, dict[str, Any], int, str]] = [
+        ("POST", f"{C}/residents", {**resident, "role": "landlord"}, 400, "role"),
+        ("POST", f"{C}/residents", {**resident, "phone": "call me"}, 400, "phone"),
+        ("POST", f"{C}/residents", {**resident, "surprise": 1}, 400, "surprise"),
+        ("POST", f"{C}/units", {"unit_id": "u", "building_id": "b1", "entrance": "1", "room": "1",
+                                "area_m2": "-3"}, 400, "area_m2"),
+        ("POST", f"{C}/units", {"unit_id": "u", "building_id": "b1", "entrance": "1", "room": "1",
+                                "area_m2": "1.234"}, 400, "area_m2"),
+    ]
+    for method, path, body, status, field in cases:
+        response = await client.request(method, path, json=body, headers=MANAGER)
+        assert response.status == status, (body, await response.text())
+        assert field in json.dumps(await response.json()), field
+    unknown_group = await client.post(f"{C}/residents", json={**resident, "group_ids": ["vip"]}, headers=MANAGER)
+    assert unknown_group.status == 422 and "vip" in (await unknown_group.json())["error"]
+    assert (await client.post(f"{C}/residents", json={**resident, "unit_id": "nope"}, headers=MANAGER)).status == 404
+    assert (await client.post(f"{C}/residents", json=resident, headers=MANAGER)).status == 201
+    assert (await client.post(f"{C}/residents", json=resident, headers=MANAGER)).status == 409
+    bad_group = await client.put(f"{C}/groups/night", headers=MANAGER, json={
+        "name": "夜班", "doors": [{"gate_id": "gate-01", "door": 9}],
+        "windows": [{"days": [0], "start": "22:00", "end": "06:00"}]})
+    assert bad_group.status == 422 and "gate-01#9" in (await bad_group.json())["error"]
+    bad_time = await client.put(f"{C}/groups/night", headers=MANAGER, json={
+        "name": "夜班", "doors": [{"gate_id": "gate-01", "door": 1}],
+        "windows": [{"days": [0], "start": "25:00", "end": "06:00"}]})
+    assert bad_time.status == 422
+    forever = await client.post("/api/access/residents/li/credentials", headers=MANAGER, json={
+        "kind": "card", "value": "0099999999", "valid_to": "2150-01-01T00:00:00+08:00"})
+    assert forever.status == 422 and "2099" in (await forever.json())["error"]
+    assert (await client.get("/api/access/events?community_id=lotus&kind=party", headers=MANAGER)).status == 400
+    assert (await client.get("/api/access/events?community_id=lotus&cursor=xyz", headers=MANAGER)).status == 400
+    assert (await client.get("/api/access/events?community_id=lotus&limit=0", headers=MANAGER)).status == 400
+    assert (await client.get("/api/access/events", headers=MANAGER)).status == 400
+    assert (await client.post("/api/access/alarms/abc/resolve", json={}, headers=MANAGER)).status == 404
+    assert (await client.post("/api/access/alarms/42/resolve", json={}, headers=MANAGER)).status == 404
+
+
+async def test_a_group_change_reaches_the_gates(api: Api) -> None:
+    client = api.client
+    changed = await client.put(f"{C}/groups/b1", headers=MANAGER, json={
+        "name": "1栋", "doors": [{"gate_id": "gate-02", "door": 1}],
+        "windows": [{"days": [0, 1, 2, 3, 4], "start": "07:00", "end": "22:00"}]})
+    assert changed.status == 200
+    gate = await (await client.get("/api/access/gates/gate-02", headers=MANAGER)).json()
+    assert gate["in_sync"] is False and gate["pending_commands"] >= 1
+    await api.gates["gate-02"].settle(api.service, api.downlink, T0)
+    gate = await (await client.get("/api/access/gates/gate-02", headers=MANAGER)).json()
+    assert gate["in_sync"] is True and gate["acked_version"] == gate["desired_version"]
+    whitelist = await (await client.get("/api/access/gates/gate-02/whitelist", headers=MANAGER)).json()
+    assert WANG_CARD not in json.dumps(whitelist)
+    assert whitelist["version"] == gate["desired_version"]
+
+
+async def test_visitor_passes_belong_to_their_inviter(api: Api) -> None:
+    client = api.client
+    created = await client.post("/api/access/passes", headers=WANG, json={
+        "doors": [{"gate_id": "gate-01", "door": 1}], "max_uses": 2, "visitor_name": "张师傅",
+        "visitor_phone": "13700001234"})
+    assert created.status == 201
+    visit = await created.json()
+    assert visit["text"].startswith("v1.") and visit["visitor_phone"] == "137****1234"
+    url = f"/api/access/passes/{visit['pass_id']}"
+    assert (await (await client.get(url, headers=WANG)).json())["text"] == visit["text"]
+    assert (await (await client.get(url, headers=MANAGER)).json())["text"] is None
+    assert (await client.get(url, headers=ZHAO)).status == 403
+    assert (await client.get(url, headers=LI)).status == 403
+    qr = await client.get(f"{url}/qr.svg", headers=WANG)
+    assert qr.status == 200 and qr.content_type == "image/svg+xml" and b"<svg" in await qr.read()
+    assert (await client.get(f"{url}/qr.svg", headers=MANAGER)).status == 403
+    mine = await (await client.get("/api/access/passes", headers=WANG)).json()
+    assert [p["pass_id"] for p in mine["passes"]] == [visit["pass_id"]]
+    assert (await (await client.get("/api/access/passes", headers=ZHAO)).json())["passes"] == []
+    assert (await client.post("/api/access/passes", headers=ZHAO, json={
+        "doors": [{"gate_id": "gate-02", "door": 1}]})).status == 403
+    too_long = await client.post("/api/access/passes", headers=ZHAO, json={
+        "doors": [{"gate_id": "gate-02", "door": 2}], "valid_to": (T0 + timedelta(days=2)).isoformat()})
+    assert too_long.status == 422
+    assert (await client.post(f"{url}/revoke", headers=ZHAO)).status == 403
+    revoked = await client.post(f"{url}/revoke", headers=WANG)
+    assert revoked.status == 200 and (await revoked.json())["status"] == "revoked"
+    assert (await client.post(f"{url}/revoke", headers=WANG)).status == 409
+    assert (await client.get("/api/access/passes/vp-none", headers=WANG)).status == 404
+
+
+async def test_a_remote_open_is_answered_and_audited(api: Api) -> None:
+    client = api.client
+    started = await client.post("/api/access/gates/gate-01/doors/1/open", headers=MANAGER,
+                                json={"reason": "访客按铃"})
+    assert started.status == 202
+    request = await started.json()
+    assert request["status"] == "pending"
+    await api.gates["gate-01"].deliver(api.service, api.downlink, T0)
+    done = await (await client.get(f"/api/access/remote-opens/{request['cmd_id']}", headers=MANAGER)).json()
+    assert done["status"] == "opened"
+    audit = await (await client.get(f"{C}/remote-opens", headers=MANAGER)).json()
+    assert [(r["requested_by"], r["reason"]) for r in audit["remote_opens"]] == [("pm-1", "访客按铃")]
+    assert (await client.post("/api/access/gates/gate-01/doors/7/open", headers=MANAGER,
+                              json={"reason": "x"})).status == 404
+    assert (await client.post("/api/access/gates/gate-01/doors/1/open", headers=MANAGER,
+                              json={})).status == 400
+
+
+async def test_the_access_log_for_managers_and_for_residents(api: Api) -> None:
+    client = api.client
+    entrance = api.gates["gate-01"]
+    created = await (await client.post("/api/access/passes", headers=WANG, json={
+        "doors": [{"gate_id": "gate-01", "door": 1}]})).json()
+    for minute, card in enumerate(["0012345678", "0087654321", "0055555555", "0000000001"]):
+        await entrance.swipe(api.service, card, 1, T0 + timedelta(minutes=minute))
+    await entrance.show_pass(api.service, created["text"], 1, T0 + timedelta(minutes=5))
+    first = await (await client.get("/api/access/events?community_id=lotus&limit=3", headers=MANAGER)).json()
+    assert len(first["events"]) == 3 and first["next_cursor"]
+    rest = await (await client.get(f"/api/access/events?community_id=lotus&cursor={first['next_cursor']}",
+                                   headers=MANAGER)).json()
+    assert len(rest["events"]) == 2 and rest["next_cursor"] is None
+    denied = await (await client.get("/api/access/events?community_id=lotus&kind=denied",
+                                     headers=MANAGER)).json()
+    assert [e["reason"] for e in denied["events"]] == ["unknown_credential"]
+    household = await (await client.get("/api/access/events", headers=WANG)).json()
+    assert {(e["resident_id"], e["pass_id"]) for e in household["events"]} == {
+        ("wang", None), ("li", None), (None, created["pass_id"])}
+    theirs = await (await client.get("/api/access/events", headers=ZHAO)).json()
+    assert [e["resident_id"] for e in theirs["events"]] == ["zhao"]
+    assert (await client.get("/api/access/events?resident_id=zhao", headers=WANG)).status == 403
+    presence = await (await client.get(f"{C}/presence", headers=MANAGER)).json()
+    assert (presence["residents_inside"], presence["visitors_inside"]) == (3, 1)
+
+
+async def test_alarms_through_the_api(api: Api) -> None:
+    client = api.client
+    await api.gates["gate-01"].send(api.service, GateEvent(event_id="x", ts=T0, door=1, kind=GateEventKind.FORCED))
+    (alarm,) = (await (await client.get(f"{C}/alarms?status=open", headers=MANAGER)).json())["alarms"]
+    assert alarm["kind"] == "forced_door"
+    url = f"/api/access/alarms/{alarm['number']}"
+    seen = await client.post(f"{url}/acknowledge", json={"note": "保安已出发"}, headers=MANAGER)
+    assert seen.status == 200 and (await seen.json())["acknowledged_by"] == "pm-1"
+    done = await client.post(f"{url}/resolve", json={"note": "误报"}, headers=MANAGER)
+    assert done.status == 200 and (await done.json())["status"] == "resolved"
+    again = await client.post(f"{url}/resolve", json={}, headers=MANAGER)
+    assert again.status == 409 and "already resolved" in (await again.json())["error"]
+    assert (await (await client.get(f"{C}/alarms?status=open", headers=MANAGER)).json())["alarms"] == []
+    assert (await client.get(f"{C}/alarms?status=closed", headers=MANAGER)).status == 400
+
+
+async def read_sse(response: Any, wanted: str, timeout: float = 5.0) -> dict[str, Any]:
+    """The data of the first SSE message of type `wanted`."""
+    async with asyncio.timeout(timeout):
+        kind = None
+        while True:
+            line = (await response.content.readline()).decode().rstrip("\r\n")
+            if line.startswith("event: "):
+                kind = line.removeprefix("event: ")
+            elif line.startswith("data: ") and kind == wanted:
+                data: dict[str, Any] = json.loads(line.removeprefix("data: "))
+                return data
+
+
+async def test_the_live_feed_streams_events_and_alarms_of_the_chosen_gate(api: Api) -> None:
+    client = api.client
+    response = await client.get("/api/access/live?gate_id=gate-01", headers=MANAGER)
+    assert response.status == 200 and response.content_type == "text/event-stream"
+    await api.gates["gate-02"].send(api.service, GateEvent(event_id="other", ts=T0, door=1,
+                                                            kind=GateEventKind.TAMPER))
+    await api.gates["gate-01"].send(api.service, GateEvent(event_id="mine", ts=T0, door=2,
+                                                            kind=GateEventKind.HELD_OPEN))
+    event = await read_sse(response, "event")
+    assert (event["gate_id"], event["event_id"], event["event"], event["door_name"]) == (
+        "gate-01", "mine", "held_open", "地库入口")
+    alarm = await read_sse(response, "alarm")
+    assert alarm["alarm"] == "door_held_open" and alarm["gate_id"] == "gate-01"
+    response.close()
+
+
+async def test_the_openapi_document_matches_the_routes(api: Api) -> None:
+    client = api.client
+    document = await (await client.get("/openapi.json")).json()
+    documented = {(path, method.upper()) for path, operations in document["paths"].items() for method in operations}
+    served = {(route.resource.canonical, route.method) for route in client.app.router.routes()
+              if route.resource is not None and route.method != "HEAD" and route.resource.canonical != "/openapi.json"}
+    assert documented == served
+    schemas = document["components"]["schemas"]
+
+    def references(node: Any) -> list[str]:
+        if isinstance(node, dict):
+            found = [node["$ref"]] if "$ref" in node else []
+            return found + [ref for value in node.values() for ref in references(value)]
+        if isinstance(node, list):
+            return [ref for value in node for ref in references(value)]
+        return []
+
+    for reference in references(document):
+        assert reference.removeprefix("#/components/schemas/") in schemas, reference
+    opening = document["paths"]["/api/access/gates/{gate_id}/doors/{door}/open"]["post"]
+    assert opening["security"] == [{"bearer": []}] and {"202", "401", "403", "404"} <= set(opening["responses"])
+    assert all(name.startswith("Access") or name == "Error" or name in {"ResidentRole", "ResidentStatus",
+               "CredentialKind", "DoorKind", "GateEventKind", "AccessMethod", "Direction", "DenialReason",
+               "AlarmKind", "AlarmStatus"} for name in schemas), sorted(schemas)

@@ -1,0 +1,120 @@
+"""End to end over a real Mosquitto: a gate's MQTT publish reaches the property manager's SSE live feed through the
+service's own session (ServiceFeed → handle() → live feed → SSE), and a gate coming online gets its whitelist over
+MQTT (MqttDownlink), applies it and acks it."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+
+import aiomqtt
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from community.access.access_log import LogQuery
+from community.access.service import AccessService
+from community.access.web import create_app
+from devices.contract import Command
+from devices.gate_commands import CredentialKind
+from devices.gate_memory import GateMemory, Granted
+from devices.topics import DeviceKind
+from gateway.auth import Role
+from gateway.downlink import MqttDownlink, RecordingDownlink
+from gateway.service_feed import ServiceFeed
+from gateway.settings import MqttEndpoint
+from tests.integration.helpers import gate_event, publish, wait_for
+from tests.integration.test_access_api import AUTHORITY, read_sse
+from tests.integration.test_access_service import KEYS, LOTUS, PASS_KEY, SETTINGS, SITE_KEY, WANG_CARD
+from tests.servers import Mosquitto
+
+pytestmark = pytest.mark.integration
+
+
+def wall_clock() -> datetime:
+    return datetime.now(UTC)
+
+
+MANAGER = {"Authorization": "Bearer " + AUTHORITY.issue("pm-1", [Role.PROPERTY_MANAGER], wall_clock(),
+                                                         timedelta(hours=1))}
+
+
+@contextlib.asynccontextmanager
+async def feeding(mosquitto: Mosquitto, service: AccessService) -> AsyncIterator[ServiceFeed]:
+    feed = ServiceFeed(MqttEndpoint.parse(mosquitto.url), "access-test", DeviceKind.GATE, service,
+                       retry_initial_s=0.05)
+    task = asyncio.create_task(feed.run())
+
+    async def subscribed() -> bool:
+        return feed.source.subscribed
+
+    try:
+        await wait_for(subscribed, 10, "the access service's subscription")
+        yield feed
+    finally:
+        await feed.stop()
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+async def test_a_gate_event_published_on_mqtt_reaches_the_sse_live_feed(
+    mosquitto: Mosquitto, engine: AsyncEngine
+) -> None:
+    service = AccessService(engine, RecordingDownlink(), wall_clock, KEYS, SETTINGS)
+    await service.import_community(LOTUS)
+    app = create_app(service, AUTHORITY, wall_clock)
+    async with feeding(mosquitto, service), TestClient(TestServer(app)) as client:
+        response = await client.get("/api/access/live?gate_id=gate-01", headers=MANAGER)
+        assert response.status == 200
+        publish(mosquitto.port, [
+            ("sc/v1/lotus/gate/gate-02/event", gate_event("elsewhere")),
+            ("sc/v1/lotus/gate/gate-01/event", gate_event("mqtt-1", kind="forced")),
+        ])
+        event = await read_sse(response, "event", timeout=10)
+        assert (event["gate_id"], event["event_id"], event["event"]) == ("gate-01", "mqtt-1", "forced")
+        alarm = await read_sse(response, "alarm", timeout=10)
+        assert alarm["alarm"] == "forced_door"
+        response.close()
+    logged = await service.access_log(LogQuery(community_id="lotus"))
+    assert {entry.event_id for entry in logged.entries} == {"mqtt-1", "elsewhere"}
+
+
+async def test_a_gate_coming_online_gets_its_whitelist_over_mqtt_and_acks_it(
+    mosquitto: Mosquitto, engine: AsyncEngine
+) -> None:
+    endpoint = MqttEndpoint.parse(mosquitto.url)
+    downlink = MqttDownlink(endpoint, "access-downlink-test")
+    sending = asyncio.create_task(downlink.run())
+    await asyncio.wait_for(downlink.connected.wait(), 10)
+    service = AccessService(engine, downlink, wall_clock, KEYS, SETTINGS)
+    await service.import_community(LOTUS)
+    memory = GateMemory("gate-01", SITE_KEY, PASS_KEY, doors=2)
+
+    async def controller() -> None:
+        """gate-01's firmware: applies what arrives on its cmd topic and acks on its ack topic."""
+        async with aiomqtt.Client("127.0.0.1", mosquitto.port, identifier="gate-01") as client:
+            await client.subscribe("sc/v1/lotus/gate/gate-01/cmd", qos=1)
+            await client.publish("sc/v1/lotus/gate/gate-01/state", b'{"online": true}', qos=1, retain=True)
+            async for message in client.messages:
+                ack = memory.apply(Command.model_validate_json(bytes(message.payload)), wall_clock())
+                await client.publish("sc/v1/lotus/gate/gate-01/ack", ack.model_dump_json(exclude_none=True), qos=1)
+
+    gate = asyncio.create_task(controller())
+    try:
+        async with feeding(mosquitto, service):
+
+            async def in_sync() -> bool:
+                return (await service.gate_status("gate-01")).in_sync
+
+            await wait_for(in_sync, 15, "gate-01 to hold the current whitelist")
+    finally:
+        for task in (gate, sending):
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+    desired = await service.desired_whitelist("gate-01")
+    assert desired is not None and memory.content() == desired[1].to_payload()
+    assert memory.present(CredentialKind.CARD, WANG_CARD, 1, wall_clock()) == Granted(("entrance",))

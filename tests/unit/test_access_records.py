@@ -1,0 +1,139 @@
+"""The small pieces around the access domain: phone masking, credential hints, remote-open outcomes, visitor pass
+status, log cursors and presence movements, and the live feed's bounded fan-out."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+import pytest
+
+from community.access.access_log import AccessLogEntry, LogQuery, Movement, decode_cursor, encode_cursor, movement
+from community.access.directory import DoorKind, Unit, credential_hint, mask_phone
+from community.access.live_feed import FeedFull, FeedItem, LiveFeed
+from community.access.permissions import CredentialKind, Door
+from community.access.remote_open import RemoteOpen, RemoteOpenStatus, answered, timed_out, undeliverable
+from community.access.visitor_pass import VisitorPass
+from community.access.visitors import PassStatus, VisitorPassRecord
+from devices.contract import AccessMethod, Direction, GateEventKind
+
+T0 = datetime(2025, 3, 3, 8, tzinfo=UTC)
+
+
+def test_phones_are_masked_whatever_their_format() -> None:
+    assert mask_phone("13812345678") == "138****5678"
+    assert mask_phone("138-1234-5678") == "138****5678"
+    assert mask_phone("1234567") == "*******"
+
+
+def test_a_credential_shows_only_its_hint() -> None:
+    assert credential_hint(CredentialKind.CARD, "0012345678") == "…5678"
+    assert credential_hint(CredentialKind.CARD, "1234") is None
+    assert credential_hint(CredentialKind.PIN, "123456") is None
+    assert credential_hint(CredentialKind.FACE, "P010001") == "P010001"
+
+
+def test_a_unit_needs_a_positive_exact_area() -> None:
+    assert Unit("u", "b", "1单元", "101", Decimal("89.37")).area_m2 == Decimal("89.37")
+    for bad in ("0", "-1", "NaN"):
+        with pytest.raises(ValueError, match="area"):
+            Unit("u", "b", "1单元", "101", Decimal(bad))
+
+
+REQUEST = RemoteOpen("open-1", "gate-01", 1, "pm-1", "访客", T0, T0 + timedelta(seconds=10))
+
+
+def test_a_remote_open_ends_once_by_ack_or_by_timeout() -> None:
+    opened = answered(REQUEST, True, None, T0 + timedelta(seconds=2))
+    assert opened is not None and opened.status is RemoteOpenStatus.OPENED and opened.error is None
+    assert answered(opened, False, "door jammed", T0 + timedelta(seconds=3)) is None, "a late ack changes nothing"
+    assert timed_out(opened, T0 + timedelta(minutes=1)) is None
+    failed = answered(REQUEST, False, "door jammed", T0)
+    assert failed is not None and (failed.status, failed.error) == (RemoteOpenStatus.FAILED, "door jammed")
+    assert timed_out(REQUEST, T0 + timedelta(seconds=9)) is None
+    late = timed_out(REQUEST, T0 + timedelta(seconds=10))
+    assert late is not None and late.status is RemoteOpenStatus.TIMED_OUT
+    assert undeliverable(REQUEST, "broker down", T0).status is RemoteOpenStatus.FAILED
+
+
+def test_a_remote_open_says_why_and_ends_after_it_starts() -> None:
+    with pytest.raises(ValueError, match="why"):
+        RemoteOpen("open-2", "gate-01", 1, "pm-1", " ", T0, T0 + timedelta(seconds=10))
+    with pytest.raises(ValueError, match="deadline"):
+        RemoteOpen("open-2", "gate-01", 1, "pm-1", "x", T0, T0)
+
+
+def test_a_pass_is_active_then_used_up_revoked_or_expired() -> None:
+    visit = VisitorPass("vp-1", "wang", frozenset({Door("gate-01", 1)}), T0, T0 + timedelta(hours=4), max_uses=2)
+    record = VisitorPassRecord(visit, "0" * 64, T0)
+    assert record.status(T0) is PassStatus.ACTIVE and not record.blacklisted(T0)
+    spent = VisitorPassRecord(visit, "0" * 64, T0, uses=2)
+    assert spent.status(T0) is PassStatus.USED_UP and spent.blacklisted(T0)
+    revoked = VisitorPassRecord(visit, "0" * 64, T0, revoked_at=T0, revoked_by="wang")
+    assert revoked.status(T0) is PassStatus.REVOKED and revoked.blacklisted(T0)
+    assert spent.status(T0 + timedelta(hours=4)) is PassStatus.EXPIRED
+    assert not spent.blacklisted(T0 + timedelta(hours=4)), "an expired pass needs no blacklist entry"
+
+
+def entry(**fields: object) -> AccessLogEntry:
+    values: dict[str, object] = {"gate_id": "gate-01", "event_id": "e1", "community_id": "lotus", "ts": T0,
+                                 "received_at": T0, "door": 1, "kind": GateEventKind.GRANTED,
+                                 "method": AccessMethod.CARD, "direction": Direction.IN, "resident_id": "wang"}
+    return AccessLogEntry(**(values | fields))  # type: ignore[arg-type]
+
+
+def test_log_cursors_round_trip_and_refuse_anything_else() -> None:
+    cursor = encode_cursor(entry())
+    assert decode_cursor(cursor) == (T0, "gate-01", "e1")
+    for bad in ("", "xyz", "W10", encode_cursor(entry())[:-3]):
+        with pytest.raises(ValueError, match="cursor"):
+            decode_cursor(bad)
+    with pytest.raises(ValueError, match="page"):
+        LogQuery(limit=501)
+
+
+def test_only_known_people_through_perimeter_doors_move() -> None:
+    assert movement(entry(), DoorKind.ENTRANCE) == Movement("resident", "wang", True, T0)
+    assert movement(entry(direction=Direction.OUT, resident_id=None, pass_id="vp-1"), DoorKind.GARAGE) == Movement(
+        "visitor", "vp-1", False, T0)
+    assert movement(entry(), DoorKind.BUILDING) is None
+    assert movement(entry(kind=GateEventKind.DENIED), DoorKind.ENTRANCE) is None
+    assert movement(entry(resident_id=None), DoorKind.ENTRANCE) is None
+    assert movement(entry(direction=None), DoorKind.ENTRANCE) is None
+
+
+def item(gate: str, n: int = 0) -> FeedItem:
+    return FeedItem("event", "lotus", gate, {"n": n})
+
+
+async def test_the_feed_delivers_to_subscribers_of_the_gate_only() -> None:
+    feed = LiveFeed()
+    with feed.subscribe(gates=frozenset({"gate-01"})) as one, feed.subscribe() as everyone:
+        feed.publish(item("gate-02"))
+        feed.publish(item("gate-01"))
+        assert await one.next() == item("gate-01")
+        assert [await everyone.next(), await everyone.next()] == [item("gate-02"), item("gate-01")]
+    assert feed.subscribers == 0
+
+
+async def test_a_slow_subscriber_is_dropped_instead_of_growing_memory() -> None:
+    feed = LiveFeed(queue_size=3)
+    with feed.subscribe() as slow, feed.subscribe() as fast:
+        for n in range(3):
+            feed.publish(item("gate-01", n))
+            assert await fast.next() == item("gate-01", n)
+        feed.publish(item("gate-01", 3))
+        assert slow.dropped and not fast.dropped
+        assert await fast.next() == item("gate-01", 3)
+        assert await asyncio.wait_for(slow.next(), 1) is None, "its stream ends"
+        assert slow.queue.qsize() == 0
+        feed.publish(item("gate-01", 4))
+        assert await fast.next() == item("gate-01", 4)
+        assert feed.subscribers == 1 and feed.stats.dropped_subscribers == 1
+
+
+def test_the_number_of_listeners_is_bounded() -> None:
+    feed = LiveFeed(max_subscribers=1)
+    with feed.subscribe(), pytest.raises(FeedFull), feed.subscribe():
+        pass
