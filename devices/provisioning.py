@@ -38,13 +38,19 @@ def mosquitto_password_line(username: str, password: str, salt: bytes, iteration
 
 
 def device_users(
-    site: str, gates: int, scales: int, token: Callable[[int], str] = secrets.token_urlsafe
+    site: str,
+    gates: int,
+    scales: int,
+    token: Callable[[int], str] = secrets.token_urlsafe,
+    gateway_password: str | None = None,
+    services_password: str | None = None,
 ) -> list[BrokerUser]:
-    """Users for ``gate-01..`` and ``scale-01..`` (the simulator's names) plus the two service users."""
+    """Users for ``gate-01..`` and ``scale-01..`` (the simulator's names) plus the two service users,
+    whose passwords may be given (they go into the gateways' and services' SC_MQTT_URL)."""
     users = [BrokerUser(f"gate-{n:02d}", token(18), DeviceKind.GATE.value, site) for n in range(1, gates + 1)]
     users += [BrokerUser(f"scale-{n:02d}", token(18), DeviceKind.SCALE.value, site) for n in range(1, scales + 1)]
-    users.append(BrokerUser(GATEWAY_USER, token(24), GATEWAY_USER, site))
-    users.append(BrokerUser(SERVICES_USER, token(24), SERVICES_USER, site))
+    users.append(BrokerUser(GATEWAY_USER, gateway_password or token(24), GATEWAY_USER, site))
+    users.append(BrokerUser(SERVICES_USER, services_password or token(24), SERVICES_USER, site))
     return users
 
 
@@ -79,3 +85,25 @@ def credentials_csv(users: Iterable[BrokerUser]) -> str:
     rows = ["site,kind,username,password"]
     rows += [f"{u.site},{u.kind},{u.username},{u.password}" for u in users]
     return "\n".join(rows) + "\n"
+
+
+class CredentialsFileError(ValueError):
+    """A credentials.csv that cannot be read; the message says which line and why."""
+
+
+def device_credentials(csv_text: str) -> dict[str, tuple[str, str]]:
+    """Device id → (username, password) from a credentials.csv written by :func:`credentials_csv`."""
+    lines = csv_text.splitlines()
+    if not lines or lines[0].strip() != "site,kind,username,password":
+        raise CredentialsFileError("line 1: expected the header site,kind,username,password")
+    found: dict[str, tuple[str, str]] = {}
+    for number, line in enumerate(lines[1:], start=2):
+        if not line.strip():
+            continue
+        fields = line.split(",")
+        if len(fields) != 4 or not all(fields):
+            raise CredentialsFileError(f"line {number}: expected 4 non-empty fields")
+        _site, kind, username, password = fields
+        if kind in (DeviceKind.GATE.value, DeviceKind.SCALE.value):
+            found[username] = (username, password)
+    return found

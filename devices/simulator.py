@@ -28,10 +28,12 @@ from enum import Enum, StrEnum
 from typing import Final, TypeVar
 
 import aiomqtt
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 
 from devices.contract import (
     AccessMethod,
+    Command,
+    CommandAck,
     DenialReason,
     DeviceState,
     Direction,
@@ -40,6 +42,17 @@ from devices.contract import (
     Payment,
     ScaleRecord,
     expected_amount_fen,
+)
+from devices.gate_commands import CredentialKind
+from devices.gate_memory import Denied, GateMemory, PassAdmitted
+from devices.scale_commands import (
+    BLOCK_BATCH,
+    SET_PRICES,
+    BlockBatchArgs,
+    BlockBatchResult,
+    ScalePrice,
+    SetPricesArgs,
+    SetPricesResult,
 )
 from devices.topics import DATA_CHANNEL, PREFIX, Channel, DeviceKind, TopicError, parse_topic, topic_for
 
@@ -213,6 +226,8 @@ class _Gate(_Device):
     backlog: deque[_GateDraft] = field(default_factory=deque)  # buffered while offline, sent first
     scheduled: list[tuple[datetime, int, _GateDraft]] = field(default_factory=list)  # heap by due time
     busy_doors: set[int] = field(default_factory=set)  # doors with an open/close cycle under way
+    memory: GateMemory | None = None  # the controller's whitelist, when the platform keeps it in sync
+    handled_commands: deque[str] = field(default_factory=lambda: deque(maxlen=256))
 
 
 @dataclass(frozen=True, slots=True)
@@ -227,6 +242,9 @@ class _StallItem:
 class _Scale(_Device):
     stall: str = ""
     items: tuple[_StallItem, ...] = ()
+    price_table: dict[str, list[ScalePrice]] | None = None  # once the market has pushed one (set_prices)
+    blocked_batches: set[str] = field(default_factory=set)
+    answered: dict[str, CommandAck] = field(default_factory=dict)  # by cmd_id: a retry is acked, not redone
 
 
 _AnyDevice = TypeVar("_AnyDevice", _Gate, _Scale)
@@ -273,6 +291,52 @@ _DENIAL_WEIGHTS: Final = {
 }
 
 
+@dataclass(frozen=True, slots=True)
+class SimulatedItem:
+    """What a simulated scale sells: the product, its board price and the batch it prints today."""
+
+    plu: str
+    product: str
+    price_fen_per_kg: int
+    batch: str
+
+
+@dataclass(frozen=True, slots=True)
+class SimulatedStall:
+    scale_id: str
+    stall: str
+    zone: StallZone
+    items: tuple[SimulatedItem, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class SimulatedResident:
+    person_id: str
+    card: str
+    face_enrolled: bool
+
+
+@dataclass(frozen=True, slots=True)
+class SimulatedGate:
+    """A simulated access controller and the people who use it, so the demo's platform data can match."""
+
+    gate_id: str
+    doors: int
+    residents: tuple[SimulatedResident, ...]
+    expired_cards: tuple[str, ...]
+    blacklisted_cards: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class GateKeys:
+    """What real controllers are provisioned with: the site key their readers hash credentials with,
+    and the key visitor passes are signed with. Simulated gates given these decide from the whitelist
+    the platform syncs to them, as real ones do; without them they decide at random."""
+
+    site_key: bytes
+    pass_key: bytes | None = None
+
+
 class TrafficGenerator:
     """Deterministic traffic of ``gates`` access controllers and ``scales`` traceability scales at ``site``.
 
@@ -280,7 +344,15 @@ class TrafficGenerator:
     are scheduled and come out once ``now`` reaches them.
     """
 
-    def __init__(self, site: str, gates: int, scales: int, seed: int, bad_ratio: float = 0.0) -> None:
+    def __init__(
+        self,
+        site: str,
+        gates: int,
+        scales: int,
+        seed: int,
+        bad_ratio: float = 0.0,
+        gate_keys: GateKeys | None = None,
+    ) -> None:
         topic_for(site, DeviceKind.GATE, "gate-01", Channel.STATE)  # raises TopicError for a bad site
         if gates < 0 or scales < 0 or gates + scales == 0:
             raise ValueError(f"need at least one device, got gates={gates} scales={scales}")
@@ -293,6 +365,9 @@ class TrafficGenerator:
         self._scales = self._new_scales(scales)
         self._all: list[_Gate | _Scale] = [*self._gates, *self._scales]
         self._by_id = {device.device_id: device for device in self._all}
+        if gate_keys is not None:
+            for gate in self._gates:
+                gate.memory = GateMemory(gate.device_id, gate_keys.site_key, gate_keys.pass_key, doors=gate.doors)
         self._malformed_count = 0
         self._schedule_seq = 0
 
@@ -300,6 +375,25 @@ class TrafficGenerator:
     def devices(self) -> tuple[tuple[DeviceKind, str], ...]:
         """Every simulated device as ``(kind, device id)``, gates first."""
         return tuple((device.kind, device.device_id) for device in self._all)
+
+    def market_roster(self, now: datetime) -> tuple[SimulatedStall, ...]:
+        """The simulated scales' stalls and goods, with the batch ids they print on ``now``'s day."""
+        return tuple(
+            SimulatedStall(scale.device_id, scale.stall, StallZone(scale.stall[0]), tuple(
+                SimulatedItem(item.product.plu, item.product.name, item.price_fen,
+                              _batch_id(scale.stall, item, now.astimezone(CHINA_STANDARD_TIME)))
+                for item in scale.items))
+            for scale in self._scales
+        )
+
+    def community_roster(self) -> tuple[SimulatedGate, ...]:
+        """The simulated gates with their residents' cards (and the lapsed and blacklisted ones)."""
+        return tuple(
+            SimulatedGate(gate.device_id, gate.doors,
+                          tuple(SimulatedResident(r.person_id, r.card, r.face_enrolled) for r in gate.residents),
+                          gate.expired_cards, gate.blacklisted_cards)
+            for gate in self._gates
+        )
 
     def next_message(self, now: datetime) -> SimMessage:
         """The next publication of a randomly chosen device at ``now`` (an aware datetime)."""
@@ -309,8 +403,10 @@ class TrafficGenerator:
             return self._malformed(device, now)
         if isinstance(device, _Gate):
             body = self._gate_body(device, self._next_gate_draft(device, now), now)
-        else:
-            body = self._scale_body(device, now)
+        elif (sale := self._scale_body(device, now)) is not None:
+            body = sale
+        else:  # nothing it may sell (no price in force, batches blocked): it only says it is there
+            return self.state_message(device.kind, device.device_id, True, now)
         return SimMessage(device.topic, _json_bytes(body), DATA_QOS, retain=False, bad=False)
 
     def state_message(self, kind: DeviceKind, device_id: str, online: bool, now: datetime) -> SimMessage:
@@ -328,6 +424,81 @@ class TrafficGenerator:
         return SimMessage(
             topic_for(self.site, kind, device_id, Channel.STATE), _json_bytes(body), STATE_QOS, True, False
         )
+
+    # -- commands from the platform ---------------------------------------------------------------
+
+    def answer(self, kind: DeviceKind, device_id: str, payload: bytes, now: datetime) -> SimMessage | None:
+        """What a device does with a command received on its ``cmd`` topic: the ack to publish, or
+        None when it ignores the command (unreadable, or for a device not simulated here)."""
+        device = self._by_id.get(device_id)
+        if device is None or device.kind is not kind:
+            return None
+        try:
+            command = Command.model_validate_json(payload)
+        except ValidationError:
+            return None  # firmware drops what it cannot parse; the platform's retry times out
+        now = _utc_millis(now)
+        if isinstance(device, _Gate):
+            ack = self._gate_answer(device, command, now)
+        else:
+            ack = self._scale_answer(device, command, now)
+        body = _wire_body(ack.model_copy(update={"ts": now}), now, device.ts_style)
+        topic = topic_for(self.site, kind, device_id, Channel.ACK)
+        return SimMessage(topic, _json_bytes(body), DATA_QOS, retain=False, bad=False)
+
+    def _gate_answer(self, gate: _Gate, command: Command, now: datetime) -> CommandAck:
+        if gate.memory is None:
+            return CommandAck(cmd_id=command.cmd_id, ok=False, error="not provisioned: this controller has no site key")
+        first_time = command.cmd_id not in gate.handled_commands
+        ack = gate.memory.apply(command, now)
+        gate.handled_commands.append(command.cmd_id)
+        if ack.ok and command.op == "open" and first_time and ack.result is not None:
+            door = int(ack.result["door"])
+            self._schedule(gate, _GateDraft(now, door, GateEventKind.GRANTED, AccessMethod.REMOTE, None, Direction.IN))
+            if door not in gate.busy_doors:
+                self._schedule_door_cycle(gate, door, opened_at=now + timedelta(milliseconds=500), forced=False)
+        return ack
+
+    def _scale_answer(self, scale: _Scale, command: Command, now: datetime) -> CommandAck:
+        if (known := scale.answered.get(command.cmd_id)) is not None:
+            return known
+        if command.expires_at is not None and now >= command.expires_at:
+            return CommandAck(cmd_id=command.cmd_id, ok=False, error="expired before it arrived")
+        try:
+            if command.op == SET_PRICES:
+                result = self._load_prices(scale, SetPricesArgs.model_validate(command.args))
+            elif command.op == BLOCK_BATCH:
+                scale.blocked_batches.add(BlockBatchArgs.model_validate(command.args).batch)
+                result = BlockBatchResult(blocked=True).model_dump()
+            else:
+                return CommandAck(cmd_id=command.cmd_id, ok=False, error=f"unknown op {command.op!r}")
+        except ValidationError as invalid:
+            first = invalid.errors(include_url=False, include_input=False)[0]
+            where = ".".join(str(part) for part in first["loc"])
+            return CommandAck(cmd_id=command.cmd_id, ok=False, error=f"bad args: {where}: {first['msg']}"[:128])
+        except ValueError as refused:
+            return CommandAck(cmd_id=command.cmd_id, ok=False, error=str(refused)[:128])
+        ack = scale.answered[command.cmd_id] = CommandAck(cmd_id=command.cmd_id, ok=True, result=result)
+        if len(scale.answered) > 256:
+            del scale.answered[next(iter(scale.answered))]
+        return ack
+
+    def _load_prices(self, scale: _Scale, args: SetPricesArgs) -> dict[str, object]:
+        """Replace the scale's price table; a product it did not sell before is put on its board."""
+        if args.stall != scale.stall:
+            raise ValueError(f"wrong stall: this scale serves {scale.stall}, not {args.stall}")
+        table: dict[str, list[ScalePrice]] = {}
+        for price in args.prices:
+            table.setdefault(price.plu, []).append(price)
+        carried = {item.product.plu for item in scale.items}
+        known = {product.plu: product for product in PRODUCTS}
+        new_items = [
+            _StallItem(known[plu], table[plu][0].unit_price_fen, slot, _BATCH_AGE_DAYS[known[plu].zone])
+            for slot, plu in enumerate(sorted((set(table) - carried) & set(known)), start=len(scale.items) + 1)
+        ]
+        scale.items = (*scale.items, *new_items)
+        scale.price_table = table
+        return SetPricesResult(prices_loaded=len(args.prices)).model_dump()
 
     # -- building the site ------------------------------------------------------------------------
 
@@ -427,12 +598,14 @@ class TrafficGenerator:
             return _GateDraft(now, door, GateEventKind.FORCED)
         # a grant, and also a "forced" that found every door already open: nothing left to force
         granted = self._granted(gate, now, offline=False)
-        if granted.door in free_doors:
+        if granted.kind is GateEventKind.GRANTED and granted.door in free_doors:
             opens_at = now + timedelta(seconds=self._rng.uniform(0.5, 2.0))
             self._schedule_door_cycle(gate, granted.door, opened_at=opens_at, forced=False)
         return granted
 
     def _granted(self, gate: _Gate, ts: datetime, offline: bool) -> _GateDraft:
+        if (memory := _synced(gate)) is not None:
+            return self._attempt(gate, memory, ts, offline, by_resident=True)
         rng = self._rng
         method = rng.choices(_GRANT_METHODS, _GRANT_METHOD_WEIGHTS)[0]
         enrolled = [resident for resident in gate.residents if resident.face_enrolled]
@@ -458,11 +631,47 @@ class TrafficGenerator:
         return _GateDraft(ts, door, GateEventKind.GRANTED, method, credential, direction, offline=offline)
 
     def _denied(self, gate: _Gate, ts: datetime, offline: bool) -> _GateDraft:
+        if (memory := _synced(gate)) is not None:
+            return self._attempt(gate, memory, ts, offline, by_resident=False)
         rng = self._rng
         reason = rng.choices(_DENIALS, [_DENIAL_WEIGHTS[reason] for reason in _DENIALS])[0]
         method, credential = self._denied_credential(gate, reason, ts)
         door = rng.randint(1, gate.doors)
         return _GateDraft(ts, door, GateEventKind.DENIED, method, credential, Direction.IN, reason, offline)
+
+    def _attempt(self, gate: _Gate, memory: GateMemory, ts: datetime, offline: bool, by_resident: bool) -> _GateDraft:
+        """Someone presents a credential at a door and the controller's own list decides, as on a
+        real gate: a resident usually gets in; a lapsed, blacklisted or strange card does not."""
+        rng = self._rng
+        door = rng.randint(1, gate.doors)
+        direction = Direction.IN if rng.random() < 0.55 else Direction.OUT
+        if by_resident:
+            resident = rng.choice(gate.residents)
+            if rng.random() < 0.06:  # the exit button inside the door needs no credential
+                return _GateDraft(ts, door, GateEventKind.GRANTED, AccessMethod.BUTTON, None, Direction.OUT,
+                                  offline=offline)
+            if resident.face_enrolled and rng.random() < 0.35:
+                method, kind, credential = AccessMethod.FACE, CredentialKind.FACE, resident.person_id
+            else:
+                method, kind, credential = AccessMethod.CARD, CredentialKind.CARD, resident.card
+        else:
+            pick = rng.random()
+            if pick < 0.2:  # a QR code from another compound's app, or a screenshot of an old pass
+                code = f"QR{rng.getrandbits(48):012X}"
+                verdict = memory.admit_pass(code, door, ts)
+                if isinstance(verdict, PassAdmitted):  # cannot happen for an unsigned code, but decide honestly
+                    return _GateDraft(ts, door, GateEventKind.GRANTED, AccessMethod.QR, verdict.pass_id,
+                                      Direction.IN, offline=offline)
+                return _GateDraft(ts, door, GateEventKind.DENIED, AccessMethod.QR, code, Direction.IN,
+                                  verdict.reason, offline)
+            cards = (gate.expired_cards if pick < 0.5 else gate.blacklisted_cards if pick < 0.65 else ())
+            credential = rng.choice(cards) if cards else self._unique_cards(1, gate.known_cards)[0]
+            method, kind, direction = AccessMethod.CARD, CredentialKind.CARD, Direction.IN
+        decision = memory.present(kind, credential, door, ts)
+        if isinstance(decision, Denied):
+            return _GateDraft(ts, door, GateEventKind.DENIED, method, credential, Direction.IN, decision.reason,
+                              offline)
+        return _GateDraft(ts, door, GateEventKind.GRANTED, method, credential, direction, offline=offline)
 
     def _denied_credential(self, gate: _Gate, reason: DenialReason, ts: datetime) -> tuple[AccessMethod, str]:
         rng = self._rng
@@ -534,17 +743,19 @@ class TrafficGenerator:
 
     # -- scales ---------------------------------------------------------------------------------
 
-    def _scale_body(self, scale: _Scale, now: datetime) -> dict[str, object]:
+    def _scale_body(self, scale: _Scale, now: datetime, any_item: bool = False) -> dict[str, object] | None:
         rng = self._rng
-        item = rng.choice(scale.items)
+        local = now.astimezone(CHINA_STANDARD_TIME)
+        sellable = [(item, item.price_fen) for item in scale.items] if any_item else _sellable(scale, now, local)
+        if not sellable:
+            return None
+        item, price_fen = rng.choice(sellable)
         low, high = item.product.sale_grams
         net_g = round(rng.triangular(low, high, low + (high - low) / 3))
-        amount_fen = expected_amount_fen(net_g, item.price_fen)
+        amount_fen = expected_amount_fen(net_g, price_fen)
         if rng.random() < SHORT_WEIGHT_SHARE:
             amount_fen += rng.randint(*SHORT_WEIGHT_FEN)
         record_id = scale.next_id(now)
-        local = now.astimezone(CHINA_STANDARD_TIME)
-        batch_day = local - timedelta(days=item.batch_age_days)
         record = ScaleRecord(
             device=scale.device_id if scale.names_itself else None,
             record_id=record_id,
@@ -553,11 +764,11 @@ class TrafficGenerator:
             plu=item.product.plu,
             product=item.product.name,
             net_g=net_g,
-            unit_price_fen=item.price_fen,
+            unit_price_fen=price_fen,
             amount_fen=amount_fen,
             # as printed on the receipt: site, stall, sale time and the scale's counter
             trace_code=f"{self.site[:20]}-{scale.stall}-{local:%Y%m%d%H%M%S}-{scale.sequence:04d}",
-            batch=f"B{batch_day:%Y%m%d}-{scale.stall}-{item.slot:02d}",
+            batch=_batch_id(scale.stall, item, local),
             payment=rng.choices(_PAYMENTS, _PAYMENT_WEIGHTS)[0],
         )
         return _wire_body(record, now, scale.ts_style)
@@ -573,7 +784,7 @@ class TrafficGenerator:
         if isinstance(device, _Gate):
             body = self._gate_body(device, self._granted(device, now, offline=False), now)
         else:
-            body = self._scale_body(device, now)
+            body = self._scale_body(device, now, any_item=True) or {}
         topic, payload = device.topic, b""
         if kind is _Malformation.BAD_JSON:
             payload = self._broken_json(body, variant)
@@ -609,6 +820,32 @@ class TrafficGenerator:
 
 
 # -- pure helpers -------------------------------------------------------------------------------------
+
+
+def _sellable(scale: _Scale, now: datetime, local: datetime) -> list[tuple[_StallItem, int]]:
+    """What the scale may sell now, at which price per kg: its board prices until the market pushes a
+    table, then only the PLUs in it with a price in force; never from a blocked batch."""
+    sellable = []
+    for item in scale.items:
+        if _batch_id(scale.stall, item, local) in scale.blocked_batches:
+            continue
+        if scale.price_table is None:
+            sellable.append((item, item.price_fen))
+            continue
+        in_force = [p for p in scale.price_table.get(item.product.plu, ()) if p.effective_from <= now]
+        if in_force:
+            sellable.append((item, max(in_force, key=lambda p: p.effective_from).unit_price_fen))
+    return sellable
+
+
+def _synced(gate: _Gate) -> GateMemory | None:
+    """The gate's whitelist once the platform has synced one; until then the gate decides at random."""
+    return gate.memory if gate.memory is not None and gate.memory.version is not None else None
+
+
+def _batch_id(stall: str, item: _StallItem, local: datetime) -> str:
+    """The incoming batch a scale prints on a sale on ``local``'s day (进货批次: arrival day, stall, slot)."""
+    return f"B{local - timedelta(days=item.batch_age_days):%Y%m%d}-{stall}-{item.slot:02d}"
 
 
 def _utc_millis(moment: datetime) -> datetime:
@@ -711,13 +948,14 @@ class SimulationStats:
     gate_events: int = 0
     scale_records: int = 0
     states: int = 0
+    acks: int = 0  # answers to the platform's commands
     bad: int = 0
     dropped: int = 0
     connection_failures: int = 0  # lost connections and failed attempts to connect
 
     @property
     def published(self) -> int:
-        return self.gate_events + self.scale_records + self.states + self.bad
+        return self.gate_events + self.scale_records + self.states + self.acks + self.bad
 
     def count_published(self, message: SimMessage) -> None:
         if message.bad:
@@ -728,6 +966,8 @@ class SimulationStats:
             self.gate_events += 1
         elif channel is Channel.RECORD:
             self.scale_records += 1
+        elif channel is Channel.ACK:
+            self.acks += 1
         else:
             self.states += 1
 
@@ -813,12 +1053,27 @@ class _DeviceConnection:
             timeout=PUBLISH_TIMEOUT_S,
         )
         async with client:
+            await client.subscribe(topic_for(self._generator.site, self._kind, self.device_id, Channel.CMD), qos=1)
             await self._publish(client, self._state(online=True))
-            while (message := self._in_hand or await self._outbox.get()) is not None:
-                self._in_hand = message
-                await self._publish(client, message)
-                self._in_hand = None
-            await self._publish(client, self._state(online=False))
+            commands = asyncio.create_task(self._answer_commands(client), name=f"sim-cmd-{self.device_id}")
+            try:
+                while (message := self._in_hand or await self._outbox.get()) is not None:
+                    self._in_hand = message
+                    await self._publish(client, message)
+                    self._in_hand = None
+                await self._publish(client, self._state(online=False))
+            finally:
+                commands.cancel()
+                with contextlib.suppress(asyncio.CancelledError, aiomqtt.MqttError):
+                    await commands
+
+    async def _answer_commands(self, client: aiomqtt.Client) -> None:
+        """Do what the platform says (prices, blocked batches, whitelists, remote opening) and ack it."""
+        async for message in client.messages:
+            payload = message.payload if isinstance(message.payload, bytes) else str(message.payload).encode()
+            ack = self._generator.answer(self._kind, self.device_id, payload, datetime.now(UTC))
+            if ack is not None:
+                await self._publish(client, ack)
 
     def _state(self, online: bool) -> SimMessage:
         return self._generator.state_message(self._kind, self.device_id, online, datetime.now(UTC))
@@ -844,18 +1099,21 @@ async def run_simulation(
     username: str | None = None,
     password: str | None = None,
     stop: asyncio.Event | None = None,
+    device_credentials: Mapping[str, tuple[str, str]] | None = None,
 ) -> SimulationStats:
     """Publish ``generator``'s traffic at ``rate`` messages/s over one connection per device.
 
     Runs for ``duration`` seconds, or until ``stop`` is set (or forever if neither); every device
-    then publishes its retained offline state and disconnects cleanly.
+    then publishes its retained offline state and disconnects cleanly. ``device_credentials`` maps a
+    device id to its own broker user and password (``smartcity provision``); others use ``username``.
     """
     if rate <= 0:
         raise ValueError(f"rate must be positive, got {rate}")
-    broker = _Broker(host, port, username, password)
+    shared = _Broker(host, port, username, password)
+    own = {device: _Broker(host, port, user, secret) for device, (user, secret) in (device_credentials or {}).items()}
     stats = SimulationStats()
     connections = {
-        device_id: _DeviceConnection(kind, device_id, broker, generator, stats)
+        device_id: _DeviceConnection(kind, device_id, own.get(device_id, shared), generator, stats)
         for kind, device_id in generator.devices
     }
     tasks = [

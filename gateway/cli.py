@@ -81,8 +81,17 @@ def gateway() -> None:
 @main.command(epilog=SETTINGS_EPILOG)
 @_simulation_options
 @click.option("--duration", default=None, type=click.FloatRange(0.1), help="Seconds to run (default: until Ctrl-C)")
-def simulate(gates: int, scales: int, rate: float, bad_ratio: float, seed: int | None, duration: float | None) -> None:
-    """Simulated gates and scales publishing realistic traffic to the broker at SC_MQTT_URL."""
+@click.option("--credentials", "credentials_file", default=None,
+              type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="credentials.csv from 'smartcity provision': each device connects as its own broker user")
+def simulate(gates: int, scales: int, rate: float, bad_ratio: float, seed: int | None, duration: float | None,
+             credentials_file: Path | None) -> None:
+    """Simulated gates and scales publishing realistic traffic to the broker at SC_MQTT_URL.
+
+    The gates hold the site key (SC_CREDENTIAL_HASH_KEY) and the visitor pass key
+    (SC_VISITOR_PASS_KEY), so they decide from the whitelists the access service syncs to them."""
+    from devices.provisioning import CredentialsFileError, device_credentials
+
     settings = _settings()
     if settings.embedded_mqtt:
         raise click.ClickException(
@@ -90,17 +99,32 @@ def simulate(gates: int, scales: int, rate: float, bad_ratio: float, seed: int |
             "(or use 'smartcity run', which starts the embedded broker and the simulator together)"
         )
     endpoint = MqttEndpoint.parse(settings.mqtt_url)
+    credentials = None
+    if credentials_file is not None:
+        try:
+            credentials = device_credentials(credentials_file.read_text())
+        except CredentialsFileError as error:
+            raise click.ClickException(f"{credentials_file}: {error}") from None
 
     async def simulate_until(stop: asyncio.Event) -> None:
-        from devices.simulator import TrafficGenerator, run_simulation
+        from devices.simulator import run_simulation
 
-        generator = TrafficGenerator(settings.site, gates, scales, seed=_seed(seed), bad_ratio=bad_ratio)
+        generator = _traffic_generator(settings, gates, scales, seed, bad_ratio)
         stats = await run_simulation(
-            endpoint.host, endpoint.port, generator, rate, duration, endpoint.username, endpoint.password, stop
+            endpoint.host, endpoint.port, generator, rate, duration, endpoint.username, endpoint.password, stop,
+            device_credentials=credentials,
         )
         click.echo(f"published: {stats}")
 
     _run_until_signal(simulate_until)
+
+
+def _traffic_generator(settings: Settings, gates: int, scales: int, seed: int | None, bad_ratio: float) -> Any:
+    from devices.simulator import GateKeys, TrafficGenerator
+    from gateway.service import gate_site_key, visitor_pass_key
+
+    keys = GateKeys(gate_site_key(settings), visitor_pass_key(settings))
+    return TrafficGenerator(settings.site, gates, scales, seed=_seed(seed), bad_ratio=bad_ratio, gate_keys=keys)
 
 
 @main.command(epilog=SETTINGS_EPILOG)
@@ -108,7 +132,12 @@ def simulate(gates: int, scales: int, rate: float, bad_ratio: float, seed: int |
 @click.option("--scales", default=6, show_default=True, type=click.IntRange(0, 9_999), help="Scales scale-01..")
 @click.option("--out", "out_dir", default="var/mosquitto", show_default=True,
               type=click.Path(file_okay=False, path_type=Path), help="Folder for passwd, acl, credentials.csv")
-def provision(gates: int, scales: int, out_dir: Path) -> None:
+@click.option("--gateway-password", envvar="BROKER_GATEWAY_PASSWORD", default=None,
+              help="Password of the 'gateway' broker user (env BROKER_GATEWAY_PASSWORD); default: random")
+@click.option("--services-password", envvar="BROKER_SERVICES_PASSWORD", default=None,
+              help="Password of the 'services' broker user (env BROKER_SERVICES_PASSWORD); default: random")
+def provision(gates: int, scales: int, out_dir: Path, gateway_password: str | None,
+              services_password: str | None) -> None:
     """Mosquitto password and ACL files for the devices of SC_SITE, plus the gateway and services users.
 
     Each device may publish only its own uplink topics and read only its own cmd topic.
@@ -117,7 +146,8 @@ def provision(gates: int, scales: int, out_dir: Path) -> None:
     from devices.provisioning import acl_file, credentials_csv, device_users, password_file
 
     settings = _settings()
-    users = device_users(settings.site, gates, scales)
+    users = device_users(settings.site, gates, scales, gateway_password=gateway_password,
+                         services_password=services_password)
     out_dir.mkdir(parents=True, exist_ok=True)
     for name, text, mode in (("passwd", password_file(users), 0o640), ("acl", acl_file(users), 0o644),
                              ("credentials.csv", credentials_csv(users), 0o600)):

@@ -96,11 +96,32 @@ class Settings(BaseSettings):
     credential_hash_key: SecretStr | None = Field(
         None, description="Key for hashing credentials; unset: generated once under SC_DATA_DIR"
     )
+    visitor_pass_key: SecretStr | None = Field(
+        None, description="Key signing visitor QR passes, shared with the gates (32+ bytes); unset: generated"
+    )
+    service_tick_s: float = Field(
+        2.0, gt=0, le=60, description="How often the services retry commands and check timeouts and offline gates"
+    )
     auth_secret: SecretStr | None = Field(
         None, description="Secret signing the API bearer tokens (32+ bytes); unset: generated under SC_DATA_DIR"
     )
     log_level: str = Field("INFO", description="DEBUG, INFO, WARNING or ERROR")
     log_format: Literal["console", "json"] = Field("console", description="console or json lines")
+
+    @field_validator("credential_hash_key")
+    @classmethod
+    def _credential_key_is_long_enough(cls, value: SecretStr | None) -> SecretStr | None:
+        # card numbers are a small space: a short key would make their hashes easy to reverse
+        if value is not None and len(value.get_secret_value()) < 16:
+            raise ValueError("must be at least 16 characters")
+        return value
+
+    @field_validator("visitor_pass_key")
+    @classmethod
+    def _pass_key_is_long_enough(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < 32:
+            raise ValueError("must be at least 32 characters")
+        return value
 
     @field_validator("site")
     @classmethod

@@ -66,7 +66,7 @@ def settings_for(tmp_path: Path, influx_server: InfluxDB, influx_db: str):  # ty
             "data_dir": tmp_path / "var",
             "mqtt_client_id": f"gw-{influx_db}",
             "batch_interval_ms": 20,
-            "credential_hash_key": "test-key",
+            "credential_hash_key": "test-credential-hash-key",
             "http_port": 0,
         }
         values.update(overrides)

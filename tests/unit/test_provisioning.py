@@ -5,11 +5,15 @@ from __future__ import annotations
 import base64
 import hashlib
 
+import pytest
+
 from devices.provisioning import (
     GATEWAY_USER,
     SERVICES_USER,
+    CredentialsFileError,
     acl_file,
     credentials_csv,
+    device_credentials,
     device_users,
     mosquitto_password_line,
     password_file,
@@ -58,3 +62,19 @@ def test_credentials_csv_lists_every_user_once() -> None:
         "demo,gateway,gateway,pw",
         "demo,services,services,pw",
     ]
+
+
+def test_the_simulator_reads_each_devices_own_credentials_back() -> None:
+    users = device_users("demo", gates=2, scales=1, gateway_password="gw-pass", services_password="svc-pass")
+    credentials = device_credentials(credentials_csv(users))
+    assert set(credentials) == {"gate-01", "gate-02", "scale-01"}, "gateway and services users are not devices"
+    assert credentials["gate-02"] == ("gate-02", next(u.password for u in users if u.username == "gate-02"))
+    assert {u.username: u.password for u in users}[GATEWAY_USER] == "gw-pass"
+    assert {u.username: u.password for u in users}[SERVICES_USER] == "svc-pass"
+
+
+def test_a_broken_credentials_file_says_which_line() -> None:
+    with pytest.raises(CredentialsFileError, match="line 1"):
+        device_credentials("username,password\n")
+    with pytest.raises(CredentialsFileError, match="line 3"):
+        device_credentials("site,kind,username,password\ndemo,gate,gate-01,x\ndemo,gate,gate-02\n")
