@@ -1,0 +1,163 @@
+"""A demo market matching the simulated scales, so that ``smartcity run`` shows a live market.
+
+``TrafficGenerator.market_roster(now)`` (devices/simulator.py) says which stall each simulated scale
+stands at (its code starts with the zone letter: A vegetables, B meat, C aquatic, D fruit, E eggs and
+soy), what it sells at which board price, and which batch id it prints on each product. For each stall
+the demo adds a vendor with documents (a few deliberately expiring, expired or missing, so the
+operator's list has something on it), the stall, its scales, the board prices as published prices
+(so the scales' sales match them before and after the push), and those batches with a passing
+rapid test.
+
+Idempotent: what exists is left as it is and what is missing is added, so it may run at every start
+(the simulator's stalls change with its seed) and again each day (the batch ids carry the day).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Awaitable, Iterable
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from typing import Final
+
+from devices.simulator import SimulatedItem, SimulatedStall, StallZone
+from market.licences import CREDIT_CODE_ALPHABET, Document, DocumentKind, StallType, credit_code_check_character
+from market.market_time import MARKET_TZ, market_day
+from market.service import Conflict, MarketService, PriceItem
+from market.stalls import Market, Stall, Vendor
+from market.tracing import Batch, CertificateType, RapidTest, RapidTestResult
+
+OPERATOR: Final = "demo-seed"
+BATCH_GRAMS: Final = 2_000_000  # generous: the simulator sells far faster than a real stall
+BATCH_DAY: Final = re.compile(r"B(\d{8})-")  # the simulator's batch ids start with the arrival day
+
+
+@dataclass(frozen=True)
+class _Zone:
+    stall_type: StallType
+    label: str
+    origin_code: str
+    origin_name: str
+    supplier: str
+    certificate: CertificateType
+    test_item: str
+    test_method: str
+
+
+_ZONES: Final = {
+    StallZone.VEGETABLES: _Zone(StallType.VEGETABLES, "蔬菜", "370783", "山东省寿光市", "寿光蔬菜产业合作社",
+                                CertificateType.ORIGIN, "农药残留", "酶抑制率法"),
+    StallZone.MEAT: _Zone(StallType.MEAT, "肉铺", "371300", "山东省临沂市", "临沂金锣肉制品有限公司",
+                          CertificateType.QUARANTINE, "克伦特罗", "胶体金免疫层析法"),
+    StallZone.AQUATIC: _Zone(StallType.AQUATIC, "水产", "421083", "湖北省洪湖市", "洪湖水产养殖专业合作社",
+                             CertificateType.MARKET_ENTRY, "孔雀石绿", "胶体金免疫层析法"),
+    StallZone.FRUIT: _Zone(StallType.FRUIT, "水果", "610500", "陕西省渭南市", "渭南果业合作社",
+                           CertificateType.ORIGIN, "农药残留", "酶抑制率法"),
+    StallZone.EGGS_AND_SOY: _Zone(StallType.SOY_PRODUCTS, "蛋品豆制品", "130100", "河北省石家庄市",
+                                  "石家庄豆制品有限公司", CertificateType.MARKET_ENTRY, "二氧化硫", "比色法"),
+}
+_FAMILY_NAMES: Final = "王李张刘陈杨赵黄周吴徐孙胡朱高林何郭马罗"
+_GIVEN_NAMES: Final = ("建国", "秀英", "桂兰", "志强", "海燕", "明华", "春梅", "国庆", "丽娟", "德明")
+
+
+def _zone(stall: str) -> StallZone:
+    try:
+        return StallZone(stall[:1])
+    except ValueError:
+        return StallZone.VEGETABLES
+
+
+def _pick(stall: str, salt: str, modulo: int) -> int:
+    return int.from_bytes(hashlib.sha256(f"{salt}:{stall}".encode()).digest()[:4], "big") % modulo
+
+
+def _credit_code(stall: str, region: str) -> str:
+    """A well-formed code of an individual business (个体工商户, ``92``) registered in ``region``."""
+    body = "".join(CREDIT_CODE_ALPHABET[_pick(stall, f"code{i}", len(CREDIT_CODE_ALPHABET))] for i in range(9))
+    first_17 = f"92{region}{body}"
+    return first_17 + credit_code_check_character(first_17)
+
+
+def _documents(stall: str, zone: _Zone, holder: str, now: datetime) -> list[Document]:
+    """A complete set for most stalls; every few stalls something the operator must chase."""
+    today = market_day(now)
+    region = zone.origin_code
+    case = _pick(stall, "case", 6)
+    documents = [Document(DocumentKind.BUSINESS_LICENCE, _credit_code(stall, region), today - timedelta(days=900))]
+    if zone.stall_type.needs_food_permit:
+        documents.append(Document(DocumentKind.FOOD_BUSINESS_PERMIT, f"JY1{region}{_pick(stall, 'jy', 10**7):07d}",
+                                  today - timedelta(days=700), today + timedelta(days=1100), scope="散装食品销售"))
+    elif case != 4:  # case 4: the filing was never handed in
+        documents.append(Document(DocumentKind.FOOD_FILING, f"YB1{region}{_pick(stall, 'yb', 10**7):07d}",
+                                  today - timedelta(days=400)))
+    health_until = today + timedelta(days=5 if case == 1 else 200)
+    documents.append(Document(DocumentKind.HEALTH_CERTIFICATE, f"JK{today:%Y}{_pick(stall, 'jk', 10**6):06d}",
+                              health_until - timedelta(days=364), health_until, holder=holder))
+    if case == 3:  # a helper whose certificate lapsed last month
+        lapsed = today - timedelta(days=20)
+        documents.append(Document(DocumentKind.HEALTH_CERTIFICATE, f"JK{today:%Y}{_pick(stall, 'jk2', 10**6):06d}",
+                                  lapsed - timedelta(days=364), lapsed, holder=_name(stall, "helper")))
+    return documents
+
+
+def _name(stall: str, salt: str) -> str:
+    return _FAMILY_NAMES[_pick(stall, salt + "f", len(_FAMILY_NAMES))] + _GIVEN_NAMES[
+        _pick(stall, salt + "g", len(_GIVEN_NAMES))]
+
+
+async def seed_demo_market(service: MarketService, site: str, now: datetime,
+                           roster: Iterable[SimulatedStall]) -> None:
+    """Create or complete the demo market at ``site`` for the simulated scales of ``roster``."""
+    await _ignoring_conflict(service.create_market(
+        Market(site, "智慧农贸市场（演示）", "演示路 1 号", "12315"), now))
+    scales: dict[str, list[str]] = {}
+    items: dict[str, dict[str, SimulatedItem]] = {}
+    for entry in roster:
+        scales.setdefault(entry.stall, []).append(entry.scale_id)
+        for item in entry.items:
+            items.setdefault(entry.stall, {}).setdefault(item.plu, item)
+    for stall in sorted(scales):
+        await _seed_stall(service, site, stall, sorted(scales[stall]), list(items.get(stall, {}).values()), now)
+
+
+async def _seed_stall(service: MarketService, site: str, stall: str, scales: list[str], items: list[SimulatedItem],
+                      now: datetime) -> None:
+    zone = _ZONES[_zone(stall)]
+    vendor_id = f"v-{stall}"
+    holder = _name(stall, "vendor")
+    if await _ignoring_conflict(service.add_vendor(site, Vendor(vendor_id, holder, None, None), now)):
+        for document in _documents(stall, zone, holder, now):
+            await service.add_document(site, vendor_id, document, OPERATOR, now)
+    await _ignoring_conflict(service.add_stall(site, Stall(stall, f"{holder[0]}记{zone.label}", zone.stall_type,
+                                                           vendor_id)))
+    if items and not await service.price_history(site, stall, None, 1, 0):
+        await service.publish_prices(site, stall, [PriceItem(i.plu, i.product, i.price_fen_per_kg) for i in items],
+                                     None, OPERATOR, now)
+    for scale in scales:
+        await service.register_scale(site, scale, stall, now)
+    for item in items:
+        arrived = _arrival(item.batch, now)
+        batch = Batch(item.batch, stall, item.plu, item.product, zone.supplier, zone.origin_code, zone.origin_name,
+                      BATCH_GRAMS, zone.certificate, f"{zone.certificate.value[:2].upper()}{arrived:%Y%m%d}{item.plu}",
+                      arrived)
+        if await _ignoring_conflict(service.receive_batch(site, batch, OPERATOR, now)):
+            await service.record_test(site, RapidTest(item.batch, zone.test_item, zone.test_method,
+                                                      RapidTestResult.PASS, None, "市场快检室", arrived), OPERATOR,
+                                      now)
+
+
+def _arrival(batch_id: str, now: datetime) -> datetime:
+    """05:00 of the day the batch id names (today if it names none), and not after ``now``."""
+    named = BATCH_DAY.match(batch_id)
+    day = date(int(named[1][:4]), int(named[1][4:6]), int(named[1][6:])) if named else market_day(now)
+    return min(now, datetime.combine(day, time(5, 0), MARKET_TZ))
+
+
+async def _ignoring_conflict(call: Awaitable[object]) -> bool:
+    """Run the use case; False if what it adds is there already."""
+    try:
+        await call
+    except Conflict:
+        return False
+    return True

@@ -1,0 +1,163 @@
+"""A batch's history as a GS1 EPCIS 2.0 JSON-LD document, to hand to any EPCIS repository.
+
+Events (all ``ObjectEvent`` with ``action`` OBSERVE, class-level: the lot and its weight in grams,
+``uom`` GRM, as loose produce has no serial numbers):
+
+* receiving — ``bizStep`` receiving, ``disposition`` sellable_accessible: the lot arrives at the stall
+  from the supplier (``sourceList``/``destinationList`` owning parties), with its certificate
+  (``certificationInfo``), origin and product as extension fields;
+* inspecting — one per rapid test: ``disposition`` conformant or non_conformant, the test as an
+  extension field;
+* retail_selling — one per sale: ``disposition`` retail_sold, the scale as ``readPoint``, the receipt's
+  trace code and price as extension fields;
+* holding / recalled — when the batch was blocked, for what was left of it.
+
+Identifiers are URIs under the market's base (``{base}/lot/{plu}/{batch}``, ``{base}/stall/{stall}``...);
+extension fields use the ``sc:`` prefix declared in ``@context``. Event ids are name-based UUIDs, so
+exporting the same history twice gives the same ids (an EPCIS repository can drop duplicates).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Final
+from urllib.parse import quote
+
+from market.market_time import MARKET_TZ_OFFSET
+from market.tracing import Batch, RapidTest, RapidTestResult, Sale
+
+EPCIS_CONTEXT: Final = "https://ref.gs1.org/standards/epcis/2.0.0/epcis-context.jsonld"
+EXTENSION_PREFIX: Final = "sc"
+EXTENSION_NAMESPACE: Final = "urn:smartcity:ns:market:"
+GRAMS: Final = "GRM"  # UN/ECE Recommendation 20 code of the gram
+
+
+@dataclass(frozen=True)
+class MarketIdentifiers:
+    """URIs of the market's things under ``base`` (e.g. ``https://market.example.cn/epcis/demo``)."""
+
+    base: str
+
+    def _uri(self, *segments: str) -> str:
+        return "/".join((self.base.rstrip("/"), *(quote(segment, safe="") for segment in segments)))
+
+    def lot(self, batch: Batch) -> str:
+        return self._uri("lot", batch.plu, batch.batch_id)
+
+    def stall(self, stall: str) -> str:
+        return self._uri("stall", stall)
+
+    def stall_party(self, stall: str) -> str:
+        return self._uri("party", "stall", stall)
+
+    def supplier(self, name: str) -> str:
+        return self._uri("party", "supplier", name)
+
+    def scale(self, scale: str) -> str:
+        return self._uri("scale", scale)
+
+    def receiving_point(self) -> str:
+        return self._uri("receiving")
+
+    def test_point(self) -> str:
+        return self._uri("rapid-test")
+
+    def certificate(self, batch: Batch) -> str:
+        return self._uri("certificate", batch.certificate_type.value, batch.certificate_number)
+
+    def event_id(self, *parts: str) -> str:
+        return uuid.uuid5(uuid.NAMESPACE_URL, self._uri("event", *parts)).urn
+
+
+def _time(at: datetime) -> str:
+    return at.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _ext(name: str) -> str:
+    return f"{EXTENSION_PREFIX}:{name}"
+
+
+def batch_document(batch: Batch, tests: Iterable[RapidTest], sales: Iterable[Sale], ids: MarketIdentifiers,
+                   created_at: datetime) -> dict[str, Any]:
+    """The EPCIS document of a batch: receiving, inspections, sales and (if blocked) the recall, by time."""
+    # (time, step order): a recall comes after the failed test of the same moment that caused it
+    ranked = [(batch.arrived_at, 0, _receiving(batch, ids))]
+    ranked.extend((test.tested_at, 1, _inspecting(batch, test, ids)) for test in tests)
+    sold = 0
+    for sale in sales:
+        sold += sale.net_g
+        ranked.append((sale.ts, 2, _selling(batch, sale, ids)))
+    if batch.block is not None:
+        ranked.append((batch.block.at, 3, _recalled(batch, max(0, batch.quantity_g - sold), ids)))
+    ranked.sort(key=lambda item: (item[0], item[1], item[2]["eventID"]))
+    events = [event for _, _, event in ranked]
+    return {
+        "@context": [EPCIS_CONTEXT, {EXTENSION_PREFIX: EXTENSION_NAMESPACE}],
+        "type": "EPCISDocument",
+        "schemaVersion": "2.0",
+        "creationDate": _time(created_at),
+        "epcisBody": {"eventList": events},
+    }
+
+
+def _event(at: datetime, event_id: str, batch: Batch, grams: int, biz_step: str, disposition: str,
+           read_point: str, ids: MarketIdentifiers) -> dict[str, Any]:
+    return {
+        "type": "ObjectEvent",
+        "eventTime": _time(at),
+        "eventTimeZoneOffset": MARKET_TZ_OFFSET,
+        "eventID": event_id,
+        "action": "OBSERVE",
+        "bizStep": biz_step,
+        "disposition": disposition,
+        "quantityList": [{"epcClass": ids.lot(batch), "quantity": grams, "uom": GRAMS}],
+        "readPoint": {"id": read_point},
+        "bizLocation": {"id": ids.stall(batch.stall)},
+    }
+
+
+def _receiving(batch: Batch, ids: MarketIdentifiers) -> dict[str, Any]:
+    event = _event(batch.arrived_at, ids.event_id("receiving", batch.batch_id), batch, batch.quantity_g,
+                   "receiving", "sellable_accessible", ids.receiving_point(), ids)
+    event["sourceList"] = [{"type": "owning_party", "source": ids.supplier(batch.supplier)}]
+    event["destinationList"] = [
+        {"type": "owning_party", "destination": ids.stall_party(batch.stall)},
+        {"type": "location", "destination": ids.stall(batch.stall)},
+    ]
+    event["certificationInfo"] = ids.certificate(batch)
+    event[_ext("batch")] = batch.batch_id
+    event[_ext("product")] = {"plu": batch.plu, "name": batch.product}
+    event[_ext("origin")] = {"regionCode": batch.origin_code, "name": batch.origin_name}
+    event[_ext("supplier")] = batch.supplier
+    event[_ext("certificate")] = {"type": batch.certificate_type.value, "number": batch.certificate_number}
+    return event
+
+
+def _inspecting(batch: Batch, test: RapidTest, ids: MarketIdentifiers) -> dict[str, Any]:
+    conformant = test.result is RapidTestResult.PASS
+    event = _event(test.tested_at, ids.event_id("inspecting", batch.batch_id, test.item, _time(test.tested_at)),
+                   batch, batch.quantity_g, "inspecting", "conformant" if conformant else "non_conformant",
+                   ids.test_point(), ids)
+    event[_ext("rapidTest")] = {"item": test.item, "method": test.method, "result": test.result.value,
+                                "value": test.value}
+    return event
+
+
+def _selling(batch: Batch, sale: Sale, ids: MarketIdentifiers) -> dict[str, Any]:
+    event = _event(sale.ts, ids.event_id("retail_selling", sale.scale, sale.record_id), batch, sale.net_g,
+                   "retail_selling", "retail_sold", ids.scale(sale.scale), ids)
+    event[_ext("traceCode")] = sale.trace_code
+    event[_ext("unitPriceFenPerKg")] = sale.unit_price_fen
+    event[_ext("amountFen")] = sale.amount_fen
+    return event
+
+
+def _recalled(batch: Batch, remaining_g: int, ids: MarketIdentifiers) -> dict[str, Any]:
+    assert batch.block is not None
+    event = _event(batch.block.at, ids.event_id("recalled", batch.batch_id), batch, remaining_g, "holding",
+                   "recalled", ids.stall(batch.stall), ids)
+    event[_ext("recall")] = {"reason": batch.block.reason, "cause": batch.block.cause.value}
+    return event

@@ -1,0 +1,60 @@
+"""The market, its stalls, the vendors who hold them and the scales at each stall.
+
+A market is one installation, identified by the ``site`` of its devices' topics. A vendor's contact
+is private (operators only); name and photo are shown at the stall with the licences.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Final
+
+from market.licences import StallType
+
+CODE: Final = re.compile(r"[\w.:-]{1,32}")  # the contract's stall and PLU codes (time-series tags)
+HOTLINE: Final = re.compile(r"[0-9-]{3,20}")
+
+
+@dataclass(frozen=True)
+class Market:
+    site: str
+    name: str
+    address: str
+    complaint_hotline: str  # e.g. 12315, or the market office's number
+
+    def __post_init__(self) -> None:
+        if not HOTLINE.fullmatch(self.complaint_hotline):
+            raise ValueError(f"complaint hotline {self.complaint_hotline!r}: digits and dashes, e.g. 12315")
+
+
+@dataclass(frozen=True)
+class Vendor:
+    vendor_id: str
+    name: str
+    photo_ref: str | None = None
+    contact_phone: str | None = None  # private
+
+
+@dataclass(frozen=True)
+class Stall:
+    stall: str
+    name: str
+    stall_type: StallType
+    vendor_id: str | None = None
+
+    def __post_init__(self) -> None:
+        if not CODE.fullmatch(self.stall):
+            raise ValueError(f"stall code {self.stall!r}: letters, digits and _ . : - (at most 32), as scales send it")
+
+
+@dataclass(frozen=True)
+class ScaleRegistration:
+    """A scale and the stall it stands at; ``online`` is None until the scale has said."""
+
+    scale: str
+    stall: str
+    registered_at: datetime
+    online: bool | None = None
+    state_changed_at: datetime | None = None

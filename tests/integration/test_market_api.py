@@ -1,0 +1,353 @@
+"""The market API over HTTP on both databases: roles, 4xx on bad input, pagination, the public views
+(and what they must not reveal), the stall screen, rate limiting, and /openapi.json against the routes."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from devices.contract import CommandAck, Payment, ScaleRecord
+from devices.topics import Channel, DeviceKind, parse_topic, topic_for
+from gateway.auth import Role, TokenAuthority
+from gateway.database import migrate
+from gateway.downlink import RecordingDownlink
+from gateway.points import CredentialHasher, point_for
+from gateway.sinks.embedded import EmbeddedStore
+from market.rate_limit import RateLimit
+from market.service import MarketService, MarketSettings
+from market.web import create_app, mask_name, yuan
+
+pytestmark = pytest.mark.integration
+
+NOW = datetime(2026, 11, 22, 23, 0, tzinfo=UTC)  # 07:00 in Shanghai
+AUTHORITY = TokenAuthority(b"m" * 32)
+SITE = "xinfadi"
+M = f"/api/markets/{SITE}"
+
+
+def bearer(subject: str, *roles: Role) -> dict[str, str]:
+    return {"Authorization": f"Bearer {AUTHORITY.issue(subject, roles, NOW - timedelta(days=1), timedelta(days=30))}"}
+
+
+OPERATOR = bearer("op-zhang", Role.MARKET_OPERATOR)
+ADMIN = bearer("root", Role.ADMIN)
+RESIDENT = bearer("wang", Role.RESIDENT)
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = NOW
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+class Api:
+    def __init__(self, client: TestClient[Any, Any], service: MarketService, downlink: RecordingDownlink,
+                 store: EmbeddedStore, clock: Clock) -> None:
+        self.client, self.service, self.downlink, self.store, self.clock = client, service, downlink, store, clock
+
+    async def call(self, method: str, path: str, status: int, headers: dict[str, str] | None = OPERATOR,
+                   **kwargs: Any) -> Any:
+        response = await self.client.request(method, path, headers=headers, **kwargs)
+        body = await response.text()
+        assert response.status == status, body
+        return await response.json() if response.content_type.endswith("json") else body
+
+    async def sell(self, scale: str, record: ScaleRecord) -> None:
+        topic = parse_topic(topic_for(SITE, DeviceKind.SCALE, scale, Channel.RECORD))
+        await self.service.handle([(topic, record)])
+        await self.store.write([point_for(topic, record, 0, CredentialHasher(b"k"))])
+
+
+@pytest.fixture
+async def api(engine: AsyncEngine, tmp_path: Path) -> AsyncIterator[Api]:
+    await migrate(engine, "market")
+    clock, downlink = Clock(), RecordingDownlink()
+    store = EmbeddedStore(tmp_path / "ts.sqlite")
+    await store.open()
+    settings = MarketSettings(trace_rate=RateLimit(capacity=3, refill_per_minute=6),
+                              public_base_url="https://market.example.cn")
+    service = MarketService(engine, downlink, store, clock, settings)
+    async with TestClient(TestServer(create_app(service, AUTHORITY, clock))) as client:
+        yield Api(client, service, downlink, store, clock)
+    await store.close()
+
+
+MARKET = {"site": SITE, "name": "新发地农贸市场", "address": "北京市丰台区新发地", "complaint_hotline": "12315"}
+VENDOR = {"vendor_id": "v-wang", "name": "王建国", "photo_ref": "https://photos.example.cn/v-wang.jpg",
+          "contact_phone": "13800000000"}
+BATCH_ID = "B20261123-A03-01"
+BATCH: dict[str, Any] = {"batch_id": BATCH_ID, "stall": "A03", "plu": "1001", "product": "西红柿",
+         "supplier": "寿光蔬菜合作社", "supplier_contact": "13900000000", "origin_code": "370783",
+         "origin_name": "山东省寿光市", "quantity_g": 50_000, "certificate_type": "origin",
+         "certificate_number": "CD-2026-1123", "arrived_at": "2026-11-23T05:30:00+08:00"}
+
+
+async def seeded(api: Api) -> None:
+    await api.call("POST", "/api/markets", 201, json=MARKET)
+    await api.call("POST", f"{M}/vendors", 201, json=VENDOR)
+    await api.call("POST", f"{M}/vendors/v-wang/documents", 201, json={
+        "kind": "business_licence", "number": "91440300708461136T", "valid_from": "2020-01-01"})
+    await api.call("POST", f"{M}/vendors/v-wang/documents", 201, json={
+        "kind": "food_filing", "number": "YB11010600012345", "valid_from": "2024-01-01"})
+    await api.call("POST", f"{M}/vendors/v-wang/documents", 201, json={
+        "kind": "health_certificate", "number": "JK-2026-0042", "valid_from": "2025-12-01",
+        "valid_to": "2026-11-30", "holder": "王建国"})
+    await api.call("POST", f"{M}/stalls", 201, json={"stall": "A03", "name": "王记蔬菜", "stall_type": "vegetables",
+                                                     "vendor_id": "v-wang"})
+    await api.call("POST", f"{M}/stalls", 201, json={"stall": "A04", "name": "老李蔬菜", "stall_type": "vegetables"})
+    await api.call("POST", f"{M}/scales", 201, json={"scale_id": "scale-01", "stall": "A03"})
+    await api.call("POST", f"{M}/stalls/A03/prices", 201, json={"prices": [
+        {"plu": "1001", "product": "西红柿", "unit_price_fen": 680},
+        {"plu": "1002", "product": "大白菜", "unit_price_fen": 200}]})
+    await api.call("POST", f"{M}/stalls/A04/prices", 201, json={"prices": [
+        {"plu": "1001", "product": "西红柿", "unit_price_fen": 700}]})
+
+
+def record(n: int, fen: int = 680, batch: str | None = None, stall: str = "A03") -> ScaleRecord:
+    return ScaleRecord(record_id=f"r-{n}", ts=NOW + timedelta(minutes=n), stall=stall, plu="1001", product="西红柿",
+                       net_g=1250, unit_price_fen=fen, amount_fen=(1250 * fen + 500) // 1000,
+                       trace_code=f"{SITE}-{stall}-{n:04d}", batch=batch, payment=Payment.WECHAT)
+
+
+async def test_the_openapi_document_matches_the_routes(api: Api) -> None:
+    document = await api.call("GET", "/openapi.json", 200, headers=None)
+    assert document["openapi"].startswith("3.")
+    documented = {(path, method.upper()) for path, operations in document["paths"].items() for method in operations}
+    served = {(route.resource.canonical, route.method) for route in api.client.app.router.routes()
+              if route.resource is not None and route.method != "HEAD" and route.resource.canonical != "/openapi.json"}
+    assert documented == served
+
+    def references(node: Any) -> list[str]:
+        if isinstance(node, dict):
+            found = [node["$ref"]] if "$ref" in node else []
+            return found + [ref for value in node.values() for ref in references(value)]
+        if isinstance(node, list):
+            return [ref for value in node for ref in references(value)]
+        return []
+
+    schemas = document["components"]["schemas"]
+    for reference in references(document):
+        assert reference.removeprefix("#/components/schemas/") in schemas, reference
+    publish = document["paths"]["/api/markets/{site}/stalls/{stall}/prices"]["post"]
+    assert publish["security"] == [{"bearer": []}] and {"201", "401", "403", "422"} <= set(publish["responses"])
+    trace = document["paths"]["/api/markets/{site}/trace/{trace_code}"]["get"]
+    assert "security" not in trace and "429" in trace["responses"]
+
+
+async def test_operators_and_admins_manage_others_are_refused(api: Api) -> None:
+    await api.call("POST", "/api/markets", 401, headers=None, json=MARKET)
+    await api.call("POST", "/api/markets", 403, headers=RESIDENT, json=MARKET)
+    await api.call("POST", "/api/markets", 201, headers=ADMIN, json=MARKET)
+    await api.call("GET", f"{M}/findings", 401, headers=None)
+    await api.call("GET", f"{M}/findings", 403, headers=RESIDENT)
+    await api.call("GET", f"{M}/findings", 200)
+
+
+async def test_bad_input_is_a_clear_4xx(api: Api) -> None:
+    await seeded(api)
+    extra = await api.call("POST", f"{M}/stalls", 400, json={"stall": "A09", "name": "x", "stall_type": "fruit",
+                                                             "colour": "red"})
+    assert extra["details"][0]["field"] == "colour"
+    await api.call("POST", f"{M}/stalls", 400, json={"stall": "A 9", "name": "x", "stall_type": "fruit"})
+    text_price = await api.call("POST", f"{M}/stalls/A03/prices", 400, json={"prices": [
+        {"plu": "1001", "product": "西红柿", "unit_price_fen": "680"}]})
+    assert text_price["details"][0]["field"] == "prices.0.unit_price_fen"
+    await api.call("POST", f"{M}/stalls/A03/prices", 400, json={"prices": [
+        {"plu": "1001", "product": "西红柿", "unit_price_fen": 6.8}]})
+    await api.call("POST", f"{M}/stalls/A03/prices", 400, data=b"{not json")
+    bad_code = await api.call("POST", f"{M}/vendors/v-wang/documents", 422, json={
+        "kind": "business_licence", "number": "91440300708461136U", "valid_from": "2020-01-01"})
+    assert "check character" in bad_code["error"]
+    await api.call("POST", f"{M}/vendors/v-wang/documents", 422, json={
+        "kind": "health_certificate", "number": "JK-1", "valid_from": "2026-01-01", "valid_to": "2025-01-01",
+        "holder": "王"})
+    await api.call("POST", f"{M}/vendors/v-nobody/documents", 404, json={
+        "kind": "food_filing", "number": "YB1", "valid_from": "2024-01-01"})
+    await api.call("POST", f"{M}/stalls/Z99/prices", 404, json={"prices": [
+        {"plu": "1001", "product": "西红柿", "unit_price_fen": 680}]})
+    await api.call("POST", f"{M}/stalls/A03/prices", 422, json={"effective_from": "2026-11-01T00:00:00+08:00",
+                                                                 "prices": [{"plu": "1001", "product": "西红柿",
+                                                                             "unit_price_fen": 680}]})
+    await api.call("POST", f"{M}/stalls", 409, json={"stall": "A03", "name": "again", "stall_type": "fruit"})
+    await api.call("POST", f"{M}/stalls", 422, json={"stall": "A09", "name": "x", "stall_type": "fruit",
+                                                     "vendor_id": "v-nobody"})
+    await api.call("POST", "/api/markets", 409, json=MARKET)
+    await api.call("GET", "/api/markets/nowhere/prices/board", 404, headers=None)
+    await api.call("GET", f"{M}/stalls?limit=0", 400)
+    await api.call("GET", f"{M}/stalls?offset=-1", 400)
+    await api.call("GET", f"{M}/findings?kind=bad", 400)
+    await api.call("GET", f"{M}/prices/history", 400, headers=None)
+    await api.call("GET", f"{M}/prices/history?plu=1001&days=99", 400, headers=None)
+    await api.call("POST", f"{M}/findings/abc/resolve", 404, json={"resolution": "x"})
+
+
+async def test_lists_are_paginated(api: Api) -> None:
+    await seeded(api)
+    first = await api.call("GET", f"{M}/stalls?limit=1", 200)
+    assert [s["stall"] for s in first["items"]] == ["A03"] and first["next_offset"] == 1
+    second = await api.call("GET", f"{M}/stalls?limit=1&offset=1", 200)
+    assert [s["stall"] for s in second["items"]] == ["A04"] and second["next_offset"] is None
+    vendors = await api.call("GET", f"{M}/vendors", 200)
+    assert vendors["items"][0]["contact_phone"] == "13800000000", "operators see the contact"
+    assert len(vendors["items"][0]["documents"]) == 3
+
+
+async def test_publishing_pushes_to_the_scales_and_the_ack_is_visible(api: Api) -> None:
+    await seeded(api)
+    (command,) = [c for c in api.downlink.commands_to("scale-01") if c.args["prices"][0]["unit_price_fen"] == 680]
+    ack_topic = parse_topic(topic_for(SITE, DeviceKind.SCALE, "scale-01", Channel.ACK))
+    await api.service.handle([(ack_topic, CommandAck(cmd_id=command.cmd_id, ok=True))])
+    scales = await api.call("GET", f"{M}/scales", 200)
+    assert scales["items"][0]["last_price_push"]["status"] == "acked"
+    acked = await api.call("GET", f"{M}/deliveries?status=acked", 200)
+    assert [d["cmd_id"] for d in acked["items"]] == [command.cmd_id]
+    history = await api.call("GET", f"{M}/stalls/A03/prices?plu=1001", 200)
+    assert history["items"][0]["unit_price_fen"] == 680 and history["items"][0]["published_by"] == "op-zhang"
+
+
+async def test_the_public_board_and_history(api: Api) -> None:
+    await seeded(api)
+    board = await api.call("GET", f"{M}/prices/board", 200, headers=None)
+    tomatoes = next(line for line in board["lines"] if line["plu"] == "1001")
+    assert (tomatoes["stalls"], tomatoes["min_fen"], tomatoes["avg_fen"], tomatoes["max_fen"]) == (2, 680, 690, 700)
+    await api.sell("scale-01", record(1))
+    await api.sell("scale-01", record(2, fen=700))
+    history = await api.call("GET", f"{M}/prices/history?plu=1001&days=2", 200, headers=None)
+    assert [(d["day"], d["sales"], d["min_fen"], d["avg_fen"], d["max_fen"]) for d in history["days"]] == [
+        ("2026-11-23", 2, 680, 690, 700)]
+
+
+async def test_findings_are_listed_and_resolved(api: Api) -> None:
+    await seeded(api)
+    await api.sell("scale-01", record(1, fen=720))
+    found = await api.call("GET", f"{M}/findings?kind=price_differs", 200)
+    (finding,) = found["items"]
+    assert finding["kind_zh"] == "售价与公示价格不符" and finding["detail"]["published_fen"] == 680
+    resolved = await api.call("POST", f"{M}/findings/{finding['finding_id']}/resolve", 200,
+                              json={"resolution": "已约谈经营者，重新标价"})
+    assert resolved["resolved_by"] == "op-zhang"
+    await api.call("POST", f"{M}/findings/{finding['finding_id']}/resolve", 409, json={"resolution": "again"})
+    assert (await api.call("GET", f"{M}/findings?kind=price_differs", 200))["items"] == []
+    assert len((await api.call("GET", f"{M}/findings?kind=price_differs&open=false", 200))["items"]) == 1
+
+
+async def test_the_stall_display_is_public_and_keeps_private_data_out(api: Api) -> None:
+    await seeded(api)
+    await api.call("POST", f"{M}/batches", 201, json=BATCH)
+    await api.call("POST", f"{M}/batches/{BATCH['batch_id']}/tests", 201, json={
+        "item": "农药残留", "method": "酶抑制法", "result": "pass", "value": "抑制率 12%", "tester": "刘晓明",
+        "tested_at": "2026-11-23T06:10:00+08:00"})
+    display = await api.call("GET", f"{M}/stalls/A03/display", 200, headers=None)
+    assert display["vendor_name"] == "王建国" and display["complaint_hotline"] == "12315"
+    assert [(s["required"], s["validity"]) for s in display["licences"]] == [
+        ("business_licence", "valid"), ("food_filing", "valid"), ("health_certificate", "expiring")]
+    assert display["health_certificates"][0]["holder"] == "王**"
+    assert [(p["plu"], p["unit_price_fen"]) for p in display["prices"]] == [("1001", 680), ("1002", 200)]
+    assert display["batches"][0]["tests"][0]["result_zh"] == "合格"
+    assert display["public_url"] == "https://market.example.cn/market/xinfadi/stalls/A03"
+    text = str(display)
+    for private in ("13800000000", "13900000000", "刘晓明", "JK-2026-0042"):
+        assert private not in text
+    problems = await api.call("GET", f"{M}/licences/problems", 200)
+    assert [(p["stall"], p["document"]["required"], p["document"]["validity"], p["document"]["warning_days"])
+            for p in problems["items"]] == [
+        ("A04", "business_licence", "missing", None), ("A04", "food_filing", "missing", None),
+        ("A04", "health_certificate", "missing", None), ("A03", "health_certificate", "expiring", 7)]
+
+
+async def test_the_stall_screen_is_a_self_refreshing_page_with_a_qr_code(api: Api) -> None:
+    await seeded(api)
+    screen = await api.call("GET", f"/market/{SITE}/stalls/A03/screen", 200, headers=None)
+    assert '<meta http-equiv="refresh" content="30">' in screen and "<svg" in screen
+    assert "王记蔬菜" in screen and "6.80" in screen and "投诉举报电话" in screen and "12315" in screen
+    assert "13800000000" not in screen
+    page = await api.call("GET", f"/market/{SITE}/stalls/A03", 200, headers=None)
+    assert 'http-equiv="refresh"' not in page and "亮证经营" in page
+    await api.call("GET", f"/market/{SITE}/stalls/Z99/screen", 404, headers=None)
+    assert yuan(680) == "6.80" and yuan(5) == "0.05" and mask_name("李四") == "李*"
+
+
+async def test_a_trace_code_shows_sale_batch_and_tests_but_nothing_private(api: Api) -> None:
+    await seeded(api)
+    await api.call("POST", f"{M}/batches", 201, json=BATCH)
+    await api.call("POST", f"{M}/batches/{BATCH['batch_id']}/tests", 201, json={
+        "item": "农药残留", "method": "酶抑制法", "result": "pass", "value": "抑制率 12%", "tester": "刘晓明",
+        "tested_at": "2026-11-23T06:10:00+08:00"})
+    await api.sell("scale-01", record(1, batch=BATCH_ID))
+    found = await api.call("GET", f"{M}/trace/{SITE}-A03-0001", 200, headers=None)
+    assert found["sale"]["net_g"] == 1250 and found["sale"]["stall_name"] == "王记蔬菜"
+    assert found["batch"]["origin_name"] == "山东省寿光市" and found["batch"]["supplier"] == "寿光蔬菜合作社"
+    assert found["batch"]["tests"][0]["item"] == "农药残留" and found["batch"]["recalled"] is False
+    text = str(found)
+    for private in ("13800000000", "13900000000", "刘晓明", "wechat", "scale-01", "payment", "tester"):
+        assert private not in text
+    await api.call("GET", f"{M}/trace/unknown-code", 404, headers=None)
+
+
+async def test_the_trace_lookup_is_rate_limited_per_client(api: Api) -> None:
+    await seeded(api)
+    for _ in range(3):
+        await api.call("GET", f"{M}/trace/nothing", 404, headers=None)
+    limited = await api.client.get(f"{M}/trace/nothing")
+    assert limited.status == 429 and limited.headers["Retry-After"] == "10"
+    assert (await limited.json())["retry_after_s"] == 10
+    api.clock.now += timedelta(seconds=10)
+    await api.call("GET", f"{M}/trace/nothing", 404, headers=None)
+
+
+async def test_a_recall_over_http_blocks_the_batch_and_lists_its_sales(api: Api) -> None:
+    await seeded(api)
+    await api.call("POST", f"{M}/batches", 201, json=BATCH)
+    await api.call("POST", f"{M}/batches", 409, json=BATCH)
+    await api.call("POST", f"{M}/batches", 422, json={**BATCH, "batch_id": "B-x", "origin_code": "370783",
+                                                      "stall": "A03", "arrived_at": "2027-01-01T00:00:00+08:00"})
+    for n in (1, 2):
+        await api.sell("scale-01", record(n, batch=BATCH_ID))
+    recall = await api.call("POST", f"{M}/batches/{BATCH['batch_id']}/recall", 201,
+                            json={"reason": "供货商通报：同批次农药残留超标"})
+    assert recall["block"]["cause"] == "operator" and recall["trace"]["sales_count"] == 2
+    assert [s["trace_code"] for s in recall["trace"]["sales"]] == [f"{SITE}-A03-0001", f"{SITE}-A03-0002"]
+    assert [d["op"] for d in recall["deliveries"]] == ["block_batch"]
+    await api.call("POST", f"{M}/batches/{BATCH['batch_id']}/recall", 409, json={"reason": "again"})
+    sales = await api.call("GET", f"{M}/batches/{BATCH['batch_id']}/sales?limit=1", 200)
+    assert len(sales["sales"]) == 1 and sales["next_offset"] == 1 and sales["blocked"] is True
+    detail = await api.call("GET", f"{M}/batches/{BATCH['batch_id']}", 200)
+    assert (detail["received_g"], detail["sold_g"], detail["remaining_g"]) == (50_000, 2_500, 47_500)
+    assert detail["batch"]["supplier_contact"] == "13900000000", "operators see the supplier's contact"
+    trace = await api.call("GET", f"{M}/trace/{SITE}-A03-0001", 200, headers=None)
+    assert trace["batch"]["recalled"] is True and "农药残留超标" in trace["batch"]["recall_reason"]
+
+
+async def test_a_failed_test_over_http_recalls_by_itself(api: Api) -> None:
+    await seeded(api)
+    await api.call("POST", f"{M}/batches", 201, json=BATCH)
+    recorded = await api.call("POST", f"{M}/batches/{BATCH['batch_id']}/tests", 201, json={
+        "item": "农药残留", "method": "酶抑制法", "result": "fail", "value": "抑制率 65%", "tester": "刘晓明",
+        "tested_at": "2026-11-23T06:10:00+08:00"})
+    assert recorded["recall"]["block"]["cause"] == "failed_test"
+    display = await api.call("GET", f"{M}/stalls/A03/display", 200, headers=None)
+    assert display["batches"][0]["recalled"] is True
+
+
+async def test_the_epcis_export_is_json_ld_for_operators(api: Api) -> None:
+    await seeded(api)
+    await api.call("POST", f"{M}/batches", 201, json=BATCH)
+    await api.sell("scale-01", record(1, batch=BATCH_ID))
+    await api.call("GET", f"{M}/batches/{BATCH['batch_id']}/epcis", 401, headers=None)
+    response = await api.client.get(f"{M}/batches/{BATCH['batch_id']}/epcis", headers=OPERATOR)
+    assert response.status == 200 and response.content_type == "application/ld+json"
+    document = await response.json(content_type=None)
+    assert document["type"] == "EPCISDocument" and document["schemaVersion"] == "2.0"
+    steps = [event["bizStep"] for event in document["epcisBody"]["eventList"]]
+    assert steps == ["receiving", "retail_selling"]
+    lot = document["epcisBody"]["eventList"][0]["quantityList"][0]["epcClass"]
+    assert lot == "https://market.example.cn/market/xinfadi/lot/1001/B20261123-A03-01"
+    await api.call("GET", f"{M}/batches/nope/epcis", 404)

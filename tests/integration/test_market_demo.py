@@ -1,0 +1,74 @@
+"""The demo market matches the simulated scales: their stalls, products, prices and batch ids, so the
+simulator's traffic (pushes answered by the simulated scales themselves) raises no finding but the
+deliberate short weights. On both databases."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from devices.contract import ScaleRecord, UplinkModel
+from devices.simulator import TrafficGenerator
+from devices.topics import DeviceTopic
+from gateway.database import migrate
+from gateway.decoding import Accepted, decode
+from gateway.downlink import RecordingDownlink, command_payload
+from gateway.sinks.embedded import EmbeddedStore
+from market.demo import seed_demo_market
+from market.findings import FindingKind
+from market.scale_delivery import DeliveryStatus
+from market.service import MarketService
+
+pytestmark = pytest.mark.integration
+
+NOW = datetime(2026, 11, 23, 2, 0, tzinfo=UTC)  # 10:00 in Shanghai
+
+
+def accepted(messages: Sequence[tuple[str, bytes]]) -> list[tuple[DeviceTopic, UplinkModel]]:
+    """What the gateway's decoder lets through, as the service feed hands it to the service."""
+    return [(d.topic, d.message) for d in (decode(topic, payload) for topic, payload in messages)
+            if isinstance(d, Accepted)]
+
+
+async def test_the_demo_market_matches_the_simulated_scales_and_their_traffic(engine: AsyncEngine,
+                                                                             tmp_path: Path) -> None:
+    await migrate(engine, "market")
+    store = EmbeddedStore(tmp_path / "ts.sqlite")
+    await store.open()
+    downlink = RecordingDownlink()
+    service = MarketService(engine, downlink, store, lambda: NOW)
+    generator = TrafficGenerator("demo", gates=0, scales=6, seed=7)
+    roster = generator.market_roster(NOW)
+    await seed_demo_market(service, "demo", NOW, roster)
+    await seed_demo_market(service, "demo", NOW + timedelta(minutes=1), roster)  # the next start adds nothing
+
+    stalls = {o.stall.stall: o for o in await service.stalls("demo", NOW, 50, 0)}
+    assert set(stalls) == {entry.stall for entry in roster}
+    assert {s.registration.scale: s.registration.stall for s in await service.scales("demo", 50, 0)} == {
+        entry.scale_id: entry.stall for entry in roster}
+    for entry in roster:
+        assert {b.batch_id for b in await service.batches("demo", entry.stall, 50, 0)} == {
+            item.batch for item in entry.items}
+    assert all(o.licences.required[0].validity.satisfies for o in stalls.values()), "credit codes are well formed"
+    assert await service.licence_problems("demo", NOW), "a few documents are missing or expiring on purpose"
+
+    # the simulated scales answer the pushes, then sell
+    answers = [generator.answer(topic.kind, topic.device, command_payload(command), NOW)
+               for topic, command in downlink.sent]
+    await service.handle(accepted([(a.topic, a.payload) for a in answers if a is not None]))
+    assert {d.status for d in await service.deliveries("demo", None, None, 100, 0)} <= {
+        DeliveryStatus.ACKED, DeliveryStatus.SUPERSEDED}
+    traffic = [generator.next_message(NOW + timedelta(seconds=n)) for n in range(300)]
+    burst = accepted([(m.topic, m.payload) for m in traffic])
+    sales = [m for _, m in burst if isinstance(m, ScaleRecord)]
+    assert len(sales) > 100
+    await service.handle(burst)
+    findings = await service.findings("demo", None, None, True, 200, 0)
+    assert {f.finding.kind for f in findings} <= {FindingKind.AMOUNT_MISMATCH}
+    trace = await service.trace("demo", sales[0].trace_code)
+    assert trace is not None and trace.batch is not None and trace.batch.batch_id == sales[0].batch and trace.tests
+    await store.close()

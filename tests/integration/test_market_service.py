@@ -1,0 +1,378 @@
+"""The market service against real databases (SQLite and PostgreSQL), with scales simulated through a
+RecordingDownlink: price pushes acked or never acked, findings from sales, recall, tracing, history."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, date, datetime, timedelta
+from itertools import pairwise
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from devices.contract import CommandAck, DeviceState, ScaleRecord, UplinkModel
+from devices.scale_commands import BlockBatchArgs, SetPricesArgs
+from devices.topics import Channel, DeviceKind, DeviceTopic, parse_topic, topic_for
+from gateway.database import migrate
+from gateway.downlink import RecordingDownlink
+from gateway.points import CredentialHasher, point_for
+from gateway.sinks.embedded import EmbeddedStore
+from market.findings import FindingKind
+from market.licences import Document, DocumentKind, StallType, Validity
+from market.scale_delivery import DeliveryPolicy, DeliveryStatus
+from market.service import Conflict, MarketService, MarketSettings, NotFound, PriceItem, Refused
+from market.stalls import Market, Stall, Vendor
+from market.tracing import Batch, BlockCause, CertificateType, RapidTest, RapidTestResult
+
+pytestmark = pytest.mark.integration
+
+SITE = "xinfadi"
+OPENING = datetime(2026, 11, 22, 22, 0, tzinfo=UTC)  # 06:00 in Shanghai
+POLICY = DeliveryPolicy(retry_after=timedelta(seconds=30), max_retry_interval=timedelta(minutes=2), max_attempts=4)
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = OPENING
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **delta: float) -> datetime:
+        self.now += timedelta(**delta)
+        return self.now
+
+
+class Market_:
+    """The service under test with its simulated scales, time series and clock."""
+
+    def __init__(self, service: MarketService, downlink: RecordingDownlink, store: EmbeddedStore,
+                 clock: Clock) -> None:
+        self.service, self.downlink, self.store, self.clock = service, downlink, store, clock
+        self.sequence = 0
+
+    async def uplink(self, scale: str, message: UplinkModel, channel: Channel) -> None:
+        topic = parse_topic(topic_for(SITE, DeviceKind.SCALE, scale, channel))
+        await self.service.handle([(topic, message)])
+
+    async def ack(self, scale: str, cmd_id: str, ok: bool = True, error: str | None = None,
+                  result: dict[str, Any] | None = None) -> None:
+        await self.uplink(scale, CommandAck(cmd_id=cmd_id, ok=ok, error=error, result=result), Channel.ACK)
+
+    async def state(self, scale: str, online: bool) -> None:
+        await self.uplink(scale, DeviceState(online=online, ts=self.clock.now), Channel.STATE)
+
+    def record(self, stall: str = "A03", plu: str = "1001", fen: int = 680, net_g: int = 1250,
+               amount: int | None = None, batch: str | None = None, minutes: float = 0) -> ScaleRecord:
+        self.sequence += 1
+        return ScaleRecord(record_id=f"r-{self.sequence:04d}", ts=self.clock.now + timedelta(minutes=minutes),
+                           stall=stall, plu=plu, product="西红柿", net_g=net_g, unit_price_fen=fen,
+                           amount_fen=(net_g * fen + 500) // 1000 if amount is None else amount,
+                           trace_code=f"{SITE}-{stall}-{self.sequence:04d}", batch=batch)
+
+    async def sell(self, scale: str, *records: ScaleRecord) -> None:
+        topic = parse_topic(topic_for(SITE, DeviceKind.SCALE, scale, Channel.RECORD))
+        burst: list[tuple[DeviceTopic, UplinkModel]] = [(topic, record) for record in records]
+        await self.service.handle(burst)
+        hasher = CredentialHasher(b"k")
+        received = int(self.clock.now.timestamp()) * 10**9
+        await self.store.write([point_for(topic, record, received, hasher) for record in records])
+
+    def sent_to(self, scale: str, op: str) -> list[Any]:
+        return [command for command in self.downlink.commands_to(scale) if command.op == op]
+
+
+@pytest.fixture
+async def market(engine: AsyncEngine, tmp_path: Path) -> AsyncIterator[Market_]:
+    await migrate(engine, "market")
+    clock, downlink = Clock(), RecordingDownlink()
+    store = EmbeddedStore(tmp_path / "ts.sqlite")
+    await store.open()
+    service = MarketService(engine, downlink, store, clock, MarketSettings(delivery=POLICY))
+    await service.create_market(Market(SITE, "新发地农贸市场", "北京市丰台区", "010-12345678"), clock.now)
+    await service.add_vendor(SITE, Vendor("v-wang", "王建国", None, "13800000000"), clock.now)
+    await service.add_stall(SITE, Stall("A03", "王记蔬菜", StallType.VEGETABLES, "v-wang"))
+    await service.add_stall(SITE, Stall("A04", "老李蔬菜", StallType.VEGETABLES))
+    for scale in ("scale-01", "scale-02"):
+        await service.register_scale(SITE, scale, "A03", clock.now)
+    await service.register_scale(SITE, "scale-03", "A04", clock.now)
+    yield Market_(service, downlink, store, clock)
+    await store.close()
+
+
+async def publish(market: Market_, stall: str = "A03", fen: int = 680, effective: datetime | None = None) -> Any:
+    return await market.service.publish_prices(
+        SITE, stall, [PriceItem("1001", "西红柿", fen), PriceItem("1002", "大白菜", 200)], effective, "op-1",
+        market.clock.now)
+
+
+async def receive(market: Market_, batch_id: str, grams: int = 20_000, stall: str = "A03", hours: float = -1,
+                  plu: str = "1001") -> Batch:
+    batch = Batch(batch_id, stall, plu, "西红柿", "寿光蔬菜合作社", "370783", "山东省寿光市", grams,
+                  CertificateType.ORIGIN, "CD-2026-1", market.clock.now + timedelta(hours=hours), "13900000000")
+    await market.service.receive_batch(SITE, batch, "op-1", market.clock.now)
+    return batch
+
+
+# -- price publication and pushes ---------------------------------------------------------------
+
+
+async def test_a_price_push_reaches_every_scale_of_the_stall_and_is_tracked_per_scale(market: Market_) -> None:
+    publication = await publish(market)
+    assert {d.scale for d in publication.deliveries} == {"scale-01", "scale-02"}
+    assert all(d.status is DeliveryStatus.PENDING and d.attempts == 1 for d in publication.deliveries)
+    (command,) = market.sent_to("scale-01", "set_prices")
+    table = SetPricesArgs.model_validate(command.args)
+    assert [(p.plu, p.unit_price_fen) for p in table.prices] == [("1001", 680), ("1002", 200)]
+    assert market.sent_to("scale-03", "set_prices") == []
+    await market.ack("scale-01", command.cmd_id, result={"prices_loaded": 2})
+    pushes = {d.scale: d for d in await market.service.deliveries(SITE, None, None, 10, 0)}
+    assert pushes["scale-01"].status is DeliveryStatus.ACKED and pushes["scale-02"].status is DeliveryStatus.PENDING
+
+
+async def test_a_scale_that_never_acks_is_retried_with_backoff_then_given_up(market: Market_) -> None:
+    await publish(market)
+    (acked,) = market.sent_to("scale-01", "set_prices")
+    await market.ack("scale-01", acked.cmd_id)
+    sends_at = [market.clock.now]
+    for _ in range(12):  # ten minutes in 50 s steps
+        await market.service.tick(market.clock.advance(seconds=50))
+        if len(market.sent_to("scale-02", "set_prices")) > len(sends_at):
+            sends_at.append(market.clock.now)
+    silent = market.sent_to("scale-02", "set_prices")
+    assert len(silent) == POLICY.max_attempts and len({c.cmd_id for c in silent}) == 1, "the same command again"
+    gaps = [later - earlier for earlier, later in pairwise(sends_at)]
+    assert gaps == sorted(gaps) and gaps[0] >= timedelta(seconds=30)
+    assert len(market.sent_to("scale-01", "set_prices")) == 1, "an acked scale is left alone"
+    (given_up,) = await market.service.deliveries(SITE, [DeliveryStatus.GIVEN_UP], None, 10, 0)
+    assert given_up.scale == "scale-02" and given_up.error == f"no ack after {POLICY.max_attempts} sends"
+    await market.service.tick(market.clock.advance(hours=1))
+    assert len(market.sent_to("scale-02", "set_prices")) == POLICY.max_attempts
+
+
+async def test_a_scale_back_online_gets_the_prices_again_if_its_last_push_was_not_acked(market: Market_) -> None:
+    await market.state("scale-02", online=False)
+    await publish(market)
+    assert market.sent_to("scale-02", "set_prices") == [], "an offline scale is not sent to"
+    await market.service.tick(market.clock.advance(minutes=30))
+    assert market.sent_to("scale-02", "set_prices") == []
+    await publish(market, fen=700)
+    await market.state("scale-02", online=True)
+    (resent,) = market.sent_to("scale-02", "set_prices")
+    assert [p.unit_price_fen for p in SetPricesArgs.model_validate(resent.args).prices] == [700, 200]
+    statuses = sorted(d.status.value for d in await market.service.deliveries(SITE, None, "scale-02", 10, 0))
+    assert statuses == ["pending", "superseded", "superseded"]
+    await market.ack("scale-02", resent.cmd_id)
+    await market.state("scale-02", online=False)
+    await market.state("scale-02", online=True)
+    assert len(market.sent_to("scale-02", "set_prices")) == 1, "acked: nothing to re-send"
+
+
+async def test_a_broker_that_cannot_take_commands_costs_no_attempt(market: Market_) -> None:
+    market.downlink.unavailable = True
+    publication = await publish(market)
+    assert all(d.attempts == 0 and d.status is DeliveryStatus.PENDING for d in publication.deliveries)
+    market.downlink.unavailable = False
+    await market.service.tick(market.clock.advance(seconds=31))
+    assert len(market.sent_to("scale-01", "set_prices")) == 1 and len(market.sent_to("scale-02", "set_prices")) == 1
+
+
+async def test_a_refused_or_partial_push_is_failed_with_the_scales_reason(market: Market_) -> None:
+    await publish(market)
+    (first,) = market.sent_to("scale-01", "set_prices")
+    (second,) = market.sent_to("scale-02", "set_prices")
+    await market.ack("scale-01", first.cmd_id, ok=False, error="PLU table full")
+    await market.ack("scale-02", second.cmd_id, result={"prices_loaded": 1})
+    await market.ack("scale-03", second.cmd_id)  # another scale echoing a command not sent to it: ignored
+    failed = {d.scale: d.error for d in await market.service.deliveries(SITE, [DeliveryStatus.FAILED], None, 10, 0)}
+    assert failed == {"scale-01": "PLU table full", "scale-02": "the scale loaded 1 of 2 prices"}
+
+
+async def test_prices_cannot_be_backdated_and_unknown_stalls_are_not_found(market: Market_) -> None:
+    with pytest.raises(Refused, match="past"):
+        await publish(market, effective=market.clock.now - timedelta(hours=1))
+    with pytest.raises(NotFound):
+        await publish(market, stall="Z99")
+    with pytest.raises(Refused, match="each PLU once"):
+        await market.service.publish_prices(SITE, "A03", [PriceItem("1001", "西红柿", 1)] * 2, None, "op",
+                                            market.clock.now)
+
+
+async def test_a_price_effective_later_is_pushed_now_and_counts_from_its_time(market: Market_) -> None:
+    await publish(market)
+    await publish(market, fen=720, effective=market.clock.now + timedelta(hours=2))
+    latest = market.sent_to("scale-01", "set_prices")[-1]
+    assert [(p.plu, p.unit_price_fen) for p in SetPricesArgs.model_validate(latest.args).prices] == [
+        ("1001", 680), ("1001", 720), ("1002", 200), ("1002", 200)]
+    await market.sell("scale-01", market.record(fen=680, minutes=60), market.record(fen=720, minutes=150))
+    assert await market.service.findings(SITE, FindingKind.PRICE_DIFFERS, None, False, 10, 0) == []
+
+
+# -- compliance findings ------------------------------------------------------------------------
+
+
+async def test_sales_off_the_published_price_or_amount_raise_findings_once(market: Market_) -> None:
+    await publish(market)
+    await receive(market, "B1")
+    overpriced, short = market.record(fen=700), market.record(amount=900)
+    await market.sell("scale-01", market.record(), overpriced, short)
+    await market.sell("scale-01", overpriced, short)  # redelivered
+    found = await market.service.findings(SITE, None, None, True, 50, 0)
+    kinds = sorted(f.finding.kind.value for f in found)
+    assert kinds == ["amount_mismatch", "price_differs"]
+    differs = next(f for f in found if f.finding.kind is FindingKind.PRICE_DIFFERS)
+    assert differs.finding.detail["difference_fen"] == 20 and differs.finding.detail["trace_code"] == (
+        overpriced.trace_code)
+    trace = await market.service.forward_trace(SITE, "B1", 10, 0)
+    assert trace.sales_count == 3, "a redelivered record is one sale"
+
+
+async def test_a_scale_reporting_another_stall_or_unregistered_is_a_finding(market: Market_) -> None:
+    await publish(market)
+    await publish(market, stall="A04")
+    await market.sell("scale-01", market.record(stall="A04"))
+    await market.sell("scale-99", market.record())
+    kinds = {f.finding.kind for f in await market.service.findings(SITE, None, None, True, 50, 0)}
+    assert {FindingKind.STALL_MISMATCH, FindingKind.UNREGISTERED_SCALE} <= kinds
+
+
+async def test_selling_without_a_published_price_is_reported(market: Market_) -> None:
+    await market.sell("scale-03", market.record(stall="A04"), market.record(stall="A04"))
+    (finding,) = await market.service.findings(SITE, FindingKind.NO_PUBLISHED_PRICE, None, True, 50, 0)
+    assert finding.finding.stall == "A04"
+    resolved = await market.service.resolve_finding(SITE, finding.finding_id, "op-2", "已督促公示", market.clock.now)
+    assert resolved.resolved_by == "op-2"
+    with pytest.raises(Conflict):
+        await market.service.resolve_finding(SITE, finding.finding_id, "op-2", "again", market.clock.now)
+
+
+# -- tracing, recall, mass balance ----------------------------------------------------------------
+
+
+async def test_a_trace_code_leads_to_the_sale_the_batch_and_its_tests(market: Market_) -> None:
+    await publish(market)
+    await receive(market, "B1")
+    test = RapidTest("B1", "农药残留", "酶抑制法", RapidTestResult.PASS, "抑制率 12%", "刘*", market.clock.now)
+    assert (await market.service.record_test(SITE, test, "op-1", market.clock.now)).recall is None
+    record = market.record(batch="B1")
+    await market.sell("scale-01", record)
+    trace = await market.service.trace(SITE, record.trace_code)
+    assert trace is not None and trace.sale.net_g == 1250 and trace.vendor_name == "王建国"
+    assert trace.batch is not None and trace.batch.origin_name == "山东省寿光市" and trace.tests == [test]
+    assert await market.service.trace(SITE, "nope") is None
+
+
+async def test_sales_without_a_batch_named_go_to_the_stalls_current_batch(market: Market_) -> None:
+    await publish(market)
+    await receive(market, "B-old", hours=-30)
+    await receive(market, "B-new", hours=-2)
+    await market.sell("scale-01", market.record(), market.record(batch="B20261123-A03-01"))
+    assert (await market.service.forward_trace(SITE, "B-new", 10, 0)).sales_count == 2
+    (unknown,) = await market.service.findings(SITE, FindingKind.UNKNOWN_BATCH, None, True, 10, 0)
+    assert unknown.finding.detail["batch"] == "B20261123-A03-01"
+
+
+async def test_a_recall_stops_the_batch_on_every_scale_that_sells_it_and_lists_its_sales(market: Market_) -> None:
+    await publish(market)
+    await receive(market, "B1")
+    await market.sell("scale-01", market.record(batch="B1"), market.record(batch="B1", net_g=800))
+    await market.sell("scale-03", market.record(stall="A04", batch="B1"))  # from a neighbour's counter
+    recall = await market.service.recall(SITE, "B1", "供货商通报农药残留超标", "op-1", market.clock.now)
+    assert {d.scale for d in recall.deliveries} == {"scale-01", "scale-02", "scale-03"}
+    (command,) = market.sent_to("scale-02", "block_batch")
+    assert BlockBatchArgs.model_validate(command.args).batch == "B1"
+    trace = recall.trace
+    assert trace.sales_count == 3 and trace.balance.sold_g == 1250 + 800 + 1250
+    assert [s.trace_code for s in trace.sales] == [f"{SITE}-A03-0001", f"{SITE}-A03-0002", f"{SITE}-A04-0003"]
+    assert trace.batch.block is not None and trace.batch.block.cause is BlockCause.OPERATOR
+    with pytest.raises(Conflict):
+        await market.service.recall(SITE, "B1", "again", "op-1", market.clock.now)
+    market.clock.advance(minutes=5)
+    await market.sell("scale-01", market.record(batch="B1"))
+    (sold_anyway,) = await market.service.findings(SITE, FindingKind.SALE_OF_BLOCKED_BATCH, None, True, 10, 0)
+    assert sold_anyway.finding.detail["batch"] == "B1"
+
+
+async def test_a_failed_rapid_test_recalls_the_batch_by_itself(market: Market_) -> None:
+    await receive(market, "B1")
+    failed = RapidTest("B1", "克伦特罗", "胶体金法", RapidTestResult.FAIL, None, "刘*", market.clock.now)
+    recorded = await market.service.record_test(SITE, failed, "op-1", market.clock.now)
+    assert recorded.recall is not None and {d.scale for d in recorded.recall.deliveries} == {"scale-01", "scale-02"}
+    block = recorded.recall.trace.batch.block
+    assert block is not None and block.cause is BlockCause.FAILED_TEST and block.reason == "快检不合格：克伦特罗"
+    again = await market.service.record_test(SITE, failed, "op-1", market.clock.now)
+    assert again.recall is None, "a batch is stopped once"
+
+
+async def test_a_recall_waits_for_an_offline_scale_and_reaches_it_when_it_returns(market: Market_) -> None:
+    await receive(market, "B1")
+    await market.state("scale-02", online=False)
+    await market.service.recall(SITE, "B1", "召回", "op-1", market.clock.now)
+    assert market.sent_to("scale-02", "block_batch") == []
+    await market.state("scale-02", online=True)
+    assert len(market.sent_to("scale-02", "block_batch")) == 1
+
+
+async def test_selling_more_than_was_received_is_one_oversold_finding(market: Market_) -> None:
+    await publish(market)
+    await receive(market, "B1", grams=2_000)
+    await market.sell("scale-01", market.record(batch="B1", net_g=1_500))
+    assert await market.service.findings(SITE, FindingKind.OVERSOLD, None, True, 10, 0) == []
+    await market.sell("scale-01", market.record(batch="B1", net_g=600), market.record(batch="B1", net_g=100))
+    (oversold,) = await market.service.findings(SITE, FindingKind.OVERSOLD, None, True, 10, 0)
+    assert oversold.finding.detail == {"batch": "B1", "received_g": 2_000, "sold_g": 2_200, "oversold_g": 200}
+    detail = await market.service.batch_detail(SITE, "B1")
+    assert (detail.balance.sold_g, detail.balance.oversold_g, detail.sales_count) == (2_200, 200, 3)
+
+
+async def test_meat_needs_its_quarantine_certificate_and_a_batch_is_received_once(market: Market_) -> None:
+    await market.service.add_stall(SITE, Stall("B01", "李家肉铺", StallType.MEAT))
+    with pytest.raises(Refused, match="quarantine"):
+        await receive(market, "M1", stall="B01", plu="2001")
+    await receive(market, "B1")
+    with pytest.raises(Conflict):
+        await receive(market, "B1")
+
+
+# -- what the stall shows, and history from the time series ---------------------------------------
+
+
+async def test_the_stall_display_has_licences_prices_and_current_batches(market: Market_) -> None:
+    today = date(2026, 11, 23)
+    await market.service.add_document(SITE, "v-wang", Document(DocumentKind.BUSINESS_LICENCE, "91440300708461136T",
+                                                               date(2020, 1, 1)), "op-1", market.clock.now)
+    await market.service.add_document(SITE, "v-wang", Document(DocumentKind.HEALTH_CERTIFICATE, "HC-1",
+                                                               date(2026, 1, 1), today + timedelta(days=6),
+                                                               holder="王*"), "op-1", market.clock.now)
+    await publish(market)
+    await publish(market, fen=650, effective=market.clock.now + timedelta(hours=4))
+    await receive(market, "B1")
+    await market.service.record_test(SITE, RapidTest("B1", "农药残留", "酶抑制法", RapidTestResult.PASS, "12%", "刘*",
+                                                     market.clock.now), "op-1", market.clock.now)
+    display = await market.service.stall_display(SITE, "A03", market.clock.now)
+    assert display.day == today and display.vendor is not None and display.vendor.name == "王建国"
+    assert [(s.required.value, s.validity) for s in display.licences.required] == [
+        ("business_licence", Validity.VALID), ("food_filing", Validity.MISSING),
+        ("health_certificate", Validity.EXPIRING)]
+    assert [(p.plu, p.unit_price_fen) for p in display.prices] == [("1001", 680), ("1001", 650), ("1002", 200)]
+    assert [(b.batch.batch_id, [t.item for t in b.tests]) for b in display.batches] == [("B1", ["农药残留"])]
+    problems = await market.service.licence_problems(SITE, market.clock.now)
+    assert [(p.stall.stall, p.status.required.value, p.status.validity.value, p.status.warning_days)
+            for p in problems] == [
+        ("A03", "food_filing", "missing", None), ("A04", "business_licence", "missing", None),
+        ("A04", "food_filing", "missing", None), ("A04", "health_certificate", "missing", None),
+        ("A03", "health_certificate", "expiring", 7)]
+
+
+async def test_price_history_comes_from_the_time_series_by_market_day(market: Market_) -> None:
+    await market.sell("scale-01", market.record(fen=600, net_g=1000), market.record(fen=900, net_g=500))
+    market.clock.advance(days=1)
+    await market.sell("scale-01", market.record(fen=700, net_g=100), market.record(plu="1002", fen=200))
+    history = await market.service.sales_price_history(SITE, "1001", 3, market.clock.now)
+    assert [(d.day.isoformat(), d.sales, d.min_fen, d.avg_fen, d.max_fen) for d in history.days] == [
+        ("2026-11-23", 2, 600, 700, 900), ("2026-11-24", 1, 700, 700, 700)]
+    assert history.sampled_days == []
+    with pytest.raises(Refused):
+        await market.service.sales_price_history(SITE, "1001", 400, market.clock.now)

@@ -1,0 +1,194 @@
+"""Market storage on SQLite and PostgreSQL: the migration matches the tables, and what is written
+comes back as it went in (aware UTC times, integer fen and grams, dates)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import Connection, inspect
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from devices.scale_commands import ScalePrice, SetPricesArgs, set_prices_command
+from gateway.database import migrate, version_table
+from market.findings import Finding, FindingKind
+from market.licences import Document, DocumentKind, StallType
+from market.pricing import PublishedPrice, prices_in_force
+from market.scale_delivery import DeliveryStatus, new_delivery, sent
+from market.stalls import Market, Stall, Vendor
+from market.storage import MarketRepository, metadata
+from market.tracing import Batch, BlockCause, CertificateType, RapidTest, RapidTestResult, Sale, block_batch
+
+pytestmark = pytest.mark.integration
+
+NOW = datetime(2026, 11, 23, 0, 30, tzinfo=UTC)
+SITE = "xinfadi"
+
+
+@pytest.fixture
+async def market_engine(engine: AsyncEngine) -> AsyncEngine:
+    """conftest's engine (SQLite, then PostgreSQL) with the community schema, plus the market's."""
+    await migrate(engine, "market")
+    return engine
+
+
+async def seeded(engine: AsyncEngine) -> None:
+    async with engine.begin() as connection:
+        repository = MarketRepository(connection)
+        await repository.add_market(Market(SITE, "新发地农贸市场", "北京市丰台区", "12315"), NOW)
+        await repository.add_vendor(SITE, Vendor("v-wang", "王建国", "photos/v-wang.jpg", "13800000000"), NOW)
+        await repository.add_stall(SITE, Stall("A03", "王记蔬菜", StallType.VEGETABLES, "v-wang"))
+        await repository.add_stall(SITE, Stall("B01", "李家肉铺", StallType.MEAT))
+        await repository.register_scale(SITE, "scale-01", "A03", NOW)
+
+
+def market_differences(sync: Connection) -> list[Any]:
+    """What autogenerate would change in the market's tables (the others belong to other contexts)."""
+    def ours(name: str | None, kind: str, _parent: Any) -> bool:
+        return kind != "table" or bool(name and name.startswith("market_"))
+
+    return list(compare_metadata(MigrationContext.configure(sync, opts={"include_name": ours}), metadata))
+
+
+async def test_the_migration_creates_exactly_the_tables_the_code_uses(market_engine: AsyncEngine) -> None:
+    async with market_engine.connect() as connection:
+        differences = await connection.run_sync(market_differences)
+        tables = await connection.run_sync(lambda sync: set(inspect(sync).get_table_names()))
+    assert differences == []
+    assert {version_table("market"), version_table("community"), "market_sales", "voting_proposals"} <= tables
+
+
+async def test_migrating_again_changes_nothing(market_engine: AsyncEngine) -> None:
+    await migrate(market_engine, "market")
+    async with market_engine.connect() as connection:
+        differences = await connection.run_sync(market_differences)
+    assert differences == []
+
+
+async def test_directory_and_documents_round_trip(market_engine: AsyncEngine) -> None:
+    await seeded(market_engine)
+    licence = Document(DocumentKind.BUSINESS_LICENCE, "91440300708461136T", date(2020, 1, 1))
+    health = Document(DocumentKind.HEALTH_CERTIFICATE, "HC-1", date(2026, 1, 1), date(2026, 12, 31), holder="王*")
+    async with market_engine.begin() as connection:
+        repository = MarketRepository(connection)
+        await repository.add_document(SITE, "v-wang", licence, "op-1", NOW)
+        await repository.add_document(SITE, "v-wang", health, "op-1", NOW)
+        await repository.register_scale(SITE, "scale-01", "B01", NOW)  # moved to another stall
+        await repository.set_online(SITE, "scale-01", True, NOW)
+    async with market_engine.connect() as connection:
+        repository = MarketRepository(connection)
+        assert await repository.market(SITE) == Market(SITE, "新发地农贸市场", "北京市丰台区", "12315")
+        assert (await repository.vendor(SITE, "v-wang")) == Vendor("v-wang", "王建国", "photos/v-wang.jpg",
+                                                                   "13800000000")
+        assert await repository.documents(SITE, ["v-wang", "v-none"]) == {"v-wang": [licence, health], "v-none": []}
+        assert [s.stall for s in await repository.stalls(SITE, 10, 0)] == ["A03", "B01"]
+        (scale,) = await repository.scales(SITE)
+        assert (scale.scale, scale.stall, scale.online, scale.state_changed_at) == ("scale-01", "B01", True, NOW)
+
+
+async def test_a_stall_of_an_unknown_vendor_is_refused(market_engine: AsyncEngine) -> None:
+    await seeded(market_engine)
+    with pytest.raises(IntegrityError):
+        async with market_engine.begin() as connection:
+            await MarketRepository(connection).add_stall(SITE, Stall("A09", "?", StallType.FRUIT, "v-nobody"))
+
+
+async def test_prices_in_force_and_later_ones_come_back_per_stall_and_pair(market_engine: AsyncEngine) -> None:
+    await seeded(market_engine)
+
+    def price(plu: str, fen: int, hours: float, stall: str = "A03") -> PublishedPrice:
+        return PublishedPrice(stall, plu, "西红柿", fen, NOW + timedelta(hours=hours), NOW, "op-1")
+
+    published = [price("1001", 650, -48), price("1001", 680, -1), price("1001", 720, 5), price("1002", 200, -3),
+                 price("1001", 3000, -2, stall="B01")]
+    async with market_engine.begin() as connection:
+        await MarketRepository(connection).add_prices(SITE, published)
+    async with market_engine.connect() as connection:
+        repository = MarketRepository(connection)
+        table = await repository.prices_from(SITE, NOW, stall="A03")
+        assert sorted(p.unit_price_fen for p in table) == [200, 680, 720]
+        assert {p.unit_price_fen for p in prices_in_force(await repository.prices_from(SITE, NOW), NOW)} == {
+            680, 200, 3000}
+        window = await repository.prices_from(SITE, NOW - timedelta(hours=1.5), pairs=[("A03", "1001")],
+                                              until=NOW + timedelta(hours=1))
+        assert sorted(p.unit_price_fen for p in window) == [650, 680]
+        history = await repository.price_history(SITE, "A03", "1001", 2, 0)
+        assert [p.unit_price_fen for p in history] == [720, 680]
+        assert history[0].effective_from == NOW + timedelta(hours=5)
+
+
+async def test_a_delivery_is_saved_only_if_nobody_changed_it_meanwhile(market_engine: AsyncEngine) -> None:
+    await seeded(market_engine)
+    args = SetPricesArgs(stall="A03", prices=[ScalePrice(plu="1001", product="西红柿", unit_price_fen=680,
+                                                         effective_from=NOW)])
+    fresh = new_delivery("sp-1", SITE, "scale-01", "A03", set_prices_command("sp-1", args, NOW), NOW)
+    async with market_engine.begin() as connection:
+        repository = MarketRepository(connection)
+        await repository.add_delivery(fresh)
+        assert [d.cmd_id for d, online in await repository.due_deliveries(NOW, 10)] == ["sp-1"]
+        assert await repository.save_delivery(sent(fresh, NOW), expected=fresh)
+        assert not await repository.save_delivery(sent(fresh, NOW), expected=fresh)  # attempts moved on
+        assert await repository.due_deliveries(NOW, 10) == []
+        await repository.set_online(SITE, "scale-01", False, NOW)
+        later = NOW + timedelta(hours=1)
+        assert await repository.due_deliveries(later, 10) == [], "an offline scale is not sent to"
+        await repository.set_online(SITE, "scale-01", True, later)
+        ((due, online),) = await repository.due_deliveries(later, 10)
+    assert online is True and due.attempts == 1 and due.status is DeliveryStatus.PENDING
+    assert SetPricesArgs.model_validate(due.args) == args and due.last_sent_at == NOW
+
+
+async def test_batches_tests_blocks_sales_and_totals(market_engine: AsyncEngine) -> None:
+    await seeded(market_engine)
+    batch = Batch("B1", "A03", "1001", "西红柿", "寿光蔬菜合作社", "370783", "山东省寿光市", 1_000_000_000,
+                  CertificateType.ORIGIN, "CD-1", NOW - timedelta(hours=3), "13900000000")
+    test = RapidTest("B1", "农药残留", "酶抑制法", RapidTestResult.PASS, "抑制率 12%", "刘*", NOW - timedelta(hours=2))
+    sold = [Sale("scale-01", f"r-{n}", NOW + timedelta(minutes=n), "A03", "1001", "西红柿", 1250, 680,
+                 50_000_000_000, f"T-{n}", "B1", "B1") for n in range(3)]
+    async with market_engine.begin() as connection:
+        repository = MarketRepository(connection)
+        await repository.add_batch(SITE, batch, "op-1", NOW)
+        await repository.add_test(SITE, test, NOW)
+        await repository.add_sales(SITE, sold, NOW)
+        blocked = block_batch(batch, NOW + timedelta(hours=1), "召回", "op-1", BlockCause.OPERATOR)
+        assert await repository.block(SITE, blocked)
+        assert not await repository.block(SITE, blocked), "blocked once"
+    async with market_engine.connect() as connection:
+        repository = MarketRepository(connection)
+        assert await repository.batch(SITE, "B1") == blocked
+        assert await repository.tests(SITE, ["B1"]) == {"B1": [test]}
+        assert await repository.known_sales(SITE, [("scale-01", "r-1"), ("scale-01", "r-9")]) == {("scale-01", "r-1")}
+        assert await repository.sale_by_trace_code(SITE, "T-2") == sold[2]
+        assert await repository.sales_of_batch(SITE, "B1", 2, 1) == sold[1:]
+        assert await repository.batch_totals(SITE, ["B1", "B2"]) == {
+            "B1": (3, 3750, sold[0].ts, sold[2].ts), "B2": (0, 0, None, None)}
+        current = await repository.batches(SITE, pairs=[("A03", "1001")], arrived_until=NOW)
+        assert [b.batch_id for b in current] == ["B1"]
+        with pytest.raises(IntegrityError):
+            async with connection.begin_nested():
+                await repository.add_sales(SITE, sold[:1], NOW)
+
+
+async def test_findings_are_kept_once_per_key_and_resolved_once(market_engine: AsyncEngine) -> None:
+    finding = Finding(FindingKind.OVERSOLD, "oversold:B1", "A03", NOW, {"batch": "B1", "oversold_g": 250})
+    async with market_engine.begin() as connection:
+        repository = MarketRepository(connection)
+        await repository.add_findings(SITE, [finding], NOW)
+        assert await repository.known_findings(SITE, ["oversold:B1", "oversold:B2"]) == {"oversold:B1"}
+        with pytest.raises(IntegrityError):
+            async with connection.begin_nested():
+                await repository.add_findings(SITE, [replace(finding, at=NOW + timedelta(hours=1))], NOW)
+    async with market_engine.begin() as connection:
+        repository = MarketRepository(connection)
+        (recorded,) = await repository.findings(SITE, open_only=True)
+        assert recorded.finding == finding and recorded.raised_at == NOW
+        assert await repository.resolve_finding(SITE, recorded.finding_id, "op-2", "已核实", NOW)
+        assert not await repository.resolve_finding(SITE, recorded.finding_id, "op-2", "again", NOW)
+        assert await repository.findings(SITE, open_only=True) == []
+        resolved = await repository.finding(SITE, recorded.finding_id)
+    assert resolved is not None and (resolved.resolved_by, resolved.resolution) == ("op-2", "已核实")
