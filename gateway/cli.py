@@ -9,6 +9,7 @@ import os
 import signal
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -64,11 +65,33 @@ def _simulation_options(function: Callable[..., None]) -> Callable[..., None]:
 @_simulation_options
 @click.option("--no-simulator", is_flag=True, help="Do not start the simulated devices")
 def run(gates: int, scales: int, rate: float, bad_ratio: float, seed: int | None, no_simulator: bool) -> None:
-    """All in one: broker (embedded by default), gateway, status page, the services' APIs
-    (e-voting; SC_DATABASE_URL, migrated at start) and simulated devices."""
+    """All in one: broker (embedded by default), gateway, the market, access and e-voting services
+    with their APIs and pages (SC_DATABASE_URL, migrated at start), and simulated devices with a
+    demo market and compound to match."""
     settings = _settings()
-    simulation = None if no_simulator else (gates, scales, rate, bad_ratio, seed)
-    _run_until_signal(lambda stop: _serve(settings, stop, simulation, services=True))
+    generator = _traffic_generator(settings, gates, scales, seed, bad_ratio)
+    simulation = None if no_simulator else (generator, rate)
+    _run_until_signal(lambda stop: _serve(settings, stop, simulation, services=True, demo=generator))
+
+
+@main.command(epilog=SETTINGS_EPILOG)
+@click.option("--demo", is_flag=True, help="Seed a demo market and compound matching 'smartcity simulate'")
+@click.option("--gates", default=4, show_default=True, type=click.IntRange(0, 10_000),
+              help="With --demo: the simulator's gates")
+@click.option("--scales", default=6, show_default=True, type=click.IntRange(0, 10_000),
+              help="With --demo: the simulator's scales")
+@click.option("--seed", default=None, type=int, help="With --demo: the simulator's --seed")
+def services(demo: bool, gates: int, scales: int, seed: int | None) -> None:
+    """The market, access and e-voting services with their APIs and the people's pages, without a
+    gateway: each service keeps its own MQTT session on its devices' topics at SC_MQTT_URL."""
+    settings = _settings()
+    if settings.embedded_mqtt:
+        raise click.ClickException("services connect to a running broker: set SC_MQTT_URL=mqtt://host:port "
+                                   "(or use 'smartcity run', which starts everything in one process)")
+    if demo and seed is None:
+        raise click.ClickException("--demo needs the simulator's --seed, so the demo data matches its devices")
+    generator = _traffic_generator(settings, gates, scales, seed, 0.0) if demo else None
+    _run_until_signal(lambda stop: _serve_services(settings, stop, generator))
 
 
 @main.command(epilog=SETTINGS_EPILOG)
@@ -172,7 +195,7 @@ def token() -> None:
 @click.option("--ttl-days", default=30, show_default=True, type=click.IntRange(1, 3650), help="Validity")
 def token_issue(subject: str, roles: tuple[str, ...], ttl_days: int) -> None:
     """Print a signed bearer token (signed with SC_AUTH_SECRET)."""
-    from datetime import UTC, datetime, timedelta
+    from datetime import timedelta
 
     from gateway.auth import Role
 
@@ -301,75 +324,110 @@ async def _embedded_broker(settings: Settings) -> AsyncIterator[str]:
 async def _serve(
     settings: Settings,
     stop: asyncio.Event,
-    simulation: tuple[int, int, float, float, int | None] | None,
+    simulation: tuple[Any, float] | None,
     services: bool,
+    demo: Any = None,
 ) -> None:
     from gateway.service import Gateway
     from gateway.web import create_app
 
     async with _embedded_broker(settings) as mqtt_url:
         gateway_ = Gateway(settings, mqtt_url=mqtt_url)
-        app = create_app(gateway_)
-        engine = await _mount_services(app, settings) if services else None
-        runner = web.AppRunner(app, access_log=None)
-        await runner.setup()
-        site = web.TCPSite(runner, settings.http_host, settings.http_port)
-        try:
-            await site.start()
-        except OSError as error:
-            await runner.cleanup()
-            raise click.ClickException(
-                f"cannot serve HTTP on {settings.http_host}:{settings.http_port} ({error.strerror}); "
-                "set SC_HTTP_PORT to a free port"
-            ) from None
-        await gateway_.start()
-        click.echo(f"Status page: http://{settings.http_host}:{settings.http_port}/   (Ctrl-C stops)", err=True)
-        simulator = None
-        if simulation is not None:
-            simulator = asyncio.create_task(_simulate(mqtt_url, settings.site, simulation, stop))
+        # with the services, "/" is the people's portal and the gateway's status page moves aside
+        app = create_app(gateway_, status_path="/gateway" if services else "/")
+        async with contextlib.AsyncExitStack() as stack:
+            built = await _services_on(app, settings, mqtt_url, gateway_.store, True) if services else None
+            if built is not None:
+                stack.push_async_callback(built.engine.dispose)
+            await _start_http(app, settings, stack)
+            await gateway_.start()
+            stack.push_async_callback(gateway_.stop)  # runs before the engine is disposed
+            if built is not None:
+                await stack.enter_async_context(_running_services(built, settings, demo))
+            click.echo(f"Pages and status: http://{settings.http_host}:{settings.http_port}/   (Ctrl-C stops)",
+                       err=True)
+            simulator = None
+            if simulation is not None:
+                simulator = asyncio.create_task(_simulate(mqtt_url, simulation, stop))
+            await stop.wait()
+            click.echo("Stopping: flushing batches...", err=True)
+            if simulator is not None:
+                await asyncio.gather(simulator, return_exceptions=True)
+
+
+async def _serve_services(settings: Settings, stop: asyncio.Event, demo: Any) -> None:
+    from gateway.service import build_store
+
+    app = web.Application()
+    store = build_store(settings)
+    async with contextlib.AsyncExitStack() as stack:
+        await store.open()
+        stack.push_async_callback(store.close)
+        built = await _services_on(app, settings, settings.mqtt_url, store)
+        stack.push_async_callback(built.engine.dispose)
+        await _start_http(app, settings, stack)
+        await stack.enter_async_context(_running_services(built, settings, demo))
+        click.echo(f"Pages and APIs: http://{settings.http_host}:{settings.http_port}/   (Ctrl-C stops)", err=True)
         await stop.wait()
-        click.echo("Stopping: flushing batches...", err=True)
-        if simulator is not None:
-            await asyncio.gather(simulator, return_exceptions=True)
-        await gateway_.stop()
-        await runner.cleanup()
-        if engine is not None:
-            await engine.dispose()
+        click.echo("Stopping...", err=True)
+
+
+async def _services_on(app: web.Application, settings: Settings, mqtt_url: str, store: Any,
+                       with_gateway: bool = False) -> Any:
+    from gateway.auth import Role
+    from gateway.bootstrap import ServicesUnavailable, build_services, migrated_engine, mount_services
+    from gateway.pages import NavLink
+
+    try:
+        engine = await migrated_engine(settings)
+    except ServicesUnavailable as error:
+        raise click.ClickException(str(error)) from None
+    built = build_services(settings, engine, mqtt_url, store, _clock)
+    staff = (Role.PROPERTY_MANAGER, Role.MARKET_OPERATOR)
+    gateway_links = (NavLink("网关状态", "/gateway", staff, "设备消息、死信、存储与吞吐"),) if with_gateway else ()
+    mount_services(app, built, store, _clock, gateway_links)
+    return built
+
+
+@contextlib.asynccontextmanager
+async def _running_services(built: Any, settings: Settings, demo: Any) -> AsyncIterator[None]:
+    from gateway.bootstrap import running, seed_demo
+
+    if demo is not None:
+        for line in await seed_demo(built, settings.site, demo, _clock()):
+            click.echo(line, err=True)
+    async with running(built, settings, _clock, demo):
+        yield
+
+
+async def _start_http(app: web.Application, settings: Settings, stack: contextlib.AsyncExitStack) -> None:
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    stack.push_async_callback(runner.cleanup)
+    try:
+        await web.TCPSite(runner, settings.http_host, settings.http_port).start()
+    except OSError as error:
+        raise click.ClickException(
+            f"cannot serve HTTP on {settings.http_host}:{settings.http_port} ({error.strerror}); "
+            "set SC_HTTP_PORT to a free port"
+        ) from None
+
+
+def _clock() -> datetime:
+    return datetime.now(UTC)
 
 
 def _token_authority(settings: Settings) -> TokenAuthority:
-    from gateway.auth import TokenAuthority, load_or_create_secret
+    from gateway.bootstrap import token_authority
 
-    secret = settings.auth_secret.get_secret_value() if settings.auth_secret else None
-    return TokenAuthority(load_or_create_secret(secret, settings.data_dir))
-
-
-async def _mount_services(app: web.Application, settings: Settings) -> Any:
-    """The services' APIs beside the gateway's pages, on the relational database (migrated here)."""
-    from datetime import UTC, datetime
-
-    from community.voting.service import VotingService
-    from community.voting.web import mount
-    from gateway.database import create_engine, migrate
-
-    engine = create_engine(settings.database_url)
-    try:
-        await migrate(engine, "community")
-    except Exception as failure:
-        await engine.dispose()
-        raise click.ClickException(f"cannot prepare the database at SC_DATABASE_URL: {failure}") from None
-    mount(app, VotingService(engine), _token_authority(settings), lambda: datetime.now(UTC))
-    return engine
+    return token_authority(settings)
 
 
-async def _simulate(
-    mqtt_url: str, site: str, simulation: tuple[int, int, float, float, int | None], stop: asyncio.Event
-) -> None:
-    from devices.simulator import TrafficGenerator, run_simulation
+async def _simulate(mqtt_url: str, simulation: tuple[Any, float], stop: asyncio.Event) -> None:
+    from devices.simulator import run_simulation
 
-    gates, scales, rate, bad_ratio, seed = simulation
+    generator, rate = simulation
     endpoint = MqttEndpoint.parse(mqtt_url)
-    generator = TrafficGenerator(site, gates, scales, seed=_seed(seed), bad_ratio=bad_ratio)
     await run_simulation(endpoint.host, endpoint.port, generator, rate, None, endpoint.username,
                          endpoint.password, stop)
 

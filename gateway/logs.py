@@ -34,3 +34,5 @@ def configure_logging(level: str = "INFO", fmt: str = "console") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
+    # each migration step at start is not news; failures still show
+    logging.getLogger("alembic").setLevel(max(logging.WARNING, root.level))

@@ -56,7 +56,12 @@ class NavLink:
     label: str
     href: str
     roles: tuple[Role, ...]
-    """Who sees the link (admin sees every link)."""
+    """Who sees the link (admin sees every link); none: everyone, signed in or not (public pages)."""
+    description: str = ""
+    """A line for the portal page."""
+
+    def visible_to(self, principal: Principal | None) -> bool:
+        return not self.roles or (principal is not None and principal.has_any(self.roles))
 
 
 @dataclass
@@ -133,6 +138,21 @@ def add_templates(app: web.Application, directory: Path) -> None:
 
 def add_navigation(app: web.Application, link: NavLink) -> None:
     app[SITE].navigation.append(link)
+
+
+def mount_portal(app: web.Application, system_links: tuple[NavLink, ...] = ()) -> None:
+    """The front page at "/": every page a visitor may open, public first, then theirs by role."""
+
+    async def portal(request: web.Request) -> web.Response:
+        principal = session_principal(request)
+        links = [link for link in request.app[SITE].navigation if link.visible_to(principal)]
+        return await render(request, "portal.html", {
+            "public_links": [link for link in links if not link.roles],
+            "role_links": [link for link in links if link.roles],
+            "system_links": [link for link in system_links if link.visible_to(principal)],
+        })
+
+    app.router.add_get("/", portal)
 
 
 def _environment() -> jinja2.Environment:
@@ -280,7 +300,7 @@ async def render(request: web.Request, template: str, context: Mapping[str, Any]
         site_name=site.name,
         principal=principal,
         display_name=display_name,
-        navigation=[link for link in site.navigation if principal is not None and principal.has_any(link.roles)],
+        navigation=[link for link in site.navigation if link.visible_to(principal)],
         current_path=request.path,
         csrf_field=CSRF_FIELD,
         csrf_token=csrf_token(request),
@@ -393,4 +413,4 @@ def safe_next(value: str | None) -> str:
 
 def home_for(site: Site, principal: Principal) -> str:
     """Where a person lands after signing in: the first page their roles may see."""
-    return next((link.href for link in site.navigation if principal.has_any(link.roles)), "/")
+    return next((link.href for link in site.navigation if link.roles and principal.has_any(link.roles)), "/")

@@ -82,6 +82,9 @@ class Settings(BaseSettings):
         "sqlite+aiosqlite:///var/smartcity.db", description="SQLAlchemy URL of the relational database"
     )
     data_dir: Path = Field(Path("var"), description="Where embedded stores, the spool and keys live")
+    public_base_url: str | None = Field(
+        None, description="https://... the public pages are reached at (QR codes, EPCIS ids); unset: the request's host"
+    )
     http_host: str = Field("127.0.0.1", description="Address the HTTP server binds")
     http_port: int = Field(8080, ge=0, le=65_535, description="Port of the status page, API and /metrics")
     batch_size: int = Field(5000, ge=1, le=100_000, description="Points per write; a batch flushes when full")
@@ -150,6 +153,16 @@ class Settings(BaseSettings):
         if value != "embedded":
             MqttEndpoint.parse(value)
         return value
+
+    @field_validator("public_base_url")
+    @classmethod
+    def _public_url_parses(cls, value: str | None) -> str | None:
+        if value in (None, ""):
+            return None
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError("must be http(s)://host[:port][/path]")
+        return value.rstrip("/")
 
     @field_validator("influx_url")
     @classmethod

@@ -25,7 +25,8 @@ SHANGHAI = ZoneInfo("Asia/Shanghai")
 MAX_PAGE = 500
 
 
-def create_app(gateway: Gateway) -> web.Application:
+def create_app(gateway: Gateway, status_path: str = "/") -> web.Application:
+    """The gateway's pages and APIs; its status page at ``status_path`` ("/" when it runs alone)."""
     app = web.Application()
     app[GATEWAY] = gateway
     app[TEMPLATES] = jinja2.Environment(
@@ -34,7 +35,7 @@ def create_app(gateway: Gateway) -> web.Application:
     )
     app[TEMPLATES].filters["local_time"] = local_time
     app[TEMPLATES].filters["local_clock"] = local_clock
-    app.router.add_get("/", status_page)
+    app.router.add_get(status_path, status_page)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/metrics", metrics)

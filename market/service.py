@@ -604,7 +604,7 @@ class MarketService:
         findings.extend(await self._mass_balance(repository, site, linked, {**{b.batch_id: b for b in nearby},
                                                                              **named}))
         raised = await self._raise(repository, site, findings, now)
-        log.info("sales recorded", extra={"site": site, "sales": len(linked), "findings": raised})
+        log.debug("sales recorded", extra={"site": site, "sales": len(linked), "findings": raised})
 
     async def _mass_balance(self, repository: MarketRepository, site: str, linked: Sequence[Sale],
                             batches: dict[str, Batch]) -> list[Finding]:

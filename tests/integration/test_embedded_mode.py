@@ -25,9 +25,16 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 SMARTCITY = str(Path(sys.executable).parent / "smartcity")
 
 
-def get_json(url: str) -> Any:
-    with urllib.request.urlopen(url, timeout=5) as response:
+def get_json(url: str, token: str | None = None) -> Any:
+    request = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"} if token else {})
+    with urllib.request.urlopen(request, timeout=5) as response:
         return json.load(response)
+
+
+def admin_token(cwd: Path, environment: dict[str, str]) -> str:
+    issued = subprocess.run([SMARTCITY, "token", "issue", "--subject", "test-admin", "--role", "admin"],
+                            cwd=cwd, env=environment, capture_output=True, text=True, check=True)
+    return issued.stdout.strip()
 
 
 async def test_run_all_in_one_with_embedded_defaults_streams_simulated_devices_into_storage(tmp_path: Path) -> None:
@@ -57,13 +64,24 @@ async def test_run_all_in_one_with_embedded_defaults_streams_simulated_devices_i
             dead = get_json(f"http://127.0.0.1:{http_port}/api/dead-letters?limit=5")["dead_letters"]
             assert dead and all(d["reason"] and d["detail"] for d in dead)
 
-            with urllib.request.urlopen(f"http://127.0.0.1:{http_port}/", timeout=5) as response:
+            with urllib.request.urlopen(f"http://127.0.0.1:{http_port}/gateway", timeout=5) as response:
                 page = response.read().decode()
+            with urllib.request.urlopen(f"http://127.0.0.1:{http_port}/", timeout=5) as response:
+                portal = response.read().decode()
             openapi = get_json(f"http://127.0.0.1:{http_port}/openapi.json")
-            assert "/api/voting/proposals/{proposal_id}/ballots" in openapi["paths"]
+            for path in ("/api/voting/proposals/{proposal_id}/ballots", "/api/access/gates/{gate_id}/whitelist",
+                         "/api/markets/{site}/trace/{trace_code}"):
+                assert path in openapi["paths"], path
             assert (tmp_path / "var" / "smartcity.db").exists(), "the services' database is created and migrated"
             assert "Gate events" in page and "Scale sales" in page and "Dead letters" in page
             assert "<td>gate-01</td>" in page or "gate-01" in page
+            assert "/signin" in portal and "</html>" in portal
+
+            # the demo: gates get their whitelists and decide by them; scales get the published prices
+            token = admin_token(tmp_path, environment)
+            _wait_until_devices_acked(http_port, token)
+            board = get_json(f"http://127.0.0.1:{http_port}/api/markets/demo/prices/board")
+            assert board["lines"], board
         finally:
             process.send_signal(signal.SIGTERM)
             _, err = process.communicate(timeout=30)
@@ -71,6 +89,7 @@ async def test_run_all_in_one_with_embedded_defaults_streams_simulated_devices_i
     assert process.returncode == 0, text
     assert f"Port {taken} (SC_EMBEDDED_MQTT_PORT) is taken" in text
     assert "Stopping: flushing batches" in text
+    assert "Demo accounts, password 'smartcity-demo'" in text
     assert "Traceback" not in text
 
     store = EmbeddedStore(tmp_path / "var" / "timeseries.sqlite")
@@ -80,6 +99,20 @@ async def test_run_all_in_one_with_embedded_defaults_streams_simulated_devices_i
         assert await store.count(PointQuery(Measurement.SCALE_RECORD)) >= len(sales)
     finally:
         await store.close()
+
+
+def _wait_until_devices_acked(http_port: int, token: str) -> None:
+    deadline = time.monotonic() + 30
+    gates: list[dict[str, Any]] = []
+    pushes: list[dict[str, Any]] = []
+    while time.monotonic() < deadline:
+        gates = get_json(f"http://127.0.0.1:{http_port}/api/access/communities/demo/gates", token)["gates"]
+        pushes = get_json(f"http://127.0.0.1:{http_port}/api/markets/demo/scales", token)["items"]
+        if (len(gates) == 3 and all(g["in_sync"] for g in gates)
+                and len(pushes) == 4 and all(p["last_price_push"]["status"] == "acked" for p in pushes)):
+            return
+        time.sleep(0.3)
+    raise AssertionError(f"devices did not ack: gates {gates}, scales {pushes}")
 
 
 def _wait_for_traffic(process: subprocess.Popen[bytes], http_port: int) -> dict[str, Any]:

@@ -55,6 +55,58 @@ def test_gateways_share_a_group_with_distinct_client_ids() -> None:
                for g in gateways)
 
 
+def test_every_smartcity_command_and_option_in_the_stack_exists() -> None:
+    from gateway.cli import main
+
+    for name, service in compose()["services"].items():
+        if service.get("build") != "." or "entrypoint" in service:
+            continue
+        command, *arguments = service["command"]
+        assert command in main.commands, f"{name}: no 'smartcity {command}'"
+        known = {option for parameter in main.commands[command].params for option in parameter.opts}
+        given = {argument for argument in arguments if argument.startswith("--")}
+        assert given <= known, f"{name}: unknown options {given - known}"
+
+
+def test_devices_gateways_and_services_log_in_as_their_provisioned_users() -> None:
+    services = compose()["services"]
+    provision = services["provision"]
+    assert "smartcity provision" in provision["command"][0] and "--out /broker" in provision["command"][0]
+    assert provision["volumes"] == ["broker-auth:/broker"]
+    mosquitto = services["mosquitto"]
+    assert mosquitto["depends_on"]["provision"]["condition"] == "service_completed_successfully"
+    assert "broker-auth:/mosquitto/auth:ro" in mosquitto["volumes"]
+    config = (ROOT / "deploy/mosquitto/mosquitto.conf").read_text()
+    assert "allow_anonymous false" in config
+    assert "password_file /mosquitto/auth/passwd" in config and "acl_file /mosquitto/auth/acl" in config
+    passwords = provision["environment"]
+    for service_name, user, variable in (("gateway-1", "gateway", "BROKER_GATEWAY_PASSWORD"),
+                                         ("gateway-2", "gateway", "BROKER_GATEWAY_PASSWORD"),
+                                         ("services", "services", "BROKER_SERVICES_PASSWORD")):
+        url = services[service_name]["environment"]["SC_MQTT_URL"]
+        assert url == f"mqtt://{user}:{passwords[variable]}@mosquitto:1883", service_name
+    simulator = services["simulator"]
+    assert simulator["command"][simulator["command"].index("--credentials") + 1] == "/broker/credentials.csv"
+    assert "broker-auth:/broker:ro" in simulator["volumes"]
+
+
+def test_the_services_use_postgresql_and_seed_the_simulators_devices() -> None:
+    services = compose()["services"]
+    postgres = services["postgres"]["environment"]
+    url = services["services"]["environment"]["SC_DATABASE_URL"]
+    assert url == (f"postgresql+asyncpg://{postgres['POSTGRES_USER']}:{postgres['POSTGRES_PASSWORD']}"
+                   f"@postgres:5432/{postgres['POSTGRES_DB']}")
+    demo, simulator = services["services"]["command"], services["simulator"]["command"]
+
+    def option(command: list[str], name: str) -> str:
+        return command[command.index(name) + 1]
+
+    for name in ("--gates", "--scales", "--seed"):
+        assert option(demo, name) == option(simulator, name), name
+    keys = ("SC_SITE", "SC_CREDENTIAL_HASH_KEY", "SC_VISITOR_PASS_KEY")
+    assert all(services["services"]["environment"][k] == services["simulator"]["environment"][k] for k in keys)
+
+
 def test_broker_config_keeps_queued_messages_for_absent_gateways() -> None:
     config = (ROOT / "deploy/mosquitto/mosquitto.conf").read_text()
     assert "persistence true" in config

@@ -1,0 +1,171 @@
+"""The composition root of the domain services: builds the market, access, e-voting and accounts
+services from :class:`Settings` in one place, connects them to the broker (a ServiceFeed per device
+kind, one Downlink), runs their periodic work, and mounts their APIs and pages on one aiohttp app.
+
+``smartcity run`` (beside the gateway and the simulator) and ``smartcity services`` (alone, as in
+the compose stack) both come through :func:`running_services`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from aiohttp import web
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from community.access.service import AccessKeys, AccessService
+from community.voting.service import VotingService
+from devices.simulator import TrafficGenerator
+from devices.topics import DeviceKind
+from gateway.accounts.service import AccountService
+from gateway.auth import Role, TokenAuthority, load_or_create_secret
+from gateway.database import create_engine, migrate
+from gateway.downlink import MqttDownlink
+from gateway.pages import NavLink
+from gateway.service_feed import ServiceFeed
+from gateway.settings import MqttEndpoint, Settings
+from gateway.sinks import TimeSeriesStore
+from market.service import MarketService, MarketSettings
+
+log = logging.getLogger(__name__)
+
+CONTEXTS = ("community", "market", "gateway.accounts")
+"""The packages whose Alembic migrations make up the relational schema."""
+
+
+class ServicesUnavailable(Exception):
+    """The services cannot start (the database cannot be reached or migrated); the message says why."""
+
+
+@dataclass
+class Services:
+    engine: AsyncEngine
+    authority: TokenAuthority
+    accounts: AccountService
+    voting: VotingService
+    access: AccessService
+    market: MarketService
+    feeds: tuple[ServiceFeed, ...]
+    downlink: MqttDownlink
+
+
+def token_authority(settings: Settings) -> TokenAuthority:
+    secret = settings.auth_secret.get_secret_value() if settings.auth_secret else None
+    return TokenAuthority(load_or_create_secret(secret, settings.data_dir))
+
+
+async def migrated_engine(settings: Settings) -> AsyncEngine:
+    engine = create_engine(settings.database_url)
+    try:
+        for package in CONTEXTS:
+            await migrate(engine, package)
+    except Exception as failure:
+        await engine.dispose()
+        raise ServicesUnavailable(f"cannot prepare the database at SC_DATABASE_URL: {failure}") from None
+    return engine
+
+
+def build_services(settings: Settings, engine: AsyncEngine, mqtt_url: str, store: TimeSeriesStore,
+                   clock: Callable[[], datetime]) -> Services:
+    from gateway.service import gate_site_key, visitor_pass_key
+
+    endpoint = MqttEndpoint.parse(mqtt_url)
+    client_id = settings.mqtt_client_id
+    downlink = MqttDownlink(endpoint, f"{client_id}-downlink"[:64])
+    access = AccessService(engine, downlink, clock, AccessKeys(gate_site_key(settings), visitor_pass_key(settings)))
+    market = MarketService(engine, downlink, store, clock, MarketSettings(public_base_url=settings.public_base_url))
+    feeds = (
+        ServiceFeed(endpoint, f"{client_id}-access"[:64], DeviceKind.GATE, access, protocol=settings.mqtt_protocol),
+        ServiceFeed(endpoint, f"{client_id}-market"[:64], DeviceKind.SCALE, market, protocol=settings.mqtt_protocol),
+    )
+    return Services(engine, token_authority(settings), AccountService(engine), VotingService(engine), access,
+                    market, feeds, downlink)
+
+
+def mount_services(app: web.Application, services: Services, store: TimeSeriesStore,
+                   clock: Callable[[], datetime], system_links: tuple[NavLink, ...] = ()) -> None:
+    """The services' JSON APIs (one /openapi.json) and the people's pages on ``app``, with the
+    portal at "/" (``system_links``: the gateway's status page, when it runs in the same process)."""
+    from community.access.web import mount as mount_access_api
+    from community.voting.pages import mount_voting_pages
+    from community.voting.web import mount as mount_voting_api
+    from gateway.pages import mount_pages, mount_portal
+    from market.web import mount as mount_market_api
+
+    mount_voting_api(app, services.voting, services.authority, clock)
+    mount_access_api(app, services.access, services.authority, clock)
+    mount_market_api(app, services.market, services.authority, clock)
+    mount_pages(app, services.accounts, services.authority, clock)
+    mount_voting_pages(app, services.voting)
+    mount_portal(app, (*system_links, NavLink("API 文档", "/openapi.json", (Role.ADMIN,), "OpenAPI 3.1 (JSON)")))
+
+
+async def seed_demo(services: Services, site: str, generator: TrafficGenerator, now: datetime) -> list[str]:
+    """Demo data matching the simulated devices (each part only where the database has none);
+    returns lines telling the user how to sign in."""
+    from community.access.demo import seed_demo as seed_demo_community
+    from gateway.accounts.demo import DEMO_PASSWORD, seed_demo_accounts
+    from market.demo import seed_demo_market
+
+    await seed_demo_community(services.access, site, generator.community_roster(), now)
+    await seed_demo_market(services.market, site, now, generator.market_roster(now))
+    created = await seed_demo_accounts(services.accounts, now)
+    if not created:
+        return []
+    names = ", ".join(f"{account.account_id} ({', '.join(sorted(role.value for role in account.roles))})"
+                      for account in created)
+    return [f"Demo accounts, password {DEMO_PASSWORD!r}: {names}"]
+
+
+async def _tick(services: Services, interval_s: float, clock: Callable[[], datetime]) -> None:
+    """The services' periodic work: command retries and timeouts, offline gates, alarm rules."""
+    while True:
+        await asyncio.sleep(interval_s)
+        for name, tick in (("access", services.access.tick), ("market", services.market.tick)):
+            try:
+                await tick(clock())
+            except Exception:  # the database may be down for a while: log and try again next time
+                log.exception("service tick failed", extra={"service": name})
+
+
+DEMO_REFRESH_S = 3600.0
+
+
+async def _keep_demo_market(services: Services, site: str, generator: TrafficGenerator,
+                            clock: Callable[[], datetime]) -> None:
+    """The simulated scales print batch ids with the day in them: register each day's batches."""
+    from market.demo import seed_demo_market
+
+    while True:
+        await asyncio.sleep(DEMO_REFRESH_S)
+        try:
+            await seed_demo_market(services.market, site, clock(), generator.market_roster(clock()))
+        except Exception:
+            log.exception("demo market refresh failed")
+
+
+@contextlib.asynccontextmanager
+async def running(services: Services, settings: Settings,
+                  clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+                  demo: TrafficGenerator | None = None) -> AsyncIterator[Services]:
+    """Connect the services to the broker and run their periodic work until the block ends."""
+    tasks = [asyncio.create_task(services.downlink.run(), name="downlink")]
+    if demo is not None:
+        tasks.append(asyncio.create_task(_keep_demo_market(services, settings.site, demo, clock), name="demo"))
+    tasks += [asyncio.create_task(feed.run(), name=f"service-feed-{index}") for index, feed in
+              enumerate(services.feeds)]
+    tasks.append(asyncio.create_task(_tick(services, settings.service_tick_s, clock), name="service-tick"))
+    try:
+        yield services
+    finally:
+        for feed in services.feeds:
+            with contextlib.suppress(Exception):
+                await feed.stop()
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
