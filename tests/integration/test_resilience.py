@@ -169,7 +169,7 @@ def _gateway_process(
         SC_HTTP_PORT=str(port),
         SC_MQTT_CLIENT_ID="gw-kill-test",
         SC_BATCH_SIZE="500",
-        SC_CREDENTIAL_HASH_KEY="k",
+        SC_CREDENTIAL_HASH_KEY="resilience-test-credential-key",
         SC_LOG_LEVEL="WARNING",
     ) | settings
     process = subprocess.Popen([SMARTCITY, "gateway"], env=environment)

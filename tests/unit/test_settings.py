@@ -99,6 +99,9 @@ def test_overrides_win_over_the_environment(monkeypatch: pytest.MonkeyPatch) -> 
         ("SC_INFLUX_URL", "ftp://influx", "http(s)://"),
         ("SC_BATCH_SIZE", "0", "greater than or equal to 1"),
         ("SC_LOG_FORMAT", "xml", "'console' or 'json'"),
+        ("SC_CREDENTIAL_HASH_KEY", "short-key", "at least 16 characters"),
+        ("SC_VISITOR_PASS_KEY", "x" * 31, "at least 32 characters"),
+        ("SC_PUBLIC_BASE_URL", "market.example.cn", "http(s)://host"),
     ],
 )
 def test_an_invalid_value_names_its_sc_variable(
