@@ -15,7 +15,6 @@ Nothing here reads a clock: the caller passes `at`.
 from __future__ import annotations
 
 import hashlib
-import hmac
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -27,6 +26,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from devices.contract import DenialReason
+from devices.gate_commands import presented_credential_hash
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 
@@ -46,9 +46,8 @@ def credential_hash(kind: CredentialKind, raw_value: str, site_key: bytes) -> st
     Keyed rather than a bare SHA-256 because a six-digit PIN or a card number has so little entropy that an unkeyed
     hash is reversed by trying every value. Gates hold the site key to hash what they read.
     """
-    if len(site_key) < 16:
-        raise ValueError("the site key must be at least 16 bytes")
-    return hmac.new(site_key, f"{kind.value}:{raw_value}".encode(), hashlib.sha256).hexdigest()
+    # the gates compute the very same thing (the wire contract's function), so they can never disagree
+    return presented_credential_hash(kind.value, raw_value, site_key)
 
 
 @dataclass(frozen=True, order=True)
