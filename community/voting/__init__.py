@@ -2,7 +2,8 @@
 
 * `rules` — the nine matters and the thresholds that decide them;
 * `tally` — the voter roll, ballot eligibility, the ballot box and the count;
-* `audit` — the hash-chained ballot log, voter receipts and the recount from the log.
+* `audit` — the hash-chained ballot log, voter receipts and the recount from the log;
+* `register_roll` — the roll frozen from the ownership register (``community.ownership``), and the units left off.
 
 See docs/voting.md for the rules, the headcount rule and a worked example.
 """

@@ -35,12 +35,13 @@ class Comment:
 
 
 def check_comment(
-    proposal: Proposal, roll: VoterRoll, author_id: str, body: str, now: datetime
+    proposal: Proposal, roll: VoterRoll | None, author_id: str, body: str, now: datetime
 ) -> CommentRefusal | None:
-    """Why ``author_id`` may not post ``body`` now, or None."""
+    """Why ``author_id`` may not post ``body`` now, or None. ``roll`` is the proposal's roll — before a roll from
+    the ownership register is frozen, the roll the register gives now — or None when there is nobody on it."""
     if now >= proposal.closes_at:
         return CommentRefusal.VOTING_CLOSED
-    if not any(author_id in unit.owner_ids for unit in roll.units):
+    if roll is None or not any(author_id in unit.owner_ids for unit in roll.units):
         return CommentRefusal.NOT_ON_ROLL
     if not body.strip():
         return CommentRefusal.EMPTY

@@ -3,6 +3,9 @@ and turnout, the ballot form, the receipt, a receipt check, and the result with 
 
 Handlers translate forms to :class:`VotingService` calls (no HTTP to the JSON API) and render;
 every rule the service applies comes back as a message on the page.
+
+A proposal whose roll is frozen from the ownership register when voting opens shows as upcoming
+until the roll is frozen — with a note, and no ballot form — and then the time it was frozen for.
 """
 
 from __future__ import annotations
@@ -24,8 +27,15 @@ from multidict import MultiDictProxy
 from community.voting.audit import LogEntry, ReceiptStatus, find_receipt, receipt_status
 from community.voting.deliberation import MAX_COMMENT_CHARS, Comment, CommentRefusal
 from community.voting.rules import QUORUM, PassingRule, Threshold
-from community.voting.service import Accepted, StillOpen, UnknownProposal, VotingService
-from community.voting.storage import LogConflict, PublishedResult
+from community.voting.service import (
+    Accepted,
+    ProposalState,
+    RollNotFrozen,
+    StillOpen,
+    UnknownProposal,
+    VotingService,
+)
+from community.voting.storage import LogConflict, PublishedResult, RollState
 from community.voting.tally import (
     Approvals,
     Ballot,
@@ -100,10 +110,12 @@ class Phase(Enum):
         return {Phase.UPCOMING: "未开始", Phase.OPEN: "投票中", Phase.CLOSED: "已结束"}[self]
 
 
-def phase_of(proposal: Proposal, now: datetime) -> Phase:
-    if now < proposal.opens_at:
-        return Phase.UPCOMING
-    return Phase.OPEN if now < proposal.closes_at else Phase.CLOSED
+def phase_of(proposal: Proposal, now: datetime, roll_frozen: bool = True) -> Phase:
+    """Voting is open only with a frozen roll: until the roll is frozen from the register, the
+    proposal is still upcoming (and, if the register never gave one, closed without a vote)."""
+    if now >= proposal.closes_at:
+        return Phase.CLOSED
+    return Phase.OPEN if now >= proposal.opens_at and roll_frozen else Phase.UPCOMING
 
 
 @dataclass(frozen=True)
@@ -147,21 +159,35 @@ class Context:
     """A proposal as the signed-in person may see it."""
 
     principal: Principal
-    proposal: Proposal
-    roll: VoterRoll
+    state: ProposalState
     delegations: list[Delegation]
     entries: list[LogEntry]
     now: datetime
 
     @property
+    def proposal(self) -> Proposal:
+        return self.state.proposal
+
+    @property
+    def roll(self) -> VoterRoll | None:
+        """The frozen roll; None until a roll from the register is frozen."""
+        return self.state.roll
+
+    @property
+    def roll_state(self) -> RollState:
+        return self.state.roll_state
+
+    @property
     def phase(self) -> Phase:
-        return phase_of(self.proposal, self.now)
+        return phase_of(self.proposal, self.now, self.roll is not None)
 
     @property
     def is_manager(self) -> bool:
         return self.principal.has_any(MANAGERS)
 
     def my_units(self) -> list[MyUnit]:
+        if self.roll is None:
+            return []
         last = {entry.unit_id: entry for entry in self.entries}
         me = self.principal.subject
         delegated = {d.unit_id for d in self.delegations if d.delegate_id == me}
@@ -185,12 +211,15 @@ class Context:
     def owns_several(self) -> bool:
         """Whether one owner person (same owner set) with this person in it holds several units:
         then a split vote counts them as taking part but not in favour."""
+        if self.roll is None:
+            return False
         return any(len(unit_ids) > 1 for person, unit_ids in self.roll.units_by_person.items()
                    if self.principal.subject in person.owner_ids)
 
     def author_label(self, author_id: str) -> str:
         # owners see each other as the units they own, not by name (personal data stays off the page)
-        labels = [unit.label for unit in self.roll.units if author_id in unit.owner_ids]
+        roll = self.state.voters_roll
+        labels = [unit.label for unit in roll.units if author_id in unit.owner_ids] if roll else []
         return "、".join(labels[:3]) + (" 等" if len(labels) > 3 else "") + " 业主" if labels else "业主"
 
 
@@ -199,21 +228,24 @@ async def _context(request: web.Request) -> Context:
     their proxies, the committee and property managers."""
     pages = request.app[PAGES]
     proposal_id = request.match_info["proposal_id"]
+    now = request.app[CLOCK]()
     try:
-        proposal, roll = await pages.service.load(proposal_id)
+        state = await pages.service.state(proposal_id, now)
     except UnknownProposal:
         raise PageProblem(404, "没有这项表决，链接可能有误。", title="表决不存在") from None
     principal = request[PRINCIPAL]
     delegations = await pages.service.delegations(proposal_id)
-    if not _entitled(principal, roll, delegations):
+    if not _entitled(principal, state, delegations):
         raise PageProblem(403, "只有本次表决名册上的业主、受托人、业主委员会和物业可以查看这项表决。",
                           title="您不在本次表决的名册中")
     entries = await pages.service.log(proposal_id)
-    return Context(principal, proposal, roll, delegations, entries, request.app[CLOCK]())
+    return Context(principal, state, delegations, entries, now)
 
 
-def _entitled(principal: Principal, roll: VoterRoll, delegations: Sequence[Delegation]) -> bool:
-    return (any(principal.subject in unit.owner_ids for unit in roll.units)
+def _entitled(principal: Principal, state: ProposalState, delegations: Sequence[Delegation]) -> bool:
+    """The owners on the roll (before a roll from the register is frozen: the owners the register
+    lists now), their proxies, the committee and property managers."""
+    return (state.is_owner(principal.subject)
             or any(d.delegate_id == principal.subject for d in delegations)
             or principal.has_any(MANAGERS))
 
@@ -238,16 +270,17 @@ class Chart:
 def turnout_chart(context: Context, wide_width: int = 900) -> Chart | None:
     """Participation by area and headcount along the log, with the quorum line; ``wide_width``
     suits the column it is shown in (the chart scales, its labels with it)."""
-    if not context.entries:
+    roll = context.roll
+    if not context.entries or roll is None:
         return None
-    box = BallotBox(context.proposal, context.roll, context.delegations)
+    box = BallotBox(context.proposal, roll, context.delegations)
     step = max(1, math.ceil(len(context.entries) / CHART_POINTS))
     area: list[tuple[datetime, Fraction]] = [(context.proposal.opens_at, Fraction(0))]
     heads: list[tuple[datetime, Fraction]] = [(context.proposal.opens_at, Fraction(0))]
     for index, entry in enumerate(context.entries, start=1):
         box.cast(entry.ballot, entry.cast_at)
         if index % step == 0 or index == len(context.entries):
-            turnout = measure_turnout(context.roll, box.counted_ballots)
+            turnout = measure_turnout(roll, box.counted_ballots)
             # participation changes when a ballot arrives and holds until the next: draw steps
             area += [(entry.cast_at, area[-1][1]), (entry.cast_at, turnout.participation_area_ratio * 100)]
             heads += [(entry.cast_at, heads[-1][1]), (entry.cast_at, turnout.participation_headcount_ratio * 100)]
@@ -278,6 +311,7 @@ class Listed:
     my_units: int
     voted_units: int
     published: bool
+    roll_frozen: bool
 
 
 @page(*VOTERS, Role.PROPERTY_MANAGER)
@@ -287,16 +321,17 @@ async def proposal_list(request: web.Request) -> web.Response:
     now = request.app[CLOCK]()
     listed: list[Listed] = []
     for proposal_id in await pages.service.proposal_ids(MAX_LISTED):
-        proposal, roll = await pages.service.load(proposal_id)
+        state = await pages.service.state(proposal_id, now)
         delegations = await pages.service.delegations(proposal_id)
-        if not _entitled(principal, roll, delegations):
+        if not _entitled(principal, state, delegations):
             continue
-        phase = phase_of(proposal, now)
-        entries = await pages.service.log(proposal_id) if phase is Phase.OPEN else []
-        context = Context(principal, proposal, roll, delegations, entries, now)
+        context = Context(principal, state, delegations, [], now)
+        if context.phase is Phase.OPEN:
+            context = Context(principal, state, delegations, await pages.service.log(proposal_id), now)
         mine = context.my_units()
-        published = phase is Phase.CLOSED and await pages.service.published(proposal_id) is not None
-        listed.append(Listed(proposal, phase, len(mine), sum(1 for unit in mine if unit.counted), published))
+        published = context.phase is Phase.CLOSED and await pages.service.published(proposal_id) is not None
+        listed.append(Listed(state.proposal, context.phase, len(mine), sum(1 for unit in mine if unit.counted),
+                             published, state.roll is not None))
     groups = {phase: [item for item in listed if item.phase is phase] for phase in Phase}
     groups[Phase.OPEN].sort(key=lambda item: item.proposal.closes_at)
     groups[Phase.UPCOMING].sort(key=lambda item: item.proposal.opens_at)
@@ -318,7 +353,8 @@ async def _render_proposal(request: web.Request, context: Context, *, status: in
     body, attachments = await pages.service.text(proposal_id)
     comments = await pages.service.comments(proposal_id, moderator=context.principal.has_any((Role.COMMITTEE,)))
     published = await pages.service.published(proposal_id) if context.phase is Phase.CLOSED else None
-    turnout = await pages.service.turnout(proposal_id) if context.phase is not Phase.UPCOMING else None
+    has_turnout = context.phase is not Phase.UPCOMING and context.roll is not None
+    turnout = await pages.service.turnout(proposal_id) if has_turnout else None
     return await render(request, "voting/proposal.html", {
         "c": context,
         "Phase": Phase,
@@ -332,7 +368,10 @@ async def _render_proposal(request: web.Request, context: Context, *, status: in
         "chart": turnout_chart(context) if turnout else None,
         "comments": [_comment_view(context, comment) for comment in comments],
         "published": published,
-        "can_close": context.is_manager and context.phase is Phase.CLOSED and published is None,
+        "can_close": (context.is_manager and context.phase is Phase.CLOSED and published is None
+                      and context.roll is not None),
+        "preview": context.state.preview if context.is_manager else None,
+        "preview_problem": context.state.preview_problem if context.is_manager else None,
         "ballot_errors": ballot_errors,
         "comment_error": comment_error,
         "comment_draft": comment_draft,
@@ -362,7 +401,7 @@ def _comment_view(context: Context, comment: Comment) -> dict[str, Any]:
 
 
 _STATUS_OF_REFUSAL = {
-    BallotRefusal.VOTING_CLOSED: 409, BallotRefusal.NOT_OPEN_YET: 409,
+    BallotRefusal.VOTING_CLOSED: 409, BallotRefusal.NOT_OPEN_YET: 409, BallotRefusal.ROLL_NOT_FROZEN: 409,
     BallotRefusal.NOT_AN_OWNER: 403, BallotRefusal.NO_DELEGATION: 403, BallotRefusal.DOUBLE_REPRESENTATION: 403,
     BallotRefusal.UNIT_NOT_ON_ROLL: 403,
 }
@@ -372,6 +411,13 @@ _STATUS_OF_REFUSAL = {
 async def cast_ballots(request: web.Request) -> web.StreamResponse:
     """One ballot per unit filled in on the form; the receipts (and any refusals) on the next page."""
     context = await _context(request)
+    if context.roll is None:
+        # voting may have opened a moment ago: freeze the roll now rather than wait for the tick
+        await request.app[PAGES].service.freeze_roll(context.proposal.proposal_id, context.now)
+        context = await _context(request)
+    if context.roll is None:
+        return await _render_proposal(request, context, status=409,
+                                      ballot_errors=[f"{BallotRefusal.ROLL_NOT_FROZEN.message_zh}。"])
     form = await form_of(request)
     ballots = _ballots_from(form, context)
     if not ballots:
@@ -440,7 +486,7 @@ def _refusal_text(context: Context, unit_id: str, refusal: BallotRefusal) -> str
 
 
 def _unit_label(context: Context, unit_id: str) -> str:
-    unit = context.roll.unit(unit_id)
+    unit = context.roll.unit(unit_id) if context.roll else None
     return unit.label if unit else unit_id
 
 
@@ -474,6 +520,9 @@ async def close_voting(request: web.Request) -> web.StreamResponse:
     except StillOpen:
         return await _render_proposal(request, context, status=409,
                                       close_error="表决尚未结束，截止后才能计票并公布结果。")
+    except RollNotFrozen:
+        return await _render_proposal(request, context, status=409,
+                                      close_error="本次表决没有冻结的业主名册，无法计票。")
     raise web.HTTPSeeOther(f"/voting/proposals/{context.proposal.proposal_id}/result")
 
 
@@ -499,12 +548,15 @@ class ReceiptView:
 async def receipt_page(request: web.Request) -> web.Response:
     """The receipts of the ballots just cast: only the signed-in voter's own entries are shown."""
     context = await _context(request)
+    roll = context.roll
+    if roll is None:
+        raise PageProblem(404, "本次表决的业主名册尚未冻结，还没有选票和回执。", title="回执不存在")
     receipts: list[ReceiptView] = []
     for code in request.query.getall("code", [])[:50]:
         entry = find_receipt(context.entries, code)
         if entry is None or entry.voter_id != context.principal.subject:
             continue
-        receipts.append(ReceiptView(entry, context.roll.unit(entry.unit_id), _choice_text(entry.choice),
+        receipts.append(ReceiptView(entry, roll.unit(entry.unit_id), _choice_text(entry.choice),
                                     _RECEIPT_STATUS[receipt_status(context.entries, entry.receipt)]))
     refused = []
     for pair in request.query.getall("refused", [])[:50]:
@@ -516,7 +568,7 @@ async def receipt_page(request: web.Request) -> web.Response:
     choices_by_person: dict[OwnerPerson, set[str]] = {}
     for receipt in receipts:
         if receipt.entry.capacity is Capacity.OWNER:
-            choices_by_person.setdefault(context.roll.person_of(receipt.entry.unit_id), set()).add(receipt.choice)
+            choices_by_person.setdefault(roll.person_of(receipt.entry.unit_id), set()).add(receipt.choice)
     split = any(len(choices) > 1 for choices in choices_by_person.values())
     return await render(request, "voting/receipt.html", {
         "c": context, "Phase": Phase, "receipts": receipts, "refused": refused, "split": split,
@@ -560,7 +612,7 @@ async def result_page(request: web.Request) -> web.Response:
     if published is None:
         return await render(request, "voting/result.html", {
             "c": context, "Phase": Phase, "published": None, "rule": rule_in_words(context.proposal.rule),
-            "can_close": context.is_manager and context.phase is Phase.CLOSED,
+            "can_close": context.is_manager and context.phase is Phase.CLOSED and context.roll is not None,
         })
     verification = await service.verify(context.proposal.proposal_id)
     return await render(request, "voting/result.html", {
@@ -614,6 +666,8 @@ def _outcome(context: Context, published: PublishedResult) -> dict[str, Any]:
 
 def _distribution_chart(context: Context) -> Chart | None:
     """Units per option among the counted ballots (shown once voting has closed)."""
+    if context.roll is None:
+        return None
     box = BallotBox(context.proposal, context.roll, context.delegations)
     for entry in context.entries:
         box.cast(entry.ballot, entry.cast_at)

@@ -1,14 +1,24 @@
 """Voting use cases: each opens one transaction, loads what the domain needs, lets the domain
-decide, and stores the outcome. The rules live in tally.py and audit.py, not here."""
+decide, and stores the outcome. The rules live in tally.py and audit.py, not here.
+
+A proposal's roll is either given when it is opened, or frozen from a community's ownership
+register **when voting opens**: at creation when it opens now or opened already, otherwise by
+:meth:`VotingService.tick` (called every couple of seconds) or by the first ballot, whichever comes
+first. Either way the roll is the register *as it stood at the opening time* (the register keeps its
+history), so it does not depend on how late the tick runs, and two freezes racing write one roll.
+"""
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from community.ownership.service import UnknownCommunity
+from community.ownership.storage import OwnershipRepository
 from community.voting.audit import (
     ChainProblem,
     LogEntry,
@@ -22,7 +32,8 @@ from community.voting.audit import (
 )
 from community.voting.deliberation import Comment, CommentRefusal, as_seen_by, check_comment
 from community.voting.publication import differences, result_document
-from community.voting.storage import CommentRepository, LogConflict, PublishedResult, VotingRepository
+from community.voting.register_roll import RegisterRoll, roll_from_register
+from community.voting.storage import CommentRepository, LogConflict, PublishedResult, RollState, VotingRepository
 from community.voting.tally import (
     Ballot,
     BallotBox,
@@ -33,11 +44,24 @@ from community.voting.tally import (
     VoterRoll,
 )
 
+log = logging.getLogger(__name__)
+
 CAST_ATTEMPTS = 5  # concurrent ballots race for the next log sequence number; the loser re-reads
+FREEZES_PER_TICK = 50
+"""Rolls frozen by one tick at most; the next tick takes the rest."""
 
 
 class UnknownProposal(Exception):
     pass
+
+
+class RollNotFrozen(Exception):
+    """The proposal has no frozen roll: voting has not opened yet, or the register gave no roll (see
+    ``state.problem``)."""
+
+    def __init__(self, proposal_id: str, state: RollState) -> None:
+        super().__init__(proposal_id)
+        self.state = state
 
 
 class ProposalExists(Exception):
@@ -60,6 +84,30 @@ class Accepted:
 @dataclass(frozen=True)
 class Refused:
     refusal: BallotRefusal
+
+
+@dataclass(frozen=True)
+class ProposalState:
+    """A proposal with its roll when frozen; before that, where the roll will come from and — for a roll from the
+    register — the roll the register gives now (`preview`: who takes part in the deliberation, and what the
+    property office should check before voting opens)."""
+
+    proposal: Proposal
+    roll: VoterRoll | None
+    roll_state: RollState
+    preview: RegisterRoll | None = None
+    preview_problem: str | None = None
+
+    @property
+    def voters_roll(self) -> VoterRoll | None:
+        """The frozen roll, else the register's roll as it stands now."""
+        if self.roll is not None:
+            return self.roll
+        return self.preview.roll if self.preview is not None else None
+
+    def is_owner(self, subject: str) -> bool:
+        roll = self.voters_roll
+        return roll is not None and any(subject in unit.owner_ids for unit in roll.units)
 
 
 @dataclass(frozen=True)
@@ -95,6 +143,90 @@ class VotingService:
         except IntegrityError:
             raise ProposalExists(proposal.proposal_id) from None
 
+    async def open_proposal_from_register(
+        self, proposal: Proposal, community_id: str, *, body: str, created_by: str, now: datetime,
+        attachments: list[dict[str, str]] | None = None,
+    ) -> RollState:
+        """Record a proposal whose roll is frozen from `community_id`'s ownership register when voting opens: now,
+        when it opens now or opened already (ValueError, and nothing recorded, when the register gives no roll);
+        otherwise later, by :meth:`tick`."""
+        try:
+            async with self._engine.begin() as connection:
+                if not await OwnershipRepository(connection).community_exists(community_id):
+                    raise UnknownCommunity(community_id)
+                repository = VotingRepository(connection)
+                await repository.add_register_proposal(proposal, community_id, body=body, created_by=created_by,
+                                                       attachments=attachments)
+                state = await self._roll_state(repository, proposal.proposal_id)
+                if proposal.opens_at <= now:
+                    await self._freeze(connection, proposal.proposal_id, state, now)
+                    state = await self._roll_state(repository, proposal.proposal_id)
+        except IntegrityError:
+            raise ProposalExists(proposal.proposal_id) from None
+        return state
+
+    async def tick(self, now: datetime) -> None:
+        """Periodic work: freeze the rolls of the proposals whose voting has opened by `now`."""
+        async with self._engine.connect() as connection:
+            due = await VotingRepository(connection).awaiting_roll(now, FREEZES_PER_TICK)
+        for proposal_id in due:
+            await self.freeze_roll(proposal_id, now)
+
+    async def freeze_roll(self, proposal_id: str, now: datetime) -> RollState:
+        """Freeze the proposal's roll from the register if voting has opened by `now` and it has none yet.
+        Idempotent; concurrent callers queue on the proposal's lock and the later ones find it frozen."""
+        async with self._engine.begin() as connection:
+            repository = VotingRepository(connection)
+            await repository.lock_proposal(proposal_id)
+            proposal = await repository.proposal(proposal_id)
+            if proposal is None:
+                raise UnknownProposal(proposal_id)
+            await self._freeze_if_due(connection, proposal, await self._roll_state(repository, proposal_id), now)
+            return await self._roll_state(repository, proposal_id)
+
+    async def _freeze_if_due(self, connection: AsyncConnection, proposal: Proposal, state: RollState,
+                             now: datetime) -> None:
+        if state.is_frozen or not state.from_register or state.problem is not None or now < proposal.opens_at:
+            return
+        try:
+            await self._freeze(connection, proposal.proposal_id, state, now)
+        except ValueError as problem:  # the register as it stood at the opening gives no roll; it never will
+            await VotingRepository(connection).record_roll_problem(proposal.proposal_id, str(problem))
+            log.warning("voting roll could not be frozen", extra={"proposal_id": proposal.proposal_id,
+                                                                   "community_id": state.community_id,
+                                                                   "problem": str(problem)})
+
+    @staticmethod
+    async def _freeze(connection: AsyncConnection, proposal_id: str, state: RollState, now: datetime) -> None:
+        """Write the roll of the register as it stood at ``state.frozen_at`` (the opening), unless one is written
+        already. Raises ValueError when the register gives no roll."""
+        if state.community_id is None:
+            return
+        snapshot = await OwnershipRepository(connection).snapshot(state.community_id, state.frozen_at)
+        built = roll_from_register(snapshot, state.frozen_at)
+        if await VotingRepository(connection).write_register_roll(proposal_id, built, now):
+            log.info("voting roll frozen", extra={
+                "proposal_id": proposal_id, "community_id": state.community_id, "units": len(built.roll.units),
+                "left_off": len(built.left_off), "frozen_at": state.frozen_at.isoformat()})
+
+    async def state(self, proposal_id: str, now: datetime) -> ProposalState:
+        """The proposal with its roll, or — not frozen yet — where the roll comes from and what the register gives
+        at `now`; :class:`UnknownProposal` when there is no such proposal."""
+        async with self._engine.connect() as connection:
+            repository = VotingRepository(connection)
+            proposal = await repository.proposal(proposal_id)
+            if proposal is None:
+                raise UnknownProposal(proposal_id)
+            roll_state = await self._roll_state(repository, proposal_id)
+            roll = await repository.roll(proposal_id)
+            if roll is not None or roll_state.community_id is None:
+                return ProposalState(proposal, roll, roll_state)
+            snapshot = await OwnershipRepository(connection).snapshot(roll_state.community_id, now)
+        try:
+            return ProposalState(proposal, None, roll_state, roll_from_register(snapshot, now))
+        except ValueError as problem:
+            return ProposalState(proposal, None, roll_state, preview_problem=str(problem))
+
     async def record_delegation(self, delegation: Delegation, now: datetime) -> None:
         async with self._engine.begin() as connection:
             await VotingRepository(connection).add_delegation(delegation, now)
@@ -113,7 +245,16 @@ class VotingService:
         async with self._engine.begin() as connection:
             repository = VotingRepository(connection)
             await repository.lock_proposal(ballot.proposal_id)
-            proposal, roll = await self._load(repository, ballot.proposal_id)
+            proposal = await repository.proposal(ballot.proposal_id)
+            if proposal is None:
+                raise UnknownProposal(ballot.proposal_id)
+            roll = await repository.roll(ballot.proposal_id)
+            if roll is None:  # the first ballot after the opening need not wait for the tick
+                state = await self._roll_state(repository, proposal.proposal_id)
+                await self._freeze_if_due(connection, proposal, state, now)
+                roll = await repository.roll(ballot.proposal_id)
+            if roll is None:
+                return Refused(BallotRefusal.ROLL_NOT_FROZEN)
             entries = await repository.log(ballot.proposal_id)
             box = BallotBox(proposal, roll, await repository.delegations(ballot.proposal_id))
             for entry in entries:
@@ -128,16 +269,22 @@ class VotingService:
     async def post_comment(
         self, proposal_id: str, author_id: str, body: str, now: datetime
     ) -> Comment | CommentRefusal:
+        """Owners on the roll comment until close; before a roll from the register is frozen, the owners the
+        register lists now."""
+        voters = (await self.state(proposal_id, now)).voters_roll
         async with self._engine.begin() as connection:
-            proposal, roll = await self._load(VotingRepository(connection), proposal_id)
-            refusal = check_comment(proposal, roll, author_id, body, now)
+            proposal = await VotingRepository(connection).proposal(proposal_id)
+            if proposal is None:
+                raise UnknownProposal(proposal_id)
+            refusal = check_comment(proposal, voters, author_id, body, now)
             if refusal is not None:
                 return refusal
             return await CommentRepository(connection).add(proposal_id, author_id, body, now)
 
     async def comments(self, proposal_id: str, moderator: bool) -> list[Comment]:
         async with self._engine.connect() as connection:
-            await self._load(VotingRepository(connection), proposal_id)
+            if await VotingRepository(connection).proposal(proposal_id) is None:
+                raise UnknownProposal(proposal_id)
             found = await CommentRepository(connection).for_proposal(proposal_id)
         return [as_seen_by(comment, moderator) for comment in found]
 
@@ -198,7 +345,8 @@ class VotingService:
     async def published(self, proposal_id: str) -> PublishedResult | None:
         async with self._engine.connect() as connection:
             repository = VotingRepository(connection)
-            await self._load(repository, proposal_id)
+            if await repository.proposal(proposal_id) is None:
+                raise UnknownProposal(proposal_id)
             return await repository.published(proposal_id)
 
     async def verify(self, proposal_id: str) -> Verification:
@@ -215,15 +363,25 @@ class VotingService:
                             tuple(discrepancies))
 
     async def load(self, proposal_id: str) -> tuple[Proposal, VoterRoll]:
-        """A proposal and its frozen roll, or :class:`UnknownProposal`."""
+        """A proposal and its frozen roll: :class:`UnknownProposal`, or :class:`RollNotFrozen` when it has none
+        yet (see :meth:`state`)."""
         async with self._engine.connect() as connection:
             return await self._load(VotingRepository(connection), proposal_id)
 
-    @staticmethod
-    async def _load(repository: VotingRepository, proposal_id: str) -> tuple[Proposal, VoterRoll]:
+    @classmethod
+    async def _load(cls, repository: VotingRepository, proposal_id: str) -> tuple[Proposal, VoterRoll]:
         proposal = await repository.proposal(proposal_id)
-        roll = await repository.roll(proposal_id)
-        if proposal is None or roll is None:
+        if proposal is None:
             raise UnknownProposal(proposal_id)
+        roll = await repository.roll(proposal_id)
+        if roll is None:
+            raise RollNotFrozen(proposal_id, await cls._roll_state(repository, proposal_id))
         return proposal, roll
+
+    @staticmethod
+    async def _roll_state(repository: VotingRepository, proposal_id: str) -> RollState:
+        state = await repository.roll_state(proposal_id)
+        if state is None:
+            raise UnknownProposal(proposal_id)
+        return state
 

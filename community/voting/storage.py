@@ -1,6 +1,12 @@
 """Storage of the voting context (SQLAlchemy Core, async): proposals with their frozen roll,
 delegations, the append-only ballot log, comments. Tables mirror community/migrations; the
 domain stays plain dataclasses and is converted here, at the edge.
+
+A proposal's roll is either given when it is opened (written at once) or frozen from a community's
+ownership register when voting opens (``roll_community_id`` set; written by the first freeze, see
+:meth:`VotingRepository.write_register_roll`). ``roll_frozen_at`` is the moment the roll stands for
+— for a register roll, the opening time, fixed when the proposal is created; ``roll_built_at`` is
+when the roll was written, NULL while it is not frozen yet.
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ from sqlalchemy import (
     Boolean,
     Column,
     ForeignKey,
+    Index,
     Integer,
     MetaData,
     String,
@@ -31,6 +38,7 @@ from sqlalchemy.types import DateTime, TypeDecorator
 
 from community.voting.audit import ChainHead, LogEntry, entry_from_record, entry_to_record
 from community.voting.deliberation import Comment
+from community.voting.register_roll import LeftOffReason, LeftOffUnit, RegisterRoll
 from community.voting.rules import Matter
 from community.voting.tally import Delegation, Election, Proposal, Unit, VoterRoll
 
@@ -70,6 +78,10 @@ proposals = Table(
     Column("roll_frozen_at", UtcDateTime(), nullable=False),
     Column("created_by", String(64), nullable=False),
     Column("attachments", JSON(), nullable=False, server_default="[]"),
+    Column("roll_community_id", String(64), nullable=True),
+    Column("roll_built_at", UtcDateTime(), nullable=True),
+    Column("roll_left_off", JSON(), nullable=True),
+    Column("roll_problem", String(500), nullable=True),
 )
 
 roll_units = Table(
@@ -100,6 +112,7 @@ ballot_log = Table(
     Column("voter_id", String(64), nullable=False),
     Column("entry_hash", String(64), nullable=False, unique=True),
     Column("record", JSON(), nullable=False),
+    Index("voting_ballot_log_by_voter", "proposal_id", "voter_id"),
 )
 
 comments = Table(
@@ -111,6 +124,7 @@ comments = Table(
     Column("posted_at", UtcDateTime(), nullable=False),
     Column("hidden_by", String(64), nullable=True),
     Column("hidden_reason", String(200), nullable=True),
+    Index("voting_comments_by_proposal", "proposal_id", "posted_at"),
 )
 
 
@@ -123,6 +137,29 @@ results = Table(
     Column("result", JSON(), nullable=False),
     Column("published_by", String(64), nullable=False),
 )
+
+
+@dataclass(frozen=True)
+class RollState:
+    """Where a proposal's roll comes from and whether it is frozen yet."""
+
+    frozen_at: datetime
+    """The moment the roll stands for: when it was given, or — from the register — when voting opens."""
+    built_at: datetime | None
+    """When the roll was written; None while it is not frozen yet."""
+    community_id: str | None
+    """The community whose ownership register the roll is frozen from; None when the roll was given."""
+    left_off: tuple[LeftOffUnit, ...] = ()
+    problem: str | None = None
+    """Why the roll could not be frozen from the register (then the proposal cannot be voted on)."""
+
+    @property
+    def is_frozen(self) -> bool:
+        return self.built_at is not None
+
+    @property
+    def from_register(self) -> bool:
+        return self.community_id is not None
 
 
 @dataclass(frozen=True)
@@ -155,9 +192,64 @@ class VotingRepository:
             election_candidates=list(election.candidates) if election else None,
             election_seats=election.seats if election else None,
             roll_frozen_at=roll.frozen_at, created_by=created_by, attachments=attachments or [],
+            roll_built_at=roll.frozen_at,
         ))
+        await self._add_roll_units(proposal.proposal_id, roll)
+
+    async def add_register_proposal(
+        self, proposal: Proposal, community_id: str, *, body: str, created_by: str,
+        attachments: list[dict[str, str]] | None = None,
+    ) -> None:
+        """A proposal whose roll is frozen from `community_id`'s register as it stands when voting opens."""
+        election = proposal.election
+        await self._connection.execute(proposals.insert().values(
+            proposal_id=proposal.proposal_id, matter=proposal.matter.value, title=proposal.title, body=body,
+            opens_at=proposal.opens_at, closes_at=proposal.closes_at,
+            election_candidates=list(election.candidates) if election else None,
+            election_seats=election.seats if election else None,
+            roll_frozen_at=proposal.opens_at, created_by=created_by, attachments=attachments or [],
+            roll_community_id=community_id,
+        ))
+
+    async def write_register_roll(self, proposal_id: str, built: RegisterRoll, built_at: datetime) -> bool:
+        """Write the roll frozen from the register, once: False (and nothing written) when the proposal has one
+        already. The conditional update and the roll's primary key keep a second writer out even unlocked."""
+        claimed = await self._connection.execute(
+            update(proposals).where(proposals.c.proposal_id == proposal_id, proposals.c.roll_built_at.is_(None))
+            .values(roll_built_at=built_at, roll_left_off=[_left_off_record(unit) for unit in built.left_off],
+                    roll_problem=None))
+        if not claimed.rowcount:
+            return False
+        await self._add_roll_units(proposal_id, built.roll)
+        return True
+
+    async def record_roll_problem(self, proposal_id: str, problem: str) -> None:
+        await self._connection.execute(
+            update(proposals).where(proposals.c.proposal_id == proposal_id, proposals.c.roll_built_at.is_(None))
+            .values(roll_problem=problem[:500]))
+
+    async def roll_state(self, proposal_id: str) -> RollState | None:
+        row = (await self._connection.execute(
+            select(proposals.c.roll_frozen_at, proposals.c.roll_built_at, proposals.c.roll_community_id,
+                   proposals.c.roll_left_off, proposals.c.roll_problem)
+            .where(proposals.c.proposal_id == proposal_id))).mappings().first()
+        if row is None:
+            return None
+        return RollState(row["roll_frozen_at"], row["roll_built_at"], row["roll_community_id"],
+                         tuple(_left_off(record) for record in row["roll_left_off"] or ()), row["roll_problem"])
+
+    async def awaiting_roll(self, now: datetime, limit: int) -> list[str]:
+        """Proposals whose voting has opened by `now` and whose register roll is not frozen (nor failed) yet."""
+        rows = await self._connection.execute(
+            select(proposals.c.proposal_id)
+            .where(proposals.c.roll_built_at.is_(None), proposals.c.roll_problem.is_(None),
+                   proposals.c.roll_community_id.is_not(None), proposals.c.opens_at <= now)
+            .order_by(proposals.c.opens_at, proposals.c.proposal_id).limit(limit))
+        return [str(row[0]) for row in rows]
+
+    async def _add_roll_units(self, proposal_id: str, roll: VoterRoll) -> None:
         await self._connection.execute(roll_units.insert(), [
-            {"proposal_id": proposal.proposal_id, "unit_id": unit.unit_id, "label": unit.label,
+            {"proposal_id": proposal_id, "unit_id": unit.unit_id, "label": unit.label,
              "area_m2": str(unit.area), "owner_ids": sorted(unit.owner_ids),
              "held_by_developer": unit.held_by_developer, "representative_id": unit.representative_id}
             for unit in roll.units
@@ -181,10 +273,13 @@ class VotingRepository:
         return ("", []) if row is None else (row[0], list(row[1]))
 
     async def roll(self, proposal_id: str) -> VoterRoll | None:
-        frozen_at = (await self._connection.execute(
-            select(proposals.c.roll_frozen_at).where(proposals.c.proposal_id == proposal_id))).scalar()
-        if frozen_at is None:
+        """The proposal's frozen roll; None when there is no such proposal or its roll is not frozen yet."""
+        row = (await self._connection.execute(
+            select(proposals.c.roll_frozen_at, proposals.c.roll_built_at)
+            .where(proposals.c.proposal_id == proposal_id))).first()
+        if row is None or row[1] is None:
             return None
+        frozen_at = row[0]
         rows = (await self._connection.execute(
             select(roll_units).where(roll_units.c.proposal_id == proposal_id).order_by(roll_units.c.unit_id)
         )).mappings().all()
@@ -282,6 +377,14 @@ def _proposal(row: Any) -> Proposal:
     election = Election(tuple(candidates), int(row["election_seats"])) if candidates is not None else None
     return Proposal(row["proposal_id"], Matter(row["matter"]), row["title"], row["opens_at"], row["closes_at"],
                     election)
+
+
+def _left_off_record(unit: LeftOffUnit) -> dict[str, str]:
+    return {"unit_id": unit.unit_id, "label": unit.label, "area_m2": str(unit.area), "reason": unit.reason.value}
+
+
+def _left_off(record: dict[str, str]) -> LeftOffUnit:
+    return LeftOffUnit(record["unit_id"], record["label"], Decimal(record["area_m2"]), LeftOffReason(record["reason"]))
 
 
 def _unit(row: Any) -> Unit:

@@ -76,6 +76,9 @@ class BallotRefusal(Enum):
     DOUBLE_REPRESENTATION = "double_representation"
     WRONG_OPTION = "wrong_option"
     TOO_MANY_CANDIDATES = "too_many_candidates"
+    ROLL_NOT_FROZEN = "roll_not_frozen"
+    """Given by the service, before any rule here: the proposal has no frozen roll to check a ballot against (its
+    roll is frozen from the ownership register when voting opens, or could not be)."""
 
     @property
     def message_zh(self) -> str:
@@ -102,6 +105,11 @@ _REFUSAL_MESSAGES: dict[BallotRefusal, tuple[str, str]] = {
     ),
     BallotRefusal.WRONG_OPTION: ("选项不属于本次表决", "The option is not one of this proposal's options"),
     BallotRefusal.TOO_MANY_CANDIDATES: ("同意的候选人超过应选名额", "More candidates approved than there are seats"),
+    BallotRefusal.ROLL_NOT_FROZEN: (
+        "业主名册尚未冻结，表决尚未开始（名册在投票开始时按产权登记冻结）",
+        "The voter roll is not frozen yet, so voting has not opened (the roll is frozen from the ownership register "
+        "when voting opens)",
+    ),
 }
 
 

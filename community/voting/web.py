@@ -2,6 +2,11 @@
 
 Handlers only translate HTTP to VotingService calls; the rules are in the domain. Results are
 published once voting has closed; while it is open only turnout is.
+
+A proposal's roll is given with it (``roll``, frozen when the proposal is opened) or frozen from a
+community's ownership register when voting opens (``roll_from_register``). Until it is frozen the
+proposal says so (``roll_frozen: false`` and a note) and refuses ballots and delegations with 409
+``roll_not_frozen``.
 """
 
 from __future__ import annotations
@@ -9,16 +14,26 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Self
 
 from aiohttp import web
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, ValidationError, model_validator
 
+from community.ownership.service import UnknownCommunity
 from community.voting.deliberation import MAX_COMMENT_CHARS, Comment, CommentRefusal
 from community.voting.publication import result_document, turnout_document
+from community.voting.register_roll import LeftOffUnit
 from community.voting.rules import Matter
-from community.voting.service import Accepted, ProposalExists, StillOpen, UnknownProposal, VotingService
-from community.voting.storage import PublishedResult
+from community.voting.service import (
+    Accepted,
+    ProposalExists,
+    ProposalState,
+    RollNotFrozen,
+    StillOpen,
+    UnknownProposal,
+    VotingService,
+)
+from community.voting.storage import PublishedResult, RollState
 from community.voting.tally import (
     Approvals,
     Ballot,
@@ -68,6 +83,10 @@ class AttachmentIn(_In):
     sha256: Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")] | None = None
 
 
+class RegisterRollIn(_In):
+    community_id: Id
+
+
 class ProposalIn(_In):
     proposal_id: Id
     matter: Matter
@@ -77,7 +96,17 @@ class ProposalIn(_In):
     closes_at: AwareDatetime
     election: ElectionIn | None = None
     attachments: Annotated[list[AttachmentIn], Field(max_length=50)] = []
-    roll: Annotated[list[UnitIn], Field(min_length=1, max_length=20_000)]
+    roll: Annotated[list[UnitIn], Field(min_length=1, max_length=20_000)] | None = Field(
+        default=None, description="The roll, given: frozen when the proposal is opened")
+    roll_from_register: RegisterRollIn | None = Field(
+        default=None, description="Freeze the roll from this community's ownership register as it stands when voting "
+                                  "opens (now, if the proposal opens now or opened already)")
+
+    @model_validator(mode="after")
+    def _one_roll(self) -> Self:
+        if (self.roll is None) == (self.roll_from_register is None):
+            raise ValueError("give either roll or roll_from_register")
+        return self
 
 
 class DelegationIn(_In):
@@ -113,6 +142,24 @@ class CommentsOut(BaseModel):
     comments: list[CommentOut]
 
 
+class LeftOffOut(BaseModel):
+    unit_id: str
+    label: str
+    area_m2: str
+    reason: str
+    reason_zh: str
+
+
+class RollPreviewOut(BaseModel):
+    """Before freezing, to the committee and property managers: the roll the register gives now."""
+
+    as_of: datetime
+    units: int
+    total_area_m2: str | None
+    left_off: list[LeftOffOut]
+    problem: str | None
+
+
 class ProposalOut(BaseModel):
     proposal_id: str
     matter: str
@@ -126,7 +173,16 @@ class ProposalOut(BaseModel):
     rule_en: str
     candidates: list[str] | None
     seats: int | None
-    roll: list[dict[str, Any]]
+    roll: list[dict[str, Any]] = Field(description="The published roll: units and areas, no owners; empty until "
+                                                   "frozen")
+    roll_source: Literal["given", "register"]
+    roll_community_id: str | None
+    roll_frozen: bool
+    roll_frozen_at: datetime | None = Field(description="The moment the roll stands for; null until it is frozen")
+    roll_note: str | None
+    roll_left_off: list[LeftOffOut] = Field(description="Units of the community left off a roll from the register")
+    roll_problem: str | None = Field(description="Why the register gave no roll (the proposal cannot be voted on)")
+    roll_preview: RollPreviewOut | None
 
 
 class ReceiptOut(BaseModel):
@@ -159,7 +215,7 @@ class VerificationOut(BaseModel):
 
 
 REFUSAL_STATUS = {
-    BallotRefusal.VOTING_CLOSED: 409, BallotRefusal.NOT_OPEN_YET: 409,
+    BallotRefusal.VOTING_CLOSED: 409, BallotRefusal.NOT_OPEN_YET: 409, BallotRefusal.ROLL_NOT_FROZEN: 409,
     BallotRefusal.NOT_AN_OWNER: 403, BallotRefusal.NO_DELEGATION: 403, BallotRefusal.DOUBLE_REPRESENTATION: 403,
 }
 
@@ -175,31 +231,43 @@ async def _body(request: web.Request, model: type[_In]) -> Any:
 
 async def open_proposal(request: web.Request) -> web.Response:
     data: ProposalIn = await _body(request, ProposalIn)
+    service, now, creator = request.app[SERVICE], request.app[CLOCK](), request[PRINCIPAL].subject
+    community_id = data.roll_from_register.community_id if data.roll_from_register else None
     try:
         election = Election(tuple(data.election.candidates), data.election.seats) if data.election else None
         proposal = Proposal(data.proposal_id, data.matter, data.title, data.opens_at, data.closes_at, election)
-        roll = VoterRoll(tuple(Unit(u.unit_id, u.label, u.area_m2, frozenset(u.owner_ids), u.held_by_developer,
-                                    u.representative_id) for u in data.roll), frozen_at=request.app[CLOCK]())
         attachments = [a.model_dump(exclude_none=True) for a in data.attachments]
-        await request.app[SERVICE].open_proposal(proposal, roll, body=data.body,
-                                                 created_by=request[PRINCIPAL].subject, attachments=attachments)
-    except ValueError as invalid:  # the domain's own checks: times, roll consistency, elections
+        if community_id is not None:
+            await service.open_proposal_from_register(proposal, community_id, body=data.body, created_by=creator,
+                                                      now=now, attachments=attachments)
+        else:
+            # frozen now, or — for a proposal opening in the past — as of its opening: no ballot came in between
+            roll = VoterRoll(tuple(Unit(u.unit_id, u.label, u.area_m2, frozenset(u.owner_ids), u.held_by_developer,
+                                        u.representative_id) for u in data.roll or ()),
+                             frozen_at=min(now, data.opens_at))
+            await service.open_proposal(proposal, roll, body=data.body, created_by=creator, attachments=attachments)
+    except ValueError as invalid:  # the domain's own checks: times, roll consistency, elections, an empty register
         raise json_error(web.HTTPUnprocessableEntity, str(invalid)) from None
     except ProposalExists:
         raise json_error(web.HTTPConflict, f"proposal {data.proposal_id!r} exists already") from None
-    out = _proposal_out(proposal, roll, data.body, attachments)
+    except UnknownCommunity:
+        raise json_error(web.HTTPUnprocessableEntity, f"no community {community_id!r}",
+                         reason="unknown_community") from None
+    out = _proposal_out(await service.state(proposal.proposal_id, now), data.body, attachments, now, manager=True)
     return web.json_response(out.model_dump(mode="json"), status=201)
 
 
 async def get_proposal(request: web.Request) -> web.Response:
-    proposal, roll = await _proposal(request)
-    body, attachments = await request.app[SERVICE].text(proposal.proposal_id)
-    return web.json_response(_proposal_out(proposal, roll, body, attachments).model_dump(mode="json"))
+    state = await _proposal(request)
+    body, attachments = await request.app[SERVICE].text(state.proposal.proposal_id)
+    out = _proposal_out(state, body, attachments, request.app[CLOCK](), request[PRINCIPAL].has_any(MANAGERS))
+    return web.json_response(out.model_dump(mode="json"))
 
 
 async def add_delegation(request: web.Request) -> web.Response:
     data: DelegationIn = await _body(request, DelegationIn)
-    proposal, roll = await _proposal(request)
+    state = await _proposal(request)
+    proposal, roll = state.proposal, _frozen_roll(state)
     unit = roll.unit(data.unit_id)
     grantor = request[PRINCIPAL].subject
     if unit is None:
@@ -213,7 +281,7 @@ async def add_delegation(request: web.Request) -> web.Response:
 
 async def cast_ballot(request: web.Request) -> web.Response:
     data: BallotIn = await _body(request, BallotIn)
-    proposal, _ = await _proposal(request)
+    proposal = (await _proposal(request)).proposal
     if (data.choice is None) == (data.approve is None):
         raise json_error(web.HTTPBadRequest, "give either choice (resolutions) or approve (elections)")
     choice = Choice(data.choice) if data.choice else Approvals(frozenset(data.approve or ()))
@@ -226,12 +294,13 @@ async def cast_ballot(request: web.Request) -> web.Response:
     refusal = outcome.refusal
     status = REFUSAL_STATUS.get(refusal, 422)
     kind = {403: web.HTTPForbidden, 409: web.HTTPConflict}.get(status, web.HTTPUnprocessableEntity)
-    raise json_error(kind, refusal.value, reason=refusal.value)
+    message = refusal.message_en if refusal is BallotRefusal.ROLL_NOT_FROZEN else refusal.value
+    raise json_error(kind, message, reason=refusal.value)
 
 
 async def post_comment(request: web.Request) -> web.Response:
     data: CommentIn = await _body(request, CommentIn)
-    proposal, _ = await _proposal(request)
+    proposal = (await _proposal(request)).proposal
     outcome = await request.app[SERVICE].post_comment(proposal.proposal_id, request[PRINCIPAL].subject, data.body,
                                                       request.app[CLOCK]())
     if isinstance(outcome, CommentRefusal):
@@ -242,7 +311,7 @@ async def post_comment(request: web.Request) -> web.Response:
 
 
 async def list_comments(request: web.Request) -> web.Response:
-    proposal, _ = await _proposal(request)
+    proposal = (await _proposal(request)).proposal
     moderator = request[PRINCIPAL].has_any(MANAGERS)
     found = await request.app[SERVICE].comments(proposal.proposal_id, moderator)
     return web.json_response(CommentsOut(comments=[_comment_out(c) for c in found]).model_dump(mode="json"))
@@ -250,7 +319,7 @@ async def list_comments(request: web.Request) -> web.Response:
 
 async def hide_comment(request: web.Request) -> web.Response:
     data: HideIn = await _body(request, HideIn)
-    proposal, _ = await _proposal(request)
+    proposal = (await _proposal(request)).proposal
     raw_id = request.match_info["comment_id"]
     if not (raw_id.isascii() and raw_id.isdigit()):
         raise json_error(web.HTTPNotFound, f"no comment {raw_id!r}")
@@ -267,13 +336,16 @@ def _comment_out(comment: Comment) -> CommentOut:
 
 
 async def turnout(request: web.Request) -> web.Response:
-    proposal, _ = await _proposal(request)
-    return web.json_response(_turnout_out(await request.app[SERVICE].turnout(proposal.proposal_id))
-                             .model_dump(mode="json"))
+    proposal = (await _proposal(request)).proposal
+    try:
+        measured = await request.app[SERVICE].turnout(proposal.proposal_id)
+    except RollNotFrozen as not_frozen:
+        raise _not_frozen(not_frozen.state) from None
+    return web.json_response(_turnout_out(measured).model_dump(mode="json"))
 
 
 async def receipt(request: web.Request) -> web.Response:
-    proposal, _ = await _proposal(request)
+    proposal = (await _proposal(request)).proposal
     status = await request.app[SERVICE].receipt(proposal.proposal_id, request.match_info["code"])
     return web.json_response(ReceiptStatusOut(status=status.value).model_dump(mode="json"))
 
@@ -294,17 +366,19 @@ def _published_out(published: PublishedResult) -> PublishedOut:
 
 
 async def close_voting(request: web.Request) -> web.Response:
-    proposal, _ = await _proposal(request)
+    proposal = (await _proposal(request)).proposal
     try:
         published = await request.app[SERVICE].close(proposal.proposal_id, request.app[CLOCK](),
                                                       request[PRINCIPAL].subject)
     except StillOpen:
         raise json_error(web.HTTPConflict, "voting is still open", reason="still_open") from None
+    except RollNotFrozen as not_frozen:
+        raise _not_frozen(not_frozen.state) from None
     return web.json_response(_published_out(published).model_dump(mode="json"), status=201)
 
 
 async def get_result(request: web.Request) -> web.Response:
-    proposal, _ = await _proposal(request)
+    proposal = (await _proposal(request)).proposal
     published = await request.app[SERVICE].published(proposal.proposal_id)
     if published is None:
         raise json_error(web.HTTPNotFound, "no result published yet", reason="not_published")
@@ -312,8 +386,11 @@ async def get_result(request: web.Request) -> web.Response:
 
 
 async def verification(request: web.Request) -> web.Response:
-    proposal, _ = await _proposal(request)
-    report = await request.app[SERVICE].verify(proposal.proposal_id)
+    proposal = (await _proposal(request)).proposal
+    try:
+        report = await request.app[SERVICE].verify(proposal.proposal_id)
+    except RollNotFrozen as not_frozen:
+        raise _not_frozen(not_frozen.state) from None
     closed = request.app[CLOCK]() >= proposal.closes_at
     out = VerificationOut(
         entries=report.entries,
@@ -327,30 +404,69 @@ async def verification(request: web.Request) -> web.Response:
     return web.json_response(out.model_dump(mode="json"))
 
 
-async def _proposal(request: web.Request) -> tuple[Proposal, VoterRoll]:
-    """The proposal named in the path, for those entitled to it: the owners on its roll, their
-    proxies, the committee and property managers. The roll is published to them, not to all."""
+async def _proposal(request: web.Request) -> ProposalState:
+    """The proposal named in the path, for those entitled to it: the owners on its roll (before a
+    roll from the register is frozen: the owners the register lists now), their proxies, the
+    committee and property managers. The roll is published to them, not to all."""
     service = request.app[SERVICE]
     try:
-        proposal, roll = await service.load(request.match_info["proposal_id"])
+        state = await service.state(request.match_info["proposal_id"], request.app[CLOCK]())
     except UnknownProposal:
         raise json_error(web.HTTPNotFound, f"no proposal {request.match_info['proposal_id']!r}") from None
     principal = request[PRINCIPAL]
-    owner = any(principal.subject in unit.owner_ids for unit in roll.units)
-    if not (owner or principal.has_any(MANAGERS) or principal.subject in await service.delegates(proposal.proposal_id)):
+    if not (state.is_owner(principal.subject) or principal.has_any(MANAGERS)
+            or principal.subject in await service.delegates(state.proposal.proposal_id)):
         raise json_error(web.HTTPForbidden, "only the owners on this proposal's roll, their proxies, the committee "
                          "and property managers take part in it", reason="not_entitled")
-    return proposal, roll
+    return state
+
+
+def _frozen_roll(state: ProposalState) -> VoterRoll:
+    if state.roll is None:
+        raise _not_frozen(state.roll_state)
+    return state.roll
+
+
+def _not_frozen(state: RollState) -> web.HTTPConflict:
+    message = (f"the register gave no roll: {state.problem}" if state.problem is not None
+               else BallotRefusal.ROLL_NOT_FROZEN.message_en)
+    return json_error(web.HTTPConflict, message, reason=BallotRefusal.ROLL_NOT_FROZEN.value)
+
+
+def roll_note(state: RollState, opens_at: datetime) -> str | None:
+    """What to tell people about a roll that is not frozen yet."""
+    if state.is_frozen:
+        return None
+    if state.problem is not None:
+        return f"the roll could not be frozen from the ownership register: {state.problem}"
+    return (f"roll not yet frozen: it is frozen from the ownership register of community {state.community_id!r} "
+            f"as it stands when voting opens ({opens_at.isoformat()})")
 
 
 def _turnout_out(turnout: Turnout) -> TurnoutOut:
     return TurnoutOut(**turnout_document(turnout))
 
 
+def _left_off_out(units: tuple[LeftOffUnit, ...]) -> list[LeftOffOut]:
+    return [LeftOffOut(unit_id=unit.unit_id, label=unit.label, area_m2=str(unit.area), reason=unit.reason.value,
+                       reason_zh=unit.reason.message_zh) for unit in units]
+
+
+def _preview_out(state: ProposalState, now: datetime) -> RollPreviewOut | None:
+    if state.roll is not None or not state.roll_state.from_register or state.roll_state.problem is not None:
+        return None
+    preview = state.preview
+    return RollPreviewOut(as_of=now, units=len(preview.roll.units) if preview else 0,
+                          total_area_m2=str(preview.roll.total_area) if preview else None,
+                          left_off=_left_off_out(preview.left_off) if preview else [],
+                          problem=state.preview_problem)
+
+
 def _proposal_out(
-    proposal: Proposal, roll: VoterRoll, body: str, attachments: list[dict[str, str]]
+    state: ProposalState, body: str, attachments: list[dict[str, str]], now: datetime, manager: bool
 ) -> ProposalOut:
     # the published roll: units and areas, not who owns them (personal data)
+    proposal, roll, roll_state = state.proposal, state.roll, state.roll_state
     return ProposalOut(
         proposal_id=proposal.proposal_id, matter=proposal.matter.value, matter_zh=proposal.matter.label_zh,
         title=proposal.title, body=body, attachments=attachments, opens_at=proposal.opens_at,
@@ -359,17 +475,26 @@ def _proposal_out(
         candidates=list(proposal.election.candidates) if proposal.election else None,
         seats=proposal.election.seats if proposal.election else None,
         roll=[{"unit_id": u.unit_id, "label": u.label, "area_m2": str(u.area),
-               "held_by_developer": u.held_by_developer} for u in roll.units],
+               "held_by_developer": u.held_by_developer} for u in roll.units] if roll else [],
+        roll_source="register" if roll_state.from_register else "given",
+        roll_community_id=roll_state.community_id,
+        roll_frozen=roll is not None,
+        roll_frozen_at=roll.frozen_at if roll else None,
+        roll_note=roll_note(roll_state, proposal.opens_at),
+        roll_left_off=_left_off_out(roll_state.left_off),
+        roll_problem=roll_state.problem,
+        roll_preview=_preview_out(state, now) if manager else None,
     )
 
 
 P = "/api/voting/proposals/{proposal_id}"
 ROUTES = [
-    Route("POST", "/api/voting/proposals", open_proposal, "Open a proposal with its voter roll (frozen now)",
+    Route("POST", "/api/voting/proposals", open_proposal, "Open a proposal with its voter roll: given (frozen now) "
+          "or from a community's ownership register (frozen when voting opens)",
           ProposalIn, ProposalOut, 201, MANAGERS, (400, 409, 422)),
     Route("GET", P, get_proposal, "A proposal and its published roll", None, ProposalOut, 200, (), (404,)),
     Route("POST", P + "/delegations", add_delegation, "Delegate one's unit's vote to a proxy",
-          DelegationIn, None, 201, VOTERS, (400, 404, 422)),
+          DelegationIn, None, 201, VOTERS, (400, 404, 409, 422)),
     Route("POST", P + "/ballots", cast_ballot, "Cast (or change) the ballot for a unit; returns a receipt",
           BallotIn, ReceiptOut, 201, VOTERS, (400, 404, 409, 422)),
     Route("POST", P + "/comments", post_comment, "Comment on a proposal (owners on its roll, until close)",
@@ -379,14 +504,14 @@ ROUTES = [
     Route("POST", P + "/comments/{comment_id}/hide", hide_comment, "Moderate: hide a comment, with a reason",
           HideIn, None, 200, (Role.COMMITTEE,), (400, 404)),
     Route("GET", P + "/turnout", turnout, "Live participation by area and headcount", None, TurnoutOut, 200, (),
-          (404,)),
+          (404, 409)),
     Route("GET", P + "/receipts/{code}", receipt, "Whether a receipt's ballot is the one counted", None,
           ReceiptStatusOut, 200, (), (404,)),
     Route("POST", P + "/close", close_voting, "Count and publish the result with the log's head (after close)",
           None, PublishedOut, 201, MANAGERS, (404, 409)),
     Route("GET", P + "/result", get_result, "The published result", None, PublishedOut, 200, (), (404,)),
     Route("GET", P + "/verification", verification, "Chain check and recount; the result once closed", None,
-          VerificationOut, 200, (), (404,)),
+          VerificationOut, 200, (), (404, 409)),
 ]
 
 

@@ -54,8 +54,8 @@ async def test_migrations_create_the_tables_in_the_contexts_own_version_table(en
         tables = await connection.run_sync(lambda sync: set(inspect(sync).get_table_names()))
         version = (await connection.execute(text(f"SELECT version_num FROM {version_table('community')}"))).scalar()
     assert {"voting_proposals", "voting_roll_units", "voting_delegations", "voting_ballot_log",
-            "voting_comments", "voting_results"} <= tables
-    assert version == "0004_access"
+            "voting_comments", "voting_results", "ownership_records"} <= tables
+    assert version == "0005_ownership"
 
 
 async def test_a_proposal_and_its_frozen_roll_come_back_exactly(engine: AsyncEngine) -> None:

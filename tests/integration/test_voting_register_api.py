@@ -1,0 +1,199 @@
+"""The API of rolls frozen from the ownership register, and of the register itself, on both databases: a proposal
+given its roll or taking it from the register, "roll not yet frozen" until voting opens, ballots refused with a
+reason until then, the published roll with its frozen time and the units left off."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from community.ownership.service import OwnershipService
+from community.ownership.web import mount as mount_ownership_api
+from community.voting.service import VotingService
+from community.voting.web import mount as mount_voting_api
+from gateway.auth import Role, TokenAuthority
+from tests.integration.test_voting_register import OPENS, REGISTER, T0, seed_units
+
+pytestmark = pytest.mark.integration
+
+AUTHORITY = TokenAuthority(b"r" * 32)
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = OPENS - timedelta(days=2)
+
+    def __call__(self) -> Any:
+        return self.now
+
+
+def bearer(subject: str, *roles: Role) -> dict[str, str]:
+    token = AUTHORITY.issue(subject, roles, T0 - timedelta(days=1), timedelta(days=365))
+    return {"Authorization": f"Bearer {token}"}
+
+
+MANAGER = bearer("pm-zhang", Role.PROPERTY_MANAGER)
+ADMIN = bearer("admin", Role.ADMIN)
+WANG, LI, ZHAO, CHEN = (bearer(name, Role.RESIDENT) for name in ("wang", "li", "zhao", "chen"))
+
+PROPOSAL: dict[str, Any] = {
+    "proposal_id": "p-lifts",
+    "matter": "use_of_maintenance_funds",
+    "title": "使用维修资金更换电梯",
+    "opens_at": OPENS.isoformat(),
+    "closes_at": (OPENS + timedelta(days=7)).isoformat(),
+    "roll_from_register": {"community_id": "c1"},
+}
+P = "/api/voting/proposals/p-lifts"
+
+
+@pytest.fixture
+async def api(engine: AsyncEngine) -> AsyncIterator[tuple[TestClient[Any, Any], Clock, VotingService]]:
+    await seed_units(engine)
+    await OwnershipService(engine).import_register("c1", REGISTER, "pm-zhang", T0)
+    clock, voting = Clock(), VotingService(engine)
+    app = web.Application()
+    mount_voting_api(app, voting, AUTHORITY, clock)
+    mount_ownership_api(app, OwnershipService(engine), AUTHORITY, clock)
+    async with TestClient(TestServer(app)) as client:
+        yield client, clock, voting
+
+
+async def test_a_proposal_takes_its_roll_from_the_register_when_voting_opens(api) -> None:  # type: ignore[no-untyped-def]
+    client, clock, voting = api
+    created = await client.post("/api/voting/proposals", json=PROPOSAL, headers=MANAGER)
+    assert created.status == 201, await created.text()
+    body = await created.json()
+    assert body["roll_source"] == "register" and body["roll_community_id"] == "c1"
+    assert body["roll_frozen"] is False and body["roll_frozen_at"] is None and body["roll"] == []
+    assert "roll not yet frozen" in body["roll_note"]
+    preview = body["roll_preview"]
+    assert preview["units"] == 4 and preview["total_area_m2"] == "370.50"
+    assert [unit["unit_id"] for unit in preview["left_off"]] == ["b2-102"], "the manager sees what to register"
+
+    assert (await client.get(P, headers=ZHAO)).status == 200, "an owner in the register sees it before freezing"
+    owner_view = await (await client.get(P, headers=ZHAO)).json()
+    assert owner_view["roll_preview"] is None and owner_view["roll_frozen"] is False
+    assert (await client.get(P, headers=CHEN)).status == 403
+
+    for path, payload in ((f"{P}/ballots", {"unit_id": "b1-101", "choice": "agree"}),
+                          (f"{P}/delegations", {"unit_id": "b1-101", "delegate_id": "chen"})):
+        refused = await client.post(path, json=payload, headers=WANG)
+        assert refused.status == 409, path
+        assert (await refused.json())["reason"] == "roll_not_frozen"
+    turnout = await client.get(f"{P}/turnout", headers=WANG)
+    assert turnout.status == 409 and (await turnout.json())["reason"] == "roll_not_frozen"
+
+    clock.now = OPENS + timedelta(seconds=2)
+    await voting.tick(clock.now)
+    frozen = await (await client.get(P, headers=WANG)).json()
+    assert frozen["roll_frozen"] is True and frozen["roll_frozen_at"] == "2026-12-01T01:00:00Z"
+    assert frozen["roll_note"] is None and frozen["roll_preview"] is None
+    assert [unit["unit_id"] for unit in frozen["roll"]] == ["b1-101", "b1-102", "b1-201", "b2-101"]
+    assert all("owner_ids" not in unit for unit in frozen["roll"]), "the published roll names no owners"
+    assert frozen["roll_left_off"] == [{"unit_id": "b2-102", "label": "2栋1单元102", "area_m2": "79.50",
+                                        "reason": "no_owner_recorded", "reason_zh": "产权登记中没有该专有部分的业主"}]
+    cast = await client.post(f"{P}/ballots", json={"unit_id": "b1-101", "choice": "agree"}, headers=WANG)
+    assert cast.status == 201
+    assert (await (await client.get(f"{P}/turnout", headers=WANG)).json())["participating_headcount"] == 1
+
+
+async def test_a_proposal_opening_now_is_frozen_at_creation(api) -> None:  # type: ignore[no-untyped-def]
+    client, clock, _ = api
+    clock.now = OPENS + timedelta(minutes=5)
+    created = await client.post("/api/voting/proposals", json=PROPOSAL, headers=MANAGER)
+    assert created.status == 201
+    body = await created.json()
+    assert body["roll_frozen"] is True and body["roll_frozen_at"] == "2026-12-01T01:00:00Z"
+    assert len(body["roll"]) == 4 and [u["unit_id"] for u in body["roll_left_off"]] == ["b2-102"]
+    cast = await client.post(f"{P}/ballots", json={"unit_id": "b1-201", "choice": "oppose"}, headers=LI)
+    assert cast.status == 201
+
+
+async def test_the_given_roll_still_works_and_bad_roll_requests_are_refused(api) -> None:  # type: ignore[no-untyped-def]
+    client, clock, _ = api
+    given = {**PROPOSAL, "roll_from_register": None,
+             "roll": [{"unit_id": "9-101", "label": "9栋101", "area_m2": "88.00", "owner_ids": ["chen"]}]}
+    created = await client.post("/api/voting/proposals", json=given, headers=MANAGER)
+    assert created.status == 201
+    body = await created.json()
+    assert body["roll_source"] == "given" and body["roll_frozen"] is True
+    assert body["roll_frozen_at"] == clock.now.isoformat().replace("+00:00", "Z") and body["roll_left_off"] == []
+    assert (await client.get(P, headers=CHEN)).status == 200
+
+    both = {**given, "proposal_id": "p-both", "roll_from_register": {"community_id": "c1"}}
+    neither = {key: value for key, value in PROPOSAL.items() if key != "roll_from_register"} | {"proposal_id": "p-0"}
+    for bad in (both, neither):
+        refused = await client.post("/api/voting/proposals", json=bad, headers=MANAGER)
+        assert refused.status == 400 and "either roll or roll_from_register" in await refused.text()
+    unknown = await client.post("/api/voting/proposals", headers=MANAGER,
+                                json={**PROPOSAL, "roll_from_register": {"community_id": "nowhere"}})
+    assert unknown.status == 422 and (await unknown.json())["reason"] == "unknown_community"
+    assert (await client.post("/api/voting/proposals", json={**PROPOSAL, "proposal_id": "p-lifts"},
+                              headers=MANAGER)).status == 409
+
+
+async def test_an_empty_register_refuses_a_proposal_opening_now(api) -> None:  # type: ignore[no-untyped-def]
+    client, clock, _ = api
+    clock.now = OPENS
+    empty = await client.post("/api/voting/proposals", headers=MANAGER,
+                              json={**PROPOSAL, "opens_at": (T0 - timedelta(days=1)).isoformat()})
+    assert empty.status == 422 and "had a recorded owner" in (await empty.json())["error"]
+    assert (await client.get(P, headers=MANAGER)).status == 404, "nothing was recorded"
+
+
+async def test_the_property_office_keeps_the_register(api) -> None:  # type: ignore[no-untyped-def]
+    client, _, _ = api
+    register = "/api/ownership/communities/c1"
+    assert (await client.get(register, headers=WANG)).status == 403
+    listed = await (await client.get(register, headers=MANAGER)).json()
+    assert [unit["unit_id"] for unit in listed["unregistered"]] == ["b2-102"]
+    co_owned = next(unit for unit in listed["units"] if unit["unit_id"] == "b1-201")
+    assert co_owned["label"] == "1栋1单元201" and co_owned["area_m2"] == "120.50"
+    assert co_owned["ownership"]["owners"] == [{"owner_id": "li", "name": "李明"}, {"owner_id": "zhao", "name": "赵丽"}]
+    assert co_owned["ownership"]["representative_id"] == "li"
+
+    chen = {"owners": [{"owner_id": "chen", "name": "陈刚"}]}
+    recorded = await client.put("/api/ownership/units/b2-102", json=chen, headers=MANAGER)
+    assert recorded.status == 200 and (await recorded.json())["recorded_by"] == "pm-zhang"
+    assert (await (await client.get(register, headers=ADMIN)).json())["unregistered"] == []
+    assert (await client.put("/api/ownership/units/b2-102", json=chen, headers=CHEN)).status == 403
+    assert (await client.put("/api/ownership/units/nope", json=chen, headers=MANAGER)).status == 404
+    bad_representative = await client.put("/api/ownership/units/b2-102", headers=MANAGER,
+                                          json={**chen, "representative_id": "wang"})
+    assert bad_representative.status == 422 and "representative" in (await bad_representative.json())["error"]
+    second_developer = await client.put("/api/ownership/units/b2-102", headers=MANAGER, json={
+        "owners": [{"owner_id": "dev-other", "name": "另一开发商"}], "held_by_developer": True})
+    assert second_developer.status == 422 and "same developer" in (await second_developer.json())["error"]
+    assert (await client.put("/api/ownership/units/b2-102", json={"owners": []}, headers=MANAGER)).status == 400
+    history = await (await client.get("/api/ownership/units/b2-102/history", headers=MANAGER)).json()
+    assert [entry["owners"][0]["owner_id"] for entry in history["entries"]] == ["chen"]
+
+    imported = await client.post(f"{register}/import", headers=MANAGER, json={"units": [
+        {"unit_id": "b1-101", "owners": [{"owner_id": "zhao", "name": "赵丽"}]},
+        {"unit_id": "b2-102", "owners": [{"owner_id": "wang", "name": "王芳"}]}]})
+    assert imported.status == 201 and (await imported.json())["recorded"] == 2
+    foreign = await client.post(f"{register}/import", headers=MANAGER, json={"units": [
+        {"unit_id": "o1-101", "owners": [{"owner_id": "zhao", "name": "赵丽"}]}]})
+    assert foreign.status == 422 and "o1-101" in (await foreign.json())["error"]
+    assert (await client.post("/api/ownership/communities/nowhere/import", headers=MANAGER, json={"units": [
+        {"unit_id": "b1-101", "owners": [{"owner_id": "zhao", "name": "赵丽"}]}]})).status == 404
+    assert (await client.get("/api/ownership/communities/nowhere", headers=MANAGER)).status == 404
+
+
+async def test_the_openapi_document_describes_both_contexts_routes(api) -> None:  # type: ignore[no-untyped-def]
+    client, _, _ = api
+    document = await (await client.get("/openapi.json")).json()
+    documented = {(path, method.upper()) for path, operations in document["paths"].items() for method in operations}
+    served = {(route.resource.canonical, route.method) for route in client.app.router.routes()
+              if route.resource is not None and route.method != "HEAD" and route.resource.canonical != "/openapi.json"}
+    assert documented == served
+    assert ("/api/ownership/units/{unit_id}", "PUT") in documented
+    proposal_in = document["components"]["schemas"]["ProposalIn"]["properties"]
+    assert {"roll", "roll_from_register"} <= set(proposal_in)
