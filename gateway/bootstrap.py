@@ -19,6 +19,8 @@ from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from community.access.service import AccessKeys, AccessService
+from community.access.service import NotFound as ResidentNotFound
+from community.ownership.service import OwnershipService
 from community.voting.service import VotingService
 from devices.simulator import TrafficGenerator
 from devices.topics import DeviceKind
@@ -49,6 +51,7 @@ class Services:
     accounts: AccountService
     voting: VotingService
     access: AccessService
+    ownership: OwnershipService
     market: MarketService
     feeds: tuple[ServiceFeed, ...]
     downlink: MqttDownlink
@@ -84,7 +87,7 @@ def build_services(settings: Settings, engine: AsyncEngine, mqtt_url: str, store
         ServiceFeed(endpoint, f"{client_id}-market"[:64], DeviceKind.SCALE, market, protocol=settings.mqtt_protocol),
     )
     return Services(engine, token_authority(settings), AccountService(engine), VotingService(engine), access,
-                    market, feeds, downlink)
+                    OwnershipService(engine), market, feeds, downlink)
 
 
 def mount_services(app: web.Application, services: Services, store: TimeSeriesStore,
@@ -92,6 +95,7 @@ def mount_services(app: web.Application, services: Services, store: TimeSeriesSt
     """The services' JSON APIs (one /openapi.json) and the people's pages on ``app``, with the
     portal at "/" (``system_links``: the gateway's status page, when it runs in the same process)."""
     from community.access.web import mount as mount_access_api
+    from community.ownership.web import mount as mount_ownership_api
     from community.voting.pages import mount_voting_pages
     from community.voting.web import mount as mount_voting_api
     from gateway.pages import mount_pages, mount_portal
@@ -99,26 +103,49 @@ def mount_services(app: web.Application, services: Services, store: TimeSeriesSt
 
     mount_voting_api(app, services.voting, services.authority, clock)
     mount_access_api(app, services.access, services.authority, clock)
+    mount_ownership_api(app, services.ownership, services.authority, clock)
     mount_market_api(app, services.market, services.authority, clock)
     mount_pages(app, services.accounts, services.authority, clock)
     mount_voting_pages(app, services.voting)
     mount_portal(app, (*system_links, NavLink("API 文档", "/openapi.json", (Role.ADMIN,), "OpenAPI 3.1 (JSON)")))
 
 
+DEMO_OWNERS = (
+    ("P010001", (Role.RESIDENT,)),  # owns two flats of building 1
+    ("P010004", (Role.RESIDENT,)),  # represents a co-owned flat
+    ("P010005", (Role.RESIDENT,)),  # the other co-owner: someone else votes for that flat
+    ("P020001", (Role.RESIDENT, Role.COMMITTEE)),
+)
+"""Owners of the demo compound who get sign-in accounts (the ids the access demo gives its residents
+and the ownership demo makes owners, whatever the simulator's seed)."""
+
+
 async def seed_demo(services: Services, site: str, generator: TrafficGenerator, now: datetime) -> list[str]:
-    """Demo data matching the simulated devices (each part only where the database has none);
-    returns lines telling the user how to sign in."""
+    """Demo data matching the simulated devices (each part only where the database has none):
+    the compound and its ownership register, two proposals, the market, and sign-in accounts.
+    Returns lines telling the user how to sign in."""
     from community.access.demo import seed_demo as seed_demo_community
-    from gateway.accounts.demo import DEMO_PASSWORD, seed_demo_accounts
+    from community.ownership.demo import seed_demo_ownership
+    from community.voting.demo import seed_demo_proposals
+    from gateway.accounts.demo import DEMO_PASSWORD, DEMO_STAFF, DemoAccount, seed_demo_accounts
     from market.demo import seed_demo_market
 
     await seed_demo_community(services.access, site, generator.community_roster(), now)
+    await seed_demo_ownership(services.ownership, services.access, site, now)
+    await seed_demo_proposals(services.voting, site, now)
     await seed_demo_market(services.market, site, now, generator.market_roster(now))
-    created = await seed_demo_accounts(services.accounts, now)
+    owners = []
+    for owner_id, roles in DEMO_OWNERS:
+        try:
+            resident, _community = await services.access.resident(owner_id)
+        except ResidentNotFound:  # a demo compound too small to have this person
+            continue
+        owners.append(DemoAccount(owner_id, resident.name, roles))
+    created = await seed_demo_accounts(services.accounts, now, (*owners, *DEMO_STAFF))
     if not created:
         return []
-    names = ", ".join(f"{account.account_id} ({', '.join(sorted(role.value for role in account.roles))})"
-                      for account in created)
+    names = ", ".join(f"{account.account_id} {account.display_name} "
+                      f"({', '.join(sorted(role.value for role in account.roles))})" for account in created)
     return [f"Demo accounts, password {DEMO_PASSWORD!r}: {names}"]
 
 
@@ -126,7 +153,8 @@ async def _tick(services: Services, interval_s: float, clock: Callable[[], datet
     """The services' periodic work: command retries and timeouts, offline gates, alarm rules."""
     while True:
         await asyncio.sleep(interval_s)
-        for name, tick in (("access", services.access.tick), ("market", services.market.tick)):
+        for name, tick in (("access", services.access.tick), ("market", services.market.tick),
+                           ("voting", services.voting.tick)):
             try:
                 await tick(clock())
             except Exception:  # the database may be down for a while: log and try again next time

@@ -216,7 +216,7 @@ def votes_verify(proposal_id: str) -> None:
 
     Exits 1 when the hash chain is broken or the log holds a ballot the rules refuse.
     """
-    from community.voting.service import UnknownProposal, VotingService
+    from community.voting.service import RollNotFrozen, UnknownProposal, VotingService
     from gateway.database import create_engine
 
     settings = _settings()
@@ -227,6 +227,9 @@ def votes_verify(proposal_id: str) -> None:
             report = await VotingService(engine).verify(proposal_id)
         except UnknownProposal:
             raise click.ClickException(f"no proposal {proposal_id!r} in the database") from None
+        except RollNotFrozen:
+            raise click.ClickException(f"proposal {proposal_id!r} has not opened yet: its voter roll is not "
+                                       "frozen, so there is nothing to verify") from None
         finally:
             await engine.dispose()
         click.echo(_verification_text(report))

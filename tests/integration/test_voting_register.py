@@ -346,3 +346,23 @@ async def test_upgrading_a_database_with_proposals_keeps_them_working(engine_at_
     await migrate(engine, "community", "0004_access")  # and back, keeping what the old code can read
     async with engine.connect() as connection:
         assert (await connection.execute(text("SELECT count(*) FROM voting_ballot_log"))).scalar() == 1
+
+
+async def test_votes_verify_says_a_proposal_that_has_not_opened_has_nothing_to_verify(tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    url = f"sqlite+aiosqlite:///{tmp_path / 'votes.db'}"
+    made = create_engine(url)
+    await migrate(made, "community")
+    await seed_units(made)
+    await OwnershipService(made).import_register("c1", REGISTER, "pm-zhang", T0)
+    await VotingService(made).open_proposal_from_register(proposal("p-later"), "c1", body="", created_by="pm-1",
+                                                          now=OPENS - timedelta(days=3))
+    await made.dispose()
+    smartcity = str(Path(sys.executable).parent / "smartcity")
+    environment = dict(os.environ, SC_DATABASE_URL=url, SC_LOG_LEVEL="WARNING")
+    result = subprocess.run([smartcity, "votes", "verify", "p-later"], env=environment, capture_output=True, text=True)
+    assert result.returncode == 1
+    assert "has not opened yet" in result.stderr and "Traceback" not in result.stderr
