@@ -140,7 +140,8 @@ async def seed_demo(services: Services, site: str, generator: TrafficGenerator, 
             resident, _community = await services.access.resident(owner_id)
         except ResidentNotFound:  # a demo compound too small to have this person
             continue
-        owners.append(DemoAccount(owner_id, resident.name, roles))
+        name = f"{resident.name}（业委会）" if Role.COMMITTEE in roles else resident.name
+        owners.append(DemoAccount(owner_id, name, roles))
     created = await seed_demo_accounts(services.accounts, now, (*owners, *DEMO_STAFF))
     if not created:
         return []
@@ -177,19 +178,29 @@ async def _keep_demo_market(services: Services, site: str, generator: TrafficGen
             log.exception("demo market refresh failed")
 
 
+DOWNLINK_WAIT_S = 5.0
+
+
 @contextlib.asynccontextmanager
 async def running(services: Services, settings: Settings,
                   clock: Callable[[], datetime] = lambda: datetime.now(UTC),
-                  demo: TrafficGenerator | None = None) -> AsyncIterator[Services]:
-    """Connect the services to the broker and run their periodic work until the block ends."""
+                  demo: TrafficGenerator | None = None) -> AsyncIterator[list[str]]:
+    """Connect the services to the broker and run their periodic work until the block ends; with
+    ``demo``, seed the demo data first (yields the lines telling how to sign in).
+
+    Order matters: the downlink first, so commands planned while seeding go out at once; the feeds
+    after seeding, so the devices' retained states find their gates and scales registered."""
     tasks = [asyncio.create_task(services.downlink.run(), name="downlink")]
+    with contextlib.suppress(TimeoutError):  # a broker slow to answer: commands wait and are retried
+        await asyncio.wait_for(services.downlink.connected.wait(), DOWNLINK_WAIT_S)
+    notes = await seed_demo(services, settings.site, demo, clock()) if demo is not None else []
     if demo is not None:
         tasks.append(asyncio.create_task(_keep_demo_market(services, settings.site, demo, clock), name="demo"))
     tasks += [asyncio.create_task(feed.run(), name=f"service-feed-{index}") for index, feed in
               enumerate(services.feeds)]
     tasks.append(asyncio.create_task(_tick(services, settings.service_tick_s, clock), name="service-tick"))
     try:
-        yield services
+        yield notes
     finally:
         for feed in services.feeds:
             with contextlib.suppress(Exception):

@@ -394,12 +394,11 @@ async def _services_on(app: web.Application, settings: Settings, mqtt_url: str, 
 
 @contextlib.asynccontextmanager
 async def _running_services(built: Any, settings: Settings, demo: Any) -> AsyncIterator[None]:
-    from gateway.bootstrap import running, seed_demo
+    from gateway.bootstrap import running
 
-    if demo is not None:
-        for line in await seed_demo(built, settings.site, demo, _clock()):
+    async with running(built, settings, _clock, demo) as notes:
+        for line in notes:
             click.echo(line, err=True)
-    async with running(built, settings, _clock, demo):
         yield
 
 
