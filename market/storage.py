@@ -34,7 +34,7 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.elements import ColumnElement
 
-from community.voting.storage import UtcDateTime
+from gateway.database import UtcDateTime
 from market.findings import Finding, FindingKind, RecordedFinding
 from market.licences import Document, DocumentKind, StallType
 from market.pricing import PublishedPrice

@@ -65,9 +65,9 @@ from community.access.remote_open import RemoteOpen, RemoteOpenStatus
 from community.access.visitor_pass import VisitorPass
 from community.access.visitors import VisitorPassRecord
 from community.access.whitelist_sync import GateSyncState, PendingPlan, VersionedWhitelist, WhitelistVersion
-from community.voting.storage import UtcDateTime
 from devices.contract import AccessMethod, DenialReason, Direction, GateEventKind
 from devices.gate_commands import WhitelistArgs
+from gateway.database import UtcDateTime
 
 metadata = MetaData()
 

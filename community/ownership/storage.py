@@ -26,7 +26,7 @@ from community.ownership.register import (
     RegisterSnapshot,
     UnitOwnership,
 )
-from community.voting.storage import UtcDateTime
+from gateway.database import UtcDateTime
 
 metadata = MetaData()
 

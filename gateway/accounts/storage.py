@@ -9,9 +9,9 @@ from sqlalchemy import JSON, Column, MetaData, String, Table, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from community.voting.storage import UtcDateTime
 from gateway.accounts.domain import Account
 from gateway.auth import Role
+from gateway.database import UtcDateTime
 
 metadata = MetaData()
 
