@@ -1,0 +1,109 @@
+"""The running all-in-one, as people use it: `smartcity run` (embedded broker, gateway, services,
+simulated devices, demo data) in its own process, driven in Debian's Chromium."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from playwright.async_api import Browser, Page, expect
+
+from community.voting.demo import LIFTS
+from gateway.accounts.demo import DEMO_PASSWORD
+from tests.servers import free_port
+
+pytestmark = [pytest.mark.browser, pytest.mark.integration, pytest.mark.slow]
+
+SMARTCITY = str(Path(sys.executable).parent / "smartcity")
+RECEIPT = re.compile(r"^[0-9a-f]{4}(-[0-9a-f]{4}){3}$")
+
+
+@dataclass
+class AllInOne:
+    url: str
+    process: subprocess.Popen[bytes]
+
+    def get_json(self, path: str) -> Any:
+        with urllib.request.urlopen(self.url + path, timeout=5) as response:
+            return json.load(response)
+
+
+@pytest.fixture(scope="module")
+def all_in_one(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AllInOne]:
+    folder = tmp_path_factory.mktemp("all-in-one")
+    port = free_port()
+    environment = {key: value for key, value in os.environ.items() if not key.startswith("SC_")} | {
+        "SC_HTTP_PORT": str(port), "SC_EMBEDDED_MQTT_PORT": str(free_port()), "SC_LOG_LEVEL": "WARNING"}
+    process = subprocess.Popen([SMARTCITY, "run", "--gates", "3", "--scales", "4", "--rate", "30", "--seed", "8",
+                                "--bad-ratio", "0.01"], cwd=folder, env=environment,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    running = AllInOne(f"http://127.0.0.1:{port}", process)
+    try:
+        _wait_for_sales(running)
+        yield running
+    finally:
+        process.send_signal(signal.SIGTERM)
+        _, err = process.communicate(timeout=30)
+        assert process.returncode == 0, err.decode()
+        assert "Traceback" not in err.decode()
+
+
+def _wait_for_sales(running: AllInOne) -> None:
+    deadline = time.monotonic() + 40
+    while time.monotonic() < deadline:
+        if running.process.poll() is not None:
+            stderr = running.process.stderr.read().decode() if running.process.stderr else ""
+            raise AssertionError(f"smartcity run exited: {stderr}")
+        try:
+            if running.get_json("/api/recent/scale_record?limit=1")["points"]:
+                return
+        except OSError:
+            pass
+        time.sleep(0.3)
+    raise AssertionError("no sales stored by the all-in-one")
+
+
+async def sign_in(page: Page, account: str) -> None:
+    await page.get_by_label("账号").fill(account)
+    await page.get_by_label("密码").fill(DEMO_PASSWORD)
+    await page.get_by_role("button", name="登录").click()
+
+
+async def test_an_owner_of_the_simulated_compound_votes_on_the_live_proposal(
+    all_in_one: AllInOne, browser: Browser, screenshots: Path
+) -> None:
+    context = await browser.new_context(locale="zh-CN", timezone_id="Asia/Shanghai",
+                                        viewport={"width": 1280, "height": 900})
+    page = await context.new_page()
+    await page.goto(all_in_one.url + "/")
+    await expect(page.get_by_role("link", name="登录").first).to_be_visible()
+    await page.screenshot(path=str(screenshots / "all-in-one-01-portal.png"), full_page=True)
+
+    await page.goto(all_in_one.url + "/voting")
+    await sign_in(page, "P010001")  # owns two flats of building 1 in the demo register
+    await expect(page).to_have_url(all_in_one.url + "/voting")
+    await page.get_by_role("link", name="使用专项维修资金更换 1、2 栋电梯").click()
+    await expect(page).to_have_url(f"{all_in_one.url}/voting/proposals/{LIFTS}")
+    ballots = page.locator("#ballot fieldset")
+    await expect(ballots).to_have_count(2)
+    for index in range(2):
+        await ballots.nth(index).get_by_text("同意").click()
+    await page.screenshot(path=str(screenshots / "all-in-one-02-proposal.png"), full_page=True)
+    await page.get_by_role("button", name="提交选票").click()
+
+    await expect(page).to_have_url(re.compile(rf"/voting/proposals/{LIFTS}/receipt\?code="))
+    codes = await page.locator("[data-receipt]").all_inner_texts()
+    assert len(codes) == 2 and all(RECEIPT.match(code) for code in codes), codes
+    await page.screenshot(path=str(screenshots / "all-in-one-03-receipt.png"), full_page=True)
+    await context.close()
