@@ -94,3 +94,23 @@ async def browser(chromium: Path) -> AsyncIterator[Browser]:
 def screenshots() -> Path:
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     return SCREENSHOTS
+
+
+# --- the access pages: the demo community on the console and the residents' pages (tests/browser/access_compound.py)
+
+@pytest.fixture
+async def access_site(tmp_path: Path) -> AsyncIterator[object]:
+    from tests.browser.access_compound import running_access_site
+
+    async with running_access_site(tmp_path) as site:
+        yield site
+
+
+@pytest.fixture
+async def access_broker(access_site: object) -> AsyncIterator[object]:
+    """A real Mosquitto and the access service's own MQTT session on it (ServiceFeed → AccessService.handle)."""
+    from tests.browser.access_compound import AccessSite, feeding_from_broker
+
+    assert isinstance(access_site, AccessSite)
+    async with feeding_from_broker(access_site) as broker:
+        yield broker
