@@ -94,6 +94,7 @@ def mount_services(app: web.Application, services: Services, store: TimeSeriesSt
                    clock: Callable[[], datetime], system_links: tuple[NavLink, ...] = ()) -> None:
     """The services' JSON APIs (one /openapi.json) and the people's pages on ``app``, with the
     portal at "/" (``system_links``: the gateway's status page, when it runs in the same process)."""
+    from community.access.pages import mount_access_pages
     from community.access.web import mount as mount_access_api
     from community.ownership.web import mount as mount_ownership_api
     from community.voting.pages import mount_voting_pages
@@ -106,6 +107,8 @@ def mount_services(app: web.Application, services: Services, store: TimeSeriesSt
     mount_ownership_api(app, services.ownership, services.authority, clock)
     mount_market_api(app, services.market, services.authority, clock)
     mount_pages(app, services.accounts, services.authority, clock)
+    # the first link a person may open is where they land after sign-in: managers on the console
+    mount_access_pages(app, services.access, store)
     mount_voting_pages(app, services.voting)
     mount_portal(app, (*system_links, NavLink("API 文档", "/openapi.json", (Role.ADMIN,), "OpenAPI 3.1 (JSON)")))
 

@@ -107,3 +107,26 @@ async def test_an_owner_of_the_simulated_compound_votes_on_the_live_proposal(
     assert len(codes) == 2 and all(RECEIPT.match(code) for code in codes), codes
     await page.screenshot(path=str(screenshots / "all-in-one-03-receipt.png"), full_page=True)
     await context.close()
+
+
+async def test_the_property_manager_sees_the_simulated_gates_live_on_the_console(
+    all_in_one: AllInOne, browser: Browser, screenshots: Path
+) -> None:
+    context = await browser.new_context(locale="zh-CN", timezone_id="Asia/Shanghai",
+                                        viewport={"width": 1280, "height": 900})
+    page = await context.new_page()
+    await page.goto(all_in_one.url + "/signin")
+    await sign_in(page, "pm-zhang")
+    await expect(page).to_have_url(all_in_one.url + "/access/console")  # managers land on the console
+    await expect(page.locator("[data-live-status]")).to_have_text("实时更新中")
+    for gate in ("gate-01", "gate-02", "gate-03"):
+        await expect(page.locator(f'[data-gate="{gate}"]')).to_contain_text("在线")
+    await page.evaluate("window.notReloaded = true")
+    rows = page.locator("[data-live-feed] > li")
+    before = await rows.count()
+    first = await rows.first.inner_text() if before else ""
+    # the simulator keeps publishing: new rows arrive by themselves
+    await expect(rows.first).not_to_have_text(first, timeout=15_000)
+    assert await page.evaluate("window.notReloaded === true"), "the rows arrived without a reload"
+    await page.screenshot(path=str(screenshots / "all-in-one-04-console.png"), full_page=True)
+    await context.close()
