@@ -12,6 +12,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from gateway.bootstrap import CONTEXTS
 from gateway.database import create_engine, migrate
 from gateway.service import Gateway
 from gateway.settings import Settings, load_settings
@@ -124,7 +125,8 @@ async def engine(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterato
             await connection.execute(text(f'CREATE DATABASE "{name}"'))
         await admin.dispose()
         made = create_engine(make_url(admin_url).set(database=name).render_as_string(hide_password=False))
-    await migrate(made, "community")
+    for package in CONTEXTS:  # every context's schema, as the services run on one database
+        await migrate(made, package)
     yield made
     await made.dispose()
 

@@ -32,7 +32,7 @@ SITE = "xinfadi"
 
 @pytest.fixture
 async def market_engine(engine: AsyncEngine) -> AsyncEngine:
-    """conftest's engine (SQLite, then PostgreSQL) with the community schema, plus the market's."""
+    """conftest's engine (SQLite, then PostgreSQL), every schema migrated, the market's again (a no-op)."""
     await migrate(engine, "market")
     return engine
 

@@ -6,7 +6,6 @@ as a message on the page."""
 from __future__ import annotations
 
 import html
-import os
 import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -18,8 +17,6 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
-from sqlalchemy import text
-from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from community.access.pages import EntryCounter, mount_access_pages, qr_svg
@@ -32,7 +29,6 @@ from devices.gate_memory import GateMemory
 from devices.topics import Channel, DeviceKind, DeviceTopic
 from gateway.accounts.service import AccountService
 from gateway.auth import Role, TokenAuthority
-from gateway.database import create_engine, migrate
 from gateway.downlink import RecordingDownlink
 from gateway.pages import mount_pages, mount_portal
 from gateway.points import CredentialHasher, point_for
@@ -58,26 +54,6 @@ PASSWORD = "access-pages-test-password"
 HTML = {"Accept": "text/html"}
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 UNKNOWN_CARD = "0099999999"
-_databases = iter(range(1, 10_000))
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-async def engine(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[AsyncEngine]:
-    if request.param == "sqlite":
-        made = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'var' / 'smartcity.db'}")
-    else:
-        admin_url = request.getfixturevalue("postgres_server")
-        name = f"access_pages_{os.getpid()}_{next(_databases)}"
-        admin = create_engine(admin_url)
-        async with admin.connect() as connection:
-            await connection.execution_options(isolation_level="AUTOCOMMIT")
-            await connection.execute(text(f'CREATE DATABASE "{name}"'))
-        await admin.dispose()
-        made = create_engine(make_url(admin_url).set(database=name).render_as_string(hide_password=False))
-    await migrate(made, "community")
-    await migrate(made, "gateway.accounts")
-    yield made
-    await made.dispose()
 
 
 @dataclass

@@ -3,13 +3,11 @@ the guard by role, CSRF on every form, friendly error pages that leave the JSON 
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from fractions import Fraction
-from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -17,7 +15,6 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import text
-from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from community.voting.pages import mount_voting_pages
@@ -27,7 +24,6 @@ from gateway.accounts.demo import DEMO_ACCOUNTS, DEMO_PASSWORD, seed_demo_accoun
 from gateway.accounts.domain import AccountRefusal, SignInThrottle
 from gateway.accounts.service import AccountService, SignInRefused
 from gateway.auth import Role, TokenAuthority
-from gateway.database import create_engine, migrate
 from gateway.pages import PRESESSION_COOKIE, SESSION_COOKIE, STATIC_DIR, mount_pages, percent, safe_next
 
 pytestmark = pytest.mark.integration
@@ -36,7 +32,6 @@ NOW = datetime(2026, 12, 5, 12, 0, tzinfo=UTC)
 AUTHORITY = TokenAuthority(b"p" * 32)
 HTML = {"Accept": "text/html,application/xhtml+xml"}
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
-_databases = iter(range(1, 10_000))
 
 
 class Clock:
@@ -45,25 +40,6 @@ class Clock:
 
     def __call__(self) -> datetime:
         return self.now
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-async def engine(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[AsyncEngine]:
-    if request.param == "sqlite":
-        made = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'var' / 'smartcity.db'}")
-    else:
-        admin_url = request.getfixturevalue("postgres_server")
-        name = f"pages_{os.getpid()}_{next(_databases)}"
-        admin = create_engine(admin_url)
-        async with admin.connect() as connection:
-            await connection.execution_options(isolation_level="AUTOCOMMIT")
-            await connection.execute(text(f'CREATE DATABASE "{name}"'))
-        await admin.dispose()
-        made = create_engine(make_url(admin_url).set(database=name).render_as_string(hide_password=False))
-    await migrate(made, "community")
-    await migrate(made, "gateway.accounts")
-    yield made
-    await made.dispose()
 
 
 @dataclass

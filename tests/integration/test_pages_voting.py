@@ -4,21 +4,17 @@ receipts, deliberation, the committee publishing, and every refusal as a message
 from __future__ import annotations
 
 import html
-import os
 import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
-from sqlalchemy import text
-from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from community.voting.audit import ReceiptStatus
@@ -29,7 +25,6 @@ from community.voting.tally import Ballot, Capacity, Choice, Election, Proposal,
 from gateway.accounts.demo import DEMO_PASSWORD, seed_demo_accounts
 from gateway.accounts.service import AccountService
 from gateway.auth import TokenAuthority
-from gateway.database import create_engine, migrate
 from gateway.pages import mount_pages
 
 pytestmark = pytest.mark.integration
@@ -40,7 +35,6 @@ AUTHORITY = TokenAuthority(b"v" * 32)
 HTML = {"Accept": "text/html"}
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 RECEIPT = re.compile(r'data-receipt="([0-9a-f-]{19})"')
-_databases = iter(range(1, 10_000))
 
 
 class Clock:
@@ -49,25 +43,6 @@ class Clock:
 
     def __call__(self) -> datetime:
         return self.now
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-async def engine(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[AsyncEngine]:
-    if request.param == "sqlite":
-        made = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'var' / 'smartcity.db'}")
-    else:
-        admin_url = request.getfixturevalue("postgres_server")
-        name = f"voting_pages_{os.getpid()}_{next(_databases)}"
-        admin = create_engine(admin_url)
-        async with admin.connect() as connection:
-            await connection.execution_options(isolation_level="AUTOCOMMIT")
-            await connection.execute(text(f'CREATE DATABASE "{name}"'))
-        await admin.dispose()
-        made = create_engine(make_url(admin_url).set(database=name).render_as_string(hide_password=False))
-    await migrate(made, "community")
-    await migrate(made, "gateway.accounts")
-    yield made
-    await made.dispose()
 
 
 def roll() -> VoterRoll:
