@@ -77,3 +77,25 @@ async def wait_for_count(
         await wait_for(reached, timeout, f"{expected} {measurement} points")
     except AssertionError:
         raise AssertionError(f"{measurement}: {last} points stored, expected {expected}") from None
+
+
+def assert_openapi_describes_the_routes(document: dict[str, Any], app: Any) -> None:
+    """The OpenAPI document names exactly the routes ``app`` serves (but itself), and every schema
+    it refers to is in it."""
+    assert document["openapi"].startswith("3.")
+    documented = {(path, method.upper()) for path, operations in document["paths"].items() for method in operations}
+    served = {(route.resource.canonical, route.method) for route in app.router.routes()
+              if route.resource is not None and route.method != "HEAD" and route.resource.canonical != "/openapi.json"}
+    assert documented == served
+    schemas = document["components"]["schemas"]
+    for reference in _references(document):
+        assert reference.removeprefix("#/components/schemas/") in schemas, reference
+
+
+def _references(node: Any) -> list[str]:
+    if isinstance(node, dict):
+        found = [node["$ref"]] if "$ref" in node else []
+        return found + [ref for value in node.values() for ref in _references(value)]
+    if isinstance(node, list):
+        return [ref for value in node for ref in _references(value)]
+    return []

@@ -22,6 +22,7 @@ from gateway.sinks.embedded import EmbeddedStore
 from market.rate_limit import RateLimit
 from market.service import MarketService, MarketSettings
 from market.web import create_app, mask_name, yuan
+from tests.integration.helpers import assert_openapi_describes_the_routes
 
 pytestmark = pytest.mark.integration
 
@@ -119,23 +120,7 @@ def record(n: int, fen: int = 680, batch: str | None = None, stall: str = "A03")
 
 async def test_the_openapi_document_matches_the_routes(api: Api) -> None:
     document = await api.call("GET", "/openapi.json", 200, headers=None)
-    assert document["openapi"].startswith("3.")
-    documented = {(path, method.upper()) for path, operations in document["paths"].items() for method in operations}
-    served = {(route.resource.canonical, route.method) for route in api.client.app.router.routes()
-              if route.resource is not None and route.method != "HEAD" and route.resource.canonical != "/openapi.json"}
-    assert documented == served
-
-    def references(node: Any) -> list[str]:
-        if isinstance(node, dict):
-            found = [node["$ref"]] if "$ref" in node else []
-            return found + [ref for value in node.values() for ref in references(value)]
-        if isinstance(node, list):
-            return [ref for value in node for ref in references(value)]
-        return []
-
-    schemas = document["components"]["schemas"]
-    for reference in references(document):
-        assert reference.removeprefix("#/components/schemas/") in schemas, reference
+    assert_openapi_describes_the_routes(document, api.client.app)
     publish = document["paths"]["/api/markets/{site}/stalls/{stall}/prices"]["post"]
     assert publish["security"] == [{"bearer": []}] and {"201", "401", "403", "422"} <= set(publish["responses"])
     trace = document["paths"]["/api/markets/{site}/trace/{trace_code}"]["get"]
