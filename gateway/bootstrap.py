@@ -91,15 +91,17 @@ def build_services(settings: Settings, engine: AsyncEngine, mqtt_url: str, store
 
 
 def mount_services(app: web.Application, services: Services, store: TimeSeriesStore,
-                   clock: Callable[[], datetime], system_links: tuple[NavLink, ...] = ()) -> None:
+                   clock: Callable[[], datetime], site: str, system_links: tuple[NavLink, ...] = ()) -> None:
     """The services' JSON APIs (one /openapi.json) and the people's pages on ``app``, with the
-    portal at "/" (``system_links``: the gateway's status page, when it runs in the same process)."""
+    portal at "/" (``system_links``: the gateway's status page, when it runs in the same process);
+    ``site``: the market the pages' links lead to."""
     from community.access.pages import mount_access_pages
     from community.access.web import mount as mount_access_api
     from community.ownership.web import mount as mount_ownership_api
     from community.voting.pages import mount_voting_pages
     from community.voting.web import mount as mount_voting_api
     from gateway.pages import mount_pages, mount_portal
+    from market.pages import mount_market_pages
     from market.web import mount as mount_market_api
 
     mount_voting_api(app, services.voting, services.authority, clock)
@@ -108,6 +110,7 @@ def mount_services(app: web.Application, services: Services, store: TimeSeriesSt
     mount_market_api(app, services.market, services.authority, clock)
     mount_pages(app, services.accounts, services.authority, clock)
     # the first link a person may open is where they land after sign-in: managers on the console
+    mount_market_pages(app, services.market, site)
     mount_access_pages(app, services.access, store)
     mount_voting_pages(app, services.voting)
     mount_portal(app, (*system_links, NavLink("API 文档", "/openapi.json", (Role.ADMIN,), "OpenAPI 3.1 (JSON)")))

@@ -388,7 +388,7 @@ async def _services_on(app: web.Application, settings: Settings, mqtt_url: str, 
     built = build_services(settings, engine, mqtt_url, store, _clock)
     staff = (Role.PROPERTY_MANAGER, Role.MARKET_OPERATOR)
     gateway_links = (NavLink("网关状态", "/gateway", staff, "设备消息、死信、存储与吞吐"),) if with_gateway else ()
-    mount_services(app, built, store, _clock, gateway_links)
+    mount_services(app, built, store, _clock, settings.site, gateway_links)
     return built
 
 

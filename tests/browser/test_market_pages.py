@@ -1,0 +1,334 @@
+"""The market's pages in Debian's Chromium, against the demo market as `smartcity run` seeds it, with
+a week and a half of the simulated scales' trading behind it (prices re-published each morning, the
+simulated scales loading them and selling at them): an operator signs in, publishes a price, sees the
+scales acknowledge it, and the stall screen shows it; a failed rapid test recalls a batch; a shopper
+looks up a receipt's trace code and reads the price board. A screenshot of every page, at a desktop
+and a phone viewport (the stall screen at its 1280×800), goes to test-artifacts/screenshots/."""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from aiohttp import web
+from playwright.async_api import Browser, Page, expect
+
+from devices.contract import ScaleRecord, UplinkModel, expected_amount_fen
+from devices.simulator import SimulatedStall, TrafficGenerator
+from devices.topics import Channel, DeviceKind, DeviceTopic, parse_topic, topic_for
+from gateway.accounts.service import AccountService
+from gateway.auth import Role, TokenAuthority
+from gateway.database import create_engine, migrate
+from gateway.decoding import Accepted, decode
+from gateway.downlink import RecordingDownlink, command_payload
+from gateway.pages import mount_pages, mount_portal
+from gateway.points import CredentialHasher, point_for
+from gateway.sinks.embedded import EmbeddedStore
+from market.demo import seed_demo_market
+from market.licences import Document, DocumentKind
+from market.market_time import MARKET_TZ
+from market.pages import mount_market_pages
+from market.service import MarketService, PriceItem
+from market.web import mount as mount_market_api
+from tests.browser.conftest import Clock
+from tests.servers import free_port
+
+pytestmark = [pytest.mark.browser, pytest.mark.integration]
+
+SITE = "demo"
+NOW = datetime(2026, 11, 23, 2, 30, tzinfo=UTC)  # 10:30 in Shanghai, market in full swing
+HISTORY_DAYS = 10
+SALES_PER_DAY = 160
+OPERATOR, OPERATOR_NAME, PASSWORD = "op-liu", "刘主任（市场）", "market-browser-test"
+VIEWPORTS = {
+    "desktop": {"viewport": {"width": 1280, "height": 900}},
+    "phone": {"viewport": {"width": 375, "height": 812}, "device_scale_factor": 2, "is_mobile": True,
+              "has_touch": True},
+}
+
+
+@dataclass
+class MarketSite:
+    url: str
+    clock: Clock
+    service: MarketService
+    downlink: RecordingDownlink
+    generator: TrafficGenerator
+    sales: list[ScaleRecord]
+    """Today's sales, oldest first."""
+
+    async def answer_pushes(self, since: int) -> int:
+        """The simulated scales answer the commands sent from index ``since`` on; returns how many."""
+        sent = self.downlink.sent[since:]
+        answers = [self.generator.answer(topic.kind, topic.device, command_payload(command), self.clock.now)
+                   for topic, command in sent]
+        await self.service.handle(_accepted([(a.topic, a.payload) for a in answers if a is not None]))
+        return len(sent)
+
+
+def _accepted(messages: Sequence[tuple[str, bytes]]) -> list[tuple[DeviceTopic, UplinkModel]]:
+    """What the gateway's decoder lets through, as the service feed hands it to the service."""
+    return [(d.topic, d.message) for d in (decode(topic, payload) for topic, payload in messages)
+            if isinstance(d, Accepted)]
+
+
+def _drifted(price_fen: int, plu: str, day: int) -> int:
+    """A price that moves from day to day (whole jiao, as price boards show)."""
+    phase = int(plu) % 7 if plu.isdigit() else len(plu)
+    factor = 1 + 0.07 * math.sin(day * 0.8 + phase) + 0.02 * math.cos(day * 2.1 + phase)
+    return max(10, round(price_fen * factor / 10) * 10)
+
+
+async def _trade(site: MarketSite, store: EmbeddedStore, opening: datetime, closing: datetime, count: int,
+                 keep: bool) -> None:
+    """``count`` publications of the simulated scales between opening and closing: sales into the time
+    series (as the gateway stores them) and, in bursts, to the market service."""
+    hasher = CredentialHasher(b"browser-test")
+    step = (closing - opening) / count
+    burst: list[tuple[DeviceTopic, UplinkModel]] = []
+    for n in range(count):
+        message = site.generator.next_message(opening + step * n)
+        burst.extend(_accepted([(message.topic, message.payload)]))
+        if len(burst) >= 80 or n == count - 1:
+            records = [(topic, m) for topic, m in burst if isinstance(m, ScaleRecord)]
+            await store.write([point_for(topic, m, 0, hasher) for topic, m in records])
+            await site.service.handle(burst)
+            if keep:
+                site.sales.extend(m for _, m in records)
+            burst = []
+
+
+async def _simulate_history(site: MarketSite, store: EmbeddedStore) -> None:
+    """The demo market opened HISTORY_DAYS ago; each morning it re-publishes its prices, which the
+    simulated scales load and sell at until the evening."""
+    for back in range(HISTORY_DAYS - 1, -1, -1):
+        day = (NOW - timedelta(days=back)).astimezone(MARKET_TZ).date()
+        opening = datetime.combine(day, datetime.min.time(), MARKET_TZ).replace(hour=6).astimezone(UTC)
+        closing = opening + timedelta(hours=12) if back else NOW - timedelta(minutes=5)
+        site.clock.now = opening
+        roster = site.generator.market_roster(opening)
+        sent = len(site.downlink.sent)
+        await seed_demo_market(site.service, SITE, opening, roster)
+        if back != HISTORY_DAYS - 1:
+            items: dict[str, dict[str, PriceItem]] = {}
+            for entry in roster:
+                for item in entry.items:
+                    items.setdefault(entry.stall, {})[item.plu] = PriceItem(
+                        item.plu, item.product, _drifted(item.price_fen_per_kg, item.plu, HISTORY_DAYS - back))
+            for stall, priced in sorted(items.items()):
+                await site.service.publish_prices(SITE, stall, list(priced.values()), None, OPERATOR, opening)
+        await site.answer_pushes(sent)
+        await _trade(site, store, opening + timedelta(minutes=1), closing, SALES_PER_DAY, keep=back == 0)
+    site.clock.now = NOW
+    await _overcharge(site, store, site.generator.market_roster(NOW)[0])
+    await _expiring_certificate(site.service)
+
+
+async def _expiring_certificate(service: MarketService) -> None:
+    """A helper whose health certificate runs out next week, at the first stall with nothing else due."""
+    overview = next(o for o in await service.stalls(SITE, NOW, 50, 0)
+                    if o.vendor and o.licences.compliant and not o.licences.attention)
+    assert overview.vendor is not None
+    today = NOW.astimezone(MARKET_TZ).date()
+    await service.add_document(SITE, overview.vendor.vendor_id, Document(
+        DocumentKind.HEALTH_CERTIFICATE, "JK2025118806", today - timedelta(days=359), today + timedelta(days=6),
+        holder="赵小红"), OPERATOR, NOW)
+
+
+async def _overcharge(site: MarketSite, store: EmbeddedStore, entry: SimulatedStall) -> None:
+    """One sale this morning at half a yuan above the published price: a finding for the operator."""
+    item = entry.items[0]
+    charged = (await site.service.price_history(SITE, entry.stall, item.plu, 1, 0))[0].unit_price_fen + 50
+    at = NOW - timedelta(minutes=12)
+    record = ScaleRecord(record_id="overcharged-1", ts=at, stall=entry.stall, plu=item.plu, product=item.product,
+                         net_g=1500, unit_price_fen=charged, amount_fen=expected_amount_fen(1500, charged),
+                         trace_code=f"{SITE}-{entry.stall}-{at.astimezone(MARKET_TZ):%Y%m%d%H%M%S}-9001",
+                         batch=item.batch)
+    topic = parse_topic(topic_for(SITE, DeviceKind.SCALE, entry.scale_id, Channel.RECORD))
+    await store.write([point_for(topic, record, 0, CredentialHasher(b"browser-test"))])
+    await site.service.handle([(topic, record)])
+
+
+@pytest.fixture
+async def market_site(tmp_path: Path) -> AsyncIterator[MarketSite]:
+    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'var' / 'smartcity.db'}")
+    await migrate(engine, "market")
+    await migrate(engine, "gateway.accounts")
+    store = EmbeddedStore(tmp_path / "timeseries.sqlite")
+    await store.open()
+    clock = Clock(NOW)
+    accounts = AccountService(engine)
+    await accounts.create_account(OPERATOR, OPERATOR_NAME, (Role.MARKET_OPERATOR,), PASSWORD, NOW)
+    await accounts.create_account("wang", "王芳", (Role.RESIDENT,), PASSWORD, NOW)
+    downlink = RecordingDownlink()
+    service = MarketService(engine, downlink, store, clock)
+    site = MarketSite("", clock, service, downlink, TrafficGenerator(SITE, gates=0, scales=8, seed=7), [])
+    await _simulate_history(site, store)
+    authority = TokenAuthority(b"browser-test-secret-of-32-bytes!")
+    app = web.Application()
+    mount_market_api(app, service, authority, clock)
+    mount_pages(app, accounts, authority, clock, site_name="智慧农贸市场")
+    mount_market_pages(app, service, SITE)
+    mount_portal(app)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    site.url = f"http://127.0.0.1:{port}"
+    yield site
+    await runner.cleanup()
+    await store.close()
+    await engine.dispose()
+
+
+async def shoot(page: Page, folder: Path, name: str) -> None:
+    await page.screenshot(path=str(folder / f"market-{name}.png"), full_page=True)
+
+
+async def sign_in(page: Page, account: str, password: str) -> None:
+    await page.get_by_label("账号").fill(account)
+    await page.get_by_label("密码").fill(password)
+    await page.get_by_role("button", name="登录").click()
+
+
+@pytest.mark.parametrize("device", sorted(VIEWPORTS))
+async def test_an_operator_publishes_a_price_the_scales_ack_it_and_the_stall_screen_shows_it(
+    market_site: MarketSite, browser: Browser, screenshots: Path, device: str
+) -> None:
+    site = market_site
+    context = await browser.new_context(locale="zh-CN", timezone_id="Asia/Shanghai", **VIEWPORTS[device])  # type: ignore[arg-type]
+    page = await context.new_page()
+    manage = f"{site.url}/market/{SITE}/manage"
+
+    await page.goto(manage)
+    await expect(page).to_have_url(re.compile(r"/signin\?next=/market/demo/manage$"))
+    await sign_in(page, OPERATOR, PASSWORD)
+    await expect(page).to_have_url(manage)
+    await expect(page.locator("header .who")).to_have_text(OPERATOR_NAME)
+    stalls = page.locator("#stalls tbody tr")
+    overviews = await site.service.stalls(SITE, NOW, 50, 0)
+    await expect(stalls).to_have_count(len(overviews))
+    problems = await site.service.licence_problems(SITE, NOW)
+    assert problems, "the demo market has missing, expired or expiring documents on purpose"
+    await expect(page.locator("#licence-problems tbody tr")).to_have_count(len(problems))
+    await expect(page.locator("#stalls tr.bad, #stalls tr.warn").first).to_be_visible()
+    await shoot(page, screenshots, f"{device}-01-stalls")
+
+    stall = overviews[0].stall
+    await page.locator(f"#stall-{stall.stall} td.name a").click()
+    await expect(page).to_have_url(f"{manage}/stalls/{stall.stall}")
+    await expect(page.locator("#scales [data-delivery='acked']").first).to_be_visible()
+    await shoot(page, screenshots, f"{device}-02-stall")
+
+    await page.get_by_role("link", name="发布价格").first.click()
+    await expect(page).to_have_url(f"{manage}/stalls/{stall.stall}/prices")
+    price = page.get_by_label("第 1 行 单价")
+    product = await page.get_by_label("第 1 行 品名").input_value()
+    old = await price.input_value()
+    yuan, fen = old.split(".")
+    new_fen = int(yuan) * 100 + int(fen) + 55
+    new = f"{new_fen // 100}.{new_fen % 100:02d}"
+    await price.fill(new)
+    await shoot(page, screenshots, f"{device}-03-publish-form")
+    await page.get_by_role("button", name="下一步：确认").click()
+    await expect(page.locator("#changes")).to_contain_text(new)
+    await expect(page.locator("#changes")).to_contain_text(str(new_fen))
+    await shoot(page, screenshots, f"{device}-04-publish-confirm")
+    sent = len(site.downlink.sent)
+    await page.get_by_role("button", name="确认发布").click()
+    await expect(page).to_have_url(re.compile(rf"/stalls/{stall.stall}\?published=1#scales$"))
+    await expect(page.locator("[role=status]")).to_contain_text("价格已发布")
+    await expect(page.locator("#scales [data-delivery='pending']").first).to_be_visible()
+    await shoot(page, screenshots, f"{device}-05-published-pending")
+    assert await site.answer_pushes(sent) >= 1, "the publication was pushed to the stall's scales"
+    # the page refreshes itself every 5 s while a push is unanswered
+    await expect(page.locator("#scales [data-delivery='pending']")).to_have_count(0, timeout=15_000)
+    await expect(page.locator("#scales [data-delivery='acked']").first).to_be_visible()
+    await expect(page.locator("#prices")).to_contain_text(new)
+    await shoot(page, screenshots, f"{device}-06-published-acked")
+
+    screen = await context.new_page() if device == "phone" else await browser.new_page(
+        locale="zh-CN", timezone_id="Asia/Shanghai", viewport={"width": 1280, "height": 800})
+    # the screen at the stall on the desktop run; its public page (the QR code's target) on the phone
+    await screen.goto(f"{site.url}/market/{SITE}/stalls/{stall.stall}" + ("/screen" if device == "desktop" else ""))
+    row = screen.locator("section.prices tr", has_text=product)
+    await expect(row.locator(".price")).to_contain_text(new)
+    if device == "desktop":
+        await screen.screenshot(path=str(screenshots / "market-stall-screen.png"))
+    else:
+        await shoot(screen, screenshots, f"{device}-07-stall-page")
+    await screen.close()
+
+    await page.get_by_role("link", name="进货与快检").click()
+    await expect(page.locator("#batches tbody tr").first).to_be_visible()
+    await shoot(page, screenshots, f"{device}-08-batches")
+    batch = next(b for b in await site.service.batches(SITE, stall.stall, 50, 0) if b.block is None)
+    await page.goto(f"{manage}/batches/{batch.batch_id}")
+    await expect(page.locator("#balance")).to_contain_text("已售")
+    await page.get_by_label("检测项目").fill("农药残留")
+    await page.get_by_label("检测方法").fill("酶抑制率法")
+    await page.get_by_label("检测值").fill("抑制率 68%")
+    await page.get_by_label("检测人").fill("快检员周敏")
+    await page.get_by_role("radiogroup", name="检测结果").get_by_text("不合格").click()
+    await page.get_by_role("button", name="记录快检结果").click()
+    await expect(page.locator("[role=status]")).to_contain_text("快检不合格，批次已自动封控")
+    await expect(page.locator("#blocked")).to_contain_text("已封控 · 停止销售")
+    await expect(page.locator("#recall [data-scale]").first).to_be_visible()
+    assert (await site.service.batch_detail(SITE, batch.batch_id)).batch.block is not None
+    await shoot(page, screenshots, f"{device}-09-batch-recalled")
+
+    await page.get_by_role("link", name=re.compile("问题线索")).click()
+    await expect(page.locator("#findings .finding").first).to_be_visible()
+    await shoot(page, screenshots, f"{device}-10-findings")
+    await context.close()
+
+
+@pytest.mark.parametrize("device", sorted(VIEWPORTS))
+async def test_a_shopper_looks_up_a_receipt_and_reads_the_price_board(
+    market_site: MarketSite, browser: Browser, screenshots: Path, device: str
+) -> None:
+    site = market_site
+    context = await browser.new_context(locale="zh-CN", timezone_id="Asia/Shanghai", **VIEWPORTS[device])  # type: ignore[arg-type]
+    page = await context.new_page()
+    sale = next(s for s in reversed(site.sales) if s.batch)
+    found = await site.service.trace(SITE, sale.trace_code)
+    assert found is not None and found.batch is not None and found.tests
+
+    await page.goto(site.url + "/")
+    await page.get_by_role("link", name="溯源查询").first.click()
+    await expect(page).to_have_url(f"{site.url}/market/{SITE}/trace")
+    await page.get_by_label("追溯码").fill(sale.trace_code)
+    await page.get_by_role("button", name="查询").click()
+    await expect(page).to_have_url(f"{site.url}/market/{SITE}/trace/{sale.trace_code}")
+    await expect(page.locator("#sale")).to_contain_text(sale.product or sale.plu)
+    await expect(page.locator("#batch")).to_contain_text(found.batch.supplier)
+    await expect(page.locator("#batch")).to_contain_text(found.batch.origin_name)
+    await expect(page.locator("#tests")).to_contain_text(found.tests[0].item)
+    await expect(page.locator("#tests")).to_contain_text("合格")
+    await shoot(page, screenshots, f"{device}-11-trace")
+
+    await page.get_by_label("追溯码").fill("demo-X99-00000000000000-0000")
+    await page.get_by_role("button", name="查询").click()
+    await expect(page.locator("#result [role=alert]")).to_contain_text("没有找到追溯码")
+    await shoot(page, screenshots, f"{device}-12-trace-unknown")
+
+    await page.get_by_role("link", name="价格公示").first.click()
+    await expect(page).to_have_url(f"{site.url}/market/{SITE}/prices")
+    board = page.locator("#board tbody tr")
+    lines = (await site.service.price_board(SITE, NOW))[1]
+    await expect(board).to_have_count(len(lines))
+    await expect(page.locator(".product .chart svg").first).to_be_visible()
+    assert await page.locator(".product .chart svg").count() >= len(lines) // 2, "most products have a trend"
+    await shoot(page, screenshots, f"{device}-13-price-board")
+    await page.get_by_role("link", name="近 14 天").click()
+    await expect(page).to_have_url(re.compile(r"/prices\?days=14#trends$"))
+    await expect(page.locator(".choices a[aria-current=true]")).to_have_text("近 14 天")
+    await page.locator("#trends").scroll_into_view_if_needed()
+    await page.evaluate("window.scrollBy(0, -24)")
+    await page.screenshot(path=str(screenshots / f"market-{device}-14-price-trends.png"))
+    await context.close()

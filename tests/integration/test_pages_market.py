@@ -1,0 +1,619 @@
+"""The market's pages over HTTP, on both databases: what each page shows, the guard by role, CSRF,
+publishing prices through a confirmation to the scales and their acks, exact yuan → fen, batches,
+rapid tests and recall with the forward trace, findings, the public board and trace lookup (and what
+they must not reveal), and every refusal as a message on a page."""
+
+from __future__ import annotations
+
+import html
+import re
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
+from hypothesis import given
+from hypothesis import strategies as st
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from devices.contract import CommandAck, Payment, ScaleRecord
+from devices.scale_commands import BLOCK_BATCH, SET_PRICES
+from devices.topics import Channel, DeviceKind, parse_topic, topic_for
+from gateway.accounts.service import AccountService
+from gateway.auth import Role, TokenAuthority
+from gateway.downlink import RecordingDownlink
+from gateway.pages import mount_pages
+from gateway.points import CredentialHasher, point_for
+from gateway.sinks.embedded import EmbeddedStore
+from market.findings import FindingKind
+from market.licences import Document, DocumentKind, StallType, document_status
+from market.pages import (
+    InputProblem,
+    fen_from_yuan,
+    grams_from_kilograms,
+    licence_text,
+    licence_tone,
+    mount_market_pages,
+    trace_code_from,
+)
+from market.pricing import MAX_UNIT_PRICE_FEN
+from market.rate_limit import RateLimit
+from market.service import MarketService, MarketSettings, PriceItem
+from market.stalls import Market, Stall, Vendor
+from market.tracing import Batch, CertificateType, RapidTest, RapidTestResult
+from market.web import mount as mount_market_api
+from market.web import yuan
+
+pytestmark = pytest.mark.integration
+
+NOW = datetime(2026, 11, 23, 2, 0, tzinfo=UTC)  # 10:00 in Shanghai
+TODAY = date(2026, 11, 23)
+AUTHORITY = TokenAuthority(b"k" * 32)
+HTML = {"Accept": "text/html"}
+CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
+PASSWORD = "market-pages-test"
+SITE = "xinfadi"
+MANAGE = f"/market/{SITE}/manage"
+BATCH_ID = "B20261123-A03-01"
+SUPPLIER_PHONE = "13900000000"
+VENDOR_PHONE = "13800000000"
+TESTER = "快检员周敏"
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = NOW
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+@dataclass
+class Site:
+    client: TestClient[Any, Any]
+    clock: Clock
+    service: MarketService
+    downlink: RecordingDownlink
+    store: EmbeddedStore
+
+    async def sign_in(self, account: str) -> str:
+        """Sign in (a fresh browser) and return the session's CSRF token."""
+        self.client.session.cookie_jar.clear()
+        form = await self.client.get("/signin", headers=HTML)
+        token = CSRF.search(await form.text())
+        assert token is not None
+        signed_in = await self.client.post("/signin", allow_redirects=False, data={
+            "csrf_token": token.group(1), "account_id": account, "password": PASSWORD})
+        assert signed_in.status == 303, await signed_in.text()
+        page = CSRF.search(await self.page(f"/market/{SITE}/prices"))
+        assert page is not None
+        return page.group(1)
+
+    async def page(self, path: str, status: int = 200) -> str:
+        response = await self.client.get(path, headers=HTML, allow_redirects=False)
+        body = await response.text()
+        assert response.status == status, body
+        assert response.content_type == "text/html" and "Traceback" not in body
+        return body
+
+    async def post(self, path: str, data: dict[str, str] | list[tuple[str, str]], token: str) -> Any:
+        fields = list(data.items()) if isinstance(data, dict) else list(data)
+        return await self.client.post(path, data=[("csrf_token", token), *fields], headers=HTML,
+                                      allow_redirects=False)
+
+    async def sell(self, scale: str, record: ScaleRecord) -> None:
+        """A sale as the gateway sees it: into the time series, and to the market service."""
+        topic = parse_topic(topic_for(SITE, DeviceKind.SCALE, scale, Channel.RECORD))
+        await self.store.write([point_for(topic, record, 0, CredentialHasher(b"k"))])
+        await self.service.handle([(topic, record)])
+
+    async def ack(self, scale: str, cmd_id: str, ok: bool = True, **fields: Any) -> None:
+        topic = parse_topic(topic_for(SITE, DeviceKind.SCALE, scale, Channel.ACK))
+        await self.service.handle([(topic, CommandAck(cmd_id=cmd_id, ok=ok, **fields))])
+
+
+def words(page: str) -> str:
+    """The page's text as a reader sees it: tags dropped, entities decoded, spaces collapsed."""
+    return " ".join(html.unescape(re.sub(r"<[^>]+>", " ", page)).split())
+
+
+def section(page: str, element_id: str) -> str:
+    """The element with ``element_id``, up to its own closing tag (same-name tags inside counted)."""
+    start = page.rindex("<", 0, page.index(f'id="{element_id}"'))
+    tag = re.match(r"<(\w+)", page[start:])
+    assert tag is not None
+    depth = 0
+    for found in re.finditer(rf"<(/?){tag[1]}\b", page[start:]):
+        depth += -1 if found[1] else 1
+        if depth == 0:
+            return page[start:start + found.end()]
+    return page[start:]
+
+
+def record(n: int, at: datetime, fen: int = 680, stall: str = "A03", plu: str = "1001", product: str = "西红柿",
+           net_g: int = 1250, amount_fen: int | None = None, batch: str | None = None) -> ScaleRecord:
+    return ScaleRecord(record_id=f"r-{n}", ts=at, stall=stall, plu=plu, product=product, net_g=net_g,
+                       unit_price_fen=fen, amount_fen=amount_fen if amount_fen is not None else (net_g * fen + 500)
+                       // 1000, trace_code=f"{SITE}-{stall}-{n:04d}", batch=batch, payment=Payment.WECHAT)
+
+
+async def seed(service: MarketService) -> None:
+    """Three stalls: A03 complete (a health certificate expiring in 8 days), A04 without its filing
+    and with an expired certificate, B01 (meat) with no vendor at all; two scales at A03; prices;
+    one batch with a passing test."""
+    await service.create_market(Market(SITE, "新发地农贸市场", "北京市丰台区新发地", "12315"), NOW)
+    await service.add_vendor(SITE, Vendor("v-wang", "王建国", None, VENDOR_PHONE), NOW)
+    for document in (Document(DocumentKind.BUSINESS_LICENCE, "91440300708461136T", date(2020, 1, 1)),
+                     Document(DocumentKind.FOOD_FILING, "YB11010600012345", date(2024, 1, 1)),
+                     Document(DocumentKind.HEALTH_CERTIFICATE, "JK-2026-0042", date(2025, 12, 2), date(2026, 12, 1),
+                              holder="王建国")):
+        await service.add_document(SITE, "v-wang", document, "op-liu", NOW)
+    await service.add_vendor(SITE, Vendor("v-li", "李秀英", None, None), NOW)
+    for document in (Document(DocumentKind.BUSINESS_LICENCE, "91440300708461136T", date(2021, 3, 1)),
+                     Document(DocumentKind.HEALTH_CERTIFICATE, "JK-2025-0007", date(2025, 11, 2), date(2026, 11, 1),
+                              holder="李秀英")):
+        await service.add_document(SITE, "v-li", document, "op-liu", NOW)
+    await service.add_stall(SITE, Stall("A03", "王记蔬菜", StallType.VEGETABLES, "v-wang"))
+    await service.add_stall(SITE, Stall("A04", "老李蔬菜", StallType.VEGETABLES, "v-li"))
+    await service.add_stall(SITE, Stall("B01", "鲜肉铺", StallType.MEAT, None))
+    await service.publish_prices(SITE, "A03", [PriceItem("1001", "西红柿", 680), PriceItem("1002", "大白菜", 200)],
+                                 None, "op-liu", NOW - timedelta(hours=4))
+    await service.publish_prices(SITE, "A04", [PriceItem("1001", "西红柿", 700)], None, "op-liu",
+                                 NOW - timedelta(hours=4))
+    await service.register_scale(SITE, "scale-01", "A03", NOW - timedelta(hours=3))
+    await service.register_scale(SITE, "scale-02", "A03", NOW - timedelta(hours=3))
+    await service.receive_batch(SITE, Batch(BATCH_ID, "A03", "1001", "西红柿", "寿光蔬菜合作社", "370783",
+                                            "山东省寿光市", 50_000, CertificateType.ORIGIN, "CD-2026-1123",
+                                            NOW - timedelta(hours=5), SUPPLIER_PHONE), "op-liu", NOW)
+    await service.record_test(SITE, RapidTest(BATCH_ID, "农药残留", "酶抑制率法", RapidTestResult.PASS, "抑制率 12%",
+                                              TESTER, NOW - timedelta(hours=4)), "op-liu", NOW)
+
+
+@pytest.fixture
+async def site(engine: AsyncEngine, tmp_path: Path) -> AsyncIterator[Site]:
+    clock, downlink = Clock(), RecordingDownlink()
+    store = EmbeddedStore(tmp_path / "ts.sqlite")
+    await store.open()
+    accounts = AccountService(engine)
+    for account, name, roles in (("op-liu", "刘主任", (Role.MARKET_OPERATOR,)), ("wang", "王芳", (Role.RESIDENT,)),
+                                 ("root", "管理员", (Role.ADMIN,))):
+        await accounts.create_account(account, name, roles, PASSWORD, NOW)
+    settings = MarketSettings(trace_rate=RateLimit(capacity=5, refill_per_minute=1),
+                              public_base_url="https://market.example.cn")
+    service = MarketService(engine, downlink, store, clock, settings)
+    await seed(service)
+    downlink.sent.clear()  # the pushes of the seeded prices: each test watches what it sends itself
+    app = web.Application()
+    mount_market_api(app, service, AUTHORITY, clock)
+    mount_pages(app, accounts, AUTHORITY, clock)
+    mount_market_pages(app, service, SITE)
+    async with TestClient(TestServer(app)) as client:
+        yield Site(client, clock, service, downlink, store)
+    await store.close()
+
+
+# --- yuan → fen ----------------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("typed", "fen"), [
+    ("6.8", 680), ("6.80", 680), ("12", 1200), ("0.01", 1), ("19.99", 1999), ("0.29", 29), ("1.15", 115),
+    (" 7.20 ", 720), ("１２.５", 1250), ("1000000", MAX_UNIT_PRICE_FEN), ("1000000.00", MAX_UNIT_PRICE_FEN),
+])
+def test_a_price_in_yuan_becomes_exact_fen(typed: str, fen: int) -> None:
+    assert fen_from_yuan(typed) == fen
+
+
+@pytest.mark.parametrize(("typed", "message"), [
+    ("12.345", "最多两位小数"), ("0.001", "最多两位小数"), ("-1", "必须大于 0"), ("-0.5", "必须大于 0"),
+    ("0", "必须大于 0"), ("0.00", "必须大于 0"), ("abc", "请输入数字"), ("1e3", "请输入数字"), ("6,80", "请输入数字"),
+    ("6.8.1", "请输入数字"), ("", "请填写价格"), ("1000000.01", "不能超过"), ("9" * 5000, "请输入数字"),
+])
+def test_a_price_that_is_not_a_whole_number_of_fen_is_refused_with_a_message(typed: str, message: str) -> None:
+    with pytest.raises(InputProblem, match=message):
+        fen_from_yuan(typed)
+
+
+@given(st.integers(min_value=1, max_value=MAX_UNIT_PRICE_FEN))
+def test_every_price_shown_in_yuan_reads_back_as_the_same_fen(fen: int) -> None:
+    assert fen_from_yuan(yuan(fen)) == fen
+
+
+def test_quantities_in_kilograms_become_exact_grams() -> None:
+    assert grams_from_kilograms("50") == 50_000
+    assert grams_from_kilograms("12.5") == 12_500
+    assert grams_from_kilograms("0.001") == 1
+    for typed in ("1.2345", "-3", "kg", "0"):
+        with pytest.raises(InputProblem):
+            grams_from_kilograms(typed)
+
+
+@pytest.mark.parametrize(("valid_to", "tone", "shown"), [
+    (date(2027, 1, 31), "ok", "有效"), (date(2026, 12, 23), "warn", "剩 30 天"),
+    (date(2026, 11, 30), "warn", "剩 7 天"), (date(2026, 11, 24), "warn", "剩 1 天"),
+    (date(2026, 11, 23), "bad", "今天到期"), (date(2026, 11, 22), "bad", "已过期 1 天"),
+])
+def test_licences_are_highlighted_at_30_7_and_0_days(valid_to: date, tone: str, shown: str) -> None:
+    document = Document(DocumentKind.HEALTH_CERTIFICATE, "JK-1", date(2025, 12, 1), valid_to, holder="王建国")
+    status = document_status(DocumentKind.HEALTH_CERTIFICATE, document, TODAY)
+    assert (licence_tone(status), licence_text(status)) == (tone, shown)
+    missing = document_status(DocumentKind.FOOD_FILING, None, TODAY)
+    assert (licence_tone(missing), licence_text(missing)) == ("bad", "缺失")
+
+
+def test_a_trace_code_is_taken_as_typed_or_from_a_receipt_address() -> None:
+    assert trace_code_from(" xinfadi-A03-0001 ") == "xinfadi-A03-0001"
+    assert trace_code_from("https://market.example.cn/market/xinfadi/trace/xinfadi-A03-0001") == "xinfadi-A03-0001"
+    assert trace_code_from("https://m.example/market/x/trace/a%2Fb%20c?from=qr#top") == "a/b c"
+    assert trace_code_from("/market/xinfadi/trace/xinfadi-A03-0001/") == "xinfadi-A03-0001"
+    assert trace_code_from("") is None
+    assert trace_code_from("x" * 65) is None
+    assert trace_code_from("bad\ncode") is None
+
+
+# --- who may see what ----------------------------------------------------------------------------
+
+async def test_operator_pages_need_a_market_operator_and_public_pages_need_nobody(site: Site) -> None:
+    redirect = await site.client.get(MANAGE, headers=HTML, allow_redirects=False)
+    assert redirect.status == 303 and redirect.headers["Location"] == f"/signin?next={quote(MANAGE)}"
+    for path in (f"/market/{SITE}/prices", f"/market/{SITE}/trace"):
+        page = await site.page(path)
+        assert "市场管理" not in page, "the operator's link is not shown to the public"
+    await site.sign_in("wang")
+    refused = await site.page(MANAGE, status=403)
+    assert "没有权限" in refused
+    await site.page(f"{MANAGE}/batches/{BATCH_ID}", status=403)
+    await site.sign_in("root")
+    await site.page(MANAGE)
+    await site.sign_in("op-liu")
+    landing = await site.page(MANAGE)
+    assert f'href="{MANAGE}" aria-current="page"' in landing and "价格公示" in landing and "溯源查询" in landing
+
+
+async def test_a_form_without_its_csrf_token_is_refused_and_changes_nothing(site: Site) -> None:
+    await site.sign_in("op-liu")
+    for path, data in ((f"{MANAGE}/stalls/A03/prices", {"action": "confirm", "plu.0": "1001", "product.0": "西红柿",
+                                                        "price.0": "9.90"}),
+                       (f"{MANAGE}/batches/{BATCH_ID}/recall", {"reason": "test", "confirm": "yes"})):
+        for token in (None, "forged"):
+            fields = [("csrf_token", token)] if token else []
+            response = await site.client.post(path, data=[*fields, *data.items()], headers=HTML,
+                                              allow_redirects=False)
+            assert response.status == 403
+            assert "表单已失效" in await response.text()
+    assert [p.unit_price_fen for p in await site.service.price_history(SITE, "A03", "1001", 10, 0)] == [680]
+    assert (await site.service.batch_detail(SITE, BATCH_ID)).batch.block is None
+    assert site.downlink.sent == []
+
+
+# --- stalls and licences -------------------------------------------------------------------------
+
+async def test_the_stall_list_highlights_missing_expired_and_expiring_licences(site: Site) -> None:
+    await site.sign_in("op-liu")
+    page = await site.page(MANAGE)
+    stalls = section(page, "stalls")
+    a03 = stalls[stalls.index('id="stall-A03"') - 40:stalls.index('id="stall-A04"')]
+    assert 'class="warn"' in a03 and "健康证明 · 剩 8 天" in words(a03)
+    a04 = stalls[stalls.index('id="stall-A04"') - 40:stalls.index('id="stall-B01"')]
+    assert 'class="bad"' in a04
+    assert "食品经营备案凭证 · 缺失" in words(a04) and "健康证明 · 已过期 22 天" in words(a04)
+    b01 = stalls[stalls.index('id="stall-B01"') - 40:]
+    assert "营业执照 · 缺失" in words(b01) and "未登记" in words(b01)
+    assert f'href="/market/{SITE}/stalls/A03/screen"' in stalls
+    summary = words(section(page, "summary"))
+    assert "摊位 3" in summary and "30 天内到期（含 7 天） 1" in summary and "缺失、过期或今天到期 2" in summary
+    problems = words(section(page, "licence-problems"))
+    assert problems.index("B01") < problems.index("A03"), "missing documents first, then by days left"
+    assert "JK-2026-0042" in problems and "2026-12-01" in problems
+
+
+async def test_the_stall_page_shows_vendor_documents_scales_and_batches(site: Site) -> None:
+    await site.sign_in("op-liu")
+    page = await site.page(f"{MANAGE}/stalls/A03")
+    assert VENDOR_PHONE in section(page, "vendor"), "operators see the vendor's contact"
+    documents = words(section(page, "documents"))
+    assert "91440300708461136T" in documents and "剩 8 天" in documents
+    scales = section(page, "scales")
+    assert "scale-01" in scales and "scale-02" in scales
+    assert scales.count('data-delivery="pending"') == 2, "the pushes since registration wait for acks"
+    assert "发送 1 次" in words(scales)
+    assert "6.80" in section(page, "prices") and "2.00" in section(page, "prices")
+    assert BATCH_ID in section(page, "batches") and "农药残留 合格" in words(section(page, "batches"))
+    await site.page(f"{MANAGE}/stalls/Z99", status=404)
+    await site.page("/market/nowhere/manage", status=404)
+
+
+# --- publishing prices ---------------------------------------------------------------------------
+
+async def test_publishing_goes_through_a_confirmation_to_the_scales_and_shows_their_acks(site: Site) -> None:
+    token = await site.sign_in("op-liu")
+    form = await site.page(f"{MANAGE}/stalls/A03/prices")
+    assert 'name="price.0" value="6.80"' in form and 'name="price.1" value="2.00"' in form, "prefilled"
+    fields = {"plu.0": "1001", "product.0": "西红柿", "price.0": "7.2", "plu.1": "1002", "product.1": "大白菜",
+              "price.1": "2.00", "plu.2": "1003", "product.2": "黄瓜", "price.2": "4.35", "plu.3": "", "product.3": "",
+              "price.3": "", "effective_from": ""}
+    preview = await site.post(f"{MANAGE}/stalls/A03/prices", {**fields, "action": "preview"}, token)
+    body = await preview.text()
+    assert preview.status == 200, body
+    changes = words(section(body, "changes"))
+    assert "西红柿 1001 6.80 7.20 720" in changes and "黄瓜 新商品 1003 4.35 435" in changes
+    assert "大白菜" not in changes, "an unchanged price is not published again"
+    table = words(section(body, "scale-table"))
+    assert "西红柿 本次 1001 7.20" in table and "大白菜 1002 2.00" in table and "黄瓜 本次 1003 4.35" in table
+    assert site.downlink.sent == [], "nothing is sent before the operator confirms"
+
+    done = await site.post(f"{MANAGE}/stalls/A03/prices", {**fields, "action": "confirm"}, token)
+    assert done.status == 303 and done.headers["Location"] == f"{MANAGE}/stalls/A03?published=1#scales"
+    published = {p.plu: p.unit_price_fen for p in await site.service.price_history(SITE, "A03", None, 10, 0)
+                 if p.published_by == "op-liu" and p.published_at == NOW}
+    assert published == {"1001": 720, "1003": 435}
+    commands = {topic.device: command for topic, command in site.downlink.sent}
+    assert set(commands) == {"scale-01", "scale-02"} and {c.op for c in commands.values()} == {SET_PRICES}
+    table_sent = {p["plu"]: p["unit_price_fen"] for p in commands["scale-01"].args["prices"]}
+    assert table_sent == {"1001": 720, "1002": 200, "1003": 435}
+
+    waiting = await site.page(f"{MANAGE}/stalls/A03?published=1")
+    assert f'<meta http-equiv="refresh" content="5; url={MANAGE}/stalls/A03?published=1">' in waiting, \
+        "the page follows the acks by itself"
+    assert section(waiting, "scales").count('data-delivery="pending"') == 2
+
+    await site.ack("scale-01", commands["scale-01"].cmd_id, result={"prices_loaded": 3})
+    site.clock.now = NOW + timedelta(seconds=40)
+    await site.service.tick(site.clock.now)  # scale-02 has not answered: sent again
+    one_acked = section(await site.page(f"{MANAGE}/stalls/A03?published=1"), "scales")
+    row_01 = one_acked[one_acked.index('id="scale-scale-01"'):one_acked.index('id="scale-scale-02"')]
+    row_02 = one_acked[one_acked.index('id="scale-scale-02"'):]
+    assert 'data-delivery="acked"' in row_01 and "已确认" in row_01
+    assert 'data-delivery="pending"' in row_02 and "发送 2 次（重试 1 次）" in words(row_02)
+
+    await site.ack("scale-02", commands["scale-02"].cmd_id, ok=False, error="PLU table full")
+    settled = await site.page(f"{MANAGE}/stalls/A03?published=1")
+    assert "http-equiv=\"refresh\"" not in settled, "nothing left to wait for"
+    row_02 = section(settled, "scales")[section(settled, "scales").index('id="scale-scale-02"'):]
+    assert 'data-delivery="failed"' in row_02 and "失败" in row_02 and "PLU table full" in row_02
+
+    screen = await site.page(f"/market/{SITE}/stalls/A03/screen")
+    assert "7.20" in screen and "4.35" in screen and "黄瓜" in screen
+
+
+@pytest.mark.parametrize(("typed", "message"), [
+    ("12.345", "价格最多两位小数（精确到分）"), ("-1", "价格必须大于 0"), ("abc", "请输入数字，例如 6.80"),
+    ("0", "价格必须大于 0"), ("", "请填写价格"),
+])
+async def test_a_bad_price_is_shown_on_its_row_and_nothing_is_published(site: Site, typed: str,
+                                                                        message: str) -> None:
+    token = await site.sign_in("op-liu")
+    for action in ("preview", "confirm"):
+        response = await site.post(f"{MANAGE}/stalls/A03/prices", {
+            "plu.0": "1001", "product.0": "西红柿", "price.0": typed, "action": action}, token)
+        body = await response.text()
+        assert response.status == 422, body
+        assert "Traceback" not in body
+        assert f"第 1 行：{message}" in words(body)
+        assert f'<div class="row-problem">{message}</div>' in body
+        assert f'value="{html.escape(typed)}"' in body, "what was typed stays in the form"
+    assert [p.unit_price_fen for p in await site.service.price_history(SITE, "A03", "1001", 10, 0)] == [680]
+    assert site.downlink.sent == []
+
+
+async def test_other_price_form_refusals_are_messages(site: Site) -> None:
+    token = await site.sign_in("op-liu")
+    cases = [
+        ({"plu.0": "1001", "product.0": "西红柿", "price.0": "6.80"}, "价格没有变化"),
+        ({"plu.0": "1001", "product.0": "西红柿", "price.0": "7", "plu.1": "1001", "product.1": "番茄",
+          "price.1": "8"}, "商品编码 1001 重复"),
+        ({"plu.0": "10 01", "product.0": "西红柿", "price.0": "7"}, "商品编码（PLU）"),
+        ({"plu.0": "1001", "product.0": "", "price.0": "7"}, "请填写品名"),
+        ({"plu.0": "1001", "product.0": "西红柿", "price.0": "7", "effective_from": "2026-11-22T08:00"},
+         "生效时间不能早于现在"),
+        ({"plu.0": "1001", "product.0": "西红柿", "price.0": "7", "effective_from": "tomorrow"}, "时间格式应为"),
+    ]
+    for fields, message in cases:
+        response = await site.post(f"{MANAGE}/stalls/A03/prices", {**fields, "action": "confirm"}, token)
+        body = await response.text()
+        assert response.status == 422 and message in words(body), (fields, words(body)[:600])
+    later = await site.post(f"{MANAGE}/stalls/A03/prices", {
+        "plu.0": "1001", "product.0": "西红柿", "price.0": "6.50", "effective_from": "2026-11-23T16:00",
+        "action": "confirm"}, token)
+    assert later.status == 303
+    scheduled = (await site.service.price_history(SITE, "A03", "1001", 1, 0))[0]
+    assert scheduled.unit_price_fen == 650 and scheduled.effective_from == datetime(2026, 11, 23, 8, 0, tzinfo=UTC)
+
+
+# --- batches, rapid tests, recall ----------------------------------------------------------------
+
+async def test_a_batch_is_registered_and_a_failed_rapid_test_recalls_it_at_once(site: Site) -> None:
+    token = await site.sign_in("op-liu")
+    batch = {"batch_id": "B20261123-A03-02", "stall": "A03", "plu": "1002", "product": "大白菜",
+             "supplier": "张家口蔬菜基地", "supplier_contact": "13700000000", "origin_code": "130700",
+             "origin_name": "河北省张家口市", "quantity_kg": "120.5", "certificate_type": "origin",
+             "certificate_number": "CD-2026-7788", "arrived_at": "2026-11-23T06:30"}
+    created = await site.post(f"{MANAGE}/batches", batch, token)
+    assert created.status == 303
+    assert created.headers["Location"] == f"{MANAGE}/batches/B20261123-A03-02?notice=received"
+    detail = await site.service.batch_detail(SITE, "B20261123-A03-02")
+    assert detail.batch.quantity_g == 120_500 and detail.batch.arrived_at == datetime(2026, 11, 22, 22, 30,
+                                                                                       tzinfo=UTC)
+    again = await site.post(f"{MANAGE}/batches", batch, token)
+    assert again.status == 422 and "已经登记过" in await again.text()
+
+    meat = {**batch, "batch_id": "", "stall": "B01", "quantity_kg": "1.2345", "origin_code": "12345"}
+    refused = await site.post(f"{MANAGE}/batches", meat, token)
+    text_ = words(await refused.text())
+    assert refused.status == 422
+    assert "须凭动物检疫合格证明入场" in text_ and "数量最多三位小数" in text_ and "6 位行政区划代码" in text_
+    assert 'value="1.2345"' in await refused.text(), "what was typed stays in the form"
+    assert '<details class="card" id="new" open>' in await refused.text(), "the form is open to correct it"
+    listed = await site.page(f"{MANAGE}/batches?stall=A03")
+    assert '<details class="card" id="new">' in listed, "the form stays folded away until it is wanted"
+    assert "B20261123-A03-02" in section(listed, "batches") and BATCH_ID in section(listed, "batches")
+    assert "B20261123-A03-02" not in section(await site.page(f"{MANAGE}/batches?stall=A04"), "batches")
+
+    page = await site.page(f"{MANAGE}/batches/B20261123-A03-02?notice=received")
+    assert "批次已登记" in page and "13700000000" in page
+    failed = await site.post(f"{MANAGE}/batches/B20261123-A03-02/tests", {
+        "item": "农药残留", "method": "酶抑制率法", "result": "fail", "value": "抑制率 62%", "tester": TESTER,
+        "tested_at": "2026-11-23T09:40"}, token)
+    assert failed.status == 303 and "notice=failed_test" in failed.headers["Location"]
+    assert {(topic.device, command.op) for topic, command in site.downlink.sent} == {
+        ("scale-01", BLOCK_BATCH), ("scale-02", BLOCK_BATCH)}
+    recalled = await site.page(f"{MANAGE}/batches/B20261123-A03-02?notice=failed_test")
+    assert "快检不合格，批次已自动封控" in recalled
+    assert "已封控 · 停止销售" in words(section(recalled, "blocked"))
+    assert "快检不合格：农药残留（抑制率 62%）" in words(recalled)
+    blocks = section(recalled, "recall")
+    assert blocks.count("data-scale=") == 2 and "等待确认" in blocks
+    assert f"农药残留 酶抑制率法 · {TESTER} 不合格 抑制率 62%" in words(section(recalled, "tests"))
+
+
+async def test_a_rapid_test_form_with_gaps_is_refused_with_messages(site: Site) -> None:
+    token = await site.sign_in("op-liu")
+    response = await site.post(f"{MANAGE}/batches/{BATCH_ID}/tests", {
+        "item": "", "method": "酶抑制率法", "result": "maybe", "tester": "", "tested_at": "2026-11-24T09:00"}, token)
+    body = words(await response.text())
+    assert response.status == 422
+    assert "请填写检测项目" in body and "请填写检测人" in body and "请选择合格或不合格" in body
+    missing = await site.post(f"{MANAGE}/batches/B-nope/tests", {
+        "item": "x", "method": "y", "result": "pass", "tester": "z"}, token)
+    assert missing.status == 404 and "批次不存在" in await missing.text()
+
+
+async def test_an_operator_recall_needs_a_reason_and_confirmation_and_lists_every_sale(site: Site) -> None:
+    token = await site.sign_in("op-liu")
+    for n in range(3):
+        await site.sell("scale-01", record(n, NOW - timedelta(minutes=50 - n), batch=BATCH_ID, net_g=1000 + n * 250))
+    unconfirmed = await site.post(f"{MANAGE}/batches/{BATCH_ID}/recall", {"reason": "供货商通报农残超标"}, token)
+    assert unconfirmed.status == 422 and "请勾选确认" in await unconfirmed.text()
+    no_reason = await site.post(f"{MANAGE}/batches/{BATCH_ID}/recall", {"reason": " ", "confirm": "yes"}, token)
+    assert no_reason.status == 422 and "请填写召回原因" in await no_reason.text()
+    assert (await site.service.batch_detail(SITE, BATCH_ID)).batch.block is None
+
+    done = await site.post(f"{MANAGE}/batches/{BATCH_ID}/recall", {"reason": "供货商通报农残超标",
+                                                                   "confirm": "yes"}, token)
+    assert done.status == 303
+    page = await site.page(done.headers["Location"].split("#")[0])
+    assert "批次已封控" in page and "管理方召回" in words(section(page, "recall"))
+    sales = words(section(page, "sales"))
+    assert "全部销售 3 笔" in sales
+    for n, grams in ((0, "1 公斤"), (1, "1.25 公斤"), (2, "1.5 公斤")):
+        assert f"{SITE}-A03-{n:04d}" in sales and grams in sales
+    assert "3.75 公斤" in words(section(page, "balance"))
+    again = await site.post(f"{MANAGE}/batches/{BATCH_ID}/recall", {"reason": "再次", "confirm": "yes"}, token)
+    assert again.status == 409 and "该批次已经封控过了" in await again.text()
+
+    trace = await site.page(f"/market/{SITE}/trace/{SITE}-A03-0001")
+    assert "该批次已召回，请停止食用" in trace and "供货商通报农残超标" in trace
+
+
+async def test_the_batch_page_shows_mass_balance_and_an_oversold_batch(site: Site) -> None:
+    await site.sign_in("op-liu")
+    await site.sell("scale-01", record(1, NOW - timedelta(minutes=30), batch=BATCH_ID, net_g=30_000))
+    await site.sell("scale-01", record(2, NOW - timedelta(minutes=20), batch=BATCH_ID, net_g=25_000))
+    page = await site.page(f"{MANAGE}/batches/{BATCH_ID}")
+    assert "超出进货量 5 公斤" in words(page)
+    assert 'class="fill over" style="width: 100.00%"' in page
+    findings = await site.page(f"{MANAGE}/findings?kind=oversold")
+    assert "批次销售量超过进货量" in findings and "超出 5 公斤" in words(findings)
+    await site.page(f"{MANAGE}/batches/B-nope", status=404)
+    epcis = await site.client.get(f"{MANAGE}/batches/{BATCH_ID}/epcis")
+    assert epcis.status == 200 and epcis.content_type == "application/ld+json"
+    assert (await epcis.json())["type"] == "EPCISDocument"
+
+
+# --- findings ------------------------------------------------------------------------------------
+
+async def test_findings_are_filtered_and_resolved_with_a_note(site: Site) -> None:
+    token = await site.sign_in("op-liu")
+    await site.sell("scale-01", record(1, NOW - timedelta(minutes=30), fen=750))  # published 6.80
+    await site.sell("scale-01", record(2, NOW - timedelta(minutes=20), amount_fen=700))  # 1.25 kg × 6.80 = 8.50
+    page = await site.page(f"{MANAGE}/findings")
+    shown = words(section(page, "findings"))
+    assert "售价与公示价格不符" in shown and "金额与重量单价不符" in shown
+    assert "实收单价 7.50 元/公斤" in shown and "公示单价 6.80 元/公斤" in shown and "差价 0.70 元/公斤" in shown
+    assert "收款金额 7.00 元" in shown and "应收金额 8.50 元" in shown
+    assert f'href="/market/{SITE}/trace/{SITE}-A03-0001"' in page
+    only = words(section(await site.page(f"{MANAGE}/findings?kind=price_differs"), "findings"))
+    assert "售价与公示价格不符" in only and "金额与重量单价不符" not in only
+    assert "没有未处理的问题线索" in await site.page(f"{MANAGE}/findings?stall=A04")
+
+    (price_finding,) = await site.service.findings(SITE, FindingKind.PRICE_DIFFERS, None, True, 10, 0)
+    resolve = f"{MANAGE}/findings/{price_finding.finding_id}/resolve"
+    back = f"{MANAGE}/findings?kind=price_differs"
+    empty = await site.post(resolve, {"resolution": "  ", "back": back}, token)
+    assert empty.status == 422 and "请填写处理说明" in await empty.text()
+    done = await site.post(resolve, {"resolution": "已约谈摊主，电子秤价格已更正", "back": back}, token)
+    assert done.status == 303 and done.headers["Location"] == f"{back}#finding-{price_finding.finding_id}"
+    assert "售价与公示价格不符" not in words(section(await site.page(f"{MANAGE}/findings"), "findings"))
+    closed = words(section(await site.page(f"{MANAGE}/findings?state=closed"), "findings"))
+    assert "售价与公示价格不符" in closed and "已约谈摊主，电子秤价格已更正" in closed
+    assert "金额与重量单价不符" not in closed
+    assert "金额与重量单价不符" in words(section(await site.page(f"{MANAGE}/findings?state=all"), "findings"))
+    twice = await site.post(resolve, {"resolution": "again", "back": "https://evil.example/"}, token)
+    assert twice.status == 409 and "已经处理过了" in await twice.text()
+    unknown = await site.post(f"{MANAGE}/findings/99999/resolve", {"resolution": "x"}, token)
+    assert unknown.status == 404
+
+
+# --- the public pages ----------------------------------------------------------------------------
+
+async def test_the_price_board_shows_todays_range_and_a_trend_chart_from_the_sales(site: Site) -> None:
+    for back, fen in ((3, 620), (2, 650), (1, 660)):  # earlier days, in the time series only
+        at = NOW - timedelta(days=back)
+        topic = parse_topic(topic_for(SITE, DeviceKind.SCALE, "scale-01", Channel.RECORD))
+        await site.store.write([point_for(topic, record(100 + back, at, fen=fen), 0, CredentialHasher(b"k"))])
+    await site.sell("scale-01", record(1, NOW - timedelta(minutes=30), net_g=1000))
+    await site.sell("scale-01", record(2, NOW - timedelta(minutes=20), fen=700, stall="A04", net_g=3000))
+    page = await site.page(f"/market/{SITE}/prices")
+    board = words(section(page, "board"))
+    assert "西红柿 2 6.80 6.90 7.00" in board and "大白菜 1 2.00 2.00 2.00" in board
+    tomato = page[page.index('id="product-1001"'):page.index('id="product-1002"')]
+    assert "<svg" in tomato and "<script" not in tomato
+    assert "最高价" in tomato and "成交均价" in tomato and "最低价" in tomato
+    assert "11月23日成交均价 6.95" in words(tomato), "weighted by weight: (6.80 × 1 + 7.00 × 3) / 4"
+    assert "近 7 天暂无成交记录" in words(page[page.index('id="product-1002"'):])
+    month = await site.page(f"/market/{SITE}/prices?days=30")
+    assert 'href="?days=30#trends" aria-current="true"' in month
+    await site.page(f"/market/{SITE}/prices?days=999")  # an unknown range falls back to 7 days
+    await site.page("/market/nowhere/prices", status=404)
+
+
+async def test_a_shopper_looks_up_a_trace_code_and_sees_the_batch_and_nothing_private(site: Site) -> None:
+    await site.sell("scale-01", record(7, NOW - timedelta(minutes=30), batch=BATCH_ID))
+    code = f"{SITE}-A03-0007"
+    typed = await site.client.get(f"/market/{SITE}/trace", params={"code": f" {code} "}, headers=HTML,
+                                  allow_redirects=False)
+    assert typed.status == 303 and typed.headers["Location"] == f"/market/{SITE}/trace/{code}"
+    scanned = await site.client.get(f"/market/{SITE}/trace", params={
+        "code": f"https://market.example.cn/market/{SITE}/trace/{code}"}, headers=HTML, allow_redirects=False)
+    assert scanned.headers["Location"] == f"/market/{SITE}/trace/{code}"
+    page = await site.page(f"/market/{SITE}/trace/{code}")
+    sale = words(section(page, "sale"))
+    assert "西红柿" in sale and "A03 王记蔬菜" in sale and "经营者 王建国" in sale
+    assert "2026-11-23 09:30:00" in sale and "1.25 公斤" in sale and "6.80 元/公斤" in sale and "8.50 元" in sale
+    batch = words(section(page, "batch"))
+    assert "山东省寿光市 370783" in batch and "寿光蔬菜合作社" in batch and "产地证明 CD-2026-1123" in batch
+    tests = words(section(page, "tests"))
+    assert "农药残留 酶抑制率法 合格 抑制率 12%" in tests
+    for private in (SUPPLIER_PHONE, VENDOR_PHONE, TESTER, "scale-01", "r-7", "wechat", "微信"):
+        assert private not in page, private
+
+
+async def test_unknown_codes_bad_codes_and_too_many_lookups_get_clear_messages(site: Site) -> None:
+    empty = await site.client.get(f"/market/{SITE}/trace", params={"code": "  "}, headers=HTML)
+    assert empty.status == 400 and "请输入小票上的追溯码" in await empty.text()
+    unknown = await site.page(f"/market/{SITE}/trace/no-such-code", status=404)
+    assert "没有找到追溯码 no-such-code" in words(section(unknown, "result"))
+    assert 'value="no-such-code"' in unknown, "the code stays in the form to correct it"
+    for _ in range(4):  # five lookups in the bucket, then one a minute
+        await site.page(f"/market/{SITE}/trace/no-such-code", status=404)
+    limited = await site.client.get(f"/market/{SITE}/trace/no-such-code", headers=HTML)
+    assert limited.status == 429 and limited.headers["Retry-After"] == "60"
+    assert "查询过于频繁，请 60 秒后再试" in words(await limited.text())
+    api = await site.client.get(f"/api/markets/{SITE}/trace/no-such-code")
+    assert api.status == 429, "the page and the API share one budget per client address"
+    site.clock.now = NOW + timedelta(minutes=1)
+    await site.page(f"/market/{SITE}/trace/no-such-code", status=404)
+    await site.page("/market/nowhere/trace", status=404)
