@@ -130,3 +130,58 @@ async def test_the_property_manager_sees_the_simulated_gates_live_on_the_console
     assert await page.evaluate("window.notReloaded === true"), "the rows arrived without a reload"
     await page.screenshot(path=str(screenshots / "all-in-one-04-console.png"), full_page=True)
     await context.close()
+
+
+async def test_a_price_the_operator_publishes_reaches_the_simulated_scales_and_the_stall_screen(
+    all_in_one: AllInOne, browser: Browser, screenshots: Path
+) -> None:
+    context = await browser.new_context(locale="zh-CN", timezone_id="Asia/Shanghai",
+                                        viewport={"width": 1280, "height": 900})
+    page = await context.new_page()
+    manage = f"{all_in_one.url}/market/demo/manage"
+    await page.goto(manage)
+    await sign_in(page, "market-liu")
+    await expect(page).to_have_url(manage)
+    first_stall = page.locator("#stalls tbody tr td.name a").first
+    stall = (await first_stall.inner_text()).split()[0]
+    await first_stall.click()
+    await page.get_by_role("link", name="发布价格").first.click()
+    price = page.get_by_label("第 1 行 单价")
+    product = await page.get_by_label("第 1 行 品名").input_value()
+    yuan, fen = (await price.input_value()).split(".")
+    new_fen = int(yuan) * 100 + int(fen) + 37
+    new = f"{new_fen // 100}.{new_fen % 100:02d}"
+    await price.fill(new)
+    await page.get_by_role("button", name="下一步：确认").click()
+    await page.get_by_role("button", name="确认发布").click()
+    await expect(page.locator("[role=status]")).to_contain_text("价格已发布")
+    # the simulated scales answer over MQTT; the page refreshes itself until they have
+    await expect(page.locator("#scales [data-delivery='pending']")).to_have_count(0, timeout=20_000)
+    await expect(page.locator("#scales [data-delivery='acked']").first).to_be_visible()
+    await page.screenshot(path=str(screenshots / "all-in-one-05-published.png"), full_page=True)
+
+    screen = await browser.new_page(locale="zh-CN", timezone_id="Asia/Shanghai",
+                                    viewport={"width": 1280, "height": 800})
+    await screen.goto(f"{all_in_one.url}/market/demo/stalls/{stall}/screen")
+    await expect(screen.locator("section.prices tr", has_text=product).locator(".price")).to_contain_text(new)
+    await screen.screenshot(path=str(screenshots / "all-in-one-06-stall-screen.png"))
+    await screen.close()
+    await context.close()
+
+
+async def test_a_shopper_traces_a_receipt_printed_by_a_simulated_scale(
+    all_in_one: AllInOne, browser: Browser, screenshots: Path
+) -> None:
+    sales = all_in_one.get_json("/api/recent/scale_record?limit=20")["points"]
+    sale = next(point for point in sales if point.get("batch"))
+    page = await browser.new_page(locale="zh-CN", timezone_id="Asia/Shanghai",
+                                  viewport={"width": 375, "height": 812}, is_mobile=True)
+    await page.goto(all_in_one.url + "/")
+    await page.get_by_role("link", name="溯源查询").first.click()
+    await page.get_by_label("追溯码").fill(str(sale["trace_code"]))
+    await page.get_by_role("button", name="查询").click()
+    await expect(page.locator("#sale")).to_contain_text(str(sale["product"]))
+    await expect(page.locator("#batch")).to_contain_text(str(sale["batch"]))
+    await expect(page.locator("#tests")).to_contain_text("合格")
+    await page.screenshot(path=str(screenshots / "all-in-one-07-trace.png"), full_page=True)
+    await page.close()
