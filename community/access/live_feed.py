@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -115,6 +115,13 @@ class LiveFeed:
         log.warning("live feed subscriber dropped", extra={"queue_size": self.queue_size})
 
 
+class Skip(Exception):
+    """Raised by a payload function for an item that has nothing to show (it is left out of the stream)."""
+
+
+Payload = Callable[[FeedItem], Awaitable[dict[str, Any]]]
+
+
 async def stream(
     request: web.Request,
     feed: LiveFeed,
@@ -123,25 +130,38 @@ async def stream(
 ) -> web.StreamResponse:
     """Serve the feed as Server-Sent Events (``event:`` is the item's kind, ``data:`` its JSON) until the client
     goes away or falls too far behind."""
+
+    async def as_json(item: FeedItem) -> dict[str, Any]:
+        return {"kind": item.kind, "community_id": item.community_id, "gate_id": item.gate_id, **item.data}
+
     with feed.subscribe(gates, communities) as subscription:
-        async with sse_response(request, ping_interval=PING_INTERVAL_S, send_timeout=SEND_TIMEOUT_S) as events:
-            gone = asyncio.ensure_future(events.wait())
-            try:
-                while True:
-                    upcoming = asyncio.ensure_future(subscription.next())
-                    await asyncio.wait({upcoming, gone}, return_when=asyncio.FIRST_COMPLETED)
-                    if not upcoming.done():
-                        upcoming.cancel()
-                        break
-                    item = upcoming.result()
-                    if item is None:
-                        break
-                    payload = {"kind": item.kind, "community_id": item.community_id, "gate_id": item.gate_id,
-                               **item.data}
-                    try:
-                        await events.send(json.dumps(payload, ensure_ascii=False, default=str), event=item.kind)
-                    except (ConnectionResetError, TimeoutError):
-                        break  # the client went away or stalled
-            finally:
-                gone.cancel()
-            return events
+        return await send_events(request, subscription, as_json)
+
+
+async def send_events(request: web.Request, subscription: Subscription, payload: Payload) -> web.StreamResponse:
+    """Send ``subscription``'s items as Server-Sent Events, each as ``payload(item)`` in JSON, until the client
+    goes away, stalls, or falls too far behind (then the browser reconnects; a reload shows what was missed)."""
+    async with sse_response(request, ping_interval=PING_INTERVAL_S, send_timeout=SEND_TIMEOUT_S) as events:
+        gone = asyncio.ensure_future(events.wait())
+        try:
+            while True:
+                upcoming = asyncio.ensure_future(subscription.next())
+                await asyncio.wait({upcoming, gone}, return_when=asyncio.FIRST_COMPLETED)
+                if not upcoming.done():
+                    upcoming.cancel()
+                    break
+                item = upcoming.result()
+                if item is None:
+                    break
+                try:
+                    data = await payload(item)
+                except Skip:
+                    continue
+                try:
+                    await events.send(json.dumps(data, ensure_ascii=False, default=str), event=item.kind)
+                except (ConnectionResetError, TimeoutError):
+                    break  # the client went away or stalled
+        finally:
+            gone.cancel()
+        response: web.StreamResponse = events
+        return response

@@ -16,8 +16,6 @@ page. Times are shown in Asia/Shanghai.
 
 from __future__ import annotations
 
-import asyncio
-import json
 import logging
 import re
 from collections import Counter
@@ -30,7 +28,6 @@ from urllib.parse import urlencode
 
 import segno
 from aiohttp import web
-from aiohttp_sse import sse_response
 from multidict import MultiDictProxy
 
 from community.access.access_log import MAX_PAGE, AccessLogEntry, LogQuery, decode_cursor
@@ -46,7 +43,7 @@ from community.access.directory import (
     ResidentStatus,
     mask_phone,
 )
-from community.access.live_feed import PING_INTERVAL_S, SEND_TIMEOUT_S, FeedFull, FeedItem, Subscription
+from community.access.live_feed import FeedFull, FeedItem, Skip, send_events
 from community.access.permissions import ALWAYS, CredentialKind, Door, WeeklyWindow
 from community.access.remote_open import RemoteOpen, RemoteOpenStatus
 from community.access.service import AccessError, AccessService, Conflict, GateStatus, NotAllowed, NotFound
@@ -651,36 +648,15 @@ async def console_live(request: web.Request) -> web.StreamResponse:
     gates = frozenset({gate_filter}) if gate_filter else None
     try:
         with pages.service.feed.subscribe(gates, frozenset({scope.community.community_id})) as subscription:
-            return await _stream(request, scope, subscription)
+            async def payload(item: FeedItem) -> dict[str, Any]:
+                try:
+                    return await _live_payload(request, scope, item)
+                except NotFound:
+                    raise Skip from None  # gone meanwhile (a gate removed): nothing to draw
+
+            return await send_events(request, subscription, payload)
     except FeedFull:
         raise PageProblem(503, "同时打开控制台的人数已达上限，请稍后刷新。", title="实时动态繁忙") from None
-
-
-async def _stream(request: web.Request, scope: Scope, subscription: Subscription) -> web.StreamResponse:
-    async with sse_response(request, ping_interval=PING_INTERVAL_S, send_timeout=SEND_TIMEOUT_S) as events:
-        gone = asyncio.ensure_future(events.wait())
-        try:
-            while True:
-                upcoming = asyncio.ensure_future(subscription.next())
-                await asyncio.wait({upcoming, gone}, return_when=asyncio.FIRST_COMPLETED)
-                if not upcoming.done():
-                    upcoming.cancel()
-                    break
-                item = upcoming.result()
-                if item is None:
-                    break  # fell too far behind: the browser reconnects; a reload shows what was missed
-                try:
-                    payload = await _live_payload(request, scope, item)
-                except NotFound:
-                    continue  # gone meanwhile (a gate removed): nothing to draw
-                try:
-                    await events.send(json.dumps(payload, ensure_ascii=False), event=item.kind)
-                except (ConnectionResetError, TimeoutError):
-                    break
-        finally:
-            gone.cancel()
-        response: web.StreamResponse = events
-        return response
 
 
 async def _live_payload(request: web.Request, scope: Scope, item: FeedItem) -> dict[str, Any]:
