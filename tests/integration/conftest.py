@@ -112,22 +112,25 @@ def postgres_server() -> Iterator[str]:
     server.cleanup()
 
 
+async def empty_engine(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncEngine:
+    """An engine on a new, empty database of the backend ``request.param`` names (``sqlite`` or
+    ``postgresql``, a database of its own on the test cluster)."""
+    if request.param == "sqlite":
+        return create_engine(f"sqlite+aiosqlite:///{tmp_path / 'var' / 'smartcity.db'}")
+    admin_url = request.getfixturevalue("postgres_server")
+    name = f"test_{os.getpid()}_{next(_databases)}"
+    admin = create_engine(admin_url)
+    async with admin.connect() as connection:
+        await connection.execution_options(isolation_level="AUTOCOMMIT")
+        await connection.execute(text(f'CREATE DATABASE "{name}"'))
+    await admin.dispose()
+    return create_engine(make_url(admin_url).set(database=name).render_as_string(hide_password=False))
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
 async def engine(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[AsyncEngine]:
-    if request.param == "sqlite":
-        made = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'var' / 'smartcity.db'}")
-    else:
-        admin_url = request.getfixturevalue("postgres_server")
-        name = f"voting_{os.getpid()}_{next(_databases)}"
-        admin = create_engine(admin_url)
-        async with admin.connect() as connection:
-            await connection.execution_options(isolation_level="AUTOCOMMIT")
-            await connection.execute(text(f'CREATE DATABASE "{name}"'))
-        await admin.dispose()
-        made = create_engine(make_url(admin_url).set(database=name).render_as_string(hide_password=False))
+    made = await empty_engine(request, tmp_path)
     for package in CONTEXTS:  # every context's schema, as the services run on one database
         await migrate(made, package)
     yield made
     await made.dispose()
-
-

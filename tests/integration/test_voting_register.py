@@ -17,7 +17,6 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import Table, func, select, text
-from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from community.access.directory import Building, Community, Unit
@@ -41,6 +40,7 @@ from community.voting.service import (
 from community.voting.storage import metadata as voting_metadata
 from community.voting.storage import roll_units
 from gateway.database import create_engine, migrate
+from tests.integration.conftest import empty_engine
 
 pytestmark = pytest.mark.integration
 
@@ -302,17 +302,7 @@ async def test_a_register_that_gives_no_roll(engine: AsyncEngine) -> None:
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 async def engine_at_0004(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[AsyncEngine]:
-    if request.param == "sqlite":
-        made = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'var' / 'old.db'}")
-    else:
-        admin_url = request.getfixturevalue("postgres_server")
-        name = f"voting_register_{os.getpid()}_{next(_databases)}"
-        admin = create_engine(admin_url)
-        async with admin.connect() as connection:
-            await connection.execution_options(isolation_level="AUTOCOMMIT")
-            await connection.execute(text(f'CREATE DATABASE "{name}"'))
-        await admin.dispose()
-        made = create_engine(make_url(admin_url).set(database=name).render_as_string(hide_password=False))
+    made = await empty_engine(request, tmp_path)
     await migrate(made, "community", "0004_access")
     yield made
     await made.dispose()
@@ -349,7 +339,6 @@ async def test_upgrading_a_database_with_proposals_keeps_them_working(engine_at_
 
 
 async def test_votes_verify_says_a_proposal_that_has_not_opened_has_nothing_to_verify(tmp_path: Path) -> None:
-    import os
     import subprocess
     import sys
 
