@@ -14,6 +14,20 @@ from gateway.auth import Handler, Role, require_roles
 
 
 @dataclass(frozen=True)
+class QueryParam:
+    """A query-string parameter a route reads (all are optional: a route states its default)."""
+
+    name: str
+    type: str = "string"  # a JSON Schema type: string, integer, boolean
+    description: str = ""
+    repeated: bool = False  # may be given several times (?gate_id=a&gate_id=b)
+
+
+LIMIT = QueryParam("limit", "integer", "Page size")
+OFFSET = QueryParam("offset", "integer", "Items to skip (the previous page's next_offset)")
+
+
+@dataclass(frozen=True)
 class Route:
     method: str
     path: str
@@ -24,6 +38,7 @@ class Route:
     status: int = 200
     roles: tuple[Role, ...] | None = None  # None: public; (): any signed-in user
     errors: Sequence[int] = field(default_factory=tuple)
+    query: Sequence[QueryParam] = field(default_factory=tuple)
 
 
 API_ROUTES: web.AppKey[list[Route]] = web.AppKey("api_routes", list)
@@ -65,6 +80,7 @@ def openapi_document(routes: Sequence[Route], title: str, version: str) -> dict[
                 operation["description"] = "Roles: " + ", ".join(role.value for role in route.roles) + " (or admin)"
         parameters = [{"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
                       for name in _path_parameters(route.path)]
+        parameters += [_query_parameter(parameter) for parameter in route.query]
         if parameters:
             operation["parameters"] = parameters
         if route.request is not None:
@@ -99,6 +115,18 @@ def _reference(model: type[BaseModel], schemas: dict[str, Any]) -> dict[str, str
         schemas[name] = definition
     schemas[model.__name__] = schema
     return {"$ref": f"#/components/schemas/{model.__name__}"}
+
+
+def _query_parameter(parameter: QueryParam) -> dict[str, Any]:
+    schema: dict[str, Any] = {"type": parameter.type}
+    if parameter.repeated:
+        schema = {"type": "array", "items": schema}
+    described: dict[str, Any] = {"name": parameter.name, "in": "query", "required": False, "schema": schema}
+    if parameter.repeated:
+        described.update(style="form", explode=True)
+    if parameter.description:
+        described["description"] = parameter.description
+    return described
 
 
 def _path_parameters(path: str) -> list[str]:

@@ -31,7 +31,7 @@ from pydantic import (
 
 from gateway.auth import AUTHORITY, CLOCK, PRINCIPAL, Role, TokenAuthority
 from gateway.json_errors import json_error
-from gateway.openapi import Route, add_routes
+from gateway.openapi import LIMIT, OFFSET, QueryParam, Route, add_routes
 from gateway.sinks import StoreUnavailable
 from market.findings import FindingKind, RecordedFinding
 from market.licences import Document, DocumentKind, DocumentStatus, StallType
@@ -1008,47 +1008,54 @@ def yuan(fen: int) -> str:
 
 
 ST = "/api/markets/{site}"
+PAGE = (LIMIT, OFFSET)
+PLU = QueryParam("plu", description="Only this product (PLU)")
+STALL = QueryParam("stall", description="Only this stall")
+SCALE = QueryParam("scale", description="Only this scale")
+DAYS = QueryParam("days", "integer", "How many days back")
+DELIVERY_STATUS = QueryParam("status", description="pending, acked, failed, given_up or superseded")
+FINDING_KIND = QueryParam("kind", description="Only this kind of finding")
+OPEN_ONLY = QueryParam("open", "boolean", "true: only open findings; false: all")
 ROUTES = [
     Route("POST", "/api/markets", create_market, "Create a market (its site id is its devices' topic site)",
           MarketIn, MarketOut, 201, OPERATORS, (400, 409, 422)),
-    Route("GET", "/api/markets", list_markets, "Markets (?limit=&offset=)", None, MarketsPage, 200, OPERATORS,
-          (400,)),
+    Route("GET", "/api/markets", list_markets, "Markets", None, MarketsPage, 200, OPERATORS,
+          (400,), query=PAGE),
     Route("GET", ST, get_market, "A market", None, MarketOut, 200, OPERATORS, (404,)),
     Route("POST", ST + "/vendors", add_vendor, "Add a vendor (contact kept private)", VendorIn, VendorOut, 201,
           OPERATORS, (400, 404, 409)),
-    Route("GET", ST + "/vendors", list_vendors, "Vendors with their documents (?limit=&offset=)", None,
-          VendorsPage, 200, OPERATORS, (400, 404)),
+    Route("GET", ST + "/vendors", list_vendors, "Vendors with their documents", None,
+          VendorsPage, 200, OPERATORS, (400, 404), query=PAGE),
     Route("POST", ST + "/vendors/{vendor_id}/documents", add_document,
           "Record a vendor's licence, permit, filing or health certificate", DocumentIn, DocumentOut, 201, OPERATORS,
           (400, 404, 422)),
     Route("POST", ST + "/stalls", add_stall, "Add a stall", StallIn, StallOut, 201, OPERATORS, (400, 404, 409, 422)),
-    Route("GET", ST + "/stalls", list_stalls, "Stalls with their licence status (?limit=&offset=)", None,
-          StallsPage, 200, OPERATORS, (400, 404)),
+    Route("GET", ST + "/stalls", list_stalls, "Stalls with their licence status", None,
+          StallsPage, 200, OPERATORS, (400, 404), query=PAGE),
     Route("PUT", ST + "/stalls/{stall}", change_stall, "Change a stall's name, type or vendor", StallChangeIn,
           StallOut, 200, OPERATORS, (400, 404, 422)),
     Route("POST", ST + "/scales", register_scale, "Register a scale at a stall; it is sent the stall's prices",
           ScaleIn, ScaleOut, 201, OPERATORS, (400, 404, 422)),
-    Route("GET", ST + "/scales", list_scales, "Scales, their availability and last price push (?limit=&offset=)",
-          None, ScalesPage, 200, OPERATORS, (400, 404)),
+    Route("GET", ST + "/scales", list_scales, "Scales, their availability and last price push",
+          None, ScalesPage, 200, OPERATORS, (400, 404), query=PAGE),
     Route("GET", ST + "/licences/problems", licence_problems,
-          "Missing, expired and expiring documents (30/7/0 days), most urgent first (?limit=&offset=)", None,
-          LicenceProblemsPage, 200, OPERATORS, (400, 404)),
+          "Missing, expired and expiring documents (30/7/0 days), most urgent first", None,
+          LicenceProblemsPage, 200, OPERATORS, (400, 404), query=PAGE),
     Route("POST", ST + "/stalls/{stall}/prices", publish_prices,
           "Publish a stall's prices and push them to its scales (set_prices)", PricesIn, PublicationOut, 201,
           OPERATORS, (400, 404, 422)),
-    Route("GET", ST + "/stalls/{stall}/prices", stall_prices, "A stall's published prices, newest first "
-          "(?plu=&limit=&offset=)", None, PricesPage, 200, OPERATORS, (400, 404)),
-    Route("GET", ST + "/deliveries", list_deliveries, "Commands to scales and their acks "
-          "(?status=pending|acked|failed|given_up|superseded&scale=&limit=&offset=)", None, DeliveriesPage, 200,
-          OPERATORS, (400, 404)),
+    Route("GET", ST + "/stalls/{stall}/prices", stall_prices, "A stall's published prices, newest first",
+          None, PricesPage, 200, OPERATORS, (400, 404), query=(PLU, *PAGE)),
+    Route("GET", ST + "/deliveries", list_deliveries, "Commands to scales and their acks", None, DeliveriesPage, 200,
+          OPERATORS, (400, 404), query=(DELIVERY_STATUS, SCALE, *PAGE)),
     Route("GET", ST + "/prices/board", price_board, "Today's prices across the market: min/avg/max per product",
           None, BoardOut, 200, None, (404,)),
     Route("GET", ST + "/prices/history", price_history, "Daily min/avg/max price paid per product, from the "
-          "time series (?plu=&days=)", None, PriceHistoryOut, 200, None, (400, 404, 422, 503)),
+          "time series", None, PriceHistoryOut, 200, None, (400, 404, 422, 503), query=(PLU, DAYS)),
     Route("POST", ST + "/batches", receive_batch, "Record an incoming batch", BatchIn, BatchOut, 201, OPERATORS,
           (400, 404, 409, 422)),
-    Route("GET", ST + "/batches", list_batches, "Batches, newest first (?stall=&limit=&offset=)", None,
-          BatchesPage, 200, OPERATORS, (400, 404)),
+    Route("GET", ST + "/batches", list_batches, "Batches, newest first", None,
+          BatchesPage, 200, OPERATORS, (400, 404), query=(STALL, *PAGE)),
     Route("GET", ST + "/batches/{batch_id}", get_batch, "A batch with its tests and mass balance", None,
           BatchDetailOut, 200, OPERATORS, (404,)),
     Route("POST", ST + "/batches/{batch_id}/tests", record_test,
@@ -1057,15 +1064,15 @@ ROUTES = [
     Route("POST", ST + "/batches/{batch_id}/recall", recall_batch,
           "Stop a batch: block_batch to the scales, and every sale of it", RecallIn, RecallOut, 201, OPERATORS,
           (400, 404, 409, 422)),
-    Route("GET", ST + "/batches/{batch_id}/sales", batch_sales, "Forward trace: every sale of a batch "
-          "(?limit=&offset=)", None, ForwardTraceOut, 200, OPERATORS, (400, 404)),
+    Route("GET", ST + "/batches/{batch_id}/sales", batch_sales, "Forward trace: every sale of a batch", None,
+          ForwardTraceOut, 200, OPERATORS, (400, 404), query=PAGE),
     Route("GET", ST + "/batches/{batch_id}/epcis", batch_epcis,
           "The batch's history as a GS1 EPCIS 2.0 JSON-LD document (application/ld+json)", None, None, 200,
           OPERATORS, (404, 422)),
     Route("GET", ST + "/trace/{trace_code}", trace_lookup, "What a receipt's trace code leads to (rate-limited)",
           None, TraceOut, 200, None, (400, 404, 429)),
-    Route("GET", ST + "/findings", list_findings, "Findings for the operator "
-          "(?kind=&stall=&open=true|false&limit=&offset=)", None, FindingsPage, 200, OPERATORS, (400, 404)),
+    Route("GET", ST + "/findings", list_findings, "Findings for the operator", None, FindingsPage, 200, OPERATORS,
+          (400, 404), query=(FINDING_KIND, STALL, OPEN_ONLY, *PAGE)),
     Route("POST", ST + "/findings/{finding_id}/resolve", resolve_finding, "Resolve a finding, saying how",
           ResolutionIn, FindingOut, 200, OPERATORS, (400, 404, 409)),
     Route("GET", ST + "/stalls/{stall}/display", stall_display,

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import datetime, time
 from decimal import Decimal
 from functools import wraps
@@ -54,7 +55,7 @@ from community.access.visitors import VisitorPassRecord
 from devices.contract import AccessMethod, DenialReason, Direction, GateEventKind
 from gateway.auth import AUTHORITY, CLOCK, PRINCIPAL, Handler, Principal, Role, TokenAuthority
 from gateway.json_errors import json_error
-from gateway.openapi import Route, add_routes
+from gateway.openapi import LIMIT, QueryParam, Route, add_routes
 
 SERVICE = web.AppKey("access_service", AccessService)
 
@@ -860,6 +861,9 @@ async def live(request: web.Request) -> web.StreamResponse:
 
 
 C = "/api/access/communities/{community_id}"
+COMMUNITY_ID = QueryParam("community_id", description="The community (managers)")
+GATE_ID = QueryParam("gate_id", description="Only this gate")
+UNIT_ID = QueryParam("unit_id", description="Only this unit")
 _ROUTES = [
     Route("POST", "/api/access/communities", create_community, "Register a community (小区) and its MQTT site",
           AccessCommunityIn, AccessCommunityOut, 201, (Role.ADMIN,), (400, 409)),
@@ -874,8 +878,8 @@ _ROUTES = [
           AccessUnitOut, 200, PEOPLE, (404,)),
     Route("POST", C + "/residents", add_resident, "Register a resident (owner, family member, tenant)",
           AccessResidentIn, AccessResidentOut, 201, MANAGERS, (400, 404, 409, 422)),
-    Route("GET", C + "/residents", list_residents, "The residents (phones masked); ?unit_id= filters", None,
-          AccessResidentsOut, 200, MANAGERS, (404,)),
+    Route("GET", C + "/residents", list_residents, "The residents (phones masked)", None,
+          AccessResidentsOut, 200, MANAGERS, (404,), query=(UNIT_ID,)),
     Route("GET", "/api/access/me", me, "The signed-in resident, their unit and credentials", None, AccessMeOut, 200,
           (Role.RESIDENT,)),
     Route("GET", "/api/access/residents/{resident_id}", get_resident, "A resident (phone masked)", None,
@@ -909,8 +913,8 @@ _ROUTES = [
     Route("POST", "/api/access/passes", invite, "Invite a visitor: a signed QR pass (≤ 24 h, bounded uses)",
           AccessPassIn, AccessPassOut, 201, (Role.RESIDENT,), (400, 403, 404, 422)),
     Route("GET", "/api/access/passes", list_passes,
-          "Visitor passes: a resident's own; a manager's with ?community_id=", None, AccessPassesOut, 200, PEOPLE,
-          (400,)),
+          "Visitor passes: a resident's own; a manager's of a community", None, AccessPassesOut, 200, PEOPLE,
+          (400,), query=(COMMUNITY_ID,)),
     Route("GET", "/api/access/passes/{pass_id}", get_pass, "A visitor pass (the QR text for its inviter)", None,
           AccessPassOut, 200, PEOPLE, (404,)),
     Route("GET", "/api/access/passes/{pass_id}/qr.svg", pass_qr, "The pass as a QR code (SVG), for its inviter",
@@ -923,23 +927,28 @@ _ROUTES = [
     Route("GET", "/api/access/remote-opens/{cmd_id}", get_remote_open, "A remote open and its outcome", None,
           AccessRemoteOpenOut, 200, MANAGERS, (404,)),
     Route("GET", C + "/remote-opens", list_remote_opens, "The remote-open audit, newest first", None,
-          AccessRemoteOpensOut, 200, MANAGERS, (404,)),
-    Route("GET", "/api/access/events", list_events, "The access log, newest first, paginated: ?community_id= "
-          "(managers), gate_id, door, resident_id, kind, since, until, limit, cursor", None, AccessEventsOut, 200,
-          PEOPLE, (400, 404)),
+          AccessRemoteOpensOut, 200, MANAGERS, (404,), query=(GATE_ID,)),
+    Route("GET", "/api/access/events", list_events, "The access log, newest first, paginated (a manager names "
+          "the community; a resident sees their unit's)", None, AccessEventsOut, 200, PEOPLE, (400, 404),
+          query=(COMMUNITY_ID, GATE_ID, QueryParam("door", "integer"), QueryParam("resident_id"),
+                 QueryParam("kind", description="A gate event kind"),
+                 QueryParam("since", description="RFC 3339 time with offset"),
+                 QueryParam("until", description="RFC 3339 time with offset"), LIMIT,
+                 QueryParam("cursor", description="The previous page's next_cursor"))),
     Route("GET", C + "/presence", presence, "Residents and visitors inside the compound", None, AccessPresenceOut,
           200, MANAGERS, (404,)),
-    Route("GET", C + "/alarms", list_alarms, "Alarms, newest first: ?status=, gate_id, kind", None,
-          AccessAlarmsOut, 200, MANAGERS, (400, 404)),
+    Route("GET", C + "/alarms", list_alarms, "Alarms, newest first", None, AccessAlarmsOut, 200, MANAGERS,
+          (400, 404), query=(QueryParam("status", description="open, acknowledged or resolved"), GATE_ID,
+                             QueryParam("kind", description="An alarm kind"), LIMIT)),
     Route("POST", "/api/access/alarms/{number}/acknowledge", acknowledge_alarm, "Acknowledge an open alarm",
           AccessNoteIn, AccessAlarmOut, 200, MANAGERS, (400, 404, 409)),
     Route("POST", "/api/access/alarms/{number}/resolve", resolve_alarm, "Resolve an alarm, with a note",
           AccessNoteIn, AccessAlarmOut, 200, MANAGERS, (400, 404, 409)),
-    Route("GET", "/api/access/live", live, "Live feed (Server-Sent Events) of events and alarms; ?gate_id= filters",
-          None, None, 200, MANAGERS, (503,)),
+    Route("GET", "/api/access/live", live, "Live feed (Server-Sent Events) of events and alarms", None, None, 200,
+          MANAGERS, (503,), query=(QueryParam("gate_id", description="Only these gates", repeated=True),
+                                   QueryParam("community_id", description="Only these communities", repeated=True))),
 ]
-ROUTES = [Route(r.method, r.path, _translated(r.handler), r.summary, r.request, r.response, r.status, r.roles,
-                r.errors) for r in _ROUTES]
+ROUTES = [replace(route, handler=_translated(route.handler)) for route in _ROUTES]
 
 
 def mount(app: web.Application, service: AccessService, authority: TokenAuthority,

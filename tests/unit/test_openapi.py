@@ -33,3 +33,18 @@ async def test_two_contexts_routes_are_served_in_one_document() -> None:
     assert opening["parameters"][0]["name"] == "gate_id"
     assert set(opening["responses"]) == {"200", "401", "403", "404"}
     assert "Price" in document["components"]["schemas"]
+
+
+async def test_query_parameters_are_described_as_optional_with_their_types() -> None:
+    from gateway.openapi import LIMIT, QueryParam
+
+    app = web.Application()
+    add_routes(app, [Route("GET", "/api/events", ok, "Events", query=(
+        LIMIT, QueryParam("gate_id", description="Only these gates", repeated=True)))])
+    async with TestClient(TestServer(app)) as client:
+        document = await (await client.get("/openapi.json")).json()
+    parameters = {p["name"]: p for p in document["paths"]["/api/events"]["get"]["parameters"]}
+    assert parameters["limit"] == {"name": "limit", "in": "query", "required": False,
+                                   "schema": {"type": "integer"}, "description": "Page size"}
+    assert parameters["gate_id"]["schema"] == {"type": "array", "items": {"type": "string"}}
+    assert parameters["gate_id"]["explode"] is True
