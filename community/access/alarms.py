@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import bisect
 from collections import OrderedDict
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -137,6 +138,17 @@ class AlarmEngine:
     def unresolved(self) -> tuple[Alarm, ...]:
         """Alarms open or acknowledged, oldest first."""
         return tuple(sorted(self._alarms.values(), key=lambda alarm: (alarm.raised_at, alarm.alarm_id)))
+
+    def restore(self, unresolved: Iterable[Alarm], offline_since: Mapping[str, datetime]) -> None:
+        """Take back what a restart lost: the alarms still unresolved and since when gates are offline."""
+        for alarm in unresolved:
+            self._alarms[alarm.alarm_id] = alarm
+            self._unresolved[(alarm.kind, alarm.gate_id, alarm.door)] = alarm.alarm_id
+        for gate_id, since in offline_since.items():
+            self.on_state(gate_id, False, since)
+
+    def knows(self, alarm_id: str) -> bool:
+        return alarm_id in self._alarms
 
     def alarm(self, alarm_id: str) -> Alarm:
         try:

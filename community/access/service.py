@@ -17,7 +17,7 @@ import hashlib
 import hmac
 import logging
 import secrets
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -212,20 +212,6 @@ class _Work:
         self.commands.extend((site, gate_id, command) for command in commands)
 
 
-class _AlarmEngine(AlarmEngine):
-    """The domain's alarm engine, with its unresolved alarms and offline clocks restorable after a restart."""
-
-    def restore(self, unresolved: Iterable[Alarm], offline_since: Mapping[str, datetime]) -> None:
-        for alarm in unresolved:
-            self._alarms[alarm.alarm_id] = alarm
-            self._unresolved[(alarm.kind, alarm.gate_id, alarm.door)] = alarm.alarm_id
-        for gate_id, since in offline_since.items():
-            self.on_state(gate_id, False, since)
-
-    def knows(self, alarm_id: str) -> bool:
-        return alarm_id in self._alarms
-
-
 class AccessService:
     """Needs the relational database, the downlink to the gates, a clock (for uplinks, which carry no "now"),
     the keys, and optionally settings and the live feed the console listens to."""
@@ -246,7 +232,7 @@ class AccessService:
         self.settings = settings or AccessSettings()
         self.feed = feed or LiveFeed()
         self._lock = asyncio.Lock()
-        self._alarms = _AlarmEngine(self.settings.alarm_rules)
+        self._alarms = AlarmEngine(self.settings.alarm_rules)
         self._stored_occurrences: dict[str, int] = {}
         self._ready = False
         self._next_refresh: datetime | None = None

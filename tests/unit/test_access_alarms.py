@@ -207,3 +207,17 @@ def test_at_most_one_unresolved_denial_alarm_per_door_and_windows_stay_bounded(
         assert len(doors) == len(set(doors))
         assert len(engine._denials) <= 2
         assert all(len(window) <= 5 for window in engine._denials.values())
+
+
+
+def test_a_restarted_engine_takes_back_unresolved_alarms_and_offline_clocks() -> None:
+    before = AlarmEngine(AlarmRules(offline_after=timedelta(seconds=60)))
+    (forced,) = before.on_event("g1", event(GateEventKind.FORCED, T0), T0)
+    after = AlarmEngine(AlarmRules(offline_after=timedelta(seconds=60)))
+    after.restore([forced], {"g2": T0})
+    assert after.knows(forced.alarm_id) and after.unresolved == (forced,)
+    again = T0 + timedelta(seconds=1)
+    assert after.on_event("g1", event(GateEventKind.FORCED, again, event_id="e2"), again) == [], \
+        "the same door's alarm is still open: folded, not raised again"
+    (offline,) = after.tick(T0 + timedelta(seconds=61))
+    assert (offline.kind, offline.gate_id) == (AlarmKind.GATE_OFFLINE, "g2")
