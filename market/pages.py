@@ -82,10 +82,8 @@ STALLS_PER_PAGE: Final = 200
 BATCHES_PER_PAGE: Final = 50
 SALES_PER_PAGE: Final = 50
 FINDINGS_PER_PAGE: Final = 50
-CLOSED_FINDINGS_SCAN: Final = 5_000
-"""Findings read to fill one page of resolved ones (the service filters open ones only)."""
 DIRECTORY_SCAN: Final = 5_000
-"""Stalls, or scales, read at most for one page (the service lists them in pages)."""
+"""Stalls read at most for one page (the service lists them in pages); scales of one stall at most."""
 PRICE_HISTORY_SCAN: Final = 1_000
 """A stall's latest publications read for the prices it has scheduled (taking effect later)."""
 PRICE_ROWS_MAX: Final = 100
@@ -339,16 +337,8 @@ async def _all_stalls(service: MarketService, site: str, now: datetime) -> list[
 
 
 async def _scales_of(service: MarketService, site: str, stall: str) -> list[ScaleOverview]:
-    """The scales at ``stall`` (the service lists a market's scales in pages)."""
-    found: list[ScaleOverview] = []
-    offset = 0
-    while offset < DIRECTORY_SCAN:
-        chunk = await service.scales(site, STALLS_PER_PAGE, offset)
-        found.extend(scale for scale in chunk if scale.registration.stall == stall)
-        offset += len(chunk)
-        if len(chunk) < STALLS_PER_PAGE:
-            break
-    return sorted(found, key=lambda scale: scale.registration.scale)
+    """The scales at ``stall``, by id."""
+    return await service.scales(site, DIRECTORY_SCAN, 0, stall=stall)
 
 
 async def _operator_page(request: web.Request, template: str, context: dict[str, Any],
@@ -896,26 +886,12 @@ def _finding_filters(query: Mapping[str, str]) -> FindingFilters:
 
 async def _findings_window(service: MarketService, site: str, filters: FindingFilters
                            ) -> tuple[list[RecordedFinding], int | None]:
-    """One page of findings and the offset of the next (positions in the list of all findings that
-    match kind and stall, newest first, for the resolved ones)."""
-    if filters.state != "closed":
-        found = await service.findings(site, filters.kind, filters.stall, filters.state == "open",
-                                       FINDINGS_PER_PAGE + 1, filters.offset)
-        more = len(found) > FINDINGS_PER_PAGE
-        return found[:FINDINGS_PER_PAGE], filters.offset + FINDINGS_PER_PAGE if more else None
-    picked: list[tuple[int, RecordedFinding]] = []
-    position = filters.offset
-    exhausted = False
-    while len(picked) <= FINDINGS_PER_PAGE and position - filters.offset < CLOSED_FINDINGS_SCAN:
-        chunk = await service.findings(site, filters.kind, filters.stall, False, 200, position)
-        picked.extend((position + i, f) for i, f in enumerate(chunk) if f.resolved_at is not None)
-        position += len(chunk)
-        if len(chunk) < 200:
-            exhausted = True
-            break
-    if len(picked) > FINDINGS_PER_PAGE:
-        return [f for _, f in picked[:FINDINGS_PER_PAGE]], picked[FINDINGS_PER_PAGE][0]
-    return [f for _, f in picked], None if exhausted else position
+    """One page of findings (open, resolved or all; of a kind and a stall when given; newest first) and
+    the offset of the next page, if there is one."""
+    found = await service.findings(site, filters.kind, filters.stall, filters.state == "open",
+                                   FINDINGS_PER_PAGE + 1, filters.offset, resolved_only=filters.state == "closed")
+    more = len(found) > FINDINGS_PER_PAGE
+    return found[:FINDINGS_PER_PAGE], filters.offset + FINDINGS_PER_PAGE if more else None
 
 
 @page(*OPERATORS)

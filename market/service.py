@@ -315,11 +315,11 @@ class MarketService:
         log.info("scale registered", extra={"site": site, "scale": scale, "stall": stall})
         return await self._dispatch(outbox.deliveries, now)
 
-    async def scales(self, site: str, limit: int, offset: int) -> list[ScaleOverview]:
+    async def scales(self, site: str, limit: int, offset: int, stall: str | None = None) -> list[ScaleOverview]:
         async with self._engine.connect() as connection:
             repository = MarketRepository(connection)
             await self._market(repository, site)
-            found = await repository.scales(site, limit=limit, offset=offset)
+            found = await repository.scales(site, stall=stall, limit=limit, offset=offset)
             overviews = []
             for registration in found:
                 last = await repository.deliveries(site, scale=registration.scale, op=SET_PRICES, limit=1)
@@ -525,12 +525,12 @@ class MarketService:
                                                else -10**6, p.stall.stall))
 
     async def findings(self, site: str, kind: FindingKind | None, stall: str | None, open_only: bool,
-                       limit: int, offset: int) -> list[RecordedFinding]:
+                       limit: int, offset: int, resolved_only: bool = False) -> list[RecordedFinding]:
         async with self._engine.connect() as connection:
             repository = MarketRepository(connection)
             await self._market(repository, site)
-            return await repository.findings(site, kind=kind, stall=stall, open_only=open_only, limit=limit,
-                                             offset=offset)
+            return await repository.findings(site, kind=kind, stall=stall, open_only=open_only,
+                                             resolved_only=resolved_only, limit=limit, offset=offset)
 
     async def resolve_finding(self, site: str, finding_id: int, by: str, resolution: str,
                               now: datetime) -> RecordedFinding:

@@ -563,7 +563,8 @@ class MarketRepository:
                  "detail": dict(f.detail), "raised_at": now} for f in new])
 
     async def findings(self, site: str, *, kind: FindingKind | None = None, stall: str | None = None,
-                       open_only: bool = False, limit: int = 100, offset: int = 0) -> list[RecordedFinding]:
+                       open_only: bool = False, resolved_only: bool = False, limit: int = 100,
+                       offset: int = 0) -> list[RecordedFinding]:
         """Newest first."""
         statement = select(findings).where(findings.c.site == site)
         if kind is not None:
@@ -572,6 +573,8 @@ class MarketRepository:
             statement = statement.where(findings.c.stall == stall)
         if open_only:
             statement = statement.where(findings.c.resolved_at.is_(None))
+        if resolved_only:
+            statement = statement.where(findings.c.resolved_at.is_not(None))
         rows = await self._rows(statement.order_by(findings.c.at.desc(), findings.c.finding_id.desc())
                                 .limit(limit).offset(offset))
         return [_finding(row) for row in rows]

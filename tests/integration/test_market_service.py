@@ -246,6 +246,19 @@ async def test_selling_without_a_published_price_is_reported(market: Market_) ->
     assert resolved.resolved_by == "op-2"
     with pytest.raises(Conflict):
         await market.service.resolve_finding(SITE, finding.finding_id, "op-2", "again", market.clock.now)
+    closed = await market.service.findings(SITE, None, "A04", False, 50, 0, resolved_only=True)
+    assert [f.finding_id for f in closed] == [finding.finding_id]
+    assert finding.finding_id not in {f.finding_id for f in await market.service.findings(SITE, None, "A04", True,
+                                                                                           50, 0)}
+
+
+async def test_a_stalls_scales_are_listed_alone(market: Market_) -> None:
+    everyone = await market.service.scales(SITE, 50, 0)
+    stall = everyone[0].registration.stall
+    at_stall = await market.service.scales(SITE, 50, 0, stall=stall)
+    assert at_stall and {s.registration.stall for s in at_stall} == {stall}
+    assert [s.registration.scale for s in at_stall] == sorted(
+        s.registration.scale for s in everyone if s.registration.stall == stall)
 
 
 # -- tracing, recall, mass balance ----------------------------------------------------------------

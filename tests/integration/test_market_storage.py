@@ -190,5 +190,6 @@ async def test_findings_are_kept_once_per_key_and_resolved_once(market_engine: A
         assert await repository.resolve_finding(SITE, recorded.finding_id, "op-2", "已核实", NOW)
         assert not await repository.resolve_finding(SITE, recorded.finding_id, "op-2", "again", NOW)
         assert await repository.findings(SITE, open_only=True) == []
+        assert [f.finding_id for f in await repository.findings(SITE, resolved_only=True)] == [recorded.finding_id]
         resolved = await repository.finding(SITE, recorded.finding_id)
     assert resolved is not None and (resolved.resolved_by, resolved.resolution) == ("op-2", "已核实")
