@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import time
-from collections.abc import Awaitable, Callable
-from typing import Any
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar
 
 import paho.mqtt.client as paho
+from aiohttp.test_utils import TestClient
 from paho.mqtt.enums import CallbackAPIVersion
 
 from gateway.sinks import PointQuery, TimeSeriesStore
@@ -99,3 +102,45 @@ def _references(node: Any) -> list[str]:
     if isinstance(node, list):
         return [ref for value in node for ref in _references(value)]
     return []
+
+
+HTML = {"Accept": "text/html"}
+CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
+
+
+@dataclass
+class PageSession:
+    """A person's browser on the pages, through aiohttp's test client: signs in, reads pages, posts forms.
+    Subclasses say where a signed-in person finds a form (for the CSRF token) and the test password."""
+
+    client: TestClient[Any, Any]
+    landing: ClassVar[str] = "/"
+    password: ClassVar[str] = ""
+    follow_redirects: ClassVar[bool] = True
+
+    async def sign_in(self, account: str) -> str:
+        """Sign in (a fresh browser) and return the session's CSRF token."""
+        self.client.session.cookie_jar.clear()
+        form = await self.client.get("/signin", headers=HTML)
+        token = CSRF.search(await form.text())
+        assert token is not None
+        signed_in = await self.client.post("/signin", allow_redirects=False, data={
+            "csrf_token": token.group(1), "account_id": account, "password": self.password})
+        assert signed_in.status == 303, await signed_in.text()
+        page = CSRF.search(await self.page(self.landing))
+        assert page is not None
+        return page.group(1)
+
+    async def page(self, path: str, status: int = 200) -> str:
+        response = await self.client.get(path, headers=HTML, allow_redirects=self.follow_redirects)
+        body = await response.text()
+        assert response.status == status, body
+        assert response.content_type == "text/html" and "Traceback" not in body
+        return body
+
+    async def post(self, path: str, data: Mapping[str, Any] | list[tuple[str, str]], token: str | None) -> Any:
+        """Submit a form (with the CSRF token, unless ``token`` is None); redirects are not followed."""
+        fields = list(data.items()) if isinstance(data, Mapping) else list(data)
+        if token is not None:
+            fields.insert(0, ("csrf_token", token))
+        return await self.client.post(path, data=fields, headers=HTML, allow_redirects=False)

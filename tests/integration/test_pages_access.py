@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -33,6 +33,7 @@ from gateway.downlink import RecordingDownlink
 from gateway.pages import mount_pages, mount_portal
 from gateway.points import CredentialHasher, point_for
 from gateway.sinks.embedded import EmbeddedStore
+from tests.integration.helpers import HTML, PageSession
 from tests.integration.test_access_api import read_sse
 from tests.integration.test_access_service import (
     KEYS,
@@ -51,45 +52,18 @@ pytestmark = pytest.mark.integration
 
 AUTHORITY = TokenAuthority(b"a" * 32)
 PASSWORD = "access-pages-test-password"
-HTML = {"Accept": "text/html"}
-CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 UNKNOWN_CARD = "0099999999"
 
 
 @dataclass
-class Site:
-    client: TestClient[Any, Any]
+class Site(PageSession):
+    landing: ClassVar[str] = "/"
+    password: ClassVar[str] = PASSWORD
     clock: Clock
     service: AccessService
     downlink: RecordingDownlink
     store: EmbeddedStore
     gates: dict[str, SimulatedGate]
-
-    async def sign_in(self, account: str) -> str:
-        """Sign in (a fresh browser) and return the session's CSRF token."""
-        self.client.session.cookie_jar.clear()
-        form = await self.client.get("/signin", headers=HTML)
-        token = CSRF.search(await form.text())
-        assert token is not None
-        signed_in = await self.client.post("/signin", allow_redirects=False, data={
-            "csrf_token": token.group(1), "account_id": account, "password": PASSWORD})
-        assert signed_in.status == 303, await signed_in.text()
-        page = CSRF.search(await (await self.client.get("/", headers=HTML)).text())
-        assert page is not None
-        return page.group(1)
-
-    async def page(self, path: str, status: int = 200) -> str:
-        response = await self.client.get(path, headers=HTML)
-        body = await response.text()
-        assert response.status == status, body
-        assert response.content_type == "text/html" and "Traceback" not in body
-        return body
-
-    async def post(self, path: str, data: dict[str, str] | list[tuple[str, str]], token: str | None) -> Any:
-        fields = list(data.items()) if isinstance(data, dict) else list(data)
-        if token is not None:
-            fields.insert(0, ("csrf_token", token))
-        return await self.client.post(path, data=fields, headers=HTML, allow_redirects=False)
 
     async def event(self, gate_id: str, event_id: str, kind: GateEventKind, *, door: int = 1,
                     at: datetime | None = None, **fields: Any) -> None:

@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import quote
 
 import pytest
@@ -48,14 +48,13 @@ from market.stalls import Market, Stall, Vendor
 from market.tracing import Batch, CertificateType, RapidTest, RapidTestResult
 from market.web import mount as mount_market_api
 from market.web import yuan
+from tests.integration.helpers import HTML, PageSession
 
 pytestmark = pytest.mark.integration
 
 NOW = datetime(2026, 11, 23, 2, 0, tzinfo=UTC)  # 10:00 in Shanghai
 TODAY = date(2026, 11, 23)
 AUTHORITY = TokenAuthority(b"k" * 32)
-HTML = {"Accept": "text/html"}
-CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 PASSWORD = "market-pages-test"
 SITE = "xinfadi"
 MANAGE = f"/market/{SITE}/manage"
@@ -74,37 +73,14 @@ class Clock:
 
 
 @dataclass
-class Site:
-    client: TestClient[Any, Any]
+class Site(PageSession):
+    landing: ClassVar[str] = f"/market/{SITE}/prices"
+    password: ClassVar[str] = PASSWORD
+    follow_redirects: ClassVar[bool] = False
     clock: Clock
     service: MarketService
     downlink: RecordingDownlink
     store: EmbeddedStore
-
-    async def sign_in(self, account: str) -> str:
-        """Sign in (a fresh browser) and return the session's CSRF token."""
-        self.client.session.cookie_jar.clear()
-        form = await self.client.get("/signin", headers=HTML)
-        token = CSRF.search(await form.text())
-        assert token is not None
-        signed_in = await self.client.post("/signin", allow_redirects=False, data={
-            "csrf_token": token.group(1), "account_id": account, "password": PASSWORD})
-        assert signed_in.status == 303, await signed_in.text()
-        page = CSRF.search(await self.page(f"/market/{SITE}/prices"))
-        assert page is not None
-        return page.group(1)
-
-    async def page(self, path: str, status: int = 200) -> str:
-        response = await self.client.get(path, headers=HTML, allow_redirects=False)
-        body = await response.text()
-        assert response.status == status, body
-        assert response.content_type == "text/html" and "Traceback" not in body
-        return body
-
-    async def post(self, path: str, data: dict[str, str] | list[tuple[str, str]], token: str) -> Any:
-        fields = list(data.items()) if isinstance(data, dict) else list(data)
-        return await self.client.post(path, data=[("csrf_token", token), *fields], headers=HTML,
-                                      allow_redirects=False)
 
     async def sell(self, scale: str, record: ScaleRecord) -> None:
         """A sale as the gateway sees it: into the time series, and to the market service."""

@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import ClassVar
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -26,14 +26,13 @@ from gateway.accounts.demo import DEMO_PASSWORD, seed_demo_accounts
 from gateway.accounts.service import AccountService
 from gateway.auth import TokenAuthority
 from gateway.pages import mount_pages
+from tests.integration.helpers import PageSession
 
 pytestmark = pytest.mark.integration
 
 OPENS = datetime(2026, 12, 1, 1, 0, tzinfo=UTC)  # 09:00 in Shanghai
 CLOSES = OPENS + timedelta(days=7)
 AUTHORITY = TokenAuthority(b"v" * 32)
-HTML = {"Accept": "text/html"}
-CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 RECEIPT = re.compile(r'data-receipt="([0-9a-f-]{19})"')
 
 
@@ -59,35 +58,11 @@ LIFTS_BODY = "拟使用维修资金 48 万元更换电梯。\n<b>不是标签</b
 
 
 @dataclass
-class Site:
-    client: TestClient[Any, Any]
+class Site(PageSession):
+    landing: ClassVar[str] = "/voting"
+    password: ClassVar[str] = DEMO_PASSWORD
     clock: Clock
     voting: VotingService
-
-    async def sign_in(self, account: str) -> str:
-        """Sign in (a fresh browser) and return the session's CSRF token."""
-        self.client.session.cookie_jar.clear()
-        form = await self.client.get("/signin", headers=HTML)
-        token = CSRF.search(await form.text())
-        assert token is not None
-        signed_in = await self.client.post("/signin", allow_redirects=False, data={
-            "csrf_token": token.group(1), "account_id": account, "password": DEMO_PASSWORD})
-        assert signed_in.status == 303, await signed_in.text()
-        page = CSRF.search(await (await self.client.get("/voting", headers=HTML)).text())
-        assert page is not None
-        return page.group(1)
-
-    async def page(self, path: str, status: int = 200) -> str:
-        response = await self.client.get(path, headers=HTML)
-        body = await response.text()
-        assert response.status == status, body
-        assert response.content_type == "text/html" and "Traceback" not in body
-        return body
-
-    async def post(self, path: str, data: dict[str, Any] | list[tuple[str, str]], token: str) -> Any:
-        fields = list(data.items()) if isinstance(data, dict) else list(data)
-        return await self.client.post(path, data=[("csrf_token", token), *fields], headers=HTML,
-                                      allow_redirects=False)
 
 
 @pytest.fixture
