@@ -28,6 +28,11 @@ from zoneinfo import ZoneInfo
 from devices.contract import DenialReason
 from devices.gate_commands import presented_credential_hash
 
+# the gate's own answer, which the platform predicts: re-exported as part of this module's model
+from devices.gate_memory import Decision as Decision
+from devices.gate_memory import Denied as Denied
+from devices.gate_memory import Granted as Granted
+
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 JsonObject = dict[str, Any]
@@ -284,21 +289,6 @@ def effective_whitelist(
         tuple(entries[key] for key in sorted(entries)),
         tuple(sorted(revoked - entries.keys())),
     )
-
-
-@dataclass(frozen=True)
-class Granted:
-    """The door may open; `group_ids` are the groups that allow it now."""
-
-    group_ids: tuple[str, ...]
-
-
-@dataclass(frozen=True)
-class Denied:
-    reason: DenialReason
-
-
-Decision = Granted | Denied
 
 
 def decide(whitelist: Whitelist, credential_hash: str, door: int, at: datetime) -> Decision:
