@@ -20,10 +20,11 @@ import hmac
 import json
 import re
 from collections import OrderedDict
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
 from enum import StrEnum
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 from devices.contract import Command, CommandAck, DenialReason
 from devices.gate_commands import (
@@ -238,23 +239,8 @@ class GateMemory:
 
     def decide(self, credential_hash: str, door: int, at: datetime) -> Decision:
         _require_aware(at)
-        if credential_hash in self._blacklist:
-            return Denied(DenialReason.BLACKLISTED)
-        entry = self._entries.get(credential_hash)
-        if entry is None:
-            return Denied(DenialReason.UNKNOWN_CREDENTIAL)
-        if not _within(entry.valid_from, entry.valid_to, at):
-            return Denied(DenialReason.EXPIRED)
-        for_door = [grant for grant in entry.grants if door in grant.doors]
-        if not for_door:
-            return Denied(DenialReason.NO_PERMISSION)
-        valid = [grant for grant in for_door if _within(grant.valid_from, grant.valid_to, at)]
-        if not valid:
-            return Denied(DenialReason.EXPIRED)
-        open_now = tuple(grant.group for grant in valid if _in_schedule(grant, at))
-        if not open_now:
-            return Denied(DenialReason.OUTSIDE_SCHEDULE)
-        return Granted(open_now)
+        return decide_entry(credential_hash in self._blacklist, self._entries.get(credential_hash), door, at,
+                            _group_open_at)
 
     def admit_pass(self, text: str, door: int, at: datetime) -> PassDecision:
         """A visitor's QR pass read at `door`: verified with the pass key, counted against its uses if admitted."""
@@ -297,6 +283,69 @@ def canonical_hash(whitelist_payload: dict[str, Any]) -> str:
 
 def _refusal(command: Command, error: GateCommandError, message: str) -> CommandAck:
     return CommandAck(cmd_id=command.cmd_id, ok=False, error=f"{error.value}: {message}"[:128])
+
+
+class GrantLike(Protocol):
+    """A grant on a whitelist, as the gate holds it or as the platform computes it."""
+
+    @property
+    def doors(self) -> Collection[int]: ...
+
+    @property
+    def valid_from(self) -> datetime | None: ...
+
+    @property
+    def valid_to(self) -> datetime | None: ...
+
+
+GrantT = TypeVar("GrantT", bound=GrantLike)
+GrantT_co = TypeVar("GrantT_co", bound=GrantLike, covariant=True)
+
+
+class EntryLike(Protocol[GrantT_co]):
+    """A credential's entry on a whitelist: its own validity and its grants."""
+
+    @property
+    def valid_from(self) -> datetime | None: ...
+
+    @property
+    def valid_to(self) -> datetime | None: ...
+
+    @property
+    def grants(self) -> Sequence[GrantT_co]: ...
+
+
+def decide_entry(
+    blacklisted: bool,
+    entry: EntryLike[GrantT] | None,
+    door: int,
+    at: datetime,
+    group_open_at: Callable[[GrantT, datetime], str | None],
+) -> Decision:
+    """The controller's decision for a credential: blacklisted, unknown credential, the credential's validity
+    (expired — also before it starts), no grant for this door (no permission), no such grant valid now (expired),
+    none in its weekly window (outside schedule). The gate decides with it and the platform predicts with it, so
+    the two cannot disagree; ``group_open_at`` names a grant's group when its weekly windows hold ``at``."""
+    if blacklisted:
+        return Denied(DenialReason.BLACKLISTED)
+    if entry is None:
+        return Denied(DenialReason.UNKNOWN_CREDENTIAL)
+    if not _within(entry.valid_from, entry.valid_to, at):
+        return Denied(DenialReason.EXPIRED)
+    for_door = [grant for grant in entry.grants if door in grant.doors]
+    if not for_door:
+        return Denied(DenialReason.NO_PERMISSION)
+    valid = [grant for grant in for_door if _within(grant.valid_from, grant.valid_to, at)]
+    if not valid:
+        return Denied(DenialReason.EXPIRED)
+    open_now = tuple(group for grant in valid if (group := group_open_at(grant, at)) is not None)
+    if not open_now:
+        return Denied(DenialReason.OUTSIDE_SCHEDULE)
+    return Granted(open_now)
+
+
+def _group_open_at(grant: GrantArgs, at: datetime) -> str | None:
+    return grant.group if _in_schedule(grant, at) else None
 
 
 def _within(valid_from: datetime | None, valid_to: datetime | None, at: datetime) -> bool:

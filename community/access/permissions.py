@@ -25,13 +25,13 @@ from types import MappingProxyType
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from devices.contract import DenialReason
 from devices.gate_commands import presented_credential_hash
 
 # the gate's own answer, which the platform predicts: re-exported as part of this module's model
 from devices.gate_memory import Decision as Decision
 from devices.gate_memory import Denied as Denied
 from devices.gate_memory import Granted as Granted
+from devices.gate_memory import decide_entry
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 
@@ -292,34 +292,20 @@ def effective_whitelist(
 
 
 def decide(whitelist: Whitelist, credential_hash: str, door: int, at: datetime) -> Decision:
-    """What the gate should do when `credential_hash` is presented at `door` at the aware moment `at`.
+    """What the gate will do when `credential_hash` is presented at `door` at the aware moment `at` (the gate's own
+    decision, `devices.gate_memory.decide_entry`, on the platform's list).
 
     Checked in this order: blacklisted (revoked), unknown credential, the credential's own validity (expired — also
     before it starts, the contract has no separate reason), no group opening this door, no such group valid at
     `at` (expired), none in its weekly window (outside schedule).
     """
     _require_aware(at, "at")
-    if credential_hash in whitelist.blacklist:
-        return Denied(DenialReason.BLACKLISTED)
-    entry = whitelist.by_hash.get(credential_hash)
-    if entry is None:
-        return Denied(DenialReason.UNKNOWN_CREDENTIAL)
-    if not _within(entry.valid_from, entry.valid_to, at):
-        return Denied(DenialReason.EXPIRED)
-    for_door = [grant for grant in entry.grants if door in grant.doors]
-    if not for_door:
-        return Denied(DenialReason.NO_PERMISSION)
-    valid = [grant for grant in for_door if _within(grant.valid_from, grant.valid_to, at)]
-    if not valid:
-        return Denied(DenialReason.EXPIRED)
-    open_now = tuple(grant.group_id for grant in valid if any(window.contains(at) for window in grant.windows))
-    if not open_now:
-        return Denied(DenialReason.OUTSIDE_SCHEDULE)
-    return Granted(open_now)
+    return decide_entry(credential_hash in whitelist.blacklist, whitelist.by_hash.get(credential_hash), door, at,
+                        _group_open_at)
 
 
-def _within(valid_from: datetime | None, valid_to: datetime | None, at: datetime) -> bool:
-    return (valid_from is None or valid_from <= at) and (valid_to is None or at < valid_to)
+def _group_open_at(grant: Grant, at: datetime) -> str | None:
+    return grant.group_id if any(window.contains(at) for window in grant.windows) else None
 
 
 def _check_period(valid_from: datetime | None, valid_to: datetime | None, what: str) -> None:
