@@ -137,6 +137,7 @@ class Pipeline:
                         decoded.detail,
                         received_ns,
                         limits.dead_letter_payload_bytes,
+                        self._hash_credential,
                     )
                 )
             else:

@@ -327,6 +327,39 @@ def test_a_dead_letter_detail_and_topic_with_control_characters_stay_on_one_line
     assert point.fields["detail"] == "line one\ufffdline\ufffdtwo"
 
 
+@pytest.mark.parametrize(("payload", "value"), [
+    (b'{"event_id": "e1", "door": "x", "credential": "12345678"}', b'"12345678"'),  # schema violation
+    (b'{"event_id": "e1", "credential" :  "12345678", "door": 1', b'"12345678"'),  # broken JSON
+    (b'{"event_id": "e1", "Credential": 12345678}', b"12345678"),  # another spelling, a number
+    (b'{"event_id": "e1", "credential": "12345678', b'"12345678'),  # cut off inside the value
+    ('{"note": "门", "credential": "12345678"}'.encode("gbk"), b'"12345678"'),  # not UTF-8
+    (b"{'door': 1, 'credential': '12345678'}", b"'12345678'"),  # a Python repr
+    (b"door=1&credential=12345678&kind=granted", b"12345678"),  # form-encoded
+])
+def test_a_dead_letter_keeps_everything_but_a_raw_credential(payload: bytes, value: bytes) -> None:
+    point = dead_letter_point(GATE_TOPIC, payload, "schema", "d", 1, 1000, HASH)
+
+    kept = base64.b64decode(point.fields["payload_b64"])  # type: ignore[arg-type]
+    assert kept == payload.replace(value, f'"redacted:{HASH("12345678")}"'.encode())
+    assert point.fields["payload_bytes"] == len(payload)
+
+
+def test_a_redacted_credential_hashes_as_the_gate_events_hash_of_it() -> None:
+    credential = "QR:ab\\cé"
+    payload = json.dumps({"credential": credential, "door": "x"}).encode()
+
+    kept = base64.b64decode(dead_letter_point(GATE_TOPIC, payload, "schema", "d", 1, 1000, HASH)
+                            .fields["payload_b64"])  # type: ignore[arg-type]
+
+    assert json.loads(kept)["credential"] == f"redacted:{HASH(credential)}"
+
+
+def test_a_dead_letter_without_a_hasher_still_hides_the_credential() -> None:
+    point = dead_letter_point(GATE_TOPIC, b'{"credential": "87654321"}', "schema", "d", 1, 1000)
+
+    assert base64.b64decode(point.fields["payload_b64"]) == b'{"credential": "redacted"}'  # type: ignore[arg-type]
+
+
 def test_dead_letter_site_is_none_unless_the_segment_is_an_identifier() -> None:
     assert dict(dead_letter_point("sc/v1/bad site/gate", b"", "r", "d", 1, 0).tags)["site"] == "none"
     assert dict(dead_letter_point("sc/v1/ok-site/gate", b"", "r", "d", 1, 0).tags)["site"] == "ok-site"
