@@ -123,3 +123,68 @@ def test_grafana_gets_the_provisioned_dashboards_and_the_datasource_settings() -
     for variable in ("SC_INFLUX_URL", "SC_INFLUX_DB", "SC_INFLUX_TOKEN"):
         assert "${" + variable + "}" in datasource
         assert variable in grafana["environment"]
+
+
+def _container_port(service: dict[str, Any]) -> set[int]:
+    return {int(port.split(":")[-1]) for port in service.get("ports", [])}
+
+
+def test_each_published_port_reaches_what_listens_inside() -> None:
+    services = compose()["services"]
+    for name, service in services.items():
+        environment = service.get("environment", {})
+        if "SC_HTTP_PORT" in environment:  # the gateways and the services
+            assert _container_port(service) == {int(environment["SC_HTTP_PORT"])}, name
+            assert environment["SC_HTTP_HOST"] == "0.0.0.0", f"{name} must listen beyond the container"
+    assert _container_port(services["influxdb"]) == {8086}
+    assert _container_port(services["grafana"]) == {3000}
+    config = (ROOT / "deploy/mosquitto/mosquitto.conf").read_text()
+    listeners = {int(line.split()[1]) for line in config.splitlines() if line.startswith("listener ")}
+    assert _container_port(services["mosquitto"]) <= listeners
+
+
+def test_every_client_of_a_server_names_it_by_service_and_the_port_it_listens_on() -> None:
+    from urllib.parse import urlsplit
+
+    services = compose()["services"]
+    config = (ROOT / "deploy/mosquitto/mosquitto.conf").read_text()
+    listeners = {int(line.split()[1]) for line in config.splitlines() if line.startswith("listener ")}
+    for name, service in services.items():
+        environment = service.get("environment", {})
+        if "SC_MQTT_URL" in environment:
+            url = urlsplit(environment["SC_MQTT_URL"])
+            assert url.hostname == "mosquitto" and url.port in listeners, name
+            assert "mosquitto" in service["depends_on"], name
+        if "SC_INFLUX_URL" in environment:
+            url = urlsplit(environment["SC_INFLUX_URL"])
+            assert (url.hostname, url.port) == ("influxdb", 8086), name
+            assert "influxdb" in service["depends_on"], name
+
+
+def test_everyone_writing_or_reading_influxdb_uses_its_initial_token_and_bucket() -> None:
+    services = compose()["services"]
+    influx = services["influxdb"]["environment"]
+    readers = [name for name, service in services.items() if "SC_INFLUX_URL" in service.get("environment", {})]
+    assert set(readers) == {"gateway-1", "gateway-2", "services", "grafana"}
+    for name in readers:
+        environment = services[name]["environment"]
+        assert environment["SC_INFLUX_TOKEN"] == influx["DOCKER_INFLUXDB_INIT_ADMIN_TOKEN"], name
+        assert environment["SC_INFLUX_DB"] == influx["DOCKER_INFLUXDB_INIT_BUCKET"], name
+
+
+def test_influxdb_setup_maps_the_v1_database_onto_the_bucket() -> None:
+    import subprocess
+
+    influx = compose()["services"]["influxdb"]
+    assert influx["environment"]["DOCKER_INFLUXDB_INIT_MODE"] == "setup"
+    assert {"DOCKER_INFLUXDB_INIT_ORG", "DOCKER_INFLUXDB_INIT_BUCKET"} <= influx["environment"].keys()
+    assert "./deploy/influxdb/init:/docker-entrypoint-initdb.d:ro" in influx["volumes"]
+    script = ROOT / "deploy/influxdb/init/10-dbrp.sh"
+    assert script.stat().st_mode & 0o111, "the image runs the init scripts it may execute"
+    subprocess.run(["bash", "-n", str(script)], check=True)  # it parses
+    text = script.read_text()
+    assert "influx v1 dbrp create" in text
+    for flag, variable in (("--bucket-id", "DOCKER_INFLUXDB_INIT_BUCKET_ID"), ("--db", "DOCKER_INFLUXDB_INIT_BUCKET"),
+                           ("--org", "DOCKER_INFLUXDB_INIT_ORG")):
+        assert f'{flag} "${{{variable}}}"' in text, flag
+    assert "--rp autogen" in text and "--default" in text
