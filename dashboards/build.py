@@ -68,12 +68,16 @@ ACCESS = Dashboard("sc-access", "门禁 Access control", tags=("smartcity", "com
     Panel("Gate events per hour by kind 每小时通行事件", (Query(
         'SELECT count("event_id") FROM "gate_event" WHERE $timeFilter GROUP BY time(1h), "kind" fill(0)',
         "$tag_kind"),), kind="barchart", stacked=True),
+    Panel("Denial rate 拒绝率", (Query(
+        'SELECT mean("denied") FROM "gate_event" WHERE $timeFilter GROUP BY time($__interval), "device" fill(none)',
+        "$tag_device"),), unit="percentunit",
+        description="Share of entry attempts (granted + denied) refused, per gate"),
     Panel("Denials 拒绝 vs grants 通过", (
         Query('SELECT count("event_id") FROM "gate_event" WHERE "kind" = \'denied\' AND $timeFilter '
               'GROUP BY time($__interval) fill(0)', "denied"),
         Query('SELECT count("event_id") FROM "gate_event" WHERE "kind" = \'granted\' AND $timeFilter '
               'GROUP BY time($__interval) fill(0)', "granted"),
-    ), description="Denial rate = denied / (denied + granted)"),
+    )),
     Panel("Denials by reason 拒绝原因", (Query(
         'SELECT count("event_id") FROM "gate_event" WHERE "kind" = \'denied\' AND $timeFilter '
         'GROUP BY "reason"', "$tag_reason"),), kind="barchart"),
@@ -81,6 +85,11 @@ ACCESS = Dashboard("sc-access", "门禁 Access control", tags=("smartcity", "com
         'SELECT count("event_id") FROM "gate_event" WHERE "kind" =~ /^(forced|held_open|tamper)$/ '
         'AND $timeFilter GROUP BY time($__interval), "kind", "device" fill(0)', "$tag_device $tag_kind"),),
         kind="barchart", stacked=True),
+    Panel("Devices going offline 设备掉线", (Query(
+        'SELECT count("online") FROM "device_state" WHERE "online" = false AND $timeFilter '
+        'GROUP BY time($__interval), "kind", "device" fill(0)', "$tag_kind $tag_device"),),
+        kind="barchart", stacked=True,
+        description="Offline states (the device's own, or its last will when the connection dropped)"),
     Panel("Devices online 在线设备", (Query(
         'SELECT count("last") FROM (SELECT last("online") FROM "device_state" GROUP BY "device") '
         'WHERE "last" = true', "online"),), kind="stat", width=6),

@@ -20,7 +20,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from devices.contract import CommandAck, DeviceState, GateEvent, ScaleRecord, UplinkModel
+from devices.contract import CommandAck, DeviceState, GateEvent, GateEventKind, ScaleRecord, UplinkModel
 from devices.topics import IDENTIFIER, DeviceTopic
 
 FieldValue = int | float | bool | str
@@ -153,6 +153,9 @@ def _gate_event_point(
         ("offline", _flag(event.offline)),
     )
     fields: dict[str, FieldValue] = {"event_id": event.event_id, "delay_ms": _delay_ms(event.ts, received_ns)}
+    if event.kind in (GateEventKind.GRANTED, GateEventKind.DENIED):
+        # 1 or 0 on every entry attempt, so the denial rate is one InfluxQL mean() (a tag cannot be averaged)
+        fields["denied"] = int(event.kind is GateEventKind.DENIED)
     if event.credential is not None:
         fields["credential_hash"] = hash_credential(event.credential)
     return Point(Measurement.GATE_EVENT, tags, fields, identity_time_ns(event.ts, event.event_id))

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from devices.simulator import TrafficGenerator
+from devices.topics import DeviceKind
 from gateway.points import Measurement
 from gateway.service import Gateway
 from gateway.sinks import PointQuery
@@ -71,6 +72,8 @@ async def gateway_with_traffic(mosquitto: Mosquitto, settings_for) -> Any:  # ty
     ts = int(now.timestamp() * 1000)
     messages += [("sc/v1/demo/gate/gate-01/event", gate_event(f"alarm-{kind}", ts=ts, kind=kind, method=None))
                  for kind in ("forced", "held_open", "tamper")]
+    went_offline = generator.state_message(DeviceKind.GATE, "gate-02", False, now)
+    messages.append((went_offline.topic, went_offline.payload))
     publish(mosquitto.port, messages)
     await wait_for_count(gateway.store, Measurement.GATE_EVENT, 100)
     await wait_for_count(gateway.store, Measurement.SCALE_RECORD, 100)
@@ -106,3 +109,18 @@ def test_every_query_reads_a_measurement_the_gateway_writes() -> None:
     for dashboard, title, query in all_queries():
         measurements = set(re.findall(r'FROM "([a-z_]+)"', query))
         assert measurements and measurements <= written, (dashboard, title, measurements)
+
+
+async def test_the_denial_rate_is_the_share_of_entry_attempts_refused(gateway_with_traffic: Gateway) -> None:
+    store = gateway_with_traffic.store
+    assert isinstance(store, InfluxStore)
+
+    async def one(query: str) -> float:
+        series = await store.query_influxql(query)
+        return float(series[0]["values"][0][1])
+
+    denied = await one('SELECT count("event_id") FROM "gate_event" WHERE "kind" = \'denied\'')
+    granted = await one('SELECT count("event_id") FROM "gate_event" WHERE "kind" = \'granted\'')
+    rate = await one('SELECT mean("denied") FROM "gate_event"')
+    assert denied > 0 and granted > 0
+    assert rate == pytest.approx(denied / (denied + granted))

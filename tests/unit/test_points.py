@@ -235,6 +235,20 @@ def test_an_event_without_a_credential_has_no_credential_hash() -> None:
     assert "credential_hash" not in stored(GATE_TOPIC, gate_payload()).fields
 
 
+@pytest.mark.parametrize(("body", "denied"), [
+    ({"kind": "granted", "method": "card"}, 0),
+    ({"kind": "denied", "method": "card", "reason": "expired"}, 1),
+    ({"kind": "door_open"}, None),
+    ({"kind": "forced"}, None),
+])
+def test_entry_attempts_carry_a_denied_field_to_average(body: dict[str, Any], denied: int | None) -> None:
+    event = GateEvent.model_validate_json(json.dumps({"event_id": "e", "ts": TS_MS, "door": 1, **body}))
+
+    fields = point_for(parse_topic(GATE_TOPIC), event, 1, HASH).fields
+
+    assert fields.get("denied") == denied
+
+
 # -- tags ---------------------------------------------------------------------------------------
 
 GATE_MINIMAL = GateEvent.model_validate_json(f'{{"event_id":"e","ts":{TS_MS},"door":1,"kind":"door_open"}}')
