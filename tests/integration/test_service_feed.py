@@ -142,6 +142,86 @@ async def test_an_unacknowledged_burst_is_redelivered_after_a_restart(mosquitto:
         await wait_for(redelivered, 10, "the redelivered record")
 
 
+class SlowHandler(CollectingHandler):
+    """Holds the first burst until released, as a long database transaction would."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.started = asyncio.Event()
+        self.release = asyncio.Event()
+        self.cancelled = False
+
+    async def handle(self, messages: Sequence[tuple[DeviceTopic, UplinkModel]]) -> None:
+        self.started.set()
+        try:
+            await self.release.wait()
+        except asyncio.CancelledError:
+            self.cancelled = True
+            raise
+        await super().handle(messages)
+
+
+async def test_stopping_lets_the_burst_in_hand_finish_and_acknowledges_it(mosquitto: Mosquitto) -> None:
+    handler = SlowHandler()
+    feed = feed_for(mosquitto, handler, "market-stop")
+    task = asyncio.create_task(feed.run())
+
+    async def subscribed() -> bool:
+        return feed.source.subscribed
+
+    await wait_for(subscribed, 10, "the feed's subscription")
+    publish(mosquitto.port, [(RECORD, scale_record("in-hand"))])
+    await asyncio.wait_for(handler.started.wait(), 10)
+
+    stopping = asyncio.create_task(feed.stop())
+    await asyncio.sleep(0.3)
+    assert not stopping.done(), "stop() waits for the handler instead of cancelling it"
+    handler.release.set()
+    await asyncio.wait_for(stopping, 10)
+    await asyncio.wait_for(task, 10)  # run() ends by itself once stopped
+
+    assert not handler.cancelled
+    assert handler.record_ids() == ["in-hand"]
+    again = CollectingHandler()
+    async with running(feed_for(mosquitto, again, "market-stop")):  # the same session
+        publish(mosquitto.port, [(RECORD, scale_record("after"))])
+
+        async def got_after() -> bool:
+            return "after" in again.record_ids()
+
+        await wait_for(got_after, 10, "the next record")
+        await asyncio.sleep(0.3)
+    assert again.record_ids() == ["after"], "the burst handled before stopping was acknowledged"
+
+
+async def test_stopping_while_the_service_keeps_failing_ends_at_once_and_leaves_the_burst(
+        mosquitto: Mosquitto) -> None:
+    stuck = CollectingHandler(fail_first=1_000_000)
+    feed = ServiceFeed(MqttEndpoint.parse(mosquitto.url), "market-stuck", DeviceKind.SCALE, stuck,
+                       retry_initial_s=30)  # a long back-off that stop() must cut short
+    task = asyncio.create_task(feed.run())
+
+    async def subscribed() -> bool:
+        return feed.source.subscribed
+
+    async def failed() -> bool:
+        return feed.failures >= 1
+
+    await wait_for(subscribed, 10, "the feed's subscription")
+    publish(mosquitto.port, [(RECORD, scale_record("held"))])
+    await wait_for(failed, 10, "a failed attempt")
+    await asyncio.wait_for(feed.stop(), 5)
+    await asyncio.wait_for(task, 5)
+
+    healthy = CollectingHandler()
+    async with running(feed_for(mosquitto, healthy, "market-stuck")):
+
+        async def redelivered() -> bool:
+            return healthy.record_ids() == ["held"]
+
+        await wait_for(redelivered, 10, "the redelivered record")
+
+
 async def test_the_downlink_publishes_commands_on_the_devices_cmd_topic(mosquitto: Mosquitto) -> None:
     received: list[paho.MQTTMessage] = []
     listener = paho.Client(CallbackAPIVersion.VERSION2, client_id="scale-listener")
