@@ -210,21 +210,59 @@ def votes() -> None:
 
 
 @votes.command("verify", epilog=SETTINGS_EPILOG)
-@click.argument("proposal_id")
-def votes_verify(proposal_id: str) -> None:
-    """Check a proposal's ballot log in SC_DATABASE_URL and recount it.
+@click.argument("proposal_id", required=False)
+@click.option("--from", "record_file", default=None, type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Recount from a record file (GET /api/voting/proposals/{id}/record, or 'smartcity votes export') "
+                   "without the database")
+def votes_verify(proposal_id: str | None, record_file: Path | None) -> None:
+    """Check a proposal's log and recount it: from the database in SC_DATABASE_URL, or from a record file.
 
-    Exits 1 when the hash chain is broken or the log holds a ballot the rules refuse.
+    Exits 1 on any discrepancy: a broken hash chain, a roll or delegations other than those the log was begun on,
+    a logged ballot or delegation the rules refuse, or a published result the recount does not give.
     """
+    if record_file is not None:
+        report = _verify_record_file(record_file, proposal_id)
+    elif proposal_id is None:
+        raise click.UsageError("give the PROPOSAL_ID to verify in SC_DATABASE_URL, or --from FILE")
+    else:
+        report = _from_voting_database(proposal_id, lambda service: service.verify(proposal_id))
+    click.echo(_verification_text(report))
+    if not report.is_clean:
+        raise SystemExit(1)
+
+
+@votes.command("export", epilog=SETTINGS_EPILOG)
+@click.argument("proposal_id")
+@click.option("--out", "out_file", default=None, type=click.Path(dir_okay=False, path_type=Path),
+              help="Write the record to this file (default: standard output)")
+def votes_export(proposal_id: str, out_file: Path | None) -> None:
+    """Write a proposal's record from SC_DATABASE_URL as JSON — its terms, frozen roll, delegations, whole log and
+    head, and the published result — the document 'smartcity votes verify --from FILE' recounts."""
+    import json
+
+    from community.voting.verification import record_document
+
+    record = _from_voting_database(proposal_id, lambda service: service.record(proposal_id))
+    text = json.dumps(record_document(record), ensure_ascii=False, indent=1)
+    if out_file is None:
+        click.echo(text)
+        return
+    out_file.write_text(text + "\n", encoding="utf-8")
+    click.echo(f"record of proposal {proposal_id} written to {out_file}", err=True)
+
+
+def _from_voting_database(proposal_id: str, read: Callable[[Any], Awaitable[Any]]) -> Any:
+    """``read(VotingService)`` on SC_DATABASE_URL, its refusals as messages."""
     from community.voting.service import RollNotFrozen, UnknownProposal, VotingService
     from gateway.database import create_engine
 
     settings = _settings()
+    found: list[Any] = []
 
-    async def verify(_stop: asyncio.Event) -> None:
+    async def run(_stop: asyncio.Event) -> None:
         engine = create_engine(settings.database_url)
         try:
-            report = await VotingService(engine).verify(proposal_id)
+            found.append(await read(VotingService(engine)))
         except UnknownProposal:
             raise click.ClickException(f"no proposal {proposal_id!r} in the database") from None
         except RollNotFrozen:
@@ -232,11 +270,23 @@ def votes_verify(proposal_id: str) -> None:
                                        "frozen, so there is nothing to verify") from None
         finally:
             await engine.dispose()
-        click.echo(_verification_text(report))
-        if not report.is_clean:
-            raise SystemExit(1)
 
-    _run_until_signal(verify)
+    _run_until_signal(run)
+    return found[0]
+
+
+def _verify_record_file(path: Path, proposal_id: str | None) -> Any:
+    import json
+
+    from community.voting.verification import record_from_document, verify_record
+
+    try:
+        record = record_from_document(json.loads(path.read_text(encoding="utf-8")))
+        if proposal_id is not None and record.proposal.proposal_id != proposal_id:
+            raise ValueError(f"it is the record of proposal {record.proposal.proposal_id!r}, not {proposal_id!r}")
+        return verify_record(record)
+    except (OSError, UnicodeDecodeError, ValueError, ArithmeticError) as error:  # JSON errors are ValueErrors
+        raise click.ClickException(f"{path}: not a vote record that can be recounted: {error}") from None
 
 
 def _verification_text(report: Any) -> str:
@@ -244,20 +294,28 @@ def _verification_text(report: Any) -> str:
 
     result = report.recount.result
     turnout = result.turnout
+    chain = "intact" if not report.chain_problems else f"BROKEN ({len(report.chain_problems)} problems)"
     lines = [
         f"proposal {report.proposal.proposal_id}: {report.proposal.title}",
         f"matter: {report.proposal.matter.label_zh} ({report.proposal.matter.label_en})",
         f"rule: {result.rule.statement_zh}",
         f"      {result.rule.statement_en}",
-        f"ballot log: {report.entries} entries; hash chain "
-        + ("intact" if not report.chain_problems else f"BROKEN ({len(report.chain_problems)} problems)"),
+        f"roll digest: {report.roll_digest}" + (" (the log begins there)" if report.log_anchored else ""),
+        f"log: {report.entries} ballots, {report.delegation_entries} delegations; hash chain {chain}",
     ]
+    if not report.log_anchored:
+        lines.append("note: this log was begun before roll anchoring (migration 0006): it is not anchored to the "
+                     "roll and holds no delegations, so a changed roll or delegation cannot be seen in it")
+    elif report.record_problems:
+        lines.append(f"delegations on record DIFFER from the log ({len(report.record_problems)} problems)")
     if report.published is not None:
         head = report.published.head
         lines.append(f"published {report.published.closed_at:%Y-%m-%d %H:%M} UTC with head {head.head_hash[:16]}… "
                      f"over {head.length} entries; recount "
                      + ("matches it" if not report.discrepancies else f"DIFFERS in {', '.join(report.discrepancies)}"))
-    lines += [f"  - {problem}" for problem in report.chain_problems]
+    lines += [f"  - {problem.kind.value} at entry {problem.sequence}: {problem.detail}"
+              for problem in report.chain_problems]
+    lines += [f"  - {problem.kind.value}: {problem.detail}" for problem in report.record_problems]
     lines += [f"  - refused on recount: entry {entry.sequence} ({refusal.value})"
               for entry, refusal in report.recount.refused]
     lines.append(f"participation: area {_ratio(turnout.participation_area_ratio)}, "
@@ -273,7 +331,9 @@ def _verification_text(report: Any) -> str:
 
 
 def _ratio(value: Any) -> str:
-    return f"{value.numerator}/{value.denominator} ({float(value):.2%})"
+    from gateway.pages import percent  # exact, rounded half-even: as the result page shows it
+
+    return f"{value.numerator}/{value.denominator} ({percent(value)})"
 
 
 def _seed(seed: int | None) -> int:

@@ -4,7 +4,8 @@ Most units are owned by the resident with role owner who lives there; the second
 its flat with a family member (the owner represents it). The rented flats (no owner lives there) show the rest of
 art. 9's cases: the first is the second flat of building 1's first owner — one person owning two units —, up to five
 are still held by the developer (rented out while unsold), the last has no owner registered yet (so a roll frozen
-from the register leaves it off and says so), and the others belong to owners who live elsewhere.
+from the register counts it, with nobody to vote for it, and says so), and the others belong to owners who live
+elsewhere.
 
 The register is recorded as taken over from the property office's records a month before `now`, so that a proposal
 that opened an hour ago has a roll: a roll is the register as it stood when voting opened.

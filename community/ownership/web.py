@@ -1,6 +1,6 @@
 """The ownership register's API (aiohttp), for the property office: record or replace a unit's ownership, import a
 community's register in bulk, read it — with the units that have no recorded owner, which a voter roll frozen from
-the register would leave off.
+the register counts with nobody able to vote for them (so register their owners before voting opens).
 
 Owner names are personal data: only property managers (and administrators) read or write the register here.
 """
@@ -84,7 +84,7 @@ class RegisterOut(BaseModel):
     community_id: str
     units: list[RegisterUnitOut]
     unregistered: list[UnitOut] = Field(description="Units without a recorded owner: a voter roll frozen from the "
-                                                    "register leaves them off")
+                                                    "register counts them, and nobody can vote for them")
 
 
 class HistoryOut(BaseModel):

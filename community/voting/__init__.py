@@ -2,21 +2,27 @@
 
 * `rules` — the nine matters and the thresholds that decide them;
 * `tally` — the voter roll, ballot eligibility, the ballot box and the count;
-* `audit` — the hash-chained ballot log, voter receipts and the recount from the log;
-* `register_roll` — the roll frozen from the ownership register (``community.ownership``), and the units left off.
+* `audit` — the hash-chained log of ballots and delegations anchored to the roll digest, voter receipts and the
+  recount from the log;
+* `verification` — the record anyone entitled downloads and recounts, and the one check over it;
+* `register_roll` — the roll frozen from the ownership register (``community.ownership``), and its units without a
+  recorded owner.
 
 See docs/voting.md for the rules, the headcount rule and a worked example.
 """
 
 from community.voting.audit import (
     AuditReport,
+    ChainEntry,
     ChainHead,
     ChainProblem,
     ChainProblemKind,
+    DelegationEntry,
     LogEntry,
     ReceiptStatus,
     Recount,
     TallyDiscrepancy,
+    append_delegation,
     append_entry,
     audit_log,
     chain_head,
@@ -25,6 +31,7 @@ from community.voting.audit import (
     receipt_code,
     receipt_status,
     recount_from_log,
+    roll_digest,
     verify_chain,
 )
 from community.voting.rules import (
@@ -56,7 +63,9 @@ from community.voting.tally import (
     Unit,
     VoterRoll,
     check_ballot,
+    check_delegation,
     measure_turnout,
+    speaker_refusal,
     tally,
     tally_election,
     tally_resolution,
@@ -75,11 +84,13 @@ __all__ = [
     "BallotRefusal",
     "CandidateResult",
     "Capacity",
+    "ChainEntry",
     "ChainHead",
     "ChainProblem",
     "ChainProblemKind",
     "Choice",
     "Delegation",
+    "DelegationEntry",
     "Election",
     "ElectionTally",
     "LogEntry",
@@ -95,17 +106,21 @@ __all__ = [
     "Turnout",
     "Unit",
     "VoterRoll",
+    "append_delegation",
     "append_entry",
     "audit_log",
     "chain_head",
     "check_ballot",
+    "check_delegation",
     "compare_tallies",
     "find_receipt",
     "measure_turnout",
     "receipt_code",
     "receipt_status",
     "recount_from_log",
+    "roll_digest",
     "rule_for",
+    "speaker_refusal",
     "tally",
     "tally_election",
     "tally_resolution",

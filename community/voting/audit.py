@@ -1,9 +1,14 @@
-"""An append-only, hash-chained log of accepted ballots, voter receipts, and an independent recount.
+"""An append-only, hash-chained log of accepted ballots and recorded delegations, voter receipts, and an independent
+recount.
 
 Each entry's hash is SHA-256 over the canonical JSON of its fields (sorted keys, no spaces, UTF-8, times in UTC with
 microseconds) including the previous entry's hash, so changing, deleting, inserting or reordering entries breaks the
-chain. A chain can always be rebuilt from scratch by whoever holds the log; what pins it down is outside the log: the
-head (length and last hash) published at close, and the receipts voters keep. Both are checked here.
+chain. The first entry points at the **roll digest** (:func:`roll_digest`: the proposal's counting terms and its
+frozen roll), so the log is anchored to the roll it is counted against: a roll edited afterwards no longer matches.
+Delegations are entries of the same log, so a delegation slipped in or taken out beside it shows too.
+
+A chain can always be rebuilt from scratch by whoever holds the log; what pins it down is outside the log: the head
+(length and last hash) published at close, and the receipts voters keep. Both are checked here.
 
 Nothing here reads a clock: `now` is passed in.
 """
@@ -13,7 +18,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, fields, is_dataclass
+from dataclasses import dataclass, fields, is_dataclass, replace
 from datetime import UTC, datetime
 from enum import Enum
 from typing import Any, TypeVar
@@ -36,7 +41,8 @@ from community.voting.tally import (
 T = TypeVar("T")
 
 GENESIS_HASH = "0" * 64
-"""The `previous_hash` of the first entry."""
+"""The `previous_hash` of the first entry of a log that is not anchored to a roll: logs begun before migration 0006
+(and logs built without a roll, in tests). An anchored log starts at its :func:`roll_digest` instead."""
 
 RECEIPT_HEX_DIGITS = 16
 
@@ -65,6 +71,28 @@ class LogEntry:
 
 
 @dataclass(frozen=True)
+class DelegationEntry:
+    """One recorded delegation, in the log between the ballots, in the order it was recorded."""
+
+    sequence: int
+    proposal_id: str
+    unit_id: str
+    delegate_id: str
+    granted_by: str
+    recorded_at: datetime
+    previous_hash: str
+    entry_hash: str
+
+    @property
+    def delegation(self) -> Delegation:
+        return Delegation(self.delegate_id, self.granted_by, self.proposal_id, self.unit_id)
+
+
+ChainEntry = LogEntry | DelegationEntry
+"""An entry of a proposal's log: a ballot (:class:`LogEntry`) or a delegation."""
+
+
+@dataclass(frozen=True)
 class ChainHead:
     """What is published when voting closes, so that a log rebuilt afterwards no longer matches."""
 
@@ -85,6 +113,8 @@ class ChainProblemKind(Enum):
     """The entry belongs to another proposal than the first entry."""
     HEAD_MISMATCH = "head_mismatch"
     """The log's length or last hash differ from the published head."""
+    ROLL_MISMATCH = "roll_mismatch"
+    """The log was begun on another roll (or other counting terms) than the one it is checked against."""
 
 
 @dataclass(frozen=True)
@@ -116,13 +146,13 @@ class Recount:
     """The result recomputed by replaying the log through a fresh ballot box, and the entries it refused."""
 
     result: Tally | ElectionTally
-    refused: tuple[tuple[LogEntry, BallotRefusal], ...]
+    refused: tuple[tuple[ChainEntry, BallotRefusal], ...]
 
 
 @dataclass(frozen=True)
 class AuditReport:
     chain_problems: tuple[ChainProblem, ...]
-    refused_entries: tuple[tuple[LogEntry, BallotRefusal], ...]
+    refused_entries: tuple[tuple[ChainEntry, BallotRefusal], ...]
     discrepancies: tuple[TallyDiscrepancy, ...]
     recount: Recount
 
@@ -131,28 +161,54 @@ class AuditReport:
         return not (self.chain_problems or self.refused_entries or self.discrepancies)
 
 
-def append_entry(log_tail: LogEntry | None, ballot: Ballot, now: datetime) -> LogEntry:
-    """The entry that records `ballot`, accepted at `now`, after `log_tail` (None for the first entry)."""
+def append_entry(
+    log_tail: ChainEntry | None, ballot: Ballot, now: datetime, *, genesis: str = GENESIS_HASH
+) -> LogEntry:
+    """The entry that records `ballot`, accepted at `now`, after `log_tail` (None for the first entry, which points
+    at `genesis`: the roll digest for an anchored log)."""
+    sequence, previous_hash = _next_link(log_tail, ballot.proposal_id, now, genesis)
+    unsigned = LogEntry(sequence, ballot.proposal_id, ballot.unit_id, ballot.voter_id, ballot.capacity, ballot.choice,
+                        now.astimezone(UTC), previous_hash, entry_hash="")
+    return replace(unsigned, entry_hash=compute_entry_hash(unsigned))
+
+
+def append_delegation(
+    log_tail: ChainEntry | None, delegation: Delegation, now: datetime, *, genesis: str = GENESIS_HASH
+) -> DelegationEntry:
+    """The entry that records `delegation`, accepted at `now`, after `log_tail` (as :func:`append_entry`)."""
+    sequence, previous_hash = _next_link(log_tail, delegation.proposal_id, now, genesis)
+    unsigned = DelegationEntry(sequence, delegation.proposal_id, delegation.unit_id, delegation.delegate_id,
+                               delegation.granted_by, now.astimezone(UTC), previous_hash, entry_hash="")
+    return replace(unsigned, entry_hash=compute_entry_hash(unsigned))
+
+
+def _next_link(log_tail: ChainEntry | None, proposal_id: str, now: datetime, genesis: str) -> tuple[int, str]:
     if now.tzinfo is None or now.utcoffset() is None:
         raise ValueError("now must be a timezone-aware datetime")
-    if log_tail is not None and log_tail.proposal_id != ballot.proposal_id:
+    if log_tail is None:
+        return 1, genesis
+    if log_tail.proposal_id != proposal_id:
         raise ValueError("one log holds the ballots of one proposal")
-    fields_without_hash: dict[str, Any] = {
-        "sequence": 1 if log_tail is None else log_tail.sequence + 1,
-        "proposal_id": ballot.proposal_id,
-        "unit_id": ballot.unit_id,
-        "voter_id": ballot.voter_id,
-        "capacity": ballot.capacity,
-        "choice": ballot.choice,
-        "cast_at": now.astimezone(UTC),
-        "previous_hash": GENESIS_HASH if log_tail is None else log_tail.entry_hash,
-    }
-    unsigned = LogEntry(**fields_without_hash, entry_hash="")
-    return LogEntry(**fields_without_hash, entry_hash=compute_entry_hash(unsigned))
+    return log_tail.sequence + 1, log_tail.entry_hash
 
 
-def canonical_record(entry: LogEntry) -> dict[str, Any]:
-    """The entry as JSON-ready values, without its hash: what the hash is computed over."""
+def canonical_record(entry: ChainEntry) -> dict[str, Any]:
+    """The entry as JSON-ready values, without its hash: what the hash is computed over.
+
+    A ballot's record has no ``kind`` (ballot entries were the only kind before delegations joined the log, and their
+    hashes stay as they were); a delegation's record has ``"kind": "delegation"``.
+    """
+    if isinstance(entry, DelegationEntry):
+        return {
+            "kind": "delegation",
+            "sequence": entry.sequence,
+            "proposal_id": entry.proposal_id,
+            "unit_id": entry.unit_id,
+            "delegate_id": entry.delegate_id,
+            "granted_by": entry.granted_by,
+            "recorded_at": _utc_text(entry.recorded_at),
+            "previous_hash": entry.previous_hash,
+        }
     return {
         "sequence": entry.sequence,
         "proposal_id": entry.proposal_id,
@@ -160,31 +216,36 @@ def canonical_record(entry: LogEntry) -> dict[str, Any]:
         "voter_id": entry.voter_id,
         "capacity": entry.capacity.value,
         "choice": _encode_choice(entry.choice),
-        "cast_at": entry.cast_at.astimezone(UTC).isoformat(timespec="microseconds"),
+        "cast_at": _utc_text(entry.cast_at),
         "previous_hash": entry.previous_hash,
     }
 
 
-def canonical_bytes(entry: LogEntry) -> bytes:
-    return json.dumps(canonical_record(entry), sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+def canonical_bytes(entry: ChainEntry) -> bytes:
+    return _canonical_json(canonical_record(entry))
 
 
-def compute_entry_hash(entry: LogEntry) -> str:
+def compute_entry_hash(entry: ChainEntry) -> str:
     """SHA-256 (hex) of the entry's canonical JSON; the recorded `entry_hash` itself is not part of it."""
     return hashlib.sha256(canonical_bytes(entry)).hexdigest()
 
 
-def entry_to_record(entry: LogEntry) -> dict[str, Any]:
+def entry_to_record(entry: ChainEntry) -> dict[str, Any]:
     """The entry for storage or publication: the canonical record plus its hash."""
     return {**canonical_record(entry), "entry_hash": entry.entry_hash}
 
 
-def entry_from_record(record: Mapping[str, Any]) -> LogEntry:
+def entry_from_record(record: Mapping[str, Any]) -> ChainEntry:
     """Read back an entry_to_record() mapping. Raises ValueError when it is malformed (not when it was altered)."""
+    if not isinstance(record, Mapping):
+        raise ValueError(f"malformed log entry: {record!r}")
+    kind = record.get("kind", "ballot")
+    if kind == "delegation":
+        return _delegation_entry(record)
+    if kind != "ballot" or "kind" in record:  # a ballot's record names no kind (see canonical_record)
+        raise ValueError(f"malformed log entry: unknown kind {kind!r}")
     try:
-        cast_at = datetime.fromisoformat(record["cast_at"])
-        if cast_at.tzinfo is None:
-            raise ValueError("cast_at has no time zone")
+        cast_at = _aware_time(record["cast_at"], "cast_at")
         return LogEntry(
             sequence=_expect(record["sequence"], int),
             proposal_id=_expect(record["proposal_id"], str),
@@ -200,24 +261,102 @@ def entry_from_record(record: Mapping[str, Any]) -> LogEntry:
         raise ValueError(f"malformed log entry: {error!r}") from error
 
 
-def chain_head(entries: Sequence[LogEntry]) -> ChainHead:
-    return ChainHead(len(entries), entries[-1].entry_hash if entries else GENESIS_HASH)
+def _delegation_entry(record: Mapping[str, Any]) -> DelegationEntry:
+    try:
+        return DelegationEntry(
+            sequence=_expect(record["sequence"], int),
+            proposal_id=_expect(record["proposal_id"], str),
+            unit_id=_expect(record["unit_id"], str),
+            delegate_id=_expect(record["delegate_id"], str),
+            granted_by=_expect(record["granted_by"], str),
+            recorded_at=_aware_time(record["recorded_at"], "recorded_at"),
+            previous_hash=_expect(record["previous_hash"], str),
+            entry_hash=_expect(record["entry_hash"], str),
+        )
+    except (KeyError, TypeError) as error:
+        raise ValueError(f"malformed log entry: {error!r}") from error
 
 
-def verify_chain(entries: Sequence[LogEntry], head: ChainHead | None = None) -> list[ChainProblem]:
+def _aware_time(value: object, name: str) -> datetime:
+    moment = datetime.fromisoformat(_expect(value, str))
+    if moment.tzinfo is None:
+        raise ValueError(f"{name} has no time zone")
+    return moment
+
+
+def ballot_entries(entries: Iterable[ChainEntry]) -> list[LogEntry]:
+    """The ballots of a log, in log order."""
+    return [entry for entry in entries if isinstance(entry, LogEntry)]
+
+
+def logged_delegations(entries: Iterable[ChainEntry]) -> list[Delegation]:
+    """The delegations of a log, in log order."""
+    return [entry.delegation for entry in entries if isinstance(entry, DelegationEntry)]
+
+
+def roll_record(proposal: Proposal, roll: VoterRoll) -> dict[str, Any]:
+    """What the roll digest is computed over: the proposal's counting terms and its frozen roll, as JSON values.
+
+    The terms are in because they decide the count as much as the roll does (a special matter made ordinary, or a
+    window moved, changes the result). Units are ordered by id, owner ids sorted; areas are written as on the roll;
+    times in UTC with microseconds.
+    """
+    election = proposal.election
+    return {
+        "proposal": {
+            "proposal_id": proposal.proposal_id,
+            "matter": proposal.matter.value,
+            "opens_at": _utc_text(proposal.opens_at),
+            "closes_at": _utc_text(proposal.closes_at),
+            "election": None if election is None else {"candidates": list(election.candidates),
+                                                       "seats": election.seats},
+        },
+        "roll": {
+            "frozen_at": _utc_text(roll.frozen_at),
+            "units": [
+                {
+                    "unit_id": unit.unit_id,
+                    "label": unit.label,
+                    "area_m2": str(unit.area),
+                    "owner_ids": sorted(unit.owner_ids),
+                    "held_by_developer": unit.held_by_developer,
+                    "representative_id": unit.representative_id,
+                }
+                for unit in sorted(roll.units, key=lambda unit: unit.unit_id)
+            ],
+        },
+    }
+
+
+def roll_digest(proposal: Proposal, roll: VoterRoll) -> str:
+    """SHA-256 (hex) of the canonical JSON of :func:`roll_record`: where an anchored log begins."""
+    return hashlib.sha256(_canonical_json(roll_record(proposal, roll))).hexdigest()
+
+
+def chain_head(entries: Sequence[ChainEntry], genesis: str = GENESIS_HASH) -> ChainHead:
+    """The head of `entries`; an empty anchored log's head is its genesis, the roll digest."""
+    return ChainHead(len(entries), entries[-1].entry_hash if entries else genesis)
+
+
+def verify_chain(
+    entries: Sequence[ChainEntry], head: ChainHead | None = None, *, genesis: str = GENESIS_HASH
+) -> list[ChainProblem]:
     """Every inconsistency in `entries`, in log order; an empty list when the chain is intact.
+
+    `genesis` is what the first entry must point at: the roll digest of the roll the log is checked against (for a
+    log not anchored to a roll, 64 zeros). A first entry that points elsewhere is a ROLL_MISMATCH.
 
     Without `head`, dropping entries from the end, or rebuilding the whole chain, cannot be seen; pass the head
     published at close (and let voters check their receipts) to catch those.
     """
     problems: list[ChainProblem] = []
-    expected_previous_hash = GENESIS_HASH
+    expected_previous_hash = genesis
     previous_sequence = 0
     seen_hashes: set[str] = set()
     seen_sequences: set[int] = set()
     proposal_id = entries[0].proposal_id if entries else None
 
-    def report(position: int, entry: LogEntry, kind: ChainProblemKind, detail: str) -> None:
+    def report(position: int, entry: ChainEntry, kind: ChainProblemKind, detail: str) -> None:
         problems.append(ChainProblem(position, entry.sequence, kind, detail))
 
     for position, entry in enumerate(entries):
@@ -233,7 +372,12 @@ def verify_chain(entries: Sequence[LogEntry], head: ChainHead | None = None) -> 
                 f"sequence {entry.sequence} follows {previous_sequence}",
             )
         if entry.previous_hash != expected_previous_hash:
-            report(position, entry, ChainProblemKind.BROKEN_LINK, "does not point at the previous entry's hash")
+            if position == 0 and entry.sequence == 1 and genesis != GENESIS_HASH:
+                report(position, entry, ChainProblemKind.ROLL_MISMATCH,
+                       f"the log was begun on roll digest {entry.previous_hash[:16]}…, not on this roll's "
+                       f"{genesis[:16]}…: the frozen roll or the proposal's terms were changed")
+            else:
+                report(position, entry, ChainProblemKind.BROKEN_LINK, "does not point at the previous entry's hash")
         if entry.proposal_id != proposal_id:
             report(position, entry, ChainProblemKind.FOREIGN_PROPOSAL, f"belongs to {entry.proposal_id!r}")
         seen_hashes.add(entry.entry_hash)
@@ -241,8 +385,8 @@ def verify_chain(entries: Sequence[LogEntry], head: ChainHead | None = None) -> 
         expected_previous_hash = entry.entry_hash
         previous_sequence = entry.sequence
 
-    if head is not None and chain_head(entries) != head:
-        actual = chain_head(entries)
+    if head is not None and chain_head(entries, genesis) != head:
+        actual = chain_head(entries, genesis)
         problems.append(
             ChainProblem(
                 len(entries),
@@ -261,37 +405,49 @@ def receipt_code(entry_hash: str) -> str:
     return "-".join(digits[start : start + 4] for start in range(0, RECEIPT_HEX_DIGITS, 4))
 
 
-def find_receipt(entries: Iterable[LogEntry], code: str) -> LogEntry | None:
-    """The entry a voter's receipt code refers to; spaces, dashes and letter case in the code are ignored."""
+def find_receipt(entries: Iterable[ChainEntry], code: str) -> LogEntry | None:
+    """The ballot entry a voter's receipt code refers to; spaces, dashes and letter case in the code are ignored."""
     digits = "".join(code.split()).replace("-", "").lower()
     if len(digits) != RECEIPT_HEX_DIGITS or any(digit not in "0123456789abcdef" for digit in digits):
         return None
-    return next((entry for entry in entries if entry.entry_hash[:RECEIPT_HEX_DIGITS] == digits), None)
+    return next((entry for entry in ballot_entries(entries) if entry.entry_hash[:RECEIPT_HEX_DIGITS] == digits), None)
 
 
-def receipt_status(entries: Sequence[LogEntry], code: str) -> ReceiptStatus:
+def receipt_status(entries: Sequence[ChainEntry], code: str) -> ReceiptStatus:
     """Whether the receipt's ballot is in the log and is the one that counts for its unit."""
     entry = find_receipt(entries, code)
     if entry is None:
         return ReceiptStatus.NOT_FOUND
-    last = next(candidate for candidate in reversed(entries) if candidate.unit_id == entry.unit_id)
+    last = next(candidate for candidate in reversed(ballot_entries(entries)) if candidate.unit_id == entry.unit_id)
     return ReceiptStatus.COUNTED if last is entry else ReceiptStatus.SUPERSEDED
 
 
+def replay(box: BallotBox, entries: Iterable[ChainEntry]) -> list[tuple[ChainEntry, BallotRefusal]]:
+    """Feed every entry, at its recorded time, to `box`: ballots are cast, delegations recorded. The entries the
+    box refuses, with why."""
+    refused: list[tuple[ChainEntry, BallotRefusal]] = []
+    for entry in entries:
+        if isinstance(entry, DelegationEntry):
+            refusal = box.delegate(entry.delegation, entry.recorded_at)
+        else:
+            refusal = box.cast(entry.ballot, entry.cast_at)
+        if refusal is not None:
+            refused.append((entry, refusal))
+    return refused
+
+
 def recount_from_log(
-    entries: Iterable[LogEntry], proposal: Proposal, roll: VoterRoll, delegations: Iterable[Delegation] = ()
+    entries: Iterable[ChainEntry], proposal: Proposal, roll: VoterRoll, delegations: Iterable[Delegation] = ()
 ) -> Recount:
     """Replay every entry, at its recorded time, through a fresh ballot box and count what it accepts.
 
     The eligibility rules are applied again, so an entry that should never have been accepted (a non-owner, a
-    ballot after close, a second voice for a unit) shows up in `refused` instead of being counted.
+    ballot after close, a second voice for a unit, a delegation by someone who may not give it) shows up in
+    `refused` instead of being counted. `delegations` are taken as recorded before the first entry: a log that
+    holds its delegations passes none.
     """
     box = BallotBox(proposal, roll, delegations)
-    refused: list[tuple[LogEntry, BallotRefusal]] = []
-    for entry in entries:
-        refusal = box.cast(entry.ballot, entry.cast_at)
-        if refusal is not None:
-            refused.append((entry, refusal))
+    refused = replay(box, entries)
     return Recount(box.tally(), tuple(refused))
 
 
@@ -303,18 +459,19 @@ def compare_tallies(published: Tally | ElectionTally, recounted: Tally | Electio
 
 
 def audit_log(
-    entries: Sequence[LogEntry],
+    entries: Sequence[ChainEntry],
     *,
     head: ChainHead,
     proposal: Proposal,
     roll: VoterRoll,
     delegations: Iterable[Delegation],
     published: Tally | ElectionTally,
+    genesis: str = GENESIS_HASH,
 ) -> AuditReport:
     """Check the chain against the published head, replay it, and compare the recount with the published result."""
     recount = recount_from_log(entries, proposal, roll, delegations)
     return AuditReport(
-        chain_problems=tuple(verify_chain(entries, head)),
+        chain_problems=tuple(verify_chain(entries, head, genesis=genesis)),
         refused_entries=recount.refused,
         discrepancies=tuple(compare_tallies(published, recount.result)),
         recount=recount,
@@ -333,6 +490,14 @@ def _compare(path: str, published: object, recounted: object, out: list[TallyDis
             _compare(f"{path}[{index}]", published_item, recounted_item, out)
     elif published != recounted:
         out.append(TallyDiscrepancy(path or "result", published, recounted))
+
+
+def _canonical_json(value: Any) -> bytes:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def _utc_text(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat(timespec="microseconds")
 
 
 def _encode_choice(choice: BallotChoice) -> str | dict[str, list[str]]:

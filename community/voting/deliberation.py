@@ -18,6 +18,24 @@ class CommentRefusal(Enum):
     EMPTY = "empty"
     TOO_LONG = "too_long"
 
+    @property
+    def message_zh(self) -> str:
+        return _COMMENT_MESSAGES[self][0]
+
+    @property
+    def message_en(self) -> str:
+        return _COMMENT_MESSAGES[self][1]
+
+
+_COMMENT_MESSAGES: dict[CommentRefusal, tuple[str, str]] = {
+    CommentRefusal.NOT_ON_ROLL: ("只有本次表决名册上的业主可以发表意见",
+                                 "Only the owners on this proposal's roll comment on it"),
+    CommentRefusal.VOTING_CLOSED: ("表决已结束，讨论已关闭", "Voting is closed, and so is the deliberation"),
+    CommentRefusal.EMPTY: ("意见内容不能为空", "The comment is empty"),
+    CommentRefusal.TOO_LONG: (f"意见不能超过 {MAX_COMMENT_CHARS} 个字",
+                              f"A comment has at most {MAX_COMMENT_CHARS} characters"),
+}
+
 
 @dataclass(frozen=True)
 class Comment:

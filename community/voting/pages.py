@@ -2,7 +2,8 @@
 and turnout, the ballot form, the receipt, a receipt check, and the result with the four ratios.
 
 Handlers translate forms to :class:`VotingService` calls (no HTTP to the JSON API) and render;
-every rule the service applies comes back as a message on the page.
+every rule the service applies comes back as a message on the page, with the status the API gives
+it (``web.REFUSAL_STATUS``, one table for both).
 
 A proposal whose roll is frozen from the ownership register when voting opens shows as upcoming
 until the roll is frozen — with a note, and no ballot form — and then the time it was frozen for.
@@ -26,6 +27,7 @@ from multidict import MultiDictProxy
 
 from community.voting.audit import LogEntry, ReceiptStatus, find_receipt, receipt_status
 from community.voting.deliberation import MAX_COMMENT_CHARS, Comment, CommentRefusal
+from community.voting.publication import PublishedResult
 from community.voting.rules import QUORUM, PassingRule, Threshold
 from community.voting.service import (
     Accepted,
@@ -35,7 +37,7 @@ from community.voting.service import (
     UnknownProposal,
     VotingService,
 )
-from community.voting.storage import LogConflict, PublishedResult, RollState
+from community.voting.storage import LogConflict, RollState
 from community.voting.tally import (
     Approvals,
     Ballot,
@@ -52,6 +54,7 @@ from community.voting.tally import (
     VoterRoll,
     measure_turnout,
 )
+from community.voting.web import REFUSAL_STATUS
 from gateway.auth import CLOCK, PRINCIPAL, Principal, Role
 from gateway.charts import TimeSeries, bar_chart, line_chart
 from gateway.pages import (
@@ -371,6 +374,7 @@ async def _render_proposal(request: web.Request, context: Context, *, status: in
         "can_close": (context.is_manager and context.phase is Phase.CLOSED and published is None
                       and context.roll is not None),
         "preview": context.state.preview if context.is_manager else None,
+        "preview_problems": context.state.preview_problems if context.is_manager else (),
         "preview_problem": context.state.preview_problem if context.is_manager else None,
         "ballot_errors": ballot_errors,
         "comment_error": comment_error,
@@ -398,13 +402,6 @@ def _attachment(item: dict[str, str]) -> AttachmentView:
 def _comment_view(context: Context, comment: Comment) -> dict[str, Any]:
     return {"comment": comment, "author": context.author_label(comment.author_id),
             "mine": comment.author_id == context.principal.subject}
-
-
-_STATUS_OF_REFUSAL = {
-    BallotRefusal.VOTING_CLOSED: 409, BallotRefusal.NOT_OPEN_YET: 409, BallotRefusal.ROLL_NOT_FROZEN: 409,
-    BallotRefusal.NOT_AN_OWNER: 403, BallotRefusal.NO_DELEGATION: 403, BallotRefusal.DOUBLE_REPRESENTATION: 403,
-    BallotRefusal.UNIT_NOT_ON_ROLL: 403,
-}
 
 
 @page(*VOTERS)
@@ -450,7 +447,7 @@ async def cast_ballots(request: web.Request) -> web.StreamResponse:
                                       ballot_errors=[*busy_texts, *refused_texts, *recorded])
     if not codes:
         first = refused[0][1]
-        return await _render_proposal(request, context, status=_STATUS_OF_REFUSAL.get(first, 422),
+        return await _render_proposal(request, context, status=REFUSAL_STATUS[first],
                                       ballot_errors=[_refusal_text(context, unit_id, refusal)
                                                      for unit_id, refusal in refused])
     query = [("code", code) for code in codes] + [("refused", f"{unit_id}:{refusal.value}")
@@ -490,14 +487,6 @@ def _unit_label(context: Context, unit_id: str) -> str:
     return unit.label if unit else unit_id
 
 
-_COMMENT_REFUSALS = {
-    CommentRefusal.NOT_ON_ROLL: (403, "只有本次表决名册上的业主可以发表意见。"),
-    CommentRefusal.VOTING_CLOSED: (409, "表决已结束，讨论已关闭。"),
-    CommentRefusal.EMPTY: (422, "意见内容不能为空。"),
-    CommentRefusal.TOO_LONG: (422, f"意见不能超过 {MAX_COMMENT_CHARS} 个字。"),
-}
-
-
 @page(*VOTERS)
 async def post_comment(request: web.Request) -> web.StreamResponse:
     context = await _context(request)
@@ -505,9 +494,8 @@ async def post_comment(request: web.Request) -> web.StreamResponse:
     outcome = await request.app[PAGES].service.post_comment(
         context.proposal.proposal_id, context.principal.subject, body, context.now)
     if isinstance(outcome, CommentRefusal):
-        status, message = _COMMENT_REFUSALS[outcome]
-        return await _render_proposal(request, context, status=status, comment_error=message,
-                                      comment_draft=body[:MAX_COMMENT_CHARS])
+        return await _render_proposal(request, context, status=REFUSAL_STATUS[outcome],
+                                      comment_error=f"{outcome.message_zh}。", comment_draft=body[:MAX_COMMENT_CHARS])
     raise web.HTTPSeeOther(f"/voting/proposals/{context.proposal.proposal_id}#comment-{outcome.comment_id}")
 
 

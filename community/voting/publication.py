@@ -3,10 +3,24 @@ the rule in words, so what is published, stored and recounted can be compared fi
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime
 from fractions import Fraction
 from typing import Any
 
+from community.voting.audit import ChainHead
 from community.voting.tally import ElectionTally, Tally, Turnout
+
+
+@dataclass(frozen=True)
+class PublishedResult:
+    """What is published when voting closes: the result document and the head of the log it was counted from."""
+
+    proposal_id: str
+    closed_at: datetime
+    head: ChainHead
+    result: dict[str, Any]
+    published_by: str
 
 
 def ratio(value: Fraction) -> str:
@@ -25,12 +39,16 @@ def turnout_document(turnout: Turnout) -> dict[str, Any]:
     }
 
 
-def result_document(result: Tally | ElectionTally) -> dict[str, Any]:
+def result_document(result: Tally | ElectionTally, roll_digest: str | None = None) -> dict[str, Any]:
+    """The result as published; with the digest of the roll (and terms) it was counted against, when the log is
+    anchored to one (see audit.roll_digest)."""
     common: dict[str, Any] = {
         "rule_zh": result.rule.statement_zh,
         "rule_en": result.rule.statement_en,
         "turnout": turnout_document(result.turnout),
     }
+    if roll_digest is not None:
+        common["roll_digest"] = roll_digest
     if isinstance(result, ElectionTally):
         return {
             **common,

@@ -6,6 +6,11 @@ register **when voting opens**: at creation when it opens now or opened already,
 :meth:`VotingService.tick` (called every couple of seconds) or by the first ballot, whichever comes
 first. Either way the roll is the register *as it stood at the opening time* (the register keeps its
 history), so it does not depend on how late the tick runs, and two freezes racing write one roll.
+
+Ballots and delegations are both entries of the proposal's hash-chained log, appended under the
+proposal's lock after the domain has checked them against the log so far; the log's first entry
+points at the roll digest. Verification and the downloadable record are the same pure check
+(:mod:`community.voting.verification`) over what is stored.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cached_property
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -20,20 +26,26 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from community.ownership.service import UnknownCommunity
 from community.ownership.storage import OwnershipRepository
 from community.voting.audit import (
-    ChainProblem,
+    GENESIS_HASH,
+    ChainEntry,
     LogEntry,
     ReceiptStatus,
-    Recount,
+    append_delegation,
     append_entry,
-    chain_head,
     receipt_status,
-    recount_from_log,
-    verify_chain,
+    replay,
+    roll_digest,
 )
 from community.voting.deliberation import Comment, CommentRefusal, as_seen_by, check_comment
-from community.voting.publication import differences, result_document
-from community.voting.register_roll import RegisterRoll, roll_from_register
-from community.voting.storage import CommentRepository, LogConflict, PublishedResult, RollState, VotingRepository
+from community.voting.publication import PublishedResult, result_document
+from community.voting.register_roll import RollProblem, roll_from_register, roll_problems
+from community.voting.storage import (
+    CommentRepository,
+    DelegationExists,
+    LogConflict,
+    RollState,
+    VotingRepository,
+)
 from community.voting.tally import (
     Ballot,
     BallotBox,
@@ -43,6 +55,7 @@ from community.voting.tally import (
     Turnout,
     VoterRoll,
 )
+from community.voting.verification import Verification, VoteRecord, verify_record
 
 log = logging.getLogger(__name__)
 
@@ -95,36 +108,45 @@ class ProposalState:
     proposal: Proposal
     roll: VoterRoll | None
     roll_state: RollState
-    preview: RegisterRoll | None = None
+    preview: VoterRoll | None = None
     preview_problem: str | None = None
 
     @property
     def voters_roll(self) -> VoterRoll | None:
         """The frozen roll, else the register's roll as it stands now."""
-        if self.roll is not None:
-            return self.roll
-        return self.preview.roll if self.preview is not None else None
+        return self.roll if self.roll is not None else self.preview
 
     def is_owner(self, subject: str) -> bool:
         roll = self.voters_roll
         return roll is not None and any(subject in unit.owner_ids for unit in roll.units)
 
+    @cached_property
+    def roll_problems(self) -> tuple[RollProblem, ...]:
+        """The frozen roll's units without a recorded owner (and those an old roll left off)."""
+        return roll_problems(self.roll, self.roll_state.left_off) if self.roll is not None else self.roll_state.left_off
+
+    @cached_property
+    def preview_problems(self) -> tuple[RollProblem, ...]:
+        return roll_problems(self.preview) if self.preview is not None else ()
+
+    @cached_property
+    def roll_digest(self) -> str | None:
+        """Where the proposal's log begins: the digest of its terms and frozen roll (None until frozen)."""
+        return roll_digest(self.proposal, self.roll) if self.roll is not None else None
+
 
 @dataclass(frozen=True)
-class Verification:
-    """What anyone entitled can check from the stored log: the chain (against the head published
-    at close, once there is one), a recount, and whether the published result matches it."""
+class _OpenLog:
+    """A proposal's log replayed into a ballot box, inside the transaction that will append to it."""
 
-    proposal: Proposal
-    entries: int
-    chain_problems: tuple[ChainProblem, ...]
-    recount: Recount
-    published: PublishedResult | None
-    discrepancies: tuple[str, ...]
+    box: BallotBox
+    chain: list[ChainEntry]
+    genesis: str
+    anchored: bool
 
     @property
-    def is_clean(self) -> bool:
-        return not (self.chain_problems or self.recount.refused or self.discrepancies)
+    def tail(self) -> ChainEntry | None:
+        return self.chain[-1] if self.chain else None
 
 
 class VotingService:
@@ -203,11 +225,11 @@ class VotingService:
         if state.community_id is None:
             return
         snapshot = await OwnershipRepository(connection).snapshot(state.community_id, state.frozen_at)
-        built = roll_from_register(snapshot, state.frozen_at)
-        if await VotingRepository(connection).write_register_roll(proposal_id, built, now):
+        roll = roll_from_register(snapshot, state.frozen_at)
+        if await VotingRepository(connection).write_register_roll(proposal_id, roll, now):
             log.info("voting roll frozen", extra={
-                "proposal_id": proposal_id, "community_id": state.community_id, "units": len(built.roll.units),
-                "left_off": len(built.left_off), "frozen_at": state.frozen_at.isoformat()})
+                "proposal_id": proposal_id, "community_id": state.community_id, "units": len(roll.units),
+                "without_owner": len(roll_problems(roll)), "frozen_at": state.frozen_at.isoformat()})
 
     async def state(self, proposal_id: str, now: datetime) -> ProposalState:
         """The proposal with its roll, or — not frozen yet — where the roll comes from and what the register gives
@@ -227,9 +249,32 @@ class VotingService:
         except ValueError as problem:
             return ProposalState(proposal, None, roll_state, preview_problem=str(problem))
 
-    async def record_delegation(self, delegation: Delegation, now: datetime) -> None:
+    async def record_delegation(self, delegation: Delegation, now: datetime) -> Refused | None:
+        """Check the delegation by the rule the ballots are checked by (:func:`tally.check_delegation`) against the
+        log so far; when accepted, append it to the log and put it on record (None), else say why not."""
+        for _ in range(CAST_ATTEMPTS):
+            try:
+                return await self._delegate_once(delegation, now)
+            except LogConflict:
+                continue
+        raise LogConflict(f"{CAST_ATTEMPTS} concurrent writers beat this delegation; try again")
+
+    async def _delegate_once(self, delegation: Delegation, now: datetime) -> Refused | None:
         async with self._engine.begin() as connection:
-            await VotingRepository(connection).add_delegation(delegation, now)
+            repository = VotingRepository(connection)
+            opened = await self._open_log(connection, delegation.proposal_id, now)
+            if opened is None:
+                return Refused(BallotRefusal.ROLL_NOT_FROZEN)
+            refusal = opened.box.delegate(delegation, now)
+            if refusal is not None:
+                return Refused(refusal)
+            try:
+                await repository.add_delegation(delegation, now)
+            except DelegationExists:  # on record beside the log only (see verify): still, not twice
+                return Refused(BallotRefusal.DELEGATION_EXISTS)
+            if opened.anchored:
+                await repository.append(append_delegation(opened.tail, delegation, now, genesis=opened.genesis))
+            return None
 
     async def cast(self, ballot: Ballot, now: datetime) -> Accepted | Refused:
         """Check the ballot against the roll, the delegations and the ballots so far; append it to
@@ -243,28 +288,37 @@ class VotingService:
 
     async def _cast_once(self, ballot: Ballot, now: datetime) -> Accepted | Refused:
         async with self._engine.begin() as connection:
-            repository = VotingRepository(connection)
-            await repository.lock_proposal(ballot.proposal_id)
-            proposal = await repository.proposal(ballot.proposal_id)
-            if proposal is None:
-                raise UnknownProposal(ballot.proposal_id)
-            roll = await repository.roll(ballot.proposal_id)
-            if roll is None:  # the first ballot after the opening need not wait for the tick
-                state = await self._roll_state(repository, proposal.proposal_id)
-                await self._freeze_if_due(connection, proposal, state, now)
-                roll = await repository.roll(ballot.proposal_id)
-            if roll is None:
+            opened = await self._open_log(connection, ballot.proposal_id, now)
+            if opened is None:
                 return Refused(BallotRefusal.ROLL_NOT_FROZEN)
-            entries = await repository.log(ballot.proposal_id)
-            box = BallotBox(proposal, roll, await repository.delegations(ballot.proposal_id))
-            for entry in entries:
-                box.cast(entry.ballot, entry.cast_at)
-            refusal = box.cast(ballot, now)
+            refusal = opened.box.cast(ballot, now)
             if refusal is not None:
                 return Refused(refusal)
-            entry = append_entry(entries[-1] if entries else None, ballot, now)
-            await repository.append(entry)
+            entry = append_entry(opened.tail, ballot, now, genesis=opened.genesis)
+            await VotingRepository(connection).append(entry)
             return Accepted(entry)
+
+    async def _open_log(self, connection: AsyncConnection, proposal_id: str, now: datetime) -> _OpenLog | None:
+        """Lock the proposal and replay its log into a ballot box; None when it has no frozen roll (after freezing
+        it, if voting has opened by `now`: the first ballot or delegation need not wait for the tick).
+
+        An anchored log holds its delegations; a log begun before migration 0006 takes them from the record."""
+        repository = VotingRepository(connection)
+        await repository.lock_proposal(proposal_id)
+        proposal = await repository.proposal(proposal_id)
+        if proposal is None:
+            raise UnknownProposal(proposal_id)
+        roll = await repository.roll(proposal_id)
+        if roll is None:
+            await self._freeze_if_due(connection, proposal, await self._roll_state(repository, proposal_id), now)
+            roll = await repository.roll(proposal_id)
+        if roll is None:
+            return None
+        anchored = (await self._roll_state(repository, proposal_id)).log_anchored
+        chain = await repository.chain(proposal_id)
+        box = BallotBox(proposal, roll, () if anchored else await repository.delegations(proposal_id))
+        replay(box, chain)
+        return _OpenLog(box, chain, roll_digest(proposal, roll) if anchored else GENESIS_HASH, anchored)
 
     async def post_comment(
         self, proposal_id: str, author_id: str, body: str, now: datetime
@@ -295,11 +349,8 @@ class VotingService:
     async def turnout(self, proposal_id: str) -> Turnout:
         """Live participation by area and headcount, while voting is open."""
         async with self._engine.connect() as connection:
-            repository = VotingRepository(connection)
-            proposal, roll = await self._load(repository, proposal_id)
-            recount = recount_from_log(await repository.log(proposal_id), proposal, roll,
-                                       await repository.delegations(proposal_id))
-        return recount.result.turnout
+            record = await self._record(VotingRepository(connection), proposal_id)
+        return record.recount().result.turnout
 
     async def text(self, proposal_id: str) -> tuple[str, list[dict[str, str]]]:
         async with self._engine.connect() as connection:
@@ -310,6 +361,7 @@ class VotingService:
             return await VotingRepository(connection).proposal_ids(limit)
 
     async def delegations(self, proposal_id: str) -> list[Delegation]:
+        """The delegations on record (who is a proxy, for entitlement and the pages; the count takes the log's)."""
         async with self._engine.connect() as connection:
             return await VotingRepository(connection).delegations(proposal_id)
 
@@ -317,28 +369,32 @@ class VotingService:
         return {delegation.delegate_id for delegation in await self.delegations(proposal_id)}
 
     async def log(self, proposal_id: str) -> list[LogEntry]:
-        """The ballot log as published to those entitled: every entry, in order."""
+        """The ballots of the log, in order (:meth:`chain` has the delegations between them too)."""
         async with self._engine.connect() as connection:
             return await VotingRepository(connection).log(proposal_id)
+
+    async def chain(self, proposal_id: str) -> list[ChainEntry]:
+        """The whole log, ballots and delegations, in order."""
+        async with self._engine.connect() as connection:
+            return await VotingRepository(connection).chain(proposal_id)
 
     async def receipt(self, proposal_id: str, code: str) -> ReceiptStatus:
         async with self._engine.connect() as connection:
             return receipt_status(await VotingRepository(connection).log(proposal_id), code)
 
     async def close(self, proposal_id: str, now: datetime, by: str) -> PublishedResult:
-        """Count the log and publish the result with the log's head; once only (again: the same)."""
+        """Count the log and publish the result with the log's head (and, for an anchored log, the roll digest it
+        begins at); once only (again: the same)."""
         async with self._engine.begin() as connection:
             repository = VotingRepository(connection)
             await repository.lock_proposal(proposal_id)
-            proposal, roll = await self._load(repository, proposal_id)
-            existing = await repository.published(proposal_id)
-            if existing is not None:
-                return existing
-            if now < proposal.closes_at:
+            record = await self._record(repository, proposal_id)
+            if record.published is not None:
+                return record.published
+            if now < record.proposal.closes_at:
                 raise StillOpen(proposal_id)
-            entries = await repository.log(proposal_id)
-            recount = recount_from_log(entries, proposal, roll, await repository.delegations(proposal_id))
-            published = PublishedResult(proposal_id, now, chain_head(entries), result_document(recount.result), by)
+            document = result_document(record.recount().result, record.published_digest)
+            published = PublishedResult(proposal_id, now, record.head, document, by)
             await repository.publish(published)
             return published
 
@@ -350,17 +406,21 @@ class VotingService:
             return await repository.published(proposal_id)
 
     async def verify(self, proposal_id: str) -> Verification:
+        """The checks anyone entitled can run (see :func:`verification.verify_record`) over what is stored."""
+        return verify_record(await self.record(proposal_id))
+
+    async def record(self, proposal_id: str) -> VoteRecord:
+        """Everything a recount needs, as stored: what entitled people download and verify themselves.
+        :class:`UnknownProposal`, or :class:`RollNotFrozen` before there is anything to recount."""
         async with self._engine.connect() as connection:
-            repository = VotingRepository(connection)
-            proposal, roll = await self._load(repository, proposal_id)
-            entries = await repository.log(proposal_id)
-            delegations = await repository.delegations(proposal_id)
-            published = await repository.published(proposal_id)
-        recount = recount_from_log(entries, proposal, roll, delegations)
-        head = published.head if published else None
-        discrepancies = differences(published.result, result_document(recount.result)) if published else []
-        return Verification(proposal, len(entries), tuple(verify_chain(entries, head)), recount, published,
-                            tuple(discrepancies))
+            return await self._record(VotingRepository(connection), proposal_id)
+
+    @classmethod
+    async def _record(cls, repository: VotingRepository, proposal_id: str) -> VoteRecord:
+        proposal, roll = await cls._load(repository, proposal_id)
+        return VoteRecord(proposal, roll, tuple(await repository.chain(proposal_id)),
+                          tuple(await repository.delegations(proposal_id)), await repository.published(proposal_id),
+                          (await cls._roll_state(repository, proposal_id)).log_anchored)
 
     async def load(self, proposal_id: str) -> tuple[Proposal, VoterRoll]:
         """A proposal and its frozen roll: :class:`UnknownProposal`, or :class:`RollNotFrozen` when it has none
@@ -384,4 +444,3 @@ class VotingService:
         if state is None:
             raise UnknownProposal(proposal_id)
         return state
-

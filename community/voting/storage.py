@@ -7,6 +7,11 @@ ownership register when voting opens (``roll_community_id`` set; written by the 
 :meth:`VotingRepository.write_register_roll`). ``roll_frozen_at`` is the moment the roll stands for
 — for a register roll, the opening time, fixed when the proposal is created; ``roll_built_at`` is
 when the roll was written, NULL while it is not frozen yet.
+
+``voting_ballot_log`` is a proposal's whole log: ballots and (since migration 0006) delegations, told
+apart by ``kind``; ``voting_delegations`` keeps the delegations on record beside it, for quick look-up
+of who is a proxy. ``log_anchored`` is false for the proposals whose log was begun before 0006: it
+starts at 64 zeros rather than at the roll digest, and holds no delegations.
 """
 
 from __future__ import annotations
@@ -29,14 +34,24 @@ from sqlalchemy import (
     Text,
     func,
     select,
+    true,
     update,
 )
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from community.voting.audit import ChainHead, LogEntry, entry_from_record, entry_to_record
+from community.voting.audit import (
+    ChainEntry,
+    ChainHead,
+    DelegationEntry,
+    LogEntry,
+    ballot_entries,
+    entry_from_record,
+    entry_to_record,
+)
 from community.voting.deliberation import Comment
-from community.voting.register_roll import LeftOffReason, LeftOffUnit, RegisterRoll
+from community.voting.publication import PublishedResult
+from community.voting.register_roll import RollProblem, RollProblemKind
 from community.voting.rules import Matter
 from community.voting.tally import Delegation, Election, Proposal, Unit, VoterRoll
 from gateway.database import UtcDateTime
@@ -60,6 +75,7 @@ proposals = Table(
     Column("roll_built_at", UtcDateTime(), nullable=True),
     Column("roll_left_off", JSON(), nullable=True),
     Column("roll_problem", String(500), nullable=True),
+    Column("log_anchored", Boolean(), nullable=False, server_default=true()),
 )
 
 roll_units = Table(
@@ -90,6 +106,7 @@ ballot_log = Table(
     Column("voter_id", String(64), nullable=False),
     Column("entry_hash", String(64), nullable=False, unique=True),
     Column("record", JSON(), nullable=False),
+    Column("kind", String(16), nullable=False, server_default="ballot"),
     Index("voting_ballot_log_by_voter", "proposal_id", "voter_id"),
 )
 
@@ -127,9 +144,12 @@ class RollState:
     """When the roll was written; None while it is not frozen yet."""
     community_id: str | None
     """The community whose ownership register the roll is frozen from; None when the roll was given."""
-    left_off: tuple[LeftOffUnit, ...] = ()
+    left_off: tuple[RollProblem, ...] = ()
+    """Units a roll frozen before migration 0006 left off (they had no recorded owner); newer rolls hold every unit."""
     problem: str | None = None
     """Why the roll could not be frozen from the register (then the proposal cannot be voted on)."""
+    log_anchored: bool = True
+    """False when the proposal's log was begun before migration 0006 (see the module's docstring)."""
 
     @property
     def is_frozen(self) -> bool:
@@ -140,17 +160,12 @@ class RollState:
         return self.community_id is not None
 
 
-@dataclass(frozen=True)
-class PublishedResult:
-    proposal_id: str
-    closed_at: datetime
-    head: ChainHead
-    result: dict[str, Any]
-    published_by: str
-
-
 class LogConflict(Exception):
     """Another ballot took this sequence number first: read the new tail and try again."""
+
+
+class DelegationExists(Exception):
+    """The delegations on record hold one for this proxy, unit and proposal already."""
 
 
 class VotingRepository:
@@ -189,16 +204,15 @@ class VotingRepository:
             roll_community_id=community_id,
         ))
 
-    async def write_register_roll(self, proposal_id: str, built: RegisterRoll, built_at: datetime) -> bool:
+    async def write_register_roll(self, proposal_id: str, roll: VoterRoll, built_at: datetime) -> bool:
         """Write the roll frozen from the register, once: False (and nothing written) when the proposal has one
         already. The conditional update and the roll's primary key keep a second writer out even unlocked."""
         claimed = await self._connection.execute(
             update(proposals).where(proposals.c.proposal_id == proposal_id, proposals.c.roll_built_at.is_(None))
-            .values(roll_built_at=built_at, roll_left_off=[_left_off_record(unit) for unit in built.left_off],
-                    roll_problem=None))
+            .values(roll_built_at=built_at, roll_problem=None))
         if not claimed.rowcount:
             return False
-        await self._add_roll_units(proposal_id, built.roll)
+        await self._add_roll_units(proposal_id, roll)
         return True
 
     async def record_roll_problem(self, proposal_id: str, problem: str) -> None:
@@ -209,12 +223,13 @@ class VotingRepository:
     async def roll_state(self, proposal_id: str) -> RollState | None:
         row = (await self._connection.execute(
             select(proposals.c.roll_frozen_at, proposals.c.roll_built_at, proposals.c.roll_community_id,
-                   proposals.c.roll_left_off, proposals.c.roll_problem)
+                   proposals.c.roll_left_off, proposals.c.roll_problem, proposals.c.log_anchored)
             .where(proposals.c.proposal_id == proposal_id))).mappings().first()
         if row is None:
             return None
         return RollState(row["roll_frozen_at"], row["roll_built_at"], row["roll_community_id"],
-                         tuple(_left_off(record) for record in row["roll_left_off"] or ()), row["roll_problem"])
+                         tuple(_left_off(record) for record in row["roll_left_off"] or ()), row["roll_problem"],
+                         bool(row["log_anchored"]))
 
     async def awaiting_roll(self, now: datetime, limit: int) -> list[str]:
         """Proposals whose voting has opened by `now` and whose register roll is not frozen (nor failed) yet."""
@@ -264,10 +279,16 @@ class VotingRepository:
         return VoterRoll(tuple(_unit(row) for row in rows), frozen_at)
 
     async def add_delegation(self, delegation: Delegation, recorded_at: datetime) -> None:
-        await self._connection.execute(delegations.insert().values(
-            proposal_id=delegation.proposal_id, unit_id=delegation.unit_id, delegate_id=delegation.delegate_id,
-            granted_by=delegation.granted_by, recorded_at=recorded_at,
-        ))
+        """Put a delegation on record; raises :class:`DelegationExists` (and writes nothing) when this proxy holds
+        one for the unit already."""
+        try:
+            async with self._connection.begin_nested():
+                await self._connection.execute(delegations.insert().values(
+                    proposal_id=delegation.proposal_id, unit_id=delegation.unit_id,
+                    delegate_id=delegation.delegate_id, granted_by=delegation.granted_by, recorded_at=recorded_at,
+                ))
+        except IntegrityError as error:
+            raise DelegationExists(f"{delegation.delegate_id} for {delegation.unit_id}") from error
 
     async def proposal_ids(self, limit: int) -> list[str]:
         """The newest proposals first (by closing time)."""
@@ -281,22 +302,30 @@ class VotingRepository:
             .order_by(delegations.c.unit_id, delegations.c.delegate_id))).mappings().all()
         return [Delegation(row["delegate_id"], row["granted_by"], row["proposal_id"], row["unit_id"]) for row in rows]
 
-    async def append(self, entry: LogEntry) -> None:
+    async def append(self, entry: ChainEntry) -> None:
         """Add the next log entry; raises :class:`LogConflict` if its sequence number is taken."""
+        # voter_id: who made the entry — the voter, or the owner who granted the delegation
+        kind, made_by = (("delegation", entry.granted_by) if isinstance(entry, DelegationEntry)
+                         else ("ballot", entry.voter_id))
         try:
             async with self._connection.begin_nested():
                 await self._connection.execute(ballot_log.insert().values(
-                    proposal_id=entry.proposal_id, sequence=entry.sequence, unit_id=entry.unit_id,
-                    voter_id=entry.voter_id, entry_hash=entry.entry_hash, record=entry_to_record(entry),
+                    proposal_id=entry.proposal_id, sequence=entry.sequence, unit_id=entry.unit_id, voter_id=made_by,
+                    entry_hash=entry.entry_hash, record=entry_to_record(entry), kind=kind,
                 ))
         except IntegrityError as error:
             raise LogConflict(f"sequence {entry.sequence} of {entry.proposal_id!r} is taken") from error
 
-    async def log(self, proposal_id: str) -> list[LogEntry]:
+    async def chain(self, proposal_id: str) -> list[ChainEntry]:
+        """The proposal's whole log, ballots and delegations, in order."""
         rows = (await self._connection.execute(
             select(ballot_log.c.record).where(ballot_log.c.proposal_id == proposal_id)
             .order_by(ballot_log.c.sequence))).scalars().all()
         return [entry_from_record(record) for record in rows]
+
+    async def log(self, proposal_id: str) -> list[LogEntry]:
+        """The ballots of the proposal's log, in order."""
+        return ballot_entries(await self.chain(proposal_id))
 
     async def publish(self, published: PublishedResult) -> None:
         await self._connection.execute(results.insert().values(
@@ -313,7 +342,7 @@ class VotingRepository:
         return PublishedResult(row["proposal_id"], row["closed_at"], ChainHead(row["chain_length"], row["chain_head"]),
                                row["result"], row["published_by"])
 
-    async def log_tail(self, proposal_id: str) -> LogEntry | None:
+    async def log_tail(self, proposal_id: str) -> ChainEntry | None:
         last = (await self._connection.execute(
             select(func.max(ballot_log.c.sequence)).where(ballot_log.c.proposal_id == proposal_id))).scalar()
         if last is None:
@@ -357,12 +386,9 @@ def _proposal(row: Any) -> Proposal:
                     election)
 
 
-def _left_off_record(unit: LeftOffUnit) -> dict[str, str]:
-    return {"unit_id": unit.unit_id, "label": unit.label, "area_m2": str(unit.area), "reason": unit.reason.value}
-
-
-def _left_off(record: dict[str, str]) -> LeftOffUnit:
-    return LeftOffUnit(record["unit_id"], record["label"], Decimal(record["area_m2"]), LeftOffReason(record["reason"]))
+def _left_off(record: dict[str, str]) -> RollProblem:
+    # written by rolls frozen before migration 0006, always with the reason "no_owner_recorded"
+    return RollProblem(record["unit_id"], record["label"], Decimal(record["area_m2"]), RollProblemKind.LEFT_OFF)
 
 
 def _unit(row: Any) -> Unit:

@@ -4,7 +4,9 @@ Counting follows SPC interpretation 法释〔2009〕7号 (as revised by 法释�
 
 * area is each unit's registered exclusive area; the total is the sum over the roll;
 * headcount is one per unit, except that units held by the same owner(s) count as one person and the developer's
-  unsold (or sold but undelivered) units together count as one person.
+  unsold (or sold but undelivered) units together count as one person;
+* both totals are over **all** exclusive parts: a unit whose owner is not recorded stays on the roll with its area
+  and as a person of its own, who cannot take part (see docs/voting.md, "Units without a recorded owner").
 
 We make "the same owner(s)" precise as **the same owner set**: an :class:`OwnerPerson` is a distinct set of owner ids.
 A sole owner of two flats is one person; a couple co-owning a flat is one person; a person who owns one flat alone and
@@ -76,6 +78,8 @@ class BallotRefusal(Enum):
     DOUBLE_REPRESENTATION = "double_representation"
     WRONG_OPTION = "wrong_option"
     TOO_MANY_CANDIDATES = "too_many_candidates"
+    DELEGATION_EXISTS = "delegation_exists"
+    """Given to a delegation, not a ballot: this proxy already holds one for this unit and this proposal."""
     ROLL_NOT_FROZEN = "roll_not_frozen"
     """Given by the service, before any rule here: the proposal has no frozen roll to check a ballot against (its
     roll is frozen from the ownership register when voting opens, or could not be)."""
@@ -105,6 +109,10 @@ _REFUSAL_MESSAGES: dict[BallotRefusal, tuple[str, str]] = {
     ),
     BallotRefusal.WRONG_OPTION: ("选项不属于本次表决", "The option is not one of this proposal's options"),
     BallotRefusal.TOO_MANY_CANDIDATES: ("同意的候选人超过应选名额", "More candidates approved than there are seats"),
+    BallotRefusal.DELEGATION_EXISTS: (
+        "该受托人已受托代表该专有部分参与本次表决",
+        "This proxy already holds a delegation for this unit and this proposal",
+    ),
     BallotRefusal.ROLL_NOT_FROZEN: (
         "业主名册尚未冻结，表决尚未开始（名册在投票开始时按产权登记冻结）",
         "The voter roll is not frozen yet, so voting has not opened (the roll is frozen from the ownership register "
@@ -121,6 +129,9 @@ class Unit:
     sales contract). `held_by_developer` marks units the developer has not sold, or sold but not yet delivered; list
     the developer as their owner. `representative_id` is the co-owner the co-owners designated to vote for the unit,
     if they recorded one before the roll was frozen.
+
+    Empty `owner_ids` mean that no owner is recorded for the unit: it still counts in the totals (its area, and one
+    person of its own), but nobody can cast its ballot or delegate it.
     """
 
     unit_id: str
@@ -134,12 +145,23 @@ class Unit:
     def is_co_owned(self) -> bool:
         return len(self.owner_ids) > 1
 
+    @property
+    def has_recorded_owner(self) -> bool:
+        return bool(self.owner_ids)
+
 
 @dataclass(frozen=True)
 class OwnerPerson:
     """One person for the headcount: a distinct set of owners (the developer's held units share one set)."""
 
     owner_ids: frozenset[str]
+    unit_without_owner: str | None = None
+    """Set only for a unit with no recorded owner. Nobody is known to hold it together with another unit, so it is
+    one person of its own (interpretation art. 9: one person per exclusive part), and that person cannot take part."""
+
+    @classmethod
+    def of(cls, unit: Unit) -> OwnerPerson:
+        return cls(unit.owner_ids, None if unit.owner_ids else unit.unit_id)
 
 
 @dataclass(frozen=True)
@@ -160,8 +182,8 @@ class VoterRoll:
             seen.add(unit.unit_id)
             if not isinstance(unit.area, Decimal) or not unit.area.is_finite() or unit.area <= 0:
                 raise ValueError(f"unit {unit.unit_id!r} must have a positive Decimal area, not {unit.area!r}")
-            if not unit.owner_ids:
-                raise ValueError(f"unit {unit.unit_id!r} has no owner")
+            if unit.held_by_developer and not unit.owner_ids:
+                raise ValueError(f"unit {unit.unit_id!r} is held by the developer but lists no owner")
             if unit.representative_id is not None and unit.representative_id not in unit.owner_ids:
                 raise ValueError(f"the representative of unit {unit.unit_id!r} is not one of its owners")
         developer_owner_sets = {unit.owner_ids for unit in self.units if unit.held_by_developer}
@@ -176,13 +198,13 @@ class VoterRoll:
         return self.units_by_id.get(unit_id)
 
     def person_of(self, unit_id: str) -> OwnerPerson:
-        return OwnerPerson(self.units_by_id[unit_id].owner_ids)
+        return OwnerPerson.of(self.units_by_id[unit_id])
 
     @cached_property
     def units_by_person(self) -> Mapping[OwnerPerson, tuple[str, ...]]:
         grouped: dict[OwnerPerson, list[str]] = {}
         for unit in self.units:
-            grouped.setdefault(OwnerPerson(unit.owner_ids), []).append(unit.unit_id)
+            grouped.setdefault(OwnerPerson.of(unit), []).append(unit.unit_id)
         return MappingProxyType({person: tuple(unit_ids) for person, unit_ids in grouped.items()})
 
     @cached_property
@@ -335,10 +357,9 @@ def check_ballot(
     if unit is None:
         return BallotRefusal.UNIT_NOT_ON_ROLL
     if ballot.capacity is Capacity.OWNER:
-        if ballot.voter_id not in unit.owner_ids:
-            return BallotRefusal.NOT_AN_OWNER
-        if unit.representative_id is not None and ballot.voter_id != unit.representative_id:
-            return BallotRefusal.DOUBLE_REPRESENTATION
+        refusal = speaker_refusal(unit, ballot.voter_id)
+        if refusal is not None:
+            return refusal
     elif not any(_delegation_covers(delegation, ballot, unit) for delegation in delegations):
         return BallotRefusal.NO_DELEGATION
     counted = counted_ballots.get(ballot.unit_id)
@@ -347,13 +368,56 @@ def check_ballot(
     return _check_option(ballot.choice, proposal.election)
 
 
+def speaker_refusal(unit: Unit, person_id: str) -> BallotRefusal | None:
+    """Why `person_id` may not speak for `unit` in their own right, or None.
+
+    Speaking for a unit is casting its ballot as its owner or delegating its vote to a proxy: the same person may do
+    both, so one rule decides both. An owner speaks for their unit, except that a co-owned unit with a designated
+    representative is spoken for by the representative only; nobody speaks for a unit without a recorded owner.
+    """
+    if person_id not in unit.owner_ids:
+        return BallotRefusal.NOT_AN_OWNER
+    if unit.representative_id is not None and person_id != unit.representative_id:
+        return BallotRefusal.DOUBLE_REPRESENTATION
+    return None
+
+
+def check_delegation(
+    delegation: Delegation,
+    *,
+    proposal: Proposal,
+    roll: VoterRoll,
+    delegations: Iterable[Delegation],
+    now: datetime,
+) -> BallotRefusal | None:
+    """Why `delegation`, arriving at `now`, must be refused, or None when it may be recorded.
+
+    `delegations` are those recorded already. A delegation may be recorded once the roll is frozen and until voting
+    closes (a proxy appointed afterwards could never vote), only by someone who may speak for the unit
+    (:func:`speaker_refusal`, the rule the ballot check applies), and once per proxy, unit and proposal.
+    """
+    if delegation.proposal_id != proposal.proposal_id:
+        return BallotRefusal.WRONG_PROPOSAL
+    if now >= proposal.closes_at:
+        return BallotRefusal.VOTING_CLOSED
+    unit = roll.unit(delegation.unit_id)
+    if unit is None:
+        return BallotRefusal.UNIT_NOT_ON_ROLL
+    refusal = speaker_refusal(unit, delegation.granted_by)
+    if refusal is not None:
+        return refusal
+    if any(d.unit_id == delegation.unit_id and d.delegate_id == delegation.delegate_id for d in delegations):
+        return BallotRefusal.DELEGATION_EXISTS
+    return None
+
+
 def _delegation_covers(delegation: Delegation, ballot: Ballot, unit: Unit) -> bool:
-    entitled_grantors = unit.owner_ids if unit.representative_id is None else {unit.representative_id}
+    # the grantor is checked again here: delegations handed to the box are not necessarily checked ones
     return (
         delegation.delegate_id == ballot.voter_id
         and delegation.proposal_id == ballot.proposal_id
         and delegation.unit_id == ballot.unit_id
-        and delegation.granted_by in entitled_grantors
+        and speaker_refusal(unit, delegation.granted_by) is None
     )
 
 
@@ -371,12 +435,26 @@ class BallotBox:
     """The ballots of one proposal while it is open: a small state machine fed ballots and the time they arrive."""
 
     def __init__(self, proposal: Proposal, roll: VoterRoll, delegations: Iterable[Delegation] = ()) -> None:
+        """`delegations` are taken as recorded already; :meth:`delegate` records (and checks) more."""
         if roll.frozen_at > proposal.opens_at:
             raise ValueError("the roll must be frozen when voting opens, not after")
         self.proposal = proposal
         self.roll = roll
-        self.delegations = tuple(delegations)
+        self._delegations = list(delegations)
         self._counted: dict[str, Ballot] = {}
+
+    @property
+    def delegations(self) -> tuple[Delegation, ...]:
+        return tuple(self._delegations)
+
+    def delegate(self, delegation: Delegation, now: datetime) -> BallotRefusal | None:
+        """Record `delegation` and return None, or return why it was refused."""
+        refusal = check_delegation(
+            delegation, proposal=self.proposal, roll=self.roll, delegations=self._delegations, now=now
+        )
+        if refusal is None:
+            self._delegations.append(delegation)
+        return refusal
 
     def cast(self, ballot: Ballot, now: datetime) -> BallotRefusal | None:
         """Count `ballot` (replacing the unit's earlier one) and return None, or return why it was refused."""
@@ -384,7 +462,7 @@ class BallotBox:
             ballot,
             proposal=self.proposal,
             roll=self.roll,
-            delegations=self.delegations,
+            delegations=self._delegations,
             counted_ballots=self._counted,
             now=now,
         )

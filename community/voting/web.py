@@ -7,6 +7,10 @@ A proposal's roll is given with it (``roll``, frozen when the proposal is opened
 community's ownership register when voting opens (``roll_from_register``). Until it is frozen the
 proposal says so (``roll_frozen: false`` and a note) and refuses ballots and delegations with 409
 ``roll_not_frozen``.
+
+Every rule broken is one JSON error (gateway.json_errors): ``{"error": <English message>,
+"error_zh": <Chinese message>, "reason": <code>}``, with the status :data:`REFUSAL_STATUS` gives
+the code — the table the pages use too.
 """
 
 from __future__ import annotations
@@ -21,8 +25,8 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstrai
 
 from community.ownership.service import UnknownCommunity
 from community.voting.deliberation import MAX_COMMENT_CHARS, Comment, CommentRefusal
-from community.voting.publication import result_document, turnout_document
-from community.voting.register_roll import LeftOffUnit
+from community.voting.publication import PublishedResult, result_document, turnout_document
+from community.voting.register_roll import RollProblem
 from community.voting.rules import Matter
 from community.voting.service import (
     Accepted,
@@ -33,7 +37,7 @@ from community.voting.service import (
     UnknownProposal,
     VotingService,
 )
-from community.voting.storage import PublishedResult, RollState
+from community.voting.storage import LogConflict, RollState
 from community.voting.tally import (
     Approvals,
     Ballot,
@@ -47,6 +51,7 @@ from community.voting.tally import (
     Unit,
     VoterRoll,
 )
+from community.voting.verification import record_document
 from gateway.auth import AUTHORITY, CLOCK, PRINCIPAL, Role, TokenAuthority
 from gateway.json_errors import json_error
 from gateway.openapi import Route, add_routes
@@ -142,12 +147,13 @@ class CommentsOut(BaseModel):
     comments: list[CommentOut]
 
 
-class LeftOffOut(BaseModel):
+class RollProblemOut(BaseModel):
     unit_id: str
     label: str
     area_m2: str
-    reason: str
-    reason_zh: str
+    problem: Literal["no_owner_recorded", "left_off"]
+    problem_zh: str
+    problem_en: str
 
 
 class RollPreviewOut(BaseModel):
@@ -156,7 +162,7 @@ class RollPreviewOut(BaseModel):
     as_of: datetime
     units: int
     total_area_m2: str | None
-    left_off: list[LeftOffOut]
+    problems: list[RollProblemOut] = Field(description="Units the register gives no owner for: register them")
     problem: str | None
 
 
@@ -173,14 +179,19 @@ class ProposalOut(BaseModel):
     rule_en: str
     candidates: list[str] | None
     seats: int | None
-    roll: list[dict[str, Any]] = Field(description="The published roll: units and areas, no owners; empty until "
-                                                   "frozen")
+    roll: list[dict[str, Any]] = Field(description="The published roll: units, areas, whether an owner is "
+                                                   "recorded (no owners); empty until frozen")
     roll_source: Literal["given", "register"]
     roll_community_id: str | None
     roll_frozen: bool
     roll_frozen_at: datetime | None = Field(description="The moment the roll stands for; null until it is frozen")
     roll_note: str | None
-    roll_left_off: list[LeftOffOut] = Field(description="Units of the community left off a roll from the register")
+    roll_digest: str | None = Field(description="SHA-256 of the proposal's terms and frozen roll: where its log "
+                                                "begins; note it to check the roll later")
+    log_anchored: bool = Field(description="False for a log begun before roll anchoring (migration 0006)")
+    roll_problems: list[RollProblemOut] = Field(
+        description="Units on the roll without a recorded owner (counted in both totals, nobody can vote for them), "
+                    "and units an older roll left off")
     roll_problem: str | None = Field(description="Why the register gave no roll (the proposal cannot be voted on)")
     roll_preview: RollPreviewOut | None
 
@@ -207,17 +218,61 @@ class ReceiptStatusOut(BaseModel):
 
 class VerificationOut(BaseModel):
     entries: int
+    delegation_entries: int
+    roll_digest: str
+    log_anchored: bool = Field(description="False: the log was begun before roll anchoring and holds ballots only")
     chain_intact: bool
+    chain_problems: list[dict[str, Any]]
+    delegations_match_log: bool = Field(description="Are the delegations on record exactly those in the log?")
+    record_problems: list[dict[str, Any]]
     published_result_matches: bool | None = Field(description="Once published: does a recount give it?")
     refused_on_recount: list[dict[str, Any]]
     closed: bool
     result: dict[str, Any] | None = Field(description="Published once voting has closed")
 
 
-REFUSAL_STATUS = {
-    BallotRefusal.VOTING_CLOSED: 409, BallotRefusal.NOT_OPEN_YET: 409, BallotRefusal.ROLL_NOT_FROZEN: 409,
-    BallotRefusal.NOT_AN_OWNER: 403, BallotRefusal.NO_DELEGATION: 403, BallotRefusal.DOUBLE_REPRESENTATION: 403,
+class RecordOut(BaseModel):
+    """The record anyone entitled recounts (``smartcity votes verify --from FILE``)."""
+
+    format: str
+    proposal: dict[str, Any]
+    roll: dict[str, Any] = Field(description="The frozen roll with owner ids (register person ids; no names)")
+    roll_digest: str
+    log_anchored: bool
+    delegations: list[dict[str, Any]] = Field(description="The delegations on record beside the log")
+    chain: list[dict[str, Any]] = Field(description="Every log entry, ballots and delegations, with its hash")
+    head: dict[str, Any]
+    published: dict[str, Any] | None
+
+
+REFUSAL_STATUS: dict[BallotRefusal | CommentRefusal, int] = {
+    BallotRefusal.WRONG_PROPOSAL: 422,
+    BallotRefusal.NOT_OPEN_YET: 409,
+    BallotRefusal.VOTING_CLOSED: 409,
+    BallotRefusal.ROLL_NOT_FROZEN: 409,
+    BallotRefusal.DELEGATION_EXISTS: 409,
+    BallotRefusal.UNIT_NOT_ON_ROLL: 422,
+    BallotRefusal.NOT_AN_OWNER: 403,
+    BallotRefusal.NO_DELEGATION: 403,
+    BallotRefusal.DOUBLE_REPRESENTATION: 403,
+    BallotRefusal.WRONG_OPTION: 422,
+    BallotRefusal.TOO_MANY_CANDIDATES: 422,
+    CommentRefusal.NOT_ON_ROLL: 403,
+    CommentRefusal.VOTING_CLOSED: 409,
+    CommentRefusal.EMPTY: 422,
+    CommentRefusal.TOO_LONG: 422,
 }
+"""The HTTP status of every rule broken, for the API and the pages alike: 403 who may not, 409 not now (or not
+again), 422 what is asked does not exist or does not fit the proposal."""
+
+_ERROR_KINDS: dict[int, type[web.HTTPException]] = {
+    403: web.HTTPForbidden, 409: web.HTTPConflict, 422: web.HTTPUnprocessableEntity}
+
+
+def refusal_error(refusal: BallotRefusal | CommentRefusal, message_en: str | None = None) -> web.HTTPException:
+    """The JSON error for a refusal: its English and Chinese messages and its code, with its status."""
+    return json_error(_ERROR_KINDS[REFUSAL_STATUS[refusal]], message_en or refusal.message_en,
+                      error_zh=refusal.message_zh, reason=refusal.value)
 
 
 async def _body(request: web.Request, model: type[_In]) -> Any:
@@ -267,15 +322,14 @@ async def get_proposal(request: web.Request) -> web.Response:
 async def add_delegation(request: web.Request) -> web.Response:
     data: DelegationIn = await _body(request, DelegationIn)
     state = await _proposal(request)
-    proposal, roll = state.proposal, _frozen_roll(state)
-    unit = roll.unit(data.unit_id)
-    grantor = request[PRINCIPAL].subject
-    if unit is None:
-        raise json_error(web.HTTPUnprocessableEntity, f"unit {data.unit_id!r} is not on the roll")
-    if grantor not in unit.owner_ids:
-        raise json_error(web.HTTPForbidden, "only an owner of the unit can delegate its vote")
-    await request.app[SERVICE].record_delegation(
-        Delegation(data.delegate_id, grantor, proposal.proposal_id, data.unit_id), request.app[CLOCK]())
+    _frozen_roll(state)
+    delegation = Delegation(data.delegate_id, request[PRINCIPAL].subject, state.proposal.proposal_id, data.unit_id)
+    try:
+        refused = await request.app[SERVICE].record_delegation(delegation, request.app[CLOCK]())
+    except LogConflict:
+        raise _busy() from None
+    if refused is not None:
+        raise refusal_error(refused.refusal)
     return web.json_response({"unit_id": data.unit_id, "delegate_id": data.delegate_id}, status=201)
 
 
@@ -286,16 +340,15 @@ async def cast_ballot(request: web.Request) -> web.Response:
         raise json_error(web.HTTPBadRequest, "give either choice (resolutions) or approve (elections)")
     choice = Choice(data.choice) if data.choice else Approvals(frozenset(data.approve or ()))
     ballot = Ballot(proposal.proposal_id, data.unit_id, request[PRINCIPAL].subject, Capacity(data.capacity), choice)
-    outcome = await request.app[SERVICE].cast(ballot, request.app[CLOCK]())
+    try:
+        outcome = await request.app[SERVICE].cast(ballot, request.app[CLOCK]())
+    except LogConflict:
+        raise _busy() from None
     if isinstance(outcome, Accepted):
         entry = outcome.entry
         return web.json_response(ReceiptOut(receipt=entry.receipt, sequence=entry.sequence,
                                             cast_at=entry.cast_at).model_dump(mode="json"), status=201)
-    refusal = outcome.refusal
-    status = REFUSAL_STATUS.get(refusal, 422)
-    kind = {403: web.HTTPForbidden, 409: web.HTTPConflict}.get(status, web.HTTPUnprocessableEntity)
-    message = refusal.message_en if refusal is BallotRefusal.ROLL_NOT_FROZEN else refusal.value
-    raise json_error(kind, message, reason=refusal.value)
+    raise refusal_error(outcome.refusal)
 
 
 async def post_comment(request: web.Request) -> web.Response:
@@ -304,9 +357,7 @@ async def post_comment(request: web.Request) -> web.Response:
     outcome = await request.app[SERVICE].post_comment(proposal.proposal_id, request[PRINCIPAL].subject, data.body,
                                                       request.app[CLOCK]())
     if isinstance(outcome, CommentRefusal):
-        kind = {CommentRefusal.VOTING_CLOSED: web.HTTPConflict,
-                CommentRefusal.NOT_ON_ROLL: web.HTTPForbidden}.get(outcome, web.HTTPUnprocessableEntity)
-        raise json_error(kind, outcome.value, reason=outcome.value)
+        raise refusal_error(outcome)
     return web.json_response(_comment_out(outcome).model_dump(mode="json"), status=201)
 
 
@@ -394,14 +445,34 @@ async def verification(request: web.Request) -> web.Response:
     closed = request.app[CLOCK]() >= proposal.closes_at
     out = VerificationOut(
         entries=report.entries,
+        delegation_entries=report.delegation_entries,
+        roll_digest=report.roll_digest,
+        log_anchored=report.log_anchored,
         chain_intact=not report.chain_problems,
+        chain_problems=[{"sequence": problem.sequence, "problem": problem.kind.value, "detail": problem.detail}
+                        for problem in report.chain_problems],
+        delegations_match_log=not report.record_problems,
+        record_problems=[{"problem": problem.kind.value, "detail": problem.detail}
+                         for problem in report.record_problems],
         published_result_matches=None if report.published is None else not report.discrepancies,
         refused_on_recount=[{"sequence": entry.sequence, "reason": refusal.value}
                             for entry, refusal in report.recount.refused],
         closed=closed,
-        result=result_document(report.recount.result) if closed else None,
+        result=result_document(report.recount.result, report.roll_digest if report.log_anchored else None)
+        if closed else None,
     )
     return web.json_response(out.model_dump(mode="json"))
+
+
+async def record(request: web.Request) -> web.Response:
+    """The record a recount is made from, as a document to download (``smartcity votes verify --from FILE``)."""
+    proposal = (await _proposal(request)).proposal
+    try:
+        stored = await request.app[SERVICE].record(proposal.proposal_id)
+    except RollNotFrozen as not_frozen:
+        raise _not_frozen(not_frozen.state) from None
+    return web.json_response(record_document(stored), headers={
+        "Content-Disposition": f'attachment; filename="vote-record-{proposal.proposal_id}.json"'})
 
 
 async def _proposal(request: web.Request) -> ProposalState:
@@ -427,10 +498,15 @@ def _frozen_roll(state: ProposalState) -> VoterRoll:
     return state.roll
 
 
-def _not_frozen(state: RollState) -> web.HTTPConflict:
-    message = (f"the register gave no roll: {state.problem}" if state.problem is not None
-               else BallotRefusal.ROLL_NOT_FROZEN.message_en)
-    return json_error(web.HTTPConflict, message, reason=BallotRefusal.ROLL_NOT_FROZEN.value)
+def _busy() -> web.HTTPServiceUnavailable:
+    # many writers at one instant took every retry: nothing was recorded, and trying again will do
+    return json_error(web.HTTPServiceUnavailable, "too many ballots at once: nothing was recorded, try again",
+                      headers={"Retry-After": "1"}, error_zh="同时提交的选票较多，未能记录，请重试", reason="busy")
+
+
+def _not_frozen(state: RollState) -> web.HTTPException:
+    return refusal_error(BallotRefusal.ROLL_NOT_FROZEN,
+                         None if state.problem is None else f"the register gave no roll: {state.problem}")
 
 
 def roll_note(state: RollState, opens_at: datetime) -> str | None:
@@ -447,25 +523,24 @@ def _turnout_out(turnout: Turnout) -> TurnoutOut:
     return TurnoutOut(**turnout_document(turnout))
 
 
-def _left_off_out(units: tuple[LeftOffUnit, ...]) -> list[LeftOffOut]:
-    return [LeftOffOut(unit_id=unit.unit_id, label=unit.label, area_m2=str(unit.area), reason=unit.reason.value,
-                       reason_zh=unit.reason.message_zh) for unit in units]
+def _problems_out(problems: tuple[RollProblem, ...]) -> list[RollProblemOut]:
+    return [RollProblemOut(unit_id=p.unit_id, label=p.label, area_m2=str(p.area), problem=p.kind.value,
+                           problem_zh=p.kind.message_zh, problem_en=p.kind.message_en) for p in problems]
 
 
 def _preview_out(state: ProposalState, now: datetime) -> RollPreviewOut | None:
     if state.roll is not None or not state.roll_state.from_register or state.roll_state.problem is not None:
         return None
     preview = state.preview
-    return RollPreviewOut(as_of=now, units=len(preview.roll.units) if preview else 0,
-                          total_area_m2=str(preview.roll.total_area) if preview else None,
-                          left_off=_left_off_out(preview.left_off) if preview else [],
-                          problem=state.preview_problem)
+    return RollPreviewOut(as_of=now, units=len(preview.units) if preview else 0,
+                          total_area_m2=str(preview.total_area) if preview else None,
+                          problems=_problems_out(state.preview_problems), problem=state.preview_problem)
 
 
 def _proposal_out(
     state: ProposalState, body: str, attachments: list[dict[str, str]], now: datetime, manager: bool
 ) -> ProposalOut:
-    # the published roll: units and areas, not who owns them (personal data)
+    # the published roll: units and areas, not who owns them (the record for a recount, GET .../record, has the ids)
     proposal, roll, roll_state = state.proposal, state.roll, state.roll_state
     return ProposalOut(
         proposal_id=proposal.proposal_id, matter=proposal.matter.value, matter_zh=proposal.matter.label_zh,
@@ -475,13 +550,16 @@ def _proposal_out(
         candidates=list(proposal.election.candidates) if proposal.election else None,
         seats=proposal.election.seats if proposal.election else None,
         roll=[{"unit_id": u.unit_id, "label": u.label, "area_m2": str(u.area),
-               "held_by_developer": u.held_by_developer} for u in roll.units] if roll else [],
+               "held_by_developer": u.held_by_developer, "owner_recorded": u.has_recorded_owner}
+              for u in roll.units] if roll else [],
         roll_source="register" if roll_state.from_register else "given",
         roll_community_id=roll_state.community_id,
         roll_frozen=roll is not None,
         roll_frozen_at=roll.frozen_at if roll else None,
         roll_note=roll_note(roll_state, proposal.opens_at),
-        roll_left_off=_left_off_out(roll_state.left_off),
+        roll_digest=state.roll_digest,
+        log_anchored=roll_state.log_anchored,
+        roll_problems=_problems_out(state.roll_problems),
         roll_problem=roll_state.problem,
         roll_preview=_preview_out(state, now) if manager else None,
     )
@@ -493,12 +571,13 @@ ROUTES = [
           "or from a community's ownership register (frozen when voting opens)",
           ProposalIn, ProposalOut, 201, MANAGERS, (400, 409, 422)),
     Route("GET", P, get_proposal, "A proposal and its published roll", None, ProposalOut, 200, (), (404,)),
-    Route("POST", P + "/delegations", add_delegation, "Delegate one's unit's vote to a proxy",
-          DelegationIn, None, 201, VOTERS, (400, 404, 409, 422)),
+    Route("POST", P + "/delegations", add_delegation, "Delegate one's unit's vote to a proxy (until voting closes; "
+          "by the owner who may cast the unit's ballot)", DelegationIn, None, 201, VOTERS,
+          (400, 403, 404, 409, 422, 503)),
     Route("POST", P + "/ballots", cast_ballot, "Cast (or change) the ballot for a unit; returns a receipt",
-          BallotIn, ReceiptOut, 201, VOTERS, (400, 404, 409, 422)),
+          BallotIn, ReceiptOut, 201, VOTERS, (400, 403, 404, 409, 422, 503)),
     Route("POST", P + "/comments", post_comment, "Comment on a proposal (owners on its roll, until close)",
-          CommentIn, CommentOut, 201, VOTERS, (400, 404, 409, 422)),
+          CommentIn, CommentOut, 201, VOTERS, (400, 403, 404, 409, 422)),
     Route("GET", P + "/comments", list_comments, "The deliberation; hidden comments show only why", None,
           CommentsOut, 200, (), (404,)),
     Route("POST", P + "/comments/{comment_id}/hide", hide_comment, "Moderate: hide a comment, with a reason",
@@ -512,6 +591,8 @@ ROUTES = [
     Route("GET", P + "/result", get_result, "The published result", None, PublishedOut, 200, (), (404,)),
     Route("GET", P + "/verification", verification, "Chain check and recount; the result once closed", None,
           VerificationOut, 200, (), (404, 409)),
+    Route("GET", P + "/record", record, "The record for a recount: terms, frozen roll, delegations, the whole log and "
+          "its head, the published result", None, RecordOut, 200, (), (403, 404, 409)),
 ]
 
 

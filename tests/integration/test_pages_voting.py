@@ -184,7 +184,7 @@ async def test_a_receipt_shows_only_the_signed_in_voters_own_ballots(site: Site)
     ("wang", None, {"choice.1-102": "agree"}, 403, "1栋102：投票人不是该专有部分的业主。"),
     ("zhao", None, {"choice.1-102": "agree"}, 403, "1栋102：该专有部分已由他人代表表决，一个专有部分只能由一人代表。"),
     ("wang", None, {"choice.1-101": "maybe"}, 422, "1栋101：选项不属于本次表决。"),
-    ("wang", None, {"choice.9-999": "agree"}, 403, "9-999：该专有部分不在本次表决的业主名册中。"),
+    ("wang", None, {"choice.9-999": "agree"}, 422, "9-999：该专有部分不在本次表决的业主名册中。"),  # as in the API
     ("wang", None, {}, 400, "请至少为一个专有部分选择意见后再提交。"),
 ])
 async def test_a_refused_ballot_is_a_clear_message_on_the_page(

@@ -212,3 +212,140 @@ async def test_a_proposal_carries_its_text_and_attachments_by_reference(api) -> 
     assert created.status == 201
     shown = await (await client.get("/api/voting/proposals/p-lifts", headers=WANG)).json()
     assert shown["body"] == body and shown["attachments"] == [quote]
+
+
+async def test_a_delegation_is_checked_by_the_ballot_rule_recorded_once_and_only_until_close(api) -> None:  # type: ignore[no-untyped-def]
+    client, clock = api
+    assert (await client.post("/api/voting/proposals", json=PROPOSAL, headers=MANAGER)).status == 201
+    url = "/api/voting/proposals/p-lifts"
+    clock.now = OPENS + timedelta(hours=1)
+
+    # zhao co-owns 1-102 but li speaks for it: zhao may not cast its ballot, so may not hand it to a proxy either
+    not_representative = await client.post(f"{url}/delegations", json={"unit_id": "1-102", "delegate_id": "chen"},
+                                           headers=ZHAO)
+    assert not_representative.status == 403
+    assert await not_representative.json() == {
+        "error": "Someone else already speaks for this unit; one unit has one voice",
+        "error_zh": "该专有部分已由他人代表表决，一个专有部分只能由一人代表", "reason": "double_representation"}
+    stranger = await client.post(f"{url}/delegations", json={"unit_id": "1-102", "delegate_id": "chen"}, headers=WANG)
+    assert stranger.status == 403 and (await stranger.json())["reason"] == "not_an_owner"
+    nowhere = await client.post(f"{url}/delegations", json={"unit_id": "9-999", "delegate_id": "chen"}, headers=LI)
+    assert nowhere.status == 422 and (await nowhere.json())["reason"] == "unit_not_on_roll"
+
+    assert (await client.post(f"{url}/delegations", json={"unit_id": "1-102", "delegate_id": "chen"},
+                              headers=LI)).status == 201
+    again = await client.post(f"{url}/delegations", json={"unit_id": "1-102", "delegate_id": "chen"}, headers=LI)
+    assert again.status == 409, await again.text()
+    assert (await again.json())["reason"] == "delegation_exists"
+
+    clock.now = OPENS + timedelta(days=7)  # the closing instant: too late to appoint anyone
+    late = await client.post(f"{url}/delegations", json={"unit_id": "1-101", "delegate_id": "chen"}, headers=WANG)
+    assert late.status == 409 and (await late.json())["reason"] == "voting_closed"
+    verification = await (await client.get(f"{url}/verification", headers=LI)).json()
+    assert verification["delegation_entries"] == 1 and verification["delegations_match_log"] is True
+
+
+async def test_every_refusal_says_what_is_wrong_in_both_languages(api) -> None:  # type: ignore[no-untyped-def]
+    client, clock = api
+    assert (await client.post("/api/voting/proposals", json=PROPOSAL, headers=MANAGER)).status == 201
+    url = "/api/voting/proposals/p-lifts"
+    early = await client.post(f"{url}/ballots", json={"unit_id": "1-101", "choice": "agree"}, headers=WANG)
+    assert early.status == 409
+    assert await early.json() == {"error": "Voting has not opened yet", "error_zh": "表决尚未开始",
+                                  "reason": "not_open_yet"}
+    clock.now = OPENS + timedelta(hours=1)
+    not_on_roll = await client.post(f"{url}/ballots", json={"unit_id": "9-999", "choice": "agree"}, headers=WANG)
+    assert not_on_roll.status == 422
+    assert await not_on_roll.json() == {"error": "The unit is not on the voter roll",
+                                        "error_zh": "该专有部分不在本次表决的业主名册中", "reason": "unit_not_on_roll"}
+    empty = await client.post(f"{url}/comments", json={"body": "   "}, headers=WANG)
+    assert empty.status == 422
+    assert await empty.json() == {"error": "The comment is empty", "error_zh": "意见内容不能为空", "reason": "empty"}
+
+
+async def test_a_wrong_option_or_too_many_candidates_is_422(api) -> None:  # type: ignore[no-untyped-def]
+    client, clock = api
+    assert (await client.post("/api/voting/proposals", json=PROPOSAL, headers=MANAGER)).status == 201
+    committee = {**PROPOSAL, "proposal_id": "p-committee", "matter": "owners_committee", "title": "选举业主委员会",
+                 "election": {"candidates": ["李明", "赵丽", "孙强"], "seats": 2}}
+    assert (await client.post("/api/voting/proposals", json=committee, headers=MANAGER)).status == 201
+    clock.now = OPENS + timedelta(hours=1)
+    resolution, election = "/api/voting/proposals/p-lifts/ballots", "/api/voting/proposals/p-committee/ballots"
+
+    for url, ballot, reason in (
+        (resolution, {"unit_id": "1-101", "approve": ["李明"]}, "wrong_option"),
+        (election, {"unit_id": "1-101", "choice": "agree"}, "wrong_option"),
+        (election, {"unit_id": "1-101", "approve": ["张三"]}, "wrong_option"),
+        (election, {"unit_id": "1-101", "approve": ["李明", "赵丽", "孙强"]}, "too_many_candidates"),
+    ):
+        refused = await client.post(url, json=ballot, headers=WANG)
+        assert refused.status == 422, (ballot, await refused.text())
+        body = await refused.json()
+        assert body["reason"] == reason and body["error"] and body["error_zh"]
+    assert (await (await client.get("/api/voting/proposals/p-committee/verification",
+                                    headers=WANG)).json())["entries"] == 0, "nothing was recorded"
+
+
+async def test_a_whole_election_over_the_api(api) -> None:  # type: ignore[no-untyped-def]
+    client, clock = api
+    committee = {**PROPOSAL, "proposal_id": "p-committee", "matter": "owners_committee", "title": "选举业主委员会",
+                 "election": {"candidates": ["李明", "赵丽", "孙强"], "seats": 2}}
+    created = await client.post("/api/voting/proposals", json=committee, headers=MANAGER)
+    assert created.status == 201
+    assert (await created.json())["candidates"] == ["李明", "赵丽", "孙强"] and (await created.json())["seats"] == 2
+    bad_seats = await client.post("/api/voting/proposals", headers=MANAGER, json={
+        **committee, "proposal_id": "p-bad", "election": {"candidates": ["李明"], "seats": 2}})
+    assert bad_seats.status == 422 and "seats" in (await bad_seats.json())["error"]
+    not_committee = await client.post("/api/voting/proposals", headers=MANAGER, json={
+        **committee, "proposal_id": "p-bad", "matter": "rebuilding"})
+    assert not_committee.status == 422
+    url = "/api/voting/proposals/p-committee"
+    clock.now = OPENS + timedelta(hours=1)
+    # wang (two units, one person) approves 李明 and 赵丽; li (for the co-owned flat) approves 李明 and 孙强
+    for unit, headers, approve in (("1-101", WANG, ["李明", "赵丽"]), ("2-201", WANG, ["赵丽", "李明"]),
+                                   ("1-102", LI, ["李明", "孙强"])):
+        cast = await client.post(f"{url}/ballots", json={"unit_id": unit, "approve": approve}, headers=headers)
+        assert cast.status == 201, await cast.text()
+    clock.now = OPENS + timedelta(days=7)
+    published = await (await client.post(f"{url}/close", headers=MANAGER)).json()
+    result = published["result"]
+    assert result["turnout"]["quorum_met"] is True and result["rule_zh"].startswith("选举")
+    # 李明: everyone (2 of 2 persons); 赵丽: wang only (1/2, not more than half); 孙强: li only
+    assert result["elected"] == ["李明"] and result["tied_for_last_seat"] == []
+    assert [c["approval_headcount_ratio"] for c in result["candidates"]] == ["1/1", "1/2", "1/2"]
+    check = await (await client.get(f"{url}/verification", headers=LI)).json()
+    assert check["published_result_matches"] is True and check["chain_intact"] is True
+
+
+async def test_anyone_entitled_downloads_the_record_and_recounts_it(api) -> None:  # type: ignore[no-untyped-def]
+    from community.voting.verification import record_from_document, verify_record
+
+    client, clock = api
+    assert (await client.post("/api/voting/proposals", json=PROPOSAL, headers=MANAGER)).status == 201
+    url = "/api/voting/proposals/p-lifts"
+    clock.now = OPENS + timedelta(hours=1)
+    assert (await client.post(f"{url}/delegations", json={"unit_id": "1-102", "delegate_id": "chen"},
+                              headers=LI)).status == 201
+    for unit, headers, capacity in (("1-101", WANG, "owner"), ("1-102", CHEN, "proxy")):
+        assert (await client.post(f"{url}/ballots", json={"unit_id": unit, "choice": "agree", "capacity": capacity},
+                                  headers=headers)).status == 201
+    assert (await client.get(f"{url}/record")).status == 401
+    assert (await client.get(f"{url}/record", headers=bearer("sun", Role.RESIDENT))).status == 403
+    downloaded = await client.get(f"{url}/record", headers=CHEN)  # a proxy is entitled too
+    assert downloaded.status == 200 and "attachment" in downloaded.headers["Content-Disposition"]
+    document = await downloaded.json()
+    assert [unit["owner_ids"] for unit in document["roll"]["units"]] == [["wang"], ["li", "zhao"], ["wang"]]
+    assert document["delegations"] == [{"unit_id": "1-102", "delegate_id": "chen", "granted_by": "li"}]
+    assert [entry.get("kind", "ballot") for entry in document["chain"]] == ["delegation", "ballot", "ballot"]
+    assert document["head"]["length"] == 3 and document["published"] is None
+    shown = await (await client.get(url, headers=WANG)).json()
+    assert document["roll_digest"] == shown["roll_digest"] == document["chain"][0]["previous_hash"]
+    assert verify_record(record_from_document(document)).is_clean
+
+    clock.now = OPENS + timedelta(days=7)
+    published = await (await client.post(f"{url}/close", headers=MANAGER)).json()
+    document = await (await client.get(f"{url}/record", headers=WANG)).json()
+    assert document["published"]["chain_head"] == published["chain_head"] == document["head"]["head_hash"]
+    assert published["result"]["roll_digest"] == document["roll_digest"]
+    report = verify_record(record_from_document(document))
+    assert report.is_clean and report.published is not None

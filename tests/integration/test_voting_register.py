@@ -28,7 +28,7 @@ from community.voting import Ballot, BallotRefusal, Capacity, Choice, Matter, Pr
 from community.voting import Unit as RollUnit
 from community.voting import VoterRoll as Roll
 from community.voting.deliberation import CommentRefusal
-from community.voting.register_roll import LeftOffReason
+from community.voting.register_roll import RollProblemKind
 from community.voting.service import (
     Accepted,
     ProposalExists,
@@ -176,12 +176,13 @@ async def test_a_proposal_that_opens_now_is_frozen_at_creation(compound: Compoun
     _, voting = compound
     now = OPENS + timedelta(seconds=3)
     state = await voting.open_proposal_from_register(proposal(), "c1", body="", created_by="pm-zhang", now=now)
-    assert state.is_frozen and state.frozen_at == OPENS and state.built_at == now
-    assert [unit.unit_id for unit in state.left_off] == ["b2-102"]
-    assert state.left_off[0].reason is LeftOffReason.NO_OWNER_RECORDED
+    assert state.is_frozen and state.frozen_at == OPENS and state.built_at == now and state.log_anchored
+    problems = (await voting.state("p-lifts", now)).roll_problems
+    assert [(problem.unit_id, problem.kind) for problem in problems] == [("b2-102", RollProblemKind.NO_OWNER_RECORDED)]
     _, roll = await voting.load("p-lifts")
-    assert [unit.unit_id for unit in roll.units] == ["b1-101", "b1-102", "b1-201", "b2-101"]
-    assert roll.frozen_at == OPENS and roll.total_area == Decimal("370.50") and roll.total_headcount == 3
+    assert [unit.unit_id for unit in roll.units] == ["b1-101", "b1-102", "b1-201", "b2-101", "b2-102"]
+    assert roll.units_by_id["b2-102"].owner_ids == frozenset(), "on the roll, with no owner"
+    assert roll.frozen_at == OPENS and roll.total_area == Decimal("450.00") and roll.total_headcount == 4
     assert roll.units_by_id["b1-201"].representative_id == "li" and roll.units_by_id["b2-101"].held_by_developer
     outcome = await voting.cast(Ballot("p-lifts", "b1-201", "li", Capacity.OWNER, Choice.AGREE), now)
     assert isinstance(outcome, Accepted)
@@ -208,7 +209,7 @@ async def test_a_later_opening_is_frozen_by_the_tick_from_the_register_as_it_sto
     assert frozen.roll.frozen_at == OPENS, "the roll stands for the opening, however late the tick"
     assert frozen.roll.units_by_id["b2-102"].owner_ids == {"chen"}
     assert frozen.roll.units_by_id["b1-101"].owner_ids == {"wang"}, "a change after the opening is not on the roll"
-    assert frozen.roll_state.left_off == ()
+    assert frozen.roll_problems == (), "every unit had an owner recorded when voting opened"
 
     await ownership.record(UnitOwnership("b1-102", (CHEN,)), "pm-zhang", OPENS + timedelta(days=1))
     await voting.tick(OPENS + timedelta(days=1, seconds=2))
@@ -231,7 +232,7 @@ async def test_concurrent_freezes_write_one_roll(compound: tuple[OwnershipServic
     async with engine.connect() as connection:
         rows = (await connection.execute(
             select(roll_units.c.proposal_id, func.count()).group_by(roll_units.c.proposal_id))).all()
-    assert sorted(rows) == [("p0", 4), ("p1", 4), ("p2", 4)]
+    assert sorted(rows) == [("p0", 5), ("p1", 5), ("p2", 5)]
     for number in range(3):
         assert (await voting.state(f"p{number}", now)).roll_state.built_at == now
 
@@ -265,7 +266,7 @@ async def test_before_freezing_the_owners_the_register_lists_now_deliberate(
     now = OPENS - timedelta(days=2)
     state = await voting.state("p-lifts", now)
     assert state.roll is None and state.preview is not None and state.is_owner("zhao") and not state.is_owner("chen")
-    assert [unit.unit_id for unit in state.preview.left_off] == ["b2-102"]
+    assert [problem.unit_id for problem in state.preview_problems] == ["b2-102"]
     assert await voting.post_comment("p-lifts", "chen", "我也想发言", now) is CommentRefusal.NOT_ON_ROLL
     await ownership.record(UnitOwnership("b2-102", (CHEN,)), "pm-zhang", now)
     posted = await voting.post_comment("p-lifts", "chen", "充电桩也该一起考虑", now + timedelta(minutes=1))

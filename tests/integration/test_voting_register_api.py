@@ -1,6 +1,6 @@
 """The API of rolls frozen from the ownership register, and of the register itself, on both databases: a proposal
 given its roll or taking it from the register, "roll not yet frozen" until voting opens, ballots refused with a
-reason until then, the published roll with its frozen time and the units left off."""
+reason until then, the published roll with its frozen time, its digest and the units without a recorded owner."""
 
 from __future__ import annotations
 
@@ -75,8 +75,8 @@ async def test_a_proposal_takes_its_roll_from_the_register_when_voting_opens(api
     assert body["roll_frozen"] is False and body["roll_frozen_at"] is None and body["roll"] == []
     assert "roll not yet frozen" in body["roll_note"]
     preview = body["roll_preview"]
-    assert preview["units"] == 4 and preview["total_area_m2"] == "370.50"
-    assert [unit["unit_id"] for unit in preview["left_off"]] == ["b2-102"], "the manager sees what to register"
+    assert preview["units"] == 5 and preview["total_area_m2"] == "450.00", "every unit, with or without an owner"
+    assert [unit["unit_id"] for unit in preview["problems"]] == ["b2-102"], "the manager sees what to register"
 
     assert (await client.get(P, headers=ZHAO)).status == 200, "an owner in the register sees it before freezing"
     owner_view = await (await client.get(P, headers=ZHAO)).json()
@@ -96,13 +96,22 @@ async def test_a_proposal_takes_its_roll_from_the_register_when_voting_opens(api
     frozen = await (await client.get(P, headers=WANG)).json()
     assert frozen["roll_frozen"] is True and frozen["roll_frozen_at"] == "2026-12-01T01:00:00Z"
     assert frozen["roll_note"] is None and frozen["roll_preview"] is None
-    assert [unit["unit_id"] for unit in frozen["roll"]] == ["b1-101", "b1-102", "b1-201", "b2-101"]
+    assert [unit["unit_id"] for unit in frozen["roll"]] == ["b1-101", "b1-102", "b1-201", "b2-101", "b2-102"]
+    assert [unit["owner_recorded"] for unit in frozen["roll"]] == [True, True, True, True, False]
     assert all("owner_ids" not in unit for unit in frozen["roll"]), "the published roll names no owners"
-    assert frozen["roll_left_off"] == [{"unit_id": "b2-102", "label": "2栋1单元102", "area_m2": "79.50",
-                                        "reason": "no_owner_recorded", "reason_zh": "产权登记中没有该专有部分的业主"}]
+    assert frozen["roll_problems"] == [{
+        "unit_id": "b2-102", "label": "2栋1单元102", "area_m2": "79.50", "problem": "no_owner_recorded",
+        "problem_zh": "产权登记中没有该专有部分的业主：其面积计入总面积、按一人计入总人数，但无人可以投票",
+        "problem_en": "no owner is recorded for the unit: its area counts in the total area and it counts as one "
+                      "person in the total headcount, but nobody can vote for it"}]
+    assert len(frozen["roll_digest"]) == 64 and frozen["log_anchored"] is True
     cast = await client.post(f"{P}/ballots", json={"unit_id": "b1-101", "choice": "agree"}, headers=WANG)
     assert cast.status == 201
-    assert (await (await client.get(f"{P}/turnout", headers=WANG)).json())["participating_headcount"] == 1
+    turnout = await (await client.get(f"{P}/turnout", headers=WANG)).json()
+    assert (turnout["participating_headcount"], turnout["total_headcount"]) == (1, 4)
+    assert turnout["total_area_m2"] == "450.00"
+    nobody = await client.post(f"{P}/delegations", json={"unit_id": "b2-102", "delegate_id": "chen"}, headers=WANG)
+    assert nobody.status == 403 and (await nobody.json())["reason"] == "not_an_owner"
 
 
 async def test_a_proposal_opening_now_is_frozen_at_creation(api) -> None:  # type: ignore[no-untyped-def]
@@ -112,7 +121,7 @@ async def test_a_proposal_opening_now_is_frozen_at_creation(api) -> None:  # typ
     assert created.status == 201
     body = await created.json()
     assert body["roll_frozen"] is True and body["roll_frozen_at"] == "2026-12-01T01:00:00Z"
-    assert len(body["roll"]) == 4 and [u["unit_id"] for u in body["roll_left_off"]] == ["b2-102"]
+    assert len(body["roll"]) == 5 and [u["unit_id"] for u in body["roll_problems"]] == ["b2-102"]
     cast = await client.post(f"{P}/ballots", json={"unit_id": "b1-201", "choice": "oppose"}, headers=LI)
     assert cast.status == 201
 
@@ -125,7 +134,7 @@ async def test_the_given_roll_still_works_and_bad_roll_requests_are_refused(api)
     assert created.status == 201
     body = await created.json()
     assert body["roll_source"] == "given" and body["roll_frozen"] is True
-    assert body["roll_frozen_at"] == clock.now.isoformat().replace("+00:00", "Z") and body["roll_left_off"] == []
+    assert body["roll_frozen_at"] == clock.now.isoformat().replace("+00:00", "Z") and body["roll_problems"] == []
     assert (await client.get(P, headers=CHEN)).status == 200
 
     both = {**given, "proposal_id": "p-both", "roll_from_register": {"community_id": "c1"}}
@@ -195,3 +204,19 @@ async def test_the_openapi_document_describes_both_contexts_routes(api) -> None:
     assert "put" in document["paths"]["/api/ownership/units/{unit_id}"]
     proposal_in = document["components"]["schemas"]["ProposalIn"]["properties"]
     assert {"roll", "roll_from_register"} <= set(proposal_in)
+
+
+async def test_the_record_for_a_recount_holds_person_ids_and_no_names(api) -> None:  # type: ignore[no-untyped-def]
+    client, clock, _ = api
+    clock.now = OPENS + timedelta(minutes=5)
+    assert (await client.post("/api/voting/proposals", json=PROPOSAL, headers=MANAGER)).status == 201
+    assert (await client.post(f"{P}/ballots", json={"unit_id": "b1-201", "choice": "agree"}, headers=LI)).status == 201
+    downloaded = await client.get(f"{P}/record", headers=ZHAO)
+    assert downloaded.status == 200
+    text = await downloaded.text()
+    document = await downloaded.json()
+    units = {unit["unit_id"]: unit["owner_ids"] for unit in document["roll"]["units"]}
+    assert units == {"b1-101": ["wang"], "b1-102": ["wang"], "b1-201": ["li", "zhao"], "b2-101": ["dev-hengda"],
+                     "b2-102": []}
+    assert not any(name in text for name in ("王芳", "李明", "赵丽", "恒达置业")), "the register's names stay there"
+    assert (await client.get(f"{P}/record", headers=CHEN)).status == 403

@@ -1,6 +1,6 @@
 """The voting pages for a proposal whose roll is frozen from the ownership register, on both databases: upcoming
 with a note and no ballot form until the roll is frozen, the preview for the property office, then the frozen time,
-the units left off and the ballot form."""
+the roll digest, the units without a recorded owner (counted, nobody votes for them) and the ballot form."""
 
 from __future__ import annotations
 
@@ -59,10 +59,11 @@ async def test_before_the_roll_is_frozen_the_proposal_is_upcoming_without_a_ball
     assert "2栋1单元102" not in page, "the preview is for the property office"
 
 
-async def test_the_property_office_sees_which_units_the_register_would_leave_off(site: Site) -> None:
+async def test_the_property_office_sees_which_units_the_register_gives_no_owner_for(site: Site) -> None:
     await site.sign_in("pm-zhang")
     roll = words(section(await site.page(PAGE), "matter"))
-    assert "按目前的产权登记：4 个专有部分列入名册" in roll and "2栋1单元102" in roll
+    assert "按目前的产权登记：5 个专有部分列入名册" in roll
+    assert "其中 1 个专有部分没有登记业主，计入总面积和总人数但无人可以投票，请在投票开始前补录： 2栋1单元102" in roll
 
 
 async def test_a_ballot_posted_before_the_roll_is_frozen_is_refused_on_the_page(site: Site) -> None:
@@ -73,19 +74,27 @@ async def test_a_ballot_posted_before_the_roll_is_frozen_is_refused_on_the_page(
     assert await site.voting.log("p-lifts") == []
 
 
-async def test_once_frozen_the_page_shows_the_frozen_time_the_units_left_off_and_the_ballot(site: Site) -> None:
+async def test_once_frozen_the_page_shows_the_frozen_time_the_units_without_owner_and_the_ballot(site: Site) -> None:
     site.clock.now = OPENS + timedelta(minutes=1)
     await site.voting.tick(site.clock.now)
     token = await site.sign_in("wang")
     assert "名册未冻结" not in await site.page("/voting")
     page = await site.page(PAGE)
     roll = words(section(page, "matter"))
-    assert "4 个专有部分，名册冻结于 2026-12-01 09:00" in roll and "按投票开始时的产权登记" in roll
-    assert "1 个专有部分未列入名册" in roll and "2栋1单元102" in roll
+    assert "5 个专有部分，名册冻结于 2026-12-01 09:00" in roll and "按投票开始时的产权登记" in roll
+    assert "1 个专有部分产权登记中没有业主：计入总面积和总人数（每户按一人），但无人可以投票" in roll
+    assert "2栋1单元102（79.50 m²）" in roll and "请尽快在产权登记中补录" not in roll, "the call to act is the office's"
+    digest = (await site.voting.state("p-lifts", site.clock.now)).roll_digest
+    assert digest is not None and f'title="{digest}"' in section(page, "matter")
     ballot = section(page, "ballot")
     assert ballot.count("<fieldset") == 2 and "您名下有多个专有部分" in ballot
     voted = await site.post(f"{PAGE}/ballot", {"choice.b1-101": "agree", "choice.b1-102": "agree"}, token)
     assert voted.status == 303
+    await site.sign_in("pm-zhang")
+    office = words(section(await site.page(PAGE), "matter"))
+    assert "请尽快在产权登记中补录这些专有部分的业主" in office
+    turnout = words(section(await site.page(PAGE), "turnout"))
+    assert "150.00 m² / 450.00 m² = 1/3" in turnout and "1 人 / 4 人 = 1/4" in turnout, "the unit counts in both"
 
 
 async def test_a_ballot_just_after_the_opening_freezes_the_roll_without_waiting_for_the_tick(site: Site) -> None:

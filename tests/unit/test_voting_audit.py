@@ -20,10 +20,13 @@ from community.voting import (
     BallotBox,
     BallotRefusal,
     Capacity,
+    ChainEntry,
+    ChainHead,
     ChainProblem,
     ChainProblemKind,
     Choice,
     Delegation,
+    DelegationEntry,
     Election,
     LogEntry,
     Matter,
@@ -32,6 +35,7 @@ from community.voting import (
     Tally,
     Unit,
     VoterRoll,
+    append_delegation,
     append_entry,
     audit_log,
     chain_head,
@@ -39,6 +43,7 @@ from community.voting import (
     find_receipt,
     receipt_status,
     recount_from_log,
+    roll_digest,
     verify_chain,
 )
 from community.voting.audit import GENESIS_HASH, entry_from_record, entry_to_record
@@ -416,3 +421,166 @@ def test_any_single_edit_to_a_log_is_detected(ballots: list[Ballot], data: st.Da
         tampered[position], tampered[other_position] = tampered[other_position], tampered[position]
 
     assert verify_chain(tampered, head) != []
+
+
+# --- the log anchored to its roll, and delegations in it ----------------------------------------------------------
+
+PROXY_DELEGATION = Delegation("pat", "erin", "p1", "e1")
+
+
+def anchored(ballots: list[Ballot], proposal: Proposal = PROPOSAL, roll: VoterRoll = ROLL) -> list[ChainEntry]:
+    """What the service writes: the delegation, then the ballots, in one log that begins at the roll digest."""
+    genesis = roll_digest(proposal, roll)
+    box = BallotBox(proposal, roll)
+    entries: list[ChainEntry] = []
+    assert box.delegate(PROXY_DELEGATION, OPENS) is None
+    entries.append(append_delegation(None, PROXY_DELEGATION, OPENS, genesis=genesis))
+    for hour, ballot in enumerate(ballots, start=1):
+        now = OPENS + timedelta(hours=hour)
+        if box.cast(ballot, now) is None:
+            entries.append(append_entry(entries[-1], ballot, now, genesis=genesis))
+    return entries
+
+
+def edited_roll(unit_id: str, **changes: object) -> VoterRoll:
+    return VoterRoll(tuple(replace(u, **changes) if u.unit_id == unit_id else u for u in ROLL.units), ROLL.frozen_at)
+
+
+def test_an_anchored_log_begins_at_the_roll_digest_and_holds_its_delegations() -> None:
+    entries = anchored(HONEST_BALLOTS)
+    genesis = roll_digest(PROPOSAL, ROLL)
+
+    assert entries[0].previous_hash == genesis != GENESIS_HASH
+    assert isinstance(entries[0], DelegationEntry) and entries[0].delegation == PROXY_DELEGATION
+    assert verify_chain(entries, chain_head(entries, genesis), genesis=genesis) == []
+    assert recount_from_log(entries, PROPOSAL, ROLL).result == record(HONEST_BALLOTS)[0].tally(), \
+        "the log's own delegation lets the proxy's ballot count"
+    assert chain_head([], genesis) == ChainHead(0, genesis), "an empty anchored log's head is the roll digest"
+
+
+def test_the_roll_digest_covers_the_roll_and_the_terms_that_decide_the_count() -> None:
+    digest = roll_digest(PROPOSAL, ROLL)
+    reordered = VoterRoll(tuple(reversed(ROLL.units)), ROLL.frozen_at)
+    assert roll_digest(PROPOSAL, reordered) == digest, "the roll's order is not part of it"
+    changed = [
+        roll_digest(PROPOSAL, edited_roll("a1", area=Decimal("189.37"))),
+        roll_digest(PROPOSAL, edited_roll("a1", owner_ids=frozenset({"alice", "mallory"}))),
+        roll_digest(PROPOSAL, edited_roll("bc", representative_id="bob")),
+        roll_digest(PROPOSAL, edited_roll("e1", held_by_developer=True, owner_ids=frozenset({"developer"}))),
+        roll_digest(PROPOSAL, edited_roll("e1", owner_ids=frozenset())),
+        roll_digest(PROPOSAL, VoterRoll(ROLL.units[:-1], ROLL.frozen_at)),
+        roll_digest(replace(PROPOSAL, matter=Matter.OTHER_MAJOR_MATTER), ROLL),
+        roll_digest(replace(PROPOSAL, closes_at=CLOSES + timedelta(days=1)), ROLL),
+        roll_digest(replace(PROPOSAL, proposal_id="p2"), ROLL),
+    ]
+    assert digest not in changed and len(set(changed)) == len(changed)
+
+
+@pytest.mark.parametrize("edit", [
+    {"area": Decimal("189.37")},
+    {"owner_ids": frozenset({"alice", "mallory"})},
+])
+def test_a_roll_edited_after_the_log_began_is_a_roll_mismatch(edit: dict[str, object]) -> None:
+    entries = anchored(HONEST_BALLOTS)
+    genesis = roll_digest(PROPOSAL, ROLL)
+    edited = roll_digest(PROPOSAL, edited_roll("a1", **edit))
+
+    problems = verify_chain(entries, chain_head(entries, genesis), genesis=edited)
+    assert [(problem.position, problem.kind) for problem in problems] == [(0, ChainProblemKind.ROLL_MISMATCH)]
+
+
+def test_a_roll_edited_under_an_empty_published_log_misses_the_published_head() -> None:
+    head = chain_head([], roll_digest(PROPOSAL, ROLL))
+
+    assert verify_chain([], head, genesis=roll_digest(PROPOSAL, ROLL)) == []
+    edited = roll_digest(PROPOSAL, edited_roll("bc", area=Decimal("1120.50")))
+    assert kinds(verify_chain([], head, genesis=edited)) == {ChainProblemKind.HEAD_MISMATCH}
+
+
+def test_a_delegation_slipped_into_or_taken_out_of_the_log_breaks_it() -> None:
+    entries = anchored(HONEST_BALLOTS)
+    genesis = roll_digest(PROPOSAL, ROLL)
+    head = chain_head(entries, genesis)
+    inserted = [*entries[:3], append_delegation(entries[2], Delegation("mallory", "alice", "p1", "a2"), OPENS,
+                                                genesis=genesis), *entries[3:]]
+    removed = entries[1:]
+
+    assert ChainProblemKind.BROKEN_LINK in kinds(verify_chain(inserted, head, genesis=genesis))
+    assert kinds(verify_chain(removed, head, genesis=genesis)) >= {ChainProblemKind.OUT_OF_ORDER,
+                                                                   ChainProblemKind.BROKEN_LINK}
+    altered = replace(entries[0], delegate_id="mallory")
+    assert [p.kind for p in verify_chain([altered, *entries[1:]], genesis=genesis)] == [ChainProblemKind.ALTERED_ENTRY]
+
+
+def test_replaying_refuses_a_proxy_ballot_without_a_logged_delegation_and_a_late_delegation() -> None:
+    entries = anchored(HONEST_BALLOTS)
+    genesis = roll_digest(PROPOSAL, ROLL)
+    without = anchored(HONEST_BALLOTS)[1:]  # as if the delegation had never been logged
+    late = append_delegation(entries[-1], Delegation("quinn", "alice", "p1", "a1"), CLOSES, genesis=genesis)
+
+    assert [refusal for _, refusal in recount_from_log(without, PROPOSAL, ROLL).refused] == [
+        BallotRefusal.NO_DELEGATION]
+    assert [refusal for _, refusal in recount_from_log([*entries, late], PROPOSAL, ROLL).refused] == [
+        BallotRefusal.VOTING_CLOSED]
+
+
+def test_a_delegation_entry_is_hashed_with_its_kind_and_round_trips_through_json() -> None:
+    entry = append_delegation(None, PROXY_DELEGATION, datetime(2025, 3, 1, 17, 30, tzinfo=timezone(timedelta(hours=8))))
+
+    canonical = (
+        '{"delegate_id":"pat","granted_by":"erin","kind":"delegation",'
+        f'"previous_hash":"{GENESIS_HASH}","proposal_id":"p1","recorded_at":"2025-03-01T09:30:00.000000+00:00",'
+        '"sequence":1,"unit_id":"e1"}'
+    )
+    assert entry.entry_hash == hashlib.sha256(canonical.encode()).hexdigest()
+    entries = anchored(HONEST_BALLOTS)
+    read_back = [entry_from_record(item) for item in json.loads(json.dumps([entry_to_record(e) for e in entries]))]
+    assert read_back == entries
+    assert find_receipt(entries, entries[0].entry_hash[:16]) is None, "a delegation is no ballot receipt"
+    assert receipt_status(entries, entries[1].receipt) is ReceiptStatus.COUNTED
+
+
+@pytest.mark.parametrize("change", [{"kind": "vote"}, {"kind": "ballot"}, {"recorded_at": "2025-03-01T09:00:00"},
+                                    {"delegate_id": 7}])
+def test_a_malformed_delegation_record_is_rejected(change: dict[str, object]) -> None:
+    malformed = {**entry_to_record(append_delegation(None, PROXY_DELEGATION, OPENS)), **change}
+
+    with pytest.raises(ValueError):
+        entry_from_record(malformed)
+
+
+proxy_streams = st.lists(
+    st.tuples(st.sampled_from([*sorted(UNIT_OWNERS), "e1-proxy"]), st.sampled_from(Choice)), min_size=1, max_size=20
+).map(lambda plan: [Ballot("p1", "e1", "pat", Capacity.PROXY, choice) if unit_id == "e1-proxy"
+                    else Ballot("p1", unit_id, UNIT_OWNERS[unit_id], Capacity.OWNER, choice)
+                    for unit_id, choice in plan])
+
+
+@settings(max_examples=100, deadline=None)
+@given(ballots=proxy_streams, data=st.data())
+def test_any_single_edit_to_an_anchored_log_or_its_roll_is_detected(ballots: list[Ballot], data: st.DataObject) -> None:
+    entries = anchored(ballots)
+    genesis = roll_digest(PROPOSAL, ROLL)
+    head = chain_head(entries, genesis)
+    assert verify_chain(entries, head, genesis=genesis) == []
+    assert recount_from_log(entries, PROPOSAL, ROLL).result == record(ballots)[0].tally()
+
+    position = data.draw(st.integers(0, len(entries) - 1))
+    edit = data.draw(st.sampled_from(["delete", "duplicate", "time", "roll", "terms"]))
+    tampered, checked_against = list(entries), genesis
+    if edit == "delete":
+        del tampered[position]
+    elif edit == "duplicate":
+        tampered.insert(position, entries[position])
+    elif edit == "time":
+        entry = entries[position]
+        tampered[position] = (replace(entry, recorded_at=entry.recorded_at + timedelta(seconds=1))
+                              if isinstance(entry, DelegationEntry)
+                              else replace(entry, cast_at=entry.cast_at + timedelta(seconds=1)))
+    elif edit == "roll":
+        checked_against = roll_digest(PROPOSAL, edited_roll(data.draw(st.sampled_from(sorted(UNIT_OWNERS))),
+                                                            area=Decimal("1.00")))
+    else:
+        checked_against = roll_digest(replace(PROPOSAL, matter=Matter.OTHER_MAJOR_MATTER), ROLL)
+
+    assert verify_chain(tampered, head, genesis=checked_against) != []

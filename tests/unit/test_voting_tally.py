@@ -32,7 +32,10 @@ from community.voting import (
     Tally,
     Unit,
     VoterRoll,
+    check_ballot,
+    check_delegation,
     rule_for,
+    speaker_refusal,
     tally_election,
     tally_resolution,
 )
@@ -139,6 +142,17 @@ CASES = [
     Case("area just under two thirds", ("100", "100", "100.01"), (AGREE, AGREE, None), ORDINARY, False, False),
     Case("headcount just under two thirds", ("1",) * 10, (AGREE,) * 6 + (None,) * 4, ORDINARY, False, False),
     Case("headcount two thirds of nine", ("1",) * 9, (AGREE,) * 6 + (None,) * 3, ORDINARY, True, True),
+    # 2/3 − 1/n: one person short of the quorum while the area is met with room to spare
+    Case("headcount 2/3 - 1/9, area met", ("100",) * 5 + ("1",) * 4, (AGREE,) * 5 + (None,) * 4, ORDINARY, False,
+         False),
+    Case("headcount 2/3 - 1/30, area met", ("100",) * 19 + ("1",) * 11, (AGREE,) * 19 + (None,) * 11, ORDINARY,
+         False, False),
+    Case("headcount exactly 2/3 of 30", ("100",) * 20 + ("1",) * 10, (AGREE,) * 20 + (None,) * 10, ORDINARY, True,
+         True),
+    Case("headcount 2/3 - 1/300, area met", ("100",) * 199 + ("1",) * 101, (AGREE,) * 199 + (None,) * 101, ORDINARY,
+         False, False),
+    Case("headcount exactly 2/3 of 300", ("100",) * 200 + ("1",) * 100, (AGREE,) * 200 + (None,) * 100, ORDINARY,
+         True, True),
     Case("area met, headcount not", ("100", "10", "10", "10"), (AGREE, None, None, None), ORDINARY, False, False),
     Case("headcount met, area not", ("10", "10", "10", "100"), (AGREE, AGREE, AGREE, None), ORDINARY, False, False),
     Case("everyone who voted agrees, no quorum", ("1", "1", "1"), (AGREE, None, None), ORDINARY, False, False),
@@ -209,6 +223,19 @@ def test_quorum_and_approval_thresholds(case: Case) -> None:
     result = resolve(sole_owned(*case.areas), case.matter, votes_of(*case.choices))
 
     assert (result.turnout.quorum_met, result.passed) == (case.quorum_met, case.passed)
+
+
+@pytest.mark.parametrize("persons", [3, 9, 30, 300])
+def test_the_headcount_quorum_fails_at_exactly_one_person_under_two_thirds(persons: int) -> None:
+    """2/3 − 1/n of the persons take part, holding nearly all the area: only the headcount decides."""
+    short = 2 * persons // 3 - 1
+    areas = ("1000",) * short + ("1",) * (persons - short)
+    result = resolve(sole_owned(*areas), ORDINARY, votes_of(*([AGREE] * short + [None] * (persons - short))))
+
+    turnout = result.turnout
+    assert turnout.participation_headcount_ratio == Fraction(2, 3) - Fraction(1, persons)
+    assert turnout.participation_area_ratio > Fraction(2, 3)
+    assert not turnout.quorum_met and not result.passed
 
 
 def test_a_tally_reports_all_four_ratios_as_exact_fractions() -> None:
@@ -324,7 +351,7 @@ def test_a_developer_unit_not_flagged_but_owned_by_the_developer_joins_the_devel
         ((unit("u", "-1", "a"),), "positive"),
         ((Unit("u", "x", Decimal("NaN"), frozenset({"a"})),), "positive"),
         ((Unit("u", "x", 89.37, frozenset({"a"})),), "Decimal"),  # type: ignore[arg-type]
-        ((unit("u", "1"),), "no owner"),
+        ((unit("u", "1", developer=True),), "lists no owner"),
         ((unit("u", "1", "a", "b", representative="c"),), "representative"),
         ((unit("d1", "1", "dev", developer=True), unit("d2", "1", "dev2", developer=True)), "developer"),
         ((), "no units"),
@@ -375,6 +402,16 @@ def test_ballot_eligibility(ballot: Ballot, now: datetime, refusal: BallotRefusa
 
 def test_refusals_explain_themselves_in_both_languages() -> None:
     assert all(refusal.message_zh and refusal.message_en for refusal in BallotRefusal)
+
+
+def test_every_refusal_has_one_status_for_the_api_and_the_pages() -> None:
+    from community.voting import pages, web
+    from community.voting.deliberation import CommentRefusal
+
+    assert set(web.REFUSAL_STATUS) == {*BallotRefusal, *CommentRefusal}
+    assert pages.REFUSAL_STATUS is web.REFUSAL_STATUS
+    assert web.REFUSAL_STATUS[BallotRefusal.UNIT_NOT_ON_ROLL] == 422
+    assert all(refusal.message_zh and refusal.message_en for refusal in CommentRefusal)
 
 
 def test_a_later_ballot_for_the_same_unit_replaces_the_earlier_one() -> None:
@@ -447,6 +484,99 @@ def test_two_proxies_for_one_unit_are_double_representation() -> None:
 
     assert box.cast(Ballot("p1", "bc", "p-bob", Capacity.PROXY, AGREE), DURING) is None
     assert box.cast(Ballot("p1", "bc", "p-carol", Capacity.PROXY, AGREE), DURING) is BallotRefusal.DOUBLE_REPRESENTATION
+
+
+# --- delegations: who may give one, and when ------------------------------------------------------------------------
+
+
+def represented() -> VoterRoll:
+    """compound(), with carol designated to speak for the co-owned flat bc."""
+    return roll_of(*(unit("bc", "100", "bob", "carol", representative="carol") if u.unit_id == "bc" else u
+                     for u in compound().units))
+
+
+@pytest.mark.parametrize(
+    ("delegation", "now", "refusal"),
+    [
+        (Delegation("pat", "alice", "p1", "a1"), DURING, None),
+        (Delegation("pat", "alice", "p1", "a1"), OPENS - timedelta(days=3), None),  # arranged before voting opens
+        (Delegation("pat", "carol", "p1", "bc"), DURING, None),  # the representative
+        (Delegation("pat", "bob", "p1", "bc"), DURING, BallotRefusal.DOUBLE_REPRESENTATION),  # not the representative
+        (Delegation("pat", "mallory", "p1", "a1"), DURING, BallotRefusal.NOT_AN_OWNER),
+        (Delegation("pat", "alice", "p1", "c1"), DURING, BallotRefusal.NOT_AN_OWNER),  # alice's other flats only
+        (Delegation("pat", "alice", "p1", "zz"), DURING, BallotRefusal.UNIT_NOT_ON_ROLL),
+        (Delegation("pat", "alice", "p2", "a1"), DURING, BallotRefusal.WRONG_PROPOSAL),
+        (Delegation("pat", "alice", "p1", "a1"), CLOSES, BallotRefusal.VOTING_CLOSED),
+        (Delegation("pat", "alice", "p1", "a1"), CLOSES + timedelta(days=1), BallotRefusal.VOTING_CLOSED),
+        (Delegation("proxy", "alice", "p1", "a2"), DURING, BallotRefusal.DELEGATION_EXISTS),
+        (Delegation("proxy", "alice", "p1", "a1"), DURING, None),  # the same proxy, another unit
+    ],
+    ids=lambda value: value.name if isinstance(value, BallotRefusal) else None,
+)
+def test_delegation_rules(delegation: Delegation, now: datetime, refusal: BallotRefusal | None) -> None:
+    box = BallotBox(resolution(), represented(), [Delegation("proxy", "alice", "p1", "a2")])
+
+    assert box.delegate(delegation, now) is refusal
+    assert (delegation in box.delegations) is (refusal is None or refusal is BallotRefusal.DELEGATION_EXISTS)
+
+
+def test_a_repeated_delegation_is_refused_whoever_grants_it() -> None:
+    box = BallotBox(resolution(), compound())
+
+    assert box.delegate(Delegation("pat", "bob", "p1", "bc"), DURING) is None
+    assert box.delegate(Delegation("pat", "bob", "p1", "bc"), DURING) is BallotRefusal.DELEGATION_EXISTS
+    assert box.delegate(Delegation("pat", "carol", "p1", "bc"), DURING) is BallotRefusal.DELEGATION_EXISTS
+    assert box.delegate(Delegation("quinn", "carol", "p1", "bc"), DURING) is None, "another proxy: one voice wins"
+    assert len(box.delegations) == 2
+
+
+@pytest.mark.parametrize("person", ["alice", "bob", "carol", "developer", "mallory"])
+@pytest.mark.parametrize("unit_id", ["a1", "bc", "c1", "d1"])
+def test_whoever_may_cast_a_units_ballot_may_delegate_it_and_nobody_else(person: str, unit_id: str) -> None:
+    """One rule (speaker_refusal) for the owner's ballot and the delegation, so the API cannot accept a proxy the
+    ballot box later refuses."""
+    roll, proposal = represented(), resolution()
+    delegation = Delegation("pat", person, "p1", unit_id)
+    as_owner = check_ballot(Ballot("p1", unit_id, person, Capacity.OWNER, AGREE), proposal=proposal, roll=roll,
+                            delegations=(), counted_ballots={}, now=DURING)
+    delegated = check_delegation(delegation, proposal=proposal, roll=roll, delegations=(), now=DURING)
+    found = roll.unit(unit_id)
+    assert found is not None
+    assert as_owner is delegated is speaker_refusal(found, person)
+    proxy = check_ballot(Ballot("p1", unit_id, "pat", Capacity.PROXY, AGREE), proposal=proposal, roll=roll,
+                         delegations=(delegation,), counted_ballots={}, now=DURING)
+    assert (proxy is None) is (delegated is None), "an accepted delegation lets the proxy vote, a refused one not"
+
+
+def test_a_delegation_handed_to_the_box_is_still_checked_when_the_proxy_votes() -> None:
+    """Delegations on record are taken as given, but a proxy whose grantor may not speak for the unit cannot vote."""
+    box = BallotBox(resolution(), represented(), [Delegation("bobs-proxy", "bob", "p1", "bc")])
+
+    assert box.cast(Ballot("p1", "bc", "bobs-proxy", Capacity.PROXY, AGREE), DURING) is BallotRefusal.NO_DELEGATION
+
+
+# --- units without a recorded owner -------------------------------------------------------------------------------
+
+
+def test_a_unit_without_a_recorded_owner_counts_as_a_person_and_an_area_that_never_takes_part() -> None:
+    roll = roll_of(unit("a1", "100", "alice"), unit("b1", "100", "bob"), unit("x1", "50"), unit("x2", "50"))
+
+    assert roll.total_headcount == 4, "one person each: nobody is known to hold both"
+    assert roll.total_area == Decimal("300")
+    assert roll.person_of("x1") != roll.person_of("x2")
+    box = BallotBox(resolution(), roll)
+    for voter in ("alice", "bob", "nobody"):
+        assert box.cast(Ballot("p1", "x1", voter, Capacity.OWNER, AGREE), DURING) is BallotRefusal.NOT_AN_OWNER
+        assert box.delegate(Delegation("pat", voter, "p1", "x1"), DURING) is BallotRefusal.NOT_AN_OWNER
+    assert box.cast(Ballot("p1", "x1", "pat", Capacity.PROXY, AGREE), DURING) is BallotRefusal.NO_DELEGATION
+    box.cast(Ballot("p1", "a1", "alice", Capacity.OWNER, AGREE), DURING)
+    box.cast(Ballot("p1", "b1", "bob", Capacity.OWNER, AGREE), DURING)
+    result = box.tally()
+    assert isinstance(result, Tally)
+    # everyone who can vote agreed: 2/3 of the area, but only 2 of 4 persons — no quorum
+    assert result.turnout.participation_area_ratio == Fraction(2, 3)
+    assert result.turnout.participation_headcount_ratio == Fraction(1, 2)
+    assert not result.passed
 
 
 def test_live_turnout_shows_participation_while_open() -> None:
@@ -683,6 +813,20 @@ def test_the_worked_example_in_the_docs(
     assert result.passed is passed
 
 
+def test_the_worked_example_with_units_without_a_recorded_owner() -> None:
+    """docs/voting.md, "Variant — units without a recorded owner": three more units, nobody registered for them."""
+    roll = roll_of(*docs_example_roll().units, unit("4-101", "80.00"), unit("4-102", "80.00"), unit("4-201", "80.00"))
+    result = resolve(roll, Matter.PROPERTY_MANAGER, DOCS_EXAMPLE_VOTES)
+
+    turnout = result.turnout
+    assert (turnout.total_area, turnout.total_headcount) == (Decimal("1190.00"), 10)
+    assert (turnout.participating_area, turnout.participating_headcount) == (Decimal("865.00"), 6)
+    assert turnout.participation_area_ratio == Fraction(173, 238)
+    assert turnout.participation_headcount_ratio == Fraction(3, 5)
+    assert not turnout.quorum_met and not result.passed
+    assert (result.approval_area_ratio, result.approval_headcount_ratio) == (Fraction(132, 173), Fraction(2, 3))
+
+
 # --- properties: the tally equals a plain recount -----------------------------------------------------------------
 
 OWNER_SETS = [frozenset(owners) for owners in ({"o1"}, {"o2"}, {"o3"}, {"o1", "o2"}, {"o2", "o3"}, {"o4"})]
@@ -721,7 +865,8 @@ def brute_force_resolution(roll: VoterRoll, matter: Matter, ballots: list[Ballot
     area = {u.unit_id: Fraction(u.area) for u in roll.units}
     people: dict[frozenset[str], list[str]] = {}
     for u in roll.units:
-        people.setdefault(u.owner_ids, []).append(u.unit_id)
+        # a unit nobody is recorded for is somebody unknown: a person of its own
+        people.setdefault(u.owner_ids or frozenset({f"<nobody recorded for {u.unit_id}>"}), []).append(u.unit_id)
 
     total_area = sum(area.values(), Fraction(0))
     total_people = len(people)
@@ -861,3 +1006,116 @@ def test_the_box_counts_the_last_accepted_ballot_of_each_unit(data: st.DataObjec
     for ballot in accepted:
         voters_per_unit.setdefault(ballot.unit_id, set()).add(ballot.voter_id)
     assert all(len(voters) == 1 for voters in voters_per_unit.values())
+
+
+# --- properties: proxies and co-owners' representatives, decided on paper ------------------------------------------
+
+PEOPLE = ["o1", "o2", "o3", "o4", "developer", "stranger"]
+PROXIES = ["px1", "px2"]
+
+
+@st.composite
+def represented_rolls(draw: st.DrawFn) -> VoterRoll:
+    """Rolls with co-owned units that may have a designated representative, the developer's units, and units
+    without a recorded owner."""
+    units = []
+    for index in range(draw(st.integers(1, 9))):
+        area = Decimal(draw(st.integers(1, 30_000))) / 100
+        kind = draw(st.sampled_from(["owned", "owned", "owned", "developer", "nobody"]))
+        if kind == "developer":
+            units.append(Unit(f"u{index}", f"#{index}", area, frozenset({"developer"}), held_by_developer=True))
+        elif kind == "nobody":
+            units.append(Unit(f"u{index}", f"#{index}", area, frozenset()))
+        else:
+            owners = draw(st.sampled_from(OWNER_SETS))
+            representative = draw(st.none() | st.sampled_from(sorted(owners))) if len(owners) > 1 else None
+            units.append(Unit(f"u{index}", f"#{index}", area, owners, representative_id=representative))
+    return VoterRoll(tuple(units), frozen_at=OPENS)
+
+
+@st.composite
+def actions(draw: st.DrawFn, roll: VoterRoll) -> list[tuple[object, ...]]:
+    """Delegations and ballots in any order: mostly by the unit's owners (any co-owner, not only the representative)
+    and proxies within the window, now and then by a stranger, for a unit not on the roll, or out of time."""
+    units = {u.unit_id: u for u in roll.units}
+    days = st.one_of(st.integers(0, 13), st.integers(0, 13), st.sampled_from([-2, -1, 14, 15]))
+    choices = st.sampled_from([AGREE, AGREE, OPPOSE, ABSTAIN])
+    planned: list[tuple[object, ...]] = []
+    delegated: list[tuple[str, str]] = []
+    for _ in range(draw(st.integers(0, 30))):
+        if delegated and draw(st.integers(0, 3)) == 0:  # a proxy uses a delegation planned earlier
+            unit_id, proxy = draw(st.sampled_from(delegated))
+            planned.append(("vote", unit_id, proxy, Capacity.PROXY, draw(choices), draw(days)))
+            continue
+        unit_id = draw(st.sampled_from(sorted(units)) if draw(st.integers(0, 9)) else st.just("not-on-roll"))
+        owners = sorted(units[unit_id].owner_ids) if unit_id in units else []
+        if draw(st.integers(0, 3)) == 0:
+            proxy = draw(st.sampled_from(PROXIES))
+            planned.append(("delegate", unit_id, proxy, draw(st.sampled_from([*owners, *owners, "stranger"])),
+                            draw(days)))
+            delegated.append((unit_id, proxy))
+            continue
+        voter = draw(st.sampled_from([*owners, *owners, *PROXIES, "stranger"]))
+        capacity = Capacity.PROXY if voter in PROXIES and draw(st.integers(0, 4)) else Capacity.OWNER
+        planned.append(("vote", unit_id, voter, capacity, draw(choices), draw(days)))
+    return planned
+
+
+class PaperClerk:
+    """The rules as a clerk applies them with a pen: who may give a delegation, who may vote for a unit."""
+
+    def __init__(self, roll: VoterRoll) -> None:
+        self.units = {u.unit_id: u for u in roll.units}
+        self.proxies: set[tuple[str, str]] = set()  # (unit, proxy) delegated by someone entitled
+        self.speaker: dict[str, str] = {}
+
+    def entitled(self, unit_id: str, person: str) -> bool:
+        found = self.units[unit_id]
+        return person in found.owner_ids and found.representative_id in (None, person)
+
+    def delegate(self, unit_id: str, proxy: str, grantor: str, day: int) -> bool:
+        if day >= 14 or unit_id not in self.units or not self.entitled(unit_id, grantor):
+            return False
+        if (unit_id, proxy) in self.proxies:
+            return False
+        self.proxies.add((unit_id, proxy))
+        return True
+
+    def vote(self, unit_id: str, voter: str, capacity: Capacity, day: int) -> bool:
+        if not 0 <= day < 14 or unit_id not in self.units:
+            return False
+        allowed = self.entitled(unit_id, voter) if capacity is Capacity.OWNER else (unit_id, voter) in self.proxies
+        if not allowed or self.speaker.get(unit_id, voter) != voter:
+            return False
+        self.speaker[unit_id] = voter
+        return True
+
+
+@settings(max_examples=200, deadline=None)
+@given(data=st.data(), roll=represented_rolls(), matter=st.sampled_from(list(Matter)))
+def test_with_proxies_and_representatives_the_tally_equals_a_brute_force_recount(
+    data: st.DataObject, roll: VoterRoll, matter: Matter
+) -> None:
+    box, clerk = BallotBox(resolution(matter), roll), PaperClerk(roll)
+    accepted: list[Ballot] = []
+    for action in data.draw(actions(roll)):
+        if action[0] == "delegate":
+            _, unit_id, proxy, grantor, day = action
+            assert isinstance(unit_id, str) and isinstance(proxy, str) and isinstance(grantor, str)
+            assert isinstance(day, int)
+            refusal = box.delegate(Delegation(proxy, grantor, "p1", unit_id), OPENS + timedelta(days=day))
+            assert (refusal is None) is clerk.delegate(unit_id, proxy, grantor, day), action
+        else:
+            _, unit_id, voter, capacity, choice, day = action
+            assert isinstance(unit_id, str) and isinstance(voter, str) and isinstance(capacity, Capacity)
+            assert isinstance(choice, Choice) and isinstance(day, int)
+            ballot = Ballot("p1", unit_id, voter, capacity, choice)
+            refusal = box.cast(ballot, OPENS + timedelta(days=day))
+            assert (refusal is None) is clerk.vote(unit_id, voter, capacity, day), action
+            if refusal is None:
+                accepted.append(ballot)
+
+    result = box.tally()
+    assert isinstance(result, Tally)
+    assert observed(result) == brute_force_resolution(roll, matter, accepted)
+    assert all(ballot.unit_id in clerk.units and clerk.units[ballot.unit_id].owner_ids for ballot in accepted)
