@@ -167,7 +167,13 @@ class OpenAckResult(_Wire):
 
 
 class GateStateReport(BaseModel):
-    """Keys a gate may add to its retained ``state``: the whitelist version it holds (after a reboot, say)."""
+    """Keys a gate adds to every ``state`` it publishes online: the whitelist version it holds and its content hash.
+
+    A gate that holds no list (reset, replaced, never synced) sends both keys as ``null``; a gate that leaves the keys
+    out reports nothing (older firmware), and the platform then learns of a lost list only when it sees the gate go
+    offline and come back. The platform compares the report with what the gate acknowledged on every state, so a
+    controller that rebooted with an empty or other list gets the full list even if its broker session survived.
+    """
 
     model_config = ConfigDict(extra="ignore", frozen=True)
 

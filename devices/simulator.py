@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import heapq
 import itertools
 import json
@@ -67,6 +68,7 @@ STATE_QOS: Final = 1
 SHORT_WEIGHT_SHARE: Final = 0.01  # share of scale records whose amount is deliberately off by several fen
 SHORT_WEIGHT_FEN: Final = (3, 15)
 HELD_OPEN_AFTER: Final = timedelta(seconds=30)  # controllers raise held_open when a door stays open this long
+VISITOR_SHARE: Final = 0.04  # share of a synced gate's entries that are visitors showing a valid pass
 # The gateway's default payload limit is 64 KiB; oversized messages are well past it.
 OVERSIZED_PAYLOAD_BYTES: Final = 64 * 1024 + 4096
 
@@ -178,9 +180,10 @@ class _TimestampStyle(Enum):
 
 @dataclass(frozen=True, slots=True)
 class _Resident:
-    person_id: str  # what a face terminal reports
+    person_id: str
     card: str  # IC card number as printed: the card UID in 10 decimal digits
     face_enrolled: bool
+    face_ref: str  # the face template's reference: what a face terminal reports, never the person's id
 
 
 @dataclass(frozen=True, slots=True)
@@ -314,6 +317,7 @@ class SimulatedResident:
     person_id: str
     card: str
     face_enrolled: bool
+    face_ref: str  # what the face terminal reports for them: enrol this, not the person id
 
 
 @dataclass(frozen=True, slots=True)
@@ -390,7 +394,8 @@ class TrafficGenerator:
         """The simulated gates with their residents' cards (and the lapsed and blacklisted ones)."""
         return tuple(
             SimulatedGate(gate.device_id, gate.doors,
-                          tuple(SimulatedResident(r.person_id, r.card, r.face_enrolled) for r in gate.residents),
+                          tuple(SimulatedResident(r.person_id, r.card, r.face_enrolled, r.face_ref)
+                                for r in gate.residents),
                           gate.expired_cards, gate.blacklisted_cards)
             for gate in self._gates
         )
@@ -421,6 +426,9 @@ class TrafficGenerator:
             firmware=known.firmware if known is not None else None,
         )
         body = _wire_body(state, now, style)
+        if online and isinstance(known, _Gate) and known.memory is not None:
+            # the whitelist it holds (both null when none), on every state: after a reboot the platform can tell
+            body.update(known.memory.state_report())
         return SimMessage(
             topic_for(self.site, kind, device_id, Channel.STATE), _json_bytes(body), STATE_QOS, True, False
         )
@@ -523,7 +531,8 @@ class TrafficGenerator:
         population = rng.randint(60, 240)
         cards = self._unique_cards(population + population // 10 + 3, frozenset())
         gate.residents = tuple(
-            _Resident(f"P{number:02d}{index:04d}", card, face_enrolled=rng.random() < 0.7)
+            _Resident(f"P{number:02d}{index:04d}", card, face_enrolled=rng.random() < 0.7,
+                      face_ref=_face_reference(card))
             for index, card in enumerate(cards[:population], start=1)
         )
         gate.expired_cards = tuple(cards[population:-3])
@@ -618,7 +627,7 @@ class TrafficGenerator:
         if method is AccessMethod.CARD:
             credential = rng.choice(gate.residents).card
         elif method is AccessMethod.FACE:
-            credential = rng.choice(enrolled).person_id
+            credential = rng.choice(enrolled).face_ref
         elif method is AccessMethod.QR:
             credential = _visitor_code(rng, ts)
             direction = Direction.IN if rng.random() < 0.8 else Direction.OUT
@@ -650,8 +659,12 @@ class TrafficGenerator:
             if rng.random() < 0.06:  # the exit button inside the door needs no credential
                 return _GateDraft(ts, door, GateEventKind.GRANTED, AccessMethod.BUTTON, None, Direction.OUT,
                                   offline=offline)
+            if not offline and rng.random() < VISITOR_SHARE:
+                visitor = self._visitor(gate, memory, resident, door, ts)
+                if visitor is not None:
+                    return visitor
             if resident.face_enrolled and rng.random() < 0.35:
-                method, kind, credential = AccessMethod.FACE, CredentialKind.FACE, resident.person_id
+                method, kind, credential = AccessMethod.FACE, CredentialKind.FACE, resident.face_ref
             else:
                 method, kind, credential = AccessMethod.CARD, CredentialKind.CARD, resident.card
         else:
@@ -673,6 +686,23 @@ class TrafficGenerator:
                               offline)
         return _GateDraft(ts, door, GateEventKind.GRANTED, method, credential, direction, offline=offline)
 
+    def _visitor(self, gate: _Gate, memory: GateMemory, host: _Resident, door: int, ts: datetime) -> _GateDraft | None:
+        """A visitor a resident invited shows a pass for this door, signed with the pass key the controller holds
+        (as the platform signs them), and the controller verifies it offline. None without a pass key."""
+        start = ts.replace(microsecond=0) - timedelta(minutes=self._rng.randint(0, 120))
+        try:
+            text = memory.sign_pass(f"vp-{self._rng.getrandbits(64):016x}", host.person_id, {(gate.device_id, door)},
+                                    start, start + timedelta(hours=4), max_uses=2)
+        except ValueError:
+            return None
+        if text is None:
+            return None
+        verdict = memory.admit_pass(text, door, ts)
+        if isinstance(verdict, PassAdmitted):
+            return _GateDraft(ts, door, GateEventKind.GRANTED, AccessMethod.QR, verdict.pass_id, Direction.IN)
+        return _GateDraft(ts, door, GateEventKind.DENIED, AccessMethod.QR, verdict.pass_id, Direction.IN,
+                          verdict.reason)
+
     def _denied_credential(self, gate: _Gate, reason: DenialReason, ts: datetime) -> tuple[AccessMethod, str]:
         rng = self._rng
         by_qr = rng.random() < 0.3
@@ -690,7 +720,7 @@ class TrafficGenerator:
             return AccessMethod.QR, _visitor_code(rng, ts)
         resident = rng.choice(gate.residents)
         if resident.face_enrolled and rng.random() < 0.4:
-            return AccessMethod.FACE, resident.person_id
+            return AccessMethod.FACE, resident.face_ref
         return AccessMethod.CARD, resident.card
 
     def _offline_backlog(self, gate: _Gate, now: datetime) -> _GateDraft:
@@ -836,6 +866,11 @@ def _sellable(scale: _Scale, now: datetime, local: datetime) -> list[tuple[_Stal
         if in_force:
             sellable.append((item, max(in_force, key=lambda p: p.effective_from).unit_price_fen))
     return sellable
+
+
+def _face_reference(card: str) -> str:
+    """The face template's reference in the face system, deterministic per resident but unrelated to their id."""
+    return "FT" + hashlib.sha256(f"face-template:{card}".encode()).hexdigest()[:14].upper()
 
 
 def _synced(gate: _Gate) -> GateMemory | None:

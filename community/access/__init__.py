@@ -37,6 +37,7 @@ from community.access.permissions import (
 )
 from community.access.visitor_pass import PassRefusal, RevocationList, VisitorPass, issue, verify
 from community.access.whitelist_sync import (
+    HOLDS_NOTHING,
     REVOKE_CREDENTIALS,
     SYNC_WHITELIST,
     UPSERT_CREDENTIALS,
@@ -55,6 +56,7 @@ from community.access.whitelist_sync import (
 
 __all__ = [
     "ALWAYS",
+    "HOLDS_NOTHING",
     "REVOKE_CREDENTIALS",
     "SHANGHAI",
     "SYNC_WHITELIST",

@@ -6,7 +6,9 @@ events arrive.
 
 Presence: a known person (resident or visitor pass) granted through a perimeter door (the compound's entrance or the
 garage) with a direction is inside or outside from then on; only a movement newer than the last one counts, so an
-offline gate's backlog arriving late does not undo a later movement.
+offline gate's backlog arriving late does not undo a later movement. It is an estimate: people leave without being
+counted out (the exit button names nobody, a door held for someone else), so a visitor stops counting once their
+pass has ended, and a resident once their last movement in is older than a cutoff (`AccessSettings`).
 """
 
 from __future__ import annotations
@@ -45,10 +47,11 @@ class AccessLogEntry:
 
 @dataclass(frozen=True)
 class Visibility:
-    """A resident's view: the events of their unit's residents and of the visitors they invited."""
+    """A resident's view: the events of their unit's active residents and of the visitors any of them invited (the
+    storage resolves both, so no list of ids bounds what a household sees). Former residents of the unit, and the
+    visitors they invited, are not the new household's business."""
 
-    resident_ids: frozenset[str]
-    pass_ids: frozenset[str]
+    unit_id: str
 
 
 @dataclass(frozen=True)

@@ -2,15 +2,22 @@
 
 Rules (:class:`AlarmRules`):
 
-* a forced door, a door held open, a tamper switch raise an alarm at once;
+* a forced door, a door held open, a tamper switch raise an alarm at once (the gate's own ``forced``, ``held_open``,
+  ``tamper`` events);
+* a door the platform heard open (``door_open`` or ``forced``) and not closed for more than `held_open_after` raises
+  a door-held-open alarm on the first :meth:`AlarmEngine.tick` after that, for controllers that do not report
+  ``held_open`` themselves (or report it later than the site wants). The clock starts when the platform hears the
+  door open, not at the event's own time, so a backlog a gate uploads late (its ``door_closed`` a moment after its
+  ``door_open``) does not raise it; buffered (``offline``) door events are history and not tracked;
 * repeated denials at one door — `denial_threshold` within `denial_window` (default 5 within 2 minutes, by the
   events' own timestamps, sliding) — raise one alarm; while it is unresolved, more denials do not raise another;
 * a gate offline (``state`` online=false, or its last will) for more than `offline_after` raises an alarm on the
-  first :meth:`AlarmEngine.tick` after that; the gate coming back resolves it.
+  first :meth:`AlarmEngine.tick` after that; the gate coming back resolves it. A registered gate never heard from
+  counts as offline from its registration (the caller says when: :meth:`AlarmEngine.on_state` with online=false).
 
 While an alarm of a kind is unresolved for a door (or a gate), repeats are counted on it rather than raised again,
-so a flapping sensor does not bury the guard in alarms. Memory is bounded: denial windows and offline gates are
-kept for at most `max_tracked_doors` / `max_tracked_gates`, the least recently seen forgotten first.
+so a flapping sensor does not bury the guard in alarms. Memory is bounded: denial windows, open doors and offline
+gates are kept for at most `max_tracked_doors` / `max_tracked_gates`, the least recently seen forgotten first.
 
 Nothing here reads a clock: the caller passes `now`.
 """
@@ -109,6 +116,7 @@ def _check_actor(alarm: Alarm, by: str, at: datetime) -> None:
 class AlarmRules:
     denial_threshold: int = 5
     denial_window: timedelta = timedelta(minutes=2)
+    held_open_after: timedelta = timedelta(seconds=60)
     offline_after: timedelta = timedelta(minutes=5)
     max_tracked_doors: int = 4096
     max_tracked_gates: int = 4096
@@ -116,11 +124,23 @@ class AlarmRules:
     def __post_init__(self) -> None:
         if self.denial_threshold < 1 or self.max_tracked_doors < 1 or self.max_tracked_gates < 1:
             raise ValueError("the denial threshold and the tracking caps must be positive")
-        if self.denial_window <= timedelta(0) or self.offline_after < timedelta(0):
-            raise ValueError("the denial window must be positive and the offline delay not negative")
+        if self.denial_window <= timedelta(0) or self.held_open_after <= timedelta(0):
+            raise ValueError("the denial window and the held-open delay must be positive")
+        if self.offline_after < timedelta(0):
+            raise ValueError("the offline delay must not be negative")
 
 
 _AlarmKey = tuple[AlarmKind, str, int | None]
+_DOOR_MOVES = {GateEventKind.DOOR_OPEN: True, GateEventKind.FORCED: True, GateEventKind.DOOR_CLOSED: False}
+
+
+@dataclass(frozen=True)
+class _DoorState:
+    """The latest open/close the platform heard of a door: the event's time (to order them) and when it was heard."""
+
+    ts: datetime
+    is_open: bool
+    heard_at: datetime
 
 
 class AlarmEngine:
@@ -133,6 +153,7 @@ class AlarmEngine:
         # per (gate, door): the timestamps and ids of the most recent denials, sorted, at most `denial_threshold`
         self._denials: OrderedDict[tuple[str, int], list[tuple[datetime, str]]] = OrderedDict()
         self._offline_since: OrderedDict[str, datetime] = OrderedDict()
+        self._doors: OrderedDict[tuple[str, int], _DoorState] = OrderedDict()
 
     @property
     def unresolved(self) -> tuple[Alarm, ...]:
@@ -158,6 +179,8 @@ class AlarmEngine:
 
     def on_event(self, gate_id: str, event: GateEvent, now: datetime) -> list[Alarm]:
         """Apply the event rules to one gate event; return the alarms it raised (none when folded into one)."""
+        if event.kind in _DOOR_MOVES and not event.offline:
+            self._door_moved(gate_id, event, now)
         immediate = _IMMEDIATE.get(event.kind)
         if immediate is not None:
             raised = self._raise(immediate, gate_id, event.door, now, event.event_id)
@@ -181,11 +204,18 @@ class AlarmEngine:
         return [self.resolve(alarm_id, SYSTEM, max(now, self._alarms[alarm_id].raised_at), "gate back online")]
 
     def tick(self, now: datetime) -> list[Alarm]:
-        """Raise an offline alarm for each gate offline for more than `offline_after` by `now`."""
+        """Raise an offline alarm for each gate offline for more than `offline_after` by `now`, and a held-open
+        alarm for each door heard open and not closed for more than `held_open_after`."""
         raised: list[Alarm] = []
         for gate_id, since in self._offline_since.items():
             if now - since > self.rules.offline_after:
                 alarm = self._raise(AlarmKind.GATE_OFFLINE, gate_id, None, now, since.isoformat(), fold=False)
+                if alarm is not None:
+                    raised.append(alarm)
+        for (gate_id, door), state in self._doors.items():
+            if state.is_open and now - state.heard_at > self.rules.held_open_after:
+                alarm = self._raise(AlarmKind.DOOR_HELD_OPEN, gate_id, door, now, f"open@{state.ts.isoformat()}",
+                                    fold=False)
                 if alarm is not None:
                     raised.append(alarm)
         return raised
@@ -201,6 +231,20 @@ class AlarmEngine:
         del self._alarms[alarm_id]
         del self._unresolved[(alarm.kind, alarm.gate_id, alarm.door)]
         return alarm
+
+    def _door_moved(self, gate_id: str, event: GateEvent, now: datetime) -> None:
+        """Remember the door's latest open/close; one older than what is known already (out of order) is ignored."""
+        key = (gate_id, event.door)
+        known = self._doors.pop(key, None)
+        if known is not None and event.ts < known.ts:
+            self._doors[key] = known
+            return
+        is_open = _DOOR_MOVES[event.kind]
+        # a door already heard open keeps the moment it was first heard, so a repeated open does not restart it
+        heard_at = known.heard_at if known is not None and known.is_open and is_open else now
+        self._doors[key] = _DoorState(event.ts, is_open, heard_at)
+        while len(self._doors) > self.rules.max_tracked_doors:
+            self._doors.popitem(last=False)
 
     def _on_denial(self, gate_id: str, event: GateEvent, now: datetime) -> list[Alarm]:
         key = (gate_id, event.door)

@@ -97,7 +97,8 @@ def _building(community_id: str, number: int, gate: SimulatedGate, now: datetime
         data.credentials.append(CredentialEnrolment(person.person_id, CredentialKind.CARD, person.card,
                                                        valid_to=lease_end, credential_id=f"card-{person.person_id}"))
         if person.face_enrolled:
-            data.credentials.append(CredentialEnrolment(person.person_id, CredentialKind.FACE, person.person_id,
+            # the face template's reference, as the face terminal reports it — not the person id, which is shown
+            data.credentials.append(CredentialEnrolment(person.person_id, CredentialKind.FACE, person.face_ref,
                                                            valid_to=lease_end,
                                                            credential_id=f"face-{person.person_id}"))
     holders = [person.person_id for person in gate.residents]

@@ -2,8 +2,9 @@
 credentials and access groups as the platform records them. Plain values; the permissions follow from them in
 `permissions.effective_whitelist`.
 
-Personal data is minimised: a phone number is shown only masked (:func:`mask_phone`); a card number or PIN is kept
-only as its keyed hash, with a short hint (the card's last four digits) so a manager can tell two cards apart.
+Personal data is minimised: a phone number is shown only masked (:func:`mask_phone`); a card number, PIN or face
+template reference is kept only as its keyed hash, with a short hint (the last four characters of a card number or face
+reference) so a manager can tell two apart.
 """
 
 from __future__ import annotations
@@ -139,10 +140,17 @@ def mask_phone(phone: str) -> str:
     return "".join(digits[:3]) + "*" * (len(digits) - 7) + "".join(digits[-4:])
 
 
+HINT_SHOWN = 4
+"""How many trailing characters of a card number or face-template reference a hint shows."""
+
+
 def credential_hint(kind: CredentialKind, raw_value: str) -> str | None:
-    """What may be shown of a credential: a card's last four digits, a face template's reference; nothing of a PIN."""
-    if kind is CredentialKind.CARD:
-        return "…" + raw_value[-4:] if len(raw_value) > 4 else None
-    if kind is CredentialKind.FACE:
-        return raw_value  # a reference to the template in the face system, not biometric data
+    """What may be shown of a credential: the last four characters of a card number or of a face template's
+    reference, nothing of a PIN or static QR, and nothing of a value too short to hide the rest.
+
+    The face reference is what the face terminal reports when it recognises someone — the credential itself — so it
+    is masked like a card number, never shown whole. A hint is at most five characters, whatever the value's length.
+    """
+    if kind in (CredentialKind.CARD, CredentialKind.FACE) and len(raw_value) > HINT_SHOWN:
+        return "…" + raw_value[-HINT_SHOWN:]
     return None

@@ -4,6 +4,12 @@ happen, fanned out in-process to subscribers and streamed as Server-Sent Events,
 Bounded: each subscriber has a queue of `queue_size` items; one that falls that far behind (a slow or stalled client)
 is dropped — its stream ends and the browser's EventSource reconnects — rather than letting the queue grow. At most
 `max_subscribers` listen at once. Publishing never waits.
+
+No silent gaps: every item gets an id (``<feed epoch>.<sequence>``, sent as the SSE ``id:``) and the feed keeps the
+last `replay_size` items. A client reconnecting with ``Last-Event-ID`` (EventSource sends it by itself) gets what it
+missed replayed from there, before anything new. When that cannot be done — the id is older than what is kept, is from
+before a restart (another epoch), or names more than its queue holds — it gets one ``gap`` item instead, so the
+console can say "有遗漏，请刷新" rather than look complete.
 """
 
 from __future__ import annotations
@@ -12,8 +18,11 @@ import asyncio
 import contextlib
 import json
 import logging
+import re
+import secrets
+from collections import deque
 from collections.abc import Awaitable, Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from aiohttp import web
@@ -23,16 +32,22 @@ log = logging.getLogger(__name__)
 
 PING_INTERVAL_S = 15.0
 SEND_TIMEOUT_S = 10.0
+GAP = "gap"
+"""The kind of the item that tells a reconnected client it missed items that cannot be replayed."""
+GAP_NOTICE = "有遗漏，请刷新"
+_EVENT_ID = re.compile(r"^([0-9a-f]{1,32})\.([0-9]{1,18})$")
 
 
 @dataclass(frozen=True)
 class FeedItem:
-    """One thing the console shows; `data` is JSON-ready and carries no raw credential."""
+    """One thing the console shows; `data` is JSON-ready and carries no raw credential. `sequence` is given by the
+    feed when the item is published (it is not part of what the item says, so equality ignores it)."""
 
-    kind: str  # event | alarm | gate | remote_open
+    kind: str  # event | alarm | gate | remote_open | gap
     community_id: str
     gate_id: str
     data: dict[str, Any]
+    sequence: int | None = field(default=None, compare=False)
 
 
 class FeedFull(Exception):
@@ -45,6 +60,11 @@ class Subscription:
     communities: frozenset[str] | None
     queue: asyncio.Queue[FeedItem | None]
     dropped: bool = False
+    epoch: str = ""
+
+    def event_id(self, item: FeedItem) -> str | None:
+        """The SSE id of an item: where a reconnecting client resumes."""
+        return None if item.sequence is None else f"{self.epoch}.{item.sequence}"
 
     def wants(self, item: FeedItem) -> bool:
         return (self.gates is None or item.gate_id in self.gates) and (
@@ -61,26 +81,44 @@ class FeedStats:
     published: int = 0
     delivered: int = 0
     dropped_subscribers: int = 0
+    replayed: int = 0
+    gaps: int = 0
 
 
 @dataclass
 class LiveFeed:
     queue_size: int = 256
     max_subscribers: int = 100
+    replay_size: int = 1024
+    """How many of the latest items are kept for clients that reconnect."""
     stats: FeedStats = field(default_factory=FeedStats)
+    epoch: str = field(default_factory=lambda: secrets.token_hex(4))
+    """Tells this process's ids from a previous one's: after a restart nothing can be replayed."""
     _subscriptions: list[Subscription] = field(default_factory=list)
+    _recent: deque[FeedItem] = field(default_factory=deque)
+    _sequence: int = 0
 
     def __post_init__(self) -> None:
-        if self.queue_size < 1 or self.max_subscribers < 1:
-            raise ValueError("the feed's queue size and subscriber limit must be positive")
+        if self.queue_size < 1 or self.max_subscribers < 1 or self.replay_size < 0:
+            raise ValueError("the queue size and subscriber limit must be positive, the replay size not negative")
+        self._recent = deque(self._recent, maxlen=self.replay_size)
 
     @property
     def subscribers(self) -> int:
         return len(self._subscriptions)
 
+    @property
+    def position(self) -> str:
+        """The id of the latest item published: a page rendered now can ask the stream to start from here."""
+        return f"{self.epoch}.{self._sequence}"
+
     def publish(self, item: FeedItem) -> None:
-        """Hand the item to every subscriber that wants it; a subscriber whose queue is full is dropped."""
+        """Number the item, keep it for replay and hand it to every subscriber that wants it; a subscriber whose
+        queue is full is dropped."""
         self.stats.published += 1
+        self._sequence += 1
+        item = replace(item, sequence=self._sequence)
+        self._recent.append(item)  # the oldest falls out: the deque is bounded by replay_size
         for subscription in list(self._subscriptions):
             if not subscription.wants(item):
                 continue
@@ -92,18 +130,48 @@ class LiveFeed:
 
     @contextlib.contextmanager
     def subscribe(
-        self, gates: frozenset[str] | None = None, communities: frozenset[str] | None = None
+        self,
+        gates: frozenset[str] | None = None,
+        communities: frozenset[str] | None = None,
+        last_event_id: str | None = None,
     ) -> Iterator[Subscription]:
+        """Listen from now on; with `last_event_id` (a reconnecting client's), first get what it missed since then,
+        or a ``gap`` item when that cannot be replayed."""
         if len(self._subscriptions) >= self.max_subscribers:
             raise FeedFull(f"{self.max_subscribers} consoles are listening already")
         # one slot more than the limit, for the end-of-stream marker of a dropped subscriber
-        subscription = Subscription(gates, communities, asyncio.Queue(self.queue_size + 1))
+        subscription = Subscription(gates, communities, asyncio.Queue(self.queue_size + 1), epoch=self.epoch)
+        if last_event_id is not None:
+            # no await between the replay and joining the subscribers: nothing can be published in between
+            for item in self._catch_up(subscription, last_event_id):
+                subscription.queue.put_nowait(item)
         self._subscriptions.append(subscription)
         try:
             yield subscription
         finally:
             if subscription in self._subscriptions:
                 self._subscriptions.remove(subscription)
+
+    def _catch_up(self, subscription: Subscription, last_event_id: str) -> list[FeedItem]:
+        """What a client that last saw `last_event_id` missed and still wants, or one gap item."""
+        matched = _EVENT_ID.match(last_event_id.strip())
+        seen = int(matched.group(2)) if matched is not None and matched.group(1) == self.epoch else None
+        oldest = self._recent[0].sequence if self._recent else self._sequence + 1
+        assert oldest is not None
+        if seen is None or seen > self._sequence or seen < oldest - 1:
+            return [self._gap()]
+        missed = [item for item in self._recent if item.sequence is not None and item.sequence > seen
+                  and subscription.wants(item)]
+        if len(missed) > self.queue_size:
+            return [self._gap()]
+        self.stats.replayed += len(missed)
+        return missed
+
+    def _gap(self) -> FeedItem:
+        # numbered as the latest item, so a client that reconnects after it resumes from here, not from before
+        self.stats.gaps += 1
+        log.info("live feed gap reported to a reconnecting client", extra={"epoch": self.epoch})
+        return FeedItem(GAP, "", "", {"notice": GAP_NOTICE}, sequence=self._sequence)
 
     def _drop(self, subscription: Subscription) -> None:
         self._subscriptions.remove(subscription)
@@ -128,19 +196,27 @@ async def stream(
     gates: frozenset[str] | None,
     communities: frozenset[str] | None = None,
 ) -> web.StreamResponse:
-    """Serve the feed as Server-Sent Events (``event:`` is the item's kind, ``data:`` its JSON) until the client
-    goes away or falls too far behind."""
+    """Serve the feed as Server-Sent Events (``event:`` is the item's kind, ``id:`` its position, ``data:`` its
+    JSON) until the client goes away or falls too far behind."""
 
     async def as_json(item: FeedItem) -> dict[str, Any]:
         return {"kind": item.kind, "community_id": item.community_id, "gate_id": item.gate_id, **item.data}
 
-    with feed.subscribe(gates, communities) as subscription:
+    with feed.subscribe(gates, communities, last_event_id(request)) as subscription:
         return await send_events(request, subscription, as_json)
 
 
+def last_event_id(request: web.Request) -> str | None:
+    """Where the client resumes: the ``Last-Event-ID`` header EventSource sends when it reconnects, else a
+    ``last_event_id`` query parameter (a page passes the feed's position when it was rendered)."""
+    value = request.headers.get("Last-Event-ID") or request.query.get("last_event_id")
+    return value[:64] if value else None
+
+
 async def send_events(request: web.Request, subscription: Subscription, payload: Payload) -> web.StreamResponse:
-    """Send ``subscription``'s items as Server-Sent Events, each as ``payload(item)`` in JSON, until the client
-    goes away, stalls, or falls too far behind (then the browser reconnects; a reload shows what was missed)."""
+    """Send ``subscription``'s items as Server-Sent Events, each as ``payload(item)`` in JSON with the item's id,
+    until the client goes away, stalls, or falls too far behind (then the browser reconnects with the last id and
+    gets the rest replayed, or a ``gap``)."""
     async with sse_response(request, ping_interval=PING_INTERVAL_S, send_timeout=SEND_TIMEOUT_S) as events:
         gone = asyncio.ensure_future(events.wait())
         try:
@@ -158,7 +234,8 @@ async def send_events(request: web.Request, subscription: Subscription, payload:
                 except Skip:
                     continue
                 try:
-                    await events.send(json.dumps(data, ensure_ascii=False, default=str), event=item.kind)
+                    await events.send(json.dumps(data, ensure_ascii=False, default=str),
+                                      id=subscription.event_id(item), event=item.kind)
                 except (ConnectionResetError, TimeoutError):
                     break  # the client went away or stalled
         finally:

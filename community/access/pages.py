@@ -43,7 +43,7 @@ from community.access.directory import (
     ResidentStatus,
     mask_phone,
 )
-from community.access.live_feed import FeedFull, FeedItem, Skip, send_events
+from community.access.live_feed import GAP, FeedFull, FeedItem, Skip, last_event_id, send_events
 from community.access.permissions import ALWAYS, CredentialKind, Door, WeeklyWindow
 from community.access.remote_open import RemoteOpen, RemoteOpenStatus
 from community.access.service import AccessError, AccessService, Conflict, GateStatus, NotAllowed, NotFound
@@ -621,9 +621,12 @@ async def console(request: web.Request) -> web.Response:
         entries = await pages.entries.today(scope.community.site, sorted(scope.gates), _now(request))
     except (StoreUnavailable, StoreRejected) as failure:
         log.warning("entries chart unavailable", extra={"error": str(failure)})
+    # the feed's position before the rows are read: the stream replays from there, so an event committed while
+    # the page is being built is not missed (at worst it shows twice)
+    position = pages.service.feed.position
     recent = await pages.service.access_log(LogQuery(community_id=community_id, gate_id=gate_filter,
                                                      limit=FEED_ROWS))
-    live = scope.href(CONSOLE + "/live", gate=gate_filter)
+    live = scope.href(CONSOLE + "/live", gate=gate_filter, last_event_id=position)
     return await _render(request, "access/console.html", {
         "scope": scope,
         "gate_filter": gate_filter,
@@ -647,7 +650,8 @@ async def console_live(request: web.Request) -> web.StreamResponse:
     gate_filter = _gate_filter(request, scope)
     gates = frozenset({gate_filter}) if gate_filter else None
     try:
-        with pages.service.feed.subscribe(gates, frozenset({scope.community.community_id})) as subscription:
+        with pages.service.feed.subscribe(gates, frozenset({scope.community.community_id}),
+                                          last_event_id(request)) as subscription:
             async def payload(item: FeedItem) -> dict[str, Any]:
                 try:
                     return await _live_payload(request, scope, item)
@@ -663,7 +667,13 @@ async def _live_payload(request: web.Request, scope: Scope, item: FeedItem) -> d
     """What the console's script needs to show one feed item: HTML rendered by the same macros as the page."""
     pages = _pages(request)
     payload: dict[str, Any] = {"gate_id": item.gate_id}
-    if item.kind == "event":
+    if item.kind == GAP:
+        # missed items that cannot be replayed: say so instead of looking complete
+        notice = str(item.data["notice"])
+        payload["notice"] = notice
+        payload["row"] = _fragment(request, "gap_item", notice=notice,
+                                   href=scope.href(CONSOLE, gate=request.query.get("gate")))
+    elif item.kind == "event":
         row = await _feed_event_row(scope, pages.people, item)
         payload["row"] = _fragment(request, "event_item", row=row, w=WORDS, fresh=True)
         payload["seen"] = _fragment(request, "seen", moment=row.ts)
@@ -983,10 +993,13 @@ class MyDoor:
 async def _me(request: web.Request) -> Me:
     service = _pages(request).service
     try:
-        resident, community_id = await service.resident(request[PRINCIPAL].subject)
+        resident, community_id = await service.signed_in_resident(request[PRINCIPAL].subject)
     except NotFound:
         raise PageProblem(403, "您的账号还没有与小区的住户登记关联。请带上身份证明到物业服务中心登记后再使用。",
                           title="尚未登记住户信息") from None
+    except NotAllowed:
+        raise PageProblem(403, "您的住户登记已迁出或停用，不能再查看住户信息。如有疑问请联系物业服务中心。",
+                          title="住户登记已失效") from None
     community = await service.community(community_id)
     gates = {gate.gate_id: gate for gate in await service.gates(community_id)}
     return Me(resident, community, gates)
@@ -1044,7 +1057,7 @@ async def my_unit(request: web.Request) -> web.Response:
     unit, _ = await service.unit(me.resident.unit_id)
     building = next((b for b in await service.buildings(me.community.community_id)
                      if b.building_id == unit.building_id), None)
-    household = await service.residents(me.community.community_id, unit.unit_id)
+    household = await service.residents(me.community.community_id, unit.unit_id, active_only=True)
     now = _now(request)
     credentials = [_credential_view(record, now) for record in await service.credentials_of(me.resident.resident_id)]
     return await _render(request, "access/my.html", {

@@ -23,7 +23,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from pydantic import ValidationError
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from community.access.access_log import AccessLogEntry, LogPage, LogQuery, Presence, movement
@@ -68,12 +68,15 @@ from community.access.storage import (
     RemoteOpenRepository,
     SyncRepository,
     VisitorRepository,
+    is_data_error,
 )
 from community.access.visitor_pass import VisitorPass, issue
 from community.access.visitors import PassStatus, VisitorPassRecord, pass_credential_hash
 from community.access.whitelist_sync import (
     DEFAULT_POLICY,
+    HOLDS_NOTHING,
     GateSyncState,
+    Reported,
     SyncPolicy,
     WhitelistVersion,
     due_retries,
@@ -140,8 +143,22 @@ class AccessKeys:
 
 @dataclass(frozen=True)
 class AccessSettings:
+    """Everything a deployment may tune, with the defaults the docs describe (docs/community.md).
+
+    The alarm thresholds are plain fields so the composition root can fill each from one setting; the alarm rules
+    are built from them (:attr:`alarm_rules`), which also checks them: ValueError for a threshold that cannot work.
+    """
+
     sync_policy: SyncPolicy = DEFAULT_POLICY
-    alarm_rules: AlarmRules = field(default_factory=AlarmRules)
+    denial_threshold: int = 5
+    """Denials at one door that raise a repeated-denials alarm when they fall within `denial_window`."""
+    denial_window: timedelta = timedelta(minutes=2)
+    door_held_open_after: timedelta = timedelta(seconds=60)
+    """A door heard open and not closed for longer raises a door-held-open alarm (besides the gate's own)."""
+    gate_offline_after: timedelta = timedelta(minutes=5)
+    """A gate offline — or registered and never heard from — for longer raises a gate-offline alarm."""
+    resident_presence_stale_after: timedelta = timedelta(hours=24)
+    """A resident last seen going in longer ago than this no longer counts as inside (they may have left unseen)."""
     remote_open_timeout: timedelta = timedelta(seconds=10)
     remote_open_seconds: int = 5
     pass_default_validity: timedelta = timedelta(hours=4)
@@ -151,6 +168,16 @@ class AccessSettings:
     """Credentials expired less than this long ago stay on the lists, so gates say 'expired', not 'unknown'."""
     refresh_every: timedelta = timedelta(hours=1)
     """How often every whitelist is recomputed anyway (passes leaving the blacklist, expired credentials pruned)."""
+
+    def __post_init__(self) -> None:
+        _ = self.alarm_rules  # builds the rules, so a threshold that cannot work fails at start-up
+        if self.resident_presence_stale_after <= timedelta(0):
+            raise ValueError("resident_presence_stale_after must be positive")
+
+    @property
+    def alarm_rules(self) -> AlarmRules:
+        return AlarmRules(denial_threshold=self.denial_threshold, denial_window=self.denial_window,
+                          held_open_after=self.door_held_open_after, offline_after=self.gate_offline_after)
 
 
 @dataclass(frozen=True)
@@ -307,9 +334,21 @@ class AccessService:
         assert community_id is not None  # a resident's unit has a building, which has a community
         return resident, community_id
 
-    async def residents(self, community_id: str, unit_id: str | None = None) -> list[ResidentRecord]:
+    async def residents(self, community_id: str, unit_id: str | None = None, *,
+                        active_only: bool = False) -> list[ResidentRecord]:
+        """The residents of a community or unit; `active_only` leaves out those moved out or revoked (a household
+        as its members see it: a new occupant does not see the former ones)."""
         async with self._engine.connect() as connection:
-            return await DirectoryRepository(connection).residents(community_id, unit_id)
+            return await DirectoryRepository(connection).residents(
+                community_id, unit_id, status=ResidentStatus.ACTIVE if active_only else None)
+
+    async def signed_in_resident(self, resident_id: str) -> tuple[ResidentRecord, str]:
+        """The resident a resident token names, and their community — only while they are active: a resident moved
+        out or revoked keeps their record (the audit) but no resident access. NotFound, or NotAllowed."""
+        resident, community_id = await self.resident(resident_id)
+        if resident.status is not ResidentStatus.ACTIVE:
+            raise NotAllowed(f"resident {resident_id!r} is {resident.status.value}: no resident access")
+        return resident, community_id
 
     async def set_resident_groups(self, resident_id: str, group_ids: frozenset[str]) -> ResidentRecord:
         async with self._work() as work:
@@ -381,9 +420,10 @@ class AccessService:
             for door in gate.doors:
                 if door.building_id is not None and await directory.building(door.building_id) is None:
                     raise NotFound(f"no building {door.building_id!r}")
-            await self._insert(directory.add_gate(gate), f"gate {gate.gate_id!r} exists already")
+            await self._insert(directory.add_gate(gate, work.now), f"gate {gate.gate_id!r} exists already")
             work.resync.add(gate.community_id)
         self._unregistered.discard(gate.gate_id)
+        self._alarms.on_state(gate.gate_id, False, work.now)  # silent since registration until its first state
 
     async def gates(self, community_id: str) -> list[Gate]:
         async with self._engine.connect() as connection:
@@ -429,7 +469,7 @@ class AccessService:
             for unit in data.units:
                 await directory.add_unit(unit)
             for gate in data.gates:
-                await directory.add_gate(gate)
+                await directory.add_gate(gate, work.now)
             for group in data.groups:
                 _check_contract_years(group.group.valid_from, group.group.valid_to)
                 await directory.put_group(group)
@@ -442,6 +482,8 @@ class AccessService:
                 await directory.add_credential(replace(record, revoked_at=work.now, revoked_by=SYSTEM))
             work.resync.add(data.community.community_id)
         self._unregistered.difference_update(gate.gate_id for gate in data.gates)
+        for gate in data.gates:
+            self._alarms.on_state(gate.gate_id, False, work.now)
 
     # -- whitelists ---------------------------------------------------------------------------------------------
 
@@ -605,9 +647,13 @@ class AccessService:
             return await AccessLogRepository(connection).query(query)
 
     async def presence(self, community_id: str) -> Presence:
+        """People inside now — an estimate (docs/community.md): visitors until their pass ends, residents until
+        their last movement in is older than `resident_presence_stale_after`."""
+        now = self._clock()
         async with self._engine.connect() as connection:
             await self._community(DirectoryRepository(connection), community_id)
-            return await AccessLogRepository(connection).presence(community_id)
+            return await AccessLogRepository(connection).presence(
+                community_id, now, now - self.settings.resident_presence_stale_after)
 
     async def alarms(self, community_id: str, *, status: AlarmStatus | None = None, gate_id: str | None = None,
                      kind: AlarmKind | None = None, limit: int = 100) -> list[tuple[int, Alarm]]:
@@ -745,7 +791,8 @@ class AccessService:
         if state is None:
             return
         changed = state.online != message.online
-        reported = _reported_version(message) if message.online and changed else None
+        # compared on every online state: a gate that rebooted with another list may never have been seen offline
+        reported = _reported_version(message) if message.online else None
         step = on_state(state, message.online, work.now, reported, self.settings.sync_policy)
         if step.state is not state or changed:
             await sync.save(step.state, changed_at=work.now if changed else None)
@@ -791,12 +838,21 @@ class AccessService:
     async def _work(self, now: datetime | None = None) -> AsyncIterator[_Work]:
         """One serialised transaction; its commands are sent and its feed items published after the commit."""
         async with self._lock:
-            await self._restore()
-            async with self._engine.begin() as connection:
-                work = _Work(connection, now or self._clock())
-                yield work
-                for community_id in sorted(work.resync):
-                    await self._resync(work, community_id)
+            now = now or self._clock()
+            await self._restore(now)
+            try:
+                async with self._engine.begin() as connection:
+                    work = _Work(connection, now)
+                    yield work
+                    for community_id in sorted(work.resync):
+                        await self._resync(work, community_id)
+            except DBAPIError as failed:
+                if not is_data_error(failed):
+                    raise
+                # bad input that slipped past validation: refused, and without the SQL text (it holds the values)
+                log.warning("a value the database cannot store was refused",
+                            extra={"error": type(failed.orig).__name__})
+                raise Refused("a value is too long, out of range or holds characters that cannot be stored") from None
         for item in work.feed:
             self.feed.publish(item)
         for site, gate_id, command in work.commands:
@@ -807,14 +863,14 @@ class AccessService:
                 log.warning("whitelist command not sent",
                             extra={"gate": gate_id, "cmd_id": command["cmd_id"], "error": str(unavailable)})
 
-    async def _restore(self) -> None:
+    async def _restore(self, now: datetime) -> None:
         if self._ready:
             return
         async with self._engine.connect() as connection:
             unresolved = await AlarmRepository(connection).unresolved()
             availability = await SyncRepository(connection).availability()
-        offline = {gate_id: since for gate_id, (online, since) in availability.items()
-                   if not online and since is not None}
+        # a gate never heard from is offline since its registration, or since now when that was not recorded
+        offline = {gate_id: since or now for gate_id, (online, since) in availability.items() if not online}
         self._alarms.restore(unresolved, offline)
         self._stored_occurrences = {alarm.alarm_id: alarm.occurrences for alarm in unresolved}
         self._ready = True
@@ -992,14 +1048,18 @@ def _next_version(state: GateSyncState, whitelist: Whitelist) -> int:
     return state.desired.version.number + 1
 
 
-def _reported_version(message: DeviceState) -> WhitelistVersion | None:
+def _reported_version(message: DeviceState) -> Reported | None:
+    """What the gate's state says it holds: a version, nothing (both keys null), or no report (keys left out)."""
+    extra = message.model_extra or {}
     try:
-        report = GateStateReport.model_validate(message.model_extra or {})
+        report = GateStateReport.model_validate(extra)
     except ValidationError:
         return None  # a firmware's own idea of these keys: no report, rather than a burst that never passes
-    if report.whitelist_version is None or report.whitelist_hash is None:
-        return None
-    return WhitelistVersion(report.whitelist_version, report.whitelist_hash)
+    if report.whitelist_version is not None and report.whitelist_hash is not None:
+        return WhitelistVersion(report.whitelist_version, report.whitelist_hash)
+    if "whitelist_version" in extra and report.whitelist_version is None and report.whitelist_hash is None:
+        return HOLDS_NOTHING
+    return None
 
 
 def _event_item(entry: AccessLogEntry, gate: Gate) -> FeedItem:

@@ -3,8 +3,9 @@ credentials, gates and doors, access groups), each gate's whitelist sync state a
 passes, remote-open audit, the access log, presence and alarms. Tables mirror community/migrations/versions/
 0004_access.py; the domain stays plain dataclasses and is converted here, at the edge.
 
-No raw credential is stored: credentials and log entries carry the keyed hash only (and a card's last four digits
-as a hint). Phone numbers are stored (the property office must be able to call) and masked wherever they are shown.
+No raw credential is stored: credentials and log entries carry the keyed hash only (and the last four characters of a
+card number or face-template reference as a hint). Phone numbers are stored (the property office must be able to
+call) and masked wherever they are shown.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -51,6 +52,7 @@ from community.access.directory import (
     ResidentRole,
     ResidentStatus,
     Unit,
+    credential_hint,
 )
 from community.access.permissions import (
     AccessGroup,
@@ -338,10 +340,14 @@ class DirectoryRepository:
         found = await self._residents(residents.c.resident_id == resident_id)
         return found[0] if found else None
 
-    async def residents(self, community_id: str, unit_id: str | None = None) -> list[ResidentRecord]:
+    async def residents(self, community_id: str, unit_id: str | None = None, *,
+                        status: ResidentStatus | None = None) -> list[ResidentRecord]:
+        """The residents of the community (or of one unit), of any status unless `status` is given."""
         condition = buildings.c.community_id == community_id
         if unit_id is not None:
             condition = and_(condition, residents.c.unit_id == unit_id)
+        if status is not None:
+            condition = and_(condition, residents.c.status == status.value)
         return await self._residents(condition)
 
     async def _residents(self, condition: ColumnElement[bool]) -> list[ResidentRecord]:
@@ -415,14 +421,16 @@ class DirectoryRepository:
             update(credentials).where(credentials.c.resident_id == resident_id, credentials.c.revoked_at.is_(None))
             .values(revoked_at=at, revoked_by=by))
 
-    async def add_gate(self, gate: Gate) -> None:
+    async def add_gate(self, gate: Gate, registered_at: datetime | None = None) -> None:
+        """Register the gate; it counts as offline since `registered_at` (if given) until its first ``state`` says
+        otherwise."""
         await self._connection.execute(gates.insert().values(
             gate_id=gate.gate_id, community_id=gate.community_id, name=gate.name))
         await self._connection.execute(doors.insert(), [
             {"gate_id": gate.gate_id, "number": door.number, "name": door.name, "kind": door.kind.value,
              "building_id": door.building_id} for door in gate.doors])
         await self._connection.execute(gate_sync.insert().values(
-            gate_id=gate.gate_id, online=False, uncertain=False))
+            gate_id=gate.gate_id, online=False, uncertain=False, state_at=registered_at))
 
     async def gate(self, gate_id: str) -> Gate | None:
         found = await self._gates(gates.c.gate_id == gate_id)
@@ -532,7 +540,8 @@ class SyncRepository:
             whitelist_versions.c.gate_id == state.gate_id, whitelist_versions.c.version.not_in(kept)))
 
     async def availability(self) -> dict[str, tuple[bool, datetime | None]]:
-        """Every gate's (online, since when), to restore the offline alarms' clocks after a restart."""
+        """Every gate's (online, since when), to restore the offline alarms' clocks after a restart. A gate never
+        heard from is offline since its registration (None for gates registered before that was recorded)."""
         rows = await self._connection.execute(select(gate_sync.c.gate_id, gate_sync.c.online, gate_sync.c.state_at))
         return {gate_id: (online, since) for gate_id, online, since in rows}
 
@@ -665,8 +674,11 @@ class AccessLogRepository:
             if value is not None:
                 conditions.append(column == value)
         if query.visible_to is not None:
-            conditions.append(or_(events.c.resident_id.in_(sorted(query.visible_to.resident_ids)),
-                                  events.c.pass_id.in_(sorted(query.visible_to.pass_ids))))
+            # by subquery, so a household with any number of visitor passes sees all of its visitors' events
+            household = select(residents.c.resident_id).where(
+                residents.c.unit_id == query.visible_to.unit_id, residents.c.status == ResidentStatus.ACTIVE.value)
+            invited = select(visitor_passes.c.pass_id).where(visitor_passes.c.resident_id.in_(household))
+            conditions.append(or_(events.c.resident_id.in_(household), events.c.pass_id.in_(invited)))
         if query.since is not None:
             conditions.append(events.c.ts >= query.since)
         if query.until is not None:
@@ -694,13 +706,21 @@ class AccessLogRepository:
         elif moved.at > since:
             await self._connection.execute(update(presence).where(*person).values(inside=moved.inside, since=moved.at))
 
-    async def presence(self, community_id: str) -> Presence:
-        rows = await self._connection.execute(
-            select(presence.c.person_kind, func.count()).where(
-                presence.c.community_id == community_id, presence.c.inside.is_(True))
-            .group_by(presence.c.person_kind))
-        counts: dict[str, int] = {kind: count for kind, count in rows}
-        return Presence(community_id, counts.get("resident", 0), counts.get("visitor", 0))
+    async def presence(self, community_id: str, now: datetime, residents_seen_since: datetime) -> Presence:
+        """People inside as of `now`: active residents whose last movement was in, no earlier than
+        `residents_seen_since`; visitors whose last movement was in, while their pass has not ended."""
+        inside = (presence.c.community_id == community_id, presence.c.inside.is_(True))
+        resident_count = (await self._connection.execute(
+            select(func.count()).select_from(presence)
+            .join(residents, residents.c.resident_id == presence.c.person_id)
+            .where(*inside, presence.c.person_kind == "resident", presence.c.since >= residents_seen_since,
+                   residents.c.status == ResidentStatus.ACTIVE.value))).scalar_one()
+        visitor_count = (await self._connection.execute(
+            select(func.count()).select_from(presence)
+            .join(visitor_passes, visitor_passes.c.pass_id == presence.c.person_id)
+            .where(*inside, presence.c.person_kind == "visitor", visitor_passes.c.valid_to > now,
+                   or_(visitor_passes.c.revoked_at.is_(None), visitor_passes.c.revoked_at > now)))).scalar_one()
+        return Presence(community_id, int(resident_count), int(visitor_count))
 
 
 class AlarmRepository:
@@ -783,6 +803,21 @@ class RemoteOpenRepository:
         return [_remote_open(row) for row in rows.mappings()]
 
 
+def is_data_error(error: DBAPIError) -> bool:
+    """Whether the database refused a value itself (too long for its column, a NUL character, a number out of
+    range) — bad input that slipped past validation — rather than failing (connection lost, disk full).
+
+    PostgreSQL says so with SQLSTATE class 22 (data exception); asyncpg refuses some values before sending them
+    (its own ``DataError``). SQLite stores such values without complaint.
+    """
+    original = error.orig
+    state = getattr(original, "sqlstate", None) or getattr(original, "pgcode", None)
+    if isinstance(state, str) and state.startswith("22"):
+        return True
+    cause = getattr(original, "__cause__", None)
+    return any(type(link).__name__ == "DataError" for link in (original, cause) if link is not None)
+
+
 def is_conflict(error: IntegrityError) -> bool:
     """Whether an insert failed on a key that exists (rather than on a missing reference)."""
     text = str(error.orig).lower()
@@ -831,8 +866,11 @@ def _unit(row: Any) -> Unit:
 
 
 def _credential(row: Any) -> CredentialRecord:
-    return CredentialRecord(row["credential_id"], row["resident_id"], CredentialKind(row["kind"]), row["value_hash"],
-                            row["hint"], row["valid_from"], row["valid_to"], row["revoked_at"], row["revoked_by"])
+    kind = CredentialKind(row["kind"])
+    # masking is idempotent ("…1234" stays so): a hint stored whole before migration 0007 is never shown whole
+    hint = None if row["hint"] is None else credential_hint(kind, row["hint"])
+    return CredentialRecord(row["credential_id"], row["resident_id"], kind, row["value_hash"], hint,
+                            row["valid_from"], row["valid_to"], row["revoked_at"], row["revoked_by"])
 
 
 def _visitor_pass(row: Any) -> VisitorPassRecord:

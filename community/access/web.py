@@ -11,6 +11,8 @@ contexts has no clashes.
 from __future__ import annotations
 
 import io
+import logging
+import re
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime, time
@@ -21,6 +23,7 @@ from typing import Annotated, Any
 import segno
 from aiohttp import web
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+from sqlalchemy.exc import DBAPIError
 
 from community.access.access_log import MAX_PAGE, AccessLogEntry, LogQuery, Visibility, decode_cursor
 from community.access.alarms import Alarm, AlarmKind, AlarmStatus
@@ -51,19 +54,30 @@ from community.access.service import (
     NotFound,
     Refused,
 )
+from community.access.storage import is_data_error
 from community.access.visitors import VisitorPassRecord
 from devices.contract import AccessMethod, DenialReason, Direction, GateEventKind
 from gateway.auth import AUTHORITY, CLOCK, PRINCIPAL, Handler, Principal, Role, TokenAuthority
 from gateway.json_errors import json_error
 from gateway.openapi import LIMIT, QueryParam, Route, add_routes
 
+log = logging.getLogger(__name__)
+
 SERVICE = web.AppKey("access_service", AccessService)
 
-Id = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.:-]{1,64}$")]
-DeviceId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
-Name = Annotated[str, StringConstraints(min_length=1, max_length=100)]
+ID_PATTERN = r"^[A-Za-z0-9_.:-]{1,64}$"
+"""Every id of this API, in bodies, paths and queries alike: it fits every id column (64 characters)."""
+DEVICE_ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
+Id = Annotated[str, StringConstraints(pattern=ID_PATTERN)]
+DeviceId = Annotated[str, StringConstraints(pattern=DEVICE_ID_PATTERN)]
+_IDS = {"gate_id": re.compile(DEVICE_ID_PATTERN)}
+_ANY_ID = re.compile(ID_PATTERN)
+# Text limits are the columns' (in characters, as PostgreSQL counts them); one-line texts refuse control characters
+# and notes refuse NUL, which PostgreSQL cannot store, so bad text is a 400 on every database.
+Name = Annotated[str, StringConstraints(pattern=r"^[^\x00-\x1f\x7f]{1,100}$")]
+ShortLine = Annotated[str, StringConstraints(pattern=r"^[^\x00-\x1f\x7f]{1,32}$")]
 Phone = Annotated[str, StringConstraints(pattern=r"^\+?[0-9][0-9 -]{5,30}$")]
-Note = Annotated[str, StringConstraints(max_length=2000)]
+Note = Annotated[str, StringConstraints(pattern=r"^[^\x00]{0,2000}$")]
 DoorNumber = Annotated[int, Field(ge=1, le=1024)]
 MANAGERS = (Role.PROPERTY_MANAGER,)
 PEOPLE = (Role.PROPERTY_MANAGER, Role.RESIDENT)
@@ -112,8 +126,8 @@ class AccessBuildingsOut(BaseModel):
 class AccessUnitIn(_In):
     unit_id: Id
     building_id: Id
-    entrance: Annotated[str, StringConstraints(min_length=1, max_length=32)] = Field(description="单元, e.g. 2单元")
-    room: Annotated[str, StringConstraints(min_length=1, max_length=32)]
+    entrance: ShortLine = Field(description="单元, e.g. 2单元")
+    room: ShortLine
     area_m2: Annotated[Decimal, Field(gt=0, max_digits=12, decimal_places=2)] = Field(
         description="Registered exclusive area, exact decimal")
 
@@ -156,7 +170,7 @@ class AccessGroupsIn(_In):
 
 class AccessCredentialIn(_In):
     kind: CredentialKind
-    value: Annotated[str, StringConstraints(min_length=1, max_length=128)] = Field(
+    value: Annotated[str, StringConstraints(pattern=r"^[^\x00-\x1f\x7f]{1,128}$")] = Field(
         description="Card number, PIN, face template reference or static QR text; hashed at once, never stored")
     valid_from: AwareDatetime | None = None
     valid_to: AwareDatetime | None = None
@@ -166,7 +180,8 @@ class AccessCredentialOut(BaseModel):
     credential_id: str
     resident_id: str
     kind: CredentialKind
-    hint: str | None = Field(description="A card's last four digits, a face template reference; nothing of a PIN")
+    hint: str | None = Field(description="The last four characters of a card number or face template reference "
+                                         "(…5678); nothing of a PIN")
     valid_from: datetime | None
     valid_to: datetime | None
     revoked_at: datetime | None
@@ -262,7 +277,7 @@ class AccessPassIn(_In):
     valid_from: AwareDatetime | None = Field(None, description="Default: now")
     valid_to: AwareDatetime | None = Field(None, description="Default: 4 hours after the start; at most 24 hours")
     max_uses: Annotated[int, Field(ge=1, le=100)] | None = None
-    visitor_name: Annotated[str, StringConstraints(min_length=1, max_length=32)] | None = None
+    visitor_name: ShortLine | None = None
     visitor_phone: Phone | None = None
 
 
@@ -287,7 +302,7 @@ class AccessPassesOut(BaseModel):
 
 
 class AccessOpenIn(_In):
-    reason: Annotated[str, StringConstraints(min_length=1, max_length=200)] = Field(
+    reason: Annotated[str, StringConstraints(pattern=r"^[^\x00-\x1f\x7f]{1,200}$")] = Field(
         description="Why the door is opened remotely (kept in the audit)")
 
 
@@ -368,7 +383,7 @@ class AccessMeOut(BaseModel):
 
 
 def _translated(handler: Handler) -> Handler:
-    """The service's refusals as 4xx with the reason."""
+    """The service's refusals as 4xx with the reason; a value the database refuses as 422, without its SQL text."""
 
     @wraps(handler)
     async def translated(request: web.Request) -> web.StreamResponse:
@@ -376,6 +391,12 @@ def _translated(handler: Handler) -> Handler:
             return await handler(request)
         except AccessError as refused:
             raise json_error(_STATUS.get(type(refused), web.HTTPUnprocessableEntity), str(refused)) from None
+        except DBAPIError as failed:
+            if not is_data_error(failed):
+                raise
+            log.warning("a value the database cannot take was refused", extra={"error": type(failed.orig).__name__})
+            raise json_error(web.HTTPUnprocessableEntity, "a value is too long, out of range or holds characters "
+                             "that cannot be stored") from None
 
     return translated
 
@@ -406,9 +427,10 @@ def _is_manager(request: web.Request) -> bool:
 
 
 async def _me(request: web.Request) -> tuple[ResidentRecord, str]:
-    """The resident behind the token (their subject is their resident id), and their community."""
+    """The resident behind the token (their subject is their resident id), and their community; 403 unless they are
+    an active resident (moved out or revoked: no resident access)."""
     try:
-        return await _service(request).resident(_principal(request).subject)
+        return await _service(request).signed_in_resident(_principal(request).subject)
     except NotFound:
         raise json_error(web.HTTPForbidden, "this token names no resident") from None
 
@@ -428,6 +450,45 @@ def _aware(text: str) -> datetime:
     if moment.tzinfo is None:
         raise ValueError("a time needs an offset")
     return moment
+
+
+def _path_id(request: web.Request, name: str, *, creating: bool = False) -> str:
+    """An id from the path, checked like every id of the API: one that cannot exist is 404 (400 for the id of
+    something being created), never a lookup that the database might refuse."""
+    raw = request.match_info[name]
+    if _IDS.get(name, _ANY_ID).fullmatch(raw):
+        return raw
+    what = name.removesuffix("_id")
+    if creating:
+        raise json_error(web.HTTPBadRequest, f"a {what} id is 1..64 letters, digits or _ . : -", field=name)
+    raise json_error(web.HTTPNotFound, f"no {what} with that id")
+
+
+def _query_id(request: web.Request, name: str) -> str | None:
+    """An id from the query string (None when absent), checked like every id of the API: 400 when malformed."""
+    raw = request.query.get(name)
+    if not raw:
+        return None
+    if not _IDS.get(name, _ANY_ID).fullmatch(raw):
+        raise json_error(web.HTTPBadRequest, f"query parameter {name!r} is not a valid id", field=name)
+    return raw
+
+
+def _page_limit(request: web.Request, default: int) -> int:
+    """The ``?limit=`` of a listing: 1..MAX_PAGE, else 400 — the same rule for every paged list."""
+    limit = _query(request, "limit", int)
+    if limit is None:
+        return default
+    if not 1 <= limit <= MAX_PAGE:
+        raise json_error(web.HTTPBadRequest, f"limit must be 1..{MAX_PAGE}", field="limit")
+    return int(limit)
+
+
+def _door_number(text: str) -> int:
+    number = int(text)
+    if not 1 <= number <= 1024:
+        raise ValueError("a door number is 1..1024")
+    return number
 
 
 def _int_path(request: web.Request, name: str) -> int:
@@ -524,13 +585,13 @@ async def list_communities(request: web.Request) -> web.Response:
 
 async def add_building(request: web.Request) -> web.Response:
     data: AccessBuildingIn = await _body(request, AccessBuildingIn)
-    community_id = request.match_info["community_id"]
+    community_id = _path_id(request, "community_id")
     await _service(request).add_building(Building(data.building_id, community_id, data.name))
     return _json(AccessBuildingOut(building_id=data.building_id, community_id=community_id, name=data.name), 201)
 
 
 async def list_buildings(request: web.Request) -> web.Response:
-    found = await _service(request).buildings(request.match_info["community_id"])
+    found = await _service(request).buildings(_path_id(request, "community_id"))
     return _json(AccessBuildingsOut(buildings=[AccessBuildingOut(building_id=b.building_id,
                                                                  community_id=b.community_id, name=b.name)
                                                for b in found]))
@@ -540,7 +601,7 @@ async def add_unit(request: web.Request) -> web.Response:
     data: AccessUnitIn = await _body(request, AccessUnitIn)
     unit = Unit(data.unit_id, data.building_id, data.entrance, data.room, data.area_m2)
     service = _service(request)
-    building_community = {b.building_id for b in await service.buildings(request.match_info["community_id"])}
+    building_community = {b.building_id for b in await service.buildings(_path_id(request, "community_id"))}
     if data.building_id not in building_community:
         raise json_error(web.HTTPNotFound, f"no building {data.building_id!r} in this community")
     await service.add_unit(unit)
@@ -548,19 +609,22 @@ async def add_unit(request: web.Request) -> web.Response:
 
 
 async def get_unit(request: web.Request) -> web.Response:
-    unit, community_id = await _service(request).unit(request.match_info["unit_id"])
-    if not _is_manager(request):
+    """Managers see everyone ever registered in the unit (with their status); a resident, the active household."""
+    unit, community_id = await _service(request).unit(_path_id(request, "unit_id"))
+    manager = _is_manager(request)
+    if not manager:
         me, _ = await _me(request)
         if me.unit_id != unit.unit_id:
             raise json_error(web.HTTPForbidden, "a resident sees their own unit only")
-    return _json(_unit_out(unit, await _service(request).residents(community_id, unit.unit_id)))
+    residents = await _service(request).residents(community_id, unit.unit_id, active_only=not manager)
+    return _json(_unit_out(unit, residents))
 
 
 async def add_resident(request: web.Request) -> web.Response:
     data: AccessResidentIn = await _body(request, AccessResidentIn)
     service = _service(request)
     _, community_id = await service.unit(data.unit_id)
-    if community_id != request.match_info["community_id"]:
+    if community_id != _path_id(request, "community_id"):
         raise json_error(web.HTTPNotFound, f"no unit {data.unit_id!r} in this community")
     record = ResidentRecord(data.resident_id, data.unit_id, data.role, data.name, data.phone,
                             frozenset(data.group_ids))
@@ -569,19 +633,19 @@ async def add_resident(request: web.Request) -> web.Response:
 
 
 async def list_residents(request: web.Request) -> web.Response:
-    community_id = request.match_info["community_id"]
+    community_id = _path_id(request, "community_id")
     await _service(request).community(community_id)
-    found = await _service(request).residents(community_id, request.query.get("unit_id") or None)
+    found = await _service(request).residents(community_id, _query_id(request, "unit_id"))
     return _json(AccessResidentsOut(residents=[_resident_out(r) for r in found]))
 
 
 async def _visible_resident(request: web.Request) -> ResidentRecord:
-    """The resident in the path, for a manager or a resident of the same unit."""
-    resident, _ = await _service(request).resident(request.match_info["resident_id"])
+    """The resident in the path, for a manager, or for a resident of the same unit while both are active."""
+    resident, _ = await _service(request).resident(_path_id(request, "resident_id"))
     if not _is_manager(request):
         me, _ = await _me(request)
-        if me.unit_id != resident.unit_id:
-            raise json_error(web.HTTPForbidden, "a resident sees their own unit only")
+        if me.unit_id != resident.unit_id or resident.status is not ResidentStatus.ACTIVE:
+            raise json_error(web.HTTPForbidden, "a resident sees their own household only")
     return resident
 
 
@@ -591,19 +655,19 @@ async def get_resident(request: web.Request) -> web.Response:
 
 async def set_groups(request: web.Request) -> web.Response:
     data: AccessGroupsIn = await _body(request, AccessGroupsIn)
-    record = await _service(request).set_resident_groups(request.match_info["resident_id"], frozenset(data.group_ids))
+    record = await _service(request).set_resident_groups(_path_id(request, "resident_id"), frozenset(data.group_ids))
     return _json(_resident_out(record))
 
 
 async def revoke_resident(request: web.Request) -> web.Response:
-    resident_id = request.match_info["resident_id"]
+    resident_id = _path_id(request, "resident_id")
     await _service(request).revoke_resident(resident_id, _principal(request).subject)
     resident, _ = await _service(request).resident(resident_id)
     return _json(_resident_out(resident))
 
 
 async def move_out(request: web.Request) -> web.Response:
-    resident_id = request.match_info["resident_id"]
+    resident_id = _path_id(request, "resident_id")
     await _service(request).move_out(resident_id, _principal(request).subject)
     resident, _ = await _service(request).resident(resident_id)
     return _json(_resident_out(resident))
@@ -612,7 +676,7 @@ async def move_out(request: web.Request) -> web.Response:
 async def enroll(request: web.Request) -> web.Response:
     data: AccessCredentialIn = await _body(request, AccessCredentialIn)
     record = await _service(request).enroll(CredentialEnrolment(
-        request.match_info["resident_id"], data.kind, data.value, data.valid_from, data.valid_to))
+        _path_id(request, "resident_id"), data.kind, data.value, data.valid_from, data.valid_to))
     return _json(_credential_out(record), 201)
 
 
@@ -627,8 +691,9 @@ async def list_credentials(request: web.Request) -> web.Response:
 async def revoke_credential(request: web.Request) -> web.Response:
     """Managers revoke any credential; a resident reports their own card lost."""
     service = _service(request)
-    credential_id = request.match_info["credential_id"]
+    credential_id = _path_id(request, "credential_id")
     if not _is_manager(request):
+        await _me(request)  # an active resident
         mine = {c.credential_id for c in await service.credentials_of(_principal(request).subject)}
         if credential_id not in mine:
             raise json_error(web.HTTPForbidden, "a resident revokes their own credentials only")
@@ -639,7 +704,7 @@ async def revoke_credential(request: web.Request) -> web.Response:
 async def me(request: web.Request) -> web.Response:
     resident, community_id = await _me(request)
     unit, _ = await _service(request).unit(resident.unit_id)
-    residents = await _service(request).residents(community_id, unit.unit_id)
+    residents = await _service(request).residents(community_id, unit.unit_id, active_only=True)
     credentials = await _service(request).credentials_of(resident.resident_id)
     return _json(AccessMeOut(resident=_resident_out(resident), unit=_unit_out(unit, residents),
                              credentials=[_credential_out(c) for c in credentials]))
@@ -652,7 +717,7 @@ async def add_gate(request: web.Request) -> web.Response:
     data: AccessGateIn = await _body(request, AccessGateIn)
     if len({door.number for door in data.doors}) != len(data.doors):
         raise json_error(web.HTTPBadRequest, "door numbers repeat")
-    gate = Gate(data.gate_id, request.match_info["community_id"], data.name,
+    gate = Gate(data.gate_id, _path_id(request, "community_id"), data.name,
                 tuple(GateDoor(data.gate_id, d.number, d.name, d.kind, d.building_id)
                       for d in sorted(data.doors, key=lambda d: d.number)))
     service = _service(request)
@@ -662,18 +727,18 @@ async def add_gate(request: web.Request) -> web.Response:
 
 async def list_gates(request: web.Request) -> web.Response:
     service = _service(request)
-    community_id = request.match_info["community_id"]
+    community_id = _path_id(request, "community_id")
     await service.community(community_id)
     statuses = [await service.gate_status(gate.gate_id) for gate in await service.gates(community_id)]
     return _json(AccessGatesOut(gates=[_gate_out(status) for status in statuses]))
 
 
 async def get_gate(request: web.Request) -> web.Response:
-    return _json(_gate_out(await _service(request).gate_status(request.match_info["gate_id"])))
+    return _json(_gate_out(await _service(request).gate_status(_path_id(request, "gate_id"))))
 
 
 async def get_whitelist(request: web.Request) -> web.Response:
-    gate_id = request.match_info["gate_id"]
+    gate_id = _path_id(request, "gate_id")
     desired = await _service(request).desired_whitelist(gate_id)
     if desired is None:
         return _json(AccessWhitelistOut(gate_id=gate_id, version=None, content_hash=None, whitelist=None))
@@ -684,12 +749,13 @@ async def get_whitelist(request: web.Request) -> web.Response:
 
 async def put_group(request: web.Request) -> web.Response:
     data: AccessGroupIn = await _body(request, AccessGroupIn)
-    community_id = request.match_info["community_id"]
+    community_id = _path_id(request, "community_id")
+    group_id = _path_id(request, "group_id", creating=True)
     try:
         windows = tuple(WeeklyWindow(frozenset(w.days), time.fromisoformat(w.start), time.fromisoformat(w.end))
                         for w in data.windows)
-        group = AccessGroup(request.match_info["group_id"], frozenset(Door(d.gate_id, d.door) for d in data.doors),
-                            windows, data.valid_from, data.valid_to)
+        group = AccessGroup(group_id, frozenset(Door(d.gate_id, d.door) for d in data.doors), windows,
+                            data.valid_from, data.valid_to)
     except ValueError as invalid:
         raise json_error(web.HTTPUnprocessableEntity, str(invalid)) from None
     record = GroupRecord(community_id, data.name, group)
@@ -698,7 +764,7 @@ async def put_group(request: web.Request) -> web.Response:
 
 
 async def list_groups(request: web.Request) -> web.Response:
-    community_id = request.match_info["community_id"]
+    community_id = _path_id(request, "community_id")
     await _service(request).community(community_id)
     return _json(AccessGroupsOut(groups=[_group_out(g) for g in await _service(request).groups(community_id)]))
 
@@ -718,11 +784,13 @@ async def invite(request: web.Request) -> web.Response:
 
 async def _visible_pass(request: web.Request) -> tuple[VisitorPassRecord, bool]:
     """The pass in the path for its inviter or a manager; whether the caller is the inviter."""
-    record, _ = await _service(request).visitor_pass(request.match_info["pass_id"])
-    inviter = record.resident_id == _principal(request).subject
-    if not (inviter or _is_manager(request)):
+    record, _ = await _service(request).visitor_pass(_path_id(request, "pass_id"))
+    if _is_manager(request):
+        return record, record.resident_id == _principal(request).subject
+    me, _ = await _me(request)  # an active resident
+    if record.resident_id != me.resident_id:
         raise json_error(web.HTTPForbidden, "a resident sees the visitors they invited only")
-    return record, inviter
+    return record, True
 
 
 async def get_pass(request: web.Request) -> web.Response:
@@ -744,9 +812,10 @@ async def pass_qr(request: web.Request) -> web.Response:
 async def list_passes(request: web.Request) -> web.Response:
     service, now = _service(request), request.app[CLOCK]()
     if _is_manager(request):
-        community_id = request.query.get("community_id")
+        community_id = _query_id(request, "community_id")
         if not community_id:
             raise json_error(web.HTTPBadRequest, "give ?community_id=", field="community_id")
+        await service.community(community_id)  # 404 for a community that does not exist, not an empty list
         found = await service.passes(community_id=community_id)
         return _json(AccessPassesOut(passes=[_pass_out(r, now, None) for r in found]))
     resident, _ = await _me(request)
@@ -766,20 +835,21 @@ async def revoke_pass(request: web.Request) -> web.Response:
 async def open_door(request: web.Request) -> web.Response:
     data: AccessOpenIn = await _body(request, AccessOpenIn)
     door = _int_path(request, "door")
-    outcome = await _service(request).open_door(request.match_info["gate_id"], door, _principal(request).subject,
+    outcome = await _service(request).open_door(_path_id(request, "gate_id"), door, _principal(request).subject,
                                                 data.reason)
     return _json(_remote_open_out(outcome), 202)
 
 
 async def get_remote_open(request: web.Request) -> web.Response:
-    found, _ = await _service(request).remote_open(request.match_info["cmd_id"])
+    found, _ = await _service(request).remote_open(_path_id(request, "cmd_id"))
     return _json(_remote_open_out(found))
 
 
 async def list_remote_opens(request: web.Request) -> web.Response:
-    community_id = request.match_info["community_id"]
+    community_id = _path_id(request, "community_id")
     await _service(request).community(community_id)
-    found = await _service(request).remote_opens(community_id, request.query.get("gate_id") or None)
+    found = await _service(request).remote_opens(community_id, _query_id(request, "gate_id"),
+                                                 limit=_page_limit(request, 100))
     return _json(AccessRemoteOpensOut(remote_opens=[_remote_open_out(r) for r in found]))
 
 
@@ -789,29 +859,25 @@ async def list_remote_opens(request: web.Request) -> web.Response:
 async def list_events(request: web.Request) -> web.Response:
     """Managers query a community's log; a resident sees their unit's residents' and their visitors' events."""
     service = _service(request)
-    limit = _query(request, "limit", int)
-    limit = 50 if limit is None else limit
-    if not 1 <= limit <= MAX_PAGE:
-        raise json_error(web.HTTPBadRequest, f"limit must be 1..{MAX_PAGE}", field="limit")
+    limit = _page_limit(request, 50)
     filters: dict[str, Any] = {
-        "gate_id": request.query.get("gate_id") or None, "door": _query(request, "door", int),
-        "resident_id": request.query.get("resident_id") or None, "kind": _query(request, "kind", GateEventKind),
+        "gate_id": _query_id(request, "gate_id"), "door": _query(request, "door", _door_number),
+        "resident_id": _query_id(request, "resident_id"), "kind": _query(request, "kind", GateEventKind),
         "since": _query(request, "since", _aware), "until": _query(request, "until", _aware),
         "after": _query(request, "cursor", decode_cursor), "limit": limit,
     }
     if _is_manager(request):
-        community_id = request.query.get("community_id")
+        community_id = _query_id(request, "community_id")
         if not community_id:
             raise json_error(web.HTTPBadRequest, "give ?community_id=", field="community_id")
         await service.community(community_id)
         visible = None
     else:
         resident, community_id = await _me(request)
-        household = {r.resident_id for r in await service.residents(community_id, resident.unit_id)}
+        household = {r.resident_id for r in await service.residents(community_id, resident.unit_id, active_only=True)}
         if filters["resident_id"] is not None and filters["resident_id"] not in household:
-            raise json_error(web.HTTPForbidden, "a resident sees their own unit's events only")
-        invited = {p.pass_id for p in await service.passes(resident_ids=household, limit=1000)}
-        visible = Visibility(frozenset(household), frozenset(invited))
+            raise json_error(web.HTTPForbidden, "a resident sees their own household's events only")
+        visible = Visibility(resident.unit_id)  # the household and every visitor it invited, resolved in the query
     try:
         query = LogQuery(community_id=community_id, visible_to=visible, **filters)
     except ValueError as invalid:
@@ -821,17 +887,17 @@ async def list_events(request: web.Request) -> web.Response:
 
 
 async def presence(request: web.Request) -> web.Response:
-    counted = await _service(request).presence(request.match_info["community_id"])
+    counted = await _service(request).presence(_path_id(request, "community_id"))
     return _json(AccessPresenceOut(community_id=counted.community_id, residents_inside=counted.residents_inside,
                                    visitors_inside=counted.visitors_inside))
 
 
 async def list_alarms(request: web.Request) -> web.Response:
-    community_id = request.match_info["community_id"]
+    community_id = _path_id(request, "community_id")
     await _service(request).community(community_id)
     found = await _service(request).alarms(
-        community_id, status=_query(request, "status", AlarmStatus), gate_id=request.query.get("gate_id") or None,
-        kind=_query(request, "kind", AlarmKind), limit=min(max(_query(request, "limit", int) or 100, 1), MAX_PAGE))
+        community_id, status=_query(request, "status", AlarmStatus), gate_id=_query_id(request, "gate_id"),
+        kind=_query(request, "kind", AlarmKind), limit=_page_limit(request, 100))
     return _json(AccessAlarmsOut(alarms=[_alarm_out(number, alarm) for number, alarm in found]))
 
 
@@ -866,20 +932,20 @@ GATE_ID = QueryParam("gate_id", description="Only this gate")
 UNIT_ID = QueryParam("unit_id", description="Only this unit")
 _ROUTES = [
     Route("POST", "/api/access/communities", create_community, "Register a community (小区) and its MQTT site",
-          AccessCommunityIn, AccessCommunityOut, 201, (Role.ADMIN,), (400, 409)),
+          AccessCommunityIn, AccessCommunityOut, 201, (Role.ADMIN,), (400, 409, 422)),
     Route("GET", "/api/access/communities", list_communities, "The communities", None, AccessCommunitiesOut, 200,
           MANAGERS),
     Route("POST", C + "/buildings", add_building, "Add a building", AccessBuildingIn, AccessBuildingOut, 201,
-          MANAGERS, (400, 404, 409)),
+          MANAGERS, (400, 404, 409, 422)),
     Route("GET", C + "/buildings", list_buildings, "The buildings", None, AccessBuildingsOut, 200, MANAGERS, (404,)),
     Route("POST", C + "/units", add_unit, "Add a unit (房屋) with its exclusive area", AccessUnitIn, AccessUnitOut,
-          201, MANAGERS, (400, 404, 409)),
+          201, MANAGERS, (400, 404, 409, 422)),
     Route("GET", "/api/access/units/{unit_id}", get_unit, "A unit and its residents (phones masked)", None,
           AccessUnitOut, 200, PEOPLE, (404,)),
     Route("POST", C + "/residents", add_resident, "Register a resident (owner, family member, tenant)",
           AccessResidentIn, AccessResidentOut, 201, MANAGERS, (400, 404, 409, 422)),
     Route("GET", C + "/residents", list_residents, "The residents (phones masked)", None,
-          AccessResidentsOut, 200, MANAGERS, (404,), query=(UNIT_ID,)),
+          AccessResidentsOut, 200, MANAGERS, (400, 404), query=(UNIT_ID,)),
     Route("GET", "/api/access/me", me, "The signed-in resident, their unit and credentials", None, AccessMeOut, 200,
           (Role.RESIDENT,)),
     Route("GET", "/api/access/residents/{resident_id}", get_resident, "A resident (phone masked)", None,
@@ -888,9 +954,10 @@ _ROUTES = [
           AccessGroupsIn, AccessResidentOut, 200, MANAGERS, (400, 404, 422)),
     Route("POST", "/api/access/residents/{resident_id}/revoke", revoke_resident,
           "Revoke a resident: every credential and pass blacklisted on every gate they could open", None,
-          AccessResidentOut, 200, MANAGERS, (404, 409)),
+          AccessResidentOut, 200, MANAGERS, (404, 409, 422)),
     Route("POST", "/api/access/residents/{resident_id}/move-out", move_out,
-          "A resident moves out: off every whitelist", None, AccessResidentOut, 200, MANAGERS, (404,)),
+          "A resident moves out: off every whitelist, no more resident access", None, AccessResidentOut, 200,
+          MANAGERS, (404, 422)),
     Route("POST", "/api/access/residents/{resident_id}/credentials", enroll,
           "Enrol a card, PIN, face template reference or static QR (stored as a keyed hash)", AccessCredentialIn,
           AccessCredentialOut, 201, MANAGERS, (400, 404, 409, 422)),
@@ -898,9 +965,9 @@ _ROUTES = [
           "A resident's credentials (hints only)", None, AccessCredentialsOut, 200, PEOPLE, (404,)),
     Route("POST", "/api/access/credentials/{credential_id}/revoke", revoke_credential,
           "Revoke a credential (a resident: their own, e.g. a lost card)", None, AccessCredentialOut, 200, PEOPLE,
-          (404, 409)),
+          (404, 409, 422)),
     Route("POST", C + "/gates", add_gate, "Register a gate controller and its doors", AccessGateIn, AccessGateOut,
-          201, MANAGERS, (400, 404, 409)),
+          201, MANAGERS, (400, 404, 409, 422)),
     Route("GET", C + "/gates", list_gates, "The gates with their whitelist sync state", None, AccessGatesOut, 200,
           MANAGERS, (404,)),
     Route("GET", "/api/access/gates/{gate_id}", get_gate, "A gate and its whitelist sync state", None,
@@ -914,20 +981,20 @@ _ROUTES = [
           AccessPassIn, AccessPassOut, 201, (Role.RESIDENT,), (400, 403, 404, 422)),
     Route("GET", "/api/access/passes", list_passes,
           "Visitor passes: a resident's own; a manager's of a community", None, AccessPassesOut, 200, PEOPLE,
-          (400,), query=(COMMUNITY_ID,)),
+          (400, 404), query=(COMMUNITY_ID,)),
     Route("GET", "/api/access/passes/{pass_id}", get_pass, "A visitor pass (the QR text for its inviter)", None,
           AccessPassOut, 200, PEOPLE, (404,)),
     Route("GET", "/api/access/passes/{pass_id}/qr.svg", pass_qr, "The pass as a QR code (SVG), for its inviter",
           None, None, 200, PEOPLE, (404,)),
     Route("POST", "/api/access/passes/{pass_id}/revoke", revoke_pass, "Revoke a visitor pass", None, AccessPassOut,
-          200, PEOPLE, (404, 409)),
+          200, PEOPLE, (404, 409, 422)),
     Route("POST", "/api/access/gates/{gate_id}/doors/{door}/open", open_door,
           "Open a door remotely (audited); the outcome follows the gate's ack or the timeout", AccessOpenIn,
           AccessRemoteOpenOut, 202, MANAGERS, (400, 404, 422)),
     Route("GET", "/api/access/remote-opens/{cmd_id}", get_remote_open, "A remote open and its outcome", None,
           AccessRemoteOpenOut, 200, MANAGERS, (404,)),
     Route("GET", C + "/remote-opens", list_remote_opens, "The remote-open audit, newest first", None,
-          AccessRemoteOpensOut, 200, MANAGERS, (404,), query=(GATE_ID,)),
+          AccessRemoteOpensOut, 200, MANAGERS, (400, 404), query=(GATE_ID, LIMIT)),
     Route("GET", "/api/access/events", list_events, "The access log, newest first, paginated (a manager names "
           "the community; a resident sees their unit's)", None, AccessEventsOut, 200, PEOPLE, (400, 404),
           query=(COMMUNITY_ID, GATE_ID, QueryParam("door", "integer"), QueryParam("resident_id"),
@@ -941,10 +1008,11 @@ _ROUTES = [
           (400, 404), query=(QueryParam("status", description="open, acknowledged or resolved"), GATE_ID,
                              QueryParam("kind", description="An alarm kind"), LIMIT)),
     Route("POST", "/api/access/alarms/{number}/acknowledge", acknowledge_alarm, "Acknowledge an open alarm",
-          AccessNoteIn, AccessAlarmOut, 200, MANAGERS, (400, 404, 409)),
+          AccessNoteIn, AccessAlarmOut, 200, MANAGERS, (400, 404, 409, 422)),
     Route("POST", "/api/access/alarms/{number}/resolve", resolve_alarm, "Resolve an alarm, with a note",
-          AccessNoteIn, AccessAlarmOut, 200, MANAGERS, (400, 404, 409)),
-    Route("GET", "/api/access/live", live, "Live feed (Server-Sent Events) of events and alarms", None, None, 200,
+          AccessNoteIn, AccessAlarmOut, 200, MANAGERS, (400, 404, 409, 422)),
+    Route("GET", "/api/access/live", live, "Live feed (Server-Sent Events) of events and alarms; each has an id, "
+          "and a client reconnecting with Last-Event-ID gets what it missed, or a `gap` event", None, None, 200,
           MANAGERS, (503,), query=(QueryParam("gate_id", description="Only these gates", repeated=True),
                                    QueryParam("community_id", description="Only these communities", repeated=True))),
 ]

@@ -25,7 +25,9 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from enum import Enum
 from fractions import Fraction
+from typing import Literal
 
 from community.access.permissions import JsonObject, Whitelist
 
@@ -59,6 +61,17 @@ class SyncPolicy:
 
 
 DEFAULT_POLICY = SyncPolicy()
+
+
+class HeldNothing(Enum):
+    """A gate's report that it holds no whitelist at all (reset, replaced, or never synced)."""
+
+    HOLDS_NOTHING = "holds_nothing"
+
+
+HOLDS_NOTHING = HeldNothing.HOLDS_NOTHING
+Reported = WhitelistVersion | Literal[HeldNothing.HOLDS_NOTHING]
+"""What a gate's ``state`` says it holds: a version, or nothing."""
 
 
 @dataclass(frozen=True)
@@ -165,27 +178,36 @@ def on_state(
     state: GateSyncState,
     online: bool,
     now: datetime,
-    reported: WhitelistVersion | None = None,
+    reported: Reported | None = None,
     policy: SyncPolicy = DEFAULT_POLICY,
 ) -> SyncStep:
-    """The gate's availability changed (retained ``state``, or its last will).
+    """The gate's availability (retained ``state``, or its last will), and what it says it holds.
 
-    A gate coming online is brought to the desired version at once. `reported` is the version the gate says it
-    holds, if its state message carries one: the target of the plan in flight counts as acked (the acks were lost),
-    anything other than the acked version makes the gate's content unknown.
+    A gate coming online is brought to the desired version at once. `reported` is the version the gate says it holds
+    (or that it holds nothing), if its state message carries one, and it is compared on every state, not only when
+    the gate comes back: a controller that rebooted with an empty or older list while the platform never saw it go
+    offline says so in its next state. The target of the plan in flight counts as acked (the acks were lost);
+    anything other than the acked version makes the gate's content unknown, and an online gate then gets the full
+    list at once. None means the state carries no report (older firmware): nothing is assumed.
     """
     came_online = online and not state.online
     state = replace(state, online=online)
+    diverged = False
     if reported is not None:
+        held = None if reported is HOLDS_NOTHING else reported
         pending = state.pending
-        if pending is not None and reported == pending.target.version:
+        acked = state.acked.version if state.acked is not None else None
+        if pending is not None and held == pending.target.version:
             state = replace(state, acked=pending.target, pending=None, uncertain=False)
-        elif state.acked is None or reported != state.acked.version:
+        elif held != acked:
+            diverged = True
             state = replace(state, acked=None)
-    if not came_online or state.desired is None or state.in_sync:
+    if not (came_online or (online and diverged)) or state.desired is None or state.in_sync:
         return SyncStep(state)
     state = _abandon_pending(state)
-    return _send_plan(state, now, policy)
+    # after a report that contradicts its acks, the gate's memory of command ids cannot be trusted either: a new id,
+    # so a gate that still remembers the same full list's id applies it again instead of repeating its old ack
+    return _send_plan(state, now, policy, fresh_id=diverged)
 
 
 def due_retries(state: GateSyncState, now: datetime, policy: SyncPolicy = DEFAULT_POLICY) -> SyncStep:
@@ -198,9 +220,12 @@ def due_retries(state: GateSyncState, now: datetime, policy: SyncPolicy = DEFAUL
     return SyncStep(replace(state, pending=pending), pending.unacked)
 
 
-def command_id(gate_id: str, op: str, version: WhitelistVersion, base: WhitelistVersion | None) -> str:
-    """Deterministic id: the same gate, operation and versions give the same id, so retries are idempotent."""
+def command_id(gate_id: str, op: str, version: WhitelistVersion, base: WhitelistVersion | None, salt: str = "") -> str:
+    """Deterministic id: the same gate, operation and versions give the same id, so retries are idempotent. A
+    `salt` (the moment a resync was decided) makes a new id for the same content, when the old one must not count."""
     basis = f"{gate_id}\x00{op}\x00{version.number}\x00{version.content_hash}\x00{base.number if base else ''}"
+    if salt:
+        basis += f"\x00{salt}"
     return f"{op}-v{version.number}-{hashlib.sha256(basis.encode()).hexdigest()[:16]}"
 
 
@@ -211,21 +236,22 @@ def _abandon_pending(state: GateSyncState) -> GateSyncState:
     return replace(state, pending=None, uncertain=state.uncertain or state.pending.attempts > 0)
 
 
-def _send_plan(state: GateSyncState, now: datetime, policy: SyncPolicy) -> SyncStep:
+def _send_plan(state: GateSyncState, now: datetime, policy: SyncPolicy, *, fresh_id: bool = False) -> SyncStep:
     assert state.desired is not None
     if state.in_sync:
         return SyncStep(state)
-    plan = _plan(state, state.desired, now, policy)
+    plan = _plan(state, state.desired, now, policy, salt=now.isoformat() if fresh_id else "")
     plan = replace(plan, attempts=1, next_attempt_at=now + policy.retry_after)
     return SyncStep(replace(state, pending=plan), plan.commands)
 
 
-def _plan(state: GateSyncState, target: VersionedWhitelist, now: datetime, policy: SyncPolicy) -> PendingPlan:
+def _plan(
+    state: GateSyncState, target: VersionedWhitelist, now: datetime, policy: SyncPolicy, salt: str = ""
+) -> PendingPlan:
     commands = _delta_commands(state, target, now, policy)
     if commands is None:
-        commands = (
-            _command(state.gate_id, SYNC_WHITELIST, target, None, now, {"whitelist": target.whitelist.to_payload()}),
-        )
+        whole = {"whitelist": target.whitelist.to_payload()}
+        commands = (_command(state.gate_id, SYNC_WHITELIST, target, None, now, whole, salt),)
     return PendingPlan(target, commands, frozenset(), attempts=0, next_attempt_at=now)
 
 
@@ -264,12 +290,13 @@ def _command(
     base: WhitelistVersion | None,
     now: datetime,
     args: JsonObject,
+    salt: str = "",
 ) -> JsonObject:
     header: JsonObject = {"version": target.version.number, "content_hash": target.version.content_hash}
     if base is not None:
         header["base_version"] = base.number
     return {
-        "cmd_id": command_id(gate_id, op, target.version, base),
+        "cmd_id": command_id(gate_id, op, target.version, base, salt),
         "op": op,
         "args": header | args,
         "issued_at": now,

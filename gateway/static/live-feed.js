@@ -65,8 +65,12 @@
   }
 
   var source = new EventSource(feed.getAttribute("data-live-feed"));
-  ["event", "alarm", "gate", "remote_open"].forEach(function (kind) {
+  ["event", "alarm", "gate", "remote_open", "gap"].forEach(function (kind) {
     source.addEventListener(kind, receive);
+  });
+  // after a reconnect the server replays what was missed; when it cannot, it says so once: keep that visible
+  source.addEventListener("gap", function (message) {
+    say(JSON.parse(message.data).notice || "有遗漏，请刷新", "off");
   });
   source.addEventListener("open", function () { say("实时更新中", "on"); });
   source.addEventListener("error", function () {

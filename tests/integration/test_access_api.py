@@ -298,6 +298,23 @@ async def read_sse(response: Any, wanted: str, timeout: float = 5.0) -> dict[str
                 return data
 
 
+async def sse_messages(response: Any, count: int, timeout: float = 5.0) -> list[dict[str, Any]]:
+    """The next `count` SSE messages as {"event", "id", "data"} (pings skipped)."""
+    messages: list[dict[str, Any]] = []
+    current: dict[str, Any] = {}
+    async with asyncio.timeout(timeout):
+        while len(messages) < count:
+            line = (await response.content.readline()).decode().rstrip("\r\n")
+            if not line:
+                if "data" in current:
+                    messages.append(current)
+                current = {}
+            elif not line.startswith(":"):
+                field, _, value = line.partition(": ")
+                current[field] = json.loads(value) if field == "data" else value
+    return messages
+
+
 async def test_the_live_feed_streams_events_and_alarms_of_the_chosen_gate(api: Api) -> None:
     client = api.client
     response = await client.get("/api/access/live?gate_id=gate-01", headers=MANAGER)

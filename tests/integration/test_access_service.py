@@ -15,7 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from community.access.access_log import LogQuery
-from community.access.alarms import AlarmKind, AlarmRules, AlarmStatus
+from community.access.alarms import AlarmKind, AlarmStatus
 from community.access.directory import (
     Building,
     Community,
@@ -66,7 +66,7 @@ SITE = "lotus"
 T0 = datetime(2025, 3, 3, 8, tzinfo=UTC)  # Monday 16:00 in Shanghai
 DAYTIME = WeeklyWindow(frozenset(range(7)), time(6), time(23))
 WANG_CARD, LI_CARD, ZHAO_CARD = "0012345678", "0087654321", "0055555555"
-SETTINGS = AccessSettings(alarm_rules=AlarmRules(offline_after=timedelta(seconds=60)))
+SETTINGS = AccessSettings(gate_offline_after=timedelta(seconds=60))
 
 LOTUS = CommunityImport(
     community=Community("lotus", SITE, "荷花小区"),
@@ -577,3 +577,117 @@ async def test_the_live_feed_carries_events_and_alarms_of_the_gates_asked_for(si
         assert subscription.queue.empty()
     assert first is not None and (first.kind, first.gate_id, first.data["event_id"]) == ("event", "gate-01", "n2")
     assert second is not None and second.kind == "alarm" and second.data["alarm"] == "forced_door"
+
+
+# --- 4. a gate whose list changed without the platform seeing it offline -----------------------------------------
+
+async def test_a_gate_that_rebooted_empty_without_going_offline_gets_the_full_list(site: Site) -> None:
+    await site.all_online()
+    gate = site.gates["gate-01"]
+    gate.memory = GateMemory("gate-01", SITE_KEY, PASS_KEY, doors=2)  # rebooted, list lost; session kept
+    await gate.connect(site.service, site.downlink, T0 + timedelta(minutes=1))  # online again, never offline
+    assert ops(gate.pending(site.downlink)) == ["sync_whitelist"]
+    await gate.settle(site.service, site.downlink, T0 + timedelta(minutes=1))
+    await assert_holds_desired(site, "gate-01")
+
+
+async def test_a_gate_reporting_another_version_on_a_routine_state_gets_the_full_list(site: Site) -> None:
+    await site.all_online()
+    gate = site.gates["gate-02"]
+    gate.memory.version, gate.memory.content_hash = 42, "0" * 64  # restored from an old backup
+    await gate.send(site.service, DeviceState.model_validate({"online": True, **gate.memory.state_report()}))
+    assert ops(gate.pending(site.downlink)) == ["sync_whitelist"]
+    await gate.settle(site.service, site.downlink, T0)
+    await assert_holds_desired(site, "gate-02")
+    await gate.send(site.service, DeviceState.model_validate({"online": True, **gate.memory.state_report()}))
+    assert gate.pending(site.downlink) == [], "a state that matches changes nothing"
+    await gate.send(site.service, DeviceState(online=True))
+    assert gate.pending(site.downlink) == [], "a state without a report assumes nothing"
+
+
+# --- 5. a registered gate never heard from --------------------------------------------------------------------------
+
+async def test_a_registered_gate_that_never_reports_raises_an_offline_alarm(site: Site, engine: AsyncEngine) -> None:
+    await site.gates["gate-01"].connect(site.service, site.downlink, T0)  # gate-02 never says anything
+    await site.service.tick(T0 + timedelta(seconds=60))
+    assert await site.service.alarms("lotus") == []
+    await site.service.tick(T0 + timedelta(seconds=61))
+    ((_, raised),) = await site.service.alarms("lotus")
+    assert (raised.kind, raised.gate_id) == (AlarmKind.GATE_OFFLINE, "gate-02")
+
+    restarted = AccessService(engine, site.downlink, site.clock, KEYS, SETTINGS)
+    await restarted.tick(T0 + timedelta(seconds=62))
+    assert len(await restarted.alarms("lotus")) == 1, "the same alarm after a restart, not a second one"
+    await site.gates["gate-02"].connect(restarted, site.downlink, T0 + timedelta(minutes=2))
+    ((_, back),) = await restarted.alarms("lotus")
+    assert back.resolved_by == "system"
+
+
+async def test_a_gate_registered_after_the_start_counts_from_its_registration(site: Site) -> None:
+    await site.all_online()
+    site.clock.now = T0 + timedelta(hours=1)
+    await site.service.add_gate(Gate("gate-03", "lotus", "北门", (GateDoor("gate-03", 1, "北门", DoorKind.ENTRANCE),)))
+    await site.service.tick(site.clock.now + timedelta(seconds=60))
+    assert await site.service.alarms("lotus") == []
+    await site.service.tick(site.clock.now + timedelta(seconds=61))
+    ((_, raised),) = await site.service.alarms("lotus")
+    assert raised.gate_id == "gate-03"
+
+
+# --- 3. presence drifts no more -------------------------------------------------------------------------------------
+
+async def test_presence_forgets_visitors_whose_pass_ended_and_residents_not_seen_for_long(site: Site) -> None:
+    await site.all_online()
+    entrance = site.gates["gate-01"]
+    issued = await site.service.invite("wang", frozenset({Door("gate-01", 1)}), valid_to=T0 + timedelta(hours=2))
+    await entrance.show_pass(site.service, issued.text, 1, T0)
+    await entrance.swipe(site.service, WANG_CARD, 1, T0)
+    counted = await site.service.presence("lotus")
+    assert (counted.residents_inside, counted.visitors_inside) == (1, 1)
+
+    site.clock.now = T0 + timedelta(hours=2)  # the pass ended; the visitor left through a held door
+    counted = await site.service.presence("lotus")
+    assert (counted.residents_inside, counted.visitors_inside) == (1, 0)
+    await entrance.swipe(site.service, LI_CARD, 1, T0 + timedelta(hours=3))
+    site.clock.now = T0 + timedelta(hours=24, seconds=1)  # wang went out by the exit button, uncounted
+    counted = await site.service.presence("lotus")
+    assert (counted.residents_inside, counted.visitors_inside) == (1, 0), "only li, seen within the cutoff"
+
+
+async def test_the_staleness_cutoff_is_a_setting(engine: AsyncEngine, site: Site) -> None:
+    await site.all_online()
+    await site.gates["gate-01"].swipe(site.service, WANG_CARD, 1, T0, Direction.IN)
+    patient = AccessService(engine, site.downlink, site.clock, KEYS,
+                            AccessSettings(resident_presence_stale_after=timedelta(days=7)))
+    site.clock.now = T0 + timedelta(days=2)
+    assert (await site.service.presence("lotus")).residents_inside == 0
+    assert (await patient.presence("lotus")).residents_inside == 1
+
+
+# --- 10. thresholds as settings; the held-open rule ----------------------------------------------------------------
+
+async def test_a_door_heard_open_too_long_raises_an_alarm_by_the_setting(engine: AsyncEngine, site: Site) -> None:
+    await site.all_online()
+    quick = AccessService(engine, site.downlink, site.clock, KEYS,
+                          AccessSettings(door_held_open_after=timedelta(seconds=20)))
+    await site.gates["gate-01"].send(quick, GateEvent(event_id="o1", ts=T0, door=2, kind=GateEventKind.DOOR_OPEN))
+    await quick.tick(T0 + timedelta(seconds=20))
+    assert await quick.alarms("lotus") == []
+    await quick.tick(T0 + timedelta(seconds=21))
+    ((_, raised),) = await quick.alarms("lotus")
+    assert (raised.kind, raised.door) == (AlarmKind.DOOR_HELD_OPEN, 2)
+
+
+def test_every_alarm_threshold_is_a_setting_with_a_default() -> None:
+    defaults = AccessSettings()
+    assert (defaults.denial_threshold, defaults.denial_window, defaults.door_held_open_after,
+            defaults.gate_offline_after) == (5, timedelta(minutes=2), timedelta(seconds=60), timedelta(minutes=5))
+    rules = AccessSettings(denial_threshold=3, denial_window=timedelta(seconds=30),
+                           door_held_open_after=timedelta(seconds=90), gate_offline_after=timedelta(seconds=45)
+                           ).alarm_rules
+    assert (rules.denial_threshold, rules.denial_window, rules.held_open_after, rules.offline_after) == (
+        3, timedelta(seconds=30), timedelta(seconds=90), timedelta(seconds=45))
+    for broken in ({"denial_threshold": 0}, {"denial_window": timedelta(0)}, {"door_held_open_after": timedelta(0)},
+                   {"gate_offline_after": timedelta(seconds=-1)}, {"resident_presence_stale_after": timedelta(0)}):
+        with pytest.raises(ValueError):
+            AccessSettings(**broken)  # type: ignore[arg-type]

@@ -3,8 +3,10 @@ whitelist sync state round trips, an idempotent and paginated access log, presen
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, time, timedelta
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -25,6 +27,7 @@ from community.access.directory import (
     GroupRecord,
     ResidentRecord,
     ResidentRole,
+    ResidentStatus,
     Unit,
     credential_hint,
     mask_phone,
@@ -44,10 +47,16 @@ from community.access.storage import (
     AlarmRepository,
     DirectoryRepository,
     SyncRepository,
+    VisitorRepository,
+    credentials,
     metadata,
 )
+from community.access.visitor_pass import VisitorPass
+from community.access.visitors import VisitorPassRecord
 from community.access.whitelist_sync import GateSyncState, on_ack, on_state, plan_sync
 from devices.contract import AccessMethod, DenialReason, GateEventKind
+from gateway.database import migrate
+from tests.integration.conftest import empty_engine
 
 pytestmark = pytest.mark.integration
 
@@ -184,9 +193,19 @@ async def test_the_access_log_stores_an_event_once_and_pages_newest_first(engine
         assert (await log.query(LogQuery(door=2))).entries == (refused,)
 
 
+async def add_visit(engine: AsyncEngine, pass_id: str, valid_to: datetime, revoked_at: datetime | None = None) -> None:
+    visit = VisitorPass(pass_id, "wang", frozenset({Door("gate-01", 1)}), valid_to - timedelta(hours=4), valid_to, 2)
+    async with engine.begin() as connection:
+        await VisitorRepository(connection).add(VisitorPassRecord(visit, "0" * 63 + pass_id[-1], T0,
+                                                                  revoked_at=revoked_at))
+
+
 async def test_presence_follows_the_newest_movement(engine: AsyncEngine) -> None:
     await seed(engine)
+    await add_visit(engine, "vp-1", T0 + timedelta(hours=4))
     async with engine.begin() as connection:
+        await DirectoryRepository(connection).add_resident(
+            ResidentRecord("li", "b1-2-301", ResidentRole.FAMILY, "李强", None, frozenset()))
         log = AccessLogRepository(connection)
         await log.move("lotus", Movement("resident", "wang", True, T0 + timedelta(hours=2)))
         await log.move("lotus", Movement("resident", "wang", False, T0 + timedelta(hours=1)))  # late backlog
@@ -194,8 +213,35 @@ async def test_presence_follows_the_newest_movement(engine: AsyncEngine) -> None
         await log.move("lotus", Movement("resident", "li", True, T0))
         await log.move("lotus", Movement("resident", "li", False, T0 + timedelta(minutes=5)))
     async with engine.connect() as connection:
-        counted = await AccessLogRepository(connection).presence("lotus")
+        counted = await AccessLogRepository(connection).presence("lotus", T0 + timedelta(hours=3), T0)
     assert (counted.residents_inside, counted.visitors_inside) == (1, 1)
+
+
+async def test_presence_stops_counting_ended_passes_stale_and_former_residents(engine: AsyncEngine) -> None:
+    await seed(engine)
+    await add_visit(engine, "vp-1", T0 + timedelta(hours=1))
+    await add_visit(engine, "vp-2", T0 + timedelta(hours=9), revoked_at=T0 + timedelta(hours=2))
+    await add_visit(engine, "vp-3", T0 + timedelta(hours=9))
+    async with engine.begin() as connection:
+        directory = DirectoryRepository(connection)
+        await directory.add_resident(ResidentRecord("li", "b1-2-301", ResidentRole.FAMILY, "李强", None, frozenset()))
+        await directory.add_resident(ResidentRecord("sun", "b1-2-301", ResidentRole.TENANT, "孙", None, frozenset(),
+                                                    ResidentStatus.MOVED_OUT))
+        log = AccessLogRepository(connection)
+        for person_kind, person_id in (("visitor", "vp-1"), ("visitor", "vp-2"), ("visitor", "vp-3"),
+                                       ("resident", "sun")):
+            await log.move("lotus", Movement(person_kind, person_id, True, T0))  # type: ignore[arg-type]
+        await log.move("lotus", Movement("resident", "wang", True, T0 - timedelta(days=2)))  # left by the button
+        await log.move("lotus", Movement("resident", "li", True, T0 + timedelta(hours=1)))
+
+    async def inside(now: datetime, seen_since: datetime) -> tuple[int, int]:
+        async with engine.connect() as connection:
+            counted = await AccessLogRepository(connection).presence("lotus", now, seen_since)
+        return counted.residents_inside, counted.visitors_inside
+
+    assert await inside(T0 + timedelta(minutes=30), T0 - timedelta(days=3)) == (2, 3)
+    now = T0 + timedelta(hours=3)
+    assert await inside(now, now - timedelta(hours=24)) == (1, 1), "vp-1 ended, vp-2 revoked, wang stale, sun gone"
 
 
 async def test_alarms_are_stored_once_and_move_through_their_lifecycle(engine: AsyncEngine) -> None:
@@ -213,3 +259,27 @@ async def test_alarms_are_stored_once_and_move_through_their_lifecycle(engine: A
         assert [a.alarm_id for a in await alarms.unresolved()] == [alarm.alarm_id]
         assert [n for n, _ in await alarms.listed("lotus", gate_id="gate-01")] == [number]
         assert await alarms.listed("lotus", kind=AlarmKind.TAMPER) == []
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def bare_engine(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[AsyncEngine]:
+    made = await empty_engine(request, tmp_path)
+    yield made
+    await made.dispose()
+
+
+async def test_migration_0007_masks_face_references_stored_whole_as_hints(bare_engine: AsyncEngine) -> None:
+    await migrate(bare_engine, "community", "0006_voting_anchors")
+    await seed(bare_engine)
+    face_hash = credential_hash(CredentialKind.FACE, "P-wang", KEY)
+    async with bare_engine.begin() as connection:
+        directory = DirectoryRepository(connection)
+        await directory.add_credential(CredentialRecord("f-wang", "wang", CredentialKind.FACE, face_hash,
+                                                        "face-system/P-wang-0042", None, None))
+        await directory.add_credential(CredentialRecord("f-short", "wang", CredentialKind.FACE, "1" * 64, "P01",
+                                                        None, None))
+        assert (await directory.credential("f-wang")).hint == "…0042", "never shown whole, even before migrating"
+    await migrate(bare_engine, "community")
+    async with bare_engine.connect() as connection:
+        stored = dict((await connection.execute(select(credentials.c.credential_id, credentials.c.hint))).all())
+    assert stored == {"c-wang": "…5678", "f-wang": "…0042", "f-short": None}

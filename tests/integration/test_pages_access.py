@@ -34,7 +34,7 @@ from gateway.pages import mount_pages, mount_portal
 from gateway.points import CredentialHasher, point_for
 from gateway.sinks.embedded import EmbeddedStore
 from tests.integration.helpers import HTML, PageSession
-from tests.integration.test_access_api import read_sse
+from tests.integration.test_access_api import read_sse, sse_messages
 from tests.integration.test_access_service import (
     KEYS,
     LOTUS,
@@ -171,7 +171,9 @@ async def test_the_console_shows_the_gates_open_alarms_recent_events_and_todays_
     charts = section(page, "entries")
     assert charts.count("<svg") == 4, "bars and hourly lines, each for a wide screen and a phone"
     assert "<script" not in charts
-    assert 'data-live-feed="/access/console/live"' in page and "/static/live-feed.js" in page
+    position = site.service.feed.position
+    assert f'data-live-feed="/access/console/live?last_event_id={position}"' in page, "resumes from the page"
+    assert "/static/live-feed.js" in page
 
     filtered = words(section(await site.page("/access/console?gate=gate-02"), "live"))
     assert "未登记的卡或凭证" in filtered and "王芳" not in filtered
@@ -468,3 +470,38 @@ async def test_a_resident_revokes_a_visitor_and_nobody_else_sees_the_pass(site: 
     again = await site.post(f"/access/my/visitors/{issued.record.pass_id}/revoke", {}, token)
     assert again.status == 409 and "无需再撤销" in words(await again.text())
 
+
+# --- former residents; the live feed's gaps ---------------------------------------------------------
+
+async def test_a_former_resident_sees_no_resident_pages_and_the_household_only_active_members(site: Site) -> None:
+    await site.service.move_out("li", "pm-1")
+    await site.sign_in("wang")
+    household = words(section(await site.page("/access/my"), "household"))
+    assert "王芳" in household and "李强" not in household
+    await site.service.move_out("wang", "pm-1")
+    closed = words(await site.page("/access/my", 403))
+    assert "住户登记已失效" in closed and "2单元 301" not in closed and "李强" not in closed
+    await site.page("/access/my/visitors", 403)
+
+
+async def test_the_console_feed_resumes_from_where_the_page_was_rendered(site: Site) -> None:
+    await site.sign_in("pm-1")
+    page = await site.page("/access/console")
+    position = site.service.feed.position
+    assert f"last_event_id={position}" in page
+    await site.event("gate-01", "while-loading", GateEventKind.GRANTED, method=AccessMethod.CARD,
+                     credential=WANG_CARD, direction=Direction.IN)  # after the page, before the stream connects
+    response = await site.client.get(f"/access/console/live?last_event_id={position}")
+    (missed,) = await sse_messages(response, 1)
+    assert missed["event"] == "event" and 'data-event="gate-01/while-loading"' in missed["data"]["row"]
+    response.close()
+
+
+async def test_the_console_says_when_a_gap_cannot_be_filled(site: Site) -> None:
+    await site.sign_in("pm-1")
+    response = await site.client.get("/access/console/live", headers={"Last-Event-ID": "00000000.3"})
+    (gap,) = await sse_messages(response, 1)
+    assert gap["event"] == "gap" and gap["data"]["notice"] == "有遗漏，请刷新"
+    assert "有遗漏，请刷新" in words(gap["data"]["row"]) and 'href="/access/console' in gap["data"]["row"]
+    assert gap["id"] == site.service.feed.position
+    response.close()

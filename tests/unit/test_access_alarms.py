@@ -221,3 +221,52 @@ def test_a_restarted_engine_takes_back_unresolved_alarms_and_offline_clocks() ->
         "the same door's alarm is still open: folded, not raised again"
     (offline,) = after.tick(T0 + timedelta(seconds=61))
     assert (offline.kind, offline.gate_id) == (AlarmKind.GATE_OFFLINE, "g2")
+
+
+def door_event(kind: GateEventKind, at: datetime, door: int = 1, offline: bool = False) -> GateEvent:
+    return GateEvent(event_id=f"d{next(_serial)}", ts=at, door=door, kind=kind, offline=offline)
+
+
+def test_a_door_heard_open_and_not_closed_raises_held_open_on_tick() -> None:
+    engine = AlarmEngine(AlarmRules(held_open_after=timedelta(seconds=60)))
+    assert engine.on_event("gate-n", door_event(GateEventKind.DOOR_OPEN, T0, door=2), T0) == []
+    assert engine.tick(T0 + timedelta(seconds=60)) == []  # not *more* than 60 s yet
+    (raised,) = engine.tick(T0 + timedelta(seconds=61))
+    assert (raised.kind, raised.gate_id, raised.door) == (AlarmKind.DOOR_HELD_OPEN, "gate-n", 2)
+    assert engine.tick(T0 + timedelta(seconds=300)) == [], "raised once"
+
+
+def test_a_door_closed_in_time_or_out_of_order_news_raises_nothing() -> None:
+    engine = AlarmEngine(AlarmRules(held_open_after=timedelta(seconds=60)))
+    engine.on_event("gate-n", door_event(GateEventKind.DOOR_OPEN, T0), T0)
+    engine.on_event("gate-n", door_event(GateEventKind.DOOR_CLOSED, T0 + timedelta(seconds=5)), T0)
+    engine.on_event("gate-n", door_event(GateEventKind.DOOR_OPEN, T0 - timedelta(seconds=9)), T0)  # older news
+    assert engine.tick(T0 + timedelta(hours=1)) == []
+
+
+def test_a_backlog_of_door_events_is_history_not_a_door_open_now() -> None:
+    engine = AlarmEngine(AlarmRules(held_open_after=timedelta(seconds=60)))
+    engine.on_event("gate-n", door_event(GateEventKind.DOOR_OPEN, T0 - timedelta(hours=1), offline=True), T0)
+    assert engine.tick(T0 + timedelta(hours=1)) == []
+
+
+def test_a_gates_own_held_open_alarm_is_not_raised_twice_by_the_platform_rule() -> None:
+    engine = AlarmEngine(AlarmRules(held_open_after=timedelta(seconds=60)))
+    engine.on_event("gate-n", door_event(GateEventKind.DOOR_OPEN, T0), T0)
+    (own,) = engine.on_event("gate-n", event(GateEventKind.HELD_OPEN, T0 + timedelta(seconds=30)), T0)
+    assert engine.tick(T0 + timedelta(seconds=120)) == []
+    assert [alarm.alarm_id for alarm in engine.unresolved] == [own.alarm_id]
+
+
+def test_a_registered_gate_never_heard_from_raises_offline_after_the_delay() -> None:
+    engine = AlarmEngine(AlarmRules(offline_after=timedelta(seconds=300)))
+    engine.on_state("gate-new", False, T0)  # registered at T0: silent since then
+    (raised,) = engine.tick(T0 + timedelta(seconds=301))
+    assert (raised.kind, raised.gate_id) == (AlarmKind.GATE_OFFLINE, "gate-new")
+
+
+def test_thresholds_that_cannot_work_are_refused() -> None:
+    for bad in ({"held_open_after": timedelta(0)}, {"denial_window": timedelta(0)}, {"denial_threshold": 0},
+                {"offline_after": timedelta(seconds=-1)}):
+        with pytest.raises(ValueError):
+            AlarmRules(**bad)  # type: ignore[arg-type]

@@ -269,3 +269,23 @@ def test_the_gate_refuses_a_pass_exactly_when_the_platform_would(
         assert isinstance(on_gate, PassAdmitted) and on_gate.pass_id == platform.pass_id
     else:
         assert isinstance(on_gate, PassRefused) and on_gate.refusal.value == platform.value
+
+
+def test_an_empty_gate_reports_that_it_holds_nothing() -> None:
+    report = GateMemory("gate-n", SITE_KEY, PASS_KEY).state_report()
+    assert report == {"whitelist_version": None, "whitelist_hash": None}, "null, not left out: it holds nothing"
+    assert GateStateReport.model_validate(report).whitelist_version is None
+
+
+def test_a_pass_signed_with_the_controllers_key_is_one_the_platform_would_have_issued() -> None:
+    gate = GateMemory("gate-n", SITE_KEY, PASS_KEY, doors=2)
+    start = T0.replace(microsecond=0)
+    text = gate.sign_pass("vp-sim-1", "r1", {("gate-n", 2)}, start, start + timedelta(hours=4), 2)
+    assert text is not None
+    platform = verify(text, PASS_KEY, Door("gate-n", 2), T0, 0)
+    assert isinstance(platform, VisitorPass) and platform.pass_id == "vp-sim-1" and platform.max_uses == 2
+    assert text == issue(platform, PASS_KEY), "the same text as the platform's own signing"
+    assert gate.admit_pass(text, 2, T0) == PassAdmitted("vp-sim-1", 1, 2)
+    assert isinstance(gate.admit_pass(text, 1, T0), PassRefused), "only the doors it names"
+    assert GateMemory("gate-n", SITE_KEY).sign_pass("x", "r", {("gate-n", 1)}, start, start + timedelta(hours=1),
+                                                    1) is None, "no pass key, no pass"

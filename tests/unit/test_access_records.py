@@ -11,7 +11,7 @@ import pytest
 
 from community.access.access_log import AccessLogEntry, LogQuery, Movement, decode_cursor, encode_cursor, movement
 from community.access.directory import DoorKind, Unit, credential_hint, mask_phone
-from community.access.live_feed import FeedFull, FeedItem, LiveFeed
+from community.access.live_feed import GAP, GAP_NOTICE, FeedFull, FeedItem, LiveFeed, Subscription
 from community.access.permissions import CredentialKind, Door
 from community.access.remote_open import RemoteOpen, RemoteOpenStatus, answered, timed_out, undeliverable
 from community.access.visitor_pass import VisitorPass
@@ -31,7 +31,16 @@ def test_a_credential_shows_only_its_hint() -> None:
     assert credential_hint(CredentialKind.CARD, "0012345678") == "…5678"
     assert credential_hint(CredentialKind.CARD, "1234") is None
     assert credential_hint(CredentialKind.PIN, "123456") is None
-    assert credential_hint(CredentialKind.FACE, "P010001") == "P010001"
+    assert credential_hint(CredentialKind.QR, "static-qr-0042") is None
+
+
+def test_a_face_template_reference_is_masked_like_a_card_never_shown_whole() -> None:
+    assert credential_hint(CredentialKind.FACE, "P010001") == "…0001"
+    long_reference = "face-system/tenant-7/" + "f" * 100 + "9z8y"
+    hint = credential_hint(CredentialKind.FACE, long_reference)
+    assert hint == "…9z8y" and len(hint) <= 64, "a hint fits its column whatever the reference's length"
+    assert credential_hint(CredentialKind.FACE, "abcd") is None, "too short to hide anything: nothing shown"
+    assert credential_hint(CredentialKind.FACE, "…9z8y") == "…9z8y", "masking a stored hint again changes nothing"
 
 
 def test_a_unit_needs_a_positive_exact_area() -> None:
@@ -137,3 +146,56 @@ def test_the_number_of_listeners_is_bounded() -> None:
     feed = LiveFeed(max_subscribers=1)
     with feed.subscribe(), pytest.raises(FeedFull), feed.subscribe():
         pass
+
+
+def queued(subscription: Subscription) -> list[FeedItem | None]:
+    return [subscription.queue.get_nowait() for _ in range(subscription.queue.qsize())]
+
+
+async def test_every_item_has_an_id_and_a_reconnecting_client_gets_what_it_missed() -> None:
+    feed = LiveFeed()
+    with feed.subscribe() as first:
+        feed.publish(item("gate-01", 1))
+        seen = await first.next()
+        assert seen is not None
+        last_id = first.event_id(seen)
+        assert last_id == feed.position and last_id.startswith(feed.epoch + ".")
+    feed.publish(item("gate-01", 2))  # while the client was away
+    feed.publish(item("gate-02", 3))
+    with feed.subscribe(gates=frozenset({"gate-01"}), last_event_id=last_id) as again:
+        feed.publish(item("gate-01", 4))
+        assert queued(again) == [item("gate-01", 2), item("gate-01", 4)], "replayed first, then live, as filtered"
+    with feed.subscribe(last_event_id=feed.position) as current:
+        assert queued(current) == [], "nothing missed, nothing replayed"
+    assert feed.stats.replayed == 1 and feed.stats.gaps == 0
+
+
+@pytest.mark.parametrize("reason", ["evicted", "restart", "garbage", "too_many"])
+async def test_a_gap_that_cannot_be_filled_is_said_once_instead_of_passing_silently(reason: str) -> None:
+    feed = LiveFeed(queue_size=4, replay_size=8)
+    feed.publish(item("gate-01", 0))
+    last_id = feed.position
+    for n in range(1, 6 if reason == "too_many" else 12):
+        feed.publish(item("gate-01", n))
+    if reason == "restart":
+        feed, last_id = LiveFeed(queue_size=4, replay_size=8), last_id  # a new process: a new epoch
+        feed.publish(item("gate-01", 99))
+    elif reason == "garbage":
+        last_id = "not-an-id"
+    with feed.subscribe(last_event_id=last_id) as subscription:
+        (gap,) = queued(subscription)
+    assert gap is not None and gap.kind == GAP and gap.data == {"notice": GAP_NOTICE}
+    assert subscription.event_id(gap) == feed.position, "a reconnect after the gap resumes from now"
+    assert feed.stats.gaps == 1
+
+
+def test_only_the_latest_items_are_kept_for_replay() -> None:
+    feed = LiveFeed(replay_size=3)
+    for n in range(10):
+        feed.publish(item("gate-01", n))
+    with feed.subscribe(last_event_id=f"{feed.epoch}.7") as subscription:
+        assert [entry.data["n"] for entry in queued(subscription) if entry] == [7, 8, 9]
+    with feed.subscribe(last_event_id=f"{feed.epoch}.6") as subscription:
+        assert [entry.kind for entry in queued(subscription) if entry] == [GAP], "item 7 is no longer kept"
+    with pytest.raises(ValueError):
+        LiveFeed(replay_size=-1)

@@ -12,6 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from community.access import (
+    HOLDS_NOTHING,
     REVOKE_CREDENTIALS,
     SYNC_WHITELIST,
     UPSERT_CREDENTIALS,
@@ -322,3 +323,32 @@ def test_any_history_converges_to_the_desired_whitelist_once_acks_are_ok(history
     assert state.in_sync
     assert state.acked is not None and state.acked.version.number == version
     assert gate.holds(desired)
+
+
+def test_a_gate_never_seen_offline_that_reports_another_version_gets_the_full_list_at_once() -> None:
+    first = plan_sync(whitelist("gate-n", FIVE), 1, online("gate-n"), T0)
+    state = ack_all(first)
+    assert state.online and state.in_sync
+    rebooted = on_state(state, True, T0 + timedelta(minutes=1), reported=HOLDS_NOTHING)  # no offline state between
+    assert [command["op"] for command in rebooted.commands] == [SYNC_WHITELIST]
+    assert rebooted.commands[0]["cmd_id"] != first.commands[0]["cmd_id"], (
+        "a new id: a gate that remembers the old one must apply the list, not repeat its old ack")
+    assert not rebooted.state.in_sync and rebooted.state.acked is None
+    other = on_state(state, True, T0 + timedelta(minutes=1), reported=WhitelistVersion(9, "0" * 64))
+    assert [command["op"] for command in other.commands] == [SYNC_WHITELIST]
+    assert ack_all(rebooted, T0 + timedelta(minutes=1)).in_sync
+
+
+def test_a_gate_reporting_what_it_acked_on_every_state_gets_nothing() -> None:
+    state = ack_all(plan_sync(whitelist("gate-n", FIVE), 1, online("gate-n"), T0))
+    assert state.acked is not None
+    again = on_state(state, True, T0 + timedelta(minutes=1), reported=state.acked.version)
+    assert again.commands == () and again.state.in_sync
+    silent = on_state(state, True, T0 + timedelta(minutes=1))  # firmware that does not report: nothing assumed
+    assert silent.commands == () and silent.state.in_sync
+
+
+def test_an_offline_gate_reporting_is_not_sent_anything() -> None:
+    state = ack_all(plan_sync(whitelist("gate-n", FIVE), 1, online("gate-n"), T0))
+    gone = on_state(state, False, T0, reported=HOLDS_NOTHING)
+    assert gone.commands == ()
