@@ -15,6 +15,12 @@ sent again with the same ``cmd_id`` (a retry): a scale applies it once and acks 
     Stop selling from a batch (a recall or a failed rapid test): the scale refuses sales naming
     ``batch``, and sales of ``plu`` while that batch is the one it would print. The ack's ``result``
     may carry :class:`BlockBatchResult`.
+
+``unblock_batch``
+    Sell from a batch again (the operator lifted its block: a recall withdrawn, a failed test
+    overturned by a passing retest): the scale forgets the block of ``batch``. A scale that holds no
+    block of it acks all the same (the block may never have reached it). The ack's ``result`` may
+    carry :class:`UnblockBatchResult`.
 """
 
 from __future__ import annotations
@@ -28,6 +34,7 @@ from devices.contract import Command, Identifier, ShortText, TagCode, Timestamp
 
 SET_PRICES: Final = "set_prices"
 BLOCK_BATCH: Final = "block_batch"
+UNBLOCK_BATCH: Final = "unblock_batch"
 MAX_PRICES_PER_TABLE: Final = 500
 
 
@@ -56,6 +63,13 @@ class BlockBatchArgs(_Wire):
     blocked_at: Timestamp
 
 
+class UnblockBatchArgs(_Wire):
+    batch: Identifier
+    plu: TagCode
+    reason: ShortText
+    released_at: Timestamp
+
+
 class SetPricesResult(_Wire):
     prices_loaded: Annotated[StrictInt, Field(ge=0)]
 
@@ -64,12 +78,20 @@ class BlockBatchResult(_Wire):
     blocked: bool
 
 
+class UnblockBatchResult(_Wire):
+    unblocked: bool
+
+
 def set_prices_command(cmd_id: str, args: SetPricesArgs, issued_at: datetime) -> Command:
     return _command(cmd_id, SET_PRICES, args, issued_at)
 
 
 def block_batch_command(cmd_id: str, args: BlockBatchArgs, issued_at: datetime) -> Command:
     return _command(cmd_id, BLOCK_BATCH, args, issued_at)
+
+
+def unblock_batch_command(cmd_id: str, args: UnblockBatchArgs, issued_at: datetime) -> Command:
+    return _command(cmd_id, UNBLOCK_BATCH, args, issued_at)
 
 
 def _command(cmd_id: str, op: str, args: _Wire, issued_at: datetime) -> Command:

@@ -49,11 +49,14 @@ from devices.gate_memory import Denied, GateMemory, PassAdmitted
 from devices.scale_commands import (
     BLOCK_BATCH,
     SET_PRICES,
+    UNBLOCK_BATCH,
     BlockBatchArgs,
     BlockBatchResult,
     ScalePrice,
     SetPricesArgs,
     SetPricesResult,
+    UnblockBatchArgs,
+    UnblockBatchResult,
 )
 from devices.topics import DATA_CHANNEL, PREFIX, Channel, DeviceKind, TopicError, parse_topic, topic_for
 
@@ -478,6 +481,10 @@ class TrafficGenerator:
             elif command.op == BLOCK_BATCH:
                 scale.blocked_batches.add(BlockBatchArgs.model_validate(command.args).batch)
                 result = BlockBatchResult(blocked=True).model_dump()
+            elif command.op == UNBLOCK_BATCH:
+                # a block that never reached this scale is nothing to lift: acked all the same
+                scale.blocked_batches.discard(UnblockBatchArgs.model_validate(command.args).batch)
+                result = UnblockBatchResult(unblocked=True).model_dump()
             else:
                 return CommandAck(cmd_id=command.cmd_id, ok=False, error=f"unknown op {command.op!r}")
         except ValidationError as invalid:

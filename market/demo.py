@@ -130,7 +130,7 @@ async def _seed_stall(service: MarketService, site: str, stall: str, scales: lis
         for document in _documents(stall, zone, holder, now):
             await service.add_document(site, vendor_id, document, OPERATOR, now)
     await _ignoring_conflict(service.add_stall(site, Stall(stall, f"{holder[0]}记{zone.label}", zone.stall_type,
-                                                           vendor_id)))
+                                                           vendor_id), now))
     if items and not await service.price_history(site, stall, None, 1, 0):
         await service.publish_prices(site, stall, [PriceItem(i.plu, i.product, i.price_fen_per_kg) for i in items],
                                      None, OPERATOR, now)

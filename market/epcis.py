@@ -8,13 +8,15 @@ Events (all ``ObjectEvent`` with ``action`` OBSERVE, class-level: the lot and it
   (``certificationInfo``), origin and product as extension fields;
 * inspecting — one per rapid test: ``disposition`` conformant or non_conformant, the test as an
   extension field;
-* retail_selling — one per sale: ``disposition`` retail_sold, the scale as ``readPoint``, the receipt's
-  trace code and price as extension fields;
+* retail_selling — one per sale: ``disposition`` retail_sold, the scale as ``readPoint``, the stall the
+  sale was made at as ``bizLocation`` (not necessarily the batch's), the receipt's trace code and price
+  as extension fields;
 * holding / recalled — when the batch was blocked, for what was left of it.
 
 Identifiers are URIs under the market's base (``{base}/lot/{plu}/{batch}``, ``{base}/stall/{stall}``...);
 extension fields use the ``sc:`` prefix declared in ``@context``. Event ids are name-based UUIDs, so
-exporting the same history twice gives the same ids (an EPCIS repository can drop duplicates).
+exporting the same history twice gives the same ids (an EPCIS repository can drop duplicates); two
+tests of the same item at the same time get distinct ids (the repeat's ordinal is part of its name).
 """
 
 from __future__ import annotations
@@ -85,7 +87,12 @@ def batch_document(batch: Batch, tests: Iterable[RapidTest], sales: Iterable[Sal
     """The EPCIS document of a batch: receiving, inspections, sales and (if blocked) the recall, by time."""
     # (time, step order): a recall comes after the failed test of the same moment that caused it
     ranked = [(batch.arrived_at, 0, _receiving(batch, ids))]
-    ranked.extend((test.tested_at, 1, _inspecting(batch, test, ids)) for test in tests)
+    seen: dict[tuple[str, datetime], int] = {}
+    for test in tests:
+        # the same item tested twice at the same moment (a retest typed with the same minute) is two
+        # events: the repeat gets its ordinal, so ids stay stable across exports in the stored order
+        repeat = seen[test.item, test.tested_at] = seen.get((test.item, test.tested_at), -1) + 1
+        ranked.append((test.tested_at, 1, _inspecting(batch, test, repeat, ids)))
     sold = 0
     for sale in sales:
         sold += sale.net_g
@@ -104,7 +111,8 @@ def batch_document(batch: Batch, tests: Iterable[RapidTest], sales: Iterable[Sal
 
 
 def _event(at: datetime, event_id: str, batch: Batch, grams: int, biz_step: str, disposition: str,
-           read_point: str, ids: MarketIdentifiers) -> dict[str, Any]:
+           read_point: str, ids: MarketIdentifiers, location: str | None = None) -> dict[str, Any]:
+    """An ObjectEvent of the lot at ``location`` (a stall's code; the batch's own stall by default)."""
     return {
         "type": "ObjectEvent",
         "eventTime": _time(at),
@@ -115,7 +123,7 @@ def _event(at: datetime, event_id: str, batch: Batch, grams: int, biz_step: str,
         "disposition": disposition,
         "quantityList": [{"epcClass": ids.lot(batch), "quantity": grams, "uom": GRAMS}],
         "readPoint": {"id": read_point},
-        "bizLocation": {"id": ids.stall(batch.stall)},
+        "bizLocation": {"id": ids.stall(location or batch.stall)},
     }
 
 
@@ -136,9 +144,10 @@ def _receiving(batch: Batch, ids: MarketIdentifiers) -> dict[str, Any]:
     return event
 
 
-def _inspecting(batch: Batch, test: RapidTest, ids: MarketIdentifiers) -> dict[str, Any]:
+def _inspecting(batch: Batch, test: RapidTest, repeat: int, ids: MarketIdentifiers) -> dict[str, Any]:
     conformant = test.result is RapidTestResult.PASS
-    event = _event(test.tested_at, ids.event_id("inspecting", batch.batch_id, test.item, _time(test.tested_at)),
+    parts = ("inspecting", batch.batch_id, test.item, _time(test.tested_at)) + ((str(repeat),) if repeat else ())
+    event = _event(test.tested_at, ids.event_id(*parts),
                    batch, batch.quantity_g, "inspecting", "conformant" if conformant else "non_conformant",
                    ids.test_point(), ids)
     event[_ext("rapidTest")] = {"item": test.item, "method": test.method, "result": test.result.value,
@@ -147,8 +156,9 @@ def _inspecting(batch: Batch, test: RapidTest, ids: MarketIdentifiers) -> dict[s
 
 
 def _selling(batch: Batch, sale: Sale, ids: MarketIdentifiers) -> dict[str, Any]:
+    # where the sale happened: a neighbour's counter may sell from this batch
     event = _event(sale.ts, ids.event_id("retail_selling", sale.scale, sale.record_id), batch, sale.net_g,
-                   "retail_selling", "retail_sold", ids.scale(sale.scale), ids)
+                   "retail_selling", "retail_sold", ids.scale(sale.scale), ids, location=sale.stall)
     event[_ext("traceCode")] = sale.trace_code
     event[_ext("unitPriceFenPerKg")] = sale.unit_price_fen
     event[_ext("amountFen")] = sale.amount_fen

@@ -24,6 +24,7 @@ class FindingKind(StrEnum):
     STALL_MISMATCH = "stall_mismatch"
     UNREGISTERED_SCALE = "unregistered_scale"
     UNKNOWN_BATCH = "unknown_batch"
+    BATCH_MISMATCH = "batch_mismatch"
     NO_BATCH = "no_batch"
     SALE_OF_BLOCKED_BATCH = "sale_of_blocked_batch"
     OVERSOLD = "oversold"
@@ -40,6 +41,7 @@ _LABELS_ZH: Final = {
     FindingKind.STALL_MISMATCH: "电子秤所报摊位与登记不符",
     FindingKind.UNREGISTERED_SCALE: "未登记的电子秤",
     FindingKind.UNKNOWN_BATCH: "销售记录所指批次未登记进货",
+    FindingKind.BATCH_MISMATCH: "销售记录所指批次是其他商品",
     FindingKind.NO_BATCH: "销售无法关联进货批次",
     FindingKind.SALE_OF_BLOCKED_BATCH: "已封控批次仍在销售",
     FindingKind.OVERSOLD: "批次销售量超过进货量",

@@ -16,9 +16,10 @@ a long-term document (长期). Nothing here reads a clock: callers pass the mark
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from enum import StrEnum
 from typing import Final
 
@@ -53,6 +54,11 @@ def credit_code_check_character(first_17: str) -> str:
     values = (CREDIT_CODE_ALPHABET.index(ch) for ch in first_17)
     total = sum(value * weight for value, weight in zip(values, CREDIT_CODE_WEIGHTS, strict=True))
     return CREDIT_CODE_ALPHABET[(31 - total % 31) % 31]
+
+
+def normalised_credit_code(typed: str) -> str:
+    """A credit code as printed: half-width capitals (``91440300708461136t`` → ``…136T``)."""
+    return unicodedata.normalize("NFKC", typed).strip().upper()
 
 
 def credit_code_problem(code: str) -> CreditCodeProblem | None:
@@ -149,6 +155,9 @@ class Document:
     scope: str | None = None
 
     def __post_init__(self) -> None:
+        if self.kind is DocumentKind.BUSINESS_LICENCE:
+            # the code is printed in capitals; people type it in lower case or with full-width characters
+            object.__setattr__(self, "number", normalised_credit_code(self.number))
         if not self.number or len(self.number) > 64:
             raise ValueError("a document number has 1 to 64 characters")
         if self.valid_to is not None and self.valid_to < self.valid_from:
@@ -168,6 +177,24 @@ class Document:
     def days_to_expiry(self, today: date) -> int | None:
         """Days left after today (0: today is the last valid day, negative: expired); None if long-term."""
         return None if self.valid_to is None else (self.valid_to - today).days
+
+
+@dataclass(frozen=True)
+class RecordedDocument:
+    """A document as the operator recorded it, numbered; a voided one (mistyped) no longer counts."""
+
+    document_id: int
+    vendor_id: str
+    document: Document
+    recorded_at: datetime
+    recorded_by: str
+    voided_at: datetime | None = None
+    voided_by: str | None = None
+    void_reason: str | None = None
+
+    @property
+    def voided(self) -> bool:
+        return self.voided_at is not None
 
 
 class Validity(StrEnum):

@@ -20,9 +20,10 @@ import copy
 import re
 import secrets
 import unicodedata
+from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
 from fractions import Fraction
 from pathlib import Path
 from typing import Any, Final, TypeVar
@@ -32,11 +33,12 @@ import pygal
 from aiohttp import web
 from multidict import MultiDictProxy
 
-from devices.scale_commands import BLOCK_BATCH
+from devices.scale_commands import BLOCK_BATCH, UNBLOCK_BATCH
 from gateway.auth import CLOCK, PRINCIPAL, Role
 from gateway.charts import STYLE
 from gateway.pages import SITE, NavLink, PageProblem, add_navigation, add_templates, form_of, page, render
 from gateway.sinks import StoreUnavailable
+from market.corrections import CorrectionKind, RecordedCorrection
 from market.findings import FindingKind, RecordedFinding
 from market.licences import DocumentStatus, Validity
 from market.market_time import MARKET_TZ, day_start, market_day
@@ -62,6 +64,7 @@ from market.service import (
     ScaleOverview,
     StallDisplay,
     StallOverview,
+    TestBeforeArrival,
 )
 from market.stalls import CODE, Market, Stall
 from market.tracing import (
@@ -73,8 +76,9 @@ from market.tracing import (
     RapidTestResult,
     Sale,
     accepted_certificates,
+    standing_failures,
 )
-from market.web import TRACE_BUCKETS, yuan
+from market.web import TRACE_BUCKETS, trace_client, yuan
 
 TEMPLATE_DIR: Final = Path(__file__).parent / "templates"
 OPERATORS: Final = (Role.MARKET_OPERATOR,)
@@ -91,7 +95,11 @@ BLANK_PRICE_ROWS: Final = 3
 PUBLISH_REFRESH_S: Final = 5
 TREND_DAYS: Final = (7, 14, 30)
 BOARD_CHARTS_MAX: Final = 40
-"""Products charted on the board (each costs one time-series query per day)."""
+"""Products charted on the board (each chart costs its drawing; the figures are one query for all)."""
+BOARD_TREND_ENTRIES: Final = 64
+"""Boards (market, range, day) whose trends are kept for reuse."""
+LICENCE_PROBLEMS_PER_PAGE: Final = 50
+CORRECTIONS_SHOWN: Final = 20
 BLOCK_SCALES_MAX: Final = 50
 ASCII_ID: Final = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
 PHONE: Final = re.compile(r"[0-9+ -]{3,32}")
@@ -106,11 +114,43 @@ TREND_STYLE: Final = copy.copy(STYLE)
 TREND_STYLE.label_font_size = TREND_STYLE.major_label_font_size = TREND_STYLE.legend_font_size = 21
 
 
+@dataclass
+class _Trends:
+    made_at: datetime
+    histories: dict[str, PriceHistory]
+    charts: dict[str, str | None] = field(default_factory=dict)
+
+
+class BoardTrends:
+    """The public board's price histories and drawn charts per (market, days, market day), reused for
+    ``ttl``: the board is the most viewed page and yesterday's sales do not change; today's show up
+    within ``ttl``. Bounded: the least recently used board is forgotten first."""
+
+    def __init__(self, ttl: timedelta, max_entries: int = BOARD_TREND_ENTRIES) -> None:
+        self.ttl = ttl
+        self._entries: OrderedDict[tuple[str, int, date], _Trends] = OrderedDict()
+        self._max = max_entries
+
+    def get(self, key: tuple[str, int, date], now: datetime) -> _Trends | None:
+        entry = self._entries.get(key)
+        if entry is None or not entry.made_at <= now < entry.made_at + self.ttl:
+            return None
+        self._entries.move_to_end(key)
+        return entry
+
+    def put(self, key: tuple[str, int, date], entry: _Trends) -> None:
+        self._entries[key] = entry
+        self._entries.move_to_end(key)
+        while len(self._entries) > self._max:
+            self._entries.popitem(last=False)
+
+
 @dataclass(frozen=True)
 class MarketPages:
     service: MarketService
     site: str
     """The market the navigation links to."""
+    trends: BoardTrends
 
 
 MARKET_PAGES = web.AppKey("market_pages_context", MarketPages)
@@ -123,7 +163,7 @@ def mount_market_pages(app: web.Application, service: MarketService, site: str) 
     pages link to, and the trace lookup's rate limit, which pages and API share per client address)."""
     if SITE not in app:
         raise RuntimeError("mount the shared page machinery first: gateway.pages.mount_pages")
-    app[MARKET_PAGES] = MarketPages(service, site)
+    app[MARKET_PAGES] = MarketPages(service, site, BoardTrends(service.settings.board_trend_ttl))
     if TRACE_BUCKETS not in app:
         app[TRACE_BUCKETS] = TokenBuckets(service.settings.trace_rate)
     add_templates(app, TEMPLATE_DIR)
@@ -150,6 +190,9 @@ def mount_market_pages(app: web.Application, service: MarketService, site: str) 
     app.router.add_get(manage + "/batches/{batch_id}", batch_page)
     app.router.add_post(manage + "/batches/{batch_id}/tests", record_test)
     app.router.add_post(manage + "/batches/{batch_id}/recall", recall_batch)
+    app.router.add_post(manage + "/batches/{batch_id}/release", release_batch)
+    app.router.add_post(manage + "/batches/{batch_id}/quantity", correct_quantity)
+    app.router.add_post(manage + "/stalls/{stall}/documents/{document_id}/void", void_document)
     app.router.add_get(manage + "/batches/{batch_id}/epcis", batch_epcis)
     app.router.add_get(manage + "/findings", findings_page)
     app.router.add_post(manage + "/findings/{finding_id}/resolve", resolve_finding)
@@ -385,9 +428,13 @@ async def stalls_page(request: web.Request) -> web.Response:
     offset = _offset(request)
     found = await service.stalls(market.site, now, STALLS_PER_PAGE + 1, offset)
     rows = [StallRow(overview) for overview in found[:STALLS_PER_PAGE]]
-    problems = await service.licence_problems(market.site, now)
+    problems_offset = _offset(request, "problems")
+    problems = await service.licence_problems(market.site, now, LICENCE_PROBLEMS_PER_PAGE + 1, problems_offset)
     return await _operator_page(request, "pages/stalls.html", {
-        "market": market, "rows": rows, "problems": problems, "tab": "stalls",
+        "market": market, "rows": rows, "problems": problems[:LICENCE_PROBLEMS_PER_PAGE], "tab": "stalls",
+        "problems_offset": problems_offset, "problems_per_page": LICENCE_PROBLEMS_PER_PAGE,
+        "problems_next": problems_offset + LICENCE_PROBLEMS_PER_PAGE
+        if len(problems) > LICENCE_PROBLEMS_PER_PAGE else None,
         "counts": {
             "stalls": len(rows),
             "compliant": sum(1 for row in rows if row.tone == "ok"),
@@ -398,13 +445,18 @@ async def stalls_page(request: web.Request) -> web.Response:
     })
 
 
-def _offset(request: web.Request) -> int:
-    raw = request.query.get("offset", "0")
+def _offset(request: web.Request, name: str = "offset") -> int:
+    raw = request.query.get(name, "0")
     return int(raw) if raw.isascii() and raw.isdigit() and len(raw) <= 9 else 0
 
 
 @page(*OPERATORS)
 async def stall_page(request: web.Request) -> web.Response:
+    return await _stall_page(request)
+
+
+async def _stall_page(request: web.Request, *, void_failed: int | None = None, void_problem: str | None = None,
+                      void_reason: str = "", status: int = 200) -> web.Response:
     service = _service(request)
     site = _site(request)
     display = await _display(request, request.match_info["stall"])
@@ -413,14 +465,50 @@ async def stall_page(request: web.Request) -> web.Response:
     pending = any(s.last_price_push is not None and s.last_price_push.status is DeliveryStatus.PENDING
                   and s.registration.online is not False for s in scales)
     just_published = "published" in request.query
+    vendor_id = display.stall.vendor_id
     return await _operator_page(request, "pages/stall.html", {
         "market": display.market, "d": display, "scales": scales, "tab": "stalls",
+        "recorded": await service.vendor_documents(site, vendor_id) if vendor_id else [],
+        "voided_notice": "voided" in request.query, "void_failed": void_failed, "void_problem": void_problem,
+        "void_reason": void_reason,
         "price_log": await service.price_history(site, code, None, 12, 0),
         "batches": await service.batches(site, code, 10, 0),
         "findings": await service.findings(site, None, code, True, 10, 0),
         "just_published": just_published,
         "refresh_s": PUBLISH_REFRESH_S if just_published and pending else None, "refresh_url": request.path_qs,
-    })
+    }, status=status)
+
+
+@page(*OPERATORS)
+async def void_document(request: web.Request) -> web.StreamResponse:
+    """Void a mistyped document of the stall's vendor, with a reason (audited)."""
+    service = _service(request)
+    site = _site(request)
+    display = await _display(request, request.match_info["stall"])
+    raw = request.match_info["document_id"]
+    if not (raw.isascii() and raw.isdigit() and len(raw) <= 12) or display.stall.vendor_id is None:
+        raise PageProblem(404, "没有这份证照。", title="证照不存在")
+    document_id = int(raw)
+    form = await form_of(request)
+    reason = form.get("reason", "").strip()[:400]
+    try:
+        text_field(reason, "作废原因", 200)
+        if form.get("confirm") != "yes":
+            raise InputProblem("请勾选确认：作废后该证照不再计入本摊位的证照。")
+    except InputProblem as problem:
+        return await _stall_page(request, void_failed=document_id, void_problem=str(problem), void_reason=reason,
+                                 status=422)
+    try:
+        await service.void_document(site, display.stall.vendor_id, document_id, reason, request[PRINCIPAL].subject,
+                                    _now(request))
+    except NotFound:
+        raise PageProblem(404, "没有这份证照。", title="证照不存在") from None
+    except Conflict:
+        return await _stall_page(request, void_failed=document_id, void_problem="这份证照已经作废过了。", status=409)
+    except Refused as refused:
+        return await _stall_page(request, void_failed=document_id, void_problem=f"未被接受：{refused}",
+                                 void_reason=reason, status=422)
+    raise web.HTTPSeeOther(f"/market/{site}/manage/stalls/{quote(display.stall.stall)}?voided=1#recorded")
 
 
 # --- operator: publishing prices ---------------------------------------------------------------
@@ -678,6 +766,8 @@ _BATCH_NOTICES: Final = {
     "tested": ("success", "快检结果已记录：合格。"),
     "recalled": ("warning", "批次已封控：已向相关电子秤下发停售指令，下方列出了该批次的全部销售。"),
     "failed_test": ("warning", "快检不合格，批次已自动封控：已向相关电子秤下发停售指令，下方列出了该批次的全部销售。"),
+    "released": ("success", "已解除封控：已向相关电子秤下发恢复销售指令（unblock_batch）。"),
+    "corrected": ("success", "进货量已更正，进销平衡已按新的进货量计算。"),
 }
 
 
@@ -688,7 +778,9 @@ async def batch_page(request: web.Request) -> web.Response:
 
 async def _batch_page(request: web.Request, *, test_values: dict[str, str] | None = None,
                       test_problems: Sequence[str] = (), recall_reason: str = "",
-                      recall_problems: Sequence[str] = (), status: int = 200) -> web.Response:
+                      recall_problems: Sequence[str] = (), release_reason: str = "",
+                      release_problems: Sequence[str] = (), quantity_values: dict[str, str] | None = None,
+                      quantity_problems: Sequence[str] = (), status: int = 200) -> web.Response:
     service = _service(request)
     site = _site(request)
     batch_id = request.match_info["batch_id"]
@@ -698,7 +790,13 @@ async def _batch_page(request: web.Request, *, test_values: dict[str, str] | Non
         trace = await service.forward_trace(site, batch_id, SALES_PER_PAGE, offset)
     except NotFound:
         raise PageProblem(404, f"没有批次 {batch_id}，链接可能有误。", title="批次不存在") from None
-    blocks = await _block_deliveries(service, site, detail.batch, trace.sales) if detail.batch.block else []
+    blocks = await _block_deliveries(service, site, detail.batch, trace.sales, BLOCK_BATCH) \
+        if detail.batch.block else []
+    corrections = await service.corrections(site, (CorrectionKind.RELEASE_BATCH, CorrectionKind.CORRECT_QUANTITY),
+                                            batch_id, CORRECTIONS_SHOWN, 0)
+    releases = await _block_deliveries(service, site, detail.batch, trace.sales, UNBLOCK_BATCH) \
+        if detail.batch.block is None and any(c.correction.kind is CorrectionKind.RELEASE_BATCH
+                                               for c in corrections) else []
     notice = _BATCH_NOTICES.get(request.query.get("notice", ""))
     return await _operator_page(request, "pages/batch.html", {
         "detail": detail, "batch": detail.batch, "trace": trace, "blocks": blocks, "notice": notice,
@@ -707,17 +805,23 @@ async def _batch_page(request: web.Request, *, test_values: dict[str, str] | Non
         "sold_share": detail.balance.sold_share, "fill_share": min(detail.balance.sold_share, Fraction(1)),
         "test_values": test_values or {"tested_at": local_input(_now(request)), "result": "pass"},
         "test_problems": test_problems, "recall_reason": recall_reason, "recall_problems": recall_problems,
+        "release_reason": release_reason, "release_problems": release_problems, "releases": releases,
+        "standing": standing_failures(detail.tests), "corrections": [(c, correction_facts(c)) for c in corrections],
+        "quantity_values": quantity_values or {"quantity_kg": kilograms(detail.batch.quantity_g).replace(",", "")},
+        "quantity_problems": quantity_problems,
     }, status=status)
 
 
-async def _block_deliveries(service: MarketService, site: str, batch: Batch, sales: Sequence[Sale]) -> list[Delivery]:
-    """The ``block_batch`` commands of this batch: to the scales of its stall and those that sold it."""
+async def _block_deliveries(service: MarketService, site: str, batch: Batch, sales: Sequence[Sale],
+                            op: str) -> list[Delivery]:
+    """The latest ``block_batch`` (or ``unblock_batch``) command of this batch to each scale of its stall
+    and each that sold it."""
     scales = {s.registration.scale for s in await _scales_of(service, site, batch.stall)}
     scales.update(sale.scale for sale in sales)
     found: list[Delivery] = []
     for scale in sorted(scales)[:BLOCK_SCALES_MAX]:
         for delivery in await service.deliveries(site, None, scale, 20, 0):
-            if delivery.op == BLOCK_BATCH and delivery.args.get("batch") == batch.batch_id:
+            if delivery.op == op and delivery.args.get("batch") == batch.batch_id:
                 found.append(delivery)
                 break
     return found
@@ -759,6 +863,10 @@ async def record_test(request: web.Request) -> web.StreamResponse:
         recorded = await service.record_test(site, test, request[PRINCIPAL].subject, now)
     except NotFound:
         raise PageProblem(404, f"没有批次 {batch_id}，链接可能有误。", title="批次不存在") from None
+    except TestBeforeArrival as early:
+        arrived = early.arrived_at.astimezone(MARKET_TZ).strftime("%Y-%m-%d %H:%M")
+        return await _batch_page(request, test_values=values, status=422,
+                                 test_problems=[f"检测时间不能早于该批次到货时间（{arrived}）"])
     except Refused as refused:
         return await _batch_page(request, test_values=values, test_problems=[f"未被接受：{refused}"], status=422)
     notice = "failed_test" if recorded.recall is not None else "tested" if result is RapidTestResult.PASS else ""
@@ -794,6 +902,99 @@ async def recall_batch(request: web.Request) -> web.StreamResponse:
 
 
 @page(*OPERATORS)
+async def release_batch(request: web.Request) -> web.StreamResponse:
+    """Lift the block: refused with a message while a failed rapid test stands."""
+    service = _service(request)
+    site = _site(request)
+    batch_id = request.match_info["batch_id"]
+    form = await form_of(request)
+    reason = form.get("reason", "").strip()[:400]
+    problems: list[str] = []
+    try:
+        text_field(reason, "解除原因", 200)
+    except InputProblem as problem:
+        problems.append(str(problem))
+    if form.get("confirm") != "yes":
+        problems.append("请勾选确认：解除后各电子秤将恢复销售该批次。")
+    if problems:
+        return await _batch_page(request, release_reason=reason, release_problems=problems, status=422)
+    try:
+        await service.release(site, batch_id, reason, request[PRINCIPAL].subject, _now(request))
+    except NotFound:
+        raise PageProblem(404, f"没有批次 {batch_id}，链接可能有误。", title="批次不存在") from None
+    except Conflict:
+        return await _batch_page(request, release_reason=reason, release_problems=["该批次没有封控，无需解除。"],
+                                 status=409)
+    except Refused as refused:
+        return await _batch_page(request, release_reason=reason, release_problems=[f"未被接受：{refused}"],
+                                 status=422)
+    raise web.HTTPSeeOther(f"/market/{site}/manage/batches/{quote(batch_id)}?notice=released#recall")
+
+
+@page(*OPERATORS)
+async def correct_quantity(request: web.Request) -> web.StreamResponse:
+    service = _service(request)
+    site = _site(request)
+    batch_id = request.match_info["batch_id"]
+    form = await form_of(request)
+    values = {"quantity_kg": form.get("quantity_kg", "").strip()[:40], "reason": form.get("reason", "").strip()[:400]}
+    problems: list[str] = []
+    grams = 0
+    try:
+        grams = grams_from_kilograms(values["quantity_kg"])
+    except InputProblem as problem:
+        problems.append(f"进货量：{problem}")
+    try:
+        text_field(values["reason"], "更正原因", 200)
+    except InputProblem as problem:
+        problems.append(str(problem))
+    if problems:
+        return await _batch_page(request, quantity_values=values, quantity_problems=problems, status=422)
+    try:
+        await service.correct_quantity(site, batch_id, grams, values["reason"], request[PRINCIPAL].subject,
+                                       _now(request))
+    except NotFound:
+        raise PageProblem(404, f"没有批次 {batch_id}，链接可能有误。", title="批次不存在") from None
+    except (Conflict, Refused) as refused:
+        shown = "进货量与原登记相同，无需更正。" if "nothing to correct" in str(refused) else f"未被接受：{refused}"
+        return await _batch_page(request, quantity_values=values, quantity_problems=[shown],
+                                 status=409 if isinstance(refused, Conflict) else 422)
+    raise web.HTTPSeeOther(f"/market/{site}/manage/batches/{quote(batch_id)}?notice=corrected#balance")
+
+
+_CORRECTION_LABELS: Final = {
+    "blocked_at": "原封控时间", "block_reason": "原封控原因", "blocked_by": "原封控人", "block_cause": "封控方式",
+    "scales": "通知电子秤", "before_g": "原进货量", "after_g": "更正为", "sold_g": "已售",
+    "vendor_id": "经营者", "kind": "证照", "number": "证号",
+}
+
+
+def correction_facts(recorded: RecordedCorrection) -> list[FindingFact]:
+    """A correction's before/after values in words and units for the operator."""
+    facts = []
+    for key, value in recorded.correction.detail.items():
+        if value is None:
+            continue
+        if key in ("before_g", "after_g", "sold_g") and isinstance(value, int):
+            shown = kilograms(value) + " 公斤"
+        elif key == "blocked_at" and isinstance(value, str):
+            shown = _local_iso(value)
+        elif key == "block_cause":
+            shown = "快检不合格自动封控" if value == "failed_test" else "管理方召回"
+        else:
+            shown = str(value)
+        facts.append(FindingFact(_CORRECTION_LABELS.get(key, key), shown))
+    return facts
+
+
+def _local_iso(text: str) -> str:
+    try:
+        return datetime.fromisoformat(text).astimezone(MARKET_TZ).strftime("%Y-%m-%d %H:%M")
+    except ValueError:
+        return text
+
+
+@page(*OPERATORS)
 async def batch_epcis(request: web.Request) -> web.Response:
     """The batch's history as a GS1 EPCIS 2.0 document, for the operator to download."""
     service = _service(request)
@@ -820,7 +1021,7 @@ _DETAIL_LABELS: Final = {
     "unit_price_fen": "单价", "amount_fen": "收款金额", "expected_amount_fen": "应收金额", "net_g": "重量",
     "trace_code": "追溯码", "scale": "电子秤", "batch": "批次", "linked_to": "已关联批次",
     "received_g": "进货量", "sold_g": "已售量", "oversold_g": "超出", "registered_stall": "登记摊位",
-    "reported_stall": "所报摊位",
+    "reported_stall": "所报摊位", "batch_plu": "该批次商品编码",
 }
 _PER_KG: Final = {"charged_fen", "published_fen", "difference_fen", "unit_price_fen"}
 _AMOUNTS: Final = {"amount_fen", "expected_amount_fen"}
@@ -976,20 +1177,28 @@ async def price_board_page(request: web.Request) -> web.Response:
         market, lines = await service.price_board(site, now)
     except NotFound:
         raise PageProblem(404, "没有这个市场，链接可能有误。", title="市场不存在") from None
-    trends: list[ProductTrend] = []
+    cache = _pages(request).trends
+    key = (site, days, market_day(now))
+    known = cache.get(key, now)
     unavailable = False
+    if known is None and lines:
+        try:
+            known = _Trends(now, await service.price_histories(site, days, now))  # one query for the board
+            cache.put(key, known)
+        except StoreUnavailable:
+            unavailable = True
+    trends: list[ProductTrend] = []
     for line in lines:
-        history = None
-        if not unavailable and len(trends) < BOARD_CHARTS_MAX:
-            try:
-                history = await service.sales_price_history(site, line.plu, days, now)
-            except StoreUnavailable:
-                unavailable = True
-        trends.append(ProductTrend(line, history, _trend_chart(history) if history else None))
+        history = chart = None
+        if known is not None and len(trends) < BOARD_CHARTS_MAX:
+            history = known.histories.get(line.plu, PriceHistory(line.plu, []))
+            if line.plu not in known.charts:
+                known.charts[line.plu] = _trend_chart(history)
+            chart = known.charts[line.plu]
+        trends.append(ProductTrend(line, history, chart))
     return await render(request, "pages/board.html", {
         "market": market, "trends": trends, "days": days, "day_choices": TREND_DAYS, "unavailable": unavailable,
         "today": market_day(now), "charted": sum(1 for t in trends if t.chart),
-        "sampled": sorted({d for t in trends if t.history for d in t.history.sampled_days}),
     })
 
 
@@ -1050,7 +1259,7 @@ async def trace_result_page(request: web.Request) -> web.Response:
     market = await _market(request)
     code = request.match_info["trace_code"]
     now = _now(request)
-    wait = request.app[TRACE_BUCKETS].take(request.remote or "unknown", now)
+    wait = request.app[TRACE_BUCKETS].take(trace_client(request, _service(request).settings), now)
     if wait:
         response = await _trace_page(request, market, typed=code[:200], status=429,
                                      problem=f"查询过于频繁，请 {wait} 秒后再试。")

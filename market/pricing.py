@@ -155,6 +155,15 @@ def daily_prices(samples: Iterable[PriceSample]) -> list[DailyPrice]:
     return days
 
 
+def daily_price(day: date, plu: str, sales: int, grams: int, min_fen: int, max_fen: int,
+                fen_grams: int) -> DailyPrice:
+    """A day's statistics from its totals (as a time series sums them): ``fen_grams`` is Σ price × grams,
+    so the weighted mean is exact however many sales there were."""
+    if sales < 1 or grams < 1:
+        raise ValueError("a day with statistics has at least one sale of at least one gram")
+    return DailyPrice(day, plu, sales, grams, min_fen, max_fen, Fraction(fen_grams, grams))
+
+
 def pricing_findings(sale: Sale, published: PublishedPrice | None, registered_stall: str | None) -> list[Finding]:
     """What a sale breaks of price publication: a unit price other than the one in force (each sale is
     evidence), selling a product with no published price (once per stall, product and day), an amount

@@ -1,11 +1,13 @@
 """Delivering commands to scales until they answer: pending → acked, failed, given up or superseded.
 
-Each command (``set_prices``, ``block_batch``) to each scale is a :class:`Delivery`. It is sent at once,
-then again with the same ``cmd_id`` after a backoff (30 s, doubling up to 10 min) while no ack comes,
-for a bounded number of sends; after the last one has had its wait, it is given up and shown as such.
+Each command (``set_prices``, ``block_batch``, ``unblock_batch``) to each scale is a :class:`Delivery`.
+It is sent at once, then again with the same ``cmd_id`` after a backoff (30 s, doubling up to 10 min)
+while no ack comes, for a bounded number of sends; after the last one has had its wait, it is given up
+and shown as such.
 A scale known to be offline is not sent to (its retries are not used up); when it comes back its
 unanswered commands are due again. A newer price table supersedes an unanswered older one, as it
-holds everything the older one did. A broker that cannot take the command costs no attempt.
+holds everything the older one did; lifting a block supersedes the unanswered ``block_batch`` of that
+batch, and blocking it again the unanswered ``unblock_batch``. A broker that cannot take the command costs no attempt.
 
 Sans-I/O: the service sends and stores; these functions say what the new state is.
 """
@@ -21,7 +23,15 @@ from typing import Any
 from pydantic import ValidationError
 
 from devices.contract import Command
-from devices.scale_commands import BLOCK_BATCH, SET_PRICES, BlockBatchResult, SetPricesArgs, SetPricesResult
+from devices.scale_commands import (
+    BLOCK_BATCH,
+    SET_PRICES,
+    UNBLOCK_BATCH,
+    BlockBatchResult,
+    SetPricesArgs,
+    SetPricesResult,
+    UnblockBatchResult,
+)
 
 
 class DeliveryStatus(StrEnum):
@@ -133,13 +143,16 @@ def result_problem(delivery: Delivery, result: Mapping[str, Any] | None) -> str 
             return None if loaded == wanted else f"the scale loaded {loaded} of {wanted} prices"
         if delivery.op == BLOCK_BATCH and not BlockBatchResult.model_validate(result).blocked:
             return "the scale did not block the batch"
+        if delivery.op == UNBLOCK_BATCH and not UnblockBatchResult.model_validate(result).unblocked:
+            return "the scale did not lift the block"
     except ValidationError:
         return f"the scale's ack result is not a {delivery.op} result"
     return None
 
 
 def superseded(delivery: Delivery, now: datetime) -> Delivery:
-    """A newer price table replaces this unanswered one."""
+    """A newer command replaces this unanswered one (a newer price table; a release of a block not
+    yet delivered, or a block again after a release)."""
     if not delivery.status.unanswered:
         return delivery
     return replace(delivery, status=DeliveryStatus.SUPERSEDED, finished_at=now, next_attempt_at=None)

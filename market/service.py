@@ -23,33 +23,44 @@ from devices.scale_commands import (
     BLOCK_BATCH,
     MAX_PRICES_PER_TABLE,
     SET_PRICES,
+    UNBLOCK_BATCH,
     BlockBatchArgs,
     ScalePrice,
     SetPricesArgs,
+    UnblockBatchArgs,
     block_batch_command,
     set_prices_command,
+    unblock_batch_command,
 )
 from devices.topics import DeviceKind, DeviceTopic
 from gateway.downlink import Downlink, DownlinkUnavailable
 from gateway.points import Measurement
-from gateway.sinks import PointQuery, TimeSeriesStore
+from gateway.sinks import Aggregate, Summary, TimeSeriesStore, WindowQuery
+from market.corrections import Correction, CorrectionKind, RecordedCorrection
 from market.epcis import MarketIdentifiers, batch_document
 from market.findings import Finding, FindingKind, RecordedFinding
-from market.licences import DEFAULT_WARNING_DAYS, Document, DocumentStatus, StallLicenceStatus, assess_stall
-from market.market_time import day_bounds, market_day
+from market.licences import (
+    DEFAULT_WARNING_DAYS,
+    Document,
+    DocumentStatus,
+    RecordedDocument,
+    StallLicenceStatus,
+    StallType,
+    assess_stall,
+)
+from market.market_time import day_bounds, day_start, market_day
 from market.pricing import (
     BoardLine,
     DailyPrice,
-    PriceSample,
     PublishedPrice,
-    daily_prices,
+    daily_price,
     price_board,
     price_in_force,
     prices_in_force,
     pricing_findings,
     scale_price_table,
 )
-from market.rate_limit import RateLimit
+from market.rate_limit import Network, RateLimit, trusted_networks
 from market.scale_delivery import (
     DEFAULT_POLICY,
     Delivery,
@@ -64,7 +75,7 @@ from market.scale_delivery import (
     sent,
     superseded,
 )
-from market.stalls import Market, ScaleRegistration, Stall, Vendor
+from market.stalls import Market, ScaleRegistration, Stall, Vendor, tenure_at
 from market.storage import MarketRepository
 from market.tracing import (
     Batch,
@@ -73,6 +84,7 @@ from market.tracing import (
     MassBalance,
     RapidTest,
     RapidTestResult,
+    ReleaseRefusal,
     Sale,
     accepted_certificates,
     block_batch,
@@ -81,13 +93,30 @@ from market.tracing import (
     latest_tests,
     link_sale,
     oversold_finding,
+    predates_arrival,
+    release_batch,
+    release_refusal,
+    standing_failures,
     tracing_findings,
+    with_quantity,
 )
 
 log = logging.getLogger(__name__)
 
 NS_PER_US: Final = 1_000
 EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
+DAY: Final = timedelta(days=1)
+MARKET_DAY_OFFSET: Final = (day_start(date(1970, 1, 2)) - EPOCH) % DAY
+"""Where a market day begins past midnight UTC (16:00 for UTC+8): the time series' daily windows."""
+DAILY_PRICE_SUMMARIES: Final = (
+    Summary("sales", Aggregate.COUNT, "unit_price_fen"),
+    Summary("grams", Aggregate.SUM, "net_g"),
+    Summary("min_fen", Aggregate.MIN, "unit_price_fen"),
+    Summary("max_fen", Aggregate.MAX, "unit_price_fen"),
+    Summary("fen_grams", Aggregate.SUM, "unit_price_fen", times="net_g"),
+)
+LICENCE_REVIEW_CHUNK: Final = 200
+"""Stalls read at a time while looking for licence problems."""
 
 
 @dataclass(frozen=True)
@@ -103,12 +132,21 @@ class MarketSettings:
     price_backdating: timedelta = timedelta(minutes=5)
     """How long before publication a price may take effect (a clock a little behind); no more."""
     history_max_days: int = 31
-    history_samples_per_day: int = 20_000
-    """Sales read from the time series per product and day for price statistics; beyond, a sample."""
+    board_trend_ttl: timedelta = timedelta(seconds=60)
+    """How long the public price board's trend charts are reused before the time series is asked again."""
     deliveries_per_tick: int = 200
     epcis_max_sales: int = 10_000
     public_base_url: str | None = None
     """Where the public pages are reached (QR codes, EPCIS identifiers); else the request's own origin."""
+    trusted_proxies: tuple[str, ...] = ()
+    """Reverse proxies (addresses or networks, e.g. ``10.0.0.0/8``) whose ``X-Forwarded-For`` names the
+    client for the trace lookup's rate limit. Empty: every client is the address it connects from."""
+    trusted_proxy_networks: tuple[Network, ...] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if not timedelta(0) <= self.board_trend_ttl <= timedelta(hours=1):
+            raise ValueError("board_trend_ttl: 0 to 1 hour")
+        object.__setattr__(self, "trusted_proxy_networks", trusted_networks(self.trusted_proxies))
 
 
 class NotFound(Exception):
@@ -121,6 +159,17 @@ class Conflict(Exception):
 
 class Refused(Exception):
     """The request breaks a rule of the market (a meat batch without quarantine certificate...)."""
+
+
+class TestBeforeArrival(Refused):
+    """A rapid test dated before its batch arrived (it tested something else, or the time is mistyped)."""
+
+    __test__ = False  # a name pytest would otherwise collect
+
+    def __init__(self, batch: Batch) -> None:
+        super().__init__(f"a test of batch {batch.batch_id!r} cannot be done before it arrived "
+                         f"({batch.arrived_at.isoformat()})")
+        self.arrived_at = batch.arrived_at
 
 
 @dataclass(frozen=True)
@@ -174,14 +223,23 @@ class RecordedTest:
 @dataclass(frozen=True)
 class PublicTrace:
     """What a shopper may learn from a receipt's trace code: nothing about anyone's contact, payment,
-    or who tested the produce."""
+    or who tested the produce. The stall's name and vendor are those of the time of sale."""
 
     market: Market | None
     sale: Sale
-    stall: Stall | None
+    stall_name: str | None
     vendor_name: str | None
     batch: Batch | None
     tests: list[RapidTest]
+
+
+@dataclass(frozen=True)
+class Release:
+    """A block lifted: the batch open again and the ``unblock_batch`` deliveries to its scales."""
+
+    batch: Batch
+    deliveries: list[Delivery]
+    correction: RecordedCorrection
 
 
 @dataclass(frozen=True)
@@ -212,7 +270,6 @@ class LicenceProblem:
 class PriceHistory:
     plu: str
     days: list[DailyPrice]
-    sampled_days: list[date]
 
 
 @dataclass
@@ -263,13 +320,41 @@ class MarketService:
         except IntegrityError:
             raise Conflict(f"vendor {vendor.vendor_id!r} exists already") from None
 
-    async def vendors(self, site: str, limit: int, offset: int) -> list[tuple[Vendor, list[Document]]]:
+    async def vendors(self, site: str, limit: int, offset: int) -> list[tuple[Vendor, list[RecordedDocument]]]:
+        """Vendors with every document recorded for them, voided ones too (marked)."""
         async with self._engine.connect() as connection:
             repository = MarketRepository(connection)
             await self._market(repository, site)
             found = await repository.vendors(site, limit, offset)
-            held = await repository.documents(site, [vendor.vendor_id for vendor in found])
+            held = await repository.recorded_documents(site, [vendor.vendor_id for vendor in found])
         return [(vendor, held[vendor.vendor_id]) for vendor in found]
+
+    async def vendor_documents(self, site: str, vendor_id: str) -> list[RecordedDocument]:
+        async with self._engine.connect() as connection:
+            repository = MarketRepository(connection)
+            if await repository.vendor(site, vendor_id) is None:
+                raise NotFound(f"no vendor {vendor_id!r} at market {site!r}")
+            return (await repository.recorded_documents(site, [vendor_id]))[vendor_id]
+
+    async def void_document(self, site: str, vendor_id: str, document_id: int, reason: str, by: str,
+                            now: datetime) -> RecordedDocument:
+        """Void a mistyped document: it no longer counts for the vendor's stalls, and stays listed as
+        voided, with who voided it, when and why (also an audit entry)."""
+        if not reason.strip():
+            raise Refused("say why the document is voided")
+        async with self._engine.begin() as connection:
+            repository = MarketRepository(connection)
+            found = await repository.recorded_document(site, document_id)
+            if found is None or found.vendor_id != vendor_id:
+                raise NotFound(f"no document {document_id} of vendor {vendor_id!r} at market {site!r}")
+            if found.voided or not await repository.void_document(site, document_id, by, reason, now):
+                raise Conflict(f"document {document_id} was voided already")
+            await repository.add_correction(site, Correction(
+                CorrectionKind.VOID_DOCUMENT, str(document_id), reason, by, now,
+                {"vendor_id": vendor_id, "kind": found.document.kind.value, "number": found.document.number}))
+        log.info("vendor document voided", extra={"site": site, "vendor": vendor_id, "document": document_id,
+                                                  "by": by})
+        return replace(found, voided_at=now, voided_by=by, void_reason=reason)
 
     async def add_document(self, site: str, vendor_id: str, document: Document, by: str, now: datetime) -> int:
         async with self._engine.begin() as connection:
@@ -281,7 +366,7 @@ class MarketService:
                  extra={"site": site, "vendor": vendor_id, "kind": document.kind.value, "by": by})
         return document_id
 
-    async def add_stall(self, site: str, stall: Stall) -> None:
+    async def add_stall(self, site: str, stall: Stall, now: datetime | None = None) -> None:
         async with self._engine.begin() as connection:
             repository = MarketRepository(connection)
             await self._market(repository, site)
@@ -289,13 +374,19 @@ class MarketService:
             if await repository.stall(site, stall.stall) is not None:
                 raise Conflict(f"stall {stall.stall!r} exists already")
             await repository.add_stall(site, stall)
+            await repository.add_tenure(site, stall, now or self._clock())
 
-    async def update_stall(self, site: str, stall: Stall) -> None:
+    async def update_stall(self, site: str, stall: Stall, now: datetime | None = None) -> None:
+        """Change a stall; a new name or vendor begins a new tenure, so the sales made before keep the
+        name and vendor they were made under."""
         async with self._engine.begin() as connection:
             repository = MarketRepository(connection)
             await self._vendor_exists(repository, site, stall.vendor_id)
-            if not await repository.update_stall(site, stall):
+            before = await repository.stall(site, stall.stall)
+            if before is None or not await repository.update_stall(site, stall):
                 raise NotFound(f"no stall {stall.stall!r} at market {site!r}")
+            if (before.name, before.vendor_id) != (stall.name, stall.vendor_id):
+                await repository.add_tenure(site, stall, now or self._clock())
 
     async def stalls(self, site: str, now: datetime, limit: int, offset: int) -> list[StallOverview]:
         async with self._engine.connect() as connection:
@@ -367,25 +458,34 @@ class MarketService:
 
     async def sales_price_history(self, site: str, plu: str, days: int, now: datetime) -> PriceHistory:
         """Daily lowest, weighted mean and highest price paid for ``plu`` over the last ``days`` market
-        days, from the time series (a bounded sample of each day's sales)."""
+        days, from the time series: one query, summed per market day by the store over every sale."""
+        histories = await self.price_histories(site, days, now, plu=plu)
+        return histories.get(plu, PriceHistory(plu, []))
+
+    async def price_histories(self, site: str, days: int, now: datetime, plu: str | None = None
+                              ) -> dict[str, PriceHistory]:
+        """:meth:`sales_price_history` of every product sold at the market in the period (or just
+        ``plu``), by PLU, from one query grouped by product and market day."""
         if not 1 <= days <= self.settings.history_max_days:
             raise Refused(f"days: 1 to {self.settings.history_max_days}")
         await self.market(site)
         today = market_day(now)
-        samples: list[PriceSample] = []
-        sampled: list[date] = []
-        limit = self.settings.history_samples_per_day
-        for back in range(days - 1, -1, -1):
-            day = today - timedelta(days=back)
-            start, end = day_bounds(day)
-            rows = await self._timeseries.select(PointQuery(
-                Measurement.SCALE_RECORD, _ns(start), _ns(end),
-                {"site": site, "plu": plu}, limit=limit, newest_first=False))
-            if len(rows) >= limit:
-                sampled.append(day)
-            samples.extend(PriceSample(_from_ns(int(row["time"])), plu, int(row["unit_price_fen"]), int(row["net_g"]))
-                           for row in rows if "unit_price_fen" in row and "net_g" in row)
-        return PriceHistory(plu, daily_prices(samples), sampled)
+        start, _ = day_bounds(today - timedelta(days=days - 1))
+        _, end = day_bounds(today)
+        tags = {"site": site} if plu is None else {"site": site, "plu": plu}
+        rows = await self._timeseries.summarise(WindowQuery(
+            Measurement.SCALE_RECORD, _ns(start), _ns(end), _ns_of(DAY), DAILY_PRICE_SUMMARIES, tags,
+            group_by=("plu",), offset_ns=_ns_of(MARKET_DAY_OFFSET)))
+        found: dict[str, list[DailyPrice]] = {}
+        for row in rows:
+            if not all(isinstance(row.get(s.name), int) for s in DAILY_PRICE_SUMMARIES) or not row["grams"]:
+                continue  # a day whose points lack a field: nothing sound to show
+            product = str(row["plu"])
+            found.setdefault(product, []).append(daily_price(
+                market_day(_from_ns(int(row["time"]))), product, int(row["sales"]), int(row["grams"]),
+                int(row["min_fen"]), int(row["max_fen"]), int(row["fen_grams"])))
+        return {product: PriceHistory(product, sorted(days_, key=lambda d: d.day))
+                for product, days_ in sorted(found.items())}
 
     async def deliveries(self, site: str, statuses: Iterable[DeliveryStatus] | None, scale: str | None,
                          limit: int, offset: int) -> list[Delivery]:
@@ -435,6 +535,8 @@ class MarketService:
         async with self._engine.begin() as connection:
             repository = MarketRepository(connection)
             batch = await self._batch(repository, site, test.batch_id)
+            if predates_arrival(test, batch):
+                raise TestBeforeArrival(batch)
             await repository.add_test(site, test, now)
             blocks = test.result is RapidTestResult.FAIL and batch.block is None
             if blocks:
@@ -458,6 +560,75 @@ class MarketService:
         deliveries = await self._dispatch(pushes, now)
         return Recall(await self.forward_trace(site, batch_id, 100, 0), deliveries)
 
+    async def release(self, site: str, batch_id: str, reason: str, by: str, now: datetime) -> Release:
+        """Lift a batch's block (a recall withdrawn, a failed test overturned by a passing retest): the
+        batch may be sold again, and every scale that was told to block it is told it may sell it
+        (``unblock_batch``). Refused (409) when the batch is not blocked; refused (422) while a failed
+        rapid test stands, i.e. its item has not passed a later retest, whoever blocked the batch."""
+        async with self._engine.begin() as connection:
+            repository = MarketRepository(connection)
+            batch = await self._batch(repository, site, batch_id)
+            tests = (await repository.tests(site, [batch_id]))[batch_id]
+            refusal = release_refusal(batch, tests, reason)
+            if refusal is ReleaseRefusal.NOT_BLOCKED:
+                raise Conflict(f"batch {batch_id!r} is not blocked: nothing to lift")
+            if refusal is ReleaseRefusal.NO_REASON:
+                raise Refused("say why the block is lifted")
+            if refusal is ReleaseRefusal.FAILED_TEST_STANDS:
+                items = ", ".join(test.item for test in standing_failures(tests))
+                raise Refused(f"batch {batch_id!r} failed a rapid test ({items}) and no later test of it passed: "
+                              "retest first")
+            block = batch.block
+            assert block is not None
+            if not await repository.release(site, batch):
+                raise Conflict(f"batch {batch_id!r} changed meanwhile: look again")
+            released = release_batch(batch)
+            pushes = await self._unblock(repository, site, released, reason, now)
+            correction = Correction(CorrectionKind.RELEASE_BATCH, batch_id, reason, by, now, {
+                "blocked_at": block.at.isoformat(), "block_reason": block.reason, "blocked_by": block.by,
+                "block_cause": block.cause.value, "scales": len(pushes)})
+            correction_id = await repository.add_correction(site, correction)
+        log.warning("batch released", extra={"site": site, "batch": batch_id, "scales": len(pushes), "by": by})
+        deliveries = await self._dispatch(pushes, now)
+        return Release(released, deliveries, RecordedCorrection(correction_id, correction))
+
+    async def correct_quantity(self, site: str, batch_id: str, quantity_g: int, reason: str, by: str,
+                               now: datetime) -> BatchDetail:
+        """Correct a batch's received grams (a typing error at receiving), with an audit entry. The mass
+        balance follows: a batch now oversold raises its ``oversold`` finding (if it never had one)."""
+        if not reason.strip():
+            raise Refused("say why the quantity is corrected")
+        async with self._engine.begin() as connection:
+            repository = MarketRepository(connection)
+            batch = await self._batch(repository, site, batch_id)
+            try:
+                corrected = with_quantity(batch, quantity_g)
+            except ValueError as invalid:
+                raise Refused(str(invalid)) from None
+            if not await repository.set_quantity(site, batch_id, quantity_g, batch.quantity_g):
+                raise Conflict(f"batch {batch_id!r} changed meanwhile: look again")
+            count, grams, first, last = (await repository.batch_totals(site, [batch_id]))[batch_id]
+            await repository.add_correction(site, Correction(
+                CorrectionKind.CORRECT_QUANTITY, batch_id, reason, by, now,
+                {"before_g": batch.quantity_g, "after_g": quantity_g, "sold_g": grams}))
+            balance = MassBalance(quantity_g, grams)
+            finding = oversold_finding(corrected, balance, now, self.settings.oversold_tolerance_g)
+            if finding is not None:
+                await self._raise(repository, site, [finding], now)
+            tests = (await repository.tests(site, [batch_id]))[batch_id]
+        log.info("batch quantity corrected", extra={"site": site, "batch": batch_id, "before_g": batch.quantity_g,
+                                                    "after_g": quantity_g, "by": by})
+        return BatchDetail(corrected, tests, balance, count, first, last)
+
+    async def corrections(self, site: str, kinds: Iterable[CorrectionKind] | None, subject: str | None, limit: int,
+                          offset: int) -> list[RecordedCorrection]:
+        """Operators' corrections, newest first: of ``kinds`` (all if None), of ``subject`` (a batch id,
+        a document id) if given."""
+        async with self._engine.connect() as connection:
+            repository = MarketRepository(connection)
+            await self._market(repository, site)
+            return await repository.corrections(site, kinds=kinds, subject=subject, limit=limit, offset=offset)
+
     async def forward_trace(self, site: str, batch_id: str, limit: int, offset: int) -> ForwardTrace:
         async with self._engine.connect() as connection:
             repository = MarketRepository(connection)
@@ -472,12 +643,11 @@ class MarketService:
             sale = await repository.sale_by_trace_code(site, trace_code)
             if sale is None:
                 return None
-            stall = await repository.stall(site, sale.stall)
-            vendor = await repository.vendor(site, stall.vendor_id) if stall and stall.vendor_id else None
             batch = await repository.batch(site, sale.batch_id) if sale.batch_id else None
             tests = (await repository.tests(site, [batch.batch_id]))[batch.batch_id] if batch else []
             market = await repository.market(site)
-        return PublicTrace(market, sale, stall, vendor.name if vendor else None, batch, latest_tests(tests))
+        # the stall and vendor as they were at the sale: a stall handed on since is someone else's now
+        return PublicTrace(market, sale, sale.stall_name, sale.vendor_name, batch, latest_tests(tests))
 
     async def batch_epcis(self, site: str, batch_id: str, identifier_base: str, now: datetime) -> dict[str, Any]:
         async with self._engine.connect() as connection:
@@ -512,17 +682,31 @@ class MarketService:
         return StallDisplay(market, stall, overview.vendor, overview.licences, _current_and_later(prices, now),
                             [DisplayBatch(b, latest_tests(tests[b.batch_id])) for b in current], today)
 
-    async def licence_problems(self, site: str, now: datetime) -> list[LicenceProblem]:
-        """Every document of every stall that is missing, expired, not yet valid or about to expire,
-        the most urgent first."""
+    async def licence_problems(self, site: str, now: datetime, limit: int, offset: int) -> list[LicenceProblem]:
+        """A page of the documents of every stall that are missing, expired, not yet valid or about to
+        expire, the most urgent first (missing ones, then by days left). Only stalls that may have a
+        problem are read (the database tells them), a chunk at a time, and only the ``offset + limit``
+        most urgent problems are kept while reading."""
+        today = market_day(now)
+        horizon = max(self.settings.warning_days, default=0)
+        permit_types = [stall_type for stall_type in StallType if stall_type.needs_food_permit]
+        kept: list[LicenceProblem] = []
+        after: str | None = None
         async with self._engine.connect() as connection:
             repository = MarketRepository(connection)
             await self._market(repository, site)
-            every_stall = await repository.stalls(site, limit=100_000, offset=0)
-            overviews = await self._overviews(repository, site, every_stall, market_day(now))
-        problems = [LicenceProblem(o.stall, o.vendor, status) for o in overviews for status in o.licences.attention]
-        return sorted(problems, key=lambda p: (p.status.days_to_expiry if p.status.days_to_expiry is not None
-                                               else -10**6, p.stall.stall))
+            while True:
+                chunk = await repository.stalls_to_review(site, today, horizon, permit_types, after,
+                                                          LICENCE_REVIEW_CHUNK)
+                overviews = await self._overviews(repository, site, chunk, today)
+                found = [LicenceProblem(o.stall, o.vendor, status) for o in overviews
+                         for status in o.licences.attention]
+                # a stable sort over stalls read in code order: ties stay in the order of a sort of all
+                kept = sorted([*kept, *found], key=_urgency)[:offset + limit]
+                if len(chunk) < LICENCE_REVIEW_CHUNK:
+                    break
+                after = chunk[-1].stall
+        return kept[offset:]
 
     async def findings(self, site: str, kind: FindingKind | None, stall: str | None, open_only: bool,
                        limit: int, offset: int, resolved_only: bool = False) -> list[RecordedFinding]:
@@ -592,10 +776,17 @@ class MarketService:
         named = await repository.batches_by_id(site, {s.claimed_batch for s in fresh if s.claimed_batch})
         nearby = await repository.batches(site, pairs=pairs, arrived_since=earliest - self.settings.
                                           current_batch_lookback, arrived_until=latest, limit=None)
+        tenures = await repository.tenures(site, {s.stall for s in fresh})
+        holders = await repository.vendors_by_id(site, {t.vendor_id for ts in tenures.values() for t in ts
+                                                        if t.vendor_id})
         linked, findings = [], []
         for sale in fresh:
             link = link_sale(sale, named, nearby)
-            sale = replace(sale, batch_id=link.batch.batch_id if link.batch else None)
+            tenure = tenure_at(tenures.get(sale.stall, ()), sale.ts)
+            holder = holders.get(tenure.vendor_id) if tenure and tenure.vendor_id else None
+            sale = replace(sale, batch_id=link.batch.batch_id if link.batch else None,
+                           stall_name=tenure.name if tenure else None, vendor_id=holder.vendor_id if holder else None,
+                           vendor_name=holder.name if holder else None)
             linked.append(sale)
             findings.extend(tracing_findings(sale, link))
             in_force = price_in_force(published.get((sale.stall, sale.plu), ()), sale.stall, sale.plu, sale.ts)
@@ -671,14 +862,15 @@ class MarketService:
     async def _catch_up(self, repository: MarketRepository, site: str, registration: ScaleRegistration,
                         now: datetime) -> list[Delivery]:
         """A scale back online: its price table again if the last one was not acknowledged, and every
-        unanswered recall at once."""
+        unanswered recall and release at once."""
         due: list[Delivery] = []
-        for waiting in await repository.deliveries(site, scale=registration.scale, op=BLOCK_BATCH,
-                                                   statuses=(DeliveryStatus.PENDING, DeliveryStatus.GIVEN_UP),
-                                                   limit=100):
-            again = rearmed(waiting, now)
-            await repository.save_delivery(again)
-            due.append(again)
+        for op in (BLOCK_BATCH, UNBLOCK_BATCH):
+            for waiting in await repository.deliveries(site, scale=registration.scale, op=op,
+                                                       statuses=(DeliveryStatus.PENDING, DeliveryStatus.GIVEN_UP),
+                                                       limit=100):
+                again = rearmed(waiting, now)
+                await repository.save_delivery(again)
+                due.append(again)
         last = await repository.deliveries(site, scale=registration.scale, op=SET_PRICES, limit=1)
         if not last or last[0].status is not DeliveryStatus.ACKED:
             due.extend(await self._push_price_table(repository, site, registration.stall, now,
@@ -722,11 +914,9 @@ class MarketService:
         if not await repository.block(site, blocked):
             raise Conflict(f"batch {batch.batch_id!r} was stopped already")
         args = BlockBatchArgs(batch=batch.batch_id, plu=batch.plu, reason=reason[:128], blocked_at=now)
-        scales = {r.scale: r.stall for r in await repository.scales(site, stall=batch.stall)}
-        for sale in await repository.sales_of_batch(site, batch.batch_id, None):
-            scales.setdefault(sale.scale, sale.stall)
         created = []
-        for scale, stall in sorted(scales.items()):
+        for scale, stall in sorted((await self._scales_of_batch(repository, site, batch)).items()):
+            await self._supersede(repository, site, scale, UNBLOCK_BATCH, batch.batch_id, now)
             cmd_id = _command_id("bb")
             delivery = new_delivery(cmd_id, site, scale, stall, block_batch_command(cmd_id, args, now), now)
             await repository.add_delivery(delivery)
@@ -734,6 +924,36 @@ class MarketService:
         log.warning("batch stopped", extra={"site": site, "batch": batch.batch_id, "cause": cause.value,
                                             "scales": len(created), "by": by})
         return created
+
+    async def _unblock(self, repository: MarketRepository, site: str, batch: Batch, reason: str,
+                       now: datetime) -> list[Delivery]:
+        """An ``unblock_batch`` delivery to every scale a block would go to, superseding the block not
+        yet delivered (a scale offline all along need not hear of it at all)."""
+        args = UnblockBatchArgs(batch=batch.batch_id, plu=batch.plu, reason=reason[:128], released_at=now)
+        created = []
+        for scale, stall in sorted((await self._scales_of_batch(repository, site, batch)).items()):
+            await self._supersede(repository, site, scale, BLOCK_BATCH, batch.batch_id, now)
+            cmd_id = _command_id("ub")
+            delivery = new_delivery(cmd_id, site, scale, stall, unblock_batch_command(cmd_id, args, now), now)
+            await repository.add_delivery(delivery)
+            created.append(delivery)
+        return created
+
+    async def _scales_of_batch(self, repository: MarketRepository, site: str, batch: Batch) -> dict[str, str]:
+        """The scales that may sell the batch, with their stalls: those at its stall and any other that
+        has sold from it."""
+        scales = {r.scale: r.stall for r in await repository.scales(site, stall=batch.stall)}
+        for sale in await repository.sales_of_batch(site, batch.batch_id, None):
+            scales.setdefault(sale.scale, sale.stall)
+        return scales
+
+    async def _supersede(self, repository: MarketRepository, site: str, scale: str, op: str, batch_id: str,
+                         now: datetime) -> None:
+        for older in await repository.deliveries(site, scale=scale, op=op,
+                                                 statuses=(DeliveryStatus.PENDING, DeliveryStatus.GIVEN_UP),
+                                                 limit=100):
+            if older.args.get("batch") == batch_id:
+                await repository.save_delivery(superseded(older, now))
 
     async def _dispatch(self, deliveries: Sequence[Delivery], now: datetime) -> list[Delivery]:
         """Send what is due (give up what is out of attempts) and store each outcome, unless someone
@@ -819,6 +1039,11 @@ class MarketService:
             raise Refused(f"no vendor {vendor_id!r} at market {site!r}: add the vendor first")
 
 
+def _urgency(problem: LicenceProblem) -> tuple[int, str]:
+    days = problem.status.days_to_expiry
+    return (days if days is not None else -10**6), problem.stall.stall
+
+
 def _current_and_later(prices: Sequence[PublishedPrice], now: datetime) -> list[PublishedPrice]:
     """Today's board: each product's price in force now, then the changes taking effect later today
     (a later price equal to the one before it is no change)."""
@@ -842,6 +1067,10 @@ def _command_id(prefix: str) -> str:
 
 def _ns(at: datetime) -> int:
     return (at - EPOCH) // timedelta(microseconds=1) * NS_PER_US
+
+
+def _ns_of(span: timedelta) -> int:
+    return span // timedelta(microseconds=1) * NS_PER_US
 
 
 def _from_ns(time_ns: int) -> datetime:

@@ -7,6 +7,7 @@ is private (operators only); name and photo are shown at the stall with the lice
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Final
@@ -58,3 +59,24 @@ class ScaleRegistration:
     registered_at: datetime
     online: bool | None = None
     state_changed_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class StallTenure:
+    """A stall's name and the vendor holding it from ``since`` until the next tenure: what a sale made
+    then is attributed to, even after the stall is renamed or handed to another vendor."""
+
+    stall: str
+    name: str
+    vendor_id: str | None
+    since: datetime
+
+
+def tenure_at(tenures: Iterable[StallTenure], at: datetime) -> StallTenure | None:
+    """The tenure in force at ``at``: the latest that began by then; for a time before the first
+    (a scale's clock behind, a record kept offline), the first: the stall as it was first registered."""
+    ordered = sorted(tenures, key=lambda tenure: tenure.since)
+    begun = [tenure for tenure in ordered if tenure.since <= at]
+    if begun:
+        return begun[-1]
+    return ordered[0] if ordered else None

@@ -1,5 +1,6 @@
 """Storage of the market context (SQLAlchemy Core, async): markets, vendors and their documents,
-stalls, scales, published prices, command deliveries, batches, rapid tests, sales and findings.
+stalls and who held them when, scales, published prices, command deliveries, batches, rapid tests,
+sales, findings and operators' corrections.
 
 Tables mirror market/migrations; the domain's dataclasses are converted here, at the edge. Money is
 integer fen (BIGINT where an amount may pass 2^31), weight integer grams, times aware UTC.
@@ -8,7 +9,7 @@ integer fen (BIGINT where an amount may pass 2^31), weight integer grams, times 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import (
@@ -25,7 +26,9 @@ from sqlalchemy import (
     Table,
     UniqueConstraint,
     and_,
+    exists,
     func,
+    not_,
     or_,
     select,
     tuple_,
@@ -35,11 +38,12 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.elements import ColumnElement
 
 from gateway.database import UtcDateTime
+from market.corrections import Correction, CorrectionKind, RecordedCorrection
 from market.findings import Finding, FindingKind, RecordedFinding
-from market.licences import Document, DocumentKind, StallType
+from market.licences import Document, DocumentKind, RecordedDocument, StallType
 from market.pricing import PublishedPrice
 from market.scale_delivery import Delivery, DeliveryStatus
-from market.stalls import Market, ScaleRegistration, Stall, Vendor
+from market.stalls import Market, ScaleRegistration, Stall, StallTenure, Vendor
 from market.tracing import Batch, Block, BlockCause, CertificateType, RapidTest, RapidTestResult, Sale
 
 metadata = MetaData()
@@ -77,6 +81,9 @@ documents = Table(
     Column("scope", String(200), nullable=True),
     Column("recorded_at", UtcDateTime(), nullable=False),
     Column("recorded_by", String(64), nullable=False),
+    Column("voided_at", UtcDateTime(), nullable=True),
+    Column("voided_by", String(64), nullable=True),
+    Column("void_reason", String(200), nullable=True),
     ForeignKeyConstraint(["site", "vendor_id"], ["market_vendors.site", "market_vendors.vendor_id"]),
     Index("market_documents_by_vendor", "site", "vendor_id"),
 )
@@ -90,6 +97,18 @@ stalls = Table(
     Column("vendor_id", String(64), nullable=True),
     ForeignKeyConstraint(["site"], ["market_markets.site"]),
     ForeignKeyConstraint(["site", "vendor_id"], ["market_vendors.site", "market_vendors.vendor_id"]),
+)
+
+stall_tenures = Table(
+    "market_stall_tenures", metadata,
+    Column("tenure_id", Integer(), primary_key=True, autoincrement=True),
+    Column("site", String(64), nullable=False),
+    Column("stall", String(32), nullable=False),
+    Column("since", UtcDateTime(), nullable=False),
+    Column("name", String(100), nullable=False),
+    Column("vendor_id", String(64), nullable=True),
+    ForeignKeyConstraint(["site", "stall"], ["market_stalls.site", "market_stalls.stall"]),
+    Index("market_stall_tenures_by_stall", "site", "stall", "since"),
 )
 
 scales = Table(
@@ -197,6 +216,9 @@ sales = Table(
     Column("claimed_batch", String(64), nullable=True),
     Column("batch_id", String(64), nullable=True),
     Column("received_at", UtcDateTime(), nullable=False),
+    Column("stall_name", String(100), nullable=True),
+    Column("vendor_id", String(64), nullable=True),
+    Column("vendor_name", String(100), nullable=True),
     Index("market_sales_by_trace_code", "site", "trace_code"),
     Index("market_sales_by_batch", "site", "batch_id", "ts"),
 )
@@ -216,6 +238,20 @@ findings = Table(
     Column("resolution", String(500), nullable=True),
     UniqueConstraint("site", "finding_key", name="market_findings_once"),
     Index("market_findings_by_time", "site", "at"),
+)
+
+corrections = Table(
+    "market_corrections", metadata,
+    Column("correction_id", Integer(), primary_key=True, autoincrement=True),
+    Column("site", String(64), nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("subject", String(64), nullable=False),
+    Column("reason", String(500), nullable=False),
+    Column("corrected_by", String(64), nullable=False),
+    Column("corrected_at", UtcDateTime(), nullable=False),
+    Column("detail", JSON(), nullable=False),
+    Index("market_corrections_by_subject", "site", "kind", "subject"),
+    Index("market_corrections_by_time", "site", "corrected_at"),
 )
 
 
@@ -279,17 +315,36 @@ class MarketRepository:
         return int(key[0])
 
     async def documents(self, site: str, vendor_ids: Iterable[str]) -> dict[str, list[Document]]:
+        """The documents that count: voided ones left out."""
+        held = await self.recorded_documents(site, vendor_ids, voided=False)
+        return {vendor_id: [r.document for r in recorded] for vendor_id, recorded in held.items()}
+
+    async def recorded_documents(self, site: str, vendor_ids: Iterable[str], voided: bool = True
+                                 ) -> dict[str, list[RecordedDocument]]:
+        """Each vendor's documents in the order recorded, voided ones too unless ``voided`` is False."""
         wanted = sorted(set(vendor_ids))
-        held: dict[str, list[Document]] = {vendor_id: [] for vendor_id in wanted}
+        held: dict[str, list[RecordedDocument]] = {vendor_id: [] for vendor_id in wanted}
         if not wanted:
             return held
-        rows = await self._rows(select(documents).where(documents.c.site == site, documents.c.vendor_id.in_(wanted))
-                                .order_by(documents.c.document_id))
-        for row in rows:
-            held[row["vendor_id"]].append(Document(
-                DocumentKind(row["kind"]), row["number"], _date(row["valid_from"]),
-                _date(row["valid_to"]) if row["valid_to"] is not None else None, row["holder"], row["scope"]))
+        statement = select(documents).where(documents.c.site == site, documents.c.vendor_id.in_(wanted))
+        if not voided:
+            statement = statement.where(documents.c.voided_at.is_(None))
+        for row in await self._rows(statement.order_by(documents.c.document_id)):
+            held[row["vendor_id"]].append(_recorded_document(row))
         return held
+
+    async def recorded_document(self, site: str, document_id: int) -> RecordedDocument | None:
+        rows = await self._rows(select(documents).where(documents.c.site == site,
+                                                        documents.c.document_id == document_id))
+        return _recorded_document(rows[0]) if rows else None
+
+    async def void_document(self, site: str, document_id: int, by: str, reason: str, now: datetime) -> bool:
+        """Void the document, unless it was voided meanwhile."""
+        result = await self._connection.execute(
+            update(documents).where(documents.c.site == site, documents.c.document_id == document_id,
+                                    documents.c.voided_at.is_(None))
+            .values(voided_at=now, voided_by=by, void_reason=reason[:200]))
+        return bool(result.rowcount)
 
     async def add_stall(self, site: str, stall: Stall) -> None:
         await self._connection.execute(stalls.insert().values(
@@ -310,6 +365,49 @@ class MarketRepository:
         rows = await self._rows(select(stalls).where(stalls.c.site == site).order_by(stalls.c.stall)
                                 .limit(limit).offset(offset))
         return [_stall(row) for row in rows]
+
+    async def stalls_to_review(self, site: str, today: date, horizon_days: int, permit_types: Iterable[StallType],
+                               after: str | None, limit: int) -> list[Stall]:
+        """Stalls (by code, after ``after``) whose licences may need attention on ``today``: no vendor,
+        a required kind with no document at all, or a document not yet valid or ending within
+        ``horizon_days``. A superset: the domain decides (a document about to end may have a
+        successor); stalls whose every document is comfortably valid are not read."""
+        held = (documents.c.site == stalls.c.site, documents.c.vendor_id == stalls.c.vendor_id,
+                documents.c.voided_at.is_(None))
+
+        def has(*kinds: DocumentKind) -> ColumnElement[bool]:
+            return exists().where(*held, documents.c.kind.in_([kind.value for kind in kinds]))
+
+        needs_permit = stalls.c.stall_type.in_(sorted(t.value for t in permit_types))
+        food_missing = or_(and_(needs_permit, not_(has(DocumentKind.FOOD_BUSINESS_PERMIT))),
+                           and_(not_(needs_permit), not_(has(DocumentKind.FOOD_FILING,
+                                                             DocumentKind.FOOD_BUSINESS_PERMIT))))
+        untimely = exists().where(*held, or_(documents.c.valid_from > today,
+                                             documents.c.valid_to <= today + timedelta(days=horizon_days)))
+        statement = select(stalls).where(stalls.c.site == site, or_(
+            stalls.c.vendor_id.is_(None), not_(has(DocumentKind.BUSINESS_LICENCE)), food_missing,
+            not_(has(DocumentKind.HEALTH_CERTIFICATE)), untimely))
+        if after is not None:
+            statement = statement.where(stalls.c.stall > after)
+        rows = await self._rows(statement.order_by(stalls.c.stall).limit(limit))
+        return [_stall(row) for row in rows]
+
+    async def add_tenure(self, site: str, stall: Stall, since: datetime) -> None:
+        await self._connection.execute(stall_tenures.insert().values(
+            site=site, stall=stall.stall, since=since, name=stall.name, vendor_id=stall.vendor_id))
+
+    async def tenures(self, site: str, codes: Iterable[str]) -> dict[str, list[StallTenure]]:
+        """Each stall's tenures, oldest first."""
+        wanted = sorted(set(codes))
+        found: dict[str, list[StallTenure]] = {code: [] for code in wanted}
+        if not wanted:
+            return found
+        rows = await self._rows(select(stall_tenures).where(stall_tenures.c.site == site,
+                                                            stall_tenures.c.stall.in_(wanted))
+                                .order_by(stall_tenures.c.since, stall_tenures.c.tenure_id))
+        for row in rows:
+            found[row["stall"]].append(StallTenure(row["stall"], row["name"], row["vendor_id"], row["since"]))
+        return found
 
     async def register_scale(self, site: str, scale: str, stall: str, now: datetime) -> None:
         """Put ``scale`` at ``stall`` (moving it if it stood elsewhere)."""
@@ -481,6 +579,23 @@ class MarketRepository:
                     block_cause=batch.block.cause.value))
         return bool(result.rowcount)
 
+    async def release(self, site: str, batch: Batch) -> bool:
+        """Lift the batch's block, unless it changed meanwhile (lifted, or lifted and blocked again)."""
+        if batch.block is None:
+            raise ValueError("nothing to lift: the batch is not blocked")
+        result = await self._connection.execute(
+            update(batches).where(batches.c.site == site, batches.c.batch_id == batch.batch_id,
+                                  batches.c.blocked_at == batch.block.at)
+            .values(blocked_at=None, block_reason=None, blocked_by=None, block_cause=None))
+        return bool(result.rowcount)
+
+    async def set_quantity(self, site: str, batch_id: str, quantity_g: int, expected_g: int) -> bool:
+        """Correct the received grams, unless someone corrected them meanwhile."""
+        result = await self._connection.execute(
+            update(batches).where(batches.c.site == site, batches.c.batch_id == batch_id,
+                                  batches.c.quantity_g == expected_g).values(quantity_g=quantity_g))
+        return bool(result.rowcount)
+
     async def add_test(self, site: str, test: RapidTest, now: datetime) -> None:
         await self._connection.execute(rapid_tests.insert().values(
             site=site, batch_id=test.batch_id, item=test.item, method=test.method, result=test.result.value,
@@ -517,7 +632,8 @@ class MarketRepository:
                 {"site": site, "scale_id": s.scale, "record_id": s.record_id, "ts": s.ts, "stall": s.stall,
                  "plu": s.plu, "product": s.product, "net_g": s.net_g, "unit_price_fen": s.unit_price_fen,
                  "amount_fen": s.amount_fen, "trace_code": s.trace_code, "claimed_batch": s.claimed_batch,
-                 "batch_id": s.batch_id, "received_at": now} for s in new_sales])
+                 "batch_id": s.batch_id, "received_at": now, "stall_name": s.stall_name, "vendor_id": s.vendor_id,
+                 "vendor_name": s.vendor_name} for s in new_sales])
 
     async def sale_by_trace_code(self, site: str, trace_code: str) -> Sale | None:
         """The sale printed with ``trace_code``; the latest if a scale ever printed one twice."""
@@ -590,6 +706,31 @@ class MarketRepository:
             .values(resolved_at=now, resolved_by=by, resolution=resolution))
         return bool(result.rowcount)
 
+    # -- corrections -------------------------------------------------------------------------
+
+    async def add_correction(self, site: str, correction: Correction) -> int:
+        result = await self._connection.execute(corrections.insert().values(
+            site=site, kind=correction.kind.value, subject=correction.subject, reason=correction.reason[:500],
+            corrected_by=correction.by, corrected_at=correction.at, detail=dict(correction.detail)))
+        key = result.inserted_primary_key
+        if key is None:
+            raise RuntimeError("the database returned no id for the correction")
+        return int(key[0])
+
+    async def corrections(self, site: str, *, kinds: Iterable[CorrectionKind] | None = None,
+                          subject: str | None = None, limit: int = 100, offset: int = 0) -> list[RecordedCorrection]:
+        """Newest first."""
+        statement = select(corrections).where(corrections.c.site == site)
+        if kinds is not None:
+            statement = statement.where(corrections.c.kind.in_(sorted(kind.value for kind in kinds)))
+        if subject is not None:
+            statement = statement.where(corrections.c.subject == subject)
+        rows = await self._rows(statement.order_by(corrections.c.corrected_at.desc(),
+                                                   corrections.c.correction_id.desc()).limit(limit).offset(offset))
+        return [RecordedCorrection(row["correction_id"], Correction(
+            CorrectionKind(row["kind"]), row["subject"], row["reason"], row["corrected_by"], row["corrected_at"],
+            row["detail"])) for row in rows]
+
 
 def _utc(value: datetime | str | None) -> datetime | None:
     """Aggregates of a time column, as an aware UTC time whatever the driver hands back."""
@@ -647,7 +788,14 @@ def _batch(row: Mapping[str, Any]) -> Batch:
 def _sale(row: Mapping[str, Any]) -> Sale:
     return Sale(row["scale_id"], row["record_id"], row["ts"], row["stall"], row["plu"], row["product"], row["net_g"],
                 int(row["unit_price_fen"]), int(row["amount_fen"]), row["trace_code"], row["claimed_batch"],
-                row["batch_id"])
+                row["batch_id"], row["stall_name"], row["vendor_id"], row["vendor_name"])
+
+
+def _recorded_document(row: Mapping[str, Any]) -> RecordedDocument:
+    document = Document(DocumentKind(row["kind"]), row["number"], _date(row["valid_from"]),
+                        _date(row["valid_to"]) if row["valid_to"] is not None else None, row["holder"], row["scope"])
+    return RecordedDocument(row["document_id"], row["vendor_id"], document, row["recorded_at"], row["recorded_by"],
+                            row["voided_at"], row["voided_by"], row["void_reason"])
 
 
 def _finding(row: Mapping[str, Any]) -> RecordedFinding:

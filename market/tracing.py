@@ -123,6 +123,16 @@ def latest_tests(tests: Iterable[RapidTest]) -> list[RapidTest]:
     return [latest[item] for item in sorted(latest)]
 
 
+def standing_failures(tests: Iterable[RapidTest]) -> list[RapidTest]:
+    """The failed tests no passing retest of the same item has overturned since (by item)."""
+    return [test for test in latest_tests(tests) if test.result is RapidTestResult.FAIL]
+
+
+def predates_arrival(test: RapidTest, batch: Batch) -> bool:
+    """A test dated before its batch arrived tested something else (or the date was mistyped)."""
+    return test.tested_at < batch.arrived_at
+
+
 def block_batch(batch: Batch, at: datetime, reason: str, by: str, cause: BlockCause) -> Batch:
     """Stop the batch from sale. A batch is blocked once; raises ValueError if it already is."""
     if batch.block is not None:
@@ -130,6 +140,43 @@ def block_batch(batch: Batch, at: datetime, reason: str, by: str, cause: BlockCa
     if not reason:
         raise ValueError("a recall says why")
     return replace(batch, block=Block(at, reason, by, cause))
+
+
+class ReleaseRefusal(StrEnum):
+    """Why a block may not be lifted."""
+
+    NOT_BLOCKED = "not_blocked"
+    FAILED_TEST_STANDS = "failed_test_stands"
+    NO_REASON = "no_reason"
+
+
+def release_refusal(batch: Batch, tests: Iterable[RapidTest], reason: str) -> ReleaseRefusal | None:
+    """Whether the block on ``batch`` may be lifted: it must be blocked, the release must say why, and
+    no failed rapid test may stand. A failed test stands until a later test of the same item passes,
+    whatever stopped the batch: an operator's recall of a batch that also failed a test is lifted only
+    once that item has passed a retest."""
+    if batch.block is None:
+        return ReleaseRefusal.NOT_BLOCKED
+    if not reason.strip():
+        return ReleaseRefusal.NO_REASON
+    if standing_failures(tests):
+        return ReleaseRefusal.FAILED_TEST_STANDS
+    return None
+
+
+def release_batch(batch: Batch) -> Batch:
+    """The batch open for sale again; check :func:`release_refusal` first."""
+    if batch.block is None:
+        raise ValueError(f"batch {batch.batch_id!r} is not blocked")
+    return replace(batch, block=None)
+
+
+def with_quantity(batch: Batch, quantity_g: int) -> Batch:
+    """The batch with its received quantity corrected (a typing error at receiving). Raises
+    ValueError when nothing changes or the quantity is out of bounds."""
+    if quantity_g == batch.quantity_g:
+        raise ValueError(f"batch {batch.batch_id!r} was received with {quantity_g} g already: nothing to correct")
+    return replace(batch, quantity_g=quantity_g)
 
 
 def failed_test_reason(test: RapidTest) -> str:
@@ -153,6 +200,11 @@ class Sale:
     trace_code: str
     claimed_batch: str | None = None
     batch_id: str | None = None
+    stall_name: str | None = None
+    """The stall's name when the sale was made (stalls are renamed and change hands)."""
+    vendor_id: str | None = None
+    vendor_name: str | None = None
+    """Who held the stall when the sale was made: the vendor a shopper bought from."""
 
     @classmethod
     def from_record(cls, scale: str, record: ScaleRecord) -> Sale:
@@ -171,6 +223,7 @@ class BatchLink:
     batch: Batch | None
     method: LinkMethod
     unknown_claim: str | None = None  # the scale named a batch that was never received
+    mismatched_claim: Batch | None = None  # the scale named a batch of another product
 
 
 def current_batch(batches: Iterable[Batch], stall: str, plu: str, at: datetime) -> Batch | None:
@@ -183,22 +236,39 @@ def current_batch(batches: Iterable[Batch], stall: str, plu: str, at: datetime) 
 
 
 def link_sale(sale: Sale, known: Mapping[str, Batch], stall_batches: Iterable[Batch]) -> BatchLink:
-    """The batch a sale came from: the one the scale named if it was received, else the stall's current
-    batch of the product (remembering an unknown name, which is itself worth a finding)."""
-    if sale.claimed_batch is not None and sale.claimed_batch in known:
-        return BatchLink(known[sale.claimed_batch], LinkMethod.EXPLICIT)
+    """The batch a sale came from: the one the scale named if it was received (at this market, as
+    ``known`` holds only this market's batches) and is of the product sold; else the stall's current
+    batch of the product. A name that was never received, or that is a batch of another product (a
+    scale with a stale batch table, a mistyped slot), is remembered: each is worth a finding, and
+    linking it would put the wrong goods in the trace and the wrong grams in that batch's balance."""
+    claimed = sale.claimed_batch
+    named = known.get(claimed) if claimed is not None else None
+    if named is not None and named.plu == sale.plu:
+        return BatchLink(named, LinkMethod.EXPLICIT)
     current = current_batch(stall_batches, sale.stall, sale.plu, sale.ts)
-    return BatchLink(current, LinkMethod.CURRENT if current else LinkMethod.NONE, sale.claimed_batch)
+    method = LinkMethod.CURRENT if current else LinkMethod.NONE
+    if named is not None:
+        return BatchLink(current, method, mismatched_claim=named)
+    return BatchLink(current, method, claimed)
 
 
 def tracing_findings(sale: Sale, link: BatchLink) -> list[Finding]:
-    """Gaps in the trail of one sale: an unknown batch named, no batch at all, a blocked batch sold."""
+    """Gaps in the trail of one sale: an unknown batch named, a batch of another product named, no
+    batch at all, a blocked batch sold."""
     findings = []
     if link.unknown_claim is not None:
         findings.append(Finding(FindingKind.UNKNOWN_BATCH,
                                 finding_key(FindingKind.UNKNOWN_BATCH, sale.stall, link.unknown_claim),
                                 sale.stall, sale.ts,
                                 {"batch": link.unknown_claim, "plu": sale.plu, "trace_code": sale.trace_code,
+                                 "linked_to": link.batch.batch_id if link.batch else None}))
+    if link.mismatched_claim is not None:
+        named = link.mismatched_claim
+        findings.append(Finding(FindingKind.BATCH_MISMATCH,
+                                finding_key(FindingKind.BATCH_MISMATCH, sale.stall, named.batch_id, sale.plu),
+                                sale.stall, sale.ts,
+                                {"batch": named.batch_id, "batch_plu": named.plu, "plu": sale.plu,
+                                 "trace_code": sale.trace_code,
                                  "linked_to": link.batch.batch_id if link.batch else None}))
     if link.batch is None:
         day = market_day(sale.ts).isoformat()

@@ -3,7 +3,8 @@
 Operators (``market_operator`` or ``admin``) manage the market; the stall display, the price board,
 price history and the trace lookup are public, and show nothing private: no vendor's or supplier's
 contact, no payment, no tester's name, health-certificate holders' names masked. The trace lookup is
-rate-limited per client address. Handlers only translate HTTP to MarketService calls.
+rate-limited per client address (behind a trusted reverse proxy, the address it forwards). Handlers only
+translate HTTP to MarketService calls.
 """
 
 from __future__ import annotations
@@ -33,21 +34,25 @@ from gateway.auth import AUTHORITY, CLOCK, PRINCIPAL, Role, TokenAuthority
 from gateway.json_errors import json_error
 from gateway.openapi import LIMIT, OFFSET, QueryParam, Route, add_routes
 from gateway.sinks import StoreUnavailable
+from market.corrections import CorrectionKind, RecordedCorrection
 from market.findings import FindingKind, RecordedFinding
-from market.licences import Document, DocumentKind, DocumentStatus, StallType
+from market.licences import Document, DocumentKind, DocumentStatus, RecordedDocument, StallType
 from market.market_time import local_text
 from market.pricing import PublishedPrice
-from market.rate_limit import TokenBuckets
+from market.rate_limit import TokenBuckets, client_address
 from market.scale_delivery import Delivery, DeliveryStatus
 from market.service import (
     BatchDetail,
     Conflict,
+    DisplayBatch,
     MarketService,
+    MarketSettings,
     NotFound,
     PriceItem,
     PublicTrace,
     Recall,
     Refused,
+    Release,
     StallDisplay,
     StallOverview,
 )
@@ -62,6 +67,11 @@ OPERATORS = (Role.MARKET_OPERATOR,)
 MAX_PAGE: Final = 200
 DEFAULT_PAGE: Final = 50
 SCREEN_REFRESH_S: Final = 30
+SCREEN_PRICE_ROWS: Final = 12
+"""Price rows the 1280×800 stall screen shows (dense); more are counted, "另有 N 项", not cut off."""
+SCREEN_BATCH_LINES: Final = 20
+"""Lines of the screen's batch column: a batch takes four (product, supplier, batch, certificate), or
+one per rapid test (and one for a recall) when it has more."""
 
 Site = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
 Code = Annotated[str, StringConstraints(pattern=r"^[\w.:-]{1,32}$")]
@@ -165,6 +175,19 @@ class RecallIn(_In):
     reason: LongText
 
 
+class ReleaseIn(_In):
+    reason: LongText = Field(description="Why the block is lifted, e.g. 复检合格")
+
+
+class QuantityIn(_In):
+    quantity_g: Grams = Field(description="The grams actually received")
+    reason: LongText
+
+
+class VoidIn(_In):
+    reason: LongText = Field(description="Why the document is voided, e.g. 证号录入错误")
+
+
 class ResolutionIn(_In):
     resolution: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
 
@@ -177,6 +200,7 @@ class MarketOut(BaseModel):
 
 
 class DocumentOut(BaseModel):
+    document_id: int
     kind: str
     kind_zh: str
     number: str
@@ -184,6 +208,9 @@ class DocumentOut(BaseModel):
     valid_to: date | None
     holder: str | None
     scope: str | None
+    voided_at: datetime | None = Field(default=None, description="A voided document counts no more")
+    voided_by: str | None = None
+    void_reason: str | None = None
 
 
 class VendorOut(BaseModel):
@@ -283,8 +310,7 @@ class DailyPriceOut(BaseModel):
 class PriceHistoryOut(BaseModel):
     site: str
     plu: str
-    days: list[DailyPriceOut]
-    sampled_days: list[date] = Field(description="Days with more sales than read: their figures are a sample")
+    days: list[DailyPriceOut] = Field(description="Market days with sales, over every sale of the day")
 
 
 class RapidTestOut(BaseModel):
@@ -364,6 +390,23 @@ class RecallOut(BaseModel):
     block: BlockOut
     deliveries: list[DeliveryOut]
     trace: ForwardTraceOut
+
+
+class CorrectionOut(BaseModel):
+    correction_id: int
+    kind: str
+    kind_zh: str
+    subject: str = Field(description="The batch id or the document id corrected")
+    reason: str
+    corrected_by: str
+    corrected_at: datetime
+    detail: dict[str, Any] = Field(description="The values before (and after) the correction")
+
+
+class ReleaseOut(BaseModel):
+    batch: BatchOut
+    deliveries: list[DeliveryOut]
+    correction: CorrectionOut
 
 
 class RecordedTestOut(BaseModel):
@@ -477,6 +520,7 @@ DeliveriesPage = _page_model("DeliveriesPage", DeliveryOut)
 BatchesPage = _page_model("BatchesPage", BatchOut)
 FindingsPage = _page_model("FindingsPage", FindingOut)
 LicenceProblemsPage = _page_model("LicenceProblemsPage", LicenceProblemOut)
+CorrectionsPage = _page_model("CorrectionsPage", CorrectionOut)
 
 
 # -- request helpers --------------------------------------------------------------------------
@@ -589,10 +633,24 @@ def _market_out(market: Market) -> MarketOut:
                      complaint_hotline=market.complaint_hotline)
 
 
-def _document_out(document: Document) -> DocumentOut:
-    return DocumentOut(kind=document.kind.value, kind_zh=document.kind.label_zh, number=document.number,
-                       valid_from=document.valid_from, valid_to=document.valid_to, holder=document.holder,
-                       scope=document.scope)
+def _document_out(document_id: int, document: Document, recorded: RecordedDocument | None = None) -> DocumentOut:
+    return DocumentOut(document_id=document_id, kind=document.kind.value, kind_zh=document.kind.label_zh,
+                       number=document.number, valid_from=document.valid_from, valid_to=document.valid_to,
+                       holder=document.holder, scope=document.scope,
+                       voided_at=recorded.voided_at if recorded else None,
+                       voided_by=recorded.voided_by if recorded else None,
+                       void_reason=recorded.void_reason if recorded else None)
+
+
+def _recorded_document_out(recorded: RecordedDocument) -> DocumentOut:
+    return _document_out(recorded.document_id, recorded.document, recorded)
+
+
+def _correction_out(recorded: RecordedCorrection) -> CorrectionOut:
+    correction = recorded.correction
+    return CorrectionOut(correction_id=recorded.correction_id, kind=correction.kind.value,
+                         kind_zh=correction.kind.label_zh, subject=correction.subject, reason=correction.reason,
+                         corrected_by=correction.by, corrected_at=correction.at, detail=dict(correction.detail))
 
 
 def mask_name(name: str) -> str:
@@ -714,7 +772,7 @@ def _public_trace_out(found: PublicTrace) -> TraceOut:
     return TraceOut(
         market=found.market.name if found.market else None,
         sale=PublicSaleOut(trace_code=sale.trace_code, ts=sale.ts, stall=sale.stall,
-                           stall_name=found.stall.name if found.stall else None, vendor_name=found.vendor_name,
+                           stall_name=found.stall_name, vendor_name=found.vendor_name,
                            plu=sale.plu, product=sale.product, net_g=sale.net_g, unit_price_fen=sale.unit_price_fen,
                            amount_fen=sale.amount_fen),
         batch=_public_batch_out(found.batch, found.tests) if found.batch else None)
@@ -766,7 +824,8 @@ async def list_vendors(request: web.Request) -> web.Response:
     limit, offset = _page(request)
     found = await _calling(request.app[SERVICE].vendors(_site(request), limit + 1, offset))
     return _paged(VendorsPage, [VendorOut(vendor_id=v.vendor_id, name=v.name, photo_ref=v.photo_ref,
-                                          contact_phone=v.contact_phone, documents=[_document_out(d) for d in docs])
+                                          contact_phone=v.contact_phone,
+                                          documents=[_recorded_document_out(d) for d in docs])
                                 for v, docs in found], limit, offset)
 
 
@@ -774,22 +833,32 @@ async def add_document(request: web.Request) -> web.Response:
     data: DocumentIn = await _body(request, DocumentIn)
     document = _built(lambda: Document(data.kind, data.number, data.valid_from, data.valid_to, data.holder,
                                        data.scope))
-    await _calling(request.app[SERVICE].add_document(_site(request), request.match_info["vendor_id"], document,
-                                                     _who(request), _now(request)))
-    return _json(_document_out(document), 201)
+    document_id = await _calling(request.app[SERVICE].add_document(_site(request), request.match_info["vendor_id"],
+                                                                   document, _who(request), _now(request)))
+    return _json(_document_out(document_id, document), 201)
+
+
+async def void_document(request: web.Request) -> web.Response:
+    data: VoidIn = await _body(request, VoidIn)
+    raw = request.match_info["document_id"]
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 12:
+        raise json_error(web.HTTPNotFound, f"no document {raw!r}")
+    voided = await _calling(request.app[SERVICE].void_document(_site(request), request.match_info["vendor_id"],
+                                                               int(raw), data.reason, _who(request), _now(request)))
+    return _json(_recorded_document_out(voided))
 
 
 async def add_stall(request: web.Request) -> web.Response:
     data: StallIn = await _body(request, StallIn)
     stall = _built(lambda: Stall(data.stall, data.name, data.stall_type, data.vendor_id))
-    await _calling(request.app[SERVICE].add_stall(_site(request), stall))
+    await _calling(request.app[SERVICE].add_stall(_site(request), stall, _now(request)))
     return _json(_stall_out(await _stall_overview(request, stall.stall)), 201)
 
 
 async def change_stall(request: web.Request) -> web.Response:
     data: StallChangeIn = await _body(request, StallChangeIn)
     stall = _built(lambda: Stall(request.match_info["stall"], data.name, data.stall_type, data.vendor_id))
-    await _calling(request.app[SERVICE].update_stall(_site(request), stall))
+    await _calling(request.app[SERVICE].update_stall(_site(request), stall, _now(request)))
     return _json(_stall_out(await _stall_overview(request, stall.stall)))
 
 
@@ -824,11 +893,11 @@ async def list_scales(request: web.Request) -> web.Response:
 
 async def licence_problems(request: web.Request) -> web.Response:
     limit, offset = _page(request)
-    found = await _calling(request.app[SERVICE].licence_problems(_site(request), _now(request)))
+    found = await _calling(request.app[SERVICE].licence_problems(_site(request), _now(request), limit + 1, offset))
     return _paged(LicenceProblemsPage, [
         LicenceProblemOut(stall=p.stall.stall, stall_name=p.stall.name, vendor_id=p.stall.vendor_id,
                           vendor_name=p.vendor.name if p.vendor else None, document=_status_out(p.status, False))
-        for p in found[offset:offset + limit + 1]], limit, offset)
+        for p in found], limit, offset)
 
 
 # -- handlers: prices -------------------------------------------------------------------------
@@ -874,7 +943,7 @@ async def price_history(request: web.Request) -> web.Response:
         raise json_error(web.HTTPBadRequest, "give the product: ?plu=1001")
     days = _query_int(request, "days", 7, 1, service.settings.history_max_days)
     history = await _calling(service.sales_price_history(_site(request), plu, days, _now(request)))
-    return _json(PriceHistoryOut(site=_site(request), plu=plu, sampled_days=history.sampled_days, days=[
+    return _json(PriceHistoryOut(site=_site(request), plu=plu, days=[
         DailyPriceOut(day=d.day, sales=d.sales, grams=d.grams, min_fen=d.min_fen, avg_fen=d.avg_fen,
                       max_fen=d.max_fen) for d in history.days]))
 
@@ -918,6 +987,32 @@ async def recall_batch(request: web.Request) -> web.Response:
     return _json(_recall_out(recall), 201)
 
 
+async def release_batch(request: web.Request) -> web.Response:
+    data: ReleaseIn = await _body(request, ReleaseIn)
+    release: Release = await _calling(request.app[SERVICE].release(
+        _site(request), request.match_info["batch_id"], data.reason, _who(request), _now(request)))
+    return _json(ReleaseOut(batch=_batch_out(release.batch), deliveries=[_delivery_out(d) for d in release.deliveries],
+                            correction=_correction_out(release.correction)))
+
+
+async def correct_quantity(request: web.Request) -> web.Response:
+    data: QuantityIn = await _body(request, QuantityIn)
+    detail = await _calling(request.app[SERVICE].correct_quantity(
+        _site(request), request.match_info["batch_id"], data.quantity_g, data.reason, _who(request), _now(request)))
+    return _json(_detail_out(detail))
+
+
+async def list_corrections(request: web.Request) -> web.Response:
+    limit, offset = _page(request)
+    kind = _query_choice(request, "kind", CorrectionKind)
+    subject = request.query.get("subject")
+    if subject is not None and not 1 <= len(subject) <= 64:
+        raise json_error(web.HTTPBadRequest, "subject: a batch id or a document id, at most 64 characters")
+    found = await _calling(request.app[SERVICE].corrections(_site(request), [kind] if kind else None, subject,
+                                                            limit + 1, offset))
+    return _paged(CorrectionsPage, [_correction_out(c) for c in found], limit, offset)
+
+
 async def batch_sales(request: web.Request) -> web.Response:
     limit, offset = _page(request)
     trace = await _calling(request.app[SERVICE].forward_trace(_site(request), request.match_info["batch_id"], limit,
@@ -933,8 +1028,14 @@ async def batch_epcis(request: web.Request) -> web.Response:
     return web.json_response(document, content_type="application/ld+json")
 
 
+def trace_client(request: web.Request, settings: MarketSettings) -> str:
+    """Whose lookup this is, for the rate limit: the peer, or behind a trusted proxy the client it names."""
+    return client_address(request.remote, request.headers.getall("X-Forwarded-For", []),
+                          settings.trusted_proxy_networks)
+
+
 async def trace_lookup(request: web.Request) -> web.Response:
-    wait = request.app[TRACE_BUCKETS].take(request.remote or "unknown", _now(request))
+    wait = request.app[TRACE_BUCKETS].take(trace_client(request, request.app[SERVICE].settings), _now(request))
     if wait:
         raise json_error(web.HTTPTooManyRequests, "too many lookups from this address; try again later",
                          headers={"Retry-After": str(wait)}, retry_after_s=wait)
@@ -990,14 +1091,42 @@ def _public_page_url(request: web.Request, display: StallDisplay) -> str:
     return f"{_public_base(request)}/market/{display.market.site}/stalls/{display.stall.stall}"
 
 
+def stall_qr_svg(url: str) -> str:
+    """The QR code of a stall's public page as inline SVG that scales to the box CSS gives it: a
+    viewBox and no fixed size (a fixed 164 px drawing in a 104 px box is cropped, and a cropped code
+    does not scan), the quiet zone of four modules included."""
+    svg: str = segno.make(url, error="m").svg_inline(scale=1, border=4, omitsize=True, svgclass="qr-code",
+                                                      lineclass=None, dark="#102a43", light="#ffffff",
+                                                      title="摊位公示页二维码")
+    return svg
+
+
+def screen_batches(batches: Sequence[DisplayBatch], lines: int = SCREEN_BATCH_LINES) -> int:
+    """How many of ``batches`` the stall screen's column holds (at least one)."""
+    used = shown = 0
+    for batch in batches:
+        used += max(4, len(batch.tests) + (1 if batch.batch.block is not None else 0))
+        if used > lines and shown:
+            break
+        shown += 1
+    return shown
+
+
 async def _stall_page(request: web.Request, screen: bool) -> web.Response:
     now = _now(request)
     display = await _calling(request.app[SERVICE].stall_display(_site(request), request.match_info["stall"], now))
     url = _public_page_url(request, display)
-    qr = segno.make(url, error="m").svg_inline(scale=4, dark="#102a43", light="#ffffff")
+    shown = _display_out(display, url)
+    more_prices = more_batches = 0
+    if screen:  # a screen cannot scroll: what does not fit is counted, never silently cut off
+        more_prices = max(0, len(shown.prices) - SCREEN_PRICE_ROWS)
+        more_batches = len(display.batches) - screen_batches(display.batches)
+        shown = shown.model_copy(update={"prices": shown.prices[:len(shown.prices) - more_prices],
+                                         "batches": shown.batches[:len(shown.batches) - more_batches]})
     html = request.app[PAGES].get_template("stall.html").render(
-        d=_display_out(display, url), screen=screen, refresh_s=SCREEN_REFRESH_S, qr_svg=Markup(qr),
-        updated=local_text(now), now_utc=now, yuan=yuan, local=local_text)
+        d=shown, screen=screen, refresh_s=SCREEN_REFRESH_S, qr_svg=Markup(stall_qr_svg(url)),
+        more_prices=more_prices, more_batches=more_batches, updated=local_text(now), now_utc=now, yuan=yuan,
+        local=local_text)
     return web.Response(text=html, content_type="text/html", charset="utf-8",
                         headers={"Cache-Control": "no-store"} if screen else None)
 
@@ -1016,6 +1145,8 @@ DAYS = QueryParam("days", "integer", "How many days back")
 DELIVERY_STATUS = QueryParam("status", description="pending, acked, failed, given_up or superseded")
 FINDING_KIND = QueryParam("kind", description="Only this kind of finding")
 OPEN_ONLY = QueryParam("open", "boolean", "true: only open findings; false: all")
+CORRECTION_KIND = QueryParam("kind", description="release_batch, void_document or correct_quantity")
+SUBJECT = QueryParam("subject", description="Only corrections of this batch id or document id")
 ROUTES = [
     Route("POST", "/api/markets", create_market, "Create a market (its site id is its devices' topic site)",
           MarketIn, MarketOut, 201, OPERATORS, (400, 409, 422)),
@@ -1029,6 +1160,9 @@ ROUTES = [
     Route("POST", ST + "/vendors/{vendor_id}/documents", add_document,
           "Record a vendor's licence, permit, filing or health certificate", DocumentIn, DocumentOut, 201, OPERATORS,
           (400, 404, 422)),
+    Route("POST", ST + "/vendors/{vendor_id}/documents/{document_id}/void", void_document,
+          "Void a mistyped document: it no longer counts, and stays listed as voided (audited)", VoidIn,
+          DocumentOut, 200, OPERATORS, (400, 404, 409, 422)),
     Route("POST", ST + "/stalls", add_stall, "Add a stall", StallIn, StallOut, 201, OPERATORS, (400, 404, 409, 422)),
     Route("GET", ST + "/stalls", list_stalls, "Stalls with their licence status", None,
           StallsPage, 200, OPERATORS, (400, 404), query=PAGE),
@@ -1064,6 +1198,15 @@ ROUTES = [
     Route("POST", ST + "/batches/{batch_id}/recall", recall_batch,
           "Stop a batch: block_batch to the scales, and every sale of it", RecallIn, RecallOut, 201, OPERATORS,
           (400, 404, 409, 422)),
+    Route("POST", ST + "/batches/{batch_id}/release", release_batch,
+          "Lift a batch's block: unblock_batch to the scales (refused while a failed rapid test stands; audited)",
+          ReleaseIn, ReleaseOut, 200, OPERATORS, (400, 404, 409, 422)),
+    Route("POST", ST + "/batches/{batch_id}/quantity", correct_quantity,
+          "Correct the grams a batch was received with (audited); the mass balance follows", QuantityIn,
+          BatchDetailOut, 200, OPERATORS, (400, 404, 409, 422)),
+    Route("GET", ST + "/corrections", list_corrections,
+          "Operators' corrections (blocks lifted, documents voided, quantities corrected): who, when, why",
+          None, CorrectionsPage, 200, OPERATORS, (400, 404), query=(CORRECTION_KIND, SUBJECT, *PAGE)),
     Route("GET", ST + "/batches/{batch_id}/sales", batch_sales, "Forward trace: every sale of a batch", None,
           ForwardTraceOut, 200, OPERATORS, (400, 404), query=PAGE),
     Route("GET", ST + "/batches/{batch_id}/epcis", batch_epcis,

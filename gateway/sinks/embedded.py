@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from gateway.points import Point
-from gateway.sinks import PointQuery, Row, StoreUnavailable
+from gateway.sinks import Aggregate, PointQuery, Row, StoreUnavailable, Summary, WindowQuery
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS points (
@@ -103,6 +103,27 @@ class EmbeddedStore:
         found = await self._run(self._fetch, f"SELECT COUNT(*) FROM points {where}", args)
         return int(found[0][0])
 
+    async def summarise(self, query: WindowQuery) -> list[Row]:
+        where, args = _where(PointQuery(query.measurement, query.start_ns, query.end_ns, query.tags))
+        # the window's start: floor((t - offset) / window) · window + offset, for times before the epoch too
+        window = "(time_ns - (((time_ns - ?) % ?) + ?) % ?)"
+        window_args: list[Any] = [query.offset_ns, query.window_ns, query.window_ns, query.window_ns]
+        groups = [f"json_extract(tags, {_path_literal(tag)})" for tag in query.group_by]
+        columns = [_summary_sql(summary) for summary in query.summaries]
+        present = " + ".join(f"COUNT(json_extract(fields, {_path_literal(s.field)}))" for s in query.summaries)
+        keys = ", ".join([*groups, "window_start"])
+        sql = (f"SELECT {window} AS window_start, {', '.join([*groups, *columns])} FROM points {where} "
+               f"GROUP BY {keys} HAVING {present} > 0 ORDER BY {keys}")
+        found = await self._run(self._fetch, sql, [*window_args, *args])
+        rows: list[Row] = []
+        for values in found:
+            row: Row = {"time": values[0]}
+            row.update(zip(query.group_by, values[1:1 + len(groups)], strict=True))
+            row.update((summary.name, value) for summary, value in zip(query.summaries, values[1 + len(groups):],
+                                                                       strict=True) if value is not None)
+            rows.append(row)
+        return rows
+
     def _fetch(self, sql: str, args: list[Any]) -> list[tuple[Any, ...]]:
         return self._connection().execute(sql, args).fetchall()
 
@@ -125,3 +146,16 @@ def _where(query: PointQuery) -> tuple[str, list[Any]]:
         path = "$." + json.dumps(key)
         args.extend([path, path, value])
     return "WHERE " + " AND ".join(conditions), args
+
+
+def _path_literal(key: str) -> str:
+    """A JSON path as an SQL string literal: names come from the code, but quote them all the same."""
+    return "'" + ("$." + json.dumps(key)).replace("'", "''") + "'"
+
+
+def _summary_sql(summary: Summary) -> str:
+    value = f"json_extract(fields, {_path_literal(summary.field)})"
+    if summary.times is not None:
+        value = f"({value} * json_extract(fields, {_path_literal(summary.times)}))"
+    function = {Aggregate.COUNT: "COUNT", Aggregate.MIN: "MIN", Aggregate.MAX: "MAX", Aggregate.SUM: "SUM"}
+    return f"{function[summary.function]}({value})"

@@ -14,7 +14,7 @@ from typing import Any
 import aiohttp
 
 from gateway.points import COUNT_FIELD, Point
-from gateway.sinks import PointQuery, Row, StoreRejected, StoreUnavailable
+from gateway.sinks import PointQuery, Row, StoreRejected, StoreUnavailable, Summary, WindowQuery
 
 log = logging.getLogger(__name__)
 
@@ -125,6 +125,19 @@ class InfluxStore:
                 total += int(values[1])
         return total
 
+    async def summarise(self, query: WindowQuery) -> list[Row]:
+        text = _window_query(query)
+        rows: list[Row] = []
+        for series in await self._query(text):
+            tags = {tag: series.get("tags", {}).get(tag, "") for tag in query.group_by}
+            columns = series["columns"]
+            for values in series.get("values", []):
+                row: Row = {"time": values[0], **tags}
+                row.update((key, value) for key, value in zip(columns[1:], values[1:], strict=True)
+                           if value is not None)
+                rows.append(row)
+        return sorted(rows, key=lambda row: (*(str(row[tag]) for tag in query.group_by), int(row["time"])))
+
     async def ping(self) -> bool:
         try:
             async with self.session.get(f"{self._url}/ping") as response:
@@ -176,3 +189,39 @@ def _where(query: PointQuery) -> str:
     for key, value in sorted(query.tags.items()):
         conditions.append(f'"{_ident(key)}" = {_literal(value)}')
     return (" WHERE " + " AND ".join(conditions)) if conditions else ""
+
+
+_DURATION_UNITS = (("d", 86_400_000_000_000), ("h", 3_600_000_000_000), ("m", 60_000_000_000),
+                   ("s", 1_000_000_000), ("ms", 1_000_000), ("u", 1_000), ("ns", 1))
+
+
+def _duration(ns: int) -> str:
+    """An InfluxQL duration literal, in the largest unit that divides it (``1d``, ``16h``)."""
+    for unit, size in _DURATION_UNITS:
+        if ns % size == 0:
+            return f"{ns // size:d}{unit}"
+    raise AssertionError("every duration is a whole number of ns")
+
+
+def _window_query(query: WindowQuery) -> str:
+    """``GROUP BY time(window, offset)``. A weighted sum needs the product of two fields per point, which
+    InfluxQL computes in a subquery only (functions take a field, not an expression)."""
+    points = PointQuery(query.measurement, query.start_ns, query.end_ns, query.tags)
+    window = f"time({_duration(query.window_ns)}, {_duration(query.offset_ns)})"
+    groups = "".join(f', "{_ident(tag)}"' for tag in query.group_by)
+    products = {summary: f"__product_{number}" for number, summary in enumerate(query.summaries) if summary.times}
+    columns = ", ".join(_summary_column(summary, products.get(summary)) for summary in query.summaries)
+    source = f'"{_ident(query.measurement)}"{_where(points)}'
+    if products:
+        wanted = sorted({summary.field for summary in query.summaries if not summary.times})
+        inner = [f'"{_ident(name)}"' for name in wanted]
+        inner += [f'"{_ident(s.field)}" * "{_ident(s.times or "")}" AS "{name}"' for s, name in products.items()]
+        by_tags = (" GROUP BY " + ", ".join(f'"{_ident(tag)}"' for tag in query.group_by)) if query.group_by else ""
+        time_range = _where(PointQuery(query.measurement, query.start_ns, query.end_ns))
+        source = f"(SELECT {', '.join(inner)} FROM {source}{by_tags}){time_range}"
+    return f"SELECT {columns} FROM {source} GROUP BY {window}{groups} fill(none)"
+
+
+def _summary_column(summary: Summary, product: str | None) -> str:
+    value = f'"{product}"' if product else f'"{_ident(summary.field)}"'
+    return f'{summary.function.value.upper()}({value}) AS "{_ident(summary.name)}"'

@@ -34,6 +34,7 @@ from market.licences import Document, DocumentKind
 from market.market_time import MARKET_TZ
 from market.pages import mount_market_pages
 from market.service import MarketService, PriceItem
+from market.tracing import Batch, CertificateType, RapidTest, RapidTestResult
 from market.web import mount as mount_market_api
 from tests.browser.conftest import Clock
 from tests.servers import free_port
@@ -213,7 +214,7 @@ async def test_an_operator_publishes_a_price_the_scales_ack_it_and_the_stall_scr
     stalls = page.locator("#stalls tbody tr")
     overviews = await site.service.stalls(SITE, NOW, 50, 0)
     await expect(stalls).to_have_count(len(overviews))
-    problems = await site.service.licence_problems(SITE, NOW)
+    problems = await site.service.licence_problems(SITE, NOW, 50, 0)
     assert problems, "the demo market has missing, expired or expiring documents on purpose"
     await expect(page.locator("#licence-problems tbody tr")).to_have_count(len(problems))
     await expect(page.locator("#stalls tr.bad, #stalls tr.warn").first).to_be_visible()
@@ -308,8 +309,12 @@ async def test_a_shopper_looks_up_a_receipt_and_reads_the_price_board(
     await expect(page.locator("#sale")).to_contain_text(sale.product or sale.plu)
     await expect(page.locator("#batch")).to_contain_text(found.batch.supplier)
     await expect(page.locator("#batch")).to_contain_text(found.batch.origin_name)
-    await expect(page.locator("#tests")).to_contain_text(found.tests[0].item)
-    await expect(page.locator("#tests")).to_contain_text("合格")
+    tested = found.tests[0]
+    assert tested.result is RapidTestResult.PASS, "the demo's batches passed their rapid tests"
+    result = page.locator(f'#tests tr[data-item="{tested.item}"] [data-result]')
+    await expect(result).to_have_text("合格")  # exactly: "不合格" contains "合格"
+    await expect(result).to_have_attribute("data-result", "pass")
+    await expect(page.locator("#result .verdict").nth(1)).to_contain_text(re.compile(r"快检\s*合格$"))
     await shoot(page, screenshots, f"{device}-11-trace")
 
     await page.get_by_label("追溯码").fill("demo-X99-00000000000000-0000")
@@ -332,3 +337,67 @@ async def test_a_shopper_looks_up_a_receipt_and_reads_the_price_board(
     await page.evaluate("window.scrollBy(0, -24)")
     await page.screenshot(path=str(screenshots / f"market-{device}-14-price-trends.png"))
     await context.close()
+
+
+LONG_SUPPLIER = "寿光市洛城街道三元朱村蔬菜种植专业合作社联合社第二生产基地"
+TEST_ITEMS = ("农药残留", "克伦特罗", "莱克多巴胺", "沙丁胺醇", "孔雀石绿", "氯霉素")
+
+
+async def _crowd_the_stall(site: MarketSite, stall: str) -> tuple[int, int]:
+    """More prices and batches than the 1280×800 screen holds (batches with several tests, one recalled);
+    returns how many prices and batches the stall then shows."""
+    await site.service.publish_prices(SITE, stall, [PriceItem(f"0{n:03d}", f"时令蔬菜第{n}号（山东寿光大棚直供精选）",
+                                                              300 + n * 7) for n in range(24)], None, OPERATOR, NOW)
+    for n in range(9):
+        batch = Batch(f"B-crowd-{n}", stall, f"0{n:03d}", f"时令蔬菜第{n}号", LONG_SUPPLIER, "370783",
+                      "山东省潍坊市寿光市", 20_000, CertificateType.MARKET_ENTRY, f"SC-2026-{n:04d}",
+                      NOW - timedelta(hours=3, minutes=n))
+        await site.service.receive_batch(SITE, batch, OPERATOR, NOW)
+        for item in TEST_ITEMS[: 1 + 5 * (n == 0) + n % 3]:  # the first batch with six tests
+            result = RapidTestResult.FAIL if n == 4 and item == "农药残留" else RapidTestResult.PASS
+            await site.service.record_test(SITE, RapidTest(batch.batch_id, item, "胶体金法", result, "阴性", "周敏",
+                                                           NOW - timedelta(hours=2)), OPERATOR, NOW)
+    display = await site.service.stall_display(SITE, stall, NOW)
+    return len(display.prices), len(display.batches)
+
+
+async def test_the_stall_screen_counts_what_it_cannot_show_and_its_qr_code_fits_its_box(
+    market_site: MarketSite, browser: Browser, screenshots: Path
+) -> None:
+    site = market_site
+    stall = site.generator.market_roster(NOW)[0].stall
+    prices, batches = await _crowd_the_stall(site, stall)
+    page = await browser.new_page(locale="zh-CN", timezone_id="Asia/Shanghai", viewport={"width": 1280, "height": 800})
+    await page.goto(f"{site.url}/market/{SITE}/stalls/{stall}/screen")
+
+    qr = page.locator("footer .qr svg")
+    await expect(qr).to_have_attribute("viewBox", re.compile(r"^0 0 (\d+) \1$"))
+    box = await qr.bounding_box()
+    assert box is not None and (box["width"], box["height"]) == (104, 104)
+    drawn = await qr.evaluate("""svg => {
+        const view = svg.viewBox.baseVal, shown = svg.getBoundingClientRect(), code = svg.getBBox();
+        return {view: [view.width, view.height], code: [code.x, code.y, code.width, code.height],
+                scale: shown.width / view.width};
+    }""")
+    side = drawn["view"][0]
+    assert drawn["code"] == [0, 0, side, side], "the code and its quiet zone fill the view box, nothing outside"
+    assert abs(drawn["scale"] * side - 104) < 0.5, "the whole code is scaled into the box, not cropped"
+
+    await page.screenshot(path=str(screenshots / "market-stall-screen-crowded.png"))
+    for column, total in (("prices", prices), ("tests", batches)):
+        section = page.locator(f"section.{column}")
+        more = section.locator(".more")
+        shown = await section.locator("tr:has(td)").count()
+        assert 0 < shown < total
+        await expect(more).to_have_text(re.compile(rf"^另有 {total - shown} 项"))
+        limit = await section.evaluate("s => s.getBoundingClientRect().bottom")
+        bottoms = await section.locator("tr:has(td), .more").evaluate_all(
+            "nodes => nodes.map(n => n.getBoundingClientRect().bottom)")
+        assert max(bottoms) <= limit, f"{column}: every row shown is whole ({bottoms} within {limit})"
+        assert await section.evaluate("s => s.scrollWidth <= s.clientWidth"), f"{column}: nothing cut at the side"
+
+    await page.goto(f"{site.url}/market/{SITE}/stalls/{stall}")  # the QR code's target shows everything
+    await expect(page.locator("section.prices tr:has(td)")).to_have_count(prices)
+    await expect(page.locator("section.tests tr:has(td)")).to_have_count(batches)
+    await expect(page.locator(".more")).to_have_count(0)
+    await page.close()

@@ -23,6 +23,7 @@ from market.rate_limit import RateLimit
 from market.service import MarketService, MarketSettings
 from market.web import create_app, mask_name, yuan
 from tests.integration.helpers import assert_openapi_describes_the_routes
+from tests.unit.market_epcis_schema import validate
 
 pytestmark = pytest.mark.integration
 
@@ -336,3 +337,148 @@ async def test_the_epcis_export_is_json_ld_for_operators(api: Api) -> None:
     lot = document["epcisBody"]["eventList"][0]["quantityList"][0]["epcClass"]
     assert lot == "https://market.example.cn/market/xinfadi/lot/1001/B20261123-A03-01"
     await api.call("GET", f"{M}/batches/nope/epcis", 404)
+    validate(document)  # the same structural schema as the unit tests'
+    sales = [e for e in document["epcisBody"]["eventList"] if e["bizStep"] == "retail_selling"]
+    assert [e["bizLocation"]["id"] for e in sales] == ["https://market.example.cn/market/xinfadi/stall/A03"]
+
+
+async def test_a_sale_at_a_neighbours_counter_is_exported_at_that_stall(api: Api) -> None:
+    await seeded(api)
+    await api.call("POST", f"{M}/batches", 201, json=BATCH)
+    await api.sell("scale-01", record(1, batch=BATCH_ID))
+    await api.sell("scale-09", record(2, batch=BATCH_ID, stall="A04", fen=700))
+    response = await api.client.get(f"{M}/batches/{BATCH_ID}/epcis", headers=OPERATOR)
+    document = await response.json(content_type=None)
+    validate(document)
+    located = {e["sc:traceCode"]: e["bizLocation"]["id"] for e in document["epcisBody"]["eventList"]
+               if e["bizStep"] == "retail_selling"}
+    assert located == {f"{SITE}-A03-0001": "https://market.example.cn/market/xinfadi/stall/A03",
+                       f"{SITE}-A04-0002": "https://market.example.cn/market/xinfadi/stall/A04"}
+
+
+async def test_a_credit_code_typed_in_lower_case_is_stored_in_capitals(api: Api) -> None:
+    await seeded(api)
+    created = await api.call("POST", f"{M}/vendors/v-wang/documents", 201, json={
+        "kind": "business_licence", "number": "91350100m000100y43", "valid_from": "2021-01-01"})
+    assert created["number"] == "91350100M000100Y43" and isinstance(created["document_id"], int)
+    vendors = await api.call("GET", f"{M}/vendors", 200)
+    assert "91350100M000100Y43" in [d["number"] for d in vendors["items"][0]["documents"]]
+    wrong = await api.call("POST", f"{M}/vendors/v-wang/documents", 422, json={
+        "kind": "business_licence", "number": "91350100m000100y44", "valid_from": "2021-01-01"})
+    assert "check character" in wrong["error"]
+
+
+async def test_a_rapid_test_dated_before_its_batch_arrived_is_422(api: Api) -> None:
+    await seeded(api)
+    await api.call("POST", f"{M}/batches", 201, json=BATCH)  # arrived 05:30
+    early = await api.call("POST", f"{M}/batches/{BATCH_ID}/tests", 422, json={
+        "item": "农药残留", "method": "酶抑制法", "result": "fail", "tester": "刘晓明",
+        "tested_at": "2026-11-23T05:29:00+08:00"})
+    assert "before it arrived" in early["error"]
+    detail = await api.call("GET", f"{M}/batches/{BATCH_ID}", 200)
+    assert detail["tests"] == [] and detail["batch"]["block"] is None, "nothing recorded, nothing recalled"
+
+
+async def test_corrections_over_http_refuse_nonsense_and_are_audited(api: Api) -> None:
+    await seeded(api)
+    await api.call("POST", f"{M}/batches", 201, json=BATCH)
+    release = f"{M}/batches/{BATCH_ID}/release"
+    not_blocked = await api.call("POST", release, 409, json={"reason": "复检合格"})
+    assert "not blocked" in not_blocked["error"]
+    await api.call("POST", f"{M}/batches/{BATCH_ID}/tests", 201, json={
+        "item": "农药残留", "method": "酶抑制法", "result": "fail", "value": "抑制率 65%", "tester": "刘晓明",
+        "tested_at": "2026-11-23T06:10:00+08:00"})
+    standing = await api.call("POST", release, 422, json={"reason": "复检合格"})
+    assert "农药残留" in standing["error"] and "retest" in standing["error"]
+    await api.call("POST", release, 400, json={"reason": ""})
+    await api.call("POST", release, 400, json={"reason": "x", "force": True})
+    await api.call("POST", f"{M}/batches/nope/release", 404, json={"reason": "x"})
+    await api.call("POST", release, 401, headers=None, json={"reason": "x"})
+    await api.call("POST", f"{M}/batches/{BATCH_ID}/tests", 201, json={
+        "item": "农药残留", "method": "酶抑制法", "result": "pass", "value": "抑制率 10%", "tester": "刘晓明",
+        "tested_at": "2026-11-23T06:40:00+08:00"})
+    released = await api.call("POST", release, 200, json={"reason": "复检合格"})
+    assert released["batch"]["block"] is None and [d["op"] for d in released["deliveries"]] == ["unblock_batch"]
+    assert released["correction"]["kind"] == "release_batch" and released["correction"]["corrected_by"] == "op-zhang"
+    assert [c.op for c in api.downlink.commands_to("scale-01")][-1] == "unblock_batch"
+
+    quantity = f"{M}/batches/{BATCH_ID}/quantity"
+    await api.call("POST", quantity, 422, json={"quantity_g": 50_000, "reason": "same"})
+    await api.call("POST", quantity, 400, json={"quantity_g": "5kg", "reason": "x"})
+    await api.call("POST", quantity, 400, json={"quantity_g": 0, "reason": "x"})
+    await api.call("POST", f"{M}/batches/nope/quantity", 404, json={"quantity_g": 1, "reason": "x"})
+    corrected = await api.call("POST", quantity, 200, json={"quantity_g": 500_000, "reason": "多录了一个零"})
+    assert corrected["received_g"] == 500_000 and corrected["batch"]["quantity_g"] == 500_000
+
+    vendors = await api.call("GET", f"{M}/vendors", 200)
+    document_id = vendors["items"][0]["documents"][0]["document_id"]
+    void = f"{M}/vendors/v-wang/documents/{document_id}/void"
+    await api.call("POST", f"{M}/vendors/v-wang/documents/abc/void", 404, json={"reason": "x"})
+    await api.call("POST", f"{M}/vendors/v-nobody/documents/{document_id}/void", 404, json={"reason": "x"})
+    await api.call("POST", void, 400, json={})
+    voided = await api.call("POST", void, 200, json={"reason": "证号录入错误"})
+    assert voided["voided_by"] == "op-zhang" and voided["void_reason"] == "证号录入错误"
+    await api.call("POST", void, 409, json={"reason": "again"})
+    display = await api.call("GET", f"{M}/stalls/A03/display", 200, headers=None)
+    assert display["licences"][0]["validity"] == "missing", "the voided licence no longer counts"
+
+    audit = await api.call("GET", f"{M}/corrections", 200)
+    assert [c["kind"] for c in audit["items"]] == ["void_document", "correct_quantity", "release_batch"]
+    assert audit["items"][1]["detail"] == {"before_g": 50_000, "after_g": 500_000, "sold_g": 0}
+    only = await api.call("GET", f"{M}/corrections?kind=release_batch&subject={BATCH_ID}&limit=1", 200)
+    assert [c["reason"] for c in only["items"]] == ["复检合格"] and only["next_offset"] is None
+    await api.call("GET", f"{M}/corrections?kind=undo", 400)
+    await api.call("GET", f"{M}/corrections", 403, headers=RESIDENT)
+
+
+async def test_licence_problems_are_paginated(api: Api) -> None:
+    await seeded(api)
+    first = await api.call("GET", f"{M}/licences/problems?limit=2", 200)
+    assert [p["document"]["required"] for p in first["items"]] == ["business_licence", "food_filing"]
+    assert first["next_offset"] == 2
+    rest = await api.call("GET", f"{M}/licences/problems?limit=2&offset=2", 200)
+    assert [(p["stall"], p["document"]["required"]) for p in rest["items"]] == [
+        ("A04", "health_certificate"), ("A03", "health_certificate")] and rest["next_offset"] is None
+
+
+async def test_the_stall_screens_qr_code_scales_and_rows_that_do_not_fit_are_counted(api: Api) -> None:
+    await seeded(api)
+    await api.call("POST", f"{M}/stalls/A03/prices", 201, json={"prices": [
+        {"plu": f"2{n:03d}", "product": f"蔬菜{n}", "unit_price_fen": 100 + n} for n in range(20)]})
+    screen = await api.call("GET", f"/market/{SITE}/stalls/A03/screen", 200, headers=None)
+    svg = screen[screen.index("<svg"):screen.index(">", screen.index("<svg")) + 1]
+    assert 'viewBox="0 0 ' in svg and "width=" not in svg and "height=" not in svg
+    prices = screen[screen.index('id="prices"'):screen.index('id="tests"')]
+    assert prices.count('class="price"') == 12 and "另有 10 项" in prices, "22 prices: 12 shown, 10 counted"
+    page = await api.call("GET", f"/market/{SITE}/stalls/A03", 200, headers=None)
+    assert page.count('class="price"') == 22 and "另有" not in page, "the public page shows every price"
+
+
+@pytest.fixture
+async def proxied(engine: AsyncEngine, tmp_path: Path) -> AsyncIterator[Api]:
+    """The API behind a reverse proxy on this host (the test client connects from 127.0.0.1)."""
+    await migrate(engine, "market")
+    clock, downlink = Clock(), RecordingDownlink()
+    store = EmbeddedStore(tmp_path / "ts.sqlite")
+    await store.open()
+    settings = MarketSettings(trace_rate=RateLimit(capacity=1, refill_per_minute=1), trusted_proxies=("127.0.0.1",))
+    service = MarketService(engine, downlink, store, clock, settings)
+    async with TestClient(TestServer(create_app(service, AUTHORITY, clock))) as client:
+        yield Api(client, service, downlink, store, clock)
+    await store.close()
+
+
+async def test_behind_a_trusted_proxy_each_shopper_has_a_bucket_of_their_own(proxied: Api) -> None:
+    await proxied.call("POST", "/api/markets", 201, json=MARKET)
+    for shopper in ("198.51.100.1", "198.51.100.2"):
+        forwarded = {"X-Forwarded-For": f"6.6.6.6, {shopper}"}
+        await proxied.call("GET", f"{M}/trace/nothing", 404, headers=forwarded)
+        await proxied.call("GET", f"{M}/trace/nothing", 429, headers=forwarded)
+    await proxied.call("GET", f"{M}/trace/nothing", 404, headers=None)  # the proxy's own lookups: its own bucket
+
+
+async def test_without_trusted_proxies_a_forwarded_address_is_ignored(api: Api) -> None:
+    await seeded(api)
+    for n in range(3):
+        await api.call("GET", f"{M}/trace/nothing", 404, headers={"X-Forwarded-For": f"198.51.100.{n}"})
+    await api.call("GET", f"{M}/trace/nothing", 429, headers={"X-Forwarded-For": "198.51.100.99"})

@@ -54,7 +54,7 @@ async def test_the_demo_market_matches_the_simulated_scales_and_their_traffic(en
         assert {b.batch_id for b in await service.batches("demo", entry.stall, 50, 0)} == {
             item.batch for item in entry.items}
     assert all(o.licences.required[0].validity.satisfies for o in stalls.values()), "credit codes are well formed"
-    assert await service.licence_problems("demo", NOW), "a few documents are missing or expiring on purpose"
+    assert await service.licence_problems("demo", NOW, 50, 0), "a few documents are missing or expiring on purpose"
 
     # the simulated scales answer the pushes, then sell
     answers = [generator.answer(topic.kind, topic.device, command_payload(command), NOW)

@@ -13,12 +13,13 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from devices.contract import CommandAck, DeviceState, ScaleRecord, UplinkModel
-from devices.scale_commands import BlockBatchArgs, SetPricesArgs
+from devices.scale_commands import BlockBatchArgs, SetPricesArgs, UnblockBatchArgs
 from devices.topics import Channel, DeviceKind, DeviceTopic, parse_topic, topic_for
 from gateway.database import migrate
 from gateway.downlink import RecordingDownlink
 from gateway.points import CredentialHasher, point_for
 from gateway.sinks.embedded import EmbeddedStore
+from market.corrections import CorrectionKind
 from market.findings import FindingKind
 from market.licences import Document, DocumentKind, StallType, Validity
 from market.scale_delivery import DeliveryPolicy, DeliveryStatus
@@ -371,7 +372,7 @@ async def test_the_stall_display_has_licences_prices_and_current_batches(market:
         ("health_certificate", Validity.EXPIRING)]
     assert [(p.plu, p.unit_price_fen) for p in display.prices] == [("1001", 680), ("1001", 650), ("1002", 200)]
     assert [(b.batch.batch_id, [t.item for t in b.tests]) for b in display.batches] == [("B1", ["农药残留"])]
-    problems = await market.service.licence_problems(SITE, market.clock.now)
+    problems = await market.service.licence_problems(SITE, market.clock.now, 50, 0)
     assert [(p.stall.stall, p.status.required.value, p.status.validity.value, p.status.warning_days)
             for p in problems] == [
         ("A03", "food_filing", "missing", None), ("A04", "business_licence", "missing", None),
@@ -386,6 +387,203 @@ async def test_price_history_comes_from_the_time_series_by_market_day(market: Ma
     history = await market.service.sales_price_history(SITE, "1001", 3, market.clock.now)
     assert [(d.day.isoformat(), d.sales, d.min_fen, d.avg_fen, d.max_fen) for d in history.days] == [
         ("2026-11-23", 2, 600, 700, 900), ("2026-11-24", 1, 700, 700, 700)]
-    assert history.sampled_days == []
     with pytest.raises(Refused):
         await market.service.sales_price_history(SITE, "1001", 400, market.clock.now)
+
+
+async def test_prices_of_every_product_come_from_one_query_over_the_period(market: Market_) -> None:
+    await market.sell("scale-01", market.record(fen=600, net_g=1000), market.record(plu="1002", fen=200))
+    market.clock.advance(days=1)
+    await market.sell("scale-01", market.record(fen=700, net_g=100))
+    queries: list[Any] = []
+    summarise, select = market.store.summarise, market.store.select
+
+    async def counted_summarise(query: Any) -> Any:
+        queries.append(query)
+        return await summarise(query)
+
+    async def counted_select(query: Any) -> Any:
+        queries.append(query)
+        return await select(query)
+
+    market.store.summarise, market.store.select = counted_summarise, counted_select  # type: ignore[method-assign]
+    histories = await market.service.price_histories(SITE, 31, market.clock.now)
+    assert len(queries) == 1, "one query for the board, whatever the number of days and products"
+    assert {plu: [(d.day.isoformat(), d.sales, d.avg_fen) for d in h.days] for plu, h in histories.items()} == {
+        "1001": [("2026-11-23", 1, 600), ("2026-11-24", 1, 700)], "1002": [("2026-11-23", 1, 200)]}
+    one = await market.service.sales_price_history(SITE, "1002", 31, market.clock.now)
+    assert len(queries) == 2 and [d.min_fen for d in one.days] == [200]
+    assert (await market.service.sales_price_history(SITE, "9999", 7, market.clock.now)).days == []
+
+
+# -- corrections and the trail they leave -----------------------------------------------------------
+
+
+async def test_a_sale_naming_a_batch_of_another_product_goes_to_its_own_products_batch(market: Market_) -> None:
+    await publish(market)
+    tomatoes = await receive(market, "B-tomato", grams=1_000)
+    await receive(market, "B-cabbage", grams=500, plu="1002")
+    await market.sell("scale-01", market.record(batch="B-cabbage", net_g=800))  # a tomato sale
+    assert (await market.service.forward_trace(SITE, "B-cabbage", 10, 0)).sales_count == 0
+    assert (await market.service.forward_trace(SITE, tomatoes.batch_id, 10, 0)).sales_count == 1
+    assert await market.service.findings(SITE, FindingKind.OVERSOLD, None, True, 10, 0) == [], \
+        "800 g of tomatoes are not counted against 500 g of cabbage"
+    (mismatch,) = await market.service.findings(SITE, FindingKind.BATCH_MISMATCH, None, True, 10, 0)
+    assert mismatch.finding.detail == {"batch": "B-cabbage", "batch_plu": "1002", "plu": "1001",
+                                       "trace_code": f"{SITE}-A03-0001", "linked_to": "B-tomato"}
+    trace = await market.service.trace(SITE, f"{SITE}-A03-0001")
+    assert trace is not None and trace.batch is not None and trace.batch.batch_id == "B-tomato"
+
+
+async def test_the_trace_names_the_stall_and_vendor_of_the_time_of_sale(market: Market_) -> None:
+    await publish(market)
+    before = market.record()
+    await market.sell("scale-01", before)
+    await market.service.add_vendor(SITE, Vendor("v-li", "李秀英", None, None), market.clock.now)
+    market.clock.advance(hours=2)
+    await market.service.update_stall(SITE, Stall("A03", "李家果蔬", StallType.VEGETABLES, "v-li"))
+    after = market.record()
+    late = market.record(minutes=-60)  # made under 王建国, reported only now (the scale was offline)
+    await market.sell("scale-01", after, late)
+    found = {code: await market.service.trace(SITE, code) for code in (before.trace_code, after.trace_code,
+                                                                        late.trace_code)}
+    assert {code: (t.stall_name, t.vendor_name) for code, t in found.items() if t} == {
+        before.trace_code: ("王记蔬菜", "王建国"), after.trace_code: ("李家果蔬", "李秀英"),
+        late.trace_code: ("王记蔬菜", "王建国")}
+    await market.sell("scale-03", market.record(stall="A04"))  # a stall with no vendor: no name to show
+    nobody = await market.service.trace(SITE, f"{SITE}-A04-0004")
+    assert nobody is not None and (nobody.stall_name, nobody.vendor_name) == ("老李蔬菜", None)
+
+
+async def test_a_failed_batch_is_released_only_after_a_passing_retest_and_every_scale_is_told(
+        market: Market_) -> None:
+    await publish(market)
+    await receive(market, "B1")
+    await market.sell("scale-03", market.record(stall="A04", batch="B1"))  # a neighbour sold from it
+    failed = RapidTest("B1", "农药残留", "酶抑制法", RapidTestResult.FAIL, "抑制率 62%", "刘*", market.clock.now)
+    await market.service.record_test(SITE, failed, "op-1", market.clock.now)
+    with pytest.raises(Refused, match="农药残留"):
+        await market.service.release(SITE, "B1", "复检合格", "op-2", market.clock.now)
+    retest = RapidTest("B1", "农药残留", "酶抑制法", RapidTestResult.PASS, "抑制率 12%", "刘*",
+                       market.clock.advance(hours=1))
+    await market.service.record_test(SITE, retest, "op-1", market.clock.now)
+    assert (await market.service.batch_detail(SITE, "B1")).batch.block is not None, "a retest does not release"
+    release = await market.service.release(SITE, "B1", "复检合格", "op-2", market.clock.now)
+    assert release.batch.block is None
+    assert {d.scale for d in release.deliveries} == {"scale-01", "scale-02", "scale-03"}
+    (command,) = market.sent_to("scale-03", "unblock_batch")
+    assert UnblockBatchArgs.model_validate(command.args).batch == "B1"
+    assert (await market.service.batch_detail(SITE, "B1")).batch.block is None
+    (audit,) = await market.service.corrections(SITE, None, "B1", 10, 0)
+    assert audit.correction.kind is CorrectionKind.RELEASE_BATCH and audit.correction.by == "op-2"
+    assert audit.correction.reason == "复检合格" and audit.correction.at == market.clock.now
+    assert audit.correction.detail["block_reason"] == "快检不合格：农药残留（抑制率 62%）"
+    assert audit.correction.detail["block_cause"] == "failed_test"
+    market.clock.advance(minutes=5)
+    await market.sell("scale-01", market.record(batch="B1"))
+    assert await market.service.findings(SITE, FindingKind.SALE_OF_BLOCKED_BATCH, None, True, 10, 0) == []
+    with pytest.raises(Conflict, match="not blocked"):
+        await market.service.release(SITE, "B1", "again", "op-2", market.clock.now)
+    again = await market.service.recall(SITE, "B1", "供货商再次通报", "op-1", market.clock.now)
+    assert again.trace.batch.block is not None, "a released batch can be stopped again"
+
+
+async def test_nonsensical_releases_are_refused(market: Market_) -> None:
+    await receive(market, "B1")
+    with pytest.raises(NotFound):
+        await market.service.release(SITE, "B-none", "x", "op", market.clock.now)
+    with pytest.raises(Conflict):
+        await market.service.release(SITE, "B1", "x", "op", market.clock.now)
+    await market.service.recall(SITE, "B1", "供货商通报", "op-1", market.clock.now)
+    with pytest.raises(Refused, match="why"):
+        await market.service.release(SITE, "B1", "  ", "op", market.clock.now)
+    assert (await market.service.release(SITE, "B1", "通报有误", "op", market.clock.now)).batch.block is None
+
+
+async def test_a_release_supersedes_a_block_an_offline_scale_never_got(market: Market_) -> None:
+    await receive(market, "B1")
+    await market.state("scale-02", online=False)
+    await market.service.recall(SITE, "B1", "召回", "op-1", market.clock.now)
+    await market.service.release(SITE, "B1", "通报有误", "op-1", market.clock.now)
+    await market.state("scale-02", online=True)
+    assert market.sent_to("scale-02", "block_batch") == [], "the block it missed is lifted already"
+    assert len(market.sent_to("scale-02", "unblock_batch")) == 1
+    statuses = {d.op: d.status for d in await market.service.deliveries(SITE, None, "scale-02", 10, 0)
+                if d.op != "set_prices"}
+    assert statuses == {"block_batch": DeliveryStatus.SUPERSEDED, "unblock_batch": DeliveryStatus.PENDING}
+
+
+async def test_a_voided_document_no_longer_counts_and_the_voiding_is_kept(market: Market_) -> None:
+    typo = Document(DocumentKind.BUSINESS_LICENCE, "91440300708461136T", date(2020, 1, 1))
+    document_id = await market.service.add_document(SITE, "v-wang", typo, "op-1", market.clock.now)
+    display = await market.service.stall_display(SITE, "A03", market.clock.now)
+    assert display.licences.required[0].validity is Validity.VALID
+    voided = await market.service.void_document(SITE, "v-wang", document_id, "证号录错", "op-2", market.clock.now)
+    assert voided.voided and voided.voided_by == "op-2" and voided.void_reason == "证号录错"
+    display = await market.service.stall_display(SITE, "A03", market.clock.now)
+    assert display.licences.required[0].validity is Validity.MISSING
+    (documents,) = [docs for vendor, docs in await market.service.vendors(SITE, 10, 0) if vendor.vendor_id == "v-wang"]
+    assert [(d.document_id, d.voided) for d in documents] == [(document_id, True)], "still listed, as voided"
+    with pytest.raises(Conflict):
+        await market.service.void_document(SITE, "v-wang", document_id, "again", "op-2", market.clock.now)
+    with pytest.raises(NotFound):
+        await market.service.void_document(SITE, "v-other", document_id, "x", "op-2", market.clock.now)
+    with pytest.raises(NotFound):
+        await market.service.void_document(SITE, "v-wang", 99_999, "x", "op-2", market.clock.now)
+    (audit,) = await market.service.corrections(SITE, [CorrectionKind.VOID_DOCUMENT], None, 10, 0)
+    assert audit.correction.subject == str(document_id) and audit.correction.detail["number"] == typo.number
+
+
+async def test_a_received_quantity_is_corrected_with_an_audit_entry_and_the_balance_follows(
+        market: Market_) -> None:
+    await publish(market)
+    await receive(market, "B1", grams=20_000)
+    await market.sell("scale-01", market.record(batch="B1", net_g=3_000))
+    detail = await market.service.correct_quantity(SITE, "B1", 2_000, "进货单为 2 公斤", "op-2", market.clock.now)
+    assert (detail.balance.received_g, detail.balance.oversold_g) == (2_000, 1_000)
+    (oversold,) = await market.service.findings(SITE, FindingKind.OVERSOLD, None, True, 10, 0)
+    assert oversold.finding.detail["received_g"] == 2_000
+    assert (await market.service.batch_detail(SITE, "B1")).batch.quantity_g == 2_000
+    (audit,) = await market.service.corrections(SITE, [CorrectionKind.CORRECT_QUANTITY], "B1", 10, 0)
+    assert audit.correction.detail == {"before_g": 20_000, "after_g": 2_000, "sold_g": 3_000}
+    with pytest.raises(Refused, match="nothing to correct"):
+        await market.service.correct_quantity(SITE, "B1", 2_000, "again", "op-2", market.clock.now)
+    with pytest.raises(Refused):
+        await market.service.correct_quantity(SITE, "B1", 0, "zero", "op-2", market.clock.now)
+    with pytest.raises(NotFound):
+        await market.service.correct_quantity(SITE, "B-none", 10, "x", "op-2", market.clock.now)
+
+
+async def test_a_rapid_test_dated_before_its_batch_arrived_is_refused(market: Market_) -> None:
+    batch = await receive(market, "B1", hours=-1)
+    early = RapidTest("B1", "农药残留", "酶抑制法", RapidTestResult.FAIL, None, "刘*",
+                      batch.arrived_at - timedelta(minutes=1))
+    with pytest.raises(Refused, match="before it arrived"):
+        await market.service.record_test(SITE, early, "op-1", market.clock.now)
+    assert (await market.service.batch_detail(SITE, "B1")).tests == []
+    on_arrival = RapidTest("B1", "农药残留", "酶抑制法", RapidTestResult.PASS, None, "刘*", batch.arrived_at)
+    assert (await market.service.record_test(SITE, on_arrival, "op-1", market.clock.now)).recall is None
+
+
+async def test_licence_problems_are_paged_most_urgent_first_across_every_stall(market: Market_) -> None:
+    today = date(2026, 11, 23)
+    for n in range(450):  # more stalls than one chunk is read at a time, most of them with no problem
+        vendor = f"v-{n:03d}"
+        await market.service.add_vendor(SITE, Vendor(vendor, f"经营者{n}"), market.clock.now)
+        ending = today + timedelta(days=400 if n % 90 else n // 90 + 1)
+        for document in (Document(DocumentKind.BUSINESS_LICENCE, "91440300708461136T", date(2020, 1, 1)),
+                         Document(DocumentKind.FOOD_FILING, f"YB{n}", date(2024, 1, 1)),
+                         Document(DocumentKind.HEALTH_CERTIFICATE, f"HC-{n}", date(2026, 1, 1), ending, holder="王")):
+            await market.service.add_document(SITE, vendor, document, "op", market.clock.now)
+        await market.service.add_stall(SITE, Stall(f"C{n:03d}", f"摊位{n}", StallType.FRUIT, vendor))
+    everything = [(p.stall.stall, p.status.required.value, p.status.days_to_expiry) for p in
+                  await market.service.licence_problems(SITE, market.clock.now, 1_000, 0)]
+    assert everything == [
+        ("A03", "business_licence", None), ("A03", "food_filing", None), ("A03", "health_certificate", None),
+        ("A04", "business_licence", None), ("A04", "food_filing", None), ("A04", "health_certificate", None),
+        ("C000", "health_certificate", 1), ("C090", "health_certificate", 2), ("C180", "health_certificate", 3),
+        ("C270", "health_certificate", 4), ("C360", "health_certificate", 5)]
+    pages = [await market.service.licence_problems(SITE, market.clock.now, 4, offset) for offset in (0, 4, 8)]
+    assert [(p.stall.stall, p.status.required.value, p.status.days_to_expiry) for page in pages
+            for p in page] == everything
+    assert await market.service.licence_problems(SITE, market.clock.now, 4, 100) == []

@@ -3,8 +3,10 @@ comes back as it went in (aware UTC times, integer fen and grams, dates)."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -21,8 +23,9 @@ from market.licences import Document, DocumentKind, StallType
 from market.pricing import PublishedPrice, prices_in_force
 from market.scale_delivery import DeliveryStatus, new_delivery, sent
 from market.stalls import Market, Stall, Vendor
-from market.storage import MarketRepository, metadata
+from market.storage import MarketRepository, documents, markets, metadata, sales, stalls, vendors
 from market.tracing import Batch, BlockCause, CertificateType, RapidTest, RapidTestResult, Sale, block_batch
+from tests.integration.conftest import empty_engine
 
 pytestmark = pytest.mark.integration
 
@@ -193,3 +196,45 @@ async def test_findings_are_kept_once_per_key_and_resolved_once(market_engine: A
         assert [f.finding_id for f in await repository.findings(SITE, resolved_only=True)] == [recorded.finding_id]
         resolved = await repository.finding(SITE, recorded.finding_id)
     assert resolved is not None and (resolved.resolved_by, resolved.resolution) == ("op-2", "已核实")
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def engine_at_0001(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[AsyncEngine]:
+    made = await empty_engine(request, tmp_path)
+    await migrate(made, "market", "0001_market")
+    yield made
+    await made.dispose()
+
+
+async def test_upgrading_keeps_old_sales_traceable_to_the_stall_and_vendor_as_they_are(
+        engine_at_0001: AsyncEngine) -> None:
+    engine = engine_at_0001
+    async with engine.begin() as connection:  # what the code of revision 0001 wrote
+        await connection.execute(markets.insert().values(site=SITE, name="新发地农贸市场", address="北京市丰台区",
+                                                         complaint_hotline="12315", created_at=NOW))
+        await connection.execute(vendors.insert().values(site=SITE, vendor_id="v-wang", name="王建国",
+                                                         created_at=NOW))
+        await connection.execute(stalls.insert(), [
+            {"site": SITE, "stall": "A03", "name": "王记蔬菜", "stall_type": "vegetables", "vendor_id": "v-wang"},
+            {"site": SITE, "stall": "A04", "name": "空摊", "stall_type": "fruit", "vendor_id": None}])
+        await connection.execute(sales.insert(), [
+            {"site": SITE, "scale_id": "scale-01", "record_id": f"r-{stall}", "ts": NOW, "stall": stall,
+             "plu": "1001", "product": "西红柿", "net_g": 1250, "unit_price_fen": 680, "amount_fen": 850,
+             "trace_code": f"T-{stall}", "received_at": NOW} for stall in ("A03", "A04", "Z99")])
+        await connection.execute(documents.insert().values(
+            site=SITE, vendor_id="v-wang", kind="food_filing", number="YB1", valid_from=date(2024, 1, 1),
+            recorded_at=NOW, recorded_by="op-1"))
+    await migrate(engine, "market")
+    async with engine.connect() as connection:
+        repository = MarketRepository(connection)
+        found = {code: await repository.sale_by_trace_code(SITE, f"T-{code}") for code in ("A03", "A04", "Z99")}
+        tenures = await repository.tenures(SITE, ["A03", "A04"])
+        held = await repository.recorded_documents(SITE, ["v-wang"])
+        differences = await connection.run_sync(market_differences)
+    assert differences == []
+    assert {code: (s.stall_name, s.vendor_id, s.vendor_name) for code, s in found.items() if s} == {
+        "A03": ("王记蔬菜", "v-wang", "王建国"), "A04": ("空摊", None, None), "Z99": (None, None, None)}
+    assert [(t.name, t.vendor_id, t.since) for t in tenures["A03"]] == [
+        ("王记蔬菜", "v-wang", datetime(1970, 1, 1, tzinfo=UTC))], "as far back as anything is known"
+    assert [t.name for t in tenures["A04"]] == ["空摊"]
+    assert [(d.document.number, d.voided) for d in held["v-wang"]] == [("YB1", False)]

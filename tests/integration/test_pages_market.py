@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from devices.contract import CommandAck, Payment, ScaleRecord
-from devices.scale_commands import BLOCK_BATCH, SET_PRICES
+from devices.scale_commands import BLOCK_BATCH, SET_PRICES, UNBLOCK_BATCH
 from devices.topics import Channel, DeviceKind, parse_topic, topic_for
 from gateway.accounts.service import AccountService
 from gateway.auth import Role, TokenAuthority
@@ -593,3 +593,138 @@ async def test_unknown_codes_bad_codes_and_too_many_lookups_get_clear_messages(s
     site.clock.now = NOW + timedelta(minutes=1)
     await site.page(f"/market/{SITE}/trace/no-such-code", status=404)
     await site.page("/market/nowhere/trace", status=404)
+
+
+# --- corrections -------------------------------------------------------------------------------------
+
+async def test_a_sale_naming_a_batch_of_another_product_is_shown_as_such(site: Site) -> None:
+    await site.sign_in("op-liu")
+    await site.service.receive_batch(SITE, Batch("B-cabbage", "A03", "1002", "大白菜", "张家口蔬菜基地", "130700",
+                                                 "河北省张家口市", 10_000, CertificateType.ORIGIN, "CD-7",
+                                                 NOW - timedelta(hours=2)), "op-liu", NOW)
+    await site.sell("scale-01", record(1, NOW - timedelta(minutes=10), batch="B-cabbage"))  # tomatoes
+    page = await site.page(f"{MANAGE}/findings?kind=batch_mismatch")
+    shown = words(section(page, "findings"))
+    assert "销售记录所指批次是其他商品" in shown
+    assert "批次 B-cabbage" in shown and "该批次商品编码 1002" in shown and "商品编码 1001" in shown
+    assert f"已关联批次 {BATCH_ID}" in shown
+    assert f'href="{MANAGE}/batches/B-cabbage"' in page
+    assert 'value="batch_mismatch"' in page, "a kind to filter by"
+
+
+async def test_a_recalled_batch_is_released_from_its_page_once_its_retest_passed(site: Site) -> None:
+    token = await site.sign_in("op-liu")
+    batch_path = f"{MANAGE}/batches/{BATCH_ID}"
+    failed = await site.post(f"{batch_path}/tests", {"item": "农药残留", "method": "酶抑制率法", "result": "fail",
+                                                     "value": "抑制率 62%", "tester": TESTER,
+                                                     "tested_at": "2026-11-23T09:40"}, token)
+    assert failed.status == 303
+    page = await site.page(batch_path)
+    assert "快检不合格项目（农药残留）尚未复检合格" in words(section(page, "recall"))
+    assert f'action="{batch_path}/release"' not in page, "no release form while the failure stands"
+    forced = await site.post(f"{batch_path}/release", {"reason": "复检合格", "confirm": "yes"}, token)
+    assert forced.status == 422 and "未被接受" in words(await forced.text())
+    await site.post(f"{batch_path}/tests", {"item": "农药残留", "method": "酶抑制率法", "result": "pass",
+                                            "value": "抑制率 11%", "tester": TESTER, "tested_at": "2026-11-23T09:55"},
+                    token)
+    unconfirmed = await site.post(f"{batch_path}/release", {"reason": "复检合格"}, token)
+    assert unconfirmed.status == 422 and "请勾选确认" in await unconfirmed.text()
+    no_reason = await site.post(f"{batch_path}/release", {"reason": "", "confirm": "yes"}, token)
+    assert no_reason.status == 422 and "请填写解除原因" in await no_reason.text()
+    site.downlink.sent.clear()
+    done = await site.post(f"{batch_path}/release", {"reason": "复检合格", "confirm": "yes"}, token)
+    assert done.status == 303 and done.headers["Location"] == f"{batch_path}?notice=released#recall"
+    assert {(topic.device, command.op) for topic, command in site.downlink.sent} == {
+        ("scale-01", UNBLOCK_BATCH), ("scale-02", UNBLOCK_BATCH)}
+    released = await site.page(f"{batch_path}?notice=released")
+    assert "已解除封控" in released and "已封控 · 停止销售" not in words(released)
+    assert section(released, "recall").count('data-op="unblock_batch"') == 2
+    audit = words(section(released, "corrections"))
+    assert "解除封控" in audit and "op-liu" in audit and "复检合格" in audit and "快检不合格自动封控" in audit
+    twice = await site.post(f"{batch_path}/release", {"reason": "again", "confirm": "yes"}, token)
+    assert twice.status == 409 and "该批次没有封控" in await twice.text()
+
+
+async def test_a_batchs_received_quantity_is_corrected_from_its_page(site: Site) -> None:
+    token = await site.sign_in("op-liu")
+    batch_path = f"{MANAGE}/batches/{BATCH_ID}"
+    page = await site.page(batch_path)
+    assert 'name="quantity_kg" value="50"' in page, "prefilled with what was received"
+    for fields, message, status in (({"quantity_kg": "abc", "reason": "x"}, "请输入数字", 422),
+                                    ({"quantity_kg": "500", "reason": ""}, "请填写更正原因", 422),
+                                    ({"quantity_kg": "50", "reason": "x"}, "进货量与原登记相同", 422)):
+        refused = await site.post(f"{batch_path}/quantity", fields, token)
+        body = await refused.text()
+        assert refused.status == status and message in words(body), words(body)[:400]
+        assert "<details id=\"quantity\" open" in body, "the form is open to correct it"
+    done = await site.post(f"{batch_path}/quantity", {"quantity_kg": "500", "reason": "进货单为 500 公斤"}, token)
+    assert done.status == 303 and done.headers["Location"] == f"{batch_path}?notice=corrected#balance"
+    corrected = await site.page(f"{batch_path}?notice=corrected")
+    assert "500 公斤" in words(section(corrected, "balance"))
+    audit = words(section(corrected, "corrections"))
+    assert "更正进货量" in audit and "原进货量 50 公斤" in audit and "更正为 500 公斤" in audit
+    assert "进货单为 500 公斤" in audit
+
+
+async def test_a_mistyped_document_is_voided_from_the_stall_page(site: Site) -> None:
+    token = await site.sign_in("op-liu")
+    page = await site.page(f"{MANAGE}/stalls/A03")
+    recorded = section(page, "recorded")
+    assert recorded.count('data-voided="false"') == 3
+    ((licence, document_id),) = [(d, d.document_id) for d in await site.service.vendor_documents(SITE, "v-wang")
+                                 if d.document.kind is DocumentKind.BUSINESS_LICENCE]
+    void = f"{MANAGE}/stalls/A03/documents/{document_id}/void"
+    unconfirmed = await site.post(void, {"reason": "证号录错"}, token)
+    assert unconfirmed.status == 422 and "请勾选确认" in words(await unconfirmed.text())
+    done = await site.post(void, {"reason": "证号录错", "confirm": "yes"}, token)
+    assert done.status == 303 and done.headers["Location"] == f"{MANAGE}/stalls/A03?voided=1#recorded"
+    after = await site.page(f"{MANAGE}/stalls/A03?voided=1")
+    row = section(after, f"document-{document_id}")
+    assert 'data-voided="true"' in row and "已作废" in row and "证号录错" in row and "op-liu" in row
+    assert "营业执照 缺失" in words(section(after, "documents")), "the voided licence no longer counts"
+    twice = await site.post(void, {"reason": "again", "confirm": "yes"}, token)
+    assert twice.status == 409 and "已经作废过了" in await twice.text()
+    other = await site.post(f"{MANAGE}/stalls/B01/documents/{document_id}/void", {"reason": "x", "confirm": "yes"},
+                            token)
+    assert other.status == 404, "B01 has no vendor: no document of it to void"
+    assert licence.document.number == "91440300708461136T"
+
+
+async def test_the_price_board_asks_the_time_series_once_and_reuses_its_trends_briefly(site: Site) -> None:
+    await site.sell("scale-01", record(1, NOW - timedelta(minutes=30)))
+    queries: list[Any] = []
+    summarise = site.store.summarise
+
+    async def counted(query: Any) -> Any:
+        queries.append(query)
+        return await summarise(query)
+
+    site.store.summarise = counted  # type: ignore[method-assign]
+    first = await site.page(f"/market/{SITE}/prices?days=30")
+    assert len(queries) == 1, "one query for every product and day of the board"
+    again = await site.page(f"/market/{SITE}/prices?days=30")
+    assert len(queries) == 1 and section(first, "trends") == section(again, "trends"), "reused"
+    await site.page(f"/market/{SITE}/prices?days=14")
+    assert len(queries) == 2, "another range is another board"
+    site.clock.now = NOW + timedelta(seconds=61)
+    await site.page(f"/market/{SITE}/prices?days=30")
+    assert len(queries) == 3, "after a minute the time series is asked again"
+
+
+async def test_the_trace_page_names_the_vendor_the_shopper_bought_from(site: Site) -> None:
+    await site.sell("scale-01", record(7, NOW - timedelta(minutes=30), batch=BATCH_ID))
+    await site.service.add_vendor(SITE, Vendor("v-zhao", "赵六", None, None), NOW)
+    await site.service.update_stall(SITE, Stall("A03", "赵家菜摊", StallType.VEGETABLES, "v-zhao"), NOW)
+    page = await site.page(f"/market/{SITE}/trace/{SITE}-A03-0007")
+    sale = words(section(page, "sale"))
+    assert "A03 王记蔬菜" in sale and "经营者 王建国" in sale and "赵" not in sale
+
+
+async def test_a_rapid_test_dated_before_its_batch_arrived_is_refused_on_the_page(site: Site) -> None:
+    token = await site.sign_in("op-liu")  # the batch arrived at 05:00
+    early = await site.post(f"{MANAGE}/batches/{BATCH_ID}/tests", {
+        "item": "农药残留", "method": "酶抑制率法", "result": "fail", "tester": TESTER,
+        "tested_at": "2026-11-23T04:59"}, token)
+    body = words(await early.text())
+    assert early.status == 422 and "检测时间不能早于该批次到货时间（2026-11-23 05:00）" in body
+    assert (await site.service.batch_detail(SITE, BATCH_ID)).batch.block is None, "nothing recorded, nothing recalled"

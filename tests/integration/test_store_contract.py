@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from gateway.points import Point
-from gateway.sinks import PointQuery, StoreUnavailable, TimeSeriesStore
+from gateway.sinks import Aggregate, PointQuery, StoreUnavailable, Summary, TimeSeriesStore, WindowQuery
 from gateway.sinks.embedded import EmbeddedStore
 from gateway.sinks.influxdb import InfluxStore
 from tests.servers import InfluxDB
@@ -93,6 +93,45 @@ async def test_filter_on_a_string_field_works_like_a_tag(store: TimeSeriesStore)
 async def test_empty_measurement_counts_zero_and_selects_nothing(store: TimeSeriesStore) -> None:
     assert await store.count(PointQuery("scale_record")) == 0
     assert await store.select(PointQuery("scale_record")) == []
+
+
+DAY_NS = 86_400 * 10**9
+UTC8_MIDNIGHT = 16 * 3_600 * 10**9  # a day in UTC+8 begins at 16:00 UTC
+
+
+def sale(record_id: str, time_ns: int, plu: str, fen: int, grams: int, site: str = "s1") -> Point:
+    tags = (("site", site), ("device", "sc1"), ("stall", "A03"), ("plu", plu), ("payment", "none"),
+            ("amount_mismatch", "false"))
+    fields = {"record_id": record_id, "trace_code": record_id, "net_g": grams, "unit_price_fen": fen,
+              "amount_fen": fen * grams // 1000, "expected_amount_fen": fen * grams // 1000, "delay_ms": 0}
+    return Point("scale_record", tags, fields, time_ns)
+
+
+async def test_points_are_summarised_per_window_and_group_tag_alike(store: TimeSeriesStore) -> None:
+    start = T0 - T0 % DAY_NS + UTC8_MIDNIGHT  # a market day's first nanosecond
+    await store.write([
+        sale("r1", start, "1001", 600, 1000), sale("r2", start + DAY_NS - 1, "1001", 900, 500),
+        sale("r3", start + 3_600 * 10**9, "1002", 200, 2000), sale("r4", start + DAY_NS, "1001", 700, 100),
+        sale("r5", start - 1, "1001", 1, 1), sale("r6", start + 2 * DAY_NS, "1001", 1, 1),  # outside the range
+        sale("r7", start, "1001", 5, 5, site="s2"),  # another site
+    ])
+    summaries = (Summary("sales", Aggregate.COUNT, "unit_price_fen"), Summary("low", Aggregate.MIN, "unit_price_fen"),
+                 Summary("high", Aggregate.MAX, "unit_price_fen"), Summary("grams", Aggregate.SUM, "net_g"),
+                 Summary("paid", Aggregate.SUM, "unit_price_fen", times="net_g"))
+    query = WindowQuery("scale_record", start, start + 2 * DAY_NS, DAY_NS, summaries, tags={"site": "s1"},
+                        group_by=("plu",), offset_ns=UTC8_MIDNIGHT)
+    rows = await store.summarise(query)
+    assert rows == [
+        {"time": start, "plu": "1001", "sales": 2, "low": 600, "high": 900, "grams": 1500,
+         "paid": 600 * 1000 + 900 * 500},
+        {"time": start + DAY_NS, "plu": "1001", "sales": 1, "low": 700, "high": 700, "grams": 100, "paid": 70_000},
+        {"time": start, "plu": "1002", "sales": 1, "low": 200, "high": 200, "grams": 2000, "paid": 400_000},
+    ]
+    one = await store.summarise(WindowQuery("scale_record", start, start + 2 * DAY_NS, DAY_NS, summaries[:2],
+                                            tags={"site": "s1", "plu": "1002"}, offset_ns=UTC8_MIDNIGHT))
+    assert one == [{"time": start, "sales": 1, "low": 200}]
+    assert await store.summarise(WindowQuery("scale_record", start, start + DAY_NS, DAY_NS, summaries,
+                                             tags={"site": "nowhere"}, offset_ns=UTC8_MIDNIGHT)) == []
 
 
 async def test_ping_answers_true_when_open(store: TimeSeriesStore) -> None:

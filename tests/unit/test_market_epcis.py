@@ -5,83 +5,13 @@ disposition and source/destination types)."""
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import jsonschema  # type: ignore[import-untyped]
 import pytest
 
-from market.epcis import EPCIS_CONTEXT, MarketIdentifiers, batch_document
+from market.epcis import MarketIdentifiers, batch_document
 from market.tracing import Batch, BlockCause, CertificateType, RapidTest, RapidTestResult, Sale, block_batch
-
-URI = {"type": "string", "format": "uri", "pattern": r"^[A-Za-z][A-Za-z0-9+.-]*:\S+$"}
-TIME = {"type": "string", "format": "date-time"}
-# CBV 2.0 standard vocabularies (bare words in JSON-LD), or any URI for a user vocabulary
-CBV_BIZ_STEPS = ["accepting", "arriving", "assembling", "collecting", "commissioning", "consigning",
-                 "creating_class_instance", "cycle_counting", "decommissioning", "departing", "destroying",
-                 "disassembling", "dispensing", "encoding", "entering_exiting", "holding", "inspecting",
-                 "installing", "killing", "loading", "other", "packing", "picking", "receiving", "removing",
-                 "repackaging", "repairing", "replacing", "reserving", "retail_selling", "sampling",
-                 "sensor_reporting", "shipping", "staging_outbound", "stock_taking", "stocking", "storing",
-                 "transporting", "unloading", "unpacking", "void_shipping"]
-CBV_DISPOSITIONS = ["active", "available", "completeness_inferred", "completeness_verified", "conformant",
-                    "container_closed", "container_open", "damaged", "destroyed", "dispensed", "disposed",
-                    "encoded", "expired", "in_progress", "in_transit", "inactive", "mismatch_instance",
-                    "mismatch_class", "mismatch_quantity", "needs_replacement", "no_pedigree_match",
-                    "non_conformant", "non_sellable_other", "partially_dispensed", "recalled", "reserved",
-                    "retail_sold", "returned", "sellable_accessible", "sellable_not_accessible", "stolen",
-                    "unavailable", "unknown"]
-SOURCE_DEST_TYPES = ["owning_party", "possessing_party", "location"]
-STANDARD_EVENT_KEYS = ["type", "eventTime", "eventTimeZoneOffset", "eventID", "recordTime", "errorDeclaration",
-                       "certificationInfo", "epcList", "quantityList", "action", "bizStep", "disposition",
-                       "persistentDisposition", "readPoint", "bizLocation", "bizTransactionList", "sourceList",
-                       "destinationList", "sensorElementList", "ilmd"]
-
-EPCIS_DOCUMENT_SCHEMA: dict[str, Any] = {
-    "$schema": "https://json-schema.org/draft/2020-12/schema",
-    "type": "object",
-    "required": ["@context", "type", "schemaVersion", "creationDate", "epcisBody"],
-    "properties": {
-        "@context": {"type": "array", "minItems": 1, "prefixItems": [{"const": EPCIS_CONTEXT}],
-                     "items": {"anyOf": [URI, {"type": "object", "additionalProperties": URI}]}},
-        "type": {"const": "EPCISDocument"},
-        "schemaVersion": {"const": "2.0"},
-        "creationDate": TIME,
-        "epcisBody": {"type": "object", "required": ["eventList"], "additionalProperties": False,
-                      "properties": {"eventList": {"type": "array", "items": {"$ref": "#/$defs/ObjectEvent"}}}},
-    },
-    "$defs": {
-        "quantityElement": {"type": "object", "required": ["epcClass", "quantity"], "additionalProperties": False,
-                            "properties": {"epcClass": URI, "quantity": {"type": "number", "minimum": 0},
-                                           "uom": {"type": "string", "pattern": "^[A-Z0-9]{2,3}$"}}},
-        "source": {"type": "object", "required": ["type", "source"], "additionalProperties": False,
-                   "properties": {"type": {"enum": SOURCE_DEST_TYPES}, "source": URI}},
-        "destination": {"type": "object", "required": ["type", "destination"], "additionalProperties": False,
-                        "properties": {"type": {"enum": SOURCE_DEST_TYPES}, "destination": URI}},
-        "ObjectEvent": {
-            "type": "object",
-            "required": ["type", "eventTime", "eventTimeZoneOffset", "action"],
-            "anyOf": [{"required": ["epcList"]}, {"required": ["quantityList"]}],
-            "properties": {
-                "type": {"const": "ObjectEvent"},
-                "eventTime": TIME,
-                "eventTimeZoneOffset": {"type": "string", "pattern": r"^[+-]((0[0-9]|1[0-3]):[0-5][0-9]|14:00)$"},
-                "eventID": URI,
-                "certificationInfo": {"anyOf": [URI, {"type": "array", "items": URI}]},
-                "action": {"enum": ["ADD", "OBSERVE", "DELETE"]},
-                "bizStep": {"anyOf": [{"enum": CBV_BIZ_STEPS}, URI]},
-                "disposition": {"anyOf": [{"enum": CBV_DISPOSITIONS}, URI]},
-                "epcList": {"type": "array", "items": URI, "uniqueItems": True},
-                "quantityList": {"type": "array", "minItems": 1, "items": {"$ref": "#/$defs/quantityElement"}},
-                "readPoint": {"type": "object", "required": ["id"], "properties": {"id": URI}},
-                "bizLocation": {"type": "object", "required": ["id"], "properties": {"id": URI}},
-                "sourceList": {"type": "array", "items": {"$ref": "#/$defs/source"}},
-                "destinationList": {"type": "array", "items": {"$ref": "#/$defs/destination"}},
-            },
-            # anything else is a user extension, named by a compact IRI of a prefix in @context
-            "propertyNames": {"anyOf": [{"enum": STANDARD_EVENT_KEYS}, {"pattern": "^sc:[A-Za-z][A-Za-z0-9]*$"}]},
-        },
-    },
-}
+from tests.unit.market_epcis_schema import validate
 
 ARRIVED = datetime(2026, 11, 22, 21, 30, tzinfo=UTC)
 IDS = MarketIdentifiers("https://market.example.cn/epcis/demo")
@@ -91,11 +21,6 @@ TESTS = [RapidTest(BATCH.batch_id, "农药残留", "酶抑制法", RapidTestResu
                    ARRIVED + timedelta(minutes=40))]
 SALES = [Sale("scale-01", f"r-{n}", ARRIVED + timedelta(hours=2, minutes=n), "A03", "1001", "西红柿", 1250, 680, 850,
               f"demo-A03-{n:04d}", BATCH.batch_id, BATCH.batch_id) for n in range(3)]
-
-
-def validate(document: dict[str, Any]) -> None:
-    jsonschema.Draft202012Validator(EPCIS_DOCUMENT_SCHEMA,
-                                    format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER).validate(document)
 
 
 def test_a_batch_history_is_a_valid_epcis_document() -> None:
@@ -158,3 +83,30 @@ def test_the_schema_catches_broken_documents(broken) -> None:  # type: ignore[no
     broken(document)
     with pytest.raises(jsonschema.ValidationError):
         validate(document)
+
+
+def test_a_sale_is_located_at_the_stall_it_was_made_at_not_the_batchs() -> None:
+    neighbour = Sale("scale-07", "r-9", ARRIVED + timedelta(hours=3), "A04", "1001", "西红柿", 500, 700, 350,
+                     "demo-A04-0009", BATCH.batch_id, BATCH.batch_id)
+    document = batch_document(BATCH, [], [*SALES, neighbour], IDS, ARRIVED)
+    validate(document)
+    located = {e["sc:traceCode"]: e["bizLocation"]["id"] for e in document["epcisBody"]["eventList"]
+               if e["bizStep"] == "retail_selling"}
+    assert located["demo-A04-0009"] == "https://market.example.cn/epcis/demo/stall/A04"
+    assert located["demo-A03-0000"] == "https://market.example.cn/epcis/demo/stall/A03"
+    receiving = document["epcisBody"]["eventList"][0]
+    assert receiving["bizLocation"]["id"].endswith("/stall/A03"), "the batch was received at its own stall"
+
+
+def test_two_tests_of_the_same_item_at_the_same_moment_are_two_events_with_stable_ids() -> None:
+    first = TESTS[0]
+    twice = [first, RapidTest(BATCH.batch_id, first.item, "酶抑制法（复检）", RapidTestResult.PASS, "抑制率 10%", "王*",
+                              first.tested_at)]
+    events = [e for e in batch_document(BATCH, twice, [], IDS, ARRIVED)["epcisBody"]["eventList"]
+              if e["bizStep"] == "inspecting"]
+    ids = [e["eventID"] for e in events]
+    assert len(ids) == 2 and len(set(ids)) == 2
+    assert ids == [e["eventID"] for e in batch_document(BATCH, twice, [], IDS, ARRIVED)["epcisBody"]["eventList"]
+                   if e["bizStep"] == "inspecting"], "exported again: the same ids"
+    single = batch_document(BATCH, [first], [], IDS, ARRIVED)["epcisBody"]["eventList"][1]["eventID"]
+    assert single in ids, "a test alone keeps the id it always had"

@@ -182,3 +182,23 @@ def test_inconsistent_documents_are_refused(document, message: str) -> None:  # 
 def test_the_market_day_is_the_day_in_shanghai() -> None:
     assert market_day(datetime(2026, 11, 22, 16, 0, tzinfo=UTC)) == date(2026, 11, 23)
     assert market_day(datetime(2026, 11, 22, 15, 59, tzinfo=UTC)) == date(2026, 11, 22)
+
+
+FULL_WIDTH = "９１４４０３００７０８４６１１３６ｔ"
+
+
+@pytest.mark.parametrize("typed", ["91440300708461136t", " 91440300708461136T ", FULL_WIDTH])
+def test_a_credit_code_typed_in_lower_case_or_full_width_is_taken_in_capitals(typed: str) -> None:
+    document = Document(DocumentKind.BUSINESS_LICENCE, typed, date(2020, 1, 1))
+    assert document.number == "91440300708461136T"
+    assert document == LICENCE, "stored as printed: the same document"
+
+
+def test_a_lower_case_code_with_a_wrong_check_character_is_still_refused() -> None:
+    with pytest.raises(ValueError, match="check character"):
+        Document(DocumentKind.BUSINESS_LICENCE, "91440300708461136u", date(2020, 1, 1))
+
+
+def test_other_document_numbers_keep_their_case() -> None:
+    assert Document(DocumentKind.HEALTH_CERTIFICATE, "jk-7", date(2026, 1, 1), date(2026, 12, 31),
+                    holder="王").number == "jk-7"

@@ -13,6 +13,7 @@ from market.findings import FindingKind
 from market.pricing import (
     PriceSample,
     PublishedPrice,
+    daily_price,
     daily_prices,
     price_board,
     price_in_force,
@@ -127,3 +128,11 @@ def test_a_scale_reporting_another_stall_or_none_registered_is_a_finding() -> No
 def test_prices_outside_the_contract_are_refused(fen: int) -> None:
     with pytest.raises(ValueError, match="fen per kg"):
         price("A03", "1001", fen)
+
+
+def test_a_days_statistics_from_its_totals_are_exact() -> None:
+    day = daily_price(date(2026, 11, 23), "1001", 2, 1500, 600, 900, 600 * 1000 + 900 * 500)
+    assert (day.sales, day.grams, day.min_fen, day.max_fen) == (2, 1500, 600, 900)
+    assert day.weighted_mean_fen == Fraction(1_050_000, 1500) and day.avg_fen == 700
+    with pytest.raises(ValueError, match="at least one sale"):
+        daily_price(date(2026, 11, 23), "1001", 1, 0, 600, 600, 0)

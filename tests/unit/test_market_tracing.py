@@ -1,4 +1,5 @@
-"""Produce tracing: linking sales to batches, findings on gaps in the trail, recall, mass balance."""
+"""Produce tracing: linking sales to batches, findings on gaps in the trail, recall and its release,
+mass balance and its correction."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from market.tracing import (
     MassBalance,
     RapidTest,
     RapidTestResult,
+    ReleaseRefusal,
     Sale,
     accepted_certificates,
     block_batch,
@@ -28,7 +30,12 @@ from market.tracing import (
     latest_tests,
     link_sale,
     oversold_finding,
+    predates_arrival,
+    release_batch,
+    release_refusal,
+    standing_failures,
     tracing_findings,
+    with_quantity,
 )
 
 DAWN = datetime(2026, 11, 22, 21, 0, tzinfo=UTC)  # 05:00 in Shanghai
@@ -134,3 +141,57 @@ def test_mass_balance_adds_up(received: int, sales: list[int]) -> None:
     assert min(balance.remaining_g, balance.oversold_g) == 0
     assert balance.oversold() == (sum(sales) > received)
     assert balance.sold_share * received == sum(sales)
+
+
+def test_a_named_batch_of_another_product_is_not_linked_but_is_a_finding() -> None:
+    tomatoes, cabbage = batch("B1", 0), batch("C1", 1, plu="1002")
+    sold = sale(2, claimed="C1")  # a tomato sale naming the cabbage batch
+    link = link_sale(sold, {"B1": tomatoes, "C1": cabbage}, [tomatoes, cabbage])
+    assert link.batch == tomatoes and link.method is LinkMethod.CURRENT and link.mismatched_claim == cabbage
+    assert link.unknown_claim is None
+    (finding,) = tracing_findings(replace(sold, batch_id="B1"), link)
+    assert finding.kind is FindingKind.BATCH_MISMATCH and finding.key == "batch_mismatch:A03:C1:1001"
+    assert finding.detail == {"batch": "C1", "batch_plu": "1002", "plu": "1001", "trace_code": sold.trace_code,
+                              "linked_to": "B1"}
+
+
+def test_a_mismatched_name_with_no_batch_of_the_product_is_two_findings() -> None:
+    cabbage = batch("C1", 1, plu="1002")
+    link = link_sale(sale(2, claimed="C1"), {"C1": cabbage}, [cabbage])
+    assert link.batch is None and link.method is LinkMethod.NONE
+    assert [f.kind for f in tracing_findings(sale(2, claimed="C1"), link)] == [FindingKind.BATCH_MISMATCH,
+                                                                                FindingKind.NO_BATCH]
+
+
+def test_a_block_is_lifted_only_when_no_failed_test_stands() -> None:
+    fail = RapidTest("B1", "农药残留", "酶抑制法", RapidTestResult.FAIL, "抑制率 62%", "检测员", DAWN)
+    other = replace(fail, item="克伦特罗", result=RapidTestResult.PASS)
+    retest = replace(fail, result=RapidTestResult.PASS, tested_at=DAWN + timedelta(hours=1))
+    blocked = block_batch(batch("B1"), DAWN, failed_test_reason(fail), "op", BlockCause.FAILED_TEST)
+    assert release_refusal(batch("B1"), [], "复检合格") is ReleaseRefusal.NOT_BLOCKED
+    assert release_refusal(blocked, [fail, other], "复检合格") is ReleaseRefusal.FAILED_TEST_STANDS
+    assert release_refusal(blocked, [fail, retest], " ") is ReleaseRefusal.NO_REASON
+    assert release_refusal(blocked, [fail, other, retest], "复检合格") is None
+    earlier_pass = replace(retest, tested_at=DAWN - timedelta(hours=1))
+    assert release_refusal(blocked, [earlier_pass, fail], "x") is ReleaseRefusal.FAILED_TEST_STANDS, \
+        "a pass before the failure does not overturn it"
+    recalled = block_batch(batch("B1"), DAWN, "供货商通报", "op", BlockCause.OPERATOR)
+    assert release_refusal(recalled, [], "通报有误") is None
+    assert release_refusal(recalled, [fail], "通报有误") is ReleaseRefusal.FAILED_TEST_STANDS, "whoever blocked it"
+    assert release_batch(recalled).block is None and standing_failures([fail, retest]) == []
+
+
+def test_a_received_quantity_is_corrected_only_to_another_sound_value() -> None:
+    received = batch("B1", grams=50_000)
+    assert with_quantity(received, 500_000).quantity_g == 500_000
+    with pytest.raises(ValueError, match="nothing to correct"):
+        with_quantity(received, 50_000)
+    with pytest.raises(ValueError, match="weighs"):
+        with_quantity(received, 0)
+
+
+def test_a_test_dated_before_its_batch_arrived_is_told() -> None:
+    arrived = batch("B1", hours=2)
+    test = RapidTest("B1", "农药残留", "酶抑制法", RapidTestResult.PASS, None, "检测员", DAWN + timedelta(hours=1))
+    assert predates_arrival(test, arrived)
+    assert not predates_arrival(replace(test, tested_at=arrived.arrived_at), arrived)
