@@ -13,12 +13,12 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from community.access.service import AccessKeys, AccessService
+from community.access.service import AccessKeys, AccessService, AccessSettings
 from community.access.service import NotFound as ResidentNotFound
 from community.ownership.service import OwnershipService
 from community.voting.service import VotingService
@@ -73,6 +73,17 @@ async def migrated_engine(settings: Settings) -> AsyncEngine:
     return engine
 
 
+def access_settings(settings: Settings) -> AccessSettings:
+    """The access service's alarm thresholds and presence cutoff from their SC_ variables."""
+    return AccessSettings(
+        denial_threshold=settings.access_denial_threshold,
+        denial_window=timedelta(seconds=settings.access_denial_window_s),
+        door_held_open_after=timedelta(seconds=settings.access_door_held_open_s),
+        gate_offline_after=timedelta(seconds=settings.access_gate_offline_s),
+        resident_presence_stale_after=timedelta(hours=settings.access_presence_stale_h),
+    )
+
+
 def build_services(settings: Settings, engine: AsyncEngine, mqtt_url: str, store: TimeSeriesStore,
                    clock: Callable[[], datetime]) -> Services:
     from gateway.service import gate_site_key, visitor_pass_key
@@ -80,8 +91,11 @@ def build_services(settings: Settings, engine: AsyncEngine, mqtt_url: str, store
     endpoint = MqttEndpoint.parse(mqtt_url)
     client_id = settings.mqtt_client_id
     downlink = MqttDownlink(endpoint, f"{client_id}-downlink"[:64])
-    access = AccessService(engine, downlink, clock, AccessKeys(gate_site_key(settings), visitor_pass_key(settings)))
-    market = MarketService(engine, downlink, store, clock, MarketSettings(public_base_url=settings.public_base_url))
+    access = AccessService(engine, downlink, clock, AccessKeys(gate_site_key(settings), visitor_pass_key(settings)),
+                           access_settings(settings))
+    market_settings = MarketSettings(public_base_url=settings.public_base_url,
+                                     trusted_proxies=settings.trusted_proxy_list)
+    market = MarketService(engine, downlink, store, clock, market_settings)
     feeds = (
         ServiceFeed(endpoint, f"{client_id}-access"[:64], DeviceKind.GATE, access, protocol=settings.mqtt_protocol),
         ServiceFeed(endpoint, f"{client_id}-market"[:64], DeviceKind.SCALE, market, protocol=settings.mqtt_protocol),

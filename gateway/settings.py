@@ -5,6 +5,7 @@ This is the only place that reads the environment; everything else gets a :class
 
 from __future__ import annotations
 
+import ipaddress
 import socket
 from dataclasses import dataclass
 from pathlib import Path
@@ -85,6 +86,10 @@ class Settings(BaseSettings):
     public_base_url: str | None = Field(
         None, description="https://... the public pages are reached at (QR codes, EPCIS ids); unset: the request's host"
     )
+    trusted_proxies: str = Field(
+        "", description="Comma-separated reverse proxies (addresses or networks) whose X-Forwarded-For names the "
+        "client for per-client limits; empty: none"
+    )
     http_host: str = Field("127.0.0.1", description="Address the HTTP server binds")
     http_port: int = Field(8080, ge=0, le=65_535, description="Port of the status page, API and /metrics")
     batch_size: int = Field(5000, ge=1, le=100_000, description="Points per write; a batch flushes when full")
@@ -104,6 +109,19 @@ class Settings(BaseSettings):
     )
     service_tick_s: float = Field(
         2.0, gt=0, le=60, description="How often the services retry commands and check timeouts and offline gates"
+    )
+    access_denial_threshold: int = Field(
+        5, ge=2, le=1000, description="Denials at one door within SC_ACCESS_DENIAL_WINDOW_S that raise an alarm"
+    )
+    access_denial_window_s: float = Field(120.0, gt=0, le=86_400, description="Window of the repeated-denials alarm")
+    access_door_held_open_s: float = Field(
+        60.0, gt=0, le=86_400, description="A door open longer than this raises a door-held-open alarm"
+    )
+    access_gate_offline_s: float = Field(
+        300.0, gt=0, le=7 * 86_400, description="A gate offline (or never heard from) longer raises an alarm"
+    )
+    access_presence_stale_h: float = Field(
+        24.0, gt=0, le=24 * 365, description="A resident last seen entering longer ago no longer counts as inside"
     )
     auth_secret: SecretStr | None = Field(
         None, description="Secret signing the API bearer tokens (32+ bytes); unset: generated under SC_DATA_DIR"
@@ -163,6 +181,18 @@ class Settings(BaseSettings):
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ValueError("must be http(s)://host[:port][/path]")
         return value.rstrip("/")
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxies_parse(cls, value: str) -> str:
+        for entry in value.split(","):
+            if entry.strip():
+                ipaddress.ip_network(entry.strip(), strict=False)  # ValueError names the entry's fault
+        return value
+
+    @property
+    def trusted_proxy_list(self) -> tuple[str, ...]:
+        return tuple(entry.strip() for entry in self.trusted_proxies.split(",") if entry.strip())
 
     @field_validator("influx_url")
     @classmethod

@@ -175,3 +175,53 @@ def test_str_hides_the_password() -> None:
 def test_urls_that_name_no_broker_are_refused(url: str, why: str) -> None:
     with pytest.raises(ValueError, match=why):
         MqttEndpoint.parse(url)
+
+
+def test_the_access_alarm_thresholds_reach_the_access_service(monkeypatch: pytest.MonkeyPatch) -> None:
+    from datetime import timedelta
+
+    from community.access.service import AccessSettings
+    from gateway.bootstrap import access_settings
+
+    assert access_settings(load_settings()) == AccessSettings()  # the defaults agree with the service's own
+    monkeypatch.setenv("SC_ACCESS_DENIAL_THRESHOLD", "3")
+    monkeypatch.setenv("SC_ACCESS_DENIAL_WINDOW_S", "30")
+    monkeypatch.setenv("SC_ACCESS_DOOR_HELD_OPEN_S", "90")
+    monkeypatch.setenv("SC_ACCESS_GATE_OFFLINE_S", "600")
+    monkeypatch.setenv("SC_ACCESS_PRESENCE_STALE_H", "12")
+
+    tuned = access_settings(load_settings())
+
+    assert tuned.alarm_rules.denial_threshold == 3
+    assert tuned.alarm_rules.denial_window == timedelta(seconds=30)
+    assert tuned.alarm_rules.held_open_after == timedelta(seconds=90)
+    assert tuned.alarm_rules.offline_after == timedelta(minutes=10)
+    assert tuned.resident_presence_stale_after == timedelta(hours=12)
+
+
+@pytest.mark.parametrize(("name", "value"), [
+    ("SC_ACCESS_DENIAL_THRESHOLD", "1"), ("SC_ACCESS_DENIAL_WINDOW_S", "0"), ("SC_ACCESS_DOOR_HELD_OPEN_S", "-5"),
+    ("SC_ACCESS_GATE_OFFLINE_S", "soon"), ("SC_ACCESS_PRESENCE_STALE_H", "0"),
+])
+def test_an_unworkable_alarm_threshold_is_named(monkeypatch: pytest.MonkeyPatch, name: str, value: str) -> None:
+    assert name in settings_error(monkeypatch, **{name: value})
+
+
+def test_trusted_proxies_reach_the_market_service(monkeypatch: pytest.MonkeyPatch) -> None:
+    import ipaddress
+
+    monkeypatch.setenv("SC_TRUSTED_PROXIES", " 10.0.0.0/8, ::1 ,")
+    settings = load_settings()
+
+    assert settings.trusted_proxy_list == ("10.0.0.0/8", "::1")
+    assert load_settings(trusted_proxies="").trusted_proxy_list == ()
+    from market.service import MarketSettings
+
+    networks = MarketSettings(trusted_proxies=settings.trusted_proxy_list).trusted_proxy_networks
+    assert networks == (ipaddress.ip_network("10.0.0.0/8"), ipaddress.ip_network("::1"))
+
+
+def test_a_trusted_proxy_that_is_no_address_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
+    message = settings_error(monkeypatch, SC_TRUSTED_PROXIES="10.0.0.0/8,proxy.example")
+
+    assert "SC_TRUSTED_PROXIES" in message and "proxy.example" in message
