@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -118,6 +118,7 @@ def mount_services(app: web.Application, services: Services, store: TimeSeriesSt
     from market.pages import mount_market_pages
     from market.web import mount as mount_market_api
 
+    app.on_shutdown.append(_end_live_streams(services))
     mount_voting_api(app, services.voting, services.authority, clock)
     mount_access_api(app, services.access, services.authority, clock)
     mount_ownership_api(app, services.ownership, services.authority, clock)
@@ -128,6 +129,15 @@ def mount_services(app: web.Application, services: Services, store: TimeSeriesSt
     mount_access_pages(app, services.access, store)
     mount_voting_pages(app, services.voting)
     mount_portal(app, (*system_links, NavLink("API 文档", "/openapi.json", (Role.ADMIN,), "OpenAPI 3.1 (JSON)")))
+
+
+def _end_live_streams(services: Services) -> Callable[[web.Application], Awaitable[None]]:
+    async def end(_app: web.Application) -> None:
+        # the console's feed streams until told otherwise: without this the server waits out its
+        # shutdown timeout for every open console before it stops
+        services.access.feed.close()
+
+    return end
 
 
 DEMO_OWNERS = (

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("smartcity")
 
 SETTINGS_EPILOG = "\b\nEnvironment variables:\n" + settings_help()
+HTTP_SHUTDOWN_S = 5.0
 
 
 def _settings() -> Settings:
@@ -463,7 +464,8 @@ async def _running_services(built: Any, settings: Settings, demo: Any) -> AsyncI
 
 
 async def _start_http(app: web.Application, settings: Settings, stack: contextlib.AsyncExitStack) -> None:
-    runner = web.AppRunner(app, access_log=None)
+    # requests still running when we stop get this long to finish (live streams are ended at once)
+    runner = web.AppRunner(app, access_log=None, shutdown_timeout=HTTP_SHUTDOWN_S)
     await runner.setup()
     stack.push_async_callback(runner.cleanup)
     try:

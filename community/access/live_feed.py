@@ -97,6 +97,7 @@ class LiveFeed:
     _subscriptions: list[Subscription] = field(default_factory=list)
     _recent: deque[FeedItem] = field(default_factory=deque)
     _sequence: int = 0
+    _closed: bool = False
 
     def __post_init__(self) -> None:
         if self.queue_size < 1 or self.max_subscribers < 1 or self.replay_size < 0:
@@ -141,7 +142,9 @@ class LiveFeed:
             raise FeedFull(f"{self.max_subscribers} consoles are listening already")
         # one slot more than the limit, for the end-of-stream marker of a dropped subscriber
         subscription = Subscription(gates, communities, asyncio.Queue(self.queue_size + 1), epoch=self.epoch)
-        if last_event_id is not None:
+        if self._closed:
+            subscription.queue.put_nowait(None)
+        elif last_event_id is not None:
             # no await between the replay and joining the subscribers: nothing can be published in between
             for item in self._catch_up(subscription, last_event_id):
                 subscription.queue.put_nowait(item)
@@ -151,6 +154,14 @@ class LiveFeed:
         finally:
             if subscription in self._subscriptions:
                 self._subscriptions.remove(subscription)
+
+    def close(self) -> None:
+        """End every stream, now and later: the server is shutting down and waits for its requests to finish. A
+        browser that reconnects to the next server resumes from its last id (a gap there: another epoch)."""
+        self._closed = True
+        for subscription in list(self._subscriptions):
+            self._subscriptions.remove(subscription)
+            subscription.queue.put_nowait(None)  # publish() keeps one slot free for it
 
     def _catch_up(self, subscription: Subscription, last_event_id: str) -> list[FeedItem]:
         """What a client that last saw `last_event_id` missed and still wants, or one gap item."""

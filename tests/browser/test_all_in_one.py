@@ -45,26 +45,27 @@ def all_in_one(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AllInOne]:
     port = free_port()
     environment = {key: value for key, value in os.environ.items() if not key.startswith("SC_")} | {
         "SC_HTTP_PORT": str(port), "SC_EMBEDDED_MQTT_PORT": str(free_port()), "SC_LOG_LEVEL": "WARNING"}
-    process = subprocess.Popen([SMARTCITY, "run", "--gates", "3", "--scales", "4", "--rate", "30", "--seed", "8",
-                                "--bad-ratio", "0.01"], cwd=folder, env=environment,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    errors = folder / "err.log"
+    with errors.open("wb") as err_file:  # a file, not a pipe: an undrained pipe fills up and stalls the process
+        process = subprocess.Popen([SMARTCITY, "run", "--gates", "3", "--scales", "4", "--rate", "30", "--seed", "8",
+                                    "--bad-ratio", "0.01"], cwd=folder, env=environment,
+                                   stdout=subprocess.DEVNULL, stderr=err_file)
     running = AllInOne(f"http://127.0.0.1:{port}", process)
     try:
-        _wait_for_sales(running)
+        _wait_for_sales(running, errors)
         yield running
     finally:
         process.send_signal(signal.SIGTERM)
-        _, err = process.communicate(timeout=30)
-        assert process.returncode == 0, err.decode()
-        assert "Traceback" not in err.decode()
+        process.wait(timeout=30)
+        assert process.returncode == 0, errors.read_text()
+        assert "Traceback" not in errors.read_text()
 
 
-def _wait_for_sales(running: AllInOne) -> None:
+def _wait_for_sales(running: AllInOne, errors: Path) -> None:
     deadline = time.monotonic() + 40
     while time.monotonic() < deadline:
         if running.process.poll() is not None:
-            stderr = running.process.stderr.read().decode() if running.process.stderr else ""
-            raise AssertionError(f"smartcity run exited: {stderr}")
+            raise AssertionError(f"smartcity run exited: {errors.read_text()}")
         try:
             if running.get_json("/api/recent/scale_record?limit=1")["points"]:
                 return

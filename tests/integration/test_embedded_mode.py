@@ -46,10 +46,14 @@ async def test_run_all_in_one_with_embedded_defaults_streams_simulated_devices_i
         environment = {
             key: value for key, value in os.environ.items() if not key.startswith("SC_")
         } | {"SC_HTTP_PORT": str(http_port), "SC_EMBEDDED_MQTT_PORT": str(taken), "SC_LOG_LEVEL": "WARNING"}
-        process = subprocess.Popen(
-            [SMARTCITY, "run", "--gates", "3", "--scales", "4", "--rate", "40", "--bad-ratio", "0.2", "--seed", "1"],
-            cwd=tmp_path, env=environment, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        )
+        # output goes to files: an undrained pipe would fill up and stall the process
+        with (tmp_path / "out.log").open("wb") as out, (tmp_path / "err.log").open("wb") as err_file:
+            process = subprocess.Popen(
+                [SMARTCITY, "run", "--gates", "3", "--scales", "4", "--rate", "40", "--bad-ratio", "0.2",
+                 "--seed", "1"],
+                cwd=tmp_path, env=environment, stdout=out, stderr=err_file,
+            )
+        live = None
         try:
             status = _wait_for_traffic(process, http_port)
             assert status["store"] == "embedded"
@@ -82,10 +86,19 @@ async def test_run_all_in_one_with_embedded_defaults_streams_simulated_devices_i
             _wait_until_devices_acked(http_port, token)
             board = get_json(f"http://127.0.0.1:{http_port}/api/markets/demo/prices/board")
             assert board["lines"], board
+
+            # a console left open on the live feed must not hold the shutdown up
+            live = urllib.request.urlopen(urllib.request.Request(
+                f"http://127.0.0.1:{http_port}/api/access/live", headers={"Authorization": f"Bearer {token}"}),
+                timeout=10)
+            assert live.headers["Content-Type"].startswith("text/event-stream")
         finally:
             process.send_signal(signal.SIGTERM)
-            _, err = process.communicate(timeout=30)
-    text = err.decode()
+            process.wait(timeout=30)  # with the stream open, a server waiting on it would take over 60 s
+            if live is not None:
+                with live:
+                    live.read()  # ended by the server, not cut off: an unfinished chunked body raises IncompleteRead
+    text = (tmp_path / "err.log").read_text()
     assert process.returncode == 0, text
     assert f"Port {taken} (SC_EMBEDDED_MQTT_PORT) is taken" in text
     assert "Stopping: flushing batches" in text
@@ -120,7 +133,7 @@ def _wait_for_traffic(process: subprocess.Popen[bytes], http_port: int) -> dict[
     last: dict[str, Any] = {}
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise AssertionError(f"smartcity run exited: {process.stderr.read().decode() if process.stderr else ''}")
+            raise AssertionError(f"smartcity run exited with {process.returncode}")
         try:
             last = get_json(f"http://127.0.0.1:{http_port}/api/status")
         except OSError:

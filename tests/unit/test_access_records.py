@@ -142,6 +142,22 @@ async def test_a_slow_subscriber_is_dropped_instead_of_growing_memory() -> None:
         assert feed.subscribers == 1 and feed.stats.dropped_subscribers == 1
 
 
+async def test_closing_the_feed_ends_every_stream_after_what_it_holds_and_any_later_one_at_once() -> None:
+    feed = LiveFeed(queue_size=2)
+    with feed.subscribe() as full, feed.subscribe() as idle:
+        feed.publish(item("gate-01", 1))
+        feed.publish(item("gate-01", 2))
+        assert await idle.next() == item("gate-01", 1) and await idle.next() == item("gate-01", 2)
+
+        feed.close()
+
+        assert queued(full) == [item("gate-01", 1), item("gate-01", 2), None]
+        assert await asyncio.wait_for(idle.next(), 1) is None
+        assert feed.subscribers == 0
+        with feed.subscribe() as late:
+            assert await asyncio.wait_for(late.next(), 1) is None
+
+
 def test_the_number_of_listeners_is_bounded() -> None:
     feed = LiveFeed(max_subscribers=1)
     with feed.subscribe(), pytest.raises(FeedFull), feed.subscribe():
