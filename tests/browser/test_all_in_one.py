@@ -21,6 +21,7 @@ from playwright.async_api import Browser, Page, expect
 
 from community.voting.demo import LIFTS
 from gateway.accounts.demo import DEMO_PASSWORD
+from tests.integration.helpers import publish
 from tests.servers import free_port
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration, pytest.mark.slow]
@@ -33,6 +34,7 @@ RECEIPT = re.compile(r"^[0-9a-f]{4}(-[0-9a-f]{4}){3}$")
 class AllInOne:
     url: str
     process: subprocess.Popen[bytes]
+    mqtt_port: int
 
     def get_json(self, path: str) -> Any:
         with urllib.request.urlopen(self.url + path, timeout=5) as response:
@@ -42,15 +44,15 @@ class AllInOne:
 @pytest.fixture(scope="module")
 def all_in_one(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AllInOne]:
     folder = tmp_path_factory.mktemp("all-in-one")
-    port = free_port()
+    port, mqtt_port = free_port(), free_port()
     environment = {key: value for key, value in os.environ.items() if not key.startswith("SC_")} | {
-        "SC_HTTP_PORT": str(port), "SC_EMBEDDED_MQTT_PORT": str(free_port()), "SC_LOG_LEVEL": "WARNING"}
+        "SC_HTTP_PORT": str(port), "SC_EMBEDDED_MQTT_PORT": str(mqtt_port), "SC_LOG_LEVEL": "WARNING"}
     errors = folder / "err.log"
     with errors.open("wb") as err_file:  # a file, not a pipe: an undrained pipe fills up and stalls the process
         process = subprocess.Popen([SMARTCITY, "run", "--gates", "3", "--scales", "4", "--rate", "30", "--seed", "8",
                                     "--bad-ratio", "0.01"], cwd=folder, env=environment,
                                    stdout=subprocess.DEVNULL, stderr=err_file)
-    running = AllInOne(f"http://127.0.0.1:{port}", process)
+    running = AllInOne(f"http://127.0.0.1:{port}", process, mqtt_port)
     try:
         _wait_for_sales(running, errors)
         yield running
@@ -123,12 +125,15 @@ async def test_the_property_manager_sees_the_simulated_gates_live_on_the_console
     for gate in ("gate-01", "gate-02", "gate-03"):
         await expect(page.locator(f'[data-gate="{gate}"]')).to_contain_text("在线")
     await page.evaluate("window.notReloaded = true")
-    rows = page.locator("[data-live-feed] > li")
-    before = await rows.count()
-    first = await rows.first.inner_text() if before else ""
-    # the simulator keeps publishing: new rows arrive by themselves
-    await expect(rows.first).not_to_have_text(first, timeout=15_000)
-    assert await page.evaluate("window.notReloaded === true"), "the rows arrived without a reload"
+    # a gate event published over MQTT, as a controller would, reaches the open console
+    event_id = f"e2e-{time.time_ns()}"
+    publish(all_in_one.mqtt_port, [("sc/v1/demo/gate/gate-02/event", json.dumps({
+        "event_id": event_id, "ts": int(time.time() * 1000), "door": 1, "kind": "denied", "method": "card",
+        "credential": "0000000001", "direction": "in", "reason": "unknown_credential"}))])
+    row = page.locator(f'[data-live-feed] > li[data-event="gate-02/{event_id}"]')
+    await expect(row).to_be_visible(timeout=15_000)
+    await expect(row).to_contain_text("未登记的卡或凭证")
+    assert await page.evaluate("window.notReloaded === true"), "the row arrived without a reload"
     await page.screenshot(path=str(screenshots / "all-in-one-04-console.png"), full_page=True)
     await context.close()
 
