@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import time
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,7 @@ import jinja2
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from devices import chinese_names
 from gateway.decoding import DeadLetterReason
 from gateway.json_errors import json_error
 from gateway.points import Measurement
@@ -25,6 +27,31 @@ SHANGHAI = ZoneInfo("Asia/Shanghai")
 MAX_PAGE = 500
 
 
+DEAD_LETTER_REASON: Mapping[str, str] = {
+    DeadLetterReason.UNKNOWN_TOPIC: "主题不合规范", DeadLetterReason.PAYLOAD_TOO_LARGE: "消息过大",
+    DeadLetterReason.NOT_UTF8: "不是 UTF-8 编码", DeadLetterReason.BAD_JSON: "JSON 格式错误",
+    DeadLetterReason.SCHEMA: "字段不符合协议", DeadLetterReason.DEVICE_MISMATCH: "设备号与主题不符",
+}
+COUNTED: Mapping[str, str] = {
+    "event": "门禁事件", "record": "交易", "state": "状态", "ack": "回执", "cmd": "指令", "invalid": "无效",
+    "store": "时序库", "spool": "磁盘暂存",
+}
+"""The status page's counters: channels received, and where stored messages went."""
+NAMES: Mapping[str, Mapping[Any, str]] = {
+    "event_name": chinese_names.GATE_EVENT, "method_name": chinese_names.ACCESS_METHOD,
+    "reason_name": chinese_names.DENIAL_REASON, "device_kind_name": chinese_names.DEVICE_KIND,
+    "dead_letter_reason_name": DEAD_LETTER_REASON, "counted_name": COUNTED,
+}
+"""Template filters naming the contract's values in Chinese (an unknown value shows as it is)."""
+
+
+def _naming(vocabulary: Mapping[Any, str]) -> Callable[[object], str]:
+    def name(value: object) -> str:
+        return vocabulary.get(str(value), str(value))
+
+    return name
+
+
 def create_app(gateway: Gateway, status_path: str = "/") -> web.Application:
     """The gateway's pages and APIs; its status page at ``status_path`` ("/" when it runs alone)."""
     app = web.Application()
@@ -35,6 +62,8 @@ def create_app(gateway: Gateway, status_path: str = "/") -> web.Application:
     )
     app[TEMPLATES].filters["local_time"] = local_time
     app[TEMPLATES].filters["local_clock"] = local_clock
+    for name, vocabulary in NAMES.items():
+        app[TEMPLATES].filters[name] = _naming(vocabulary)
     app.router.add_get(status_path, status_page)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)

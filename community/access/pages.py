@@ -49,6 +49,7 @@ from community.access.remote_open import RemoteOpen, RemoteOpenStatus
 from community.access.service import AccessError, AccessService, Conflict, GateStatus, NotAllowed, NotFound
 from community.access.visitor_pass import MAX_NAME_LENGTH
 from community.access.visitors import PassStatus, VisitorPassRecord
+from devices import chinese_names
 from devices.contract import AccessMethod, DenialReason, Direction, GateEventKind
 from gateway.auth import CLOCK, PRINCIPAL, Role
 from gateway.charts import TimeSeries, bar_chart, line_chart
@@ -125,15 +126,10 @@ class Words:
 
 
 WORDS = Words(
-    event={GateEventKind.GRANTED: "通行", GateEventKind.DENIED: "拒绝", GateEventKind.FORCED: "强行开门",
-           GateEventKind.HELD_OPEN: "门未关", GateEventKind.TAMPER: "防拆报警", GateEventKind.DOOR_OPEN: "门已打开",
-           GateEventKind.DOOR_CLOSED: "门已关闭"},
-    method={AccessMethod.CARD: "刷卡", AccessMethod.QR: "二维码", AccessMethod.FACE: "人脸", AccessMethod.PIN: "密码",
-            AccessMethod.FINGERPRINT: "指纹", AccessMethod.REMOTE: "远程开门", AccessMethod.BUTTON: "按钮开门"},
-    direction={Direction.IN: "进", Direction.OUT: "出"},
-    reason={DenialReason.NO_PERMISSION: "无此门的通行权限", DenialReason.EXPIRED: "凭证已过期",
-            DenialReason.UNKNOWN_CREDENTIAL: "未登记的卡或凭证", DenialReason.OUTSIDE_SCHEDULE: "不在允许通行的时段",
-            DenialReason.BLACKLISTED: "已挂失或停用（黑名单）"},
+    event=chinese_names.GATE_EVENT,
+    method=chinese_names.ACCESS_METHOD,
+    direction=chinese_names.DIRECTION,
+    reason=chinese_names.DENIAL_REASON,
     alarm={AlarmKind.FORCED_DOOR: "强行开门", AlarmKind.DOOR_HELD_OPEN: "门长时间未关",
            AlarmKind.TAMPER: "设备防拆报警", AlarmKind.REPEATED_DENIALS: "多次拒绝通行",
            AlarmKind.GATE_OFFLINE: "门禁离线"},

@@ -194,3 +194,20 @@ async def test_a_shopper_traces_a_receipt_printed_by_a_simulated_scale(
     await expect(page.locator('#tests [data-result="fail"]')).to_have_count(0)
     await page.screenshot(path=str(screenshots / "all-in-one-07-trace.png"), full_page=True)
     await page.close()
+
+
+async def test_the_gateway_status_page_names_what_it_shows_in_chinese(
+    all_in_one: AllInOne, browser: Browser, screenshots: Path
+) -> None:
+    context = await browser.new_context(locale="zh-CN", timezone_id="Asia/Shanghai",
+                                        viewport={"width": 1400, "height": 1000})
+    page = await context.new_page()
+    await page.goto(all_in_one.url + "/gateway")
+    await expect(page.locator("h1")).to_contain_text("运行状态")
+    await expect(page.locator("text=已连接")).to_be_visible()
+    await expect(page.locator("td", has_text="gate-01").first).to_be_visible()
+    await expect(page.locator("td >> text=在线").first).to_be_visible()
+    body = await page.inner_text("body")
+    assert "granted" not in body and "unknown_credential" not in body, "codes show as Chinese names"
+    await page.screenshot(path=str(screenshots / "all-in-one-08-gateway-status.png"), full_page=True)
+    await context.close()

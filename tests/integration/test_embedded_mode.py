@@ -77,7 +77,8 @@ async def test_run_all_in_one_with_embedded_defaults_streams_simulated_devices_i
                          "/api/markets/{site}/trace/{trace_code}"):
                 assert path in openapi["paths"], path
             assert (tmp_path / "var" / "smartcity.db").exists(), "the services' database is created and migrated"
-            assert "Gate events" in page and "Scale sales" in page and "Dead letters" in page
+            assert "门禁事件" in page and "市场交易" in page and "死信" in page
+            assert "字段不符合协议" in page or "JSON 格式错误" in page  # dead letters named in Chinese
             assert "<td>gate-01</td>" in page or "gate-01" in page
             assert "/signin" in portal and "</html>" in portal
 

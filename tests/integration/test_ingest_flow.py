@@ -136,8 +136,8 @@ async def test_http_api_pages_and_refuses_bad_parameters(running_gateway: Gatewa
         assert ready.status == 200 and (await ready.json())["broker_connected"] is True
         page = await client.get("/")
         text = await page.text()
-        assert page.status == 200 and "Gate events" in text
-        assert "<td>g1</td>" in text and text.count(">granted<") == 5
+        assert page.status == 200 and "门禁事件" in text
+        assert "<td>g1</td>" in text and text.count('title="granted">通行<') == 5
 
 
 async def test_readiness_fails_when_the_broker_is_gone(running_gateway: Gateway, mosquitto: Mosquitto) -> None:
