@@ -55,6 +55,17 @@ class TimeSeries:
     """A reference line (a threshold, a target): dashed, without dots."""
 
 
+X_PAD = 0.06  # of the time span, before the first moment
+
+
+def padded_time_range(moments: Sequence[datetime]) -> tuple[datetime, datetime] | None:
+    """The x range of a time chart over ``moments`` (sorted) with a little room before the first, so
+    that its time label clears the value labels at the origin; None (pygal's own) for a single moment."""
+    if len(moments) < 2 or moments[-1] == moments[0]:
+        return None
+    return moments[0] - (moments[-1] - moments[0]) * X_PAD, moments[-1]
+
+
 def line_chart(
     series: Sequence[TimeSeries],
     *,
@@ -83,6 +94,7 @@ def line_chart(
         dots_size=3,
         show_dots=dots,
         range=None if y_range is None else (float(y_range[0]), float(y_range[1])),
+        xrange=padded_time_range(moments),
         legend_at_bottom=True,
         margin_right=48,  # room for the last time label
         legend_at_bottom_columns=max(1, min(len(series), 3)),

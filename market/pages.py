@@ -35,7 +35,7 @@ from multidict import MultiDictProxy
 
 from devices.scale_commands import BLOCK_BATCH, UNBLOCK_BATCH
 from gateway.auth import CLOCK, PRINCIPAL, Role
-from gateway.charts import STYLE
+from gateway.charts import STYLE, padded_time_range
 from gateway.pages import SITE, NavLink, PageProblem, add_navigation, add_templates, form_of, page, render
 from gateway.sinks import StoreUnavailable
 from market.corrections import CorrectionKind, RecordedCorrection
@@ -1219,7 +1219,7 @@ def _trend_chart(history: PriceHistory) -> str | None:
     every = max(1, -(-len(days) // 4))  # at most four dates under the axis: they must fit unshortened
     chart = pygal.DateTimeLine(
         style=TREND_STYLE, width=460, height=290, explicit_size=False, js=[], no_data_text="暂无数据", margin=12,
-        spacing=12, include_x_axis=False, range=(low / 100, high / 100),
+        spacing=12, include_x_axis=False, range=(low / 100, high / 100), xrange=padded_time_range(moments),
         y_labels=[fen / 100 for fen in range(low, high + 1, step)],
         x_value_formatter=lambda moment: moment.replace(tzinfo=UTC).astimezone(MARKET_TZ).strftime("%m-%d"),
         value_formatter=lambda value: f"{value:.2f} 元", x_label_rotation=0, show_x_guides=False, dots_size=3,

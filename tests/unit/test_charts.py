@@ -111,3 +111,14 @@ def test_naive_times_and_oversized_series_are_refused() -> None:
         line_chart([TimeSeries("参与", [(datetime(2026, 12, 1), 1)])])
     with pytest.raises(ValueError, match="at most"):
         line_chart([TimeSeries("参与", [(START + timedelta(seconds=i), i) for i in range(MAX_POINTS + 1)])])
+
+
+def test_a_time_chart_leaves_room_before_its_first_moment_for_its_label() -> None:
+    from gateway.charts import X_PAD, padded_time_range
+
+    first = datetime(2026, 11, 17, 4, tzinfo=UTC)
+    moments = [first + timedelta(days=day) for day in range(7)]
+
+    assert padded_time_range(moments) == (first - timedelta(days=6) * X_PAD, moments[-1])
+    assert padded_time_range(moments[:1]) is None
+    assert padded_time_range([first, first]) is None
