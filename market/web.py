@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Annotated, Any, Final, TypeVar
 
 import jinja2
-import segno
 from aiohttp import web
 from markupsafe import Markup
 from pydantic import (
@@ -33,6 +32,7 @@ from pydantic import (
 from gateway.auth import AUTHORITY, CLOCK, PRINCIPAL, Role, TokenAuthority
 from gateway.json_errors import json_error
 from gateway.openapi import LIMIT, OFFSET, QueryParam, Route, add_routes
+from gateway.qr_code import qr_svg
 from gateway.sinks import StoreUnavailable
 from market.corrections import CorrectionKind, RecordedCorrection
 from market.findings import FindingKind, RecordedFinding
@@ -1092,13 +1092,8 @@ def _public_page_url(request: web.Request, display: StallDisplay) -> str:
 
 
 def stall_qr_svg(url: str) -> str:
-    """The QR code of a stall's public page as inline SVG that scales to the box CSS gives it: a
-    viewBox and no fixed size (a fixed 164 px drawing in a 104 px box is cropped, and a cropped code
-    does not scan), the quiet zone of four modules included."""
-    svg: str = segno.make(url, error="m").svg_inline(scale=1, border=4, omitsize=True, svgclass="qr-code",
-                                                      lineclass=None, dark="#102a43", light="#ffffff",
-                                                      title="摊位公示页二维码")
-    return svg
+    """The QR code of a stall's public page, in the screen's ink colour."""
+    return qr_svg(url, "摊位公示页二维码", dark="#102a43")
 
 
 def screen_batches(batches: Sequence[DisplayBatch], lines: int = SCREEN_BATCH_LINES) -> int:

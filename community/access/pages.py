@@ -26,7 +26,6 @@ from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urlencode
 
-import segno
 from aiohttp import web
 from multidict import MultiDictProxy
 
@@ -68,6 +67,7 @@ from gateway.pages import (
     safe_next,
 )
 from gateway.points import Measurement
+from gateway.qr_code import qr_svg
 from gateway.sinks import PointQuery, StoreRejected, StoreUnavailable, TimeSeriesStore
 
 log = logging.getLogger(__name__)
@@ -1224,14 +1224,6 @@ async def _my_pass(request: web.Request, me: Me) -> VisitorPassRecord:
     if record.resident_id != me.resident.resident_id:
         raise PageProblem(403, "只有邀请访客的住户本人可以查看这张通行码。", title="不是您的访客")
     return record
-
-
-def qr_svg(text: str, label: str) -> str:
-    """The QR code as inline SVG (scales with CSS; quiet zone included)."""
-    code = segno.make(text, error="m")
-    svg: str = code.svg_inline(scale=1, border=4, omitsize=True, svgclass="qr-code", lineclass=None,
-                               dark="#000", light="#fff", title=label)
-    return svg
 
 
 @page(*RESIDENTS)

@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 from playwright.async_api import Browser, expect
 
-from community.access.pages import qr_svg
 from community.access.permissions import Door
 from devices.gate_memory import GateMemory, PassAdmitted
 from gateway.accounts.demo import DEMO_PASSWORD
+from gateway.qr_code import qr_svg
 from tests.browser.access_compound import NOW, PASS_KEY, SITE_KEY, AccessSite
 from tests.browser.test_resident_votes import VIEWPORTS, shoot, sign_in
 

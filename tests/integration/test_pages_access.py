@@ -19,7 +19,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from community.access.pages import EntryCounter, mount_access_pages, qr_svg
+from community.access.pages import EntryCounter, mount_access_pages
 from community.access.permissions import Door
 from community.access.service import AccessService
 from community.access.visitor_pass import verify
@@ -32,6 +32,7 @@ from gateway.auth import Role, TokenAuthority
 from gateway.downlink import RecordingDownlink
 from gateway.pages import mount_pages, mount_portal
 from gateway.points import CredentialHasher, point_for
+from gateway.qr_code import qr_svg
 from gateway.sinks.embedded import EmbeddedStore
 from tests.integration.helpers import HTML, PageSession
 from tests.integration.test_access_api import read_sse, sse_messages
