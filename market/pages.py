@@ -21,7 +21,7 @@ import re
 import secrets
 import unicodedata
 from collections import OrderedDict
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from fractions import Fraction
@@ -777,9 +777,8 @@ async def batch_page(request: web.Request) -> web.Response:
 
 
 async def _batch_page(request: web.Request, *, test_values: dict[str, str] | None = None,
-                      test_problems: Sequence[str] = (), recall_reason: str = "",
-                      recall_problems: Sequence[str] = (), release_reason: str = "",
-                      release_problems: Sequence[str] = (), quantity_values: dict[str, str] | None = None,
+                      test_problems: Sequence[str] = (), stop_form: _StopForm | None = None,
+                      quantity_values: dict[str, str] | None = None,
                       quantity_problems: Sequence[str] = (), status: int = 200) -> web.Response:
     service = _service(request)
     site = _site(request)
@@ -804,8 +803,10 @@ async def _batch_page(request: web.Request, *, test_values: dict[str, str] | Non
         "next_offset": offset + SALES_PER_PAGE if offset + len(trace.sales) < trace.sales_count else None,
         "sold_share": detail.balance.sold_share, "fill_share": min(detail.balance.sold_share, Fraction(1)),
         "test_values": test_values or {"tested_at": local_input(_now(request)), "result": "pass"},
-        "test_problems": test_problems, "recall_reason": recall_reason, "recall_problems": recall_problems,
-        "release_reason": release_reason, "release_problems": release_problems, "releases": releases,
+        "test_problems": test_problems, "recall_reason": "", "recall_problems": (), "release_reason": "",
+        "release_problems": (), "releases": releases,
+        **({f"{stop_form.action.form}_reason": stop_form.reason,
+            f"{stop_form.action.form}_problems": stop_form.problems} if stop_form is not None else {}),
         "standing": standing_failures(detail.tests), "corrections": [(c, correction_facts(c)) for c in corrections],
         "quantity_values": quantity_values or {"quantity_kg": kilograms(detail.batch.quantity_g).replace(",", "")},
         "quantity_problems": quantity_problems,
@@ -874,61 +875,72 @@ async def record_test(request: web.Request) -> web.StreamResponse:
                            + ("recall" if recorded.recall else "tests"))
 
 
+@dataclass(frozen=True)
+class _StopForm:
+    """A recall or release form shown again: what was typed and why it was not taken."""
+
+    action: _BatchStop
+    reason: str
+    problems: Sequence[str]
+
+
+@dataclass(frozen=True)
+class _BatchStop:
+    """How the batch page words one of its two confirmed actions on a batch: recall it, or release it."""
+
+    form: str  # the form's name on the batch page: its reason and problems are shown there
+    reason_label: str
+    confirm_problem: str
+    conflict_problem: str
+    notice: str
+
+
+RECALL = _BatchStop("recall", "召回原因", confirm_problem="请勾选确认：封控后该批次将停止销售，且不能撤销。",
+                    conflict_problem="该批次已经封控过了。", notice="recalled")
+RELEASE = _BatchStop("release", "解除原因", confirm_problem="请勾选确认：解除后各电子秤将恢复销售该批次。",
+                     conflict_problem="该批次没有封控，无需解除。", notice="released")
+StopAction = Callable[[str, str, str, str, datetime], Awaitable[object]]
+"""The service's recall or release: (site, batch id, reason, by whom, now)."""
+
+
 @page(*OPERATORS)
 async def recall_batch(request: web.Request) -> web.StreamResponse:
-    service = _service(request)
-    site = _site(request)
-    batch_id = request.match_info["batch_id"]
-    form = await form_of(request)
-    reason = form.get("reason", "").strip()[:400]
-    problems: list[str] = []
-    try:
-        text_field(reason, "召回原因", 200)
-    except InputProblem as problem:
-        problems.append(str(problem))
-    if form.get("confirm") != "yes":
-        problems.append("请勾选确认：封控后该批次将停止销售，且不能撤销。")
-    if problems:
-        return await _batch_page(request, recall_reason=reason, recall_problems=problems, status=422)
-    try:
-        await service.recall(site, batch_id, reason, request[PRINCIPAL].subject, _now(request))
-    except NotFound:
-        raise PageProblem(404, f"没有批次 {batch_id}，链接可能有误。", title="批次不存在") from None
-    except Conflict:
-        return await _batch_page(request, recall_reason=reason, recall_problems=["该批次已经封控过了。"], status=409)
-    except Refused as refused:
-        return await _batch_page(request, recall_reason=reason, recall_problems=[f"未被接受：{refused}"], status=422)
-    raise web.HTTPSeeOther(f"/market/{site}/manage/batches/{quote(batch_id)}?notice=recalled#recall")
+    return await _stop_or_release(request, RECALL, _service(request).recall)
 
 
 @page(*OPERATORS)
 async def release_batch(request: web.Request) -> web.StreamResponse:
     """Lift the block: refused with a message while a failed rapid test stands."""
-    service = _service(request)
+    return await _stop_or_release(request, RELEASE, _service(request).release)
+
+
+async def _stop_or_release(request: web.Request, action: _BatchStop, carry_out: StopAction) -> web.StreamResponse:
     site = _site(request)
     batch_id = request.match_info["batch_id"]
     form = await form_of(request)
     reason = form.get("reason", "").strip()[:400]
     problems: list[str] = []
     try:
-        text_field(reason, "解除原因", 200)
+        text_field(reason, action.reason_label, 200)
     except InputProblem as problem:
         problems.append(str(problem))
     if form.get("confirm") != "yes":
-        problems.append("请勾选确认：解除后各电子秤将恢复销售该批次。")
+        problems.append(action.confirm_problem)
+
+    async def again(shown: list[str], status: int) -> web.StreamResponse:
+        return await _batch_page(request, stop_form=_StopForm(action, reason, shown), status=status)
+
     if problems:
-        return await _batch_page(request, release_reason=reason, release_problems=problems, status=422)
+        return await again(problems, 422)
     try:
-        await service.release(site, batch_id, reason, request[PRINCIPAL].subject, _now(request))
+        await carry_out(site, batch_id, reason, request[PRINCIPAL].subject, _now(request))
     except NotFound:
         raise PageProblem(404, f"没有批次 {batch_id}，链接可能有误。", title="批次不存在") from None
     except Conflict:
-        return await _batch_page(request, release_reason=reason, release_problems=["该批次没有封控，无需解除。"],
-                                 status=409)
+        return await again([action.conflict_problem], 409)
     except Refused as refused:
-        return await _batch_page(request, release_reason=reason, release_problems=[f"未被接受：{refused}"],
-                                 status=422)
-    raise web.HTTPSeeOther(f"/market/{site}/manage/batches/{quote(batch_id)}?notice=released#recall")
+        return await again([f"未被接受：{refused}"], 422)
+    raise web.HTTPSeeOther(f"/market/{site}/manage/batches/{quote(batch_id)}?notice={action.notice}#recall")
 
 
 @page(*OPERATORS)

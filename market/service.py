@@ -18,7 +18,7 @@ from typing import Any, Final
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from devices.contract import CommandAck, DeviceState, ScaleRecord, UplinkModel
+from devices.contract import Command, CommandAck, DeviceState, ScaleRecord, UplinkModel
 from devices.scale_commands import (
     BLOCK_BATCH,
     MAX_PRICES_PER_TABLE,
@@ -914,13 +914,8 @@ class MarketService:
         if not await repository.block(site, blocked):
             raise Conflict(f"batch {batch.batch_id!r} was stopped already")
         args = BlockBatchArgs(batch=batch.batch_id, plu=batch.plu, reason=reason[:128], blocked_at=now)
-        created = []
-        for scale, stall in sorted((await self._scales_of_batch(repository, site, batch)).items()):
-            await self._supersede(repository, site, scale, UNBLOCK_BATCH, batch.batch_id, now)
-            cmd_id = _command_id("bb")
-            delivery = new_delivery(cmd_id, site, scale, stall, block_batch_command(cmd_id, args, now), now)
-            await repository.add_delivery(delivery)
-            created.append(delivery)
+        created = await self._to_each_scale(repository, site, batch, UNBLOCK_BATCH, now,
+                                            lambda: block_batch_command(_command_id("bb"), args, now))
         log.warning("batch stopped", extra={"site": site, "batch": batch.batch_id, "cause": cause.value,
                                             "scales": len(created), "by": by})
         return created
@@ -930,11 +925,18 @@ class MarketService:
         """An ``unblock_batch`` delivery to every scale a block would go to, superseding the block not
         yet delivered (a scale offline all along need not hear of it at all)."""
         args = UnblockBatchArgs(batch=batch.batch_id, plu=batch.plu, reason=reason[:128], released_at=now)
+        return await self._to_each_scale(repository, site, batch, BLOCK_BATCH, now,
+                                         lambda: unblock_batch_command(_command_id("ub"), args, now))
+
+    async def _to_each_scale(self, repository: MarketRepository, site: str, batch: Batch, superseded_op: str,
+                             now: datetime, new_command: Callable[[], Command]) -> list[Delivery]:
+        """A delivery of a new command to every scale that may sell the batch, each superseding that
+        scale's undelivered ``superseded_op`` for the batch (a block and its release cancel out)."""
         created = []
         for scale, stall in sorted((await self._scales_of_batch(repository, site, batch)).items()):
-            await self._supersede(repository, site, scale, BLOCK_BATCH, batch.batch_id, now)
-            cmd_id = _command_id("ub")
-            delivery = new_delivery(cmd_id, site, scale, stall, unblock_batch_command(cmd_id, args, now), now)
+            await self._supersede(repository, site, scale, superseded_op, batch.batch_id, now)
+            command = new_command()
+            delivery = new_delivery(command.cmd_id, site, scale, stall, command, now)
             await repository.add_delivery(delivery)
             created.append(delivery)
         return created
