@@ -55,6 +55,7 @@ from community.voting.tally import (
     measure_turnout,
 )
 from community.voting.web import REFUSAL_STATUS
+from devices.topics import IDENTIFIER
 from gateway.auth import CLOCK, PRINCIPAL, Principal, Role
 from gateway.charts import TimeSeries, bar_chart, line_chart
 from gateway.pages import (
@@ -97,6 +98,7 @@ def mount_voting_pages(app: web.Application, service: VotingService) -> None:
     app.router.add_get(proposal + "/receipt", receipt_page)
     app.router.add_get(proposal + "/check", receipt_check_page)
     app.router.add_post(proposal + "/comments", post_comment)
+    app.router.add_post(proposal + "/delegations", delegate_vote)
     app.router.add_post(proposal + "/close", close_voting)
     app.router.add_get(proposal + "/result", result_page)
 
@@ -210,6 +212,17 @@ class Context:
                 blocked, counted = BallotRefusal.DOUBLE_REPRESENTATION, None
             mine.append(MyUnit(unit, capacity, counted, blocked))
         return mine
+
+    def delegable_units(self) -> list[MyUnit]:
+        """The units this person may hand to a proxy: those they would vote for themselves, while voting
+        has not closed."""
+        if self.phase is Phase.CLOSED:
+            return []
+        return [unit for unit in self.my_units() if unit.capacity is Capacity.OWNER and unit.blocked_by is None]
+
+    def my_grants(self) -> list[Delegation]:
+        """The delegations this person has given on this proposal."""
+        return [d for d in self.delegations if d.granted_by == self.principal.subject]
 
     def owns_several(self) -> bool:
         """Whether one owner person (same owner set) with this person in it holds several units:
@@ -350,7 +363,8 @@ async def proposal_page(request: web.Request) -> web.Response:
 
 async def _render_proposal(request: web.Request, context: Context, *, status: int = 200,
                            ballot_errors: Sequence[str] = (), comment_error: str | None = None,
-                           comment_draft: str = "", close_error: str | None = None) -> web.Response:
+                           comment_draft: str = "", close_error: str | None = None,
+                           delegation_error: str | None = None) -> web.Response:
     pages = request.app[PAGES]
     proposal_id = context.proposal.proposal_id
     body, attachments = await pages.service.text(proposal_id)
@@ -380,6 +394,8 @@ async def _render_proposal(request: web.Request, context: Context, *, status: in
         "comment_error": comment_error,
         "comment_draft": comment_draft,
         "close_error": close_error,
+        "delegation_error": delegation_error,
+        "delegated": request.query.get("delegated"),
         "max_comment_chars": MAX_COMMENT_CHARS,
     }, status=status)
 
@@ -485,6 +501,35 @@ def _refusal_text(context: Context, unit_id: str, refusal: BallotRefusal) -> str
 def _unit_label(context: Context, unit_id: str) -> str:
     unit = context.roll.unit(unit_id) if context.roll else None
     return unit.label if unit else unit_id
+
+
+@page(*VOTERS)
+async def delegate_vote(request: web.Request) -> web.StreamResponse:
+    """An owner hands one unit's vote on this proposal to a proxy, by the proxy's sign-in account; checked
+    by the rule the API and the ballots use, and written into the proposal's log."""
+    context = await _context(request)
+    form = await form_of(request)
+    unit_id, delegate_id = form.get("unit_id", "").strip(), form.get("delegate_id", "").strip()
+    if context.roll is None:
+        return await _render_proposal(request, context, status=REFUSAL_STATUS[BallotRefusal.ROLL_NOT_FROZEN],
+                                      delegation_error=f"{BallotRefusal.ROLL_NOT_FROZEN.message_zh}，冻结后才能委托。")
+    if not IDENTIFIER.fullmatch(delegate_id):
+        return await _render_proposal(request, context, status=400,
+                                      delegation_error="请填写受托人的登录账号（字母、数字、“-”或“_”）。")
+    if delegate_id == context.principal.subject:
+        return await _render_proposal(request, context, status=400, delegation_error="不能委托给自己。")
+    delegation = Delegation(delegate_id, context.principal.subject, context.proposal.proposal_id, unit_id[:64])
+    try:
+        refused = await request.app[PAGES].service.record_delegation(delegation, request.app[CLOCK]())
+    except LogConflict:
+        return await _render_proposal(request, context, status=503,
+                                      delegation_error="同时提交的委托或选票较多，未能记录，请重新提交。")
+    if refused is not None:
+        return await _render_proposal(request, context, status=REFUSAL_STATUS[refused.refusal],
+                                      delegation_error=f"{_unit_label(context, unit_id)}："
+                                                       f"{refused.refusal.message_zh}。")
+    raise web.HTTPSeeOther(f"/voting/proposals/{context.proposal.proposal_id}?"
+                           f"{urlencode({'delegated': unit_id})}#delegate")
 
 
 @page(*VOTERS)

@@ -289,3 +289,55 @@ async def test_an_election_ballot_approves_at_most_the_seats(site: Site) -> None
     assert voted.status == 303
     receipt = words(await site.page(voted.headers["Location"]))
     assert "您的选择 同意：李明、赵丽" in receipt and "您的选择 未同意任何候选人" in receipt
+
+
+async def test_an_owner_hands_a_units_vote_to_a_proxy_who_then_votes_for_it(site: Site) -> None:
+    token = await site.sign_in("wang")
+    page = await site.page(f"/voting/proposals/{LIFTS}")
+    form = section(page, "ballot")
+    assert f'action="/voting/proposals/{LIFTS}/delegations"' in form
+    assert 'value="1-101"' in form and 'value="2-201"' in form
+    delegated = await site.post(f"/voting/proposals/{LIFTS}/delegations",
+                                {"unit_id": "1-101", "delegate_id": "chen"}, token)
+    assert delegated.status == 303
+    assert delegated.headers["Location"] == f"/voting/proposals/{LIFTS}?delegated=1-101#delegate"
+    shown = words(section(await site.page(delegated.headers["Location"]), "ballot"))
+    assert "委托已记录" in shown and "1栋101：已委托账号 chen 代为投票" in shown
+
+    proxy = await site.sign_in("chen")  # owns nothing here: entitled as the proxy
+    ballot = words(section(await site.page(f"/voting/proposals/{LIFTS}"), "ballot"))
+    assert "1栋101" in ballot and "受托投票" in ballot and "2栋201" not in ballot
+    voted = await site.post(f"/voting/proposals/{LIFTS}/ballot", {"choice.1-101": "agree"}, proxy)
+    assert voted.status == 303
+    report = await site.voting.verify(LIFTS)
+    assert report.is_clean, report.discrepancies
+    assert (report.delegation_entries, report.entries) == (1, 1), "the delegation and the proxy's ballot, both logged"
+
+
+@pytest.mark.parametrize(("account", "when", "form", "status", "message"), [
+    ("zhao", None, {"unit_id": "1-102", "delegate_id": "chen"}, 403, "该专有部分已由他人代表表决"),
+    ("wang", None, {"unit_id": "3-301", "delegate_id": "chen"}, 403, "3栋301：投票人不是该专有部分的业主"),
+    ("wang", None, {"unit_id": "1-101", "delegate_id": "wang"}, 400, "不能委托给自己"),
+    ("wang", None, {"unit_id": "1-101", "delegate_id": "陈 刚"}, 400, "请填写受托人的登录账号"),
+    ("wang", CLOSES, {"unit_id": "1-101", "delegate_id": "chen"}, 409, "表决已结束"),
+])
+async def test_a_refused_delegation_is_a_clear_message_on_the_page(
+    site: Site, account: str, when: datetime | None, form: dict[str, str], status: int, message: str
+) -> None:
+    if when is not None:
+        site.clock.now = when
+    token = await site.sign_in(account)
+    refused = await site.post(f"/voting/proposals/{LIFTS}/delegations", form, token)
+    body = await refused.text()
+    assert refused.status == status and refused.content_type == "text/html"
+    assert message in words(section(body, "ballot")) and "Traceback" not in body
+    assert (await site.voting.verify(LIFTS)).delegation_entries == 0, "nothing was recorded"
+
+
+async def test_the_same_delegation_twice_is_refused_once_on_record(site: Site) -> None:
+    token = await site.sign_in("wang")
+    form = {"unit_id": "2-201", "delegate_id": "chen"}
+    assert (await site.post(f"/voting/proposals/{LIFTS}/delegations", form, token)).status == 303
+    again = await site.post(f"/voting/proposals/{LIFTS}/delegations", form, token)
+    assert again.status == 409 and "该受托人已受托代表该专有部分参与本次表决" in words(await again.text())
+    assert (await site.voting.verify(LIFTS)).delegation_entries == 1
