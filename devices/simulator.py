@@ -438,6 +438,14 @@ class TrafficGenerator:
 
     # -- commands from the platform ---------------------------------------------------------------
 
+    def held_whitelist(self, device_id: str) -> dict[str, object] | None:
+        """What a simulated gate says in its state about the whitelist it holds (None for a scale, or a
+        gate without the site key)."""
+        device = self._by_id.get(device_id)
+        if not isinstance(device, _Gate) or device.memory is None:
+            return None
+        return dict(device.memory.state_report())
+
     def answer(self, kind: DeviceKind, device_id: str, payload: bytes, now: datetime) -> SimMessage | None:
         """What a device does with a command received on its ``cmd`` topic: the ack to publish, or
         None when it ignores the command (unreadable, or for a device not simulated here)."""
@@ -1113,9 +1121,14 @@ class _DeviceConnection:
         """Do what the platform says (prices, blocked batches, whitelists, remote opening) and ack it."""
         async for message in client.messages:
             payload = message.payload if isinstance(message.payload, bytes) else str(message.payload).encode()
+            held = self._generator.held_whitelist(self.device_id)
             ack = self._generator.answer(self._kind, self.device_id, payload, datetime.now(UTC))
             if ack is not None:
                 await self._publish(client, ack)
+            if self._generator.held_whitelist(self.device_id) != held:
+                # the retained state says what the gate holds: kept current, or a service that subscribes
+                # again would read the list the gate held when it connected and sync it all over again
+                await self._publish(client, self._state(True))
 
     def _state(self, online: bool) -> SimMessage:
         return self._generator.state_message(self._kind, self.device_id, online, datetime.now(UTC))

@@ -118,3 +118,54 @@ async def test_a_gate_coming_online_gets_its_whitelist_over_mqtt_and_acks_it(
     desired = await service.desired_whitelist("gate-01")
     assert desired is not None and memory.content() == desired[1].to_payload()
     assert memory.present(CredentialKind.CARD, WANG_CARD, 1, wall_clock()) == Granted(("entrance",))
+
+
+class CountingDownlink(MqttDownlink):
+    """The real downlink, counting the whitelist commands it sends."""
+
+    def __init__(self, endpoint: MqttEndpoint, client_id: str) -> None:
+        super().__init__(endpoint, client_id)
+        self.whitelist_commands = 0
+
+    async def send(self, site: str, kind: DeviceKind, device: str, command: Command) -> None:
+        await super().send(site, kind, device, command)
+        if command.op in ("sync_whitelist", "upsert_credentials", "revoke_credentials"):
+            self.whitelist_commands += 1
+
+
+async def test_a_service_subscribing_again_does_not_sync_the_simulated_gates_all_over_again(
+    mosquitto: Mosquitto, engine: AsyncEngine
+) -> None:
+    from community.access.demo import seed_demo
+    from devices.simulator import GateKeys, TrafficGenerator, run_simulation
+
+    endpoint = MqttEndpoint.parse(mosquitto.url)
+    downlink = CountingDownlink(endpoint, "access-downlink-resubscribe")
+    sending = asyncio.create_task(downlink.run())
+    await asyncio.wait_for(downlink.connected.wait(), 10)
+    generator = TrafficGenerator("demo", gates=2, scales=0, seed=3, gate_keys=GateKeys(SITE_KEY, PASS_KEY))
+    service = AccessService(engine, downlink, wall_clock, KEYS, SETTINGS)
+    await seed_demo(service, "demo", generator.community_roster(), wall_clock())
+    stop = asyncio.Event()
+    simulating = asyncio.create_task(run_simulation("127.0.0.1", mosquitto.port, generator, 2, None, stop=stop))
+    try:
+        async with feeding(mosquitto, service):
+
+            async def in_sync() -> bool:
+                return all([(await service.gate_status(gate)).in_sync for gate in ("gate-01", "gate-02")])
+
+            await wait_for(in_sync, 20, "both simulated gates to hold their whitelists")
+        synced = downlink.whitelist_commands
+        assert synced >= 2
+        # the retained states are replayed to a new session: they must say what the gates hold now
+        again = AccessService(engine, downlink, wall_clock, KEYS, SETTINGS)
+        async with feeding(mosquitto, again):
+            await asyncio.sleep(2)
+            assert all([(await again.gate_status(gate)).in_sync for gate in ("gate-01", "gate-02")])
+        assert downlink.whitelist_commands == synced, "no gate was sent its list again"
+    finally:
+        stop.set()
+        await asyncio.wait_for(simulating, 15)
+        sending.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await sending
