@@ -218,12 +218,13 @@ async def engine_at_0005(request: pytest.FixtureRequest, tmp_path: Path) -> Asyn
 
 async def test_upgrading_keeps_older_logs_verifiable_and_anchors_the_rest(engine_at_0005: AsyncEngine) -> None:
     from community.voting.audit import append_entry, entry_to_record
+    from community.voting.publication import result_document
 
     engine = engine_at_0005
     frozen = OPENS - timedelta(hours=1)
     first = append_entry(None, Ballot("p-old", "1-101", "wang", Capacity.OWNER, Choice.AGREE), DURING)
     async with engine.begin() as connection:  # what the code of revision 0005 wrote: a log from 64 zeros
-        for proposal_id in ("p-old", "p-new"):
+        for proposal_id in ("p-old", "p-new", "p-published"):
             await connection.execute(text(
                 "INSERT INTO voting_proposals (proposal_id, matter, title, body, opens_at, closes_at, roll_frozen_at, "
                 "created_by, attachments, roll_built_at) VALUES (:id, 'use_of_maintenance_funds', '更换电梯', '', "
@@ -243,8 +244,19 @@ async def test_upgrading_keeps_older_logs_verifiable_and_anchors_the_rest(engine
             "INSERT INTO voting_ballot_log (proposal_id, sequence, unit_id, voter_id, entry_hash, record) "
             "VALUES ('p-old', 1, '1-101', 'wang', :hash, :record)"),
             {"hash": first.entry_hash, "record": json.dumps(entry_to_record(first))})
+        # closed and published by the code of revision 0005 with nobody voting: an empty log, head 64 zeros
+        await connection.execute(text(
+            "INSERT INTO voting_results (proposal_id, closed_at, chain_length, chain_head, result, published_by) "
+            "VALUES ('p-published', :at, 0, :head, '{}', 'pm-1')"), {"at": CLOSES, "head": "0" * 64})
     await migrate(engine, "community")
     service = VotingService(engine)
+
+    published_before = await service.verify("p-published")
+    assert not published_before.log_anchored and not published_before.chain_problems, "its head is still 64 zeros"
+    async with engine.begin() as connection:  # the document 0005 published: the recount's, without a digest
+        await connection.execute(text("UPDATE voting_results SET result = :result WHERE proposal_id = 'p-published'"),
+                                 {"result": json.dumps(result_document(published_before.recount.result))})
+    assert (await service.verify("p-published")).is_clean
 
     old = await service.state("p-old", DURING)
     assert not old.roll_state.log_anchored and (await service.state("p-new", DURING)).roll_state.log_anchored

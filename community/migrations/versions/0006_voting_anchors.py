@@ -5,9 +5,10 @@
   verification. Existing rows are ballots.
 * ``voting_proposals.log_anchored``: whether the proposal's log begins at the digest of its roll and terms
   (``community.voting.audit.roll_digest``) and holds its delegations. Proposals created from now on are anchored.
-  A proposal that already has ballots or delegations keeps the log it has — it begins at 64 zeros and its
-  delegations are only in ``voting_delegations`` — so it is marked ``false`` and verified as before, saying that its
-  roll is not anchored. Proposals without either yet are anchored from their first entry on.
+  A proposal that already has ballots, delegations or a published result keeps the log it has — it begins at 64
+  zeros (the head an empty log was published with) and its delegations are only in ``voting_delegations`` — so it
+  is marked ``false`` and verified as before, saying that its roll is not anchored. The others are anchored from
+  their first entry on.
 
 Only columns are added, in place.
 
@@ -31,8 +32,10 @@ def upgrade() -> None:
     op.add_column("voting_ballot_log", sa.Column("kind", sa.String(16), nullable=False, server_default="ballot"))
     op.add_column("voting_proposals", sa.Column("log_anchored", sa.Boolean(), nullable=False,
                                                 server_default=sa.true()))
+    # a published result fixes its head too: a proposal closed with an empty log published 64 zeros, not a digest
     op.execute("UPDATE voting_proposals SET log_anchored = false WHERE proposal_id IN "
-               "(SELECT proposal_id FROM voting_ballot_log UNION SELECT proposal_id FROM voting_delegations)")
+               "(SELECT proposal_id FROM voting_ballot_log UNION SELECT proposal_id FROM voting_delegations "
+               "UNION SELECT proposal_id FROM voting_results)")
 
 
 def downgrade() -> None:
