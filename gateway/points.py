@@ -219,13 +219,14 @@ def dead_letter_point(
     where operators read dead letters, and the hash still matches that credential's gate events."""
     parts = topic.split("/")
     site = parts[2] if len(parts) > 2 and IDENTIFIER.fullmatch(parts[2]) else NONE
-    kept = redact_credentials(payload[:max_payload_bytes], hash_credential)
+    redacted = redact_credentials(payload[:max_payload_bytes], hash_credential)
+    kept = redacted[:max_payload_bytes]  # a hash may be longer than the value it replaces: the bound still holds
     fields: dict[str, FieldValue] = {
         "topic": _printable(topic[:256]),
         "detail": _printable(detail[:1024]),
         "payload_b64": base64.b64encode(kept).decode("ascii"),
         "payload_bytes": len(payload),
-        "truncated": len(kept) < len(payload),
+        "truncated": len(payload) > max_payload_bytes or len(redacted) > max_payload_bytes,
     }
     return Point(Measurement.DEAD_LETTER, (("site", site), ("reason", reason)), fields, received_ns)
 

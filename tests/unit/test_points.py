@@ -358,6 +358,20 @@ def test_a_dead_letter_keeps_everything_but_a_raw_credential(payload: bytes, val
     assert point.fields["payload_bytes"] == len(payload)
 
 
+def test_a_redacted_dead_letter_keeps_within_the_bound_and_says_whether_it_was_cut() -> None:
+    short = b'{"credential": "1"}'  # its redaction is longer than itself
+    whole = dead_letter_point(GATE_TOPIC, short, "schema", "d", 1, 1000, HASH)
+    bounded = dead_letter_point(GATE_TOPIC, short, "schema", "d", 1, len(short), HASH)
+    longer = dead_letter_point(GATE_TOPIC, b'{"credential": "123456789012345678901234567890123456789012"}' + b" " * 10,
+                               "schema", "d", 1, 40, HASH)  # cut inside the value
+
+    assert whole.fields["truncated"] is False
+    assert len(base64.b64decode(bounded.fields["payload_b64"])) == len(short)  # type: ignore[arg-type]
+    assert bounded.fields["truncated"] is True, "part of the redacted payload was cut to keep the bound"
+    assert longer.fields["truncated"] is True and longer.fields["payload_bytes"] == 70
+    assert b"1234567890" not in base64.b64decode(longer.fields["payload_b64"])  # type: ignore[arg-type]
+
+
 def test_a_redacted_credential_hashes_as_the_gate_events_hash_of_it() -> None:
     credential = "QR:ab\\cé"
     payload = json.dumps({"credential": credential, "door": "x"}).encode()
