@@ -17,6 +17,7 @@ URLs (``{site}`` is the market's site id)::
 from __future__ import annotations
 
 import copy
+import logging
 import re
 import secrets
 import unicodedata
@@ -37,7 +38,7 @@ from devices.scale_commands import BLOCK_BATCH, UNBLOCK_BATCH
 from gateway.auth import CLOCK, PRINCIPAL, Role
 from gateway.charts import STYLE, padded_time_range
 from gateway.pages import SITE, NavLink, PageProblem, add_navigation, add_templates, form_of, page, render
-from gateway.sinks import StoreUnavailable
+from gateway.sinks import StoreRejected, StoreUnavailable
 from market.corrections import CorrectionKind, RecordedCorrection
 from market.findings import FindingKind, RecordedFinding
 from market.licences import DocumentStatus, Validity
@@ -80,6 +81,7 @@ from market.tracing import (
 )
 from market.web import TRACE_BUCKETS, trace_client, yuan
 
+log = logging.getLogger(__name__)
 TEMPLATE_DIR: Final = Path(__file__).parent / "templates"
 OPERATORS: Final = (Role.MARKET_OPERATOR,)
 STALLS_PER_PAGE: Final = 200
@@ -1197,7 +1199,8 @@ async def price_board_page(request: web.Request) -> web.Response:
         try:
             known = _Trends(now, await service.price_histories(site, days, now))  # one query for the board
             cache.put(key, known)
-        except StoreUnavailable:
+        except (StoreUnavailable, StoreRejected) as failure:
+            log.warning("price trends unavailable", extra={"error": str(failure)})
             unavailable = True
     trends: list[ProductTrend] = []
     for line in lines:

@@ -116,6 +116,7 @@ DAILY_PRICE_SUMMARIES: Final = (
     Summary("fen_grams", Aggregate.SUM, "unit_price_fen", times="net_g"),
 )
 LICENCE_REVIEW_CHUNK: Final = 200
+SUPERSEDE_PAGE: Final = 200  # undelivered commands of a scale read at a time, when a block or release replaces one
 """Stalls read at a time while looking for licence problems."""
 
 
@@ -951,9 +952,16 @@ class MarketService:
 
     async def _supersede(self, repository: MarketRepository, site: str, scale: str, op: str, batch_id: str,
                          now: datetime) -> None:
-        for older in await repository.deliveries(site, scale=scale, op=op,
-                                                 statuses=(DeliveryStatus.PENDING, DeliveryStatus.GIVEN_UP),
-                                                 limit=100):
+        """Settle as superseded every undelivered ``op`` of the batch to the scale, however many other
+        commands wait for that scale (read page by page, all of them before any is changed)."""
+        unsettled: list[Delivery] = []
+        while True:
+            page = await repository.deliveries(site, scale=scale, op=op, limit=SUPERSEDE_PAGE, offset=len(unsettled),
+                                               statuses=(DeliveryStatus.PENDING, DeliveryStatus.GIVEN_UP))
+            unsettled += page
+            if len(page) < SUPERSEDE_PAGE:
+                break
+        for older in unsettled:
             if older.args.get("batch") == batch_id:
                 await repository.save_delivery(superseded(older, now))
 

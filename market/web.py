@@ -9,6 +9,7 @@ translate HTTP to MarketService calls.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import date, datetime
 from enum import StrEnum
@@ -33,7 +34,7 @@ from gateway.auth import AUTHORITY, CLOCK, PRINCIPAL, Role, TokenAuthority
 from gateway.json_errors import json_error
 from gateway.openapi import LIMIT, OFFSET, QueryParam, Route, add_routes
 from gateway.qr_code import qr_svg
-from gateway.sinks import StoreUnavailable
+from gateway.sinks import StoreRejected, StoreUnavailable
 from market.corrections import CorrectionKind, RecordedCorrection
 from market.findings import FindingKind, RecordedFinding
 from market.licences import Document, DocumentKind, DocumentStatus, RecordedDocument, StallType
@@ -59,6 +60,7 @@ from market.service import (
 from market.stalls import Market, Stall, Vendor
 from market.tracing import Batch, CertificateType, ForwardTrace, RapidTest, RapidTestResult, Sale
 
+log = logging.getLogger(__name__)
 SERVICE = web.AppKey("market_service", MarketService)
 TRACE_BUCKETS = web.AppKey("market_trace_buckets", TokenBuckets)
 PAGES = web.AppKey("market_pages", jinja2.Environment)
@@ -598,6 +600,9 @@ async def _calling(call: Awaitable[_T]) -> _T:
         raise json_error(web.HTTPUnprocessableEntity, str(refused)) from None
     except StoreUnavailable:
         raise json_error(web.HTTPServiceUnavailable, "the time-series store is not reachable now") from None
+    except StoreRejected as rejected:  # a query this store version does not take: logged, the page says so
+        log.error("time-series query refused", extra={"error": str(rejected)})
+        raise json_error(web.HTTPServiceUnavailable, "the time-series store cannot answer this now") from None
 
 
 def _built(make: Callable[[], _T]) -> _T:

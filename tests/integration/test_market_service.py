@@ -513,6 +513,24 @@ async def test_a_release_supersedes_a_block_an_offline_scale_never_got(market: M
     assert statuses == {"block_batch": DeliveryStatus.SUPERSEDED, "unblock_batch": DeliveryStatus.PENDING}
 
 
+async def test_a_release_finds_the_block_to_supersede_among_many_waiting_commands(
+        market: Market_, monkeypatch: pytest.MonkeyPatch) -> None:
+    from market import service as market_service
+
+    monkeypatch.setattr(market_service, "SUPERSEDE_PAGE", 2)  # the block sought is beyond the first pages
+    await market.state("scale-02", online=False)
+    await receive(market, "B1")
+    await market.service.recall(SITE, "B1", "召回", "op-1", market.clock.now)
+    for other in ("B2", "B3", "B4", "B5"):
+        await receive(market, other)
+        await market.service.recall(SITE, other, "召回", "op-1", market.clock.now)
+    await market.service.release(SITE, "B1", "通报有误", "op-1", market.clock.now)
+
+    blocks = {d.args["batch"]: d.status for d in await market.service.deliveries(SITE, None, "scale-02", 50, 0)
+              if d.op == "block_batch"}
+    assert blocks == {"B1": DeliveryStatus.SUPERSEDED, **{b: DeliveryStatus.PENDING for b in ("B2", "B3", "B4", "B5")}}
+
+
 async def test_a_voided_document_no_longer_counts_and_the_voiding_is_kept(market: Market_) -> None:
     typo = Document(DocumentKind.BUSINESS_LICENCE, "91440300708461136T", date(2020, 1, 1))
     document_id = await market.service.add_document(SITE, "v-wang", typo, "op-1", market.clock.now)

@@ -29,6 +29,7 @@ from gateway.auth import Role, TokenAuthority
 from gateway.downlink import RecordingDownlink
 from gateway.pages import mount_pages
 from gateway.points import CredentialHasher, point_for
+from gateway.sinks import StoreRejected, StoreUnavailable
 from gateway.sinks.embedded import EmbeddedStore
 from market.findings import FindingKind
 from market.licences import Document, DocumentKind, StallType, document_status
@@ -709,6 +710,20 @@ async def test_the_price_board_asks_the_time_series_once_and_reuses_its_trends_b
     site.clock.now = NOW + timedelta(seconds=61)
     await site.page(f"/market/{SITE}/prices?days=30")
     assert len(queries) == 3, "after a minute the time series is asked again"
+
+
+@pytest.mark.parametrize("failure", [StoreUnavailable("connection refused"), StoreRejected("unsupported query")])
+async def test_the_price_board_still_shows_todays_prices_when_the_time_series_cannot_answer(
+        site: Site, failure: Exception) -> None:
+    await site.sell("scale-01", record(1, NOW - timedelta(minutes=30)))
+
+    async def failing(_query: Any) -> Any:
+        raise failure
+
+    site.store.summarise = failing  # type: ignore[method-assign]
+    page = await site.page(f"/market/{SITE}/prices")  # a 200, not an error page
+    assert "西红柿" in words(section(page, "board"))
+    assert "成交记录暂时无法读取" in words(page)
 
 
 async def test_the_trace_page_names_the_vendor_the_shopper_bought_from(site: Site) -> None:
