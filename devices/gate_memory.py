@@ -291,20 +291,24 @@ def sign_visitor_pass(
     valid_from: datetime,
     valid_to: datetime,
     max_uses: int,
+    visitor_name: str | None = None,
 ) -> str:
-    """A visitor pass in the platform's format (community/access/visitor_pass.issue), signed with the pass key.
+    """A visitor pass in the wire format gates read, signed with the pass key: what the platform puts in a QR code
+    (community/access/visitor_pass.issue signs with this), and what a simulated gate plays a visitor with.
 
     The platform issues passes and controllers only verify them; but the key is symmetric, so whoever holds a
-    controller's key can sign one (docs/community.md says why that is acceptable). The simulated gates do, to play
-    visitors arriving with a pass. Times are cut to whole seconds, as the pass carries them. ValueError for a pass
-    a controller would refuse as malformed.
+    controller's key can sign one (docs/community.md says why that is acceptable). Times are cut to whole seconds,
+    as the pass carries them. ValueError for a pass a controller would refuse as malformed.
     """
     if len(pass_key) < 32:
         raise ValueError("the pass key must be at least 32 bytes")
     for moment in (valid_from, valid_to):
         _require_aware(moment)
-    body = {"i": pass_id, "r": resident_id, "d": [[gate, number] for gate, number in sorted(set(doors))],
-            "f": int(valid_from.timestamp()), "t": int(valid_to.timestamp()), "u": max_uses}
+    body: dict[str, object] = {
+        "i": pass_id, "r": resident_id, "d": [[gate, number] for gate, number in sorted(set(doors))],
+        "f": int(valid_from.timestamp()), "t": int(valid_to.timestamp()), "u": max_uses}
+    if visitor_name is not None:
+        body["n"] = visitor_name
     payload = json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
     signed = f"{PASS_VERSION}.{_b64(payload)}"
     text = f"{signed}.{_b64(hmac.new(pass_key, signed.encode('ascii'), hashlib.sha256).digest())}"

@@ -66,6 +66,7 @@ from market.service import (
     StallDisplay,
     StallOverview,
     TestBeforeArrival,
+    Unchanged,
 )
 from market.stalls import CODE, Market, Stall
 from market.tracing import (
@@ -970,7 +971,7 @@ async def correct_quantity(request: web.Request) -> web.StreamResponse:
     except NotFound:
         raise PageProblem(404, f"没有批次 {batch_id}，链接可能有误。", title="批次不存在") from None
     except (Conflict, Refused) as refused:
-        shown = "进货量与原登记相同，无需更正。" if "nothing to correct" in str(refused) else f"未被接受：{refused}"
+        shown = "进货量与原登记相同，无需更正。" if isinstance(refused, Unchanged) else f"未被接受：{refused}"
         return await _batch_page(request, quantity_values=values, quantity_problems=[shown],
                                  status=409 if isinstance(refused, Conflict) else 422)
     raise web.HTTPSeeOther(f"/market/{site}/manage/batches/{quote(batch_id)}?notice=corrected#balance")

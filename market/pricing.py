@@ -114,16 +114,6 @@ def price_board(in_force: Sequence[PublishedPrice]) -> list[BoardLine]:
 
 
 @dataclass(frozen=True)
-class PriceSample:
-    """One sale as the time series keeps it: enough for price statistics."""
-
-    ts: datetime
-    plu: str
-    unit_price_fen: int
-    net_g: int
-
-
-@dataclass(frozen=True)
 class DailyPrice:
     """Prices paid for a product on one market day: lowest, highest, and the mean weighted by weight
     (what a kilogram cost on average), over ``sales`` sales of ``grams`` in total."""
@@ -139,20 +129,6 @@ class DailyPrice:
     @property
     def avg_fen(self) -> int:
         return round_half_up(self.weighted_mean_fen)
-
-
-def daily_prices(samples: Iterable[PriceSample]) -> list[DailyPrice]:
-    """Daily statistics per product, by day then PLU."""
-    groups: dict[tuple[date, str], list[PriceSample]] = {}
-    for sample in samples:
-        groups.setdefault((market_day(sample.ts), sample.plu), []).append(sample)
-    days = []
-    for (day, plu), group in sorted(groups.items()):
-        grams = sum(s.net_g for s in group)
-        weighted = Fraction(sum(s.unit_price_fen * s.net_g for s in group), grams)
-        days.append(DailyPrice(day, plu, len(group), grams, min(s.unit_price_fen for s in group),
-                               max(s.unit_price_fen for s in group), weighted))
-    return days
 
 
 def daily_price(day: date, plu: str, sales: int, grams: int, min_fen: int, max_fen: int,

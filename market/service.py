@@ -86,6 +86,7 @@ from market.tracing import (
     RapidTestResult,
     ReleaseRefusal,
     Sale,
+    UnchangedQuantity,
     accepted_certificates,
     block_batch,
     current_batch,
@@ -160,6 +161,10 @@ class Conflict(Exception):
 
 class Refused(Exception):
     """The request breaks a rule of the market (a meat batch without quarantine certificate...)."""
+
+
+class Unchanged(Refused):
+    """A correction that changes nothing (the quantity on record typed again)."""
 
 
 class TestBeforeArrival(Refused):
@@ -604,6 +609,8 @@ class MarketService:
             batch = await self._batch(repository, site, batch_id)
             try:
                 corrected = with_quantity(batch, quantity_g)
+            except UnchangedQuantity as same:
+                raise Unchanged(str(same)) from None
             except ValueError as invalid:
                 raise Refused(str(invalid)) from None
             if not await repository.set_quantity(site, batch_id, quantity_g, batch.quantity_g):

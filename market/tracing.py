@@ -171,11 +171,16 @@ def release_batch(batch: Batch) -> Batch:
     return replace(batch, block=None)
 
 
+class UnchangedQuantity(ValueError):
+    """The "corrected" quantity is the one on record."""
+
+
 def with_quantity(batch: Batch, quantity_g: int) -> Batch:
     """The batch with its received quantity corrected (a typing error at receiving). Raises
-    ValueError when nothing changes or the quantity is out of bounds."""
+    UnchangedQuantity when nothing changes, ValueError when the quantity is out of bounds."""
     if quantity_g == batch.quantity_g:
-        raise ValueError(f"batch {batch.batch_id!r} was received with {quantity_g} g already: nothing to correct")
+        raise UnchangedQuantity(f"batch {batch.batch_id!r} was received with {quantity_g} g already: "
+                                "nothing to correct")
     return replace(batch, quantity_g=quantity_g)
 
 

@@ -23,6 +23,7 @@ from enum import StrEnum
 from types import MappingProxyType
 
 from community.access.permissions import Door
+from devices.gate_memory import sign_visitor_pass
 
 VERSION = "v1"
 DEFAULT_MAX_VALIDITY = timedelta(hours=24)
@@ -82,19 +83,10 @@ def issue(visitor_pass: VisitorPass, key: bytes, *, max_validity: timedelta = DE
     _check_key(key)
     if visitor_pass.valid_to - visitor_pass.valid_from > max_validity:
         raise ValueError(f"a visitor pass may be valid for at most {max_validity}")
-    body: dict[str, object] = {
-        "i": visitor_pass.pass_id,
-        "r": visitor_pass.resident_id,
-        "d": [[door.gate_id, door.number] for door in sorted(visitor_pass.doors)],
-        "f": int(visitor_pass.valid_from.timestamp()),
-        "t": int(visitor_pass.valid_to.timestamp()),
-        "u": visitor_pass.max_uses,
-    }
-    if visitor_pass.visitor_name is not None:
-        body["n"] = visitor_pass.visitor_name
-    payload = json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
-    signed = f"{VERSION}.{_b64encode(payload)}"
-    text = f"{signed}.{_b64encode(_mac(key, signed))}"
+    # the gates' own encoder (the wire contract): what they read is by construction what is issued
+    text = sign_visitor_pass(key, visitor_pass.pass_id, visitor_pass.resident_id,
+                             [(door.gate_id, door.number) for door in visitor_pass.doors], visitor_pass.valid_from,
+                             visitor_pass.valid_to, visitor_pass.max_uses, visitor_pass.visitor_name)
     if len(text) > MAX_TEXT_LENGTH:
         raise ValueError("the pass is too long for a QR code; use fewer doors or a shorter name")
     return text

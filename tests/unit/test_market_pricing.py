@@ -11,10 +11,8 @@ from hypothesis import strategies as st
 
 from market.findings import FindingKind
 from market.pricing import (
-    PriceSample,
     PublishedPrice,
     daily_price,
-    daily_prices,
     price_board,
     price_in_force,
     prices_in_force,
@@ -75,20 +73,11 @@ def test_halves_round_up() -> None:
     assert round_half_up(Fraction(1001, 3)) == 334 and round_half_up(Fraction(1000, 3)) == 333
 
 
-def test_daily_prices_are_weighted_by_weight_and_split_by_market_day() -> None:
-    late = datetime(2026, 11, 23, 15, 30, tzinfo=UTC)  # 23:30 in Shanghai
-    samples = [PriceSample(late, "1001", 600, 1000), PriceSample(late, "1001", 900, 500),
-               PriceSample(late + timedelta(hours=1), "1001", 700, 100)]  # 00:30 the next day
-    first, second = daily_prices(samples)
-    assert (first.day, first.sales, first.grams) == (date(2026, 11, 23), 2, 1500)
-    assert (first.min_fen, first.max_fen) == (600, 900)
-    assert first.weighted_mean_fen == Fraction(600 * 1000 + 900 * 500, 1500) and first.avg_fen == 700
-    assert (second.day, second.sales) == (date(2026, 11, 24), 1)
-
-
 @given(st.lists(st.tuples(st.integers(1, 100_000), st.integers(1, 1_000_000)), min_size=1, max_size=30))
 def test_the_daily_mean_lies_between_min_and_max(pairs: list[tuple[int, int]]) -> None:
-    (day,) = daily_prices([PriceSample(MORNING, "1001", fen, grams) for fen, grams in pairs])
+    prices = [fen for fen, _ in pairs]
+    day = daily_price(MORNING.date(), "1001", len(pairs), sum(grams for _, grams in pairs), min(prices), max(prices),
+                      sum(fen * grams for fen, grams in pairs))
     assert day.min_fen <= day.weighted_mean_fen <= day.max_fen
     assert day.min_fen <= day.avg_fen <= day.max_fen
     assert day.grams == sum(grams for _, grams in pairs)
