@@ -100,6 +100,7 @@ from devices.topics import DeviceKind, DeviceTopic
 from gateway.downlink import Downlink, DownlinkUnavailable
 
 log = logging.getLogger(__name__)
+UNSTORABLE_VALUE = "a value is too long, out of range or holds characters that cannot be stored"
 
 OPEN_PREFIX = "open-"
 _CREDENTIAL_KINDS = {AccessMethod.CARD: CredentialKind.CARD, AccessMethod.PIN: CredentialKind.PIN,
@@ -852,7 +853,7 @@ class AccessService:
                 # bad input that slipped past validation: refused, and without the SQL text (it holds the values)
                 log.warning("a value the database cannot store was refused",
                             extra={"error": type(failed.orig).__name__})
-                raise Refused("a value is too long, out of range or holds characters that cannot be stored") from None
+                raise Refused(UNSTORABLE_VALUE) from None
         for item in work.feed:
             self.feed.publish(item)
         for site, gate_id, command in work.commands:

@@ -45,6 +45,7 @@ from community.access.live_feed import FeedFull, stream
 from community.access.permissions import AccessGroup, CredentialKind, Door, WeeklyWindow
 from community.access.remote_open import RemoteOpen
 from community.access.service import (
+    UNSTORABLE_VALUE,
     AccessError,
     AccessService,
     Conflict,
@@ -395,8 +396,7 @@ def _translated(handler: Handler) -> Handler:
             if not is_data_error(failed):
                 raise
             log.warning("a value the database cannot take was refused", extra={"error": type(failed.orig).__name__})
-            raise json_error(web.HTTPUnprocessableEntity, "a value is too long, out of range or holds characters "
-                             "that cannot be stored") from None
+            raise json_error(web.HTTPUnprocessableEntity, UNSTORABLE_VALUE) from None
 
     return translated
 
