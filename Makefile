@@ -17,9 +17,11 @@ test: $(VENV)/.test-installed servers
 test-fast: $(VENV)/.test-installed
 	$(BIN)/python -m pytest -m "not integration" $(PYTEST_ARGS)
 
-lint: $(VENV)/.test-installed
-	$(BIN)/ruff check devices gateway market community tests bench dashboards
+lint: $(VENV)/.test-installed  # ruff, mypy --strict, the import contracts of pyproject.toml
+	$(BIN)/ruff check smartcity market community gateway accounts webkit messaging relational config devices \
+	  tests bench dashboards
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 bench: $(VENV)/.test-installed servers
 	$(BIN)/python bench/ingest.py

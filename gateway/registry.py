@@ -23,7 +23,7 @@ class DeviceStatus:
 
 
 class DeviceRegistry:
-    """An :class:`~gateway.pipeline.IngestListener`: updated from stored messages."""
+    """An :class:`~gateway.batching.pipeline.IngestListener`: updated from stored messages."""
 
     def __init__(self, now: type[datetime] = datetime) -> None:
         self._devices: dict[tuple[str, str, str], DeviceStatus] = {}

@@ -1,80 +1,43 @@
-"""The composition root of the gateway: builds every part from :class:`Settings` in one place."""
+"""The ingestion path assembled: MQTT source → decode and validate → points → batches (spool) → the store.
+
+The store and the credential key are handed in by the composition root (:mod:`smartcity.bootstrap`), which
+builds them from :class:`~config.settings.Settings`; the gateway builds only its own parts."""
 
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import hmac
 import logging
 import time
 
+from config.settings import MqttEndpoint, Settings
 from devices.topics import subscription_filter
-from gateway.local_secrets import configured_or_generated
+from gateway.batching.pipeline import Pipeline, PipelineLimits
+from gateway.batching.spool import Spool
+from gateway.inputs.mqtt import MqttSource
 from gateway.metrics import GatewayMetrics
-from gateway.mqtt_source import MqttSource
-from gateway.pipeline import Pipeline, PipelineLimits
-from gateway.points import CredentialHasher, GatewayCounters, gateway_stats_point
+from gateway.outputs import TimeSeriesStore
+from gateway.processors.points import CredentialHasher, GatewayCounters, gateway_stats_point
 from gateway.registry import DeviceRegistry
-from gateway.settings import MqttEndpoint, Settings
-from gateway.sinks import TimeSeriesStore
-from gateway.sinks.embedded import EmbeddedStore
-from gateway.sinks.influxdb import InfluxStore
-from gateway.spool import Spool
 
 log = logging.getLogger(__name__)
-
-
-def build_store(settings: Settings) -> TimeSeriesStore:
-    if settings.influx_url is None:
-        return EmbeddedStore(settings.data_dir / "timeseries.sqlite")
-    return InfluxStore(
-        settings.influx_url,
-        settings.influx_db,
-        token=settings.influx_token.get_secret_value() if settings.influx_token else None,
-        username=settings.influx_user,
-        password=settings.influx_password.get_secret_value() if settings.influx_password else None,
-        timeout_s=settings.write_timeout_s,
-        create_database=settings.influx_create_db,
-    )
-
-
-def credential_key(settings: Settings) -> bytes:
-    """The configured key, else one generated once and kept (mode 0600) under the data directory."""
-    configured = settings.credential_hash_key.get_secret_value() if settings.credential_hash_key else None
-    return configured_or_generated(configured, settings.data_dir / "credential-hash.key", "SC_CREDENTIAL_HASH_KEY")
-
-
-GATE_KEY_LABEL = b"smartcity gate site key v1"
-
-
-def gate_site_key(settings: Settings) -> bytes:
-    """The key gates hash what their readers see with: derived from the credential hash key, so one
-    setting serves both, yet a key taken out of a stolen controller does not reverse the time
-    series' hashes (a different key, and a one-way step from the configured one)."""
-    return hmac.new(credential_key(settings), GATE_KEY_LABEL, hashlib.sha256).hexdigest().encode()
-
-
-def visitor_pass_key(settings: Settings) -> bytes:
-    """The key visitor passes are signed with; the gates hold it too, to check passes offline."""
-    configured = settings.visitor_pass_key.get_secret_value() if settings.visitor_pass_key else None
-    return configured_or_generated(configured, settings.data_dir / "visitor-pass.key", "SC_VISITOR_PASS_KEY")
 
 
 class Gateway:
     """MQTT source → pipeline → store, with the device registry and metrics the web pages show."""
 
-    def __init__(self, settings: Settings, mqtt_url: str | None = None) -> None:
+    def __init__(self, settings: Settings, store: TimeSeriesStore, credential_key: bytes,
+                 mqtt_url: str | None = None) -> None:
         self.settings = settings
         self.mqtt_url = mqtt_url or settings.mqtt_url
         self.metrics = GatewayMetrics()
-        self.store = build_store(settings)
+        self.store = store
         self.spool = Spool(settings.spool_dir, settings.spool_max_bytes)
         self.registry = DeviceRegistry()
         self.pipeline = Pipeline(
             self.store,
             self.spool,
             self.metrics,
-            CredentialHasher(credential_key(settings)),
+            CredentialHasher(credential_key),
             PipelineLimits(
                 batch_size=settings.batch_size,
                 batch_interval_s=settings.batch_interval_ms / 1000,

@@ -15,11 +15,11 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from devices import chinese_names
-from gateway.decoding import DeadLetterReason
-from gateway.json_errors import json_error
-from gateway.points import Measurement
+from gateway.outputs import PointQuery, Row, StoreRejected, StoreUnavailable
+from gateway.processors.decoding import DeadLetterReason
+from gateway.processors.points import Measurement
 from gateway.service import Gateway
-from gateway.sinks import PointQuery, Row, StoreRejected, StoreUnavailable
+from webkit.json_errors import json_error
 
 GATEWAY = web.AppKey("gateway", Gateway)
 TEMPLATES = web.AppKey("templates", jinja2.Environment)
@@ -155,7 +155,6 @@ def _before(request: web.Request) -> int | None:
 
 def _is_number(raw: str) -> bool:
     return raw.isascii() and raw.isdigit() and len(raw) <= 20  # isdigit() alone takes "²"
-
 
 
 async def _select(gateway: Gateway, query: PointQuery) -> list[Row]:

@@ -35,10 +35,7 @@ from aiohttp import web
 from multidict import MultiDictProxy
 
 from devices.scale_commands import BLOCK_BATCH, UNBLOCK_BATCH
-from gateway.auth import CLOCK, PRINCIPAL, Role
-from gateway.charts import STYLE, padded_time_range
-from gateway.pages import SITE, NavLink, PageProblem, add_navigation, add_templates, form_of, page, render
-from gateway.sinks import StoreRejected, StoreUnavailable
+from gateway.outputs import StoreRejected, StoreUnavailable
 from market.corrections import CorrectionKind, RecordedCorrection
 from market.findings import FindingKind, RecordedFinding
 from market.licences import DocumentStatus, Validity
@@ -81,6 +78,10 @@ from market.tracing import (
     standing_failures,
 )
 from market.web import TRACE_BUCKETS, trace_client, yuan
+from webkit.auth import CLOCK, PRINCIPAL
+from webkit.charts import STYLE, padded_time_range
+from webkit.identity import Role
+from webkit.pages import SITE, NavLink, PageProblem, add_navigation, add_templates, form_of, page, render
 
 log = logging.getLogger(__name__)
 TEMPLATE_DIR: Final = Path(__file__).parent / "templates"
@@ -162,10 +163,10 @@ MARKET_PAGES = web.AppKey("market_pages_context", MarketPages)
 def mount_market_pages(app: web.Application, service: MarketService, site: str) -> None:
     """The market's pages on ``app``: the operator's under /market/{site}/manage, the public price
     board and trace lookup; the navigation links to the market ``site``. Call
-    :func:`gateway.pages.mount_pages` first, and :func:`market.web.mount` too (the stall screen the
+    :func:`webkit.pages.mount_pages` first, and :func:`market.web.mount` too (the stall screen the
     pages link to, and the trace lookup's rate limit, which pages and API share per client address)."""
     if SITE not in app:
-        raise RuntimeError("mount the shared page machinery first: gateway.pages.mount_pages")
+        raise RuntimeError("mount the shared page machinery first: webkit.pages.mount_pages")
     app[MARKET_PAGES] = MarketPages(service, site, BoardTrends(service.settings.board_trend_ttl))
     if TRACE_BUCKETS not in app:
         app[TRACE_BUCKETS] = TokenBuckets(service.settings.trace_rate)
@@ -1220,7 +1221,7 @@ async def price_board_page(request: web.Request) -> web.Response:
 
 def _trend_chart(history: PriceHistory) -> str | None:
     """Daily lowest, weighted mean and highest price paid (yuan/kg), one point per market day, as
-    inline SVG in the shared chart style. Drawn here rather than with gateway.charts.line_chart, whose
+    inline SVG in the shared chart style. Drawn here rather than with webkit.charts.line_chart, whose
     axis always starts at zero: a price that moves by a tenth would be a flat line against it."""
     days = history.days
     if len(days) < 2:

@@ -33,9 +33,8 @@ from devices.scale_commands import (
     unblock_batch_command,
 )
 from devices.topics import DeviceKind, DeviceTopic
-from gateway.downlink import Downlink, DownlinkUnavailable
-from gateway.points import Measurement
-from gateway.sinks import Aggregate, Summary, TimeSeriesStore, WindowQuery
+from gateway.outputs import Aggregate, Summary, TimeSeriesStore, WindowQuery
+from gateway.processors.points import Measurement
 from market.corrections import Correction, CorrectionKind, RecordedCorrection
 from market.epcis import MarketIdentifiers, batch_document
 from market.findings import Finding, FindingKind, RecordedFinding
@@ -101,6 +100,7 @@ from market.tracing import (
     tracing_findings,
     with_quantity,
 )
+from messaging.downlink import Downlink, DownlinkUnavailable
 
 log = logging.getLogger(__name__)
 

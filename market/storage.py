@@ -37,7 +37,6 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.elements import ColumnElement
 
-from gateway.database import UtcDateTime
 from market.corrections import Correction, CorrectionKind, RecordedCorrection
 from market.findings import Finding, FindingKind, RecordedFinding
 from market.licences import Document, DocumentKind, RecordedDocument, StallType
@@ -45,6 +44,7 @@ from market.pricing import PublishedPrice
 from market.scale_delivery import Delivery, DeliveryStatus
 from market.stalls import Market, ScaleRegistration, Stall, StallTenure, Vendor
 from market.tracing import Batch, Block, BlockCause, CertificateType, RapidTest, RapidTestResult, Sale
+from relational.database import UtcDateTime
 
 metadata = MetaData()
 

@@ -30,11 +30,7 @@ from pydantic import (
     create_model,
 )
 
-from gateway.auth import AUTHORITY, CLOCK, PRINCIPAL, Role, TokenAuthority
-from gateway.json_errors import json_error
-from gateway.openapi import LIMIT, OFFSET, QueryParam, Route, add_routes
-from gateway.qr_code import qr_svg
-from gateway.sinks import StoreRejected, StoreUnavailable
+from gateway.outputs import StoreRejected, StoreUnavailable
 from market.corrections import CorrectionKind, RecordedCorrection
 from market.findings import FindingKind, RecordedFinding
 from market.licences import Document, DocumentKind, DocumentStatus, RecordedDocument, StallType
@@ -59,6 +55,11 @@ from market.service import (
 )
 from market.stalls import Market, Stall, Vendor
 from market.tracing import Batch, CertificateType, ForwardTrace, RapidTest, RapidTestResult, Sale
+from webkit.auth import AUTHORITY, CLOCK, PRINCIPAL
+from webkit.identity import Role, TokenAuthority
+from webkit.json_errors import json_error
+from webkit.openapi import LIMIT, OFFSET, QueryParam, Route, add_routes
+from webkit.qr_code import qr_svg
 
 log = logging.getLogger(__name__)
 SERVICE = web.AppKey("market_service", MarketService)

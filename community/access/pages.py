@@ -42,7 +42,8 @@ from community.access.directory import (
     ResidentStatus,
     mask_phone,
 )
-from community.access.live_feed import GAP, FeedFull, FeedItem, Skip, last_event_id, send_events
+from community.access.live_feed import GAP, FeedFull, FeedItem
+from community.access.live_stream import Skip, last_event_id, send_events
 from community.access.permissions import ALWAYS, CredentialKind, Door, WeeklyWindow
 from community.access.remote_open import RemoteOpen, RemoteOpenStatus
 from community.access.service import AccessError, AccessService, Conflict, GateStatus, NotAllowed, NotFound
@@ -50,11 +51,14 @@ from community.access.visitor_pass import MAX_NAME_LENGTH
 from community.access.visitors import PassStatus, VisitorPassRecord
 from devices import chinese_names
 from devices.contract import AccessMethod, DenialReason, Direction, GateEventKind
-from gateway.auth import CLOCK, PRINCIPAL, Role
-from gateway.charts import TimeSeries, bar_chart, line_chart
-from gateway.pages import (
+from gateway.outputs import PointQuery, StoreRejected, StoreUnavailable, TimeSeriesStore
+from gateway.processors.points import Measurement
+from webkit.auth import CLOCK, PRINCIPAL
+from webkit.charts import TimeSeries, bar_chart, line_chart
+from webkit.formatting import SHANGHAI
+from webkit.identity import Role
+from webkit.pages import (
     CSRF_FIELD,
-    SHANGHAI,
     SITE,
     NavLink,
     PageProblem,
@@ -66,9 +70,7 @@ from gateway.pages import (
     render,
     safe_next,
 )
-from gateway.points import Measurement
-from gateway.qr_code import qr_svg
-from gateway.sinks import PointQuery, StoreRejected, StoreUnavailable, TimeSeriesStore
+from webkit.qr_code import qr_svg
 
 log = logging.getLogger(__name__)
 
@@ -317,7 +319,7 @@ PAGES = web.AppKey("access_pages", AccessPages)
 
 def mount_access_pages(app: web.Application, service: AccessService, store: TimeSeriesStore, *,
                        recount_after: timedelta = RECOUNT_AFTER) -> None:
-    """The access console (property managers) and the residents' access pages (call gateway.pages.mount_pages
+    """The access console (property managers) and the residents' access pages (call webkit.pages.mount_pages
     first). ``store`` is the gateway's time-series store, read for today's entries per gate."""
     app[PAGES] = AccessPages(service, store, EntryCounter(store, recount_after), People(service))
     add_templates(app, TEMPLATE_DIR)
@@ -500,8 +502,7 @@ class Actors:
         if account_id is None:
             return None
         if account_id not in self._names:
-            account = await self._accounts.account(account_id)
-            self._names[account_id] = account.display_name if account is not None else account_id
+            self._names[account_id] = await self._accounts.display_name(account_id) or account_id
         return self._names[account_id]
 
 

@@ -97,7 +97,7 @@ from devices.contract import (
 )
 from devices.gate_commands import OPEN, GateStateReport, OpenDoorArgs
 from devices.topics import DeviceKind, DeviceTopic
-from gateway.downlink import Downlink, DownlinkUnavailable
+from messaging.downlink import Downlink, DownlinkUnavailable
 
 log = logging.getLogger(__name__)
 UNSTORABLE_VALUE = "a value is too long, out of range or holds characters that cannot be stored"

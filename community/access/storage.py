@@ -69,7 +69,7 @@ from community.access.visitors import VisitorPassRecord
 from community.access.whitelist_sync import GateSyncState, PendingPlan, VersionedWhitelist, WhitelistVersion
 from devices.contract import AccessMethod, DenialReason, Direction, GateEventKind
 from devices.gate_commands import WhitelistArgs
-from gateway.database import UtcDateTime
+from relational.database import UtcDateTime
 
 metadata = MetaData()
 

@@ -41,7 +41,8 @@ from community.access.directory import (
     Unit,
     mask_phone,
 )
-from community.access.live_feed import FeedFull, stream
+from community.access.live_feed import FeedFull
+from community.access.live_stream import stream
 from community.access.permissions import AccessGroup, CredentialKind, Door, WeeklyWindow
 from community.access.remote_open import RemoteOpen
 from community.access.service import (
@@ -58,9 +59,10 @@ from community.access.service import (
 from community.access.storage import is_data_error
 from community.access.visitors import VisitorPassRecord
 from devices.contract import AccessMethod, DenialReason, Direction, GateEventKind
-from gateway.auth import AUTHORITY, CLOCK, PRINCIPAL, Handler, Principal, Role, TokenAuthority
-from gateway.json_errors import json_error
-from gateway.openapi import LIMIT, QueryParam, Route, add_routes
+from webkit.auth import AUTHORITY, CLOCK, PRINCIPAL, Handler
+from webkit.identity import Principal, Role, TokenAuthority
+from webkit.json_errors import json_error
+from webkit.openapi import LIMIT, QueryParam, Route, add_routes
 
 log = logging.getLogger(__name__)
 

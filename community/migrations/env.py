@@ -1,4 +1,4 @@
-"""Alembic environment of the community context; run through gateway.database.migrate()."""
+"""Alembic environment of the community context; run through relational.database.migrate()."""
 
 from alembic import context
 

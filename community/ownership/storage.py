@@ -26,7 +26,7 @@ from community.ownership.register import (
     RegisterSnapshot,
     UnitOwnership,
 )
-from gateway.database import UtcDateTime
+from relational.database import UtcDateTime
 
 metadata = MetaData()
 

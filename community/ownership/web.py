@@ -22,9 +22,10 @@ from community.ownership.service import (
     UnknownCommunity,
     UnknownUnit,
 )
-from gateway.auth import AUTHORITY, CLOCK, PRINCIPAL, Role, TokenAuthority
-from gateway.json_errors import json_error
-from gateway.openapi import Route, add_routes
+from webkit.auth import AUTHORITY, CLOCK, PRINCIPAL
+from webkit.identity import Role, TokenAuthority
+from webkit.json_errors import json_error
+from webkit.openapi import Route, add_routes
 
 SERVICE = web.AppKey("ownership_service", OwnershipService)
 

@@ -56,18 +56,11 @@ from community.voting.tally import (
 )
 from community.voting.web import REFUSAL_STATUS
 from devices.topics import IDENTIFIER
-from gateway.auth import CLOCK, PRINCIPAL, Principal, Role
-from gateway.charts import TimeSeries, bar_chart, line_chart
-from gateway.pages import (
-    NavLink,
-    PageProblem,
-    add_navigation,
-    add_templates,
-    form_of,
-    page,
-    percent,
-    render,
-)
+from webkit.auth import CLOCK, PRINCIPAL
+from webkit.charts import TimeSeries, bar_chart, line_chart
+from webkit.formatting import percent
+from webkit.identity import Principal, Role
+from webkit.pages import NavLink, PageProblem, add_navigation, add_templates, form_of, page, render
 
 TEMPLATE_DIR = Path(__file__).resolve().parent.parent / "templates"
 VOTERS = (Role.RESIDENT, Role.COMMITTEE)
@@ -87,7 +80,7 @@ PAGES = web.AppKey("voting_pages", VotingPages)
 
 
 def mount_voting_pages(app: web.Application, service: VotingService) -> None:
-    """The residents' voting pages under /voting (call gateway.pages.mount_pages first)."""
+    """The residents' voting pages under /voting (call webkit.pages.mount_pages first)."""
     app[PAGES] = VotingPages(service)
     add_templates(app, TEMPLATE_DIR)
     add_navigation(app, NavLink("业主表决", "/voting", (*VOTERS, Role.PROPERTY_MANAGER)))

@@ -54,7 +54,7 @@ from community.voting.publication import PublishedResult
 from community.voting.register_roll import RollProblem, RollProblemKind
 from community.voting.rules import Matter
 from community.voting.tally import Delegation, Election, Proposal, Unit, VoterRoll
-from gateway.database import UtcDateTime
+from relational.database import UtcDateTime
 
 metadata = MetaData()
 

@@ -8,7 +8,7 @@ community's ownership register when voting opens (``roll_from_register``). Until
 proposal says so (``roll_frozen: false`` and a note) and refuses ballots and delegations with 409
 ``roll_not_frozen``.
 
-Every rule broken is one JSON error (gateway.json_errors): ``{"error": <English message>,
+Every rule broken is one JSON error (webkit.json_errors): ``{"error": <English message>,
 "error_zh": <Chinese message>, "reason": <code>}``, with the status :data:`REFUSAL_STATUS` gives
 the code — the table the pages use too.
 """
@@ -52,9 +52,10 @@ from community.voting.tally import (
     VoterRoll,
 )
 from community.voting.verification import record_document
-from gateway.auth import AUTHORITY, CLOCK, PRINCIPAL, Role, TokenAuthority
-from gateway.json_errors import json_error
-from gateway.openapi import Route, add_routes
+from webkit.auth import AUTHORITY, CLOCK, PRINCIPAL
+from webkit.identity import Role, TokenAuthority
+from webkit.json_errors import json_error
+from webkit.openapi import Route, add_routes
 
 SERVICE = web.AppKey("voting_service", VotingService)
 

@@ -1,4 +1,4 @@
-"""Alembic environment of the market context; run through gateway.database.migrate(engine, "market")."""
+"""Alembic environment of the market context; run through relational.database.migrate(engine, "market")."""
 
 from alembic import context
 

@@ -18,28 +18,29 @@ from pathlib import Path
 import pytest
 from aiohttp import web
 
+from accounts.demo import DEMO_PASSWORD
+from accounts.pages import mount_pages
+from accounts.service import AccountService
 from community.access.alarms import AlarmKind
 from community.access.demo import demo_community
 from community.access.directory import ResidentRecord, ResidentRole
 from community.access.pages import mount_access_pages
 from community.access.service import AccessKeys, AccessService
+from config.settings import MqttEndpoint
 from devices.contract import AccessMethod, CommandAck, DeviceState, Direction, GateEvent, GateEventKind, UplinkModel
 from devices.gate_commands import CredentialKind as WireKind
 from devices.gate_memory import Denied, GateMemory, Granted
 from devices.simulator import SimulatedGate, TrafficGenerator
 from devices.topics import Channel, DeviceKind, DeviceTopic
-from gateway.accounts.demo import DEMO_PASSWORD
-from gateway.accounts.service import AccountService
-from gateway.auth import Role, TokenAuthority
-from gateway.database import create_engine, migrate
-from gateway.downlink import RecordingDownlink
-from gateway.pages import mount_pages, mount_portal
-from gateway.points import CredentialHasher, point_for
-from gateway.service_feed import ServiceFeed
-from gateway.settings import MqttEndpoint
-from gateway.sinks.embedded import EmbeddedStore
+from gateway.outputs.embedded import EmbeddedStore
+from gateway.processors.points import CredentialHasher, point_for
+from messaging.downlink import RecordingDownlink
+from messaging.service_feed import ServiceFeed
+from relational.database import create_engine, migrate
 from tests.integration.helpers import wait_for
 from tests.servers import Mosquitto, free_port, have
+from webkit.identity import Role, TokenAuthority
+from webkit.pages import mount_portal
 
 SITE = "demo"
 NOW = datetime(2026, 5, 12, 10, 40, tzinfo=UTC)  # Tuesday 18:40 in Shanghai: the evening rush
@@ -191,7 +192,7 @@ async def running_access_site(tmp_path: Path) -> AsyncIterator[AccessSite]:
     """The access pages on a free port, with the demo community seeded."""
     engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'var' / 'smartcity.db'}")
     await migrate(engine, "community")
-    await migrate(engine, "gateway.accounts")
+    await migrate(engine, "accounts")
     store = EmbeddedStore(tmp_path / "var" / "timeseries.sqlite")
     await store.open()
     clock = Clock(NOW - timedelta(hours=3))

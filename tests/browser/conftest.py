@@ -15,16 +15,16 @@ import pytest
 from aiohttp import web
 from playwright.async_api import Browser, async_playwright
 
+from accounts.demo import seed_demo_accounts
+from accounts.pages import mount_pages
+from accounts.service import AccountService
 from community.voting.pages import mount_voting_pages
 from community.voting.service import VotingService
 from community.voting.web import mount as mount_voting_api
-from gateway.accounts.demo import seed_demo_accounts
-from gateway.accounts.service import AccountService
-from gateway.auth import TokenAuthority
-from gateway.database import create_engine, migrate
-from gateway.pages import mount_pages
+from relational.database import create_engine, migrate
 from tests.browser.compound import DURING, Seeded, seed_compound
 from tests.servers import free_port
+from webkit.identity import TokenAuthority
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
@@ -52,7 +52,7 @@ class RunningSite:
 async def running_site(tmp_path: Path) -> AsyncIterator[RunningSite]:
     engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'var' / 'smartcity.db'}")
     await migrate(engine, "community")
-    await migrate(engine, "gateway.accounts")
+    await migrate(engine, "accounts")
     clock = Clock(DURING)
     accounts = AccountService(engine)
     await seed_demo_accounts(accounts, clock())

@@ -19,8 +19,8 @@ from typing import Any
 import pytest
 from playwright.async_api import Browser, Page, expect
 
+from accounts.demo import DEMO_PASSWORD
 from community.voting.demo import LIFTS
-from gateway.accounts.demo import DEMO_PASSWORD
 from tests.integration.helpers import publish
 from tests.servers import free_port
 

@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 from playwright.async_api import Browser, expect
 
+from accounts.demo import DEMO_PASSWORD
 from devices.contract import CommandAck
 from devices.gate_commands import OPEN
-from gateway.accounts.demo import DEMO_PASSWORD
-from gateway.points import epoch_millis
+from gateway.processors.points import epoch_millis
 from tests.browser.access_compound import MANAGER, NOW, AccessSite, Broker
 from tests.browser.test_resident_votes import VIEWPORTS, shoot, sign_in
 from tests.integration.helpers import gate_event, publish

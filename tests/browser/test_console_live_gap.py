@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from playwright.async_api import Browser, expect
 
+from accounts.demo import DEMO_PASSWORD
 from community.access.live_feed import FeedItem
-from gateway.accounts.demo import DEMO_PASSWORD
 from tests.browser.access_compound import MANAGER, SITE, AccessSite
 from tests.browser.test_resident_votes import VIEWPORTS, shoot, sign_in
 

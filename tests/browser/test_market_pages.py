@@ -18,17 +18,14 @@ import pytest
 from aiohttp import web
 from playwright.async_api import Browser, Page, expect
 
+from accounts.pages import mount_pages
+from accounts.service import AccountService
 from devices.contract import ScaleRecord, UplinkModel, expected_amount_fen
 from devices.simulator import SimulatedStall, TrafficGenerator
 from devices.topics import Channel, DeviceKind, DeviceTopic, parse_topic, topic_for
-from gateway.accounts.service import AccountService
-from gateway.auth import Role, TokenAuthority
-from gateway.database import create_engine, migrate
-from gateway.decoding import Accepted, decode
-from gateway.downlink import RecordingDownlink, command_payload
-from gateway.pages import mount_pages, mount_portal
-from gateway.points import CredentialHasher, point_for
-from gateway.sinks.embedded import EmbeddedStore
+from gateway.outputs.embedded import EmbeddedStore
+from gateway.processors.decoding import Accepted, decode
+from gateway.processors.points import CredentialHasher, point_for
 from market.demo import seed_demo_market
 from market.licences import Document, DocumentKind
 from market.market_time import MARKET_TZ
@@ -36,8 +33,12 @@ from market.pages import mount_market_pages
 from market.service import MarketService, PriceItem
 from market.tracing import Batch, CertificateType, RapidTest, RapidTestResult
 from market.web import mount as mount_market_api
+from messaging.downlink import RecordingDownlink, command_payload
+from relational.database import create_engine, migrate
 from tests.browser.conftest import Clock
 from tests.servers import free_port
+from webkit.identity import Role, TokenAuthority
+from webkit.pages import mount_portal
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration]
 
@@ -159,7 +160,7 @@ async def _overcharge(site: MarketSite, store: EmbeddedStore, entry: SimulatedSt
 async def market_site(tmp_path: Path) -> AsyncIterator[MarketSite]:
     engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'var' / 'smartcity.db'}")
     await migrate(engine, "market")
-    await migrate(engine, "gateway.accounts")
+    await migrate(engine, "accounts")
     store = EmbeddedStore(tmp_path / "timeseries.sqlite")
     await store.open()
     clock = Clock(NOW)

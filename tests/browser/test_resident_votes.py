@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from playwright.async_api import Browser, Page, expect
 
+from accounts.demo import DEMO_PASSWORD
 from community.voting.audit import ReceiptStatus
-from gateway.accounts.demo import DEMO_PASSWORD
 from tests.browser.compound import AFTER, LIFTS
 from tests.browser.conftest import RunningSite
 

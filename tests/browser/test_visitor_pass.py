@@ -9,12 +9,12 @@ from pathlib import Path
 import pytest
 from playwright.async_api import Browser, expect
 
+from accounts.demo import DEMO_PASSWORD
 from community.access.permissions import Door
 from devices.gate_memory import GateMemory, PassAdmitted
-from gateway.accounts.demo import DEMO_PASSWORD
-from gateway.qr_code import qr_svg
 from tests.browser.access_compound import NOW, PASS_KEY, SITE_KEY, AccessSite
 from tests.browser.test_resident_votes import VIEWPORTS, shoot, sign_in
+from webkit.qr_code import qr_svg
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration]
 

@@ -12,10 +12,10 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from gateway.bootstrap import CONTEXTS
-from gateway.database import create_engine, migrate
+from config.settings import Settings, load_settings
 from gateway.service import Gateway
-from gateway.settings import Settings, load_settings
+from relational.database import create_engine, migrate
+from smartcity.bootstrap import CONTEXTS, build_gateway
 from tests.integration.helpers import wait_for
 from tests.servers import InfluxDB, Mosquitto, PostgreSQL, have
 
@@ -78,7 +78,7 @@ def settings_for(tmp_path: Path, influx_server: InfluxDB, influx_db: str):  # ty
 
 @pytest.fixture
 async def running_gateway(mosquitto: Mosquitto, settings_for) -> AsyncIterator[Gateway]:  # type: ignore[no-untyped-def]
-    gateway = Gateway(settings_for(mosquitto))
+    gateway = build_gateway(settings_for(mosquitto))
     await gateway.start()
     await wait_until_subscribed(gateway)
     yield gateway

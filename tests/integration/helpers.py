@@ -14,7 +14,7 @@ import paho.mqtt.client as paho
 from aiohttp.test_utils import TestClient
 from paho.mqtt.enums import CallbackAPIVersion
 
-from gateway.sinks import PointQuery, TimeSeriesStore
+from gateway.outputs import PointQuery, TimeSeriesStore
 
 
 def publish(port: int, messages: list[tuple[str, bytes | str]], qos: int = 1, retain: bool = False) -> None:

@@ -26,8 +26,7 @@ from community.access.visitors import VisitorPassRecord, pass_credential_hash
 from community.access.web import create_app
 from devices.contract import AccessMethod, Direction, GateEvent, GateEventKind
 from devices.gate_memory import GateMemory
-from gateway.auth import Role, TokenAuthority
-from gateway.downlink import RecordingDownlink
+from messaging.downlink import RecordingDownlink
 from tests.integration.helpers import assert_openapi_describes_the_routes
 from tests.integration.test_access_service import (
     KEYS,
@@ -41,6 +40,7 @@ from tests.integration.test_access_service import (
     Clock,
     SimulatedGate,
 )
+from webkit.identity import Role, TokenAuthority
 
 pytestmark = pytest.mark.integration
 

@@ -15,8 +15,8 @@ from community.access.service import AccessService
 from devices.contract import AccessMethod, GateEvent, GateEventKind
 from devices.simulator import GateKeys, TrafficGenerator
 from devices.topics import DeviceKind
-from gateway.decoding import Accepted, decode
-from gateway.downlink import RecordingDownlink, command_payload
+from gateway.processors.decoding import Accepted, decode
+from messaging.downlink import RecordingDownlink, command_payload
 from tests.integration.test_access_service import KEYS, PASS_KEY, SETTINGS, SITE_KEY, Clock
 
 pytestmark = pytest.mark.integration

@@ -17,18 +17,19 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from community.access.access_log import LogQuery
 from community.access.service import AccessService
 from community.access.web import create_app
+from config.settings import MqttEndpoint
 from devices.contract import Command
 from devices.gate_commands import CredentialKind
 from devices.gate_memory import GateMemory, Granted
 from devices.topics import DeviceKind
-from gateway.auth import Role
-from gateway.downlink import MqttDownlink, RecordingDownlink
-from gateway.service_feed import ServiceFeed
-from gateway.settings import MqttEndpoint
+from messaging.downlink import RecordingDownlink
+from messaging.mqtt_downlink import MqttDownlink
+from messaging.service_feed import ServiceFeed
 from tests.integration.helpers import gate_event, publish, wait_for
 from tests.integration.test_access_api import AUTHORITY, read_sse
 from tests.integration.test_access_service import KEYS, LOTUS, PASS_KEY, SETTINGS, SITE_KEY, WANG_CARD
 from tests.servers import Mosquitto
+from webkit.identity import Role
 
 pytestmark = pytest.mark.integration
 

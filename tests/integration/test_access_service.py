@@ -55,7 +55,7 @@ from devices.contract import (
 from devices.gate_commands import CredentialKind as WireKind
 from devices.gate_memory import Decision, Denied, GateMemory, Granted, PassAdmitted, PassDecision
 from devices.topics import Channel, DeviceKind, DeviceTopic
-from gateway.downlink import RecordingDownlink
+from messaging.downlink import RecordingDownlink
 
 pytestmark = pytest.mark.integration
 

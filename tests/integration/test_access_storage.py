@@ -55,7 +55,7 @@ from community.access.visitor_pass import VisitorPass
 from community.access.visitors import VisitorPassRecord
 from community.access.whitelist_sync import GateSyncState, on_ack, on_state, plan_sync
 from devices.contract import AccessMethod, DenialReason, GateEventKind
-from gateway.database import migrate
+from relational.database import migrate
 from tests.integration.conftest import empty_engine
 
 pytestmark = pytest.mark.integration

@@ -14,10 +14,11 @@ import pytest
 
 from devices.simulator import TrafficGenerator
 from devices.topics import DeviceKind
-from gateway.points import Measurement
+from gateway.outputs import PointQuery
+from gateway.outputs.influxdb import InfluxStore
+from gateway.processors.points import Measurement
 from gateway.service import Gateway
-from gateway.sinks import PointQuery
-from gateway.sinks.influxdb import InfluxStore
+from smartcity.bootstrap import build_gateway
 from tests.integration.conftest import wait_until_subscribed
 from tests.integration.helpers import gate_event, publish, wait_for, wait_for_count
 from tests.servers import Mosquitto
@@ -58,7 +59,7 @@ def as_run(query: str) -> str:
 
 @pytest.fixture
 async def gateway_with_traffic(mosquitto: Mosquitto, settings_for) -> Any:  # type: ignore[no-untyped-def]
-    gateway = Gateway(settings_for(mosquitto, site="demo", stats_interval_s=0.2))
+    gateway = build_gateway(settings_for(mosquitto, site="demo", stats_interval_s=0.2))
     await gateway.start()
     await wait_until_subscribed(gateway)
     generator = TrafficGenerator("demo", gates=3, scales=4, seed=11, bad_ratio=0.05)

@@ -15,9 +15,9 @@ from typing import Any
 
 import pytest
 
-from gateway.points import Measurement
-from gateway.sinks import PointQuery
-from gateway.sinks.embedded import EmbeddedStore
+from gateway.outputs import PointQuery
+from gateway.outputs.embedded import EmbeddedStore
+from gateway.processors.points import Measurement
 from tests.servers import free_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]

@@ -8,10 +8,11 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
-from gateway.points import Measurement
+from gateway.outputs import PointQuery
+from gateway.processors.points import Measurement
 from gateway.service import Gateway
-from gateway.sinks import PointQuery
 from gateway.web import create_app
+from smartcity.bootstrap import build_gateway
 from tests.integration.helpers import gate_event, publish, scale_record, wait_for, wait_for_count
 from tests.servers import Mosquitto
 
@@ -158,8 +159,6 @@ async def test_readiness_fails_when_the_broker_is_gone(running_gateway: Gateway,
         await wait_for(ready, 20, "readyz to recover")
 
 
-
-
 async def test_simulate_command_publishes_valid_and_bad_traffic_through_a_real_broker(
     running_gateway: Gateway, mosquitto: Mosquitto
 ) -> None:
@@ -191,7 +190,7 @@ async def test_the_gateway_stores_its_own_counters_for_dashboards(
 ) -> None:
     from tests.integration.conftest import wait_until_subscribed
 
-    gateway = Gateway(settings_for(mosquitto, stats_interval_s=0.2, mqtt_client_id="gw-stats"))
+    gateway = build_gateway(settings_for(mosquitto, stats_interval_s=0.2, mqtt_client_id="gw-stats"))
     await gateway.start()
     await wait_until_subscribed(gateway)
     try:

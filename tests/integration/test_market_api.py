@@ -14,16 +14,16 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from devices.contract import CommandAck, Payment, ScaleRecord
 from devices.topics import Channel, DeviceKind, parse_topic, topic_for
-from gateway.auth import Role, TokenAuthority
-from gateway.database import migrate
-from gateway.downlink import RecordingDownlink
-from gateway.points import CredentialHasher, point_for
-from gateway.sinks.embedded import EmbeddedStore
+from gateway.outputs.embedded import EmbeddedStore
+from gateway.processors.points import CredentialHasher, point_for
 from market.rate_limit import RateLimit
 from market.service import MarketService, MarketSettings
 from market.web import create_app, mask_name, yuan
+from messaging.downlink import RecordingDownlink
+from relational.database import migrate
 from tests.integration.helpers import assert_openapi_describes_the_routes
 from tests.unit.market_epcis_schema import validate
+from webkit.identity import Role, TokenAuthority
 
 pytestmark = pytest.mark.integration
 

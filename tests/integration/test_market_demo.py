@@ -14,14 +14,14 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from devices.contract import ScaleRecord, UplinkModel
 from devices.simulator import TrafficGenerator
 from devices.topics import DeviceTopic
-from gateway.database import migrate
-from gateway.decoding import Accepted, decode
-from gateway.downlink import RecordingDownlink, command_payload
-from gateway.sinks.embedded import EmbeddedStore
+from gateway.outputs.embedded import EmbeddedStore
+from gateway.processors.decoding import Accepted, decode
 from market.demo import seed_demo_market
 from market.findings import FindingKind
 from market.scale_delivery import DeliveryStatus
 from market.service import MarketService
+from messaging.downlink import RecordingDownlink, command_payload
+from relational.database import migrate
 
 pytestmark = pytest.mark.integration
 

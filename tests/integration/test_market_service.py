@@ -15,10 +15,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from devices.contract import CommandAck, DeviceState, ScaleRecord, UplinkModel
 from devices.scale_commands import BlockBatchArgs, SetPricesArgs, UnblockBatchArgs
 from devices.topics import Channel, DeviceKind, DeviceTopic, parse_topic, topic_for
-from gateway.database import migrate
-from gateway.downlink import RecordingDownlink
-from gateway.points import CredentialHasher, point_for
-from gateway.sinks.embedded import EmbeddedStore
+from gateway.outputs.embedded import EmbeddedStore
+from gateway.processors.points import CredentialHasher, point_for
 from market.corrections import CorrectionKind
 from market.findings import FindingKind
 from market.licences import Document, DocumentKind, StallType, Validity
@@ -26,6 +24,8 @@ from market.scale_delivery import DeliveryPolicy, DeliveryStatus
 from market.service import Conflict, MarketService, MarketSettings, NotFound, PriceItem, Refused
 from market.stalls import Market, Stall, Vendor
 from market.tracing import Batch, BlockCause, CertificateType, RapidTest, RapidTestResult
+from messaging.downlink import RecordingDownlink
+from relational.database import migrate
 
 pytestmark = pytest.mark.integration
 

@@ -17,7 +17,6 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from devices.scale_commands import ScalePrice, SetPricesArgs, set_prices_command
-from gateway.database import migrate, version_table
 from market.findings import Finding, FindingKind
 from market.licences import Document, DocumentKind, StallType
 from market.pricing import PublishedPrice, prices_in_force
@@ -25,6 +24,7 @@ from market.scale_delivery import DeliveryStatus, new_delivery, sent
 from market.stalls import Market, Stall, Vendor
 from market.storage import MarketRepository, documents, markets, metadata, sales, stalls, vendors
 from market.tracing import Batch, BlockCause, CertificateType, RapidTest, RapidTestResult, Sale, block_batch
+from relational.database import migrate, version_table
 from tests.integration.conftest import empty_engine
 
 pytestmark = pytest.mark.integration

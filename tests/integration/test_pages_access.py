@@ -19,6 +19,8 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from accounts.pages import mount_pages
+from accounts.service import AccountService
 from community.access.pages import EntryCounter, mount_access_pages
 from community.access.permissions import Door
 from community.access.service import AccessService
@@ -27,13 +29,9 @@ from devices.contract import AccessMethod, CommandAck, DenialReason, Direction, 
 from devices.gate_commands import OPEN
 from devices.gate_memory import GateMemory
 from devices.topics import Channel, DeviceKind, DeviceTopic
-from gateway.accounts.service import AccountService
-from gateway.auth import Role, TokenAuthority
-from gateway.downlink import RecordingDownlink
-from gateway.pages import mount_pages, mount_portal
-from gateway.points import CredentialHasher, point_for
-from gateway.qr_code import qr_svg
-from gateway.sinks.embedded import EmbeddedStore
+from gateway.outputs.embedded import EmbeddedStore
+from gateway.processors.points import CredentialHasher, point_for
+from messaging.downlink import RecordingDownlink
 from tests.integration.helpers import HTML, PageSession
 from tests.integration.test_access_api import read_sse, sse_messages
 from tests.integration.test_access_service import (
@@ -48,6 +46,9 @@ from tests.integration.test_access_service import (
     Clock,
     SimulatedGate,
 )
+from webkit.identity import Role, TokenAuthority
+from webkit.pages import mount_portal
+from webkit.qr_code import qr_svg
 
 pytestmark = pytest.mark.integration
 

@@ -21,16 +21,14 @@ from hypothesis import given
 from hypothesis import strategies as st
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from accounts.pages import mount_pages
+from accounts.service import AccountService
 from devices.contract import CommandAck, Payment, ScaleRecord
 from devices.scale_commands import BLOCK_BATCH, SET_PRICES, UNBLOCK_BATCH
 from devices.topics import Channel, DeviceKind, parse_topic, topic_for
-from gateway.accounts.service import AccountService
-from gateway.auth import Role, TokenAuthority
-from gateway.downlink import RecordingDownlink
-from gateway.pages import mount_pages
-from gateway.points import CredentialHasher, point_for
-from gateway.sinks import StoreRejected, StoreUnavailable
-from gateway.sinks.embedded import EmbeddedStore
+from gateway.outputs import StoreRejected, StoreUnavailable
+from gateway.outputs.embedded import EmbeddedStore
+from gateway.processors.points import CredentialHasher, point_for
 from market.findings import FindingKind
 from market.licences import Document, DocumentKind, StallType, document_status
 from market.pages import (
@@ -49,7 +47,9 @@ from market.stalls import Market, Stall, Vendor
 from market.tracing import Batch, CertificateType, RapidTest, RapidTestResult
 from market.web import mount as mount_market_api
 from market.web import yuan
+from messaging.downlink import RecordingDownlink
 from tests.integration.helpers import HTML, PageSession
+from webkit.identity import Role, TokenAuthority
 
 pytestmark = pytest.mark.integration
 

@@ -17,14 +17,16 @@ from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from accounts.demo import DEMO_ACCOUNTS, DEMO_PASSWORD, seed_demo_accounts
+from accounts.domain import AccountRefusal, SignInThrottle
+from accounts.pages import mount_pages
+from accounts.service import AccountService, SignInRefused
 from community.voting.pages import mount_voting_pages
 from community.voting.service import VotingService
 from community.voting.web import mount as mount_voting_api
-from gateway.accounts.demo import DEMO_ACCOUNTS, DEMO_PASSWORD, seed_demo_accounts
-from gateway.accounts.domain import AccountRefusal, SignInThrottle
-from gateway.accounts.service import AccountService, SignInRefused
-from gateway.auth import Role, TokenAuthority
-from gateway.pages import PRESESSION_COOKIE, SESSION_COOKIE, STATIC_DIR, mount_pages, percent, safe_next
+from webkit.formatting import percent
+from webkit.identity import Role, TokenAuthority
+from webkit.pages import PRESESSION_COOKIE, SESSION_COOKIE, STATIC_DIR, safe_next
 
 pytestmark = pytest.mark.integration
 

@@ -17,16 +17,16 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from accounts.demo import DEMO_PASSWORD, seed_demo_accounts
+from accounts.pages import mount_pages
+from accounts.service import AccountService
 from community.voting.audit import ReceiptStatus
 from community.voting.pages import mount_voting_pages
 from community.voting.rules import ORDINARY_RULE, Matter
 from community.voting.service import Accepted, VotingService
 from community.voting.tally import Ballot, Capacity, Choice, Election, Proposal, Unit, VoterRoll
-from gateway.accounts.demo import DEMO_PASSWORD, seed_demo_accounts
-from gateway.accounts.service import AccountService
-from gateway.auth import TokenAuthority
-from gateway.pages import mount_pages
 from tests.integration.helpers import PageSession
+from webkit.identity import TokenAuthority
 
 pytestmark = pytest.mark.integration
 

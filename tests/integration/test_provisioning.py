@@ -15,8 +15,8 @@ import paho.mqtt.client as paho
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 
-from gateway.points import Measurement
-from gateway.service import Gateway
+from gateway.processors.points import Measurement
+from smartcity.bootstrap import build_gateway
 from tests.integration.conftest import wait_until_subscribed
 from tests.integration.helpers import gate_event, wait_for_count
 from tests.servers import Mosquitto
@@ -131,7 +131,7 @@ async def test_the_gateway_user_reads_every_device_through_the_acl(
     secured_broker: Mosquitto, provisioned: dict[str, str], settings_for  # type: ignore[no-untyped-def]
 ) -> None:
     url = f"mqtt://gateway:{provisioned['gateway']}@127.0.0.1:{secured_broker.port}"
-    gateway = Gateway(settings_for(secured_broker, mqtt_url=url, site="demo", mqtt_share_group="gateways"))
+    gateway = build_gateway(settings_for(secured_broker, mqtt_url=url, site="demo", mqtt_share_group="gateways"))
     await gateway.start()
     await wait_until_subscribed(gateway)
     try:

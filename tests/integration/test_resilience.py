@@ -15,10 +15,10 @@ from pathlib import Path
 
 import pytest
 
-from gateway.points import Measurement
-from gateway.service import Gateway
-from gateway.sinks import PointQuery
-from gateway.sinks.influxdb import InfluxStore
+from gateway.outputs import PointQuery
+from gateway.outputs.influxdb import InfluxStore
+from gateway.processors.points import Measurement
+from smartcity.bootstrap import build_gateway
 from tests.integration.conftest import wait_until_subscribed
 from tests.integration.helpers import gate_event, publish, scale_record, wait_for, wait_for_count
 from tests.mqtt_load import RawPublisher
@@ -46,7 +46,7 @@ def events(prefix: str, count: int, device: str = "g1") -> list[tuple[str, bytes
 async def test_influxdb_outage_spools_then_replays_everything(
     mosquitto: Mosquitto, own_influx: InfluxDB, settings_for  # type: ignore[no-untyped-def]
 ) -> None:
-    gateway = Gateway(settings_for(mosquitto, influx_url=own_influx.url, batch_size=50, write_retries=1))
+    gateway = build_gateway(settings_for(mosquitto, influx_url=own_influx.url, batch_size=50, write_retries=1))
     await gateway.start()
     await wait_until_subscribed(gateway)
     try:
@@ -83,7 +83,7 @@ async def test_influxdb_outage_spools_then_replays_everything(
 async def test_full_spool_holds_acks_and_unacked_messages_survive_a_broker_restart(
     mosquitto: Mosquitto, own_influx: InfluxDB, settings_for  # type: ignore[no-untyped-def]
 ) -> None:
-    gateway = Gateway(settings_for(mosquitto, influx_url=own_influx.url, batch_size=20, write_retries=0,
+    gateway = build_gateway(settings_for(mosquitto, influx_url=own_influx.url, batch_size=20, write_retries=0,
                                    spool_max_bytes=2048))
     await gateway.start()
     await wait_until_subscribed(gateway)
@@ -117,13 +117,13 @@ async def test_messages_queued_while_the_gateway_is_down_arrive_when_it_returns(
     mosquitto: Mosquitto, settings_for, protocol: int  # type: ignore[no-untyped-def]
 ) -> None:
     settings = settings_for(mosquitto, mqtt_protocol=protocol)
-    first = Gateway(settings)
+    first = build_gateway(settings)
     await first.start()
     await wait_until_subscribed(first)
     await first.stop()
 
     publish(mosquitto.port, events("queued", 3000))  # more than Mosquitto's default queue of 1000
-    second = Gateway(settings)
+    second = build_gateway(settings)
     await second.start()
     try:
         await wait_for_count(second.store, Measurement.GATE_EVENT, 3000, timeout=60)
@@ -134,8 +134,8 @@ async def test_messages_queued_while_the_gateway_is_down_arrive_when_it_returns(
 async def test_two_gateways_in_a_shared_subscription_store_each_message_once(
     mosquitto: Mosquitto, settings_for  # type: ignore[no-untyped-def]
 ) -> None:
-    one = Gateway(settings_for(mosquitto, mqtt_share_group="gateways", mqtt_client_id="gw-one"))
-    two = Gateway(settings_for(mosquitto, mqtt_share_group="gateways", mqtt_client_id="gw-two",
+    one = build_gateway(settings_for(mosquitto, mqtt_share_group="gateways", mqtt_client_id="gw-one"))
+    two = build_gateway(settings_for(mosquitto, mqtt_share_group="gateways", mqtt_client_id="gw-two",
                                data_dir=one.settings.data_dir.parent / "var-two"))
     for gateway in (one, two):
         await gateway.start()
@@ -261,7 +261,7 @@ async def test_sigterm_writes_and_acknowledges_what_was_received_before_exiting(
 async def test_a_long_pause_keeps_the_connection_alive(
     mosquitto: Mosquitto, own_influx: InfluxDB, settings_for  # type: ignore[no-untyped-def]
 ) -> None:
-    gateway = Gateway(settings_for(mosquitto, influx_url=own_influx.url, batch_size=20, write_retries=0,
+    gateway = build_gateway(settings_for(mosquitto, influx_url=own_influx.url, batch_size=20, write_retries=0,
                                    spool_max_bytes=2048, mqtt_keepalive_s=1))
     await gateway.start()
     await wait_until_subscribed(gateway)

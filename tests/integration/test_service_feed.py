@@ -11,11 +11,12 @@ import paho.mqtt.client as paho
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
+from config.settings import MqttEndpoint
 from devices.contract import Command, CommandAck, DeviceState, ScaleRecord, UplinkModel
 from devices.topics import DeviceKind, DeviceTopic
-from gateway.downlink import DownlinkUnavailable, MqttDownlink
-from gateway.service_feed import ServiceFeed
-from gateway.settings import MqttEndpoint
+from messaging.downlink import DownlinkUnavailable
+from messaging.mqtt_downlink import MqttDownlink
+from messaging.service_feed import ServiceFeed
 from tests.integration.helpers import gate_event, publish, scale_record, wait_for
 from tests.servers import Mosquitto
 

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from gateway.points import Point
-from gateway.sinks import Aggregate, PointQuery, StoreUnavailable, Summary, TimeSeriesStore, WindowQuery
-from gateway.sinks.embedded import EmbeddedStore
-from gateway.sinks.influxdb import InfluxStore
+from gateway.outputs import Aggregate, PointQuery, StoreUnavailable, Summary, TimeSeriesStore, WindowQuery
+from gateway.outputs.embedded import EmbeddedStore
+from gateway.outputs.influxdb import InfluxStore
+from gateway.processors.points import Point
 from tests.servers import InfluxDB
 
 pytestmark = pytest.mark.integration

@@ -13,8 +13,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from community.voting import ORDINARY_RULE, Matter
 from community.voting.service import VotingService
 from community.voting.web import create_app
-from gateway.auth import Role, TokenAuthority
 from tests.integration.helpers import assert_openapi_describes_the_routes
+from webkit.identity import Role, TokenAuthority
 
 pytestmark = pytest.mark.integration
 

@@ -24,7 +24,7 @@ from community.voting.service import Accepted, Refused, VotingService
 from community.voting.storage import ballot_log, delegations, roll_units
 from community.voting.tally import Ballot, BallotRefusal, Capacity, Choice, Delegation, Proposal, Unit, VoterRoll
 from community.voting.verification import RecordProblemKind
-from gateway.database import create_engine, migrate
+from relational.database import create_engine, migrate
 from tests.integration.conftest import empty_engine
 
 pytestmark = pytest.mark.integration
@@ -195,7 +195,7 @@ async def downgrade(engine: AsyncEngine, revision: str) -> None:
     from alembic.config import Config
     from sqlalchemy.engine import Connection
 
-    from gateway.database import version_table
+    from relational.database import version_table
 
     def run(connection: Connection) -> None:
         config = Config()

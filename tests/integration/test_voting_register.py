@@ -39,7 +39,7 @@ from community.voting.service import (
 )
 from community.voting.storage import metadata as voting_metadata
 from community.voting.storage import roll_units
-from gateway.database import create_engine, migrate
+from relational.database import create_engine, migrate
 from tests.integration.conftest import empty_engine
 
 pytestmark = pytest.mark.integration

@@ -17,9 +17,9 @@ from community.ownership.service import OwnershipService
 from community.ownership.web import mount as mount_ownership_api
 from community.voting.service import VotingService
 from community.voting.web import mount as mount_voting_api
-from gateway.auth import Role, TokenAuthority
 from tests.integration.helpers import assert_openapi_describes_the_routes
 from tests.integration.test_voting_register import OPENS, REGISTER, T0, seed_units
+from webkit.identity import Role, TokenAuthority
 
 pytestmark = pytest.mark.integration
 

@@ -25,7 +25,7 @@ from community.voting.rules import Matter
 from community.voting.service import Accepted, VotingService
 from community.voting.tally import Ballot, Capacity, Choice, OwnerPerson
 from devices.simulator import GateKeys, TrafficGenerator
-from gateway.downlink import RecordingDownlink
+from messaging.downlink import RecordingDownlink
 from tests.integration.test_access_service import KEYS, PASS_KEY, SETTINGS, SITE_KEY, Clock
 
 pytestmark = pytest.mark.integration

@@ -12,13 +12,13 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from accounts.demo import seed_demo_accounts
+from accounts.pages import mount_pages
+from accounts.service import AccountService
 from community.ownership.service import OwnershipService
 from community.voting.pages import mount_voting_pages
 from community.voting.service import VotingService
-from gateway.accounts.demo import seed_demo_accounts
-from gateway.accounts.service import AccountService
-from gateway.database import migrate
-from gateway.pages import mount_pages
+from relational.database import migrate
 from tests.integration.test_pages_voting import AUTHORITY, Clock, Site, section, words
 from tests.integration.test_voting_register import OPENS, REGISTER, T0, proposal, seed_units
 
@@ -29,7 +29,7 @@ PAGE = "/voting/proposals/p-lifts"
 
 @pytest.fixture
 async def site(engine: AsyncEngine) -> AsyncIterator[Site]:
-    await migrate(engine, "gateway.accounts")
+    await migrate(engine, "accounts")
     accounts = AccountService(engine)
     await seed_demo_accounts(accounts, T0)
     await seed_units(engine)

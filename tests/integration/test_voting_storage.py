@@ -30,7 +30,7 @@ from community.voting import (
     verify_chain,
 )
 from community.voting.storage import LogConflict, VotingRepository, ballot_log
-from gateway.database import create_engine, migrate, version_table
+from relational.database import create_engine, migrate, version_table
 
 pytestmark = pytest.mark.integration
 

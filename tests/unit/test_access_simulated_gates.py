@@ -11,7 +11,7 @@ from devices.gate_commands import CredentialKind, GateStateReport, presented_cre
 from devices.gate_memory import canonical_hash
 from devices.simulator import GateKeys, TrafficGenerator
 from devices.topics import DeviceKind
-from gateway.decoding import Accepted, decode
+from gateway.processors.decoding import Accepted, decode
 
 SITE_KEY = b"k" * 32
 PASS_KEY = b"p" * 32

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gateway.accounts.domain import (
+from accounts.domain import (
     DEFAULT_COST,
     SALT_BYTES,
     AccountRefusal,
@@ -21,7 +21,7 @@ from gateway.accounts.domain import (
     hash_password,
     password_matches,
 )
-from gateway.auth import Role
+from webkit.identity import Role
 
 CHEAP = ScryptCost(n=2**4, r=1, p=1)  # fast enough for many examples; the format is the same
 SALT = b"s" * SALT_BYTES

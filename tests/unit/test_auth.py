@@ -10,17 +10,10 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from click.testing import CliRunner
 
-from gateway.auth import (
-    AUTHORITY,
-    CLOCK,
-    PRINCIPAL,
-    AuthError,
-    Role,
-    TokenAuthority,
-    load_or_create_secret,
-    require_roles,
-)
-from gateway.cli import main
+from config.keys import load_or_create_secret
+from smartcity.cli import main
+from webkit.auth import AUTHORITY, CLOCK, PRINCIPAL, require_roles
+from webkit.identity import AuthError, Role, TokenAuthority
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 SECRET = b"k" * 32

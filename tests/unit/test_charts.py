@@ -9,7 +9,7 @@ from fractions import Fraction
 
 import pytest
 
-from gateway.charts import FONT_STACK, MAX_POINTS, TimeSeries, bar_chart, line_chart
+from webkit.charts import FONT_STACK, MAX_POINTS, TimeSeries, bar_chart, line_chart
 
 SVG = "{http://www.w3.org/2000/svg}"
 START = datetime(2026, 12, 1, 1, 0, tzinfo=UTC)  # 09:00 in Shanghai
@@ -114,7 +114,7 @@ def test_naive_times_and_oversized_series_are_refused() -> None:
 
 
 def test_a_time_chart_leaves_room_before_its_first_moment_for_its_label() -> None:
-    from gateway.charts import X_PAD, padded_time_range
+    from webkit.charts import X_PAD, padded_time_range
 
     first = datetime(2026, 11, 17, 4, tzinfo=UTC)
     moments = [first + timedelta(days=day) for day in range(7)]

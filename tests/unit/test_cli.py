@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from click.testing import CliRunner
 
-from gateway.cli import main
+from smartcity.cli import main
 
 
 def test_help_lists_every_setting_with_its_variable() -> None:

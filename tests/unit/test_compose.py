@@ -7,7 +7,7 @@ from typing import Any
 
 import yaml
 
-from gateway.settings import Settings
+from config.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -56,7 +56,7 @@ def test_gateways_share_a_group_with_distinct_client_ids() -> None:
 
 
 def test_every_smartcity_command_and_option_in_the_stack_exists() -> None:
-    from gateway.cli import main
+    from smartcity.cli import main
 
     for name, service in compose()["services"].items():
         if service.get("build") != "." or "entrypoint" in service:

@@ -8,8 +8,8 @@ import base64
 from datetime import UTC, datetime, timedelta
 
 from devices.simulator import TrafficGenerator
-from gateway.decoding import Rejected, decode
-from gateway.points import CredentialHasher, dead_letter_point
+from gateway.processors.decoding import Rejected, decode
+from gateway.processors.points import CredentialHasher, dead_letter_point
 
 HASH = CredentialHasher(b"site key")
 

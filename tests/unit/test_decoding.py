@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from devices.contract import CommandAck, DeviceState, GateEvent, ScaleRecord
 from devices.topics import Channel, DeviceKind, topic_for
-from gateway.decoding import Accepted, DeadLetterReason, Ignored, Rejected, decode
+from gateway.processors.decoding import Accepted, DeadLetterReason, Ignored, Rejected, decode
 
 GATE_TOPIC = topic_for("site-a", DeviceKind.GATE, "gate-01", Channel.EVENT)
 SCALE_TOPIC = topic_for("site-a", DeviceKind.SCALE, "scale-01", Channel.RECORD)

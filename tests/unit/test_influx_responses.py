@@ -12,9 +12,9 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from gateway.points import Point
-from gateway.sinks import StoreRejected, StoreUnavailable
-from gateway.sinks.influxdb import InfluxStore
+from gateway.outputs import StoreRejected, StoreUnavailable
+from gateway.outputs.influxdb import InfluxStore
+from gateway.processors.points import Point
 
 
 def point(n: int) -> Point:

@@ -18,7 +18,7 @@ from devices.scale_commands import (
 )
 from devices.simulator import TrafficGenerator
 from devices.topics import Channel, DeviceKind
-from gateway.decoding import Accepted, decode
+from gateway.processors.decoding import Accepted, decode
 from market.scale_delivery import DeliveryStatus, acknowledged, new_delivery
 
 START = datetime(2026, 11, 23, 1, 30, tzinfo=UTC)

@@ -6,8 +6,8 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from pydantic import BaseModel
 
-from gateway.auth import Role
-from gateway.openapi import Route, add_routes
+from webkit.identity import Role
+from webkit.openapi import Route, add_routes
 
 
 class Price(BaseModel):
@@ -36,7 +36,7 @@ async def test_two_contexts_routes_are_served_in_one_document() -> None:
 
 
 async def test_query_parameters_are_described_as_optional_with_their_types() -> None:
-    from gateway.openapi import LIMIT, QueryParam
+    from webkit.openapi import LIMIT, QueryParam
 
     app = web.Application()
     add_routes(app, [Route("GET", "/api/events", ok, "Events", query=(

@@ -14,12 +14,12 @@ import pytest
 
 from devices.contract import GateEvent, ScaleRecord, UplinkModel
 from devices.topics import Channel, DeviceKind, DeviceTopic, topic_for
+from gateway.batching.pipeline import AckToken, Pipeline, PipelineLimits
+from gateway.batching.spool import Spool
+from gateway.inputs.mqtt import Inbound
 from gateway.metrics import GatewayMetrics
-from gateway.mqtt_source import Inbound
-from gateway.pipeline import AckToken, Pipeline, PipelineLimits
-from gateway.points import CredentialHasher, Measurement, Point
-from gateway.sinks import PointQuery, Row, StoreRejected, StoreUnavailable
-from gateway.spool import Spool
+from gateway.outputs import PointQuery, Row, StoreRejected, StoreUnavailable
+from gateway.processors.points import CredentialHasher, Measurement, Point
 
 SITE = "site-a"
 TS_MS = 1_763_861_400_000

@@ -13,8 +13,8 @@ from hypothesis import strategies as st
 
 from devices.contract import CommandAck, DeviceState, GateEvent, ScaleRecord
 from devices.topics import parse_topic
-from gateway.decoding import Accepted, decode
-from gateway.points import (
+from gateway.processors.decoding import Accepted, decode
+from gateway.processors.points import (
     TAG_KEYS,
     CredentialHasher,
     FieldValue,

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gateway.settings import MqttEndpoint, SettingsError, load_settings
+from config.settings import MqttEndpoint, SettingsError, load_settings
 
 
 @pytest.fixture(autouse=True)
@@ -181,7 +181,7 @@ def test_the_access_alarm_thresholds_reach_the_access_service(monkeypatch: pytes
     from datetime import timedelta
 
     from community.access.service import AccessSettings
-    from gateway.bootstrap import access_settings
+    from smartcity.bootstrap import access_settings
 
     assert access_settings(load_settings()) == AccessSettings()  # the defaults agree with the service's own
     monkeypatch.setenv("SC_ACCESS_DENIAL_THRESHOLD", "3")

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from devices.contract import GateEvent, GateEventKind, Payment, ScaleRecord, expected_amount_fen
 from devices.simulator import PRODUCTS, SimMessage, SimulationStats, TrafficGenerator
 from devices.topics import Channel, DeviceKind, TopicError, parse_topic
-from gateway.decoding import Accepted, DeadLetterReason, Rejected, decode
+from gateway.processors.decoding import Accepted, DeadLetterReason, Rejected, decode
 
 START = datetime(2026, 11, 23, 1, 30, tzinfo=UTC)  # 09:30 in Shanghai, the market is busy
 STEP = timedelta(milliseconds=50)

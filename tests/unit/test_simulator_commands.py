@@ -19,7 +19,7 @@ from devices.scale_commands import (
 )
 from devices.simulator import GateKeys, SimMessage, TrafficGenerator
 from devices.topics import Channel, DeviceKind
-from gateway.decoding import Accepted, decode
+from gateway.processors.decoding import Accepted, decode
 
 SITE_KEY = b"k" * 32
 START = datetime(2026, 11, 23, 1, 30, tzinfo=UTC)

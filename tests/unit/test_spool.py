@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gateway.points import FieldValue, Point
-from gateway.spool import Spool, SpoolFull
+from gateway.batching.spool import Spool, SpoolFull
+from gateway.processors.points import FieldValue, Point
 
 LARGE = 10**9
 

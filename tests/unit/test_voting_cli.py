@@ -14,15 +14,16 @@ import pytest
 from click.testing import CliRunner
 
 from community.voting.verification import record_document
-from gateway.cli import _ratio, main
+from smartcity.cli import main
+from smartcity.vote_records import ratio_text
 from tests.unit.test_voting_verification import DELEGATION, honest
 
 
 def test_a_ratio_is_printed_exactly_as_the_pages_round_it() -> None:
     # 23/160 = 14.375 %: rounded half-even to 14.38 %, where the float 0.14375 prints as 14.37 %
-    assert _ratio(Fraction(23, 160)) == "23/160 (14.38%)"
-    assert _ratio(Fraction(2, 3)) == "2/3 (66.67%)"
-    assert _ratio(Fraction(1)) == "1/1 (100.00%)"
+    assert ratio_text(Fraction(23, 160)) == "23/160 (14.38%)"
+    assert ratio_text(Fraction(2, 3)) == "2/3 (66.67%)"
+    assert ratio_text(Fraction(1)) == "1/1 (100.00%)"
 
 
 def write(tmp_path: Path, document: dict[str, Any]) -> Path:

@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 import sqlalchemy as sa
 from alembic import op
 
-from gateway.database import UtcDateTime
+from relational.database import UtcDateTime
 
 revision = "0002_market_corrections"
 down_revision = "0001_market"

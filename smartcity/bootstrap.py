@@ -1,0 +1,161 @@
+"""The composition root: every object of the installation is built here from :class:`Settings` and handed to
+what uses it — the time-series store (given to the gateway and to the services), the gateway, the market,
+access, ownership, e-voting and accounts services with their broker sessions (a ServiceFeed per device kind,
+one Downlink), and the aiohttp application their APIs and pages are mounted on.
+
+``smartcity run`` (gateway, services and simulator in one process) and ``smartcity services`` (as in the
+compose stack) both build through here; :mod:`smartcity.lifecycle` runs what is built. Nothing imports this
+package but the CLI and the tests.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from aiohttp import web
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from accounts.pages import mount_pages
+from accounts.service import AccountService
+from community.access.pages import mount_access_pages
+from community.access.service import AccessKeys, AccessService, AccessSettings
+from community.access.web import mount as mount_access_api
+from community.ownership.service import OwnershipService
+from community.ownership.web import mount as mount_ownership_api
+from community.voting.pages import mount_voting_pages
+from community.voting.service import VotingService
+from community.voting.web import mount as mount_voting_api
+from config.keys import credential_key, gate_site_key, load_or_create_secret, visitor_pass_key
+from config.settings import MqttEndpoint, Settings
+from devices.topics import DeviceKind
+from gateway.outputs import TimeSeriesStore
+from gateway.outputs.embedded import EmbeddedStore
+from gateway.outputs.influxdb import InfluxStore
+from gateway.service import Gateway
+from market.pages import mount_market_pages
+from market.service import MarketService, MarketSettings
+from market.web import mount as mount_market_api
+from messaging.mqtt_downlink import MqttDownlink
+from messaging.service_feed import ServiceFeed
+from relational.database import create_engine, migrate
+from webkit.identity import Role, TokenAuthority
+from webkit.pages import NavLink, mount_portal
+
+log = logging.getLogger(__name__)
+
+CONTEXTS = ("community", "market", "accounts")
+"""The packages whose Alembic migrations make up the relational schema."""
+
+
+class ServicesUnavailable(Exception):
+    """The services cannot start (the database cannot be reached or migrated); the message says why."""
+
+
+@dataclass
+class Services:
+    engine: AsyncEngine
+    authority: TokenAuthority
+    accounts: AccountService
+    voting: VotingService
+    access: AccessService
+    ownership: OwnershipService
+    market: MarketService
+    feeds: tuple[ServiceFeed, ...]
+    downlink: MqttDownlink
+
+
+def token_authority(settings: Settings) -> TokenAuthority:
+    secret = settings.auth_secret.get_secret_value() if settings.auth_secret else None
+    return TokenAuthority(load_or_create_secret(secret, settings.data_dir))
+
+
+async def migrated_engine(settings: Settings) -> AsyncEngine:
+    engine = create_engine(settings.database_url)
+    try:
+        for package in CONTEXTS:
+            await migrate(engine, package)
+    except Exception as failure:
+        await engine.dispose()
+        raise ServicesUnavailable(f"cannot prepare the database at SC_DATABASE_URL: {failure}") from None
+    return engine
+
+
+def access_settings(settings: Settings) -> AccessSettings:
+    """The access service's alarm thresholds and presence cutoff from their SC_ variables."""
+    return AccessSettings(
+        denial_threshold=settings.access_denial_threshold,
+        denial_window=timedelta(seconds=settings.access_denial_window_s),
+        door_held_open_after=timedelta(seconds=settings.access_door_held_open_s),
+        gate_offline_after=timedelta(seconds=settings.access_gate_offline_s),
+        resident_presence_stale_after=timedelta(hours=settings.access_presence_stale_h),
+    )
+
+
+def build_services(settings: Settings, engine: AsyncEngine, mqtt_url: str, store: TimeSeriesStore,
+                   clock: Callable[[], datetime]) -> Services:
+    endpoint = MqttEndpoint.parse(mqtt_url)
+    client_id = settings.mqtt_client_id
+    downlink = MqttDownlink(endpoint, f"{client_id}-downlink"[:64])
+    access = AccessService(engine, downlink, clock, AccessKeys(gate_site_key(settings), visitor_pass_key(settings)),
+                           access_settings(settings))
+    market_settings = MarketSettings(public_base_url=settings.public_base_url,
+                                     trusted_proxies=settings.trusted_proxy_list)
+    market = MarketService(engine, downlink, store, clock, market_settings)
+    feeds = (
+        ServiceFeed(endpoint, f"{client_id}-access"[:64], DeviceKind.GATE, access, protocol=settings.mqtt_protocol),
+        ServiceFeed(endpoint, f"{client_id}-market"[:64], DeviceKind.SCALE, market, protocol=settings.mqtt_protocol),
+    )
+    return Services(engine, token_authority(settings), AccountService(engine), VotingService(engine), access,
+                    OwnershipService(engine), market, feeds, downlink)
+
+
+def mount_services(app: web.Application, services: Services, store: TimeSeriesStore,
+                   clock: Callable[[], datetime], site: str, system_links: tuple[NavLink, ...] = ()) -> None:
+    """The services' JSON APIs (one /openapi.json) and the people's pages on ``app``, with the
+    portal at "/" (``system_links``: the gateway's status page, when it runs in the same process);
+    ``site``: the market the pages' links lead to."""
+    app.on_shutdown.append(_end_live_streams(services))
+    mount_voting_api(app, services.voting, services.authority, clock)
+    mount_access_api(app, services.access, services.authority, clock)
+    mount_ownership_api(app, services.ownership, services.authority, clock)
+    mount_market_api(app, services.market, services.authority, clock)
+    mount_pages(app, services.accounts, services.authority, clock)
+    # the first link a person may open is where they land after sign-in: managers on the console
+    mount_market_pages(app, services.market, site)
+    mount_access_pages(app, services.access, store)
+    mount_voting_pages(app, services.voting)
+    mount_portal(app, (*system_links, NavLink("API 文档", "/openapi.json", (Role.ADMIN,), "OpenAPI 3.1 (JSON)")))
+
+
+def _end_live_streams(services: Services) -> Callable[[web.Application], Awaitable[None]]:
+    async def end(_app: web.Application) -> None:
+        # the console's feed streams until told otherwise: without this the server waits out its
+        # shutdown timeout for every open console before it stops
+        services.access.feed.close()
+
+    return end
+
+
+def build_store(settings: Settings) -> TimeSeriesStore:
+    """InfluxDB when SC_INFLUX_URL is set, else the embedded SQLite store under the data directory."""
+    if settings.influx_url is None:
+        return EmbeddedStore(settings.data_dir / "timeseries.sqlite")
+    return InfluxStore(
+        settings.influx_url,
+        settings.influx_db,
+        token=settings.influx_token.get_secret_value() if settings.influx_token else None,
+        username=settings.influx_user,
+        password=settings.influx_password.get_secret_value() if settings.influx_password else None,
+        timeout_s=settings.write_timeout_s,
+        create_database=settings.influx_create_db,
+    )
+
+
+def build_gateway(settings: Settings, mqtt_url: str | None = None,
+                  store: TimeSeriesStore | None = None) -> Gateway:
+    """The ingestion path with its store (built from ``settings`` unless given) and the credential key."""
+    return Gateway(settings, store if store is not None else build_store(settings), credential_key(settings),
+                   mqtt_url)

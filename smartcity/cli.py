@@ -1,0 +1,336 @@
+"""``smartcity``: the one console script. Configuration comes from ``SC_`` environment variables.
+
+Each command imports what it runs inside its own body (marked "on use"): the whole installation takes about
+1.5 s to import, which ``--help``, ``simulate``, ``provision`` and ``token`` need not pay. This module is the top
+of the dependency graph, so these deferred imports hide no cycle (import-linter checks that)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import random
+import signal
+import sys
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from config.logs import configure_logging
+from config.settings import MqttEndpoint, Settings, SettingsError, load_settings, settings_help
+
+if TYPE_CHECKING:
+    pass  # on use
+
+log = logging.getLogger("smartcity")
+
+SETTINGS_EPILOG = "\b\nEnvironment variables:\n" + settings_help()
+
+
+def _settings() -> Settings:
+    try:
+        settings = load_settings()
+    except SettingsError as error:
+        raise click.ClickException(str(error)) from None
+    configure_logging(settings.log_level, settings.log_format)
+    return settings
+
+
+@click.group(epilog=SETTINGS_EPILOG, context_settings={"max_content_width": 120})
+def main() -> None:
+    """Smart-community IoT gateway and smart-market backend.
+
+    Devices (access-control gates, traceability scales) publish over MQTT; the gateway validates
+    every message, stores time series in InfluxDB (or an embedded store) and serves a status page.
+    """
+
+
+def _simulation_options(function: Callable[..., None]) -> Callable[..., None]:
+    options = [
+        click.option("--gates", default=4, show_default=True, type=click.IntRange(0, 10_000), help="Simulated gates"),
+        click.option("--scales", default=6, show_default=True, type=click.IntRange(0, 10_000), help="Simulated scales"),
+        click.option("--rate", default=5.0, show_default=True, type=click.FloatRange(0.01, 100_000),
+                     help="Messages per second, all devices together"),
+        click.option("--bad-ratio", default=0.02, show_default=True, type=click.FloatRange(0, 1),
+                     help="Share of deliberately malformed messages"),
+        click.option("--seed", default=None, type=int, help="Random seed, for a repeatable stream"),
+    ]
+    for option in reversed(options):
+        function = option(function)
+    return function
+
+
+@main.command(epilog=SETTINGS_EPILOG)
+@_simulation_options
+@click.option("--no-simulator", is_flag=True, help="Do not start the simulated devices")
+def run(gates: int, scales: int, rate: float, bad_ratio: float, seed: int | None, no_simulator: bool) -> None:
+    """All in one: broker (embedded by default), gateway, the market, access and e-voting services
+    with their APIs and pages (SC_DATABASE_URL, migrated at start), and simulated devices with a
+    demo market and compound to match."""
+    settings = _settings()
+    generator = _traffic_generator(settings, gates, scales, seed, bad_ratio)
+    simulation = None if no_simulator else (generator, rate)
+    from smartcity.serve import serve  # on use
+
+    _run_until_signal(lambda stop: serve(settings, stop, simulation, services=True, demo=generator))
+
+
+@main.command(epilog=SETTINGS_EPILOG)
+@click.option("--demo", is_flag=True, help="Seed a demo market and compound matching 'smartcity simulate'")
+@click.option("--gates", default=4, show_default=True, type=click.IntRange(0, 10_000),
+              help="With --demo: the simulator's gates")
+@click.option("--scales", default=6, show_default=True, type=click.IntRange(0, 10_000),
+              help="With --demo: the simulator's scales")
+@click.option("--seed", default=None, type=int, help="With --demo: the simulator's --seed")
+def services(demo: bool, gates: int, scales: int, seed: int | None) -> None:
+    """The market, access and e-voting services with their APIs and the people's pages, without a
+    gateway: each service keeps its own MQTT session on its devices' topics at SC_MQTT_URL."""
+    settings = _settings()
+    if settings.embedded_mqtt:
+        raise click.ClickException("services connect to a running broker: set SC_MQTT_URL=mqtt://host:port "
+                                   "(or use 'smartcity run', which starts everything in one process)")
+    if demo and seed is None:
+        raise click.ClickException("--demo needs the simulator's --seed, so the demo data matches its devices")
+    generator = _traffic_generator(settings, gates, scales, seed, 0.0) if demo else None
+    from smartcity.serve import serve_services  # on use
+
+    _run_until_signal(lambda stop: serve_services(settings, stop, generator))
+
+
+@main.command(epilog=SETTINGS_EPILOG)
+def gateway() -> None:
+    """The gateway alone: MQTT → validation → time-series store, with its HTTP status and metrics."""
+    settings = _settings()
+    from smartcity.serve import serve  # on use
+
+    _run_until_signal(lambda stop: serve(settings, stop, None, services=False))
+
+
+@main.command(epilog=SETTINGS_EPILOG)
+@_simulation_options
+@click.option("--duration", default=None, type=click.FloatRange(0.1), help="Seconds to run (default: until Ctrl-C)")
+@click.option("--credentials", "credentials_file", default=None,
+              type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="credentials.csv from 'smartcity provision': each device connects as its own broker user")
+def simulate(gates: int, scales: int, rate: float, bad_ratio: float, seed: int | None, duration: float | None,
+             credentials_file: Path | None) -> None:
+    """Simulated gates and scales publishing realistic traffic to the broker at SC_MQTT_URL.
+
+    The gates hold the site key (SC_CREDENTIAL_HASH_KEY) and the visitor pass key
+    (SC_VISITOR_PASS_KEY), so they decide from the whitelists the access service syncs to them."""
+    from devices.provisioning import CredentialsFileError, device_credentials  # on use
+
+    settings = _settings()
+    if settings.embedded_mqtt:
+        raise click.ClickException(
+            "simulate publishes to a running broker: set SC_MQTT_URL=mqtt://host:port "
+            "(or use 'smartcity run', which starts the embedded broker and the simulator together)"
+        )
+    endpoint = MqttEndpoint.parse(settings.mqtt_url)
+    credentials = None
+    if credentials_file is not None:
+        try:
+            credentials = device_credentials(credentials_file.read_text())
+        except CredentialsFileError as error:
+            raise click.ClickException(f"{credentials_file}: {error}") from None
+
+    async def simulate_until(stop: asyncio.Event) -> None:
+        from devices.simulator import run_simulation  # on use
+
+        generator = _traffic_generator(settings, gates, scales, seed, bad_ratio)
+        stats = await run_simulation(
+            endpoint.host, endpoint.port, generator, rate, duration, endpoint.username, endpoint.password, stop,
+            device_credentials=credentials,
+        )
+        click.echo(f"published: {stats}")
+
+    _run_until_signal(simulate_until)
+
+
+def _traffic_generator(settings: Settings, gates: int, scales: int, seed: int | None, bad_ratio: float) -> Any:
+    from config.keys import gate_site_key, visitor_pass_key  # on use
+    from devices.simulator import GateKeys, TrafficGenerator  # on use
+
+    keys = GateKeys(gate_site_key(settings), visitor_pass_key(settings))
+    return TrafficGenerator(settings.site, gates, scales, seed=_seed(seed), bad_ratio=bad_ratio, gate_keys=keys)
+
+
+@main.command(epilog=SETTINGS_EPILOG)
+@click.option("--gates", default=4, show_default=True, type=click.IntRange(0, 9_999), help="Gates gate-01..")
+@click.option("--scales", default=6, show_default=True, type=click.IntRange(0, 9_999), help="Scales scale-01..")
+@click.option("--out", "out_dir", default="var/mosquitto", show_default=True,
+              type=click.Path(file_okay=False, path_type=Path), help="Folder for passwd, acl, credentials.csv")
+@click.option("--gateway-password", envvar="BROKER_GATEWAY_PASSWORD", default=None,
+              help="Password of the 'gateway' broker user (env BROKER_GATEWAY_PASSWORD); default: random")
+@click.option("--services-password", envvar="BROKER_SERVICES_PASSWORD", default=None,
+              help="Password of the 'services' broker user (env BROKER_SERVICES_PASSWORD); default: random")
+def provision(gates: int, scales: int, out_dir: Path, gateway_password: str | None,
+              services_password: str | None) -> None:
+    """Mosquitto password and ACL files for the devices of SC_SITE, plus the gateway and services users.
+
+    Each device may publish only its own uplink topics and read only its own cmd topic.
+    credentials.csv (mode 0600) holds the clear passwords to configure the devices with.
+    """
+    from devices.provisioning import acl_file, credentials_csv, device_users, password_file  # on use
+
+    settings = _settings()
+    users = device_users(settings.site, gates, scales, gateway_password=gateway_password,
+                         services_password=services_password)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for name, text, mode in (("passwd", password_file(users), 0o640), ("acl", acl_file(users), 0o644),
+                             ("credentials.csv", credentials_csv(users), 0o600)):
+        path = out_dir / name
+        path.touch(mode=mode)
+        path.chmod(mode)
+        path.write_text(text)
+    click.echo(f"{len(users)} broker users for site {settings.site!r} written to {out_dir}/ "
+               "(passwd, acl, credentials.csv)")
+
+
+@main.group()
+def token() -> None:
+    """Bearer tokens for the services' APIs."""
+
+
+@token.command("issue", epilog=SETTINGS_EPILOG)
+@click.option("--subject", required=True, help="Who the token is for (user or resident id)")
+@click.option("--role", "roles", multiple=True, required=True,
+              type=click.Choice(["admin", "property_manager", "market_operator", "resident", "committee"]),
+              help="A role the token carries (repeatable)")
+@click.option("--ttl-days", default=30, show_default=True, type=click.IntRange(1, 3650), help="Validity")
+def token_issue(subject: str, roles: tuple[str, ...], ttl_days: int) -> None:
+    """Print a signed bearer token (signed with SC_AUTH_SECRET)."""
+    from smartcity.bootstrap import token_authority  # on use
+    from webkit.identity import Role  # on use
+
+    settings = _settings()
+    authority = token_authority(settings)
+    click.echo(authority.issue(subject, [Role(role) for role in roles], datetime.now(UTC), timedelta(days=ttl_days)))
+
+
+@main.group()
+def votes() -> None:
+    """Owners' e-voting (Civil Code Art. 278): checks anyone entitled can run."""
+
+
+@votes.command("verify", epilog=SETTINGS_EPILOG)
+@click.argument("proposal_id", required=False)
+@click.option("--from", "record_file", default=None, type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Recount from a record file (GET /api/voting/proposals/{id}/record, or 'smartcity votes export') "
+                   "without the database")
+def votes_verify(proposal_id: str | None, record_file: Path | None) -> None:
+    """Check a proposal's log and recount it: from the database in SC_DATABASE_URL, or from a record file.
+
+    Exits 1 on any discrepancy: a broken hash chain, a roll or delegations other than those the log was begun on,
+    a logged ballot or delegation the rules refuse, or a published result the recount does not give.
+    """
+    from smartcity.vote_records import verification_text, verify_record_file  # on use
+
+    if record_file is not None:
+        report = verify_record_file(record_file, proposal_id)
+    elif proposal_id is None:
+        raise click.UsageError("give the PROPOSAL_ID to verify in SC_DATABASE_URL, or --from FILE")
+    else:
+        report = _from_voting_database(proposal_id, lambda service: service.verify(proposal_id))
+    click.echo(verification_text(report))
+    if not report.is_clean:
+        raise SystemExit(1)
+
+
+@votes.command("export", epilog=SETTINGS_EPILOG)
+@click.argument("proposal_id")
+@click.option("--out", "out_file", default=None, type=click.Path(dir_okay=False, path_type=Path),
+              help="Write the record to this file (default: standard output)")
+def votes_export(proposal_id: str, out_file: Path | None) -> None:
+    """Write a proposal's record from SC_DATABASE_URL as JSON — its terms, frozen roll, delegations, whole log and
+    head, and the published result — the document 'smartcity votes verify --from FILE' recounts."""
+    from community.voting.verification import record_document  # on use
+
+    record = _from_voting_database(proposal_id, lambda service: service.record(proposal_id))
+    text = json.dumps(record_document(record), ensure_ascii=False, indent=1)
+    if out_file is None:
+        click.echo(text)
+        return
+    out_file.write_text(text + "\n", encoding="utf-8")
+    click.echo(f"record of proposal {proposal_id} written to {out_file}", err=True)
+
+
+def _from_voting_database(proposal_id: str, read: Callable[[Any], Awaitable[Any]]) -> Any:
+    """``read(VotingService)`` on SC_DATABASE_URL, its refusals as messages."""
+    from community.voting.service import RollNotFrozen, UnknownProposal, VotingService  # on use
+    from relational.database import create_engine  # on use
+
+    settings = _settings()
+    found: list[Any] = []
+
+    async def run(_stop: asyncio.Event) -> None:
+        engine = create_engine(settings.database_url)
+        try:
+            found.append(await read(VotingService(engine)))
+        except UnknownProposal:
+            raise click.ClickException(f"no proposal {proposal_id!r} in the database") from None
+        except RollNotFrozen:
+            raise click.ClickException(f"proposal {proposal_id!r} has not opened yet: its voter roll is not "
+                                       "frozen, so there is nothing to verify") from None
+        finally:
+            await engine.dispose()
+
+    _run_until_signal(run)
+    return found[0]
+
+
+
+
+
+
+
+
+def _seed(seed: int | None) -> int:
+    return seed if seed is not None else random.SystemRandom().randrange(2**31)
+
+
+def _run_until_signal(body: Callable[[asyncio.Event], Awaitable[None]]) -> None:
+    async def runner() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+
+        def on_signal() -> None:
+            if stop.is_set():
+                # a second Ctrl-C: leave now; what is unacknowledged is redelivered by the broker
+                click.echo("Second signal: exiting without waiting.", err=True)
+                os._exit(130)
+            stop.set()
+
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, on_signal)
+        await body(stop)
+
+    try:
+        asyncio.run(runner())
+    except SettingsError as error:
+        raise click.ClickException(str(error)) from None
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+if __name__ == "__main__":
+    sys.exit(main())

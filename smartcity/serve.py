@@ -1,0 +1,154 @@
+"""What ``smartcity run``, ``services`` and ``gateway`` serve: the embedded broker when asked for, the gateway,
+the services built by :mod:`smartcity.bootstrap` and run by :mod:`smartcity.lifecycle`, and the HTTP server,
+started in order and stopped in reverse."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from typing import Any
+
+import click
+from aiohttp import web
+
+from config.settings import MqttEndpoint, Settings
+from devices.simulator import run_simulation
+from gateway.web import create_app
+from messaging.embedded_broker import EmbeddedBroker
+from smartcity.bootstrap import (
+    ServicesUnavailable,
+    build_gateway,
+    build_services,
+    build_store,
+    migrated_engine,
+    mount_services,
+)
+from smartcity.lifecycle import running
+from webkit.identity import Role
+from webkit.pages import NavLink
+
+log = logging.getLogger("smartcity")
+
+
+
+HTTP_SHUTDOWN_S = 5.0
+
+
+@contextlib.asynccontextmanager
+async def _embedded_broker(settings: Settings) -> AsyncIterator[str]:
+    if not settings.embedded_mqtt:
+        yield settings.mqtt_url
+        return
+    broker = EmbeddedBroker(settings.embedded_mqtt_port)
+    await broker.start()
+    if broker.moved:
+        click.echo(
+            f"Port {broker.wanted_port} (SC_EMBEDDED_MQTT_PORT) is taken; "
+            f"the embedded MQTT broker listens on 127.0.0.1:{broker.port} instead.",
+            err=True,
+        )
+    log.info("embedded mqtt broker started", extra={"url": broker.url})
+    try:
+        yield broker.url
+    finally:
+        await broker.stop()
+
+
+async def serve(
+    settings: Settings,
+    stop: asyncio.Event,
+    simulation: tuple[Any, float] | None,
+    services: bool,
+    demo: Any = None,
+) -> None:
+
+    async with _embedded_broker(settings) as mqtt_url:
+        gateway_ = build_gateway(settings, mqtt_url)
+        # with the services, "/" is the people's portal and the gateway's status page moves aside
+        app = create_app(gateway_, status_path="/gateway" if services else "/")
+        async with contextlib.AsyncExitStack() as stack:
+            built = await _services_on(app, settings, mqtt_url, gateway_.store, True) if services else None
+            if built is not None:
+                stack.push_async_callback(built.engine.dispose)
+            await _start_http(app, settings, stack)
+            await gateway_.start()
+            stack.push_async_callback(gateway_.stop)  # runs before the engine is disposed
+            if built is not None:
+                await stack.enter_async_context(_running_services(built, settings, demo))
+            click.echo(f"Pages and status: http://{settings.http_host}:{settings.http_port}/   (Ctrl-C stops)",
+                       err=True)
+            simulator = None
+            if simulation is not None:
+                simulator = asyncio.create_task(_simulate(mqtt_url, simulation, stop))
+            await stop.wait()
+            click.echo("Stopping: flushing batches...", err=True)
+            if simulator is not None:
+                await asyncio.gather(simulator, return_exceptions=True)
+
+
+async def serve_services(settings: Settings, stop: asyncio.Event, demo: Any) -> None:
+
+    app = web.Application()
+    store = build_store(settings)
+    async with contextlib.AsyncExitStack() as stack:
+        await store.open()
+        stack.push_async_callback(store.close)
+        built = await _services_on(app, settings, settings.mqtt_url, store)
+        stack.push_async_callback(built.engine.dispose)
+        await _start_http(app, settings, stack)
+        await stack.enter_async_context(_running_services(built, settings, demo))
+        click.echo(f"Pages and APIs: http://{settings.http_host}:{settings.http_port}/   (Ctrl-C stops)", err=True)
+        await stop.wait()
+        click.echo("Stopping...", err=True)
+
+
+async def _services_on(app: web.Application, settings: Settings, mqtt_url: str, store: Any,
+                       with_gateway: bool = False) -> Any:
+
+    try:
+        engine = await migrated_engine(settings)
+    except ServicesUnavailable as error:
+        raise click.ClickException(str(error)) from None
+    built = build_services(settings, engine, mqtt_url, store, _clock)
+    staff = (Role.PROPERTY_MANAGER, Role.MARKET_OPERATOR)
+    gateway_links = (NavLink("网关状态", "/gateway", staff, "设备消息、死信、存储与吞吐"),) if with_gateway else ()
+    mount_services(app, built, store, _clock, settings.site, gateway_links)
+    return built
+
+
+@contextlib.asynccontextmanager
+async def _running_services(built: Any, settings: Settings, demo: Any) -> AsyncIterator[None]:
+
+    async with running(built, settings, _clock, demo) as notes:
+        for line in notes:
+            click.echo(line, err=True)
+        yield
+
+
+async def _start_http(app: web.Application, settings: Settings, stack: contextlib.AsyncExitStack) -> None:
+    # requests still running when we stop get this long to finish (live streams are ended at once)
+    runner = web.AppRunner(app, access_log=None, shutdown_timeout=HTTP_SHUTDOWN_S)
+    await runner.setup()
+    stack.push_async_callback(runner.cleanup)
+    try:
+        await web.TCPSite(runner, settings.http_host, settings.http_port).start()
+    except OSError as error:
+        raise click.ClickException(
+            f"cannot serve HTTP on {settings.http_host}:{settings.http_port} ({error.strerror}); "
+            "set SC_HTTP_PORT to a free port"
+        ) from None
+
+
+def _clock() -> datetime:
+    return datetime.now(UTC)
+
+
+async def _simulate(mqtt_url: str, simulation: tuple[Any, float], stop: asyncio.Event) -> None:
+
+    generator, rate = simulation
+    endpoint = MqttEndpoint.parse(mqtt_url)
+    await run_simulation(endpoint.host, endpoint.port, generator, rate, None, endpoint.username,
+                         endpoint.password, stop)
