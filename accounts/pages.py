@@ -77,16 +77,16 @@ async def sign_in(request: web.Request) -> web.StreamResponse:
     form = await form_of(request)
     account_id, password = form.get("account_id", "").strip(), form.get("password", "")
     next_path = safe_next(form.get("next"))
-    site = request.app[SITE]
-    now = request.app[CLOCK]()
-    outcome = await request.app[ACCOUNTS].sign_in(account_id, password, now) if account_id and password \
+    site = request.config_dict[SITE]
+    now = request.config_dict[CLOCK]()
+    outcome = await request.config_dict[ACCOUNTS].sign_in(account_id, password, now) if account_id and password \
         else SignInRefused.WRONG_CREDENTIALS
     if isinstance(outcome, SignInRefused):
         return await render(request, "signin.html", {
             "next": next_path, "notice": None, "error": _SIGN_IN_MESSAGES[outcome], "account_id": account_id,
         }, status=429 if outcome is SignInRefused.TOO_MANY_ATTEMPTS else 401)
-    token = request.app[AUTHORITY].issue(outcome.account_id, outcome.roles, now, site.session_ttl)
-    principal = request.app[AUTHORITY].verify(token, now)
+    token = request.config_dict[AUTHORITY].issue(outcome.account_id, outcome.roles, now, site.session_ttl)
+    principal = request.config_dict[AUTHORITY].verify(token, now)
     response = see_other(next_path if next_path != "/" else home_for(site, principal))
     response.set_cookie(SESSION_COOKIE, token, max_age=int(site.session_ttl.total_seconds()),
                         httponly=True, samesite="Strict", secure=request.secure, path="/")

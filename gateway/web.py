@@ -72,7 +72,6 @@ def create_app(gateway: Gateway, status_path: str = "/") -> web.Application:
     app.router.add_get("/api/devices", devices_json)
     app.router.add_get("/api/dead-letters", dead_letters_json)
     app.router.add_get("/api/recent/{measurement}", recent_json)
-    app.router.add_static("/static", Path(__file__).parent / "static")
     return app
 
 

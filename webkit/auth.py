@@ -44,7 +44,7 @@ def authenticate(request: web.Request) -> Principal:
     if scheme.lower() != "bearer" or not token:
         raise _unauthorised("send Authorization: Bearer <token>")
     try:
-        return request.app[AUTHORITY].verify(token.strip(), request.app[CLOCK]())
+        return request.config_dict[AUTHORITY].verify(token.strip(), request.config_dict[CLOCK]())
     except AuthError as error:
         raise _unauthorised(str(error)) from None
 

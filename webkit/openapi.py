@@ -60,7 +60,7 @@ def add_routes(app: web.Application, routes: Sequence[Route], title: str = API_T
 
     async def serve(request: web.Request) -> web.Response:
         # built once the app is running, when every context has added its routes
-        described = request.app[API_ROUTES]
+        described = request.config_dict[API_ROUTES]
         if len(described) not in documents:
             documents.clear()
             documents[len(described)] = openapi_document(described, title, version)

@@ -69,7 +69,7 @@ class DisplayNames(Protocol):
 
 @dataclass
 class Site:
-    """What every page shares; one per application (``request.app[SITE]``)."""
+    """What every page shares; one per application (``request.config_dict[SITE]``)."""
 
     templates: jinja2.Environment
     accounts: DisplayNames
@@ -146,7 +146,7 @@ def mount_portal(app: web.Application, system_links: tuple[NavLink, ...] = ()) -
 
     async def portal(request: web.Request) -> web.Response:
         principal = session_principal(request)
-        links = [link for link in request.app[SITE].navigation if link.visible_to(principal)]
+        links = [link for link in request.config_dict[SITE].navigation if link.visible_to(principal)]
         return await render(request, "portal.html", {
             "public_links": [link for link in links if not link.roles],
             "role_links": [link for link in links if link.roles],
@@ -179,7 +179,7 @@ def session_principal(request: web.Request) -> Principal | None:
     if not token:
         return None
     try:
-        return request.app[AUTHORITY].verify(token, request.app[CLOCK]())
+        return request.config_dict[AUTHORITY].verify(token, request.config_dict[CLOCK]())
     except AuthError:
         return None
 
@@ -269,7 +269,7 @@ def page(*roles: Role) -> Callable[[Handler], Handler]:
 async def render(request: web.Request, template: str, context: Mapping[str, Any] | None = None,
                  status: int = 200) -> web.Response:
     """The page ``template`` (which extends layout.html) with ``context`` and what the layout needs."""
-    site = request.app[SITE]
+    site = request.config_dict[SITE]
     principal = request.get(PRINCIPAL) or session_principal(request)
     display_name = None
     if principal is not None:
@@ -282,7 +282,7 @@ async def render(request: web.Request, template: str, context: Mapping[str, Any]
         current_path=request.path,
         csrf_field=CSRF_FIELD,
         csrf_token=csrf_token(request),
-        now=request.app[CLOCK](),
+        now=request.config_dict[CLOCK](),
         **(context or {}),
     )
     response = web.Response(text=html, content_type="text/html", status=status,

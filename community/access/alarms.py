@@ -160,6 +160,12 @@ class AlarmEngine:
         """Alarms open or acknowledged, oldest first."""
         return tuple(sorted(self._alarms.values(), key=lambda alarm: (alarm.raised_at, alarm.alarm_id)))
 
+    @property
+    def denial_windows(self) -> dict[tuple[str, int], int]:
+        """How many recent denials each tracked (gate, door) holds: at most ``max_tracked_doors`` doors, each
+        at most ``denial_threshold`` denials — the engine's memory, bounded whatever the traffic."""
+        return {door: len(window) for door, window in self._denials.items()}
+
     def restore(self, unresolved: Iterable[Alarm], offline_since: Mapping[str, datetime]) -> None:
         """Take back what a restart lost: the alarms still unresolved and since when gates are offline."""
         for alarm in unresolved:

@@ -3,7 +3,7 @@
 Managers (property manager; admin passes every guard), under /access/console: the console — the gates as a grid
 (online, last event, whitelist sync), open alarms to acknowledge or resolve, today's entries per gate read from the
 time series, and the live feed: the newest events are on the page, newer ones arrive over Server-Sent Events as rows
-rendered here, which gateway/static/live-feed.js puts on top (without JavaScript a reload shows them). Remote open
+rendered here, which webkit/static/live-feed.js puts on top (without JavaScript a reload shows them). Remote open
 (a form, a confirmation step, then the outcome, which the gate's ack decides: the page refreshes while it waits),
 the access-log search, the alarm list with its history.
 

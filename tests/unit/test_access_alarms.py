@@ -192,7 +192,7 @@ def test_tracked_doors_are_capped() -> None:
     engine = AlarmEngine(AlarmRules(max_tracked_doors=3))
     for door in range(1, 50):
         deny(engine, T0, door=door)
-    assert len(engine._denials) == 3
+    assert len(engine.denial_windows) == 3
 
 
 @settings(max_examples=200, deadline=None)
@@ -205,8 +205,8 @@ def test_at_most_one_unresolved_denial_alarm_per_door_and_windows_stay_bounded(
         deny(engine, T0 + timedelta(seconds=second), door=door)
         doors = [alarm.door for alarm in engine.unresolved]
         assert len(doors) == len(set(doors))
-        assert len(engine._denials) <= 2
-        assert all(len(window) <= 5 for window in engine._denials.values())
+        assert len(engine.denial_windows) <= 2
+        assert all(count <= 5 for count in engine.denial_windows.values())
 
 
 
