@@ -11,6 +11,7 @@ from aiohttp import web
 from pydantic import BaseModel
 
 from webkit.auth import Handler, require_roles
+from webkit.context_app import ContextApp
 from webkit.identity import Role
 
 
@@ -46,12 +47,14 @@ API_ROUTES: web.AppKey[list[Route]] = web.AppKey("api_routes", list)
 API_TITLE = "smartcity API"
 
 
-def add_routes(app: web.Application, routes: Sequence[Route], title: str = API_TITLE, version: str = "1") -> None:
-    """Register ``routes`` on ``app``; the first call also serves /openapi.json, which describes
-    every route added to the app by any context (market, access, voting) in one document."""
+def add_routes(app: web.Application, routes: Sequence[Route], title: str = API_TITLE, version: str = "1", *,
+               context: ContextApp | None = None) -> None:
+    """Register ``routes`` — on ``context``'s sub-application when given, else on ``app`` — and describe them in
+    ``app``'s /openapi.json, which the first call serves and which describes every route added by any context
+    (market, access, ownership, voting) in one document."""
     for route in routes:
         handler = route.handler if route.roles is None else require_roles(*route.roles)(route.handler)
-        app.router.add_route(route.method, route.path, handler)
+        (context or app.router).add_route(route.method, route.path, handler)
     if API_ROUTES in app:
         app[API_ROUTES].extend(routes)
         return
