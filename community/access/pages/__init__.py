@@ -1,0 +1,74 @@
+"""The property manager's access console and the residents' access pages, rendered on the server.
+
+Managers (property manager; admin passes every guard), under /access/console: the console — the gates as a grid
+(online, last event, whitelist sync), open alarms to acknowledge or resolve, today's entries per gate read from the
+time series, and the live feed: the newest events are on the page, newer ones arrive over Server-Sent Events as rows
+rendered on the server, which webkit/static/live-feed.js puts on top (without JavaScript a reload shows them).
+Remote open (a form, a confirmation step, then the outcome, which the gate's ack decides: the page refreshes while it
+waits), the access-log search, the alarm list with its history.
+
+Residents, under /access/my: my unit (household with masked phones, my credentials by their hints only), my
+visitors (revoke), invite a visitor → the pass with its QR code as inline SVG, to show on a phone or print.
+
+Handlers call :class:`AccessService` directly (no HTTP to the JSON API); a refusal comes back as a message on the
+page. Times are shown in Asia/Shanghai.
+
+* what the pages share: `words` (the domain's values in Chinese), `people` (names of residents, visitors and
+  accounts), `entries` (today's entries per gate from the time series), `context` (the app's state, the clock,
+  rendering, paths and roles, form values);
+* the manager's pages: `scope` (which community), `rows` (events, alarms, remote opens as drawn), `console` (with
+  the live feed), `log_search`, `alarms`, `remote_open`;
+* the residents' pages: `residents` (who is signed in, their doors), `my_unit`, `visitors` (passes, invitations).
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+from aiohttp import web
+
+from community.access.pages.alarms import acknowledge_alarm, alarms_page, resolve_alarm
+from community.access.pages.console import console, console_live
+from community.access.pages.context import CONSOLE, MANAGERS, MINE, PAGES, RESIDENTS, AccessPages
+from community.access.pages.entries import RECOUNT_AFTER, EntryCounter, TodayEntries
+from community.access.pages.log_search import access_log_page
+from community.access.pages.my_unit import my_unit
+from community.access.pages.people import People
+from community.access.pages.remote_open import remote_open_form, remote_open_page, remote_open_result
+from community.access.pages.visitors import invite, invite_page, my_visitors, pass_page, read_invitation, revoke_pass
+from community.access.pages.words import WORDS, window_text
+from community.access.service import AccessService
+from gateway.outputs import TimeSeriesStore
+from webkit.pages import NavLink, add_navigation, add_templates
+
+TEMPLATE_DIR = Path(__file__).resolve().parents[2] / "templates"
+
+
+def mount_access_pages(app: web.Application, service: AccessService, store: TimeSeriesStore, *,
+                       recount_after: timedelta = RECOUNT_AFTER) -> None:
+    """The access console (property managers) and the residents' access pages (call webkit.pages.mount_pages
+    first). ``store`` is the gateway's time-series store, read for today's entries per gate."""
+    app[PAGES] = AccessPages(service, store, EntryCounter(store, recount_after), People(service))
+    add_templates(app, TEMPLATE_DIR)
+    add_navigation(app, NavLink("门禁管理", CONSOLE, MANAGERS, "实时动态、告警、远程开门、通行记录"))
+    add_navigation(app, NavLink("我的门禁", MINE, RESIDENTS, "我的住户信息、邀请访客"))
+    app.router.add_get(CONSOLE, console)
+    app.router.add_get(CONSOLE + "/live", console_live)
+    app.router.add_get(CONSOLE + "/log", access_log_page)
+    app.router.add_get(CONSOLE + "/alarms", alarms_page)
+    app.router.add_post(CONSOLE + "/alarms/{number}/acknowledge", acknowledge_alarm)
+    app.router.add_post(CONSOLE + "/alarms/{number}/resolve", resolve_alarm)
+    app.router.add_get(CONSOLE + "/open", remote_open_page)
+    app.router.add_post(CONSOLE + "/open", remote_open_form)
+    app.router.add_get(CONSOLE + "/open/{cmd_id}", remote_open_result)
+    app.router.add_get(MINE, my_unit)
+    app.router.add_get(MINE + "/visitors", my_visitors)
+    app.router.add_get(MINE + "/visitors/new", invite_page)
+    app.router.add_post(MINE + "/visitors", invite)
+    app.router.add_get(MINE + "/visitors/{pass_id}", pass_page)
+    app.router.add_post(MINE + "/visitors/{pass_id}/revoke", revoke_pass)
+
+
+__all__ = ["PAGES", "WORDS", "AccessPages", "EntryCounter", "TodayEntries", "mount_access_pages", "read_invitation",
+           "window_text"]

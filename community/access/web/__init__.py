@@ -1,0 +1,48 @@
+"""The access-control API (aiohttp): directory, credentials, gates and groups, visitor passes, remote open, the
+access log, presence, alarms and the live feed (Server-Sent Events).
+
+Handlers translate HTTP to AccessService calls. Roles: property managers (and admins) run the community; a resident
+(whose token subject is their resident id) sees only their own unit, their own credentials and the visitors they
+invited — anything else is 403, or 404 when it does not exist. Phone numbers are masked in every answer; a
+credential is never shown, only its hint. Schema names start with ``Access`` so the combined /openapi.json of all
+contexts has no clashes.
+
+* `schemas` — the request and response bodies;
+* `handling` — what every handler shares: the service's refusals as 4xx, bodies, ids, page limits, the caller;
+* the handlers, per resource: `directory` (communities, buildings, units, residents, the signed-in resident),
+  `credentials`, `gates` (gates, whitelists, access groups), `visitors` (passes), `remote_open`, `events` (the
+  access log, presence), `alarms`, `live` (the feed);
+* `routes` — the route table, which /openapi.json describes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+
+from aiohttp import web
+
+from community.access.service import AccessService
+from community.access.web.handling import SERVICE
+from community.access.web.routes import ROUTES
+from webkit.auth import AUTHORITY, CLOCK
+from webkit.identity import TokenAuthority
+from webkit.openapi import add_routes
+
+
+def mount(app: web.Application, service: AccessService, authority: TokenAuthority,
+          now: Callable[[], datetime]) -> None:
+    """Serve the access API (and /openapi.json, shared with the other contexts) from ``app``."""
+    app[SERVICE] = service
+    app[AUTHORITY] = authority
+    app[CLOCK] = now
+    add_routes(app, ROUTES)
+
+
+def create_app(service: AccessService, authority: TokenAuthority, now: Callable[[], datetime]) -> web.Application:
+    app = web.Application()
+    mount(app, service, authority, now)
+    return app
+
+
+__all__ = ["ROUTES", "SERVICE", "create_app", "mount"]

@@ -1,0 +1,68 @@
+"""The access log, newest first and paginated (a manager's community; a resident's household and visitors), and
+the presence it yields: residents and visitors inside.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from community.access.access_log import AccessLogEntry, LogQuery, Visibility, decode_cursor
+from community.access.web.handling import (
+    _aware,
+    _door_number,
+    _is_manager,
+    _json,
+    _me,
+    _page_limit,
+    _path_id,
+    _query,
+    _query_id,
+    _service,
+)
+from community.access.web.schemas import AccessEventOut, AccessEventsOut, AccessPresenceOut
+from devices.contract import GateEventKind
+from webkit.json_errors import json_error
+
+
+def _event_out(entry: AccessLogEntry) -> AccessEventOut:
+    return AccessEventOut(gate_id=entry.gate_id, event_id=entry.event_id, ts=entry.ts, door=entry.door,
+                          kind=entry.kind, method=entry.method, direction=entry.direction, reason=entry.reason,
+                          offline=entry.offline, resident_id=entry.resident_id, pass_id=entry.pass_id)
+
+
+async def list_events(request: web.Request) -> web.Response:
+    """Managers query a community's log; a resident sees their unit's residents' and their visitors' events."""
+    service = _service(request)
+    limit = _page_limit(request, 50)
+    filters: dict[str, Any] = {
+        "gate_id": _query_id(request, "gate_id"), "door": _query(request, "door", _door_number),
+        "resident_id": _query_id(request, "resident_id"), "kind": _query(request, "kind", GateEventKind),
+        "since": _query(request, "since", _aware), "until": _query(request, "until", _aware),
+        "after": _query(request, "cursor", decode_cursor), "limit": limit,
+    }
+    if _is_manager(request):
+        community_id = _query_id(request, "community_id")
+        if not community_id:
+            raise json_error(web.HTTPBadRequest, "give ?community_id=", field="community_id")
+        await service.community(community_id)
+        visible = None
+    else:
+        resident, community_id = await _me(request)
+        household = {r.resident_id for r in await service.residents(community_id, resident.unit_id, active_only=True)}
+        if filters["resident_id"] is not None and filters["resident_id"] not in household:
+            raise json_error(web.HTTPForbidden, "a resident sees their own household's events only")
+        visible = Visibility(resident.unit_id)  # the household and every visitor it invited, resolved in the query
+    try:
+        query = LogQuery(community_id=community_id, visible_to=visible, **filters)
+    except ValueError as invalid:
+        raise json_error(web.HTTPBadRequest, str(invalid)) from None
+    page = await service.access_log(query)
+    return _json(AccessEventsOut(events=[_event_out(e) for e in page.entries], next_cursor=page.next_cursor))
+
+
+async def presence(request: web.Request) -> web.Response:
+    counted = await _service(request).presence(_path_id(request, "community_id"))
+    return _json(AccessPresenceOut(community_id=counted.community_id, residents_inside=counted.residents_inside,
+                                   visitors_inside=counted.visitors_inside))

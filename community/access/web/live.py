@@ -1,0 +1,21 @@
+"""The live feed of events, alarms, gates and remote opens, as Server-Sent Events."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from community.access.live_feed import FeedFull
+from community.access.live_stream import stream
+from community.access.web.handling import _service
+from webkit.json_errors import json_error
+
+
+async def live(request: web.Request) -> web.StreamResponse:
+    """Server-Sent Events: ``event: event|alarm|gate|remote_open``, ``data:`` JSON. ?gate_id= (repeatable) and
+    ?community_id= filter."""
+    gates = frozenset(request.query.getall("gate_id", [])) or None
+    communities = frozenset(request.query.getall("community_id", [])) or None
+    try:
+        return await stream(request, _service(request).feed, gates, communities)
+    except FeedFull as full:
+        raise json_error(web.HTTPServiceUnavailable, str(full)) from None

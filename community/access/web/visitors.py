@@ -1,0 +1,87 @@
+"""Visitor passes: a resident invites (a signed QR pass), sees and revokes their own; a manager sees a
+community's. The QR text and code go to the inviting resident only.
+"""
+
+from __future__ import annotations
+
+import io
+from datetime import datetime
+
+import segno
+from aiohttp import web
+
+from community.access.directory import mask_phone
+from community.access.permissions import Door
+from community.access.visitors import VisitorPassRecord
+from community.access.web.handling import _body, _is_manager, _json, _me, _path_id, _principal, _query_id, _service
+from community.access.web.schemas import AccessPassesOut, AccessPassIn, AccessPassOut
+from webkit.auth import CLOCK
+from webkit.json_errors import json_error
+
+
+def _pass_out(record: VisitorPassRecord, now: datetime, text: str | None) -> AccessPassOut:
+    visit = record.visitor_pass
+    return AccessPassOut(
+        pass_id=visit.pass_id, resident_id=visit.resident_id,
+        doors=[{"gate_id": door.gate_id, "door": door.number} for door in sorted(visit.doors)],
+        valid_from=visit.valid_from, valid_to=visit.valid_to, max_uses=visit.max_uses, uses=record.uses,
+        status=record.status(now).value, visitor_name=visit.visitor_name,
+        visitor_phone=mask_phone(record.visitor_phone) if record.visitor_phone else None,
+        issued_at=record.issued_at, revoked_at=record.revoked_at, text=text)
+
+
+async def invite(request: web.Request) -> web.Response:
+    data: AccessPassIn = await _body(request, AccessPassIn)
+    resident, _ = await _me(request)
+    issued = await _service(request).invite(
+        resident.resident_id, frozenset(Door(d.gate_id, d.door) for d in data.doors), valid_from=data.valid_from,
+        valid_to=data.valid_to, max_uses=data.max_uses, visitor_name=data.visitor_name,
+        visitor_phone=data.visitor_phone)
+    return _json(_pass_out(issued.record, request.app[CLOCK](), issued.text), 201)
+
+
+async def _visible_pass(request: web.Request) -> tuple[VisitorPassRecord, bool]:
+    """The pass in the path for its inviter or a manager; whether the caller is the inviter."""
+    record, _ = await _service(request).visitor_pass(_path_id(request, "pass_id"))
+    if _is_manager(request):
+        return record, record.resident_id == _principal(request).subject
+    me, _ = await _me(request)  # an active resident
+    if record.resident_id != me.resident_id:
+        raise json_error(web.HTTPForbidden, "a resident sees the visitors they invited only")
+    return record, True
+
+
+async def get_pass(request: web.Request) -> web.Response:
+    record, inviter = await _visible_pass(request)
+    text = _service(request).pass_text(record) if inviter else None
+    return _json(_pass_out(record, request.app[CLOCK](), text))
+
+
+async def pass_qr(request: web.Request) -> web.Response:
+    record, inviter = await _visible_pass(request)
+    if not inviter:
+        raise json_error(web.HTTPForbidden, "only the inviting resident gets the QR code")
+    buffer = io.BytesIO()
+    segno.make(_service(request).pass_text(record), error="m").save(buffer, kind="svg", scale=4)
+    return web.Response(body=buffer.getvalue(), content_type="image/svg+xml",
+                        headers={"Cache-Control": "no-store"})
+
+
+async def list_passes(request: web.Request) -> web.Response:
+    service, now = _service(request), request.app[CLOCK]()
+    if _is_manager(request):
+        community_id = _query_id(request, "community_id")
+        if not community_id:
+            raise json_error(web.HTTPBadRequest, "give ?community_id=", field="community_id")
+        await service.community(community_id)  # 404 for a community that does not exist, not an empty list
+        found = await service.passes(community_id=community_id)
+        return _json(AccessPassesOut(passes=[_pass_out(r, now, None) for r in found]))
+    resident, _ = await _me(request)
+    found = await service.passes(resident_ids=[resident.resident_id])
+    return _json(AccessPassesOut(passes=[_pass_out(r, now, None) for r in found]))
+
+
+async def revoke_pass(request: web.Request) -> web.Response:
+    record, _ = await _visible_pass(request)
+    revoked = await _service(request).revoke_pass(record.pass_id, _principal(request).subject)
+    return _json(_pass_out(revoked, request.app[CLOCK](), None))
