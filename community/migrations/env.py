@@ -2,7 +2,7 @@
 
 from alembic import context
 
-from community.access.storage import metadata as access_metadata
+from community.access.storage.tables import metadata as access_metadata
 from community.ownership.storage import metadata as ownership_metadata
 from community.voting.storage import metadata as voting_metadata
 

@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy import JSON, Boolean, Column, Index, Integer, MetaData, String, Table, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from community.access.storage import buildings, communities, units
+from community.access.storage.tables import buildings, communities, units
 from community.ownership.register import (
     Owner,
     OwnershipEntry,

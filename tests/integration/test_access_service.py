@@ -39,7 +39,7 @@ from community.access.service import (
     NotAllowed,
     Refused,
 )
-from community.access.storage import events as events_table
+from community.access.storage.tables import events as events_table
 from community.access.visitors import PassStatus
 from devices.contract import (
     AccessMethod,

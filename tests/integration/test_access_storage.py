@@ -48,9 +48,8 @@ from community.access.storage import (
     DirectoryRepository,
     SyncRepository,
     VisitorRepository,
-    credentials,
-    metadata,
 )
+from community.access.storage.tables import credentials, metadata
 from community.access.visitor_pass import VisitorPass
 from community.access.visitors import VisitorPassRecord
 from community.access.whitelist_sync import GateSyncState, on_ack, on_state, plan_sync

@@ -1,0 +1,27 @@
+"""The refusals of the access use cases: an `AccessError` whose message says why, shown to the caller as it is, one
+subclass per kind of refusal (the web layer maps each to its HTTP status), and the wording of a value the database
+cannot store."""
+
+from __future__ import annotations
+
+UNSTORABLE_VALUE = "a value is too long, out of range or holds characters that cannot be stored"
+
+
+class AccessError(Exception):
+    """A use case refused; the message says why (shown to the caller)."""
+
+
+class NotFound(AccessError):
+    pass
+
+
+class Conflict(AccessError):
+    """It exists already, or the state does not allow it now."""
+
+
+class Refused(AccessError):
+    """It breaks a rule (an unknown group, a door of another community, a pass too long)."""
+
+
+class NotAllowed(AccessError):
+    """The caller may not do this to this thing (a resident inviting to a door they cannot open)."""
