@@ -1,6 +1,6 @@
 """A demo market matching the simulated scales, so that ``smartcity run`` shows a live market.
 
-``TrafficGenerator.market_roster(now)`` (devices/simulator.py) says which stall each simulated scale
+``TrafficGenerator.market_roster(now)`` (devices/simulator/) says which stall each simulated scale
 stands at (its code starts with the zone letter: A vegetables, B meat, C aquatic, D fruit, E eggs and
 soy), what it sells at which board price, and which batch id it prints on each product. For each stall
 the demo adds a vendor with documents (a few deliberately expiring, expired or missing, so the

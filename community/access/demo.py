@@ -1,4 +1,4 @@
-"""The demo community behind `smartcity run`: its residents, cards and gates are the simulator's (devices/simulator.py
+"""The demo community behind `smartcity run`: its residents, cards and gates are the simulator's (devices/simulator/
 ``TrafficGenerator.community_roster()``), so once the platform has synced the whitelists the simulated controllers
 grant and deny by the real permissions.
 
