@@ -51,3 +51,14 @@ def authenticate(request: web.Request) -> Principal:
 
 def _unauthorised(message: str) -> web.HTTPUnauthorized:
     return json_error(web.HTTPUnauthorized, message, headers={"WWW-Authenticate": 'Bearer realm="smartcity"'})
+
+
+def serve_tokens(app: web.Application, authority: TokenAuthority, now: Clock) -> None:
+    """Check bearer tokens and sessions on ``app`` — the root application — with ``authority`` against ``now``;
+    every context mounted on it finds them there (``request.config_dict``). Mounting several contexts gives the
+    same pair each time; a different one is a wiring mistake, refused rather than silently replacing the first."""
+    for key, value in ((AUTHORITY, authority), (CLOCK, now)):
+        if key in app and app[key] is not value:
+            raise ValueError(f"{key} is already set to another value on this application")
+    app[AUTHORITY] = authority
+    app[CLOCK] = now

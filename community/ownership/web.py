@@ -22,7 +22,8 @@ from community.ownership.service import (
     UnknownCommunity,
     UnknownUnit,
 )
-from webkit.auth import AUTHORITY, CLOCK, PRINCIPAL
+from webkit.auth import CLOCK, PRINCIPAL, serve_tokens
+from webkit.context_app import ContextApp
 from webkit.identity import Role, TokenAuthority
 from webkit.json_errors import json_error
 from webkit.openapi import Route, add_routes
@@ -121,7 +122,7 @@ async def record_ownership(request: web.Request) -> web.Response:
     unit_id = request.match_info["unit_id"]
     ownership = _ownership(unit_id, data)
     try:
-        entry = await request.app[SERVICE].record(ownership, request[PRINCIPAL].subject, request.app[CLOCK]())
+        entry = await request.app[SERVICE].record(ownership, request[PRINCIPAL].subject, request.config_dict[CLOCK]())
     except UnknownUnit:
         raise json_error(web.HTTPNotFound, f"no unit {unit_id!r} in the access register") from None
     except OwnershipRefused as refused:
@@ -135,7 +136,7 @@ async def import_register(request: web.Request) -> web.Response:
     records = [_ownership(unit.unit_id, unit) for unit in data.units]
     try:
         entries = await request.app[SERVICE].import_register(community_id, records, request[PRINCIPAL].subject,
-                                                             request.app[CLOCK]())
+                                                             request.config_dict[CLOCK]())
     except UnknownCommunity:
         raise json_error(web.HTTPNotFound, f"no community {community_id!r}") from None
     except OwnershipRefused as refused:
@@ -195,13 +196,18 @@ ROUTES = [
 ]
 
 
+PREFIX = "/api/ownership"
+
+
 def mount(app: web.Application, service: OwnershipService, authority: TokenAuthority,
-          now: Callable[[], datetime]) -> None:
-    """Serve the ownership API (and /openapi.json, shared with the other contexts) from ``app``."""
-    app[SERVICE] = service
-    app[AUTHORITY] = authority
-    app[CLOCK] = now
-    add_routes(app, ROUTES)
+          now: Callable[[], datetime]) -> web.Application:
+    """Serve this API from its own sub-application of ``app`` at /api/ownership (described in ``app``'s /openapi.json,
+    shared with the other contexts); returns the sub-application."""
+    serve_tokens(app, authority, now)
+    api = ContextApp(PREFIX)
+    api.app[SERVICE] = service
+    add_routes(app, ROUTES, context=api)
+    return api.attach(app)
 
 
 def create_app(service: OwnershipService, authority: TokenAuthority, now: Callable[[], datetime]) -> web.Application:

@@ -58,6 +58,7 @@ from community.voting.web import REFUSAL_STATUS
 from devices.topics import IDENTIFIER
 from webkit.auth import CLOCK, PRINCIPAL
 from webkit.charts import TimeSeries, bar_chart, line_chart
+from webkit.context_app import ContextApp
 from webkit.formatting import percent
 from webkit.identity import Principal, Role
 from webkit.pages import NavLink, PageProblem, add_navigation, add_templates, form_of, page, render
@@ -79,21 +80,24 @@ class VotingPages:
 PAGES = web.AppKey("voting_pages", VotingPages)
 
 
-def mount_voting_pages(app: web.Application, service: VotingService) -> None:
-    """The residents' voting pages under /voting (call webkit.pages.mount_pages first)."""
-    app[PAGES] = VotingPages(service)
+def mount_voting_pages(app: web.Application, service: VotingService) -> web.Application:
+    """The residents' voting pages, served from their own sub-application of ``app`` at /voting (call
+    accounts.pages.mount_pages on ``app`` first); returns it."""
+    pages = ContextApp("/voting")
+    pages.app[PAGES] = VotingPages(service)
     add_templates(app, TEMPLATE_DIR)
     add_navigation(app, NavLink("业主表决", "/voting", (*VOTERS, Role.PROPERTY_MANAGER)))
     proposal = "/voting/proposals/{proposal_id}"
-    app.router.add_get("/voting", proposal_list)
-    app.router.add_get(proposal, proposal_page)
-    app.router.add_post(proposal + "/ballot", cast_ballots)
-    app.router.add_get(proposal + "/receipt", receipt_page)
-    app.router.add_get(proposal + "/check", receipt_check_page)
-    app.router.add_post(proposal + "/comments", post_comment)
-    app.router.add_post(proposal + "/delegations", delegate_vote)
-    app.router.add_post(proposal + "/close", close_voting)
-    app.router.add_get(proposal + "/result", result_page)
+    pages.add_get("/voting", proposal_list)
+    pages.add_get(proposal, proposal_page)
+    pages.add_post(proposal + "/ballot", cast_ballots)
+    pages.add_get(proposal + "/receipt", receipt_page)
+    pages.add_get(proposal + "/check", receipt_check_page)
+    pages.add_post(proposal + "/comments", post_comment)
+    pages.add_post(proposal + "/delegations", delegate_vote)
+    pages.add_post(proposal + "/close", close_voting)
+    pages.add_get(proposal + "/result", result_page)
+    return pages.attach(app)
 
 
 # --- what a page shows --------------------------------------------------------------------------
@@ -237,7 +241,7 @@ async def _context(request: web.Request) -> Context:
     their proxies, the committee and property managers."""
     pages = request.app[PAGES]
     proposal_id = request.match_info["proposal_id"]
-    now = request.app[CLOCK]()
+    now = request.config_dict[CLOCK]()
     try:
         state = await pages.service.state(proposal_id, now)
     except UnknownProposal:
@@ -327,7 +331,7 @@ class Listed:
 async def proposal_list(request: web.Request) -> web.Response:
     pages = request.app[PAGES]
     principal = request[PRINCIPAL]
-    now = request.app[CLOCK]()
+    now = request.config_dict[CLOCK]()
     listed: list[Listed] = []
     for proposal_id in await pages.service.proposal_ids(MAX_LISTED):
         state = await pages.service.state(proposal_id, now)
@@ -438,7 +442,7 @@ async def cast_ballots(request: web.Request) -> web.StreamResponse:
             refused.append((unit_id, ballot))
             continue
         try:
-            outcome = await service.cast(ballot, request.app[CLOCK]())
+            outcome = await service.cast(ballot, request.config_dict[CLOCK]())
         except LogConflict:
             busy.append(unit_id)
             continue
@@ -513,7 +517,7 @@ async def delegate_vote(request: web.Request) -> web.StreamResponse:
         return await _render_proposal(request, context, status=400, delegation_error="不能委托给自己。")
     delegation = Delegation(delegate_id, context.principal.subject, context.proposal.proposal_id, unit_id[:64])
     try:
-        refused = await request.app[PAGES].service.record_delegation(delegation, request.app[CLOCK]())
+        refused = await request.app[PAGES].service.record_delegation(delegation, request.config_dict[CLOCK]())
     except LogConflict:
         return await _render_proposal(request, context, status=503,
                                       delegation_error="同时提交的委托或选票较多，未能记录，请重新提交。")

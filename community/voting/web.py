@@ -52,7 +52,8 @@ from community.voting.tally import (
     VoterRoll,
 )
 from community.voting.verification import record_document
-from webkit.auth import AUTHORITY, CLOCK, PRINCIPAL
+from webkit.auth import CLOCK, PRINCIPAL, serve_tokens
+from webkit.context_app import ContextApp
 from webkit.identity import Role, TokenAuthority
 from webkit.json_errors import json_error
 from webkit.openapi import Route, add_routes
@@ -287,7 +288,7 @@ async def _body(request: web.Request, model: type[_In]) -> Any:
 
 async def open_proposal(request: web.Request) -> web.Response:
     data: ProposalIn = await _body(request, ProposalIn)
-    service, now, creator = request.app[SERVICE], request.app[CLOCK](), request[PRINCIPAL].subject
+    service, now, creator = request.app[SERVICE], request.config_dict[CLOCK](), request[PRINCIPAL].subject
     community_id = data.roll_from_register.community_id if data.roll_from_register else None
     try:
         election = Election(tuple(data.election.candidates), data.election.seats) if data.election else None
@@ -316,7 +317,7 @@ async def open_proposal(request: web.Request) -> web.Response:
 async def get_proposal(request: web.Request) -> web.Response:
     state = await _proposal(request)
     body, attachments = await request.app[SERVICE].text(state.proposal.proposal_id)
-    out = _proposal_out(state, body, attachments, request.app[CLOCK](), request[PRINCIPAL].has_any(MANAGERS))
+    out = _proposal_out(state, body, attachments, request.config_dict[CLOCK](), request[PRINCIPAL].has_any(MANAGERS))
     return web.json_response(out.model_dump(mode="json"))
 
 
@@ -326,7 +327,7 @@ async def add_delegation(request: web.Request) -> web.Response:
     _frozen_roll(state)
     delegation = Delegation(data.delegate_id, request[PRINCIPAL].subject, state.proposal.proposal_id, data.unit_id)
     try:
-        refused = await request.app[SERVICE].record_delegation(delegation, request.app[CLOCK]())
+        refused = await request.app[SERVICE].record_delegation(delegation, request.config_dict[CLOCK]())
     except LogConflict:
         raise _busy() from None
     if refused is not None:
@@ -342,7 +343,7 @@ async def cast_ballot(request: web.Request) -> web.Response:
     choice = Choice(data.choice) if data.choice else Approvals(frozenset(data.approve or ()))
     ballot = Ballot(proposal.proposal_id, data.unit_id, request[PRINCIPAL].subject, Capacity(data.capacity), choice)
     try:
-        outcome = await request.app[SERVICE].cast(ballot, request.app[CLOCK]())
+        outcome = await request.app[SERVICE].cast(ballot, request.config_dict[CLOCK]())
     except LogConflict:
         raise _busy() from None
     if isinstance(outcome, Accepted):
@@ -356,7 +357,7 @@ async def post_comment(request: web.Request) -> web.Response:
     data: CommentIn = await _body(request, CommentIn)
     proposal = (await _proposal(request)).proposal
     outcome = await request.app[SERVICE].post_comment(proposal.proposal_id, request[PRINCIPAL].subject, data.body,
-                                                      request.app[CLOCK]())
+                                                      request.config_dict[CLOCK]())
     if isinstance(outcome, CommentRefusal):
         raise refusal_error(outcome)
     return web.json_response(_comment_out(outcome).model_dump(mode="json"), status=201)
@@ -420,7 +421,7 @@ def _published_out(published: PublishedResult) -> PublishedOut:
 async def close_voting(request: web.Request) -> web.Response:
     proposal = (await _proposal(request)).proposal
     try:
-        published = await request.app[SERVICE].close(proposal.proposal_id, request.app[CLOCK](),
+        published = await request.app[SERVICE].close(proposal.proposal_id, request.config_dict[CLOCK](),
                                                       request[PRINCIPAL].subject)
     except StillOpen:
         raise json_error(web.HTTPConflict, "voting is still open", reason="still_open") from None
@@ -443,7 +444,7 @@ async def verification(request: web.Request) -> web.Response:
         report = await request.app[SERVICE].verify(proposal.proposal_id)
     except RollNotFrozen as not_frozen:
         raise _not_frozen(not_frozen.state) from None
-    closed = request.app[CLOCK]() >= proposal.closes_at
+    closed = request.config_dict[CLOCK]() >= proposal.closes_at
     out = VerificationOut(
         entries=report.entries,
         delegation_entries=report.delegation_entries,
@@ -482,7 +483,7 @@ async def _proposal(request: web.Request) -> ProposalState:
     committee and property managers. The roll is published to them, not to all."""
     service = request.app[SERVICE]
     try:
-        state = await service.state(request.match_info["proposal_id"], request.app[CLOCK]())
+        state = await service.state(request.match_info["proposal_id"], request.config_dict[CLOCK]())
     except UnknownProposal:
         raise json_error(web.HTTPNotFound, f"no proposal {request.match_info['proposal_id']!r}") from None
     principal = request[PRINCIPAL]
@@ -597,13 +598,18 @@ ROUTES = [
 ]
 
 
+PREFIX = "/api/voting"
+
+
 def mount(app: web.Application, service: VotingService, authority: TokenAuthority,
-          now: Callable[[], datetime]) -> None:
-    """Serve the voting API (and /openapi.json) from ``app``."""
-    app[SERVICE] = service
-    app[AUTHORITY] = authority
-    app[CLOCK] = now
-    add_routes(app, ROUTES, "smartcity API")
+          now: Callable[[], datetime]) -> web.Application:
+    """Serve this API from its own sub-application of ``app`` at /api/voting (described in ``app``'s /openapi.json,
+    shared with the other contexts); returns the sub-application."""
+    serve_tokens(app, authority, now)
+    api = ContextApp(PREFIX)
+    api.app[SERVICE] = service
+    add_routes(app, ROUTES, "smartcity API", context=api)
+    return api.attach(app)
 
 
 def create_app(service: VotingService, authority: TokenAuthority, now: Callable[[], datetime]) -> web.Application:

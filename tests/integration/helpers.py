@@ -87,12 +87,23 @@ def assert_openapi_describes_the_routes(document: dict[str, Any], app: Any) -> N
     it refers to is in it."""
     assert document["openapi"].startswith("3.")
     documented = {(path, method.upper()) for path, operations in document["paths"].items() for method in operations}
-    served = {(route.resource.canonical, route.method) for route in app.router.routes()
-              if route.resource is not None and route.method != "HEAD" and route.resource.canonical != "/openapi.json"}
+    served = {(path, method) for path, method in served_routes(app) if method != "HEAD" and path != "/openapi.json"}
     assert documented == served
     schemas = document["components"]["schemas"]
     for reference in _references(document):
         assert reference.removeprefix("#/components/schemas/") in schemas, reference
+
+
+def served_routes(app: Any) -> list[tuple[str, str]]:
+    """(path, method) of every route ``app`` serves, its sub-applications' included (their paths carry the prefix)."""
+    served = []
+    for resource in app.router.resources():
+        info = resource.get_info()
+        if "app" in info:
+            served += served_routes(info["app"])
+        else:
+            served += [(resource.canonical, route.method) for route in resource]
+    return served
 
 
 def _references(node: Any) -> list[str]:

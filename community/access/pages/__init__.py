@@ -40,34 +40,38 @@ from community.access.pages.visitors import invite, invite_page, my_visitors, pa
 from community.access.pages.words import WORDS, window_text
 from community.access.service import AccessService
 from gateway.outputs import TimeSeriesStore
+from webkit.context_app import ContextApp
 from webkit.pages import NavLink, add_navigation, add_templates
 
 TEMPLATE_DIR = Path(__file__).resolve().parents[2] / "templates"
 
 
 def mount_access_pages(app: web.Application, service: AccessService, store: TimeSeriesStore, *,
-                       recount_after: timedelta = RECOUNT_AFTER) -> None:
-    """The access console (property managers) and the residents' access pages (call webkit.pages.mount_pages
-    first). ``store`` is the gateway's time-series store, read for today's entries per gate."""
-    app[PAGES] = AccessPages(service, store, EntryCounter(store, recount_after), People(service))
+                       recount_after: timedelta = RECOUNT_AFTER) -> web.Application:
+    """The access console (property managers) and the residents' access pages, served from their own
+    sub-application of ``app`` at /access (call accounts.pages.mount_pages on ``app`` first); returns it.
+    ``store`` is the gateway's time-series store, read for today's entries per gate."""
+    pages = ContextApp("/access")
+    pages.app[PAGES] = AccessPages(service, store, EntryCounter(store, recount_after), People(service))
     add_templates(app, TEMPLATE_DIR)
     add_navigation(app, NavLink("门禁管理", CONSOLE, MANAGERS, "实时动态、告警、远程开门、通行记录"))
     add_navigation(app, NavLink("我的门禁", MINE, RESIDENTS, "我的住户信息、邀请访客"))
-    app.router.add_get(CONSOLE, console)
-    app.router.add_get(CONSOLE + "/live", console_live)
-    app.router.add_get(CONSOLE + "/log", access_log_page)
-    app.router.add_get(CONSOLE + "/alarms", alarms_page)
-    app.router.add_post(CONSOLE + "/alarms/{number}/acknowledge", acknowledge_alarm)
-    app.router.add_post(CONSOLE + "/alarms/{number}/resolve", resolve_alarm)
-    app.router.add_get(CONSOLE + "/open", remote_open_page)
-    app.router.add_post(CONSOLE + "/open", remote_open_form)
-    app.router.add_get(CONSOLE + "/open/{cmd_id}", remote_open_result)
-    app.router.add_get(MINE, my_unit)
-    app.router.add_get(MINE + "/visitors", my_visitors)
-    app.router.add_get(MINE + "/visitors/new", invite_page)
-    app.router.add_post(MINE + "/visitors", invite)
-    app.router.add_get(MINE + "/visitors/{pass_id}", pass_page)
-    app.router.add_post(MINE + "/visitors/{pass_id}/revoke", revoke_pass)
+    pages.add_get(CONSOLE, console)
+    pages.add_get(CONSOLE + "/live", console_live)
+    pages.add_get(CONSOLE + "/log", access_log_page)
+    pages.add_get(CONSOLE + "/alarms", alarms_page)
+    pages.add_post(CONSOLE + "/alarms/{number}/acknowledge", acknowledge_alarm)
+    pages.add_post(CONSOLE + "/alarms/{number}/resolve", resolve_alarm)
+    pages.add_get(CONSOLE + "/open", remote_open_page)
+    pages.add_post(CONSOLE + "/open", remote_open_form)
+    pages.add_get(CONSOLE + "/open/{cmd_id}", remote_open_result)
+    pages.add_get(MINE, my_unit)
+    pages.add_get(MINE + "/visitors", my_visitors)
+    pages.add_get(MINE + "/visitors/new", invite_page)
+    pages.add_post(MINE + "/visitors", invite)
+    pages.add_get(MINE + "/visitors/{pass_id}", pass_page)
+    pages.add_post(MINE + "/visitors/{pass_id}/revoke", revoke_pass)
+    return pages.attach(app)
 
 
 __all__ = ["PAGES", "WORDS", "AccessPages", "EntryCounter", "TodayEntries", "mount_access_pages", "read_invitation",

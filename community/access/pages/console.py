@@ -53,7 +53,7 @@ class GateTile:
 
 def _fragment(request: web.Request, macro: str, **arguments: Any) -> str:
     """One macro of access/_parts.html, rendered alone (rows pushed to the live feed)."""
-    module = request.app[SITE].templates.get_template("access/_parts.html").module
+    module = request.config_dict[SITE].templates.get_template("access/_parts.html").module
     return str(getattr(module, macro)(**arguments))
 
 

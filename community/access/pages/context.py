@@ -47,7 +47,7 @@ def _pages(request: web.Request) -> AccessPages:
 
 
 def _now(request: web.Request) -> datetime:
-    return request.app[CLOCK]()
+    return request.config_dict[CLOCK]()
 
 
 @dataclass(frozen=True)

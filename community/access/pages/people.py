@@ -64,7 +64,7 @@ class Actors:
     """Display names of the accounts that acted (acknowledged, resolved, opened), looked up once per page."""
 
     def __init__(self, request: web.Request) -> None:
-        self._accounts = request.app[SITE].accounts
+        self._accounts = request.config_dict[SITE].accounts
         self._names: dict[str, str] = {SYSTEM: "系统"}
 
     async def name(self, account_id: str | None) -> str | None:

@@ -25,18 +25,23 @@ from aiohttp import web
 from community.access.service import AccessService
 from community.access.web.handling import SERVICE
 from community.access.web.routes import ROUTES
-from webkit.auth import AUTHORITY, CLOCK
+from webkit.auth import serve_tokens
+from webkit.context_app import ContextApp
 from webkit.identity import TokenAuthority
 from webkit.openapi import add_routes
 
+PREFIX = "/api/access"
+
 
 def mount(app: web.Application, service: AccessService, authority: TokenAuthority,
-          now: Callable[[], datetime]) -> None:
-    """Serve the access API (and /openapi.json, shared with the other contexts) from ``app``."""
-    app[SERVICE] = service
-    app[AUTHORITY] = authority
-    app[CLOCK] = now
-    add_routes(app, ROUTES)
+          now: Callable[[], datetime]) -> web.Application:
+    """Serve the access API from its own sub-application of ``app`` at /api/access (described in ``app``'s
+    /openapi.json, shared with the other contexts); returns the sub-application."""
+    serve_tokens(app, authority, now)
+    api = ContextApp(PREFIX)
+    api.app[SERVICE] = service
+    add_routes(app, ROUTES, context=api)
+    return api.attach(app)
 
 
 def create_app(service: AccessService, authority: TokenAuthority, now: Callable[[], datetime]) -> web.Application:

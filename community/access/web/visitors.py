@@ -37,7 +37,7 @@ async def invite(request: web.Request) -> web.Response:
         resident.resident_id, frozenset(Door(d.gate_id, d.door) for d in data.doors), valid_from=data.valid_from,
         valid_to=data.valid_to, max_uses=data.max_uses, visitor_name=data.visitor_name,
         visitor_phone=data.visitor_phone)
-    return _json(_pass_out(issued.record, request.app[CLOCK](), issued.text), 201)
+    return _json(_pass_out(issued.record, request.config_dict[CLOCK](), issued.text), 201)
 
 
 async def _visible_pass(request: web.Request) -> tuple[VisitorPassRecord, bool]:
@@ -54,7 +54,7 @@ async def _visible_pass(request: web.Request) -> tuple[VisitorPassRecord, bool]:
 async def get_pass(request: web.Request) -> web.Response:
     record, inviter = await _visible_pass(request)
     text = _service(request).pass_text(record) if inviter else None
-    return _json(_pass_out(record, request.app[CLOCK](), text))
+    return _json(_pass_out(record, request.config_dict[CLOCK](), text))
 
 
 async def pass_qr(request: web.Request) -> web.Response:
@@ -68,7 +68,7 @@ async def pass_qr(request: web.Request) -> web.Response:
 
 
 async def list_passes(request: web.Request) -> web.Response:
-    service, now = _service(request), request.app[CLOCK]()
+    service, now = _service(request), request.config_dict[CLOCK]()
     if _is_manager(request):
         community_id = _query_id(request, "community_id")
         if not community_id:
@@ -84,4 +84,4 @@ async def list_passes(request: web.Request) -> web.Response:
 async def revoke_pass(request: web.Request) -> web.Response:
     record, _ = await _visible_pass(request)
     revoked = await _service(request).revoke_pass(record.pass_id, _principal(request).subject)
-    return _json(_pass_out(revoked, request.app[CLOCK](), None))
+    return _json(_pass_out(revoked, request.config_dict[CLOCK](), None))
