@@ -44,6 +44,9 @@ from messaging.downlink import Downlink
 
 
 class MarketService:
+    """The market's use cases, each handed to the collaborator of its group (built here, sharing one
+    :class:`CommandDelivery`, so every command leaves only after its use case's transaction)."""
+
     def __init__(
         self,
         engine: AsyncEngine,
