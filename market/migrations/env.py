@@ -2,7 +2,7 @@
 
 from alembic import context
 
-from market.storage import metadata
+from market.storage.tables import metadata
 
 config = context.config
 context.configure(

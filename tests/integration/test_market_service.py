@@ -515,7 +515,7 @@ async def test_a_release_supersedes_a_block_an_offline_scale_never_got(market: M
 
 async def test_a_release_finds_the_block_to_supersede_among_many_waiting_commands(
         market: Market_, monkeypatch: pytest.MonkeyPatch) -> None:
-    from market import service as market_service
+    from market.service import command_delivery as market_service
 
     monkeypatch.setattr(market_service, "SUPERSEDE_PAGE", 2)  # the block sought is beyond the first pages
     await market.state("scale-02", online=False)

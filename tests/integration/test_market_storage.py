@@ -22,7 +22,8 @@ from market.licences import Document, DocumentKind, StallType
 from market.pricing import PublishedPrice, prices_in_force
 from market.scale_delivery import DeliveryStatus, new_delivery, sent
 from market.stalls import Market, Stall, Vendor
-from market.storage import MarketRepository, documents, markets, metadata, sales, stalls, vendors
+from market.storage import MarketRepository
+from market.storage.tables import documents, markets, metadata, sales, stalls, vendors
 from market.tracing import Batch, BlockCause, CertificateType, RapidTest, RapidTestResult, Sale, block_batch
 from relational.database import migrate, version_table
 from tests.integration.conftest import empty_engine

@@ -1,0 +1,37 @@
+"""The market's use cases, one module per group, behind :class:`MarketService`; the names below are what
+the web API, the pages, the demo and the composition root use: the service, its settings, the answers
+of its use cases and the refusals it raises."""
+
+from market.service.batches import BatchDetail
+from market.service.directory import ScaleOverview, StallOverview
+from market.service.errors import Conflict, NotFound, Refused, TestBeforeArrival, Unchanged
+from market.service.market_service import MarketService
+from market.service.oversight import LicenceProblem
+from market.service.prices import PriceHistory, PriceItem, Publication
+from market.service.recall import Recall, RecordedTest, Release
+from market.service.settings import MarketSettings
+from market.service.stall_screen import DisplayBatch, StallDisplay
+from market.service.trace_queries import PublicTrace
+
+__all__ = [
+    "BatchDetail",
+    "Conflict",
+    "DisplayBatch",
+    "LicenceProblem",
+    "MarketService",
+    "MarketSettings",
+    "NotFound",
+    "PriceHistory",
+    "PriceItem",
+    "PublicTrace",
+    "Publication",
+    "Recall",
+    "RecordedTest",
+    "Refused",
+    "Release",
+    "ScaleOverview",
+    "StallDisplay",
+    "StallOverview",
+    "TestBeforeArrival",
+    "Unchanged",
+]

@@ -1,0 +1,107 @@
+"""Batches of produce entering the market: received with the certificate their stall's type requires,
+listed, shown with their tests and mass balance, and their quantity corrected when mistyped."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from market.corrections import Correction, CorrectionKind
+from market.service.errors import Conflict, Refused, Unchanged
+from market.service.lookup import existing_batch, existing_market, existing_stall
+from market.service.oversight import raise_findings
+from market.service.settings import MarketSettings
+from market.storage import MarketRepository
+from market.tracing import (
+    Batch,
+    MassBalance,
+    RapidTest,
+    UnchangedQuantity,
+    accepted_certificates,
+    oversold_finding,
+    with_quantity,
+)
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class BatchDetail:
+    batch: Batch
+    tests: list[RapidTest]
+    balance: MassBalance
+    sales_count: int
+    first_sale_at: datetime | None
+    last_sale_at: datetime | None
+
+
+class Batches:
+    """Receiving batches and keeping their record right."""
+
+    def __init__(self, engine: AsyncEngine, settings: MarketSettings) -> None:
+        self._engine = engine
+        self._settings = settings
+
+    async def receive_batch(self, site: str, batch: Batch, by: str, now: datetime) -> None:
+        if batch.block is not None:
+            raise Refused("a batch is received open; recall it afterwards")
+        if batch.arrived_at > now + timedelta(minutes=5):
+            raise Refused("a batch cannot arrive in the future")
+        async with self._engine.begin() as connection:
+            repository = MarketRepository(connection)
+            stall = await existing_stall(repository, site, batch.stall)
+            if batch.certificate_type not in accepted_certificates(stall.stall_type):
+                wanted = ", ".join(sorted(c.value for c in accepted_certificates(stall.stall_type)))
+                raise Refused(f"a {stall.stall_type.value} batch enters the market with: {wanted}")
+            if await repository.batch(site, batch.batch_id) is not None:
+                raise Conflict(f"batch {batch.batch_id!r} was received already")
+            await repository.add_batch(site, batch, by, now)
+        log.info("batch received", extra={"site": site, "batch": batch.batch_id, "stall": batch.stall,
+                                          "quantity_g": batch.quantity_g})
+
+    async def batches(self, site: str, stall: str | None, limit: int, offset: int) -> list[Batch]:
+        async with self._engine.connect() as connection:
+            repository = MarketRepository(connection)
+            await existing_market(repository, site)
+            return await repository.batches(site, stall=stall, limit=limit, offset=offset)
+
+    async def batch_detail(self, site: str, batch_id: str) -> BatchDetail:
+        async with self._engine.connect() as connection:
+            repository = MarketRepository(connection)
+            batch = await existing_batch(repository, site, batch_id)
+            tests = (await repository.tests(site, [batch_id]))[batch_id]
+            count, grams, first, last = (await repository.batch_totals(site, [batch_id]))[batch_id]
+        return BatchDetail(batch, tests, MassBalance(batch.quantity_g, grams), count, first, last)
+
+    async def correct_quantity(self, site: str, batch_id: str, quantity_g: int, reason: str, by: str,
+                               now: datetime) -> BatchDetail:
+        """Correct a batch's received grams (a typing error at receiving), with an audit entry. The mass
+        balance follows: a batch now oversold raises its ``oversold`` finding (if it never had one)."""
+        if not reason.strip():
+            raise Refused("say why the quantity is corrected")
+        async with self._engine.begin() as connection:
+            repository = MarketRepository(connection)
+            batch = await existing_batch(repository, site, batch_id)
+            try:
+                corrected = with_quantity(batch, quantity_g)
+            except UnchangedQuantity as same:
+                raise Unchanged(str(same)) from None
+            except ValueError as invalid:
+                raise Refused(str(invalid)) from None
+            if not await repository.set_quantity(site, batch_id, quantity_g, batch.quantity_g):
+                raise Conflict(f"batch {batch_id!r} changed meanwhile: look again")
+            count, grams, first, last = (await repository.batch_totals(site, [batch_id]))[batch_id]
+            await repository.add_correction(site, Correction(
+                CorrectionKind.CORRECT_QUANTITY, batch_id, reason, by, now,
+                {"before_g": batch.quantity_g, "after_g": quantity_g, "sold_g": grams}))
+            balance = MassBalance(quantity_g, grams)
+            finding = oversold_finding(corrected, balance, now, self._settings.oversold_tolerance_g)
+            if finding is not None:
+                await raise_findings(repository, site, [finding], now)
+            tests = (await repository.tests(site, [batch_id]))[batch_id]
+        log.info("batch quantity corrected", extra={"site": site, "batch": batch_id, "before_g": batch.quantity_g,
+                                                    "after_g": quantity_g, "by": by})
+        return BatchDetail(corrected, tests, balance, count, first, last)

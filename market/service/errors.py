@@ -1,0 +1,33 @@
+"""What a market use case answers instead of a result: the thing named does not exist, its state forbids
+the change, or the request breaks a rule of the market. The web layer maps each to its HTTP status."""
+
+from __future__ import annotations
+
+from market.tracing import Batch
+
+
+class NotFound(Exception):
+    """The market, stall, vendor, batch or finding named does not exist."""
+
+
+class Conflict(Exception):
+    """It exists already, or its state forbids the change (a batch blocked twice)."""
+
+
+class Refused(Exception):
+    """The request breaks a rule of the market (a meat batch without quarantine certificate...)."""
+
+
+class Unchanged(Refused):
+    """A correction that changes nothing (the quantity on record typed again)."""
+
+
+class TestBeforeArrival(Refused):
+    """A rapid test dated before its batch arrived (it tested something else, or the time is mistyped)."""
+
+    __test__ = False  # a name pytest would otherwise collect
+
+    def __init__(self, batch: Batch) -> None:
+        super().__init__(f"a test of batch {batch.batch_id!r} cannot be done before it arrived "
+                         f"({batch.arrived_at.isoformat()})")
+        self.arrived_at = batch.arrived_at

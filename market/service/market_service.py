@@ -1,0 +1,204 @@
+"""The market service: the one object the web API, the pages, the demo and the composition root hold.
+
+Each use case opens one transaction, loads what the domain needs, lets the domain decide, stores the
+outcome, and then sends the commands it produced to the scales. :class:`MarketService` owns none of that
+itself: it hands each use case to the collaborator that holds its group (directory, vendors, prices,
+batches, recalls, tracing, the stall screen, oversight, the scales' uplinks, command delivery), all built
+here on one engine, downlink, time series, clock and settings.
+
+The same service hears the scales (:meth:`MarketService.handle`, fed by a ``ServiceFeed`` with their
+records, acks and states) and does its periodic work in :meth:`MarketService.tick` (command retries).
+Both are idempotent: a redelivered record is one sale, a redelivered ack changes nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from devices.contract import UplinkModel
+from devices.topics import DeviceTopic
+from gateway.outputs import TimeSeriesStore
+from market.corrections import CorrectionKind, RecordedCorrection
+from market.findings import FindingKind, RecordedFinding
+from market.licences import Document, RecordedDocument
+from market.pricing import BoardLine, PublishedPrice
+from market.scale_delivery import Delivery, DeliveryStatus
+from market.service.batches import BatchDetail, Batches
+from market.service.command_delivery import CommandDelivery
+from market.service.directory import MarketDirectory, ScaleOverview, StallOverview
+from market.service.oversight import LicenceProblem, Oversight
+from market.service.prices import PriceHistory, PriceItem, Prices, Publication
+from market.service.recall import Recall, Recalls, RecordedTest, Release
+from market.service.settings import MarketSettings
+from market.service.stall_screen import StallDisplay, StallScreen
+from market.service.trace_queries import PublicTrace, TraceQueries
+from market.service.uplinks import ScaleUplinks
+from market.service.vendors import VendorRecords
+from market.stalls import Market, Stall, Vendor
+from market.tracing import Batch, ForwardTrace, RapidTest
+from messaging.downlink import Downlink
+
+
+class MarketService:
+    """The market's use cases, each handed to the collaborator of its group (built here, sharing one
+    :class:`CommandDelivery`, so every command leaves only after its use case's transaction)."""
+
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        downlink: Downlink,
+        timeseries: TimeSeriesStore,
+        clock: Callable[[], datetime],
+        settings: MarketSettings | None = None,
+    ) -> None:
+        self.settings = settings or MarketSettings()
+        self._commands = CommandDelivery(engine, downlink, self.settings)
+        self._directory = MarketDirectory(engine, self._commands, clock, self.settings)
+        self._vendors = VendorRecords(engine)
+        self._prices = Prices(engine, self._commands, timeseries, self.settings)
+        self._batches = Batches(engine, self.settings)
+        self._traces = TraceQueries(engine, self.settings)
+        self._recalls = Recalls(engine, self._commands, self._traces)
+        self._screen = StallScreen(engine, self.settings)
+        self._oversight = Oversight(engine, self.settings)
+        self._uplinks = ScaleUplinks(engine, self._commands, clock, self.settings)
+
+    # -- the market's directory: markets, stalls, scales ------------------------------------------
+
+    async def create_market(self, market: Market, now: datetime) -> None:
+        await self._directory.create_market(market, now)
+
+    async def market(self, site: str) -> Market:
+        return await self._directory.market(site)
+
+    async def markets(self, limit: int, offset: int) -> list[Market]:
+        return await self._directory.markets(limit, offset)
+
+    async def add_stall(self, site: str, stall: Stall, now: datetime | None = None) -> None:
+        await self._directory.add_stall(site, stall, now)
+
+    async def update_stall(self, site: str, stall: Stall, now: datetime | None = None) -> None:
+        await self._directory.update_stall(site, stall, now)
+
+    async def stalls(self, site: str, now: datetime, limit: int, offset: int) -> list[StallOverview]:
+        return await self._directory.stalls(site, now, limit, offset)
+
+    async def register_scale(self, site: str, scale: str, stall: str, now: datetime) -> list[Delivery]:
+        return await self._directory.register_scale(site, scale, stall, now)
+
+    async def scales(self, site: str, limit: int, offset: int, stall: str | None = None) -> list[ScaleOverview]:
+        return await self._directory.scales(site, limit, offset, stall)
+
+    # -- vendors and their documents ----------------------------------------------------------------
+
+    async def add_vendor(self, site: str, vendor: Vendor, now: datetime) -> None:
+        await self._vendors.add_vendor(site, vendor, now)
+
+    async def vendors(self, site: str, limit: int, offset: int) -> list[tuple[Vendor, list[RecordedDocument]]]:
+        return await self._vendors.vendors(site, limit, offset)
+
+    async def vendor_documents(self, site: str, vendor_id: str) -> list[RecordedDocument]:
+        return await self._vendors.vendor_documents(site, vendor_id)
+
+    async def void_document(self, site: str, vendor_id: str, document_id: int, reason: str, by: str,
+                            now: datetime) -> RecordedDocument:
+        return await self._vendors.void_document(site, vendor_id, document_id, reason, by, now)
+
+    async def add_document(self, site: str, vendor_id: str, document: Document, by: str, now: datetime) -> int:
+        return await self._vendors.add_document(site, vendor_id, document, by, now)
+
+    # -- prices ---------------------------------------------------------------------------------------
+
+    async def publish_prices(self, site: str, stall: str, items: Sequence[PriceItem], effective_from: datetime | None,
+                             by: str, now: datetime) -> Publication:
+        return await self._prices.publish_prices(site, stall, items, effective_from, by, now)
+
+    async def price_history(self, site: str, stall: str, plu: str | None, limit: int, offset: int
+                            ) -> list[PublishedPrice]:
+        return await self._prices.price_history(site, stall, plu, limit, offset)
+
+    async def price_board(self, site: str, now: datetime) -> tuple[Market, list[BoardLine]]:
+        return await self._prices.price_board(site, now)
+
+    async def sales_price_history(self, site: str, plu: str, days: int, now: datetime) -> PriceHistory:
+        return await self._prices.sales_price_history(site, plu, days, now)
+
+    async def price_histories(self, site: str, days: int, now: datetime, plu: str | None = None
+                              ) -> dict[str, PriceHistory]:
+        return await self._prices.price_histories(site, days, now, plu)
+
+    # -- commands to the scales -----------------------------------------------------------------------
+
+    async def deliveries(self, site: str, statuses: Iterable[DeliveryStatus] | None, scale: str | None,
+                         limit: int, offset: int) -> list[Delivery]:
+        return await self._commands.deliveries(site, statuses, scale, limit, offset)
+
+    async def tick(self, now: datetime) -> None:
+        """Send the deliveries whose time has come (retries), give up those out of attempts."""
+        await self._commands.tick(now)
+
+    # -- batches, rapid tests, recall and release ---------------------------------------------------
+
+    async def receive_batch(self, site: str, batch: Batch, by: str, now: datetime) -> None:
+        await self._batches.receive_batch(site, batch, by, now)
+
+    async def batches(self, site: str, stall: str | None, limit: int, offset: int) -> list[Batch]:
+        return await self._batches.batches(site, stall, limit, offset)
+
+    async def batch_detail(self, site: str, batch_id: str) -> BatchDetail:
+        return await self._batches.batch_detail(site, batch_id)
+
+    async def correct_quantity(self, site: str, batch_id: str, quantity_g: int, reason: str, by: str,
+                               now: datetime) -> BatchDetail:
+        return await self._batches.correct_quantity(site, batch_id, quantity_g, reason, by, now)
+
+    async def record_test(self, site: str, test: RapidTest, by: str, now: datetime) -> RecordedTest:
+        return await self._recalls.record_test(site, test, by, now)
+
+    async def recall(self, site: str, batch_id: str, reason: str, by: str, now: datetime) -> Recall:
+        return await self._recalls.recall(site, batch_id, reason, by, now)
+
+    async def release(self, site: str, batch_id: str, reason: str, by: str, now: datetime) -> Release:
+        return await self._recalls.release(site, batch_id, reason, by, now)
+
+    # -- tracing ----------------------------------------------------------------------------------------
+
+    async def forward_trace(self, site: str, batch_id: str, limit: int, offset: int) -> ForwardTrace:
+        return await self._traces.forward_trace(site, batch_id, limit, offset)
+
+    async def trace(self, site: str, trace_code: str) -> PublicTrace | None:
+        return await self._traces.trace(site, trace_code)
+
+    async def batch_epcis(self, site: str, batch_id: str, identifier_base: str, now: datetime) -> dict[str, Any]:
+        return await self._traces.batch_epcis(site, batch_id, identifier_base, now)
+
+    # -- what the stall and the operator see --------------------------------------------------------
+
+    async def stall_display(self, site: str, stall_code: str, now: datetime) -> StallDisplay:
+        return await self._screen.stall_display(site, stall_code, now)
+
+    async def licence_problems(self, site: str, now: datetime, limit: int, offset: int) -> list[LicenceProblem]:
+        return await self._oversight.licence_problems(site, now, limit, offset)
+
+    async def findings(self, site: str, kind: FindingKind | None, stall: str | None, open_only: bool,
+                       limit: int, offset: int, resolved_only: bool = False) -> list[RecordedFinding]:
+        return await self._oversight.findings(site, kind, stall, open_only, limit, offset, resolved_only)
+
+    async def resolve_finding(self, site: str, finding_id: int, by: str, resolution: str,
+                              now: datetime) -> RecordedFinding:
+        return await self._oversight.resolve_finding(site, finding_id, by, resolution, now)
+
+    async def corrections(self, site: str, kinds: Iterable[CorrectionKind] | None, subject: str | None, limit: int,
+                          offset: int) -> list[RecordedCorrection]:
+        return await self._oversight.corrections(site, kinds, subject, limit, offset)
+
+    # -- the scales' side -------------------------------------------------------------------------------
+
+    async def handle(self, messages: Sequence[tuple[DeviceTopic, UplinkModel]]) -> None:
+        """Apply a burst of scale uplinks: records become sales (once each), acks settle deliveries,
+        states track availability and catch a returning scale up."""
+        await self._uplinks.handle(messages)

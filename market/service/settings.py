@@ -1,0 +1,40 @@
+"""The market service's tunables (:class:`MarketSettings`), each bounded, built once by the composition root."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from market.licences import DEFAULT_WARNING_DAYS
+from market.rate_limit import Network, RateLimit, trusted_networks
+from market.scale_delivery import DEFAULT_POLICY, DeliveryPolicy
+
+
+@dataclass(frozen=True)
+class MarketSettings:
+    """Tunables of the market service, each bounded."""
+
+    delivery: DeliveryPolicy = DEFAULT_POLICY
+    warning_days: tuple[int, ...] = DEFAULT_WARNING_DAYS
+    trace_rate: RateLimit = field(default_factory=RateLimit)
+    oversold_tolerance_g: int = 0
+    current_batch_lookback: timedelta = timedelta(days=30)
+    """How far back a stall's batches are looked at to find the one a sale came from."""
+    price_backdating: timedelta = timedelta(minutes=5)
+    """How long before publication a price may take effect (a clock a little behind); no more."""
+    history_max_days: int = 31
+    board_trend_ttl: timedelta = timedelta(seconds=60)
+    """How long the public price board's trend charts are reused before the time series is asked again."""
+    deliveries_per_tick: int = 200
+    epcis_max_sales: int = 10_000
+    public_base_url: str | None = None
+    """Where the public pages are reached (QR codes, EPCIS identifiers); else the request's own origin."""
+    trusted_proxies: tuple[str, ...] = ()
+    """Reverse proxies (addresses or networks, e.g. ``10.0.0.0/8``) whose ``X-Forwarded-For`` names the
+    client for the trace lookup's rate limit. Empty: every client is the address it connects from."""
+    trusted_proxy_networks: tuple[Network, ...] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if not timedelta(0) <= self.board_trend_ttl <= timedelta(hours=1):
+            raise ValueError("board_trend_ttl: 0 to 1 hour")
+        object.__setattr__(self, "trusted_proxy_networks", trusted_networks(self.trusted_proxies))

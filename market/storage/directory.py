@@ -1,0 +1,213 @@
+"""Storage of the market's directory: the markets themselves, vendors with their documents, and stalls with
+who held them when and the scales that stand at them."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, exists, not_, or_, select, update
+from sqlalchemy.sql.elements import ColumnElement
+
+from market.licences import Document, DocumentKind, RecordedDocument, StallType
+from market.stalls import Market, ScaleRegistration, Stall, StallTenure, Vendor
+from market.storage.repository import Repository
+from market.storage.tables import documents, markets, scales, stall_tenures, stalls, vendors
+
+
+class SiteRepository(Repository):
+    """The markets, one per site."""
+
+    async def add_market(self, market: Market, now: datetime) -> None:
+        await self._connection.execute(markets.insert().values(
+            site=market.site, name=market.name, address=market.address,
+            complaint_hotline=market.complaint_hotline, created_at=now))
+
+    async def market(self, site: str) -> Market | None:
+        rows = await self._rows(select(markets).where(markets.c.site == site))
+        return _market(rows[0]) if rows else None
+
+    async def markets(self, limit: int, offset: int) -> list[Market]:
+        rows = await self._rows(select(markets).order_by(markets.c.site).limit(limit).offset(offset))
+        return [_market(row) for row in rows]
+
+
+class VendorRepository(Repository):
+    """Vendors and the documents recorded for them (licences, permits, health certificates)."""
+
+    async def add_vendor(self, site: str, vendor: Vendor, now: datetime) -> None:
+        await self._connection.execute(vendors.insert().values(
+            site=site, vendor_id=vendor.vendor_id, name=vendor.name, photo_ref=vendor.photo_ref,
+            contact_phone=vendor.contact_phone, created_at=now))
+
+    async def vendor(self, site: str, vendor_id: str) -> Vendor | None:
+        rows = await self._rows(select(vendors).where(vendors.c.site == site, vendors.c.vendor_id == vendor_id))
+        return _vendor(rows[0]) if rows else None
+
+    async def vendors_by_id(self, site: str, vendor_ids: Iterable[str]) -> dict[str, Vendor]:
+        wanted = sorted(set(vendor_ids))
+        if not wanted:
+            return {}
+        rows = await self._rows(select(vendors).where(vendors.c.site == site, vendors.c.vendor_id.in_(wanted)))
+        return {row["vendor_id"]: _vendor(row) for row in rows}
+
+    async def vendors(self, site: str, limit: int, offset: int) -> list[Vendor]:
+        rows = await self._rows(select(vendors).where(vendors.c.site == site).order_by(vendors.c.vendor_id)
+                                .limit(limit).offset(offset))
+        return [_vendor(row) for row in rows]
+
+    async def add_document(self, site: str, vendor_id: str, document: Document, by: str, now: datetime) -> int:
+        result = await self._connection.execute(documents.insert().values(
+            site=site, vendor_id=vendor_id, kind=document.kind.value, number=document.number,
+            valid_from=document.valid_from, valid_to=document.valid_to, holder=document.holder,
+            scope=document.scope, recorded_at=now, recorded_by=by))
+        key = result.inserted_primary_key
+        if key is None:
+            raise RuntimeError("the database returned no id for the new document")
+        return int(key[0])
+
+    async def documents(self, site: str, vendor_ids: Iterable[str]) -> dict[str, list[Document]]:
+        """The documents that count: voided ones left out."""
+        held = await self.recorded_documents(site, vendor_ids, voided=False)
+        return {vendor_id: [r.document for r in recorded] for vendor_id, recorded in held.items()}
+
+    async def recorded_documents(self, site: str, vendor_ids: Iterable[str], voided: bool = True
+                                 ) -> dict[str, list[RecordedDocument]]:
+        """Each vendor's documents in the order recorded, voided ones too unless ``voided`` is False."""
+        wanted = sorted(set(vendor_ids))
+        held: dict[str, list[RecordedDocument]] = {vendor_id: [] for vendor_id in wanted}
+        if not wanted:
+            return held
+        statement = select(documents).where(documents.c.site == site, documents.c.vendor_id.in_(wanted))
+        if not voided:
+            statement = statement.where(documents.c.voided_at.is_(None))
+        for row in await self._rows(statement.order_by(documents.c.document_id)):
+            held[row["vendor_id"]].append(_recorded_document(row))
+        return held
+
+    async def recorded_document(self, site: str, document_id: int) -> RecordedDocument | None:
+        rows = await self._rows(select(documents).where(documents.c.site == site,
+                                                        documents.c.document_id == document_id))
+        return _recorded_document(rows[0]) if rows else None
+
+    async def void_document(self, site: str, document_id: int, by: str, reason: str, now: datetime) -> bool:
+        """Void the document, unless it was voided meanwhile."""
+        result = await self._connection.execute(
+            update(documents).where(documents.c.site == site, documents.c.document_id == document_id,
+                                    documents.c.voided_at.is_(None))
+            .values(voided_at=now, voided_by=by, void_reason=reason[:200]))
+        return bool(result.rowcount)
+
+
+class StallRepository(Repository):
+    """Stalls, their tenures (name and vendor from a moment on) and the scales registered at them."""
+
+    async def add_stall(self, site: str, stall: Stall) -> None:
+        await self._connection.execute(stalls.insert().values(
+            site=site, stall=stall.stall, name=stall.name, stall_type=stall.stall_type.value,
+            vendor_id=stall.vendor_id))
+
+    async def update_stall(self, site: str, stall: Stall) -> bool:
+        result = await self._connection.execute(
+            update(stalls).where(stalls.c.site == site, stalls.c.stall == stall.stall)
+            .values(name=stall.name, stall_type=stall.stall_type.value, vendor_id=stall.vendor_id))
+        return bool(result.rowcount)
+
+    async def stall(self, site: str, code: str) -> Stall | None:
+        rows = await self._rows(select(stalls).where(stalls.c.site == site, stalls.c.stall == code))
+        return _stall(rows[0]) if rows else None
+
+    async def stalls(self, site: str, limit: int, offset: int) -> list[Stall]:
+        rows = await self._rows(select(stalls).where(stalls.c.site == site).order_by(stalls.c.stall)
+                                .limit(limit).offset(offset))
+        return [_stall(row) for row in rows]
+
+    async def stalls_to_review(self, site: str, today: date, horizon_days: int, permit_types: Iterable[StallType],
+                               after: str | None, limit: int) -> list[Stall]:
+        """Stalls (by code, after ``after``) whose licences may need attention on ``today``: no vendor,
+        a required kind with no document at all, or a document not yet valid or ending within
+        ``horizon_days``. A superset: the domain decides (a document about to end may have a
+        successor); stalls whose every document is comfortably valid are not read."""
+        held = (documents.c.site == stalls.c.site, documents.c.vendor_id == stalls.c.vendor_id,
+                documents.c.voided_at.is_(None))
+
+        def has(*kinds: DocumentKind) -> ColumnElement[bool]:
+            return exists().where(*held, documents.c.kind.in_([kind.value for kind in kinds]))
+
+        needs_permit = stalls.c.stall_type.in_(sorted(t.value for t in permit_types))
+        food_missing = or_(and_(needs_permit, not_(has(DocumentKind.FOOD_BUSINESS_PERMIT))),
+                           and_(not_(needs_permit), not_(has(DocumentKind.FOOD_FILING,
+                                                             DocumentKind.FOOD_BUSINESS_PERMIT))))
+        untimely = exists().where(*held, or_(documents.c.valid_from > today,
+                                             documents.c.valid_to <= today + timedelta(days=horizon_days)))
+        statement = select(stalls).where(stalls.c.site == site, or_(
+            stalls.c.vendor_id.is_(None), not_(has(DocumentKind.BUSINESS_LICENCE)), food_missing,
+            not_(has(DocumentKind.HEALTH_CERTIFICATE)), untimely))
+        if after is not None:
+            statement = statement.where(stalls.c.stall > after)
+        rows = await self._rows(statement.order_by(stalls.c.stall).limit(limit))
+        return [_stall(row) for row in rows]
+
+    async def add_tenure(self, site: str, stall: Stall, since: datetime) -> None:
+        await self._connection.execute(stall_tenures.insert().values(
+            site=site, stall=stall.stall, since=since, name=stall.name, vendor_id=stall.vendor_id))
+
+    async def tenures(self, site: str, codes: Iterable[str]) -> dict[str, list[StallTenure]]:
+        """Each stall's tenures, oldest first."""
+        wanted = sorted(set(codes))
+        found: dict[str, list[StallTenure]] = {code: [] for code in wanted}
+        if not wanted:
+            return found
+        rows = await self._rows(select(stall_tenures).where(stall_tenures.c.site == site,
+                                                            stall_tenures.c.stall.in_(wanted))
+                                .order_by(stall_tenures.c.since, stall_tenures.c.tenure_id))
+        for row in rows:
+            found[row["stall"]].append(StallTenure(row["stall"], row["name"], row["vendor_id"], row["since"]))
+        return found
+
+    async def register_scale(self, site: str, scale: str, stall: str, now: datetime) -> None:
+        """Put ``scale`` at ``stall`` (moving it if it stood elsewhere)."""
+        moved = await self._connection.execute(update(scales).where(scales.c.site == site, scales.c.scale_id == scale)
+                                               .values(stall=stall, registered_at=now))
+        if not moved.rowcount:
+            await self._connection.execute(scales.insert().values(site=site, scale_id=scale, stall=stall,
+                                                                  registered_at=now))
+
+    async def scales(self, site: str, ids: Iterable[str] | None = None, stall: str | None = None,
+                     limit: int | None = None, offset: int = 0) -> list[ScaleRegistration]:
+        statement = select(scales).where(scales.c.site == site)
+        if ids is not None:
+            statement = statement.where(scales.c.scale_id.in_(sorted(set(ids))))
+        if stall is not None:
+            statement = statement.where(scales.c.stall == stall)
+        rows = await self._rows(statement.order_by(scales.c.scale_id).limit(limit).offset(offset))
+        return [ScaleRegistration(row["scale_id"], row["stall"], row["registered_at"], row["online"],
+                                  row["state_changed_at"]) for row in rows]
+
+    async def set_online(self, site: str, scale: str, online: bool, at: datetime) -> None:
+        await self._connection.execute(update(scales).where(scales.c.site == site, scales.c.scale_id == scale)
+                                       .values(online=online, state_changed_at=at))
+
+
+def _date(value: date | str) -> date:
+    return value if isinstance(value, date) else date.fromisoformat(value)
+
+
+def _market(row: Mapping[str, Any]) -> Market:
+    return Market(row["site"], row["name"], row["address"], row["complaint_hotline"])
+
+
+def _vendor(row: Mapping[str, Any]) -> Vendor:
+    return Vendor(row["vendor_id"], row["name"], row["photo_ref"], row["contact_phone"])
+
+
+def _stall(row: Mapping[str, Any]) -> Stall:
+    return Stall(row["stall"], row["name"], StallType(row["stall_type"]), row["vendor_id"])
+
+
+def _recorded_document(row: Mapping[str, Any]) -> RecordedDocument:
+    document = Document(DocumentKind(row["kind"]), row["number"], _date(row["valid_from"]),
+                        _date(row["valid_to"]) if row["valid_to"] is not None else None, row["holder"], row["scope"])
+    return RecordedDocument(row["document_id"], row["vendor_id"], document, row["recorded_at"], row["recorded_by"],
+                            row["voided_at"], row["voided_by"], row["void_reason"])

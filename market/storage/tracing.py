@@ -1,0 +1,182 @@
+"""Storage of what tracing follows: batches received with their rapid tests and blocks, and the sales the
+scales recorded, each linked to the batch it came from."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import func, select, tuple_, update
+
+from market.storage.prices import PricePair
+from market.storage.repository import Repository
+from market.storage.tables import batches, rapid_tests, sales
+from market.tracing import Batch, Block, BlockCause, CertificateType, RapidTest, RapidTestResult, Sale
+
+SaleKey = tuple[str, str]  # scale, record id
+
+
+class BatchRepository(Repository):
+    """Batches as received (corrected quantities, blocks and releases in place) and their rapid tests."""
+
+    async def add_batch(self, site: str, batch: Batch, by: str, now: datetime) -> None:
+        await self._connection.execute(batches.insert().values(
+            site=site, batch_id=batch.batch_id, stall=batch.stall, plu=batch.plu, product=batch.product,
+            supplier=batch.supplier, supplier_contact=batch.supplier_contact, origin_code=batch.origin_code,
+            origin_name=batch.origin_name, quantity_g=batch.quantity_g,
+            certificate_type=batch.certificate_type.value, certificate_number=batch.certificate_number,
+            arrived_at=batch.arrived_at, recorded_at=now, recorded_by=by))
+
+    async def batch(self, site: str, batch_id: str) -> Batch | None:
+        rows = await self._rows(select(batches).where(batches.c.site == site, batches.c.batch_id == batch_id))
+        return _batch(rows[0]) if rows else None
+
+    async def batches_by_id(self, site: str, batch_ids: Iterable[str]) -> dict[str, Batch]:
+        wanted = sorted(set(batch_ids))
+        if not wanted:
+            return {}
+        rows = await self._rows(select(batches).where(batches.c.site == site, batches.c.batch_id.in_(wanted)))
+        return {row["batch_id"]: _batch(row) for row in rows}
+
+    async def batches(self, site: str, *, stall: str | None = None, plu: str | None = None,
+                      pairs: Iterable[PricePair] | None = None, arrived_since: datetime | None = None,
+                      arrived_until: datetime | None = None, limit: int | None = 100, offset: int = 0
+                      ) -> list[Batch]:
+        """Newest arrival first."""
+        statement = select(batches).where(batches.c.site == site)
+        if stall is not None:
+            statement = statement.where(batches.c.stall == stall)
+        if plu is not None:
+            statement = statement.where(batches.c.plu == plu)
+        if pairs is not None:
+            wanted = sorted(set(pairs))
+            if not wanted:
+                return []
+            statement = statement.where(tuple_(batches.c.stall, batches.c.plu).in_(wanted))
+        if arrived_since is not None:
+            statement = statement.where(batches.c.arrived_at >= arrived_since)
+        if arrived_until is not None:
+            statement = statement.where(batches.c.arrived_at <= arrived_until)
+        rows = await self._rows(statement.order_by(batches.c.arrived_at.desc(), batches.c.batch_id)
+                                .limit(limit).offset(offset))
+        return [_batch(row) for row in rows]
+
+    async def block(self, site: str, batch: Batch) -> bool:
+        """Record the batch's block, unless it was blocked meanwhile."""
+        if batch.block is None:
+            raise ValueError("nothing to record: the batch is not blocked")
+        result = await self._connection.execute(
+            update(batches).where(batches.c.site == site, batches.c.batch_id == batch.batch_id,
+                                  batches.c.blocked_at.is_(None))
+            .values(blocked_at=batch.block.at, block_reason=batch.block.reason[:200], blocked_by=batch.block.by,
+                    block_cause=batch.block.cause.value))
+        return bool(result.rowcount)
+
+    async def release(self, site: str, batch: Batch) -> bool:
+        """Lift the batch's block, unless it changed meanwhile (lifted, or lifted and blocked again)."""
+        if batch.block is None:
+            raise ValueError("nothing to lift: the batch is not blocked")
+        result = await self._connection.execute(
+            update(batches).where(batches.c.site == site, batches.c.batch_id == batch.batch_id,
+                                  batches.c.blocked_at == batch.block.at)
+            .values(blocked_at=None, block_reason=None, blocked_by=None, block_cause=None))
+        return bool(result.rowcount)
+
+    async def set_quantity(self, site: str, batch_id: str, quantity_g: int, expected_g: int) -> bool:
+        """Correct the received grams, unless someone corrected them meanwhile."""
+        result = await self._connection.execute(
+            update(batches).where(batches.c.site == site, batches.c.batch_id == batch_id,
+                                  batches.c.quantity_g == expected_g).values(quantity_g=quantity_g))
+        return bool(result.rowcount)
+
+    async def add_test(self, site: str, test: RapidTest, now: datetime) -> None:
+        await self._connection.execute(rapid_tests.insert().values(
+            site=site, batch_id=test.batch_id, item=test.item, method=test.method, result=test.result.value,
+            value=test.value, tester=test.tester, tested_at=test.tested_at, recorded_at=now))
+
+    async def tests(self, site: str, batch_ids: Iterable[str]) -> dict[str, list[RapidTest]]:
+        wanted = sorted(set(batch_ids))
+        found: dict[str, list[RapidTest]] = {batch_id: [] for batch_id in wanted}
+        if not wanted:
+            return found
+        rows = await self._rows(select(rapid_tests).where(rapid_tests.c.site == site,
+                                                          rapid_tests.c.batch_id.in_(wanted))
+                                .order_by(rapid_tests.c.tested_at, rapid_tests.c.test_id))
+        for row in rows:
+            found[row["batch_id"]].append(RapidTest(row["batch_id"], row["item"], row["method"],
+                                                    RapidTestResult(row["result"]), row["value"], row["tester"],
+                                                    row["tested_at"]))
+        return found
+
+
+class SaleRepository(Repository):
+    """Sales as the scales recorded them, each once, and what was sold of each batch."""
+
+    async def known_sales(self, site: str, keys: Iterable[SaleKey]) -> set[SaleKey]:
+        wanted = sorted(set(keys))
+        if not wanted:
+            return set()
+        rows = (await self._connection.execute(
+            select(sales.c.scale_id, sales.c.record_id).where(
+                sales.c.site == site, tuple_(sales.c.scale_id, sales.c.record_id).in_(wanted)))).all()
+        return {(row[0], row[1]) for row in rows}
+
+    async def add_sales(self, site: str, new_sales: Sequence[Sale], now: datetime) -> None:
+        if new_sales:
+            await self._connection.execute(sales.insert(), [
+                {"site": site, "scale_id": s.scale, "record_id": s.record_id, "ts": s.ts, "stall": s.stall,
+                 "plu": s.plu, "product": s.product, "net_g": s.net_g, "unit_price_fen": s.unit_price_fen,
+                 "amount_fen": s.amount_fen, "trace_code": s.trace_code, "claimed_batch": s.claimed_batch,
+                 "batch_id": s.batch_id, "received_at": now, "stall_name": s.stall_name, "vendor_id": s.vendor_id,
+                 "vendor_name": s.vendor_name} for s in new_sales])
+
+    async def sale_by_trace_code(self, site: str, trace_code: str) -> Sale | None:
+        """The sale printed with ``trace_code``; the latest if a scale ever printed one twice."""
+        rows = await self._rows(select(sales).where(sales.c.site == site, sales.c.trace_code == trace_code)
+                                .order_by(sales.c.ts.desc()).limit(1))
+        return _sale(rows[0]) if rows else None
+
+    async def sales_of_batch(self, site: str, batch_id: str, limit: int | None, offset: int = 0) -> list[Sale]:
+        """Oldest first: the order of a forward trace."""
+        rows = await self._rows(select(sales).where(sales.c.site == site, sales.c.batch_id == batch_id)
+                                .order_by(sales.c.ts, sales.c.scale_id, sales.c.record_id).limit(limit).offset(offset))
+        return [_sale(row) for row in rows]
+
+    async def batch_totals(self, site: str, batch_ids: Iterable[str]
+                           ) -> dict[str, tuple[int, int, datetime | None, datetime | None]]:
+        """Per batch: number of sales, grams sold, first and last sale."""
+        wanted = sorted(set(batch_ids))
+        totals: dict[str, tuple[int, int, datetime | None, datetime | None]] = {
+            batch_id: (0, 0, None, None) for batch_id in wanted}
+        if not wanted:
+            return totals
+        rows = (await self._connection.execute(
+            select(sales.c.batch_id, func.count(), func.sum(sales.c.net_g), func.min(sales.c.ts), func.max(sales.c.ts))
+            .where(sales.c.site == site, sales.c.batch_id.in_(wanted)).group_by(sales.c.batch_id))).all()
+        for batch_id, count, grams, first, last in rows:
+            totals[batch_id] = (int(count), int(grams or 0), _utc(first), _utc(last))
+        return totals
+
+
+def _utc(value: datetime | str | None) -> datetime | None:
+    """Aggregates of a time column, as an aware UTC time whatever the driver hands back."""
+    if value is None:
+        return None
+    parsed = datetime.fromisoformat(value) if isinstance(value, str) else value
+    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+
+
+def _batch(row: Mapping[str, Any]) -> Batch:
+    block = None
+    if row["blocked_at"] is not None:
+        block = Block(row["blocked_at"], row["block_reason"], row["blocked_by"], BlockCause(row["block_cause"]))
+    return Batch(row["batch_id"], row["stall"], row["plu"], row["product"], row["supplier"], row["origin_code"],
+                 row["origin_name"], int(row["quantity_g"]), CertificateType(row["certificate_type"]),
+                 row["certificate_number"], row["arrived_at"], row["supplier_contact"], block)
+
+
+def _sale(row: Mapping[str, Any]) -> Sale:
+    return Sale(row["scale_id"], row["record_id"], row["ts"], row["stall"], row["plu"], row["product"], row["net_g"],
+                int(row["unit_price_fen"]), int(row["amount_fen"]), row["trace_code"], row["claimed_batch"],
+                row["batch_id"], row["stall_name"], row["vendor_id"], row["vendor_name"])
