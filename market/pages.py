@@ -77,7 +77,8 @@ from market.tracing import (
     accepted_certificates,
     standing_failures,
 )
-from market.web import TRACE_BUCKETS, trace_client, yuan
+from market.web.presenting import yuan
+from market.web.tracing import TRACE_BUCKETS, trace_client
 from webkit.auth import CLOCK, PRINCIPAL
 from webkit.charts import STYLE, padded_time_range
 from webkit.identity import Role

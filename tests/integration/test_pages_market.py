@@ -46,7 +46,7 @@ from market.service import MarketService, MarketSettings, PriceItem
 from market.stalls import Market, Stall, Vendor
 from market.tracing import Batch, CertificateType, RapidTest, RapidTestResult
 from market.web import mount as mount_market_api
-from market.web import yuan
+from market.web.presenting import yuan
 from messaging.downlink import RecordingDownlink
 from tests.integration.helpers import HTML, PageSession
 from webkit.identity import Role, TokenAuthority
