@@ -31,15 +31,9 @@ from gateway.outputs.embedded import EmbeddedStore
 from gateway.processors.points import CredentialHasher, point_for
 from market.findings import FindingKind
 from market.licences import Document, DocumentKind, StallType, document_status
-from market.pages import (
-    InputProblem,
-    fen_from_yuan,
-    grams_from_kilograms,
-    licence_text,
-    licence_tone,
-    mount_market_pages,
-    trace_code_from,
-)
+from market.pages import mount_market_pages
+from market.pages.form_fields import InputProblem, fen_from_yuan, grams_from_kilograms, trace_code_from
+from market.pages.wording import licence_text, licence_tone
 from market.pricing import MAX_UNIT_PRICE_FEN
 from market.rate_limit import RateLimit
 from market.service import MarketService, MarketSettings, PriceItem
