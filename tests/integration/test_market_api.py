@@ -18,7 +18,8 @@ from gateway.outputs.embedded import EmbeddedStore
 from gateway.processors.points import CredentialHasher, point_for
 from market.rate_limit import RateLimit
 from market.service import MarketService, MarketSettings
-from market.web import create_app, mask_name, yuan
+from market.web import create_app
+from market.web.presenting import mask_name, yuan
 from messaging.downlink import RecordingDownlink
 from relational.database import migrate
 from tests.integration.helpers import assert_openapi_describes_the_routes

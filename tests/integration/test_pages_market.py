@@ -31,22 +31,16 @@ from gateway.outputs.embedded import EmbeddedStore
 from gateway.processors.points import CredentialHasher, point_for
 from market.findings import FindingKind
 from market.licences import Document, DocumentKind, StallType, document_status
-from market.pages import (
-    InputProblem,
-    fen_from_yuan,
-    grams_from_kilograms,
-    licence_text,
-    licence_tone,
-    mount_market_pages,
-    trace_code_from,
-)
+from market.pages import mount_market_pages
+from market.pages.form_fields import InputProblem, fen_from_yuan, grams_from_kilograms, trace_code_from
+from market.pages.wording import licence_text, licence_tone
 from market.pricing import MAX_UNIT_PRICE_FEN
 from market.rate_limit import RateLimit
 from market.service import MarketService, MarketSettings, PriceItem
 from market.stalls import Market, Stall, Vendor
 from market.tracing import Batch, CertificateType, RapidTest, RapidTestResult
 from market.web import mount as mount_market_api
-from market.web import yuan
+from market.web.presenting import yuan
 from messaging.downlink import RecordingDownlink
 from tests.integration.helpers import HTML, PageSession
 from webkit.identity import Role, TokenAuthority

@@ -6,10 +6,10 @@ from __future__ import annotations
 import re
 from datetime import UTC, date, datetime, timedelta
 
-from market.pages import BoardTrends, _Trends
+from market.pages.price_board import BoardTrends, _Trends
 from market.service import DisplayBatch, PriceHistory
 from market.tracing import Batch, BlockCause, CertificateType, RapidTest, RapidTestResult, block_batch
-from market.web import SCREEN_BATCH_LINES, screen_batches, stall_qr_svg
+from market.web.stall_screen import SCREEN_BATCH_LINES, screen_batches, stall_qr_svg
 
 NOW = datetime(2026, 11, 23, 2, 0, tzinfo=UTC)
 

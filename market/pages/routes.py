@@ -1,0 +1,76 @@
+"""The market pages' routes and :func:`mount_market_pages`: the public price board and trace lookup,
+the operator's pages under /market/{site}/manage, their templates, filters and navigation links."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Final
+
+from aiohttp import web
+
+from market.pages.batches import (
+    batch_epcis,
+    batch_page,
+    batches_page,
+    correct_quantity,
+    recall_batch,
+    record_test,
+    register_batch,
+    release_batch,
+)
+from market.pages.context import MARKET_PAGES, OPERATORS, MarketPages
+from market.pages.findings import findings_page, resolve_finding
+from market.pages.price_board import BoardTrends, price_board_page
+from market.pages.publishing import price_form_page, publish_prices
+from market.pages.stalls import stall_page, stalls_page, void_document
+from market.pages.trace_lookup import trace_form_page, trace_result_page
+from market.pages.wording import delivery_text, delivery_tone, kilograms, licence_text, licence_tone
+from market.rate_limit import TokenBuckets
+from market.service import MarketService
+from market.web.presenting import yuan
+from market.web.tracing import TRACE_BUCKETS
+from webkit.pages import SITE, NavLink, add_navigation, add_templates
+
+TEMPLATE_DIR: Final = Path(__file__).parents[1] / "templates"
+
+
+def mount_market_pages(app: web.Application, service: MarketService, site: str) -> None:
+    """The market's pages on ``app``: the operator's under /market/{site}/manage, the public price
+    board and trace lookup; the navigation links to the market ``site``. Call
+    :func:`webkit.pages.mount_pages` first, and :func:`market.web.mount` too (the stall screen the
+    pages link to, and the trace lookup's rate limit, which pages and API share per client address)."""
+    if SITE not in app:
+        raise RuntimeError("mount the shared page machinery first: webkit.pages.mount_pages")
+    app[MARKET_PAGES] = MarketPages(service, site, BoardTrends(service.settings.board_trend_ttl))
+    if TRACE_BUCKETS not in app:
+        app[TRACE_BUCKETS] = TokenBuckets(service.settings.trace_rate)
+    add_templates(app, TEMPLATE_DIR)
+    filters = app[SITE].templates.filters
+    filters.update(yuan=yuan, kg=kilograms, licence_tone=licence_tone, licence_text=licence_text,
+                   delivery_tone=delivery_tone, delivery_text=delivery_text)
+    add_navigation(app, NavLink("价格公示", f"/market/{site}/prices", (),
+                                "今日农贸市场各商品最低、平均、最高价与价格走势"))
+    add_navigation(app, NavLink("溯源查询", f"/market/{site}/trace", (),
+                                "输入小票上的追溯码，查看产地、供货商与快检结果"))
+    add_navigation(app, NavLink("市场管理", f"/market/{site}/manage", OPERATORS,
+                                "摊位证照、价格发布、进货与快检、召回、问题线索"))
+    market = "/market/{site}"
+    manage = market + "/manage"
+    app.router.add_get(market + "/prices", price_board_page)
+    app.router.add_get(market + "/trace", trace_form_page)
+    app.router.add_get(market + "/trace/{trace_code:.+}", trace_result_page)
+    app.router.add_get(manage, stalls_page)
+    app.router.add_get(manage + "/stalls/{stall}", stall_page)
+    app.router.add_get(manage + "/stalls/{stall}/prices", price_form_page)
+    app.router.add_post(manage + "/stalls/{stall}/prices", publish_prices)
+    app.router.add_get(manage + "/batches", batches_page)
+    app.router.add_post(manage + "/batches", register_batch)
+    app.router.add_get(manage + "/batches/{batch_id}", batch_page)
+    app.router.add_post(manage + "/batches/{batch_id}/tests", record_test)
+    app.router.add_post(manage + "/batches/{batch_id}/recall", recall_batch)
+    app.router.add_post(manage + "/batches/{batch_id}/release", release_batch)
+    app.router.add_post(manage + "/batches/{batch_id}/quantity", correct_quantity)
+    app.router.add_post(manage + "/stalls/{stall}/documents/{document_id}/void", void_document)
+    app.router.add_get(manage + "/batches/{batch_id}/epcis", batch_epcis)
+    app.router.add_get(manage + "/findings", findings_page)
+    app.router.add_post(manage + "/findings/{finding_id}/resolve", resolve_finding)

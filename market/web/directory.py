@@ -1,0 +1,148 @@
+"""The market API's directory: markets, vendors and their documents (recorded, voided), stalls, the
+scales registered at them, and the licence problems an operator must look into."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from market.licences import Document
+from market.service import StallOverview
+from market.stalls import Market, Stall, Vendor
+from market.web.handling import (
+    SERVICE,
+    built,
+    calling,
+    json_of,
+    now_of,
+    paged,
+    paging,
+    read_body,
+    site_of,
+    subject_of,
+)
+from market.web.presenting import delivery_out, document_out, market_out, recorded_document_out, stall_out, status_out
+from market.web.schemas import (
+    DocumentIn,
+    LicenceProblemOut,
+    LicenceProblemsPage,
+    MarketIn,
+    MarketsPage,
+    ScaleIn,
+    ScaleOut,
+    ScalesPage,
+    StallChangeIn,
+    StallIn,
+    StallsPage,
+    VendorIn,
+    VendorOut,
+    VendorsPage,
+    VoidIn,
+)
+from webkit.json_errors import json_error
+
+
+async def create_market(request: web.Request) -> web.Response:
+    data: MarketIn = await read_body(request, MarketIn)
+    market = built(lambda: Market(data.site, data.name, data.address, data.complaint_hotline))
+    await calling(request.app[SERVICE].create_market(market, now_of(request)))
+    return json_of(market_out(market), 201)
+
+
+async def list_markets(request: web.Request) -> web.Response:
+    limit, offset = paging(request)
+    found = await request.app[SERVICE].markets(limit + 1, offset)
+    return paged(MarketsPage, [market_out(m) for m in found], limit, offset)
+
+
+async def get_market(request: web.Request) -> web.Response:
+    return json_of(market_out(await calling(request.app[SERVICE].market(site_of(request)))))
+
+
+async def add_vendor(request: web.Request) -> web.Response:
+    data: VendorIn = await read_body(request, VendorIn)
+    vendor = Vendor(data.vendor_id, data.name, data.photo_ref, data.contact_phone)
+    await calling(request.app[SERVICE].add_vendor(site_of(request), vendor, now_of(request)))
+    return json_of(VendorOut(vendor_id=vendor.vendor_id, name=vendor.name, photo_ref=vendor.photo_ref,
+                             contact_phone=vendor.contact_phone, documents=[]), 201)
+
+
+async def list_vendors(request: web.Request) -> web.Response:
+    limit, offset = paging(request)
+    found = await calling(request.app[SERVICE].vendors(site_of(request), limit + 1, offset))
+    return paged(VendorsPage, [VendorOut(vendor_id=v.vendor_id, name=v.name, photo_ref=v.photo_ref,
+                                         contact_phone=v.contact_phone,
+                                         documents=[recorded_document_out(d) for d in docs])
+                               for v, docs in found], limit, offset)
+
+
+async def add_document(request: web.Request) -> web.Response:
+    data: DocumentIn = await read_body(request, DocumentIn)
+    document = built(lambda: Document(data.kind, data.number, data.valid_from, data.valid_to, data.holder,
+                                      data.scope))
+    document_id = await calling(request.app[SERVICE].add_document(site_of(request), request.match_info["vendor_id"],
+                                                                  document, subject_of(request), now_of(request)))
+    return json_of(document_out(document_id, document), 201)
+
+
+async def void_document(request: web.Request) -> web.Response:
+    data: VoidIn = await read_body(request, VoidIn)
+    raw = request.match_info["document_id"]
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 12:
+        raise json_error(web.HTTPNotFound, f"no document {raw!r}")
+    voided = await calling(request.app[SERVICE].void_document(site_of(request), request.match_info["vendor_id"],
+                                                              int(raw), data.reason, subject_of(request),
+                                                              now_of(request)))
+    return json_of(recorded_document_out(voided))
+
+
+async def add_stall(request: web.Request) -> web.Response:
+    data: StallIn = await read_body(request, StallIn)
+    stall = built(lambda: Stall(data.stall, data.name, data.stall_type, data.vendor_id))
+    await calling(request.app[SERVICE].add_stall(site_of(request), stall, now_of(request)))
+    return json_of(stall_out(await _stall_overview(request, stall.stall)), 201)
+
+
+async def change_stall(request: web.Request) -> web.Response:
+    data: StallChangeIn = await read_body(request, StallChangeIn)
+    stall = built(lambda: Stall(request.match_info["stall"], data.name, data.stall_type, data.vendor_id))
+    await calling(request.app[SERVICE].update_stall(site_of(request), stall, now_of(request)))
+    return json_of(stall_out(await _stall_overview(request, stall.stall)))
+
+
+async def _stall_overview(request: web.Request, code: str) -> StallOverview:
+    display = await calling(request.app[SERVICE].stall_display(site_of(request), code, now_of(request)))
+    return StallOverview(display.stall, display.vendor, display.licences)
+
+
+async def list_stalls(request: web.Request) -> web.Response:
+    limit, offset = paging(request)
+    found = await calling(request.app[SERVICE].stalls(site_of(request), now_of(request), limit + 1, offset))
+    return paged(StallsPage, [stall_out(o) for o in found], limit, offset)
+
+
+async def register_scale(request: web.Request) -> web.Response:
+    data: ScaleIn = await read_body(request, ScaleIn)
+    pushes = await calling(request.app[SERVICE].register_scale(site_of(request), data.scale_id, data.stall,
+                                                               now_of(request)))
+    return json_of(ScaleOut(scale_id=data.scale_id, stall=data.stall, online=None, state_changed_at=None,
+                            last_price_push=delivery_out(pushes[-1]) if pushes else None), 201)
+
+
+async def list_scales(request: web.Request) -> web.Response:
+    limit, offset = paging(request)
+    found = await calling(request.app[SERVICE].scales(site_of(request), limit + 1, offset))
+    return paged(ScalesPage, [
+        ScaleOut(scale_id=o.registration.scale, stall=o.registration.stall, online=o.registration.online,
+                 state_changed_at=o.registration.state_changed_at,
+                 last_price_push=delivery_out(o.last_price_push) if o.last_price_push else None)
+        for o in found], limit, offset)
+
+
+async def licence_problems(request: web.Request) -> web.Response:
+    limit, offset = paging(request)
+    found = await calling(request.app[SERVICE].licence_problems(site_of(request), now_of(request), limit + 1,
+                                                                offset))
+    return paged(LicenceProblemsPage, [
+        LicenceProblemOut(stall=p.stall.stall, stall_name=p.stall.name, vendor_id=p.stall.vendor_id,
+                          vendor_name=p.vendor.name if p.vendor else None, document=status_out(p.status, False))
+        for p in found], limit, offset)

@@ -1,0 +1,208 @@
+"""How the market API shows the domain's values: each as its response model, and what the public never
+sees (no contact, no tester, a health certificate's number withheld and its holder's name masked);
+fen as yuan for people."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from market.corrections import RecordedCorrection
+from market.findings import RecordedFinding
+from market.licences import Document, DocumentKind, DocumentStatus, RecordedDocument
+from market.pricing import PublishedPrice
+from market.scale_delivery import Delivery
+from market.service import BatchDetail, PublicTrace, Recall, StallDisplay, StallOverview
+from market.stalls import Market
+from market.tracing import Batch, ForwardTrace, RapidTest, Sale
+from market.web.schemas import (
+    BatchDetailOut,
+    BatchOut,
+    BlockOut,
+    CorrectionOut,
+    DeliveryOut,
+    DisplayPriceOut,
+    DocumentOut,
+    DocumentStatusOut,
+    FindingOut,
+    ForwardTraceOut,
+    MarketOut,
+    PriceOut,
+    PublicBatchOut,
+    PublicSaleOut,
+    PublicTestOut,
+    RapidTestOut,
+    RecallOut,
+    SaleOut,
+    StallDisplayOut,
+    StallOut,
+    TraceOut,
+)
+
+
+def market_out(market: Market) -> MarketOut:
+    return MarketOut(site=market.site, name=market.name, address=market.address,
+                     complaint_hotline=market.complaint_hotline)
+
+
+def document_out(document_id: int, document: Document, recorded: RecordedDocument | None = None) -> DocumentOut:
+    return DocumentOut(document_id=document_id, kind=document.kind.value, kind_zh=document.kind.label_zh,
+                       number=document.number, valid_from=document.valid_from, valid_to=document.valid_to,
+                       holder=document.holder, scope=document.scope,
+                       voided_at=recorded.voided_at if recorded else None,
+                       voided_by=recorded.voided_by if recorded else None,
+                       void_reason=recorded.void_reason if recorded else None)
+
+
+def recorded_document_out(recorded: RecordedDocument) -> DocumentOut:
+    return document_out(recorded.document_id, recorded.document, recorded)
+
+
+def correction_out(recorded: RecordedCorrection) -> CorrectionOut:
+    correction = recorded.correction
+    return CorrectionOut(correction_id=recorded.correction_id, kind=correction.kind.value,
+                         kind_zh=correction.kind.label_zh, subject=correction.subject, reason=correction.reason,
+                         corrected_by=correction.by, corrected_at=correction.at, detail=dict(correction.detail))
+
+
+def mask_name(name: str) -> str:
+    """A person's name as shown to the public: the family name and a star per other character."""
+    return name[:1] + "*" * max(len(name) - 1, 1)
+
+
+def status_out(status: DocumentStatus, public: bool) -> DocumentStatusOut:
+    document = status.document
+    holder = document.holder if document else None
+    health = status.required is DocumentKind.HEALTH_CERTIFICATE
+    return DocumentStatusOut(
+        required=status.required.value, required_zh=status.required.label_zh, validity=status.validity.value,
+        validity_zh=status.validity.label_zh, days_to_expiry=status.days_to_expiry, warning_days=status.warning_days,
+        number=None if document is None or (public and health) else document.number,
+        valid_from=document.valid_from if document else None, valid_to=document.valid_to if document else None,
+        holder=mask_name(holder) if holder and public else holder)
+
+
+def stall_out(overview: StallOverview) -> StallOut:
+    stall = overview.stall
+    return StallOut(stall=stall.stall, name=stall.name, stall_type=stall.stall_type.value,
+                    stall_type_zh=stall.stall_type.label_zh, vendor_id=stall.vendor_id,
+                    vendor_name=overview.vendor.name if overview.vendor else None,
+                    licences_compliant=overview.licences.compliant,
+                    licences=[status_out(s, public=False) for s in overview.licences.required])
+
+
+def delivery_out(delivery: Delivery) -> DeliveryOut:
+    return DeliveryOut(cmd_id=delivery.cmd_id, scale_id=delivery.scale, stall=delivery.stall, op=delivery.op,
+                       status=delivery.status.value, attempts=delivery.attempts, created_at=delivery.created_at,
+                       last_sent_at=delivery.last_sent_at, next_attempt_at=delivery.next_attempt_at,
+                       finished_at=delivery.finished_at, error=delivery.error)
+
+
+def price_out(price: PublishedPrice) -> PriceOut:
+    return PriceOut(stall=price.stall, plu=price.plu, product=price.product, unit_price_fen=price.unit_price_fen,
+                    effective_from=price.effective_from, published_at=price.published_at,
+                    published_by=price.published_by)
+
+
+def rapid_test_out(test: RapidTest) -> RapidTestOut:
+    return RapidTestOut(item=test.item, method=test.method, result=test.result.value, result_zh=test.result.label_zh,
+                        value=test.value, tester=test.tester, tested_at=test.tested_at)
+
+
+def _public_test_out(test: RapidTest) -> PublicTestOut:
+    return PublicTestOut(item=test.item, method=test.method, result=test.result.value,
+                         result_zh=test.result.label_zh, value=test.value, tested_at=test.tested_at)
+
+
+def _block_out(batch: Batch) -> BlockOut | None:
+    block = batch.block
+    if block is None:
+        return None
+    return BlockOut(blocked_at=block.at, reason=block.reason, cause=block.cause.value, blocked_by=block.by)
+
+
+def batch_out(batch: Batch) -> BatchOut:
+    return BatchOut(batch_id=batch.batch_id, stall=batch.stall, plu=batch.plu, product=batch.product,
+                    supplier=batch.supplier, supplier_contact=batch.supplier_contact, origin_code=batch.origin_code,
+                    origin_name=batch.origin_name, quantity_g=batch.quantity_g,
+                    certificate_type=batch.certificate_type.value, certificate_number=batch.certificate_number,
+                    arrived_at=batch.arrived_at, block=_block_out(batch))
+
+
+def _public_batch_out(batch: Batch, tests: Sequence[RapidTest]) -> PublicBatchOut:
+    return PublicBatchOut(batch_id=batch.batch_id, product=batch.product, supplier=batch.supplier,
+                          origin_code=batch.origin_code, origin_name=batch.origin_name,
+                          certificate_type=batch.certificate_type.value,
+                          certificate_type_zh=batch.certificate_type.label_zh,
+                          certificate_number=batch.certificate_number, arrived_at=batch.arrived_at,
+                          recalled=batch.block is not None, recall_reason=batch.block.reason if batch.block else None,
+                          tests=[_public_test_out(test) for test in tests])
+
+
+def _sale_out(sale: Sale) -> SaleOut:
+    return SaleOut(trace_code=sale.trace_code, ts=sale.ts, scale_id=sale.scale, stall=sale.stall, plu=sale.plu,
+                   product=sale.product, net_g=sale.net_g, unit_price_fen=sale.unit_price_fen,
+                   amount_fen=sale.amount_fen)
+
+
+def trace_out(trace: ForwardTrace, limit: int, offset: int) -> ForwardTraceOut:
+    more = offset + len(trace.sales) < trace.sales_count
+    return ForwardTraceOut(batch_id=trace.batch.batch_id, blocked=trace.batch.block is not None,
+                           received_g=trace.balance.received_g, sold_g=trace.balance.sold_g,
+                           oversold_g=trace.balance.oversold_g, sales_count=trace.sales_count,
+                           first_sale_at=trace.first_sale_at, last_sale_at=trace.last_sale_at,
+                           sales=[_sale_out(sale) for sale in trace.sales], limit=limit, offset=offset,
+                           next_offset=offset + len(trace.sales) if more else None)
+
+
+def recall_out(recall: Recall) -> RecallOut:
+    block = _block_out(recall.trace.batch)
+    assert block is not None
+    return RecallOut(batch_id=recall.trace.batch.batch_id, block=block,
+                     deliveries=[delivery_out(d) for d in recall.deliveries],
+                     trace=trace_out(recall.trace, len(recall.trace.sales) or 1, 0))
+
+
+def finding_out(recorded: RecordedFinding) -> FindingOut:
+    finding = recorded.finding
+    return FindingOut(finding_id=recorded.finding_id, kind=finding.kind.value, kind_zh=finding.kind.label_zh,
+                      stall=finding.stall, at=finding.at, detail=dict(finding.detail), raised_at=recorded.raised_at,
+                      resolved_at=recorded.resolved_at, resolved_by=recorded.resolved_by,
+                      resolution=recorded.resolution)
+
+
+def detail_out(detail: BatchDetail) -> BatchDetailOut:
+    balance = detail.balance
+    return BatchDetailOut(batch=batch_out(detail.batch), tests=[rapid_test_out(t) for t in detail.tests],
+                          received_g=balance.received_g, sold_g=balance.sold_g, remaining_g=balance.remaining_g,
+                          oversold_g=balance.oversold_g, sales_count=detail.sales_count,
+                          first_sale_at=detail.first_sale_at, last_sale_at=detail.last_sale_at)
+
+
+def public_trace_out(found: PublicTrace) -> TraceOut:
+    sale = found.sale
+    return TraceOut(
+        market=found.market.name if found.market else None,
+        sale=PublicSaleOut(trace_code=sale.trace_code, ts=sale.ts, stall=sale.stall,
+                           stall_name=found.stall_name, vendor_name=found.vendor_name,
+                           plu=sale.plu, product=sale.product, net_g=sale.net_g, unit_price_fen=sale.unit_price_fen,
+                           amount_fen=sale.amount_fen),
+        batch=_public_batch_out(found.batch, found.tests) if found.batch else None)
+
+
+def display_out(display: StallDisplay, public_url: str) -> StallDisplayOut:
+    stall, vendor, licences = display.stall, display.vendor, display.licences
+    return StallDisplayOut(
+        site=display.market.site, market=display.market.name, stall=stall.stall, stall_name=stall.name,
+        stall_type=stall.stall_type.value, stall_type_zh=stall.stall_type.label_zh,
+        vendor_name=vendor.name if vendor else None, vendor_photo_ref=vendor.photo_ref if vendor else None,
+        licences_compliant=licences.compliant, licences=[status_out(s, public=True) for s in licences.required],
+        health_certificates=[status_out(s, public=True) for s in licences.health_certificates],
+        prices=[DisplayPriceOut(plu=p.plu, product=p.product, unit_price_fen=p.unit_price_fen,
+                                effective_from=p.effective_from) for p in display.prices],
+        batches=[_public_batch_out(b.batch, b.tests) for b in display.batches],
+        complaint_hotline=display.market.complaint_hotline, public_url=public_url, day=display.day)
+
+
+def yuan(fen: int) -> str:
+    """Fen as yuan for people: 680 → "6.80"; exact, no float."""
+    return f"{fen // 100}.{fen % 100:02d}"

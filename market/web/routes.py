@@ -1,0 +1,206 @@
+"""The market API's route table, which is also its OpenAPI document, and ``mount``: each route with its
+request and response bodies, the roles it needs (none: public) and the errors it may answer."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+
+import jinja2
+from aiohttp import web
+
+from market.rate_limit import TokenBuckets
+from market.service import MarketService
+from market.web.directory import (
+    add_document,
+    add_stall,
+    add_vendor,
+    change_stall,
+    create_market,
+    get_market,
+    licence_problems,
+    list_markets,
+    list_scales,
+    list_stalls,
+    list_vendors,
+    register_scale,
+    void_document,
+)
+from market.web.findings import list_findings, resolve_finding
+from market.web.handling import SERVICE
+from market.web.prices import list_deliveries, price_board, price_history, publish_prices, stall_prices
+from market.web.schemas import (
+    BatchDetailOut,
+    BatchesPage,
+    BatchIn,
+    BatchOut,
+    BoardOut,
+    CorrectionsPage,
+    DeliveriesPage,
+    DocumentIn,
+    DocumentOut,
+    FindingOut,
+    FindingsPage,
+    ForwardTraceOut,
+    LicenceProblemsPage,
+    MarketIn,
+    MarketOut,
+    MarketsPage,
+    PriceHistoryOut,
+    PricesIn,
+    PricesPage,
+    PublicationOut,
+    QuantityIn,
+    RapidTestIn,
+    RecallIn,
+    RecallOut,
+    RecordedTestOut,
+    ReleaseIn,
+    ReleaseOut,
+    ResolutionIn,
+    ScaleIn,
+    ScaleOut,
+    ScalesPage,
+    StallChangeIn,
+    StallDisplayOut,
+    StallIn,
+    StallOut,
+    StallsPage,
+    TraceOut,
+    VendorIn,
+    VendorOut,
+    VendorsPage,
+    VoidIn,
+)
+from market.web.stall_screen import PAGES, TEMPLATE_DIR, stall_display, stall_page, stall_screen
+from market.web.tracing import (
+    TRACE_BUCKETS,
+    batch_epcis,
+    batch_sales,
+    correct_quantity,
+    get_batch,
+    list_batches,
+    list_corrections,
+    recall_batch,
+    receive_batch,
+    record_test,
+    release_batch,
+    trace_lookup,
+)
+from webkit.auth import AUTHORITY, CLOCK
+from webkit.identity import Role, TokenAuthority
+from webkit.openapi import LIMIT, OFFSET, QueryParam, Route, add_routes
+
+OPERATORS = (Role.MARKET_OPERATOR,)
+
+ST = "/api/markets/{site}"
+PAGE = (LIMIT, OFFSET)
+PLU = QueryParam("plu", description="Only this product (PLU)")
+STALL = QueryParam("stall", description="Only this stall")
+SCALE = QueryParam("scale", description="Only this scale")
+DAYS = QueryParam("days", "integer", "How many days back")
+DELIVERY_STATUS = QueryParam("status", description="pending, acked, failed, given_up or superseded")
+FINDING_KIND = QueryParam("kind", description="Only this kind of finding")
+OPEN_ONLY = QueryParam("open", "boolean", "true: only open findings; false: all")
+CORRECTION_KIND = QueryParam("kind", description="release_batch, void_document or correct_quantity")
+SUBJECT = QueryParam("subject", description="Only corrections of this batch id or document id")
+ROUTES = [
+    Route("POST", "/api/markets", create_market, "Create a market (its site id is its devices' topic site)",
+          MarketIn, MarketOut, 201, OPERATORS, (400, 409, 422)),
+    Route("GET", "/api/markets", list_markets, "Markets", None, MarketsPage, 200, OPERATORS,
+          (400,), query=PAGE),
+    Route("GET", ST, get_market, "A market", None, MarketOut, 200, OPERATORS, (404,)),
+    Route("POST", ST + "/vendors", add_vendor, "Add a vendor (contact kept private)", VendorIn, VendorOut, 201,
+          OPERATORS, (400, 404, 409)),
+    Route("GET", ST + "/vendors", list_vendors, "Vendors with their documents", None,
+          VendorsPage, 200, OPERATORS, (400, 404), query=PAGE),
+    Route("POST", ST + "/vendors/{vendor_id}/documents", add_document,
+          "Record a vendor's licence, permit, filing or health certificate", DocumentIn, DocumentOut, 201, OPERATORS,
+          (400, 404, 422)),
+    Route("POST", ST + "/vendors/{vendor_id}/documents/{document_id}/void", void_document,
+          "Void a mistyped document: it no longer counts, and stays listed as voided (audited)", VoidIn,
+          DocumentOut, 200, OPERATORS, (400, 404, 409, 422)),
+    Route("POST", ST + "/stalls", add_stall, "Add a stall", StallIn, StallOut, 201, OPERATORS, (400, 404, 409, 422)),
+    Route("GET", ST + "/stalls", list_stalls, "Stalls with their licence status", None,
+          StallsPage, 200, OPERATORS, (400, 404), query=PAGE),
+    Route("PUT", ST + "/stalls/{stall}", change_stall, "Change a stall's name, type or vendor", StallChangeIn,
+          StallOut, 200, OPERATORS, (400, 404, 422)),
+    Route("POST", ST + "/scales", register_scale, "Register a scale at a stall; it is sent the stall's prices",
+          ScaleIn, ScaleOut, 201, OPERATORS, (400, 404, 422)),
+    Route("GET", ST + "/scales", list_scales, "Scales, their availability and last price push",
+          None, ScalesPage, 200, OPERATORS, (400, 404), query=PAGE),
+    Route("GET", ST + "/licences/problems", licence_problems,
+          "Missing, expired and expiring documents (30/7/0 days), most urgent first", None,
+          LicenceProblemsPage, 200, OPERATORS, (400, 404), query=PAGE),
+    Route("POST", ST + "/stalls/{stall}/prices", publish_prices,
+          "Publish a stall's prices and push them to its scales (set_prices)", PricesIn, PublicationOut, 201,
+          OPERATORS, (400, 404, 422)),
+    Route("GET", ST + "/stalls/{stall}/prices", stall_prices, "A stall's published prices, newest first",
+          None, PricesPage, 200, OPERATORS, (400, 404), query=(PLU, *PAGE)),
+    Route("GET", ST + "/deliveries", list_deliveries, "Commands to scales and their acks", None, DeliveriesPage, 200,
+          OPERATORS, (400, 404), query=(DELIVERY_STATUS, SCALE, *PAGE)),
+    Route("GET", ST + "/prices/board", price_board, "Today's prices across the market: min/avg/max per product",
+          None, BoardOut, 200, None, (404,)),
+    Route("GET", ST + "/prices/history", price_history, "Daily min/avg/max price paid per product, from the "
+          "time series", None, PriceHistoryOut, 200, None, (400, 404, 422, 503), query=(PLU, DAYS)),
+    Route("POST", ST + "/batches", receive_batch, "Record an incoming batch", BatchIn, BatchOut, 201, OPERATORS,
+          (400, 404, 409, 422)),
+    Route("GET", ST + "/batches", list_batches, "Batches, newest first", None,
+          BatchesPage, 200, OPERATORS, (400, 404), query=(STALL, *PAGE)),
+    Route("GET", ST + "/batches/{batch_id}", get_batch, "A batch with its tests and mass balance", None,
+          BatchDetailOut, 200, OPERATORS, (404,)),
+    Route("POST", ST + "/batches/{batch_id}/tests", record_test,
+          "Record a rapid test; a failed one recalls the batch", RapidTestIn, RecordedTestOut, 201, OPERATORS,
+          (400, 404, 422)),
+    Route("POST", ST + "/batches/{batch_id}/recall", recall_batch,
+          "Stop a batch: block_batch to the scales, and every sale of it", RecallIn, RecallOut, 201, OPERATORS,
+          (400, 404, 409, 422)),
+    Route("POST", ST + "/batches/{batch_id}/release", release_batch,
+          "Lift a batch's block: unblock_batch to the scales (refused while a failed rapid test stands; audited)",
+          ReleaseIn, ReleaseOut, 200, OPERATORS, (400, 404, 409, 422)),
+    Route("POST", ST + "/batches/{batch_id}/quantity", correct_quantity,
+          "Correct the grams a batch was received with (audited); the mass balance follows", QuantityIn,
+          BatchDetailOut, 200, OPERATORS, (400, 404, 409, 422)),
+    Route("GET", ST + "/corrections", list_corrections,
+          "Operators' corrections (blocks lifted, documents voided, quantities corrected): who, when, why",
+          None, CorrectionsPage, 200, OPERATORS, (400, 404), query=(CORRECTION_KIND, SUBJECT, *PAGE)),
+    Route("GET", ST + "/batches/{batch_id}/sales", batch_sales, "Forward trace: every sale of a batch", None,
+          ForwardTraceOut, 200, OPERATORS, (400, 404), query=PAGE),
+    Route("GET", ST + "/batches/{batch_id}/epcis", batch_epcis,
+          "The batch's history as a GS1 EPCIS 2.0 JSON-LD document (application/ld+json)", None, None, 200,
+          OPERATORS, (404, 422)),
+    Route("GET", ST + "/trace/{trace_code}", trace_lookup, "What a receipt's trace code leads to (rate-limited)",
+          None, TraceOut, 200, None, (400, 404, 429)),
+    Route("GET", ST + "/findings", list_findings, "Findings for the operator", None, FindingsPage, 200, OPERATORS,
+          (400, 404), query=(FINDING_KIND, STALL, OPEN_ONLY, *PAGE)),
+    Route("POST", ST + "/findings/{finding_id}/resolve", resolve_finding, "Resolve a finding, saying how",
+          ResolutionIn, FindingOut, 200, OPERATORS, (400, 404, 409)),
+    Route("GET", ST + "/stalls/{stall}/display", stall_display,
+          "What the stall shows: vendor, licences, today's prices, current batches and tests", None,
+          StallDisplayOut, 200, None, (404,)),
+    Route("GET", "/market/{site}/stalls/{stall}/screen", stall_screen,
+          "The stall screen (HTML, 1280×800, refreshes itself)", None, None, 200, None, (404,)),
+    Route("GET", "/market/{site}/stalls/{stall}", stall_page, "The stall's public page (HTML), the QR code's target",
+          None, None, 200, None, (404,)),
+]
+
+
+def mount(app: web.Application, service: MarketService, authority: TokenAuthority,
+          now: Callable[[], datetime]) -> None:
+    """Serve the market API and stall pages (and /openapi.json) from ``app``."""
+    app[SERVICE] = service
+    app[AUTHORITY] = authority
+    app[CLOCK] = now
+    app[TRACE_BUCKETS] = TokenBuckets(service.settings.trace_rate)
+    app[PAGES] = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(TEMPLATE_DIR),
+        autoescape=jinja2.select_autoescape(["html"]),
+    )
+    add_routes(app, ROUTES)
+
+
+def create_app(service: MarketService, authority: TokenAuthority, now: Callable[[], datetime]) -> web.Application:
+    app = web.Application()
+    mount(app, service, authority, now)
+    return app
+

@@ -1,0 +1,471 @@
+"""The market API's request and response bodies (pydantic): what it accepts, checked before any handler
+runs, and what it answers; /openapi.json describes the API with them."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Annotated, Any
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictInt, StringConstraints, create_model
+
+from market.licences import DocumentKind, StallType
+from market.tracing import CertificateType, RapidTestResult
+
+Site = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
+Code = Annotated[str, StringConstraints(pattern=r"^[\w.:-]{1,32}$")]
+Id = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.:-]{1,64}$")]
+ScaleId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
+Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100,
+                                        pattern=r"^[^\x00-\x1f\x7f]*$")]
+LongText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200,
+                                            pattern=r"^[^\x00-\x1f\x7f]*$")]
+ShortText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64,
+                                             pattern=r"^[^\x00-\x1f\x7f]*$")]
+Phone = Annotated[str, StringConstraints(pattern=r"^[0-9+ -]{3,32}$")]
+Fen = Annotated[StrictInt, Field(gt=0, le=100_000_000, description="fen (1/100 yuan) per kilogram")]
+Grams = Annotated[StrictInt, Field(gt=0, le=1_000_000_000)]
+
+
+# -- request bodies ----------------------------------------------------------------------------
+
+
+# the base of every request body: a field the schema does not name is refused, not ignored
+class RequestBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class MarketIn(RequestBody):
+    site: Site = Field(description="The site id of the market's devices (topic segment {site})")
+    name: Text
+    address: LongText
+    complaint_hotline: Annotated[str, StringConstraints(pattern=r"^[0-9-]{3,20}$")]
+
+
+class VendorIn(RequestBody):
+    vendor_id: Id
+    name: Text
+    photo_ref: Annotated[str, StringConstraints(min_length=1, max_length=500)] | None = Field(
+        default=None, description="Where the photo is kept: a URL or a document-store key")
+    contact_phone: Phone | None = Field(default=None, description="Private: shown to operators only")
+
+
+class DocumentIn(RequestBody):
+    kind: DocumentKind
+    number: ShortText = Field(description="Credit code (licence), JY + 14 digits (permit), certificate number")
+    valid_from: date
+    valid_to: date | None = Field(default=None, description="Last valid day; none for a long-term document")
+    holder: Text | None = Field(default=None, description="Health certificates: the staff member")
+    scope: LongText | None = Field(default=None, description="Food business permits: the business scope")
+
+
+class StallIn(RequestBody):
+    stall: Code
+    name: Text
+    stall_type: StallType
+    vendor_id: Id | None = None
+
+
+class StallChangeIn(RequestBody):
+    name: Text
+    stall_type: StallType
+    vendor_id: Id | None = None
+
+
+class ScaleIn(RequestBody):
+    scale_id: ScaleId = Field(description="The scale's device id (topic segment {device})")
+    stall: Code
+
+
+class PriceIn(RequestBody):
+    plu: Code
+    product: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=128,
+                                              pattern=r"^[^\x00-\x1f\x7f]*$")]
+    unit_price_fen: Fen
+
+
+class PricesIn(RequestBody):
+    prices: Annotated[list[PriceIn], Field(min_length=1, max_length=500)]
+    effective_from: AwareDatetime | None = Field(default=None, description="Default: now")
+
+
+class BatchIn(RequestBody):
+    batch_id: Id
+    stall: Code
+    plu: Code
+    product: Text
+    supplier: Text
+    supplier_contact: Phone | None = Field(default=None, description="Private: shown to operators only")
+    origin_code: Annotated[str, StringConstraints(pattern=r"^[1-9]\d{5}$")] = Field(
+        description="GB/T 2260 administrative division code of the origin")
+    origin_name: Text
+    quantity_g: Grams
+    certificate_type: CertificateType
+    certificate_number: ShortText
+    arrived_at: AwareDatetime
+
+
+class RapidTestIn(RequestBody):
+    item: ShortText = Field(description="e.g. 农药残留, 克伦特罗")
+    method: ShortText = Field(description="e.g. 酶抑制法, 胶体金法")
+    result: RapidTestResult
+    value: ShortText | None = None
+    tester: ShortText
+    tested_at: AwareDatetime
+
+
+class RecallIn(RequestBody):
+    reason: LongText
+
+
+class ReleaseIn(RequestBody):
+    reason: LongText = Field(description="Why the block is lifted, e.g. 复检合格")
+
+
+class QuantityIn(RequestBody):
+    quantity_g: Grams = Field(description="The grams actually received")
+    reason: LongText
+
+
+class VoidIn(RequestBody):
+    reason: LongText = Field(description="Why the document is voided, e.g. 证号录入错误")
+
+
+class ResolutionIn(RequestBody):
+    resolution: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
+
+
+# -- response bodies ---------------------------------------------------------------------------
+
+
+class MarketOut(BaseModel):
+    site: str
+    name: str
+    address: str
+    complaint_hotline: str
+
+
+class DocumentOut(BaseModel):
+    document_id: int
+    kind: str
+    kind_zh: str
+    number: str
+    valid_from: date
+    valid_to: date | None
+    holder: str | None
+    scope: str | None
+    voided_at: datetime | None = Field(default=None, description="A voided document counts no more")
+    voided_by: str | None = None
+    void_reason: str | None = None
+
+
+class VendorOut(BaseModel):
+    vendor_id: str
+    name: str
+    photo_ref: str | None
+    contact_phone: str | None
+    documents: list[DocumentOut]
+
+
+class DocumentStatusOut(BaseModel):
+    required: str
+    required_zh: str
+    validity: str
+    validity_zh: str
+    days_to_expiry: int | None
+    warning_days: int | None
+    number: str | None
+    valid_from: date | None
+    valid_to: date | None
+    holder: str | None
+
+
+class StallOut(BaseModel):
+    stall: str
+    name: str
+    stall_type: str
+    stall_type_zh: str
+    vendor_id: str | None
+    vendor_name: str | None
+    licences_compliant: bool
+    licences: list[DocumentStatusOut]
+
+
+class DeliveryOut(BaseModel):
+    cmd_id: str
+    scale_id: str
+    stall: str
+    op: str
+    status: str
+    attempts: int
+    created_at: datetime
+    last_sent_at: datetime | None
+    next_attempt_at: datetime | None
+    finished_at: datetime | None
+    error: str | None
+
+
+class ScaleOut(BaseModel):
+    scale_id: str
+    stall: str
+    online: bool | None
+    state_changed_at: datetime | None
+    last_price_push: DeliveryOut | None
+
+
+class PriceOut(BaseModel):
+    stall: str
+    plu: str
+    product: str
+    unit_price_fen: int
+    effective_from: datetime
+    published_at: datetime
+    published_by: str
+
+
+class PublicationOut(BaseModel):
+    prices: list[PriceOut]
+    deliveries: list[DeliveryOut]
+
+
+class BoardLineOut(BaseModel):
+    plu: str
+    product: str
+    stalls: int
+    min_fen: int
+    avg_fen: int = Field(description="Mean of the stalls' prices, rounded half up")
+    max_fen: int
+
+
+class BoardOut(BaseModel):
+    site: str
+    market: str
+    at: datetime
+    lines: list[BoardLineOut]
+
+
+class DailyPriceOut(BaseModel):
+    day: date
+    sales: int
+    grams: int
+    min_fen: int
+    avg_fen: int = Field(description="Mean weighted by weight: what a kilogram cost on average")
+    max_fen: int
+
+
+class PriceHistoryOut(BaseModel):
+    site: str
+    plu: str
+    days: list[DailyPriceOut] = Field(description="Market days with sales, over every sale of the day")
+
+
+class RapidTestOut(BaseModel):
+    item: str
+    method: str
+    result: str
+    result_zh: str
+    value: str | None
+    tester: str
+    tested_at: datetime
+
+
+class BlockOut(BaseModel):
+    blocked_at: datetime
+    reason: str
+    cause: str
+    blocked_by: str
+
+
+class BatchOut(BaseModel):
+    batch_id: str
+    stall: str
+    plu: str
+    product: str
+    supplier: str
+    supplier_contact: str | None
+    origin_code: str
+    origin_name: str
+    quantity_g: int
+    certificate_type: str
+    certificate_number: str
+    arrived_at: datetime
+    block: BlockOut | None
+
+
+class BatchDetailOut(BaseModel):
+    batch: BatchOut
+    tests: list[RapidTestOut]
+    received_g: int
+    sold_g: int
+    remaining_g: int
+    oversold_g: int
+    sales_count: int
+    first_sale_at: datetime | None
+    last_sale_at: datetime | None
+
+
+class SaleOut(BaseModel):
+    trace_code: str
+    ts: datetime
+    scale_id: str
+    stall: str
+    plu: str
+    product: str | None
+    net_g: int
+    unit_price_fen: int
+    amount_fen: int
+
+
+class ForwardTraceOut(BaseModel):
+    batch_id: str
+    blocked: bool
+    received_g: int
+    sold_g: int
+    oversold_g: int
+    sales_count: int
+    first_sale_at: datetime | None
+    last_sale_at: datetime | None
+    sales: list[SaleOut]
+    limit: int
+    offset: int
+    next_offset: int | None
+
+
+class RecallOut(BaseModel):
+    batch_id: str
+    block: BlockOut
+    deliveries: list[DeliveryOut]
+    trace: ForwardTraceOut
+
+
+class CorrectionOut(BaseModel):
+    correction_id: int
+    kind: str
+    kind_zh: str
+    subject: str = Field(description="The batch id or the document id corrected")
+    reason: str
+    corrected_by: str
+    corrected_at: datetime
+    detail: dict[str, Any] = Field(description="The values before (and after) the correction")
+
+
+class ReleaseOut(BaseModel):
+    batch: BatchOut
+    deliveries: list[DeliveryOut]
+    correction: CorrectionOut
+
+
+class RecordedTestOut(BaseModel):
+    test: RapidTestOut
+    recall: RecallOut | None
+
+
+class FindingOut(BaseModel):
+    finding_id: int
+    kind: str
+    kind_zh: str
+    stall: str | None
+    at: datetime
+    detail: dict[str, Any]
+    raised_at: datetime
+    resolved_at: datetime | None
+    resolved_by: str | None
+    resolution: str | None
+
+
+class LicenceProblemOut(BaseModel):
+    stall: str
+    stall_name: str
+    vendor_id: str | None
+    vendor_name: str | None
+    document: DocumentStatusOut
+
+
+class PublicTestOut(BaseModel):
+    item: str
+    method: str
+    result: str
+    result_zh: str
+    value: str | None
+    tested_at: datetime
+
+
+class PublicBatchOut(BaseModel):
+    batch_id: str
+    product: str
+    supplier: str
+    origin_code: str
+    origin_name: str
+    certificate_type: str
+    certificate_type_zh: str
+    certificate_number: str
+    arrived_at: datetime
+    recalled: bool
+    recall_reason: str | None
+    tests: list[PublicTestOut]
+
+
+class PublicSaleOut(BaseModel):
+    trace_code: str
+    ts: datetime
+    stall: str
+    stall_name: str | None
+    vendor_name: str | None
+    plu: str
+    product: str | None
+    net_g: int
+    unit_price_fen: int
+    amount_fen: int
+
+
+class TraceOut(BaseModel):
+    market: str | None
+    sale: PublicSaleOut
+    batch: PublicBatchOut | None
+
+
+class DisplayPriceOut(BaseModel):
+    plu: str
+    product: str
+    unit_price_fen: int
+    effective_from: datetime
+
+
+class StallDisplayOut(BaseModel):
+    site: str
+    market: str
+    stall: str
+    stall_name: str
+    stall_type: str
+    stall_type_zh: str
+    vendor_name: str | None
+    vendor_photo_ref: str | None
+    licences_compliant: bool
+    licences: list[DocumentStatusOut]
+    health_certificates: list[DocumentStatusOut]
+    prices: list[DisplayPriceOut]
+    batches: list[PublicBatchOut]
+    complaint_hotline: str
+    public_url: str
+    day: date
+
+
+# -- pages of lists ----------------------------------------------------------------------------
+
+
+def _page_model(name: str, item: type[BaseModel]) -> type[BaseModel]:
+    """A page of a list: ``items``, and ``next_offset`` (null on the last page)."""
+    fields: dict[str, Any] = {"items": (list[item], ...),  # type: ignore[valid-type]
+                              "limit": (int, ...), "offset": (int, ...), "next_offset": (int | None, ...)}
+    return create_model(name, **fields)
+
+
+MarketsPage = _page_model("MarketsPage", MarketOut)
+VendorsPage = _page_model("VendorsPage", VendorOut)
+StallsPage = _page_model("StallsPage", StallOut)
+ScalesPage = _page_model("ScalesPage", ScaleOut)
+PricesPage = _page_model("PricesPage", PriceOut)
+DeliveriesPage = _page_model("DeliveriesPage", DeliveryOut)
+BatchesPage = _page_model("BatchesPage", BatchOut)
+FindingsPage = _page_model("FindingsPage", FindingOut)
+LicenceProblemsPage = _page_model("LicenceProblemsPage", LicenceProblemOut)
+CorrectionsPage = _page_model("CorrectionsPage", CorrectionOut)

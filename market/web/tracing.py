@@ -1,0 +1,150 @@
+"""The market API's tracing: batches received, their rapid tests, recall and release, a received
+quantity corrected, the operators' corrections, the forward trace and the EPCIS export; and the public
+trace lookup a receipt's code opens, rate-limited per client address (shared with the pages)."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from market.corrections import CorrectionKind
+from market.rate_limit import TokenBuckets, client_address
+from market.service import MarketSettings, Release
+from market.tracing import Batch, RapidTest
+from market.web.handling import (
+    SERVICE,
+    built,
+    calling,
+    json_of,
+    now_of,
+    paged,
+    paging,
+    public_base,
+    query_choice,
+    read_body,
+    site_of,
+    subject_of,
+)
+from market.web.presenting import (
+    batch_out,
+    correction_out,
+    delivery_out,
+    detail_out,
+    public_trace_out,
+    rapid_test_out,
+    recall_out,
+    trace_out,
+)
+from market.web.schemas import (
+    BatchesPage,
+    BatchIn,
+    CorrectionsPage,
+    QuantityIn,
+    RapidTestIn,
+    RecallIn,
+    RecordedTestOut,
+    ReleaseIn,
+    ReleaseOut,
+)
+from webkit.json_errors import json_error
+
+TRACE_BUCKETS = web.AppKey("market_trace_buckets", TokenBuckets)
+
+
+async def receive_batch(request: web.Request) -> web.Response:
+    data: BatchIn = await read_body(request, BatchIn)
+    batch = built(lambda: Batch(data.batch_id, data.stall, data.plu, data.product, data.supplier, data.origin_code,
+                                data.origin_name, data.quantity_g, data.certificate_type, data.certificate_number,
+                                data.arrived_at, data.supplier_contact))
+    await calling(request.app[SERVICE].receive_batch(site_of(request), batch, subject_of(request), now_of(request)))
+    return json_of(batch_out(batch), 201)
+
+
+async def list_batches(request: web.Request) -> web.Response:
+    limit, offset = paging(request)
+    found = await calling(request.app[SERVICE].batches(site_of(request), request.query.get("stall"), limit + 1,
+                                                       offset))
+    return paged(BatchesPage, [batch_out(b) for b in found], limit, offset)
+
+
+async def get_batch(request: web.Request) -> web.Response:
+    detail = await calling(request.app[SERVICE].batch_detail(site_of(request), request.match_info["batch_id"]))
+    return json_of(detail_out(detail))
+
+
+async def record_test(request: web.Request) -> web.Response:
+    data: RapidTestIn = await read_body(request, RapidTestIn)
+    test = RapidTest(request.match_info["batch_id"], data.item, data.method, data.result, data.value, data.tester,
+                     data.tested_at)
+    recorded = await calling(request.app[SERVICE].record_test(site_of(request), test, subject_of(request),
+                                                              now_of(request)))
+    return json_of(RecordedTestOut(test=rapid_test_out(recorded.test),
+                                   recall=recall_out(recorded.recall) if recorded.recall else None), 201)
+
+
+async def recall_batch(request: web.Request) -> web.Response:
+    data: RecallIn = await read_body(request, RecallIn)
+    recall = await calling(request.app[SERVICE].recall(site_of(request), request.match_info["batch_id"], data.reason,
+                                                       subject_of(request), now_of(request)))
+    return json_of(recall_out(recall), 201)
+
+
+async def release_batch(request: web.Request) -> web.Response:
+    data: ReleaseIn = await read_body(request, ReleaseIn)
+    release: Release = await calling(request.app[SERVICE].release(
+        site_of(request), request.match_info["batch_id"], data.reason, subject_of(request), now_of(request)))
+    return json_of(ReleaseOut(batch=batch_out(release.batch), deliveries=[delivery_out(d) for d in release.deliveries],
+                              correction=correction_out(release.correction)))
+
+
+async def correct_quantity(request: web.Request) -> web.Response:
+    data: QuantityIn = await read_body(request, QuantityIn)
+    detail = await calling(request.app[SERVICE].correct_quantity(
+        site_of(request), request.match_info["batch_id"], data.quantity_g, data.reason, subject_of(request),
+        now_of(request)))
+    return json_of(detail_out(detail))
+
+
+async def list_corrections(request: web.Request) -> web.Response:
+    limit, offset = paging(request)
+    kind = query_choice(request, "kind", CorrectionKind)
+    subject = request.query.get("subject")
+    if subject is not None and not 1 <= len(subject) <= 64:
+        raise json_error(web.HTTPBadRequest, "subject: a batch id or a document id, at most 64 characters")
+    found = await calling(request.app[SERVICE].corrections(site_of(request), [kind] if kind else None, subject,
+                                                           limit + 1, offset))
+    return paged(CorrectionsPage, [correction_out(c) for c in found], limit, offset)
+
+
+async def batch_sales(request: web.Request) -> web.Response:
+    limit, offset = paging(request)
+    trace = await calling(request.app[SERVICE].forward_trace(site_of(request), request.match_info["batch_id"], limit,
+                                                             offset))
+    return json_of(trace_out(trace, limit, offset))
+
+
+async def batch_epcis(request: web.Request) -> web.Response:
+    site = site_of(request)
+    document = await calling(request.app[SERVICE].batch_epcis(site, request.match_info["batch_id"],
+                                                              f"{public_base(request)}/market/{site}",
+                                                              now_of(request)))
+    return web.json_response(document, content_type="application/ld+json")
+
+
+def trace_client(request: web.Request, settings: MarketSettings) -> str:
+    """Whose lookup this is, for the rate limit: the peer, or behind a trusted proxy the client it names."""
+    return client_address(request.remote, request.headers.getall("X-Forwarded-For", []),
+                          settings.trusted_proxy_networks)
+
+
+async def trace_lookup(request: web.Request) -> web.Response:
+    wait = request.app[TRACE_BUCKETS].take(trace_client(request, request.app[SERVICE].settings), now_of(request))
+    if wait:
+        raise json_error(web.HTTPTooManyRequests, "too many lookups from this address; try again later",
+                         headers={"Retry-After": str(wait)}, retry_after_s=wait)
+    code = request.match_info["trace_code"]
+    if len(code) > 64 or not code.isprintable():
+        raise json_error(web.HTTPBadRequest, "a trace code has at most 64 printable characters")
+    found = await request.app[SERVICE].trace(site_of(request), code)
+    if found is None:
+        raise json_error(web.HTTPNotFound, "no sale with this trace code")
+    return json_of(public_trace_out(found))
