@@ -11,7 +11,7 @@ package but the CLI and the tests.
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -37,7 +37,6 @@ from gateway.outputs.influxdb import InfluxStore
 from gateway.service import Gateway
 from market.pages import mount_market_pages
 from market.service import MarketService, MarketSettings
-from market.web import mount as mount_market_api
 from messaging.mqtt_downlink import MqttDownlink
 from messaging.service_feed import ServiceFeed
 from relational.database import create_engine, migrate
@@ -117,26 +116,15 @@ def mount_services(app: web.Application, services: Services, store: TimeSeriesSt
     """The services' JSON APIs (one /openapi.json) and the people's pages on ``app``, with the
     portal at "/" (``system_links``: the gateway's status page, when it runs in the same process);
     ``site``: the market the pages' links lead to."""
-    app.on_shutdown.append(_end_live_streams(services))
     mount_voting_api(app, services.voting, services.authority, clock)
     mount_access_api(app, services.access, services.authority, clock)
     mount_ownership_api(app, services.ownership, services.authority, clock)
-    mount_market_api(app, services.market, services.authority, clock)
     mount_pages(app, services.accounts, services.authority, clock)
     # the first link a person may open is where they land after sign-in: managers on the console
-    mount_market_pages(app, services.market, site)
+    mount_market_pages(app, services.market, site, services.authority, clock)
     mount_access_pages(app, services.access, store)
     mount_voting_pages(app, services.voting)
     mount_portal(app, (*system_links, NavLink("API 文档", "/openapi.json", (Role.ADMIN,), "OpenAPI 3.1 (JSON)")))
-
-
-def _end_live_streams(services: Services) -> Callable[[web.Application], Awaitable[None]]:
-    async def end(_app: web.Application) -> None:
-        # the console's feed streams until told otherwise: without this the server waits out its
-        # shutdown timeout for every open console before it stops
-        services.access.feed.close()
-
-    return end
 
 
 def build_store(settings: Settings) -> TimeSeriesStore:

@@ -9,6 +9,8 @@ import logging
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 
+from aiohttp import web
+
 from config.settings import Settings
 from devices.simulator import TrafficGenerator
 from market.demo import seed_demo_market
@@ -101,3 +103,18 @@ async def keep_demo_market(services: Services, site: str, generator: TrafficGene
             await seed_demo_market(services.market, site, clock(), generator.market_roster(clock()))
         except Exception:
             log.exception("demo market refresh failed")
+
+
+def services_context(services: Services, settings: Settings, clock: Callable[[], datetime],
+                     demo: TrafficGenerator | None,
+                     tell: Callable[[str], None]) -> Callable[[web.Application], AsyncIterator[None]]:
+    """The services at work for as long as the application runs, as its ``cleanup_ctx``: started with it (after
+    the demo is seeded, when asked for; ``tell`` gets the lines that say how to sign in), stopped with it."""
+
+    async def run_services(_app: web.Application) -> AsyncIterator[None]:
+        async with running(services, settings, clock, demo) as notes:
+            for line in notes:
+                tell(line)
+            yield
+
+    return run_services

@@ -9,16 +9,17 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
-from typing import Any
 
 import click
 from aiohttp import web
 
 from config.settings import MqttEndpoint, Settings
-from devices.simulator import run_simulation
+from devices.simulator import TrafficGenerator, run_simulation
+from gateway.outputs import TimeSeriesStore
 from gateway.web import create_app
 from messaging.embedded_broker import EmbeddedBroker
 from smartcity.bootstrap import (
+    Services,
     ServicesUnavailable,
     build_gateway,
     build_services,
@@ -26,7 +27,7 @@ from smartcity.bootstrap import (
     migrated_engine,
     mount_services,
 )
-from smartcity.lifecycle import running
+from smartcity.lifecycle import services_context
 from webkit.identity import Role
 from webkit.pages import NavLink
 
@@ -60,24 +61,23 @@ async def _embedded_broker(settings: Settings) -> AsyncIterator[str]:
 async def serve(
     settings: Settings,
     stop: asyncio.Event,
-    simulation: tuple[Any, float] | None,
+    simulation: tuple[TrafficGenerator, float] | None,
     services: bool,
-    demo: Any = None,
+    demo: TrafficGenerator | None = None,
 ) -> None:
-
     async with _embedded_broker(settings) as mqtt_url:
         gateway_ = build_gateway(settings, mqtt_url)
         # with the services, "/" is the people's portal and the gateway's status page moves aside
         app = create_app(gateway_, status_path="/gateway" if services else "/")
         async with contextlib.AsyncExitStack() as stack:
-            built = await _services_on(app, settings, mqtt_url, gateway_.store, True) if services else None
-            if built is not None:
+            if services:
+                built = await _services_on(app, settings, mqtt_url, gateway_.store, True)
                 stack.push_async_callback(built.engine.dispose)
-            await _start_http(app, settings, stack)
+                app.cleanup_ctx.append(services_context(built, settings, _clock, demo, _tell))
             await gateway_.start()
-            stack.push_async_callback(gateway_.stop)  # runs before the engine is disposed
-            if built is not None:
-                await stack.enter_async_context(_running_services(built, settings, demo))
+            # stopped after the HTTP application and the services it runs: they read the store the gateway closes
+            stack.push_async_callback(gateway_.stop)
+            await _start_http(app, settings, stack)
             click.echo(f"Pages and status: http://{settings.http_host}:{settings.http_port}/   (Ctrl-C stops)",
                        err=True)
             simulator = None
@@ -89,8 +89,7 @@ async def serve(
                 await asyncio.gather(simulator, return_exceptions=True)
 
 
-async def serve_services(settings: Settings, stop: asyncio.Event, demo: Any) -> None:
-
+async def serve_services(settings: Settings, stop: asyncio.Event, demo: TrafficGenerator | None) -> None:
     app = web.Application()
     store = build_store(settings)
     async with contextlib.AsyncExitStack() as stack:
@@ -98,16 +97,15 @@ async def serve_services(settings: Settings, stop: asyncio.Event, demo: Any) -> 
         stack.push_async_callback(store.close)
         built = await _services_on(app, settings, settings.mqtt_url, store)
         stack.push_async_callback(built.engine.dispose)
+        app.cleanup_ctx.append(services_context(built, settings, _clock, demo, _tell))
         await _start_http(app, settings, stack)
-        await stack.enter_async_context(_running_services(built, settings, demo))
         click.echo(f"Pages and APIs: http://{settings.http_host}:{settings.http_port}/   (Ctrl-C stops)", err=True)
         await stop.wait()
         click.echo("Stopping...", err=True)
 
 
-async def _services_on(app: web.Application, settings: Settings, mqtt_url: str, store: Any,
-                       with_gateway: bool = False) -> Any:
-
+async def _services_on(app: web.Application, settings: Settings, mqtt_url: str, store: TimeSeriesStore,
+                       with_gateway: bool = False) -> Services:
     try:
         engine = await migrated_engine(settings)
     except ServicesUnavailable as error:
@@ -119,17 +117,9 @@ async def _services_on(app: web.Application, settings: Settings, mqtt_url: str, 
     return built
 
 
-@contextlib.asynccontextmanager
-async def _running_services(built: Any, settings: Settings, demo: Any) -> AsyncIterator[None]:
-
-    async with running(built, settings, _clock, demo) as notes:
-        for line in notes:
-            click.echo(line, err=True)
-        yield
-
-
 async def _start_http(app: web.Application, settings: Settings, stack: contextlib.AsyncExitStack) -> None:
-    # requests still running when we stop get this long to finish (live streams are ended at once)
+    # starts the services too (the app's cleanup_ctx) and stops them at cleanup; requests still running when we
+    # stop get this long to finish (live streams are ended at once)
     runner = web.AppRunner(app, access_log=None, shutdown_timeout=HTTP_SHUTDOWN_S)
     await runner.setup()
     stack.push_async_callback(runner.cleanup)
@@ -142,12 +132,15 @@ async def _start_http(app: web.Application, settings: Settings, stack: contextli
         ) from None
 
 
+def _tell(line: str) -> None:
+    click.echo(line, err=True)
+
+
 def _clock() -> datetime:
     return datetime.now(UTC)
 
 
-async def _simulate(mqtt_url: str, simulation: tuple[Any, float], stop: asyncio.Event) -> None:
-
+async def _simulate(mqtt_url: str, simulation: tuple[TrafficGenerator, float], stop: asyncio.Event) -> None:
     generator, rate = simulation
     endpoint = MqttEndpoint.parse(mqtt_url)
     await run_simulation(endpoint.host, endpoint.port, generator, rate, None, endpoint.username,

@@ -14,8 +14,6 @@ from webkit.formatting import percent
 
 
 def verify_record_file(path: Path, proposal_id: str | None) -> Any:
-
-
     try:
         record = record_from_document(json.loads(path.read_text(encoding="utf-8")))
         if proposal_id is not None and record.proposal.proposal_id != proposal_id:
@@ -26,7 +24,6 @@ def verify_record_file(path: Path, proposal_id: str | None) -> Any:
 
 
 def verification_text(report: Any) -> str:
-
     result = report.recount.result
     turnout = result.turnout
     chain = "intact" if not report.chain_problems else f"BROKEN ({len(report.chain_problems)} problems)"

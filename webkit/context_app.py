@@ -6,7 +6,8 @@ resources are opened and closed by the sub-application's ``cleanup_ctx``. What e
 authority, the clock, the page site — is set once on the root application and read with ``request.config_dict``.
 
 Routes are declared by their full paths, as /openapi.json, the templates and the tests name them; the prefix is
-taken off here, because aiohttp prefixes a sub-application's routes when it is added.
+taken off here, because aiohttp prefixes a sub-application's routes when it is added to its parent — after which
+the sub-application takes no more routes, so every route is added before :meth:`ContextApp.attach`.
 """
 
 from __future__ import annotations
@@ -24,9 +25,17 @@ class ContextApp:
             raise ValueError(f"a sub-application prefix starts with / and does not end with one: {prefix!r}")
         self.prefix = prefix
         self.app = web.Application()
+        self._attached = False
+
+    def serves(self, path: str) -> bool:
+        return path == self.prefix or path.startswith(self.prefix + "/")
 
     def add_route(self, method: str, path: str, handler: Handler) -> None:
-        self.app.router.add_route(method, self._relative(path), handler)
+        if not self.serves(path):
+            raise ValueError(f"{path!r} is not under this sub-application's prefix {self.prefix!r}")
+        if self._attached:
+            raise RuntimeError(f"{self.prefix} is attached already: add its routes before attach()")
+        self.app.router.add_route(method, path[len(self.prefix):], handler)
 
     def add_get(self, path: str, handler: Handler) -> None:
         self.add_route("GET", path, handler)
@@ -35,13 +44,7 @@ class ContextApp:
         self.add_route("POST", path, handler)
 
     def attach(self, parent: web.Application) -> web.Application:
-        """Serve the routes added so far from ``parent`` (aiohttp prefixes them now: add every route first)."""
+        """Serve this sub-application's routes from ``parent``."""
         parent.add_subapp(self.prefix, self.app)
+        self._attached = True
         return self.app
-
-    def _relative(self, path: str) -> str:
-        if path == self.prefix:
-            return ""
-        if not path.startswith(self.prefix + "/"):
-            raise ValueError(f"{path!r} is not under this sub-application's prefix {self.prefix!r}")
-        return path[len(self.prefix):]

@@ -48,13 +48,15 @@ API_TITLE = "smartcity API"
 
 
 def add_routes(app: web.Application, routes: Sequence[Route], title: str = API_TITLE, version: str = "1", *,
-               context: ContextApp | None = None) -> None:
-    """Register ``routes`` — on ``context``'s sub-application when given, else on ``app`` — and describe them in
-    ``app``'s /openapi.json, which the first call serves and which describes every route added by any context
-    (market, access, ownership, voting) in one document."""
+               context: ContextApp | Sequence[ContextApp] = ()) -> None:
+    """Register ``routes`` — each on the sub-application (``context``) whose prefix it is under, else on ``app``
+    — and describe them in ``app``'s /openapi.json, which the first call serves and which describes every route
+    added by any context (market, access, ownership, voting) in one document."""
+    contexts = (context,) if isinstance(context, ContextApp) else tuple(context)
     for route in routes:
         handler = route.handler if route.roles is None else require_roles(*route.roles)(route.handler)
-        (context or app.router).add_route(route.method, route.path, handler)
+        target = next((found for found in contexts if found.serves(route.path)), None)
+        (target or app.router).add_route(route.method, route.path, handler)
     if API_ROUTES in app:
         app[API_ROUTES].extend(routes)
         return

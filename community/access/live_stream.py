@@ -78,3 +78,13 @@ async def send_events(request: web.Request, subscription: Subscription, payload:
             gone.cancel()
         response: web.StreamResponse = events
         return response
+
+
+def end_streams_at_shutdown(app: web.Application, feed: LiveFeed) -> None:
+    """Close ``feed`` when ``app`` (the context's sub-application) shuts down: its streams last until told
+    otherwise, and without this the server waits out its shutdown timeout for every open console."""
+
+    async def end(_app: web.Application) -> None:
+        feed.close()
+
+    app.on_shutdown.append(end)

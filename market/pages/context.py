@@ -47,7 +47,7 @@ def service_of(request: web.Request) -> MarketService:
 
 
 def now_of(request: web.Request) -> datetime:
-    return request.app[CLOCK]()
+    return request.config_dict[CLOCK]()
 
 
 def site_of(request: web.Request) -> str:

@@ -3,6 +3,8 @@ the operator's pages under /market/{site}/manage, their templates, filters and n
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 from typing import Final
 
@@ -25,25 +27,25 @@ from market.pages.publishing import price_form_page, publish_prices
 from market.pages.stalls import stall_page, stalls_page, void_document
 from market.pages.trace_lookup import trace_form_page, trace_result_page
 from market.pages.wording import delivery_text, delivery_tone, kilograms, licence_text, licence_tone
-from market.rate_limit import TokenBuckets
 from market.service import MarketService
 from market.web.presenting import yuan
-from market.web.tracing import TRACE_BUCKETS
+from market.web.routes import market_contexts
+from webkit.identity import TokenAuthority
 from webkit.pages import SITE, NavLink, add_navigation, add_templates
 
 TEMPLATE_DIR: Final = Path(__file__).parents[1] / "templates"
 
 
-def mount_market_pages(app: web.Application, service: MarketService, site: str) -> None:
-    """The market's pages on ``app``: the operator's under /market/{site}/manage, the public price
-    board and trace lookup; the navigation links to the market ``site``. Call
-    :func:`webkit.pages.mount_pages` first, and :func:`market.web.mount` too (the stall screen the
-    pages link to, and the trace lookup's rate limit, which pages and API share per client address)."""
+def mount_market_pages(app: web.Application, service: MarketService, site: str, authority: TokenAuthority,
+                       now: Callable[[], datetime]) -> None:
+    """The market API with the market's pages (call :func:`accounts.pages.mount_pages` first): the API and its
+    public stall pages as :func:`market.web.mount` serves them, and on the same sub-application at /market the
+    operator's pages under /market/{site}/manage, the public price board and trace lookup (whose rate limit it
+    shares with the API's per client address). The navigation links to the market ``site``."""
     if SITE not in app:
-        raise RuntimeError("mount the shared page machinery first: webkit.pages.mount_pages")
-    app[MARKET_PAGES] = MarketPages(service, site, BoardTrends(service.settings.board_trend_ttl))
-    if TRACE_BUCKETS not in app:
-        app[TRACE_BUCKETS] = TokenBuckets(service.settings.trace_rate)
+        raise RuntimeError("mount the shared page machinery first: accounts.pages.mount_pages")
+    api, pages = market_contexts(app, service, authority, now)
+    pages.app[MARKET_PAGES] = MarketPages(service, site, BoardTrends(service.settings.board_trend_ttl))
     add_templates(app, TEMPLATE_DIR)
     filters = app[SITE].templates.filters
     filters.update(yuan=yuan, kg=kilograms, licence_tone=licence_tone, licence_text=licence_text,
@@ -56,21 +58,23 @@ def mount_market_pages(app: web.Application, service: MarketService, site: str) 
                                 "摊位证照、价格发布、进货与快检、召回、问题线索"))
     market = "/market/{site}"
     manage = market + "/manage"
-    app.router.add_get(market + "/prices", price_board_page)
-    app.router.add_get(market + "/trace", trace_form_page)
-    app.router.add_get(market + "/trace/{trace_code:.+}", trace_result_page)
-    app.router.add_get(manage, stalls_page)
-    app.router.add_get(manage + "/stalls/{stall}", stall_page)
-    app.router.add_get(manage + "/stalls/{stall}/prices", price_form_page)
-    app.router.add_post(manage + "/stalls/{stall}/prices", publish_prices)
-    app.router.add_get(manage + "/batches", batches_page)
-    app.router.add_post(manage + "/batches", register_batch)
-    app.router.add_get(manage + "/batches/{batch_id}", batch_page)
-    app.router.add_post(manage + "/batches/{batch_id}/tests", record_test)
-    app.router.add_post(manage + "/batches/{batch_id}/recall", recall_batch)
-    app.router.add_post(manage + "/batches/{batch_id}/release", release_batch)
-    app.router.add_post(manage + "/batches/{batch_id}/quantity", correct_quantity)
-    app.router.add_post(manage + "/stalls/{stall}/documents/{document_id}/void", void_document)
-    app.router.add_get(manage + "/batches/{batch_id}/epcis", batch_epcis)
-    app.router.add_get(manage + "/findings", findings_page)
-    app.router.add_post(manage + "/findings/{finding_id}/resolve", resolve_finding)
+    pages.add_get(market + "/prices", price_board_page)
+    pages.add_get(market + "/trace", trace_form_page)
+    pages.add_get(market + "/trace/{trace_code:.+}", trace_result_page)
+    pages.add_get(manage, stalls_page)
+    pages.add_get(manage + "/stalls/{stall}", stall_page)
+    pages.add_get(manage + "/stalls/{stall}/prices", price_form_page)
+    pages.add_post(manage + "/stalls/{stall}/prices", publish_prices)
+    pages.add_get(manage + "/batches", batches_page)
+    pages.add_post(manage + "/batches", register_batch)
+    pages.add_get(manage + "/batches/{batch_id}", batch_page)
+    pages.add_post(manage + "/batches/{batch_id}/tests", record_test)
+    pages.add_post(manage + "/batches/{batch_id}/recall", recall_batch)
+    pages.add_post(manage + "/batches/{batch_id}/release", release_batch)
+    pages.add_post(manage + "/batches/{batch_id}/quantity", correct_quantity)
+    pages.add_post(manage + "/stalls/{stall}/documents/{document_id}/void", void_document)
+    pages.add_get(manage + "/batches/{batch_id}/epcis", batch_epcis)
+    pages.add_get(manage + "/findings", findings_page)
+    pages.add_post(manage + "/findings/{finding_id}/resolve", resolve_finding)
+    api.attach(app)
+    pages.attach(app)

@@ -32,7 +32,7 @@ async def trace_result_page(request: web.Request) -> web.Response:
     market = await market_of(request)
     code = request.match_info["trace_code"]
     now = now_of(request)
-    wait = request.app[TRACE_BUCKETS].take(trace_client(request, service_of(request).settings), now)
+    wait = request.config_dict[TRACE_BUCKETS].take(trace_client(request, service_of(request).settings), now)
     if wait:
         response = await _trace_page(request, market, typed=code[:200], status=429,
                                      problem=f"查询过于频繁，请 {wait} 秒后再试。")

@@ -116,7 +116,7 @@ def site_of(request: web.Request) -> str:
 
 
 def now_of(request: web.Request) -> datetime:
-    return request.app[CLOCK]()
+    return request.config_dict[CLOCK]()
 
 
 def subject_of(request: web.Request) -> str:

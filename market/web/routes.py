@@ -87,7 +87,8 @@ from market.web.tracing import (
     release_batch,
     trace_lookup,
 )
-from webkit.auth import AUTHORITY, CLOCK
+from webkit.auth import serve_tokens
+from webkit.context_app import ContextApp
 from webkit.identity import Role, TokenAuthority
 from webkit.openapi import LIMIT, OFFSET, QueryParam, Route, add_routes
 
@@ -185,18 +186,35 @@ ROUTES = [
 ]
 
 
-def mount(app: web.Application, service: MarketService, authority: TokenAuthority,
-          now: Callable[[], datetime]) -> None:
-    """Serve the market API and stall pages (and /openapi.json) from ``app``."""
-    app[SERVICE] = service
-    app[AUTHORITY] = authority
-    app[CLOCK] = now
+API_PREFIX = "/api/markets"
+SITE_PREFIX = "/market"
+
+
+def market_contexts(app: web.Application, service: MarketService, authority: TokenAuthority,
+                    now: Callable[[], datetime]) -> tuple[ContextApp, ContextApp]:
+    """The market's two sub-applications of ``app`` with the API's routes on them, not yet attached: the API at
+    /api/markets, and the one at /market with the public stall pages, which the operator's pages join
+    (:func:`market.pages.mount_market_pages`) before it is attached — aiohttp takes no route on a sub-application
+    once it is added."""
+    serve_tokens(app, authority, now)
+    # on the root: the API's and the pages' trace lookups share one limit per client address
     app[TRACE_BUCKETS] = TokenBuckets(service.settings.trace_rate)
-    app[PAGES] = jinja2.Environment(
+    api, site = ContextApp(API_PREFIX), ContextApp(SITE_PREFIX)
+    api.app[SERVICE] = site.app[SERVICE] = service
+    site.app[PAGES] = jinja2.Environment(
         loader=jinja2.FileSystemLoader(TEMPLATE_DIR),
         autoescape=jinja2.select_autoescape(["html"]),
     )
-    add_routes(app, ROUTES)
+    add_routes(app, ROUTES, context=(api, site))
+    return api, site
+
+
+def mount(app: web.Application, service: MarketService, authority: TokenAuthority,
+          now: Callable[[], datetime]) -> None:
+    """Serve the market API and its public stall pages from the market's sub-applications of ``app``, described in
+    ``app``'s /openapi.json (with the operator's pages too: :func:`market.pages.mount_market_pages` instead)."""
+    for context in market_contexts(app, service, authority, now):
+        context.attach(app)
 
 
 def create_app(service: MarketService, authority: TokenAuthority, now: Callable[[], datetime]) -> web.Application:

@@ -137,7 +137,8 @@ def trace_client(request: web.Request, settings: MarketSettings) -> str:
 
 
 async def trace_lookup(request: web.Request) -> web.Response:
-    wait = request.app[TRACE_BUCKETS].take(trace_client(request, request.app[SERVICE].settings), now_of(request))
+    client = trace_client(request, request.app[SERVICE].settings)
+    wait = request.config_dict[TRACE_BUCKETS].take(client, now_of(request))
     if wait:
         raise json_error(web.HTTPTooManyRequests, "too many lookups from this address; try again later",
                          headers={"Retry-After": str(wait)}, retry_after_s=wait)

@@ -32,7 +32,6 @@ from market.market_time import MARKET_TZ
 from market.pages import mount_market_pages
 from market.service import MarketService, PriceItem
 from market.tracing import Batch, CertificateType, RapidTest, RapidTestResult
-from market.web import mount as mount_market_api
 from messaging.downlink import RecordingDownlink, command_payload
 from relational.database import create_engine, migrate
 from tests.browser.conftest import Clock
@@ -173,9 +172,8 @@ async def market_site(tmp_path: Path) -> AsyncIterator[MarketSite]:
     await _simulate_history(site, store)
     authority = TokenAuthority(b"browser-test-secret-of-32-bytes!")
     app = web.Application()
-    mount_market_api(app, service, authority, clock)
     mount_pages(app, accounts, authority, clock, site_name="智慧农贸市场")
-    mount_market_pages(app, service, SITE)
+    mount_market_pages(app, service, SITE, authority, clock)
     mount_portal(app)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()

@@ -39,7 +39,6 @@ from market.rate_limit import RateLimit
 from market.service import MarketService, MarketSettings, PriceItem
 from market.stalls import Market, Stall, Vendor
 from market.tracing import Batch, CertificateType, RapidTest, RapidTestResult
-from market.web import mount as mount_market_api
 from market.web.presenting import yuan
 from messaging.downlink import RecordingDownlink
 from tests.integration.helpers import HTML, PageSession
@@ -160,9 +159,8 @@ async def site(engine: AsyncEngine, tmp_path: Path) -> AsyncIterator[Site]:
     await seed(service)
     downlink.sent.clear()  # the pushes of the seeded prices: each test watches what it sends itself
     app = web.Application()
-    mount_market_api(app, service, AUTHORITY, clock)
     mount_pages(app, accounts, AUTHORITY, clock)
-    mount_market_pages(app, service, SITE)
+    mount_market_pages(app, service, SITE, AUTHORITY, clock)
     async with TestClient(TestServer(app)) as client:
         yield Site(client, clock, service, downlink, store)
     await store.close()

@@ -28,6 +28,7 @@ from pathlib import Path
 
 from aiohttp import web
 
+from community.access.live_stream import end_streams_at_shutdown
 from community.access.pages.alarms import acknowledge_alarm, alarms_page, resolve_alarm
 from community.access.pages.console import console, console_live
 from community.access.pages.context import CONSOLE, MANAGERS, MINE, PAGES, RESIDENTS, AccessPages
@@ -53,6 +54,7 @@ def mount_access_pages(app: web.Application, service: AccessService, store: Time
     ``store`` is the gateway's time-series store, read for today's entries per gate."""
     pages = ContextApp("/access")
     pages.app[PAGES] = AccessPages(service, store, EntryCounter(store, recount_after), People(service))
+    end_streams_at_shutdown(pages.app, service.feed)
     add_templates(app, TEMPLATE_DIR)
     add_navigation(app, NavLink("门禁管理", CONSOLE, MANAGERS, "实时动态、告警、远程开门、通行记录"))
     add_navigation(app, NavLink("我的门禁", MINE, RESIDENTS, "我的住户信息、邀请访客"))

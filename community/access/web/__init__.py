@@ -22,6 +22,7 @@ from datetime import datetime
 
 from aiohttp import web
 
+from community.access.live_stream import end_streams_at_shutdown
 from community.access.service import AccessService
 from community.access.web.handling import SERVICE
 from community.access.web.routes import ROUTES
@@ -40,6 +41,7 @@ def mount(app: web.Application, service: AccessService, authority: TokenAuthorit
     serve_tokens(app, authority, now)
     api = ContextApp(PREFIX)
     api.app[SERVICE] = service
+    end_streams_at_shutdown(api.app, service.feed)
     add_routes(app, ROUTES, context=api)
     return api.attach(app)
 
