@@ -37,7 +37,9 @@ TREND_STYLE.label_font_size = TREND_STYLE.major_label_font_size = TREND_STYLE.le
 
 
 @dataclass
-class _Trends:
+class CachedTrends:
+    """One board's price histories and their drawn charts, as :class:`BoardTrends` keeps them until stale."""
+
     made_at: datetime
     histories: dict[str, PriceHistory]
     charts: dict[str, str | None] = field(default_factory=dict)
@@ -50,17 +52,17 @@ class BoardTrends:
 
     def __init__(self, ttl: timedelta, max_entries: int = BOARD_TREND_ENTRIES) -> None:
         self.ttl = ttl
-        self._entries: OrderedDict[tuple[str, int, date], _Trends] = OrderedDict()
+        self._entries: OrderedDict[tuple[str, int, date], CachedTrends] = OrderedDict()
         self._max = max_entries
 
-    def get(self, key: tuple[str, int, date], now: datetime) -> _Trends | None:
+    def get(self, key: tuple[str, int, date], now: datetime) -> CachedTrends | None:
         entry = self._entries.get(key)
         if entry is None or not entry.made_at <= now < entry.made_at + self.ttl:
             return None
         self._entries.move_to_end(key)
         return entry
 
-    def put(self, key: tuple[str, int, date], entry: _Trends) -> None:
+    def put(self, key: tuple[str, int, date], entry: CachedTrends) -> None:
         self._entries[key] = entry
         self._entries.move_to_end(key)
         while len(self._entries) > self._max:
@@ -97,7 +99,7 @@ async def price_board_page(request: web.Request) -> web.Response:
     unavailable = False
     if known is None and lines:
         try:
-            known = _Trends(now, await service.price_histories(site, days, now))  # one query for the board
+            known = CachedTrends(now, await service.price_histories(site, days, now))  # one query for the board
             cache.put(key, known)
         except (StoreUnavailable, StoreRejected) as failure:
             log.warning("price trends unavailable", extra={"error": str(failure)})

@@ -678,16 +678,3 @@ async def test_a_door_heard_open_too_long_raises_an_alarm_by_the_setting(engine:
     assert (raised.kind, raised.door) == (AlarmKind.DOOR_HELD_OPEN, 2)
 
 
-def test_every_alarm_threshold_is_a_setting_with_a_default() -> None:
-    defaults = AccessSettings()
-    assert (defaults.denial_threshold, defaults.denial_window, defaults.door_held_open_after,
-            defaults.gate_offline_after) == (5, timedelta(minutes=2), timedelta(seconds=60), timedelta(minutes=5))
-    rules = AccessSettings(denial_threshold=3, denial_window=timedelta(seconds=30),
-                           door_held_open_after=timedelta(seconds=90), gate_offline_after=timedelta(seconds=45)
-                           ).alarm_rules
-    assert (rules.denial_threshold, rules.denial_window, rules.held_open_after, rules.offline_after) == (
-        3, timedelta(seconds=30), timedelta(seconds=90), timedelta(seconds=45))
-    for broken in ({"denial_threshold": 0}, {"denial_window": timedelta(0)}, {"door_held_open_after": timedelta(0)},
-                   {"gate_offline_after": timedelta(seconds=-1)}, {"resident_presence_stale_after": timedelta(0)}):
-        with pytest.raises(ValueError):
-            AccessSettings(**broken)  # type: ignore[arg-type]

@@ -30,7 +30,6 @@ from community.access.directory import (
     ResidentStatus,
     Unit,
     credential_hint,
-    mask_phone,
 )
 from community.access.permissions import (
     AccessGroup,
@@ -83,10 +82,6 @@ async def seed(engine: AsyncEngine) -> None:
             credential_hint(CredentialKind.CARD, CARD), None, T0 + timedelta(days=30)))
 
 
-def test_phone_numbers_are_masked() -> None:
-    assert mask_phone("13812345678") == "138****5678"
-    assert mask_phone("+86 138-1234-5678") == "861******5678"
-    assert mask_phone("12345") == "*****"
 
 
 async def test_the_migration_creates_exactly_the_tables_the_code_uses(engine: AsyncEngine) -> None:

@@ -2,12 +2,7 @@
 
 from __future__ import annotations
 
-import json
-import re
-import subprocess
-import sys
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -22,34 +17,16 @@ from smartcity.bootstrap import build_gateway
 from tests.integration.conftest import wait_until_subscribed
 from tests.integration.helpers import gate_event, publish, wait_for, wait_for_count
 from tests.servers import Mosquitto
+from tests.unit.test_dashboards import all_queries
 
 pytestmark = pytest.mark.integration
 
-ROOT = Path(__file__).resolve().parents[2]
-DASHBOARDS = sorted((ROOT / "dashboards" / "json").glob("*.json"))
 
 
-def test_dashboard_json_is_built_from_its_specification() -> None:
-    result = subprocess.run([sys.executable, str(ROOT / "dashboards" / "build.py"), "--check"],
-                            capture_output=True, text=True)
-    assert result.returncode == 0, result.stdout
 
 
-def test_provisioning_points_at_the_dashboards_and_the_datasource_uid() -> None:
-    datasource = (ROOT / "dashboards/provisioning/datasources/influxdb.yml").read_text()
-    assert "uid: smartcity-influxdb" in datasource and "type: influxdb" in datasource
-    for path in DASHBOARDS:
-        for panel in json.loads(path.read_text())["panels"]:
-            assert panel["datasource"]["uid"] == "smartcity-influxdb", (path.name, panel["title"])
 
 
-def all_queries() -> list[tuple[str, str, str]]:
-    found = []
-    for path in DASHBOARDS:
-        for panel in json.loads(path.read_text())["panels"]:
-            for target in panel["targets"]:
-                found.append((path.stem, panel["title"], target["query"]))
-    return found
 
 
 def as_run(query: str) -> str:
@@ -105,11 +82,6 @@ async def test_every_dashboard_query_runs_and_returns_data(gateway_with_traffic:
     assert not empty, "queries returning no data:\n" + "\n".join(empty)
 
 
-def test_every_query_reads_a_measurement_the_gateway_writes() -> None:
-    written = {value for name, value in vars(Measurement).items() if name.isupper()}
-    for dashboard, title, query in all_queries():
-        measurements = set(re.findall(r'FROM "([a-z_]+)"', query))
-        assert measurements and measurements <= written, (dashboard, title, measurements)
 
 
 async def test_the_denial_rate_is_the_share_of_entry_attempts_refused(gateway_with_traffic: Gateway) -> None:

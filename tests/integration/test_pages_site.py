@@ -7,7 +7,6 @@ import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from fractions import Fraction
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -24,9 +23,8 @@ from accounts.service import AccountService, SignInRefused
 from community.voting.pages import mount_voting_pages
 from community.voting.service import VotingService
 from community.voting.web import mount as mount_voting_api
-from webkit.formatting import percent
 from webkit.identity import Role, TokenAuthority
-from webkit.pages import PRESESSION_COOKIE, SESSION_COOKIE, STATIC_DIR, safe_next
+from webkit.pages import PRESESSION_COOKIE, SESSION_COOKIE, STATIC_DIR
 
 pytestmark = pytest.mark.integration
 
@@ -260,21 +258,3 @@ async def test_after_signing_in_one_never_leaves_the_site(site: Site) -> None:
     for target in ("//evil.example/x", "https://evil.example/", "/\\evil.example", "javascript:alert(1)"):
         response = await sign_in(site.client, "wang", next_path=target)
         assert response.headers["Location"] == "/voting", target
-
-
-@pytest.mark.parametrize(("value", "expected"), [
-    ("/voting/proposals/p-1?x=1", "/voting/proposals/p-1?x=1"), (None, "/"), ("", "/"), ("voting", "/"),
-    ("//evil.example", "/"), ("/\\evil.example", "/"), ("/ok\r\nSet-Cookie: x", "/"),
-])
-def test_safe_next(value: str | None, expected: str) -> None:
-    assert safe_next(value) == expected
-
-
-@pytest.mark.parametrize(("ratio", "shown"), [
-    (Fraction(2, 3), "66.67%"), (Fraction(1, 1), "100.00%"), (Fraction(0), "0.00%"),
-    (Fraction(1, 8), "12.50%"), (Fraction(1, 20000), "0.00%"), (Fraction(3, 20000), "0.02%"),
-    (Fraction(5, 80000), "0.01%"), (Fraction(149, 190), "78.42%"),
-])
-def test_percentages_are_computed_exactly_and_rounded_half_even(ratio: Fraction, shown: str) -> None:
-    assert percent(ratio) == shown
-

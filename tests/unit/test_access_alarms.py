@@ -18,6 +18,7 @@ from community.access import (
     acknowledge,
     resolve,
 )
+from community.access.service import AccessSettings
 from devices.contract import AccessMethod, DenialReason, GateEvent, GateEventKind
 
 T0 = datetime(2025, 3, 3, 2, tzinfo=UTC)
@@ -270,3 +271,18 @@ def test_thresholds_that_cannot_work_are_refused() -> None:
                 {"offline_after": timedelta(seconds=-1)}):
         with pytest.raises(ValueError):
             AlarmRules(**bad)  # type: ignore[arg-type]
+
+
+def test_every_alarm_threshold_is_a_setting_with_a_default() -> None:
+    defaults = AccessSettings()
+    assert (defaults.denial_threshold, defaults.denial_window, defaults.door_held_open_after,
+            defaults.gate_offline_after) == (5, timedelta(minutes=2), timedelta(seconds=60), timedelta(minutes=5))
+    rules = AccessSettings(denial_threshold=3, denial_window=timedelta(seconds=30),
+                           door_held_open_after=timedelta(seconds=90), gate_offline_after=timedelta(seconds=45)
+                           ).alarm_rules
+    assert (rules.denial_threshold, rules.denial_window, rules.held_open_after, rules.offline_after) == (
+        3, timedelta(seconds=30), timedelta(seconds=90), timedelta(seconds=45))
+    for broken in ({"denial_threshold": 0}, {"denial_window": timedelta(0)}, {"door_held_open_after": timedelta(0)},
+                   {"gate_offline_after": timedelta(seconds=-1)}, {"resident_presence_stale_after": timedelta(0)}):
+        with pytest.raises(ValueError):
+            AccessSettings(**broken)  # type: ignore[arg-type]

@@ -215,3 +215,9 @@ def test_only_the_latest_items_are_kept_for_replay() -> None:
         assert [entry.kind for entry in queued(subscription) if entry] == [GAP], "item 7 is no longer kept"
     with pytest.raises(ValueError):
         LiveFeed(replay_size=-1)
+
+
+def test_phone_numbers_are_masked() -> None:
+    assert mask_phone("13812345678") == "138****5678"
+    assert mask_phone("+86 138-1234-5678") == "861******5678"
+    assert mask_phone("12345") == "*****"

@@ -54,3 +54,17 @@ def test_the_gateway_imports_no_domain_service() -> None:
             if isinstance(node, ast.Import):
                 assert all(alias.name.split(".")[0] not in ("market", "community", "smartcity")
                            for alias in node.names), path
+
+
+def test_tests_use_no_private_name_of_the_code() -> None:
+    """A test that reaches into a private name tests an implementation, and breaks when it is rearranged."""
+    reached = []
+    for path in sorted((ROOT / "tests").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] in PACKAGES:
+                reached += [f"{path.relative_to(ROOT)}:{node.lineno}: {alias.name}" for alias in node.names
+                            if alias.name.startswith("_")]
+            elif (isinstance(node, ast.Attribute) and node.attr.startswith("_") and not node.attr.startswith("__")
+                  and not (isinstance(node.value, ast.Name) and node.value.id in ("self", "cls"))):
+                reached.append(f"{path.relative_to(ROOT)}:{node.lineno}: .{node.attr}")
+    assert reached == []

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from datetime import UTC, date, datetime, timedelta
 
-from market.pages.price_board import BoardTrends, _Trends
+from market.pages.price_board import BoardTrends, CachedTrends
 from market.service import DisplayBatch, PriceHistory
 from market.tracing import Batch, BlockCause, CertificateType, RapidTest, RapidTestResult, block_batch
 from market.web.stall_screen import SCREEN_BATCH_LINES, screen_batches, stall_qr_svg
@@ -47,12 +47,12 @@ def test_the_screen_shows_the_batches_that_fit_and_counts_the_rest() -> None:
 def test_board_trends_are_reused_for_their_time_to_live_only() -> None:
     trends = BoardTrends(timedelta(seconds=60), max_entries=2)
     key = ("xinfadi", 7, date(2026, 11, 23))
-    made = _Trends(NOW, {"1001": PriceHistory("1001", [])})
+    made = CachedTrends(NOW, {"1001": PriceHistory("1001", [])})
     trends.put(key, made)
     assert trends.get(key, NOW + timedelta(seconds=59)) is made
     assert trends.get(key, NOW + timedelta(seconds=60)) is None, "stale after the TTL"
     assert trends.get(key, NOW - timedelta(seconds=1)) is None, "a clock set back does not trust it"
     assert trends.get(("xinfadi", 14, date(2026, 11, 23)), NOW) is None, "per range of days"
-    trends.put(("b", 7, date(2026, 11, 23)), _Trends(NOW, {}))
-    trends.put(("c", 7, date(2026, 11, 23)), _Trends(NOW, {}))
+    trends.put(("b", 7, date(2026, 11, 23)), CachedTrends(NOW, {}))
+    trends.put(("c", 7, date(2026, 11, 23)), CachedTrends(NOW, {}))
     assert trends.get(key, NOW) is None, "bounded: the least recently used is forgotten"
