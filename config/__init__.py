@@ -1,0 +1,1 @@
+"""The installation's settings (SC_ environment variables), logging and keys."""

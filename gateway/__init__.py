@@ -1,5 +1,19 @@
-"""The ingestion gateway: MQTT source → decoding and validation → batching → time-series sinks.
+"""The ingestion gateway: the path from the broker to the time series, and nothing else.
 
-The path reads in the tree the way data flows: ``mqtt_source`` → ``decoding`` → ``points`` →
-``pipeline`` → ``sinks`` (InfluxDB, embedded SQLite) with ``spool`` for outages.
+The tree reads the way data flows, as Telegraf's plugin tree does:
+
+* ``inputs/mqtt.py`` — the source: a persistent MQTT session (paho on the asyncio loop), acknowledging a message
+  only once its batch is durable;
+* ``processors/decoding.py`` — decode and validate against the device contract; bad input becomes a
+  :class:`~gateway.processors.decoding.Rejected` value, never an exception (a new decoder is one module that is a
+  :class:`~gateway.processors.decoding.Decoder`);
+* ``processors/points.py`` — the measurement schema and each point's idempotent identity; dead letters are points;
+* ``batching/pipeline.py`` and ``batching/spool.py`` — batches by size or age, bounded in flight, the on-disk spool
+  while the store is down, acknowledgements in receive order;
+* ``outputs/`` — the stores behind one :class:`~gateway.outputs.TimeSeriesStore` Protocol: InfluxDB over its HTTP
+  API, the embedded SQLite store (a new output is one module implementing it);
+* ``service.py`` assembles them (given its store by the composition root); ``registry.py``, ``metrics.py`` and
+  ``web.py`` (status page, health, metrics) watch them.
+
+The gateway imports no domain service: the market and community read the time series through ``outputs``.
 """

@@ -1,0 +1,1 @@
+"""Relational database plumbing: engines from SC_DATABASE_URL, each context's Alembic migrations, UtcDateTime."""

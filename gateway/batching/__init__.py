@@ -1,0 +1,1 @@
+"""Batches to the store, acknowledged in order once durable; the spool while the store is down."""

@@ -26,7 +26,7 @@ from gateway.batching.spool import Spool, SpoolFull
 from gateway.inputs.mqtt import Inbound
 from gateway.metrics import GatewayMetrics
 from gateway.outputs import StoreRejected, StoreUnavailable, TimeSeriesStore
-from gateway.processors.decoding import Accepted, Rejected, decode
+from gateway.processors.decoding import Accepted, Decoder, Rejected, decode
 from gateway.processors.points import CredentialHasher, Point, dead_letter_point, point_for
 
 log = logging.getLogger(__name__)
@@ -80,8 +80,10 @@ class Pipeline:
         limits: PipelineLimits = PipelineLimits(),
         listeners: Sequence[IngestListener] = (),
         clock_ns: Callable[[], int] = time.time_ns,
+        decoder: Decoder = decode,
     ) -> None:
         self._store = store
+        self._decode = decoder
         self._spool = spool
         self._metrics = metrics
         self._hash_credential = hash_credential
@@ -120,7 +122,7 @@ class Pipeline:
             batch = self._batch
             if batch is None:
                 batch = self._batch = Batch(time.monotonic())
-            decoded = decode(message.topic, message.payload, limits.max_payload_bytes)
+            decoded = self._decode(message.topic, message.payload, limits.max_payload_bytes)
             received_ns = self._unique_now_ns()
             if isinstance(decoded, Accepted):
                 counts[decoded.topic.channel.value] += 1

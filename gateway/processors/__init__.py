@@ -1,0 +1,1 @@
+"""What is done to each message: decoding and validation, points for the time series."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
+from typing import Any, Protocol
 
 from pydantic import BaseModel, ValidationError
 
@@ -46,6 +46,14 @@ class Ignored:
 
 
 Decoded = Accepted | Rejected | Ignored
+
+
+class Decoder(Protocol):
+    """What the pipeline decodes with: a topic and its payload in, exactly one :data:`Decoded` out, never raising.
+    :func:`decode` (the contract's pydantic models) is the reference; another decoder, a faster one for the hot
+    path, must give the same answer for every input."""
+
+    def __call__(self, topic: str, payload: bytes, max_payload_bytes: int) -> Decoded: ...
 
 MODEL_FOR_CHANNEL: dict[Channel, type[BaseModel]] = {
     Channel.EVENT: GateEvent,
