@@ -6,6 +6,14 @@ Bounded: each subscriber has a queue of `queue_size` items; one that falls that 
 is dropped — its stream ends and the browser's EventSource reconnects — rather than letting the queue grow. At most
 `max_subscribers` listen at once. Publishing never waits.
 
+A share per account: each subscription names its subscriber (the signed-in account, whichever way it listens), and
+one subscriber holds at most `max_per_subscriber` of the places, so one manager's forgotten tabs — or one script —
+cannot take every place and lock the other managers out. A subscriber over its share loses its *oldest*
+subscription, which gets one ``superseded`` item and ends (the console stops there rather than reconnect), so the
+console just opened always gets the feed and tabs left open do not pile up; refusing the new one instead would
+lock a manager out of their own feed whenever a vanished connection (a laptop that slept, a changed network) is
+still counted, until the server notices it is gone.
+
 No silent gaps: every item gets an id (``<feed epoch>.<sequence>``, sent as the SSE ``id:``) and the feed keeps the
 last `replay_size` items. A client reconnecting with ``Last-Event-ID`` (EventSource sends it by itself) gets what it
 missed replayed from there, before anything new. When that cannot be done — the id is older than what is kept, is from
@@ -30,6 +38,9 @@ log = logging.getLogger(__name__)
 GAP = "gap"
 """The kind of the item that tells a reconnected client it missed items that cannot be replayed."""
 GAP_NOTICE = "有遗漏，请刷新"
+SUPERSEDED = "superseded"
+"""The kind of the last item of a subscription ended because its subscriber opened one more than its share."""
+SUPERSEDED_NOTICE = "实时动态已在您的另一个窗口打开，此处已停止更新"
 _EVENT_ID = re.compile(r"^([0-9a-f]{1,32})\.([0-9]{1,18})$")
 
 
@@ -38,7 +49,7 @@ class FeedItem:
     """One thing the console shows; `data` is JSON-ready and carries no raw credential. `sequence` is given by the
     feed when the item is published (it is not part of what the item says, so equality ignores it)."""
 
-    kind: str  # event | alarm | gate | remote_open | gap
+    kind: str  # event | alarm | gate | remote_open | gap | superseded
     community_id: str
     gate_id: str
     data: dict[str, Any]
@@ -56,6 +67,9 @@ class Subscription:
     queue: asyncio.Queue[FeedItem | None]
     dropped: bool = False
     epoch: str = ""
+    subscriber: str | None = None
+    """Whose subscription this is (an account id): a subscriber's subscriptions share `max_per_subscriber`."""
+    superseded: bool = False
 
     def event_id(self, item: FeedItem) -> str | None:
         """The SSE id of an item: where a reconnecting client resumes."""
@@ -78,12 +92,15 @@ class FeedStats:
     dropped_subscribers: int = 0
     replayed: int = 0
     gaps: int = 0
+    superseded: int = 0
 
 
 @dataclass
 class LiveFeed:
     queue_size: int = 256
     max_subscribers: int = 100
+    max_per_subscriber: int = 4
+    """Subscriptions one subscriber holds at once; a newer one ends its oldest."""
     replay_size: int = 1024
     """How many of the latest items are kept for clients that reconnect."""
     stats: FeedStats = field(default_factory=FeedStats)
@@ -95,8 +112,8 @@ class LiveFeed:
     _closed: bool = False
 
     def __post_init__(self) -> None:
-        if self.queue_size < 1 or self.max_subscribers < 1 or self.replay_size < 0:
-            raise ValueError("the queue size and subscriber limit must be positive, the replay size not negative")
+        if self.queue_size < 1 or self.max_subscribers < 1 or self.max_per_subscriber < 1 or self.replay_size < 0:
+            raise ValueError("the queue size and subscriber limits must be positive, the replay size not negative")
         self._recent = deque(self._recent, maxlen=self.replay_size)
 
     @property
@@ -130,13 +147,18 @@ class LiveFeed:
         gates: frozenset[str] | None = None,
         communities: frozenset[str] | None = None,
         last_event_id: str | None = None,
+        subscriber: str | None = None,
     ) -> Iterator[Subscription]:
         """Listen from now on; with `last_event_id` (a reconnecting client's), first get what it missed since then,
-        or a ``gap`` item when that cannot be replayed."""
+        or a ``gap`` item when that cannot be replayed. With `subscriber` (who listens), that subscriber's oldest
+        subscription ends if this one is more than its share; without, only the global limit counts it."""
+        if subscriber is not None:
+            self._keep_share(subscriber)
         if len(self._subscriptions) >= self.max_subscribers:
             raise FeedFull(f"{self.max_subscribers} consoles are listening already")
         # one slot more than the limit, for the end-of-stream marker of a dropped subscriber
-        subscription = Subscription(gates, communities, asyncio.Queue(self.queue_size + 1), epoch=self.epoch)
+        subscription = Subscription(gates, communities, asyncio.Queue(self.queue_size + 1), epoch=self.epoch,
+                                    subscriber=subscriber)
         if self._closed:
             subscription.queue.put_nowait(None)
         elif last_event_id is not None:
@@ -157,6 +179,24 @@ class LiveFeed:
         for subscription in list(self._subscriptions):
             self._subscriptions.remove(subscription)
             subscription.queue.put_nowait(None)  # publish() keeps one slot free for it
+
+    def _keep_share(self, subscriber: str) -> None:
+        """Make room for one more of `subscriber`'s subscriptions by ending its oldest ones beyond its share."""
+        held = [subscription for subscription in self._subscriptions if subscription.subscriber == subscriber]
+        for oldest in held[:max(0, len(held) - self.max_per_subscriber + 1)]:
+            self._supersede(oldest)
+
+    def _supersede(self, subscription: Subscription) -> None:
+        # what is queued is not sent: the client stops here, and one that resumes from its last id gets it replayed
+        self._subscriptions.remove(subscription)
+        subscription.superseded = True
+        self.stats.superseded += 1
+        while not subscription.queue.empty():
+            subscription.queue.get_nowait()
+        subscription.queue.put_nowait(FeedItem(SUPERSEDED, "", "", {"notice": SUPERSEDED_NOTICE}))
+        subscription.queue.put_nowait(None)  # the queue holds queue_size + 1 ≥ 2
+        log.info("live feed subscription superseded by its subscriber's newer one",
+                 extra={"max_per_subscriber": self.max_per_subscriber})
 
     def _catch_up(self, subscription: Subscription, last_event_id: str) -> list[FeedItem]:
         """What a client that last saw `last_event_id` missed and still wants, or one gap item."""

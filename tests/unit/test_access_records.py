@@ -4,6 +4,7 @@ status, log cursors and presence movements, and the live feed's bounded fan-out.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
@@ -11,7 +12,16 @@ import pytest
 
 from community.access.access_log import AccessLogEntry, LogQuery, Movement, decode_cursor, encode_cursor, movement
 from community.access.directory import DoorKind, Unit, credential_hint, mask_phone
-from community.access.live_feed import GAP, GAP_NOTICE, FeedFull, FeedItem, LiveFeed, Subscription
+from community.access.live_feed import (
+    GAP,
+    GAP_NOTICE,
+    SUPERSEDED,
+    SUPERSEDED_NOTICE,
+    FeedFull,
+    FeedItem,
+    LiveFeed,
+    Subscription,
+)
 from community.access.permissions import CredentialKind, Door
 from community.access.remote_open import RemoteOpen, RemoteOpenStatus, answered, timed_out, undeliverable
 from community.access.visitor_pass import VisitorPass
@@ -166,6 +176,54 @@ def test_the_number_of_listeners_is_bounded() -> None:
 
 def queued(subscription: Subscription) -> list[FeedItem | None]:
     return [subscription.queue.get_nowait() for _ in range(subscription.queue.qsize())]
+
+
+def test_an_account_over_its_share_loses_its_oldest_stream_not_the_new_one() -> None:
+    feed = LiveFeed(max_per_subscriber=2)
+    with feed.subscribe(subscriber="pm-1") as oldest, feed.subscribe(subscriber="pm-2") as other, \
+            feed.subscribe(subscriber="pm-1") as older, feed.subscribe(subscriber="pm-1") as newest:
+        (ended, end) = queued(oldest)
+        assert ended.kind == SUPERSEDED and ended.data == {"notice": SUPERSEDED_NOTICE} and end is None
+        assert oldest.superseded and not oldest.dropped
+        assert oldest.event_id(ended) is None, "not a position: a client resumes from the last item it saw"
+        feed.publish(item("gate-01"))
+        assert [queued(s) for s in (other, older, newest)] == [[item("gate-01")]] * 3
+        assert queued(oldest) == [], "it gets nothing more"
+        assert feed.subscribers == 3 and feed.stats.superseded == 1
+
+
+def test_one_account_cannot_lock_the_others_out_of_the_feed() -> None:
+    feed = LiveFeed(max_subscribers=3, max_per_subscriber=2)
+    with contextlib.ExitStack() as streams:
+        for _ in range(5):  # one console too many, again and again: only its own streams give way
+            streams.enter_context(feed.subscribe(subscriber="pm-1"))
+        assert feed.subscribers == 2 and feed.stats.superseded == 3
+        streams.enter_context(feed.subscribe(subscriber="pm-2"))
+        assert feed.subscribers == 3
+        with pytest.raises(FeedFull), feed.subscribe(subscriber="pm-3"):
+            pass  # the global bound still holds, with every account within its share
+
+
+def test_a_superseded_stream_misses_nothing_when_it_resumes_from_its_last_id() -> None:
+    feed = LiveFeed(max_per_subscriber=1)
+    with feed.subscribe(subscriber="pm-1") as first:
+        feed.publish(item("gate-01", 1))
+        (seen,) = queued(first)
+        assert seen is not None
+        last_id = first.event_id(seen)
+        feed.publish(item("gate-01", 2))  # queued for it, never sent
+        with feed.subscribe(subscriber="pm-1"):
+            assert [entry.kind for entry in queued(first) if entry] == [SUPERSEDED]
+        with feed.subscribe(subscriber="pm-1", last_event_id=last_id) as again:
+            assert queued(again) == [item("gate-01", 2)]
+
+
+def test_streams_of_no_account_are_bounded_only_by_the_global_limit() -> None:
+    feed = LiveFeed(max_subscribers=3, max_per_subscriber=1)
+    with feed.subscribe(), feed.subscribe(), feed.subscribe(subscriber="pm-1"):
+        assert feed.subscribers == 3 and feed.stats.superseded == 0
+    with pytest.raises(ValueError):
+        LiveFeed(max_per_subscriber=0)
 
 
 async def test_every_item_has_an_id_and_a_reconnecting_client_gets_what_it_missed() -> None:
