@@ -123,6 +123,10 @@ class Settings(BaseSettings):
     access_presence_stale_h: float = Field(
         24.0, gt=0, le=24 * 365, description="A resident last seen entering longer ago no longer counts as inside"
     )
+    access_live_streams_per_account: int = Field(
+        4, ge=1, le=100, description="Live-feed streams one account holds at once (API and console together); "
+        "a newer one ends its oldest"
+    )
     auth_secret: SecretStr | None = Field(
         None, description="Secret signing the API bearer tokens (32+ bytes); unset: generated under SC_DATA_DIR"
     )

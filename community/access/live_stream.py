@@ -31,14 +31,15 @@ async def stream(
     feed: LiveFeed,
     gates: frozenset[str] | None,
     communities: frozenset[str] | None = None,
+    subscriber: str | None = None,
 ) -> web.StreamResponse:
     """Serve the feed as Server-Sent Events (``event:`` is the item's kind, ``id:`` its position, ``data:`` its
-    JSON) until the client goes away or falls too far behind."""
+    JSON) until the client goes away, falls too far behind or is superseded by `subscriber`'s newer stream."""
 
     async def as_json(item: FeedItem) -> dict[str, Any]:
         return {"kind": item.kind, "community_id": item.community_id, "gate_id": item.gate_id, **item.data}
 
-    with feed.subscribe(gates, communities, last_event_id(request)) as subscription:
+    with feed.subscribe(gates, communities, last_event_id(request), subscriber) as subscription:
         return await send_events(request, subscription, as_json)
 
 

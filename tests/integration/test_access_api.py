@@ -1,14 +1,15 @@
 """The access API over HTTP, on both databases: role separation (a resident sees only their own unit and visitors),
 clear 4xx, visitor passes, remote open, the access log, alarms, the SSE live feed and /openapi.json; and at the edges:
 only active residents get resident access, ids and values the database cannot hold are a clear 4xx, one paging rule,
-a household sees all its visitors, face references are masked, the feed replays what a reconnecting client missed."""
+a household sees all its visitors, face references are masked, the feed replays what a reconnecting client missed
+and one account's streams cannot take every place on it."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Any
 
@@ -17,7 +18,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from community.access.directory import ResidentRecord, ResidentRole
-from community.access.live_feed import GAP_NOTICE
+from community.access.live_feed import GAP_NOTICE, LiveFeed
 from community.access.permissions import Door
 from community.access.service import AccessService
 from community.access.storage import VisitorRepository
@@ -532,3 +533,39 @@ async def test_a_gap_the_feed_cannot_fill_is_announced(api: Api) -> None:
     assert gap["event"] == "gap" and gap["data"]["notice"] == GAP_NOTICE == "有遗漏，请刷新"
     assert gap["id"] == api.service.feed.position, "a later reconnect resumes from here"
     response.close()
+
+
+# --- 10. the live feed: a share per account ------------------------------------------------------------------------
+
+LIVE = "/api/access/live"
+SUPERSEDED_NOTICE = "实时动态已在您的另一个窗口打开，此处已停止更新"
+
+
+async def test_one_manager_cannot_hold_every_place_on_the_live_feed(engine: AsyncEngine) -> None:
+    # five places in all: one manager's five consoles (or one script) used to leave none for anybody else
+    service = AccessService(engine, RecordingDownlink(), Clock(T0), KEYS, SETTINGS, LiveFeed(max_subscribers=5))
+    async with TestClient(TestServer(create_app(service, AUTHORITY, Clock(T0)))) as client:
+        mine = [await client.get(LIVE, headers=MANAGER) for _ in range(5)]
+        other = await client.get(LIVE, headers=bearer("pm-2", Role.PROPERTY_MANAGER))
+        assert other.status == 200, "another manager still gets the live feed"
+        assert [response.status for response in mine] == [200] * 5, "a manager's newest console gets it too"
+        (ended,) = await sse_messages(mine[0], 1)
+        assert ended["event"] == "superseded" and ended["data"]["notice"] == SUPERSEDED_NOTICE
+        assert "id" not in ended, "a client resuming later does so from the last item it saw"
+        assert await asyncio.wait_for(mine[0].content.read(), 5) == b"", "then the oldest stream ends"
+        assert service.feed.subscribers == 5 and service.feed.stats.superseded == 1
+        for response in (*mine, other):
+            response.close()
+
+
+async def test_the_share_per_account_is_the_service_setting(engine: AsyncEngine) -> None:
+    service = AccessService(engine, RecordingDownlink(), Clock(T0), KEYS,
+                            replace(SETTINGS, live_streams_per_account=1))
+    async with TestClient(TestServer(create_app(service, AUTHORITY, Clock(T0)))) as client:
+        first = await client.get(LIVE, headers=MANAGER)
+        second = await client.get(LIVE, headers=MANAGER)
+        (ended,) = await sse_messages(first, 1)
+        assert second.status == 200 and ended["event"] == "superseded"
+        assert service.feed.subscribers == 1
+        first.close()
+        second.close()

@@ -25,6 +25,7 @@ from community.access.pages import EntryCounter, mount_access_pages
 from community.access.permissions import Door
 from community.access.service import AccessService
 from community.access.visitor_pass import verify
+from community.access.web import mount as mount_access_api
 from devices.contract import AccessMethod, CommandAck, DenialReason, Direction, GateEvent, GateEventKind
 from devices.gate_commands import OPEN
 from devices.gate_memory import GateMemory
@@ -94,6 +95,7 @@ async def site(engine: AsyncEngine, tmp_path: Path) -> AsyncIterator[Site]:
     app = web.Application()
     mount_pages(app, accounts, AUTHORITY, clock)
     mount_access_pages(app, service, store)
+    mount_access_api(app, service, AUTHORITY, clock)  # the same account's API streams share the console's feed
     mount_portal(app)
     async with TestClient(TestServer(app)) as client:
         yield Site(client, clock, service, downlink, store, gates)
@@ -507,3 +509,20 @@ async def test_the_console_says_when_a_gap_cannot_be_filled(site: Site) -> None:
     assert "有遗漏，请刷新" in words(gap["data"]["row"]) and 'href="/access/console' in gap["data"]["row"]
     assert gap["id"] == site.service.feed.position
     response.close()
+
+
+async def test_the_console_and_the_api_count_against_one_share_of_the_live_feed(site: Site) -> None:
+    await site.sign_in("pm-1")
+    consoles = [await site.client.get("/access/console/live") for _ in range(2)]
+    token = AUTHORITY.issue("pm-1", [Role.PROPERTY_MANAGER], T0 - timedelta(days=1), timedelta(days=30))
+    scripts = [await site.client.get("/api/access/live", headers={"Authorization": f"Bearer {token}"})
+               for _ in range(3)]  # the same account: five streams, one more than its share
+    assert [response.status for response in (*consoles, scripts[-1])] == [200] * 3
+    (ended,) = await sse_messages(consoles[0], 1)
+    assert ended["event"] == "superseded" and "id" not in ended
+    notice = "实时动态已在您的另一个窗口打开，此处已停止更新"
+    assert ended["data"]["notice"] == notice and notice in words(ended["data"]["row"])
+    assert 'href="/access/console' in ended["data"]["row"], "a link to take the live feed back here"
+    assert site.service.feed.subscribers == 4
+    for response in (*consoles, *scripts):
+        response.close()

@@ -207,6 +207,17 @@ def test_an_unworkable_alarm_threshold_is_named(monkeypatch: pytest.MonkeyPatch,
     assert name in settings_error(monkeypatch, **{name: value})
 
 
+def test_the_live_feed_share_per_account_reaches_the_access_service(monkeypatch: pytest.MonkeyPatch) -> None:
+    from smartcity.bootstrap import access_settings
+
+    assert access_settings(load_settings()).live_streams_per_account == 4
+    monkeypatch.setenv("SC_ACCESS_LIVE_STREAMS_PER_ACCOUNT", "2")
+    assert access_settings(load_settings()).live_streams_per_account == 2
+    for unworkable in ("0", "101", "many"):
+        assert "SC_ACCESS_LIVE_STREAMS_PER_ACCOUNT" in settings_error(
+            monkeypatch, SC_ACCESS_LIVE_STREAMS_PER_ACCOUNT=unworkable)
+
+
 def test_trusted_proxies_reach_the_market_service(monkeypatch: pytest.MonkeyPatch) -> None:
     import ipaddress
 

@@ -65,8 +65,14 @@
   }
 
   var source = new EventSource(feed.getAttribute("data-live-feed"));
-  ["event", "alarm", "gate", "remote_open", "gap"].forEach(function (kind) {
+  ["event", "alarm", "gate", "remote_open", "gap", "superseded"].forEach(function (kind) {
     source.addEventListener(kind, receive);
+  });
+  // the account opened the feed elsewhere once more than its share allows and this, its oldest, was ended:
+  // stop here, or reconnecting would end the next oldest, and so on around the open tabs
+  source.addEventListener("superseded", function (message) {
+    source.close();
+    say(JSON.parse(message.data).notice || "实时动态已停止", "off");
   });
   // after a reconnect the server replays what was missed; when it cannot, it says so once: keep that visible
   source.addEventListener("gap", function (message) {

@@ -17,7 +17,7 @@ from aiohttp import web
 from community.access.access_log import LogQuery
 from community.access.alarms import Alarm, AlarmStatus
 from community.access.directory import Gate
-from community.access.live_feed import GAP, FeedFull, FeedItem
+from community.access.live_feed import GAP, SUPERSEDED, FeedFull, FeedItem
 from community.access.live_stream import Skip, last_event_id, send_events
 from community.access.pages.context import CONSOLE, MANAGERS, AccessPages, _now, _pages, _render
 from community.access.pages.entries import HOUR, TodayEntries
@@ -27,6 +27,7 @@ from community.access.pages.scope import Scope, _gate_filter, _scope
 from community.access.pages.words import WORDS
 from community.access.service import GateStatus, NotFound
 from gateway.outputs import StoreRejected, StoreUnavailable
+from webkit.auth import PRINCIPAL
 from webkit.charts import TimeSeries, bar_chart, line_chart
 from webkit.pages import CSRF_FIELD, SITE, PageProblem, csrf_token, page
 
@@ -151,8 +152,9 @@ async def console_live(request: web.Request) -> web.StreamResponse:
     gate_filter = _gate_filter(request, scope)
     gates = frozenset({gate_filter}) if gate_filter else None
     try:
+        # counted under the signed-in account, with its API streams: one account cannot take every place
         with pages.service.feed.subscribe(gates, frozenset({scope.community.community_id}),
-                                          last_event_id(request)) as subscription:
+                                          last_event_id(request), request[PRINCIPAL].subject) as subscription:
             async def payload(item: FeedItem) -> dict[str, Any]:
                 try:
                     return await _live_payload(request, scope, item)
@@ -168,11 +170,11 @@ async def _live_payload(request: web.Request, scope: Scope, item: FeedItem) -> d
     """What the console's script needs to show one feed item: HTML rendered by the same macros as the page."""
     pages = _pages(request)
     payload: dict[str, Any] = {"gate_id": item.gate_id}
-    if item.kind == GAP:
-        # missed items that cannot be replayed: say so instead of looking complete
+    if item.kind in (GAP, SUPERSEDED):
+        # missed items that cannot be replayed, or this tab's stream ended for a newer one: say so, with a reload
         notice = str(item.data["notice"])
         payload["notice"] = notice
-        payload["row"] = _fragment(request, "gap_item", notice=notice,
+        payload["row"] = _fragment(request, "gap_item" if item.kind == GAP else "superseded_item", notice=notice,
                                    href=scope.href(CONSOLE, gate=request.query.get("gate")))
     elif item.kind == "event":
         row = await _feed_event_row(scope, pages.people, item)

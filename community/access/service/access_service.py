@@ -48,7 +48,8 @@ from messaging.downlink import Downlink
 
 class AccessService:
     """Needs the relational database, the downlink to the gates, a clock (for uplinks, which carry no "now"),
-    the keys, and optionally settings and the live feed the console listens to."""
+    the keys, and optionally settings and the live feed the console listens to (by default one that gives each
+    account the settings' `live_streams_per_account`)."""
 
     def __init__(
         self,
@@ -60,7 +61,7 @@ class AccessService:
         feed: LiveFeed | None = None,
     ) -> None:
         self.settings = settings or AccessSettings()
-        self.feed = feed or LiveFeed()
+        self.feed = feed or LiveFeed(max_per_subscriber=self.settings.live_streams_per_account)
         gates = GateRegistry()
         alarm_book = AlarmBook(self.settings.alarm_rules, gates)
         self._delivery = WhitelistDelivery(self.settings, gates)

@@ -50,6 +50,8 @@ class AccessSettings:
     pass_default_uses: int = 4
     expired_kept_for: timedelta = timedelta(days=30)
     """Credentials expired less than this long ago stay on the lists, so gates say 'expired', not 'unknown'."""
+    live_streams_per_account: int = 4
+    """Live-feed streams one account holds at once; its newest ends its oldest (`LiveFeed.max_per_subscriber`)."""
     refresh_every: timedelta = timedelta(hours=1)
     """How often every whitelist is recomputed anyway (passes leaving the blacklist, expired credentials pruned)."""
 
@@ -57,6 +59,8 @@ class AccessSettings:
         _ = self.alarm_rules  # builds the rules, so a threshold that cannot work fails at start-up
         if self.resident_presence_stale_after <= timedelta(0):
             raise ValueError("resident_presence_stale_after must be positive")
+        if self.live_streams_per_account < 1:
+            raise ValueError("live_streams_per_account must be at least 1")
 
     @property
     def alarm_rules(self) -> AlarmRules:

@@ -7,15 +7,17 @@ from aiohttp import web
 from community.access.live_feed import FeedFull
 from community.access.live_stream import stream
 from community.access.web.handling import _service
+from webkit.auth import PRINCIPAL
 from webkit.json_errors import json_error
 
 
 async def live(request: web.Request) -> web.StreamResponse:
     """Server-Sent Events: ``event: event|alarm|gate|remote_open``, ``data:`` JSON. ?gate_id= (repeatable) and
-    ?community_id= filter."""
+    ?community_id= filter. The account's streams (with the console's) share its `live_streams_per_account`: a
+    newer one ends its oldest with ``event: superseded``, after which a client should not reconnect by itself."""
     gates = frozenset(request.query.getall("gate_id", [])) or None
     communities = frozenset(request.query.getall("community_id", [])) or None
     try:
-        return await stream(request, _service(request).feed, gates, communities)
+        return await stream(request, _service(request).feed, gates, communities, request[PRINCIPAL].subject)
     except FeedFull as full:
         raise json_error(web.HTTPServiceUnavailable, str(full)) from None
