@@ -92,6 +92,10 @@ class Settings(BaseSettings):
     )
     http_host: str = Field("127.0.0.1", description="Address the HTTP server binds")
     http_port: int = Field(8080, ge=0, le=65_535, description="Port of the status page, API and /metrics")
+    http_max_body_bytes: int = Field(
+        16 * 1024**2, ge=64 * 1024, le=1024**3,
+        description="Largest HTTP request body taken (a 20,000-unit voting roll is about 3 MiB); larger: 413",
+    )
     batch_size: int = Field(5000, ge=1, le=100_000, description="Points per write; a batch flushes when full")
     batch_interval_ms: int = Field(100, ge=1, le=60_000, description="...or when its oldest point is this old")
     max_batches_in_flight: int = Field(4, ge=1, le=64, description="Batches written at once; more pauses MQTT")

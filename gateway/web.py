@@ -52,9 +52,10 @@ def _naming(vocabulary: Mapping[Any, str]) -> Callable[[object], str]:
     return name
 
 
-def create_app(gateway: Gateway, status_path: str = "/") -> web.Application:
-    """The gateway's pages and APIs; its status page at ``status_path`` ("/" when it runs alone)."""
-    app = web.Application()
+def create_app(gateway: Gateway, status_path: str = "/", app: web.Application | None = None) -> web.Application:
+    """The gateway's pages and APIs, on ``app`` when given (the composition root's, with its body limit) or on a
+    new application; its status page at ``status_path`` ("/" when it runs alone)."""
+    app = web.Application() if app is None else app
     app[GATEWAY] = gateway
     app[TEMPLATES] = jinja2.Environment(
         loader=jinja2.FileSystemLoader(Path(__file__).parent / "templates"),

@@ -40,6 +40,7 @@ from market.service import MarketService, MarketSettings
 from messaging.mqtt_downlink import MqttDownlink
 from messaging.service_feed import ServiceFeed
 from relational.database import create_engine, migrate
+from webkit.body_limit import limited_application
 from webkit.identity import Role, TokenAuthority
 from webkit.pages import NavLink, mount_portal
 
@@ -110,6 +111,12 @@ def build_services(settings: Settings, engine: AsyncEngine, mqtt_url: str, store
     )
     return Services(engine, token_authority(settings), AccountService(engine), VotingService(engine), access,
                     OwnershipService(engine), market, feeds, downlink)
+
+
+def root_application(settings: Settings) -> web.Application:
+    """The application everything is served from: request bodies up to SC_HTTP_MAX_BODY_BYTES (aiohttp reads the
+    limit from the root application only), a JSON 413 beyond."""
+    return limited_application(settings.http_max_body_bytes)
 
 
 def mount_services(app: web.Application, services: Services, store: TimeSeriesStore,

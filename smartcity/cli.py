@@ -221,23 +221,31 @@ def votes() -> None:
 @click.argument("proposal_id", required=False)
 @click.option("--from", "record_file", default=None, type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="Recount from a record file (GET /api/voting/proposals/{id}/record, or 'smartcity votes export') "
-                   "without the database")
-def votes_verify(proposal_id: str | None, record_file: Path | None) -> None:
+                   "without the database; before the result is published the file is the log's hash chain alone, "
+                   "and its links are checked")
+@click.option("--since", "since_file", default=None, type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="With --from: an earlier download of the same proposal's record or hash chain; check that the log "
+                   "only grew since (no entry changed, dropped or slipped in between)")
+def votes_verify(proposal_id: str | None, record_file: Path | None, since_file: Path | None) -> None:
     """Check a proposal's log and recount it: from the database in SC_DATABASE_URL, or from a record file.
 
     Exits 1 on any discrepancy: a broken hash chain, a roll or delegations other than those the log was begun on,
-    a logged ballot or delegation the rules refuse, or a published result the recount does not give.
+    a logged ballot or delegation the rules refuse, a published result the recount does not give, or (--since) a
+    log that did not only grow.
     """
     from smartcity.vote_records import verification_text, verify_record_file  # on use
 
+    if since_file is not None and record_file is None:
+        raise click.UsageError("--since compares a record file (--from FILE) with an earlier one")
     if record_file is not None:
-        report = verify_record_file(record_file, proposal_id)
+        text, clean = verify_record_file(record_file, proposal_id, since_file)
     elif proposal_id is None:
         raise click.UsageError("give the PROPOSAL_ID to verify in SC_DATABASE_URL, or --from FILE")
     else:
         report = _from_voting_database(proposal_id, lambda service: service.verify(proposal_id))
-    click.echo(verification_text(report))
-    if not report.is_clean:
+        text, clean = verification_text(report), report.is_clean
+    click.echo(text)
+    if not clean:
         raise SystemExit(1)
 
 
@@ -247,11 +255,18 @@ def votes_verify(proposal_id: str | None, record_file: Path | None) -> None:
               help="Write the record to this file (default: standard output)")
 def votes_export(proposal_id: str, out_file: Path | None) -> None:
     """Write a proposal's record from SC_DATABASE_URL as JSON — its terms, frozen roll, delegations, whole log and
-    head, and the published result — the document 'smartcity votes verify --from FILE' recounts."""
-    from community.voting.verification import record_document  # on use
+    head, and the published result — the document 'smartcity votes verify --from FILE' recounts.
+
+    The same document GET /api/voting/proposals/{id}/record gives: until the result is published, the log's hash
+    chain alone (no voter, unit or choice), so that no export hands out named ballots while the vote can be swayed.
+    """
+    from community.voting.disclosure import disclosed_document  # on use
 
     record = _from_voting_database(proposal_id, lambda service: service.record(proposal_id))
-    text = json.dumps(record_document(record), ensure_ascii=False, indent=1)
+    text = json.dumps(disclosed_document(record), ensure_ascii=False, indent=1)
+    if record.published is None:
+        click.echo(f"the result of proposal {proposal_id} is not published yet: only the log's hash chain is "
+                   "exported (the whole record once it is)", err=True)
     if out_file is None:
         click.echo(text)
         return

@@ -26,6 +26,7 @@ from smartcity.bootstrap import (
     build_store,
     migrated_engine,
     mount_services,
+    root_application,
 )
 from smartcity.lifecycle import services_context
 from webkit.identity import Role
@@ -68,7 +69,7 @@ async def serve(
     async with _embedded_broker(settings) as mqtt_url:
         gateway_ = build_gateway(settings, mqtt_url)
         # with the services, "/" is the people's portal and the gateway's status page moves aside
-        app = create_app(gateway_, status_path="/gateway" if services else "/")
+        app = create_app(gateway_, status_path="/gateway" if services else "/", app=root_application(settings))
         async with contextlib.AsyncExitStack() as stack:
             if services:
                 built = await _services_on(app, settings, mqtt_url, gateway_.store, True)
@@ -90,7 +91,7 @@ async def serve(
 
 
 async def serve_services(settings: Settings, stop: asyncio.Event, demo: TrafficGenerator | None) -> None:
-    app = web.Application()
+    app = root_application(settings)
     store = build_store(settings)
     async with contextlib.AsyncExitStack() as stack:
         await store.open()

@@ -1,26 +1,68 @@
-"""``smartcity votes``: a proposal's record recounted from a file, and the verification report as text."""
+"""``smartcity votes``: a proposal's record recounted from a file (or, before its result is published, its hash
+chain checked), and the verification report as text."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import click
 
+from community.voting.audit import ChainProblem
+from community.voting.disclosure import HashChain, chain_of, growth_problems, link_problems, read_document
 from community.voting.tally import ElectionTally
-from community.voting.verification import record_from_document, verify_record
+from community.voting.verification import VoteRecord, verify_record
 from webkit.formatting import percent
 
 
-def verify_record_file(path: Path, proposal_id: str | None) -> Any:
+def verify_record_file(path: Path, proposal_id: str | None, since: Path | None = None) -> tuple[str, bool]:
+    """The report on the record or hash chain in ``path`` (and, with ``since``, whether its log only grew since the
+    copy in that file), and whether all is clean."""
+    shown = read_record_file(path, proposal_id)
+    if isinstance(shown, HashChain):
+        problems = link_problems(shown)
+        lines, clean = chain_lines(shown, problems), not problems
+    else:
+        report = verify_record(shown)
+        lines, clean = [verification_text(report)], report.is_clean
+    if since is not None:
+        earlier = chain_of(read_record_file(since, proposal_id))
+        grown = growth_problems(earlier, chain_of(shown))
+        lines.append(growth_line(since, earlier, grown))
+        lines += [f"  - {problem.kind.value} at entry {problem.sequence}: {problem.detail}" for problem in grown]
+        clean = clean and not grown
+    return "\n".join(lines), clean
+
+
+def read_record_file(path: Path, proposal_id: str | None) -> VoteRecord | HashChain:
     try:
-        record = record_from_document(json.loads(path.read_text(encoding="utf-8")))
-        if proposal_id is not None and record.proposal.proposal_id != proposal_id:
-            raise ValueError(f"it is the record of proposal {record.proposal.proposal_id!r}, not {proposal_id!r}")
-        return verify_record(record)
+        shown = read_document(json.loads(path.read_text(encoding="utf-8")))
+        found = shown.proposal_id if isinstance(shown, HashChain) else shown.proposal.proposal_id
+        if proposal_id is not None and found != proposal_id:
+            raise ValueError(f"it is the record of proposal {found!r}, not {proposal_id!r}")
+        return shown
     except (OSError, UnicodeDecodeError, ValueError, ArithmeticError) as error:  # JSON errors are ValueErrors
         raise click.ClickException(f"{path}: not a vote record that can be recounted: {error}") from None
+
+
+def chain_lines(chain: HashChain, problems: Sequence[ChainProblem]) -> list[str]:
+    head = chain.head
+    links = "intact" if not problems else f"BROKEN ({len(problems)} problems)"
+    return [
+        f"proposal {chain.proposal_id}: result not published yet — the log's hash chain alone (no ballots, no roll), "
+        "nothing to recount until it is",
+        f"roll digest: {chain.roll_digest}" + (" (the log begins there)" if chain.log_anchored else ""),
+        f"log: {head.length} entries, head {head.head_hash[:16]}…; links {links}",
+        *(f"  - {problem.kind.value} at entry {problem.sequence}: {problem.detail}" for problem in problems),
+    ]
+
+
+def growth_line(since: Path, earlier: HashChain, problems: Sequence[ChainProblem]) -> str:
+    if not problems:
+        return f"since {since} ({earlier.head.length} entries): the log only grew"
+    return f"since {since} ({earlier.head.length} entries): the log was REWRITTEN ({len(problems)} problems)"
 
 
 def verification_text(report: Any) -> str:

@@ -5,6 +5,7 @@
 * `audit` — the hash-chained log of ballots and delegations anchored to the roll digest, voter receipts and the
   recount from the log;
 * `verification` — the record anyone entitled downloads and recounts, and the one check over it;
+* `disclosure` — what of that record is shown before the result is published: the log's hash chain alone;
 * `register_roll` — the roll frozen from the ownership register (``community.ownership``), and its units without a
   recorded owner.
 

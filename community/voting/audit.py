@@ -115,6 +115,8 @@ class ChainProblemKind(Enum):
     """The log's length or last hash differ from the published head."""
     ROLL_MISMATCH = "roll_mismatch"
     """The log was begun on another roll (or other counting terms) than the one it is checked against."""
+    REWRITTEN = "rewritten"
+    """An entry of an earlier copy of the log is changed, moved or gone in a later one (see disclosure.py)."""
 
 
 @dataclass(frozen=True)

@@ -21,10 +21,20 @@ from decimal import Decimal
 from typing import Annotated, Any, Literal, Self
 
 from aiohttp import web
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, ValidationError, model_validator
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    RootModel,
+    StringConstraints,
+    ValidationError,
+    model_validator,
+)
 
 from community.ownership.service import UnknownCommunity
 from community.voting.deliberation import MAX_COMMENT_CHARS, Comment, CommentRefusal
+from community.voting.disclosure import disclosed_document
 from community.voting.publication import PublishedResult, result_document, turnout_document
 from community.voting.register_roll import RollProblem
 from community.voting.rules import Matter
@@ -51,7 +61,6 @@ from community.voting.tally import (
     Unit,
     VoterRoll,
 )
-from community.voting.verification import record_document
 from webkit.auth import CLOCK, PRINCIPAL, serve_tokens
 from webkit.context_app import ContextApp
 from webkit.identity import Role, TokenAuthority
@@ -234,9 +243,9 @@ class VerificationOut(BaseModel):
 
 
 class RecordOut(BaseModel):
-    """The record anyone entitled recounts (``smartcity votes verify --from FILE``)."""
+    """Once the result is published: the record anyone entitled recounts (``smartcity votes verify --from FILE``)."""
 
-    format: str
+    format: Literal["smartcity-vote-record/1"]
     proposal: dict[str, Any]
     roll: dict[str, Any] = Field(description="The frozen roll with owner ids (register person ids; no names)")
     roll_digest: str
@@ -245,6 +254,30 @@ class RecordOut(BaseModel):
     chain: list[dict[str, Any]] = Field(description="Every log entry, ballots and delegations, with its hash")
     head: dict[str, Any]
     published: dict[str, Any] | None
+
+
+class ChainLinkOut(BaseModel):
+    sequence: int
+    previous_hash: str
+    entry_hash: str
+
+
+class HashChainOut(BaseModel):
+    """Until the result is published: the log's hash chain alone — no voter, unit or choice — to check later that
+    the log only grew (``smartcity votes verify --from FILE --since EARLIER``) and to find one's receipt in it."""
+
+    format: Literal["smartcity-vote-chain/1"]
+    proposal_id: str
+    roll_digest: str = Field(description="Where the log begins: the first entry's previous_hash")
+    log_anchored: bool
+    chain: list[ChainLinkOut] = Field(description="Each entry's sequence, hash (a receipt code is its first 16 hex "
+                                                  "digits) and the previous entry's hash")
+    head: dict[str, Any]
+    published: None
+
+
+class RecordDownloadOut(RootModel[RecordOut | HashChainOut]):
+    """The whole record once the result is published; before that, the log's hash chain alone."""
 
 
 REFUSAL_STATUS: dict[BallotRefusal | CommentRefusal, int] = {
@@ -467,13 +500,15 @@ async def verification(request: web.Request) -> web.Response:
 
 
 async def record(request: web.Request) -> web.Response:
-    """The record a recount is made from, as a document to download (``smartcity votes verify --from FILE``)."""
+    """The record a recount is made from, as a document to download (``smartcity votes verify --from FILE``); until
+    the result is published, the log's hash chain alone (named ballots would show how each owner voted and how the
+    count stands while it can still be swayed)."""
     proposal = (await _proposal(request)).proposal
     try:
         stored = await request.app[SERVICE].record(proposal.proposal_id)
     except RollNotFrozen as not_frozen:
         raise _not_frozen(not_frozen.state) from None
-    return web.json_response(record_document(stored), headers={
+    return web.json_response(disclosed_document(stored), headers={
         "Content-Disposition": f'attachment; filename="vote-record-{proposal.proposal_id}.json"'})
 
 
@@ -593,8 +628,9 @@ ROUTES = [
     Route("GET", P + "/result", get_result, "The published result", None, PublishedOut, 200, (), (404,)),
     Route("GET", P + "/verification", verification, "Chain check and recount; the result once closed", None,
           VerificationOut, 200, (), (404, 409)),
-    Route("GET", P + "/record", record, "The record for a recount: terms, frozen roll, delegations, the whole log and "
-          "its head, the published result", None, RecordOut, 200, (), (403, 404, 409)),
+    Route("GET", P + "/record", record, "The record for a recount once the result is published: terms, frozen roll, "
+          "delegations, the whole log and its head, the published result; before, the log's hash chain alone",
+          None, RecordDownloadOut, 200, (), (403, 404, 409)),
 ]
 
 

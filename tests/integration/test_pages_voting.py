@@ -341,3 +341,20 @@ async def test_the_same_delegation_twice_is_refused_once_on_record(site: Site) -
     again = await site.post(f"/voting/proposals/{LIFTS}/delegations", form, token)
     assert again.status == 409 and "该受托人已受托代表该专有部分参与本次表决" in words(await again.text())
     assert (await site.voting.verify(LIFTS)).delegation_entries == 1
+
+
+async def test_while_open_no_page_shows_how_another_owner_voted(site: Site) -> None:
+    for unit_id, voter, choice in (("3-301", "sun", Choice.OPPOSE), ("1-102", "li", Choice.ABSTAIN)):
+        cast = await site.voting.cast(Ballot(LIFTS, unit_id, voter, Capacity.OWNER, choice), site.clock())
+        assert isinstance(cast, Accepted)
+    await site.sign_in("zhao")  # co-owns 1-102, for which li voted
+    ballot = section(await site.page(f"/voting/proposals/{LIFTS}"), "ballot")
+    assert " checked" not in ballot and "已投票" not in ballot, "a co-owner does not see the representative's choice"
+    for account in ("zhao", "pm-zhang"):
+        await site.sign_in(account)
+        for path in (f"/voting/proposals/{LIFTS}", f"/voting/proposals/{LIFTS}/result",
+                     f"/voting/proposals/{LIFTS}/check", "/voting"):
+            shown = words(await site.page(path))
+            assert not {"sun", "li"} & set(re.findall(r"[a-z]+", shown)), (account, path, "no voter is named")
+            for count in ("同意的专有部分面积", "各选项的户数", "表决结果", "同意 · 面积"):
+                assert count not in shown, (account, path, "no approvals while open")

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from itertools import pairwise
 from typing import Any
 
 import pytest
@@ -331,21 +333,66 @@ async def test_anyone_entitled_downloads_the_record_and_recounts_it(api) -> None
                                   headers=headers)).status == 201
     assert (await client.get(f"{url}/record")).status == 401
     assert (await client.get(f"{url}/record", headers=bearer("sun", Role.RESIDENT))).status == 403
+
+    # the whole record once the result is published (before, the hash chain alone: the test below)
+    clock.now = OPENS + timedelta(days=7)
+    published = await (await client.post(f"{url}/close", headers=MANAGER)).json()
     downloaded = await client.get(f"{url}/record", headers=CHEN)  # a proxy is entitled too
     assert downloaded.status == 200 and "attachment" in downloaded.headers["Content-Disposition"]
     document = await downloaded.json()
     assert [unit["owner_ids"] for unit in document["roll"]["units"]] == [["wang"], ["li", "zhao"], ["wang"]]
     assert document["delegations"] == [{"unit_id": "1-102", "delegate_id": "chen", "granted_by": "li"}]
     assert [entry.get("kind", "ballot") for entry in document["chain"]] == ["delegation", "ballot", "ballot"]
-    assert document["head"]["length"] == 3 and document["published"] is None
+    assert document["head"]["length"] == 3
     shown = await (await client.get(url, headers=WANG)).json()
     assert document["roll_digest"] == shown["roll_digest"] == document["chain"][0]["previous_hash"]
     assert verify_record(record_from_document(document)).is_clean
 
-    clock.now = OPENS + timedelta(days=7)
-    published = await (await client.post(f"{url}/close", headers=MANAGER)).json()
-    document = await (await client.get(f"{url}/record", headers=WANG)).json()
+    assert await (await client.get(f"{url}/record", headers=WANG)).json() == document
     assert document["published"]["chain_head"] == published["chain_head"] == document["head"]["head_hash"]
     assert published["result"]["roll_digest"] == document["roll_digest"]
     report = verify_record(record_from_document(document))
     assert report.is_clean and report.published is not None
+
+
+async def test_while_the_result_is_unpublished_the_record_is_the_hash_chain_alone(api) -> None:  # type: ignore[no-untyped-def]
+    client, clock = api
+    assert (await client.post("/api/voting/proposals", json=PROPOSAL, headers=MANAGER)).status == 201
+    url = "/api/voting/proposals/p-lifts"
+    clock.now = OPENS + timedelta(hours=1)
+    assert (await client.post(f"{url}/delegations", json={"unit_id": "1-102", "delegate_id": "chen"},
+                              headers=LI)).status == 201
+    receipts = []
+    for unit, headers, capacity, choice in (("1-101", WANG, "owner", "agree"), ("1-102", CHEN, "proxy", "oppose")):
+        cast = await client.post(f"{url}/ballots", json={"unit_id": unit, "choice": choice, "capacity": capacity},
+                                 headers=headers)
+        assert cast.status == 201
+        receipts.append((await cast.json())["receipt"])
+    roll_digest = (await (await client.get(url, headers=ZHAO)).json())["roll_digest"]
+
+    links = []
+    for when in (OPENS + timedelta(hours=1), OPENS + timedelta(days=7)):  # open; then closed, not yet published
+        clock.now = when
+        downloaded = await client.get(f"{url}/record", headers=ZHAO)
+        assert downloaded.status == 200 and "attachment" in downloaded.headers["Content-Disposition"]
+        text = await downloaded.text()
+        for named in ("wang", "li", "chen", "zhao", "1-101", "1-102", "agree", "oppose", "voter_id", "unit_id",
+                      "choice", "owner_ids", "delegate_id", "granted_by", "units", "result"):
+            assert f'"{named}"' not in text, f"{named} is shown before the result is published"
+        chain = json.loads(text)
+        assert chain["format"] == "smartcity-vote-chain/1" and chain["published"] is None
+        links = chain["chain"]
+        assert [sorted(link) for link in links] == [["entry_hash", "previous_hash", "sequence"]] * 3
+        assert links[0]["previous_hash"] == chain["roll_digest"] == roll_digest, "the log begins at the roll"
+        assert all(later["previous_hash"] == earlier["entry_hash"] for earlier, later in pairwise(links))
+        assert chain["head"] == {"length": 3, "head_hash": links[-1]["entry_hash"]}
+        assert [link["entry_hash"][:16] for link in links[1:]] == [code.replace("-", "") for code in receipts], \
+            "each voter finds their receipt in the chain"
+
+    published = await (await client.post(f"{url}/close", headers=MANAGER)).json()
+    record = await (await client.get(f"{url}/record", headers=ZHAO)).json()
+    assert record["format"] == "smartcity-vote-record/1"
+    assert record["published"]["chain_head"] == published["chain_head"]
+    assert [entry["entry_hash"] for entry in record["chain"]] == [link["entry_hash"] for link in links], \
+        "the published log is the one whose chain was shown"
+    assert [entry.get("choice") for entry in record["chain"]] == [None, "agree", "oppose"]

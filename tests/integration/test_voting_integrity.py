@@ -173,6 +173,36 @@ async def test_an_exported_record_is_recounted_without_the_database(tmp_path: Pa
     assert missing.returncode == 1 and "no proposal 'nope'" in missing.stderr and "Traceback" not in missing.stderr
 
 
+async def test_an_open_vote_exports_its_hash_chain_alone_which_the_published_record_extends(tmp_path: Path) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'votes.db'}"
+    made = create_engine(url)
+    await migrate(made, "community")
+    service = VotingService(made)
+    await service.open_proposal(proposal(), roll(), body="", created_by="pm-1")
+    await vote(service)
+
+    exported = smartcity("votes", "export", "p1", "--out", str(tmp_path / "open.json"), database_url=url)
+    assert exported.returncode == 0, exported.stderr
+    assert "not published yet: only the log's hash chain is exported" in exported.stderr
+    text = (tmp_path / "open.json").read_text(encoding="utf-8")
+    for named in ("wang", "li", "chen", "sun", "1-101", "1-102", "agree", "voter_id", "owner_ids", "roll"):
+        assert f'"{named}"' not in text, f"{named} is exported before the result is published"
+    assert json.loads(text)["format"] == "smartcity-vote-chain/1" and json.loads(text)["head"]["length"] == 3
+    nowhere = f"sqlite+aiosqlite:///{tmp_path / 'missing' / 'none.db'}"
+    checked = smartcity("votes", "verify", "--from", str(tmp_path / "open.json"), database_url=nowhere)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert "links intact" in checked.stdout and "result not published yet" in checked.stdout
+
+    await service.close("p1", CLOSES, "pm-1")
+    await made.dispose()
+    published = smartcity("votes", "export", "p1", "--out", str(tmp_path / "p1.json"), database_url=url)
+    assert published.returncode == 0 and "not published" not in published.stderr
+    grown = smartcity("votes", "verify", "--from", str(tmp_path / "p1.json"), "--since", str(tmp_path / "open.json"),
+                      database_url=nowhere)
+    assert grown.returncode == 0, grown.stdout + grown.stderr
+    assert "recount matches it" in grown.stdout and "(3 entries): the log only grew" in grown.stdout
+
+
 async def test_votes_verify_exits_1_on_a_roll_edited_in_the_database(tmp_path: Path) -> None:
     url = f"sqlite+aiosqlite:///{tmp_path / 'votes.db'}"
     made = create_engine(url)

@@ -211,6 +211,8 @@ async def test_the_record_for_a_recount_holds_person_ids_and_no_names(api) -> No
     clock.now = OPENS + timedelta(minutes=5)
     assert (await client.post("/api/voting/proposals", json=PROPOSAL, headers=MANAGER)).status == 201
     assert (await client.post(f"{P}/ballots", json={"unit_id": "b1-201", "choice": "agree"}, headers=LI)).status == 201
+    clock.now = OPENS + timedelta(days=7)  # the whole record once the result is published (before: the chain alone)
+    assert (await client.post(f"{P}/close", headers=MANAGER)).status == 201
     downloaded = await client.get(f"{P}/record", headers=ZHAO)
     assert downloaded.status == 200
     text = await downloaded.text()

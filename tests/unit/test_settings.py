@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from config.settings import MqttEndpoint, SettingsError, load_settings
+from config.settings import MqttEndpoint, SettingsError, load_settings, settings_help
 
 
 @pytest.fixture(autouse=True)
@@ -236,3 +236,12 @@ def test_a_trusted_proxy_that_is_no_address_is_named(monkeypatch: pytest.MonkeyP
     message = settings_error(monkeypatch, SC_TRUSTED_PROXIES="10.0.0.0/8,proxy.example")
 
     assert "SC_TRUSTED_PROXIES" in message and "proxy.example" in message
+
+
+def test_the_http_body_limit_is_a_setting_with_room_for_a_20000_unit_roll(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert load_settings().http_max_body_bytes == 16 * 1024**2
+    monkeypatch.setenv("SC_HTTP_MAX_BODY_BYTES", "1048576")
+    assert load_settings().http_max_body_bytes == 1024**2
+    for unworkable in ("1000", "2000000000", "16M"):
+        assert "SC_HTTP_MAX_BODY_BYTES" in settings_error(monkeypatch, SC_HTTP_MAX_BODY_BYTES=unworkable)
+    assert "SC_HTTP_MAX_BODY_BYTES" in settings_help()

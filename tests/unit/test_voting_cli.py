@@ -115,3 +115,36 @@ def test_a_legacy_record_verifies_and_says_its_roll_is_not_anchored(tmp_path: Pa
     result = verify_from(write(tmp_path, record_document(legacy)), monkeypatch=monkeypatch)
     assert result.exit_code == 0, result.output
     assert "begun before roll anchoring" in result.output
+
+
+def test_before_publication_the_file_is_a_hash_chain_and_its_links_are_checked(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from community.voting.disclosure import disclosed_document
+
+    document = disclosed_document(honest(published=False))
+    result = verify_from(write(tmp_path, document), "p-lifts", monkeypatch=monkeypatch)
+    assert result.exit_code == 0, result.output
+    assert "result not published yet" in result.output and "log: 4 entries" in result.output
+    assert "links intact" in result.output and "PASSED" not in result.output and "participation" not in result.output
+
+    document["chain"][2]["previous_hash"] = "f" * 64
+    broken = verify_from(write(tmp_path, document), monkeypatch=monkeypatch)
+    assert broken.exit_code == 1 and "links BROKEN (1 problems)" in broken.output and "broken_link" in broken.output
+
+
+def test_since_an_earlier_copy_the_log_must_only_have_grown(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from community.voting.disclosure import disclosed_document
+
+    early = replace(honest(published=False), chain=honest().chain[:2])
+    earlier = tmp_path / "earlier.json"
+    earlier.write_text(json.dumps(disclosed_document(early)), encoding="utf-8")
+    grown = verify_from(write(tmp_path, record_document(honest())), "--since", str(earlier), monkeypatch=monkeypatch)
+    assert grown.exit_code == 0, grown.output
+    assert "recount matches it" in grown.output and "(2 entries): the log only grew" in grown.output
+
+    rewritten = replace(honest(), chain=(honest().chain[0], *honest().chain[2:]))
+    cut = verify_from(write(tmp_path, record_document(rewritten)), "--since", str(earlier), monkeypatch=monkeypatch)
+    assert cut.exit_code == 1 and "the log was REWRITTEN" in cut.output and "rewritten at entry 2" in cut.output
+
+    alone = CliRunner().invoke(main, ["votes", "verify", "--since", str(earlier)])
+    assert alone.exit_code == 2 and "--from FILE" in alone.output
