@@ -88,7 +88,11 @@ class Settings(BaseSettings):
     )
     trusted_proxies: str = Field(
         "", description="Comma-separated reverse proxies (addresses or networks) whose X-Forwarded-For names the "
-        "client for per-client limits; empty: none"
+        "client for per-client limits and whose X-Forwarded-Proto makes cookies Secure; empty: none"
+    )
+    secure_cookies: Literal["auto", "always"] = Field(
+        "auto", description="auto: the pages' cookies are Secure when the request came over https (directly, or "
+        "through SC_TRUSTED_PROXIES saying X-Forwarded-Proto: https); always: on every response (always behind TLS)"
     )
     http_host: str = Field("127.0.0.1", description="Address the HTTP server binds")
     http_port: int = Field(8080, ge=0, le=65_535, description="Port of the status page, API and /metrics")
