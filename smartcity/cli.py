@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from config.logs import configure_logging
+from config.private_files import PRIVATE_UMASK
 from config.settings import MqttEndpoint, Settings, SettingsError, load_settings, settings_help
 
 if TYPE_CHECKING:
@@ -47,6 +48,9 @@ def main() -> None:
     Devices (access-control gates, traceability scales) publish over MQTT; the gateway validates
     every message, stores time series in InfluxDB (or an embedded store) and serves a status page.
     """
+    # before any command writes: the databases (and the -wal/-shm files SQLite adds later), the spool and the
+    # keys under SC_DATA_DIR are the installation's user's alone, whichever code creates them
+    os.umask(PRIVATE_UMASK)
 
 
 def _simulation_options(function: Callable[..., None]) -> Callable[..., None]:
@@ -180,7 +184,9 @@ def provision(gates: int, scales: int, out_dir: Path, gateway_password: str | No
     settings = _settings()
     users = device_users(settings.site, gates, scales, gateway_password=gateway_password,
                          services_password=services_password)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    if not out_dir.exists():
+        out_dir.mkdir(parents=True)
+        out_dir.chmod(0o755)  # the broker's user reads passwd and acl there; each file has its own mode below
     for name, text, mode in (("passwd", password_file(users), 0o640), ("acl", acl_file(users), 0o644),
                              ("credentials.csv", credentials_csv(users), 0o600)):
         path = out_dir / name
