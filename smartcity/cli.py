@@ -22,6 +22,7 @@ import click
 
 from config.logs import configure_logging
 from config.private_files import PRIVATE_UMASK
+from config.sample_secrets import REFUSAL, is_sample_secret
 from config.settings import MqttEndpoint, Settings, SettingsError, load_settings, settings_help
 
 if TYPE_CHECKING:
@@ -182,6 +183,10 @@ def provision(gates: int, scales: int, out_dir: Path, gateway_password: str | No
     from devices.provisioning import acl_file, credentials_csv, device_users, password_file  # on use
 
     settings = _settings()
+    for variable, password in (("BROKER_GATEWAY_PASSWORD", gateway_password),
+                               ("BROKER_SERVICES_PASSWORD", services_password)):
+        if is_sample_secret(password) and not settings.demo_secrets:
+            raise click.ClickException(f"{variable}: {REFUSAL}")
     users = device_users(settings.site, gates, scales, gateway_password=gateway_password,
                          services_password=services_password)
     if not out_dir.exists():
