@@ -28,7 +28,9 @@ from webkit.pages import (
     safe_next,
     see_other,
     session_principal,
+    set_page_cookie,
 )
+from webkit.secure_cookies import SecureCookiePolicy
 
 log = logging.getLogger(__name__)
 
@@ -43,9 +45,11 @@ def mount_pages(
     *,
     session_ttl: timedelta = SESSION_TTL,
     site_name: str = "智慧社区",
+    cookie_policy: SecureCookiePolicy | None = None,
 ) -> Site:
     """The shared page machinery (:func:`webkit.pages.mount_site`) with the sign-in and sign-out pages."""
-    site = mount_site(app, accounts, authority, now, session_ttl=session_ttl, site_name=site_name)
+    site = mount_site(app, accounts, authority, now, session_ttl=session_ttl, site_name=site_name,
+                      cookie_policy=cookie_policy)
     add_templates(app, TEMPLATE_DIR)
     app[ACCOUNTS] = accounts
     app.router.add_get("/signin", sign_in_page)
@@ -88,8 +92,7 @@ async def sign_in(request: web.Request) -> web.StreamResponse:
     token = request.config_dict[AUTHORITY].issue(outcome.account_id, outcome.roles, now, site.session_ttl)
     principal = request.config_dict[AUTHORITY].verify(token, now)
     response = see_other(next_path if next_path != "/" else home_for(site, principal))
-    response.set_cookie(SESSION_COOKIE, token, max_age=int(site.session_ttl.total_seconds()),
-                        httponly=True, samesite="Strict", secure=request.secure, path="/")
+    set_page_cookie(request, response, SESSION_COOKIE, token, site.session_ttl)
     response.del_cookie(PRESESSION_COOKIE, path="/")
     log.info("signed in", extra={"roles": sorted(role.value for role in outcome.roles)})
     return response

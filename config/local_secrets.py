@@ -7,6 +7,8 @@ import logging
 import secrets
 from pathlib import Path
 
+from config.private_files import private_directory, private_file
+
 log = logging.getLogger(__name__)
 
 
@@ -15,9 +17,8 @@ def configured_or_generated(configured: str | None, path: Path, variable: str) -
     if configured:
         return configured.encode()
     if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.touch(mode=0o600)
-        path.write_text(secrets.token_hex(32))
+        private_directory(path.parent)
+        private_file(path).write_text(secrets.token_hex(32))
         log.warning(f"generated a key; set {variable} to the same value on every instance in production",
                     extra={"path": str(path)})
     return path.read_text().strip().encode()

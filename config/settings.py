@@ -15,6 +15,7 @@ from urllib.parse import unquote, urlsplit
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from config.sample_secrets import sample_secret_refusals
 from devices.topics import IDENTIFIER
 
 
@@ -88,7 +89,11 @@ class Settings(BaseSettings):
     )
     trusted_proxies: str = Field(
         "", description="Comma-separated reverse proxies (addresses or networks) whose X-Forwarded-For names the "
-        "client for per-client limits; empty: none"
+        "client for per-client limits and whose X-Forwarded-Proto makes cookies Secure; empty: none"
+    )
+    secure_cookies: Literal["auto", "always"] = Field(
+        "auto", description="auto: the pages' cookies are Secure when the request came over https (directly, or "
+        "through SC_TRUSTED_PROXIES saying X-Forwarded-Proto: https); always: on every response (always behind TLS)"
     )
     http_host: str = Field("127.0.0.1", description="Address the HTTP server binds")
     http_port: int = Field(8080, ge=0, le=65_535, description="Port of the status page, API and /metrics")
@@ -133,6 +138,9 @@ class Settings(BaseSettings):
     )
     auth_secret: SecretStr | None = Field(
         None, description="Secret signing the API bearer tokens (32+ bytes); unset: generated under SC_DATA_DIR"
+    )
+    demo_secrets: bool = Field(
+        False, description="Accept the sample secrets docker-compose.yml ships (a local demo; never in production)"
     )
     log_level: str = Field("INFO", description="DEBUG, INFO, WARNING or ERROR")
     log_format: Literal["console", "json"] = Field("console", description="console or json lines")
@@ -228,13 +236,16 @@ class SettingsError(Exception):
 
 def load_settings(**overrides: object) -> Settings:
     try:
-        return Settings(**overrides)  # type: ignore[arg-type]
+        settings = Settings(**overrides)  # type: ignore[arg-type]
     except ValidationError as error:
         lines = []
         for item in error.errors(include_url=False):
             name = "SC_" + "_".join(str(part) for part in item["loc"]).upper()
             lines.append(f"  {name}: {item['msg']}")
         raise SettingsError("invalid settings:\n" + "\n".join(lines)) from None
+    if refusals := sample_secret_refusals(settings):
+        raise SettingsError("invalid settings:\n" + "\n".join(f"  {line}" for line in refusals))
+    return settings
 
 
 def settings_help() -> str:

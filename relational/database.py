@@ -6,6 +6,8 @@ table, so the market and community schemas evolve independently in one database.
 
 from __future__ import annotations
 
+import contextlib
+import os
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -19,16 +21,32 @@ from sqlalchemy.types import DateTime, TypeDecorator
 
 
 def create_engine(url: str) -> AsyncEngine:
-    """An async engine; for SQLite the folder is created and foreign keys are enforced."""
+    """An async engine; for SQLite the file is created private (see :func:`_private_sqlite_file`) and foreign
+    keys are enforced."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
-            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+            _private_sqlite_file(Path(parsed.database))
         engine = create_async_engine(url, connect_args={"timeout": 30})
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         event.listen(engine.sync_engine, "begin", _begin_immediate)
         return engine
     return create_async_engine(url, pool_pre_ping=True)
+
+
+def _private_sqlite_file(path: Path) -> None:
+    """The database holds phone numbers and password hashes: a folder made for it is 0700 and the file is
+    created 0600 before SQLite opens it, which gives its -wal and -shm files the database file's mode.
+    (config.private_files does the same for the data directory; relational may not import config.)"""
+    missing = [folder for folder in path.parents if not folder.exists()]
+    for folder in reversed(missing):
+        try:
+            folder.mkdir(mode=0o700)
+        except FileExistsError:  # made meanwhile by someone else: theirs to set
+            continue
+        folder.chmod(0o700)  # mkdir's mode passes through the umask
+    with contextlib.suppress(FileExistsError):  # an existing file is left as it is
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
 
 
 def _sqlite_pragmas(connection: Any, _record: Any) -> None:

@@ -43,6 +43,7 @@ from relational.database import create_engine, migrate
 from webkit.body_limit import limited_application
 from webkit.identity import Role, TokenAuthority
 from webkit.pages import NavLink, mount_portal
+from webkit.secure_cookies import SecureCookiePolicy, SecureCookies
 
 log = logging.getLogger(__name__)
 
@@ -65,11 +66,17 @@ class Services:
     market: MarketService
     feeds: tuple[ServiceFeed, ...]
     downlink: MqttDownlink
+    cookie_policy: SecureCookiePolicy
 
 
 def token_authority(settings: Settings) -> TokenAuthority:
     secret = settings.auth_secret.get_secret_value() if settings.auth_secret else None
     return TokenAuthority(load_or_create_secret(secret, settings.data_dir))
+
+
+def cookie_policy(settings: Settings) -> SecureCookiePolicy:
+    """When the pages' cookies are Secure: SC_SECURE_COOKIES, believing X-Forwarded-Proto from SC_TRUSTED_PROXIES."""
+    return SecureCookiePolicy(SecureCookies(settings.secure_cookies), settings.trusted_proxy_list)
 
 
 async def migrated_engine(settings: Settings) -> AsyncEngine:
@@ -110,7 +117,7 @@ def build_services(settings: Settings, engine: AsyncEngine, mqtt_url: str, store
         ServiceFeed(endpoint, f"{client_id}-market"[:64], DeviceKind.SCALE, market, protocol=settings.mqtt_protocol),
     )
     return Services(engine, token_authority(settings), AccountService(engine), VotingService(engine), access,
-                    OwnershipService(engine), market, feeds, downlink)
+                    OwnershipService(engine), market, feeds, downlink, cookie_policy(settings))
 
 
 def root_application(settings: Settings) -> web.Application:
@@ -127,7 +134,7 @@ def mount_services(app: web.Application, services: Services, store: TimeSeriesSt
     mount_voting_api(app, services.voting, services.authority, clock)
     mount_access_api(app, services.access, services.authority, clock)
     mount_ownership_api(app, services.ownership, services.authority, clock)
-    mount_pages(app, services.accounts, services.authority, clock)
+    mount_pages(app, services.accounts, services.authority, clock, cookie_policy=services.cookie_policy)
     # the first link a person may open is where they land after sign-in: managers on the console
     mount_market_pages(app, services.market, site, services.authority, clock)
     mount_access_pages(app, services.access, store)

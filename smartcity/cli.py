@@ -21,6 +21,8 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from config.logs import configure_logging
+from config.private_files import PRIVATE_UMASK
+from config.sample_secrets import REFUSAL, is_sample_secret
 from config.settings import MqttEndpoint, Settings, SettingsError, load_settings, settings_help
 
 if TYPE_CHECKING:
@@ -47,6 +49,9 @@ def main() -> None:
     Devices (access-control gates, traceability scales) publish over MQTT; the gateway validates
     every message, stores time series in InfluxDB (or an embedded store) and serves a status page.
     """
+    # before any command writes: the databases (and the -wal/-shm files SQLite adds later), the spool and the
+    # keys under SC_DATA_DIR are the installation's user's alone, whichever code creates them
+    os.umask(PRIVATE_UMASK)
 
 
 def _simulation_options(function: Callable[..., None]) -> Callable[..., None]:
@@ -178,9 +183,15 @@ def provision(gates: int, scales: int, out_dir: Path, gateway_password: str | No
     from devices.provisioning import acl_file, credentials_csv, device_users, password_file  # on use
 
     settings = _settings()
+    for variable, password in (("BROKER_GATEWAY_PASSWORD", gateway_password),
+                               ("BROKER_SERVICES_PASSWORD", services_password)):
+        if is_sample_secret(password) and not settings.demo_secrets:
+            raise click.ClickException(f"{variable}: {REFUSAL}")
     users = device_users(settings.site, gates, scales, gateway_password=gateway_password,
                          services_password=services_password)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    if not out_dir.exists():
+        out_dir.mkdir(parents=True)
+        out_dir.chmod(0o755)  # the broker's user reads passwd and acl there; each file has its own mode below
     for name, text, mode in (("passwd", password_file(users), 0o640), ("acl", acl_file(users), 0o644),
                              ("credentials.csv", credentials_csv(users), 0o600)):
         path = out_dir / name

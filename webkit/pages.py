@@ -2,8 +2,9 @@
 role, CSRF protection on every form, friendly error pages.
 
 Sessions are stateless: the session cookie carries a bearer token signed by the same
-:class:`~webkit.identity.TokenAuthority` as the API's tokens (HttpOnly, SameSite=Strict, Secure over
-https, expiring), so any instance can check it. The JSON API still takes bearer headers only.
+:class:`~webkit.identity.TokenAuthority` as the API's tokens (HttpOnly, SameSite=Strict, expiring; Secure
+when the browser came over https, directly or through a trusted proxy: :mod:`webkit.secure_cookies`), so any
+instance can check it. The JSON API still takes bearer headers only.
 
 CSRF: a signed-in form carries a token derived from the session token (an HMAC keyed by it, so it
 is per session and needs no store); the sign-in form, before there is a session, carries a random
@@ -34,6 +35,7 @@ from multidict import MultiDict, MultiDictProxy
 from webkit.auth import AUTHORITY, CLOCK, PRINCIPAL, Handler
 from webkit.formatting import area_text, fraction_text, local_time, percent
 from webkit.identity import AuthError, Principal, Role, TokenAuthority
+from webkit.secure_cookies import SecureCookiePolicy
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +78,8 @@ class Site:
     session_ttl: timedelta = SESSION_TTL
     name: str = "智慧社区"
     navigation: list[NavLink] = field(default_factory=list)
+    cookie_policy: SecureCookiePolicy = field(default_factory=SecureCookiePolicy)
+    """When the session and pre-session cookies carry the Secure flag."""
 
 
 SITE = web.AppKey("pages_site", Site)
@@ -115,10 +119,13 @@ def mount_site(
     *,
     session_ttl: timedelta = SESSION_TTL,
     site_name: str = "智慧社区",
+    cookie_policy: SecureCookiePolicy | None = None,
 ) -> Site:
     """Serve the layout's stylesheet and friendly error pages from ``app`` (sign-in and sign-out are the
-    accounts' pages: :func:`accounts.pages.mount_pages` mounts both)."""
-    site = Site(_environment(), accounts, session_ttl, site_name)
+    accounts' pages: :func:`accounts.pages.mount_pages` mounts both). ``cookie_policy``: when the cookies
+    are Secure (by default, when the request itself came over https)."""
+    site = Site(_environment(), accounts, session_ttl, site_name,
+                cookie_policy=cookie_policy if cookie_policy is not None else SecureCookiePolicy())
     app[SITE] = site
     app[AUTHORITY] = authority
     app[CLOCK] = now
@@ -289,9 +296,17 @@ async def render(request: web.Request, template: str, context: Mapping[str, Any]
                             headers={"Cache-Control": "no-store", "X-Frame-Options": "DENY",
                                      "Referrer-Policy": "same-origin", "X-Content-Type-Options": "nosniff"})
     if _NEW_PRESESSION in request:
-        response.set_cookie(PRESESSION_COOKIE, request[_NEW_PRESESSION], max_age=int(PRESESSION_TTL.total_seconds()),
-                            httponly=True, samesite="Strict", secure=request.secure, path="/")
+        set_page_cookie(request, response, PRESESSION_COOKIE, request[_NEW_PRESESSION], PRESESSION_TTL)
     return response
+
+
+def set_page_cookie(request: web.Request, response: web.StreamResponse, name: str, value: str,
+                    ttl: timedelta) -> None:
+    """Set a cookie of the pages: HttpOnly, SameSite=Strict, site-wide, Secure as the site's policy says
+    for this request (behind a TLS proxy ``request.secure`` alone would say no)."""
+    secure = request.config_dict[SITE].cookie_policy.secure(request)
+    response.set_cookie(name, value, max_age=int(ttl.total_seconds()), httponly=True, samesite="Strict",
+                        secure=secure, path="/")
 
 
 async def error_page(request: web.Request, status: int, message: str | None = None,

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from config.private_files import open_private, private_directory
 from gateway.processors.points import Point
 
 log = logging.getLogger(__name__)
@@ -38,7 +39,7 @@ class Spool:
     def __init__(self, directory: Path, max_bytes: int) -> None:
         self._directory = directory
         self._max_bytes = max_bytes
-        directory.mkdir(parents=True, exist_ok=True)
+        private_directory(directory)  # batches hold what the devices sent: card hashes, weights, prices
         for leftover in directory.glob("*.tmp"):
             leftover.unlink()  # a write that a crash interrupted: its messages were never acked
         self._sizes: dict[int, tuple[int, int]] = {}  # sequence -> (bytes, points)
@@ -61,7 +62,7 @@ class Spool:
         self._next += 1
         final = self._path(sequence)
         temporary = final.with_suffix(".tmp")
-        with temporary.open("wb") as handle:
+        with open_private(temporary) as handle:
             handle.write(body)
             handle.flush()
             os.fsync(handle.fileno())

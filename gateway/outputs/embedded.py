@@ -14,6 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from config.private_files import private_directory, private_file
 from gateway.outputs import Aggregate, PointQuery, Row, StoreUnavailable, Summary, WindowQuery
 from gateway.processors.points import Point
 
@@ -50,7 +51,9 @@ class EmbeddedStore:
         await self._run(self._open)
 
     def _open(self) -> None:
-        self._path.parent.mkdir(parents=True, exist_ok=True)
+        private_directory(self._path.parent)
+        # created 0600 before SQLite opens it: SQLite gives its -wal and -shm files the database's mode
+        private_file(self._path)
         db = sqlite3.connect(self._path, check_same_thread=False, isolation_level=None)
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=NORMAL")

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
+import pytest
 import yaml
 
 from config.settings import Settings
@@ -188,3 +191,40 @@ def test_influxdb_setup_maps_the_v1_database_onto_the_bucket() -> None:
                            ("--org", "DOCKER_INFLUXDB_INIT_ORG")):
         assert f'{flag} "${{{variable}}}"' in text, flag
     assert "--rp autogen" in text and "--default" in text
+
+
+SECRET_NAMES = re.compile(r"(PASSWORD|TOKEN|SECRET|_KEY)$")
+
+
+def _shipped_secrets() -> dict[str, set[str]]:
+    """Every secret the compose file holds, each with where: variables named as secrets, and URL passwords."""
+    shipped: dict[str, set[str]] = {}
+    for name, service in compose()["services"].items():
+        for variable, value in service.get("environment", {}).items():
+            found = str(value) if SECRET_NAMES.search(variable) else urlsplit(str(value)).password
+            if found:
+                shipped.setdefault(unquote(found), set()).add(f"{name}: {variable}")
+    return shipped
+
+
+def test_start_up_refuses_exactly_the_sample_secrets_compose_ships() -> None:
+    from config.sample_secrets import COMPOSE_SAMPLE_SECRETS
+
+    shipped = _shipped_secrets()
+    assert {"SC_AUTH_SECRET", "SC_INFLUX_TOKEN", "POSTGRES_PASSWORD", "BROKER_GATEWAY_PASSWORD"} <= {
+        where.split(": ")[1] for places in shipped.values() for where in places}, "the extraction finds them"
+    assert set(shipped) - COMPOSE_SAMPLE_SECRETS == set(), "a sample compose ships that start-up would accept"
+    assert COMPOSE_SAMPLE_SECRETS - set(shipped) == set(), "a refused sample compose no longer ships"
+
+
+def test_the_smartcity_containers_start_with_the_samples_only_because_they_say_demo() -> None:
+    from config.settings import SettingsError, load_settings
+
+    ours = {name: service for name, service in compose()["services"].items() if service.get("build") == "."}
+    assert set(ours) >= {"provision", "gateway-1", "gateway-2", "services", "simulator"}
+    for name, service in ours.items():
+        values = {key[3:].lower(): value for key, value in service["environment"].items() if key.startswith("SC_")}
+        assert values.pop("demo_secrets") == "true", name
+        load_settings(**values, demo_secrets=True)
+        with pytest.raises(SettingsError, match="SC_CREDENTIAL_HASH_KEY"):
+            load_settings(**values)
