@@ -123,6 +123,10 @@ class Settings(BaseSettings):
     access_presence_stale_h: float = Field(
         24.0, gt=0, le=24 * 365, description="A resident last seen entering longer ago no longer counts as inside"
     )
+    access_max_active_passes: int = Field(
+        10, ge=1, le=1000, description="Visitor passes one resident may hold active at once (unexpired, unrevoked, "
+        "uses left); another invitation is refused until one ends"
+    )
     auth_secret: SecretStr | None = Field(
         None, description="Secret signing the API bearer tokens (32+ bytes); unset: generated under SC_DATA_DIR"
     )

@@ -83,13 +83,14 @@ async def migrated_engine(settings: Settings) -> AsyncEngine:
 
 
 def access_settings(settings: Settings) -> AccessSettings:
-    """The access service's alarm thresholds and presence cutoff from their SC_ variables."""
+    """The access service's alarm thresholds, presence cutoff and visitor pass cap from their SC_ variables."""
     return AccessSettings(
         denial_threshold=settings.access_denial_threshold,
         denial_window=timedelta(seconds=settings.access_denial_window_s),
         door_held_open_after=timedelta(seconds=settings.access_door_held_open_s),
         gate_offline_after=timedelta(seconds=settings.access_gate_offline_s),
         resident_presence_stale_after=timedelta(hours=settings.access_presence_stale_h),
+        max_active_passes=settings.access_max_active_passes,
     )
 
 

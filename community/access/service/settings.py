@@ -48,6 +48,8 @@ class AccessSettings:
     pass_default_validity: timedelta = timedelta(hours=4)
     pass_max_validity: timedelta = timedelta(hours=24)
     pass_default_uses: int = 4
+    max_active_passes: int = 10
+    """How many active visitor passes (unexpired, unrevoked, uses left) one resident may hold at once."""
     expired_kept_for: timedelta = timedelta(days=30)
     """Credentials expired less than this long ago stay on the lists, so gates say 'expired', not 'unknown'."""
     refresh_every: timedelta = timedelta(hours=1)
@@ -57,6 +59,8 @@ class AccessSettings:
         _ = self.alarm_rules  # builds the rules, so a threshold that cannot work fails at start-up
         if self.resident_presence_stale_after <= timedelta(0):
             raise ValueError("resident_presence_stale_after must be positive")
+        if isinstance(self.max_active_passes, bool) or self.max_active_passes < 1:
+            raise ValueError("max_active_passes must be at least 1")
 
     @property
     def alarm_rules(self) -> AlarmRules:
