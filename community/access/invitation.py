@@ -12,6 +12,9 @@ pass is issued: a resident invites
   start or run outside that is refused, not shortened, and the refusal says until when it could run;
 * and only while they hold fewer than `max_active_passes` active passes (unexpired, unrevoked, uses left).
 
+The same bound holds after the pass is issued: when the inviter's groups, windows or credentials change so that they
+could no longer enter for the rest of a pass, :func:`pass_outlives_inviter` says so and the platform revokes it.
+
 Refusals are values (:class:`InvitationRefusal`) that say why in English and in Chinese. Nothing here reads a clock:
 the caller passes `now`.
 """
@@ -25,6 +28,7 @@ from enum import StrEnum
 
 from community.access.directory import ResidentStatus
 from community.access.permissions import SHANGHAI, AccessGroup, Credential, Door, WeeklyWindow
+from community.access.visitor_pass import VisitorPass
 from community.access.visitors import PassStatus, VisitorPassRecord
 
 Period = tuple[datetime, datetime]
@@ -107,22 +111,46 @@ def invitation_refusal(inviter: Inviter, doors: Iterable[Door], valid_from: date
     the pass's period (the first door in order that fails is named).
     """
     wanted = sorted(set(doors))
-    if inviter.status is not ResidentStatus.ACTIVE:
-        return InvitationRefusal(InvitationRefusalKind.INVITER_NOT_ACTIVE)
-    theirs = {door for group in inviter.groups for door in group.doors}
-    for door in wanted:
-        if door not in theirs:
-            return InvitationRefusal(InvitationRefusalKind.NOT_YOUR_DOOR, door)
+    refusal = _inviter_refusal(inviter, wanted)
+    if refusal is not None:
+        return refusal
     for door in wanted:
         if not _access_valid(inviter, door, now):
             return InvitationRefusal(InvitationRefusalKind.YOUR_ACCESS_NOT_VALID, door)
     if active_passes(inviter.passes, now) >= max_active_passes:
         return InvitationRefusal(InvitationRefusalKind.TOO_MANY_ACTIVE_PASSES, limit=max_active_passes)
-    for door in wanted:
-        until = access_until(inviter.groups, inviter.credentials, door, valid_from, valid_to)
+    return _period_refusal(inviter, wanted, valid_from, valid_to)
+
+
+def pass_outlives_inviter(inviter: Inviter, visitor_pass: VisitorPass, now: datetime) -> InvitationRefusal | None:
+    """Why a pass issued earlier can no longer stand at `now`, or None while it can: its inviter is no longer an
+    active resident, a door is no longer theirs, or they could no longer enter through one of its doors for the rest
+    of its period — their groups, windows or credentials changed since it was issued. Time passing alone never
+    ends a pass the rule allowed: the rest of its period is covered as the whole was."""
+    rest_from = max(visitor_pass.valid_from, now)
+    if rest_from >= visitor_pass.valid_to:
+        return None  # over: the gates refuse it as expired
+    wanted = sorted(visitor_pass.doors)
+    return _inviter_refusal(inviter, wanted) or _period_refusal(inviter, wanted, rest_from, visitor_pass.valid_to)
+
+
+def _inviter_refusal(inviter: Inviter, doors: Sequence[Door]) -> InvitationRefusal | None:
+    if inviter.status is not ResidentStatus.ACTIVE:
+        return InvitationRefusal(InvitationRefusalKind.INVITER_NOT_ACTIVE)
+    theirs = {door for group in inviter.groups for door in group.doors}
+    for door in doors:
+        if door not in theirs:
+            return InvitationRefusal(InvitationRefusalKind.NOT_YOUR_DOOR, door)
+    return None
+
+
+def _period_refusal(inviter: Inviter, doors: Sequence[Door], start: datetime,
+                    end: datetime) -> InvitationRefusal | None:
+    for door in doors:
+        until = access_until(inviter.groups, inviter.credentials, door, start, end)
         if until is None:
-            return InvitationRefusal(InvitationRefusalKind.OUTSIDE_YOUR_ACCESS, door, valid_from)
-        if until < valid_to:
+            return InvitationRefusal(InvitationRefusalKind.OUTSIDE_YOUR_ACCESS, door, start)
+        if until < end:
             return InvitationRefusal(InvitationRefusalKind.PAST_YOUR_ACCESS, door, until)
     return None
 

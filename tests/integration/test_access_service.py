@@ -497,6 +497,34 @@ async def test_a_resident_whose_own_access_ended_cannot_invite_and_no_pass_outli
             await site.service.invite("zhao", frozenset({door}))
 
 
+async def test_a_pass_is_revoked_at_every_gate_once_its_inviter_could_no_longer_enter_for_the_rest_of_it(
+        site: Site) -> None:
+    await site.all_online()
+    building, entrance, eleven = site.gates["gate-02"], site.gates["gate-01"], T0 + timedelta(hours=7)
+    evening = await site.service.invite("li", frozenset({Door("gate-02", 1)}), valid_to=eleven)
+    tomorrow = await site.service.invite("li", frozenset({Door("gate-02", 1)}), valid_from=T0 + timedelta(hours=17),
+                                         valid_to=T0 + timedelta(hours=19))  # Tuesday 09:00-11:00
+    walk_in = await site.service.invite("li", frozenset({Door("gate-01", 1)}))
+    until_eight = WeeklyWindow(frozenset(range(7)), time(6), time(20))  # the office shortens 1栋's hours
+    await site.service.put_group(GroupRecord("lotus", "1栋", AccessGroup("b1", frozenset({Door("gate-02", 1)}),
+                                                                          (until_eight,))))
+    await site.settle()
+    status = {pass_id: (await site.service.visitor_pass(pass_id))[0].status(T0) for pass_id in (
+        evening.record.pass_id, tomorrow.record.pass_id, walk_in.record.pass_id)}
+    assert status == {evening.record.pass_id: PassStatus.REVOKED, tomorrow.record.pass_id: PassStatus.ACTIVE,
+                      walk_in.record.pass_id: PassStatus.ACTIVE}
+    refused = building.memory.admit_pass(evening.text, 1, T0 + timedelta(minutes=1))
+    assert isinstance(refused, PassRefused) and refused.reason is DenialReason.BLACKLISTED
+    await assert_holds_desired(site, "gate-02")
+
+    await site.service.revoke_credential("c-li", "pm-1")  # her only card: li cannot enter anywhere herself
+    await site.settle()
+    for issued, gate, door in ((tomorrow, building, 1), (walk_in, entrance, 1)):
+        record, _ = await site.service.visitor_pass(issued.record.pass_id)
+        assert record.status(T0) is PassStatus.REVOKED
+        assert isinstance(gate.memory.admit_pass(issued.text, door, T0 + timedelta(hours=17)), PassRefused)
+
+
 async def test_a_resident_holds_at_most_the_set_number_of_active_passes(engine: AsyncEngine, site: Site) -> None:
     assert AccessSettings().max_active_passes == 10
     capped = AccessService(engine, site.downlink, site.clock, KEYS, AccessSettings(max_active_passes=2))

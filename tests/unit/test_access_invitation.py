@@ -21,6 +21,7 @@ from community.access.invitation import (
     access_periods,
     access_until,
     invitation_refusal,
+    pass_outlives_inviter,
     window_occurrences,
 )
 from community.access.permissions import (
@@ -153,6 +154,29 @@ def test_the_refusals_say_why_in_english_and_in_chinese() -> None:
         assert refusal.message_en() and refusal.message_zh(), kind
 
 
+EVENING = VisitorPass("vp-e", "li", frozenset({BUILDING}), NOW, at_shanghai(3, 23))
+SHORTER_HOURS = (AccessGroup("b1", frozenset({BUILDING}), (WeeklyWindow(frozenset(range(7)), time(6), time(20)),)),)
+LATER: list[tuple[str, Inviter, datetime, InvitationRefusal | None]] = [
+    ("nothing changed", LI, NOW + timedelta(hours=3), None),
+    ("over already", li_with(groups=()), at_shanghai(3, 23), None),
+    ("the inviter revoked", li_with(status=ResidentStatus.REVOKED), NOW, InvitationRefusal(K.INVITER_NOT_ACTIVE)),
+    ("the inviter taken out of the group", li_with(groups=GROUPS[:1]), NOW,
+     InvitationRefusal(K.NOT_YOUR_DOOR, BUILDING)),
+    ("the group's hours shortened", li_with(groups=SHORTER_HOURS), NOW,
+     InvitationRefusal(K.PAST_YOUR_ACCESS, BUILDING, at_shanghai(3, 20))),
+    ("the group's hours shortened, once past them", li_with(groups=SHORTER_HOURS), at_shanghai(3, 21),
+     InvitationRefusal(K.OUTSIDE_YOUR_ACCESS, BUILDING, at_shanghai(3, 21))),
+    ("the only card revoked", li_with(credentials=(replace(CARD, revoked=True),)), NOW + timedelta(hours=1),
+     InvitationRefusal(K.OUTSIDE_YOUR_ACCESS, BUILDING, NOW + timedelta(hours=1))),
+]
+
+
+@pytest.mark.parametrize(("inviter", "now", "expected"), [case[1:] for case in LATER], ids=[c[0] for c in LATER])
+def test_a_pass_stands_only_while_its_inviter_could_still_enter_for_the_rest_of_it(
+        inviter: Inviter, now: datetime, expected: InvitationRefusal | None) -> None:
+    assert pass_outlives_inviter(inviter, EVENING, now) == expected
+
+
 # --- properties ---------------------------------------------------------------------------------------------------
 
 minutes = st.integers(min_value=0, max_value=24 * 60 - 1).map(lambda m: time(m // 60, m % 60))
@@ -211,8 +235,10 @@ def test_a_pass_the_rule_allows_opens_only_when_its_inviter_could_enter(
     refusal = invitation_refusal(inviter, {door}, valid_from, valid_to, NOW, max_active_passes=10)
     if refusal is None:
         span = valid_to - valid_from
+        issued = VisitorPass("vp-p", "li", frozenset({door}), valid_from, valid_to)
         for moment in [valid_from, valid_to - timedelta(seconds=1), *(valid_from + span * p for p in probes)]:
             assert moment >= valid_to or opens_for_them(inviter, door, moment), moment  # rounding may reach the end
+            assert pass_outlives_inviter(inviter, issued, moment) is None, "time passing alone never ends it"
     elif refusal.kind is K.OUTSIDE_YOUR_ACCESS:
         assert not opens_for_them(inviter, door, valid_from)
     elif refusal.kind is K.PAST_YOUR_ACCESS:

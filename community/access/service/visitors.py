@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -14,12 +15,12 @@ from datetime import datetime
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from community.access.directory import ResidentRecord, door_label
-from community.access.invitation import InvitationRefusalKind, Inviter, invitation_refusal
-from community.access.permissions import Door
+from community.access.invitation import InvitationRefusalKind, Inviter, invitation_refusal, pass_outlives_inviter
+from community.access.permissions import Credential, Door
 from community.access.service.directory import existing_resident
 from community.access.service.errors import AccessError, Conflict, NotAllowed, NotFound, Refused
 from community.access.service.settings import AccessKeys, AccessSettings
-from community.access.service.unit_of_work import UnitOfWork
+from community.access.service.unit_of_work import UnitOfWork, Work
 from community.access.storage import DirectoryRepository, VisitorRepository
 from community.access.visitor_pass import VisitorPass, issue
 from community.access.visitors import PassStatus, VisitorPassRecord, pass_credential_hash
@@ -134,3 +135,33 @@ class VisitorPasses:
             _, community_id = await existing_resident(DirectoryRepository(work.connection), record.resident_id)
             work.resync.add(community_id)
         return replace(record, revoked_at=work.now, revoked_by=by)
+
+
+LAPSED_BY = "platform:inviter-access"
+"""Who revoked a pass whose inviter could no longer enter for the rest of it (as `revoked_by`)."""
+
+
+async def revoke_lapsed_passes(work: Work, community_id: str) -> None:
+    """Revoke the community's live passes whose inviter could no longer enter through their doors for the rest of
+    them (`invitation.pass_outlives_inviter`: groups, windows or credentials changed since), so that the resync
+    that follows blacklists them on the gates of their doors."""
+    visitors = VisitorRepository(work.connection)
+    live = await visitors.live(community_id, work.now)
+    if not live:
+        return
+    directory = DirectoryRepository(work.connection)
+    residents = {record.resident_id: record for record in await directory.residents(community_id)}
+    groups = {record.group.group_id: record.group for record in await directory.groups(community_id)}
+    credentials: dict[str, list[Credential]] = defaultdict(list)
+    for credential in await directory.credentials(community_id):
+        credentials[credential.resident_id].append(credential.for_permissions())
+    for record in live:
+        resident = residents[record.resident_id]
+        inviter = Inviter(resident.resident_id, resident.status,
+                          [groups[group_id] for group_id in sorted(resident.group_ids) if group_id in groups],
+                          credentials[resident.resident_id])
+        lapsed = pass_outlives_inviter(inviter, record.visitor_pass, work.now)
+        if lapsed is not None:
+            await visitors.revoke(record.pass_id, work.now, LAPSED_BY)
+            log.info("visitor pass revoked: its inviter's own access no longer covers it",
+                     extra={"pass": record.pass_id, "resident": resident.resident_id, "reason": lapsed.kind.value})
