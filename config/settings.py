@@ -136,6 +136,10 @@ class Settings(BaseSettings):
         4, ge=1, le=100, description="Live-feed streams one account holds at once (API and console together); "
         "a newer one ends its oldest"
     )
+    access_max_active_passes: int = Field(
+        10, ge=1, le=1000, description="Visitor passes one resident may hold active at once (unexpired, unrevoked, "
+        "uses left); another invitation is refused until one ends"
+    )
     auth_secret: SecretStr | None = Field(
         None, description="Secret signing the API bearer tokens (32+ bytes); unset: generated under SC_DATA_DIR"
     )

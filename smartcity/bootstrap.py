@@ -91,7 +91,8 @@ async def migrated_engine(settings: Settings) -> AsyncEngine:
 
 
 def access_settings(settings: Settings) -> AccessSettings:
-    """The access service's alarm thresholds, presence cutoff and live-feed share from their SC_ variables."""
+    """The access service's alarm thresholds, presence cutoff, live-feed share and visitor pass cap from their SC_
+    variables."""
     return AccessSettings(
         denial_threshold=settings.access_denial_threshold,
         denial_window=timedelta(seconds=settings.access_denial_window_s),
@@ -99,6 +100,7 @@ def access_settings(settings: Settings) -> AccessSettings:
         gate_offline_after=timedelta(seconds=settings.access_gate_offline_s),
         resident_presence_stale_after=timedelta(hours=settings.access_presence_stale_h),
         live_streams_per_account=settings.access_live_streams_per_account,
+        max_active_passes=settings.access_max_active_passes,
     )
 
 

@@ -3,6 +3,7 @@
 * `permissions` — doors, access groups, credentials, each gate's effective whitelist and the door decision;
 * `whitelist_sync` — the per-gate state machine that versions whitelists and plans the commands to send;
 * `visitor_pass` — HMAC-signed QR visitor passes a gate verifies offline;
+* `invitation` — whether a resident may invite a visitor: within their own doors, hours and validity, and a cap;
 * `alarms` — alarm rules over gate events and availability, and the alarm lifecycle.
 """
 

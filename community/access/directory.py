@@ -15,7 +15,7 @@ from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
 
-from community.access.permissions import AccessGroup, Credential, CredentialKind, Resident
+from community.access.permissions import AccessGroup, Credential, CredentialKind, Door, Resident
 
 
 class ResidentRole(StrEnum):
@@ -101,6 +101,15 @@ class Gate:
     community_id: str
     name: str
     doors: tuple[GateDoor, ...]
+
+
+def door_label(gate: Gate | None, door: Door) -> str:
+    """A door as residents know it: its name, with its gate's when they differ (东门; 1栋（楼栋门）); the gate id and
+    number when the door has no name here."""
+    named = next((d for d in gate.doors if d.number == door.number), None) if gate else None
+    if gate is None or named is None:
+        return f"{door.gate_id} {door.number}号门"
+    return named.name if named.name == gate.name else f"{named.name}（{gate.name}）"
 
 
 @dataclass(frozen=True)

@@ -237,6 +237,45 @@ async def test_visitor_passes_belong_to_their_inviter(api: Api) -> None:
     assert (await client.get("/api/access/passes/vp-none", headers=WANG)).status == 404
 
 
+async def test_an_invitation_beyond_the_inviters_own_access_is_refused_in_english_and_chinese(api: Api) -> None:
+    client = api.client
+    building_door = {"gate_id": "gate-02", "door": 1}  # li's only from 06:00 to 23:00
+    late = await client.post("/api/access/passes", headers=LI, json={
+        "doors": [building_door], "valid_to": (T0 + timedelta(hours=8)).isoformat()})
+    assert late.status == 422
+    refused = await late.json()
+    assert refused["reason"] == "past_your_access"
+    assert "gate-02#1" in refused["error"] and "2025-03-03 23:00" in refused["error"]
+    assert refused["error_zh"] == "您本人只能在 2025-03-03 23:00 之前通过1栋（楼栋门），请让通行码在此之前结束"
+    night = await client.post("/api/access/passes", headers=LI, json={
+        "doors": [building_door], "valid_from": (T0 + timedelta(hours=8)).isoformat()})
+    assert night.status == 422 and (await night.json())["reason"] == "outside_your_access"
+    assert (await client.post("/api/access/passes", headers=LI, json={
+        "doors": [building_door], "valid_to": (T0 + timedelta(hours=7)).isoformat()})).status == 201
+
+    api.clock.now = T0 + timedelta(days=10)  # zhao's card, her only credential, has ended
+    ended = await client.post("/api/access/passes", headers=ZHAO, json={"doors": [{"gate_id": "gate-02", "door": 2}]})
+    assert ended.status == 403
+    assert (await ended.json())["reason"] == "your_access_not_valid"
+
+
+async def test_a_resident_issues_at_most_the_set_number_of_active_passes(api: Api) -> None:
+    client, entrance = api.client, {"doors": [{"gate_id": "gate-01", "door": 1}]}
+    for _ in range(SETTINGS.max_active_passes):
+        assert (await client.post("/api/access/passes", headers=WANG, json=entrance)).status == 201
+    full = await client.post("/api/access/passes", headers=WANG, json=entrance)
+    assert full.status == 409
+    refused = await full.json()
+    assert refused["reason"] == "too_many_active_passes"
+    assert refused["error"].startswith(f"you have {SETTINGS.max_active_passes} active visitor passes")
+    assert "已达上限" in refused["error_zh"]
+    assert (await client.post("/api/access/passes", headers=LI, json=entrance)).status == 201, "per resident"
+    mine = await (await client.get("/api/access/passes", headers=WANG)).json()
+    revoked = await client.post(f"/api/access/passes/{mine['passes'][0]['pass_id']}/revoke", headers=WANG)
+    assert revoked.status == 200
+    assert (await client.post("/api/access/passes", headers=WANG, json=entrance)).status == 201
+
+
 async def test_a_remote_open_is_answered_and_audited(api: Api) -> None:
     client = api.client
     started = await client.post("/api/access/gates/gate-01/doors/1/open", headers=MANAGER,

@@ -53,7 +53,7 @@ from devices.contract import (
     UplinkModel,
 )
 from devices.gate_commands import CredentialKind as WireKind
-from devices.gate_memory import Decision, Denied, GateMemory, Granted, PassAdmitted, PassDecision
+from devices.gate_memory import Decision, Denied, GateMemory, Granted, PassAdmitted, PassDecision, PassRefused
 from devices.topics import Channel, DeviceKind, DeviceTopic
 from messaging.downlink import RecordingDownlink
 
@@ -443,6 +443,109 @@ async def test_passes_are_limited_to_the_inviters_doors_and_a_day(site: Site) ->
     assert refused.reason is DenialReason.UNKNOWN_CREDENTIAL  # type: ignore[union-attr]
     late = site.gates["gate-02"].memory.admit_pass(issued.text, 2, T0 + timedelta(hours=4))
     assert late.reason is DenialReason.EXPIRED  # type: ignore[union-attr]
+
+
+async def test_a_pass_runs_only_while_its_inviter_could_enter_through_its_doors(site: Site) -> None:
+    """li opens the building door 06:00-23:00 only (the entrance around the clock): a pass of hers for the building
+    door is refused past 23:00 with the latest end she may give, and the one she may have stops at 23:00 at the gate,
+    just as her own card does."""
+    await site.all_online()
+    building, eleven = site.gates["gate-02"], T0 + timedelta(hours=7)  # 23:00 in Shanghai
+    with pytest.raises(Refused, match="only until 2025-03-03 23:00") as late:
+        await site.service.invite("li", frozenset({Door("gate-02", 1)}), valid_to=T0 + timedelta(hours=8))
+    assert late.value.reason == "past_your_access" and "2025-03-03 23:00 之前" in (late.value.message_zh or "")
+    with pytest.raises(Refused, match="only until 2025-03-03 23:00"):
+        await site.service.invite("li", frozenset({Door("gate-01", 1), Door("gate-02", 1)}),
+                                  valid_to=T0 + timedelta(hours=8))
+    with pytest.raises(Refused, match="could not enter gate-02#1 yourself at 2025-03-03 23:30") as night:
+        await site.service.invite("li", frozenset({Door("gate-02", 1)}), valid_from=eleven + timedelta(minutes=30),
+                                  valid_to=eleven + timedelta(hours=2))
+    assert night.value.reason == "outside_your_access"
+    assert await site.service.passes(resident_ids=["li"]) == []
+
+    around_the_clock = await site.service.invite("li", frozenset({Door("gate-01", 1)}),
+                                                 valid_to=T0 + timedelta(hours=12))
+    assert around_the_clock.record.visitor_pass.valid_to == T0 + timedelta(hours=12)
+    issued = await site.service.invite("li", frozenset({Door("gate-02", 1)}), valid_to=eleven)
+    last_second = eleven - timedelta(seconds=1)
+    assert isinstance(building.memory.admit_pass(issued.text, 1, last_second), PassAdmitted)
+    assert building.memory.present(WireKind.CARD, LI_CARD, 1, last_second) == Granted(("b1",))
+    closed = building.memory.admit_pass(issued.text, 1, eleven)
+    assert isinstance(closed, PassRefused) and closed.reason is DenialReason.EXPIRED
+    assert building.memory.present(WireKind.CARD, LI_CARD, 1, eleven) == Denied(DenialReason.OUTSIDE_SCHEDULE)
+
+
+async def test_a_resident_whose_own_access_ended_cannot_invite_and_no_pass_outlives_it(site: Site) -> None:
+    garage, garage_ends = Door("gate-01", 2), T0 + timedelta(days=30)  # wang's garage group ends then
+    site.clock.now = garage_ends - timedelta(hours=2)
+    with pytest.raises(Refused, match="only until 2025-04-02 16:00"):
+        await site.service.invite("wang", frozenset({garage}))  # the default 4 hours would run past it
+    assert (await site.service.invite("wang", frozenset({garage}), valid_to=garage_ends)).record
+    site.clock.now = garage_ends
+    with pytest.raises(NotAllowed, match="access to gate-01#2 is not valid now") as ended:
+        await site.service.invite("wang", frozenset({garage}))
+    assert ended.value.reason == "your_access_not_valid"
+    assert (await site.service.invite("wang", frozenset({Door("gate-01", 1)}))).record, "his other doors still"
+
+    zhao_card_ends = T0 + timedelta(days=10)  # zhao's only card (her lease) ends then: she cannot enter at all
+    site.clock.now = zhao_card_ends - timedelta(hours=1)
+    with pytest.raises(Refused, match="only until 2025-03-13 16:00"):
+        await site.service.invite("zhao", frozenset({Door("gate-02", 2)}))
+    site.clock.now = zhao_card_ends
+    for door in (Door("gate-01", 1), Door("gate-02", 2)):
+        with pytest.raises(NotAllowed, match="not valid now"):
+            await site.service.invite("zhao", frozenset({door}))
+
+
+async def test_a_pass_is_revoked_at_every_gate_once_its_inviter_could_no_longer_enter_for_the_rest_of_it(
+        site: Site) -> None:
+    await site.all_online()
+    building, entrance, eleven = site.gates["gate-02"], site.gates["gate-01"], T0 + timedelta(hours=7)
+    evening = await site.service.invite("li", frozenset({Door("gate-02", 1)}), valid_to=eleven)
+    tomorrow = await site.service.invite("li", frozenset({Door("gate-02", 1)}), valid_from=T0 + timedelta(hours=17),
+                                         valid_to=T0 + timedelta(hours=19))  # Tuesday 09:00-11:00
+    walk_in = await site.service.invite("li", frozenset({Door("gate-01", 1)}))
+    until_eight = WeeklyWindow(frozenset(range(7)), time(6), time(20))  # the office shortens 1栋's hours
+    await site.service.put_group(GroupRecord("lotus", "1栋", AccessGroup("b1", frozenset({Door("gate-02", 1)}),
+                                                                          (until_eight,))))
+    await site.settle()
+    status = {pass_id: (await site.service.visitor_pass(pass_id))[0].status(T0) for pass_id in (
+        evening.record.pass_id, tomorrow.record.pass_id, walk_in.record.pass_id)}
+    assert status == {evening.record.pass_id: PassStatus.REVOKED, tomorrow.record.pass_id: PassStatus.ACTIVE,
+                      walk_in.record.pass_id: PassStatus.ACTIVE}
+    refused = building.memory.admit_pass(evening.text, 1, T0 + timedelta(minutes=1))
+    assert isinstance(refused, PassRefused) and refused.reason is DenialReason.BLACKLISTED
+    await assert_holds_desired(site, "gate-02")
+
+    await site.service.revoke_credential("c-li", "pm-1")  # her only card: li cannot enter anywhere herself
+    await site.settle()
+    for issued, gate, door in ((tomorrow, building, 1), (walk_in, entrance, 1)):
+        record, _ = await site.service.visitor_pass(issued.record.pass_id)
+        assert record.status(T0) is PassStatus.REVOKED
+        assert isinstance(gate.memory.admit_pass(issued.text, door, T0 + timedelta(hours=17)), PassRefused)
+
+
+async def test_a_resident_holds_at_most_the_set_number_of_active_passes(engine: AsyncEngine, site: Site) -> None:
+    assert AccessSettings().max_active_passes == 10
+    capped = AccessService(engine, site.downlink, site.clock, KEYS, AccessSettings(max_active_passes=2))
+    door = frozenset({Door("gate-02", 2)})
+    once = await capped.invite("zhao", door, max_uses=1)
+    later = await capped.invite("zhao", door, valid_from=T0 + timedelta(hours=1), valid_to=T0 + timedelta(hours=2))
+    with pytest.raises(Conflict, match="you have 2 active visitor passes") as full:
+        await capped.invite("zhao", door)  # a pass not yet started counts
+    assert full.value.reason == "too_many_active_passes" and "已达上限" in (full.value.message_zh or "")
+    assert await capped.invite("wang", frozenset({Door("gate-01", 1)})), "the cap is each resident's own"
+
+    await capped.revoke_pass(later.record.pass_id, "zhao")
+    await capped.invite("zhao", door)  # a revoked pass no longer counts
+    await site.all_online()
+    assert isinstance(await site.gates["gate-02"].show_pass(capped, once.text, 2, T0), PassAdmitted)
+    await capped.invite("zhao", door)  # nor a spent one
+    with pytest.raises(Conflict):
+        await capped.invite("zhao", door)
+    site.clock.now = T0 + timedelta(hours=4)  # the two issued at T0 for the default 4 hours have expired
+    await capped.invite("zhao", door)
+    assert len(await capped.passes(resident_ids=["zhao"])) == 5
 
 
 # --- remote open ----------------------------------------------------------------------------------------------

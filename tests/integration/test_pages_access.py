@@ -455,6 +455,23 @@ async def test_an_invitation_breaking_the_rules_is_refused_with_the_reasons(site
     assert await site.service.passes(resident_ids=["wang"]) == []
 
 
+async def test_an_invitation_beyond_the_residents_own_access_or_pass_limit_is_refused_with_the_reason(
+        site: Site) -> None:
+    token = await site.sign_in("wang")  # wang opens 1栋 from 06:00 to 23:00 only; it is 16:00
+    late = await site.post("/access/my/visitors", [
+        ("door", "gate-02:1"), ("start", ""), ("hours", "8"), ("uses", "1")], token)
+    assert late.status == 422
+    assert "您本人只能在 2025-03-03 23:00 之前通过1栋（楼栋门），请让通行码在此之前结束" in words(await late.text())
+    assert await site.service.passes(resident_ids=["wang"]) == []
+    for _ in range(SETTINGS.max_active_passes):
+        await site.service.invite("wang", frozenset({Door("gate-01", 1)}))
+    full = await site.post("/access/my/visitors", [
+        ("door", "gate-01:1"), ("start", ""), ("hours", "4"), ("uses", "1")], token)
+    assert full.status == 409
+    assert f"您已有 {SETTINGS.max_active_passes} 张有效的访客通行码，已达上限" in words(await full.text())
+    assert len(await site.service.passes(resident_ids=["wang"])) == SETTINGS.max_active_passes
+
+
 async def test_a_resident_revokes_a_visitor_and_nobody_else_sees_the_pass(site: Site) -> None:
     issued = await site.service.invite("wang", frozenset({Door("gate-01", 1)}), visitor_name="小李")
     await site.sign_in("zhao")

@@ -218,6 +218,16 @@ def test_the_live_feed_share_per_account_reaches_the_access_service(monkeypatch:
             monkeypatch, SC_ACCESS_LIVE_STREAMS_PER_ACCOUNT=unworkable)
 
 
+def test_the_cap_on_active_visitor_passes_reaches_the_access_service(monkeypatch: pytest.MonkeyPatch) -> None:
+    from smartcity.bootstrap import access_settings
+
+    assert access_settings(load_settings()).max_active_passes == 10
+    monkeypatch.setenv("SC_ACCESS_MAX_ACTIVE_PASSES", "3")
+    assert access_settings(load_settings()).max_active_passes == 3
+    for unworkable in ("0", "-1", "many"):
+        assert "SC_ACCESS_MAX_ACTIVE_PASSES" in settings_error(monkeypatch, SC_ACCESS_MAX_ACTIVE_PASSES=unworkable)
+
+
 def test_trusted_proxies_reach_the_market_service(monkeypatch: pytest.MonkeyPatch) -> None:
     import ipaddress
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
-from community.access.directory import Community, DoorKind, Gate, ResidentRecord
+from community.access.directory import Community, DoorKind, Gate, ResidentRecord, door_label
 from community.access.pages.context import MINE, Tab, _pages
 from community.access.pages.words import window_text
 from community.access.permissions import Door
@@ -25,11 +25,7 @@ class Me:
     gates: Mapping[str, Gate]
 
     def door_label(self, door: Door) -> str:
-        gate = self.gates.get(door.gate_id)
-        named = next((d for d in gate.doors if d.number == door.number), None) if gate else None
-        if gate is None or named is None:
-            return f"{door.gate_id} {door.number}号门"
-        return named.name if named.name == gate.name else f"{named.name}（{gate.name}）"
+        return door_label(self.gates.get(door.gate_id), door)
 
 
 @dataclass(frozen=True)

@@ -184,13 +184,23 @@ async def invite(request: web.Request) -> web.StreamResponse:
         issued = await service.invite(me.resident.resident_id, outcome.doors, valid_from=outcome.start,
                                       valid_to=outcome.end, max_uses=outcome.uses, visitor_name=outcome.visitor_name,
                                       visitor_phone=outcome.visitor_phone)
-    except NotAllowed:
-        return await _render_invite(request, me, form, ["您的住户状态不允许邀请访客，请联系物业。"], status=403)
     except AccessError as refused:
-        log.info("invitation refused", extra={"error": str(refused)})
-        return await _render_invite(request, me, form, ["通行码未能生成：所选的门或时间不符合规则，请调整后重试。"],
-                                    status=422)
+        log.info("invitation refused", extra={"error": str(refused), "reason": refused.reason})
+        return await _render_invite(request, me, form, [_refusal_words(refused)], status=_REFUSAL_STATUS.get(
+            type(refused), 422))
     raise web.HTTPSeeOther(f"{MINE}/visitors/{issued.record.pass_id}?new=1")
+
+
+_REFUSAL_STATUS: dict[type[AccessError], int] = {NotAllowed: 403, Conflict: 409}
+
+
+def _refusal_words(refused: AccessError) -> str:
+    """Why the service refused, in the words it gives residents; a general line for a refusal that has none."""
+    if refused.message_zh:
+        return f"{refused.message_zh}。"
+    if isinstance(refused, NotAllowed):
+        return "您的住户状态不允许邀请访客，请联系物业。"
+    return "通行码未能生成：所选的门或时间不符合规则，请调整后重试。"
 
 
 async def _my_pass(request: web.Request, me: Me) -> VisitorPassRecord:

@@ -8,7 +8,13 @@ UNSTORABLE_VALUE = "a value is too long, out of range or holds characters that c
 
 
 class AccessError(Exception):
-    """A use case refused; the message says why (shown to the caller)."""
+    """A use case refused; the message says why (shown to the caller). A refusal a resident meets says it in Chinese
+    too (`message_zh`) and names its rule (`reason`, a stable code), as the voting API's refusals do."""
+
+    def __init__(self, message: str, *, message_zh: str | None = None, reason: str | None = None) -> None:
+        super().__init__(message)
+        self.message_zh = message_zh
+        self.reason = reason
 
 
 class NotFound(AccessError):

@@ -48,6 +48,8 @@ class AccessSettings:
     pass_default_validity: timedelta = timedelta(hours=4)
     pass_max_validity: timedelta = timedelta(hours=24)
     pass_default_uses: int = 4
+    max_active_passes: int = 10
+    """How many active visitor passes (unexpired, unrevoked, uses left) one resident may hold at once."""
     expired_kept_for: timedelta = timedelta(days=30)
     """Credentials expired less than this long ago stay on the lists, so gates say 'expired', not 'unknown'."""
     live_streams_per_account: int = 4
@@ -61,6 +63,8 @@ class AccessSettings:
             raise ValueError("resident_presence_stale_after must be positive")
         if self.live_streams_per_account < 1:
             raise ValueError("live_streams_per_account must be at least 1")
+        if isinstance(self.max_active_passes, bool) or self.max_active_passes < 1:
+            raise ValueError("max_active_passes must be at least 1")
 
     @property
     def alarm_rules(self) -> AlarmRules:

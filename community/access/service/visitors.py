@@ -7,21 +7,36 @@ from __future__ import annotations
 
 import logging
 import secrets
+from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import datetime
 
-from community.access.directory import ResidentStatus
-from community.access.permissions import Door
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from community.access.directory import ResidentRecord, door_label
+from community.access.invitation import InvitationRefusalKind, Inviter, invitation_refusal, pass_outlives_inviter
+from community.access.permissions import Credential, Door
 from community.access.service.directory import existing_resident
-from community.access.service.errors import Conflict, NotAllowed, NotFound, Refused
+from community.access.service.errors import AccessError, Conflict, NotAllowed, NotFound, Refused
 from community.access.service.settings import AccessKeys, AccessSettings
-from community.access.service.unit_of_work import UnitOfWork
+from community.access.service.unit_of_work import UnitOfWork, Work
 from community.access.storage import DirectoryRepository, VisitorRepository
 from community.access.visitor_pass import VisitorPass, issue
 from community.access.visitors import PassStatus, VisitorPassRecord, pass_credential_hash
 
 log = logging.getLogger(__name__)
+
+
+_REFUSED_AS: dict[InvitationRefusalKind, type[AccessError]] = {
+    InvitationRefusalKind.INVITER_NOT_ACTIVE: NotAllowed,
+    InvitationRefusalKind.NOT_YOUR_DOOR: NotAllowed,
+    InvitationRefusalKind.YOUR_ACCESS_NOT_VALID: NotAllowed,
+    InvitationRefusalKind.TOO_MANY_ACTIVE_PASSES: Conflict,
+    InvitationRefusalKind.OUTSIDE_YOUR_ACCESS: Refused,
+    InvitationRefusalKind.PAST_YOUR_ACCESS: Refused,
+}
+"""Who may not (403), not now (409), not so (422)."""
 
 
 @dataclass(frozen=True)
@@ -47,19 +62,22 @@ class VisitorPasses:
         visitor_name: str | None = None,
         visitor_phone: str | None = None,
     ) -> IssuedPass:
-        """A signed pass for a visitor, for doors the inviting resident may open themself."""
+        """A signed pass for a visitor, within what the inviting resident could do themself (the domain's rule,
+        `invitation.invitation_refusal`): their doors, while their own access is valid, within their own hours, and
+        while they hold fewer active passes than the setting allows."""
         async with self._uow.work() as work:
             directory = DirectoryRepository(work.connection)
             resident, community_id = await existing_resident(directory, resident_id)
-            if resident.status is not ResidentStatus.ACTIVE:
-                raise NotAllowed(f"resident {resident_id!r} is {resident.status.value} and cannot invite")
-            groups = {record.group.group_id: record.group for record in await directory.groups(community_id)}
-            theirs = {door for group_id in resident.group_ids if group_id in groups for door in groups[group_id].doors}
-            if not doors <= theirs:
-                outside = ", ".join(f"{door.gate_id}#{door.number}" for door in sorted(doors - theirs))
-                raise NotAllowed(f"a resident invites only to doors they may open themself, not {outside}")
             start = (valid_from or work.now).replace(microsecond=0)
             end = (valid_to or start + self._settings.pass_default_validity).replace(microsecond=0)
+            inviter = await self._inviter(work.connection, resident, community_id, work.now)
+            refusal = invitation_refusal(inviter, doors, start, end, work.now,
+                                         max_active_passes=self._settings.max_active_passes)
+            if refusal is not None:
+                names = {gate.gate_id: gate for gate in await directory.gates(community_id)}
+                raise _REFUSED_AS[refusal.kind](
+                    refusal.message_en(), message_zh=refusal.message_zh(lambda door: door_label(names.get(
+                        door.gate_id), door)), reason=refusal.kind.value)
             pass_id = f"vp-{secrets.token_hex(8)}"
             try:
                 visit = VisitorPass(pass_id, resident_id, doors, start, end,
@@ -74,6 +92,15 @@ class VisitorPasses:
             await VisitorRepository(work.connection).add(record)
         log.info("visitor pass issued", extra={"pass": pass_id, "resident": resident_id, "doors": len(doors)})
         return IssuedPass(record, text)
+
+    async def _inviter(self, connection: AsyncConnection, resident: ResidentRecord, community_id: str,
+                       now: datetime) -> Inviter:
+        directory = DirectoryRepository(connection)
+        groups = [record.group for record in await directory.groups(community_id)
+                  if record.group.group_id in resident.group_ids]
+        credentials = [record.for_permissions() for record in await directory.credentials_of(resident.resident_id)]
+        passes = await VisitorRepository(connection).live_of(resident.resident_id, now)
+        return Inviter(resident.resident_id, resident.status, groups, credentials, passes)
 
     async def visitor_pass(self, pass_id: str) -> tuple[VisitorPassRecord, str]:
         """The pass record and its community."""
@@ -108,3 +135,33 @@ class VisitorPasses:
             _, community_id = await existing_resident(DirectoryRepository(work.connection), record.resident_id)
             work.resync.add(community_id)
         return replace(record, revoked_at=work.now, revoked_by=by)
+
+
+LAPSED_BY = "platform:inviter-access"
+"""Who revoked a pass whose inviter could no longer enter for the rest of it (as `revoked_by`)."""
+
+
+async def revoke_lapsed_passes(work: Work, community_id: str) -> None:
+    """Revoke the community's live passes whose inviter could no longer enter through their doors for the rest of
+    them (`invitation.pass_outlives_inviter`: groups, windows or credentials changed since), so that the resync
+    that follows blacklists them on the gates of their doors."""
+    visitors = VisitorRepository(work.connection)
+    live = await visitors.live(community_id, work.now)
+    if not live:
+        return
+    directory = DirectoryRepository(work.connection)
+    residents = {record.resident_id: record for record in await directory.residents(community_id)}
+    groups = {record.group.group_id: record.group for record in await directory.groups(community_id)}
+    credentials: dict[str, list[Credential]] = defaultdict(list)
+    for credential in await directory.credentials(community_id):
+        credentials[credential.resident_id].append(credential.for_permissions())
+    for record in live:
+        resident = residents[record.resident_id]
+        inviter = Inviter(resident.resident_id, resident.status,
+                          [groups[group_id] for group_id in sorted(resident.group_ids) if group_id in groups],
+                          credentials[resident.resident_id])
+        lapsed = pass_outlives_inviter(inviter, record.visitor_pass, work.now)
+        if lapsed is not None:
+            await visitors.revoke(record.pass_id, work.now, LAPSED_BY)
+            log.info("visitor pass revoked: its inviter's own access no longer covers it",
+                     extra={"pass": record.pass_id, "resident": resident.resident_id, "reason": lapsed.kind.value})

@@ -21,6 +21,7 @@ from community.access.service.errors import NotFound
 from community.access.service.gate_registry import GateRegistry
 from community.access.service.settings import AccessSettings
 from community.access.service.unit_of_work import UnitOfWork, Work
+from community.access.service.visitors import revoke_lapsed_passes
 from community.access.storage import DirectoryRepository, SyncRepository, VisitorRepository
 from community.access.visitors import VisitorPassRecord
 from community.access.whitelist_sync import (
@@ -71,6 +72,7 @@ class WhitelistDelivery:
         people = [Resident(person.resident_id, person.group_ids & known_groups)
                   for record in await directory.residents(community_id)
                   if (person := record.for_permissions()) is not None]
+        await revoke_lapsed_passes(work, community_id)  # a pass never outlasts its inviter's own access
         spent = await VisitorRepository(work.connection).to_blacklist(community_id, work.now)
         sync = SyncRepository(work.connection)
         for gate in await directory.gates(community_id):

@@ -66,6 +66,25 @@ class VisitorRepository:
                        visitor_passes.c.uses >= visitor_passes.c.max_uses)))
         return [_visitor_pass(row) for row in rows.mappings()]
 
+    async def live_of(self, resident_id: str, now: datetime) -> list[VisitorPassRecord]:
+        """The resident's passes that may still be active at `now`: not revoked, not expired, uses left."""
+        rows = await self._connection.execute(
+            select(visitor_passes).where(visitor_passes.c.resident_id == resident_id,
+                                         visitor_passes.c.revoked_at.is_(None), visitor_passes.c.valid_to > now,
+                                         visitor_passes.c.uses < visitor_passes.c.max_uses))
+        return [_visitor_pass(row) for row in rows.mappings()]
+
+    async def live(self, community_id: str, now: datetime) -> list[VisitorPassRecord]:
+        """The community's passes that may still open a door at or after `now`: not revoked, not expired, uses
+        left."""
+        rows = await self._connection.execute(
+            select(visitor_passes).join(residents, visitor_passes.c.resident_id == residents.c.resident_id)
+            .join(units, residents.c.unit_id == units.c.unit_id)
+            .join(buildings, units.c.building_id == buildings.c.building_id)
+            .where(buildings.c.community_id == community_id, visitor_passes.c.revoked_at.is_(None),
+                   visitor_passes.c.valid_to > now, visitor_passes.c.uses < visitor_passes.c.max_uses))
+        return [_visitor_pass(row) for row in rows.mappings()]
+
     async def revoke(self, pass_id: str, at: datetime, by: str) -> None:
         await self._connection.execute(
             update(visitor_passes).where(visitor_passes.c.pass_id == pass_id, visitor_passes.c.revoked_at.is_(None))

@@ -50,14 +50,18 @@ _STATUS: dict[type[AccessError], type[web.HTTPException]] = {
 
 
 def _translated(handler: Handler) -> Handler:
-    """The service's refusals as 4xx with the reason; a value the database refuses as 422, without its SQL text."""
+    """The service's refusals as 4xx with the reason (``error``; with ``error_zh`` and the rule's code ``reason``
+    where the service gives them); a value the database refuses as 422, without its SQL text."""
 
     @wraps(handler)
     async def translated(request: web.Request) -> web.StreamResponse:
         try:
             return await handler(request)
         except AccessError as refused:
-            raise json_error(_STATUS.get(type(refused), web.HTTPUnprocessableEntity), str(refused)) from None
+            explained: dict[str, Any] = (
+                {"error_zh": refused.message_zh, "reason": refused.reason} if refused.reason else {})
+            raise json_error(_STATUS.get(type(refused), web.HTTPUnprocessableEntity), str(refused),
+                             **explained) from None
         except DBAPIError as failed:
             if not is_data_error(failed):
                 raise

@@ -119,8 +119,9 @@ _ROUTES = [
     Route("PUT", C + "/groups/{group_id}", put_group, "Create or change an access group: doors, weekly windows, "
           "validity", AccessGroupIn, AccessGroupOut, 200, MANAGERS, (400, 404, 409, 422)),
     Route("GET", C + "/groups", list_groups, "The access groups", None, AccessGroupsOut, 200, MANAGERS, (404,)),
-    Route("POST", "/api/access/passes", invite, "Invite a visitor: a signed QR pass (≤ 24 h, bounded uses)",
-          AccessPassIn, AccessPassOut, 201, (Role.RESIDENT,), (400, 403, 404, 422)),
+    Route("POST", "/api/access/passes", invite, "Invite a visitor: a signed QR pass (≤ 24 h, bounded uses) within "
+          "the inviter's own doors, hours and validity, while they hold fewer active passes than allowed",
+          AccessPassIn, AccessPassOut, 201, (Role.RESIDENT,), (400, 403, 404, 409, 422)),
     Route("GET", "/api/access/passes", list_passes,
           "Visitor passes: a resident's own; a manager's of a community", None, AccessPassesOut, 200, PEOPLE,
           (400, 404), query=(COMMUNITY_ID,)),
