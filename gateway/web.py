@@ -1,4 +1,5 @@
-"""The gateway's HTTP face: status page, health, readiness, Prometheus metrics, dead letters."""
+"""The gateway's HTTP face: status page, health, readiness, Prometheus metrics, dead letters (who may read them:
+:mod:`gateway.staff_access`)."""
 
 from __future__ import annotations
 
@@ -19,6 +20,8 @@ from gateway.outputs import PointQuery, Row, StoreRejected, StoreUnavailable
 from gateway.processors.decoding import DeadLetterReason
 from gateway.processors.points import Measurement
 from gateway.service import Gateway
+from gateway.staff_access import StaffAccess, staff_api, staff_page
+from webkit.auth import serve_tokens
 from webkit.json_errors import json_error
 
 GATEWAY = web.AppKey("gateway", Gateway)
@@ -52,10 +55,12 @@ def _naming(vocabulary: Mapping[Any, str]) -> Callable[[object], str]:
     return name
 
 
-def create_app(gateway: Gateway, status_path: str = "/") -> web.Application:
-    """The gateway's pages and APIs; its status page at ``status_path`` ("/" when it runs alone)."""
+def create_app(gateway: Gateway, access: StaffAccess, status_path: str = "/") -> web.Application:
+    """The gateway's pages and APIs; its status page at ``status_path`` ("/" when it runs alone). Everything but
+    /healthz and /readyz answers staff only, checked with ``access`` (:mod:`gateway.staff_access`)."""
     app = web.Application()
     app[GATEWAY] = gateway
+    serve_tokens(app, access.authority, access.now)
     app[TEMPLATES] = jinja2.Environment(
         loader=jinja2.FileSystemLoader(Path(__file__).parent / "templates"),
         autoescape=jinja2.select_autoescape(["html"]),
@@ -64,14 +69,14 @@ def create_app(gateway: Gateway, status_path: str = "/") -> web.Application:
     app[TEMPLATES].filters["local_clock"] = local_clock
     for name, vocabulary in NAMES.items():
         app[TEMPLATES].filters[name] = _naming(vocabulary)
-    app.router.add_get(status_path, status_page)
+    app.router.add_get(status_path, staff_page(status_page, access.sign_in_page))
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
-    app.router.add_get("/metrics", metrics)
-    app.router.add_get("/api/status", status_json)
-    app.router.add_get("/api/devices", devices_json)
-    app.router.add_get("/api/dead-letters", dead_letters_json)
-    app.router.add_get("/api/recent/{measurement}", recent_json)
+    app.router.add_get("/metrics", metrics if access.metrics_public else staff_api(metrics))
+    app.router.add_get("/api/status", staff_api(status_json))
+    app.router.add_get("/api/devices", staff_api(devices_json))
+    app.router.add_get("/api/dead-letters", staff_api(dead_letters_json))
+    app.router.add_get("/api/recent/{measurement}", staff_api(recent_json))
     return app
 
 

@@ -188,3 +188,13 @@ def test_influxdb_setup_maps_the_v1_database_onto_the_bucket() -> None:
                            ("--org", "DOCKER_INFLUXDB_INIT_ORG")):
         assert f'{flag} "${{{variable}}}"' in text, flag
     assert "--rp autogen" in text and "--default" in text
+
+
+def test_a_staff_token_from_the_services_opens_every_gateways_status_page() -> None:
+    services = compose()["services"]
+    gateways = [s for s in services.values() if s.get("command") == ["gateway"]]
+    secret = services["services"]["environment"]["SC_AUTH_SECRET"]
+    assert len(secret) >= 32
+    assert all(gateway["environment"]["SC_AUTH_SECRET"] == secret for gateway in gateways)
+    assert not any(str(gateway["environment"].get("SC_METRICS_PUBLIC", "false")).lower() in ("true", "1", "yes")
+                   for gateway in gateways), "the gateways' ports are published: /metrics stays staff-only"
