@@ -141,24 +141,29 @@ async def devices_json(request: web.Request) -> web.Response:
     return web.json_response({"devices": devices})
 
 
+LATEST_NS = 2**63 - 1
+"""The latest point time either store can hold or compare with (a signed 64-bit count of ns)."""
+
+
 def _limit(request: web.Request, default: int = 50) -> int:
-    raw = request.query.get("limit", str(default))
-    if not _is_number(raw) or not 1 <= int(raw) <= MAX_PAGE:
-        raise json_error(web.HTTPBadRequest, f"limit must be an integer from 1 to {MAX_PAGE}")
-    return int(raw)
+    limit = _integer(request, "limit", 1, MAX_PAGE)
+    return default if limit is None else limit
 
 
 def _before(request: web.Request) -> int | None:
-    raw = request.query.get("before")
+    return _integer(request, "before", 0, LATEST_NS, "a point time in ns (as next_before gives it)")
+
+
+def _integer(request: web.Request, name: str, lowest: int, highest: int, what: str = "an integer") -> int | None:
+    """Query parameter ``name`` as a whole number in [lowest, highest]; None when absent; a 400 saying what it must
+    be otherwise (a number beyond what the store can compare was a 500 once)."""
+    raw = request.query.get(name)
     if raw is None:
         return None
-    if not _is_number(raw):
-        raise json_error(web.HTTPBadRequest, "before must be a point time in ns, as returned in next_before")
+    # isdigit() alone takes "²"; the length bound keeps int() cheap on a long string of digits
+    if not (raw.isascii() and raw.isdigit() and len(raw) <= len(str(highest))) or not lowest <= int(raw) <= highest:
+        raise json_error(web.HTTPBadRequest, f"{name} must be {what} from {lowest} to {highest}")
     return int(raw)
-
-
-def _is_number(raw: str) -> bool:
-    return raw.isascii() and raw.isdigit() and len(raw) <= 20  # isdigit() alone takes "²"
 
 
 async def _select(gateway: Gateway, query: PointQuery) -> list[Row]:

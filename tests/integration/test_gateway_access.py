@@ -1,5 +1,5 @@
-"""The gateway's HTTP face against a running gateway (real Mosquitto, real InfluxDB): staff only but for health
-and readiness, no card in the dead letters it serves."""
+"""The gateway's HTTP face against a running gateway (real Mosquitto, real InfluxDB or the embedded store): staff
+only but for health and readiness, paging parameters refused with a reason, no card in the dead letters it serves."""
 
 from __future__ import annotations
 
@@ -20,6 +20,8 @@ from gateway.processors.points import Measurement
 from gateway.service import Gateway
 from gateway.web import create_app
 from relational.database import create_engine, migrate
+from smartcity.bootstrap import build_gateway
+from tests.integration.conftest import wait_until_subscribed
 from tests.integration.helpers import (
     GATEWAY_AUTHORITY,
     bearer,
@@ -120,6 +122,51 @@ async def test_beside_the_pages_the_status_page_takes_a_staff_session(
         assert (await client.get("/metrics")).status == 200
         scripted = await client.get("/gateway", headers=bearer(Role.ADMIN))
         assert scripted.status == 200, "a token is taken beside the pages too"
+
+
+# -- finding 8: paging parameters ----------------------------------------------------------------------------------
+
+@pytest.fixture(params=["influxdb", "embedded"])
+async def gateway_on_each_store(request: pytest.FixtureRequest, mosquitto: Mosquitto,
+                                settings_for: Any) -> AsyncIterator[Gateway]:
+    overrides = {"influx_url": None} if request.param == "embedded" else {}
+    gateway = build_gateway(settings_for(mosquitto, **overrides))
+    await gateway.start()
+    await wait_until_subscribed(gateway)
+    yield gateway
+    await gateway.stop()
+
+
+REFUSED_PAGING = [
+    "before=99999999999999999999", "before=9223372036854775808", "before=123456789012345678901234567890",
+    "before=-1", "before=1e9", "before=%201", "before=", "before=１２", "limit=0", "limit=501",
+    "limit=99999999999999999999", "limit=-5", "limit=", "limit=2.5",
+]
+
+
+async def test_an_out_of_range_or_malformed_paging_parameter_is_a_400_with_its_reason(
+    gateway_on_each_store: Gateway,
+) -> None:
+    async with staff_client(gateway_on_each_store) as client:
+        for query in REFUSED_PAGING:
+            for path in ("/api/recent/gate_event", "/api/dead-letters", "/api/dead-letters?reason=schema&x=1"):
+                response = await client.get(f"{path}{'&' if '?' in path else '?'}{query}")
+                assert response.status == 400, (path, query, await response.text())
+                name = query.split("=")[0]
+                assert (await response.json())["error"].startswith(f"{name} must be"), (path, query)
+
+
+async def test_the_widest_paging_values_still_answer(gateway_on_each_store: Gateway, mosquitto: Mosquitto) -> None:
+    publish(mosquitto.port, [(GATE, gate_event("p1")), (GATE, b"{not json")])
+    await wait_for_count(gateway_on_each_store.store, Measurement.DEAD_LETTER, 1)
+    await wait_for_count(gateway_on_each_store.store, Measurement.GATE_EVENT, 1)
+    async with staff_client(gateway_on_each_store) as client:
+        for path, key in (("/api/recent/gate_event", "points"), ("/api/dead-letters", "dead_letters")):
+            for query in ("before=9223372036854775807&limit=500", "before=0&limit=1", "limit=1"):
+                response = await client.get(f"{path}?{query}")
+                assert response.status == 200, (path, query, await response.text())
+                found = (await response.json())[key]
+                assert len(found) == (0 if "before=0" in query else 1), (path, query)
 
 
 # -- finding 10: a card under an escaped key, end to end ---------------------------------------------------------
