@@ -22,7 +22,8 @@ STAFF = (Role.PROPERTY_MANAGER, Role.MARKET_OPERATOR)
 """The roles that may read the gateway's pages and APIs (``admin`` may do everything)."""
 
 BEARER_CHALLENGE = {"WWW-Authenticate": 'Bearer realm="smartcity"'}
-HOW_TO_GET_A_TOKEN = "issue one with: smartcity token issue --subject <you> --role property_manager"
+HOW_TO_SEND_A_TOKEN = ("send Authorization: Bearer <token> with a token of an admin, property manager or market "
+                       "operator; issue one with: smartcity token issue --subject <you> --role property_manager")
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,7 +54,7 @@ def staff_principal(request: web.Request) -> Principal:
     if "Authorization" in request.headers:
         scheme, _, token = request.headers["Authorization"].partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
-            raise NotStaff(401, "send Authorization: Bearer <token>")
+            raise NotStaff(401, "the Authorization header is not Bearer <token>")
         try:
             principal = request.config_dict[AUTHORITY].verify(token.strip(), request.config_dict[CLOCK]())
         except AuthError as error:
@@ -61,8 +62,7 @@ def staff_principal(request: web.Request) -> Principal:
     else:
         found = session_principal(request)
         if found is None:
-            raise NotStaff(401, "send Authorization: Bearer <token> of an admin, property manager or market "
-                                f"operator ({HOW_TO_GET_A_TOKEN})")
+            raise NotStaff(401, "no bearer token, and no signed-in session")
         principal = found
     if not principal.has_any(STAFF):
         raise NotStaff(403, f"needs one of the roles: {', '.join((Role.ADMIN, *STAFF))}")
@@ -77,9 +77,10 @@ def staff_api(handler: Handler) -> Handler:
         try:
             request[PRINCIPAL] = staff_principal(request)
         except NotStaff as refusal:
-            kind = web.HTTPUnauthorized if refusal.status == 401 else web.HTTPForbidden
-            raise json_error(kind, refusal.reason, headers=BEARER_CHALLENGE if refusal.status == 401 else None) \
-                from None
+            if refusal.status == 401:
+                raise json_error(web.HTTPUnauthorized, f"{refusal.reason}: {HOW_TO_SEND_A_TOKEN}",
+                                 headers=BEARER_CHALLENGE) from None
+            raise json_error(web.HTTPForbidden, refusal.reason) from None
         response = await handler(request)
         response.headers["Cache-Control"] = "no-store"  # raw device messages: no cache keeps a copy
         return response
@@ -110,10 +111,9 @@ def staff_page(handler: Handler, sign_in_page: bool) -> Handler:
 
 
 def _page_refusal(refusal: NotStaff) -> web.HTTPException:
-    text = (f"The gateway's status page is for staff only: {refusal.reason}.\n"
-            "Send the header Authorization: Bearer <token> with a token of an admin, property manager or market "
-            f"operator;\n{HOW_TO_GET_A_TOKEN}\n"
-            'for example: curl -H "Authorization: Bearer $TOKEN" http://<host>:<port>/\n')
+    text = (f"The gateway's status page is for staff only ({refusal.reason}).\n"
+            f"To see it, {HOW_TO_SEND_A_TOKEN}.\n"
+            'For example: curl -H "Authorization: Bearer $TOKEN" http://<host>:<port>/\n')
     if refusal.status == 401:
         return web.HTTPUnauthorized(text=text, headers=BEARER_CHALLENGE)
     return web.HTTPForbidden(text=text)
