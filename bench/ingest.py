@@ -69,6 +69,7 @@ class GatewayProcess:
             SC_MQTT_CLIENT_ID=client_id,
             SC_LOG_LEVEL="WARNING",
             SC_SITE="bench",
+            SC_METRICS_PUBLIC="true",  # the benchmark reads /metrics on loopback as a scraper would, without a token
             **extra,
         )
         self.process: subprocess.Popen[bytes] | None = None

@@ -146,6 +146,10 @@ class Settings(BaseSettings):
     demo_secrets: bool = Field(
         False, description="Accept the sample secrets docker-compose.yml ships (a local demo; never in production)"
     )
+    metrics_public: bool = Field(
+        False, description="Serve the gateway's /metrics without a token, for a Prometheus scraper on a private "
+        "network; false: a staff bearer token (smartcity token issue) is needed"
+    )
     log_level: str = Field("INFO", description="DEBUG, INFO, WARNING or ERROR")
     log_format: Literal["console", "json"] = Field("console", description="console or json lines")
 
@@ -160,6 +164,14 @@ class Settings(BaseSettings):
     @field_validator("visitor_pass_key")
     @classmethod
     def _pass_key_is_long_enough(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < 32:
+            raise ValueError("must be at least 32 characters")
+        return value
+
+    @field_validator("auth_secret")
+    @classmethod
+    def _auth_secret_is_long_enough(cls, value: SecretStr | None) -> SecretStr | None:
+        # checked here too, so that 'smartcity gateway' (which now checks tokens) names the variable at start-up
         if value is not None and len(value.get_secret_value()) < 32:
             raise ValueError("must be at least 32 characters")
         return value

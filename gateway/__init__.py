@@ -13,7 +13,7 @@ The tree reads the way data flows, as Telegraf's plugin tree does:
 * ``outputs/`` — the stores behind one :class:`~gateway.outputs.TimeSeriesStore` Protocol: InfluxDB over its HTTP
   API, the embedded SQLite store (a new output is one module implementing it);
 * ``service.py`` assembles them (given its store by the composition root); ``registry.py``, ``metrics.py`` and
-  ``web.py`` (status page, health, metrics) watch them.
+  ``web.py`` (status page, health, metrics; for staff only: ``staff_access.py``) watch them.
 
 The gateway imports no domain service: the market and community read the time series through ``outputs``.
 """

@@ -1,4 +1,5 @@
-"""The gateway's HTTP face: status page, health, readiness, Prometheus metrics, dead letters."""
+"""The gateway's HTTP face: status page, health, readiness, Prometheus metrics, dead letters (who may read them:
+:mod:`gateway.staff_access`)."""
 
 from __future__ import annotations
 
@@ -19,6 +20,8 @@ from gateway.outputs import PointQuery, Row, StoreRejected, StoreUnavailable
 from gateway.processors.decoding import DeadLetterReason
 from gateway.processors.points import Measurement
 from gateway.service import Gateway
+from gateway.staff_access import StaffAccess, staff_api, staff_page
+from webkit.auth import serve_tokens
 from webkit.json_errors import json_error
 
 GATEWAY = web.AppKey("gateway", Gateway)
@@ -52,11 +55,14 @@ def _naming(vocabulary: Mapping[Any, str]) -> Callable[[object], str]:
     return name
 
 
-def create_app(gateway: Gateway, status_path: str = "/", app: web.Application | None = None) -> web.Application:
+def create_app(gateway: Gateway, access: StaffAccess, status_path: str = "/",
+               app: web.Application | None = None) -> web.Application:
     """The gateway's pages and APIs, on ``app`` when given (the composition root's, with its body limit) or on a
-    new application; its status page at ``status_path`` ("/" when it runs alone)."""
+    new application; its status page at ``status_path`` ("/" when it runs alone). Everything but /healthz and
+    /readyz answers staff only, checked with ``access`` (:mod:`gateway.staff_access`)."""
     app = web.Application() if app is None else app
     app[GATEWAY] = gateway
+    serve_tokens(app, access.authority, access.now)
     app[TEMPLATES] = jinja2.Environment(
         loader=jinja2.FileSystemLoader(Path(__file__).parent / "templates"),
         autoescape=jinja2.select_autoescape(["html"]),
@@ -65,14 +71,14 @@ def create_app(gateway: Gateway, status_path: str = "/", app: web.Application | 
     app[TEMPLATES].filters["local_clock"] = local_clock
     for name, vocabulary in NAMES.items():
         app[TEMPLATES].filters[name] = _naming(vocabulary)
-    app.router.add_get(status_path, status_page)
+    app.router.add_get(status_path, staff_page(status_page, access.sign_in_page))
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
-    app.router.add_get("/metrics", metrics)
-    app.router.add_get("/api/status", status_json)
-    app.router.add_get("/api/devices", devices_json)
-    app.router.add_get("/api/dead-letters", dead_letters_json)
-    app.router.add_get("/api/recent/{measurement}", recent_json)
+    app.router.add_get("/metrics", metrics if access.metrics_public else staff_api(metrics))
+    app.router.add_get("/api/status", staff_api(status_json))
+    app.router.add_get("/api/devices", staff_api(devices_json))
+    app.router.add_get("/api/dead-letters", staff_api(dead_letters_json))
+    app.router.add_get("/api/recent/{measurement}", staff_api(recent_json))
     return app
 
 
@@ -137,24 +143,29 @@ async def devices_json(request: web.Request) -> web.Response:
     return web.json_response({"devices": devices})
 
 
+LATEST_NS = 2**63 - 1
+"""The latest point time either store can hold or compare with (a signed 64-bit count of ns)."""
+
+
 def _limit(request: web.Request, default: int = 50) -> int:
-    raw = request.query.get("limit", str(default))
-    if not _is_number(raw) or not 1 <= int(raw) <= MAX_PAGE:
-        raise json_error(web.HTTPBadRequest, f"limit must be an integer from 1 to {MAX_PAGE}")
-    return int(raw)
+    limit = _integer(request, "limit", 1, MAX_PAGE)
+    return default if limit is None else limit
 
 
 def _before(request: web.Request) -> int | None:
-    raw = request.query.get("before")
+    return _integer(request, "before", 0, LATEST_NS, "a point time in ns (as next_before gives it)")
+
+
+def _integer(request: web.Request, name: str, lowest: int, highest: int, what: str = "an integer") -> int | None:
+    """Query parameter ``name`` as a whole number in [lowest, highest]; None when absent; a 400 saying what it must
+    be otherwise (a number beyond what the store can compare was a 500 once)."""
+    raw = request.query.get(name)
     if raw is None:
         return None
-    if not _is_number(raw):
-        raise json_error(web.HTTPBadRequest, "before must be a point time in ns, as returned in next_before")
+    # isdigit() alone takes "²"; the length bound keeps int() cheap on a long string of digits
+    if not (raw.isascii() and raw.isdigit() and len(raw) <= len(str(highest))) or not lowest <= int(raw) <= highest:
+        raise json_error(web.HTTPBadRequest, f"{name} must be {what} from {lowest} to {highest}")
     return int(raw)
-
-
-def _is_number(raw: str) -> bool:
-    return raw.isascii() and raw.isdigit() and len(raw) <= 20  # isdigit() alone takes "²"
 
 
 async def _select(gateway: Gateway, query: PointQuery) -> list[Row]:

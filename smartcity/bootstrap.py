@@ -35,6 +35,7 @@ from gateway.outputs import TimeSeriesStore
 from gateway.outputs.embedded import EmbeddedStore
 from gateway.outputs.influxdb import InfluxStore
 from gateway.service import Gateway
+from gateway.staff_access import StaffAccess
 from market.pages import mount_market_pages
 from market.service import MarketService, MarketSettings
 from messaging.mqtt_downlink import MqttDownlink
@@ -105,7 +106,9 @@ def access_settings(settings: Settings) -> AccessSettings:
 
 
 def build_services(settings: Settings, engine: AsyncEngine, mqtt_url: str, store: TimeSeriesStore,
-                   clock: Callable[[], datetime]) -> Services:
+                   clock: Callable[[], datetime], authority: TokenAuthority | None = None) -> Services:
+    """The services; ``authority``: the token authority the gateway in the same process checks with (one object
+    on one application), else built from ``settings``."""
     endpoint = MqttEndpoint.parse(mqtt_url)
     client_id = settings.mqtt_client_id
     downlink = MqttDownlink(endpoint, f"{client_id}-downlink"[:64])
@@ -118,8 +121,8 @@ def build_services(settings: Settings, engine: AsyncEngine, mqtt_url: str, store
         ServiceFeed(endpoint, f"{client_id}-access"[:64], DeviceKind.GATE, access, protocol=settings.mqtt_protocol),
         ServiceFeed(endpoint, f"{client_id}-market"[:64], DeviceKind.SCALE, market, protocol=settings.mqtt_protocol),
     )
-    return Services(engine, token_authority(settings), AccountService(engine), VotingService(engine), access,
-                    OwnershipService(engine), market, feeds, downlink, cookie_policy(settings))
+    return Services(engine, authority or token_authority(settings), AccountService(engine), VotingService(engine),
+                    access, OwnershipService(engine), market, feeds, downlink, cookie_policy(settings))
 
 
 def root_application(settings: Settings) -> web.Application:
@@ -157,6 +160,13 @@ def build_store(settings: Settings) -> TimeSeriesStore:
         timeout_s=settings.write_timeout_s,
         create_database=settings.influx_create_db,
     )
+
+
+def gateway_access(settings: Settings, authority: TokenAuthority, clock: Callable[[], datetime],
+                   sign_in_page: bool) -> StaffAccess:
+    """Who may read the gateway's status page and APIs: staff, by a token of ``authority`` or (``sign_in_page``:
+    the people's pages are served beside it) a page session; /metrics open when SC_METRICS_PUBLIC says so."""
+    return StaffAccess(authority, clock, sign_in_page=sign_in_page, metrics_public=settings.metrics_public)
 
 
 def build_gateway(settings: Settings, mqtt_url: str | None = None,

@@ -16,6 +16,7 @@ from aiohttp import web
 from config.settings import MqttEndpoint, Settings
 from devices.simulator import TrafficGenerator, run_simulation
 from gateway.outputs import TimeSeriesStore
+from gateway.staff_access import STAFF
 from gateway.web import create_app
 from messaging.embedded_broker import EmbeddedBroker
 from smartcity.bootstrap import (
@@ -24,12 +25,14 @@ from smartcity.bootstrap import (
     build_gateway,
     build_services,
     build_store,
+    gateway_access,
     migrated_engine,
     mount_services,
     root_application,
+    token_authority,
 )
 from smartcity.lifecycle import services_context
-from webkit.identity import Role
+from webkit.identity import TokenAuthority
 from webkit.pages import NavLink
 
 log = logging.getLogger("smartcity")
@@ -68,11 +71,14 @@ async def serve(
 ) -> None:
     async with _embedded_broker(settings) as mqtt_url:
         gateway_ = build_gateway(settings, mqtt_url)
+        # one authority for the gateway's pages and the services' mounted beside them (one root application)
+        authority = token_authority(settings)
         # with the services, "/" is the people's portal and the gateway's status page moves aside
-        app = create_app(gateway_, status_path="/gateway" if services else "/", app=root_application(settings))
+        app = create_app(gateway_, gateway_access(settings, authority, _clock, sign_in_page=services),
+                         status_path="/gateway" if services else "/", app=root_application(settings))
         async with contextlib.AsyncExitStack() as stack:
             if services:
-                built = await _services_on(app, settings, mqtt_url, gateway_.store, True)
+                built = await _services_on(app, settings, mqtt_url, gateway_.store, authority)
                 stack.push_async_callback(built.engine.dispose)
                 app.cleanup_ctx.append(services_context(built, settings, _clock, demo, _tell))
             await gateway_.start()
@@ -106,14 +112,15 @@ async def serve_services(settings: Settings, stop: asyncio.Event, demo: TrafficG
 
 
 async def _services_on(app: web.Application, settings: Settings, mqtt_url: str, store: TimeSeriesStore,
-                       with_gateway: bool = False) -> Services:
+                       gateway_authority: TokenAuthority | None = None) -> Services:
+    """The services on ``app``; ``gateway_authority``: the gateway's, when it is served from ``app`` too."""
     try:
         engine = await migrated_engine(settings)
     except ServicesUnavailable as error:
         raise click.ClickException(str(error)) from None
-    built = build_services(settings, engine, mqtt_url, store, _clock)
-    staff = (Role.PROPERTY_MANAGER, Role.MARKET_OPERATOR)
-    gateway_links = (NavLink("网关状态", "/gateway", staff, "设备消息、死信、存储与吞吐"),) if with_gateway else ()
+    built = build_services(settings, engine, mqtt_url, store, _clock, gateway_authority)
+    gateway_links = () if gateway_authority is None else (
+        NavLink("网关状态", "/gateway", STAFF, "设备消息、死信、存储与吞吐"),)
     mount_services(app, built, store, _clock, settings.site, gateway_links)
     return built
 

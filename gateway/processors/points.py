@@ -11,17 +11,15 @@ See docs/storage.md.
 from __future__ import annotations
 
 import base64
-import contextlib
 import hashlib
 import hmac
-import json
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from devices.contract import CommandAck, DeviceState, GateEvent, GateEventKind, ScaleRecord, UplinkModel
 from devices.topics import IDENTIFIER, DeviceTopic
+from gateway.processors.redaction import redact_credentials
 
 FieldValue = int | float | bool | str
 NONE = "none"
@@ -215,8 +213,9 @@ def dead_letter_point(
 ) -> Point:
     """A rejected message, kept with its raw payload (first ``max_payload_bytes``, base64), except
     that any ``credential`` in it is replaced by its keyed hash (``hash_credential``; without one,
-    by a mark): a malformed gate event must not put a resident's card number or a visitor's pass
-    where operators read dead letters, and the hash still matches that credential's gate events."""
+    by a mark; see :mod:`gateway.processors.redaction`): a malformed gate event must not put a
+    resident's card number or a visitor's pass where operators read dead letters, and the hash
+    still matches that credential's gate events."""
     parts = topic.split("/")
     site = parts[2] if len(parts) > 2 and IDENTIFIER.fullmatch(parts[2]) else NONE
     redacted = redact_credentials(payload[:max_payload_bytes], hash_credential)
@@ -229,37 +228,6 @@ def dead_letter_point(
         "truncated": len(payload) > max_payload_bytes or len(redacted) > max_payload_bytes,
     }
     return Point(Measurement.DEAD_LETTER, (("site", site), ("reason", reason)), fields, received_ns)
-
-
-_CREDENTIAL_MEMBER = re.compile(
-    rb"""((?<![\w-])["']?credential["']?\s*[:=]\s*)"""  # JSON, a Python repr, key=value
-    rb"""("(?:[^"\\]|\\.)*"?|'(?:[^'\\]|\\.)*'?|[^\s,;&}\]]*)""",  # quoted (maybe cut off) or bare
-    re.IGNORECASE,
-)
-REDACTED = "redacted"
-
-
-def redact_credentials(payload: bytes, hash_credential: CredentialHasher | None) -> bytes:
-    """``payload`` with the value of every ``credential`` member (JSON, a Python repr, key=value;
-    quoted or not, closed or cut off) replaced by ``"redacted:<keyed hash>"`` (``"redacted"``
-    without a hasher). Works on the raw bytes, so it also covers payloads that are not valid JSON
-    or not UTF-8."""
-
-    def replace(match: re.Match[bytes]) -> bytes:
-        if hash_credential is None:
-            return match.group(1) + f'"{REDACTED}"'.encode()
-        return match.group(1) + f'"{REDACTED}:{hash_credential(_credential_text(match.group(2)))}"'.encode()
-
-    return _CREDENTIAL_MEMBER.sub(replace, payload)
-
-
-def _credential_text(raw: bytes) -> str:
-    """The credential as the gate event's hash would see it: a JSON string unescaped where it is one."""
-    with contextlib.suppress(ValueError):
-        value = json.loads(raw)
-        if isinstance(value, str):
-            return value
-    return raw.strip(b"\"'").decode("utf-8", "replace")
 
 
 def _printable(text: str) -> str:

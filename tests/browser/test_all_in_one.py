@@ -35,9 +35,12 @@ class AllInOne:
     url: str
     process: subprocess.Popen[bytes]
     mqtt_port: int
+    token: str
+    """A property manager's bearer token: the gateway's APIs answer staff only."""
 
     def get_json(self, path: str) -> Any:
-        with urllib.request.urlopen(self.url + path, timeout=5) as response:
+        request = urllib.request.Request(self.url + path, headers={"Authorization": f"Bearer {self.token}"})
+        with urllib.request.urlopen(request, timeout=5) as response:
             return json.load(response)
 
 
@@ -47,12 +50,15 @@ def all_in_one(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AllInOne]:
     port, mqtt_port = free_port(), free_port()
     environment = {key: value for key, value in os.environ.items() if not key.startswith("SC_")} | {
         "SC_HTTP_PORT": str(port), "SC_EMBEDDED_MQTT_PORT": str(mqtt_port), "SC_LOG_LEVEL": "WARNING"}
+    # issued before the run starts, which then signs with the key this makes (var/auth-token.key)
+    token = subprocess.run([SMARTCITY, "token", "issue", "--subject", "browser-test", "--role", "property_manager"],
+                           cwd=folder, env=environment, capture_output=True, text=True, check=True).stdout.strip()
     errors = folder / "err.log"
     with errors.open("wb") as err_file:  # a file, not a pipe: an undrained pipe fills up and stalls the process
         process = subprocess.Popen([SMARTCITY, "run", "--gates", "3", "--scales", "4", "--rate", "30", "--seed", "8",
                                     "--bad-ratio", "0.01"], cwd=folder, env=environment,
                                    stdout=subprocess.DEVNULL, stderr=err_file)
-    running = AllInOne(f"http://127.0.0.1:{port}", process, mqtt_port)
+    running = AllInOne(f"http://127.0.0.1:{port}", process, mqtt_port, token)
     try:
         _wait_for_sales(running, errors)
         yield running
@@ -203,6 +209,10 @@ async def test_the_gateway_status_page_names_what_it_shows_in_chinese(
                                         viewport={"width": 1400, "height": 1000})
     page = await context.new_page()
     await page.goto(all_in_one.url + "/gateway")
+    # staff only: the property manager signs in and comes back to the status page
+    await expect(page).to_have_url(re.compile(r"/signin\?next=/gateway"))
+    await sign_in(page, "pm-zhang")
+    await expect(page).to_have_url(all_in_one.url + "/gateway")
     await expect(page.locator("h1")).to_contain_text("运行状态")
     await expect(page.locator("text=已连接")).to_be_visible()
     await expect(page.locator("td", has_text="gate-01").first).to_be_visible()

@@ -1,4 +1,4 @@
-"""Small helpers shared by the integration tests: publishing and waiting on conditions."""
+"""Helpers shared by the integration tests: publishing, waiting on conditions, the gateway's clients with a token."""
 
 from __future__ import annotations
 
@@ -8,13 +8,40 @@ import re
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
 
 import paho.mqtt.client as paho
-from aiohttp.test_utils import TestClient
+from aiohttp.test_utils import TestClient, TestServer
 from paho.mqtt.enums import CallbackAPIVersion
 
 from gateway.outputs import PointQuery, TimeSeriesStore
+from gateway.service import Gateway
+from gateway.staff_access import StaffAccess
+from gateway.web import create_app
+from webkit.identity import Role, TokenAuthority
+
+GATEWAY_AUTHORITY = TokenAuthority(b"gateway-test-token-signing-key-1")
+"""What the tests' gateway applications check tokens with (:func:`bearer` issues them)."""
+
+
+def wall_clock() -> datetime:
+    return datetime.now(UTC)
+
+
+def gateway_access(**options: bool) -> StaffAccess:
+    return StaffAccess(GATEWAY_AUTHORITY, wall_clock, **options)
+
+
+def bearer(*roles: Role, ttl: timedelta = timedelta(hours=1)) -> dict[str, str]:
+    """An Authorization header with a token of ``roles`` from :data:`GATEWAY_AUTHORITY`."""
+    token = GATEWAY_AUTHORITY.issue("tester", roles, wall_clock(), ttl)
+    return {"Authorization": f"Bearer {token}"}
+
+
+def staff_client(gateway: Gateway, **options: bool) -> TestClient[Any, Any]:
+    """A client of the gateway's pages and APIs that sends a property manager's token with every request."""
+    return TestClient(TestServer(create_app(gateway, gateway_access(**options))), headers=bearer(Role.PROPERTY_MANAGER))
 
 
 def publish(port: int, messages: list[tuple[str, bytes | str]], qos: int = 1, retain: bool = False) -> None:

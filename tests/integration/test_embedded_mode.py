@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -46,6 +47,8 @@ async def test_run_all_in_one_with_embedded_defaults_streams_simulated_devices_i
         environment = {
             key: value for key, value in os.environ.items() if not key.startswith("SC_")
         } | {"SC_HTTP_PORT": str(http_port), "SC_EMBEDDED_MQTT_PORT": str(taken), "SC_LOG_LEVEL": "WARNING"}
+        # issued first, so that the run finds the signing key this makes (var/auth-token.key) rather than racing it
+        token = admin_token(tmp_path, environment)
         # output goes to files: an undrained pipe would fill up and stall the process
         with (tmp_path / "out.log").open("wb") as out, (tmp_path / "err.log").open("wb") as err_file:
             process = subprocess.Popen(
@@ -55,20 +58,24 @@ async def test_run_all_in_one_with_embedded_defaults_streams_simulated_devices_i
             )
         live = None
         try:
-            status = _wait_for_traffic(process, http_port)
+            status = _wait_for_traffic(process, http_port, token)
             assert status["store"] == "embedded"
             assert status["readiness"]["broker_connected"] is True
             assert status["devices_online"] == 7
             assert set(status["dead_letters"]) >= {"bad_json", "schema"}, status["dead_letters"]
 
-            events = get_json(f"http://127.0.0.1:{http_port}/api/recent/gate_event?limit=5")["points"]
-            sales = get_json(f"http://127.0.0.1:{http_port}/api/recent/scale_record?limit=5")["points"]
+            events = get_json(f"http://127.0.0.1:{http_port}/api/recent/gate_event?limit=5", token)["points"]
+            sales = get_json(f"http://127.0.0.1:{http_port}/api/recent/scale_record?limit=5", token)["points"]
             assert events and all(e["site"] == "demo" for e in events)
             assert sales and all(s["net_g"] > 0 and s["trace_code"] for s in sales)
-            dead = get_json(f"http://127.0.0.1:{http_port}/api/dead-letters?limit=5")["dead_letters"]
+            dead = get_json(f"http://127.0.0.1:{http_port}/api/dead-letters?limit=5", token)["dead_letters"]
             assert dead and all(d["reason"] and d["detail"] for d in dead)
 
-            with urllib.request.urlopen(f"http://127.0.0.1:{http_port}/gateway", timeout=5) as response:
+            # staff only: a browser without a session signs in first, an API call without a token is refused
+            _assert_staff_only(http_port)
+            gateway_page = urllib.request.Request(f"http://127.0.0.1:{http_port}/gateway",
+                                                  headers={"Authorization": f"Bearer {token}"})
+            with urllib.request.urlopen(gateway_page, timeout=5) as response:
                 page = response.read().decode()
             with urllib.request.urlopen(f"http://127.0.0.1:{http_port}/", timeout=5) as response:
                 portal = response.read().decode()
@@ -83,7 +90,6 @@ async def test_run_all_in_one_with_embedded_defaults_streams_simulated_devices_i
             assert "/signin" in portal and "</html>" in portal
 
             # the demo: gates get their whitelists and decide by them; scales get the published prices
-            token = admin_token(tmp_path, environment)
             _wait_until_devices_acked(http_port, token)
             board = get_json(f"http://127.0.0.1:{http_port}/api/markets/demo/prices/board")
             assert board["lines"], board
@@ -129,14 +135,32 @@ def _wait_until_devices_acked(http_port: int, token: str) -> None:
     raise AssertionError(f"devices did not ack: gates {gates}, scales {pushes}")
 
 
-def _wait_for_traffic(process: subprocess.Popen[bytes], http_port: int) -> dict[str, Any]:
+class _NoRedirects(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *_: Any, **__: Any) -> None:
+        return None
+
+
+def _assert_staff_only(http_port: int) -> None:
+    opener = urllib.request.build_opener(_NoRedirects)
+    for path, status in (("/gateway", 303), ("/api/status", 401), ("/api/dead-letters", 401), ("/metrics", 401)):
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            opener.open(urllib.request.Request(f"http://127.0.0.1:{http_port}{path}", headers={"Accept": "text/html"}),
+                        timeout=5)
+        assert refused.value.code == status, path
+        if status == 303:
+            assert refused.value.headers["Location"].startswith("/signin?next=/gateway"), path
+    with urllib.request.urlopen(f"http://127.0.0.1:{http_port}/healthz", timeout=5) as response:
+        assert response.status == 200
+
+
+def _wait_for_traffic(process: subprocess.Popen[bytes], http_port: int, token: str) -> dict[str, Any]:
     deadline = time.monotonic() + 40
     last: dict[str, Any] = {}
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise AssertionError(f"smartcity run exited with {process.returncode}")
         try:
-            last = get_json(f"http://127.0.0.1:{http_port}/api/status")
+            last = get_json(f"http://127.0.0.1:{http_port}/api/status", token)
         except OSError:
             time.sleep(0.2)
             continue

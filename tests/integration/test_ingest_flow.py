@@ -13,14 +13,21 @@ from gateway.processors.points import Measurement
 from gateway.service import Gateway
 from gateway.web import create_app
 from smartcity.bootstrap import build_gateway
-from tests.integration.helpers import gate_event, publish, scale_record, wait_for, wait_for_count
+from tests.integration.helpers import (
+    gate_event,
+    gateway_access,
+    publish,
+    scale_record,
+    staff_client,
+    wait_for,
+    wait_for_count,
+)
 from tests.servers import Mosquitto
 
 pytestmark = pytest.mark.integration
 
 GATE = "sc/v1/s1/gate/g1/event"
 SCALE = "sc/v1/s1/scale/sc1/record"
-
 
 async def test_valid_events_records_states_and_acks_are_stored(
     running_gateway: Gateway, mosquitto: Mosquitto
@@ -70,7 +77,7 @@ async def test_every_kind_of_bad_input_is_a_dead_letter_with_its_reason(
     publish(mosquitto.port, [(topic, payload) for _, topic, payload, _ in BAD_INPUT])
     await wait_for_count(running_gateway.store, Measurement.DEAD_LETTER, len(BAD_INPUT))
 
-    async with TestClient(TestServer(create_app(running_gateway))) as client:
+    async with staff_client(running_gateway) as client:
         response = await client.get("/api/dead-letters", params={"limit": "50"})
         assert response.status == 200
         letters = (await response.json())["dead_letters"]
@@ -120,7 +127,7 @@ async def test_two_events_from_one_device_in_the_same_millisecond_are_two_points
 async def test_http_api_pages_and_refuses_bad_parameters(running_gateway: Gateway, mosquitto: Mosquitto) -> None:
     publish(mosquitto.port, [(GATE, gate_event(f"p{i}", ts=1_795_000_000_000 + i)) for i in range(5)])
     await wait_for_count(running_gateway.store, Measurement.GATE_EVENT, 5)
-    async with TestClient(TestServer(create_app(running_gateway))) as client:
+    async with staff_client(running_gateway) as client:
         first: dict[str, Any] = await (await client.get("/api/recent/gate_event?limit=3")).json()
         assert [p["event_id"] for p in first["points"]] == ["p4", "p3", "p2"]
         rest = await (await client.get(f"/api/recent/gate_event?limit=3&before={first['next_before']}")).json()
@@ -142,7 +149,8 @@ async def test_http_api_pages_and_refuses_bad_parameters(running_gateway: Gatewa
 
 
 async def test_readiness_fails_when_the_broker_is_gone(running_gateway: Gateway, mosquitto: Mosquitto) -> None:
-    async with TestClient(TestServer(create_app(running_gateway))) as client:
+    # no token: load balancers ask /readyz without one
+    async with TestClient(TestServer(create_app(running_gateway, gateway_access()))) as client:
         assert (await client.get("/readyz")).status == 200
         mosquitto.stop()
 

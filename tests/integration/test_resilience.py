@@ -11,6 +11,7 @@ import sys
 import time
 import urllib.request
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -23,10 +24,12 @@ from tests.integration.conftest import wait_until_subscribed
 from tests.integration.helpers import gate_event, publish, scale_record, wait_for, wait_for_count
 from tests.mqtt_load import RawPublisher
 from tests.servers import InfluxDB, Mosquitto, free_port, wait_until_answering
+from webkit.identity import Role, TokenAuthority
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 SMARTCITY = str(Path(sys.executable).parent / "smartcity")
+TOKEN_SECRET = "resilience-test-token-signing-secret-0001"
 
 
 @pytest.fixture
@@ -170,6 +173,7 @@ def _gateway_process(
         SC_MQTT_CLIENT_ID="gw-kill-test",
         SC_BATCH_SIZE="500",
         SC_CREDENTIAL_HASH_KEY="resilience-test-credential-key",
+        SC_AUTH_SECRET=TOKEN_SECRET,
         SC_LOG_LEVEL="WARNING",
     ) | settings
     process = subprocess.Popen([SMARTCITY, "gateway"], env=environment)
@@ -177,9 +181,17 @@ def _gateway_process(
     return process, port
 
 
+def _metrics(port: int) -> str:
+    """The gateway's /metrics, read with a staff token (it is not open without SC_METRICS_PUBLIC)."""
+    token = TokenAuthority(TOKEN_SECRET.encode()).issue("resilience-test", [Role.ADMIN], datetime.now(UTC),
+                                                         timedelta(hours=1))
+    request = urllib.request.Request(f"http://127.0.0.1:{port}/metrics", headers={"Authorization": f"Bearer {token}"})
+    with urllib.request.urlopen(request, timeout=5) as response:
+        return str(response.read().decode())
+
+
 def _stored(port: int) -> float:
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
-        text = response.read().decode()
+    text = _metrics(port)
     return sum(float(v) for v in re.findall(r"^sc_gateway_messages_stored_total\{[^}]*\} (\S+)$", text, re.M))
 
 
@@ -225,8 +237,7 @@ def _stored_or_none(port: int) -> float | None:
 
 
 def _received(port: int) -> float:
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
-        text = response.read().decode()
+    text = _metrics(port)
     return sum(float(v) for v in re.findall(r"^sc_gateway_messages_received_total\{[^}]*\} (\S+)$", text, re.M))
 
 

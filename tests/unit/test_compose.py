@@ -228,3 +228,11 @@ def test_the_smartcity_containers_start_with_the_samples_only_because_they_say_d
         load_settings(**values, demo_secrets=True)
         with pytest.raises(SettingsError, match="SC_CREDENTIAL_HASH_KEY"):
             load_settings(**values)
+def test_a_staff_token_from_the_services_opens_every_gateways_status_page() -> None:
+    services = compose()["services"]
+    gateways = [s for s in services.values() if s.get("command") == ["gateway"]]
+    secret = services["services"]["environment"]["SC_AUTH_SECRET"]
+    assert len(secret) >= 32
+    assert all(gateway["environment"]["SC_AUTH_SECRET"] == secret for gateway in gateways)
+    assert not any(str(gateway["environment"].get("SC_METRICS_PUBLIC", "false")).lower() in ("true", "1", "yes")
+                   for gateway in gateways), "the gateways' ports are published: /metrics stays staff-only"

@@ -38,6 +38,7 @@ def test_defaults_run_a_self_contained_demo() -> None:
     assert settings.embedded_mqtt
     assert settings.influx_url is None
     assert (settings.http_host, settings.http_port) == ("127.0.0.1", 8080)
+    assert settings.metrics_public is False, "the gateway's /metrics needs a staff token unless opened"
     assert (settings.batch_size, settings.batch_interval_ms, settings.write_retries) == (5000, 100, 3)
     assert settings.mqtt_protocol == 4
     assert settings.mqtt_share_group == ""
@@ -102,6 +103,8 @@ def test_overrides_win_over_the_environment(monkeypatch: pytest.MonkeyPatch) -> 
         ("SC_CREDENTIAL_HASH_KEY", "short-key", "at least 16 characters"),
         ("SC_VISITOR_PASS_KEY", "x" * 31, "at least 32 characters"),
         ("SC_PUBLIC_BASE_URL", "market.example.cn", "http(s)://host"),
+        ("SC_AUTH_SECRET", "x" * 31, "at least 32 characters"),
+        ("SC_METRICS_PUBLIC", "perhaps", "valid boolean"),
     ],
 )
 def test_an_invalid_value_names_its_sc_variable(

@@ -1,0 +1,190 @@
+"""The gateway's HTTP face against a running gateway (real Mosquitto, real InfluxDB or the embedded store): staff
+only but for health and readiness, paging parameters refused with a reason, no card in the dead letters it serves."""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+
+from accounts.demo import DEMO_PASSWORD, seed_demo_accounts
+from accounts.pages import mount_pages
+from accounts.service import AccountService
+from gateway.processors.points import Measurement
+from gateway.service import Gateway
+from gateway.web import create_app
+from relational.database import create_engine, migrate
+from smartcity.bootstrap import build_gateway
+from tests.integration.conftest import wait_until_subscribed
+from tests.integration.helpers import (
+    GATEWAY_AUTHORITY,
+    bearer,
+    gate_event,
+    gateway_access,
+    publish,
+    staff_client,
+    wait_for_count,
+    wall_clock,
+)
+from tests.servers import Mosquitto
+from webkit.identity import Role
+
+pytestmark = pytest.mark.integration
+
+GATE = "sc/v1/s1/gate/g1/event"
+STAFF_ONLY = ["/api/status", "/api/devices", "/api/dead-letters", "/api/recent/gate_event", "/metrics"]
+HTML = {"Accept": "text/html"}
+
+
+# -- finding 4: staff only ---------------------------------------------------------------------------------------
+
+async def test_the_status_page_and_apis_refuse_anyone_but_staff(running_gateway: Gateway) -> None:
+    async with TestClient(TestServer(create_app(running_gateway, gateway_access()))) as client:
+        for path in STAFF_ONLY:
+            anonymous = await client.get(path)
+            assert anonymous.status == 401, path
+            assert "error" in await anonymous.json() and anonymous.headers["WWW-Authenticate"].startswith("Bearer")
+            expired = await client.get(path, headers=bearer(Role.ADMIN, ttl=timedelta(seconds=-1)))
+            assert expired.status == 401 and "expired" in (await expired.json())["error"], path
+            forged = await client.get(path, headers={"Authorization": "Bearer not-a-token"})
+            assert forged.status == 401, path
+            resident = await client.get(path, headers=bearer(Role.RESIDENT, Role.COMMITTEE))
+            assert resident.status == 403 and "property_manager" in (await resident.json())["error"], path
+            for role in (Role.ADMIN, Role.PROPERTY_MANAGER, Role.MARKET_OPERATOR):
+                staff = await client.get(path, headers=bearer(role))
+                assert staff.status == 200, (path, role)
+                assert staff.headers["Cache-Control"] == "no-store", path
+
+        # alone there is no sign-in page: the page says how to send a token
+        page = await client.get("/", headers=HTML)
+        assert page.status == 401 and page.content_type == "text/plain"
+        assert "smartcity token issue" in await page.text() and page.headers["WWW-Authenticate"].startswith("Bearer")
+        resident_page = await client.get("/", headers={**HTML, **bearer(Role.RESIDENT)})
+        assert resident_page.status == 403 and "staff only" in await resident_page.text()
+        staff_page = await client.get("/", headers={**HTML, **bearer(Role.MARKET_OPERATOR)})
+        assert staff_page.status == 200 and "门禁事件" in await staff_page.text()
+
+        # load balancers ask without a token
+        assert (await client.get("/healthz")).status == 200
+        assert (await client.get("/readyz")).status == 200
+
+
+async def test_metrics_are_left_open_for_a_scraper_only_when_asked(running_gateway: Gateway) -> None:
+    async with TestClient(TestServer(create_app(running_gateway, gateway_access(metrics_public=True)))) as client:
+        metrics = await client.get("/metrics")
+        assert metrics.status == 200 and "sc_gateway_messages_received_total" in await metrics.text()
+        for path in STAFF_ONLY[:-1]:
+            assert (await client.get(path)).status == 401, path
+        assert (await client.get("/")).status == 401
+
+
+@pytest.fixture
+async def accounts(tmp_path: Path) -> AsyncIterator[AccountService]:
+    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'accounts.db'}")
+    await migrate(engine, "accounts")
+    service = AccountService(engine)
+    await seed_demo_accounts(service, wall_clock())
+    yield service
+    await engine.dispose()
+
+
+async def signed_in(client: TestClient[Any, Any], account: str) -> None:
+    form = await (await client.get("/signin", headers=HTML)).text()
+    csrf = form.split('name="csrf_token" value="', 1)[1].split('"', 1)[0]
+    response = await client.post("/signin", data={"csrf_token": csrf, "account_id": account,
+                                                  "password": DEMO_PASSWORD, "next": "/"}, allow_redirects=False)
+    assert response.status == 303, await response.text()
+
+
+async def test_beside_the_pages_the_status_page_takes_a_staff_session(
+    running_gateway: Gateway, accounts: AccountService,
+) -> None:
+    app = create_app(running_gateway, gateway_access(sign_in_page=True), status_path="/gateway")
+    mount_pages(app, accounts, GATEWAY_AUTHORITY, wall_clock)  # as smartcity run does: one root application
+    async with TestClient(TestServer(app)) as client:
+        anonymous = await client.get("/gateway?x=1", headers=HTML, allow_redirects=False)
+        assert anonymous.status == 303 and anonymous.headers["Location"].startswith("/signin?next=/gateway?x")
+        assert (await client.get("/api/dead-letters")).status == 401
+        await signed_in(client, "wang")  # a resident
+        assert (await client.get("/gateway", headers=HTML)).status == 403
+        assert (await client.get("/api/dead-letters")).status == 403
+        client.session.cookie_jar.clear()
+        await signed_in(client, "pm-zhang")
+        page = await client.get("/gateway", headers=HTML)
+        assert page.status == 200 and "门禁事件" in await page.text()
+        assert (await client.get("/api/dead-letters")).status == 200, "the page's links to the APIs work signed in"
+        assert (await client.get("/metrics")).status == 200
+        scripted = await client.get("/gateway", headers=bearer(Role.ADMIN))
+        assert scripted.status == 200, "a token is taken beside the pages too"
+
+
+# -- finding 8: paging parameters ----------------------------------------------------------------------------------
+
+@pytest.fixture(params=["influxdb", "embedded"])
+async def gateway_on_each_store(request: pytest.FixtureRequest, mosquitto: Mosquitto,
+                                settings_for: Any) -> AsyncIterator[Gateway]:
+    overrides = {"influx_url": None} if request.param == "embedded" else {}
+    gateway = build_gateway(settings_for(mosquitto, **overrides))
+    await gateway.start()
+    await wait_until_subscribed(gateway)
+    yield gateway
+    await gateway.stop()
+
+
+REFUSED_PAGING = [
+    "before=99999999999999999999", "before=9223372036854775808", "before=123456789012345678901234567890",
+    "before=-1", "before=1e9", "before=%201", "before=", "before=１２", "limit=0", "limit=501",
+    "limit=99999999999999999999", "limit=-5", "limit=", "limit=2.5",
+]
+
+
+async def test_an_out_of_range_or_malformed_paging_parameter_is_a_400_with_its_reason(
+    gateway_on_each_store: Gateway,
+) -> None:
+    async with staff_client(gateway_on_each_store) as client:
+        for query in REFUSED_PAGING:
+            for path in ("/api/recent/gate_event", "/api/dead-letters", "/api/dead-letters?reason=schema&x=1"):
+                response = await client.get(f"{path}{'&' if '?' in path else '?'}{query}")
+                assert response.status == 400, (path, query, await response.text())
+                name = query.split("=")[0]
+                assert (await response.json())["error"].startswith(f"{name} must be"), (path, query)
+
+
+async def test_the_widest_paging_values_still_answer(gateway_on_each_store: Gateway, mosquitto: Mosquitto) -> None:
+    publish(mosquitto.port, [(GATE, gate_event("p1")), (GATE, b"{not json")])
+    await wait_for_count(gateway_on_each_store.store, Measurement.DEAD_LETTER, 1)
+    await wait_for_count(gateway_on_each_store.store, Measurement.GATE_EVENT, 1)
+    async with staff_client(gateway_on_each_store) as client:
+        for path, key in (("/api/recent/gate_event", "points"), ("/api/dead-letters", "dead_letters")):
+            for query in ("before=9223372036854775807&limit=500", "before=0&limit=1", "limit=1"):
+                response = await client.get(f"{path}?{query}")
+                assert response.status == 200, (path, query, await response.text())
+                found = (await response.json())[key]
+                assert len(found) == (0 if "before=0" in query else 1), (path, query)
+
+
+# -- finding 10: a card under an escaped key, end to end ---------------------------------------------------------
+
+async def test_a_card_under_an_escaped_credential_key_never_reaches_the_dead_letters_api(
+    running_gateway: Gateway, mosquitto: Mosquitto,
+) -> None:
+    card = "6217001234567890"
+    payload = gate_event("x1", door="x", credential=card).replace(b'"credential"', b'"\\u0063redential"')
+    publish(mosquitto.port, [(GATE, payload)])
+    await wait_for_count(running_gateway.store, Measurement.DEAD_LETTER, 1)
+    async with staff_client(running_gateway) as client:
+        response = await client.get("/api/dead-letters")
+        page = await client.get("/")
+        assert response.status == 200 and page.status == 200
+        served = await response.text()
+        assert card not in served and card not in await page.text()
+        [letter] = json.loads(served)["dead_letters"]
+        assert letter["reason"] == "schema"
+        kept = json.loads(base64.b64decode(letter["payload_b64"]))
+        assert kept["credential"].startswith("redacted:") and kept["event_id"] == "x1"
