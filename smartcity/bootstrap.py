@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from accounts.pages import mount_pages
 from accounts.service import AccountService
+from accounts.throttling import SignInRules, SignInThrottle
 from community.access.pages import mount_access_pages
 from community.access.service import AccessKeys, AccessService, AccessSettings
 from community.access.web import mount as mount_access_api
@@ -64,6 +65,7 @@ class Services:
     market: MarketService
     feeds: tuple[ServiceFeed, ...]
     downlink: MqttDownlink
+    trusted_proxies: tuple[str, ...] = ()
 
 
 def token_authority(settings: Settings) -> TokenAuthority:
@@ -80,6 +82,16 @@ async def migrated_engine(settings: Settings) -> AsyncEngine:
         await engine.dispose()
         raise ServicesUnavailable(f"cannot prepare the database at SC_DATABASE_URL: {failure}") from None
     return engine
+
+
+def sign_in_rules(settings: Settings) -> SignInRules:
+    """The sign-in throttle's limits from their SC_SIGNIN_ variables."""
+    return SignInRules(
+        free_failures=settings.signin_account_free_failures,
+        max_delay=timedelta(seconds=settings.signin_account_max_delay_s),
+        new_address_spacing=timedelta(seconds=settings.signin_new_address_spacing_s),
+        address_failures=settings.signin_address_failures,
+    )
 
 
 def access_settings(settings: Settings) -> AccessSettings:
@@ -107,8 +119,9 @@ def build_services(settings: Settings, engine: AsyncEngine, mqtt_url: str, store
         ServiceFeed(endpoint, f"{client_id}-access"[:64], DeviceKind.GATE, access, protocol=settings.mqtt_protocol),
         ServiceFeed(endpoint, f"{client_id}-market"[:64], DeviceKind.SCALE, market, protocol=settings.mqtt_protocol),
     )
-    return Services(engine, token_authority(settings), AccountService(engine), VotingService(engine), access,
-                    OwnershipService(engine), market, feeds, downlink)
+    accounts = AccountService(engine, SignInThrottle(sign_in_rules(settings)))
+    return Services(engine, token_authority(settings), accounts, VotingService(engine), access,
+                    OwnershipService(engine), market, feeds, downlink, settings.trusted_proxy_list)
 
 
 def mount_services(app: web.Application, services: Services, store: TimeSeriesStore,
@@ -119,7 +132,7 @@ def mount_services(app: web.Application, services: Services, store: TimeSeriesSt
     mount_voting_api(app, services.voting, services.authority, clock)
     mount_access_api(app, services.access, services.authority, clock)
     mount_ownership_api(app, services.ownership, services.authority, clock)
-    mount_pages(app, services.accounts, services.authority, clock)
+    mount_pages(app, services.accounts, services.authority, clock, trusted_proxies=services.trusted_proxies)
     # the first link a person may open is where they land after sign-in: managers on the console
     mount_market_pages(app, services.market, site, services.authority, clock)
     mount_access_pages(app, services.access, store)
