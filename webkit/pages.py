@@ -4,7 +4,7 @@ role, CSRF protection on every form, friendly error pages.
 Sessions need no session store: the session cookie carries a bearer token signed by the same
 :class:`~webkit.identity.TokenAuthority` as the API's tokens (HttpOnly, SameSite=Strict, Secure over
 https, expiring), so any instance can check it; like a bearer token, it is refused once revoked (signing
-out revokes it) or once its account is gone or disabled (:class:`webkit.auth.TokenChecker`). The JSON API
+out revokes it) or once its account is gone or disabled (:class:`webkit.identity.TokenChecker`). The JSON API
 still takes bearer headers only.
 
 CSRF: a signed-in form carries a token derived from the session token (an HMAC keyed by it, so it
