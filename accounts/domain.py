@@ -1,4 +1,4 @@
-"""Accounts, their passwords and sign-in throttling: plain Python, no I/O, no clock.
+"""Accounts and their passwords: plain Python, no I/O, no clock (sign-in throttling: ``accounts.throttling``).
 
 Passwords are kept as scrypt hashes (``hashlib.scrypt``, a memory-hard function, so a stolen table
 is slow to attack on GPUs) in a self-describing string that carries its own cost parameters, so
@@ -13,10 +13,8 @@ import hashlib
 import hmac
 import re
 import unicodedata
-from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
 from enum import Enum
 
 from webkit.identity import Role
@@ -106,6 +104,8 @@ class Account:
     display_name: str
     roles: frozenset[Role]
     password_hash: str = field(repr=False)
+    enabled: bool = True
+    """A disabled account cannot sign in, and no token of its subject is taken."""
 
 
 class AccountRefusal(Enum):
@@ -149,35 +149,3 @@ def check_new_account(
     if len(password) > MAX_PASSWORD_CHARS:
         return AccountRefusal.LONG_PASSWORD
     return None
-
-
-class SignInThrottle:
-    """Slows password guessing: after ``max_failures`` failed sign-ins for one account id within
-    ``window``, that id is refused until the oldest of those failures leaves the window.
-
-    Bounded: it tracks at most ``max_tracked`` ids and forgets the least recently failed first.
-    """
-
-    def __init__(self, max_failures: int = 5, window: timedelta = timedelta(minutes=15),
-                 max_tracked: int = 10_000) -> None:
-        self._max_failures = max_failures
-        self._window = window
-        self._max_tracked = max_tracked
-        self._failures: OrderedDict[str, list[datetime]] = OrderedDict()
-
-    def is_locked(self, account_id: str, now: datetime) -> bool:
-        return len(self._recent(account_id, now)) >= self._max_failures
-
-    def record_failure(self, account_id: str, now: datetime) -> None:
-        recent = self._recent(account_id, now)
-        recent.append(now)
-        self._failures[account_id] = recent[-self._max_failures:]
-        self._failures.move_to_end(account_id)
-        while len(self._failures) > self._max_tracked:
-            self._failures.popitem(last=False)
-
-    def record_success(self, account_id: str) -> None:
-        self._failures.pop(account_id, None)
-
-    def _recent(self, account_id: str, now: datetime) -> list[datetime]:
-        return [moment for moment in self._failures.get(account_id, []) if now - moment < self._window]

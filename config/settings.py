@@ -140,6 +140,21 @@ class Settings(BaseSettings):
         10, ge=1, le=1000, description="Visitor passes one resident may hold active at once (unexpired, unrevoked, "
         "uses left); another invitation is refused until one ends"
     )
+    signin_account_free_failures: int = Field(
+        5, ge=1, le=100, description="Failed sign-ins an account may have before each further attempt from a failing "
+        "address waits (1 s, doubling up to SC_SIGNIN_ACCOUNT_MAX_DELAY_S)"
+    )
+    signin_account_max_delay_s: float = Field(
+        900.0, ge=1, le=86_400, description="Longest wait between sign-in attempts on an account from failing addresses"
+    )
+    signin_new_address_spacing_s: float = Field(
+        10.0, ge=0, le=3600, description="While an account is slowed, one attempt per this many seconds from an "
+        "address that has not been failing (the owner is not locked out by others' guesses)"
+    )
+    signin_address_failures: int = Field(
+        20, ge=1, le=10_000, description="Failed sign-ins from one client address in 15 minutes, whatever the "
+        "account, before that address is refused until the oldest is 15 minutes old"
+    )
     auth_secret: SecretStr | None = Field(
         None, description="Secret signing the API bearer tokens (32+ bytes); unset: generated under SC_DATA_DIR"
     )

@@ -13,8 +13,8 @@ from functools import wraps
 
 from aiohttp import web
 
-from webkit.auth import AUTHORITY, CLOCK, PRINCIPAL, Handler
-from webkit.identity import AuthError, Principal, Role, TokenAuthority
+from webkit.auth import PRINCIPAL, Handler, checked_principal
+from webkit.identity import AuthError, Principal, PrincipalStatus, Role, TokenAuthority, TokenChecker
 from webkit.json_errors import json_error
 from webkit.pages import page, session_principal
 
@@ -38,6 +38,18 @@ class StaffAccess:
     saying how to send a token."""
     metrics_public: bool = False
     """``/metrics`` without a token, for a Prometheus scraper on a private network (SC_METRICS_PUBLIC)."""
+    checker: TokenChecker | None = None
+    """Who says whether a well-signed token may still be used; None: the accounts installed it on the same
+    application already (``smartcity run``)."""
+
+
+class SignatureAlone:
+    """The token check of a gateway that runs alone (``smartcity gateway``): it has no accounts database, so a
+    well-signed, unexpired staff token is taken; revocation and disabled accounts are enforced by the services.
+    Give the tokens for gateways short lifetimes (docs/security.md)."""
+
+    async def principal_status(self, principal: Principal) -> PrincipalStatus:
+        return PrincipalStatus.ACTIVE
 
 
 class NotStaff(Exception):
@@ -49,18 +61,18 @@ class NotStaff(Exception):
         self.reason = reason
 
 
-def staff_principal(request: web.Request) -> Principal:
+async def staff_principal(request: web.Request) -> Principal:
     """The staff member a request is from — its bearer token, else its page session; raises :class:`NotStaff`."""
     if "Authorization" in request.headers:
         scheme, _, token = request.headers["Authorization"].partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             raise NotStaff(401, "the Authorization header is not Bearer <token>")
         try:
-            principal = request.config_dict[AUTHORITY].verify(token.strip(), request.config_dict[CLOCK]())
+            principal = await checked_principal(request, token.strip())
         except AuthError as error:
             raise NotStaff(401, str(error)) from None
     else:
-        found = session_principal(request)
+        found = await session_principal(request)
         if found is None:
             raise NotStaff(401, "no bearer token, and no signed-in session")
         principal = found
@@ -75,7 +87,7 @@ def staff_api(handler: Handler) -> Handler:
     @wraps(handler)
     async def guarded(request: web.Request) -> web.StreamResponse:
         try:
-            request[PRINCIPAL] = staff_principal(request)
+            request[PRINCIPAL] = await staff_principal(request)
         except NotStaff as refusal:
             if refusal.status == 401:
                 raise json_error(web.HTTPUnauthorized, f"{refusal.reason}: {HOW_TO_SEND_A_TOKEN}",
@@ -100,7 +112,7 @@ def staff_page(handler: Handler, sign_in_page: bool) -> Handler:
             response = await signed_in_page(request)
         else:
             try:
-                request[PRINCIPAL] = staff_principal(request)
+                request[PRINCIPAL] = await staff_principal(request)
             except NotStaff as refusal:
                 raise _page_refusal(refusal) from None
             response = await handler(request)

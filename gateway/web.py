@@ -21,7 +21,7 @@ from gateway.processors.decoding import DeadLetterReason
 from gateway.processors.points import Measurement
 from gateway.service import Gateway
 from gateway.staff_access import StaffAccess, staff_api, staff_page
-from webkit.auth import serve_tokens
+from webkit.auth import check_tokens_with, serve_tokens
 from webkit.json_errors import json_error
 
 GATEWAY = web.AppKey("gateway", Gateway)
@@ -63,6 +63,8 @@ def create_app(gateway: Gateway, access: StaffAccess, status_path: str = "/",
     app = web.Application() if app is None else app
     app[GATEWAY] = gateway
     serve_tokens(app, access.authority, access.now)
+    if access.checker is not None:
+        check_tokens_with(app, access.checker)
     app[TEMPLATES] = jinja2.Environment(
         loader=jinja2.FileSystemLoader(Path(__file__).parent / "templates"),
         autoescape=jinja2.select_autoescape(["html"]),

@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from accounts.pages import mount_pages
 from accounts.service import AccountService
+from accounts.throttling import SignInRules, SignInThrottle
 from community.access.pages import mount_access_pages
 from community.access.service import AccessKeys, AccessService, AccessSettings
 from community.access.web import mount as mount_access_api
@@ -35,7 +36,7 @@ from gateway.outputs import TimeSeriesStore
 from gateway.outputs.embedded import EmbeddedStore
 from gateway.outputs.influxdb import InfluxStore
 from gateway.service import Gateway
-from gateway.staff_access import StaffAccess
+from gateway.staff_access import SignatureAlone, StaffAccess
 from market.pages import mount_market_pages
 from market.service import MarketService, MarketSettings
 from messaging.mqtt_downlink import MqttDownlink
@@ -68,6 +69,7 @@ class Services:
     feeds: tuple[ServiceFeed, ...]
     downlink: MqttDownlink
     cookie_policy: SecureCookiePolicy
+    trusted_proxies: tuple[str, ...] = ()
 
 
 def token_authority(settings: Settings) -> TokenAuthority:
@@ -89,6 +91,16 @@ async def migrated_engine(settings: Settings) -> AsyncEngine:
         await engine.dispose()
         raise ServicesUnavailable(f"cannot prepare the database at SC_DATABASE_URL: {failure}") from None
     return engine
+
+
+def sign_in_rules(settings: Settings) -> SignInRules:
+    """The sign-in throttle's limits from their SC_SIGNIN_ variables."""
+    return SignInRules(
+        free_failures=settings.signin_account_free_failures,
+        max_delay=timedelta(seconds=settings.signin_account_max_delay_s),
+        new_address_spacing=timedelta(seconds=settings.signin_new_address_spacing_s),
+        address_failures=settings.signin_address_failures,
+    )
 
 
 def access_settings(settings: Settings) -> AccessSettings:
@@ -121,8 +133,10 @@ def build_services(settings: Settings, engine: AsyncEngine, mqtt_url: str, store
         ServiceFeed(endpoint, f"{client_id}-access"[:64], DeviceKind.GATE, access, protocol=settings.mqtt_protocol),
         ServiceFeed(endpoint, f"{client_id}-market"[:64], DeviceKind.SCALE, market, protocol=settings.mqtt_protocol),
     )
-    return Services(engine, authority or token_authority(settings), AccountService(engine), VotingService(engine),
-                    access, OwnershipService(engine), market, feeds, downlink, cookie_policy(settings))
+    accounts = AccountService(engine, SignInThrottle(sign_in_rules(settings)))
+    return Services(engine, authority or token_authority(settings), accounts, VotingService(engine), access,
+                    OwnershipService(engine), market, feeds, downlink, cookie_policy(settings),
+                    settings.trusted_proxy_list)
 
 
 def root_application(settings: Settings) -> web.Application:
@@ -139,7 +153,8 @@ def mount_services(app: web.Application, services: Services, store: TimeSeriesSt
     mount_voting_api(app, services.voting, services.authority, clock)
     mount_access_api(app, services.access, services.authority, clock)
     mount_ownership_api(app, services.ownership, services.authority, clock)
-    mount_pages(app, services.accounts, services.authority, clock, cookie_policy=services.cookie_policy)
+    mount_pages(app, services.accounts, services.authority, clock, cookie_policy=services.cookie_policy,
+                trusted_proxies=services.trusted_proxies)
     # the first link a person may open is where they land after sign-in: managers on the console
     mount_market_pages(app, services.market, site, services.authority, clock)
     mount_access_pages(app, services.access, store)
@@ -166,7 +181,10 @@ def gateway_access(settings: Settings, authority: TokenAuthority, clock: Callabl
                    sign_in_page: bool) -> StaffAccess:
     """Who may read the gateway's status page and APIs: staff, by a token of ``authority`` or (``sign_in_page``:
     the people's pages are served beside it) a page session; /metrics open when SC_METRICS_PUBLIC says so."""
-    return StaffAccess(authority, clock, sign_in_page=sign_in_page, metrics_public=settings.metrics_public)
+    # beside the pages, the accounts check every token of the application; alone, the gateway has no accounts
+    checker = None if sign_in_page else SignatureAlone()
+    return StaffAccess(authority, clock, sign_in_page=sign_in_page, metrics_public=settings.metrics_public,
+                       checker=checker)
 
 
 def build_gateway(settings: Settings, mqtt_url: str | None = None,

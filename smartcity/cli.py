@@ -14,7 +14,7 @@ import random
 import signal
 import sys
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -202,25 +202,71 @@ def provision(gates: int, scales: int, out_dir: Path, gateway_password: str | No
                "(passwd, acl, credentials.csv)")
 
 
+ROLE_CHOICE = click.Choice(["admin", "property_manager", "market_operator", "resident", "committee"])
+
+
 @main.group()
 def token() -> None:
-    """Bearer tokens for the services' APIs."""
+    """Bearer tokens for the services' APIs, each for an account in SC_DATABASE_URL."""
 
 
 @token.command("issue", epilog=SETTINGS_EPILOG)
-@click.option("--subject", required=True, help="Who the token is for (user or resident id)")
-@click.option("--role", "roles", multiple=True, required=True,
-              type=click.Choice(["admin", "property_manager", "market_operator", "resident", "committee"]),
+@click.option("--subject", required=True, help="The account the token is for (it must exist and be enabled)")
+@click.option("--role", "roles", multiple=True, required=True, type=ROLE_CHOICE,
               help="A role the token carries (repeatable)")
-@click.option("--ttl-days", default=30, show_default=True, type=click.IntRange(1, 3650), help="Validity")
+@click.option("--ttl-days", default=30, show_default=True, type=click.IntRange(1, 365),
+              help="Validity (at most a year; revoke sooner with 'smartcity token revoke')")
 def token_issue(subject: str, roles: tuple[str, ...], ttl_days: int) -> None:
-    """Print a signed bearer token (signed with SC_AUTH_SECRET)."""
-    from smartcity.bootstrap import token_authority  # on use
+    """Print a signed bearer token (signed with SC_AUTH_SECRET) for an existing, enabled account."""
+    from smartcity.account_commands import issue_token  # on use
     from webkit.identity import Role  # on use
 
-    settings = _settings()
-    authority = token_authority(settings)
-    click.echo(authority.issue(subject, [Role(role) for role in roles], datetime.now(UTC), timedelta(days=ttl_days)))
+    click.echo(issue_token(_settings(), subject, [Role(role) for role in roles], timedelta(days=ttl_days)))
+
+
+@token.command("revoke", epilog=SETTINGS_EPILOG)
+@click.argument("token_text", metavar="TOKEN")
+def token_revoke(token_text: str) -> None:
+    """Refuse TOKEN from now on, before it expires."""
+    from smartcity.account_commands import revoke_token  # on use
+
+    click.echo(revoke_token(_settings(), token_text))
+
+
+@main.group()
+def account() -> None:
+    """Accounts of the people and API clients (SC_DATABASE_URL)."""
+
+
+@account.command("create", epilog=SETTINGS_EPILOG)
+@click.option("--id", "account_id", required=True, help="Account id (a resident's owner id on the voter roll)")
+@click.option("--name", required=True, help="Display name")
+@click.option("--role", "roles", multiple=True, required=True, type=ROLE_CHOICE, help="A role (repeatable)")
+@click.password_option(help="The password to sign in with (asked for when not given)")
+def account_create(account_id: str, name: str, roles: tuple[str, ...], password: str) -> None:
+    """Create an account."""
+    from smartcity.account_commands import create_account  # on use
+    from webkit.identity import Role  # on use
+
+    click.echo(create_account(_settings(), account_id, name, [Role(role) for role in roles], password))
+
+
+@account.command("disable", epilog=SETTINGS_EPILOG)
+@click.argument("account_id")
+def account_disable(account_id: str) -> None:
+    """Disable ACCOUNT_ID: it cannot sign in, and every token of it is refused at once."""
+    from smartcity.account_commands import enable_account  # on use
+
+    click.echo(enable_account(_settings(), account_id, enabled=False))
+
+
+@account.command("enable", epilog=SETTINGS_EPILOG)
+@click.argument("account_id")
+def account_enable(account_id: str) -> None:
+    """Enable ACCOUNT_ID again."""
+    from smartcity.account_commands import enable_account  # on use
+
+    click.echo(enable_account(_settings(), account_id, enabled=True))
 
 
 @main.group()

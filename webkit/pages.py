@@ -1,10 +1,11 @@
 """The people's web pages, shared by every context: one layout, sign-in and sign-out, a guard by
 role, CSRF protection on every form, friendly error pages.
 
-Sessions are stateless: the session cookie carries a bearer token signed by the same
-:class:`~webkit.identity.TokenAuthority` as the API's tokens (HttpOnly, SameSite=Strict, expiring; Secure
-when the browser came over https, directly or through a trusted proxy: :mod:`webkit.secure_cookies`), so any
-instance can check it. The JSON API still takes bearer headers only.
+Sessions need no session store: the session cookie carries a bearer token signed by the same
+:class:`~webkit.identity.TokenAuthority` as the API's tokens (HttpOnly, SameSite=Strict, expiring; Secure when the
+browser came over https, directly or through a trusted proxy: :mod:`webkit.secure_cookies`), so any instance can
+check it; like a bearer token, it is refused once revoked (signing out revokes it) or once its account is gone or
+disabled (:class:`webkit.identity.TokenChecker`). The JSON API still takes bearer headers only.
 
 CSRF: a signed-in form carries a token derived from the session token (an HMAC keyed by it, so it
 is per session and needs no store); the sign-in form, before there is a session, carries a random
@@ -32,7 +33,7 @@ import jinja2
 from aiohttp import web
 from multidict import MultiDict, MultiDictProxy
 
-from webkit.auth import AUTHORITY, CLOCK, PRINCIPAL, Handler
+from webkit.auth import CLOCK, PRINCIPAL, Handler, checked_principal, serve_tokens
 from webkit.formatting import area_text, fraction_text, local_time, percent
 from webkit.identity import AuthError, Principal, Role, TokenAuthority
 from webkit.secure_cookies import SecureCookiePolicy
@@ -84,6 +85,8 @@ class Site:
 
 SITE = web.AppKey("pages_site", Site)
 _CSRF = web.RequestKey("page_csrf_token", str)
+_SESSION = web.RequestKey("page_session", tuple[Principal | None])
+"""The session's principal once checked for this request (a 1-tuple, as the answer may be None)."""
 _NEW_PRESESSION = web.RequestKey("page_new_presession", str)
 
 
@@ -127,8 +130,7 @@ def mount_site(
     site = Site(_environment(), accounts, session_ttl, site_name,
                 cookie_policy=cookie_policy if cookie_policy is not None else SecureCookiePolicy())
     app[SITE] = site
-    app[AUTHORITY] = authority
-    app[CLOCK] = now
+    serve_tokens(app, authority, now)
     app.middlewares.append(_error_pages)
     if not any(resource.canonical == "/static" for resource in app.router.resources()):
         app.router.add_static("/static", STATIC_DIR)
@@ -152,7 +154,7 @@ def mount_portal(app: web.Application, system_links: tuple[NavLink, ...] = ()) -
     """The front page at "/": every page a visitor may open, public first, then theirs by role."""
 
     async def portal(request: web.Request) -> web.Response:
-        principal = session_principal(request)
+        principal = await session_principal(request)
         links = [link for link in request.config_dict[SITE].navigation if link.visible_to(principal)]
         return await render(request, "portal.html", {
             "public_links": [link for link in links if not link.roles],
@@ -180,24 +182,34 @@ def _environment() -> jinja2.Environment:
 
 # --- sessions -----------------------------------------------------------------------------------
 
-def session_principal(request: web.Request) -> Principal | None:
-    """Who the session cookie says is signed in, or None (no cookie, bad or expired token)."""
+async def session_principal(request: web.Request) -> Principal | None:
+    """Who the session cookie says is signed in, or None (no cookie; a bad, expired or revoked token; no
+    account, or a disabled one). Checked once per request."""
+    if _SESSION not in request:
+        request[_SESSION] = (await _checked_session(request),)
+    return request[_SESSION][0]
+
+
+async def _checked_session(request: web.Request) -> Principal | None:
     token = request.cookies.get(SESSION_COOKIE)
     if not token:
         return None
     try:
-        return request.config_dict[AUTHORITY].verify(token, request.config_dict[CLOCK]())
+        return await checked_principal(request, token)
     except AuthError:
         return None
 
 
 def csrf_token(request: web.Request) -> str:
     """The token a form on this page must send back: tied to the session when signed in, else to
-    a pre-session cookie (set by :func:`render` when the browser has none yet)."""
+    a pre-session cookie (set by :func:`render` when the browser has none yet). Call it after the
+    session was checked (:func:`session_principal`; :func:`page` and :func:`render` do)."""
     if _CSRF in request:
         return request[_CSRF]
+    if _SESSION not in request:
+        raise RuntimeError("csrf_token before the session was checked: await session_principal first")
     session = request.cookies.get(SESSION_COOKIE)
-    if session and session_principal(request) is not None:
+    if session and request[_SESSION][0] is not None:
         token = _session_csrf(session)
     else:
         token = request.cookies.get(PRESESSION_COOKIE) or ""
@@ -227,6 +239,7 @@ async def form_of(request: web.Request) -> MultiDictProxy[str]:
 
 
 async def check_csrf(request: web.Request) -> None:
+    await session_principal(request)
     sent = (await form_of(request)).get(CSRF_FIELD, "")
     expected = csrf_token(request)
     if _NEW_PRESESSION in request or not sent or not hmac.compare_digest(sent.encode(), expected.encode()):
@@ -254,7 +267,7 @@ def page(*roles: Role) -> Callable[[Handler], Handler]:
     def decorate(handler: Handler) -> Handler:
         @wraps(handler)
         async def guarded(request: web.Request) -> web.StreamResponse:
-            principal = session_principal(request)
+            principal = await session_principal(request)
             if principal is None:
                 expired = SESSION_COOKIE in request.cookies
                 raise web.HTTPSeeOther(f"/signin?next={quote(_return_path(request))}"
@@ -277,7 +290,8 @@ async def render(request: web.Request, template: str, context: Mapping[str, Any]
                  status: int = 200) -> web.Response:
     """The page ``template`` (which extends layout.html) with ``context`` and what the layout needs."""
     site = request.config_dict[SITE]
-    principal = request.get(PRINCIPAL) or session_principal(request)
+    session = await session_principal(request)  # before csrf_token, which depends on it
+    principal = request.get(PRINCIPAL) or session
     display_name = None
     if principal is not None:
         display_name = await site.accounts.display_name(principal.subject) or principal.subject

@@ -6,8 +6,9 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from market.licences import DEFAULT_WARNING_DAYS
-from market.rate_limit import Network, RateLimit, trusted_networks
+from market.rate_limit import RateLimit
 from market.scale_delivery import DEFAULT_POLICY, DeliveryPolicy
+from webkit.client_address import Network, trusted_networks
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from market.corrections import CorrectionKind
-from market.rate_limit import TokenBuckets, client_address
+from market.rate_limit import TokenBuckets
 from market.service import MarketSettings, Release
 from market.tracing import Batch, RapidTest
 from market.web.handling import (
@@ -45,6 +45,7 @@ from market.web.schemas import (
     ReleaseIn,
     ReleaseOut,
 )
+from webkit.client_address import client_address
 from webkit.json_errors import json_error
 
 TRACE_BUCKETS = web.AppKey("market_trace_buckets", TokenBuckets)

@@ -25,6 +25,7 @@ from devices.topics import DeviceKind
 from messaging.downlink import RecordingDownlink
 from messaging.mqtt_downlink import MqttDownlink
 from messaging.service_feed import ServiceFeed
+from tests.integration.api_accounts import check_tokens_with_accounts
 from tests.integration.helpers import gate_event, publish, wait_for
 from tests.integration.test_access_api import AUTHORITY, read_sse
 from tests.integration.test_access_service import KEYS, LOTUS, PASS_KEY, SETTINGS, SITE_KEY, WANG_CARD
@@ -66,7 +67,8 @@ async def test_a_gate_event_published_on_mqtt_reaches_the_sse_live_feed(
 ) -> None:
     service = AccessService(engine, RecordingDownlink(), wall_clock, KEYS, SETTINGS)
     await service.import_community(LOTUS)
-    app = create_app(service, AUTHORITY, wall_clock)
+    app = await check_tokens_with_accounts(create_app(service, AUTHORITY, wall_clock), engine,
+                                           {"pm-1": [Role.PROPERTY_MANAGER]})
     async with feeding(mosquitto, service), TestClient(TestServer(app)) as client:
         response = await client.get("/api/access/live?gate_id=gate-01", headers=MANAGER)
         assert response.status == 200

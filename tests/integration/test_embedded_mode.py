@@ -33,6 +33,10 @@ def get_json(url: str, token: str | None = None) -> Any:
 
 
 def admin_token(cwd: Path, environment: dict[str, str]) -> str:
+    # a token is issued only for an account: the test's administrator gets one first
+    subprocess.run([SMARTCITY, "account", "create", "--id", "test-admin", "--name", "测试管理员", "--role", "admin"],
+                   cwd=cwd, env=environment, input="a long password\na long password\n", capture_output=True,
+                   text=True, check=True)
     issued = subprocess.run([SMARTCITY, "token", "issue", "--subject", "test-admin", "--role", "admin"],
                             cwd=cwd, env=environment, capture_output=True, text=True, check=True)
     return issued.stdout.strip()

@@ -22,6 +22,7 @@ from market.web import create_app
 from market.web.presenting import mask_name, yuan
 from messaging.downlink import RecordingDownlink
 from relational.database import migrate
+from tests.integration.api_accounts import check_tokens_with_accounts
 from tests.integration.helpers import assert_openapi_describes_the_routes
 from tests.unit.market_epcis_schema import validate
 from webkit.identity import Role, TokenAuthority
@@ -38,6 +39,8 @@ def bearer(subject: str, *roles: Role) -> dict[str, str]:
     return {"Authorization": f"Bearer {AUTHORITY.issue(subject, roles, NOW - timedelta(days=1), timedelta(days=30))}"}
 
 
+SUBJECTS = {"op-zhang": [Role.MARKET_OPERATOR], "root": [Role.ADMIN], "wang": [Role.RESIDENT]}
+"""Everyone the tests issue tokens for has an account (the API refuses a token of a subject without one)."""
 OPERATOR = bearer("op-zhang", Role.MARKET_OPERATOR)
 ADMIN = bearer("root", Role.ADMIN)
 RESIDENT = bearer("wang", Role.RESIDENT)
@@ -78,7 +81,8 @@ async def api(engine: AsyncEngine, tmp_path: Path) -> AsyncIterator[Api]:
     settings = MarketSettings(trace_rate=RateLimit(capacity=3, refill_per_minute=6),
                               public_base_url="https://market.example.cn")
     service = MarketService(engine, downlink, store, clock, settings)
-    async with TestClient(TestServer(create_app(service, AUTHORITY, clock))) as client:
+    app = await check_tokens_with_accounts(create_app(service, AUTHORITY, clock), engine, SUBJECTS)
+    async with TestClient(TestServer(app)) as client:
         yield Api(client, service, downlink, store, clock)
     await store.close()
 
@@ -464,7 +468,8 @@ async def proxied(engine: AsyncEngine, tmp_path: Path) -> AsyncIterator[Api]:
     await store.open()
     settings = MarketSettings(trace_rate=RateLimit(capacity=1, refill_per_minute=1), trusted_proxies=("127.0.0.1",))
     service = MarketService(engine, downlink, store, clock, settings)
-    async with TestClient(TestServer(create_app(service, AUTHORITY, clock))) as client:
+    app = await check_tokens_with_accounts(create_app(service, AUTHORITY, clock), engine, SUBJECTS)
+    async with TestClient(TestServer(app)) as client:
         yield Api(client, service, downlink, store, clock)
     await store.close()
 

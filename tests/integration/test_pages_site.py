@@ -17,9 +17,10 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from accounts.demo import DEMO_ACCOUNTS, DEMO_PASSWORD, seed_demo_accounts
-from accounts.domain import AccountRefusal, SignInThrottle
+from accounts.domain import AccountRefusal
 from accounts.pages import mount_pages
 from accounts.service import AccountService, SignInRefused
+from accounts.throttling import SignInRules, SignInThrottle
 from community.voting.pages import mount_voting_pages
 from community.voting.service import VotingService
 from community.voting.web import mount as mount_voting_api
@@ -31,6 +32,8 @@ pytestmark = pytest.mark.integration
 NOW = datetime(2026, 12, 5, 12, 0, tzinfo=UTC)
 AUTHORITY = TokenAuthority(b"p" * 32)
 HTML = {"Accept": "text/html,application/xhtml+xml"}
+PEER = "192.0.2.1"
+"""The address the service's sign-ins come from."""
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 
@@ -93,20 +96,20 @@ def set_cookie_header(response: Any, name: str) -> str:
 
 
 async def test_accounts_are_created_once_and_checked_on_sign_in(engine: AsyncEngine) -> None:
-    accounts = AccountService(engine, SignInThrottle(max_failures=3))
+    accounts = AccountService(engine, SignInThrottle(SignInRules(free_failures=3)))
     created = await accounts.create_account("owner:0007", " 王芳 ", {Role.RESIDENT}, "a long password", NOW)
     assert not isinstance(created, AccountRefusal) and created.display_name == "王芳"
     assert await accounts.create_account("owner:0007", "别人", {Role.RESIDENT}, "another password", NOW) \
         is AccountRefusal.EXISTS
     assert await accounts.create_account("x y", "别人", {Role.RESIDENT}, "another password", NOW) \
         is AccountRefusal.BAD_ID
-    signed_in = await accounts.sign_in("owner:0007", "a long password", NOW)
+    signed_in = await accounts.sign_in("owner:0007", "a long password", NOW, client=PEER)
     assert not isinstance(signed_in, SignInRefused) and signed_in.roles == {Role.RESIDENT}
-    assert await accounts.sign_in("owner:0007", "a long passwort", NOW) is SignInRefused.WRONG_CREDENTIALS
-    assert await accounts.sign_in("nobody", "a long password", NOW) is SignInRefused.WRONG_CREDENTIALS
+    assert await accounts.sign_in("owner:0007", "a long passwort", NOW, client=PEER) is SignInRefused.WRONG_CREDENTIALS
+    assert await accounts.sign_in("nobody", "a long password", NOW, client=PEER) is SignInRefused.WRONG_CREDENTIALS
     for _ in range(2):
-        await accounts.sign_in("owner:0007", "guess", NOW)
-    assert await accounts.sign_in("owner:0007", "a long password", NOW) is SignInRefused.TOO_MANY_ATTEMPTS
+        await accounts.sign_in("owner:0007", "guess", NOW, client=PEER)
+    assert await accounts.sign_in("owner:0007", "a long password", NOW, client=PEER) is SignInRefused.TOO_MANY_ATTEMPTS
     stored = await accounts.account("owner:0007")
     assert stored is not None and stored.password_hash.startswith("scrypt$")
     assert "a long password" not in stored.password_hash
@@ -120,7 +123,7 @@ async def test_the_demo_accounts_are_seeded_only_into_an_empty_table(engine: Asy
         await connection.execute(text("DELETE FROM accounts"))
     seeded = await seed_demo_accounts(accounts, NOW)
     assert [account.account_id for account in seeded] == [demo.account_id for demo in DEMO_ACCOUNTS]
-    li = await accounts.sign_in("li", DEMO_PASSWORD, NOW)
+    li = await accounts.sign_in("li", DEMO_PASSWORD, NOW, client=PEER)
     assert not isinstance(li, SignInRefused) and li.roles == {Role.RESIDENT, Role.COMMITTEE}
 
 

@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from community.voting import ORDINARY_RULE, Matter
 from community.voting.service import VotingService
 from community.voting.web import create_app
+from tests.integration.api_accounts import check_tokens_with_accounts
 from tests.integration.helpers import assert_openapi_describes_the_routes
 from webkit.identity import Role, TokenAuthority
 
@@ -37,6 +38,9 @@ def bearer(subject: str, *roles: Role) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
+SUBJECTS = {"pm-1": [Role.PROPERTY_MANAGER], "wei": [Role.COMMITTEE],
+            **{name: [Role.RESIDENT] for name in ("wang", "li", "zhao", "chen", "sun")}}
+"""Everyone the tests issue tokens for has an account (the API refuses a token of a subject without one)."""
 MANAGER = bearer("pm-1", Role.PROPERTY_MANAGER)
 WANG, LI, ZHAO = (bearer(name, Role.RESIDENT) for name in ("wang", "li", "zhao"))
 CHEN = bearer("chen", Role.RESIDENT)
@@ -59,7 +63,8 @@ PROPOSAL: dict[str, Any] = {
 @pytest.fixture
 async def api(engine: AsyncEngine) -> AsyncIterator[tuple[TestClient[Any, Any], Clock]]:
     clock = Clock()
-    async with TestClient(TestServer(create_app(VotingService(engine), AUTHORITY, clock))) as client:
+    app = await check_tokens_with_accounts(create_app(VotingService(engine), AUTHORITY, clock), engine, SUBJECTS)
+    async with TestClient(TestServer(app)) as client:
         yield client, clock
 
 

@@ -17,6 +17,7 @@ from community.ownership.service import OwnershipService
 from community.ownership.web import mount as mount_ownership_api
 from community.voting.service import VotingService
 from community.voting.web import mount as mount_voting_api
+from tests.integration.api_accounts import check_tokens_with_accounts
 from tests.integration.helpers import assert_openapi_describes_the_routes
 from tests.integration.test_voting_register import OPENS, REGISTER, T0, seed_units
 from webkit.identity import Role, TokenAuthority
@@ -39,6 +40,9 @@ def bearer(subject: str, *roles: Role) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
+SUBJECTS = {"pm-zhang": [Role.PROPERTY_MANAGER], "admin": [Role.ADMIN],
+            **{name: [Role.RESIDENT] for name in ("wang", "li", "zhao", "chen")}}
+"""Everyone the tests issue tokens for has an account (the API refuses a token of a subject without one)."""
 MANAGER = bearer("pm-zhang", Role.PROPERTY_MANAGER)
 ADMIN = bearer("admin", Role.ADMIN)
 WANG, LI, ZHAO, CHEN = (bearer(name, Role.RESIDENT) for name in ("wang", "li", "zhao", "chen"))
@@ -62,6 +66,7 @@ async def api(engine: AsyncEngine) -> AsyncIterator[tuple[TestClient[Any, Any], 
     app = web.Application()
     mount_voting_api(app, voting, AUTHORITY, clock)
     mount_ownership_api(app, OwnershipService(engine), AUTHORITY, clock)
+    await check_tokens_with_accounts(app, engine, SUBJECTS)
     async with TestClient(TestServer(app)) as client:
         yield client, clock, voting
 

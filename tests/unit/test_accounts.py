@@ -1,11 +1,11 @@
-"""Accounts: scrypt password hashes checked in constant time, what an account may be, sign-in throttling."""
+"""Accounts: scrypt password hashes checked in constant time, what an account may be (sign-in throttling:
+test_sign_in_throttle.py)."""
 
 from __future__ import annotations
 
 import base64
 import time
 import unicodedata
-from datetime import UTC, datetime, timedelta
 
 import pytest
 from hypothesis import given, settings
@@ -16,7 +16,6 @@ from accounts.domain import (
     SALT_BYTES,
     AccountRefusal,
     ScryptCost,
-    SignInThrottle,
     check_new_account,
     hash_password,
     password_matches,
@@ -25,7 +24,6 @@ from webkit.identity import Role
 
 CHEAP = ScryptCost(n=2**4, r=1, p=1)  # fast enough for many examples; the format is the same
 SALT = b"s" * SALT_BYTES
-NOW = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
 
 
 def test_a_password_matches_its_hash_and_nothing_else() -> None:
@@ -100,30 +98,3 @@ def test_hashing_refuses_a_short_salt_or_a_bad_cost() -> None:
 def test_what_an_account_may_be(account_id: str, name: str, roles: set[Role], password: str,
                                 refusal: AccountRefusal | None) -> None:
     assert check_new_account(account_id, name, roles, password) is refusal
-
-
-def test_five_failures_in_fifteen_minutes_lock_the_account_id_until_they_age_out() -> None:
-    throttle = SignInThrottle()
-    for minute in range(5):
-        assert not throttle.is_locked("wang", NOW + timedelta(minutes=minute))
-        throttle.record_failure("wang", NOW + timedelta(minutes=minute))
-    assert throttle.is_locked("wang", NOW + timedelta(minutes=5))
-    assert not throttle.is_locked("li", NOW + timedelta(minutes=5)), "one id's failures do not lock another"
-    assert throttle.is_locked("wang", NOW + timedelta(minutes=14, seconds=59))
-    assert not throttle.is_locked("wang", NOW + timedelta(minutes=15)), "the first failure left the window"
-
-
-def test_a_successful_sign_in_forgets_the_failures() -> None:
-    throttle = SignInThrottle(max_failures=2)
-    throttle.record_failure("wang", NOW)
-    throttle.record_success("wang")
-    throttle.record_failure("wang", NOW)
-    assert not throttle.is_locked("wang", NOW)
-
-
-def test_the_throttle_tracks_a_bounded_number_of_ids() -> None:
-    throttle = SignInThrottle(max_failures=1, max_tracked=3)
-    for name in ("a", "b", "c", "d"):
-        throttle.record_failure(name, NOW)
-    assert not throttle.is_locked("a", NOW), "the least recently failed id was forgotten"
-    assert all(throttle.is_locked(name, NOW) for name in ("b", "c", "d"))

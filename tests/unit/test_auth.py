@@ -1,10 +1,12 @@
-"""Bearer tokens: signed, expiring, role-checked; 401 and 403 as a client expects."""
+"""Bearer tokens: signed, expiring, each with an id, role-checked, refused when the accounts say so (no account,
+disabled, revoked); 401 and 403 as a client expects."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import jwt
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
@@ -12,8 +14,8 @@ from click.testing import CliRunner
 
 from config.keys import load_or_create_secret
 from smartcity.cli import main
-from webkit.auth import AUTHORITY, CLOCK, PRINCIPAL, require_roles
-from webkit.identity import AuthError, Role, TokenAuthority
+from webkit.auth import AUTHORITY, CLOCK, PRINCIPAL, TOKEN_CHECKER, check_tokens_with, require_roles, serve_tokens
+from webkit.identity import AuthError, Principal, PrincipalStatus, Role, TokenAuthority
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 SECRET = b"k" * 32
@@ -76,6 +78,7 @@ async def test_routes_answer_401_without_a_token_403_without_the_role_and_pass_t
     app = web.Application()
     app[AUTHORITY] = authority
     app[CLOCK] = lambda: NOW
+    app[TOKEN_CHECKER] = Accounts({"pm-1", "wang", "root"})
     app.router.add_get("/manage", manage)
     manager = authority.issue("pm-1", [Role.PROPERTY_MANAGER], NOW, timedelta(hours=1))
     resident = authority.issue("wang", [Role.RESIDENT], NOW, timedelta(hours=1))
@@ -94,10 +97,88 @@ async def test_routes_answer_401_without_a_token_403_without_the_role_and_pass_t
         assert (await client.get("/manage", headers={"Authorization": f"Bearer {admin}"})).status == 200
 
 
-def test_token_issue_command_prints_a_token_the_same_secret_verifies(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_token_issue_command_prints_a_token_the_same_secret_verifies(monkeypatch: pytest.MonkeyPatch,
+                                                                    tmp_path: Path) -> None:
     secret = "s" * 40
     monkeypatch.setenv("SC_AUTH_SECRET", secret)
+    monkeypatch.setenv("SC_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("SC_DATABASE_URL", f"sqlite+aiosqlite:///{tmp_path / 'smartcity.db'}")
+    created = CliRunner().invoke(main, ["account", "create", "--id", "op-7", "--name", "七号操作员", "--role",
+                                        "market_operator"], input="a long password\na long password\n")
+    assert created.exit_code == 0, created.output  # a token is issued only for an account
     result = CliRunner().invoke(main, ["token", "issue", "--subject", "op-7", "--role", "market_operator"])
     assert result.exit_code == 0, result.output
     principal = TokenAuthority(secret.encode()).verify(result.output.strip(), datetime.now(UTC))
     assert principal.subject == "op-7" and principal.roles == {Role.MARKET_OPERATOR}
+
+
+class Accounts:
+    """The accounts as the token checks see them: who has an enabled account, which tokens are revoked."""
+
+    def __init__(self, enabled: set[str], disabled: set[str] = frozenset(), revoked: set[str] = frozenset()) -> None:
+        self.enabled, self.disabled, self.revoked = enabled, disabled, revoked
+        self.asked: list[Principal] = []
+
+    async def principal_status(self, principal: Principal) -> PrincipalStatus:
+        self.asked.append(principal)
+        if principal.subject in self.disabled:
+            return PrincipalStatus.DISABLED
+        if principal.subject not in self.enabled:
+            return PrincipalStatus.NO_ACCOUNT
+        return PrincipalStatus.REVOKED if principal.token_id in self.revoked else PrincipalStatus.ACTIVE
+
+
+def test_each_token_has_an_id_of_its_own() -> None:
+    authority = TokenAuthority(SECRET)
+    first, second = (authority.verify(authority.issue("wang", [Role.RESIDENT], NOW, timedelta(hours=1)), NOW)
+                     for _ in range(2))
+    assert first.token_id and second.token_id and first.token_id != second.token_id
+
+
+def test_a_token_without_an_id_is_refused() -> None:
+    expiry = int((NOW + timedelta(hours=1)).timestamp())
+    claims = {"iss": "smartcity", "sub": "wang", "roles": ["resident"], "exp": expiry}  # as tokens were before ids
+    with pytest.raises(AuthError, match="MissingRequiredClaimError"):
+        TokenAuthority(SECRET).verify(jwt.encode(claims, SECRET, algorithm="HS256"), NOW)
+
+
+def test_no_token_lives_longer_than_a_year() -> None:
+    authority = TokenAuthority(SECRET)
+    assert authority.verify(authority.issue("wang", [Role.RESIDENT], NOW, timedelta(days=365)), NOW)
+    for ttl in (timedelta(days=366), timedelta(days=3650), timedelta(0)):
+        with pytest.raises(ValueError, match="365 days"):
+            authority.issue("wang", [Role.RESIDENT], NOW, ttl)
+
+
+async def test_a_well_signed_token_is_refused_when_the_accounts_say_so() -> None:
+    authority = TokenAuthority(SECRET)
+
+    @require_roles(Role.RESIDENT)
+    async def mine(request: web.Request) -> web.Response:
+        return web.json_response({"subject": request[PRINCIPAL].subject})
+
+    signed_out = authority.issue("wang", [Role.RESIDENT], NOW, timedelta(hours=1))
+    accounts = Accounts({"wang"}, disabled={"li"}, revoked={authority.verify(signed_out, NOW).token_id})
+    app = web.Application()
+    serve_tokens(app, authority, lambda: NOW)
+    check_tokens_with(app, accounts)
+    app.router.add_get("/mine", mine)
+    tokens = {name: authority.issue(name, [Role.ADMIN], NOW, timedelta(hours=1)) for name in ("wang", "li", "ghost")}
+    async with TestClient(TestServer(app)) as client:
+        async def error(token: str) -> tuple[int, str]:
+            response = await client.get("/mine", headers={"Authorization": f"Bearer {token}"})
+            return response.status, (await response.json()).get("error", "")
+
+        assert await error(tokens["ghost"]) == (401, "the token's subject has no account")
+        assert await error(tokens["li"]) == (401, "the token's account is disabled")
+        assert await error(signed_out) == (401, "token revoked")
+        assert (await client.get("/mine", headers={"Authorization": f"Bearer {tokens['wang']}"})).status == 200
+    assert len(accounts.asked) == 4, "every request asks"
+
+
+async def test_an_application_taking_tokens_does_not_start_without_a_token_checker() -> None:
+    app = web.Application()
+    serve_tokens(app, TokenAuthority(SECRET), lambda: NOW)
+    with pytest.raises(RuntimeError, match="no token checker"):
+        async with TestClient(TestServer(app)):
+            pass
