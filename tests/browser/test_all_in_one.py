@@ -50,7 +50,11 @@ def all_in_one(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AllInOne]:
     port, mqtt_port = free_port(), free_port()
     environment = {key: value for key, value in os.environ.items() if not key.startswith("SC_")} | {
         "SC_HTTP_PORT": str(port), "SC_EMBEDDED_MQTT_PORT": str(mqtt_port), "SC_LOG_LEVEL": "WARNING"}
-    # issued before the run starts, which then signs with the key this makes (var/auth-token.key)
+    # issued before the run starts, which then signs with the key this makes (var/auth-token.key); a token is
+    # issued only for an account, so the test's property manager gets one first
+    subprocess.run([SMARTCITY, "account", "create", "--id", "browser-test", "--name", "测试物业", "--role",
+                    "property_manager"], cwd=folder, env=environment, input="a long password\na long password\n",
+                   capture_output=True, text=True, check=True)
     token = subprocess.run([SMARTCITY, "token", "issue", "--subject", "browser-test", "--role", "property_manager"],
                            cwd=folder, env=environment, capture_output=True, text=True, check=True).stdout.strip()
     errors = folder / "err.log"

@@ -17,7 +17,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from gateway.outputs import PointQuery, TimeSeriesStore
 from gateway.service import Gateway
-from gateway.staff_access import StaffAccess
+from gateway.staff_access import SignatureAlone, StaffAccess
 from gateway.web import create_app
 from webkit.identity import Role, TokenAuthority
 
@@ -30,12 +30,16 @@ def wall_clock() -> datetime:
 
 
 def gateway_access(**options: bool) -> StaffAccess:
-    return StaffAccess(GATEWAY_AUTHORITY, wall_clock, **options)
+    """As the composition root builds it: beside the pages the accounts check tokens, alone the signature does."""
+    checker = None if options.get("sign_in_page") else SignatureAlone()
+    return StaffAccess(GATEWAY_AUTHORITY, wall_clock, checker=checker, **options)
 
 
-def bearer(*roles: Role, ttl: timedelta = timedelta(hours=1)) -> dict[str, str]:
-    """An Authorization header with a token of ``roles`` from :data:`GATEWAY_AUTHORITY`."""
-    token = GATEWAY_AUTHORITY.issue("tester", roles, wall_clock(), ttl)
+def bearer(*roles: Role, ttl: timedelta = timedelta(hours=1), age: timedelta = timedelta(0),
+           subject: str = "tester") -> dict[str, str]:
+    """An Authorization header with a token of ``roles`` for ``subject`` from :data:`GATEWAY_AUTHORITY`, issued
+    ``age`` ago."""
+    token = GATEWAY_AUTHORITY.issue(subject, roles, wall_clock() - age, ttl)
     return {"Authorization": f"Bearer {token}"}
 
 
