@@ -88,3 +88,24 @@ def subscription_filter(share_group: str | None = None, kind: DeviceKind | None 
     a domain service does), optionally in a shared group."""
     base = f"{PREFIX}/#" if kind is None else f"{PREFIX}/+/{kind.value}/#"
     return f"$share/{share_group}/{base}" if share_group else base
+
+
+def filter_covers(allowed: str, wanted: str) -> bool:
+    """Whether every topic the filter ``wanted`` can match is also matched by the filter ``allowed``.
+
+    A broker's topic rights: a client may subscribe to ``wanted`` (or be sent a topic, a filter without
+    wildcards) only within what it was ``allowed``. A wildcard is covered only by a wildcard at least as
+    wide: ``+`` by ``+`` or ``#``, ``#`` by ``#``, so ``#`` is never within ``sc/v1/demo/#``.
+    """
+    allowed_levels, wanted_levels = allowed.split("/"), wanted.split("/")
+    for index, level in enumerate(allowed_levels):
+        if level == "#":
+            return True  # the rest of the topic, whatever it is, and the parent level itself
+        if index >= len(wanted_levels):
+            return False
+        if level == "+":
+            if wanted_levels[index] == "#":
+                return False
+        elif wanted_levels[index] != level:
+            return False
+    return len(wanted_levels) == len(allowed_levels)

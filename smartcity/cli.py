@@ -32,6 +32,9 @@ log = logging.getLogger("smartcity")
 
 SETTINGS_EPILOG = "\b\nEnvironment variables:\n" + settings_help()
 
+SIMULATED_FLEET = (4, 6)
+"""The gates and scales 'smartcity simulate' and 'run' simulate unless told otherwise."""
+
 
 def _settings() -> Settings:
     try:
@@ -56,8 +59,10 @@ def main() -> None:
 
 def _simulation_options(function: Callable[..., None]) -> Callable[..., None]:
     options = [
-        click.option("--gates", default=4, show_default=True, type=click.IntRange(0, 10_000), help="Simulated gates"),
-        click.option("--scales", default=6, show_default=True, type=click.IntRange(0, 10_000), help="Simulated scales"),
+        click.option("--gates", default=SIMULATED_FLEET[0], show_default=True, type=click.IntRange(0, 10_000),
+                     help="Simulated gates"),
+        click.option("--scales", default=SIMULATED_FLEET[1], show_default=True, type=click.IntRange(0, 10_000),
+                     help="Simulated scales"),
         click.option("--rate", default=5.0, show_default=True, type=click.FloatRange(0.01, 100_000),
                      help="Messages per second, all devices together"),
         click.option("--bad-ratio", default=0.02, show_default=True, type=click.FloatRange(0, 1),
@@ -81,7 +86,8 @@ def run(gates: int, scales: int, rate: float, bad_ratio: float, seed: int | None
     simulation = None if no_simulator else (generator, rate)
     from smartcity.serve import serve  # on use
 
-    _run_until_signal(lambda stop: serve(settings, stop, simulation, services=True, demo=generator))
+    _run_until_signal(lambda stop: serve(settings, stop, simulation, services=True, demo=generator,
+                                         fleet=(gates, scales)))
 
 
 @main.command(epilog=SETTINGS_EPILOG)
@@ -112,7 +118,8 @@ def gateway() -> None:
     settings = _settings()
     from smartcity.serve import serve  # on use
 
-    _run_until_signal(lambda stop: serve(settings, stop, None, services=False))
+    # the embedded broker's device users: those of a 'smartcity simulate' with its default fleet
+    _run_until_signal(lambda stop: serve(settings, stop, None, services=False, fleet=SIMULATED_FLEET))
 
 
 @main.command(epilog=SETTINGS_EPILOG)

@@ -7,18 +7,20 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import click
 from aiohttp import web
 
 from config.settings import MqttEndpoint, Settings
+from devices.provisioning import GATEWAY_USER, SERVICES_USER, device_users
 from devices.simulator import TrafficGenerator, run_simulation
 from gateway.outputs import TimeSeriesStore
 from gateway.staff_access import STAFF
 from gateway.web import create_app
-from messaging.embedded_broker import EmbeddedBroker
+from messaging.embedded_broker import CREDENTIALS_FILE, EmbeddedBroker
 from smartcity.bootstrap import (
     Services,
     ServicesUnavailable,
@@ -42,22 +44,45 @@ log = logging.getLogger("smartcity")
 HTTP_SHUTDOWN_S = 5.0
 
 
+@dataclass(frozen=True)
+class BrokerLogins:
+    """How each part reaches the broker: the gateway's and the services' SC_MQTT_URL, and the simulated
+    devices' (each device logging in as its own user when ``device_credentials`` names it)."""
+
+    gateway_url: str
+    services_url: str
+    devices_url: str
+    device_credentials: Mapping[str, tuple[str, str]] | None = None
+
+
 @contextlib.asynccontextmanager
-async def _embedded_broker(settings: Settings) -> AsyncIterator[str]:
+async def _broker(settings: Settings, fleet: tuple[int, int]) -> AsyncIterator[BrokerLogins]:
+    """SC_MQTT_URL for everyone, or the embedded broker with users for the gateway, the services and the
+    ``fleet`` (gates, scales) of simulated devices, made for this run."""
     if not settings.embedded_mqtt:
-        yield settings.mqtt_url
+        yield BrokerLogins(settings.mqtt_url, settings.mqtt_url, settings.mqtt_url)
         return
-    broker = EmbeddedBroker(settings.embedded_mqtt_port)
-    await broker.start()
+    users = device_users(settings.site, *fleet)
+    credentials_file = settings.data_dir / CREDENTIALS_FILE
+    broker = EmbeddedBroker(settings.embedded_mqtt_port, users, credentials_file)
+    try:
+        await broker.start()
+    except OSError as error:
+        where = f" ({error.filename})" if error.filename else ""
+        raise click.ClickException(f"cannot start the embedded MQTT broker: {error.strerror or error}{where}; "
+                                   "SC_DATA_DIR must be a folder this user can write") from None
     if broker.moved:
         click.echo(
             f"Port {broker.wanted_port} (SC_EMBEDDED_MQTT_PORT) is taken; "
             f"the embedded MQTT broker listens on 127.0.0.1:{broker.port} instead.",
             err=True,
         )
+    click.echo(f"The embedded MQTT broker takes no anonymous clients; this run's users and passwords: "
+               f"{credentials_file} (removed at exit).", err=True)
     log.info("embedded mqtt broker started", extra={"url": broker.url})
     try:
-        yield broker.url
+        yield BrokerLogins(broker.url_for(GATEWAY_USER), broker.url_for(SERVICES_USER), broker.url,
+                           broker.device_credentials())
     finally:
         await broker.stop()
 
@@ -68,9 +93,11 @@ async def serve(
     simulation: tuple[TrafficGenerator, float] | None,
     services: bool,
     demo: TrafficGenerator | None = None,
+    fleet: tuple[int, int] = (0, 0),
 ) -> None:
-    async with _embedded_broker(settings) as mqtt_url:
-        gateway_ = build_gateway(settings, mqtt_url)
+    """``fleet``: the (gates, scales) the embedded broker makes device users for."""
+    async with _broker(settings, fleet) as logins:
+        gateway_ = build_gateway(settings, logins.gateway_url)
         # one authority for the gateway's pages and the services' mounted beside them (one root application)
         authority = token_authority(settings)
         # with the services, "/" is the people's portal and the gateway's status page moves aside
@@ -78,7 +105,7 @@ async def serve(
                          status_path="/gateway" if services else "/", app=root_application(settings))
         async with contextlib.AsyncExitStack() as stack:
             if services:
-                built = await _services_on(app, settings, mqtt_url, gateway_.store, authority)
+                built = await _services_on(app, settings, logins.services_url, gateway_.store, authority)
                 stack.push_async_callback(built.engine.dispose)
                 app.cleanup_ctx.append(services_context(built, settings, _clock, demo, _tell))
             await gateway_.start()
@@ -89,7 +116,7 @@ async def serve(
                        err=True)
             simulator = None
             if simulation is not None:
-                simulator = asyncio.create_task(_simulate(mqtt_url, simulation, stop))
+                simulator = asyncio.create_task(_simulate(logins, simulation, stop))
             await stop.wait()
             click.echo("Stopping: flushing batches...", err=True)
             if simulator is not None:
@@ -148,8 +175,8 @@ def _clock() -> datetime:
     return datetime.now(UTC)
 
 
-async def _simulate(mqtt_url: str, simulation: tuple[TrafficGenerator, float], stop: asyncio.Event) -> None:
+async def _simulate(logins: BrokerLogins, simulation: tuple[TrafficGenerator, float], stop: asyncio.Event) -> None:
     generator, rate = simulation
-    endpoint = MqttEndpoint.parse(mqtt_url)
+    endpoint = MqttEndpoint.parse(logins.devices_url)
     await run_simulation(endpoint.host, endpoint.port, generator, rate, None, endpoint.username,
-                         endpoint.password, stop)
+                         endpoint.password, stop, device_credentials=logins.device_credentials)

@@ -21,6 +21,8 @@ from playwright.async_api import Browser, Page, expect
 
 from accounts.demo import DEMO_PASSWORD
 from community.voting.demo import LIFTS
+from devices.provisioning import device_credentials
+from messaging.embedded_broker import CREDENTIALS_FILE
 from tests.integration.helpers import publish
 from tests.servers import free_port
 
@@ -37,6 +39,10 @@ class AllInOne:
     mqtt_port: int
     token: str
     """A property manager's bearer token: the gateway's APIs answer staff only."""
+    broker_credentials: Path  # the embedded broker takes no anonymous client: its users, written by the run
+
+    def device_login(self, device: str) -> tuple[str, str]:
+        return device_credentials(self.broker_credentials.read_text())[device]
 
     def get_json(self, path: str) -> Any:
         request = urllib.request.Request(self.url + path, headers={"Authorization": f"Bearer {self.token}"})
@@ -62,7 +68,7 @@ def all_in_one(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AllInOne]:
         process = subprocess.Popen([SMARTCITY, "run", "--gates", "3", "--scales", "4", "--rate", "30", "--seed", "8",
                                     "--bad-ratio", "0.01"], cwd=folder, env=environment,
                                    stdout=subprocess.DEVNULL, stderr=err_file)
-    running = AllInOne(f"http://127.0.0.1:{port}", process, mqtt_port, token)
+    running = AllInOne(f"http://127.0.0.1:{port}", process, mqtt_port, token, folder / "var" / CREDENTIALS_FILE)
     try:
         _wait_for_sales(running, errors)
         yield running
@@ -139,7 +145,8 @@ async def test_the_property_manager_sees_the_simulated_gates_live_on_the_console
     event_id = f"e2e-{time.time_ns()}"
     publish(all_in_one.mqtt_port, [("sc/v1/demo/gate/gate-02/event", json.dumps({
         "event_id": event_id, "ts": int(time.time() * 1000), "door": 1, "kind": "denied", "method": "card",
-        "credential": "0000000001", "direction": "in", "reason": "unknown_credential"}))])
+        "credential": "0000000001", "direction": "in", "reason": "unknown_credential"}))],
+        login=all_in_one.device_login("gate-02"))
     row = page.locator(f'[data-live-feed] > li[data-event="gate-02/{event_id}"]')
     await expect(row).to_be_visible(timeout=15_000)
     await expect(row).to_contain_text("未登记的卡或凭证")

@@ -48,9 +48,14 @@ def staff_client(gateway: Gateway, **options: bool) -> TestClient[Any, Any]:
     return TestClient(TestServer(create_app(gateway, gateway_access(**options))), headers=bearer(Role.PROPERTY_MANAGER))
 
 
-def publish(port: int, messages: list[tuple[str, bytes | str]], qos: int = 1, retain: bool = False) -> None:
-    """Publish and wait until the broker acknowledged every message."""
-    client = paho.Client(CallbackAPIVersion.VERSION2, client_id=f"test-pub-{time.monotonic_ns()}")
+def publish(port: int, messages: list[tuple[str, bytes | str]], qos: int = 1, retain: bool = False,
+            login: tuple[str, str] | None = None) -> None:
+    """Publish and wait until the broker acknowledged every message; ``login``: (username, password), a device's
+    user connecting beside the device itself (``<device>:<suffix>``, the client id such a user may take)."""
+    client_id = f"{login[0]}:pub-{time.monotonic_ns()}" if login else f"test-pub-{time.monotonic_ns()}"
+    client = paho.Client(CallbackAPIVersion.VERSION2, client_id=client_id)
+    if login is not None:
+        client.username_pw_set(*login)
     client.max_queued_messages_set(0)
     client.max_inflight_messages_set(1000)
     client.connect("127.0.0.1", port)

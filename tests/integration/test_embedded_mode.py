@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -14,16 +15,21 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+import paho.mqtt.client as paho
 import pytest
+from paho.mqtt.enums import CallbackAPIVersion
 
+from devices.provisioning import device_credentials
 from gateway.outputs import PointQuery
 from gateway.outputs.embedded import EmbeddedStore
 from gateway.processors.points import Measurement
+from messaging.embedded_broker import CREDENTIALS_FILE
 from tests.servers import free_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 SMARTCITY = str(Path(sys.executable).parent / "smartcity")
+NOT_AUTHORISED = "Not authorized"  # CONNACK 5 of MQTT 3.1.1, as paho names it
 
 
 def get_json(url: str, token: str | None = None) -> Any:
@@ -63,6 +69,13 @@ async def test_run_all_in_one_with_embedded_defaults_streams_simulated_devices_i
         live = None
         try:
             status = _wait_for_traffic(process, http_port, token)
+            # the devices reached the gateway logged in as themselves: the broker takes no anonymous client
+            credentials = tmp_path / "var" / CREDENTIALS_FILE
+            assert oct(credentials.stat().st_mode)[-3:] == "600"
+            assert set(device_credentials(credentials.read_text())) == {
+                "gate-01", "gate-02", "gate-03", "scale-01", "scale-02", "scale-03", "scale-04"}
+            broker_port = _moved_broker_port(tmp_path / "err.log", taken)
+            assert _anonymous_connack(broker_port) == NOT_AUTHORISED
             assert status["store"] == "embedded"
             assert status["readiness"]["broker_connected"] is True
             assert status["devices_online"] == 7
@@ -115,6 +128,7 @@ async def test_run_all_in_one_with_embedded_defaults_streams_simulated_devices_i
     assert "Stopping: flushing batches" in text
     assert "Demo accounts, password 'smartcity-demo'" in text
     assert "Traceback" not in text
+    assert not (tmp_path / "var" / CREDENTIALS_FILE).exists(), "the run's broker passwords go with it"
 
     store = EmbeddedStore(tmp_path / "var" / "timeseries.sqlite")
     await store.open()
@@ -123,6 +137,27 @@ async def test_run_all_in_one_with_embedded_defaults_streams_simulated_devices_i
         assert await store.count(PointQuery(Measurement.SCALE_RECORD)) >= len(sales)
     finally:
         await store.close()
+
+
+def _moved_broker_port(err_log: Path, taken: int) -> int:
+    moved = re.search(re.escape(f"Port {taken} (SC_EMBEDDED_MQTT_PORT) is taken; ")
+                      + r"the embedded MQTT broker listens on 127\.0\.0\.1:(\d+)", err_log.read_text())
+    assert moved, err_log.read_text()
+    return int(moved.group(1))
+
+
+def _anonymous_connack(port: int) -> str:
+    """What the broker answers a client that names no user."""
+    client = paho.Client(CallbackAPIVersion.VERSION2, client_id="anonymous-reader")
+    answers: list[str] = []
+    client.on_connect = lambda _c, _u, _f, reason, _p: answers.append(str(reason))
+    client.connect("127.0.0.1", port)
+    deadline = time.monotonic() + 5
+    while not answers and time.monotonic() < deadline:
+        client.loop(0.1)
+    client.disconnect()
+    assert answers, "no CONNACK"
+    return answers[0]
 
 
 def _wait_until_devices_acked(http_port: int, token: str) -> None:

@@ -12,12 +12,14 @@ from devices.provisioning import (
     SERVICES_USER,
     CredentialsFileError,
     acl_file,
+    bound_client_id,
     credentials_csv,
     device_credentials,
     device_users,
     mosquitto_password_line,
     password_file,
 )
+from messaging.embedded_broker import access_config
 
 
 def test_password_line_is_mosquittos_pbkdf2_sha512_format() -> None:
@@ -78,3 +80,26 @@ def test_a_broken_credentials_file_says_which_line() -> None:
         device_credentials("username,password\n")
     with pytest.raises(CredentialsFileError, match="line 3"):
         device_credentials("site,kind,username,password\ndemo,gate,gate-01,x\ndemo,gate,gate-02\n")
+
+
+def test_the_embedded_broker_enforces_the_rights_of_the_mosquitto_acl() -> None:
+    users = device_users("demo", gates=2, scales=1)
+    rights: dict[str, set[str]] = {}
+    for block in acl_file(users).split("\n\n")[1:]:
+        if block:
+            user, *rules = block.splitlines()
+            rights[user.removeprefix("user ")] = set(rules)
+    config = access_config(users)
+    assert config["passwords"] == {user.username: user.password for user in users}
+    assert {username: {f"topic write {p}" for p in config["publish"][username]}
+            | {f"topic read {p}" for p in config["read"][username]} for username in config["passwords"]} == rights
+    assert config["publish"][GATEWAY_USER] == [], "the gateway reads; it commands nothing"
+
+
+def test_devices_connect_under_their_own_id_and_the_platform_under_any() -> None:
+    users = {user.username: user for user in device_users("demo", gates=1, scales=1)}
+    assert bound_client_id(users["gate-01"]) == "gate-01"
+    assert bound_client_id(users["scale-01"]) == "scale-01"
+    assert bound_client_id(users[GATEWAY_USER]) is None  # several gateways share the user, each its own id
+    assert bound_client_id(users[SERVICES_USER]) is None
+    assert access_config(list(users.values()))["client_ids"] == {"gate-01": "gate-01", "scale-01": "scale-01"}

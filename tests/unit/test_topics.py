@@ -12,6 +12,7 @@ from devices.topics import (
     DeviceKind,
     DeviceTopic,
     TopicError,
+    filter_covers,
     parse_topic,
     subscription_filter,
     topic_for,
@@ -92,3 +93,54 @@ def test_subscription_filter_with_a_share_group_is_a_shared_subscription() -> No
 
 def test_an_empty_share_group_means_no_shared_subscription() -> None:
     assert subscription_filter("") == "sc/v1/#"
+
+
+@pytest.mark.parametrize(("allowed", "wanted", "covered"), [
+    ("sc/v1/#", "sc/v1/#", True),
+    ("sc/v1/#", "sc/v1/+/gate/#", True),
+    ("sc/v1/#", "sc/v1/demo/gate/gate-01/event", True),
+    ("sc/v1/#", "sc/v1", True),  # "#" matches its parent level too
+    ("sc/v1/#", "#", False),
+    ("sc/v1/#", "sc/#", False),
+    ("sc/v1/#", "sc/+/demo", False),
+    ("sc/v1/+/+/+/cmd", "sc/v1/demo/gate/gate-01/cmd", True),
+    ("sc/v1/+/+/+/cmd", "sc/v1/demo/gate/gate-01/ack", False),
+    ("sc/v1/+/+/+/cmd", "sc/v1/demo/gate/#", False),
+    ("sc/v1/demo/gate/gate-01/cmd", "sc/v1/demo/gate/gate-01/cmd", True),
+    ("sc/v1/demo/gate/gate-01/cmd", "sc/v1/demo/gate/+/cmd", False),
+    ("sc/v1/demo/gate/gate-01/cmd", "sc/v1/demo/gate/gate-01/cmd/x", False),
+    ("sc/v1/demo/gate/gate-01/cmd", "sc/v1/demo/gate/gate-01", False),
+])
+def test_a_filter_covers_only_what_it_would_match(allowed: str, wanted: str, covered: bool) -> None:
+    assert filter_covers(allowed, wanted) is covered
+
+
+def _matches(topic_filter: str, topic: str) -> bool:
+    """MQTT's matching of a topic against a filter, written out plainly as the reference."""
+    levels, topic_levels = topic_filter.split("/"), topic.split("/")
+    for index, level in enumerate(levels):
+        if level == "#":
+            return True
+        if index >= len(topic_levels) or level not in ("+", topic_levels[index]):
+            return False
+    return len(levels) == len(topic_levels)
+
+
+concrete_levels = st.lists(st.sampled_from(["sc", "v1", "a"]), min_size=1, max_size=4)
+filters = st.builds(lambda levels, tail: "/".join(levels + tail),
+                    st.lists(st.sampled_from(["sc", "v1", "a", "+"]), min_size=1, max_size=4),
+                    st.sampled_from([[], ["#"]]))
+
+
+@given(filters, filters, concrete_levels)
+def test_whatever_a_covered_filter_matches_the_covering_filter_matches_too(
+    allowed: str, wanted: str, levels: list[str]
+) -> None:
+    topic = "/".join(levels)
+    if filter_covers(allowed, wanted) and _matches(wanted, topic):
+        assert _matches(allowed, topic)
+
+
+@given(filters)
+def test_a_filter_covers_itself(topic_filter: str) -> None:
+    assert filter_covers(topic_filter, topic_filter)
