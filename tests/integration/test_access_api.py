@@ -591,7 +591,9 @@ SUPERSEDED_NOTICE = "实时动态已在您的另一个窗口打开，此处已�
 async def test_one_manager_cannot_hold_every_place_on_the_live_feed(engine: AsyncEngine) -> None:
     # five places in all: one manager's five consoles (or one script) used to leave none for anybody else
     service = AccessService(engine, RecordingDownlink(), Clock(T0), KEYS, SETTINGS, LiveFeed(max_subscribers=5))
-    async with TestClient(TestServer(create_app(service, AUTHORITY, Clock(T0)))) as client:
+    app = await check_tokens_with_accounts(create_app(service, AUTHORITY, Clock(T0)), engine,
+                                           {**SUBJECTS, "pm-2": [Role.PROPERTY_MANAGER]})
+    async with TestClient(TestServer(app)) as client:
         mine = [await client.get(LIVE, headers=MANAGER) for _ in range(5)]
         other = await client.get(LIVE, headers=bearer("pm-2", Role.PROPERTY_MANAGER))
         assert other.status == 200, "another manager still gets the live feed"
@@ -608,7 +610,8 @@ async def test_one_manager_cannot_hold_every_place_on_the_live_feed(engine: Asyn
 async def test_the_share_per_account_is_the_service_setting(engine: AsyncEngine) -> None:
     service = AccessService(engine, RecordingDownlink(), Clock(T0), KEYS,
                             replace(SETTINGS, live_streams_per_account=1))
-    async with TestClient(TestServer(create_app(service, AUTHORITY, Clock(T0)))) as client:
+    app = await check_tokens_with_accounts(create_app(service, AUTHORITY, Clock(T0)), engine, SUBJECTS)
+    async with TestClient(TestServer(app)) as client:
         first = await client.get(LIVE, headers=MANAGER)
         second = await client.get(LIVE, headers=MANAGER)
         (ended,) = await sse_messages(first, 1)

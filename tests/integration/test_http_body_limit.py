@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from config.settings import load_settings
 from smartcity.bootstrap import build_services, build_store, mount_services, root_application
+from tests.integration.api_accounts import give_accounts
 from webkit.identity import Role
 
 pytestmark = pytest.mark.integration
@@ -37,6 +38,8 @@ def serving(engine: AsyncEngine, tmp_path: Path) -> Serving:
         services = build_services(configured, engine, configured.mqtt_url, store, lambda: NOW)
         app = root_application(configured)
         mount_services(app, services, store, lambda: NOW, configured.site)
+        if await services.accounts.account("pm-1") is None:  # a token is taken only for an account
+            await give_accounts(engine, {"pm-1": [Role.PROPERTY_MANAGER]})
         token = services.authority.issue("pm-1", [Role.PROPERTY_MANAGER], NOW, timedelta(days=1))
         async with TestClient(TestServer(app)) as client:
             yield client, {"Authorization": f"Bearer {token}"}
