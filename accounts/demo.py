@@ -39,13 +39,12 @@ DEMO_ACCOUNTS = DEMO_RESIDENTS + DEMO_STAFF
 
 async def seed_demo_accounts(accounts: AccountService, now: datetime,
                              people: Sequence[DemoAccount] = DEMO_ACCOUNTS) -> list[Account]:
-    """Create those of ``people``'s accounts (all with password :data:`DEMO_PASSWORD`) that do not exist yet;
-    returns those created. An account made by hand before the demo (an administrator's) does not keep the demo's
-    own from being created, and a demo account changed since is left as it is."""
+    """Create ``people``'s accounts (all with password :data:`DEMO_PASSWORD`) when there are no
+    accounts yet; returns those created (none when the table already had accounts)."""
+    if await accounts.count() > 0:
+        return []
     created: list[Account] = []
     for demo in people:
-        if await accounts.account(demo.account_id) is not None:
-            continue
         outcome = await accounts.create_account(demo.account_id, demo.display_name, demo.roles, DEMO_PASSWORD, now)
         if isinstance(outcome, AccountRefusal):
             raise RuntimeError(f"demo account {demo.account_id!r} refused: {outcome.message}")

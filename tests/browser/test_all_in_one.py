@@ -23,8 +23,9 @@ from accounts.demo import DEMO_PASSWORD
 from community.voting.demo import LIFTS
 from devices.provisioning import device_credentials
 from messaging.embedded_broker import CREDENTIALS_FILE
-from tests.integration.helpers import publish
+from tests.integration.helpers import publish, token_once_started
 from tests.servers import free_port
+from webkit.identity import Role
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration, pytest.mark.slow]
 
@@ -56,20 +57,14 @@ def all_in_one(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AllInOne]:
     port, mqtt_port = free_port(), free_port()
     environment = {key: value for key, value in os.environ.items() if not key.startswith("SC_")} | {
         "SC_HTTP_PORT": str(port), "SC_EMBEDDED_MQTT_PORT": str(mqtt_port), "SC_LOG_LEVEL": "WARNING"}
-    # issued before the run starts, which then signs with the key this makes (var/auth-token.key); a token is
-    # issued only for an account, so the test's property manager gets one first
-    subprocess.run([SMARTCITY, "account", "create", "--id", "browser-test", "--name", "测试物业", "--role",
-                    "property_manager"], cwd=folder, env=environment, input="a long password\na long password\n",
-                   capture_output=True, text=True, check=True)
-    token = subprocess.run([SMARTCITY, "token", "issue", "--subject", "browser-test", "--role", "property_manager"],
-                           cwd=folder, env=environment, capture_output=True, text=True, check=True).stdout.strip()
     errors = folder / "err.log"
     with errors.open("wb") as err_file:  # a file, not a pipe: an undrained pipe fills up and stalls the process
         process = subprocess.Popen([SMARTCITY, "run", "--gates", "3", "--scales", "4", "--rate", "30", "--seed", "8",
                                     "--bad-ratio", "0.01"], cwd=folder, env=environment,
                                    stdout=subprocess.DEVNULL, stderr=err_file)
-    running = AllInOne(f"http://127.0.0.1:{port}", process, mqtt_port, token, folder / "var" / CREDENTIALS_FILE)
     try:
+        token = token_once_started(SMARTCITY, folder, environment, port, process, "pm-zhang", Role.PROPERTY_MANAGER)
+        running = AllInOne(f"http://127.0.0.1:{port}", process, mqtt_port, token, folder / "var" / CREDENTIALS_FILE)
         _wait_for_sales(running, errors)
         yield running
     finally:

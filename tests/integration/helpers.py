@@ -5,10 +5,14 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import subprocess
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any, ClassVar
 
 import paho.mqtt.client as paho
@@ -191,3 +195,24 @@ class PageSession:
         if token is not None:
             fields.insert(0, ("csrf_token", token))
         return await self.client.post(path, data=fields, headers=HTML, allow_redirects=False)
+
+
+def token_once_started(smartcity: str, cwd: Path, environment: dict[str, str], http_port: int,
+                       process: subprocess.Popen[bytes], subject: str, role: Role) -> str:
+    """A bearer token for ``subject`` — an account the demo seeds — once the ``smartcity run`` in ``cwd`` serves
+    HTTP: by then it has written its signing key (var/auth-token.key) and seeded the demo's accounts, and a token
+    is issued only for an existing account."""
+    deadline = time.monotonic() + 60
+    while True:
+        assert process.poll() is None, f"smartcity run exited with {process.returncode}"
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{http_port}/healthz", timeout=2):
+                break
+        except urllib.error.HTTPError:
+            break  # it answers: 503 until the broker and store are up
+        except OSError:
+            assert time.monotonic() < deadline, "smartcity run serves no HTTP"
+            time.sleep(0.2)
+    issued = subprocess.run([smartcity, "token", "issue", "--subject", subject, "--role", role.value], cwd=cwd,
+                            env=environment, capture_output=True, text=True, check=True)
+    return issued.stdout.strip()

@@ -24,7 +24,9 @@ from gateway.outputs import PointQuery
 from gateway.outputs.embedded import EmbeddedStore
 from gateway.processors.points import Measurement
 from messaging.embedded_broker import CREDENTIALS_FILE
+from tests.integration.helpers import token_once_started
 from tests.servers import free_port
+from webkit.identity import Role
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -38,16 +40,6 @@ def get_json(url: str, token: str | None = None) -> Any:
         return json.load(response)
 
 
-def admin_token(cwd: Path, environment: dict[str, str]) -> str:
-    # a token is issued only for an account: the test's administrator gets one first
-    subprocess.run([SMARTCITY, "account", "create", "--id", "test-admin", "--name", "测试管理员", "--role", "admin"],
-                   cwd=cwd, env=environment, input="a long password\na long password\n", capture_output=True,
-                   text=True, check=True)
-    issued = subprocess.run([SMARTCITY, "token", "issue", "--subject", "test-admin", "--role", "admin"],
-                            cwd=cwd, env=environment, capture_output=True, text=True, check=True)
-    return issued.stdout.strip()
-
-
 async def test_run_all_in_one_with_embedded_defaults_streams_simulated_devices_into_storage(tmp_path: Path) -> None:
     http_port = free_port()
     with socket.socket() as occupied:  # the wished-for broker port is taken: run must move and say so
@@ -57,8 +49,6 @@ async def test_run_all_in_one_with_embedded_defaults_streams_simulated_devices_i
         environment = {
             key: value for key, value in os.environ.items() if not key.startswith("SC_")
         } | {"SC_HTTP_PORT": str(http_port), "SC_EMBEDDED_MQTT_PORT": str(taken), "SC_LOG_LEVEL": "WARNING"}
-        # issued first, so that the run finds the signing key this makes (var/auth-token.key) rather than racing it
-        token = admin_token(tmp_path, environment)
         # output goes to files: an undrained pipe would fill up and stall the process
         with (tmp_path / "out.log").open("wb") as out, (tmp_path / "err.log").open("wb") as err_file:
             process = subprocess.Popen(
@@ -68,6 +58,7 @@ async def test_run_all_in_one_with_embedded_defaults_streams_simulated_devices_i
             )
         live = None
         try:
+            token = token_once_started(SMARTCITY, tmp_path, environment, http_port, process, "admin", Role.ADMIN)
             status = _wait_for_traffic(process, http_port, token)
             # the devices reached the gateway logged in as themselves: the broker takes no anonymous client
             credentials = tmp_path / "var" / CREDENTIALS_FILE
