@@ -13,8 +13,10 @@ from typing import Any
 import pytest
 
 from devices.provisioning import acl_file, credentials_csv, device_users, password_file
-from tests.integration.test_embedded_mode import SMARTCITY, admin_token, get_json
+from tests.integration.helpers import token_once_started
+from tests.integration.test_embedded_mode import SMARTCITY, get_json
 from tests.servers import Mosquitto, free_port
+from webkit.identity import Role
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -41,7 +43,7 @@ def test_services_and_simulator_apart_sync_gates_and_scales_over_an_acl_broker(t
                                   "20", "--bad-ratio", "0", "--credentials", str(tmp_path / "credentials.csv")],
                                  cwd=tmp_path, env=simulator_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
-        token = admin_token(tmp_path, services_env)
+        token = token_once_started(SMARTCITY, tmp_path, services_env, http_port, services, "admin", Role.ADMIN)
         gates, scales = _wait_for_acks(services, http_port, token)
         assert len(gates) == 2 and len(scales) == 2
         events = get_json(f"http://127.0.0.1:{http_port}/api/access/events?community_id=demo&limit=50", token)
