@@ -36,6 +36,13 @@ def _trusted(address: ipaddress.IPv4Address | ipaddress.IPv6Address, trusted: Se
     return any(address.version == network.version and address in network for network in trusted)
 
 
+def is_trusted_proxy(peer: str | None, trusted: Sequence[Network]) -> bool:
+    """Whether ``peer`` (the connection's remote address) is one of the ``trusted`` proxies; a Unix socket or an
+    unknown peer is no proxy anyone can vouch for."""
+    address = _address(peer) if peer else None
+    return address is not None and _trusted(address, trusted)
+
+
 def client_address(peer: str | None, forwarded_for: Sequence[str], trusted: Sequence[Network]) -> str:
     """The address to count a request against. The peer itself, unless it is a trusted proxy: then the
     right-most ``X-Forwarded-For`` entry that is not a trusted proxy, as each proxy appends the address

@@ -10,14 +10,13 @@ that is always reached over TLS can say so once (``SC_SECURE_COOKIES=always``) a
 
 from __future__ import annotations
 
-import ipaddress
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 
 from aiohttp import web
 
-Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+from webkit.client_address import Network, is_trusted_proxy, trusted_networks
 
 
 class SecureCookies(StrEnum):
@@ -25,17 +24,6 @@ class SecureCookies(StrEnum):
     """Secure when the request came over https, directly or through a trusted proxy that says so."""
     ALWAYS = "always"
     """Secure on every response: the installation is only ever reached over TLS."""
-
-
-def proxy_networks(entries: Iterable[str]) -> tuple[Network, ...]:
-    """Proxies as written in SC_TRUSTED_PROXIES (addresses or networks); ValueError names an entry that is neither."""
-    networks = []
-    for entry in entries:
-        try:
-            networks.append(ipaddress.ip_network(entry.strip(), strict=False))
-        except ValueError:
-            raise ValueError(f"trusted proxy {entry!r}: an IP address or network, e.g. 10.0.0.0/8") from None
-    return tuple(networks)
 
 
 def came_over_https(secure_connection: bool, peer: str | None, forwarded_proto: Sequence[str],
@@ -46,13 +34,7 @@ def came_over_https(secure_connection: bool, peer: str | None, forwarded_proto: 
     the client)."""
     if secure_connection:
         return True
-    if not peer or not forwarded_proto:
-        return False
-    try:
-        address = ipaddress.ip_address(peer)
-    except ValueError:  # a Unix socket or an unknown peer: no proxy we can vouch for
-        return False
-    if not any(address.version == network.version and address in network for network in trusted):
+    if not forwarded_proto or not is_trusted_proxy(peer, trusted):
         return False
     values = [value.strip().lower() for header in forwarded_proto for value in header.split(",")]
     return values[-1] == "https"
@@ -66,7 +48,7 @@ class SecureCookiePolicy:
     trusted_networks: tuple[Network, ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "trusted_networks", proxy_networks(self.trusted_proxies))
+        object.__setattr__(self, "trusted_networks", trusted_networks(self.trusted_proxies))
 
     def secure(self, request: web.BaseRequest) -> bool:
         """Whether a cookie set in the response to ``request`` carries the Secure flag."""

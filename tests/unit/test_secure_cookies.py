@@ -10,9 +10,10 @@ import pytest
 
 from config.settings import SettingsError, load_settings
 from smartcity.bootstrap import cookie_policy
-from webkit.secure_cookies import SecureCookies, came_over_https, proxy_networks
+from webkit.client_address import trusted_networks
+from webkit.secure_cookies import SecureCookies, came_over_https
 
-PROXIES = proxy_networks(["10.0.0.0/8", "fd00::/8"])
+PROXIES = trusted_networks(["10.0.0.0/8", "fd00::/8"])
 
 
 @pytest.fixture(autouse=True)
@@ -61,4 +62,4 @@ def test_an_unknown_secure_cookies_mode_is_named(monkeypatch: pytest.MonkeyPatch
 
 def test_a_proxy_that_is_no_address_is_named() -> None:
     with pytest.raises(ValueError, match=r"proxy\.example"):
-        proxy_networks(["10.0.0.0/8", "proxy.example"])
+        trusted_networks(["10.0.0.0/8", "proxy.example"])
