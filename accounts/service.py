@@ -23,7 +23,7 @@ from accounts.domain import (
 )
 from accounts.storage import AccountExists, AccountRepository
 from accounts.throttling import MAX_ACCOUNT_KEY_CHARS, Admitted, Refused, SignInThrottle
-from webkit.identity import Principal, PrincipalStatus, Role
+from webkit.identity import Principal, Role, Standing
 
 log = logging.getLogger(__name__)
 
@@ -97,12 +97,12 @@ class AccountService:
                                      "roles": sorted(role.value for role in account.roles)})
         return account
 
-    async def principal_status(self, principal: Principal) -> PrincipalStatus:
-        """Whether a well-signed, unexpired token may still be used (:class:`webkit.identity.TokenChecker`): one
-        query by primary keys, uncached, so a revocation or a disabled account takes effect at once on every
-        instance sharing the database."""
+    async def standing(self, principal: Principal) -> Standing:
+        """Whether a well-signed, unexpired token may still be used, with the account's roles and scope now
+        (:class:`webkit.identity.TokenChecker`): queries by primary keys, uncached, so a revocation, a disabled
+        account or an assignment taken away takes effect at once on every instance sharing the database."""
         async with self._engine.connect() as connection:
-            return await AccountRepository(connection).principal_status(principal)
+            return await AccountRepository(connection).standing(principal)
 
     async def revoke(self, principal: Principal, now: datetime) -> None:
         """Refuse ``principal``'s token from now on (signing out)."""

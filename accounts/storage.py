@@ -6,13 +6,29 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, Column, MetaData, String, Table, delete, func, select, true, update
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Column,
+    ForeignKey,
+    MetaData,
+    PrimaryKeyConstraint,
+    String,
+    Table,
+    and_,
+    delete,
+    func,
+    select,
+    true,
+    update,
+)
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from accounts.domain import Account
+from accounts.organisations import Organisation, OrganisationKind
 from relational.database import UtcDateTime
-from webkit.identity import Principal, PrincipalStatus, Role
+from webkit.identity import NOTHING, Principal, PrincipalStatus, Role, Scope, Standing
 
 metadata = MetaData()
 
@@ -24,7 +40,47 @@ accounts = Table(
     Column("password_hash", String(200), nullable=False),
     Column("created_at", UtcDateTime(), nullable=False),
     Column("enabled", Boolean(), nullable=False, server_default=true()),
+    Column("organisation_id", String(64), ForeignKey("organisations.organisation_id"), nullable=True, index=True),
 )
+
+organisations = Table(
+    "organisations", metadata,
+    Column("organisation_id", String(64), primary_key=True),
+    Column("name", String(100), nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+)
+
+COMMUNITY, MARKET = "community", "market"
+
+organisation_scopes = Table(
+    "organisation_scopes", metadata,
+    Column("organisation_id", String(64), ForeignKey("organisations.organisation_id"), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("target_id", String(64), nullable=False),
+    PrimaryKeyConstraint("organisation_id", "kind", "target_id"),
+)
+"""The communities and markets an organisation holds (kind: community or market)."""
+
+account_scopes = Table(
+    "account_scopes", metadata,
+    Column("account_id", String(64), ForeignKey("accounts.account_id"), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("target_id", String(64), nullable=False),
+    PrimaryKeyConstraint("account_id", "kind", "target_id"),
+)
+"""The communities and markets an account is assigned (kind: community or market)."""
+
+api_tokens = Table(
+    "api_tokens", metadata,
+    Column("token_id", String(64), primary_key=True),
+    Column("account_id", String(64), ForeignKey("accounts.account_id"), nullable=False, index=True),
+    Column("label", String(100), nullable=False),
+    Column("created_by", String(64), nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("expires_at", UtcDateTime(), nullable=False),
+)
+"""Tokens for integrations, each with an account of its own (no password) holding its role and scope."""
 
 revoked_tokens = Table(
     "revoked_tokens", metadata,
@@ -44,17 +100,86 @@ class AccountRepository:
     def __init__(self, connection: AsyncConnection) -> None:
         self._connection = connection
 
-    async def add(self, account: Account, now: datetime) -> None:
+    async def add(self, account: Account, now: datetime, organisation_id: str | None = None) -> None:
         """Store a new account; raises :class:`AccountExists` when the id is taken."""
         try:
             async with self._connection.begin_nested():
                 await self._connection.execute(accounts.insert().values(
                     account_id=account.account_id, display_name=account.display_name,
                     roles=sorted(role.value for role in account.roles), password_hash=account.password_hash,
-                    created_at=now, enabled=account.enabled,
+                    created_at=now, enabled=account.enabled, organisation_id=organisation_id,
                 ))
         except IntegrityError:
             raise AccountExists(account.account_id) from None
+
+    async def organisation_of(self, account_id: str) -> str | None:
+        return (await self._connection.execute(
+            select(accounts.c.organisation_id).where(accounts.c.account_id == account_id))).scalar_one_or_none()
+
+    async def add_organisation(self, organisation: Organisation, now: datetime) -> bool:
+        """Store a new organisation; False when the id is taken."""
+        try:
+            async with self._connection.begin_nested():
+                await self._connection.execute(organisations.insert().values(
+                    organisation_id=organisation.organisation_id, name=organisation.name,
+                    kind=organisation.kind.value, created_at=now))
+        except IntegrityError:
+            return False
+        return True
+
+    async def organisation(self, organisation_id: str) -> Organisation | None:
+        row = (await self._connection.execute(
+            select(organisations).where(organisations.c.organisation_id == organisation_id))).mappings().first()
+        return None if row is None else Organisation(row["organisation_id"], row["name"],
+                                                     OrganisationKind(row["kind"]))
+
+    async def organisations(self) -> list[Organisation]:
+        rows = (await self._connection.execute(
+            select(organisations).order_by(organisations.c.organisation_id))).mappings()
+        return [Organisation(row["organisation_id"], row["name"], OrganisationKind(row["kind"])) for row in rows]
+
+    async def organisation_scope(self, organisation_id: str) -> Scope:
+        rows = (await self._connection.execute(
+            select(organisation_scopes.c.kind, organisation_scopes.c.target_id)
+            .where(organisation_scopes.c.organisation_id == organisation_id))).all()
+        return _scope(rows)
+
+    async def assign_to_organisation(self, organisation_id: str, scope: Scope) -> None:
+        await _insert_missing(self._connection, organisation_scopes, "organisation_id", organisation_id, scope,
+                              await self.organisation_scope(organisation_id))
+
+    async def account_scope(self, account_id: str) -> Scope:
+        rows = (await self._connection.execute(
+            select(account_scopes.c.kind, account_scopes.c.target_id)
+            .where(account_scopes.c.account_id == account_id))).all()
+        return _scope(rows)
+
+    async def assign(self, account_id: str, scope: Scope) -> None:
+        await _insert_missing(self._connection, account_scopes, "account_id", account_id, scope,
+                              await self.account_scope(account_id))
+
+    async def unassign(self, account_id: str, scope: Scope) -> None:
+        for kind, ids in ((COMMUNITY, scope.communities), (MARKET, scope.markets)):
+            if ids:
+                await self._connection.execute(delete(account_scopes).where(and_(
+                    account_scopes.c.account_id == account_id, account_scopes.c.kind == kind,
+                    account_scopes.c.target_id.in_(sorted(ids)))))
+
+    async def add_api_token(self, token_id: str, account_id: str, label: str, created_by: str, now: datetime,
+                            expires_at: datetime) -> None:
+        await self._connection.execute(api_tokens.insert().values(
+            token_id=token_id, account_id=account_id, label=label, created_by=created_by, created_at=now,
+            expires_at=expires_at))
+
+    async def api_tokens(self) -> list[dict[str, Any]]:
+        """Every integration token with its account's roles, enablement, organisation and revocation."""
+        rows = (await self._connection.execute(
+            select(api_tokens, accounts.c.roles, accounts.c.enabled, accounts.c.organisation_id,
+                   revoked_tokens.c.revoked_at)
+            .select_from(api_tokens.join(accounts, accounts.c.account_id == api_tokens.c.account_id)
+                         .outerjoin(revoked_tokens, revoked_tokens.c.token_id == api_tokens.c.token_id))
+            .order_by(api_tokens.c.created_at, api_tokens.c.token_id))).mappings().all()
+        return [dict(row) for row in rows]
 
     async def get(self, account_id: str) -> Account | None:
         row = (await self._connection.execute(
@@ -67,21 +192,29 @@ class AccountRepository:
             update(accounts).where(accounts.c.account_id == account_id).values(enabled=enabled))
         return bool(result.rowcount)
 
+    async def set_organisation(self, account_id: str, organisation_id: str | None) -> None:
+        await self._connection.execute(
+            update(accounts).where(accounts.c.account_id == account_id).values(organisation_id=organisation_id))
+
     async def count(self) -> int:
         return int((await self._connection.execute(select(func.count()).select_from(accounts))).scalar_one())
 
-    async def principal_status(self, principal: Principal) -> PrincipalStatus:
-        """One query by two primary keys: the subject's account, and the token among the revoked ones."""
+    async def standing(self, principal: Principal) -> Standing:
+        """One query by two primary keys (the subject's account, and the token among the revoked ones), and one
+        for the account's assignments when the token may be used."""
         row = (await self._connection.execute(
-            select(accounts.c.enabled, revoked_tokens.c.token_id)
+            select(accounts.c.enabled, accounts.c.roles, revoked_tokens.c.token_id)
             .select_from(accounts.outerjoin(revoked_tokens, revoked_tokens.c.token_id == principal.token_id))
             .where(accounts.c.account_id == principal.subject)
         )).first()
         if row is None:
-            return PrincipalStatus.NO_ACCOUNT
+            return Standing(PrincipalStatus.NO_ACCOUNT)
         if not row.enabled:
-            return PrincipalStatus.DISABLED
-        return PrincipalStatus.ACTIVE if row.token_id is None else PrincipalStatus.REVOKED
+            return Standing(PrincipalStatus.DISABLED)
+        if row.token_id is not None:
+            return Standing(PrincipalStatus.REVOKED)
+        roles = frozenset(Role(role) for role in row.roles)
+        return Standing(PrincipalStatus.ACTIVE, roles, await self.account_scope(principal.subject))
 
     async def revoke(self, principal: Principal, now: datetime) -> None:
         """Refuse ``principal``'s token from now on, and forget the revocations of tokens expired by ``now``."""
@@ -96,6 +229,22 @@ class AccountRepository:
 
     async def revoked_count(self) -> int:
         return int((await self._connection.execute(select(func.count()).select_from(revoked_tokens))).scalar_one())
+
+
+def _scope(rows: Any) -> Scope:
+    communities = frozenset(target for kind, target in rows if kind == COMMUNITY)
+    markets = frozenset(target for kind, target in rows if kind == MARKET)
+    return Scope(communities, markets) if communities or markets else NOTHING
+
+
+async def _insert_missing(connection: AsyncConnection, table: Table, owner_column: str, owner: str, scope: Scope,
+                          held: Scope) -> None:
+    rows = [{owner_column: owner, "kind": kind, "target_id": target}
+            for kind, wanted, have in ((COMMUNITY, scope.communities, held.communities),
+                                       (MARKET, scope.markets, held.markets))
+            for target in sorted(wanted - have)]
+    if rows:
+        await connection.execute(table.insert(), rows)
 
 
 def _account(row: Any) -> Account:

@@ -1,5 +1,6 @@
 """Who may read the gateway's HTTP face: its status page and APIs show raw device messages (dead letters), device
-identities and activity, so they answer staff only — an admin, a property manager or a market operator — proved
+identities and activity of every community and market of the installation, so they answer its administrators
+only (a property manager or market operator sees their own devices through the services' pages) — proved
 by a bearer token (``smartcity token issue``) or, where the gateway is served beside the people's pages
 (``smartcity run``), by a page session. ``/healthz`` and ``/readyz`` stay open for load balancers; ``/metrics``
 is staff-only unless the operator opens it for a scraper (``SC_METRICS_PUBLIC``)."""
@@ -14,16 +15,16 @@ from functools import wraps
 from aiohttp import web
 
 from webkit.auth import PRINCIPAL, Handler, checked_principal
-from webkit.identity import AuthError, Principal, PrincipalStatus, Role, TokenAuthority, TokenChecker
+from webkit.identity import AuthError, Principal, PrincipalStatus, Role, Standing, TokenAuthority, TokenChecker
 from webkit.json_errors import json_error
 from webkit.pages import page, session_principal
 
-STAFF = (Role.PROPERTY_MANAGER, Role.MARKET_OPERATOR)
-"""The roles that may read the gateway's pages and APIs (``admin`` may do everything)."""
+STAFF = (Role.ADMIN,)
+"""The roles that may read the gateway's pages and APIs: administrators only, as they span every tenant."""
 
 BEARER_CHALLENGE = {"WWW-Authenticate": 'Bearer realm="smartcity"'}
-HOW_TO_SEND_A_TOKEN = ("send Authorization: Bearer <token> with a token of an admin, property manager or market "
-                       "operator; issue one with: smartcity token issue --subject <you> --role property_manager")
+HOW_TO_SEND_A_TOKEN = ("send Authorization: Bearer <token> with an administrator's token; issue one with: "
+                       "smartcity token issue --subject <you> --role admin")
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,8 +49,8 @@ class SignatureAlone:
     well-signed, unexpired staff token is taken; revocation and disabled accounts are enforced by the services.
     Give the tokens for gateways short lifetimes (docs/security.md)."""
 
-    async def principal_status(self, principal: Principal) -> PrincipalStatus:
-        return PrincipalStatus.ACTIVE
+    async def standing(self, principal: Principal) -> Standing:
+        return Standing(PrincipalStatus.ACTIVE, principal.roles)
 
 
 class NotStaff(Exception):
@@ -77,7 +78,7 @@ async def staff_principal(request: web.Request) -> Principal:
             raise NotStaff(401, "no bearer token, and no signed-in session")
         principal = found
     if not principal.has_any(STAFF):
-        raise NotStaff(403, f"needs one of the roles: {', '.join((Role.ADMIN, *STAFF))}")
+        raise NotStaff(403, "needs the admin role: the gateway shows every community's and market's devices")
     return principal
 
 

@@ -18,8 +18,10 @@ from datetime import datetime, timedelta
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from accounts.api import mount as mount_accounts_api
 from accounts.pages import mount_pages
 from accounts.service import AccountService
+from accounts.tenancy import TenancyService
 from accounts.throttling import SignInRules, SignInThrottle
 from community.access.pages import mount_access_pages
 from community.access.service import AccessKeys, AccessService, AccessSettings
@@ -69,6 +71,7 @@ class Services:
     feeds: tuple[ServiceFeed, ...]
     downlink: MqttDownlink
     cookie_policy: SecureCookiePolicy
+    tenancy: TenancyService
     trusted_proxies: tuple[str, ...] = ()
 
 
@@ -136,7 +139,7 @@ def build_services(settings: Settings, engine: AsyncEngine, mqtt_url: str, store
     accounts = AccountService(engine, SignInThrottle(sign_in_rules(settings)))
     return Services(engine, authority or token_authority(settings), accounts, VotingService(engine), access,
                     OwnershipService(engine), market, feeds, downlink, cookie_policy(settings),
-                    settings.trusted_proxy_list)
+                    TenancyService(engine), settings.trusted_proxy_list)
 
 
 def root_application(settings: Settings) -> web.Application:
@@ -153,6 +156,7 @@ def mount_services(app: web.Application, services: Services, store: TimeSeriesSt
     mount_voting_api(app, services.voting, services.authority, clock)
     mount_access_api(app, services.access, services.authority, clock)
     mount_ownership_api(app, services.ownership, services.authority, clock)
+    mount_accounts_api(app, services.tenancy, services.authority, clock)
     mount_pages(app, services.accounts, services.authority, clock, cookie_policy=services.cookie_policy,
                 trusted_proxies=services.trusted_proxies)
     # the first link a person may open is where they land after sign-in: managers on the console

@@ -57,10 +57,10 @@ async def checked_principal(request: web.Request, token: str) -> Principal:
     """Who ``token`` names, if it is well signed, unexpired, not revoked and its account is enabled; else
     :class:`AuthError` saying which."""
     principal = request.config_dict[AUTHORITY].verify(token, request.config_dict[CLOCK]())
-    status = await request.config_dict[TOKEN_CHECKER].principal_status(principal)
-    if status is not PrincipalStatus.ACTIVE:
-        raise AuthError(status.refusal)
-    return principal
+    standing = await request.config_dict[TOKEN_CHECKER].standing(principal)
+    if standing.status is not PrincipalStatus.ACTIVE:
+        raise AuthError(standing.status.refusal)
+    return standing.applied_to(principal)
 
 
 def _unauthorised(message: str) -> web.HTTPUnauthorized:

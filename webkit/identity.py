@@ -4,8 +4,14 @@ carries an id of its own (``jti``, so one token can be revoked) and expires, at 
 it was issued. Whether its subject still has an enabled account and the token is not revoked is the accounts'
 to say (:class:`TokenChecker`, installed by :func:`webkit.auth.check_tokens_with`).
 
-Roles: ``admin``, ``property_manager``, ``market_operator``, ``resident``, ``committee``. Issue tokens with
-``smartcity token issue``; HTTP routes declare the roles they accept with :func:`webkit.auth.require_roles`.
+Roles: ``admin``, ``property_manager``, ``market_operator``, ``supervisor``, ``resident``, ``committee``. Issue
+tokens with ``smartcity token issue``; HTTP routes declare the roles they accept with
+:func:`webkit.auth.require_roles`.
+
+What a principal may act on is its :class:`Scope`: the communities and markets its account is assigned (an
+administrator: everything). It is the accounts' to say, with the account's current roles, on every request
+(:class:`Standing`), so an assignment taken away takes effect at once. A route that takes the id of something in a
+community or a market checks the scope and answers 404 outside it, as if the thing did not exist.
 """
 
 from __future__ import annotations
@@ -33,6 +39,33 @@ class Role(StrEnum):
     MARKET_OPERATOR = "market_operator"
     RESIDENT = "resident"
     COMMITTEE = "committee"
+    SUPERVISOR = "supervisor"
+    """A street office or district market-supervision office: reads its communities and markets, changes nothing."""
+
+
+@dataclass(frozen=True, slots=True)
+class Scope:
+    """The communities and markets a principal may act on (``everything``: an administrator's)."""
+
+    communities: frozenset[str] = frozenset()
+    markets: frozenset[str] = frozenset()
+    everything: bool = False
+
+    def has_community(self, community_id: str) -> bool:
+        return self.everything or community_id in self.communities
+
+    def has_market(self, market_id: str) -> bool:
+        return self.everything or market_id in self.markets
+
+    def covers(self, other: Scope) -> bool:
+        """Whether every community and market of ``other`` is in this scope."""
+        if self.everything:
+            return True
+        return not other.everything and other.communities <= self.communities and other.markets <= self.markets
+
+
+NOTHING = Scope()
+EVERYTHING = Scope(everything=True)
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +75,18 @@ class Principal:
     expires_at: datetime
     token_id: str
     """The ``jti`` of the token that names this principal: what signing out revokes."""
+    scope: Scope = NOTHING
+    """What it may act on; set once the accounts have checked the token (:func:`webkit.auth.checked_principal`)."""
+
+    @property
+    def is_admin(self) -> bool:
+        return Role.ADMIN in self.roles
+
+    def has_community(self, community_id: str) -> bool:
+        return self.is_admin or self.scope.has_community(community_id)
+
+    def has_market(self, market_id: str) -> bool:
+        return self.is_admin or self.scope.has_market(market_id)
 
     def has_any(self, roles: Iterable[Role]) -> bool:
         return bool(self.roles & set(roles)) or Role.ADMIN in self.roles
@@ -57,7 +102,9 @@ class TokenAuthority:
             raise ValueError("the token secret must be at least 32 bytes")
         self._secret = secret
 
-    def issue(self, subject: str, roles: Iterable[Role], now: datetime, ttl: timedelta) -> str:
+    def issue(self, subject: str, roles: Iterable[Role], now: datetime, ttl: timedelta,
+              token_id: str | None = None) -> str:
+        """A signed token; ``token_id``: its ``jti`` when the caller keeps a record of it (else a random one)."""
         if not subject:
             raise ValueError("a token names its subject")
         if not timedelta(0) < ttl <= MAX_TOKEN_TTL:
@@ -65,7 +112,7 @@ class TokenAuthority:
         claims = {
             "iss": ISSUER,
             "sub": subject,
-            "jti": secrets.token_urlsafe(TOKEN_ID_BYTES),
+            "jti": token_id or secrets.token_urlsafe(TOKEN_ID_BYTES),
             "roles": sorted(Role(role).value for role in roles),
             "iat": int(now.timestamp()),
             "exp": int((now + ttl).timestamp()),
@@ -115,8 +162,24 @@ _REFUSALS = {
 }
 
 
-class TokenChecker(Protocol):
-    """Whether a well-signed, unexpired token may still be used (the accounts service): kept cheap, as every
-    authenticated request asks."""
+@dataclass(frozen=True, slots=True)
+class Standing:
+    """What the accounts say of a token's principal: whether it may be used, the account's roles now, its scope."""
 
-    async def principal_status(self, principal: Principal) -> PrincipalStatus: ...
+    status: PrincipalStatus
+    roles: frozenset[Role] = frozenset()
+    scope: Scope = NOTHING
+
+    def applied_to(self, principal: Principal) -> Principal:
+        """``principal`` with the roles both its token and its account hold, and the account's scope (an
+        administrator's: everything): a token never gives more than its account has now."""
+        roles = principal.roles & self.roles
+        scope = EVERYTHING if Role.ADMIN in roles else self.scope
+        return Principal(principal.subject, roles, principal.expires_at, principal.token_id, scope)
+
+
+class TokenChecker(Protocol):
+    """Whether a well-signed, unexpired token may still be used, and with which roles and scope (the accounts):
+    kept cheap, as every authenticated request asks."""
+
+    async def standing(self, principal: Principal) -> Standing: ...

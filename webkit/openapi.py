@@ -84,6 +84,9 @@ def openapi_document(routes: Sequence[Route], title: str, version: str) -> dict[
             operation["security"] = [{"bearer": []}]
             if route.roles:
                 operation["description"] = "Roles: " + ", ".join(role.value for role in route.roles) + " (or admin)"
+            # machine-readable for clients and for the permission-matrix test: who may call this at all (the ids
+            # named in the path must also be in the caller's scope, else 404)
+            operation["x-roles"] = [role.value for role in route.roles]
         parameters = [{"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
                       for name in _path_parameters(route.path)]
         parameters += [_query_parameter(parameter) for parameter in route.query]

@@ -134,7 +134,7 @@ async def test_revocations_are_kept_until_their_tokens_would_have_expired(engine
     later = AUTHORITY.verify(AUTHORITY.issue("li", [Role.RESIDENT], NOW, timedelta(hours=12)), NOW)
     await accounts.revoke(later, NOW + timedelta(hours=2))
     assert await _revoked(engine) == 2, "the expired token's revocation was let go"
-    assert {await accounts.principal_status(principal) for principal in (long, later)} == {PrincipalStatus.REVOKED}
+    assert {(await accounts.standing(principal)).status for principal in (long, later)} == {PrincipalStatus.REVOKED}
 
 
 async def _revoked(engine: AsyncEngine) -> int:

@@ -15,7 +15,7 @@ from click.testing import CliRunner
 from config.keys import load_or_create_secret
 from smartcity.cli import main
 from webkit.auth import AUTHORITY, CLOCK, PRINCIPAL, TOKEN_CHECKER, check_tokens_with, require_roles, serve_tokens
-from webkit.identity import AuthError, Principal, PrincipalStatus, Role, TokenAuthority
+from webkit.identity import AuthError, Principal, PrincipalStatus, Role, Standing, TokenAuthority
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 SECRET = b"k" * 32
@@ -119,13 +119,15 @@ class Accounts:
         self.enabled, self.disabled, self.revoked = enabled, disabled, revoked
         self.asked: list[Principal] = []
 
-    async def principal_status(self, principal: Principal) -> PrincipalStatus:
+    async def standing(self, principal: Principal) -> Standing:
         self.asked.append(principal)
         if principal.subject in self.disabled:
-            return PrincipalStatus.DISABLED
+            return Standing(PrincipalStatus.DISABLED)
         if principal.subject not in self.enabled:
-            return PrincipalStatus.NO_ACCOUNT
-        return PrincipalStatus.REVOKED if principal.token_id in self.revoked else PrincipalStatus.ACTIVE
+            return Standing(PrincipalStatus.NO_ACCOUNT)
+        if principal.token_id in self.revoked:
+            return Standing(PrincipalStatus.REVOKED)
+        return Standing(PrincipalStatus.ACTIVE, frozenset(Role))
 
 
 def test_each_token_has_an_id_of_its_own() -> None:
