@@ -22,6 +22,7 @@ from accounts.domain import (
     password_matches,
 )
 from accounts.storage import AccountExists, AccountRepository
+from accounts.tenancy import TenancyService
 from accounts.throttling import MAX_ACCOUNT_KEY_CHARS, Admitted, Refused, SignInThrottle
 from webkit.identity import Principal, Role, Standing
 
@@ -42,6 +43,8 @@ class AccountService:
     def __init__(self, engine: AsyncEngine, throttle: SignInThrottle | None = None) -> None:
         self._engine = engine
         self._throttle = throttle or SignInThrottle()
+        self.tenancy = TenancyService(engine)
+        """Organisations, assignments and integration tokens on the same database."""
         self._decoy_hash: str | None = None
 
     async def create_account(

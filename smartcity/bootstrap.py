@@ -139,7 +139,7 @@ def build_services(settings: Settings, engine: AsyncEngine, mqtt_url: str, store
     accounts = AccountService(engine, SignInThrottle(sign_in_rules(settings)))
     return Services(engine, authority or token_authority(settings), accounts, VotingService(engine), access,
                     OwnershipService(engine), market, feeds, downlink, cookie_policy(settings),
-                    TenancyService(engine), settings.trusted_proxy_list)
+                    accounts.tenancy, settings.trusted_proxy_list)
 
 
 def root_application(settings: Settings) -> web.Application:
