@@ -1,0 +1,517 @@
+"""The permission matrix (issue 12): every route of /openapi.json and every page, called for the objects of one
+community and one market of the all-in-one demo (the north compound and the north market) by each kind of caller:
+
+* anonymous, and a token of a deleted account: 401 (pages: to sign-in) wherever a route is not public;
+* a resident, a committee member and a property manager of the other community, the other market's operator, and a
+  supervisor of an office that oversees only the other community and market: never the object — a role the route
+  does not take gets 403 (or 404), a role it takes gets 404, with the very body an unknown id gets (no existence
+  leak); lists they may read name nothing of the north;
+* the district's supervisor, who oversees both: reads (200) where the route takes supervisors, never writes (403);
+* the administrator: the positive control — every read answers 200 with these ids, so the refusals above are for
+  real objects, and writes are not refused for scope.
+
+The installation is built as ``smartcity run`` builds it (composition root, real accounts, the demo seeded through
+the services running against a real Mosquitto); the matrix is printed when a cell fails.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+from sqlalchemy import delete
+
+from accounts.demo import DEMO_PASSWORD
+from accounts.organisations import OrganisationKind
+from accounts.storage import account_scopes, accounts
+from config.keys import gate_site_key, visitor_pass_key
+from config.settings import load_settings
+from devices.simulator import GateKeys, TrafficGenerator
+from smartcity.bootstrap import Services, build_services, build_store, migrated_engine, mount_services, root_application
+from smartcity.lifecycle import running
+from tests.integration.helpers import publish, served_routes
+from tests.servers import Mosquitto
+from webkit.identity import Role, Scope
+
+pytestmark = pytest.mark.integration
+
+SITE = "demo"
+NORTH = f"{SITE}-north"
+UNKNOWN = "zz-unknown-9"
+UNKNOWN_NUMBER = "987654"
+HTML = {"Accept": "text/html"}
+CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
+NUMERIC = {"door", "number", "comment_id"}
+
+
+@dataclass
+class Caller:
+    name: str
+    roles: frozenset[Role]
+    in_scope: bool
+    """Whether the north's community and market are in its scope."""
+    headers: dict[str, str] = field(default_factory=dict)
+    account: str | None = None
+
+
+@dataclass
+class Installation:
+    client: TestClient[Any, Any]
+    services: Services
+    ids: dict[str, str]
+    """A north object's id for each path parameter name."""
+    callers: list[Caller]
+    document: dict[str, Any]
+    app: Any
+
+
+@pytest.fixture
+async def installation(mosquitto: Mosquitto, tmp_path: Path) -> AsyncIterator[Installation]:
+    settings = load_settings(data_dir=tmp_path, auth_secret="m" * 32, mqtt_url=mosquitto.url, site=SITE,
+                             database_url=f"sqlite+aiosqlite:///{tmp_path / 'smartcity.db'}")
+    engine = await migrated_engine(settings)
+    store = build_store(settings)
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC)  # noqa: E731 - the services' clock
+    services = build_services(settings, engine, settings.mqtt_url, store, clock)
+    app = root_application(settings)
+    mount_services(app, services, store, clock, settings.site)
+    generator = TrafficGenerator(SITE, 4, 6, seed=5, gate_keys=GateKeys(gate_site_key(settings),
+                                                                       visitor_pass_key(settings)))
+    try:
+        async with running(services, settings, clock, generator), TestClient(TestServer(app)) as client:
+            admin = _bearer(services, "admin", {Role.ADMIN})
+            ids = await _north_ids(client, services, admin)
+            callers = await _callers(services, engine)
+            document = await (await client.get("/openapi.json")).json()
+            yield Installation(client, services, ids, callers, document, app)
+    finally:
+        await store.close()
+        await engine.dispose()
+
+
+def _bearer(services: Services, subject: str, roles: set[Role]) -> dict[str, str]:
+    token = services.authority.issue(subject, roles, datetime.now(UTC), timedelta(hours=2))
+    return {"Authorization": f"Bearer {token}"}
+
+
+async def _callers(services: Services, engine: Any) -> list[Caller]:
+    """The matrix's rows, from the demo's accounts and three made here: a deleted account's token, and a supervisor
+    of an office that oversees only the first community and market."""
+    now = datetime.now(UTC)
+    north_resident = await _north_resident(services)
+    tenancy = services.accounts.tenancy
+    await services.accounts.create_account("gone", "已删除", {Role.PROPERTY_MANAGER}, DEMO_PASSWORD, now)
+    gone = _bearer(services, "gone", {Role.PROPERTY_MANAGER})
+    async with engine.begin() as connection:  # deleted outright, as a database clean-up would
+        await connection.execute(delete(account_scopes).where(account_scopes.c.account_id == "gone"))
+        await connection.execute(delete(accounts).where(accounts.c.account_id == "gone"))
+    await tenancy.create_organisation("office-south", "南区市场监管所", OrganisationKind.SUPERVISION_OFFICE, now)
+    await tenancy.hold("office-south", Scope(frozenset({SITE}), frozenset({SITE})))
+    await services.accounts.create_account("sup-south", "南区监管员", {Role.SUPERVISOR}, DEMO_PASSWORD, now)
+    await tenancy.join("sup-south", "office-south")
+    await tenancy.assign("sup-south", Scope(frozenset({SITE}), frozenset({SITE})))
+
+    rows = [
+        Caller("anonymous", frozenset(), False),
+        Caller("deleted account", frozenset({Role.PROPERTY_MANAGER}), False, gone),
+        Caller("resident of the north", frozenset({Role.RESIDENT}), True, account=north_resident),
+        Caller("resident of the other community", frozenset({Role.RESIDENT}), False, account="P010001"),
+        Caller("committee of the other community", frozenset({Role.RESIDENT, Role.COMMITTEE}), False,
+               account="P020001"),
+        Caller("manager of the other community", frozenset({Role.PROPERTY_MANAGER}), False, account="pm-zhang"),
+        Caller("operator of the other market", frozenset({Role.MARKET_OPERATOR}), False, account="market-liu"),
+        Caller("supervisor of the other community and market", frozenset({Role.SUPERVISOR}), False,
+               account="sup-south"),
+        Caller("district supervisor", frozenset({Role.SUPERVISOR}), True, account="jianguan-wu"),
+        Caller("admin", frozenset({Role.ADMIN}), True, account="admin"),
+    ]
+    for row in rows:
+        if row.account is not None:
+            row.headers = _bearer(services, row.account, set(row.roles))
+    return rows
+
+
+async def _north_resident(services: Services) -> str:
+    account = await services.accounts.account("north-resident-id")
+    if account is not None:
+        return account.account_id
+    raise AssertionError("the demo gives the north compound a resident with an account")
+
+
+async def _north_ids(client: TestClient[Any, Any], services: Services, admin: dict[str, str]) -> dict[str, str]:
+    """An id of a north object for each path parameter, read as the administrator sees them."""
+
+    async def get(path: str) -> Any:
+        response = await client.get(path, headers=admin)
+        assert response.status == 200, (path, await response.text())
+        return await response.json()
+
+    ids = {"community_id": NORTH, "site": NORTH}
+    gates = await get(f"/api/access/communities/{NORTH}/gates")
+    gate = gates["gates"][0] if isinstance(gates, dict) else gates[0]
+    ids["gate_id"], ids["door"] = gate["gate_id"], str(gate["doors"][0]["number"])
+    residents = await get(f"/api/access/communities/{NORTH}/residents")
+    resident = (residents["residents"] if isinstance(residents, dict) else residents)[0]
+    ids["resident_id"], ids["unit_id"] = resident["resident_id"], resident["unit_id"]
+    credentials = await get(f"/api/access/residents/{ids['resident_id']}/credentials")
+    ids["credential_id"] = (credentials["credentials"] if isinstance(credentials, dict) else credentials)[0][
+        "credential_id"]
+    groups = await get(f"/api/access/communities/{NORTH}/groups")
+    ids["group_id"] = (groups["groups"] if isinstance(groups, dict) else groups)[0]["group_id"]
+    return ids
+
+
+def _fill(path: str, ids: dict[str, str], unknown: bool = False) -> str:
+    def value(match: re.Match[str]) -> str:
+        name = match.group(1).split(":")[0]
+        if unknown:
+            return UNKNOWN_NUMBER if name in NUMERIC else UNKNOWN
+        return ids[name]
+
+    return re.sub(r"\{([^}]+)\}", value, path)
+
+
+def _normalised(text: str, ids: dict[str, str]) -> str:
+    for value in sorted({*ids.values(), UNKNOWN, UNKNOWN_NUMBER}, key=len, reverse=True):
+        if len(value) > 2:
+            text = text.replace(value, "<id>")
+    return text
+
+
+@dataclass
+class Cell:
+    route: str
+    caller: str
+    status: int
+    problem: str
+
+
+@dataclass
+class Matrix:
+    cells: list[Cell] = field(default_factory=list)
+
+    def fail(self, route: str, caller: Caller, status: int, problem: str) -> None:
+        self.cells.append(Cell(route, caller.name, status, problem))
+
+    def report(self) -> str:
+        return "\n".join(f"{cell.route:70} {cell.caller:45} {cell.status} {cell.problem}" for cell in self.cells)
+
+
+async def _made_north_objects(client: TestClient[Any, Any], installation_ids: dict[str, str],
+                              callers: list[Caller], services: Services, mosquitto_url: str) -> None:
+    """The north objects the demo does not make by itself: a visitor pass, a comment and a ballot receipt (by the
+    north resident), a remote open (by the administrator), an alarm (a forced door, published by the gate), an
+    integration token (by the north's manager)."""
+    ids = installation_ids
+    admin = next(c for c in callers if c.name == "admin").headers
+    resident = next(c for c in callers if c.name == "resident of the north")
+    opened = await client.post(f"/api/access/gates/{ids['gate_id']}/doors/{ids['door']}/open", headers=admin,
+                               json={"reason": "permission matrix"})
+    assert opened.status == 202, await opened.text()
+    ids["cmd_id"] = (await opened.json())["cmd_id"]
+    issued = await client.post("/api/access/passes", headers=resident.headers, json={
+        "doors": [{"gate_id": ids["gate_id"], "door": int(ids["door"])}]})
+    assert issued.status == 201, await issued.text()
+    ids["pass_id"] = (await issued.json())["pass_id"]
+    await _north_proposal_objects(client, ids, resident, services)
+    await _north_alarm(client, ids, admin, mosquitto_url)
+    await _north_market_ids(client, ids, admin)
+    manager = _bearer(services, "pm-sun", {Role.PROPERTY_MANAGER})
+    token = await client.post("/api/accounts/tokens", headers=manager, json={
+        "label": "智慧家园平台", "role": "property_manager", "communities": [NORTH]})
+    assert token.status == 201, await token.text()
+    ids["token_id"] = (await token.json())["token_id"]
+    ids["trace_code"] = ids.get("trace_code", "0000000000")
+
+
+async def _north_proposal_objects(client: TestClient[Any, Any], ids: dict[str, str], resident: Caller,
+                                  services: Services) -> None:
+    now = datetime.now(UTC)
+    for proposal_id in await services.voting.proposal_ids(100):
+        state = await services.voting.state(proposal_id, now)
+        proposal, roll = state.proposal, state.voters_roll
+        if proposal.community_id != NORTH or not proposal.opens_at <= now < proposal.closes_at or roll is None:
+            continue
+        ids["proposal_id"] = proposal_id
+        comment = await client.post(f"/api/voting/proposals/{proposal_id}/comments", headers=resident.headers,
+                                    json={"body": "同意，尽快施工"})
+        assert comment.status == 201, await comment.text()
+        ids["comment_id"] = str((await comment.json())["comment_id"])
+        unit = next(entry.unit_id for entry in roll.units if resident.account in entry.owner_ids)
+        ballot = await client.post(f"/api/voting/proposals/{proposal_id}/ballots", headers=resident.headers,
+                                   json={"unit_id": unit, "choice": "agree"})
+        assert ballot.status in (200, 201), await ballot.text()
+        ids["code"] = (await ballot.json())["receipt"]
+        return
+    raise AssertionError("the demo opens a north proposal for voting")
+
+
+async def _north_alarm(client: TestClient[Any, Any], ids: dict[str, str], admin: dict[str, str],
+                       mosquitto_url: str) -> None:
+    communities = await (await client.get("/api/access/communities", headers=admin)).json()
+    listed = communities["communities"] if isinstance(communities, dict) else communities
+    site = next(c["site"] for c in listed if c["community_id"] == NORTH)
+    event = {"event_id": "matrix-forced-1", "ts": int(datetime.now(UTC).timestamp() * 1000),
+             "door": int(ids["door"]), "kind": "forced"}
+    publish(int(mosquitto_url.rsplit(":", 1)[1]), [(f"sc/v1/{site}/gate/{ids['gate_id']}/event",
+                                                    json.dumps(event))])
+    for _ in range(100):
+        alarms = await (await client.get(f"/api/access/communities/{NORTH}/alarms", headers=admin)).json()
+        listed = alarms["alarms"] if isinstance(alarms, dict) else alarms
+        if listed:
+            ids["number"] = str(listed[0]["number"])
+            return
+        await asyncio.sleep(0.1)
+    raise AssertionError("a forced door at the north gate raises an alarm")
+
+
+async def _north_market_ids(client: TestClient[Any, Any], ids: dict[str, str], admin: dict[str, str]) -> None:
+    async def listed(path: str, key: str) -> list[dict[str, Any]]:
+        response = await client.get(path, headers=admin)
+        assert response.status == 200, (path, await response.text())
+        body = await response.json()
+        return list(body[key] if isinstance(body, dict) else body)
+
+    vendors = await listed(f"/api/markets/{NORTH}/vendors", "vendors")
+    vendor = next(v for v in vendors if v.get("documents"))
+    ids["vendor_id"], ids["document_id"] = vendor["vendor_id"], str(vendor["documents"][0]["document_id"])
+    ids["stall"] = (await listed(f"/api/markets/{NORTH}/stalls", "stalls"))[0]["stall"]
+    ids["batch_id"] = (await listed(f"/api/markets/{NORTH}/batches", "batches"))[0]["batch_id"]
+    findings = await listed(f"/api/markets/{NORTH}/findings", "findings")
+    ids["finding_id"] = str(findings[0]["finding_id"]) if findings else UNKNOWN
+
+
+def _body(path: str, ids: dict[str, str]) -> Any:
+    """A valid request body for each write route (by its template path), so that a refusal is the scope's and not
+    the body's; None for a route that takes none."""
+    now = datetime.now(UTC)
+    door = {"gate_id": ids["gate_id"], "door": int(ids["door"])}
+    reason = {"reason": "矩阵测试"}
+    owners = {"owners": [{"owner_id": "P-matrix", "name": "矩阵"}]}
+    v, a, m = "/api/voting/proposals/{proposal_id}", "/api/access", "/api/markets/{site}"
+    bodies: dict[str, Any] = {
+        "/api/voting/proposals": {
+            "proposal_id": "p-matrix", "matter": "use_of_maintenance_funds", "title": "矩阵测试",
+            "opens_at": (now + timedelta(days=20)).isoformat(), "closes_at": (now + timedelta(days=30)).isoformat(),
+            "roll_from_register": {"community_id": NORTH}},
+        v + "/delegations": {"unit_id": ids["unit_id"], "delegate_id": "P010001"},
+        v + "/ballots": {"unit_id": ids["unit_id"], "choice": "oppose"},
+        v + "/comments": {"body": "矩阵测试"},
+        v + "/comments/{comment_id}/hide": reason,
+        a + "/communities": {"community_id": NORTH, "site": NORTH, "name": "北苑"},
+        a + "/communities/{community_id}/buildings": {"building_id": "B-matrix", "name": "矩阵楼"},
+        a + "/communities/{community_id}/units": {"unit_id": "U-matrix", "building_id": "B-matrix", "entrance": "1",
+                                                  "room": "101", "area_m2": "88.50"},
+        a + "/communities/{community_id}/residents": {"resident_id": "R-matrix", "unit_id": ids["unit_id"],
+                                                      "role": "family", "name": "矩阵"},
+        a + "/residents/{resident_id}/groups": {"group_ids": [ids["group_id"]]},
+        a + "/residents/{resident_id}/credentials": {"kind": "card", "value": "99887766"},
+        a + "/communities/{community_id}/gates": {"gate_id": "gate-matrix", "name": "矩阵门",
+                                                  "doors": [{"number": 1, "name": "东门"}]},
+        a + "/communities/{community_id}/groups/{group_id}": {
+            "name": "矩阵组", "doors": [door],
+            "windows": [{"days": [1, 2, 3, 4, 5], "start": "06:00", "end": "22:00"}]},
+        a + "/passes": {"doors": [door]},
+        a + "/gates/{gate_id}/doors/{door}/open": reason,
+        a + "/alarms/{number}/acknowledge": {"note": "矩阵测试"},
+        a + "/alarms/{number}/resolve": {"note": "矩阵测试"},
+        "/api/ownership/units/{unit_id}": owners,
+        "/api/ownership/communities/{community_id}/import": {"units": [{"unit_id": ids["unit_id"], **owners}]},
+        "/api/accounts/tokens": {"label": "矩阵", "role": "property_manager", "communities": [NORTH]},
+        "/api/markets": {"site": NORTH, "name": "北市场", "address": "北路1号", "complaint_hotline": "12315"},
+        m + "/vendors": {"vendor_id": "v-matrix", "name": "矩阵"},
+        m + "/vendors/{vendor_id}/documents": {"kind": "business_licence", "number": "91330100MA27XXXXXX",
+                                               "valid_from": "2026-01-01"},
+        m + "/vendors/{vendor_id}/documents/{document_id}/void": reason,
+        m + "/stalls": {"stall": "S-matrix", "name": "矩阵摊", "stall_type": "vegetables"},
+        m + "/stalls/{stall}": {"name": "矩阵摊", "stall_type": "vegetables"},
+        m + "/scales": {"scale_id": "scale-matrix", "stall": ids["stall"]},
+        m + "/stalls/{stall}/prices": {"prices": [{"plu": "1001", "name": "白菜", "unit_price_fen": 300}]},
+        m + "/batches": {"batch_id": "b-matrix", "stall": ids["stall"], "plu": "1001", "product": "白菜",
+                         "supplier": "矩阵农场", "origin_code": "330100", "origin_name": "杭州", "quantity_g": 1000,
+                         "certificate_type": "commitment", "certificate_number": "C-1",
+                         "arrived_at": now.isoformat()},
+        m + "/batches/{batch_id}/tests": {"item": "农药残留", "method": "酶抑制法", "result": "pass", "tester": "矩阵",
+                                          "tested_at": now.isoformat()},
+        m + "/batches/{batch_id}/recall": reason,
+        m + "/batches/{batch_id}/release": reason,
+        m + "/batches/{batch_id}/quantity": {"quantity_g": 900, "reason": "矩阵测试"},
+        m + "/findings/{finding_id}/resolve": {"resolution": "矩阵测试"},
+    }
+    return bodies.get(path)
+
+
+def _operations(document: dict[str, Any]) -> list[tuple[str, str, list[str] | None]]:
+    return [(method.upper(), path, operation.get("x-roles"))
+            for path, operations in document["paths"].items() for method, operation in operations.items()]
+
+
+def _holds_role(caller: Caller, roles: list[str] | None) -> bool:
+    if roles is None:
+        return True
+    return not roles or Role.ADMIN in caller.roles or bool({role.value for role in caller.roles} & set(roles))
+
+
+async def _call(client: TestClient[Any, Any], method: str, path: str, headers: dict[str, str],
+                body: Any) -> tuple[int, str]:
+    kwargs: dict[str, Any] = {"headers": headers}
+    if method in ("POST", "PUT"):
+        kwargs["json"] = body
+    async with client.request(method, path, **kwargs) as response:
+        if response.content_type == "text/event-stream":  # the live feed: the status and headers say enough
+            return response.status, ""
+        return response.status, await response.text()
+
+
+def _mentions_north(text: str, ids: dict[str, str]) -> bool:
+    distinct = {NORTH, ids["gate_id"], ids["resident_id"], ids.get("pass_id", NORTH), ids.get("cmd_id", NORTH)}
+    return any(value in text for value in distinct if len(value) > 4 and SITE not in value.replace(NORTH, ""))
+
+
+ADMIN_READS_NOT_200 = {
+    "/api/access/me": "an administrator is no resident: no unit of theirs",
+}
+"""Reads the administrator's positive control does not expect a 200 from, and why."""
+
+
+def _query(operation: dict[str, Any], community: str) -> str:
+    """A route's query naming a community (the access log, the live feed, passes), else nothing."""
+    names = [p["name"] for p in operation.get("parameters", []) if p["in"] == "query" and "community" in p["name"]]
+    return f"?{names[0]}={community}" if names else ""
+
+
+async def _judge_api(client: TestClient[Any, Any], matrix: Matrix, ids: dict[str, str], caller: Caller,
+                     method: str, path: str, roles: list[str] | None, operation: dict[str, Any]) -> None:
+    scoped = "{" in path or bool(_query(operation, NORTH))
+    url = _fill(path, ids) + _query(operation, NORTH)
+    unknown_url = _fill(path, ids, unknown=True) + _query(operation, UNKNOWN)
+    body = _body(path, ids)
+    status, text = await _call(client, method, url, caller.headers, body)
+    label = f"{method} {path}"
+    if status >= 500:
+        matrix.fail(label, caller, status, "server error")
+    elif roles is None:
+        return  # public by law or by design (prices, trace lookup, the stall's page): anyone sees the north's
+    elif not caller.headers:
+        if status != 401:
+            matrix.fail(label, caller, status, "not 401 for anonymous or a deleted account")
+    elif caller.in_scope:
+        await _judge_in_scope(matrix, caller, label, method, path, roles, status)
+    elif 200 <= status < 300:
+        if method != "GET" or scoped or _mentions_north(text, ids):
+            matrix.fail(label, caller, status, f"out of scope but answered: {text[:120]}")
+    elif scoped and _holds_role(caller, roles):
+        unknown_status, unknown_text = await _call(client, method, unknown_url, caller.headers, body)
+        if status != 404:
+            matrix.fail(label, caller, status, "a role the route takes, out of scope: not 404")
+        elif (unknown_status, _normalised(unknown_text, ids)) != (status, _normalised(text, ids)):
+            matrix.fail(label, caller, status, f"differs from an unknown id's {unknown_status}: {text[:80]} / "
+                                               f"{unknown_text[:80]}")
+    elif status not in (403, 404, 422):
+        matrix.fail(label, caller, status, "neither refused nor not found")
+
+
+async def _judge_in_scope(matrix: Matrix, caller: Caller, label: str, method: str, path: str, roles: list[str],
+                          status: int) -> None:
+    if caller.name == "district supervisor":
+        if method != "GET" and status != 403:
+            matrix.fail(label, caller, status, "a supervisor writes")
+        elif method == "GET" and Role.SUPERVISOR.value in roles and not 200 <= status < 300:
+            matrix.fail(label, caller, status, "a supervisor cannot read what the route says it may")
+    elif caller.name == "admin" and method == "GET" and path not in ADMIN_READS_NOT_200 and status != 200:
+        matrix.fail(label, caller, status, "the positive control: the administrator reads the north's objects")
+    elif caller.name == "admin" and status in (401, 403):
+        matrix.fail(label, caller, status, "the administrator is refused")
+
+
+async def test_every_api_route_answers_each_caller_within_their_scope(installation: Installation,
+                                                                      mosquitto: Mosquitto) -> None:
+    client, ids = installation.client, installation.ids
+    await _made_north_objects(client, ids, installation.callers, installation.services, mosquitto.url)
+    matrix = Matrix()
+    operations = [(method.upper(), path, operation) for path, operations in installation.document["paths"].items()
+                  for method, operation in operations.items()]
+    order = [c for c in installation.callers if c.name not in ("admin", "resident of the north")]
+    order += [c for c in installation.callers if c.name == "admin"]
+    # reads first for everyone, then writes (the administrator's last), so no write changes what a read sees
+    for writes in (False, True):
+        for caller in order:
+            for method, path, operation in operations:
+                if (method != "GET") == writes:
+                    await _judge_api(client, matrix, ids, caller, method, path, operation.get("x-roles"), operation)
+    checked = len(operations) * len(order)
+    assert checked > 90 * 8, "every route, every caller"
+    assert not matrix.cells, f"{len(matrix.cells)} of {checked} cells wrong:\n{matrix.report()}"
+
+
+PUBLIC_PAGES = ("/market/{site}/prices", "/market/{site}/trace", "/market/{site}/trace/{trace_code}",
+                "/market/{site}/stalls/{stall}", "/market/{site}/stalls/{stall}/screen", "/signin", "/", "/static")
+COMMUNITY_PAGES = "/access/console"
+"""Pages that take the community as ?community= (the manager's console)."""
+
+
+async def _signed_in(client: TestClient[Any, Any], account: str) -> str:
+    """Sign ``account`` in on a fresh browser; returns a CSRF token for its forms."""
+    client.session.cookie_jar.clear()
+    form = await client.get("/signin", headers=HTML)
+    found = CSRF.search(await form.text())
+    assert found is not None
+    signed_in = await client.post("/signin", allow_redirects=False, data={
+        "csrf_token": found.group(1), "account_id": account, "password": DEMO_PASSWORD})
+    assert signed_in.status == 303, (account, await signed_in.text())
+    landing = await client.get("/voting" if account.startswith("P") else "/", headers=HTML)
+    token = CSRF.search(await landing.text())
+    return token.group(1) if token else ""
+
+
+async def test_every_page_answers_each_caller_within_their_scope(installation: Installation,
+                                                                 mosquitto: Mosquitto) -> None:
+    client, ids = installation.client, installation.ids
+    await _made_north_objects(client, ids, installation.callers, installation.services, mosquitto.url)
+    api = {(path, method.upper()) for path, ops in installation.document["paths"].items() for method in ops}
+    pages = sorted({(path, method) for path, method in served_routes(installation.app)
+                    if method != "HEAD" and (path, method) not in api and path not in PUBLIC_PAGES
+                    and path not in ("/openapi.json", "/signin", "/signout", "/healthz", "/readyz")})
+    matrix = Matrix()
+    for caller in installation.callers:
+        if caller.name == "deleted account":
+            continue  # it cannot sign in: its session would be refused like its token (test_token_revocation)
+        csrf = await _signed_in(client, caller.account) if caller.account else ""
+        for path, method in pages:
+            url = _fill(path, ids) + (f"?community={NORTH}" if path.startswith(COMMUNITY_PAGES) else "")
+            data = {"csrf_token": csrf, "reason": "矩阵测试", "note": "矩阵测试"}
+            async with client.request(method, url, headers=HTML, allow_redirects=False,
+                                      data=data if method == "POST" else None) as response:
+                status, text = response.status, await response.text()
+            _judge_page(matrix, ids, caller, method, path, status, text)
+    assert len(pages) > 40, pages
+    assert not matrix.cells, f"{len(matrix.cells)} cells wrong:\n{matrix.report()}"
+
+
+def _judge_page(matrix: Matrix, ids: dict[str, str], caller: Caller, method: str, path: str, status: int,
+                text: str) -> None:
+    label = f"{method} {path}"
+    scoped = "{" in path or path.startswith(COMMUNITY_PAGES)
+    if status >= 500:
+        matrix.fail(label, caller, status, "server error")
+    elif not caller.account:
+        if status not in (303, 403):  # to sign-in; a form without a session's CSRF token: 403
+            matrix.fail(label, caller, status, "anonymous: not sent to sign in")
+    elif caller.name == "admin":
+        if method == "GET" and status != 200 and not path.startswith("/access/my"):
+            matrix.fail(label, caller, status, f"the positive control: the administrator reads it: {text[:100]}")
+    elif caller.in_scope:
+        if method == "POST" and caller.name == "district supervisor" and status not in (403, 404):
+            matrix.fail(label, caller, status, "a supervisor changes something")
+    elif status in (200, 303) and (scoped or method == "POST" or _mentions_north(text, ids)):
+        matrix.fail(label, caller, status, f"out of scope but answered: {text[:100]}")
+    elif status not in (200, 303, 403, 404):
+        matrix.fail(label, caller, status, "neither refused nor not found")
