@@ -1,4 +1,6 @@
-"""A demo market matching the simulated scales, so that ``smartcity run`` shows a live market.
+"""The demo markets matching the simulated scales, so that ``smartcity run`` shows live markets: the first at the
+installation's site id, and a smaller second one, 北市场, at ``f"{site}-north"`` (:func:`seed_north_demo_market`),
+so that an installation serving several markets, each to its own operators, can be seen.
 
 ``TrafficGenerator.market_roster(now)`` (devices/simulator/) says which stall each simulated scale
 stands at (its code starts with the zone letter: A vegetables, B meat, C aquatic, D fruit, E eggs and
@@ -10,6 +12,12 @@ rapid test.
 
 Idempotent: what exists is left as it is and what is missing is added, so it may run at every start
 (the simulator's stalls change with its seed) and again each day (the batch ids carry the day).
+
+The second market's roster comes from a simulator of its own (:func:`north_demo_generator`: its site, a few
+scales, another seed). Whether its scales are registered is the caller's to say (``with_scales``): only when that
+simulator runs against the broker too, else they would be sent prices they never acknowledge and the operator's
+pages would show them as waiting forever. Without them the market has its vendors, documents, stalls, published
+prices and batches (the price board and the operator's pages work), and no sales.
 """
 
 from __future__ import annotations
@@ -21,7 +29,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Final
 
-from devices.simulator import SimulatedItem, SimulatedStall, StallZone
+from devices.simulator import SimulatedItem, SimulatedStall, StallZone, TrafficGenerator
 from market.licences import CREDIT_CODE_ALPHABET, Document, DocumentKind, StallType, credit_code_check_character
 from market.market_time import MARKET_TZ, market_day
 from market.service import Conflict, MarketService, PriceItem
@@ -29,6 +37,15 @@ from market.stalls import Market, Stall, Vendor
 from market.tracing import Batch, CertificateType, RapidTest, RapidTestResult
 
 OPERATOR: Final = "demo-seed"
+MARKET_NAME: Final = "智慧农贸市场（演示）"
+MARKET_ADDRESS: Final = "演示路 1 号"
+NORTH_SUFFIX: Final = "-north"
+NORTH_NAME: Final = "北市场（演示）"
+NORTH_ADDRESS: Final = "演示路北段 88 号"
+NORTH_SCALES: Final = 3
+"""The second market is the smaller one: a stall or three."""
+NORTH_SEED_OFFSET: Final = 1
+"""Its simulator's seed is the first one's plus this: other stalls, other goods, the same every start."""
 BATCH_GRAMS: Final = 2_000_000  # generous: the simulator sells far faster than a real stall
 BATCH_DAY: Final = re.compile(r"B(\d{8})-")  # the simulator's batch ids start with the arrival day
 
@@ -68,49 +85,50 @@ def _zone(stall: str) -> StallZone:
         return StallZone.VEGETABLES
 
 
-def _pick(stall: str, salt: str, modulo: int) -> int:
-    return int.from_bytes(hashlib.sha256(f"{salt}:{stall}".encode()).digest()[:4], "big") % modulo
+def _pick(key: str, salt: str, modulo: int) -> int:
+    """A number below ``modulo`` that a stall's ``key`` (its market's site and its code) and ``salt`` always give."""
+    return int.from_bytes(hashlib.sha256(f"{salt}:{key}".encode()).digest()[:4], "big") % modulo
 
 
-def _credit_code(stall: str, region: str) -> str:
+def _credit_code(key: str, region: str) -> str:
     """A well-formed code of an individual business (个体工商户, ``92``) registered in ``region``."""
-    body = "".join(CREDIT_CODE_ALPHABET[_pick(stall, f"code{i}", len(CREDIT_CODE_ALPHABET))] for i in range(9))
+    body = "".join(CREDIT_CODE_ALPHABET[_pick(key, f"code{i}", len(CREDIT_CODE_ALPHABET))] for i in range(9))
     first_17 = f"92{region}{body}"
     return first_17 + credit_code_check_character(first_17)
 
 
-def _documents(stall: str, zone: _Zone, holder: str, now: datetime) -> list[Document]:
+def _documents(key: str, zone: _Zone, holder: str, now: datetime) -> list[Document]:
     """A complete set for most stalls; every few stalls something the operator must chase."""
     today = market_day(now)
     region = zone.origin_code
-    case = _pick(stall, "case", 6)
-    documents = [Document(DocumentKind.BUSINESS_LICENCE, _credit_code(stall, region), today - timedelta(days=900))]
+    case = _pick(key, "case", 6)
+    documents = [Document(DocumentKind.BUSINESS_LICENCE, _credit_code(key, region), today - timedelta(days=900))]
     if zone.stall_type.needs_food_permit:
-        documents.append(Document(DocumentKind.FOOD_BUSINESS_PERMIT, f"JY1{region}{_pick(stall, 'jy', 10**7):07d}",
+        documents.append(Document(DocumentKind.FOOD_BUSINESS_PERMIT, f"JY1{region}{_pick(key, 'jy', 10**7):07d}",
                                   today - timedelta(days=700), today + timedelta(days=1100), scope="散装食品销售"))
     elif case != 4:  # case 4: the filing was never handed in
-        documents.append(Document(DocumentKind.FOOD_FILING, f"YB1{region}{_pick(stall, 'yb', 10**7):07d}",
+        documents.append(Document(DocumentKind.FOOD_FILING, f"YB1{region}{_pick(key, 'yb', 10**7):07d}",
                                   today - timedelta(days=400)))
     health_until = today + timedelta(days=5 if case == 1 else 200)
-    documents.append(Document(DocumentKind.HEALTH_CERTIFICATE, f"JK{today:%Y}{_pick(stall, 'jk', 10**6):06d}",
+    documents.append(Document(DocumentKind.HEALTH_CERTIFICATE, f"JK{today:%Y}{_pick(key, 'jk', 10**6):06d}",
                               health_until - timedelta(days=364), health_until, holder=holder))
     if case == 3:  # a helper whose certificate lapsed last month
         lapsed = today - timedelta(days=20)
-        documents.append(Document(DocumentKind.HEALTH_CERTIFICATE, f"JK{today:%Y}{_pick(stall, 'jk2', 10**6):06d}",
-                                  lapsed - timedelta(days=364), lapsed, holder=_name(stall, "helper")))
+        documents.append(Document(DocumentKind.HEALTH_CERTIFICATE, f"JK{today:%Y}{_pick(key, 'jk2', 10**6):06d}",
+                                  lapsed - timedelta(days=364), lapsed, holder=_name(key, "helper")))
     return documents
 
 
-def _name(stall: str, salt: str) -> str:
-    return _FAMILY_NAMES[_pick(stall, salt + "f", len(_FAMILY_NAMES))] + _GIVEN_NAMES[
-        _pick(stall, salt + "g", len(_GIVEN_NAMES))]
+def _name(key: str, salt: str) -> str:
+    return _FAMILY_NAMES[_pick(key, salt + "f", len(_FAMILY_NAMES))] + _GIVEN_NAMES[
+        _pick(key, salt + "g", len(_GIVEN_NAMES))]
 
 
-async def seed_demo_market(service: MarketService, site: str, now: datetime,
-                           roster: Iterable[SimulatedStall]) -> None:
-    """Create or complete the demo market at ``site`` for the simulated scales of ``roster``."""
-    await _ignoring_conflict(service.create_market(
-        Market(site, "智慧农贸市场（演示）", "演示路 1 号", "12315"), now))
+async def seed_demo_market(service: MarketService, site: str, now: datetime, roster: Iterable[SimulatedStall], *,
+                           name: str = MARKET_NAME, address: str = MARKET_ADDRESS, with_scales: bool = True) -> None:
+    """Create or complete the demo market ``name`` at ``site`` for the simulated scales of ``roster``: their
+    stalls, with the scales registered at them unless ``with_scales`` is False (no simulator drives them)."""
+    await _ignoring_conflict(service.create_market(Market(site, name, address, "12315"), now))
     scales: dict[str, list[str]] = {}
     items: dict[str, dict[str, SimulatedItem]] = {}
     for entry in roster:
@@ -118,16 +136,37 @@ async def seed_demo_market(service: MarketService, site: str, now: datetime,
         for item in entry.items:
             items.setdefault(entry.stall, {}).setdefault(item.plu, item)
     for stall in sorted(scales):
-        await _seed_stall(service, site, stall, sorted(scales[stall]), list(items.get(stall, {}).values()), now)
+        await _seed_stall(service, site, stall, sorted(scales[stall]) if with_scales else [],
+                          list(items.get(stall, {}).values()), now)
+
+
+def north_site(site: str) -> str:
+    """The second demo market's site id beside the installation's ``site``."""
+    return f"{site}{NORTH_SUFFIX}"
+
+
+def north_demo_generator(site: str, seed: int) -> TrafficGenerator:
+    """The simulated scales of the second demo market beside the installation's ``site`` (whose simulator has
+    ``seed``): its roster says what :func:`seed_north_demo_market` seeds, day by day."""
+    return TrafficGenerator(north_site(site), gates=0, scales=NORTH_SCALES, seed=seed + NORTH_SEED_OFFSET)
+
+
+async def seed_north_demo_market(service: MarketService, site: str, now: datetime, roster: Iterable[SimulatedStall],
+                                 *, with_scales: bool = False) -> None:
+    """Create or complete 北市场, the second demo market, at :func:`north_site` of ``site``, for ``roster`` (of
+    :func:`north_demo_generator`); its scales registered only ``with_scales`` (a simulator drives them)."""
+    await seed_demo_market(service, north_site(site), now, roster, name=NORTH_NAME, address=NORTH_ADDRESS,
+                           with_scales=with_scales)
 
 
 async def _seed_stall(service: MarketService, site: str, stall: str, scales: list[str], items: list[SimulatedItem],
                       now: datetime) -> None:
     zone = _ZONES[_zone(stall)]
     vendor_id = f"v-{stall}"
-    holder = _name(stall, "vendor")
+    key = f"{site}/{stall}"  # the stall's people and papers differ from market to market (a code may be in both)
+    holder = _name(key, "vendor")
     if await _ignoring_conflict(service.add_vendor(site, Vendor(vendor_id, holder, None, None), now)):
-        for document in _documents(stall, zone, holder, now):
+        for document in _documents(key, zone, holder, now):
             await service.add_document(site, vendor_id, document, OPERATOR, now)
     await _ignoring_conflict(service.add_stall(site, Stall(stall, f"{holder[0]}记{zone.label}", zone.stall_type,
                                                            vendor_id), now))

@@ -11,12 +11,14 @@ URLs (``{site}`` is the market's site id)::
     /market/{site}/prices                 public: today's board, price trends (?days=7|14|30)
     /market/{site}/trace                  public: the trace lookup form (?code= also takes a receipt URL)
     /market/{site}/trace/{trace_code}     public: what a receipt's trace code leads to (the receipt's QR code)
-    /market/{site}/manage[/...]           operators: stalls, prices, batches, findings
+    /market/manage                        operators, supervisors: the way in, to their market(s)
+    /market/{site}/manage[/...]           the market's operators: stalls, prices, batches, findings (its
+                                          supervisor: reading, no forms; another market: 404 as for none)
 
-``routes`` mounts them; one module per page group: ``stalls``, ``publishing``, ``batches``, ``findings``
-(the operator's), ``price_board`` and ``trace_lookup`` (the public ones); ``context`` holds what every
-page reads from the app and the request, ``form_fields`` what people type, ``wording`` how states are
-worded.
+``routes`` mounts them; one module per page group: ``choosing`` (the way in), ``stalls``, ``publishing``,
+``batches``, ``findings`` (the operator's), ``price_board`` and ``trace_lookup`` (the public ones);
+``context`` holds what every page reads from the app and the request (and the operator pages' guard),
+``form_fields`` what people type, ``wording`` how states are worded.
 """
 
 from market.pages.routes import mount_market_pages

@@ -19,9 +19,9 @@ from devices.scale_commands import BLOCK_BATCH, UNBLOCK_BATCH
 from market.corrections import CorrectionKind, RecordedCorrection
 from market.market_time import MARKET_TZ, market_day
 from market.pages.context import (
-    OPERATORS,
     all_stalls,
     market_of,
+    market_page,
     now_of,
     offset_of,
     operator_page,
@@ -53,8 +53,9 @@ from market.tracing import (
     accepted_certificates,
     standing_failures,
 )
+from market.web.scope import OPERATORS, READERS
 from webkit.auth import PRINCIPAL
-from webkit.pages import PageProblem, form_of, page
+from webkit.pages import PageProblem, form_of
 
 BATCHES_PER_PAGE: Final = 50
 SALES_PER_PAGE: Final = 50
@@ -66,7 +67,7 @@ BATCH_FIELDS: Final = ("batch_id", "stall", "plu", "product", "supplier", "suppl
                        "origin_name", "quantity_kg", "certificate_type", "certificate_number", "arrived_at")
 
 
-@page(*OPERATORS)
+@market_page(*READERS)
 async def batches_page(request: web.Request) -> web.Response:
     stall = request.query.get("stall", "").strip()[:32] or None
     return await _batches_page(request, stall, {"arrived_at": local_input(now_of(request)), "stall": stall or ""})
@@ -88,7 +89,7 @@ async def _batches_page(request: web.Request, stall: str | None, values: dict[st
     }, status=status)
 
 
-@page(*OPERATORS)
+@market_page(*OPERATORS)
 async def register_batch(request: web.Request) -> web.StreamResponse:
     service = service_of(request)
     market = await market_of(request)
@@ -175,7 +176,7 @@ _BATCH_NOTICES: Final = {
 }
 
 
-@page(*OPERATORS)
+@market_page(*READERS)
 async def batch_page(request: web.Request) -> web.Response:
     return await _batch_page(request)
 
@@ -232,7 +233,7 @@ async def _block_deliveries(service: MarketService, site: str, batch: Batch, sal
     return found
 
 
-@page(*OPERATORS)
+@market_page(*OPERATORS)
 async def record_test(request: web.Request) -> web.StreamResponse:
     service = service_of(request)
     site = site_of(request)
@@ -307,12 +308,12 @@ StopAction = Callable[[str, str, str, str, datetime], Awaitable[object]]
 """The service's recall or release: (site, batch id, reason, by whom, now)."""
 
 
-@page(*OPERATORS)
+@market_page(*OPERATORS)
 async def recall_batch(request: web.Request) -> web.StreamResponse:
     return await _stop_or_release(request, RECALL, service_of(request).recall)
 
 
-@page(*OPERATORS)
+@market_page(*OPERATORS)
 async def release_batch(request: web.Request) -> web.StreamResponse:
     """Lift the block: refused with a message while a failed rapid test stands."""
     return await _stop_or_release(request, RELEASE, service_of(request).release)
@@ -347,7 +348,7 @@ async def _stop_or_release(request: web.Request, action: _BatchStop, carry_out: 
     raise web.HTTPSeeOther(f"/market/{site}/manage/batches/{quote(batch_id)}?notice={action.notice}#recall")
 
 
-@page(*OPERATORS)
+@market_page(*OPERATORS)
 async def correct_quantity(request: web.Request) -> web.StreamResponse:
     service = service_of(request)
     site = site_of(request)
@@ -410,7 +411,7 @@ def _local_iso(text: str) -> str:
         return text
 
 
-@page(*OPERATORS)
+@market_page(*READERS)
 async def batch_epcis(request: web.Request) -> web.Response:
     """The batch's history as a GS1 EPCIS 2.0 document, for the operator to download."""
     service = service_of(request)

@@ -12,13 +12,14 @@ from urllib.parse import quote, unquote, urlencode, urlsplit
 from aiohttp import web
 
 from market.findings import FindingKind, RecordedFinding
-from market.pages.context import FINDINGS_PER_PAGE, OPERATORS, market_of, now_of, operator_page, service_of
+from market.pages.context import FINDINGS_PER_PAGE, market_of, market_page, now_of, operator_page, service_of
 from market.pages.form_fields import ASCII_ID, InputProblem, text_field
 from market.pages.wording import kilograms
 from market.service import Conflict, MarketService, NotFound
 from market.web.presenting import yuan
+from market.web.scope import OPERATORS, READERS
 from webkit.auth import PRINCIPAL
-from webkit.pages import PageProblem, form_of, page
+from webkit.pages import PageProblem, form_of
 
 FINDING_STATES: Final = {"open": "未处理", "closed": "已处理", "all": "全部"}
 
@@ -101,7 +102,7 @@ async def _findings_window(service: MarketService, site: str, filters: FindingFi
     return found[:FINDINGS_PER_PAGE], filters.offset + FINDINGS_PER_PAGE if more else None
 
 
-@page(*OPERATORS)
+@market_page(*READERS)
 async def findings_page(request: web.Request) -> web.Response:
     return await _findings_page(request, _finding_filters(request.query))
 
@@ -118,7 +119,7 @@ async def _findings_page(request: web.Request, filters: FindingFilters, *, faile
     }, status=status)
 
 
-@page(*OPERATORS)
+@market_page(*OPERATORS)
 async def resolve_finding(request: web.Request) -> web.StreamResponse:
     market = await market_of(request)
     raw = request.match_info["finding_id"]

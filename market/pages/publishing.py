@@ -13,14 +13,15 @@ from urllib.parse import quote
 from aiohttp import web
 from multidict import MultiDictProxy
 
-from market.pages.context import OPERATORS, display_of, now_of, operator_page, scales_of, service_of, site_of
+from market.pages.context import display_of, market_page, now_of, operator_page, scales_of, service_of, site_of
 from market.pages.form_fields import InputProblem, fen_from_yuan, local_input, moment_from_local, text_field
 from market.pricing import PublishedPrice, price_in_force, prices_in_force, scale_price_table
 from market.service import MarketService, PriceItem, Refused, StallDisplay
 from market.stalls import CODE
 from market.web.presenting import yuan
+from market.web.scope import OPERATORS
 from webkit.auth import PRINCIPAL
-from webkit.pages import form_of, page
+from webkit.pages import form_of
 
 PRICE_HISTORY_SCAN: Final = 1_000
 """A stall's latest publications read for the prices it has scheduled (taking effect later)."""
@@ -66,7 +67,7 @@ async def _stall_prices(service: MarketService, display: StallDisplay, now: date
     return [p for p in display.prices if p.effective_from <= now] + later
 
 
-@page(*OPERATORS)
+@market_page(*OPERATORS)
 async def price_form_page(request: web.Request) -> web.Response:
     display = await display_of(request, request.match_info["stall"])
     now = now_of(request)
@@ -88,7 +89,7 @@ async def _price_form(request: web.Request, display: StallDisplay, draft: PriceD
     }, status=status)
 
 
-@page(*OPERATORS)
+@market_page(*OPERATORS)
 async def publish_prices(request: web.Request) -> web.StreamResponse:
     """Edit → preview (what the scales will get) → confirm: publish and push to the stall's scales."""
     service = service_of(request)

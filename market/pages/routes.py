@@ -20,7 +20,8 @@ from market.pages.batches import (
     register_batch,
     release_batch,
 )
-from market.pages.context import MARKET_PAGES, OPERATORS, MarketPages
+from market.pages.choosing import CHOOSER_PATH, markets_page
+from market.pages.context import MARKET_PAGES, MarketPages
 from market.pages.findings import findings_page, resolve_finding
 from market.pages.price_board import BoardTrends, price_board_page
 from market.pages.publishing import price_form_page, publish_prices
@@ -30,6 +31,7 @@ from market.pages.wording import delivery_text, delivery_tone, kilograms, licenc
 from market.service import MarketService
 from market.web.presenting import yuan
 from market.web.routes import market_contexts
+from market.web.scope import READERS
 from webkit.identity import TokenAuthority
 from webkit.pages import SITE, NavLink, add_navigation, add_templates
 
@@ -40,8 +42,10 @@ def mount_market_pages(app: web.Application, service: MarketService, site: str, 
                        now: Callable[[], datetime]) -> None:
     """The market API with the market's pages (call :func:`accounts.pages.mount_pages` first): the API and its
     public stall pages as :func:`market.web.mount` serves them, and on the same sub-application at /market the
-    operator's pages under /market/{site}/manage, the public price board and trace lookup (whose rate limit it
-    shares with the API's per client address). The navigation links to the market ``site``."""
+    operator's pages under /market/{site}/manage (each market's to its operators and supervisors only; the way in,
+    /market/manage, lists the signed-in person's markets), the public price board and trace lookup (whose rate
+    limit it shares with the API's per client address). The navigation's public links go to the market
+    ``site``."""
     if SITE not in app:
         raise RuntimeError("mount the shared page machinery first: accounts.pages.mount_pages")
     api, pages = market_contexts(app, service, authority, now)
@@ -54,13 +58,16 @@ def mount_market_pages(app: web.Application, service: MarketService, site: str, 
                                 "今日农贸市场各商品最低、平均、最高价与价格走势"))
     add_navigation(app, NavLink("溯源查询", f"/market/{site}/trace", (),
                                 "输入小票上的追溯码，查看产地、供货商与快检结果"))
-    add_navigation(app, NavLink("市场管理", f"/market/{site}/manage", OPERATORS,
+    # to the markets of whoever signs in (straight to theirs when they have one), not to ``site``'s, which may
+    # not be theirs
+    add_navigation(app, NavLink("市场管理", CHOOSER_PATH, READERS,
                                 "摊位证照、价格发布、进货与快检、召回、问题线索"))
     market = "/market/{site}"
     manage = market + "/manage"
     pages.add_get(market + "/prices", price_board_page)
     pages.add_get(market + "/trace", trace_form_page)
     pages.add_get(market + "/trace/{trace_code:.+}", trace_result_page)
+    pages.add_get(CHOOSER_PATH, markets_page)
     pages.add_get(manage, stalls_page)
     pages.add_get(manage + "/stalls/{stall}", stall_page)
     pages.add_get(manage + "/stalls/{stall}/prices", price_form_page)

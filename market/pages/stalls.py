@@ -12,10 +12,10 @@ from aiohttp import web
 
 from market.licences import DocumentStatus, Validity
 from market.pages.context import (
-    OPERATORS,
     STALLS_PER_PAGE,
     display_of,
     market_of,
+    market_page,
     now_of,
     offset_of,
     operator_page,
@@ -27,8 +27,9 @@ from market.pages.form_fields import InputProblem, text_field
 from market.pages.wording import licence_tone
 from market.scale_delivery import DeliveryStatus
 from market.service import Conflict, NotFound, Refused, StallOverview
+from market.web.scope import OPERATORS, READERS
 from webkit.auth import PRINCIPAL
-from webkit.pages import PageProblem, form_of, page
+from webkit.pages import PageProblem, form_of
 
 LICENCE_PROBLEMS_PER_PAGE: Final = 50
 PUBLISH_REFRESH_S: Final = 5
@@ -56,7 +57,7 @@ class StallRow:
         return "warn" if self.attention else "ok"
 
 
-@page(*OPERATORS)
+@market_page(*READERS)
 async def stalls_page(request: web.Request) -> web.Response:
     market = await market_of(request)
     service = service_of(request)
@@ -81,7 +82,7 @@ async def stalls_page(request: web.Request) -> web.Response:
     })
 
 
-@page(*OPERATORS)
+@market_page(*READERS)
 async def stall_page(request: web.Request) -> web.Response:
     return await _stall_page(request)
 
@@ -110,7 +111,7 @@ async def _stall_page(request: web.Request, *, void_failed: int | None = None, v
     }, status=status)
 
 
-@page(*OPERATORS)
+@market_page(*OPERATORS)
 async def void_document(request: web.Request) -> web.StreamResponse:
     """Void a mistyped document of the stall's vendor, with a reason (audited)."""
     service = service_of(request)

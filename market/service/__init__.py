@@ -5,6 +5,7 @@ of its use cases and the refusals it raises."""
 from market.service.batches import BatchDetail
 from market.service.directory import ScaleOverview, StallOverview
 from market.service.errors import Conflict, NotFound, Refused, TestBeforeArrival, Unchanged
+from market.service.lookup import no_market
 from market.service.market_service import MarketService
 from market.service.oversight import LicenceProblem
 from market.service.prices import PriceHistory, PriceItem, Publication
@@ -34,4 +35,5 @@ __all__ = [
     "StallOverview",
     "TestBeforeArrival",
     "Unchanged",
+    "no_market",
 ]

@@ -4,7 +4,7 @@ with :func:`stall_overviews`, the licence status each stall shows, as the screen
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 
@@ -59,9 +59,9 @@ class MarketDirectory:
         async with self._engine.connect() as connection:
             return await existing_market(MarketRepository(connection), site)
 
-    async def markets(self, limit: int, offset: int) -> list[Market]:
+    async def markets(self, limit: int, offset: int, sites: Collection[str] | None = None) -> list[Market]:
         async with self._engine.connect() as connection:
-            return await MarketRepository(connection).markets(limit, offset)
+            return await MarketRepository(connection).markets(limit, offset, sites)
 
     async def add_stall(self, site: str, stall: Stall, now: datetime | None = None) -> None:
         async with self._engine.begin() as connection:

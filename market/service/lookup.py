@@ -9,10 +9,16 @@ from market.storage import MarketRepository
 from market.tracing import Batch
 
 
+def no_market(site: str) -> NotFound:
+    """What a use case answers for a market that does not exist; the web layer answers the same for a market
+    outside the caller's scope, so the two cannot be told apart."""
+    return NotFound(f"no market {site!r}")
+
+
 async def existing_market(repository: MarketRepository, site: str) -> Market:
     market = await repository.market(site)
     if market is None:
-        raise NotFound(f"no market {site!r}")
+        raise no_market(site)
     return market
 
 

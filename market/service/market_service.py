@@ -13,7 +13,7 @@ Both are idempotent: a redelivered record is one sale, a redelivered ack changes
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -75,8 +75,9 @@ class MarketService:
     async def market(self, site: str) -> Market:
         return await self._directory.market(site)
 
-    async def markets(self, limit: int, offset: int) -> list[Market]:
-        return await self._directory.markets(limit, offset)
+    async def markets(self, limit: int, offset: int, sites: Collection[str] | None = None) -> list[Market]:
+        """A page of the markets by site id; ``sites``: only these (a caller's scope), None: every market."""
+        return await self._directory.markets(limit, offset, sites)
 
     async def add_stall(self, site: str, stall: Stall, now: datetime | None = None) -> None:
         await self._directory.add_stall(site, stall, now)

@@ -3,7 +3,7 @@ who held them when and the scales that stand at them."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -28,8 +28,14 @@ class SiteRepository(Repository):
         rows = await self._rows(select(markets).where(markets.c.site == site))
         return _market(rows[0]) if rows else None
 
-    async def markets(self, limit: int, offset: int) -> list[Market]:
-        rows = await self._rows(select(markets).order_by(markets.c.site).limit(limit).offset(offset))
+    async def markets(self, limit: int, offset: int, sites: Collection[str] | None = None) -> list[Market]:
+        """A page of the markets by site id; ``sites``: only these (None: all)."""
+        statement = select(markets)
+        if sites is not None:
+            if not sites:
+                return []
+            statement = statement.where(markets.c.site.in_(sorted(sites)))
+        rows = await self._rows(statement.order_by(markets.c.site).limit(limit).offset(offset))
         return [_market(row) for row in rows]
 
 

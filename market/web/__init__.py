@@ -1,6 +1,7 @@
 """The market API (aiohttp) and the stall pages.
 
-Operators (``market_operator`` or ``admin``) manage the market; the stall display, the price board,
+Operators (``market_operator`` or ``admin``) manage their markets, a supervision office (``supervisor``) reads
+them, and another market answers as if it did not exist (``scope``); the stall display, the price board,
 price history and the trace lookup are public, and show nothing private: no vendor's or supplier's
 contact, no payment, no tester's name, health-certificate holders' names masked. The trace lookup is
 rate-limited per client address (behind a trusted reverse proxy, the address it forwards). Handlers only

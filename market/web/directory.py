@@ -38,11 +38,19 @@ from market.web.schemas import (
     VendorsPage,
     VoidIn,
 )
+from market.web.scope import sees_contacts, sites_in_scope
+from webkit.auth import PRINCIPAL
 from webkit.json_errors import json_error
 
 
 async def create_market(request: web.Request) -> web.Response:
+    """An administrator creates any market; an operator one whose site id an administrator has assigned to
+    them (and their organisation) first. The id is new, so refusing with 403 tells nothing of other markets;
+    one that exists within the caller's scope is 409, as before."""
     data: MarketIn = await read_body(request, MarketIn)
+    if not request[PRINCIPAL].has_market(data.site):
+        raise json_error(web.HTTPForbidden, f"market {data.site!r} is not assigned to you: an administrator assigns "
+                                            "its site id to your organisation and your account first")
     market = built(lambda: Market(data.site, data.name, data.address, data.complaint_hotline))
     await calling(request.app[SERVICE].create_market(market, now_of(request)))
     return json_of(market_out(market), 201)
@@ -50,7 +58,7 @@ async def create_market(request: web.Request) -> web.Response:
 
 async def list_markets(request: web.Request) -> web.Response:
     limit, offset = paging(request)
-    found = await request.app[SERVICE].markets(limit + 1, offset)
+    found = await request.app[SERVICE].markets(limit + 1, offset, sites_in_scope(request[PRINCIPAL]))
     return paged(MarketsPage, [market_out(m) for m in found], limit, offset)
 
 
@@ -67,10 +75,12 @@ async def add_vendor(request: web.Request) -> web.Response:
 
 
 async def list_vendors(request: web.Request) -> web.Response:
+    """Vendors with their documents; the contact phone to operators only (a supervisor is shown null)."""
     limit, offset = paging(request)
     found = await calling(request.app[SERVICE].vendors(site_of(request), limit + 1, offset))
+    contacts = sees_contacts(request[PRINCIPAL])
     return paged(VendorsPage, [VendorOut(vendor_id=v.vendor_id, name=v.name, photo_ref=v.photo_ref,
-                                         contact_phone=v.contact_phone,
+                                         contact_phone=v.contact_phone if contacts else None,
                                          documents=[recorded_document_out(d) for d in docs])
                                for v, docs in found], limit, offset)
 

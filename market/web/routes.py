@@ -1,5 +1,7 @@
 """The market API's route table, which is also its OpenAPI document, and ``mount``: each route with its
-request and response bodies, the roles it needs (none: public) and the errors it may answer."""
+request and response bodies, the roles it needs (none: public) and the errors it may answer. Every route that
+needs a role and names a market answers 404 for a market outside the caller's scope, as for none
+(:mod:`market.web.scope`); the supervisor has the GET routes' roles, never a write's."""
 
 from __future__ import annotations
 
@@ -72,6 +74,7 @@ from market.web.schemas import (
     VendorsPage,
     VoidIn,
 )
+from market.web.scope import OPERATORS, READERS, scoped_routes
 from market.web.stall_screen import PAGES, TEMPLATE_DIR, stall_display, stall_page, stall_screen
 from market.web.tracing import (
     TRACE_BUCKETS,
@@ -89,10 +92,8 @@ from market.web.tracing import (
 )
 from webkit.auth import serve_tokens
 from webkit.context_app import ContextApp
-from webkit.identity import Role, TokenAuthority
+from webkit.identity import TokenAuthority
 from webkit.openapi import LIMIT, OFFSET, QueryParam, Route, add_routes
-
-OPERATORS = (Role.MARKET_OPERATOR,)
 
 ST = "/api/markets/{site}"
 PAGE = (LIMIT, OFFSET)
@@ -105,16 +106,17 @@ FINDING_KIND = QueryParam("kind", description="Only this kind of finding")
 OPEN_ONLY = QueryParam("open", "boolean", "true: only open findings; false: all")
 CORRECTION_KIND = QueryParam("kind", description="release_batch, void_document or correct_quantity")
 SUBJECT = QueryParam("subject", description="Only corrections of this batch id or document id")
-ROUTES = [
-    Route("POST", "/api/markets", create_market, "Create a market (its site id is its devices' topic site)",
+ROUTES = scoped_routes([
+    Route("POST", "/api/markets", create_market, "Create a market (its site id is its devices' topic site): an "
+          "administrator, or an operator the site id is assigned to already (else 403)",
           MarketIn, MarketOut, 201, OPERATORS, (400, 409, 422)),
-    Route("GET", "/api/markets", list_markets, "Markets", None, MarketsPage, 200, OPERATORS,
+    Route("GET", "/api/markets", list_markets, "The caller's markets", None, MarketsPage, 200, READERS,
           (400,), query=PAGE),
-    Route("GET", ST, get_market, "A market", None, MarketOut, 200, OPERATORS, (404,)),
+    Route("GET", ST, get_market, "A market", None, MarketOut, 200, READERS, (404,)),
     Route("POST", ST + "/vendors", add_vendor, "Add a vendor (contact kept private)", VendorIn, VendorOut, 201,
           OPERATORS, (400, 404, 409)),
     Route("GET", ST + "/vendors", list_vendors, "Vendors with their documents", None,
-          VendorsPage, 200, OPERATORS, (400, 404), query=PAGE),
+          VendorsPage, 200, READERS, (400, 404), query=PAGE),
     Route("POST", ST + "/vendors/{vendor_id}/documents", add_document,
           "Record a vendor's licence, permit, filing or health certificate", DocumentIn, DocumentOut, 201, OPERATORS,
           (400, 404, 422)),
@@ -123,23 +125,23 @@ ROUTES = [
           DocumentOut, 200, OPERATORS, (400, 404, 409, 422)),
     Route("POST", ST + "/stalls", add_stall, "Add a stall", StallIn, StallOut, 201, OPERATORS, (400, 404, 409, 422)),
     Route("GET", ST + "/stalls", list_stalls, "Stalls with their licence status", None,
-          StallsPage, 200, OPERATORS, (400, 404), query=PAGE),
+          StallsPage, 200, READERS, (400, 404), query=PAGE),
     Route("PUT", ST + "/stalls/{stall}", change_stall, "Change a stall's name, type or vendor", StallChangeIn,
           StallOut, 200, OPERATORS, (400, 404, 422)),
     Route("POST", ST + "/scales", register_scale, "Register a scale at a stall; it is sent the stall's prices",
           ScaleIn, ScaleOut, 201, OPERATORS, (400, 404, 422)),
     Route("GET", ST + "/scales", list_scales, "Scales, their availability and last price push",
-          None, ScalesPage, 200, OPERATORS, (400, 404), query=PAGE),
+          None, ScalesPage, 200, READERS, (400, 404), query=PAGE),
     Route("GET", ST + "/licences/problems", licence_problems,
           "Missing, expired and expiring documents (30/7/0 days), most urgent first", None,
-          LicenceProblemsPage, 200, OPERATORS, (400, 404), query=PAGE),
+          LicenceProblemsPage, 200, READERS, (400, 404), query=PAGE),
     Route("POST", ST + "/stalls/{stall}/prices", publish_prices,
           "Publish a stall's prices and push them to its scales (set_prices)", PricesIn, PublicationOut, 201,
           OPERATORS, (400, 404, 422)),
     Route("GET", ST + "/stalls/{stall}/prices", stall_prices, "A stall's published prices, newest first",
-          None, PricesPage, 200, OPERATORS, (400, 404), query=(PLU, *PAGE)),
+          None, PricesPage, 200, READERS, (400, 404), query=(PLU, *PAGE)),
     Route("GET", ST + "/deliveries", list_deliveries, "Commands to scales and their acks", None, DeliveriesPage, 200,
-          OPERATORS, (400, 404), query=(DELIVERY_STATUS, SCALE, *PAGE)),
+          READERS, (400, 404), query=(DELIVERY_STATUS, SCALE, *PAGE)),
     Route("GET", ST + "/prices/board", price_board, "Today's prices across the market: min/avg/max per product",
           None, BoardOut, 200, None, (404,)),
     Route("GET", ST + "/prices/history", price_history, "Daily min/avg/max price paid per product, from the "
@@ -147,9 +149,9 @@ ROUTES = [
     Route("POST", ST + "/batches", receive_batch, "Record an incoming batch", BatchIn, BatchOut, 201, OPERATORS,
           (400, 404, 409, 422)),
     Route("GET", ST + "/batches", list_batches, "Batches, newest first", None,
-          BatchesPage, 200, OPERATORS, (400, 404), query=(STALL, *PAGE)),
+          BatchesPage, 200, READERS, (400, 404), query=(STALL, *PAGE)),
     Route("GET", ST + "/batches/{batch_id}", get_batch, "A batch with its tests and mass balance", None,
-          BatchDetailOut, 200, OPERATORS, (404,)),
+          BatchDetailOut, 200, READERS, (404,)),
     Route("POST", ST + "/batches/{batch_id}/tests", record_test,
           "Record a rapid test; a failed one recalls the batch", RapidTestIn, RecordedTestOut, 201, OPERATORS,
           (400, 404, 422)),
@@ -164,15 +166,15 @@ ROUTES = [
           BatchDetailOut, 200, OPERATORS, (400, 404, 409, 422)),
     Route("GET", ST + "/corrections", list_corrections,
           "Operators' corrections (blocks lifted, documents voided, quantities corrected): who, when, why",
-          None, CorrectionsPage, 200, OPERATORS, (400, 404), query=(CORRECTION_KIND, SUBJECT, *PAGE)),
+          None, CorrectionsPage, 200, READERS, (400, 404), query=(CORRECTION_KIND, SUBJECT, *PAGE)),
     Route("GET", ST + "/batches/{batch_id}/sales", batch_sales, "Forward trace: every sale of a batch", None,
-          ForwardTraceOut, 200, OPERATORS, (400, 404), query=PAGE),
+          ForwardTraceOut, 200, READERS, (400, 404), query=PAGE),
     Route("GET", ST + "/batches/{batch_id}/epcis", batch_epcis,
           "The batch's history as a GS1 EPCIS 2.0 JSON-LD document (application/ld+json)", None, None, 200,
-          OPERATORS, (404, 422)),
+          READERS, (404, 422)),
     Route("GET", ST + "/trace/{trace_code}", trace_lookup, "What a receipt's trace code leads to (rate-limited)",
           None, TraceOut, 200, None, (400, 404, 429)),
-    Route("GET", ST + "/findings", list_findings, "Findings for the operator", None, FindingsPage, 200, OPERATORS,
+    Route("GET", ST + "/findings", list_findings, "Findings for the operator", None, FindingsPage, 200, READERS,
           (400, 404), query=(FINDING_KIND, STALL, OPEN_ONLY, *PAGE)),
     Route("POST", ST + "/findings/{finding_id}/resolve", resolve_finding, "Resolve a finding, saying how",
           ResolutionIn, FindingOut, 200, OPERATORS, (400, 404, 409)),
@@ -183,7 +185,7 @@ ROUTES = [
           "The stall screen (HTML, 1280×800, refreshes itself)", None, None, 200, None, (404,)),
     Route("GET", "/market/{site}/stalls/{stall}", stall_page, "The stall's public page (HTML), the QR code's target",
           None, None, 200, None, (404,)),
-]
+])
 
 
 API_PREFIX = "/api/markets"

@@ -162,7 +162,8 @@ class VendorOut(BaseModel):
     vendor_id: str
     name: str
     photo_ref: str | None
-    contact_phone: str | None
+    contact_phone: str | None = Field(description="Personal data: shown to the market's operators; null for a "
+                                                  "supervisor, as when none was recorded")
     documents: list[DocumentOut]
 
 

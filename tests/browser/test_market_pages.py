@@ -20,6 +20,7 @@ from playwright.async_api import Browser, Page, expect
 
 from accounts.pages import mount_pages
 from accounts.service import AccountService
+from accounts.storage import AccountRepository
 from devices.contract import ScaleRecord, UplinkModel, expected_amount_fen
 from devices.simulator import SimulatedStall, TrafficGenerator
 from devices.topics import Channel, DeviceKind, DeviceTopic, parse_topic, topic_for
@@ -36,7 +37,7 @@ from messaging.downlink import RecordingDownlink, command_payload
 from relational.database import create_engine, migrate
 from tests.browser.conftest import Clock
 from tests.servers import free_port
-from webkit.identity import Role, TokenAuthority
+from webkit.identity import Role, Scope, TokenAuthority
 from webkit.pages import mount_portal
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration]
@@ -166,6 +167,8 @@ async def market_site(tmp_path: Path) -> AsyncIterator[MarketSite]:
     accounts = AccountService(engine)
     await accounts.create_account(OPERATOR, OPERATOR_NAME, (Role.MARKET_OPERATOR,), PASSWORD, NOW)
     await accounts.create_account("wang", "王芳", (Role.RESIDENT,), PASSWORD, NOW)
+    async with engine.begin() as connection:  # the operator runs this market (its pages check the scope)
+        await AccountRepository(connection).assign(OPERATOR, Scope(markets=frozenset({SITE})))
     downlink = RecordingDownlink()
     service = MarketService(engine, downlink, store, clock)
     site = MarketSite("", clock, service, downlink, TrafficGenerator(SITE, gates=0, scales=8, seed=7), [])

@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from accounts.pages import mount_pages
 from accounts.service import AccountService
+from accounts.storage import AccountRepository
 from devices.contract import CommandAck, Payment, ScaleRecord
 from devices.scale_commands import BLOCK_BATCH, SET_PRICES, UNBLOCK_BATCH
 from devices.topics import Channel, DeviceKind, parse_topic, topic_for
@@ -36,7 +37,7 @@ from market.stalls import Market, Stall, Vendor
 from market.tracing import Batch, CertificateType, RapidTest, RapidTestResult
 from messaging.downlink import RecordingDownlink
 from tests.integration.helpers import HTML, PageSession
-from webkit.identity import Role, TokenAuthority
+from webkit.identity import Role, Scope, TokenAuthority
 
 pytestmark = pytest.mark.integration
 
@@ -147,6 +148,8 @@ async def site(engine: AsyncEngine, tmp_path: Path) -> AsyncIterator[Site]:
     for account, name, roles in (("op-liu", "刘主任", (Role.MARKET_OPERATOR,)), ("wang", "王芳", (Role.RESIDENT,)),
                                  ("root", "管理员", (Role.ADMIN,))):
         await accounts.create_account(account, name, roles, PASSWORD, NOW)
+    async with engine.begin() as connection:  # the operator runs this market (the pages check the scope)
+        await AccountRepository(connection).assign("op-liu", Scope(markets=frozenset({SITE})))
     settings = MarketSettings(trace_rate=RateLimit(capacity=5, refill_per_minute=1),
                               public_base_url="https://market.example.cn")
     service = MarketService(engine, downlink, store, clock, settings)
