@@ -122,7 +122,8 @@ async def revoke_token(request: web.Request) -> web.Response:
     try:
         token = await request.app[TENANCY].revoke_api_token(request[PRINCIPAL], token_id, now)
     except NotVisible:
-        raise json_error(web.HTTPNotFound, f"no token {token_id!r}") from None
+        # the same answer for a token that does not exist and one the caller may not see
+        raise json_error(web.HTTPNotFound, "no such token") from None
     return web.json_response(_token_out(token, now).model_dump(mode="json"))
 
 
@@ -133,7 +134,7 @@ def _token_out(token: ApiToken, now: datetime) -> TokenOut:
                     created_at=token.created_at, expires_at=token.expires_at, active=token.active(now))
 
 
-CREATORS = tuple(TOKEN_CREATORS - {Role.ADMIN})
+CREATORS = tuple(sorted(TOKEN_CREATORS - {Role.ADMIN}))  # sorted: the same /openapi.json on every run
 ROUTES = [
     Route("GET", PREFIX + "/me", me, "Who the caller is: roles, organisation, the communities and markets they may "
           "act on", None, MeOut, 200, ANYONE_SIGNED_IN),
