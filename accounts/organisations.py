@@ -101,8 +101,9 @@ def check_membership(roles: Iterable[Role], organisation: Organisation | None) -
         if staff:
             return f"a {', '.join(sorted(staff))} belongs to an organisation (name it: --organisation)"
         return None
-    wrong = staff - {STAFF_ROLE[organisation.kind]}
-    if wrong or not staff:
+    if not staff:
+        return "residents and committee members belong to no organisation: they are assigned their community"
+    if staff - {STAFF_ROLE[organisation.kind]}:
         return (f"organisation {organisation.organisation_id!r} is a {organisation.kind.value}: its staff are "
                 f"{STAFF_ROLE[organisation.kind].value}s")
     return None

@@ -105,7 +105,8 @@ def test_an_administrator_belongs_to_no_organisation_whatever_else_they_hold() -
 def test_residents_and_committee_members_belong_to_no_organisation() -> None:
     for roles in ({Role.RESIDENT}, {Role.COMMITTEE}, {Role.RESIDENT, Role.COMMITTEE}):
         assert check_membership(roles, None) is None
-        assert "its staff are property_managers" in (check_membership(roles, PROPERTY) or "")
+        assert "residents and committee members belong to no organisation" in (check_membership(roles, PROPERTY)
+                                                                                 or "")
 
 
 def test_a_manager_who_lives_in_a_community_is_staff_of_their_company() -> None:
