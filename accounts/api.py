@@ -5,14 +5,22 @@ listed, revoked. A token is shown once, when it is created; only its id is kept.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Annotated
 
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
-from accounts.organisations import SCOPE_ID
-from accounts.tenancy import TOKEN_CREATORS, ApiToken, NotVisible, TenancyRefused, TenancyService
+from accounts.organisations import ORGANISATION_ID, SCOPE_ID
+from accounts.tenancy import (
+    TOKEN_CREATORS,
+    ApiToken,
+    NotPermitted,
+    NotVisible,
+    TenancyRefused,
+    TenancyService,
+    token_ttl,
+)
 from webkit.auth import AUTHORITY, CLOCK, PRINCIPAL, serve_tokens
 from webkit.context_app import ContextApp
 from webkit.identity import MAX_TOKEN_TTL, Role, Scope, TokenAuthority
@@ -21,7 +29,9 @@ from webkit.openapi import Route, add_routes
 
 TENANCY = web.AppKey("tenancy_service", TenancyService)
 PREFIX = "/api/accounts"
-Id = Annotated[str, StringConstraints(pattern=SCOPE_ID.pattern)]
+# anchored: pydantic searches a pattern, where the accounts' rules match it whole
+Id = Annotated[str, StringConstraints(pattern=f"^{SCOPE_ID.pattern}$")]
+OrganisationId = Annotated[str, StringConstraints(pattern=f"^{ORGANISATION_ID.pattern}$")]
 ANYONE_SIGNED_IN: tuple[Role, ...] = ()
 
 
@@ -41,7 +51,10 @@ class TokenIn(BaseModel):
     role: Role = Field(description="One staff role: property_manager, market_operator or supervisor")
     communities: Annotated[list[Id], Field(max_length=1000)] = []
     markets: Annotated[list[Id], Field(max_length=1000)] = []
-    ttl_days: int = Field(default=90, ge=1, le=MAX_TOKEN_TTL.days)
+    ttl_days: int = Field(default=90, description=f"1 to {MAX_TOKEN_TTL.days}")
+    organisation_id: OrganisationId | None = Field(
+        default=None, description="The organisation the integration works for: staff, their own (the default); "
+        "an administrator names it unless one organisation of the role's kind holds the whole scope")
 
 
 class TokenOut(BaseModel):
@@ -86,9 +99,11 @@ async def create_token(request: web.Request) -> web.Response:
     try:
         token = await request.app[TENANCY].create_api_token(
             principal, data.label, data.role, Scope(frozenset(data.communities), frozenset(data.markets)),
-            timedelta(days=data.ttl_days), now)
+            token_ttl(data.ttl_days), now, organisation_id=data.organisation_id)
     except TenancyRefused as refusal:
         raise json_error(web.HTTPUnprocessableEntity, str(refusal), reason="refused") from None
+    except NotPermitted as refusal:
+        raise json_error(web.HTTPForbidden, str(refusal)) from None
     signed = request.config_dict[AUTHORITY].issue(token.account_id, [token.role], now, token.expires_at - now,
                                                   token_id=token.token_id)
     out = CreatedTokenOut(**_token_out(token, now).model_dump(), token=signed)
@@ -107,7 +122,8 @@ async def revoke_token(request: web.Request) -> web.Response:
     try:
         token = await request.app[TENANCY].revoke_api_token(request[PRINCIPAL], token_id, now)
     except NotVisible:
-        raise json_error(web.HTTPNotFound, f"no token {token_id!r}") from None
+        # the same answer for a token that does not exist and one the caller may not see
+        raise json_error(web.HTTPNotFound, "no such token") from None
     return web.json_response(_token_out(token, now).model_dump(mode="json"))
 
 
@@ -118,13 +134,13 @@ def _token_out(token: ApiToken, now: datetime) -> TokenOut:
                     created_at=token.created_at, expires_at=token.expires_at, active=token.active(now))
 
 
-CREATORS = tuple(TOKEN_CREATORS - {Role.ADMIN})
+CREATORS = tuple(sorted(TOKEN_CREATORS - {Role.ADMIN}))  # sorted: the same /openapi.json on every run
 ROUTES = [
     Route("GET", PREFIX + "/me", me, "Who the caller is: roles, organisation, the communities and markets they may "
           "act on", None, MeOut, 200, ANYONE_SIGNED_IN),
     Route("POST", PREFIX + "/tokens", create_token, "Create an API token for an integration: one staff role, a scope "
           "within the caller's, at most a year; the token is shown once", TokenIn, CreatedTokenOut, 201, CREATORS,
-          (400, 422)),
+          (400, 403, 422)),
     Route("GET", PREFIX + "/tokens", list_tokens, "The integration tokens the caller may see (an administrator: all; "
           "staff: their organisation's within their scope)", None, TokensOut, 200, CREATORS),
     Route("POST", PREFIX + "/tokens/{token_id}/revoke", revoke_token, "Revoke an integration token: refused from now "

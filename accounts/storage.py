@@ -1,8 +1,10 @@
-"""Storage of the accounts and of the revoked tokens (SQLAlchemy Core, async); the tables mirror the migrations
-in ``accounts/migrations``."""
+"""Storage of the accounts, the revoked tokens, the organisations, what they hold and what their accounts are
+assigned, and the integrations' tokens (SQLAlchemy Core, async); the tables mirror the migrations in
+``accounts/migrations``."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
@@ -148,6 +150,34 @@ class AccountRepository:
         await _insert_missing(self._connection, organisation_scopes, "organisation_id", organisation_id, scope,
                               await self.organisation_scope(organisation_id))
 
+    async def release_from_organisation(self, organisation_id: str, scope: Scope) -> list[str]:
+        """``organisation_id`` holds ``scope`` no more, nor do its accounts keep it; returns the accounts that
+        had some of it."""
+        members = select(accounts.c.account_id).where(accounts.c.organisation_id == organisation_id)
+        affected: set[str] = set()
+        for kind, ids in ((COMMUNITY, scope.communities), (MARKET, scope.markets)):
+            if not ids:
+                continue
+            await self._connection.execute(delete(organisation_scopes).where(and_(
+                organisation_scopes.c.organisation_id == organisation_id, organisation_scopes.c.kind == kind,
+                organisation_scopes.c.target_id.in_(sorted(ids)))))
+            held = and_(account_scopes.c.account_id.in_(members), account_scopes.c.kind == kind,
+                        account_scopes.c.target_id.in_(sorted(ids)))
+            affected |= set((await self._connection.execute(select(account_scopes.c.account_id).where(held))).scalars())
+            await self._connection.execute(delete(account_scopes).where(held))
+        return sorted(affected)
+
+    async def members(self, organisation_id: str) -> list[str]:
+        """The ids of the accounts in ``organisation_id``, integrations' included."""
+        return list((await self._connection.execute(
+            select(accounts.c.account_id).where(accounts.c.organisation_id == organisation_id)
+            .order_by(accounts.c.account_id))).scalars())
+
+    async def is_integration(self, account_id: str) -> bool:
+        """Whether ``account_id`` is an integration token's account."""
+        return (await self._connection.execute(
+            select(api_tokens.c.token_id).where(api_tokens.c.account_id == account_id).limit(1))).first() is not None
+
     async def account_scope(self, account_id: str) -> Scope:
         rows = (await self._connection.execute(
             select(account_scopes.c.kind, account_scopes.c.target_id)
@@ -157,6 +187,17 @@ class AccountRepository:
     async def assign(self, account_id: str, scope: Scope) -> None:
         await _insert_missing(self._connection, account_scopes, "account_id", account_id, scope,
                               await self.account_scope(account_id))
+
+    async def scopes(self, account_ids: Iterable[str]) -> dict[str, Scope]:
+        """What each of ``account_ids`` is assigned, in one query."""
+        found: dict[str, list[tuple[str, str]]] = {account_id: [] for account_id in account_ids}
+        if found:
+            rows = await self._connection.execute(
+                select(account_scopes.c.account_id, account_scopes.c.kind, account_scopes.c.target_id)
+                .where(account_scopes.c.account_id.in_(sorted(found))))
+            for account_id, kind, target in rows:
+                found[account_id].append((kind, target))
+        return {account_id: _scope(rows) for account_id, rows in found.items()}
 
     async def unassign(self, account_id: str, scope: Scope) -> None:
         for kind, ids in ((COMMUNITY, scope.communities), (MARKET, scope.markets)):
@@ -214,6 +255,8 @@ class AccountRepository:
         if row.token_id is not None:
             return Standing(PrincipalStatus.REVOKED)
         roles = frozenset(Role(role) for role in row.roles)
+        if Role.ADMIN in roles & principal.roles:  # everything (Standing.applied_to): no assignment to read
+            return Standing(PrincipalStatus.ACTIVE, roles)
         return Standing(PrincipalStatus.ACTIVE, roles, await self.account_scope(principal.subject))
 
     async def revoke(self, principal: Principal, now: datetime) -> None:

@@ -1,9 +1,10 @@
 """Who may read the gateway's HTTP face: its status page and APIs show raw device messages (dead letters), device
 identities and activity of every community and market of the installation, so they answer its administrators
-only (a property manager or market operator sees their own devices through the services' pages) — proved
-by a bearer token (``smartcity token issue``) or, where the gateway is served beside the people's pages
-(``smartcity run``), by a page session. ``/healthz`` and ``/readyz`` stay open for load balancers; ``/metrics``
-is staff-only unless the operator opens it for a scraper (``SC_METRICS_PUBLIC``)."""
+only (a property manager or market operator sees their own devices through the services' pages, scoped to
+their communities and markets; the gateway's pages are not) — proved by a bearer token (``smartcity token
+issue``) or, where the gateway is served beside the people's pages (``smartcity run``), by a page session.
+``/healthz`` and ``/readyz`` stay open for load balancers; ``/metrics`` is for administrators too unless the
+operator opens it for a scraper (``SC_METRICS_PUBLIC``). "Staff" in the names below means these administrators."""
 
 from __future__ import annotations
 
@@ -124,7 +125,7 @@ def staff_page(handler: Handler, sign_in_page: bool) -> Handler:
 
 
 def _page_refusal(refusal: NotStaff) -> web.HTTPException:
-    text = (f"The gateway's status page is for staff only ({refusal.reason}).\n"
+    text = (f"The gateway's status page is for administrators only ({refusal.reason}).\n"
             f"To see it, {HOW_TO_SEND_A_TOKEN}.\n"
             'For example: curl -H "Authorization: Bearer $TOKEN" http://<host>:<port>/\n')
     if refusal.status == 401:

@@ -26,7 +26,7 @@ from config.sample_secrets import REFUSAL, is_sample_secret
 from config.settings import MqttEndpoint, Settings, SettingsError, load_settings, settings_help
 
 if TYPE_CHECKING:
-    pass  # on use
+    from webkit.identity import Scope  # for the annotations only: imported on use
 
 log = logging.getLogger("smartcity")
 
@@ -209,7 +209,28 @@ def provision(gates: int, scales: int, out_dir: Path, gateway_password: str | No
                "(passwd, acl, credentials.csv)")
 
 
-ROLE_CHOICE = click.Choice(["admin", "property_manager", "market_operator", "resident", "committee"])
+ROLE_CHOICE = click.Choice(["admin", "property_manager", "market_operator", "supervisor", "resident", "committee"])
+KIND_CHOICE = click.Choice(["property_company", "market_operator", "supervision_office"])
+"""As accounts.organisations.OrganisationKind names them (spelt out: importing it would cost every command)."""
+
+
+def _scope_options(function: Callable[..., None]) -> Callable[..., None]:
+    options = [
+        click.option("--community", "communities", multiple=True, metavar="C",
+                     help="A community id, as the access service knows it (repeatable)"),
+        click.option("--market", "markets", multiple=True, metavar="M", help="A market's site id (repeatable)"),
+    ]
+    for option in reversed(options):
+        function = option(function)
+    return function
+
+
+def _scope(communities: tuple[str, ...], markets: tuple[str, ...], *, required: bool = True) -> Scope:
+    from webkit.identity import Scope  # on use
+
+    if required and not communities and not markets:
+        raise click.UsageError("name at least one --community or --market")
+    return Scope(frozenset(communities), frozenset(markets))
 
 
 @main.group()
@@ -224,7 +245,8 @@ def token() -> None:
 @click.option("--ttl-days", default=30, show_default=True, type=click.IntRange(1, 365),
               help="Validity (at most a year; revoke sooner with 'smartcity token revoke')")
 def token_issue(subject: str, roles: tuple[str, ...], ttl_days: int) -> None:
-    """Print a signed bearer token (signed with SC_AUTH_SECRET) for an existing, enabled account."""
+    """Print a signed bearer token (signed with SC_AUTH_SECRET) for an existing, enabled account; it acts on what
+    the account is assigned (an administrator's: everything)."""
     from smartcity.account_commands import issue_token  # on use
     from webkit.identity import Role  # on use
 
@@ -242,20 +264,63 @@ def token_revoke(token_text: str) -> None:
 
 @main.group()
 def account() -> None:
-    """Accounts of the people and API clients (SC_DATABASE_URL)."""
+    """Accounts of the people and API clients (SC_DATABASE_URL), their organisations and what they act on."""
 
 
 @account.command("create", epilog=SETTINGS_EPILOG)
 @click.option("--id", "account_id", required=True, help="Account id (a resident's owner id on the voter roll)")
 @click.option("--name", required=True, help="Display name")
 @click.option("--role", "roles", multiple=True, required=True, type=ROLE_CHOICE, help="A role (repeatable)")
+@click.option("--organisation", "organisation_id", default=None, metavar="ORG_ID",
+              help="The organisation a property_manager, market_operator or supervisor works for (smartcity org)")
+@_scope_options
 @click.password_option(help="The password to sign in with (asked for when not given)")
-def account_create(account_id: str, name: str, roles: tuple[str, ...], password: str) -> None:
-    """Create an account."""
+def account_create(account_id: str, name: str, roles: tuple[str, ...], organisation_id: str | None,
+                   communities: tuple[str, ...], markets: tuple[str, ...], password: str) -> None:
+    """Create an account, in its organisation and assigned the communities and markets it acts on, all at once:
+    refused, with nothing created, when the tenancy rules say no (staff act on what their organisation holds; a
+    resident or committee member on their community; an administrator on everything)."""
     from smartcity.account_commands import create_account  # on use
     from webkit.identity import Role  # on use
 
-    click.echo(create_account(_settings(), account_id, name, [Role(role) for role in roles], password))
+    scope = _scope(communities, markets, required=False)
+    click.echo(create_account(_settings(), account_id, name, [Role(role) for role in roles], password,
+                              organisation_id, scope))
+
+
+@account.command("assign", epilog=SETTINGS_EPILOG)
+@click.argument("account_id")
+@click.option("--organisation", "organisation_id", default=None, metavar="ORG_ID",
+              help="Make the account a member of this organisation too (staff; e.g. an account made before "
+                   "organisations)")
+@_scope_options
+def account_assign(account_id: str, organisation_id: str | None, communities: tuple[str, ...],
+                   markets: tuple[str, ...]) -> None:
+    """Let ACCOUNT_ID act on these communities and markets too (within what its organisation holds)."""
+    from smartcity.account_commands import assign  # on use
+
+    scope = _scope(communities, markets, required=organisation_id is None)
+    click.echo(assign(_settings(), account_id, scope, organisation_id))
+
+
+@account.command("unassign", epilog=SETTINGS_EPILOG)
+@click.argument("account_id")
+@_scope_options
+def account_unassign(account_id: str, communities: tuple[str, ...], markets: tuple[str, ...]) -> None:
+    """ACCOUNT_ID acts on these communities and markets no more, at once (its tokens too)."""
+    from smartcity.account_commands import unassign  # on use
+
+    scope = _scope(communities, markets)
+    click.echo(unassign(_settings(), account_id, scope))
+
+
+@account.command("show", epilog=SETTINGS_EPILOG)
+@click.argument("account_id")
+def account_show(account_id: str) -> None:
+    """ACCOUNT_ID's roles, organisation, the communities and markets it acts on, and whether it is enabled."""
+    from smartcity.account_commands import show_account  # on use
+
+    click.echo(show_account(_settings(), account_id))
 
 
 @account.command("disable", epilog=SETTINGS_EPILOG)
@@ -274,6 +339,57 @@ def account_enable(account_id: str) -> None:
     from smartcity.account_commands import enable_account  # on use
 
     click.echo(enable_account(_settings(), account_id, enabled=True))
+
+
+@main.group()
+def org() -> None:
+    """Organisations — property companies (物业), market operators (市场开办者), supervision offices (街道办 /
+    市场监管所) — and the communities and markets they hold (SC_DATABASE_URL). Their staff accounts are assigned
+    some of what they hold ('smartcity account assign')."""
+
+
+@org.command("create", epilog=SETTINGS_EPILOG)
+@click.argument("organisation_id", metavar="ORG_ID")
+@click.option("--name", required=True, help="The organisation's name, e.g. 绿城物业服务有限公司")
+@click.option("--kind", required=True, type=KIND_CHOICE,
+              help="property_company: communities; market_operator: markets; supervision_office: both, read-only")
+def org_create(organisation_id: str, name: str, kind: str) -> None:
+    """Create the organisation ORG_ID."""
+    from accounts.organisations import OrganisationKind  # on use
+    from smartcity.account_commands import create_organisation  # on use
+
+    click.echo(create_organisation(_settings(), organisation_id, name, OrganisationKind(kind)))
+
+
+@org.command("hold", epilog=SETTINGS_EPILOG)
+@click.argument("organisation_id", metavar="ORG_ID")
+@_scope_options
+def org_hold(organisation_id: str, communities: tuple[str, ...], markets: tuple[str, ...]) -> None:
+    """ORG_ID holds these communities and markets too: its staff may be assigned them."""
+    from smartcity.account_commands import hold  # on use
+
+    scope = _scope(communities, markets)
+    click.echo(hold(_settings(), organisation_id, scope))
+
+
+@org.command("release", epilog=SETTINGS_EPILOG)
+@click.argument("organisation_id", metavar="ORG_ID")
+@_scope_options
+def org_release(organisation_id: str, communities: tuple[str, ...], markets: tuple[str, ...]) -> None:
+    """ORG_ID holds these communities and markets no more, and its accounts are no longer assigned them (a
+    property company that hands a community over)."""
+    from smartcity.account_commands import release  # on use
+
+    scope = _scope(communities, markets)
+    click.echo(release(_settings(), organisation_id, scope))
+
+
+@org.command("list", epilog=SETTINGS_EPILOG)
+def org_list() -> None:
+    """Every organisation with what it holds and its accounts."""
+    from smartcity.account_commands import list_organisations  # on use
+
+    click.echo(list_organisations(_settings()))
 
 
 @main.group()

@@ -42,6 +42,9 @@ log = logging.getLogger("smartcity")
 
 
 HTTP_SHUTDOWN_S = 5.0
+GATEWAY_LINK = NavLink("网关状态", "/gateway", STAFF, "设备消息、死信、存储与吞吐")
+"""The portal's link to the gateway's status page, where it is served beside the pages: for its administrators
+(``gateway.staff_access.STAFF``), as the page answers no one else."""
 
 
 @dataclass(frozen=True)
@@ -146,8 +149,7 @@ async def _services_on(app: web.Application, settings: Settings, mqtt_url: str, 
     except ServicesUnavailable as error:
         raise click.ClickException(str(error)) from None
     built = build_services(settings, engine, mqtt_url, store, _clock, gateway_authority)
-    gateway_links = () if gateway_authority is None else (
-        NavLink("网关状态", "/gateway", STAFF, "设备消息、死信、存储与吞吐"),)
+    gateway_links = () if gateway_authority is None else (GATEWAY_LINK,)
     mount_services(app, built, store, _clock, settings.site, gateway_links)
     return built
 

@@ -39,7 +39,7 @@ class AllInOne:
     process: subprocess.Popen[bytes]
     mqtt_port: int
     token: str
-    """A property manager's bearer token: the gateway's APIs answer staff only."""
+    """An administrator's bearer token: the gateway's APIs answer administrators only."""
     broker_credentials: Path  # the embedded broker takes no anonymous client: its users, written by the run
 
     def device_login(self, device: str) -> tuple[str, str]:
@@ -63,7 +63,7 @@ def all_in_one(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AllInOne]:
                                     "--bad-ratio", "0.01"], cwd=folder, env=environment,
                                    stdout=subprocess.DEVNULL, stderr=err_file)
     try:
-        token = token_once_started(SMARTCITY, folder, environment, port, process, "pm-zhang", Role.PROPERTY_MANAGER)
+        token = token_once_started(SMARTCITY, folder, environment, port, process, "admin", Role.ADMIN)
         running = AllInOne(f"http://127.0.0.1:{port}", process, mqtt_port, token, folder / "var" / CREDENTIALS_FILE)
         _wait_for_sales(running, errors)
         yield running
@@ -215,9 +215,9 @@ async def test_the_gateway_status_page_names_what_it_shows_in_chinese(
                                         viewport={"width": 1400, "height": 1000})
     page = await context.new_page()
     await page.goto(all_in_one.url + "/gateway")
-    # staff only: the property manager signs in and comes back to the status page
+    # administrators only: the administrator signs in and comes back to the status page
     await expect(page).to_have_url(re.compile(r"/signin\?next=/gateway"))
-    await sign_in(page, "pm-zhang")
+    await sign_in(page, "admin")
     await expect(page).to_have_url(all_in_one.url + "/gateway")
     await expect(page.locator("h1")).to_contain_text("运行状态")
     await expect(page.locator("text=已连接")).to_be_visible()

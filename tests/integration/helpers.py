@@ -48,8 +48,9 @@ def bearer(*roles: Role, ttl: timedelta = timedelta(hours=1), age: timedelta = t
 
 
 def staff_client(gateway: Gateway, **options: bool) -> TestClient[Any, Any]:
-    """A client of the gateway's pages and APIs that sends a property manager's token with every request."""
-    return TestClient(TestServer(create_app(gateway, gateway_access(**options))), headers=bearer(Role.PROPERTY_MANAGER))
+    """A client of the gateway's pages and APIs that sends an administrator's token with every request (the
+    gateway spans every community and market: it answers administrators only)."""
+    return TestClient(TestServer(create_app(gateway, gateway_access(**options))), headers=bearer(Role.ADMIN))
 
 
 def publish(port: int, messages: list[tuple[str, bytes | str]], qos: int = 1, retain: bool = False,

@@ -1,5 +1,6 @@
-"""The gateway's HTTP face against a running gateway (real Mosquitto, real InfluxDB or the embedded store): staff
-only but for health and readiness, paging parameters refused with a reason, no card in the dead letters it serves."""
+"""The gateway's HTTP face against a running gateway (real Mosquitto, real InfluxDB or the embedded store): for
+administrators only (it spans every community and market) but for health and readiness, paging parameters refused
+with a reason, no card in the dead letters it serves."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from gateway.service import Gateway
 from gateway.web import create_app
 from relational.database import create_engine, migrate
 from smartcity.bootstrap import build_gateway
+from smartcity.serve import GATEWAY_LINK
 from tests.integration.conftest import wait_until_subscribed
 from tests.integration.helpers import (
     GATEWAY_AUTHORITY,
@@ -34,6 +36,7 @@ from tests.integration.helpers import (
 )
 from tests.servers import Mosquitto
 from webkit.identity import Role
+from webkit.pages import mount_portal
 
 pytestmark = pytest.mark.integration
 
@@ -42,9 +45,9 @@ STAFF_ONLY = ["/api/status", "/api/devices", "/api/dead-letters", "/api/recent/g
 HTML = {"Accept": "text/html"}
 
 
-# -- finding 4: staff only ---------------------------------------------------------------------------------------
+# -- finding 4, then issue 12: administrators only -----------------------------------------------------------------
 
-async def test_the_status_page_and_apis_refuse_anyone_but_staff(running_gateway: Gateway) -> None:
+async def test_the_status_page_and_apis_refuse_anyone_but_administrators(running_gateway: Gateway) -> None:
     async with TestClient(TestServer(create_app(running_gateway, gateway_access()))) as client:
         for path in STAFF_ONLY:
             anonymous = await client.get(path)
@@ -54,21 +57,24 @@ async def test_the_status_page_and_apis_refuse_anyone_but_staff(running_gateway:
             assert expired.status == 401 and "expired" in (await expired.json())["error"], path
             forged = await client.get(path, headers={"Authorization": "Bearer not-a-token"})
             assert forged.status == 401, path
-            resident = await client.get(path, headers=bearer(Role.RESIDENT, Role.COMMITTEE))
-            assert resident.status == 403 and "property_manager" in (await resident.json())["error"], path
-            for role in (Role.ADMIN, Role.PROPERTY_MANAGER, Role.MARKET_OPERATOR):
-                staff = await client.get(path, headers=bearer(role))
-                assert staff.status == 200, (path, role)
-                assert staff.headers["Cache-Control"] == "no-store", path
+            for roles in ((Role.RESIDENT, Role.COMMITTEE), (Role.PROPERTY_MANAGER,), (Role.MARKET_OPERATOR,),
+                          (Role.SUPERVISOR,), (Role.PROPERTY_MANAGER, Role.MARKET_OPERATOR, Role.SUPERVISOR)):
+                refused = await client.get(path, headers=bearer(*roles))
+                assert refused.status == 403, (path, roles)
+                assert "needs the admin role" in (await refused.json())["error"], (path, roles)
+            admin = await client.get(path, headers=bearer(Role.ADMIN))
+            assert admin.status == 200, path
+            assert admin.headers["Cache-Control"] == "no-store", path
 
         # alone there is no sign-in page: the page says how to send a token
         page = await client.get("/", headers=HTML)
         assert page.status == 401 and page.content_type == "text/plain"
         assert "smartcity token issue" in await page.text() and page.headers["WWW-Authenticate"].startswith("Bearer")
-        resident_page = await client.get("/", headers={**HTML, **bearer(Role.RESIDENT)})
-        assert resident_page.status == 403 and "staff only" in await resident_page.text()
-        staff_page = await client.get("/", headers={**HTML, **bearer(Role.MARKET_OPERATOR)})
-        assert staff_page.status == 200 and "门禁事件" in await staff_page.text()
+        for role in (Role.RESIDENT, Role.PROPERTY_MANAGER, Role.MARKET_OPERATOR):
+            refused_page = await client.get("/", headers={**HTML, **bearer(role)})
+            assert refused_page.status == 403 and "administrators only" in await refused_page.text(), role
+        admin_page = await client.get("/", headers={**HTML, **bearer(Role.ADMIN)})
+        assert admin_page.status == 200 and "门禁事件" in await admin_page.text()
 
         # load balancers ask without a token
         assert (await client.get("/healthz")).status == 200
@@ -102,27 +108,35 @@ async def signed_in(client: TestClient[Any, Any], account: str) -> None:
     assert response.status == 303, await response.text()
 
 
-async def test_beside_the_pages_the_status_page_takes_a_staff_session(
+async def test_beside_the_pages_the_status_page_takes_an_administrators_session(
     running_gateway: Gateway, accounts: AccountService,
 ) -> None:
     app = create_app(running_gateway, gateway_access(sign_in_page=True), status_path="/gateway")
     mount_pages(app, accounts, GATEWAY_AUTHORITY, wall_clock)  # as smartcity run does: one root application
+    mount_portal(app, (GATEWAY_LINK,))
     async with TestClient(TestServer(app)) as client:
         anonymous = await client.get("/gateway?x=1", headers=HTML, allow_redirects=False)
         assert anonymous.status == 303 and anonymous.headers["Location"].startswith("/signin?next=/gateway?x")
         assert (await client.get("/api/dead-letters")).status == 401
-        await signed_in(client, "wang")  # a resident
-        assert (await client.get("/gateway", headers=HTML)).status == 403
-        assert (await client.get("/api/dead-letters")).status == 403
+        for person in ("wang", "pm-zhang", "market-liu"):  # a resident, a property manager, a market operator
+            client.session.cookie_jar.clear()
+            await signed_in(client, person)
+            assert (await client.get("/gateway", headers=HTML)).status == 403, person
+            assert (await client.get("/api/dead-letters")).status == 403, person
+            assert (await client.get("/metrics")).status == 403, person
+            assert 'href="/gateway"' not in await (await client.get("/", headers=HTML)).text(), person
         client.session.cookie_jar.clear()
-        await signed_in(client, "pm-zhang")
+        await signed_in(client, "admin")
         page = await client.get("/gateway", headers=HTML)
         assert page.status == 200 and "门禁事件" in await page.text()
         assert (await client.get("/api/dead-letters")).status == 200, "the page's links to the APIs work signed in"
         assert (await client.get("/metrics")).status == 200
-        # beside the pages the accounts check tokens: this one names an account that exists
-        scripted = await client.get("/gateway", headers=bearer(Role.PROPERTY_MANAGER, subject="pm-zhang"))
+        assert 'href="/gateway"' in await (await client.get("/", headers=HTML)).text(), "the portal links to it"
+        # beside the pages the accounts check tokens: these name accounts that exist
+        scripted = await client.get("/gateway", headers=bearer(Role.ADMIN, subject="admin"))
         assert scripted.status == 200, "a token is taken beside the pages too"
+        manager = await client.get("/api/status", headers=bearer(Role.PROPERTY_MANAGER, subject="pm-zhang"))
+        assert manager.status == 403
 
 
 # -- finding 8: paging parameters ----------------------------------------------------------------------------------

@@ -103,8 +103,12 @@ def test_token_issue_command_prints_a_token_the_same_secret_verifies(monkeypatch
     monkeypatch.setenv("SC_AUTH_SECRET", secret)
     monkeypatch.setenv("SC_DATA_DIR", str(tmp_path))
     monkeypatch.setenv("SC_DATABASE_URL", f"sqlite+aiosqlite:///{tmp_path / 'smartcity.db'}")
+    organisation = CliRunner().invoke(main, ["org", "create", "nongmao", "--name", "农贸市场", "--kind",
+                                             "market_operator"])
+    assert organisation.exit_code == 0, organisation.output  # a market operator's staff belong to one
     created = CliRunner().invoke(main, ["account", "create", "--id", "op-7", "--name", "七号操作员", "--role",
-                                        "market_operator"], input="a long password\na long password\n")
+                                        "market_operator", "--organisation", "nongmao"],
+                                 input="a long password\na long password\n")
     assert created.exit_code == 0, created.output  # a token is issued only for an account
     result = CliRunner().invoke(main, ["token", "issue", "--subject", "op-7", "--role", "market_operator"])
     assert result.exit_code == 0, result.output

@@ -5,7 +5,9 @@ from __future__ import annotations
 import pytest
 from click.testing import CliRunner
 
-from smartcity.cli import main
+from accounts.organisations import OrganisationKind
+from smartcity.cli import KIND_CHOICE, ROLE_CHOICE, main
+from webkit.identity import Role
 
 
 def test_help_lists_every_setting_with_its_variable() -> None:
@@ -41,3 +43,32 @@ def test_simulate_needs_a_real_broker(monkeypatch: pytest.MonkeyPatch) -> None:
     result = CliRunner().invoke(main, ["simulate", "--duration", "1"])
     assert result.exit_code != 0
     assert "SC_MQTT_URL=mqtt://" in result.output
+
+
+def test_the_role_and_organisation_kind_choices_are_the_accounts_own() -> None:
+    assert set(ROLE_CHOICE.choices) == {role.value for role in Role}
+    assert set(KIND_CHOICE.choices) == {kind.value for kind in OrganisationKind}
+
+
+@pytest.mark.parametrize(("command", "options"), [
+    (["account", "create"], ["--organisation", "--community", "--market"]),
+    (["account", "assign"], ["--organisation", "--community", "--market"]),
+    (["account", "unassign"], ["--community", "--market"]),
+    (["account", "show"], ["ACCOUNT_ID"]),
+    (["org", "create"], ["--name", "--kind", "property_company", "market_operator", "supervision_office"]),
+    (["org", "hold"], ["--community", "--market"]),
+    (["org", "release"], ["--community", "--market"]),
+    (["org", "list"], ["SC_DATABASE_URL"]),
+])
+def test_the_tenancy_commands_document_their_options(command: list[str], options: list[str]) -> None:
+    result = CliRunner().invoke(main, [*command, "--help"])
+    assert result.exit_code == 0, result.output
+    for option in options:
+        assert option in result.output, (command, option)
+
+
+@pytest.mark.parametrize("command", [["org", "hold", "lvcheng"], ["org", "release", "lvcheng"],
+                                     ["account", "assign", "pm-1"], ["account", "unassign", "pm-1"]])
+def test_a_tenancy_command_without_a_community_or_market_is_a_usage_error(command: list[str]) -> None:
+    result = CliRunner().invoke(main, command)
+    assert result.exit_code == 2 and "name at least one --community or --market" in result.output
