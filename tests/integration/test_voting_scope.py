@@ -276,7 +276,7 @@ async def test_a_manager_cannot_rewrite_a_units_owner_in_another_community(compo
     assert rewrite == as_if(unknown, "zz-999", "o1-101")
     history = await compound.answer("GET", "/api/ownership/units/o1-101/history", "pm-2")
     assert [[owner["owner_id"] for owner in entry["owners"]] for entry in history[2]["entries"]] == [["ma", "wang"]]
-    # nor through a bad body, which is refused as for an unknown unit too
+    # a body the register refuses (422, checked before the unit) is answered alike for both too
     broken = {"owners": [{"owner_id": "x", "name": "甲"}], "representative_id": "y"}
     unknown = await compound.answer("PUT", "/api/ownership/units/zz-999", "pm-1", broken)
     assert await compound.answer("PUT", "/api/ownership/units/o1-101", "pm-1", broken) == as_if(
