@@ -2,14 +2,16 @@
 or as it was. Each runs in one transaction; writers of one community are serialised, so the register never holds
 two developers (see `register.developer_conflict`).
 
-Who may call them (the property office, administrators) is the API's business (``web.py``).
+Who may call them (the property office, administrators) is the API's business (``web.py``), and so is which
+communities the caller may act on: the use cases that take a unit id take, as ``within``, the caller's test of a
+community, and treat a unit of any other community as unknown — checked in the transaction that acts on it.
 """
 
 from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -28,6 +30,15 @@ log = logging.getLogger(__name__)
 
 MAX_IMPORT = 20_000
 """Units in one bulk import (a large compound has a few thousand)."""
+
+CommunityTest = Callable[[str], bool]
+"""Whether the caller may act on a community (by its id): what a use case that takes a unit id is given as
+``within``."""
+
+
+def anywhere(_community_id: str) -> bool:
+    """Every community: for callers with no scope to keep to (the demo, the command line)."""
+    return True
 
 
 class UnknownCommunity(Exception):
@@ -59,12 +70,14 @@ class OwnershipService:
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
 
-    async def record(self, ownership: UnitOwnership, by: str, now: datetime) -> OwnershipEntry:
-        """Record a unit's ownership, replacing the one recorded before (which stays in the history)."""
+    async def record(self, ownership: UnitOwnership, by: str, now: datetime,
+                     within: CommunityTest = anywhere) -> OwnershipEntry:
+        """Record a unit's ownership, replacing the one recorded before (which stays in the history).
+        :class:`UnknownUnit` when the access register has no such unit, or its community is not `within`."""
         async with self._engine.begin() as connection:
             repository = OwnershipRepository(connection)
             community_id = await repository.community_of_unit(ownership.unit_id)
-            if community_id is None:
+            if community_id is None or not within(community_id):
                 raise UnknownUnit(ownership.unit_id)
             await repository.lock_community(community_id)
             current = await repository.entries(community_id)
@@ -78,9 +91,10 @@ class OwnershipService:
         return entry
 
     async def import_register(self, community_id: str, records: Sequence[UnitOwnership], by: str,
-                              now: datetime) -> list[OwnershipEntry]:
+                              now: datetime, within: CommunityTest = anywhere) -> list[OwnershipEntry]:
         """Record many units' ownership at once (as taken over from the real-estate register or the sales records):
-        all of them, or — when one is refused — none. Units not in the import keep what they had."""
+        all of them, or — when one is refused — none. Units not in the import keep what they had.
+        :class:`UnknownCommunity` when there is no such community, or it is not `within`."""
         if len(records) > MAX_IMPORT:
             raise OwnershipRefused(f"at most {MAX_IMPORT} units in one import")
         twice = sorted(unit_id for unit_id, count in Counter(r.unit_id for r in records).items() if count > 1)
@@ -88,7 +102,7 @@ class OwnershipService:
             raise OwnershipRefused(f"units listed more than once: {', '.join(twice[:20])}")
         async with self._engine.begin() as connection:
             repository = OwnershipRepository(connection)
-            if not await repository.lock_community(community_id):
+            if not within(community_id) or not await repository.lock_community(community_id):
                 raise UnknownCommunity(community_id)
             known = {unit.unit_id for unit in await repository.units(community_id)}
             foreign = sorted(record.unit_id for record in records if record.unit_id not in known)
@@ -104,20 +118,22 @@ class OwnershipService:
                                                        "by": by})
         return entries
 
-    async def register(self, community_id: str) -> CommunityRegister:
-        """The community's units with their current ownership."""
+    async def register(self, community_id: str, within: CommunityTest = anywhere) -> CommunityRegister:
+        """The community's units with their current ownership; :class:`UnknownCommunity` as for
+        :meth:`import_register`."""
         async with self._engine.connect() as connection:
             repository = OwnershipRepository(connection)
-            if not await repository.community_exists(community_id):
+            if not within(community_id) or not await repository.community_exists(community_id):
                 raise UnknownCommunity(community_id)
             return CommunityRegister(community_id, tuple(await repository.units(community_id)),
                                      await repository.entries(community_id))
 
-    async def history(self, unit_id: str) -> list[OwnershipEntry]:
-        """Every ownership recorded for the unit, oldest first."""
+    async def history(self, unit_id: str, within: CommunityTest = anywhere) -> list[OwnershipEntry]:
+        """Every ownership recorded for the unit, oldest first; :class:`UnknownUnit` as for :meth:`record`."""
         async with self._engine.connect() as connection:
             repository = OwnershipRepository(connection)
-            if await repository.community_of_unit(unit_id) is None:
+            community_id = await repository.community_of_unit(unit_id)
+            if community_id is None or not within(community_id):
                 raise UnknownUnit(unit_id)
             return await repository.history(unit_id)
 

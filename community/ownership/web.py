@@ -2,7 +2,10 @@
 community's register in bulk, read it — with the units that have no recorded owner, which a voter roll frozen from
 the register counts with nobody able to vote for them (so register their owners before voting opens).
 
-Owner names are personal data: only property managers (and administrators) read or write the register here.
+Owner names are personal data: only property managers (and administrators) read or write the register here — the
+supervisor does not (its routes are for operational, non-personal data). A manager acts on the communities its
+account is assigned: a unit or community outside them is answered exactly as one that does not exist (404, the same
+body), whether to read or to write.
 """
 
 from __future__ import annotations
@@ -122,12 +125,21 @@ async def record_ownership(request: web.Request) -> web.Response:
     unit_id = request.match_info["unit_id"]
     ownership = _ownership(unit_id, data)
     try:
-        entry = await request.app[SERVICE].record(ownership, request[PRINCIPAL].subject, request.config_dict[CLOCK]())
+        entry = await request.app[SERVICE].record(ownership, request[PRINCIPAL].subject, request.config_dict[CLOCK](),
+                                                  within=request[PRINCIPAL].has_community)
     except UnknownUnit:
-        raise json_error(web.HTTPNotFound, f"no unit {unit_id!r} in the access register") from None
+        raise _unknown_unit(unit_id) from None
     except OwnershipRefused as refused:
         raise json_error(web.HTTPUnprocessableEntity, str(refused)) from None
     return web.json_response(_entry_out(entry).model_dump(mode="json"))
+
+
+def _unknown_unit(unit_id: str) -> web.HTTPException:
+    return json_error(web.HTTPNotFound, f"no unit {unit_id!r} in the access register")
+
+
+def _unknown_community(community_id: str) -> web.HTTPException:
+    return json_error(web.HTTPNotFound, f"no community {community_id!r}")
 
 
 async def import_register(request: web.Request) -> web.Response:
@@ -136,9 +148,10 @@ async def import_register(request: web.Request) -> web.Response:
     records = [_ownership(unit.unit_id, unit) for unit in data.units]
     try:
         entries = await request.app[SERVICE].import_register(community_id, records, request[PRINCIPAL].subject,
-                                                             request.config_dict[CLOCK]())
+                                                             request.config_dict[CLOCK](),
+                                                             within=request[PRINCIPAL].has_community)
     except UnknownCommunity:
-        raise json_error(web.HTTPNotFound, f"no community {community_id!r}") from None
+        raise _unknown_community(community_id) from None
     except OwnershipRefused as refused:
         raise json_error(web.HTTPUnprocessableEntity, str(refused)) from None
     return web.json_response(ImportOut(community_id=community_id, recorded=len(entries)).model_dump(mode="json"),
@@ -148,9 +161,9 @@ async def import_register(request: web.Request) -> web.Response:
 async def get_register(request: web.Request) -> web.Response:
     community_id = request.match_info["community_id"]
     try:
-        register = await request.app[SERVICE].register(community_id)
+        register = await request.app[SERVICE].register(community_id, within=request[PRINCIPAL].has_community)
     except UnknownCommunity:
-        raise json_error(web.HTTPNotFound, f"no community {community_id!r}") from None
+        raise _unknown_community(community_id) from None
     out = RegisterOut(
         community_id=community_id,
         units=[RegisterUnitOut(**_unit_out(unit).model_dump(), ownership=_entry_out(register.entries[unit.unit_id])
@@ -163,9 +176,9 @@ async def get_register(request: web.Request) -> web.Response:
 async def get_history(request: web.Request) -> web.Response:
     unit_id = request.match_info["unit_id"]
     try:
-        entries = await request.app[SERVICE].history(unit_id)
+        entries = await request.app[SERVICE].history(unit_id, within=request[PRINCIPAL].has_community)
     except UnknownUnit:
-        raise json_error(web.HTTPNotFound, f"no unit {unit_id!r} in the access register") from None
+        raise _unknown_unit(unit_id) from None
     return web.json_response(HistoryOut(unit_id=unit_id, entries=[_entry_out(e) for e in entries])
                              .model_dump(mode="json"))
 

@@ -7,6 +7,9 @@ it (``web.REFUSAL_STATUS``, one table for both).
 
 A proposal whose roll is frozen from the ownership register when voting opens shows as upcoming
 until the roll is frozen — with a note, and no ballot form — and then the time it was frozen for.
+
+As in the API, a person sees the proposals of their communities only (their account's scope): the list holds no
+other, and a proposal of another community is "not found", exactly as one that does not exist.
 """
 
 from __future__ import annotations
@@ -54,7 +57,7 @@ from community.voting.tally import (
     VoterRoll,
     measure_turnout,
 )
-from community.voting.web import REFUSAL_STATUS
+from community.voting.web import REFUSAL_STATUS, communities_in_scope, in_scope
 from devices.topics import IDENTIFIER
 from webkit.auth import CLOCK, PRINCIPAL
 from webkit.charts import TimeSeries, bar_chart, line_chart
@@ -245,14 +248,20 @@ async def _context(request: web.Request) -> Context:
     try:
         state = await pages.service.state(proposal_id, now)
     except UnknownProposal:
-        raise PageProblem(404, "没有这项表决，链接可能有误。", title="表决不存在") from None
+        raise _no_such_proposal() from None
     principal = request[PRINCIPAL]
+    if not in_scope(principal, state.community_id):
+        raise _no_such_proposal()  # another community's: as if it did not exist
     delegations = await pages.service.delegations(proposal_id)
     if not _entitled(principal, state, delegations):
         raise PageProblem(403, "只有本次表决名册上的业主、受托人、业主委员会和物业可以查看这项表决。",
                           title="您不在本次表决的名册中")
     entries = await pages.service.log(proposal_id)
     return Context(principal, state, delegations, entries, now)
+
+
+def _no_such_proposal() -> PageProblem:
+    return PageProblem(404, "没有这项表决，链接可能有误。", title="表决不存在")
 
 
 def _entitled(principal: Principal, state: ProposalState, delegations: Sequence[Delegation]) -> bool:
@@ -333,7 +342,7 @@ async def proposal_list(request: web.Request) -> web.Response:
     principal = request[PRINCIPAL]
     now = request.config_dict[CLOCK]()
     listed: list[Listed] = []
-    for proposal_id in await pages.service.proposal_ids(MAX_LISTED):
+    for proposal_id in await pages.service.proposal_ids(MAX_LISTED, communities_in_scope(principal)):
         state = await pages.service.state(proposal_id, now)
         delegations = await pages.service.delegations(proposal_id)
         if not _entitled(principal, state, delegations):

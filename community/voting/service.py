@@ -11,11 +11,15 @@ Ballots and delegations are both entries of the proposal's hash-chained log, app
 proposal's lock after the domain has checked them against the log so far; the log's first entry
 points at the roll digest. Verification and the downloadable record are the same pure check
 (:mod:`community.voting.verification`) over what is stored.
+
+Every proposal belongs to a community (:attr:`ProposalState.community_id`). Whose scope holds it — who may see it
+and act on it — is the web layer's to check (``web.py``, ``pages.py``); the use cases take ids.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cached_property
@@ -23,7 +27,7 @@ from functools import cached_property
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from community.ownership.service import UnknownCommunity
+from community.ownership.service import CommunityTest, UnknownCommunity, anywhere
 from community.ownership.storage import OwnershipRepository
 from community.voting.audit import (
     GENESIS_HASH,
@@ -110,6 +114,8 @@ class ProposalState:
     roll_state: RollState
     preview: VoterRoll | None = None
     preview_problem: str | None = None
+    community_id: str | None = None
+    """The community the proposal belongs to (whose accounts may see it); None: an old one only administrators see."""
 
     @property
     def voters_roll(self) -> VoterRoll | None:
@@ -155,26 +161,32 @@ class VotingService:
 
     async def open_proposal(
         self, proposal: Proposal, roll: VoterRoll, *, body: str, created_by: str,
-        attachments: list[dict[str, str]] | None = None,
+        attachments: list[dict[str, str]] | None = None, community_id: str | None = None,
+        within: CommunityTest = anywhere,
     ) -> None:
-        """Record a proposal with its voter roll, frozen as it is now."""
+        """Record a proposal of `community_id` with its voter roll, frozen as it is now: :class:`UnknownCommunity`
+        when the access register has no such community, or it is not `within` (the caller's scope). The roll's
+        units are taken as given: a roll given by hand may name units the access register does not know. Without a
+        community, only administrators see the proposal."""
         try:
             async with self._engine.begin() as connection:
+                if community_id is not None and not await self._community_within(connection, community_id, within):
+                    raise UnknownCommunity(community_id)
                 await VotingRepository(connection).add_proposal(proposal, roll, body=body, created_by=created_by,
-                                                                attachments=attachments)
+                                                                attachments=attachments, community_id=community_id)
         except IntegrityError:
             raise ProposalExists(proposal.proposal_id) from None
 
     async def open_proposal_from_register(
         self, proposal: Proposal, community_id: str, *, body: str, created_by: str, now: datetime,
-        attachments: list[dict[str, str]] | None = None,
+        attachments: list[dict[str, str]] | None = None, within: CommunityTest = anywhere,
     ) -> RollState:
-        """Record a proposal whose roll is frozen from `community_id`'s ownership register when voting opens: now,
+        """Record a proposal of `community_id` whose roll is frozen from its ownership register when voting opens: now,
         when it opens now or opened already (ValueError, and nothing recorded, when the register gives no roll);
-        otherwise later, by :meth:`tick`."""
+        otherwise later, by :meth:`tick`. :class:`UnknownCommunity` as for :meth:`open_proposal`."""
         try:
             async with self._engine.begin() as connection:
-                if not await OwnershipRepository(connection).community_exists(community_id):
+                if not await self._community_within(connection, community_id, within):
                     raise UnknownCommunity(community_id)
                 repository = VotingRepository(connection)
                 await repository.add_register_proposal(proposal, community_id, body=body, created_by=created_by,
@@ -186,6 +198,11 @@ class VotingService:
         except IntegrityError:
             raise ProposalExists(proposal.proposal_id) from None
         return state
+
+    @staticmethod
+    async def _community_within(connection: AsyncConnection, community_id: str, within: CommunityTest) -> bool:
+        # one answer for a community that does not exist and one outside the caller's scope: nothing is told
+        return within(community_id) and await OwnershipRepository(connection).community_exists(community_id)
 
     async def tick(self, now: datetime) -> None:
         """Periodic work: freeze the rolls of the proposals whose voting has opened by `now`."""
@@ -240,14 +257,16 @@ class VotingService:
             if proposal is None:
                 raise UnknownProposal(proposal_id)
             roll_state = await self._roll_state(repository, proposal_id)
+            community_id = await repository.community_of(proposal_id)
             roll = await repository.roll(proposal_id)
             if roll is not None or roll_state.community_id is None:
-                return ProposalState(proposal, roll, roll_state)
+                return ProposalState(proposal, roll, roll_state, community_id=community_id)
             snapshot = await OwnershipRepository(connection).snapshot(roll_state.community_id, now)
         try:
-            return ProposalState(proposal, None, roll_state, roll_from_register(snapshot, now))
+            return ProposalState(proposal, None, roll_state, roll_from_register(snapshot, now),
+                                 community_id=community_id)
         except ValueError as problem:
-            return ProposalState(proposal, None, roll_state, preview_problem=str(problem))
+            return ProposalState(proposal, None, roll_state, preview_problem=str(problem), community_id=community_id)
 
     async def record_delegation(self, delegation: Delegation, now: datetime) -> Refused | None:
         """Check the delegation by the rule the ballots are checked by (:func:`tally.check_delegation`) against the
@@ -356,9 +375,11 @@ class VotingService:
         async with self._engine.connect() as connection:
             return await VotingRepository(connection).text(proposal_id)
 
-    async def proposal_ids(self, limit: int) -> list[str]:
+    async def proposal_ids(self, limit: int, communities: Collection[str] | None = None) -> list[str]:
+        """The newest proposals first; only those of `communities` when given (None: all, those of no community
+        too — an administrator's view)."""
         async with self._engine.connect() as connection:
-            return await VotingRepository(connection).proposal_ids(limit)
+            return await VotingRepository(connection).proposal_ids(limit, communities)
 
     async def delegations(self, proposal_id: str) -> list[Delegation]:
         """The delegations on record (who is a proxy, for entitlement and the pages; the count takes the log's)."""

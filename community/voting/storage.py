@@ -8,6 +8,10 @@ ownership register when voting opens (``roll_community_id`` set; written by the 
 — for a register roll, the opening time, fixed when the proposal is created; ``roll_built_at`` is
 when the roll was written, NULL while it is not frozen yet.
 
+``community_id`` is the community a proposal belongs to (who may see it and act on it: the accounts' scope). A
+register roll's community; for a given roll, the community it was opened for. NULL only for proposals created
+before migration 0008 whose community could not be told: administrators alone see those.
+
 ``voting_ballot_log`` is a proposal's whole log: ballots and (since migration 0006) delegations, told
 apart by ``kind``; ``voting_delegations`` keeps the delegations on record beside it, for quick look-up
 of who is a proxy. ``log_anchored`` is false for the proposals whose log was begun before 0006: it
@@ -16,6 +20,7 @@ starts at 64 zeros rather than at the roll digest, and holds no delegations.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -76,6 +81,8 @@ proposals = Table(
     Column("roll_left_off", JSON(), nullable=True),
     Column("roll_problem", String(500), nullable=True),
     Column("log_anchored", Boolean(), nullable=False, server_default=true()),
+    Column("community_id", String(64), nullable=True),
+    Index("voting_proposals_by_community", "community_id"),
 )
 
 roll_units = Table(
@@ -176,7 +183,7 @@ class VotingRepository:
 
     async def add_proposal(
         self, proposal: Proposal, roll: VoterRoll, *, body: str, created_by: str,
-        attachments: list[dict[str, str]] | None = None,
+        attachments: list[dict[str, str]] | None = None, community_id: str | None = None,
     ) -> None:
         election = proposal.election
         await self._connection.execute(proposals.insert().values(
@@ -185,7 +192,7 @@ class VotingRepository:
             election_candidates=list(election.candidates) if election else None,
             election_seats=election.seats if election else None,
             roll_frozen_at=roll.frozen_at, created_by=created_by, attachments=attachments or [],
-            roll_built_at=roll.frozen_at,
+            roll_built_at=roll.frozen_at, community_id=community_id,
         ))
         await self._add_roll_units(proposal.proposal_id, roll)
 
@@ -201,7 +208,7 @@ class VotingRepository:
             election_candidates=list(election.candidates) if election else None,
             election_seats=election.seats if election else None,
             roll_frozen_at=proposal.opens_at, created_by=created_by, attachments=attachments or [],
-            roll_community_id=community_id,
+            roll_community_id=community_id, community_id=community_id,
         ))
 
     async def write_register_roll(self, proposal_id: str, roll: VoterRoll, built_at: datetime) -> bool:
@@ -290,10 +297,18 @@ class VotingRepository:
         except IntegrityError as error:
             raise DelegationExists(f"{delegation.delegate_id} for {delegation.unit_id}") from error
 
-    async def proposal_ids(self, limit: int) -> list[str]:
-        """The newest proposals first (by closing time)."""
+    async def community_of(self, proposal_id: str) -> str | None:
+        """The community the proposal belongs to; None when it has none (or there is no such proposal)."""
+        return (await self._connection.execute(
+            select(proposals.c.community_id).where(proposals.c.proposal_id == proposal_id))).scalar()
+
+    async def proposal_ids(self, limit: int, communities: Collection[str] | None = None) -> list[str]:
+        """The newest proposals first (by closing time); only those of ``communities`` when given."""
+        query = select(proposals.c.proposal_id)
+        if communities is not None:
+            query = query.where(proposals.c.community_id.in_(sorted(communities)))
         rows = await self._connection.execute(
-            select(proposals.c.proposal_id).order_by(proposals.c.closes_at.desc()).limit(limit))
+            query.order_by(proposals.c.closes_at.desc(), proposals.c.proposal_id).limit(limit))
         return [str(row[0]) for row in rows]
 
     async def delegations(self, proposal_id: str) -> list[Delegation]:

@@ -8,6 +8,14 @@ community's ownership register when voting opens (``roll_from_register``). Until
 proposal says so (``roll_frozen: false`` and a note) and refuses ballots and delegations with 409
 ``roll_not_frozen``.
 
+Every proposal belongs to a community (``community_id``): the register's community for a roll from the register,
+the one named with a given roll. The caller's scope (the communities its account is assigned) decides what it sees:
+a proposal of a community outside it is answered exactly as a proposal that does not exist (404, the same body), and
+opening one for such a community exactly as for an unknown community (422 ``unknown_community``). The committee and
+property managers act on their communities' proposals, residents take part in their community's (on its roll, or as
+a proxy), and the supervisor (a street office, which guides owners' assemblies) reads a proposal, its turnout,
+deliberation, verification and result — never the named record, never a write.
+
 Every rule broken is one JSON error (webkit.json_errors): ``{"error": <English message>,
 "error_zh": <Chinese message>, "reason": <code>}``, with the status :data:`REFUSAL_STATUS` gives
 the code — the table the pages use too.
@@ -63,7 +71,7 @@ from community.voting.tally import (
 )
 from webkit.auth import CLOCK, PRINCIPAL, serve_tokens
 from webkit.context_app import ContextApp
-from webkit.identity import Role, TokenAuthority
+from webkit.identity import Principal, Role, TokenAuthority
 from webkit.json_errors import json_error
 from webkit.openapi import Route, add_routes
 
@@ -72,6 +80,9 @@ SERVICE = web.AppKey("voting_service", VotingService)
 Id = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.:-]{1,64}$")]
 MANAGERS = (Role.COMMITTEE, Role.PROPERTY_MANAGER)
 VOTERS = (Role.RESIDENT, Role.COMMITTEE)
+SUPERVISED = (Role.SUPERVISOR,)
+"""Who reads, beside those taking part, what a proposal shows of how it goes (never the named record): the routes
+that pass ``supervised=True`` to :func:`_proposal`."""
 
 
 class _In(BaseModel):
@@ -117,12 +128,29 @@ class ProposalIn(_In):
     roll_from_register: RegisterRollIn | None = Field(
         default=None, description="Freeze the roll from this community's ownership register as it stands when voting "
                                   "opens (now, if the proposal opens now or opened already)")
+    community_id: Id | None = Field(
+        default=None, description="The community the proposal is for: required with a given roll; with "
+                                  "roll_from_register it is that register's community (give it or not, it must agree)")
 
     @model_validator(mode="after")
     def _one_roll(self) -> Self:
         if (self.roll is None) == (self.roll_from_register is None):
             raise ValueError("give either roll or roll_from_register")
+        if self.roll is not None and self.community_id is None:
+            raise ValueError("give community_id with a roll: the community the proposal is for")
+        register = self.roll_from_register
+        if register is not None and self.community_id not in (None, register.community_id):
+            raise ValueError("community_id and roll_from_register.community_id name different communities")
         return self
+
+    @property
+    def community(self) -> str:
+        """The community the proposal is for (the validator made sure there is one)."""
+        if self.roll_from_register is not None:
+            return self.roll_from_register.community_id
+        if self.community_id is None:
+            raise ValueError("a proposal names its community")
+        return self.community_id
 
 
 class DelegationIn(_In):
@@ -179,6 +207,8 @@ class RollPreviewOut(BaseModel):
 
 class ProposalOut(BaseModel):
     proposal_id: str
+    community_id: str | None = Field(description="The community it belongs to; null only for a proposal created "
+                                                 "before proposals had one, which administrators alone see")
     matter: str
     matter_zh: str
     title: str
@@ -322,33 +352,37 @@ async def _body(request: web.Request, model: type[_In]) -> Any:
 async def open_proposal(request: web.Request) -> web.Response:
     data: ProposalIn = await _body(request, ProposalIn)
     service, now, creator = request.app[SERVICE], request.config_dict[CLOCK](), request[PRINCIPAL].subject
-    community_id = data.roll_from_register.community_id if data.roll_from_register else None
+    community_id, within = data.community, request[PRINCIPAL].has_community
     try:
         election = Election(tuple(data.election.candidates), data.election.seats) if data.election else None
         proposal = Proposal(data.proposal_id, data.matter, data.title, data.opens_at, data.closes_at, election)
         attachments = [a.model_dump(exclude_none=True) for a in data.attachments]
-        if community_id is not None:
+        if data.roll_from_register is not None:
             await service.open_proposal_from_register(proposal, community_id, body=data.body, created_by=creator,
-                                                      now=now, attachments=attachments)
+                                                      now=now, attachments=attachments, within=within)
         else:
             # frozen now, or — for a proposal opening in the past — as of its opening: no ballot came in between
             roll = VoterRoll(tuple(Unit(u.unit_id, u.label, u.area_m2, frozenset(u.owner_ids), u.held_by_developer,
                                         u.representative_id) for u in data.roll or ()),
                              frozen_at=min(now, data.opens_at))
-            await service.open_proposal(proposal, roll, body=data.body, created_by=creator, attachments=attachments)
+            await service.open_proposal(proposal, roll, body=data.body, created_by=creator, attachments=attachments,
+                                        community_id=community_id, within=within)
     except ValueError as invalid:  # the domain's own checks: times, roll consistency, elections, an empty register
         raise json_error(web.HTTPUnprocessableEntity, str(invalid)) from None
     except ProposalExists:
         raise json_error(web.HTTPConflict, f"proposal {data.proposal_id!r} exists already") from None
-    except UnknownCommunity:
-        raise json_error(web.HTTPUnprocessableEntity, f"no community {community_id!r}",
-                         reason="unknown_community") from None
+    except UnknownCommunity:  # none such, or not the caller's: the same answer, so its existence is not told
+        raise _unknown_community(community_id) from None
     out = _proposal_out(await service.state(proposal.proposal_id, now), data.body, attachments, now, manager=True)
     return web.json_response(out.model_dump(mode="json"), status=201)
 
 
+def _unknown_community(community_id: str) -> web.HTTPException:
+    return json_error(web.HTTPUnprocessableEntity, f"no community {community_id!r}", reason="unknown_community")
+
+
 async def get_proposal(request: web.Request) -> web.Response:
-    state = await _proposal(request)
+    state = await _proposal(request, supervised=True)
     body, attachments = await request.app[SERVICE].text(state.proposal.proposal_id)
     out = _proposal_out(state, body, attachments, request.config_dict[CLOCK](), request[PRINCIPAL].has_any(MANAGERS))
     return web.json_response(out.model_dump(mode="json"))
@@ -397,7 +431,7 @@ async def post_comment(request: web.Request) -> web.Response:
 
 
 async def list_comments(request: web.Request) -> web.Response:
-    proposal = (await _proposal(request)).proposal
+    proposal = (await _proposal(request, supervised=True)).proposal
     moderator = request[PRINCIPAL].has_any(MANAGERS)
     found = await request.app[SERVICE].comments(proposal.proposal_id, moderator)
     return web.json_response(CommentsOut(comments=[_comment_out(c) for c in found]).model_dump(mode="json"))
@@ -422,7 +456,7 @@ def _comment_out(comment: Comment) -> CommentOut:
 
 
 async def turnout(request: web.Request) -> web.Response:
-    proposal = (await _proposal(request)).proposal
+    proposal = (await _proposal(request, supervised=True)).proposal
     try:
         measured = await request.app[SERVICE].turnout(proposal.proposal_id)
     except RollNotFrozen as not_frozen:
@@ -464,7 +498,7 @@ async def close_voting(request: web.Request) -> web.Response:
 
 
 async def get_result(request: web.Request) -> web.Response:
-    proposal = (await _proposal(request)).proposal
+    proposal = (await _proposal(request, supervised=True)).proposal
     published = await request.app[SERVICE].published(proposal.proposal_id)
     if published is None:
         raise json_error(web.HTTPNotFound, "no result published yet", reason="not_published")
@@ -472,7 +506,7 @@ async def get_result(request: web.Request) -> web.Response:
 
 
 async def verification(request: web.Request) -> web.Response:
-    proposal = (await _proposal(request)).proposal
+    proposal = (await _proposal(request, supervised=True)).proposal
     try:
         report = await request.app[SERVICE].verify(proposal.proposal_id)
     except RollNotFrozen as not_frozen:
@@ -512,21 +546,42 @@ async def record(request: web.Request) -> web.Response:
         "Content-Disposition": f'attachment; filename="vote-record-{proposal.proposal_id}.json"'})
 
 
-async def _proposal(request: web.Request) -> ProposalState:
+async def _proposal(request: web.Request, *, supervised: bool = False) -> ProposalState:
     """The proposal named in the path, for those entitled to it: the owners on its roll (before a
     roll from the register is frozen: the owners the register lists now), their proxies, the
-    committee and property managers. The roll is published to them, not to all."""
-    service = request.app[SERVICE]
+    committee and property managers — and, where ``supervised``, the supervisor. The roll is
+    published to them, not to all. Outside the caller's scope it does not exist (404, as for an
+    unknown id), whatever the caller's roles."""
+    service, proposal_id, principal = request.app[SERVICE], request.match_info["proposal_id"], request[PRINCIPAL]
     try:
-        state = await service.state(request.match_info["proposal_id"], request.config_dict[CLOCK]())
+        state = await service.state(proposal_id, request.config_dict[CLOCK]())
     except UnknownProposal:
-        raise json_error(web.HTTPNotFound, f"no proposal {request.match_info['proposal_id']!r}") from None
-    principal = request[PRINCIPAL]
+        raise _unknown_proposal(proposal_id) from None
+    if not in_scope(principal, state.community_id):
+        raise _unknown_proposal(proposal_id)
     if not (state.is_owner(principal.subject) or principal.has_any(MANAGERS)
+            or (supervised and principal.has_any(SUPERVISED))
             or principal.subject in await service.delegates(state.proposal.proposal_id)):
         raise json_error(web.HTTPForbidden, "only the owners on this proposal's roll, their proxies, the committee "
                          "and property managers take part in it", reason="not_entitled")
     return state
+
+
+def _unknown_proposal(proposal_id: str) -> web.HTTPException:
+    return json_error(web.HTTPNotFound, f"no proposal {proposal_id!r}")
+
+
+def in_scope(principal: Principal, community_id: str | None) -> bool:
+    """Whether a proposal of ``community_id`` is the principal's to see: one of its communities; a proposal of no
+    community (created before proposals had one, and not attributable) only an administrator's."""
+    if community_id is None:
+        return principal.is_admin or principal.scope.everything
+    return principal.has_community(community_id)
+
+
+def communities_in_scope(principal: Principal) -> frozenset[str] | None:
+    """The communities whose proposals a listing shows the principal; None: all (an administrator)."""
+    return None if principal.is_admin or principal.scope.everything else principal.scope.communities
 
 
 def _frozen_roll(state: ProposalState) -> VoterRoll:
@@ -580,7 +635,8 @@ def _proposal_out(
     # the published roll: units and areas, not who owns them (the record for a recount, GET .../record, has the ids)
     proposal, roll, roll_state = state.proposal, state.roll, state.roll_state
     return ProposalOut(
-        proposal_id=proposal.proposal_id, matter=proposal.matter.value, matter_zh=proposal.matter.label_zh,
+        proposal_id=proposal.proposal_id, community_id=state.community_id, matter=proposal.matter.value,
+        matter_zh=proposal.matter.label_zh,
         title=proposal.title, body=body, attachments=attachments, opens_at=proposal.opens_at,
         closes_at=proposal.closes_at,
         rule_zh=proposal.rule.statement_zh, rule_en=proposal.rule.statement_en,
@@ -603,11 +659,13 @@ def _proposal_out(
 
 
 P = "/api/voting/proposals/{proposal_id}"
+READ_TOO = " (the supervisor reads it too)"
 ROUTES = [
-    Route("POST", "/api/voting/proposals", open_proposal, "Open a proposal with its voter roll: given (frozen now) "
-          "or from a community's ownership register (frozen when voting opens)",
+    Route("POST", "/api/voting/proposals", open_proposal, "Open a proposal of a community with its voter roll: given "
+          "(frozen now) or from the community's ownership register (frozen when voting opens)",
           ProposalIn, ProposalOut, 201, MANAGERS, (400, 409, 422)),
-    Route("GET", P, get_proposal, "A proposal and its published roll", None, ProposalOut, 200, (), (404,)),
+    Route("GET", P, get_proposal, "A proposal and its published roll" + READ_TOO, None, ProposalOut, 200, (),
+          (404,)),
     Route("POST", P + "/delegations", add_delegation, "Delegate one's unit's vote to a proxy (until voting closes; "
           "by the owner who may cast the unit's ballot)", DelegationIn, None, 201, VOTERS,
           (400, 403, 404, 409, 422, 503)),
@@ -615,19 +673,20 @@ ROUTES = [
           BallotIn, ReceiptOut, 201, VOTERS, (400, 403, 404, 409, 422, 503)),
     Route("POST", P + "/comments", post_comment, "Comment on a proposal (owners on its roll, until close)",
           CommentIn, CommentOut, 201, VOTERS, (400, 403, 404, 409, 422)),
-    Route("GET", P + "/comments", list_comments, "The deliberation; hidden comments show only why", None,
+    Route("GET", P + "/comments", list_comments, "The deliberation; hidden comments show only why" + READ_TOO, None,
           CommentsOut, 200, (), (404,)),
     Route("POST", P + "/comments/{comment_id}/hide", hide_comment, "Moderate: hide a comment, with a reason",
           HideIn, None, 200, (Role.COMMITTEE,), (400, 404)),
-    Route("GET", P + "/turnout", turnout, "Live participation by area and headcount", None, TurnoutOut, 200, (),
-          (404, 409)),
+    Route("GET", P + "/turnout", turnout, "Live participation by area and headcount" + READ_TOO, None, TurnoutOut,
+          200, (), (404, 409)),
     Route("GET", P + "/receipts/{code}", receipt, "Whether a receipt's ballot is the one counted", None,
           ReceiptStatusOut, 200, (), (404,)),
     Route("POST", P + "/close", close_voting, "Count and publish the result with the log's head (after close)",
           None, PublishedOut, 201, MANAGERS, (404, 409)),
-    Route("GET", P + "/result", get_result, "The published result", None, PublishedOut, 200, (), (404,)),
-    Route("GET", P + "/verification", verification, "Chain check and recount; the result once closed", None,
-          VerificationOut, 200, (), (404, 409)),
+    Route("GET", P + "/result", get_result, "The published result" + READ_TOO, None, PublishedOut, 200, (),
+          (404,)),
+    Route("GET", P + "/verification", verification, "Chain check and recount; the result once closed" + READ_TOO,
+          None, VerificationOut, 200, (), (404, 409)),
     Route("GET", P + "/record", record, "The record for a recount once the result is published: terms, frozen roll, "
           "delegations, the whole log and its head, the published result; before, the log's hash chain alone",
           None, RecordDownloadOut, 200, (), (403, 404, 409)),

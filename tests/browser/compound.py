@@ -17,6 +17,8 @@ CLOSES = OPENS + timedelta(days=7, hours=9)  # 12-08 18:00 in Shanghai
 DURING = OPENS + timedelta(days=4, hours=11)  # 12-05 20:00 in Shanghai
 AFTER = CLOSES + timedelta(hours=2)
 DEVELOPER = "dev-hengda"
+COMMUNITY = "hehua"
+"""The compound's community: the demo accounts' scope (the site's conftest assigns it)."""
 
 LIFTS = "p-lifts-2026"
 CHARGERS = "p-chargers-2027"
@@ -54,7 +56,7 @@ async def seed_compound(service: VotingService) -> Seeded:
     frozen = OPENS - timedelta(days=1)
     await service.open_proposal(
         Proposal(LIFTS, Matter.USE_OF_MAINTENANCE_FUNDS, "使用维修资金更换 1、2 栋电梯", OPENS, CLOSES),
-        roll(frozen), body=LIFTS_TEXT, created_by="pm-zhang",
+        roll(frozen), body=LIFTS_TEXT, created_by="pm-zhang", community_id=COMMUNITY,
         attachments=[{"title": "三家电梯公司报价对比（PDF）", "ref": "https://files.example/lifts/quotes-2026.pdf",
                       "sha256": "5d41402abc4b2a76b9719d911017c592" * 2}])
     await service.record_delegation(Delegation("wang", "sun", LIFTS, "2-201"), frozen)
@@ -80,13 +82,15 @@ async def seed_compound(service: VotingService) -> Seeded:
     await service.open_proposal(
         Proposal(CHARGERS, Matter.USE_OF_COMMON_PARTS, "利用地面停车区设置 12 个电动车充电桩",
                  CLOSES + timedelta(days=20), CLOSES + timedelta(days=34)),
-        roll(frozen), body="由物业引入充电运营商，收益的 60% 计入公共收益。", created_by="pm-zhang")
+        roll(frozen), body="由物业引入充电运营商，收益的 60% 计入公共收益。", created_by="pm-zhang",
+        community_id=COMMUNITY)
 
     past_opens = OPENS - timedelta(days=60)
     await service.open_proposal(
         Proposal(COMMITTEE, Matter.OWNERS_COMMITTEE, "第二届业主委员会选举", past_opens,
                  past_opens + timedelta(days=10), Election(("李明", "赵丽", "孙强", "周洁"), 3)),
-        roll(past_opens - timedelta(days=1)), body="应选委员 3 名，每户最多同意 3 名候选人。", created_by="pm-zhang")
+        roll(past_opens - timedelta(days=1)), body="应选委员 3 名，每户最多同意 3 名候选人。", created_by="pm-zhang",
+        community_id=COMMUNITY)
     for unit_id, voter, approved in (
         ("1-101", "wang", {"李明", "赵丽", "周洁"}), ("1-102", "wang", {"李明", "赵丽", "周洁"}),
         ("1-201", "li", {"李明", "赵丽"}), ("1-202", "zhao", {"赵丽", "孙强"}), ("2-101", "chen", {"李明", "周洁"}),

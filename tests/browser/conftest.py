@@ -15,14 +15,14 @@ import pytest
 from aiohttp import web
 from playwright.async_api import Browser, async_playwright
 
-from accounts.demo import seed_demo_accounts
 from accounts.pages import mount_pages
-from accounts.service import AccountService
+from community.access.directory import Community
 from community.voting.pages import mount_voting_pages
 from community.voting.service import VotingService
 from community.voting.web import mount as mount_voting_api
 from relational.database import create_engine, migrate
-from tests.browser.compound import DURING, Seeded, seed_compound
+from tests.browser.compound import COMMUNITY, DURING, Seeded, seed_compound
+from tests.integration.voting_accounts import demo_accounts_of
 from tests.servers import free_port
 from webkit.identity import TokenAuthority
 
@@ -54,8 +54,7 @@ async def running_site(tmp_path: Path) -> AsyncIterator[RunningSite]:
     await migrate(engine, "community")
     await migrate(engine, "accounts")
     clock = Clock(DURING)
-    accounts = AccountService(engine)
-    await seed_demo_accounts(accounts, clock())
+    accounts = await demo_accounts_of(engine, Community(COMMUNITY, COMMUNITY, "荷花小区"), clock())
     voting = VotingService(engine)
     seeded = await seed_compound(voting)
     authority = TokenAuthority(b"browser-test-secret-of-32-bytes!")

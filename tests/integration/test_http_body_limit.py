@@ -15,10 +15,12 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from community.access.directory import Community
+from community.access.storage import DirectoryRepository
 from config.settings import load_settings
 from smartcity.bootstrap import build_services, build_store, mount_services, root_application
 from tests.integration.api_accounts import give_accounts
-from webkit.identity import Role
+from webkit.identity import Role, Scope
 
 pytestmark = pytest.mark.integration
 
@@ -39,7 +41,10 @@ def serving(engine: AsyncEngine, tmp_path: Path) -> Serving:
         app = root_application(configured)
         mount_services(app, services, store, lambda: NOW, configured.site)
         if await services.accounts.account("pm-1") is None:  # a token is taken only for an account
-            await give_accounts(engine, {"pm-1": [Role.PROPERTY_MANAGER]})
+            async with engine.begin() as connection:  # the community the proposals are for, the manager's
+                await DirectoryRepository(connection).add_community(Community("c1", "c1-site", "荷花小区"))
+            await give_accounts(engine, {"pm-1": [Role.PROPERTY_MANAGER]},
+                                scope={"pm-1": Scope(communities=frozenset({"c1"}))})
         token = services.authority.issue("pm-1", [Role.PROPERTY_MANAGER], NOW, timedelta(days=1))
         async with TestClient(TestServer(app)) as client:
             yield client, {"Authorization": f"Bearer {token}"}
@@ -54,6 +59,7 @@ def proposal(units: int, proposal_id: str = "p-big") -> dict[str, Any]:
         "title": "使用维修资金更换电梯",
         "opens_at": (NOW + timedelta(days=1)).isoformat(),
         "closes_at": (NOW + timedelta(days=8)).isoformat(),
+        "community_id": "c1",
         "roll": [{"unit_id": f"B{n // 500:02d}-{n % 500:04d}", "label": f"{n // 500 + 1}栋{n % 500 + 101}室",
                   "area_m2": "123.45", "owner_ids": [f"P{2 * n:07d}", f"P{2 * n + 1:07d}"],
                   "representative_id": f"P{2 * n:07d}"} for n in range(units)],

@@ -17,15 +17,16 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from accounts.demo import DEMO_PASSWORD, seed_demo_accounts
+from accounts.demo import DEMO_PASSWORD
 from accounts.pages import mount_pages
-from accounts.service import AccountService
+from community.access.directory import Community
 from community.voting.audit import ReceiptStatus
 from community.voting.pages import mount_voting_pages
 from community.voting.rules import ORDINARY_RULE, Matter
 from community.voting.service import Accepted, VotingService
 from community.voting.tally import Ballot, Capacity, Choice, Election, Proposal, Unit, VoterRoll
 from tests.integration.helpers import PageSession
+from tests.integration.voting_accounts import demo_accounts_of
 from webkit.identity import TokenAuthority
 
 pytestmark = pytest.mark.integration
@@ -53,6 +54,8 @@ def roll() -> VoterRoll:
     ), OPENS - timedelta(days=1))  # 384.92 m², three owner persons
 
 
+COMMUNITY = "c1"
+"""The community of the test's proposals, the demo residents' and property manager's."""
 LIFTS = "p-lifts"
 LIFTS_BODY = "拟使用维修资金 48 万元更换电梯。\n<b>不是标签</b>"
 
@@ -68,17 +71,18 @@ class Site(PageSession):
 @pytest.fixture
 async def site(engine: AsyncEngine) -> AsyncIterator[Site]:
     clock = Clock()
-    accounts = AccountService(engine)
-    await seed_demo_accounts(accounts, OPENS)
+    accounts = await demo_accounts_of(engine, Community(COMMUNITY, "c1-site", "荷花小区"), OPENS)
     voting = VotingService(engine)
     await voting.open_proposal(Proposal(LIFTS, Matter.USE_OF_MAINTENANCE_FUNDS, "更换电梯", OPENS, CLOSES), roll(),
-                               body=LIFTS_BODY, created_by="pm-zhang", attachments=[
+                               body=LIFTS_BODY, created_by="pm-zhang", community_id=COMMUNITY, attachments=[
                                    {"title": "报价单", "ref": "https://files.example/quote.pdf"},
                                    {"title": "可疑附件", "ref": "javascript:alert(1)"}])
     await voting.open_proposal(Proposal("p-later", Matter.USE_OF_COMMON_PARTS, "设置充电桩", CLOSES, CLOSES
-                                        + timedelta(days=7)), roll(), body="", created_by="pm-zhang")
+                                        + timedelta(days=7)), roll(), body="", created_by="pm-zhang",
+                               community_id=COMMUNITY)
     await voting.open_proposal(Proposal("p-old", Matter.MANAGEMENT_COVENANT, "修改管理规约", OPENS - timedelta(days=30),
-                                        OPENS - timedelta(days=20)), roll(), body="", created_by="pm-zhang")
+                                        OPENS - timedelta(days=20)), roll(), body="", created_by="pm-zhang",
+                               community_id=COMMUNITY)
     app = web.Application()
     mount_pages(app, accounts, AUTHORITY, clock)
     mount_voting_pages(app, voting)
@@ -276,7 +280,7 @@ async def test_the_committee_publishes_and_the_result_shows_the_four_ratios(site
 async def test_an_election_ballot_approves_at_most_the_seats(site: Site) -> None:
     await site.voting.open_proposal(Proposal("p-committee", Matter.OWNERS_COMMITTEE, "选举业主委员会", OPENS, CLOSES,
                                              Election(("李明", "赵丽", "孙强"), 2)),
-                                    roll(), body="", created_by="pm-zhang")
+                                    roll(), body="", created_by="pm-zhang", community_id=COMMUNITY)
     token = await site.sign_in("wang")
     url = "/voting/proposals/p-committee/ballot"
     too_many = await site.post(url, [("cast.1-101", "1"), ("approve.1-101", "李明"), ("approve.1-101", "赵丽"),

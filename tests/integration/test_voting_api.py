@@ -17,6 +17,7 @@ from community.voting.service import VotingService
 from community.voting.web import create_app
 from tests.integration.api_accounts import check_tokens_with_accounts
 from tests.integration.helpers import assert_openapi_describes_the_routes
+from tests.integration.test_voting_register import seed_units
 from webkit.identity import Role, TokenAuthority
 
 pytestmark = pytest.mark.integration
@@ -51,6 +52,7 @@ PROPOSAL: dict[str, Any] = {
     "title": "使用维修资金更换电梯",
     "opens_at": OPENS.isoformat(),
     "closes_at": (OPENS + timedelta(days=7)).isoformat(),
+    "community_id": "c1",
     "roll": [
         {"unit_id": "1-101", "label": "1栋101", "area_m2": "89.37", "owner_ids": ["wang"]},
         {"unit_id": "1-102", "label": "1栋102", "area_m2": "120.05", "owner_ids": ["li", "zhao"],
@@ -63,6 +65,7 @@ PROPOSAL: dict[str, Any] = {
 @pytest.fixture
 async def api(engine: AsyncEngine) -> AsyncIterator[tuple[TestClient[Any, Any], Clock]]:
     clock = Clock()
+    await seed_units(engine)  # the communities a proposal may be for (its roll is given, not the register's)
     app = await check_tokens_with_accounts(create_app(VotingService(engine), AUTHORITY, clock), engine, SUBJECTS)
     async with TestClient(TestServer(app)) as client:
         yield client, clock

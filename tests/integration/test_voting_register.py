@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import Table, func, select, text
+from sqlalchemy import Table, func, inspect, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from community.access.directory import Building, Community, Unit
@@ -41,6 +41,7 @@ from community.voting.storage import metadata as voting_metadata
 from community.voting.storage import roll_units
 from relational.database import create_engine, migrate
 from tests.integration.conftest import empty_engine
+from tests.integration.test_voting_integrity import downgrade
 
 pytestmark = pytest.mark.integration
 
@@ -356,3 +357,48 @@ async def test_votes_verify_says_a_proposal_that_has_not_opened_has_nothing_to_v
     result = subprocess.run([smartcity, "votes", "verify", "p-later"], env=environment, capture_output=True, text=True)
     assert result.returncode == 1
     assert "has not opened yet" in result.stderr and "Traceback" not in result.stderr
+
+
+# --- upgrading to proposals that belong to a community (0008) -------------------------------------------------------
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def engine_at_0007(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[AsyncEngine]:
+    made = await empty_engine(request, tmp_path)
+    await migrate(made, "community", "0007_access_face_hints")
+    yield made
+    await made.dispose()
+
+
+async def test_upgrading_gives_proposals_the_community_their_roll_names_or_none(engine_at_0007: AsyncEngine) -> None:
+    engine = engine_at_0007
+    await seed_units(engine)
+    rolls = {
+        "p-register": None,  # a roll from c2's register: its community
+        "p-c1-units": ["b1-101", "b2-102"],  # every unit one of c1's
+        "p-mixed": ["b1-101", "o1-101"],  # units of two communities: no guess
+        "p-by-hand": ["b1-101", "9-999"],  # a unit the access register does not know: no guess
+    }
+    async with engine.begin() as connection:  # what the code of revision 0007 wrote
+        for proposal_id, unit_ids in rolls.items():
+            await connection.execute(text(
+                "INSERT INTO voting_proposals (proposal_id, matter, title, body, opens_at, closes_at, roll_frozen_at, "
+                "created_by, attachments, roll_community_id) VALUES (:id, 'use_of_maintenance_funds', '更换电梯', '', "
+                ":opens, :closes, :opens, 'pm-zhang', '[]', :community)"),
+                {"id": proposal_id, "opens": OPENS, "closes": CLOSES, "community": None if unit_ids else "c2"})
+            for unit_id in unit_ids or ():
+                await connection.execute(text(
+                    "INSERT INTO voting_roll_units (proposal_id, unit_id, label, area_m2, owner_ids, held_by_developer)"
+                    " VALUES (:id, :unit, :unit, '80.00', '[\"wang\"]', false)"), {"id": proposal_id, "unit": unit_id})
+    await migrate(engine, "community")
+    voting = VotingService(engine)
+    communities = {proposal_id: (await voting.state(proposal_id, OPENS)).community_id for proposal_id in rolls}
+    assert communities == {"p-register": "c2", "p-c1-units": "c1", "p-mixed": None, "p-by-hand": None}
+    assert await voting.proposal_ids(10, ["c1"]) == ["p-c1-units"]
+    assert sorted(await voting.proposal_ids(10)) == sorted(rolls), "an administrator's list: every proposal"
+
+    await downgrade(engine, "0007_access_face_hints")  # and back: the column goes, the proposals stay
+    async with engine.connect() as connection:
+        assert (await connection.execute(text("SELECT count(*) FROM voting_proposals"))).scalar() == 4
+        columns = await connection.run_sync(lambda sync: {c["name"] for c in inspect(sync).get_columns(
+            "voting_proposals")})
+    assert "community_id" not in columns

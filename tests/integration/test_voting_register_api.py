@@ -133,12 +133,12 @@ async def test_a_proposal_opening_now_is_frozen_at_creation(api) -> None:  # typ
 
 async def test_the_given_roll_still_works_and_bad_roll_requests_are_refused(api) -> None:  # type: ignore[no-untyped-def]
     client, clock, _ = api
-    given = {**PROPOSAL, "roll_from_register": None,
+    given = {**PROPOSAL, "roll_from_register": None, "community_id": "c1",
              "roll": [{"unit_id": "9-101", "label": "9栋101", "area_m2": "88.00", "owner_ids": ["chen"]}]}
     created = await client.post("/api/voting/proposals", json=given, headers=MANAGER)
     assert created.status == 201
     body = await created.json()
-    assert body["roll_source"] == "given" and body["roll_frozen"] is True
+    assert body["roll_source"] == "given" and body["roll_frozen"] is True and body["community_id"] == "c1"
     assert body["roll_frozen_at"] == clock.now.isoformat().replace("+00:00", "Z") and body["roll_problems"] == []
     assert (await client.get(P, headers=CHEN)).status == 200
 
@@ -147,9 +147,17 @@ async def test_the_given_roll_still_works_and_bad_roll_requests_are_refused(api)
     for bad in (both, neither):
         refused = await client.post("/api/voting/proposals", json=bad, headers=MANAGER)
         assert refused.status == 400 and "either roll or roll_from_register" in await refused.text()
-    unknown = await client.post("/api/voting/proposals", headers=MANAGER,
-                                json={**PROPOSAL, "roll_from_register": {"community_id": "nowhere"}})
-    assert unknown.status == 422 and (await unknown.json())["reason"] == "unknown_community"
+    for bad, problem in (({**given, "proposal_id": "p-x", "community_id": None}, "give community_id with a roll"),
+                         ({**PROPOSAL, "proposal_id": "p-x", "community_id": "c2"}, "name different communities")):
+        refused = await client.post("/api/voting/proposals", json=bad, headers=MANAGER)
+        assert refused.status == 400 and problem in await refused.text()
+    for unknown_community in ({**PROPOSAL, "roll_from_register": {"community_id": "nowhere"}},
+                              {**given, "proposal_id": "p-x", "community_id": "nowhere"}):
+        unknown = await client.post("/api/voting/proposals", headers=MANAGER, json=unknown_community)
+        assert unknown.status == 422 and (await unknown.json())["reason"] == "unknown_community"
+    agreeing = await client.post("/api/voting/proposals", headers=MANAGER,
+                                 json={**PROPOSAL, "proposal_id": "p-agreeing", "community_id": "c1"})
+    assert agreeing.status == 201 and (await agreeing.json())["community_id"] == "c1"
     assert (await client.post("/api/voting/proposals", json={**PROPOSAL, "proposal_id": "p-lifts"},
                               headers=MANAGER)).status == 409
 
@@ -208,7 +216,7 @@ async def test_the_openapi_document_describes_both_contexts_routes(api) -> None:
     assert_openapi_describes_the_routes(document, client.app)
     assert "put" in document["paths"]["/api/ownership/units/{unit_id}"]
     proposal_in = document["components"]["schemas"]["ProposalIn"]["properties"]
-    assert {"roll", "roll_from_register"} <= set(proposal_in)
+    assert {"roll", "roll_from_register", "community_id"} <= set(proposal_in)
 
 
 async def test_the_record_for_a_recount_holds_person_ids_and_no_names(api) -> None:  # type: ignore[no-untyped-def]

@@ -15,11 +15,12 @@ from community.ownership.demo import (
     COMMITTEE_MEMBER,
     DEMO_OWNERS,
     DEVELOPER,
+    NORTH_DEVELOPER,
     OWNER_OF_TWO_UNITS,
     seed_demo_ownership,
 )
 from community.ownership.service import OwnershipService
-from community.voting.demo import COMMON_PARTS, LIFTS, seed_demo_proposals
+from community.voting.demo import COMMON_PARTS, LIFTS, demo_proposal_ids, seed_demo_proposals
 from community.voting.pages import Phase, phase_of
 from community.voting.rules import Matter
 from community.voting.service import Accepted, VotingService
@@ -44,6 +45,7 @@ async def test_the_demo_compound_has_a_live_vote_and_an_upcoming_one(engine: Asy
     assert not await seed_demo_proposals(voting, "demo", NOW)
 
     lifts = await voting.state(LIFTS, NOW)
+    assert lifts.community_id == "demo" and (await voting.state(COMMON_PARTS, NOW)).community_id == "demo"
     assert lifts.proposal.matter is Matter.USE_OF_MAINTENANCE_FUNDS and phase_of(lifts.proposal, NOW) is Phase.OPEN
     assert lifts.proposal.opens_at == NOW - timedelta(hours=1) and lifts.proposal.closes_at == NOW + timedelta(days=7)
     roll = lifts.roll
@@ -83,3 +85,24 @@ async def test_a_demo_without_gates_has_no_owners_and_no_vote(engine: AsyncEngin
     assert not await seed_demo_ownership(OwnershipService(engine), access, "demo", NOW)
     assert not await seed_demo_proposals(voting, "demo", NOW)
     assert await voting.proposal_ids(10) == []
+
+
+async def test_the_second_demo_community_gets_its_own_register_and_proposals(engine: AsyncEngine) -> None:
+    north = "demo-north"  # the all-in-one demo's second community, f"{site}-north"
+    generator = TrafficGenerator(north, gates=3, scales=0, seed=5, gate_keys=GateKeys(SITE_KEY, PASS_KEY))
+    access = AccessService(engine, RecordingDownlink(), Clock(NOW), KEYS, SETTINGS)
+    assert await seed_demo(access, north, generator.community_roster(), NOW)
+    ownership, voting = OwnershipService(engine), VotingService(engine)
+    assert await seed_demo_ownership(ownership, access, north, NOW, developer=NORTH_DEVELOPER)
+    assert await seed_demo_proposals(voting, north, NOW, created_by="pm-north")
+    assert not await seed_demo_proposals(voting, north, NOW, created_by="pm-north"), "seeding twice changes nothing"
+
+    lifts_id, chargers_id = demo_proposal_ids(north)
+    assert (lifts_id, chargers_id) == ("demo-north-lifts", "demo-north-chargers")
+    assert sorted(await voting.proposal_ids(10, [north])) == sorted([lifts_id, chargers_id])
+    assert await voting.proposal_ids(10, ["demo"]) == [], "the first community has none of them"
+    lifts = await voting.state(lifts_id, NOW)
+    assert lifts.community_id == north and lifts.roll_state.community_id == north and lifts.roll is not None
+    assert any(unit.owner_ids == {NORTH_DEVELOPER.owner_id} for unit in lifts.roll.units)
+    assert not any(DEVELOPER.owner_id in unit.owner_ids for unit in lifts.roll.units)
+    assert (await voting.state(chargers_id, NOW)).community_id == north

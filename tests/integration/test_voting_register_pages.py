@@ -12,15 +12,15 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from accounts.demo import seed_demo_accounts
 from accounts.pages import mount_pages
-from accounts.service import AccountService
+from community.access.directory import Community
 from community.ownership.service import OwnershipService
 from community.voting.pages import mount_voting_pages
 from community.voting.service import VotingService
 from relational.database import migrate
 from tests.integration.test_pages_voting import AUTHORITY, Clock, Site, section, words
 from tests.integration.test_voting_register import OPENS, REGISTER, T0, proposal, seed_units
+from tests.integration.voting_accounts import demo_accounts_of
 
 pytestmark = pytest.mark.integration
 
@@ -30,9 +30,8 @@ PAGE = "/voting/proposals/p-lifts"
 @pytest.fixture
 async def site(engine: AsyncEngine) -> AsyncIterator[Site]:
     await migrate(engine, "accounts")
-    accounts = AccountService(engine)
-    await seed_demo_accounts(accounts, T0)
     await seed_units(engine)
+    accounts = await demo_accounts_of(engine, Community("c1", "c1-site", "荷花小区"), T0)
     await OwnershipService(engine).import_register("c1", REGISTER, "pm-zhang", T0)
     voting = VotingService(engine)
     await voting.open_proposal_from_register(proposal(), "c1", body="拟使用维修资金更换电梯。", created_by="pm-zhang",
