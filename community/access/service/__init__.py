@@ -13,7 +13,15 @@ are serialised in-process.
 
 from community.access.service.access_service import AccessService
 from community.access.service.directory import CommunityImport, CredentialEnrolment
-from community.access.service.errors import UNSTORABLE_VALUE, AccessError, Conflict, NotAllowed, NotFound, Refused
+from community.access.service.errors import (
+    UNSTORABLE_VALUE,
+    AccessError,
+    Conflict,
+    NotAllowed,
+    NotFound,
+    Refused,
+    not_found,
+)
 from community.access.service.settings import AccessKeys, AccessSettings
 from community.access.service.visitors import IssuedPass
 from community.access.service.whitelists import GateStatus
@@ -32,4 +40,5 @@ __all__ = [
     "NotAllowed",
     "NotFound",
     "Refused",
+    "not_found",
 ]

@@ -131,6 +131,9 @@ class AccessService:
     async def credentials_of(self, resident_id: str) -> list[CredentialRecord]:
         return await self._directory.credentials_of(resident_id)
 
+    async def credential(self, credential_id: str) -> tuple[CredentialRecord, str]:
+        return await self._directory.credential(credential_id)
+
     async def revoke_credential(self, credential_id: str, by: str) -> CredentialRecord:
         return await self._directory.revoke_credential(credential_id, by)
 

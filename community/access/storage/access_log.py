@@ -48,6 +48,8 @@ class AccessLogRepository:
                               (events.c.kind, query.kind.value if query.kind else None)):
             if value is not None:
                 conditions.append(column == value)
+        if query.communities is not None:
+            conditions.append(events.c.community_id.in_(sorted(query.communities)))
         if query.visible_to is not None:
             # by subquery, so a household with any number of visitor passes sees all of its visitors' events
             household = select(residents.c.resident_id).where(
