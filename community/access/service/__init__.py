@@ -22,6 +22,7 @@ from community.access.service.errors import (
     Refused,
     not_found,
 )
+from community.access.service.retention import Purged
 from community.access.service.settings import AccessKeys, AccessSettings
 from community.access.service.visitors import IssuedPass
 from community.access.service.whitelists import GateStatus
@@ -39,6 +40,7 @@ __all__ = [
     "IssuedPass",
     "NotAllowed",
     "NotFound",
+    "Purged",
     "Refused",
     "not_found",
 ]
