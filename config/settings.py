@@ -140,6 +140,11 @@ class Settings(BaseSettings):
         10, ge=1, le=1000, description="Visitor passes one resident may hold active at once (unexpired, unrevoked, "
         "uses left); another invitation is refused until one ends"
     )
+    access_log_retention_days: int = Field(
+        180, ge=0, le=36_500, description="Days the access log keeps gate events, presence, visitors' names and phones "
+        "on ended passes and resolved alarms before the hourly purge removes them (PIPL); 0 keeps them forever "
+        "(warned at start)"
+    )
     signin_account_free_failures: int = Field(
         5, ge=1, le=100, description="Failed sign-ins an account may have before each further attempt from a failing "
         "address waits (1 s, doubling up to SC_SIGNIN_ACCOUNT_MAX_DELAY_S)"

@@ -39,6 +39,21 @@ def mosquitto_password_line(username: str, password: str, salt: bytes, iteration
     return f"{username}:$7${iterations}${encoded_salt}${base64.b64encode(digest).decode('ascii')}"
 
 
+def fleet_users(
+    site: str,
+    gates: int,
+    scales: int,
+    token: Callable[[int], str] = secrets.token_urlsafe,
+    prefix: str = "",
+) -> list[BrokerUser]:
+    """Users for one site's ``{prefix}gate-01..`` and ``{prefix}scale-01..`` (the simulator's names, its
+    ``id_prefix``), without the service users: a second simulated site adds its own to :func:`device_users`'s."""
+    users = [BrokerUser(f"{prefix}gate-{n:02d}", token(18), DeviceKind.GATE.value, site) for n in range(1, gates + 1)]
+    users += [BrokerUser(f"{prefix}scale-{n:02d}", token(18), DeviceKind.SCALE.value, site)
+              for n in range(1, scales + 1)]
+    return users
+
+
 def device_users(
     site: str,
     gates: int,
@@ -49,8 +64,7 @@ def device_users(
 ) -> list[BrokerUser]:
     """Users for ``gate-01..`` and ``scale-01..`` (the simulator's names) plus the two service users,
     whose passwords may be given (they go into the gateways' and services' SC_MQTT_URL)."""
-    users = [BrokerUser(f"gate-{n:02d}", token(18), DeviceKind.GATE.value, site) for n in range(1, gates + 1)]
-    users += [BrokerUser(f"scale-{n:02d}", token(18), DeviceKind.SCALE.value, site) for n in range(1, scales + 1)]
+    users = fleet_users(site, gates, scales, token)
     users.append(BrokerUser(GATEWAY_USER, gateway_password or token(24), GATEWAY_USER, site))
     users.append(BrokerUser(SERVICES_USER, services_password or token(24), SERVICES_USER, site))
     return users

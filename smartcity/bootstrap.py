@@ -107,8 +107,8 @@ def sign_in_rules(settings: Settings) -> SignInRules:
 
 
 def access_settings(settings: Settings) -> AccessSettings:
-    """The access service's alarm thresholds, presence cutoff, live-feed share and visitor pass cap from their SC_
-    variables."""
+    """The access service's alarm thresholds, presence cutoff, live-feed share, visitor pass cap and access-log
+    retention (0 days: forever) from their SC_ variables."""
     return AccessSettings(
         denial_threshold=settings.access_denial_threshold,
         denial_window=timedelta(seconds=settings.access_denial_window_s),
@@ -117,6 +117,7 @@ def access_settings(settings: Settings) -> AccessSettings:
         resident_presence_stale_after=timedelta(hours=settings.access_presence_stale_h),
         live_streams_per_account=settings.access_live_streams_per_account,
         max_active_passes=settings.access_max_active_passes,
+        log_retention=timedelta(days=days) if (days := settings.access_log_retention_days) else None,
     )
 
 

@@ -56,7 +56,8 @@ class Visibility:
 
 @dataclass(frozen=True)
 class LogQuery:
-    """Filters of the access log; `visible_to` restricts it to what a resident may see."""
+    """Filters of the access log; `visible_to` restricts it to what a resident may see, `communities` to the
+    communities a manager may see (None: any; empty: none)."""
 
     community_id: str | None = None
     gate_id: str | None = None
@@ -68,6 +69,7 @@ class LogQuery:
     until: datetime | None = None
     limit: int = 50
     after: tuple[datetime, str, str] | None = None  # the (ts, gate, event) the previous page ended with
+    communities: frozenset[str] | None = None
 
     def __post_init__(self) -> None:
         if not 1 <= self.limit <= MAX_PAGE:

@@ -73,10 +73,17 @@ AnyDevice = TypeVar("AnyDevice", bound=SimulatedDevice)
 
 
 def new_device(
-    cls: type[AnyDevice], rng: random.Random, site: str, kind: DeviceKind, number: int, firmware: Sequence[str]
+    cls: type[AnyDevice],
+    rng: random.Random,
+    site: str,
+    kind: DeviceKind,
+    number: int,
+    firmware: Sequence[str],
+    prefix: str = "",
 ) -> AnyDevice:
-    """Device ``number`` of its kind, named as the platform expects (``gate-01``), with one of ``firmware``."""
-    device_id = f"{kind.value}-{number:02d}"
+    """Device ``number`` of its kind, named as the platform expects (``gate-01``; ``north-gate-01`` with a
+    ``prefix``), with one of ``firmware``."""
+    device_id = f"{prefix}{kind.value}-{number:02d}"
     # Two vendors on site: one sends RFC 3339 local time, the other epoch milliseconds.
     vendor_a = (number % 2 == 1) == (kind is DeviceKind.GATE)
     return cls(

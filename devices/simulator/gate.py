@@ -324,13 +324,14 @@ class GateController(SimulatedDevice):
         return self.memory if self.memory is not None and self.memory.version is not None else None
 
 
-def new_gate(rng: random.Random, site: str, number: int, keys: GateKeys | None) -> GateController:
-    """Gate ``number`` with its residents (most with a face enrolled), lapsed and blacklisted cards, and doors."""
-    gate = new_device(GateController, rng, site, DeviceKind.GATE, number, _GATE_FIRMWARE)
+def new_gate(rng: random.Random, site: str, number: int, keys: GateKeys | None, prefix: str = "") -> GateController:
+    """Gate ``number`` with its residents (most with a face enrolled), lapsed and blacklisted cards, and doors;
+    ``prefix`` goes before its id and its residents' (``north-gate-01``, ``north-P010001``)."""
+    gate = new_device(GateController, rng, site, DeviceKind.GATE, number, _GATE_FIRMWARE, prefix)
     population = rng.randint(60, 240)
     cards = unique_cards(rng, population + population // 10 + 3, frozenset())
     gate.residents = tuple(
-        Resident(f"P{number:02d}{index:04d}", card, face_enrolled=rng.random() < 0.7,
+        Resident(f"{prefix}P{number:02d}{index:04d}", card, face_enrolled=rng.random() < 0.7,
                  face_ref=_face_reference(card))
         for index, card in enumerate(cards[:population], start=1)
     )

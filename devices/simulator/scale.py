@@ -166,8 +166,9 @@ class TraceabilityScale(SimulatedDevice):
         return SetPricesResult(prices_loaded=len(args.prices)).model_dump()
 
 
-def new_scales(rng: random.Random, site: str, count: int) -> list[TraceabilityScale]:
-    """``count`` scales spread over the zones in turn, each at its own stall with a few of the zone's goods."""
+def new_scales(rng: random.Random, site: str, count: int, prefix: str = "") -> list[TraceabilityScale]:
+    """``count`` scales spread over the zones in turn, each at its own stall with a few of the zone's goods;
+    ``prefix`` goes before their ids."""
     zones = list(StallZone)
     per_zone = {zone: (count + len(zones) - 1 - index) // len(zones) for index, zone in enumerate(zones)}
     stall_numbers = {
@@ -178,12 +179,13 @@ def new_scales(rng: random.Random, site: str, count: int) -> list[TraceabilitySc
     for number in range(1, count + 1):
         zone = zones[(number - 1) % len(zones)]
         stall = f"{zone.value}{next(stall_numbers[zone]):02d}"
-        scales.append(_new_scale(rng, site, number, stall, zone))
+        scales.append(_new_scale(rng, site, number, stall, zone, prefix))
     return scales
 
 
-def _new_scale(rng: random.Random, site: str, number: int, stall: str, zone: StallZone) -> TraceabilityScale:
-    scale = new_device(TraceabilityScale, rng, site, DeviceKind.SCALE, number, _SCALE_FIRMWARE)
+def _new_scale(rng: random.Random, site: str, number: int, stall: str, zone: StallZone,
+               prefix: str) -> TraceabilityScale:
+    scale = new_device(TraceabilityScale, rng, site, DeviceKind.SCALE, number, _SCALE_FIRMWARE, prefix)
     offered = [product for product in PRODUCTS if product.zone is zone]
     chosen = rng.sample(offered, min(len(offered), rng.randint(3, 6)))
     scale.stall = stall

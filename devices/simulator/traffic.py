@@ -16,6 +16,7 @@ order of the calls made here: that order is what a seed replays.
 from __future__ import annotations
 
 import random
+import re
 from datetime import datetime
 
 from pydantic import ValidationError
@@ -36,12 +37,18 @@ from devices.simulator.roster import SimulatedGate, SimulatedStall, people_of, s
 from devices.simulator.scale import TraceabilityScale, new_scales
 from devices.topics import Channel, DeviceKind, topic_for
 
+ID_PREFIX = re.compile(r"[A-Za-z0-9_-]{0,24}")
+
 
 class TrafficGenerator:
     """Deterministic traffic of ``gates`` access controllers and ``scales`` traceability scales at ``site``.
 
     Call :meth:`next_message` with a ``now`` that moves forward: door open/close cycles and alarms
     are scheduled and come out once ``now`` reaches them.
+
+    ``id_prefix`` goes before every device id and resident id (``north-gate-01``, ``north-P010001``): a second
+    site served by the same platform — the demo's second compound — needs ids of its own, as the platform's gate and
+    resident ids, and the broker's client ids, are unique across sites. The traffic is the same as without it.
     """
 
     def __init__(
@@ -52,8 +59,11 @@ class TrafficGenerator:
         seed: int,
         bad_ratio: float = 0.0,
         gate_keys: GateKeys | None = None,
+        id_prefix: str = "",
     ) -> None:
         topic_for(site, DeviceKind.GATE, "gate-01", Channel.STATE)  # raises TopicError for a bad site
+        if not ID_PREFIX.fullmatch(id_prefix):
+            raise ValueError(f"id_prefix must match {ID_PREFIX.pattern}, got {id_prefix!r}")
         if gates < 0 or scales < 0 or gates + scales == 0:
             raise ValueError(f"need at least one device, got gates={gates} scales={scales}")
         if not 0.0 <= bad_ratio <= 1.0:
@@ -61,8 +71,9 @@ class TrafficGenerator:
         self.site = site
         self.bad_ratio = bad_ratio
         self._rng = random.Random(seed)
-        self._gates = [new_gate(self._rng, site, number, gate_keys) for number in range(1, gates + 1)]
-        self._scales = new_scales(self._rng, site, scales)
+        self.id_prefix = id_prefix
+        self._gates = [new_gate(self._rng, site, number, gate_keys, id_prefix) for number in range(1, gates + 1)]
+        self._scales = new_scales(self._rng, site, scales, id_prefix)
         self._all: list[GateController | TraceabilityScale] = [*self._gates, *self._scales]
         self._by_id = {device.device_id: device for device in self._all}
         self._malformed = MalformedTraffic(site, self._rng, self._all)

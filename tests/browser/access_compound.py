@@ -21,6 +21,7 @@ from aiohttp import web
 from accounts.demo import DEMO_PASSWORD
 from accounts.pages import mount_pages
 from accounts.service import AccountService
+from accounts.storage import AccountRepository
 from community.access.alarms import AlarmKind
 from community.access.demo import demo_community
 from community.access.directory import ResidentRecord, ResidentRole
@@ -39,7 +40,7 @@ from messaging.service_feed import ServiceFeed
 from relational.database import create_engine, migrate
 from tests.integration.helpers import wait_for
 from tests.servers import Mosquitto, free_port, have
-from webkit.identity import Role, TokenAuthority
+from webkit.identity import Role, Scope, TokenAuthority
 from webkit.pages import mount_portal
 
 SITE = "demo"
@@ -207,6 +208,9 @@ async def running_access_site(tmp_path: Path) -> AsyncIterator[AccessSite]:
     site = AccessSite("", clock, service, downlink, controllers, resident)
     accounts = AccountService(engine)
     await seed(site, store, accounts)
+    async with engine.begin() as connection:  # the manager and the resident are assigned the demo community
+        for account_id in (MANAGER, resident.resident_id):
+            await AccountRepository(connection).assign(account_id, Scope(frozenset({SITE})))
     cards = {enrolment.raw_value: enrolment.resident_id for enrolment in community.credentials}
     people = {record.resident_id: record.name for record in community.residents}
     site.names = {card: people[resident_id] for card, resident_id in cards.items()}

@@ -1,5 +1,6 @@
 """The demo community matches the simulator: once the simulated gates hold the synced whitelists, every card or face
-they grant or deny is decided as the platform's permissions say."""
+they grant or deny is decided as the platform's permissions say — for the second, smaller compound (北苑) beside the
+first in the same database too, driven by a second simulator of its own site."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from community.access.access_log import LogQuery
-from community.access.demo import seed_demo
+from community.access.demo import NORTH_GATES, DemoCompound, demo_community, north_traffic, seed_demo
 from community.access.permissions import CredentialKind, Denied, Granted, credential_hash, decide
 from community.access.service import AccessService
 from devices.contract import AccessMethod, GateEvent, GateEventKind
@@ -26,13 +27,15 @@ KINDS = {AccessMethod.CARD: CredentialKind.CARD, AccessMethod.FACE: CredentialKi
 
 
 async def answer_commands(service: AccessService, downlink: RecordingDownlink, generator: TrafficGenerator,
-                          now: datetime) -> None:
-    """The simulated controllers apply what the platform sent them and ack, until nothing more is sent."""
+                          now: datetime, *others: TrafficGenerator) -> None:
+    """The simulated controllers apply what the platform sent them and ack, until nothing more is sent (each site's
+    by its own simulator)."""
+    by_site = {simulator.site: simulator for simulator in (generator, *others)}
     handled = 0
     while handled < len(downlink.sent):
         topic, command = downlink.sent[handled]
         handled += 1
-        reply = generator.answer(DeviceKind.GATE, topic.device, command_payload(command), now)
+        reply = by_site[topic.site].answer(DeviceKind.GATE, topic.device, command_payload(command), now)
         assert reply is not None
         decoded = decode(reply.topic, reply.payload)
         assert isinstance(decoded, Accepted), decoded
@@ -86,3 +89,60 @@ async def test_the_simulated_gates_decide_by_the_demo_communitys_permissions(eng
     page = await service.access_log(LogQuery(community_id="demo", kind=GateEventKind.GRANTED, limit=50))
     assert sum(entry.resident_id is not None for entry in page.entries) > 25, "granted cards name their resident"
 
+
+
+async def _connect(service: AccessService, generator: TrafficGenerator) -> None:
+    for _, gate_id in generator.devices:  # the controllers connect and say so
+        state = generator.state_message(DeviceKind.GATE, gate_id, True, NOW)
+        decoded = decode(state.topic, state.payload)
+        assert isinstance(decoded, Accepted)
+        await service.handle([(decoded.topic, decoded.message)])
+
+
+async def test_the_second_compound_lives_beside_the_first_with_gates_of_its_own(engine: AsyncEngine) -> None:
+    keys = GateKeys(SITE_KEY, PASS_KEY)
+    first = TrafficGenerator("demo", gates=3, scales=0, seed=11, gate_keys=keys)
+    north = north_traffic("demo", seed=12, gate_keys=keys)
+    downlink = RecordingDownlink()
+    service = AccessService(engine, downlink, Clock(NOW), KEYS, SETTINGS)
+    assert await seed_demo(service, "demo", first.community_roster(), NOW)
+    assert await seed_demo(service, "demo", north.community_roster(), NOW, DemoCompound.north("demo"))
+    assert not await seed_demo(service, "demo", north.community_roster(), NOW, DemoCompound.north("demo"))
+    communities = {c.community_id: (c.site, c.name) for c in await service.communities()}
+    assert communities == {"demo": ("demo", "幸福里小区"), "demo-north": ("demo-north", "北苑")}
+    north_gates = [gate.gate_id for gate in await service.gates("demo-north")]
+    assert north_gates == [f"north-gate-{n:02d}" for n in range(1, NORTH_GATES + 1)]
+    assert [gate.gate_id for gate in await service.gates("demo")] == ["gate-01", "gate-02", "gate-03"]
+    assert all(r.resident_id.startswith("north-P") for r in await service.residents("demo-north"))
+
+    for generator in (first, north):
+        await _connect(service, generator)
+    await answer_commands(service, downlink, first, NOW, north)
+    whitelists = {}
+    for gate_id in north_gates:
+        status = await service.gate_status(gate_id)
+        assert status.in_sync and status.online, gate_id
+        desired = await service.desired_whitelist(gate_id)
+        assert desired is not None
+        whitelists[gate_id] = desired[1]
+    granted = 0
+    for step in range(400):
+        decoded = decode((message := north.next_message(NOW + timedelta(seconds=step))).topic, message.payload)
+        assert isinstance(decoded, Accepted) and decoded.topic.site == "demo-north"
+        await service.handle([(decoded.topic, decoded.message)])
+        event = decoded.message
+        if isinstance(event, GateEvent) and event.method in KINDS and event.credential is not None:
+            presented = credential_hash(KINDS[event.method], event.credential, SITE_KEY)
+            platform = decide(whitelists[decoded.topic.device], presented, event.door, event.ts)
+            assert isinstance(platform, Granted) == (event.kind is GateEventKind.GRANTED), (event, platform)
+            granted += event.kind is GateEventKind.GRANTED
+    assert granted > 50
+    logged = await service.access_log(LogQuery(community_id="demo-north", limit=50))
+    assert logged.entries and {entry.gate_id for entry in logged.entries} <= set(north_gates)
+    assert (await service.access_log(LogQuery(community_id="demo", limit=1))).entries == (), "nothing crossed over"
+
+
+def test_a_compound_takes_its_gates_from_its_own_simulator() -> None:
+    roster = TrafficGenerator("demo", gates=1, scales=0, seed=1).community_roster()
+    with pytest.raises(ValueError, match="id_prefix='north-'"):
+        demo_community("demo", roster, NOW, DemoCompound.north("demo"))

@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from accounts.pages import mount_pages
 from accounts.service import AccountService
+from accounts.storage import AccountRepository
 from community.access.pages import EntryCounter, mount_access_pages
 from community.access.permissions import Door
 from community.access.service import AccessService
@@ -47,7 +48,7 @@ from tests.integration.test_access_service import (
     Clock,
     SimulatedGate,
 )
-from webkit.identity import Role, TokenAuthority
+from webkit.identity import Role, Scope, TokenAuthority
 from webkit.pages import mount_portal
 from webkit.qr_code import qr_svg
 
@@ -82,6 +83,9 @@ async def site(engine: AsyncEngine, tmp_path: Path) -> AsyncIterator[Site]:
                                    ("pm-1", "张经理", Role.PROPERTY_MANAGER), ("newcomer", "新住户", Role.RESIDENT)):
         created = await accounts.create_account(account_id, name, [role], PASSWORD, T0)
         assert getattr(created, "account_id", None) == account_id, created
+    async with engine.begin() as connection:  # each account assigned the community (the scope tests: another one)
+        for account_id in ("wang", "zhao", "pm-1", "newcomer"):
+            await AccountRepository(connection).assign(account_id, Scope(frozenset({"lotus"})))
     downlink = RecordingDownlink()
     service = AccessService(engine, downlink, clock, KEYS, SETTINGS)
     await service.import_community(LOTUS)

@@ -11,7 +11,9 @@ Residents, under /access/my: my unit (household with masked phones, my credentia
 visitors (revoke), invite a visitor → the pass with its QR code as inline SVG, to show on a phone or print.
 
 Handlers call :class:`AccessService` directly (no HTTP to the JSON API); a refusal comes back as a message on the
-page. Times are shown in Asia/Shanghai.
+page. Times are shown in Asia/Shanghai. Within the account's scope: the console's community chooser offers the
+communities assigned to the account, and another community's id (community, alarm, remote open, visitor pass) gets
+the same 404 page as an unknown one; a resident's pages need their account assigned their community.
 
 * what the pages share: `words` (the domain's values in Chinese), `people` (names of residents, visitors and
   accounts), `entries` (today's entries per gate from the time series), `context` (the app's state, the clock,

@@ -10,7 +10,7 @@ from community.access.alarms import AlarmKind, AlarmStatus
 from community.access.pages.context import CONSOLE, MANAGERS, _pages, _render
 from community.access.pages.people import Actors
 from community.access.pages.rows import alarm_view
-from community.access.pages.scope import Scope, _scope
+from community.access.pages.scope import Scope, _in_scope, _scope
 from community.access.pages.words import WORDS
 from community.access.service import Conflict, NotFound
 from webkit.auth import PRINCIPAL
@@ -65,7 +65,9 @@ async def _move_alarm(request: web.Request, *, acknowledge: bool) -> web.StreamR
     try:
         community_id, _ = await service.alarm(number)
     except NotFound:
-        raise PageProblem(404, f"没有编号为 {number} 的告警。", title="告警不存在") from None
+        community_id = None
+    if community_id is None or not _in_scope(request, community_id):  # another community's: as if there were none
+        raise PageProblem(404, f"没有编号为 {number} 的告警。", title="告警不存在")
     scope = await _scope(request, community_id)
     if len(note) > MAX_NOTE_CHARS:
         return await _render_alarms(request, scope, status=422,

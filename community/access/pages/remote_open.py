@@ -13,7 +13,7 @@ from community.access.directory import Gate, GateDoor
 from community.access.pages.context import _DOOR_VALUE, CONSOLE, MANAGERS, AccessPages, _pages, _render
 from community.access.pages.people import Actors
 from community.access.pages.rows import open_view
-from community.access.pages.scope import Scope, _scope
+from community.access.pages.scope import Scope, _in_scope, _scope
 from community.access.remote_open import RemoteOpenStatus
 from community.access.service import AccessError, NotFound
 from webkit.auth import PRINCIPAL
@@ -108,7 +108,9 @@ async def remote_open_result(request: web.Request) -> web.Response:
     try:
         found, community_id = await service.remote_open(request.match_info["cmd_id"])
     except NotFound:
-        raise PageProblem(404, "没有这条远程开门记录，链接可能有误。", title="记录不存在") from None
+        community_id = None
+    if community_id is None or not _in_scope(request, community_id):  # another community's: as if there were none
+        raise PageProblem(404, "没有这条远程开门记录，链接可能有误。", title="记录不存在")
     scope = await _scope(request, community_id)
     view = await open_view(scope, Actors(request), found)
     return await _render(request, "access/open_result.html", {

@@ -40,16 +40,22 @@ class MyDoor:
         return f"{self.door.gate_id}:{self.door.number}"
 
 
+def _not_linked() -> PageProblem:
+    return PageProblem(403, "您的账号还没有与小区的住户登记关联。请带上身份证明到物业服务中心登记后再使用。",
+                       title="尚未登记住户信息")
+
+
 async def _me(request: web.Request) -> Me:
     service = _pages(request).service
     try:
         resident, community_id = await service.signed_in_resident(request[PRINCIPAL].subject)
     except NotFound:
-        raise PageProblem(403, "您的账号还没有与小区的住户登记关联。请带上身份证明到物业服务中心登记后再使用。",
-                          title="尚未登记住户信息") from None
+        raise _not_linked() from None
     except NotAllowed:
         raise PageProblem(403, "您的住户登记已迁出或停用，不能再查看住户信息。如有疑问请联系物业服务中心。",
                           title="住户登记已失效") from None
+    if not request[PRINCIPAL].has_community(community_id):  # the account is not assigned the resident's community
+        raise _not_linked()
     community = await service.community(community_id)
     gates = {gate.gate_id: gate for gate in await service.gates(community_id)}
     return Me(resident, community, gates)

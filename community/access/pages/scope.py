@@ -1,5 +1,6 @@
-"""The manager's scope: which community a page is about (?community= when there are several), its gates, the
-links and tabs that keep it.
+"""The manager's scope: which community a page is about (?community= when there are several, chosen among the
+communities the account's scope holds), its gates, the links and tabs that keep it. Another community's id is
+answered with the same page as an unknown one.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from aiohttp import web
 
 from community.access.directory import Community, Gate
 from community.access.pages.context import CONSOLE, Tab, _pages
+from webkit.auth import PRINCIPAL
 from webkit.pages import PageProblem
 
 
@@ -48,11 +50,19 @@ class Scope:
             ("远程开门", CONSOLE + "/open"))]
 
 
+def _in_scope(request: web.Request, community_id: str) -> bool:
+    """Whether the signed-in account may see the community (an administrator: every one)."""
+    return request[PRINCIPAL].has_community(community_id)
+
+
 async def _scope(request: web.Request, community_id: str | None = None) -> Scope:
     service = _pages(request).service
-    communities = tuple(sorted(await service.communities(), key=lambda c: c.community_id))
+    communities = tuple(sorted((c for c in await service.communities() if _in_scope(request, c.community_id)),
+                               key=lambda c: c.community_id))
     if not communities:
-        raise PageProblem(404, "还没有登记任何小区。请先通过管理接口导入小区、楼栋和门禁。", title="没有小区")
+        # the same words whether the installation has communities or not: another's are none of this account's
+        raise PageProblem(404, "没有您可以管理的小区。请先通过管理接口导入小区、楼栋和门禁，并请系统管理员把小区分配给"
+                          "您的账号。", title="没有小区")
     wanted = community_id or request.query.get("community")
     community = next((c for c in communities if c.community_id == wanted), None) if wanted else communities[0]
     if community is None:

@@ -205,9 +205,11 @@ def _refusal_words(refused: AccessError) -> str:
 
 async def _my_pass(request: web.Request, me: Me) -> VisitorPassRecord:
     try:
-        record, _ = await _pages(request).service.visitor_pass(request.match_info["pass_id"])
+        record, community_id = await _pages(request).service.visitor_pass(request.match_info["pass_id"])
     except NotFound:
-        raise PageProblem(404, "没有这张访客通行码，链接可能有误。", title="通行码不存在") from None
+        community_id = None
+    if community_id is None or community_id != me.community.community_id:  # another community's: as if none
+        raise PageProblem(404, "没有这张访客通行码，链接可能有误。", title="通行码不存在")
     if record.resident_id != me.resident.resident_id:
         raise PageProblem(403, "只有邀请访客的住户本人可以查看这张通行码。", title="不是您的访客")
     return record

@@ -13,7 +13,16 @@ are serialised in-process.
 
 from community.access.service.access_service import AccessService
 from community.access.service.directory import CommunityImport, CredentialEnrolment
-from community.access.service.errors import UNSTORABLE_VALUE, AccessError, Conflict, NotAllowed, NotFound, Refused
+from community.access.service.errors import (
+    UNSTORABLE_VALUE,
+    AccessError,
+    Conflict,
+    NotAllowed,
+    NotFound,
+    Refused,
+    not_found,
+)
+from community.access.service.retention import Purged
 from community.access.service.settings import AccessKeys, AccessSettings
 from community.access.service.visitors import IssuedPass
 from community.access.service.whitelists import GateStatus
@@ -31,5 +40,7 @@ __all__ = [
     "IssuedPass",
     "NotAllowed",
     "NotFound",
+    "Purged",
     "Refused",
+    "not_found",
 ]

@@ -35,6 +35,7 @@ from community.access.service.alarms import AlarmBook, AlarmDesk
 from community.access.service.directory import CommunityImport, CredentialEnrolment, Directory
 from community.access.service.gate_registry import GateRegistry
 from community.access.service.remote_opens import RemoteOpens
+from community.access.service.retention import Purged, Retention
 from community.access.service.settings import AccessKeys, AccessSettings
 from community.access.service.unit_of_work import UnitOfWork
 from community.access.service.uplinks import UplinkHandler
@@ -74,6 +75,7 @@ class AccessService:
         self._remote_opens = RemoteOpens(uow, downlink, clock, gates, self.settings)
         self._access_log = AccessLog(uow, clock, keys, self.settings, alarm_book)
         self._alarms = AlarmDesk(uow, alarm_book)
+        self._retention = Retention(self.settings)
         self._uplinks = UplinkHandler(uow, clock, gates, self._access_log, self._delivery, self._remote_opens,
                                       alarm_book)
 
@@ -130,6 +132,9 @@ class AccessService:
 
     async def credentials_of(self, resident_id: str) -> list[CredentialRecord]:
         return await self._directory.credentials_of(resident_id)
+
+    async def credential(self, credential_id: str) -> tuple[CredentialRecord, str]:
+        return await self._directory.credential(credential_id)
 
     async def revoke_credential(self, credential_id: str, by: str) -> CredentialRecord:
         return await self._directory.revoke_credential(credential_id, by)
@@ -230,9 +235,17 @@ class AccessService:
         await self._uplinks.handle(messages)
 
     async def tick(self, now: datetime) -> None:
-        """Resend due whitelist commands, time out remote opens, raise offline alarms, refresh lists hourly."""
+        """Resend due whitelist commands, time out remote opens, raise offline alarms, refresh lists hourly, purge
+        what is past the access log's retention hourly."""
         async with self._uow.work(now) as work:
             await self._delivery.resend_due(work)
             await self._remote_opens.time_out_due(work)
             await self._alarm_book.on_tick(work)
             await self._delivery.refresh_when_due(work)
+            await self._retention.purge_when_due(work)
+
+    async def purge(self, before: datetime) -> Purged:
+        """Purge what is older than ``before`` now, whatever the retention (an operator's one-off; the tick purges by
+        the retention)."""
+        async with self._uow.work() as work:
+            return await self._retention.purge(work, before)

@@ -23,7 +23,7 @@ from community.access.alarms import (
 from community.access.alarms import acknowledge as acknowledged
 from community.access.alarms import resolve as resolved
 from community.access.live_feed import FeedItem
-from community.access.service.errors import Conflict, NotFound
+from community.access.service.errors import Conflict, not_found
 from community.access.service.gate_registry import GateRegistry
 from community.access.service.unit_of_work import UnitOfWork, Work
 from community.access.storage import AlarmRepository, SyncRepository
@@ -125,7 +125,7 @@ class AlarmDesk:
         async with self._uow.connect() as connection:
             found = await AlarmRepository(connection).get(number)
         if found is None:
-            raise NotFound(f"no alarm {number}")
+            raise not_found("alarm", number)
         return found
 
     async def acknowledge_alarm(self, number: int, by: str, note: str = "") -> Alarm:
@@ -139,7 +139,7 @@ class AlarmDesk:
             repository = AlarmRepository(work.connection)
             found = await repository.get(number)
             if found is None:
-                raise NotFound(f"no alarm {number}")
+                raise not_found("alarm", number)
             community_id, stored = found
             try:
                 alarm = self._book.handled(stored, by, work.now, note, acknowledge=acknowledge)

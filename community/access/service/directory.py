@@ -30,7 +30,7 @@ from community.access.directory import (
 )
 from community.access.permissions import CredentialKind, credential_hash
 from community.access.service.alarms import AlarmBook
-from community.access.service.errors import Conflict, NotAllowed, NotFound, Refused
+from community.access.service.errors import Conflict, NotAllowed, Refused, not_found
 from community.access.service.gate_registry import GateRegistry
 from community.access.service.settings import AccessKeys
 from community.access.service.unit_of_work import UnitOfWork
@@ -105,7 +105,7 @@ class Directory:
         async with self._uow.work() as work:
             directory = DirectoryRepository(work.connection)
             if await directory.building(unit.building_id) is None:
-                raise NotFound(f"no building {unit.building_id!r}")
+                raise not_found("building", unit.building_id)
             await _insert(directory.add_unit(unit), f"unit {unit.unit_id!r} exists already")
 
     async def unit(self, unit_id: str) -> tuple[Unit, str]:
@@ -114,7 +114,7 @@ class Directory:
             directory = DirectoryRepository(connection)
             unit, community_id = await directory.unit(unit_id), await directory.community_of_unit(unit_id)
         if unit is None or community_id is None:
-            raise NotFound(f"no unit {unit_id!r}")
+            raise not_found("unit", unit_id)
         return unit, community_id
 
     async def units(self, community_id: str) -> list[Unit]:
@@ -126,7 +126,7 @@ class Directory:
             directory = DirectoryRepository(work.connection)
             community_id = await directory.community_of_unit(resident.unit_id)
             if community_id is None:
-                raise NotFound(f"no unit {resident.unit_id!r}")
+                raise not_found("unit", resident.unit_id)
             await _check_groups(directory, community_id, resident.group_ids)
             await _insert(directory.add_resident(resident), f"resident {resident.resident_id!r} exists already")
             work.resync.add(community_id)
@@ -137,7 +137,7 @@ class Directory:
             directory = DirectoryRepository(connection)
             resident = await directory.resident(resident_id)
             if resident is None:
-                raise NotFound(f"no resident {resident_id!r}")
+                raise not_found("resident", resident_id)
             community_id = await directory.community_of_unit(resident.unit_id)
         assert community_id is not None  # a resident's unit has a building, which has a community
         return resident, community_id
@@ -208,12 +208,22 @@ class Directory:
         async with self._uow.connect() as connection:
             return await DirectoryRepository(connection).credentials_of(resident_id)
 
+    async def credential(self, credential_id: str) -> tuple[CredentialRecord, str]:
+        """The credential and its holder's community."""
+        async with self._uow.connect() as connection:
+            directory = DirectoryRepository(connection)
+            record = await directory.credential(credential_id)
+            if record is None:
+                raise not_found("credential", credential_id)
+            _, community_id = await existing_resident(directory, record.resident_id)
+        return record, community_id
+
     async def revoke_credential(self, credential_id: str, by: str) -> CredentialRecord:
         async with self._uow.work() as work:
             directory = DirectoryRepository(work.connection)
             record = await directory.credential(credential_id)
             if record is None:
-                raise NotFound(f"no credential {credential_id!r}")
+                raise not_found("credential", credential_id)
             if record.revoked_at is not None:
                 raise Conflict(f"credential {credential_id!r} is revoked already")
             _, community_id = await existing_resident(directory, record.resident_id)
@@ -227,7 +237,7 @@ class Directory:
             await existing_community(directory, gate.community_id)
             for door in gate.doors:
                 if door.building_id is not None and await directory.building(door.building_id) is None:
-                    raise NotFound(f"no building {door.building_id!r}")
+                    raise not_found("building", door.building_id)
             await _insert(directory.add_gate(gate, work.now), f"gate {gate.gate_id!r} exists already")
             work.resync.add(gate.community_id)
         self._gates.registered([gate.gate_id])
@@ -241,7 +251,7 @@ class Directory:
         async with self._uow.connect() as connection:
             gate = await DirectoryRepository(connection).gate(gate_id)
         if gate is None:
-            raise NotFound(f"no gate {gate_id!r}")
+            raise not_found("gate", gate_id)
         return gate
 
     async def put_group(self, record: GroupRecord) -> None:
@@ -312,7 +322,7 @@ async def existing_community(directory: DirectoryRepository, community_id: str) 
     """The community, which must exist."""
     community = await directory.community(community_id)
     if community is None:
-        raise NotFound(f"no community {community_id!r}")
+        raise not_found("community", community_id)
     return community
 
 
@@ -320,7 +330,7 @@ async def existing_resident(directory: DirectoryRepository, resident_id: str) ->
     """The resident and their community."""
     resident = await directory.resident(resident_id)
     if resident is None:
-        raise NotFound(f"no resident {resident_id!r}")
+        raise not_found("resident", resident_id)
     community_id = await directory.community_of_unit(resident.unit_id)
     assert community_id is not None
     return resident, community_id

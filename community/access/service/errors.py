@@ -31,3 +31,9 @@ class Refused(AccessError):
 
 class NotAllowed(AccessError):
     """The caller may not do this to this thing (a resident inviting to a door they cannot open)."""
+
+
+def not_found(what: str, key: str | int) -> NotFound:
+    """The refusal of an id that names nothing (``no gate 'gate-09'``, ``no alarm 7``) — worded in one place, because
+    an id outside the caller's scope is answered with it too: the two must not be told apart."""
+    return NotFound(f"no {what} {key!r}" if isinstance(key, str) else f"no {what} {key}")

@@ -13,7 +13,7 @@ from datetime import datetime
 from community.access.directory import Community, Gate
 from community.access.live_feed import FeedItem
 from community.access.remote_open import RemoteOpen, answered, timed_out, undeliverable
-from community.access.service.errors import NotFound, Refused
+from community.access.service.errors import NotFound, Refused, not_found
 from community.access.service.gate_registry import GateRegistry
 from community.access.service.settings import AccessSettings
 from community.access.service.unit_of_work import UnitOfWork, Work
@@ -45,7 +45,7 @@ class RemoteOpens:
             # a person names the gate: asked of the database, even if uplinks from that id were ignored before
             known = await self._gates.of_id(connection, gate_id, ask_again=True)
         if known is None:
-            raise NotFound(f"no gate {gate_id!r}")
+            raise not_found("gate", gate_id)
         gate, community = known
         if door not in {d.number for d in gate.doors}:
             raise NotFound(f"gate {gate_id!r} has no door {door}")
@@ -82,7 +82,7 @@ class RemoteOpens:
             request = await RemoteOpenRepository(connection).get(cmd_id)
             gate = None if request is None else await DirectoryRepository(connection).gate(request.gate_id)
         if request is None or gate is None:
-            raise NotFound(f"no remote open {cmd_id!r}")
+            raise not_found("remote open", cmd_id)
         return request, gate.community_id
 
     async def remote_opens(self, community_id: str, gate_id: str | None = None, limit: int = 100) -> list[RemoteOpen]:

@@ -56,6 +56,12 @@ class AccessSettings:
     """Live-feed streams one account holds at once; its newest ends its oldest (`LiveFeed.max_per_subscriber`)."""
     refresh_every: timedelta = timedelta(hours=1)
     """How often every whitelist is recomputed anyway (passes leaving the blacklist, expired credentials pruned)."""
+    log_retention: timedelta | None = timedelta(days=180)
+    """How long the access log keeps people's movements (PIPL: no longer than the purpose needs): older gate events
+    and presence rows are deleted, visitor passes that ended longer ago lose the visitor's name and phone, alarms
+    resolved longer ago are deleted. None: kept forever."""
+    purge_every: timedelta = timedelta(hours=1)
+    """How often what is past `log_retention` is purged (the first time at start)."""
 
     def __post_init__(self) -> None:
         _ = self.alarm_rules  # builds the rules, so a threshold that cannot work fails at start-up
@@ -65,6 +71,10 @@ class AccessSettings:
             raise ValueError("live_streams_per_account must be at least 1")
         if isinstance(self.max_active_passes, bool) or self.max_active_passes < 1:
             raise ValueError("max_active_passes must be at least 1")
+        if self.log_retention is not None and self.log_retention <= timedelta(0):
+            raise ValueError("log_retention must be positive (None keeps the log forever)")
+        if self.purge_every <= timedelta(0):
+            raise ValueError("purge_every must be positive")
 
     @property
     def alarm_rules(self) -> AlarmRules:

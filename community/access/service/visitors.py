@@ -18,7 +18,7 @@ from community.access.directory import ResidentRecord, door_label
 from community.access.invitation import InvitationRefusalKind, Inviter, invitation_refusal, pass_outlives_inviter
 from community.access.permissions import Credential, Door
 from community.access.service.directory import existing_resident
-from community.access.service.errors import AccessError, Conflict, NotAllowed, NotFound, Refused
+from community.access.service.errors import AccessError, Conflict, NotAllowed, Refused, not_found
 from community.access.service.settings import AccessKeys, AccessSettings
 from community.access.service.unit_of_work import UnitOfWork, Work
 from community.access.storage import DirectoryRepository, VisitorRepository
@@ -107,7 +107,7 @@ class VisitorPasses:
         async with self._uow.connect() as connection:
             record = await VisitorRepository(connection).get(pass_id)
             if record is None:
-                raise NotFound(f"no visitor pass {pass_id!r}")
+                raise not_found("visitor pass", pass_id)
             _, community_id = await existing_resident(DirectoryRepository(connection), record.resident_id)
         return record, community_id
 
@@ -127,7 +127,7 @@ class VisitorPasses:
             visitors = VisitorRepository(work.connection)
             record = await visitors.get(pass_id)
             if record is None:
-                raise NotFound(f"no visitor pass {pass_id!r}")
+                raise not_found("visitor pass", pass_id)
             status = record.status(work.now)
             if status in (PassStatus.REVOKED, PassStatus.EXPIRED):
                 raise Conflict(f"visitor pass {pass_id!r} is {status.value} already")

@@ -17,7 +17,7 @@ from community.access.directory import Community, Gate
 from community.access.live_feed import FeedItem
 from community.access.permissions import AccessGroup, Credential, Resident, Whitelist, effective_whitelist
 from community.access.service.directory import existing_community
-from community.access.service.errors import NotFound
+from community.access.service.errors import not_found
 from community.access.service.gate_registry import GateRegistry
 from community.access.service.settings import AccessSettings
 from community.access.service.unit_of_work import UnitOfWork, Work
@@ -171,7 +171,7 @@ class Whitelists:
             gate = await DirectoryRepository(connection).gate(gate_id)
             state = await SyncRepository(connection).load(gate_id)
         if gate is None or state is None:
-            raise NotFound(f"no gate {gate_id!r}")
+            raise not_found("gate", gate_id)
         desired = state.desired.whitelist if state.desired else None
         return GateStatus(
             gate, state.online, state.desired.version.number if state.desired else None,
@@ -184,7 +184,7 @@ class Whitelists:
         async with self._uow.connect() as connection:
             state = await SyncRepository(connection).load(gate_id)
         if state is None:
-            raise NotFound(f"no gate {gate_id!r}")
+            raise not_found("gate", gate_id)
         return None if state.desired is None else (state.desired.version.number, state.desired.whitelist)
 
     async def resync(self, community_id: str) -> None:

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import and_, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -48,6 +48,8 @@ class AccessLogRepository:
                               (events.c.kind, query.kind.value if query.kind else None)):
             if value is not None:
                 conditions.append(column == value)
+        if query.communities is not None:
+            conditions.append(events.c.community_id.in_(sorted(query.communities)))
         if query.visible_to is not None:
             # by subquery, so a household with any number of visitor passes sees all of its visitors' events
             household = select(residents.c.resident_id).where(
@@ -96,6 +98,18 @@ class AccessLogRepository:
             .where(*inside, presence.c.person_kind == "visitor", visitor_passes.c.valid_to > now,
                    or_(visitor_passes.c.revoked_at.is_(None), visitor_passes.c.revoked_at > now)))).scalar_one()
         return Presence(community_id, int(resident_count), int(visitor_count))
+
+
+    async def delete_events_before(self, before: datetime) -> int:
+        """Delete the gate events that happened before ``before`` (retention); how many."""
+        result = await self._connection.execute(delete(events).where(events.c.ts < before))
+        return int(result.rowcount or 0)
+
+    async def delete_presence_before(self, before: datetime) -> int:
+        """Delete the last movements older than ``before`` (retention): a resident seen that long ago counts as
+        outside already, a visitor's pass has long ended; how many."""
+        result = await self._connection.execute(delete(presence).where(presence.c.since < before))
+        return int(result.rowcount or 0)
 
 
 def _event_row(entry: AccessLogEntry) -> dict[str, Any]:

@@ -4,9 +4,10 @@ acknowledged, resolved or repeat.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from community.access.alarms import Alarm, AlarmKind, AlarmStatus
@@ -61,6 +62,13 @@ class AlarmRepository:
         rows = await self._connection.execute(query.order_by(alarms.c.raised_at.desc(), alarms.c.number.desc())
                                               .limit(limit))
         return [(row["number"], _alarm(row)) for row in rows.mappings()]
+
+
+    async def delete_resolved_before(self, before: datetime) -> int:
+        """Delete the alarms resolved before ``before`` (retention); open and acknowledged ones stay; how many."""
+        result = await self._connection.execute(delete(alarms).where(
+            alarms.c.status == AlarmStatus.RESOLVED.value, alarms.c.resolved_at < before))
+        return int(result.rowcount or 0)
 
 
 def _alarm_values(alarm: Alarm) -> dict[str, Any]:

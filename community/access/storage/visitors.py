@@ -96,6 +96,16 @@ class VisitorRepository:
                                          visitor_passes.c.revoked_at.is_(None), visitor_passes.c.valid_to > at)
             .values(revoked_at=at, revoked_by=by))
 
+    async def forget_visitors_ended_before(self, before: datetime) -> int:
+        """Clear the visitor's name and phone of the passes whose validity ended before ``before`` (retention); the
+        pass itself stays (its inviter's history, the events that name it); how many."""
+        result = await self._connection.execute(
+            update(visitor_passes).where(
+                visitor_passes.c.valid_to < before,
+                or_(visitor_passes.c.visitor_name.is_not(None), visitor_passes.c.visitor_phone.is_not(None)))
+            .values(visitor_name=None, visitor_phone=None))
+        return int(result.rowcount or 0)
+
     async def count_use(self, pass_id: str) -> None:
         await self._connection.execute(
             update(visitor_passes).where(visitor_passes.c.pass_id == pass_id)

@@ -1,11 +1,14 @@
 """The access-control API (aiohttp): directory, credentials, gates and groups, visitor passes, remote open, the
 access log, presence, alarms and the live feed (Server-Sent Events).
 
-Handlers translate HTTP to AccessService calls. Roles: property managers (and admins) run the community; a resident
-(whose token subject is their resident id) sees only their own unit, their own credentials and the visitors they
-invited — anything else is 403, or 404 when it does not exist. Phone numbers are masked in every answer; a
-credential is never shown, only its hint. Schema names start with ``Access`` so the combined /openapi.json of all
-contexts has no clashes.
+Handlers translate HTTP to AccessService calls. Roles: property managers (and admins) run their communities;
+supervisors (street offices) read their communities' operational data (gates and their sync, alarms, the remote-open
+audit, presence counts) and change nothing; a resident (whose token subject is their resident id) sees only their own
+unit, their own credentials and the visitors they invited — anything else is 403, or 404 when it does not exist.
+Scope: whatever belongs to a community outside the caller's scope is answered as an id that does not exist (the
+same 404), and listings and the live feed hold the caller's communities only. Phone numbers are masked in every
+answer; a credential is never shown, only its hint. Schema names start with ``Access`` so the combined /openapi.json
+of all contexts has no clashes.
 
 * `schemas` — the request and response bodies;
 * `handling` — what every handler shares: the service's refusals as 4xx, bodies, ids, page limits, the caller;

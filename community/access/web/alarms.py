@@ -1,16 +1,19 @@
-"""Alarms: a community's list, newest first; acknowledging and resolving them, with a note."""
+"""Alarms: a community's list, newest first (managers and supervisors); acknowledging and resolving them, with a
+note (managers) — of the caller's communities: another community's alarm is an unknown alarm (404)."""
 
 from __future__ import annotations
 
 from aiohttp import web
 
 from community.access.alarms import Alarm, AlarmKind, AlarmStatus
+from community.access.service import not_found
 from community.access.web.handling import (
     _body,
+    _community_id,
     _int_path,
     _json,
+    _outside,
     _page_limit,
-    _path_id,
     _principal,
     _query,
     _query_id,
@@ -29,23 +32,31 @@ def _alarm_out(number: int, alarm: Alarm) -> AccessAlarmOut:
 
 
 async def list_alarms(request: web.Request) -> web.Response:
-    community_id = _path_id(request, "community_id")
-    await _service(request).community(community_id)
+    community_id = await _community_id(request)
     found = await _service(request).alarms(
         community_id, status=_query(request, "status", AlarmStatus), gate_id=_query_id(request, "gate_id"),
         kind=_query(request, "kind", AlarmKind), limit=_page_limit(request, 100))
     return _json(AccessAlarmsOut(alarms=[_alarm_out(number, alarm) for number, alarm in found]))
 
 
+async def _scoped_alarm(request: web.Request) -> int:
+    """The number of the alarm in the path, which is in the caller's scope (else the 404 of an unknown alarm)."""
+    number = _int_path(request, "number")
+    community_id, _ = await _service(request).alarm(number)
+    if _outside(request, community_id):
+        raise not_found("alarm", number)
+    return number
+
+
 async def acknowledge_alarm(request: web.Request) -> web.Response:
     data: AccessNoteIn = await _body(request, AccessNoteIn)
-    number = _int_path(request, "number")
+    number = await _scoped_alarm(request)
     alarm = await _service(request).acknowledge_alarm(number, _principal(request).subject, data.note)
     return _json(_alarm_out(number, alarm))
 
 
 async def resolve_alarm(request: web.Request) -> web.Response:
     data: AccessNoteIn = await _body(request, AccessNoteIn)
-    number = _int_path(request, "number")
+    number = await _scoped_alarm(request)
     alarm = await _service(request).resolve_alarm(number, _principal(request).subject, data.note)
     return _json(_alarm_out(number, alarm))

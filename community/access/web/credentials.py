@@ -1,5 +1,5 @@
 """Credentials: enrolment (a keyed hash, never the value), a resident's credentials by their hints, revocation
-(a resident reports their own card lost).
+(a resident reports their own card lost) — of residents in the caller's scope (another community's: 404).
 """
 
 from __future__ import annotations
@@ -7,14 +7,16 @@ from __future__ import annotations
 from aiohttp import web
 
 from community.access.directory import CredentialRecord
-from community.access.service import CredentialEnrolment
+from community.access.service import CredentialEnrolment, not_found
 from community.access.web.handling import (
     _body,
     _is_manager,
     _json,
     _me,
+    _outside,
     _path_id,
     _principal,
+    _scoped_resident,
     _service,
     _visible_resident,
 )
@@ -30,8 +32,9 @@ def _credential_out(record: CredentialRecord) -> AccessCredentialOut:
 
 async def enroll(request: web.Request) -> web.Response:
     data: AccessCredentialIn = await _body(request, AccessCredentialIn)
+    resident, _ = await _scoped_resident(request)
     record = await _service(request).enroll(CredentialEnrolment(
-        _path_id(request, "resident_id"), data.kind, data.value, data.valid_from, data.valid_to))
+        resident.resident_id, data.kind, data.value, data.valid_from, data.valid_to))
     return _json(_credential_out(record), 201)
 
 
@@ -52,5 +55,9 @@ async def revoke_credential(request: web.Request) -> web.Response:
         mine = {c.credential_id for c in await service.credentials_of(_principal(request).subject)}
         if credential_id not in mine:
             raise json_error(web.HTTPForbidden, "a resident revokes their own credentials only")
+    else:
+        _, community_id = await service.credential(credential_id)
+        if _outside(request, community_id):
+            raise not_found("credential", credential_id)
     record = await service.revoke_credential(credential_id, _principal(request).subject)
     return _json(_credential_out(record))

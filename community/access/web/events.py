@@ -1,5 +1,5 @@
-"""The access log, newest first and paginated (a manager's community; a resident's household and visitors), and
-the presence it yields: residents and visitors inside.
+"""The access log, newest first and paginated (a manager's communities, or one of them; a resident's household and
+visitors), and the presence it yields: residents and visitors inside (counts, which supervisors read too).
 """
 
 from __future__ import annotations
@@ -11,14 +11,15 @@ from aiohttp import web
 from community.access.access_log import AccessLogEntry, LogQuery, Visibility, decode_cursor
 from community.access.web.handling import (
     _aware,
+    _community_id,
     _door_number,
     _is_manager,
     _json,
     _me,
     _page_limit,
-    _path_id,
     _query,
     _query_id,
+    _scope_filter,
     _service,
 )
 from community.access.web.schemas import AccessEventOut, AccessEventsOut, AccessPresenceOut
@@ -33,7 +34,8 @@ def _event_out(entry: AccessLogEntry) -> AccessEventOut:
 
 
 async def list_events(request: web.Request) -> web.Response:
-    """Managers query a community's log; a resident sees their unit's residents' and their visitors' events."""
+    """Managers query a community's log (one of their scope: another is an unknown community), or without
+    ?community_id= their communities' together; a resident sees their unit's residents' and their visitors' events."""
     service = _service(request)
     limit = _page_limit(request, 50)
     filters: dict[str, Any] = {
@@ -42,11 +44,13 @@ async def list_events(request: web.Request) -> web.Response:
         "since": _query(request, "since", _aware), "until": _query(request, "until", _aware),
         "after": _query(request, "cursor", decode_cursor), "limit": limit,
     }
+    communities = None
     if _is_manager(request):
         community_id = _query_id(request, "community_id")
-        if not community_id:
-            raise json_error(web.HTTPBadRequest, "give ?community_id=", field="community_id")
-        await service.community(community_id)
+        if community_id is not None:
+            await _community_id(request, community_id)
+        else:
+            communities = _scope_filter(request)
         visible = None
     else:
         resident, community_id = await _me(request)
@@ -55,7 +59,7 @@ async def list_events(request: web.Request) -> web.Response:
             raise json_error(web.HTTPForbidden, "a resident sees their own household's events only")
         visible = Visibility(resident.unit_id)  # the household and every visitor it invited, resolved in the query
     try:
-        query = LogQuery(community_id=community_id, visible_to=visible, **filters)
+        query = LogQuery(community_id=community_id, visible_to=visible, communities=communities, **filters)
     except ValueError as invalid:
         raise json_error(web.HTTPBadRequest, str(invalid)) from None
     page = await service.access_log(query)
@@ -63,6 +67,6 @@ async def list_events(request: web.Request) -> web.Response:
 
 
 async def presence(request: web.Request) -> web.Response:
-    counted = await _service(request).presence(_path_id(request, "community_id"))
+    counted = await _service(request).presence(await _community_id(request))
     return _json(AccessPresenceOut(community_id=counted.community_id, residents_inside=counted.residents_inside,
                                    visitors_inside=counted.visitors_inside))

@@ -1,5 +1,5 @@
 """Gates and their doors with their whitelist sync state, the whitelist a gate should hold, and access groups
-(doors, weekly windows, validity).
+(doors, weekly windows, validity) — of the caller's communities (another community's gate: 404).
 """
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ from aiohttp import web
 
 from community.access.directory import Gate, GateDoor, GroupRecord
 from community.access.permissions import AccessGroup, Door, WeeklyWindow
-from community.access.service import GateStatus
-from community.access.web.handling import _body, _json, _path_id, _service
+from community.access.service import GateStatus, not_found
+from community.access.web.handling import _body, _community_id, _json, _outside, _path_id, _scoped_gate, _service
 from community.access.web.schemas import (
     AccessDoorOut,
     AccessGateIn,
@@ -49,7 +49,7 @@ async def add_gate(request: web.Request) -> web.Response:
     data: AccessGateIn = await _body(request, AccessGateIn)
     if len({door.number for door in data.doors}) != len(data.doors):
         raise json_error(web.HTTPBadRequest, "door numbers repeat")
-    gate = Gate(data.gate_id, _path_id(request, "community_id"), data.name,
+    gate = Gate(data.gate_id, await _community_id(request), data.name,
                 tuple(GateDoor(data.gate_id, d.number, d.name, d.kind, d.building_id)
                       for d in sorted(data.doors, key=lambda d: d.number)))
     service = _service(request)
@@ -59,18 +59,21 @@ async def add_gate(request: web.Request) -> web.Response:
 
 async def list_gates(request: web.Request) -> web.Response:
     service = _service(request)
-    community_id = _path_id(request, "community_id")
-    await service.community(community_id)
+    community_id = await _community_id(request)
     statuses = [await service.gate_status(gate.gate_id) for gate in await service.gates(community_id)]
     return _json(AccessGatesOut(gates=[_gate_out(status) for status in statuses]))
 
 
 async def get_gate(request: web.Request) -> web.Response:
-    return _json(_gate_out(await _service(request).gate_status(_path_id(request, "gate_id"))))
+    gate_id = _path_id(request, "gate_id")
+    status = await _service(request).gate_status(gate_id)
+    if _outside(request, status.gate.community_id):
+        raise not_found("gate", gate_id)
+    return _json(_gate_out(status))
 
 
 async def get_whitelist(request: web.Request) -> web.Response:
-    gate_id = _path_id(request, "gate_id")
+    gate_id = (await _scoped_gate(request)).gate_id
     desired = await _service(request).desired_whitelist(gate_id)
     if desired is None:
         return _json(AccessWhitelistOut(gate_id=gate_id, version=None, content_hash=None, whitelist=None))
@@ -81,7 +84,7 @@ async def get_whitelist(request: web.Request) -> web.Response:
 
 async def put_group(request: web.Request) -> web.Response:
     data: AccessGroupIn = await _body(request, AccessGroupIn)
-    community_id = _path_id(request, "community_id")
+    community_id = await _community_id(request)
     group_id = _path_id(request, "group_id", creating=True)
     try:
         windows = tuple(WeeklyWindow(frozenset(w.days), time.fromisoformat(w.start), time.fromisoformat(w.end))
@@ -96,6 +99,5 @@ async def put_group(request: web.Request) -> web.Response:
 
 
 async def list_groups(request: web.Request) -> web.Response:
-    community_id = _path_id(request, "community_id")
-    await _service(request).community(community_id)
+    community_id = await _community_id(request)
     return _json(AccessGroupsOut(groups=[_group_out(g) for g in await _service(request).groups(community_id)]))

@@ -1,7 +1,12 @@
 """What every handler of the access API shares: the service on the app, the service's refusals as 4xx, the
 request body against its schema, ids from the path and the query string checked like every id of the API,
 page limits, and who the caller is — a manager, or the active resident behind the token, with the residents
-they may see.
+they may see — and what the caller's scope holds.
+
+Scope: every object an id names (a community, unit, resident, credential, gate, pass, remote open, alarm) belongs to
+one community; outside the caller's scope it is answered exactly as an id that names nothing — the service's own
+404 (:func:`~community.access.service.not_found`), so nobody learns what other communities hold. A resident's scope
+is their own community, and the own-unit checks come on top of it.
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ from pydantic import BaseModel, ValidationError
 from sqlalchemy.exc import DBAPIError
 
 from community.access.access_log import MAX_PAGE
-from community.access.directory import ResidentRecord, ResidentStatus
+from community.access.directory import Gate, ResidentRecord, ResidentStatus
 from community.access.service import (
     UNSTORABLE_VALUE,
     AccessError,
@@ -27,6 +32,7 @@ from community.access.service import (
     NotAllowed,
     NotFound,
     Refused,
+    not_found,
 )
 from community.access.storage import is_data_error
 from community.access.web.schemas import DEVICE_ID_PATTERN, ID_PATTERN, _In
@@ -41,6 +47,10 @@ SERVICE = web.AppKey("access_service", AccessService)
 _IDS = {"gate_id": re.compile(DEVICE_ID_PATTERN)}
 _ANY_ID = re.compile(ID_PATTERN)
 MANAGERS = (Role.PROPERTY_MANAGER,)
+READERS = (Role.PROPERTY_MANAGER, Role.SUPERVISOR)
+"""Who reads a community's operational data: its communities, buildings, gates and their sync, access groups, alarms,
+the remote-open audit and presence counts. A supervisor (street office) reads these of its scope and changes nothing;
+residents' personal data (residents, credentials, passes, the access log, the live feed) stays with the managers."""
 PEOPLE = (Role.PROPERTY_MANAGER, Role.RESIDENT)
 
 _STATUS: dict[type[AccessError], type[web.HTTPException]] = {
@@ -96,13 +106,55 @@ def _is_manager(request: web.Request) -> bool:
     return _principal(request).has_any(MANAGERS)
 
 
+def _outside(request: web.Request, community_id: str) -> bool:
+    """Whether the community is outside the caller's scope (an administrator's holds every one)."""
+    return not _principal(request).has_community(community_id)
+
+
+def _scope_filter(request: web.Request) -> frozenset[str] | None:
+    """The communities the caller may see, for a listing across communities; None: every one (an administrator)."""
+    scope = _principal(request).scope
+    return None if _principal(request).is_admin or scope.everything else scope.communities
+
+
+async def _community_id(request: web.Request, community_id: str | None = None) -> str:
+    """The community in the path (or ``community_id``): it exists and is in the caller's scope, else the 404 of an
+    unknown community."""
+    community_id = community_id or _path_id(request, "community_id")
+    if _outside(request, community_id):
+        raise not_found("community", community_id)
+    await _service(request).community(community_id)
+    return community_id
+
+
+async def _scoped_resident(request: web.Request) -> tuple[ResidentRecord, str]:
+    """The resident in the path and their community, in the caller's scope (else the 404 of an unknown resident)."""
+    resident_id = _path_id(request, "resident_id")
+    resident, community_id = await _service(request).resident(resident_id)
+    if _outside(request, community_id):
+        raise not_found("resident", resident_id)
+    return resident, community_id
+
+
+async def _scoped_gate(request: web.Request) -> Gate:
+    """The gate in the path, in the caller's scope (else the 404 of an unknown gate)."""
+    gate_id = _path_id(request, "gate_id")
+    gate = await _service(request).gate(gate_id)
+    if _outside(request, gate.community_id):
+        raise not_found("gate", gate_id)
+    return gate
+
+
 async def _me(request: web.Request) -> tuple[ResidentRecord, str]:
     """The resident behind the token (their subject is their resident id), and their community; 403 unless they are
-    an active resident (moved out or revoked: no resident access)."""
+    an active resident (moved out or revoked: no resident access) of a community in their account's scope."""
     try:
-        return await _service(request).signed_in_resident(_principal(request).subject)
+        resident, community_id = await _service(request).signed_in_resident(_principal(request).subject)
     except NotFound:
         raise json_error(web.HTTPForbidden, "this token names no resident") from None
+    if _outside(request, community_id):  # an account not (or no longer) assigned the resident's community
+        raise json_error(web.HTTPForbidden, "this token names no resident")
+    return resident, community_id
 
 
 def _query(request: web.Request, name: str, parse: Callable[[str], Any]) -> Any:
@@ -169,8 +221,9 @@ def _int_path(request: web.Request, name: str) -> int:
 
 
 async def _visible_resident(request: web.Request) -> ResidentRecord:
-    """The resident in the path, for a manager, or for a resident of the same unit while both are active."""
-    resident, _ = await _service(request).resident(_path_id(request, "resident_id"))
+    """The resident in the path, in the caller's scope: for a manager, or for a resident of the same unit while both
+    are active."""
+    resident, _ = await _scoped_resident(request)
     if not _is_manager(request):
         me, _ = await _me(request)
         if me.unit_id != resident.unit_id or resident.status is not ResidentStatus.ACTIVE:

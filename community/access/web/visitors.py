@@ -1,5 +1,7 @@
 """Visitor passes: a resident invites (a signed QR pass), sees and revokes their own; a manager sees a
-community's. The QR text and code go to the inviting resident only.
+community's. The QR text and code go to the inviting resident only. A pass of a community outside the caller's scope
+is an unknown pass (404), for a resident too (whose scope is their community); one of another household of the
+resident's own community is theirs to be refused (403), as before.
 """
 
 from __future__ import annotations
@@ -12,8 +14,20 @@ from aiohttp import web
 
 from community.access.directory import mask_phone
 from community.access.permissions import Door
+from community.access.service import not_found
 from community.access.visitors import VisitorPassRecord
-from community.access.web.handling import _body, _is_manager, _json, _me, _path_id, _principal, _query_id, _service
+from community.access.web.handling import (
+    _body,
+    _community_id,
+    _is_manager,
+    _json,
+    _me,
+    _outside,
+    _path_id,
+    _principal,
+    _query_id,
+    _service,
+)
 from community.access.web.schemas import AccessPassesOut, AccessPassIn, AccessPassOut
 from webkit.auth import CLOCK
 from webkit.json_errors import json_error
@@ -42,7 +56,10 @@ async def invite(request: web.Request) -> web.Response:
 
 async def _visible_pass(request: web.Request) -> tuple[VisitorPassRecord, bool]:
     """The pass in the path for its inviter or a manager; whether the caller is the inviter."""
-    record, _ = await _service(request).visitor_pass(_path_id(request, "pass_id"))
+    pass_id = _path_id(request, "pass_id")
+    record, community_id = await _service(request).visitor_pass(pass_id)
+    if _outside(request, community_id):
+        raise not_found("visitor pass", pass_id)
     if _is_manager(request):
         return record, record.resident_id == _principal(request).subject
     me, _ = await _me(request)  # an active resident
@@ -73,7 +90,7 @@ async def list_passes(request: web.Request) -> web.Response:
         community_id = _query_id(request, "community_id")
         if not community_id:
             raise json_error(web.HTTPBadRequest, "give ?community_id=", field="community_id")
-        await service.community(community_id)  # 404 for a community that does not exist, not an empty list
+        await _community_id(request, community_id)  # 404 for an unknown community (or another's), not an empty list
         found = await service.passes(community_id=community_id)
         return _json(AccessPassesOut(passes=[_pass_out(r, now, None) for r in found]))
     resident, _ = await _me(request)
