@@ -82,11 +82,11 @@ def run(gates: int, scales: int, rate: float, bad_ratio: float, seed: int | None
     with their APIs and pages (SC_DATABASE_URL, migrated at start), and simulated devices with a
     demo market and compound to match."""
     settings = _settings()
-    generator = _traffic_generator(settings, gates, scales, seed, bad_ratio)
-    simulation = None if no_simulator else (generator, rate)
+    fleet = _demo_fleet(settings, gates, scales, seed, bad_ratio)
+    simulation = None if no_simulator else (fleet.generators, rate)
     from smartcity.serve import serve  # on use
 
-    _run_until_signal(lambda stop: serve(settings, stop, simulation, services=True, demo=generator,
+    _run_until_signal(lambda stop: serve(settings, stop, simulation, services=True, demo=fleet,
                                          fleet=(gates, scales)))
 
 
@@ -106,10 +106,10 @@ def services(demo: bool, gates: int, scales: int, seed: int | None) -> None:
                                    "(or use 'smartcity run', which starts everything in one process)")
     if demo and seed is None:
         raise click.ClickException("--demo needs the simulator's --seed, so the demo data matches its devices")
-    generator = _traffic_generator(settings, gates, scales, seed, 0.0) if demo else None
+    fleet = _demo_fleet(settings, gates, scales, seed, 0.0) if demo else None
     from smartcity.serve import serve_services  # on use
 
-    _run_until_signal(lambda stop: serve_services(settings, stop, generator))
+    _run_until_signal(lambda stop: serve_services(settings, stop, fleet))
 
 
 @main.command(epilog=SETTINGS_EPILOG)
@@ -169,6 +169,18 @@ def _traffic_generator(settings: Settings, gates: int, scales: int, seed: int | 
 
     keys = GateKeys(gate_site_key(settings), visitor_pass_key(settings))
     return TrafficGenerator(settings.site, gates, scales, seed=_seed(seed), bad_ratio=bad_ratio, gate_keys=keys)
+
+
+def _demo_fleet(settings: Settings, gates: int, scales: int, seed: int | None, bad_ratio: float) -> Any:
+    """The demo's simulators: the installation's site (``gates``, ``scales``) and its smaller north site."""
+    from config.keys import gate_site_key, visitor_pass_key  # on use
+    from devices.simulator import GateKeys, TrafficGenerator  # on use
+    from smartcity.demo import DemoFleet  # on use
+
+    keys = GateKeys(gate_site_key(settings), visitor_pass_key(settings))
+    drawn = _seed(seed)
+    main = TrafficGenerator(settings.site, gates, scales, seed=drawn, bad_ratio=bad_ratio, gate_keys=keys)
+    return DemoFleet.of(main, drawn, keys)
 
 
 @main.command(epilog=SETTINGS_EPILOG)

@@ -12,10 +12,8 @@ from datetime import UTC, datetime
 from aiohttp import web
 
 from config.settings import Settings
-from devices.simulator import TrafficGenerator
-from market.demo import seed_demo_market
 from smartcity.bootstrap import Services
-from smartcity.demo import seed_demo
+from smartcity.demo import DemoFleet, seed_demo, seed_demo_markets
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +46,7 @@ STOP_WAIT_S = 15.0
 @contextlib.asynccontextmanager
 async def running(services: Services, settings: Settings,
                   clock: Callable[[], datetime] = lambda: datetime.now(UTC),
-                  demo: TrafficGenerator | None = None) -> AsyncIterator[list[str]]:
+                  demo: DemoFleet | None = None) -> AsyncIterator[list[str]]:
     """Connect the services to the broker and run their periodic work until the block ends; with
     ``demo``, seed the demo data first (yields the lines telling how to sign in).
 
@@ -95,18 +93,18 @@ async def _finish(tasks: list[asyncio.Task[None]], wait_s: float) -> None:
 DEMO_REFRESH_S = 3600.0
 
 
-async def keep_demo_market(services: Services, site: str, generator: TrafficGenerator,
+async def keep_demo_market(services: Services, site: str, fleet: DemoFleet,
                             clock: Callable[[], datetime], stopping: asyncio.Event) -> None:
     """The simulated scales print batch ids with the day in them: register each day's batches."""
     while not await stopped_within(stopping, DEMO_REFRESH_S):
         try:
-            await seed_demo_market(services.market, site, clock(), generator.market_roster(clock()))
+            await seed_demo_markets(services, site, fleet, clock())
         except Exception:
             log.exception("demo market refresh failed")
 
 
 def services_context(services: Services, settings: Settings, clock: Callable[[], datetime],
-                     demo: TrafficGenerator | None,
+                     demo: DemoFleet | None,
                      tell: Callable[[str], None]) -> Callable[[web.Application], AsyncIterator[None]]:
     """The services at work for as long as the application runs, as its ``cleanup_ctx``: started with it (after
     the demo is seeded, when asked for; ``tell`` gets the lines that say how to sign in), stopped with it."""

@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -15,7 +15,7 @@ import click
 from aiohttp import web
 
 from config.settings import MqttEndpoint, Settings
-from devices.provisioning import GATEWAY_USER, SERVICES_USER, device_users
+from devices.provisioning import GATEWAY_USER, SERVICES_USER, BrokerUser, device_users
 from devices.simulator import TrafficGenerator, run_simulation
 from gateway.outputs import TimeSeriesStore
 from gateway.staff_access import STAFF
@@ -33,6 +33,7 @@ from smartcity.bootstrap import (
     root_application,
     token_authority,
 )
+from smartcity.demo import DemoFleet
 from smartcity.lifecycle import services_context
 from webkit.identity import TokenAuthority
 from webkit.pages import NavLink
@@ -59,13 +60,14 @@ class BrokerLogins:
 
 
 @contextlib.asynccontextmanager
-async def _broker(settings: Settings, fleet: tuple[int, int]) -> AsyncIterator[BrokerLogins]:
-    """SC_MQTT_URL for everyone, or the embedded broker with users for the gateway, the services and the
-    ``fleet`` (gates, scales) of simulated devices, made for this run."""
+async def _broker(settings: Settings, fleet: tuple[int, int],
+                  more_devices: Sequence[BrokerUser] = ()) -> AsyncIterator[BrokerLogins]:
+    """SC_MQTT_URL for everyone, or the embedded broker with users for the gateway, the services, the ``fleet``
+    (gates, scales) of simulated devices and ``more_devices`` (another site's), made for this run."""
     if not settings.embedded_mqtt:
         yield BrokerLogins(settings.mqtt_url, settings.mqtt_url, settings.mqtt_url)
         return
-    users = device_users(settings.site, *fleet)
+    users = [*device_users(settings.site, *fleet), *more_devices]
     credentials_file = settings.data_dir / CREDENTIALS_FILE
     broker = EmbeddedBroker(settings.embedded_mqtt_port, users, credentials_file)
     try:
@@ -93,13 +95,15 @@ async def _broker(settings: Settings, fleet: tuple[int, int]) -> AsyncIterator[B
 async def serve(
     settings: Settings,
     stop: asyncio.Event,
-    simulation: tuple[TrafficGenerator, float] | None,
+    simulation: tuple[Sequence[TrafficGenerator], float] | None,
     services: bool,
-    demo: TrafficGenerator | None = None,
+    demo: DemoFleet | None = None,
     fleet: tuple[int, int] = (0, 0),
 ) -> None:
-    """``fleet``: the (gates, scales) the embedded broker makes device users for."""
-    async with _broker(settings, fleet) as logins:
+    """``simulation``: the simulators to run and their messages per second in all; ``fleet``: the (gates, scales)
+    of the installation's own site the embedded broker makes device users for (with ``demo``: its north site's
+    too)."""
+    async with _broker(settings, fleet, demo.north_users() if demo is not None else ()) as logins:
         gateway_ = build_gateway(settings, logins.gateway_url)
         # one authority for the gateway's pages and the services' mounted beside them (one root application)
         authority = token_authority(settings)
@@ -126,7 +130,7 @@ async def serve(
                 await asyncio.gather(simulator, return_exceptions=True)
 
 
-async def serve_services(settings: Settings, stop: asyncio.Event, demo: TrafficGenerator | None) -> None:
+async def serve_services(settings: Settings, stop: asyncio.Event, demo: DemoFleet | None) -> None:
     app = root_application(settings)
     store = build_store(settings)
     async with contextlib.AsyncExitStack() as stack:
@@ -177,8 +181,13 @@ def _clock() -> datetime:
     return datetime.now(UTC)
 
 
-async def _simulate(logins: BrokerLogins, simulation: tuple[TrafficGenerator, float], stop: asyncio.Event) -> None:
-    generator, rate = simulation
+async def _simulate(logins: BrokerLogins, simulation: tuple[Sequence[TrafficGenerator], float],
+                    stop: asyncio.Event) -> None:
+    """Each simulator with its share of the rate (by its number of devices)."""
+    generators, rate = simulation
     endpoint = MqttEndpoint.parse(logins.devices_url)
-    await run_simulation(endpoint.host, endpoint.port, generator, rate, None, endpoint.username,
-                         endpoint.password, stop, device_credentials=logins.device_credentials)
+    devices = sum(len(generator.devices) for generator in generators)
+    await asyncio.gather(*(
+        run_simulation(endpoint.host, endpoint.port, generator, rate * len(generator.devices) / devices, None,
+                       endpoint.username, endpoint.password, stop, device_credentials=logins.device_credentials)
+        for generator in generators))

@@ -140,32 +140,43 @@ async def _callers(services: Services, engine: Any) -> list[Caller]:
 
 
 async def _north_resident(services: Services) -> str:
-    account = await services.accounts.account("north-resident-id")
-    if account is not None:
-        return account.account_id
-    raise AssertionError("the demo gives the north compound a resident with an account")
+    """The north owner the demo gives an account (the first of them, who is on the north's committee too)."""
+    for record in sorted(await services.access.residents(NORTH), key=lambda r: r.resident_id):
+        account = await services.accounts.account(record.resident_id)
+        if account is not None and Role.RESIDENT in account.roles:
+            return account.account_id
+    raise AssertionError("the demo gives a north owner an account")
 
 
 async def _north_ids(client: TestClient[Any, Any], services: Services, admin: dict[str, str]) -> dict[str, str]:
-    """An id of a north object for each path parameter, read as the administrator sees them."""
+    """An id of a north object for each path parameter, read as the administrator sees them — with a gate of the
+    matrix's own, its group and a card for the north resident, so that they may invite a visitor through it."""
 
-    async def get(path: str) -> Any:
+    async def get(path: str, key: str) -> list[dict[str, Any]]:
         response = await client.get(path, headers=admin)
         assert response.status == 200, (path, await response.text())
+        body = await response.json()
+        return list(body[key] if isinstance(body, dict) else body)
+
+    async def send(method: str, path: str, body: dict[str, Any]) -> Any:
+        response = await client.request(method, path, headers=admin, json=body)
+        assert response.status in (200, 201), (path, await response.text())
         return await response.json()
 
-    ids = {"community_id": NORTH, "site": NORTH}
-    gates = await get(f"/api/access/communities/{NORTH}/gates")
-    gate = gates["gates"][0] if isinstance(gates, dict) else gates[0]
-    ids["gate_id"], ids["door"] = gate["gate_id"], str(gate["doors"][0]["number"])
-    residents = await get(f"/api/access/communities/{NORTH}/residents")
-    resident = (residents["residents"] if isinstance(residents, dict) else residents)[0]
-    ids["resident_id"], ids["unit_id"] = resident["resident_id"], resident["unit_id"]
-    credentials = await get(f"/api/access/residents/{ids['resident_id']}/credentials")
-    ids["credential_id"] = (credentials["credentials"] if isinstance(credentials, dict) else credentials)[0][
-        "credential_id"]
-    groups = await get(f"/api/access/communities/{NORTH}/groups")
-    ids["group_id"] = (groups["groups"] if isinstance(groups, dict) else groups)[0]["group_id"]
+    ids = {"community_id": NORTH, "site": NORTH, "gate_id": "gate-matrix-n", "door": "1"}
+    await send("POST", f"/api/access/communities/{NORTH}/gates", {
+        "gate_id": ids["gate_id"], "name": "北苑矩阵门", "doors": [{"number": 1, "name": "北门", "kind": "entrance"}]})
+    group = await send("PUT", f"/api/access/communities/{NORTH}/groups/matrix-n", {
+        "name": "矩阵组", "doors": [{"gate_id": ids["gate_id"], "door": 1}],
+        "windows": [{"days": [0, 1, 2, 3, 4, 5, 6], "start": "00:00", "end": "00:00"}]})
+    ids["group_id"] = group["group_id"]
+    resident = await _north_resident(services)
+    ids["resident_id"] = resident
+    ids["unit_id"] = (await services.access.resident(resident))[0].unit_id
+    await send("PUT", f"/api/access/residents/{resident}/groups", {"group_ids": [ids["group_id"]]})
+    card = await send("POST", f"/api/access/residents/{resident}/credentials", {"kind": "card", "value": "5544332211"})
+    ids["credential_id"] = card["credential_id"]
+    assert await get(f"/api/access/communities/{NORTH}/residents", "residents")
     return ids
 
 
