@@ -53,8 +53,8 @@ async def revoke_credential(request: web.Request) -> web.Response:
     if not _is_manager(request):
         await _me(request)  # an active resident
         mine = {c.credential_id for c in await service.credentials_of(_principal(request).subject)}
-        if credential_id not in mine:
-            raise json_error(web.HTTPForbidden, "a resident revokes their own credentials only")
+        if credential_id not in mine:  # another's is answered as none, in their household or another community
+            raise not_found("credential", credential_id)
     else:
         _, community_id = await service.credential(credential_id)
         if _outside(request, community_id):
