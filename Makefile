@@ -9,7 +9,7 @@ SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 .PHONY: run test test-fast lint bench servers clean
 
 run: $(VENV)/.run-installed
-	$(BIN)/smartcity run
+	$(BIN)/smartcity run --demo
 
 test: $(VENV)/.test-installed servers
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

@@ -76,14 +76,27 @@ def _simulation_options(function: Callable[..., None]) -> Callable[..., None]:
 
 @main.command(epilog=SETTINGS_EPILOG)
 @_simulation_options
-@click.option("--no-simulator", is_flag=True, help="Do not start the simulated devices")
-def run(gates: int, scales: int, rate: float, bad_ratio: float, seed: int | None, no_simulator: bool) -> None:
+@click.option("--demo", is_flag=True,
+              help="Seed the demo (two compounds, two markets, their organisations and sign-in accounts) matching "
+                   "the simulated devices; without it the installation starts as it is (empty, the first time)")
+@click.option("--simulator/--no-simulator", default=None,
+              help="Run the simulated devices  [default: with --demo only]")
+def run(gates: int, scales: int, rate: float, bad_ratio: float, seed: int | None, demo: bool,
+        simulator: bool | None) -> None:
     """All in one: broker (embedded by default), gateway, the market, access and e-voting services
-    with their APIs and pages (SC_DATABASE_URL, migrated at start), and simulated devices with a
-    demo market and compound to match."""
+    with their APIs and pages (SC_DATABASE_URL, migrated at start).
+
+    Without --demo nothing is seeded: a new data directory starts empty (no community, market or
+    account) and no device is simulated unless --simulator is given (its devices are then unknown to
+    the services until registered). With --demo: the demo data and the simulated devices it matches
+    (--no-simulator leaves them out)."""
     settings = _settings()
-    fleet = _demo_fleet(settings, gates, scales, seed, bad_ratio)
-    simulation = None if no_simulator else (fleet.generators, rate)
+    fleet = _demo_fleet(settings, gates, scales, seed, bad_ratio) if demo else None
+    simulation = None
+    if demo if simulator is None else simulator:
+        generators = fleet.generators if fleet is not None else (
+            _traffic_generator(settings, gates, scales, seed, bad_ratio),)
+        simulation = (generators, rate)
     from smartcity.serve import serve  # on use
 
     _run_until_signal(lambda stop: serve(settings, stop, simulation, services=True, demo=fleet,
@@ -99,17 +112,17 @@ def run(gates: int, scales: int, rate: float, bad_ratio: float, seed: int | None
 @click.option("--seed", default=None, type=int, help="With --demo: the simulator's --seed")
 def services(demo: bool, gates: int, scales: int, seed: int | None) -> None:
     """The market, access and e-voting services with their APIs and the people's pages, without a
-    gateway: each service keeps its own MQTT session on its devices' topics at SC_MQTT_URL."""
+    gateway: each service keeps its own MQTT session on its devices' topics at SC_MQTT_URL — or, with
+    SC_MQTT_URL=embedded (the default), on a broker started in this process with this run's users
+    (the services', and with --demo the demo's devices'), so a voting-only setup needs no MQTT server.
+    Without --demo nothing is seeded."""
     settings = _settings()
-    if settings.embedded_mqtt:
-        raise click.ClickException("services connect to a running broker: set SC_MQTT_URL=mqtt://host:port "
-                                   "(or use 'smartcity run', which starts everything in one process)")
     if demo and seed is None:
         raise click.ClickException("--demo needs the simulator's --seed, so the demo data matches its devices")
     fleet = _demo_fleet(settings, gates, scales, seed, 0.0) if demo else None
     from smartcity.serve import serve_services  # on use
 
-    _run_until_signal(lambda stop: serve_services(settings, stop, fleet))
+    _run_until_signal(lambda stop: serve_services(settings, stop, fleet, (gates, scales) if demo else (0, 0)))
 
 
 @main.command(epilog=SETTINGS_EPILOG)

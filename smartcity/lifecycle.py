@@ -1,5 +1,6 @@
 """The services at work: connected to the broker, their periodic work (retries, timeouts, alarm rules, the
-voting clock) running, the demo seeded and kept fresh when asked; and a clean stop."""
+voting clock) running, the demo seeded and kept fresh when asked (nothing seeded otherwise: a new installation
+starts empty); and a clean stop."""
 
 from __future__ import annotations
 
@@ -48,7 +49,8 @@ async def running(services: Services, settings: Settings,
                   clock: Callable[[], datetime] = lambda: datetime.now(UTC),
                   demo: DemoFleet | None = None) -> AsyncIterator[list[str]]:
     """Connect the services to the broker and run their periodic work until the block ends; with
-    ``demo``, seed the demo data first (yields the lines telling how to sign in).
+    ``demo``, seed the demo data first (yields the lines telling how to sign in); without, nothing is
+    seeded (yields what to do first on an installation without accounts).
 
     Order matters: the downlink first, so commands planned while seeding go out at once; the feeds
     after seeding, so the devices' retained states find their gates and scales registered. At the
@@ -60,7 +62,8 @@ async def running(services: Services, settings: Settings,
     stopping = asyncio.Event()
     tasks: list[asyncio.Task[None]] = []
     try:
-        notes = await seed_demo(services, settings.site, demo, clock()) if demo is not None else []
+        notes = await seed_demo(services, settings.site, demo, clock()) if demo is not None else (
+            await first_start_notes(services))
         if demo is not None:
             tasks.append(asyncio.create_task(keep_demo_market(services, settings.site, demo, clock, stopping),
                                              name="demo"))
@@ -75,6 +78,15 @@ async def running(services: Services, settings: Settings,
         await _finish(tasks, STOP_WAIT_S)
         downlink.cancel()  # it keeps a connection and nothing else: nothing to finish
         await asyncio.gather(downlink, return_exceptions=True)
+
+
+EMPTY_INSTALLATION_NOTE = ("This installation has no accounts yet: create the first administrator "
+                           "(docs/operations.md, \"A clean start\"), or start with --demo to try the demo.")
+
+
+async def first_start_notes(services: Services) -> list[str]:
+    """What to tell whoever started an installation without accounts (nothing once it has one)."""
+    return [] if await services.accounts.count() else [EMPTY_INSTALLATION_NOTE]
 
 
 async def _finish(tasks: list[asyncio.Task[None]], wait_s: float) -> None:

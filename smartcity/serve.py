@@ -7,7 +7,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Mapping, Sequence
+import secrets
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -15,7 +16,7 @@ import click
 from aiohttp import web
 
 from config.settings import MqttEndpoint, Settings
-from devices.provisioning import GATEWAY_USER, SERVICES_USER, BrokerUser, device_users
+from devices.provisioning import GATEWAY_USER, SERVICES_USER, BrokerUser, device_users, fleet_users
 from devices.simulator import TrafficGenerator, run_simulation
 from gateway.outputs import TimeSeriesStore
 from gateway.staff_access import STAFF
@@ -39,7 +40,6 @@ from webkit.identity import TokenAuthority
 from webkit.pages import NavLink
 
 log = logging.getLogger("smartcity")
-
 
 
 HTTP_SHUTDOWN_S = 5.0
@@ -67,7 +67,26 @@ async def _broker(settings: Settings, fleet: tuple[int, int],
     if not settings.embedded_mqtt:
         yield BrokerLogins(settings.mqtt_url, settings.mqtt_url, settings.mqtt_url)
         return
-    users = [*device_users(settings.site, *fleet), *more_devices]
+    async with _embedded_broker(settings, [*device_users(settings.site, *fleet), *more_devices]) as broker:
+        yield BrokerLogins(broker.url_for(GATEWAY_USER), broker.url_for(SERVICES_USER), broker.url,
+                           broker.device_credentials())
+
+
+@contextlib.asynccontextmanager
+async def _services_broker(settings: Settings, devices: Sequence[BrokerUser]) -> AsyncIterator[str]:
+    """The services' SC_MQTT_URL: the one set, or the embedded broker's with a user for the services alone (no
+    gateway runs beside them) and for ``devices``, made for this run."""
+    if not settings.embedded_mqtt:
+        yield settings.mqtt_url
+        return
+    users = [*devices, BrokerUser(SERVICES_USER, secrets.token_urlsafe(24), SERVICES_USER, settings.site)]
+    async with _embedded_broker(settings, users) as broker:
+        yield broker.url_for(SERVICES_USER)
+
+
+@contextlib.asynccontextmanager
+async def _embedded_broker(settings: Settings, users: Sequence[BrokerUser]) -> AsyncIterator[EmbeddedBroker]:
+    """The broker in this process for ``users`` alone, their passwords in SC_DATA_DIR while it runs."""
     credentials_file = settings.data_dir / CREDENTIALS_FILE
     broker = EmbeddedBroker(settings.embedded_mqtt_port, users, credentials_file)
     try:
@@ -86,8 +105,7 @@ async def _broker(settings: Settings, fleet: tuple[int, int],
                f"{credentials_file} (removed at exit).", err=True)
     log.info("embedded mqtt broker started", extra={"url": broker.url})
     try:
-        yield BrokerLogins(broker.url_for(GATEWAY_USER), broker.url_for(SERVICES_USER), broker.url,
-                           broker.device_credentials())
+        yield broker
     finally:
         await broker.stop()
 
@@ -130,19 +148,40 @@ async def serve(
                 await asyncio.gather(simulator, return_exceptions=True)
 
 
-async def serve_services(settings: Settings, stop: asyncio.Event, demo: DemoFleet | None) -> None:
-    app = root_application(settings)
-    store = build_store(settings)
-    async with contextlib.AsyncExitStack() as stack:
+async def serve_services(settings: Settings, stop: asyncio.Event, demo: DemoFleet | None,
+                         fleet: tuple[int, int] = (0, 0)) -> None:
+    """The services alone, on SC_MQTT_URL or on an embedded broker of their own; ``fleet``: the (gates, scales) of
+    the installation's site the embedded broker makes device users for (with ``demo``: its north site's too), so
+    that a ``smartcity simulate --credentials`` of the embedded broker's file can join."""
+    devices = [*fleet_users(settings.site, *fleet), *(demo.north_users() if demo is not None else ())]
+    async with _services_broker(settings, devices) as mqtt_url, contextlib.AsyncExitStack() as stack:
+        app = root_application(settings)
+        store = build_store(settings)
         await store.open()
         stack.push_async_callback(store.close)
-        built = await _services_on(app, settings, settings.mqtt_url, store)
+        built = await _services_on(app, settings, mqtt_url, store)
         stack.push_async_callback(built.engine.dispose)
+        app.router.add_get("/healthz", _healthz)
+        app.router.add_get("/readyz", _services_ready(built))
         app.cleanup_ctx.append(services_context(built, settings, _clock, demo, _tell))
         await _start_http(app, settings, stack)
         click.echo(f"Pages and APIs: http://{settings.http_host}:{settings.http_port}/   (Ctrl-C stops)", err=True)
         await stop.wait()
         click.echo("Stopping...", err=True)
+
+
+async def _healthz(_request: web.Request) -> web.Response:
+    """The process answers (for a container's health check); as the gateway's /healthz."""
+    return web.json_response({"status": "ok"})
+
+
+def _services_ready(built: Services) -> Callable[[web.Request], Awaitable[web.Response]]:
+    async def readyz(_request: web.Request) -> web.Response:
+        """Ready once the services reach the broker (their commands to devices go out)."""
+        connected = built.downlink.connected.is_set()
+        return web.json_response({"ready": connected, "broker_connected": connected}, status=200 if connected else 503)
+
+    return readyz
 
 
 async def _services_on(app: web.Application, settings: Settings, mqtt_url: str, store: TimeSeriesStore,

@@ -1,4 +1,4 @@
-"""The running all-in-one, as people use it: `smartcity run` (embedded broker, gateway, services,
+"""The running all-in-one, as people use it: `smartcity run --demo` (embedded broker, gateway, services,
 simulated devices, demo data) in its own process, driven in Debian's Chromium."""
 
 from __future__ import annotations
@@ -59,8 +59,8 @@ def all_in_one(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AllInOne]:
         "SC_HTTP_PORT": str(port), "SC_EMBEDDED_MQTT_PORT": str(mqtt_port), "SC_LOG_LEVEL": "WARNING"}
     errors = folder / "err.log"
     with errors.open("wb") as err_file:  # a file, not a pipe: an undrained pipe fills up and stalls the process
-        process = subprocess.Popen([SMARTCITY, "run", "--gates", "3", "--scales", "4", "--rate", "30", "--seed", "8",
-                                    "--bad-ratio", "0.01"], cwd=folder, env=environment,
+        process = subprocess.Popen([SMARTCITY, "run", "--demo", "--gates", "3", "--scales", "4", "--rate", "30",
+                                    "--seed", "8", "--bad-ratio", "0.01"], cwd=folder, env=environment,
                                    stdout=subprocess.DEVNULL, stderr=err_file)
     try:
         token = token_once_started(SMARTCITY, folder, environment, port, process, "admin", Role.ADMIN)

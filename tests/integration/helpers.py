@@ -200,9 +200,9 @@ class PageSession:
 
 def token_once_started(smartcity: str, cwd: Path, environment: dict[str, str], http_port: int,
                        process: subprocess.Popen[bytes], subject: str, role: Role) -> str:
-    """A bearer token for ``subject`` — an account the demo seeds — once the ``smartcity run`` in ``cwd`` serves
-    HTTP: by then it has written its signing key (var/auth-token.key) and seeded the demo's accounts, and a token
-    is issued only for an existing account."""
+    """A bearer token for ``subject`` — an account the demo seeds, or one made before — once the ``smartcity run
+    --demo`` (or ``services``) in ``cwd`` serves HTTP: by then it has written its signing key (var/auth-token.key)
+    and seeded the demo's accounts, and a token is issued only for an existing account."""
     deadline = time.monotonic() + 60
     while True:
         assert process.poll() is None, f"smartcity run exited with {process.returncode}"

@@ -1,4 +1,4 @@
-"""`smartcity run` with no server at all: embedded broker, embedded store, simulated devices."""
+"""`smartcity run --demo` with no server at all: embedded broker, embedded store, simulated devices, the demo."""
 
 from __future__ import annotations
 
@@ -31,6 +31,8 @@ from webkit.identity import Role
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 SMARTCITY = str(Path(sys.executable).parent / "smartcity")
+NORTH_DEVICES = {"north-gate-01", "north-gate-02", "north-scale-01", "north-scale-02", "north-scale-03"}
+"""The demo's north compound's gates and north market's scales (community.access.demo, market.demo)."""
 NOT_AUTHORISED = "Not authorized"  # CONNACK 5 of MQTT 3.1.1, as paho names it
 
 
@@ -52,7 +54,7 @@ async def test_run_all_in_one_with_embedded_defaults_streams_simulated_devices_i
         # output goes to files: an undrained pipe would fill up and stall the process
         with (tmp_path / "out.log").open("wb") as out, (tmp_path / "err.log").open("wb") as err_file:
             process = subprocess.Popen(
-                [SMARTCITY, "run", "--gates", "3", "--scales", "4", "--rate", "40", "--bad-ratio", "0.2",
+                [SMARTCITY, "run", "--demo", "--gates", "3", "--scales", "4", "--rate", "40", "--bad-ratio", "0.2",
                  "--seed", "1"],
                 cwd=tmp_path, env=environment, stdout=out, stderr=err_file,
             )
@@ -63,18 +65,19 @@ async def test_run_all_in_one_with_embedded_defaults_streams_simulated_devices_i
             # the devices reached the gateway logged in as themselves: the broker takes no anonymous client
             credentials = tmp_path / "var" / CREDENTIALS_FILE
             assert oct(credentials.stat().st_mode)[-3:] == "600"
+            # the installation's site's, and the demo's north site's (its own ids, its own broker users)
             assert set(device_credentials(credentials.read_text())) == {
-                "gate-01", "gate-02", "gate-03", "scale-01", "scale-02", "scale-03", "scale-04"}
+                "gate-01", "gate-02", "gate-03", "scale-01", "scale-02", "scale-03", "scale-04", *NORTH_DEVICES}
             broker_port = _moved_broker_port(tmp_path / "err.log", taken)
             assert _anonymous_connack(broker_port) == NOT_AUTHORISED
             assert status["store"] == "embedded"
             assert status["readiness"]["broker_connected"] is True
-            assert status["devices_online"] == 7
+            assert status["devices_online"] == 7 + len(NORTH_DEVICES)
             assert set(status["dead_letters"]) >= {"bad_json", "schema"}, status["dead_letters"]
 
             events = get_json(f"http://127.0.0.1:{http_port}/api/recent/gate_event?limit=5", token)["points"]
             sales = get_json(f"http://127.0.0.1:{http_port}/api/recent/scale_record?limit=5", token)["points"]
-            assert events and all(e["site"] == "demo" for e in events)
+            assert events and all(e["site"] in ("demo", "demo-north") for e in events)
             assert sales and all(s["net_g"] > 0 and s["trace_code"] for s in sales)
             dead = get_json(f"http://127.0.0.1:{http_port}/api/dead-letters?limit=5", token)["dead_letters"]
             assert dead and all(d["reason"] and d["detail"] for d in dead)

@@ -72,7 +72,7 @@ async def test_smartcity_run_writes_nothing_others_can_read(tmp_path: Path) -> N
                 "timeseries.sqlite-wal", "timeseries.sqlite-shm", "spool", "auth-token.key",
                 "credential-hash.key", "visitor-pass.key"}
     with (tmp_path / "err.log").open("wb") as errors:
-        process = subprocess.Popen([SMARTCITY, "run", "--no-simulator", "--seed", "1"], cwd=tmp_path,
+        process = subprocess.Popen([SMARTCITY, "run", "--demo", "--no-simulator", "--seed", "1"], cwd=tmp_path,
                                    env=environment, stdout=subprocess.DEVNULL, stderr=errors, umask=PERMISSIVE_UMASK)
     try:
         deadline = time.monotonic() + 40
