@@ -19,7 +19,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from enum import Enum
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
@@ -30,6 +29,7 @@ from multidict import MultiDictProxy
 
 from community.voting.audit import LogEntry, ReceiptStatus, find_receipt, receipt_status
 from community.voting.deliberation import MAX_COMMENT_CHARS, Comment, CommentRefusal
+from community.voting.participation import MyUnit, Phase, phase_of, units_of
 from community.voting.publication import PublishedResult
 from community.voting.rules import QUORUM, PassingRule, Threshold
 from community.voting.service import (
@@ -105,36 +105,6 @@ def mount_voting_pages(app: web.Application, service: VotingService) -> web.Appl
 
 # --- what a page shows --------------------------------------------------------------------------
 
-class Phase(Enum):
-    UPCOMING = "upcoming"
-    OPEN = "open"
-    CLOSED = "closed"
-
-    @property
-    def label(self) -> str:
-        return {Phase.UPCOMING: "未开始", Phase.OPEN: "投票中", Phase.CLOSED: "已结束"}[self]
-
-
-def phase_of(proposal: Proposal, now: datetime, roll_frozen: bool = True) -> Phase:
-    """Voting is open only with a frozen roll: until the roll is frozen from the register, the
-    proposal is still upcoming (and, if the register never gave one, closed without a vote)."""
-    if now >= proposal.closes_at:
-        return Phase.CLOSED
-    return Phase.OPEN if now >= proposal.opens_at and roll_frozen else Phase.UPCOMING
-
-
-@dataclass(frozen=True)
-class MyUnit:
-    """A unit the signed-in person may vote for, and where its ballot stands."""
-
-    unit: Unit
-    capacity: Capacity
-    counted: LogEntry | None
-    """This person's ballot that currently counts for the unit."""
-    blocked_by: BallotRefusal | None
-    """Why this person cannot vote for it (someone else speaks for the unit), if so."""
-
-
 @dataclass(frozen=True)
 class Measure:
     """One ratio as people read it: part / whole, exactly and as a percentage, against its threshold."""
@@ -191,27 +161,7 @@ class Context:
         return self.principal.has_any(MANAGERS)
 
     def my_units(self) -> list[MyUnit]:
-        if self.roll is None:
-            return []
-        last = {entry.unit_id: entry for entry in self.entries}
-        me = self.principal.subject
-        delegated = {d.unit_id for d in self.delegations if d.delegate_id == me}
-        mine: list[MyUnit] = []
-        for unit in self.roll.units:
-            if me in unit.owner_ids:
-                capacity = Capacity.OWNER
-            elif unit.unit_id in delegated:
-                capacity = Capacity.PROXY
-            else:
-                continue
-            counted = last.get(unit.unit_id)
-            blocked = None
-            if capacity is Capacity.OWNER and unit.representative_id not in (None, me):
-                blocked = BallotRefusal.DOUBLE_REPRESENTATION
-            if counted is not None and counted.voter_id != me:
-                blocked, counted = BallotRefusal.DOUBLE_REPRESENTATION, None
-            mine.append(MyUnit(unit, capacity, counted, blocked))
-        return mine
+        return units_of(self.principal.subject, self.roll, self.delegations, self.entries)
 
     def delegable_units(self) -> list[MyUnit]:
         """The units this person may hand to a proxy: those they would vote for themselves, while voting

@@ -41,6 +41,7 @@ from community.voting.audit import (
     roll_digest,
 )
 from community.voting.deliberation import Comment, CommentRefusal, as_seen_by, check_comment
+from community.voting.participation import Phase
 from community.voting.publication import PublishedResult, result_document
 from community.voting.register_roll import RollProblem, roll_from_register, roll_problems
 from community.voting.storage import (
@@ -375,11 +376,24 @@ class VotingService:
         async with self._engine.connect() as connection:
             return await VotingRepository(connection).text(proposal_id)
 
-    async def proposal_ids(self, limit: int, communities: Collection[str] | None = None) -> list[str]:
-        """The newest proposals first; only those of `communities` when given (None: all, those of no community
-        too — an administrator's view)."""
+    async def proposal_ids(self, limit: int, communities: Collection[str] | None = None, *, offset: int = 0,
+                           community_id: str | None = None, phase: tuple[Phase, datetime] | None = None) -> list[str]:
+        """The newest proposals first, ``limit`` of them after ``offset``; only those of `communities` when given
+        (None: all, those of no community too — an administrator's view), of `community_id` when given, and in a
+        phase at a moment (``(Phase.OPEN, now)``) when given."""
         async with self._engine.connect() as connection:
-            return await VotingRepository(connection).proposal_ids(limit, communities)
+            return await VotingRepository(connection).proposal_ids(limit, communities, offset=offset,
+                                                                   community_id=community_id, phase=phase)
+
+    async def communities(self, within: Collection[str] | None = None) -> list[tuple[str, str]]:
+        """(id, name) of the communities proposals may be opened for (those of the access register), by name; only
+        those ``within`` when given (a person's scope)."""
+        async with self._engine.connect() as connection:
+            return await VotingRepository(connection).communities(within)
+
+    async def community_exists(self, community_id: str) -> bool:
+        async with self._engine.connect() as connection:
+            return await OwnershipRepository(connection).community_exists(community_id)
 
     async def delegations(self, proposal_id: str) -> list[Delegation]:
         """The delegations on record (who is a proxy, for entitlement and the pages; the count takes the log's)."""

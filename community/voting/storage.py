@@ -37,14 +37,18 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    and_,
     func,
+    or_,
     select,
     true,
     update,
 )
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.sql.elements import ColumnElement
 
+from community.access.storage.tables import communities as access_communities
 from community.voting.audit import (
     ChainEntry,
     ChainHead,
@@ -55,6 +59,7 @@ from community.voting.audit import (
     entry_to_record,
 )
 from community.voting.deliberation import Comment
+from community.voting.participation import Phase
 from community.voting.publication import PublishedResult
 from community.voting.register_roll import RollProblem, RollProblemKind
 from community.voting.rules import Matter
@@ -302,14 +307,31 @@ class VotingRepository:
         return (await self._connection.execute(
             select(proposals.c.community_id).where(proposals.c.proposal_id == proposal_id))).scalar()
 
-    async def proposal_ids(self, limit: int, communities: Collection[str] | None = None) -> list[str]:
-        """The newest proposals first (by closing time); only those of ``communities`` when given."""
+    async def proposal_ids(self, limit: int, communities: Collection[str] | None = None, *, offset: int = 0,
+                           community_id: str | None = None, phase: tuple[Phase, datetime] | None = None) -> list[str]:
+        """The newest proposals first (by closing time, then id), ``limit`` of them after ``offset``: only those of
+        ``communities`` when given, of ``community_id`` when given, and in ``phase`` at a moment when given — told
+        as :func:`participation.phase_of` tells it (open only with a frozen roll; past its opening without one, a
+        proposal is still upcoming)."""
         query = select(proposals.c.proposal_id)
         if communities is not None:
             query = query.where(proposals.c.community_id.in_(sorted(communities)))
+        if community_id is not None:
+            query = query.where(proposals.c.community_id == community_id)
+        if phase is not None:
+            query = query.where(_in_phase(*phase))
         rows = await self._connection.execute(
-            query.order_by(proposals.c.closes_at.desc(), proposals.c.proposal_id).limit(limit))
+            query.order_by(proposals.c.closes_at.desc(), proposals.c.proposal_id).limit(limit).offset(offset))
         return [str(row[0]) for row in rows]
+
+    async def communities(self, within: Collection[str] | None = None) -> list[tuple[str, str]]:
+        """(id, name) of the communities of the access register, by name: only those ``within`` when given."""
+        table = access_communities
+        query = select(table.c.community_id, table.c.name)
+        if within is not None:
+            query = query.where(table.c.community_id.in_(sorted(within)))
+        rows = await self._connection.execute(query.order_by(table.c.name, table.c.community_id))
+        return [(str(row[0]), str(row[1])) for row in rows]
 
     async def delegations(self, proposal_id: str) -> list[Delegation]:
         rows = (await self._connection.execute(
@@ -392,6 +414,15 @@ class CommentRepository:
             update(comments).where(comments.c.proposal_id == proposal_id, comments.c.comment_id == comment_id)
             .values(hidden_by=by, hidden_reason=reason))
         return bool(result.rowcount)
+
+
+def _in_phase(phase: Phase, now: datetime) -> ColumnElement[bool]:
+    closed, frozen = proposals.c.closes_at <= now, proposals.c.roll_built_at.is_not(None)
+    if phase is Phase.CLOSED:
+        return closed
+    if phase is Phase.OPEN:
+        return and_(~closed, proposals.c.opens_at <= now, frozen)
+    return and_(~closed, or_(proposals.c.opens_at > now, ~frozen))
 
 
 def _proposal(row: Any) -> Proposal:

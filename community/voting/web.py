@@ -16,6 +16,9 @@ property managers act on their communities' proposals, residents take part in th
 a proxy), and the supervisor (a street office, which guides owners' assemblies) reads a proposal, its turnout,
 deliberation, verification and result — never the named record, never a write.
 
+``GET /api/voting/proposals`` lists the proposals of the caller's communities, a page at a time, with where the caller
+stands in each (``listing.py``).
+
 Every rule broken is one JSON error (webkit.json_errors): ``{"error": <English message>,
 "error_zh": <Chinese message>, "reason": <code>}``, with the status :data:`REFUSAL_STATUS` gives
 the code — the table the pages use too.
@@ -43,6 +46,7 @@ from pydantic import (
 from community.ownership.service import UnknownCommunity
 from community.voting.deliberation import MAX_COMMENT_CHARS, Comment, CommentRefusal
 from community.voting.disclosure import disclosed_document
+from community.voting.listing import ProposalsPage, read_list_query, summary
 from community.voting.publication import PublishedResult, result_document, turnout_document
 from community.voting.register_roll import RollProblem
 from community.voting.rules import Matter
@@ -73,7 +77,7 @@ from webkit.auth import CLOCK, PRINCIPAL, serve_tokens
 from webkit.context_app import ContextApp
 from webkit.identity import Principal, Role, TokenAuthority
 from webkit.json_errors import json_error
-from webkit.openapi import Route, add_routes
+from webkit.openapi import LIMIT, OFFSET, QueryParam, Route, add_routes
 
 SERVICE = web.AppKey("voting_service", VotingService)
 
@@ -381,6 +385,23 @@ def _unknown_community(community_id: str) -> web.HTTPException:
     return json_error(web.HTTPUnprocessableEntity, f"no community {community_id!r}", reason="unknown_community")
 
 
+async def list_proposals(request: web.Request) -> web.Response:
+    """The proposals of the caller's communities (see :mod:`community.voting.listing`); ``?community_id=`` outside
+    them is answered as a community that does not exist."""
+    query, service, principal = read_list_query(request), request.app[SERVICE], request[PRINCIPAL]
+    now = request.config_dict[CLOCK]()
+    named = query.community_id
+    if named is not None and not (principal.has_community(named) and await service.community_exists(named)):
+        raise json_error(web.HTTPNotFound, f"no community {named!r}", reason="unknown_community")
+    found = await service.proposal_ids(query.limit + 1, communities_in_scope(principal), offset=query.offset,
+                                       community_id=named, phase=(query.phase, now) if query.phase else None)
+    items = [await summary(service, proposal_id, principal.subject, now) for proposal_id in found[:query.limit]]
+    more = len(found) > query.limit
+    page = ProposalsPage(items=items, limit=query.limit, offset=query.offset,
+                         next_offset=query.offset + query.limit if more else None)
+    return web.json_response(page.model_dump(mode="json"))
+
+
 async def get_proposal(request: web.Request) -> web.Response:
     state = await _proposal(request, supervised=True)
     body, attachments = await request.app[SERVICE].text(state.proposal.proposal_id)
@@ -664,6 +685,11 @@ ROUTES = [
     Route("POST", "/api/voting/proposals", open_proposal, "Open a proposal of a community with its voter roll: given "
           "(frozen now) or from the community's ownership register (frozen when voting opens)",
           ProposalIn, ProposalOut, 201, MANAGERS, (400, 409, 422)),
+    Route("GET", "/api/voting/proposals", list_proposals, "The proposals of the caller's communities, newest first, "
+          "with where the caller stands in each (on the roll, the units they may vote for)" + READ_TOO, None,
+          ProposalsPage, 200, (*VOTERS, Role.PROPERTY_MANAGER, *SUPERVISED), (400, 404),
+          (QueryParam("community_id", description="Only this community's (one of the caller's)"),
+           QueryParam("status", description="upcoming, open or closed (open: with a frozen roll)"), LIMIT, OFFSET)),
     Route("GET", P, get_proposal, "A proposal and its published roll" + READ_TOO, None, ProposalOut, 200, (),
           (404,)),
     Route("POST", P + "/delegations", add_delegation, "Delegate one's unit's vote to a proxy (until voting closes; "

@@ -21,7 +21,7 @@ from community.ownership.demo import (
 )
 from community.ownership.service import OwnershipService
 from community.voting.demo import COMMON_PARTS, LIFTS, demo_proposal_ids, seed_demo_proposals
-from community.voting.pages import Phase, phase_of
+from community.voting.participation import Phase, phase_of
 from community.voting.rules import Matter
 from community.voting.service import Accepted, VotingService
 from community.voting.tally import Ballot, Capacity, Choice, OwnerPerson

@@ -27,7 +27,7 @@ from community.ownership.register import (
     UnitOwnership,
     developer_conflict,
 )
-from community.voting.pages import Phase, phase_of
+from community.voting.participation import Phase, phase_of
 from community.voting.register_roll import RollProblemKind, roll_from_register, roll_problems
 from community.voting.rules import Matter
 from community.voting.tally import (
