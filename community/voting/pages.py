@@ -1,5 +1,6 @@
 """The residents' e-voting pages: the proposals one may vote on, a proposal with its deliberation
-and turnout, the ballot form, the receipt, a receipt check, and the result with the four ratios.
+and turnout, the ballot form, the receipt, a receipt check, and the result with the four ratios;
+and, for the committee and the property manager, the form to open a proposal (``proposal_form.py``).
 
 Handlers translate forms to :class:`VotingService` calls (no HTTP to the JSON API) and render;
 every rule the service applies comes back as a message on the page, with the status the API gives
@@ -30,6 +31,7 @@ from multidict import MultiDictProxy
 from community.voting.audit import LogEntry, ReceiptStatus, find_receipt, receipt_status
 from community.voting.deliberation import MAX_COMMENT_CHARS, Comment, CommentRefusal
 from community.voting.participation import MyUnit, Phase, phase_of, units_of
+from community.voting.proposal_form import add_proposal_form
 from community.voting.publication import PublishedResult
 from community.voting.rules import QUORUM, PassingRule, Threshold
 from community.voting.service import (
@@ -100,6 +102,7 @@ def mount_voting_pages(app: web.Application, service: VotingService) -> web.Appl
     pages.add_post(proposal + "/delegations", delegate_vote)
     pages.add_post(proposal + "/close", close_voting)
     pages.add_get(proposal + "/result", result_page)
+    add_proposal_form(pages, service)
     return pages.attach(app)
 
 
@@ -307,7 +310,8 @@ async def proposal_list(request: web.Request) -> web.Response:
     groups = {phase: [item for item in listed if item.phase is phase] for phase in Phase}
     groups[Phase.OPEN].sort(key=lambda item: item.proposal.closes_at)
     groups[Phase.UPCOMING].sort(key=lambda item: item.proposal.opens_at)
-    return await render(request, "voting/list.html", {"groups": groups, "Phase": Phase})
+    return await render(request, "voting/list.html", {"groups": groups, "Phase": Phase,
+                                                      "can_create": principal.has_any(MANAGERS)})
 
 
 # --- a proposal, the ballot, deliberation -------------------------------------------------------
