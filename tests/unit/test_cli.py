@@ -72,3 +72,14 @@ def test_the_tenancy_commands_document_their_options(command: list[str], options
 def test_a_tenancy_command_without_a_community_or_market_is_a_usage_error(command: list[str]) -> None:
     result = CliRunner().invoke(main, command)
     assert result.exit_code == 2 and "name at least one --community or --market" in result.output
+
+
+def test_run_seeds_and_simulates_only_when_told() -> None:
+    output = " ".join(CliRunner().invoke(main, ["run", "--help"]).output.split())
+    assert "--demo" in output and "--simulator / --no-simulator" in output
+    assert "with --demo only" in output, "the simulator's default is said"
+
+
+def test_services_take_the_embedded_broker_and_seed_only_with_demo() -> None:
+    output = " ".join(CliRunner().invoke(main, ["services", "--help"]).output.split())
+    assert "SC_MQTT_URL=embedded" in output and "--demo" in output
