@@ -43,7 +43,7 @@ def read_list_query(request: web.Request) -> ListQuery:
         raise json_error(web.HTTPBadRequest, "community_id must be 1 to 64 letters, digits or . _ : -",
                          field="community_id")
     status = request.query.get("status")
-    if status is not None and status not in Phase._value2member_map_:
+    if status is not None and status not in {phase.value for phase in Phase}:
         raise json_error(web.HTTPBadRequest, f"status must be one of: {', '.join(p.value for p in Phase)}",
                          field="status")
     return ListQuery(community_id, Phase(status) if status is not None else None,
