@@ -421,7 +421,7 @@ async def test_a_moved_out_resident_loses_resident_access_and_the_next_household
         "doors": [{"gate_id": "gate-01", "door": 1}]})).status == 403
     for path in (f"/api/access/passes/{visit['pass_id']}", f"/api/access/passes/{visit['pass_id']}/qr.svg"):
         assert (await client.get(path, headers=LI)).status == 403, path
-    assert (await client.post("/api/access/credentials/c-li/revoke", headers=LI)).status == 403  # moved out: no resident
+    assert (await client.post("/api/access/credentials/c-li/revoke", headers=LI)).status == 403  # moved out
 
     me = await (await client.get("/api/access/me", headers=WANG)).json()
     assert [r["resident_id"] for r in me["unit"]["residents"]] == ["wang"]
