@@ -135,7 +135,7 @@ async def _stall_page(request: web.Request, *, void_failed: int | None = None, v
 _STALL_NOTICES: Final = {
     "added": "摊位已登记。请登记摊位上的电子秤，再发布价格。",
     "changed": "摊位信息已更新。",
-    "scale": "电子秤已登记，已向其下发本摊位的价目表。",
+    "scale": "电子秤已登记。本摊位的价目表会下发到这台秤（还没有价格的，发布价格后下发）。",
 }
 
 

@@ -138,7 +138,8 @@ async def vendor_page_with(request: web.Request, *, document: FormState | None =
         "market": market, "vendor": vendor, "tab": "vendors", "stalls": stalls,
         "recorded": await service.vendor_documents(market.site, vendor.vendor_id),
         "document": document or FormState({"valid_from": market_day(now).isoformat()}),
-        "document_open": document is not None or "document" in request.query,
+        "document_open": document is not None or "document" in request.query
+        or request.query.get("notice") == "added",  # a vendor just added: their documents come next
         "kinds": [(kind.value, kind.label_zh) for kind in DocumentKind], "scan_failed": scan_failed,
         "scan_problem": scan_problem,
         "notice": _VENDOR_NOTICES.get(request.query.get("notice", "")),
