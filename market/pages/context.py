@@ -126,7 +126,8 @@ def unknown_vendor() -> PageProblem:
 
 
 async def vendor_of(request: web.Request) -> Vendor:
-    """The vendor in the page's path, of the market in it."""
+    """The vendor in the page's path, of the market in it (a market that does not exist: its own page)."""
+    await market_of(request)
     try:
         return await service_of(request).vendor(site_of(request), request.match_info["vendor_id"])
     except NotFound:

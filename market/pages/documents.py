@@ -24,7 +24,7 @@ from market.licences import (
     normalised_credit_code,
 )
 from market.pages.context import market_page, now_of, service_of, site_of, unknown_vendor, vendor_of
-from market.pages.form_checks import FieldWords, FormState, checked
+from market.pages.form_checks import FieldWords, FormState, checked, typed
 from market.pages.uploads import UPLOAD, UploadForm, market_upload
 from market.pages.vendors import vendor_page_with
 from market.scans import ScanProblem
@@ -66,7 +66,7 @@ async def add_document(request: web.Request) -> web.StreamResponse:
     site = site_of(request)
     vendor = await vendor_of(request)
     form = request[UPLOAD]
-    state = FormState({name: form.fields.get(name, "").strip()[:200] for name in DOCUMENT_FIELDS})
+    state = typed(form.fields, DOCUMENT_FIELDS, codes=("number", "valid_from", "valid_to"))
     data = checked(DocumentIn, state, DOCUMENT_WORDS)
     document = _document(data, state) if data is not None else None
     status = _scan_checked(request, form, state)
