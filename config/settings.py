@@ -101,6 +101,11 @@ class Settings(BaseSettings):
         16 * 1024**2, ge=64 * 1024, le=1024**3,
         description="Largest HTTP request body taken (a 20,000-unit voting roll is about 3 MiB); larger: 413",
     )
+    market_max_scan_bytes: int = Field(
+        5 * 1024**2, ge=64 * 1024, le=64 * 1024**2,
+        description="Largest scan or photo of a vendor's licence taken (JPEG, PNG or PDF by content); larger: refused "
+        "with a message. Kept under SC_DATA_DIR/market-scans/<site>/, files 0600",
+    )
     batch_size: int = Field(5000, ge=1, le=100_000, description="Points per write; a batch flushes when full")
     batch_interval_ms: int = Field(100, ge=1, le=60_000, description="...or when its oldest point is this old")
     max_batches_in_flight: int = Field(4, ge=1, le=64, description="Batches written at once; more pauses MQTT")

@@ -23,6 +23,8 @@ from datetime import date, datetime
 from enum import StrEnum
 from typing import Final
 
+from market.scans import Scan
+
 # GB 32100-2015: the code's characters (no I, O, Z, S, V) and the weights 3^(i-1) mod 31 of positions 1..17.
 CREDIT_CODE_ALPHABET: Final = "0123456789ABCDEFGHJKLMNPQRTUWXY"
 CREDIT_CODE_WEIGHTS: Final = (1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28)
@@ -181,7 +183,8 @@ class Document:
 
 @dataclass(frozen=True)
 class RecordedDocument:
-    """A document as the operator recorded it, numbered; a voided one (mistyped) no longer counts."""
+    """A document as the operator recorded it, numbered; a voided one (mistyped) no longer counts. ``scan``: the
+    copy of it the market keeps (a scan or photo), when one was uploaded."""
 
     document_id: int
     vendor_id: str
@@ -191,6 +194,7 @@ class RecordedDocument:
     voided_at: datetime | None = None
     voided_by: str | None = None
     void_reason: str | None = None
+    scan: Scan | None = None
 
     @property
     def voided(self) -> bool:

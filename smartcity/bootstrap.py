@@ -131,7 +131,9 @@ def build_services(settings: Settings, engine: AsyncEngine, mqtt_url: str, store
     access = AccessService(engine, downlink, clock, AccessKeys(gate_site_key(settings), visitor_pass_key(settings)),
                            access_settings(settings))
     market_settings = MarketSettings(public_base_url=settings.public_base_url,
-                                     trusted_proxies=settings.trusted_proxy_list)
+                                     trusted_proxies=settings.trusted_proxy_list,
+                                     scan_dir=settings.data_dir / "market-scans",
+                                     max_scan_bytes=settings.market_max_scan_bytes)
     market = MarketService(engine, downlink, store, clock, market_settings)
     feeds = (
         ServiceFeed(endpoint, f"{client_id}-access"[:64], DeviceKind.GATE, access, protocol=settings.mqtt_protocol),

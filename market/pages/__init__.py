@@ -12,13 +12,16 @@ URLs (``{site}`` is the market's site id)::
     /market/{site}/trace                  public: the trace lookup form (?code= also takes a receipt URL)
     /market/{site}/trace/{trace_code}     public: what a receipt's trace code leads to (the receipt's QR code)
     /market/manage                        operators, supervisors: the way in, to their market(s)
-    /market/{site}/manage[/...]           the market's operators: stalls, prices, batches, findings (its
-                                          supervisor: reading, no forms; another market: 404 as for none)
+    /market/{site}/manage[/...]           the market's operators: stalls, prices, batches, findings, vendors and
+                                          their documents with scans, stalls and scales added (its supervisor:
+                                          reading, no forms; another market: 404 as for none)
 
-``routes`` mounts them; one module per page group: ``choosing`` (the way in), ``stalls``, ``publishing``,
-``batches``, ``findings`` (the operator's), ``price_board`` and ``trace_lookup`` (the public ones);
-``context`` holds what every page reads from the app and the request (and the operator pages' guard),
-``form_fields`` what people type, ``wording`` how states are worded.
+``routes`` mounts them; one module per page group: ``choosing`` (the way in), ``stalls``, ``stall_forms``
+(adding and changing stalls, registering scales), ``vendors``, ``documents`` (a document with its scan),
+``publishing``, ``batches``, ``findings`` (the operator's), ``price_board`` and ``trace_lookup`` (the public
+ones); ``context`` holds what every page reads from the app and the request (and the operator pages' guard),
+``uploads`` the guard and bounded reading of a form with a file, ``form_fields`` what people type,
+``form_checks`` a form checked by the API's own model, ``wording`` how states are worded.
 """
 
 from market.pages.routes import mount_market_pages

@@ -14,8 +14,9 @@ from typing import TYPE_CHECKING, Any, Final
 
 from aiohttp import web
 
+from market.licences import RecordedDocument
 from market.service import MarketService, NotFound, ScaleOverview, StallDisplay, StallOverview
-from market.stalls import Market
+from market.stalls import Market, Vendor
 from market.web.scope import OPERATORS, sees_contacts
 from webkit.auth import CLOCK, PRINCIPAL, Handler
 from webkit.identity import Role
@@ -107,6 +108,30 @@ async def all_stalls(service: MarketService, site: str, now: datetime) -> list[S
         if len(chunk) < STALLS_PER_PAGE:
             break
     return found
+
+
+async def all_vendors(service: MarketService, site: str) -> list[tuple[Vendor, list[RecordedDocument]]]:
+    """The market's vendors by id, each with every document recorded for them (voided ones marked)."""
+    found: list[tuple[Vendor, list[RecordedDocument]]] = []
+    while len(found) < DIRECTORY_SCAN:
+        chunk = await service.vendors(site, STALLS_PER_PAGE, len(found))
+        found.extend(chunk)
+        if len(chunk) < STALLS_PER_PAGE:
+            break
+    return found
+
+
+def unknown_vendor() -> PageProblem:
+    return PageProblem(404, "本市场没有这个经营者，链接可能有误。", title="经营者不存在")
+
+
+async def vendor_of(request: web.Request) -> Vendor:
+    """The vendor in the page's path, of the market in it (a market that does not exist: its own page)."""
+    await market_of(request)
+    try:
+        return await service_of(request).vendor(site_of(request), request.match_info["vendor_id"])
+    except NotFound:
+        raise unknown_vendor() from None
 
 
 async def scales_of(service: MarketService, site: str, stall: str) -> list[ScaleOverview]:

@@ -22,12 +22,23 @@ from market.pages.batches import (
 )
 from market.pages.choosing import CHOOSER_PATH, markets_page
 from market.pages.context import MARKET_PAGES, MarketPages
+from market.pages.documents import add_document, document_scan, keep_scan
 from market.pages.findings import findings_page, resolve_finding
 from market.pages.price_board import BoardTrends, price_board_page
 from market.pages.publishing import price_form_page, publish_prices
+from market.pages.stall_forms import add_stall, edit_stall, edit_stall_page, register_scale
 from market.pages.stalls import stall_page, stalls_page, void_document
 from market.pages.trace_lookup import trace_form_page, trace_result_page
-from market.pages.wording import delivery_text, delivery_tone, kilograms, licence_text, licence_tone
+from market.pages.vendors import add_vendor, vendor_page, vendors_page
+from market.pages.wording import (
+    delivery_text,
+    delivery_tone,
+    kilograms,
+    licence_text,
+    licence_tone,
+    masked_phone,
+)
+from market.scans import size_text
 from market.service import MarketService
 from market.web.presenting import yuan
 from market.web.routes import market_contexts
@@ -53,7 +64,8 @@ def mount_market_pages(app: web.Application, service: MarketService, site: str, 
     add_templates(app, TEMPLATE_DIR)
     filters = app[SITE].templates.filters
     filters.update(yuan=yuan, kg=kilograms, licence_tone=licence_tone, licence_text=licence_text,
-                   delivery_tone=delivery_tone, delivery_text=delivery_text)
+                   delivery_tone=delivery_tone, delivery_text=delivery_text, masked_phone=masked_phone,
+                   size_text=size_text)
     add_navigation(app, NavLink("价格公示", f"/market/{site}/prices", (),
                                 "今日农贸市场各商品最低、平均、最高价与价格走势"))
     add_navigation(app, NavLink("溯源查询", f"/market/{site}/trace", (),
@@ -61,7 +73,7 @@ def mount_market_pages(app: web.Application, service: MarketService, site: str, 
     # to the markets of whoever signs in (straight to theirs when they have one), not to ``site``'s, which may
     # not be theirs
     add_navigation(app, NavLink("市场管理", CHOOSER_PATH, READERS,
-                                "摊位证照、价格发布、进货与快检、召回、问题线索"))
+                                "经营者与证照、摊位与电子秤、价格发布、进货与快检、召回、问题线索"))
     market = "/market/{site}"
     manage = market + "/manage"
     pages.add_get(market + "/prices", price_board_page)
@@ -69,7 +81,17 @@ def mount_market_pages(app: web.Application, service: MarketService, site: str, 
     pages.add_get(market + "/trace/{trace_code:.+}", trace_result_page)
     pages.add_get(CHOOSER_PATH, markets_page)
     pages.add_get(manage, stalls_page)
+    pages.add_post(manage + "/stalls", add_stall)
     pages.add_get(manage + "/stalls/{stall}", stall_page)
+    pages.add_get(manage + "/stalls/{stall}/edit", edit_stall_page)
+    pages.add_post(manage + "/stalls/{stall}/edit", edit_stall)
+    pages.add_post(manage + "/stalls/{stall}/scales", register_scale)
+    pages.add_get(manage + "/vendors", vendors_page)
+    pages.add_post(manage + "/vendors", add_vendor)
+    pages.add_get(manage + "/vendors/{vendor_id}", vendor_page)
+    pages.add_post(manage + "/vendors/{vendor_id}/documents", add_document)
+    pages.add_get(manage + "/vendors/{vendor_id}/documents/{document_id}/scan", document_scan)
+    pages.add_post(manage + "/vendors/{vendor_id}/documents/{document_id}/scan", keep_scan)
     pages.add_get(manage + "/stalls/{stall}/prices", price_form_page)
     pages.add_post(manage + "/stalls/{stall}/prices", publish_prices)
     pages.add_get(manage + "/batches", batches_page)

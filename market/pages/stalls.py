@@ -10,12 +10,14 @@ from urllib.parse import quote
 
 from aiohttp import web
 
-from market.licences import DocumentStatus, Validity
+from market.licences import DocumentStatus, StallType, Validity
 from market.pages.context import (
     STALLS_PER_PAGE,
+    all_vendors,
     display_of,
     market_of,
     market_page,
+    may_change,
     now_of,
     offset_of,
     operator_page,
@@ -23,6 +25,7 @@ from market.pages.context import (
     service_of,
     site_of,
 )
+from market.pages.form_checks import FormState
 from market.pages.form_fields import InputProblem, text_field
 from market.pages.wording import licence_tone
 from market.scale_delivery import DeliveryStatus
@@ -59,6 +62,12 @@ class StallRow:
 
 @market_page(*READERS)
 async def stalls_page(request: web.Request) -> web.Response:
+    return await stalls_page_with(request)
+
+
+async def stalls_page_with(request: web.Request, new_stall: FormState | None = None,
+                           status: int = 200) -> web.Response:
+    """The stalls with their licences, and the form adding a stall as typed and refused."""
     market = await market_of(request)
     service = service_of(request)
     now = now_of(request)
@@ -79,7 +88,12 @@ async def stalls_page(request: web.Request) -> web.Response:
             "warn": sum(1 for row in rows if row.tone == "warn"),
         },
         "offset": offset, "next_offset": offset + STALLS_PER_PAGE if len(found) > STALLS_PER_PAGE else None,
-    })
+        "new_stall": new_stall or FormState({"vendor_id": request.query.get("vendor_id", "")[:64]}),
+        "new_stall_open": new_stall is not None or "new_stall" in request.query,
+        "stall_types": [(kind.value, kind.label_zh) for kind in StallType],
+        "vendors": [(v.vendor_id, f"{v.name}（{v.vendor_id}）") for v, _ in await all_vendors(service, market.site)]
+        if may_change(request) else [],
+    }, status=status)
 
 
 @market_page(*READERS)
@@ -87,8 +101,14 @@ async def stall_page(request: web.Request) -> web.Response:
     return await _stall_page(request)
 
 
+async def stall_page_with(request: web.Request, *, scale: FormState | None = None, status: int = 200
+                          ) -> web.Response:
+    """The stall's page with the form registering a scale as typed and refused."""
+    return await _stall_page(request, scale=scale, status=status)
+
+
 async def _stall_page(request: web.Request, *, void_failed: int | None = None, void_problem: str | None = None,
-                      void_reason: str = "", status: int = 200) -> web.Response:
+                      void_reason: str = "", scale: FormState | None = None, status: int = 200) -> web.Response:
     service = service_of(request)
     site = site_of(request)
     display = await display_of(request, request.match_info["stall"])
@@ -106,9 +126,17 @@ async def _stall_page(request: web.Request, *, void_failed: int | None = None, v
         "price_log": await service.price_history(site, code, None, 12, 0),
         "batches": await service.batches(site, code, 10, 0),
         "findings": await service.findings(site, None, code, True, 10, 0),
-        "just_published": just_published,
+        "just_published": just_published, "scale": scale or FormState(),
+        "notice": _STALL_NOTICES.get(request.query.get("notice", "")),
         "refresh_s": PUBLISH_REFRESH_S if just_published and pending else None, "refresh_url": request.path_qs,
     }, status=status)
+
+
+_STALL_NOTICES: Final = {
+    "added": "摊位已登记。请登记摊位上的电子秤，再发布价格。",
+    "changed": "摊位信息已更新。",
+    "scale": "电子秤已登记。本摊位的价目表会下发到这台秤（还没有价格的，发布价格后下发）。",
+}
 
 
 @market_page(*OPERATORS)

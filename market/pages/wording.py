@@ -1,5 +1,5 @@
 """How the market's pages word states and quantities: a licence's or a delivery's state as a tone (ok,
-warn, bad) and words, grams as kilograms."""
+warn, bad) and words, grams as kilograms, a vendor's phone masked for lists."""
 
 from __future__ import annotations
 
@@ -52,3 +52,15 @@ def kilograms(grams: int) -> str:
     """Grams as kilograms for people, exactly: 1250 → "1.25", 50000 → "50"."""
     whole, part = divmod(grams, 1000)
     return f"{whole:,}" + (f".{part:03d}".rstrip("0") if part else "")
+
+
+def masked_phone(phone: str | None) -> str:
+    """A phone number as a list shows it (personal data: the whole number is on the vendor's own page, to the
+    market's operators): the first three and last four digits of a mobile number, 138****0000; of a shorter one
+    the last two."""
+    if not phone:
+        return ""
+    digits = phone.replace(" ", "").replace("-", "")
+    if len(digits) >= 11:
+        return digits[:3] + "*" * (len(digits) - 7) + digits[-4:]
+    return "*" * max(len(digits) - 2, 1) + digits[-2:]

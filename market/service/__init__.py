@@ -4,7 +4,7 @@ of its use cases and the refusals it raises."""
 
 from market.service.batches import BatchDetail
 from market.service.directory import ScaleOverview, StallOverview
-from market.service.errors import Conflict, NotFound, Refused, TestBeforeArrival, Unchanged
+from market.service.errors import Conflict, NotFound, Refused, ScanRefused, TestBeforeArrival, Unchanged
 from market.service.lookup import no_market
 from market.service.market_service import MarketService
 from market.service.oversight import LicenceProblem
@@ -31,6 +31,7 @@ __all__ = [
     "Refused",
     "Release",
     "ScaleOverview",
+    "ScanRefused",
     "StallDisplay",
     "StallOverview",
     "TestBeforeArrival",

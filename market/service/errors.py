@@ -3,6 +3,7 @@ the change, or the request breaks a rule of the market. The web layer maps each 
 
 from __future__ import annotations
 
+from market.scans import ScanProblem
 from market.tracing import Batch
 
 
@@ -31,3 +32,12 @@ class TestBeforeArrival(Refused):
         super().__init__(f"a test of batch {batch.batch_id!r} cannot be done before it arrived "
                          f"({batch.arrived_at.isoformat()})")
         self.arrived_at = batch.arrived_at
+
+
+class ScanRefused(Refused):
+    """A file not taken as a licence's scan: empty, too large, or not a JPEG, PNG or PDF by its content."""
+
+    def __init__(self, problem: ScanProblem, max_bytes: int) -> None:
+        super().__init__(problem.message(max_bytes))
+        self.problem = problem
+        self.max_bytes = max_bytes

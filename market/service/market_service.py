@@ -27,6 +27,7 @@ from market.findings import FindingKind, RecordedFinding
 from market.licences import Document, RecordedDocument
 from market.pricing import BoardLine, PublishedPrice
 from market.scale_delivery import Delivery, DeliveryStatus
+from market.scans import ScanType
 from market.service.batches import BatchDetail, Batches
 from market.service.command_delivery import CommandDelivery
 from market.service.directory import MarketDirectory, ScaleOverview, StallOverview
@@ -58,7 +59,7 @@ class MarketService:
         self.settings = settings or MarketSettings()
         self._commands = CommandDelivery(engine, downlink, self.settings)
         self._directory = MarketDirectory(engine, self._commands, clock, self.settings)
-        self._vendors = VendorRecords(engine)
+        self._vendors = VendorRecords(engine, self.settings)
         self._prices = Prices(engine, self._commands, timeseries, self.settings)
         self._batches = Batches(engine, self.settings)
         self._traces = TraceQueries(engine, self.settings)
@@ -102,6 +103,9 @@ class MarketService:
     async def vendors(self, site: str, limit: int, offset: int) -> list[tuple[Vendor, list[RecordedDocument]]]:
         return await self._vendors.vendors(site, limit, offset)
 
+    async def vendor(self, site: str, vendor_id: str) -> Vendor:
+        return await self._vendors.vendor(site, vendor_id)
+
     async def vendor_documents(self, site: str, vendor_id: str) -> list[RecordedDocument]:
         return await self._vendors.vendor_documents(site, vendor_id)
 
@@ -109,8 +113,21 @@ class MarketService:
                             now: datetime) -> RecordedDocument:
         return await self._vendors.void_document(site, vendor_id, document_id, reason, by, now)
 
-    async def add_document(self, site: str, vendor_id: str, document: Document, by: str, now: datetime) -> int:
-        return await self._vendors.add_document(site, vendor_id, document, by, now)
+    async def add_document(self, site: str, vendor_id: str, document: Document, by: str, now: datetime,
+                           scan: bytes | None = None) -> int:
+        """Record a vendor's document, with its scan or photo (JPEG, PNG or PDF by content) when given."""
+        return await self._vendors.add_document(site, vendor_id, document, by, now, scan)
+
+    def checked_scan(self, content: bytes) -> ScanType:
+        """The type of a file taken as a licence's scan, or :class:`ScanRefused` saying why not."""
+        return self._vendors.checked_scan(content)
+
+    async def keep_scan(self, site: str, vendor_id: str, document_id: int, content: bytes, by: str
+                        ) -> RecordedDocument:
+        return await self._vendors.keep_scan(site, vendor_id, document_id, content, by)
+
+    async def document_scan(self, site: str, vendor_id: str, document_id: int) -> tuple[RecordedDocument, bytes]:
+        return await self._vendors.document_scan(site, vendor_id, document_id)
 
     # -- prices ---------------------------------------------------------------------------------------
 

@@ -4,11 +4,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import timedelta
+from pathlib import Path
 
 from market.licences import DEFAULT_WARNING_DAYS
 from market.rate_limit import RateLimit
 from market.scale_delivery import DEFAULT_POLICY, DeliveryPolicy
+from market.scans import DEFAULT_MAX_SCAN_BYTES
 from webkit.client_address import Network, trusted_networks
+
+MAX_SCAN_BYTES_LIMIT = 64 * 1024**2
+"""No scan is larger, whatever the setting: a scan is read whole into memory to be checked and kept."""
 
 
 @dataclass(frozen=True)
@@ -34,8 +39,14 @@ class MarketSettings:
     """Reverse proxies (addresses or networks, e.g. ``10.0.0.0/8``) whose ``X-Forwarded-For`` names the
     client for the trace lookup's rate limit. Empty: every client is the address it connects from."""
     trusted_proxy_networks: tuple[Network, ...] = field(init=False, repr=False, compare=False)
+    scan_dir: Path | None = None
+    """Where licence scans are kept (``<data dir>/market-scans``: a folder per market); None: none are taken."""
+    max_scan_bytes: int = DEFAULT_MAX_SCAN_BYTES
+    """The largest scan or photo of a licence taken (SC_MARKET_MAX_SCAN_BYTES)."""
 
     def __post_init__(self) -> None:
         if not timedelta(0) <= self.board_trend_ttl <= timedelta(hours=1):
             raise ValueError("board_trend_ttl: 0 to 1 hour")
+        if not 1024 <= self.max_scan_bytes <= MAX_SCAN_BYTES_LIMIT:
+            raise ValueError(f"max_scan_bytes: 1 KiB to {MAX_SCAN_BYTES_LIMIT // 1024**2} MiB")
         object.__setattr__(self, "trusted_proxy_networks", trusted_networks(self.trusted_proxies))

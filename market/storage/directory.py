@@ -11,6 +11,7 @@ from sqlalchemy import and_, exists, not_, or_, select, update
 from sqlalchemy.sql.elements import ColumnElement
 
 from market.licences import Document, DocumentKind, RecordedDocument, StallType
+from market.scans import Scan, ScanType
 from market.stalls import Market, ScaleRegistration, Stall, StallTenure, Vendor
 from market.storage.repository import Repository
 from market.storage.tables import documents, markets, scales, stall_tenures, stalls, vendors
@@ -63,11 +64,12 @@ class VendorRepository(Repository):
                                 .limit(limit).offset(offset))
         return [_vendor(row) for row in rows]
 
-    async def add_document(self, site: str, vendor_id: str, document: Document, by: str, now: datetime) -> int:
+    async def add_document(self, site: str, vendor_id: str, document: Document, by: str, now: datetime,
+                           scan: Scan | None = None) -> int:
         result = await self._connection.execute(documents.insert().values(
             site=site, vendor_id=vendor_id, kind=document.kind.value, number=document.number,
             valid_from=document.valid_from, valid_to=document.valid_to, holder=document.holder,
-            scope=document.scope, recorded_at=now, recorded_by=by))
+            scope=document.scope, recorded_at=now, recorded_by=by, **_scan_columns(scan)))
         key = result.inserted_primary_key
         if key is None:
             raise RuntimeError("the database returned no id for the new document")
@@ -96,6 +98,14 @@ class VendorRepository(Repository):
         rows = await self._rows(select(documents).where(documents.c.site == site,
                                                         documents.c.document_id == document_id))
         return _recorded_document(rows[0]) if rows else None
+
+    async def keep_scan(self, site: str, document_id: int, scan: Scan) -> bool:
+        """Refer the document to ``scan`` (in place of any it had), unless it was voided meanwhile."""
+        result = await self._connection.execute(
+            update(documents).where(documents.c.site == site, documents.c.document_id == document_id,
+                                    documents.c.voided_at.is_(None))
+            .values(**_scan_columns(scan)))
+        return bool(result.rowcount)
 
     async def void_document(self, site: str, document_id: int, by: str, reason: str, now: datetime) -> bool:
         """Void the document, unless it was voided meanwhile."""
@@ -215,5 +225,12 @@ def _stall(row: Mapping[str, Any]) -> Stall:
 def _recorded_document(row: Mapping[str, Any]) -> RecordedDocument:
     document = Document(DocumentKind(row["kind"]), row["number"], _date(row["valid_from"]),
                         _date(row["valid_to"]) if row["valid_to"] is not None else None, row["holder"], row["scope"])
+    scan = Scan(row["scan_name"], ScanType(row["scan_type"]), row["scan_bytes"]) if row["scan_name"] else None
     return RecordedDocument(row["document_id"], row["vendor_id"], document, row["recorded_at"], row["recorded_by"],
-                            row["voided_at"], row["voided_by"], row["void_reason"])
+                            row["voided_at"], row["voided_by"], row["void_reason"], scan)
+
+
+def _scan_columns(scan: Scan | None) -> dict[str, Any]:
+    if scan is None:
+        return {}
+    return {"scan_name": scan.name, "scan_type": scan.media_type.value, "scan_bytes": scan.size}

@@ -63,6 +63,9 @@ documents = Table(
     Column("voided_at", UtcDateTime(), nullable=True),
     Column("voided_by", String(64), nullable=True),
     Column("void_reason", String(200), nullable=True),
+    Column("scan_name", String(40), nullable=True),
+    Column("scan_type", String(32), nullable=True),
+    Column("scan_bytes", Integer(), nullable=True),
     ForeignKeyConstraint(["site", "vendor_id"], ["market_vendors.site", "market_vendors.vendor_id"]),
     Index("market_documents_by_vendor", "site", "vendor_id"),
 )

@@ -50,7 +50,9 @@ def document_out(document_id: int, document: Document, recorded: RecordedDocumen
                        holder=document.holder, scope=document.scope,
                        voided_at=recorded.voided_at if recorded else None,
                        voided_by=recorded.voided_by if recorded else None,
-                       void_reason=recorded.void_reason if recorded else None)
+                       void_reason=recorded.void_reason if recorded else None,
+                       scan_type=recorded.scan.media_type.value if recorded and recorded.scan else None,
+                       scan_bytes=recorded.scan.size if recorded and recorded.scan else None)
 
 
 def recorded_document_out(recorded: RecordedDocument) -> DocumentOut:

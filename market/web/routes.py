@@ -31,6 +31,7 @@ from market.web.directory import (
 from market.web.findings import list_findings, resolve_finding
 from market.web.handling import SERVICE
 from market.web.prices import list_deliveries, price_board, price_history, publish_prices, stall_prices
+from market.web.scans import get_scan, upload_scan
 from market.web.schemas import (
     BatchDetailOut,
     BatchesPage,
@@ -123,6 +124,14 @@ ROUTES = scoped_routes([
     Route("POST", ST + "/vendors/{vendor_id}/documents/{document_id}/void", void_document,
           "Void a mistyped document: it no longer counts, and stays listed as voided (audited)", VoidIn,
           DocumentOut, 200, OPERATORS, (400, 404, 409, 422)),
+    Route("POST", ST + "/vendors/{vendor_id}/documents/{document_id}/scan", upload_scan,
+          "Keep the document's scan or photo: the request body is the file itself, a JPEG, PNG or PDF by its content "
+          "(whatever the Content-Type says), at most SC_MARKET_MAX_SCAN_BYTES (413 beyond, 415 another type, 422 "
+          "empty); it replaces the one kept before. A voided document takes none (409)", None, DocumentOut, 200,
+          OPERATORS, (404, 409, 413, 415, 422)),
+    Route("GET", ST + "/vendors/{vendor_id}/documents/{document_id}/scan", get_scan,
+          "The document's scan (image/jpeg, image/png or application/pdf) as a download, never cached; 404 when none "
+          "is kept", None, None, 200, READERS, (404,)),
     Route("POST", ST + "/stalls", add_stall, "Add a stall", StallIn, StallOut, 201, OPERATORS, (400, 404, 409, 422)),
     Route("GET", ST + "/stalls", list_stalls, "Stalls with their licence status", None,
           StallsPage, 200, READERS, (400, 404), query=PAGE),

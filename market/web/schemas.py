@@ -156,6 +156,9 @@ class DocumentOut(BaseModel):
     voided_at: datetime | None = Field(default=None, description="A voided document counts no more")
     voided_by: str | None = None
     void_reason: str | None = None
+    scan_type: str | None = Field(default=None, description="The kept scan's type (image/jpeg, image/png, "
+                                  "application/pdf): GET .../documents/{document_id}/scan; null: none kept")
+    scan_bytes: int | None = None
 
 
 class VendorOut(BaseModel):

@@ -2,13 +2,17 @@
 a week and a half of the simulated scales' trading behind it (prices re-published each morning, the
 simulated scales loading them and selling at them): an operator signs in, publishes a price, sees the
 scales acknowledge it, and the stall screen shows it; a failed rapid test recalls a batch; a shopper
-looks up a receipt's trace code and reads the price board. A screenshot of every page, at a desktop
+looks up a receipt's trace code and reads the price board; and a new market's first day: an operator registers a
+vendor, a licence with its photo (a file that is none refused first), a stall and its scale, and publishes prices.
+A screenshot of every page, at a desktop
 and a phone viewport (the stall screen at its 1280×800), goes to test-artifacts/screenshots/."""
 
 from __future__ import annotations
 
 import math
 import re
+import struct
+import zlib
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -31,7 +35,8 @@ from market.demo import seed_demo_market
 from market.licences import Document, DocumentKind
 from market.market_time import MARKET_TZ
 from market.pages import mount_market_pages
-from market.service import MarketService, PriceItem
+from market.service import MarketService, MarketSettings, PriceItem
+from market.stalls import Market
 from market.tracing import Batch, CertificateType, RapidTest, RapidTestResult
 from messaging.downlink import RecordingDownlink, command_payload
 from relational.database import create_engine, migrate
@@ -403,3 +408,132 @@ async def test_the_stall_screen_counts_what_it_cannot_show_and_its_qr_code_fits_
     await expect(page.locator("section.tests tr:has(td)")).to_have_count(batches)
     await expect(page.locator(".more")).to_have_count(0)
     await page.close()
+
+
+# --- a new market's first day: vendor, licence with its scan, stall, scale, prices --------------------------
+
+NEW_SITE = "xinshi"
+
+
+def _png(width: int = 48, height: int = 32) -> bytes:
+    """A real PNG (a grey card with a darker band), standing in for a photo of a licence."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    rows = b"".join(b"\x00" + bytes([0x50 if 10 <= y < 16 else 0xd0]) * width for y in range(height))
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b""))
+
+
+@dataclass
+class NewMarket:
+    url: str
+    service: MarketService
+    downlink: RecordingDownlink
+    scans: Path
+
+
+@pytest.fixture
+async def new_market(tmp_path: Path) -> AsyncIterator[NewMarket]:
+    """A market just created, with nothing in it, and its operator."""
+    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'var' / 'smartcity.db'}")
+    await migrate(engine, "market")
+    await migrate(engine, "accounts")
+    store = EmbeddedStore(tmp_path / "timeseries.sqlite")
+    await store.open()
+    clock = Clock(NOW)
+    accounts = AccountService(engine)
+    await accounts.create_account(OPERATOR, OPERATOR_NAME, (Role.MARKET_OPERATOR,), PASSWORD, NOW)
+    async with engine.begin() as connection:
+        await AccountRepository(connection).assign(OPERATOR, Scope(markets=frozenset({NEW_SITE})))
+    downlink = RecordingDownlink()
+    scans = tmp_path / "var" / "market-scans"
+    service = MarketService(engine, downlink, store, clock, MarketSettings(scan_dir=scans))
+    await service.create_market(Market(NEW_SITE, "新市农贸市场", "北京市海淀区新市路 1 号", "12315"), NOW)
+    authority = TokenAuthority(b"browser-test-secret-of-32-bytes!")
+    app = web.Application()
+    mount_pages(app, accounts, authority, clock, site_name="智慧农贸市场")
+    mount_market_pages(app, service, NEW_SITE, authority, clock)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    yield NewMarket(f"http://127.0.0.1:{port}", service, downlink, scans)
+    await runner.cleanup()
+    await store.close()
+    await engine.dispose()
+
+
+@pytest.mark.parametrize("device", sorted(VIEWPORTS))
+async def test_an_operator_opens_a_new_market_vendor_licence_scan_stall_scale_and_prices(
+    new_market: NewMarket, browser: Browser, screenshots: Path, device: str, tmp_path: Path
+) -> None:
+    site = new_market
+    context = await browser.new_context(locale="zh-CN", timezone_id="Asia/Shanghai", **VIEWPORTS[device])  # type: ignore[arg-type]
+    page = await context.new_page()
+    manage = f"{site.url}/market/{NEW_SITE}/manage"
+    shot = f"{device}-20"
+    await page.goto(manage)
+    await sign_in(page, OPERATOR, PASSWORD)
+    await expect(page).to_have_url(manage)
+    await expect(page.locator("#stalls")).to_contain_text("还没有登记摊位")
+
+    await page.get_by_role("link", name="登记经营者").click()
+    await expect(page.locator("#new-vendor")).to_have_attribute("open", "")
+    await page.get_by_label("姓名或名称").fill("张小梅")
+    await page.get_by_label("联系电话（选填，不公开）").fill("13912345678")
+    await shoot(page, screenshots, f"{shot}-01-add-vendor")
+    await page.get_by_role("button", name="登记经营者").click()
+    await expect(page.locator("[role=status]")).to_contain_text("经营者已登记")
+    await expect(page.locator("#vendor [data-phone]")).to_contain_text("13912345678")
+
+    photo, not_a_photo = tmp_path / "营业执照.png", tmp_path / "licence.png"
+    photo.write_bytes(_png())
+    not_a_photo.write_text("这不是图片")
+    await page.get_by_label("证照类型").select_option("business_licence")
+    await page.get_by_label("证照编号").fill("91440300708461136T")
+    await page.get_by_label("生效日期").fill("2025-03-01")
+    await page.get_by_label("扫描件或照片").set_input_files(not_a_photo)
+    await page.get_by_role("button", name="录入证照").click()
+    await expect(page.locator("#document-scan-problem")).to_contain_text("只接受 JPEG、PNG 照片或 PDF 文件")
+    await expect(page.get_by_label("证照编号")).to_have_value("91440300708461136T")
+    await shoot(page, screenshots, f"{shot}-02-scan-refused")
+    assert not any(site.scans.rglob("*.*")), "a refused file is not kept"
+    await page.get_by_label("扫描件或照片").set_input_files(photo)
+    await page.get_by_role("button", name="录入证照").click()
+    await expect(page.locator("[role=status]")).to_contain_text("证照已登记")
+    row = page.locator("#documents tbody tr").first
+    await expect(row.locator("[data-scan]")).to_have_attribute("data-scan", "image/png")
+    await expect(row.locator("img.scan-thumb")).to_be_visible()
+    assert await row.locator("img.scan-thumb").evaluate("img => img.naturalWidth") == 48, "the kept scan is shown"
+    await shoot(page, screenshots, f"{shot}-03-vendor-with-licence")
+
+    await page.get_by_role("link", name="为该经营者登记摊位").click()
+    await expect(page.locator("#new-stall")).to_have_attribute("open", "")
+    await expect(page.locator("#stall-vendor_id")).to_have_value(re.compile(r"^V[0-9A-F]{6}$"))
+    await page.get_by_label("摊位编号").fill("A01")
+    await page.get_by_label("摊位名称").fill("小梅蔬菜")
+    await page.get_by_label("经营类别").select_option("vegetables")
+    await shoot(page, screenshots, f"{shot}-04-add-stall")
+    await page.get_by_role("button", name="登记摊位").click()
+    await expect(page).to_have_url(re.compile(r"/stalls/A01\?notice=added$"))
+    await expect(page.locator("#vendor")).to_contain_text("张小梅")
+
+    await page.get_by_label("登记电子秤：设备编号").fill("scale-a01")
+    await page.get_by_role("button", name="登记电子秤").click()
+    await expect(page.locator("[role=status]")).to_contain_text("电子秤已登记")
+    await expect(page.locator("#scale-scale-a01")).to_contain_text("尚未下发")
+    await shoot(page, screenshots, f"{shot}-05-scale-registered")
+
+    await page.locator("#scales").get_by_role("link", name="发布价格").click()
+    await page.get_by_label("第 1 行 商品编码").fill("1001")
+    await page.get_by_label("第 1 行 品名").fill("西红柿")
+    await page.get_by_label("第 1 行 单价").fill("6.80")
+    await page.get_by_role("button", name="下一步：确认").click()
+    await expect(page.locator("#changes")).to_contain_text("680")
+    await page.get_by_role("button", name="确认发布").click()
+    await expect(page.locator("[role=status]").first).to_contain_text("价格已发布")
+    await expect(page.locator("#scale-scale-a01 [data-delivery='pending']")).to_be_visible()
+    await shoot(page, screenshots, f"{shot}-06-prices-published")
+    assert [command.op for command in site.downlink.commands_to("scale-a01")] == ["set_prices"]
+    await context.close()

@@ -27,7 +27,7 @@ from devices.topics import Channel, DeviceKind, parse_topic, topic_for
 from gateway.outputs.embedded import EmbeddedStore
 from market.licences import Document, DocumentKind, StallType
 from market.pages import mount_market_pages
-from market.service import MarketService, PriceItem
+from market.service import MarketService, MarketSettings, PriceItem
 from market.stalls import Market, Stall, Vendor
 from market.tracing import Batch, CertificateType
 from market.web.routes import ROUTES
@@ -43,6 +43,7 @@ PASSWORD = "market-scope-test"
 A, B, GHOST = "xinfadi", "beiyuan", "nowhere"
 """The first operator's market, another operator's, and one that does not exist."""
 VENDOR_PHONE = "13800000000"
+SCAN = b"%PDF-1.4\n%%EOF\n"
 
 
 def clock() -> datetime:
@@ -109,6 +110,7 @@ async def seed(service: MarketService, site: str, name: str, code: str) -> Ids:
     await service.handle([(parse_topic(topic_for(site, DeviceKind.SCALE, scale, Channel.RECORD)), sale)])
     [finding] = await service.findings(site, None, None, True, 10, 0)
     [(_, documents)] = await service.vendors(site, 10, 0)
+    await service.keep_scan(site, vendor, documents[0].document_id, SCAN, "op")  # the copy the market keeps
     return Ids(site, vendor, documents[0].document_id, stall, batch, finding.finding_id, trace_code)
 
 
@@ -145,7 +147,7 @@ async def installation(engine: AsyncEngine, tmp_path: Path) -> AsyncIterator[Ins
         for subject, (_roles, scope) in ACCOUNTS.items():
             if scope is not None:
                 await AccountRepository(connection).assign(subject, scope)
-    service = MarketService(engine, RecordingDownlink(), store, clock)
+    service = MarketService(engine, RecordingDownlink(), store, clock, MarketSettings(scan_dir=tmp_path / "scans"))
     a = await seed(service, A, "新发地农贸市场", "A")
     b = await seed(service, B, "北苑农贸市场", "N")
     app = web.Application()
@@ -295,7 +297,8 @@ async def test_the_supervisor_reads_its_markets_and_changes_nothing(installation
 MARKET_FORM = '<form method="post" action="/market/'
 """A form of the market's pages (the layout's sign-out form is everyone's)."""
 MANAGE_GETS = ("", "/stalls/{stall}", "/stalls/{stall}/prices", "/batches", "/batches/{batch_id}",
-               "/batches/{batch_id}/epcis", "/findings")
+               "/batches/{batch_id}/epcis", "/findings", "/vendors", "/vendors/{vendor_id}",
+               "/vendors/{vendor_id}/documents/{document_id}/scan", "/stalls/{stall}/edit")
 MANAGE_POSTS = (("/stalls/{stall}/prices", {"action": "preview", "plu.0": "1001", "product.0": "西红柿",
                                             "price.0": "9.90"}),
                 ("/batches", {"stall": "N01"}),
@@ -304,7 +307,13 @@ MANAGE_POSTS = (("/stalls/{stall}/prices", {"action": "preview", "plu.0": "1001"
                 ("/batches/{batch_id}/release", {"reason": "x", "confirm": "yes"}),
                 ("/batches/{batch_id}/quantity", {"quantity_kg": "1", "reason": "x"}),
                 ("/stalls/{stall}/documents/{document_id}/void", {"reason": "x", "confirm": "yes"}),
-                ("/findings/{finding_id}/resolve", {"resolution": "x"}))
+                ("/findings/{finding_id}/resolve", {"resolution": "x"}),
+                ("/vendors", {"name": "x"}),
+                ("/vendors/{vendor_id}/documents", {"kind": "business_licence", "number": "x"}),
+                ("/vendors/{vendor_id}/documents/{document_id}/scan", {}),
+                ("/stalls", {"stall": "X1", "name": "x", "stall_type": "vegetables"}),
+                ("/stalls/{stall}/edit", {"name": "x", "stall_type": "vegetables"}),
+                ("/stalls/{stall}/scales", {"scale_id": "scale-x"}))
 
 
 async def test_the_operator_pages_of_another_market_are_the_page_of_a_market_that_does_not_exist(
@@ -333,13 +342,18 @@ async def test_the_operator_pages_of_another_market_are_the_page_of_a_market_tha
 async def test_the_supervisor_reads_the_pages_without_their_forms(installation: Installation) -> None:
     a = installation.a
     token = await installation.sign_in("sup-a")
-    for tail in ("", "/stalls/{stall}", "/batches", "/batches/{batch_id}", "/findings"):
+    for tail in ("", "/stalls/{stall}", "/batches", "/batches/{batch_id}", "/findings", "/vendors",
+                 "/vendors/{vendor_id}"):
         page = await installation.page(a.path("/market/{site}/manage" + tail))
         assert MARKET_FORM not in page and "发布价格" not in page, tail
         assert VENDOR_PHONE not in page, tail
     response = await installation.client.get(a.path("/market/{site}/manage/batches/{batch_id}/epcis"))
     assert response.status == 200 and response.content_type == "application/ld+json"
     await installation.page(a.path("/market/{site}/manage/stalls/{stall}/prices"), status=403)
+    await installation.page(a.path("/market/{site}/manage/stalls/{stall}/edit"), status=403)
+    scan = await installation.client.get(a.path("/market/{site}/manage/vendors/{vendor_id}/documents/{document_id}"
+                                                "/scan"))
+    assert scan.status == 200 and await scan.read() == SCAN, "the supervision office reads the kept licence"
     for tail, form in MANAGE_POSTS:
         response = await installation.post(a.path("/market/{site}/manage" + tail), form, token)
         assert response.status == 403 and "没有权限" in await response.text(), tail

@@ -51,6 +51,8 @@ UNKNOWN_NUMBER = "987654"
 HTML = {"Accept": "text/html"}
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 NUMERIC = {"door", "number", "comment_id"}
+SCAN = b"%PDF-1.4\n%%EOF\n"
+"""A licence's scan as the API takes it: the file itself as the body."""
 
 
 @dataclass
@@ -303,6 +305,9 @@ async def _north_market_ids(client: TestClient[Any, Any], ids: dict[str, str], a
     vendors = await listed(f"/api/markets/{NORTH}/vendors", "vendors")
     vendor = next(v for v in vendors if v.get("documents"))
     ids["vendor_id"], ids["document_id"] = vendor["vendor_id"], str(vendor["documents"][0]["document_id"])
+    scan = await client.post(f"/api/markets/{NORTH}/vendors/{ids['vendor_id']}/documents/{ids['document_id']}/scan",
+                             headers=admin, data=SCAN)
+    assert scan.status == 200, await scan.text()  # the licence's copy the market keeps, for the reads of it
     ids["stall"] = (await listed(f"/api/markets/{NORTH}/stalls", "stalls"))[0]["stall"]
     ids["batch_id"] = (await listed(f"/api/markets/{NORTH}/batches", "batches"))[0]["batch_id"]
     findings = await listed(f"/api/markets/{NORTH}/findings", "findings")
@@ -351,6 +356,7 @@ def _body(path: str, ids: dict[str, str]) -> Any:
         m + "/vendors/{vendor_id}/documents": {"kind": "business_licence", "number": "91330100MA27XXXXXX",
                                                "valid_from": "2026-01-01"},
         m + "/vendors/{vendor_id}/documents/{document_id}/void": reason,
+        m + "/vendors/{vendor_id}/documents/{document_id}/scan": SCAN,
         m + "/stalls": {"stall": "S-matrix", "name": "矩阵摊", "stall_type": "vegetables"},
         m + "/stalls/{stall}": {"name": "矩阵摊", "stall_type": "vegetables"},
         m + "/scales": {"scale_id": "scale-matrix", "stall": ids["stall"]},
@@ -384,7 +390,7 @@ async def _call(client: TestClient[Any, Any], method: str, path: str, headers: d
                 body: Any, form: bool = False) -> tuple[int, str]:
     kwargs: dict[str, Any] = {"headers": headers, "allow_redirects": False}
     if method in ("POST", "PUT"):
-        kwargs["data" if form else "json"] = body
+        kwargs["data" if form or isinstance(body, bytes) else "json"] = body
     async with client.request(method, path, **kwargs) as response:
         if response.content_type == "text/event-stream":  # the live feed: what it sends in its first second
             try:
