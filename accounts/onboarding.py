@@ -160,7 +160,7 @@ class OnboardingService:
             await codes.revoke_pending(CodeKind.SETUP, now)  # locks the other links' rows: one setup at a time
             if await repository.count() > 0:
                 raise CodeUnusable(None)
-            await add_placed(repository, account, now, None, NOTHING)
+            await _add(repository, account, now, None, NOTHING)
         log.info("first administrator created", extra={"account_id": account_id})
         return account
 
@@ -227,7 +227,7 @@ class OnboardingService:
         account = await _new_account(account_id, display_name, {record.role}, password)
         async with self._engine.begin() as connection:
             await _use(CodeRepository(connection), CodeKind.INVITATION, code, now, account_id=account_id)
-            await add_placed(AccountRepository(connection), account, now, record.organisation_id, record.scope)
+            await _add(AccountRepository(connection), account, now, record.organisation_id, record.scope)
         log.info("invitation taken up", extra={"invitation_id": record.code_id, "account_id": account_id})
         return account
 
@@ -353,7 +353,7 @@ class OnboardingService:
         account = await _new_account(record.account_id or "", record.display_name or "", {Role.RESIDENT}, password)
         async with self._engine.begin() as connection:
             await _use(CodeRepository(connection), CodeKind.ACTIVATION, code, now)
-            await add_placed(AccountRepository(connection), account, now, None, record.scope)
+            await _add(AccountRepository(connection), account, now, None, record.scope)
         log.info("resident account activated", extra={"account_id": account.account_id})
         return account
 
@@ -392,6 +392,15 @@ async def _new_account(account_id: str, display_name: str, roles: set[Role], pas
         raise AccountRefused(refusal)
     password_hash = await asyncio.to_thread(hash_password, password, secrets.token_bytes(SALT_BYTES))
     return Account(account_id, display_name.strip(), frozenset(roles), password_hash)
+
+
+async def _add(repository: AccountRepository, account: Account, now: datetime, organisation_id: str | None,
+               scope: Scope) -> None:
+    """Store the new account, placed; a taken id is :class:`AccountRefused` (the person chooses another), a place
+    the tenancy refuses :class:`TenancyRefused`."""
+    if await repository.get(account.account_id) is not None:
+        raise AccountRefused(AccountRefusal.EXISTS)
+    await add_placed(repository, account, now, organisation_id, scope)
 
 
 async def _steward(repository: AccountRepository, principal: Principal) -> Steward:

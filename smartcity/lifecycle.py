@@ -61,6 +61,12 @@ async def running(services: Services, settings: Settings,
     tasks: list[asyncio.Task[None]] = []
     try:
         notes = await seed_demo(services, settings.site, demo, clock()) if demo is not None else []
+        # an empty installation (no account at all): a one-time link to create the first administrator with
+        host = "127.0.0.1" if settings.http_host in ("0.0.0.0", "::", "") else settings.http_host  # all: this one too
+        base_url = settings.public_base_url or f"http://{host}:{settings.http_port}"
+        if (setup := await services.accounts.setup_link_if_empty(clock(), base_url)) is not None:
+            notes.append(f"No accounts yet: create the first administrator at {setup} (one use, valid 24 hours; "
+                         "or run 'smartcity admin create USERNAME')")
         if demo is not None:
             tasks.append(asyncio.create_task(keep_demo_market(services, settings.site, demo, clock, stopping),
                                              name="demo"))
