@@ -19,6 +19,7 @@ from aiohttp import web
 from multidict import MultiDictProxy
 
 from accounts.domain import PASSWORD_REFUSALS, AccountRefusal
+from accounts.invitation_pages import mount_invitation_pages
 from accounts.onboarding import (
     ACTIVATION_PATH,
     MAX_LETTERS,
@@ -28,12 +29,13 @@ from accounts.onboarding import (
     ResidentsRefused,
 )
 from accounts.one_time_codes import ACTIVATION_DEFAULT_DAYS, ACTIVATION_MAX_DAYS, CodeState
+from accounts.page_words import ROLE_TEXT, site_origin
 from accounts.residents import DirectoryResident
+from accounts.service import AccountService
 from accounts.tenancy import NotPermitted, NotVisible, TenancyRefused
 from webkit.auth import CLOCK, PRINCIPAL
 from webkit.identity import Principal, Role
 from webkit.pages import (
-    SITE,
     NavLink,
     PageProblem,
     add_navigation,
@@ -48,9 +50,6 @@ from webkit.qr_code import qr_svg
 TEMPLATE_DIR = Path(__file__).parent / "templates"
 ONBOARDING_PAGES = web.AppKey("onboarding_pages", OnboardingService)
 LETTERS_PATH = "/accounts/activation-letters"
-ROLE_TEXT: Final = {Role.ADMIN: "系统管理员", Role.PROPERTY_MANAGER: "物业管理人员",
-                    Role.MARKET_OPERATOR: "市场管理人员", Role.SUPERVISOR: "监管人员", Role.RESIDENT: "住户",
-                    Role.COMMITTEE: "业主委员会成员"}
 
 _FIELD_OF: Final = {
     AccountRefusal.BAD_ID: ("account_id", "账号为 1–64 个英文字母、数字或 . _ : - 符号，不含空格和中文。"),
@@ -73,10 +72,12 @@ _ACTIVATION_CODE_TEXT: Final = {
 PASSWORDS_DIFFER = "两次输入的密码不一致。"
 
 
-def mount_onboarding_pages(app: web.Application, onboarding: OnboardingService) -> None:
-    """The onboarding pages on ``app`` (after :func:`accounts.pages.mount_pages`); the letters' link in the
-    navigation, last, so that managers still land on their console after signing in."""
+def mount_onboarding_pages(app: web.Application, accounts: AccountService) -> None:
+    """The onboarding pages on ``app`` (after :func:`accounts.pages.mount_pages`), the staff's invitations page
+    (:mod:`accounts.invitation_pages`) among them; their links in the navigation come last, so that managers still
+    land on their console after signing in."""
     add_templates(app, TEMPLATE_DIR)
+    onboarding = accounts.onboarding
     app[ONBOARDING_PAGES] = onboarding
     for path, handler in (("/setup/{code}", setup_page), ("/invite/{code}", invitation_page),
                           ("/reset/{code}", reset_page), (ACTIVATION_PATH, activation_page),
@@ -85,6 +86,7 @@ def mount_onboarding_pages(app: web.Application, onboarding: OnboardingService) 
         app.router.add_post(path, handler)
     add_navigation(app, NavLink("住户激活通知", LETTERS_PATH, (Role.PROPERTY_MANAGER,),
                                 "为住户生成一次性激活码，打印激活通知"))
+    mount_invitation_pages(app, onboarding, accounts.tenancy)
 
 
 @dataclass
@@ -314,8 +316,8 @@ async def _issue_letters(request: web.Request, service: OnboardingService, princ
             problems[""] = str(refused)
         else:
             return await render(request, "accounts/letters.html", {
-                "batch": batch, "activate_url": _origin(request) + ACTIVATION_PATH,
-                "qr": {letter.resident_id: qr_svg(f"{_origin(request)}{ACTIVATION_PATH}?code={letter.code}",
+                "batch": batch, "activate_url": site_origin(request) + ACTIVATION_PATH,
+                "qr": {letter.resident_id: qr_svg(f"{site_origin(request)}{ACTIVATION_PATH}?code={letter.code}",
                                                   "激活二维码") for letter in batch.letters}})
     return await _letters_form_again(request, service, principal, community_id, selected, problems, days_typed)
 
@@ -330,8 +332,3 @@ async def _letters_form_again(request: web.Request, service: OnboardingService, 
         "communities": communities, "chosen": chosen, "rows": rows, "problems": problems, "days": days[:5],
         "max_days": ACTIVATION_MAX_DAYS, "selected": set(selected)}, status=422)
 
-
-def _origin(request: web.Request) -> str:
-    """The site as the manager reached it (https when the site says the request came over TLS)."""
-    scheme = "https" if request.config_dict[SITE].cookie_policy.secure(request) else "http"
-    return f"{scheme}://{request.host}"

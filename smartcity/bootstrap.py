@@ -167,7 +167,7 @@ def mount_services(app: web.Application, services: Services, store: TimeSeriesSt
     mount_market_pages(app, services.market, site, services.authority, clock)
     mount_access_pages(app, services.access, store)
     mount_voting_pages(app, services.voting)
-    mount_onboarding_pages(app, services.accounts.onboarding)  # after the others: managers land on their console
+    mount_onboarding_pages(app, services.accounts)  # after the others: managers land on their console
     mount_portal(app, (*system_links, NavLink("API 文档", "/openapi.json", (Role.ADMIN,), "OpenAPI 3.1 (JSON)")))
 
 

@@ -72,7 +72,7 @@ async def site(engine: AsyncEngine) -> AsyncIterator[Site]:
     await tenancy.create_account("root", "管理员", {Role.ADMIN}, PASSWORD, T0)
     app = web.Application()
     mount_pages(app, accounts, AUTHORITY, clock)
-    mount_onboarding_pages(app, accounts.onboarding)
+    mount_onboarding_pages(app, accounts)
     mount_portal(app)
     async with TestClient(TestServer(app)) as client:
         yield Site(Browser(client), accounts, access)

@@ -11,11 +11,13 @@ import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from accounts.api import mount
@@ -24,7 +26,10 @@ from accounts.organisations import OrganisationKind
 from accounts.pages import mount_pages
 from accounts.residents import DirectoryResident
 from accounts.service import AccountService
-from accounts.tenancy import INTEGRATION_PREFIX
+from accounts.tenancy import INTEGRATION_PREFIX, TenancyService
+from relational.database import migrate
+from tests.integration.conftest import empty_engine
+from tests.integration.test_tenancy import downgrade
 from webkit.identity import Principal, Role, Scope, TokenAuthority
 from webkit.pages import SESSION_COOKIE
 
@@ -147,7 +152,7 @@ def build_app(accounts: AccountService, clock: Clock) -> web.Application:
     app = web.Application()
     mount_pages(app, accounts, AUTHORITY, clock)
     mount(app, accounts.tenancy, AUTHORITY, clock, accounts.onboarding)
-    mount_onboarding_pages(app, accounts.onboarding)
+    mount_onboarding_pages(app, accounts)
     return app
 
 
@@ -502,3 +507,90 @@ async def test_the_onboarding_routes_are_described(site: Site) -> None:
         ("/api/accounts/{account_id}/disable", "post"), ("/api/accounts/{account_id}/enable", "post")}
     assert document["paths"]["/api/accounts/{account_id}/password-reset"]["post"]["x-roles"] == [
         "market_operator", "property_manager"]
+
+
+# --- the staff's invitations page ----------------------------------------------------------------------------
+
+async def signed_in_csrf(site: Site, account_id: str) -> str:
+    assert await site.signs_in(account_id, PASSWORD)
+    page = await site.client.get("/accounts/invitations", headers=HTML)
+    found = CSRF.search(await page.text())
+    assert page.status == 200 and found is not None
+    return found.group(1)
+
+
+async def test_a_manager_invites_a_colleague_from_the_page_and_revokes_another(site: Site) -> None:
+    token = await signed_in_csrf(site, "pm-1")
+    form = await (await site.client.get("/accounts/invitations", headers=HTML)).text()
+    assert 'value="demo-north"' in form and 'value="east"' not in form, "the manager's own communities only"
+    assert 'value="admin"' not in form and 'value="market_operator"' not in form, "roles they hold only"
+    invited = await site.client.post("/accounts/invitations", headers=HTML, data=[
+        ("csrf_token", token), ("display_name", "北苑新人"), ("role", "property_manager"), ("community", "demo-north"),
+        ("days", "3")])
+    text = await invited.text()
+    found = re.search(r'value="http://[^"]+(/invite/[A-Za-z0-9_-]+)"', text)
+    assert invited.status == 200 and found is not None and "只显示这一次" in text, text
+    assert (await site.page(found.group(1)))[0] == 200
+
+    listed = await site.invite("pm-1", role="property_manager", display_name="撤销我", communities=["demo"])
+    revoke = f"/accounts/invitations/{listed['invitation_id']}/revoke"
+    await site.signs_in("pm-w", PASSWORD)
+    outside = await site.client.post(revoke, headers=HTML, data={"csrf_token": await signed_in_csrf(site, "pm-w")})
+    unknown = await site.client.post("/accounts/invitations/zz-unknown/revoke", headers=HTML,
+                                     data={"csrf_token": await signed_in_csrf(site, "pm-w")})
+    assert outside.status == unknown.status == 404
+    token = await signed_in_csrf(site, "pm-1")
+    revoked = await site.client.post(revoke, headers=HTML, data={"csrf_token": token})
+    assert revoked.status == 200 and "邀请已撤销" in await revoked.text()
+    assert (await site.page(listed["link"]))[0] == 410
+
+
+@pytest.mark.parametrize(("fields", "message"), [
+    ([("display_name", "某人"), ("role", "property_manager"), ("community", "east")], "within your own"),
+    ([("display_name", "某人"), ("role", "admin")], "请选择角色"),
+    ([("display_name", ""), ("role", "property_manager"), ("community", "demo")], "请填写被邀请人的姓名"),
+    ([("display_name", "某人"), ("role", "property_manager"), ("community", "demo"), ("days", "60")], "1 到 30 天"),
+    ([("display_name", "某人"), ("role", "property_manager")], "name the communities"),
+])
+async def test_a_bad_invitation_form_says_why_and_invites_no_one(site: Site, fields: list[tuple[str, str]],
+                                                                 message: str) -> None:
+    token = await signed_in_csrf(site, "pm-1")
+    refused = await site.client.post("/accounts/invitations", headers=HTML,
+                                     data=[("csrf_token", token), *fields, ("days", "7")])
+    assert refused.status == 422 and message in await refused.text()
+    assert await site.accounts.onboarding.invitations(
+        AUTHORITY.verify(AUTHORITY.issue("root", [Role.ADMIN], NOW, timedelta(hours=1)), NOW)) == []
+
+
+# --- the schema ----------------------------------------------------------------------------------------------
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def engine_at_0003(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[AsyncEngine]:
+    made = await empty_engine(request, tmp_path)
+    await migrate(made, "accounts", "0003_tenancy")
+    yield made
+    await made.dispose()
+
+
+async def test_upgrading_keeps_accounts_placed_and_their_tokens_taken(engine_at_0003: AsyncEngine) -> None:
+    tenancy = TenancyService(engine_at_0003)  # the code of 0003 wrote the same rows, but for the new column
+    async with engine_at_0003.begin() as connection:
+        await connection.execute(text(
+            "INSERT INTO organisations (organisation_id, name, kind, created_at) "
+            "VALUES ('lvcheng', '绿城物业', 'property_company', :now)"), {"now": NOW})
+        await connection.execute(text(
+            "INSERT INTO organisation_scopes VALUES ('lvcheng', 'community', 'demo')"))
+        await connection.execute(text(
+            "INSERT INTO accounts (account_id, display_name, roles, password_hash, created_at, enabled, "
+            "organisation_id) VALUES ('pm-1', '张经理', '[\"property_manager\"]', 'scrypt$x', :now, true, "
+            "'lvcheng')"), {"now": NOW})
+        await connection.execute(text("INSERT INTO account_scopes VALUES ('pm-1', 'community', 'demo')"))
+    await migrate(engine_at_0003, "accounts")
+    assert await tenancy.scope_of("pm-1") == ("lvcheng", scope(("demo",)))
+    principal = AUTHORITY.verify(AUTHORITY.issue("pm-1", [Role.PROPERTY_MANAGER], NOW, timedelta(days=1)), NOW)
+    assert (await AccountService(engine_at_0003).standing(principal)).status.value == "active", \
+        "no reset yet: every token is taken as before"
+
+    await downgrade(engine_at_0003, "0003_tenancy")  # and back, in place, the assignments kept
+    assert await tenancy.scope_of("pm-1") == ("lvcheng", scope(("demo",)))
+    await migrate(engine_at_0003, "accounts")

@@ -16,7 +16,7 @@ depends_on = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("accounts") as batch:
+    with op.batch_alter_table("accounts", recreate="never") as batch:  # in place: see downgrade
         # null: no reset yet, every unexpired, unrevoked token of the account is taken as before
         batch.add_column(sa.Column("tokens_valid_after", sa.DateTime(timezone=True), nullable=True))
     op.create_table(
@@ -43,5 +43,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_index("ix_one_time_codes_kind_account", table_name="one_time_codes")
     op.drop_table("one_time_codes")
-    with op.batch_alter_table("accounts") as batch:
+    # in place (SQLite 3.35+ drops a column itself): copying the table would drop the old one, which the
+    # assignments and integration tokens refer to, under the foreign keys the engine enforces
+    with op.batch_alter_table("accounts", recreate="never") as batch:
         batch.drop_column("tokens_valid_after")
