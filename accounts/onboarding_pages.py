@@ -300,6 +300,8 @@ async def _issue_letters(request: web.Request, service: OnboardingService, princ
         problems["days"] = f"有效期为 1 到 {ACTIVATION_MAX_DAYS} 天。"
     if not selected:
         problems[""] = "请至少选择一位住户。"
+    elif len(selected) > MAX_LETTERS:
+        problems[""] = f"一次最多为 {MAX_LETTERS} 位住户生成激活码，请分批生成。"
     if not community_id:
         problems[""] = "请选择小区。"
     if not problems:
