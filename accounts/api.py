@@ -11,6 +11,9 @@ from typing import Annotated
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
+from accounts.onboarding import OnboardingService
+from accounts.onboarding_api import ONBOARDING
+from accounts.onboarding_api import ROUTES as ONBOARDING_ROUTES
 from accounts.organisations import ORGANISATION_ID, SCOPE_ID
 from accounts.tenancy import (
     TOKEN_CREATORS,
@@ -149,10 +152,15 @@ ROUTES = [
 
 
 def mount(app: web.Application, service: TenancyService, authority: TokenAuthority,
-          now: Callable[[], datetime]) -> web.Application:
-    """Serve this API from its own sub-application of ``app`` at /api/accounts."""
+          now: Callable[[], datetime], onboarding: OnboardingService | None = None) -> web.Application:
+    """Serve this API from its own sub-application of ``app`` at /api/accounts; with ``onboarding``, its
+    invitations, password resets, enabling and activation codes too (:mod:`accounts.onboarding_api`)."""
     serve_tokens(app, authority, now)
     api = ContextApp(PREFIX)
     api.app[TENANCY] = service
-    add_routes(app, ROUTES, context=api)
+    routes = ROUTES
+    if onboarding is not None:
+        api.app[ONBOARDING] = onboarding
+        routes = [*ROUTES, *ONBOARDING_ROUTES]
+    add_routes(app, routes, context=api)
     return api.attach(app)

@@ -1,4 +1,5 @@
-"""Accounts and their passwords: plain Python, no I/O, no clock (sign-in throttling: ``accounts.throttling``).
+"""Accounts and their passwords: plain Python, no I/O, no clock (sign-in throttling: ``accounts.throttling``; what
+makes a password too weak to set: ``accounts.passwords``).
 
 Passwords are kept as scrypt hashes (``hashlib.scrypt``, a memory-hard function, so a stolen table
 is slow to attack on GPUs) in a self-describing string that carries its own cost parameters, so
@@ -17,12 +18,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import Enum
 
+from accounts.passwords import PasswordProblem, password_problem
 from webkit.identity import Role
 
 ACCOUNT_ID = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
 """The shape of the owner ids on the voter roll (and of every id in the APIs)."""
-MIN_PASSWORD_CHARS = 8
-MAX_PASSWORD_CHARS = 128
 MAX_DISPLAY_NAME_CHARS = 100
 SALT_BYTES = 16
 KEY_BYTES = 32
@@ -115,6 +115,10 @@ class AccountRefusal(Enum):
     BAD_NAME = "bad_name"
     SHORT_PASSWORD = "short_password"
     LONG_PASSWORD = "long_password"
+    PASSWORD_LIKE_ID = "password_like_id"
+    COMMON_PASSWORD = "common_password"
+    ONE_KIND_PASSWORD = "one_kind_password"
+    REPETITIVE_PASSWORD = "repetitive_password"
     NO_ROLE = "no_role"
     EXISTS = "exists"
 
@@ -123,11 +127,19 @@ class AccountRefusal(Enum):
         return _ACCOUNT_REFUSALS[self]
 
 
+PASSWORD_REFUSALS = {
+    PasswordProblem.TOO_SHORT: AccountRefusal.SHORT_PASSWORD,
+    PasswordProblem.TOO_LONG: AccountRefusal.LONG_PASSWORD,
+    PasswordProblem.LIKE_ACCOUNT_ID: AccountRefusal.PASSWORD_LIKE_ID,
+    PasswordProblem.COMMON: AccountRefusal.COMMON_PASSWORD,
+    PasswordProblem.ONE_KIND: AccountRefusal.ONE_KIND_PASSWORD,
+    PasswordProblem.REPETITIVE: AccountRefusal.REPETITIVE_PASSWORD,
+}
+"""The refusal of an account whose password has each problem (:mod:`accounts.passwords`)."""
 _ACCOUNT_REFUSALS = {
     AccountRefusal.BAD_ID: "the account id is 1–64 letters, digits or . _ : -",
     AccountRefusal.BAD_NAME: f"the display name has 1–{MAX_DISPLAY_NAME_CHARS} printable characters",
-    AccountRefusal.SHORT_PASSWORD: f"the password has at least {MIN_PASSWORD_CHARS} characters",
-    AccountRefusal.LONG_PASSWORD: f"the password has at most {MAX_PASSWORD_CHARS} characters",
+    **{refusal: problem.message for problem, refusal in PASSWORD_REFUSALS.items()},
     AccountRefusal.NO_ROLE: "an account has at least one role",
     AccountRefusal.EXISTS: "an account with this id exists already",
 }
@@ -136,7 +148,8 @@ _ACCOUNT_REFUSALS = {
 def check_new_account(
     account_id: str, display_name: str, roles: Iterable[Role], password: str
 ) -> AccountRefusal | None:
-    """Why an account with these values must not be created, or None."""
+    """Why an account with these values must not be created, or None (a weak password: see
+    :mod:`accounts.passwords`)."""
     if not ACCOUNT_ID.fullmatch(account_id):
         return AccountRefusal.BAD_ID
     name = display_name.strip()
@@ -144,8 +157,5 @@ def check_new_account(
         return AccountRefusal.BAD_NAME
     if not set(roles):
         return AccountRefusal.NO_ROLE
-    if len(password) < MIN_PASSWORD_CHARS:
-        return AccountRefusal.SHORT_PASSWORD
-    if len(password) > MAX_PASSWORD_CHARS:
-        return AccountRefusal.LONG_PASSWORD
-    return None
+    problem = password_problem(password, account_id)
+    return None if problem is None else PASSWORD_REFUSALS[problem]

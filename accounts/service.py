@@ -21,6 +21,8 @@ from accounts.domain import (
     hash_password,
     password_matches,
 )
+from accounts.onboarding import OnboardingService
+from accounts.residents import ResidentDirectory
 from accounts.storage import AccountExists, AccountRepository
 from accounts.tenancy import TenancyService
 from accounts.throttling import MAX_ACCOUNT_KEY_CHARS, Admitted, Refused, SignInThrottle
@@ -40,12 +42,20 @@ class SignInRefused(Enum):
 
 
 class AccountService:
-    def __init__(self, engine: AsyncEngine, throttle: SignInThrottle | None = None) -> None:
+    def __init__(self, engine: AsyncEngine, throttle: SignInThrottle | None = None,
+                 residents: ResidentDirectory | None = None) -> None:
         self._engine = engine
         self._throttle = throttle or SignInThrottle()
         self.tenancy = TenancyService(engine)
         """Organisations, assignments and integration tokens on the same database."""
+        self.onboarding = OnboardingService(engine, residents)
+        """The setup link, invitations, password resets and residents' activation codes (``residents``: who lives
+        in which community, for the letters)."""
         self._decoy_hash: str | None = None
+
+    async def setup_link_if_empty(self, now: datetime, base_url: str = "") -> str | None:
+        """With no account at all, a one-time link to create the first administrator with (printed at start)."""
+        return await self.onboarding.setup_link_if_empty(now, base_url)
 
     async def create_account(
         self, account_id: str, display_name: str, roles: Iterable[Role], password: str, now: datetime

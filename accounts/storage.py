@@ -13,6 +13,7 @@ from sqlalchemy import (
     Boolean,
     Column,
     ForeignKey,
+    Index,
     MetaData,
     PrimaryKeyConstraint,
     String,
@@ -43,7 +44,9 @@ accounts = Table(
     Column("created_at", UtcDateTime(), nullable=False),
     Column("enabled", Boolean(), nullable=False, server_default=true()),
     Column("organisation_id", String(64), ForeignKey("organisations.organisation_id"), nullable=True, index=True),
+    Column("tokens_valid_after", UtcDateTime(), nullable=True),
 )
+"""``tokens_valid_after``: tokens issued before it are refused (a password reset ends every session)."""
 
 organisations = Table(
     "organisations", metadata,
@@ -92,6 +95,28 @@ revoked_tokens = Table(
     Column("revoked_at", UtcDateTime(), nullable=False),
 )
 """Tokens refused before they expire (signed out); a row is kept only until its token would have expired anyway."""
+
+
+one_time_codes = Table(
+    "one_time_codes", metadata,
+    Column("code_id", String(32), primary_key=True),
+    Column("digest", String(64), nullable=False, unique=True),
+    Column("kind", String(16), nullable=False),
+    Column("account_id", String(64), nullable=True),
+    Column("display_name", String(100), nullable=True),
+    Column("role", String(32), nullable=True),
+    Column("organisation_id", String(64), nullable=True),
+    Column("communities", JSON(), nullable=False),
+    Column("markets", JSON(), nullable=False),
+    Column("created_by", String(64), nullable=True),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("expires_at", UtcDateTime(), nullable=False),
+    Column("used_at", UtcDateTime(), nullable=True),
+    Column("revoked_at", UtcDateTime(), nullable=True),
+    Index("ix_one_time_codes_kind_account", "kind", "account_id"),
+)
+"""Setup links, invitations, password resets and activation codes, each stored as its digest only
+(:mod:`accounts.one_time_codes`)."""
 
 
 class AccountExists(Exception):
@@ -237,6 +262,22 @@ class AccountRepository:
         await self._connection.execute(
             update(accounts).where(accounts.c.account_id == account_id).values(organisation_id=organisation_id))
 
+    async def set_password(self, account_id: str, password_hash: str, now: datetime) -> bool:
+        """A new password, and every token issued before ``now`` refused (its sessions end); False when there is
+        no such account."""
+        result = await self._connection.execute(update(accounts).where(accounts.c.account_id == account_id).values(
+            password_hash=password_hash, tokens_valid_after=now.replace(microsecond=0)))
+        return bool(result.rowcount)
+
+    async def existing(self, account_ids: Iterable[str]) -> set[str]:
+        """Which of ``account_ids`` have an account."""
+        wanted = sorted(set(account_ids))
+        found: set[str] = set()
+        for start in range(0, len(wanted), _IN_BATCH):
+            found |= set((await self._connection.execute(select(accounts.c.account_id).where(
+                accounts.c.account_id.in_(wanted[start:start + _IN_BATCH])))).scalars())
+        return found
+
     async def count(self) -> int:
         return int((await self._connection.execute(select(func.count()).select_from(accounts))).scalar_one())
 
@@ -244,7 +285,7 @@ class AccountRepository:
         """One query by two primary keys (the subject's account, and the token among the revoked ones), and one
         for the account's assignments when the token may be used."""
         row = (await self._connection.execute(
-            select(accounts.c.enabled, accounts.c.roles, revoked_tokens.c.token_id)
+            select(accounts.c.enabled, accounts.c.roles, accounts.c.tokens_valid_after, revoked_tokens.c.token_id)
             .select_from(accounts.outerjoin(revoked_tokens, revoked_tokens.c.token_id == principal.token_id))
             .where(accounts.c.account_id == principal.subject)
         )).first()
@@ -252,7 +293,7 @@ class AccountRepository:
             return Standing(PrincipalStatus.NO_ACCOUNT)
         if not row.enabled:
             return Standing(PrincipalStatus.DISABLED)
-        if row.token_id is not None:
+        if row.token_id is not None or _issued_before(principal, row.tokens_valid_after):
             return Standing(PrincipalStatus.REVOKED)
         roles = frozenset(Role(role) for role in row.roles)
         if Role.ADMIN in roles & principal.roles:  # everything (Standing.applied_to): no assignment to read
@@ -272,6 +313,18 @@ class AccountRepository:
 
     async def revoked_count(self) -> int:
         return int((await self._connection.execute(select(func.count()).select_from(revoked_tokens))).scalar_one())
+
+
+_IN_BATCH = 500
+"""Ids per IN (...) list: well under SQLite's bound on a statement's parameters."""
+
+
+def _issued_before(principal: Principal, valid_after: datetime | None) -> bool:
+    """Whether ``principal``'s token was issued before its account's ``tokens_valid_after`` (to the second, as a
+    token's ``iat``; a principal that does not say when its token was issued is taken as issued before)."""
+    if valid_after is None:
+        return False
+    return principal.issued_at is None or principal.issued_at < valid_after
 
 
 def _scope(rows: Any) -> Scope:

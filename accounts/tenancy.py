@@ -211,13 +211,7 @@ class TenancyService:
         password_hash = await asyncio.to_thread(hash_password, password, secrets.token_bytes(SALT_BYTES))
         account = Account(account_id, display_name.strip(), roles, password_hash)
         async with self._engine.begin() as connection:
-            repository = AccountRepository(connection)
-            await _check_placement(repository, roles, await _organisation(repository, organisation_id), scope)
-            try:
-                await repository.add(account, now, organisation_id)
-            except AccountExists:
-                raise TenancyRefused(AccountRefusal.EXISTS.message) from None
-            await repository.assign(account_id, scope)
+            await add_placed(AccountRepository(connection), account, now, organisation_id, scope)
         log.info("account created", extra={"roles": sorted(role.value for role in roles),
                                            "organisation_id": organisation_id})
         return account
@@ -282,6 +276,26 @@ class TenancyService:
             await repository.revoke(Principal(token.account_id, frozenset(), token.expires_at, token_id), now)
         log.info("integration token revoked", extra={"account_id": token.account_id, "revoked_by": viewer.subject})
         return replace(token, revoked=True)
+
+
+async def check_place(repository: AccountRepository, roles: Iterable[Role], organisation_id: str | None,
+                      scope: Scope) -> None:
+    """:class:`TenancyRefused` unless an account of ``roles`` may be a member of ``organisation_id`` (which must
+    exist) assigned ``scope``."""
+    await _check_placement(repository, roles, await _organisation(repository, organisation_id), scope)
+
+
+async def add_placed(repository: AccountRepository, account: Account, now: datetime, organisation_id: str | None,
+                     scope: Scope) -> None:
+    """Store ``account``, a member of ``organisation_id`` and assigned ``scope``, in ``repository``'s transaction;
+    :class:`TenancyRefused` when its place breaks a rule or its id is taken (the caller's transaction then ends
+    without it)."""
+    await check_place(repository, account.roles, organisation_id, scope)
+    try:
+        await repository.add(account, now, organisation_id)
+    except AccountExists:
+        raise TenancyRefused(AccountRefusal.EXISTS.message) from None
+    await repository.assign(account.account_id, scope)
 
 
 def token_ttl(days: int) -> timedelta:

@@ -1,8 +1,8 @@
-"""``smartcity account``, ``smartcity org`` and ``smartcity token``: accounts, the organisations they belong to,
-what both act on, and bearer tokens from the command line, on the database of SC_DATABASE_URL (migrated first).
-A token is issued only for an existing, enabled account: the API refuses any other, so a token printed for one
-would be a token that does not work. Whatever the tenancy rules (``accounts.organisations``) refuse is a message
-and a non-zero exit, with nothing changed."""
+"""``smartcity account``, ``smartcity admin``, ``smartcity org`` and ``smartcity token``: accounts (the first
+administrator's too), the organisations they belong to, what both act on, and bearer tokens from the command line, on
+the database of SC_DATABASE_URL (migrated first). A token is issued only for an existing, enabled account: the API
+refuses any other, so a token printed for one would be a token that does not work. Whatever the tenancy rules
+(``accounts.organisations``) refuse is a message and a non-zero exit, with nothing changed."""
 
 from __future__ import annotations
 
@@ -94,6 +94,17 @@ def create_account(settings: Settings, account_id: str, name: str, roles: Iterab
         return f"account {account_id!r} created" + (f" ({'; '.join(placed)})" if placed else "")
 
     return on_tenancy(settings, create, refused=f"account {account_id!r} not created: ")
+
+
+def create_admin(settings: Settings, username: str, name: str, password: str) -> str:
+    """Create an administrator (``smartcity admin create``): no organisation, everything in scope."""
+
+    async def create(tenancy: TenancyService) -> str:
+        await tenancy.create_account(username, name, {Role.ADMIN}, password, datetime.now(UTC))
+        return (f"administrator {username!r} created: sign in at /signin, then create the organisations "
+                "('smartcity org create') and invite their staff")
+
+    return on_tenancy(settings, create, refused=f"administrator {username!r} not created: ")
 
 
 def assign(settings: Settings, account_id: str, scope: Scope, organisation_id: str | None) -> str:

@@ -19,12 +19,15 @@ from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from accounts.api import mount as mount_accounts_api
+from accounts.onboarding_pages import mount_onboarding_pages
 from accounts.pages import mount_pages
+from accounts.residents import DirectoryResident
 from accounts.service import AccountService
 from accounts.tenancy import TenancyService
 from accounts.throttling import SignInRules, SignInThrottle
+from community.access.directory import ResidentRecord, ResidentStatus
 from community.access.pages import mount_access_pages
-from community.access.service import AccessKeys, AccessService, AccessSettings
+from community.access.service import AccessKeys, AccessService, AccessSettings, NotFound
 from community.access.web import mount as mount_access_api
 from community.ownership.service import OwnershipService
 from community.ownership.web import mount as mount_ownership_api
@@ -139,7 +142,7 @@ def build_services(settings: Settings, engine: AsyncEngine, mqtt_url: str, store
         ServiceFeed(endpoint, f"{client_id}-access"[:64], DeviceKind.GATE, access, protocol=settings.mqtt_protocol),
         ServiceFeed(endpoint, f"{client_id}-market"[:64], DeviceKind.SCALE, market, protocol=settings.mqtt_protocol),
     )
-    accounts = AccountService(engine, SignInThrottle(sign_in_rules(settings)))
+    accounts = AccountService(engine, SignInThrottle(sign_in_rules(settings)), AccessResidents(access))
     return Services(engine, authority or token_authority(settings), accounts, VotingService(engine), access,
                     OwnershipService(engine), market, feeds, downlink, cookie_policy(settings),
                     accounts.tenancy, settings.trusted_proxy_list)
@@ -159,14 +162,48 @@ def mount_services(app: web.Application, services: Services, store: TimeSeriesSt
     mount_voting_api(app, services.voting, services.authority, clock)
     mount_access_api(app, services.access, services.authority, clock)
     mount_ownership_api(app, services.ownership, services.authority, clock)
-    mount_accounts_api(app, services.tenancy, services.authority, clock)
+    mount_accounts_api(app, services.tenancy, services.authority, clock, services.accounts.onboarding)
     mount_pages(app, services.accounts, services.authority, clock, cookie_policy=services.cookie_policy,
                 trusted_proxies=services.trusted_proxies)
     # the first link a person may open is where they land after sign-in: managers on the console
     mount_market_pages(app, services.market, site, services.authority, clock)
     mount_access_pages(app, services.access, store)
     mount_voting_pages(app, services.voting)
+    mount_onboarding_pages(app, services.accounts)  # after the others: managers land on their console
     mount_portal(app, (*system_links, NavLink("API 文档", "/openapi.json", (Role.ADMIN,), "OpenAPI 3.1 (JSON)")))
+
+
+class AccessResidents:
+    """The access service's directory as the accounts see it (:class:`accounts.residents.ResidentDirectory`): who
+    lives in which community, for the residents' activation letters — the accounts import nothing of the
+    community context, which sits above them."""
+
+    def __init__(self, access: AccessService) -> None:
+        self._access = access
+
+    async def community_name(self, community_id: str) -> str | None:
+        try:
+            return (await self._access.community(community_id)).name
+        except NotFound:
+            return None
+
+    async def communities(self) -> list[tuple[str, str]]:
+        return [(community.community_id, community.name) for community in await self._access.communities()]
+
+    async def residents(self, community_id: str) -> list[DirectoryResident]:
+        return [_directory_resident(record, community_id) for record in await self._access.residents(community_id)]
+
+    async def resident(self, resident_id: str) -> DirectoryResident | None:
+        try:
+            record, community_id = await self._access.resident(resident_id)
+        except NotFound:
+            return None
+        return _directory_resident(record, community_id)
+
+
+def _directory_resident(record: ResidentRecord, community_id: str) -> DirectoryResident:
+    return DirectoryResident(record.resident_id, community_id, record.unit_id, record.name,
+                             record.status is ResidentStatus.ACTIVE)
 
 
 def build_store(settings: Settings) -> TimeSeriesStore:

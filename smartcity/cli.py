@@ -418,6 +418,38 @@ def org_list() -> None:
 
 
 @main.group()
+def admin() -> None:
+    """The installation's administrators (SC_DATABASE_URL): they act on every community and market, create the
+    organisations and invite their staff. The first one is made here, or with the one-time setup link an empty
+    installation prints when it starts."""
+
+
+@admin.command("create", epilog=SETTINGS_EPILOG)
+@click.argument("username")
+@click.option("--name", default=None, help="Display name (default: USERNAME)")
+@click.option("--password-stdin", is_flag=True,
+              help="Read the password from the first line of standard input (scripts); else it is asked for twice")
+def admin_create(username: str, name: str | None, password_stdin: bool) -> None:
+    """Create the administrator account USERNAME. A weak password (short, the username, one of the most common,
+    digits only...) is refused with the reason."""
+    from accounts.passwords import password_problem  # on use
+    from smartcity.account_commands import create_admin  # on use
+
+    settings = _settings()
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+        if (problem := password_problem(password, username)) is not None:
+            raise click.ClickException(f"administrator {username!r} not created: weak password: {problem.message}")
+    else:
+        while True:  # asked again until strong enough; Ctrl-C or the end of input leaves
+            password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+            if (problem := password_problem(password, username)) is None:
+                break
+            click.echo(f"Weak password: {problem.message}. Choose another.", err=True)
+    click.echo(create_admin(settings, username, name or username, password))
+
+
+@main.group()
 def votes() -> None:
     """Owners' e-voting (Civil Code Art. 278): checks anyone entitled can run."""
 

@@ -63,7 +63,7 @@ async def running(services: Services, settings: Settings,
     tasks: list[asyncio.Task[None]] = []
     try:
         notes = await seed_demo(services, settings.site, demo, clock()) if demo is not None else (
-            await first_start_notes(services))
+            await first_start_notes(services, settings, clock()))
         if demo is not None:
             tasks.append(asyncio.create_task(keep_demo_market(services, settings.site, demo, clock, stopping),
                                              name="demo"))
@@ -80,13 +80,19 @@ async def running(services: Services, settings: Settings,
         await asyncio.gather(downlink, return_exceptions=True)
 
 
-EMPTY_INSTALLATION_NOTE = ("This installation has no accounts yet: create the first administrator "
-                           "(docs/operations.md, \"A clean start\"), or start with --demo to try the demo.")
+EMPTY_INSTALLATION_NOTE = "This installation has no accounts yet: create the first administrator"
 
 
-async def first_start_notes(services: Services) -> list[str]:
-    """What to tell whoever started an installation without accounts (nothing once it has one)."""
-    return [] if await services.accounts.count() else [EMPTY_INSTALLATION_NOTE]
+async def first_start_notes(services: Services, settings: Settings, now: datetime) -> list[str]:
+    """What to tell whoever started an installation without accounts (nothing once it has one): a one-time link
+    to create the first administrator with, or the command (docs/accounts.md)."""
+    host = "127.0.0.1" if settings.http_host in ("0.0.0.0", "::", "") else settings.http_host  # all: this one too
+    base_url = settings.public_base_url or f"http://{host}:{settings.http_port}"
+    setup = await services.accounts.setup_link_if_empty(now, base_url)
+    if setup is None:
+        return []
+    return [f"{EMPTY_INSTALLATION_NOTE} at {setup} (one use, valid 24 hours), or run 'smartcity admin create "
+            "USERNAME'; or start with --demo to try the demo."]
 
 
 async def _finish(tasks: list[asyncio.Task[None]], wait_s: float) -> None:

@@ -77,6 +77,9 @@ class Principal:
     """The ``jti`` of the token that names this principal: what signing out revokes."""
     scope: Scope = NOTHING
     """What it may act on; set once the accounts have checked the token (:func:`webkit.auth.checked_principal`)."""
+    issued_at: datetime | None = None
+    """When its token was issued (``iat``, to the second): the accounts refuse tokens issued before a password
+    reset. None for a principal made in code rather than read from a token."""
 
     @property
     def is_admin(self) -> bool:
@@ -138,7 +141,9 @@ class TokenAuthority:
         token_id = claims["jti"]
         if not isinstance(token_id, str) or not 0 < len(token_id) <= MAX_TOKEN_ID_CHARS:
             raise AuthError("invalid token: its id (jti) is no short string")
-        return Principal(str(claims["sub"]), roles, expires_at, token_id)
+        issued = claims.get("iat")
+        issued_at = datetime.fromtimestamp(issued, tz=now.tzinfo) if isinstance(issued, int) else None
+        return Principal(str(claims["sub"]), roles, expires_at, token_id, issued_at=issued_at)
 
 
 class PrincipalStatus(Enum):
@@ -175,7 +180,8 @@ class Standing:
         administrator's: everything): a token never gives more than its account has now."""
         roles = principal.roles & self.roles
         scope = EVERYTHING if Role.ADMIN in roles else self.scope
-        return Principal(principal.subject, roles, principal.expires_at, principal.token_id, scope)
+        return Principal(principal.subject, roles, principal.expires_at, principal.token_id, scope,
+                         principal.issued_at)
 
 
 class TokenChecker(Protocol):

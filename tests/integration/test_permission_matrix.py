@@ -251,6 +251,11 @@ async def _made_north_objects(client: TestClient[Any, Any], installation_ids: di
         "label": "智慧家园平台", "role": "property_manager", "communities": [NORTH]})
     assert token.status == 201, await token.text()
     ids["token_id"] = (await token.json())["token_id"]
+    invitation = await client.post("/api/accounts/invitations", headers=manager, json={
+        "role": "property_manager", "display_name": "北苑新同事", "communities": [NORTH]})
+    assert invitation.status == 201, await invitation.text()
+    ids["invitation_id"] = (await invitation.json())["invitation_id"]
+    ids["account_id"] = "pm-sun"  # the north's manager: looked after by their company's colleagues and an admin
     ids["trace_code"] = ids.get("trace_code", "0000000000")
 
 
@@ -351,6 +356,9 @@ def _body(path: str, ids: dict[str, str]) -> Any:
         "/api/ownership/units/{unit_id}": owners,
         "/api/ownership/communities/{community_id}/import": {"units": [{"unit_id": ids["unit_id"], **owners}]},
         "/api/accounts/tokens": {"label": "矩阵", "role": "property_manager", "communities": [NORTH]},
+        "/api/accounts/invitations": {"role": "property_manager", "display_name": "矩阵", "communities": [NORTH],
+                                      "organisation_id": "beiyuan-wuye"},
+        "/api/accounts/activation-codes": {"community_id": NORTH, "resident_ids": ["R-matrix"]},
         "/api/markets": {"site": NORTH, "name": "北市场", "address": "北路1号", "complaint_hotline": "12315"},
         m + "/vendors": {"vendor_id": "v-matrix", "name": "矩阵"},
         m + "/vendors/{vendor_id}/documents": {"kind": "business_licence", "number": "91330100MA27XXXXXX",
@@ -491,7 +499,9 @@ async def test_every_api_route_answers_each_caller_within_their_scope(installati
 
 
 PUBLIC_PAGES = ("/market/{site}/prices", "/market/{site}/trace", "/market/{site}/trace/{trace_code}",
-                "/market/{site}/stalls/{stall}", "/market/{site}/stalls/{stall}/screen", "/signin", "/", "/static")
+                "/market/{site}/stalls/{stall}", "/market/{site}/stalls/{stall}/screen", "/signin", "/", "/static",
+                "/setup/{code}", "/invite/{code}", "/reset/{code}", "/activate")
+"""Pages anyone may open (the one-time code pages: whoever holds the code, who has no account yet)."""
 ADMIN_PAGES_NOT_200 = ("/access/my", "/voting/proposals/{proposal_id}/receipt")
 """A resident's own pages (their unit, their visitors, their ballot's receipt): an administrator has none."""
 COMMUNITY_PAGES = "/access/console"
