@@ -380,8 +380,11 @@ class _Collected:
         self.problems.append(Problem(row, code, message))
 
     def take(self, line: SheetRow) -> None:
+        before = len(self.problems)
         if self._building(line) and self._unit(line) and line.person is not None:
             self._person(line, line.person)
+        if len(self.problems) > before and line.person is not None and line.person.owner is not None:
+            self.owner_marked.add(line.unit_id)
 
     def refused_row(self, problems: list[Problem], cells: Mapping[str, Cell]) -> None:
         self.problems.extend(problems)
