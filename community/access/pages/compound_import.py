@@ -21,7 +21,7 @@ from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from urllib.parse import quote
+from urllib.parse import quote, unquote
 
 from aiohttp import web
 
@@ -151,7 +151,8 @@ async def _checked_form(request: web.Request) -> tuple[dict[str, str], tuple[str
                           title="表单已失效")
     upload = form.get(UPLOAD_FIELD)
     if isinstance(upload, web.FileField):
-        return fields, (upload.filename or "", upload.file.read())
+        # shown only: some clients percent-encode a name that is not ASCII (aiohttp's does; browsers send UTF-8)
+        return fields, (unquote(upload.filename or "")[:100], upload.file.read())
     return fields, None
 
 
