@@ -98,10 +98,6 @@ class ReportView:
     def counts(self) -> dict[Outcome, int]:
         return {outcome: self.report.count(outcome) for outcome in Outcome}
 
-    @property
-    def changes(self) -> bool:
-        return self.report.count(Outcome.CREATED) + self.report.count(Outcome.CHANGED) > 0
-
 
 def report_view(report: ImportReport) -> ReportView:
     """Refused rows first, then changed and created ones; unchanged rows are counted, not listed."""
