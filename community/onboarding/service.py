@@ -11,6 +11,7 @@ by hand) is refused rather than overwritten.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass
 
@@ -66,7 +67,8 @@ class CompoundImport:
                 await ownership.lock_community(community_id)
             view = await work.view(sheet.buildings, sheet.units, sheet.residents)
             current = {unit_id: entry.ownership for unit_id, entry in (await ownership.entries(community_id)).items()}
-            plan = plan_import(sheet, view, current, work.card_hash)
+            # a 20,000-unit plan takes a moment: in a worker thread, not on the event loop (the transaction waits)
+            plan = await asyncio.to_thread(plan_import, sheet, view, current, work.card_hash)
             applied = not dry_run and not plan.refused
             if applied:
                 await work.apply(plan.directory)

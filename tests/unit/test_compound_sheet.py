@@ -298,6 +298,13 @@ def test_a_file_longer_than_the_limit_is_refused_without_reading_it_all() -> Non
     assert str(MAX_UNITS) in sheet.problems[0].message
 
 
+def test_a_100000_row_file_is_refused_at_the_first_row_past_the_limit() -> None:
+    lines = [row(unit=f"U{number}", room=str(number), person=f"P{number}") for number in range(100_000)]
+    sheet = read_upload(csv_bytes(*lines))
+    assert codes(sheet) == [(None, "too_many_units")]
+    assert f"第 {MAX_UNITS + 2} 行起没有读" in sheet.problems[0].message
+
+
 def test_more_rows_than_the_limit_are_refused_even_for_few_units() -> None:
     def rows() -> Iterator[list[Cell]]:
         yield HEADER

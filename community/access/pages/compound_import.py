@@ -15,6 +15,7 @@ other forms; the form is read by aiohttp within the installation's body limit.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 from collections import OrderedDict
@@ -162,8 +163,8 @@ async def upload_form(request: web.Request) -> web.StreamResponse:
         return await _render_import(request, scope, problems=["请选择要导入的 CSV 或 Excel（.xlsx）文件。"], status=422)
     name, data = upload
     community_id = scope.community.community_id
-    report = await CompoundImport(_pages(request).service).run(community_id, read_upload(data), principal.subject,
-                                                               dry_run=True)
+    sheet = await asyncio.to_thread(read_upload, data)  # seconds for a large workbook: not on the event loop
+    report = await CompoundImport(_pages(request).service).run(community_id, sheet, principal.subject, dry_run=True)
     digest = None
     if not report.refused and report.count(Outcome.CREATED) + report.count(Outcome.CHANGED):
         digest = request.app[SHELF].put(principal.subject, community_id, data, _now(request))
@@ -184,8 +185,8 @@ async def confirm_import(request: web.Request) -> web.Response:
     if data is None:
         return await _render_import(request, scope, problems=[
             "上传的文件已过期（预览后 30 分钟内有效，服务重启后需重新上传），请重新选择文件并预览。"], status=410)
-    report = await CompoundImport(_pages(request).service).run(community_id, read_upload(data), subject,
-                                                               dry_run=False)
+    sheet = await asyncio.to_thread(read_upload, data)
+    report = await CompoundImport(_pages(request).service).run(community_id, sheet, subject, dry_run=False)
     if report.applied:
         shelf.drop(subject, community_id, digest)
     return await _render_import(request, scope, view=report_view(report), file_name=form.get("file_name", ""),

@@ -13,6 +13,7 @@ Property managers and administrators only — the file holds residents' phones a
 
 from __future__ import annotations
 
+import asyncio
 from typing import Annotated, Literal
 
 from aiohttp import web
@@ -107,13 +108,14 @@ def _dry_run(request: web.Request) -> bool:
 
 
 async def _sheet(request: web.Request) -> CompoundSheet:
-    """The sheet the request carries: JSON rows, a multipart form's file, or the body itself."""
+    """The sheet the request carries: JSON rows, a multipart form's file, or the body itself — checked in a worker
+    thread, so that reading a large workbook (seconds) does not hold up the gates' feed and the other requests."""
     if request.content_type == "application/json":
         data: AccessCompoundImportIn = await _body(request, AccessCompoundImportIn)
-        return read_records(data.rows)
+        return await asyncio.to_thread(read_records, data.rows)
     if request.content_type == "multipart/form-data":
-        return read_upload(await _multipart_file(request))
-    return read_upload(await request.read())
+        return await asyncio.to_thread(read_upload, await _multipart_file(request))
+    return await asyncio.to_thread(read_upload, await request.read())
 
 
 async def _multipart_file(request: web.Request) -> bytes:
