@@ -340,6 +340,10 @@ def _body(path: str, ids: dict[str, str]) -> Any:
         a + "/communities/{community_id}/buildings": {"building_id": "B-matrix", "name": "矩阵楼"},
         a + "/communities/{community_id}/units": {"unit_id": "U-matrix", "building_id": "B-matrix", "entrance": "1",
                                                   "room": "101", "area_m2": "88.50"},
+        # JSON rows of a compound sheet; a dry run (the default), so the administrator's call writes nothing
+        a + "/communities/{community_id}/import": {"rows": [{
+            "building_id": "B-matrix", "room": "101", "unit_id": "U-matrix-import", "area_m2": "88.50",
+            "person_id": "P-matrix", "name": "矩阵", "owner": "是"}]},
         a + "/communities/{community_id}/residents": {"resident_id": "R-matrix", "unit_id": ids["unit_id"],
                                                       "role": "family", "name": "矩阵"},
         a + "/residents/{resident_id}/groups": {"group_ids": [ids["group_id"]]},
@@ -405,7 +409,7 @@ async def _call(client: TestClient[Any, Any], method: str, path: str, headers: d
                 return response.status, (await asyncio.wait_for(response.content.read(65536), 1.0)).decode()
             except TimeoutError:
                 return response.status, ""
-        return response.status, await response.text()
+        return response.status, await response.text(errors="replace")  # a download may be binary (a template)
 
 
 def _mentions_north(text: str, ids: dict[str, str]) -> bool:

@@ -19,7 +19,7 @@ the same 404 page as an unknown one; a resident's pages need their account assig
   accounts), `entries` (today's entries per gate from the time series), `context` (the app's state, the clock,
   rendering, paths and roles, form values);
 * the manager's pages: `scope` (which community), `rows` (events, alarms, remote opens as drawn), `console` (with
-  the live feed), `log_search`, `alarms`, `remote_open`;
+  the live feed), `log_search`, `alarms`, `remote_open`, `compound_import` (a compound from a spreadsheet);
 * the residents' pages: `residents` (who is signed in, their doors), `my_unit`, `visitors` (passes, invitations).
 """
 
@@ -32,6 +32,16 @@ from aiohttp import web
 
 from community.access.live_stream import end_streams_at_shutdown
 from community.access.pages.alarms import acknowledge_alarm, alarms_page, resolve_alarm
+from community.access.pages.compound_import import (
+    IMPORT,
+    SHELF,
+    UploadShelf,
+    confirm_import,
+    csv_template_page,
+    import_page,
+    upload_form,
+    xlsx_template_page,
+)
 from community.access.pages.console import console, console_live
 from community.access.pages.context import CONSOLE, MANAGERS, MINE, PAGES, RESIDENTS, AccessPages
 from community.access.pages.entries import RECOUNT_AFTER, EntryCounter, TodayEntries
@@ -56,6 +66,7 @@ def mount_access_pages(app: web.Application, service: AccessService, store: Time
     ``store`` is the gateway's time-series store, read for today's entries per gate."""
     pages = ContextApp("/access")
     pages.app[PAGES] = AccessPages(service, store, EntryCounter(store, recount_after), People(service))
+    pages.app[SHELF] = UploadShelf()
     end_streams_at_shutdown(pages.app, service.feed)
     add_templates(app, TEMPLATE_DIR)
     add_navigation(app, NavLink("门禁管理", CONSOLE, MANAGERS, "实时动态、告警、远程开门、通行记录"))
@@ -69,6 +80,11 @@ def mount_access_pages(app: web.Application, service: AccessService, store: Time
     pages.add_get(CONSOLE + "/open", remote_open_page)
     pages.add_post(CONSOLE + "/open", remote_open_form)
     pages.add_get(CONSOLE + "/open/{cmd_id}", remote_open_result)
+    pages.add_get(IMPORT, import_page)
+    pages.add_post(IMPORT, upload_form)
+    pages.add_post(IMPORT + "/confirm", confirm_import)
+    pages.add_get(IMPORT + "/template.csv", csv_template_page)
+    pages.add_get(IMPORT + "/template.xlsx", xlsx_template_page)
     pages.add_get(MINE, my_unit)
     pages.add_get(MINE + "/visitors", my_visitors)
     pages.add_get(MINE + "/visitors/new", invite_page)

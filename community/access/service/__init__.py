@@ -12,6 +12,7 @@ are serialised in-process.
 """
 
 from community.access.service.access_service import AccessService
+from community.access.service.compound import CompoundWork
 from community.access.service.directory import CommunityImport, CredentialEnrolment
 from community.access.service.errors import (
     UNSTORABLE_VALUE,
@@ -34,6 +35,7 @@ __all__ = [
     "AccessService",
     "AccessSettings",
     "CommunityImport",
+    "CompoundWork",
     "Conflict",
     "CredentialEnrolment",
     "GateStatus",

@@ -3,6 +3,7 @@ groups of this package around one unit of work and hands each call to the group 
 themselves, and their documentation, are in the groups' modules:
 
 * `directory` — communities, buildings, units, residents, credentials, gates, access groups, imports;
+* `compound` — a bulk import into an existing community, in one transaction others may write in too;
 * `whitelists` — every gate's whitelist kept in sync (the outbox's deliveries), and its status;
 * `visitors` — visitor passes; `remote_opens` — doors opened from afar;
 * `access_log` — gate events recorded, the log and presence; `alarms` — alarms raised and handled;
@@ -12,6 +13,7 @@ themselves, and their documentation, are in the groups' modules:
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
+from contextlib import AbstractAsyncContextManager
 from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -32,6 +34,7 @@ from community.access.permissions import Door, Whitelist
 from community.access.remote_open import RemoteOpen
 from community.access.service.access_log import AccessLog
 from community.access.service.alarms import AlarmBook, AlarmDesk
+from community.access.service.compound import Compounds, CompoundWork
 from community.access.service.directory import CommunityImport, CredentialEnrolment, Directory
 from community.access.service.gate_registry import GateRegistry
 from community.access.service.remote_opens import RemoteOpens
@@ -70,6 +73,7 @@ class AccessService:
         self._uow = uow
         self._alarm_book = alarm_book
         self._directory = Directory(uow, keys, gates, alarm_book)
+        self._compounds = Compounds(uow, keys)
         self._whitelists = Whitelists(uow)
         self._visitors = VisitorPasses(uow, keys, self.settings)
         self._remote_opens = RemoteOpens(uow, downlink, clock, gates, self.settings)
@@ -156,6 +160,9 @@ class AccessService:
 
     async def import_community(self, data: CommunityImport) -> None:
         await self._directory.import_community(data)
+
+    def compound_work(self, community_id: str) -> AbstractAsyncContextManager[CompoundWork]:
+        return self._compounds.work(community_id)
 
     # -- whitelists ---------------------------------------------------------------------------------------------
 

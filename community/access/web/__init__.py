@@ -14,7 +14,8 @@ of all contexts has no clashes.
 * `handling` — what every handler shares: the service's refusals as 4xx, bodies, ids, page limits, the caller;
 * the handlers, per resource: `directory` (communities, buildings, units, residents, the signed-in resident),
   `credentials`, `gates` (gates, whitelists, access groups), `visitors` (passes), `remote_open`, `events` (the
-  access log, presence), `alarms`, `live` (the feed);
+  access log, presence), `alarms`, `live` (the feed), `compound_import` (a compound from a spreadsheet, with
+  ``community.onboarding``);
 * `routes` — the route table, which /openapi.json describes.
 """
 

@@ -10,6 +10,13 @@ from __future__ import annotations
 from dataclasses import replace
 
 from community.access.web.alarms import acknowledge_alarm, list_alarms, resolve_alarm
+from community.access.web.compound_import import (
+    AccessCompoundImportIn,
+    AccessImportOut,
+    csv_template,
+    import_compound,
+    xlsx_template,
+)
 from community.access.web.credentials import enroll, list_credentials, revoke_credential
 from community.access.web.directory import (
     add_building,
@@ -86,6 +93,16 @@ _ROUTES = [
     Route("GET", C + "/buildings", list_buildings, "The buildings", None, AccessBuildingsOut, 200, READERS, (404,)),
     Route("POST", C + "/units", add_unit, "Add a unit (房屋) with its exclusive area", AccessUnitIn, AccessUnitOut,
           201, MANAGERS, (400, 404, 409, 422)),
+    Route("POST", C + "/import", import_compound, "Import a compound from a spreadsheet — buildings, units with "
+          "their areas, owners and co-owners, residents with phones and cards — all or nothing: a dry run (the "
+          "default) reports row by row what would be created, changed or refused; dry_run=false writes it. The body: "
+          "a CSV or XLSX file (or a multipart form's `file`), or JSON rows as described",
+          AccessCompoundImportIn, AccessImportOut, 200, MANAGERS, (400, 404, 413, 422),
+          query=(QueryParam("dry_run", "boolean", "true (the default): report only; false: import"),)),
+    Route("GET", C + "/import/template.csv", csv_template, "The compound import's template (CSV, UTF-8)", None, None,
+          200, MANAGERS, (404,)),
+    Route("GET", C + "/import/template.xlsx", xlsx_template, "The compound import's template (XLSX, with the "
+          "columns explained)", None, None, 200, MANAGERS, (404,)),
     Route("GET", "/api/access/units/{unit_id}", get_unit, "A unit and its residents (phones masked)", None,
           AccessUnitOut, 200, PEOPLE, (404,)),
     Route("POST", C + "/residents", add_resident, "Register a resident (owner, family member, tenant)",
