@@ -101,7 +101,7 @@ async def create_token(request: web.Request) -> web.Response:
     principal, now = request[PRINCIPAL], request.config_dict[CLOCK]()
     try:
         token = await request.app[TENANCY].create_api_token(
-            principal, data.label, data.role, Scope(frozenset(data.communities), frozenset(data.markets)),
+            principal, data.label, data.role, Scope.of(data.communities, data.markets),
             token_ttl(data.ttl_days), now, organisation_id=data.organisation_id)
     except TenancyRefused as refusal:
         raise json_error(web.HTTPUnprocessableEntity, str(refusal), reason="refused") from None

@@ -110,5 +110,5 @@ def _record(row: Any) -> CodeRecord:
         row["code_id"], row["digest"], CodeKind(row["kind"]), row["created_at"], row["expires_at"],
         account_id=row["account_id"], display_name=row["display_name"],
         role=None if row["role"] is None else Role(row["role"]), organisation_id=row["organisation_id"],
-        scope=Scope(frozenset(row["communities"]), frozenset(row["markets"])), created_by=row["created_by"],
+        scope=Scope.of(row["communities"], row["markets"]), created_by=row["created_by"],
         used_at=row["used_at"], revoked_at=row["revoked_at"])

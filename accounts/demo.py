@@ -77,8 +77,8 @@ async def seed_demo_accounts(accounts: AccountService, now: datetime, people: Se
     for demo_organisation in (*organisations, *defaults):
         organisation = demo_organisation.organisation
         await tenancy.create_organisation(organisation.organisation_id, organisation.name, organisation.kind, now)
-        await tenancy.hold(organisation.organisation_id, Scope(frozenset(demo_organisation.communities),
-                                                               frozenset(demo_organisation.markets)))
+        await tenancy.hold(organisation.organisation_id,
+                           Scope.of(demo_organisation.communities, demo_organisation.markets))
     created: list[Account] = []
     for demo in people:
         outcome = await accounts.create_account(demo.account_id, demo.display_name, demo.roles, DEMO_PASSWORD, now)
@@ -119,5 +119,4 @@ async def _place(accounts: AccountService, demo: DemoAccount, communities: Seque
         if Role.MARKET_OPERATOR not in demo.roles:
             wanted_markets = ()
     if wanted_communities or wanted_markets:
-        await accounts.tenancy.assign(demo.account_id, Scope(frozenset(wanted_communities),
-                                                             frozenset(wanted_markets)))
+        await accounts.tenancy.assign(demo.account_id, Scope.of(wanted_communities, wanted_markets))

@@ -119,6 +119,6 @@ async def _offered_markets(principal: Principal, tenancy: TenancyService) -> set
 def _scope_of(submitted: MultiDictProxy[str], role: Role) -> Scope:
     if role is Role.ADMIN:
         return NOTHING
-    return Scope(frozenset(v for v in submitted.getall("community", []) if v),
-                 frozenset(v for v in submitted.getall("market", []) if v))
+    return Scope.of((v for v in submitted.getall("community", []) if v),
+                    (v for v in submitted.getall("market", []) if v))
 

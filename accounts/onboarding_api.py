@@ -125,7 +125,7 @@ def _body(model: type[Body], data: bytes, what: str) -> Body:
 async def create_invitation(request: web.Request) -> web.Response:
     data = _body(InvitationIn, await request.read(), "invitation")
     terms = InvitationTerms(data.role, data.display_name, data.organisation_id,
-                            Scope(frozenset(data.communities), frozenset(data.markets)), data.expires_in_days)
+                            Scope.of(data.communities, data.markets), data.expires_in_days)
     try:
         issued = await request.app[ONBOARDING].invite(request[PRINCIPAL], terms, request.config_dict[CLOCK]())
     except TenancyRefused as refusal:

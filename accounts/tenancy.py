@@ -376,6 +376,3 @@ async def _organisation(repository: AccountRepository, organisation_id: str | No
 def _union(first: Scope, second: Scope) -> Scope:
     return Scope(first.communities | second.communities, first.markets | second.markets)
 
-
-def scope_of_ids(communities: Iterable[str] = (), markets: Iterable[str] = ()) -> Scope:
-    return Scope(frozenset(communities), frozenset(markets))

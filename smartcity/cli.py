@@ -255,7 +255,7 @@ def _scope(communities: tuple[str, ...], markets: tuple[str, ...], *, required: 
 
     if required and not communities and not markets:
         raise click.UsageError("name at least one --community or --market")
-    return Scope(frozenset(communities), frozenset(markets))
+    return Scope.of(communities, markets)
 
 
 @main.group()

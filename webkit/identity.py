@@ -51,6 +51,11 @@ class Scope:
     markets: frozenset[str] = frozenset()
     everything: bool = False
 
+    @classmethod
+    def of(cls, communities: Iterable[str] = (), markets: Iterable[str] = ()) -> Scope:
+        """The scope of these community and market ids."""
+        return cls(frozenset(communities), frozenset(markets))
+
     def has_community(self, community_id: str) -> bool:
         return self.everything or community_id in self.communities
 

@@ -43,7 +43,7 @@ class Clock:
 
 
 def scope(communities: tuple[str, ...] = (), markets: tuple[str, ...] = ()) -> Scope:
-    return Scope(frozenset(communities), frozenset(markets))
+    return Scope.of(communities, markets)
 
 
 ORGANISATIONS = [
