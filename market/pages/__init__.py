@@ -21,7 +21,7 @@ URLs (``{site}`` is the market's site id)::
 ``publishing``, ``batches``, ``findings`` (the operator's), ``price_board`` and ``trace_lookup`` (the public
 ones); ``context`` holds what every page reads from the app and the request (and the operator pages' guard),
 ``uploads`` the guard and bounded reading of a form with a file, ``form_fields`` what people type,
-``form_checks`` a form checked by the API's own model, ``wording`` how states are worded.
+``wording`` how states are worded.
 """
 
 from market.pages.routes import mount_market_pages

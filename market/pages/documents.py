@@ -24,7 +24,6 @@ from market.licences import (
     normalised_credit_code,
 )
 from market.pages.context import market_page, now_of, service_of, site_of, unknown_vendor, vendor_of
-from market.pages.form_checks import FieldWords, FormState, checked, typed
 from market.pages.uploads import UPLOAD, UploadForm, market_upload
 from market.pages.vendors import vendor_page_with
 from market.scans import ScanProblem
@@ -33,6 +32,7 @@ from market.web.scans import scan_response
 from market.web.schemas import DocumentIn
 from market.web.scope import OPERATORS, READERS
 from webkit.auth import PRINCIPAL
+from webkit.form_checks import FieldWords, FormState, checked, typed
 from webkit.pages import PageProblem
 
 SCAN_FIELD: Final = "scan"

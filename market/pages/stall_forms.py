@@ -21,12 +21,12 @@ from market.pages.context import (
     service_of,
     site_of,
 )
-from market.pages.form_checks import FieldWords, FormState, checked, typed
 from market.pages.stalls import stall_page_with, stalls_page_with
 from market.service import Conflict, NotFound, Refused, StallDisplay
 from market.stalls import Stall
 from market.web.schemas import ScaleIn, StallChangeIn, StallIn
 from market.web.scope import OPERATORS
+from webkit.form_checks import FieldWords, FormState, checked, typed
 from webkit.pages import form_of
 
 STALL_FIELDS: Final = ("stall", "name", "stall_type", "vendor_id")

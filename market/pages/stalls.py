@@ -25,13 +25,13 @@ from market.pages.context import (
     service_of,
     site_of,
 )
-from market.pages.form_checks import FormState
 from market.pages.form_fields import InputProblem, text_field
 from market.pages.wording import licence_tone
 from market.scale_delivery import DeliveryStatus
 from market.service import Conflict, NotFound, Refused, StallOverview
 from market.web.scope import OPERATORS, READERS
 from webkit.auth import PRINCIPAL
+from webkit.form_checks import FormState
 from webkit.pages import PageProblem, form_of
 
 LICENCE_PROBLEMS_PER_PAGE: Final = 50

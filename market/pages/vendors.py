@@ -25,13 +25,13 @@ from market.pages.context import (
     site_of,
     vendor_of,
 )
-from market.pages.form_checks import FieldWords, FormState, checked, typed
 from market.pages.wording import masked_phone
 from market.scans import size_text
 from market.service import Conflict, NotFound, StallOverview
 from market.stalls import Vendor
 from market.web.schemas import VendorIn
 from market.web.scope import OPERATORS, READERS
+from webkit.form_checks import FieldWords, FormState, checked, typed
 from webkit.pages import form_of
 
 VENDOR_FIELDS: Final = ("vendor_id", "name", "contact_phone")

@@ -1,4 +1,4 @@
-"""A page's form checked by the API's own request model (:mod:`market.web.schemas`), so a page and the API take
+"""A page's form checked by the API's own request model (a service's pydantic schema), so a page and the API take
 and refuse the same input; what is wrong comes back per field, in words for the person who typed it, to be shown
 next to that field while the form keeps what was typed (:class:`FormState`)."""
 
@@ -10,11 +10,9 @@ from dataclasses import dataclass, field
 from typing import TypeVar
 
 from multidict import MultiDictProxy
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
-from market.web.schemas import RequestBody
-
-_Model = TypeVar("_Model", bound=RequestBody)
+_Model = TypeVar("_Model", bound=BaseModel)
 TYPED_CHARS = 400
 """What is kept of a typed value to show it again (every field's limit is below)."""
 
