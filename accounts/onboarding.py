@@ -51,6 +51,7 @@ from accounts.stewardship import (
     InvitationTerms,
     Steward,
     Ward,
+    committee_problem,
     invitation_problem,
     may_look_after,
     may_see_invitation,
@@ -277,6 +278,25 @@ class OnboardingService:
         log.info("account enabled" if enabled else "account disabled",
                  extra={"account_id": account_id, "by": actor.subject})
         return replace(account, enabled=enabled)
+
+    async def set_committee(self, actor: Principal, account_id: str, member: bool) -> Account:
+        """Record a resident as a member of their community's owners' committee (``member``), or no longer; on an
+        account ``actor`` looks after (:class:`NotVisible` otherwise), refused (:class:`TenancyRefused`) for an
+        account that is not one community's resident. A removal takes effect on the account's next request; a new
+        member acts as one once they sign in again (a token never gives more than its account had when issued)."""
+        async with self._engine.begin() as connection:
+            repository = AccountRepository(connection)
+            account = await _ward(repository, actor, account_id)
+            steward = await _steward(repository, actor)
+            ward = Ward(account_id, account.roles, await repository.organisation_of(account_id),
+                        await repository.account_scope(account_id))
+            if (problem := committee_problem(steward, ward)) is not None:
+                raise TenancyRefused(problem)
+            roles = account.roles | {Role.COMMITTEE} if member else account.roles - {Role.COMMITTEE}
+            await repository.set_roles(account_id, roles)
+        log.info("committee member recorded" if member else "committee member removed",
+                 extra={"account_id": account_id, "by": actor.subject})
+        return replace(account, roles=frozenset(roles))
 
     # --- residents' activation codes ----------------------------------------------------------------------
 

@@ -88,6 +88,12 @@ class AccountOut(BaseModel):
     enabled: bool
 
 
+class CommitteeIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    member: bool = Field(description="true: a member of the community's owners' committee (业主委员会); false: no "
+                                     "longer")
+
+
 class ActivationCodesIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     community_id: Id
@@ -177,6 +183,20 @@ async def enable_account(request: web.Request) -> web.Response:
     return await _set_enabled(request, True)
 
 
+async def set_committee(request: web.Request) -> web.Response:
+    account_id = request.match_info["account_id"]
+    data = _body(CommitteeIn, await request.read(), "committee membership")
+    try:
+        account: Account = await request.app[ONBOARDING].set_committee(request[PRINCIPAL], account_id, data.member)
+    except NotVisible:
+        raise _no_account(account_id) from None
+    except NotPermitted as refusal:
+        raise json_error(web.HTTPForbidden, str(refusal)) from None
+    except TenancyRefused as refusal:
+        raise json_error(web.HTTPUnprocessableEntity, str(refusal), reason="refused") from None
+    return _account_response(account)
+
+
 async def _set_enabled(request: web.Request, enabled: bool) -> web.Response:
     account_id = request.match_info["account_id"]
     try:
@@ -187,6 +207,10 @@ async def _set_enabled(request: web.Request, enabled: bool) -> web.Response:
         raise json_error(web.HTTPForbidden, str(refusal)) from None
     except TenancyRefused as refusal:
         raise json_error(web.HTTPUnprocessableEntity, str(refusal), reason="refused") from None
+    return _account_response(account)
+
+
+def _account_response(account: Account) -> web.Response:
     out = AccountOut(account_id=account.account_id, display_name=account.display_name,
                      roles=sorted(account.roles), enabled=account.enabled)
     return web.json_response(out.model_dump(mode="json"))
@@ -251,6 +275,11 @@ ROUTES = [
           "the caller looks after", None, ResetOut, 201, STEWARDS, (404,)),
     Route("POST", ACCOUNT + "/disable", disable_account, "Disable an account the caller looks after: it cannot sign "
           "in, and every token of it is refused at once", None, AccountOut, 200, STEWARDS, (404, 422)),
+    Route("PUT", ACCOUNT + "/committee", set_committee, "Record a resident as a member of their community's owners' "
+          "committee (业主委员会), as the owners' assembly elected them, or no longer: the committee role (a "
+          "removal takes effect on their next request, a new member's on their next sign-in); by the community's "
+          "property manager", CommitteeIn, AccountOut, 200,
+          LETTER_ISSUERS, (400, 404, 422)),
     Route("POST", ACCOUNT + "/enable", enable_account, "Enable an account the caller looks after again", None,
           AccountOut, 200, STEWARDS, (404,)),
 ]

@@ -74,6 +74,19 @@ def may_look_after(steward: Steward, ward: Ward) -> bool:
             and not ward.scope.markets and communities <= principal.scope.communities)
 
 
+def committee_problem(steward: Steward, ward: Ward) -> str | None:
+    """Why ``steward`` may not record ``ward`` as a member of their community's owners' committee (业主委员会), or
+    remove them, or None. The owners' assembly elects the committee; the property manager of the community (or an
+    administrator) records the result: for a resident of one community, on an account they look after."""
+    if not steward.principal.is_admin and Role.PROPERTY_MANAGER not in steward.principal.roles:
+        return "the community's property manager or an administrator records the owners' committee"
+    if Role.RESIDENT not in ward.roles or ward.roles & STAFF_ROLES or Role.ADMIN in ward.roles:
+        return "a committee member is a resident (an owner) of the community: this account is not a resident's"
+    if len(ward.scope.communities) != 1 or ward.scope.markets or ward.scope.everything:
+        return "a committee member belongs to one community: this resident's account is assigned none or several"
+    return None
+
+
 def invitation_problem(steward: Steward, terms: InvitationTerms) -> str | None:
     """Why ``steward`` may not issue an invitation on ``terms``, or None. (Whether the organisation holds the
     scope is the tenancy's to say, :func:`accounts.organisations.check_assignment`, when the invitation is made

@@ -258,6 +258,12 @@ class AccountRepository:
             update(accounts).where(accounts.c.account_id == account_id).values(enabled=enabled))
         return bool(result.rowcount)
 
+    async def set_roles(self, account_id: str, roles: Iterable[Role]) -> bool:
+        """Replace an account's roles; False when there is none with this id."""
+        result = await self._connection.execute(update(accounts).where(accounts.c.account_id == account_id).values(
+            roles=sorted(role.value for role in roles)))
+        return bool(result.rowcount)
+
     async def set_organisation(self, account_id: str, organisation_id: str | None) -> None:
         await self._connection.execute(
             update(accounts).where(accounts.c.account_id == account_id).values(organisation_id=organisation_id))

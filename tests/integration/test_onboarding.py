@@ -425,7 +425,7 @@ async def test_a_resident_activates_their_account_with_the_code_of_their_letter(
                                                  "password2": NEW_PASSWORD}, 200)
     assert "账号已开通" in text and "R-101" in text
     member = await site.accounts.tenancy.member("R-101")
-    assert (member.account.display_name, member.account.roles, member.scope) == ("王芳", {Role.RESIDENT},
+    assert (member.account.display_name, member.account.roles, member.scope) == ("王芳", frozenset({Role.RESIDENT}),
                                                                                  scope(("demo",)))
     assert await site.signs_in("R-101", NEW_PASSWORD)
 
@@ -594,3 +594,52 @@ async def test_upgrading_keeps_accounts_placed_and_their_tokens_taken(engine_at_
     await downgrade(engine_at_0003, "0003_tenancy")  # and back, in place, the assignments kept
     assert await tenancy.scope_of("pm-1") == ("lvcheng", scope(("demo",)))
     await migrate(engine_at_0003, "accounts")
+
+
+# --- the owners' committee, as the owners' assembly elected it ----------------------------------------------
+
+async def put_committee(site: Site, account_id: str, subject: str, status: int, body: Any) -> Any:
+    response = await site.client.put(f"/api/accounts/{account_id}/committee", json=body, headers=bearer(subject))
+    assert response.status == status, await response.text()
+    return await response.json()
+
+
+async def test_the_property_manager_records_a_resident_as_a_committee_member_and_removes_them(site: Site) -> None:
+    # a token as sign-in issues it once the account has both roles: before that, it is worth a resident's only
+    both = {"Authorization": "Bearer " + AUTHORITY.issue("wang", [Role.RESIDENT, Role.COMMITTEE], NOW,
+                                                         timedelta(days=1))}
+    assert (await (await site.client.get("/api/accounts/me", headers=both)).json())["roles"] == ["resident"]
+    recorded = await put_committee(site, "wang", "pm-2", 200, {"member": True})
+    assert recorded == {"account_id": "wang", "display_name": "wang", "roles": ["committee", "resident"],
+                        "enabled": True}
+    me = await (await site.client.get("/api/accounts/me", headers=both)).json()
+    assert sorted(me["roles"]) == ["committee", "resident"]
+    assert (await put_committee(site, "wang", "root", 200, {"member": False}))["roles"] == ["resident"]
+    me = await (await site.client.get("/api/accounts/me", headers=both)).json()
+    assert me["roles"] == ["resident"], "a removal takes effect on the next request"
+
+
+@pytest.mark.parametrize(("subject", "account_id", "status", "words"), [
+    ("pm-1", "pm-2", 422, "not a resident's"),  # staff are not committee members
+    ("op-1", "wang", 403, "needs one of the roles"),  # an operator records no committee
+    ("sv-1", "wang", 403, "needs one of the roles"),  # a supervisor writes nothing
+    ("wang", "wang", 403, "needs one of the roles"),  # nor does a resident, for themselves
+    ("pm-w", "wang", 404, "no account 'wang'"),  # another company's resident: as if there were none
+    ("pm-2", "sun", 404, "no account 'sun'"),  # a resident of a community outside the manager's scope
+    ("pm-2", "zz-unknown", 404, "no account 'zz-unknown'"),
+])
+async def test_a_committee_member_is_recorded_only_by_their_communitys_manager(site: Site, subject: str,
+                                                                              account_id: str, status: int,
+                                                                              words: str) -> None:
+    refused = await put_committee(site, account_id, subject, status, {"member": True})
+    assert words in refused["error"]
+    account = await site.accounts.account(account_id)
+    assert account is None or Role.COMMITTEE not in account.roles
+
+
+async def test_a_committee_body_that_is_not_a_yes_or_no_is_refused(site: Site) -> None:
+    for body in ({}, {"member": "maybe"}, {"member": True, "role": "admin"}, [True]):
+        refused = await put_committee(site, "wang", "pm-2", 400, body)
+        assert refused["error"] == "invalid committee membership"
+    account = await site.accounts.account("wang")
+    assert account is not None and account.roles == frozenset({Role.RESIDENT})

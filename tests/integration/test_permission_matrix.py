@@ -363,6 +363,7 @@ def _body(path: str, ids: dict[str, str]) -> Any:
         "/api/accounts/invitations": {"role": "property_manager", "display_name": "矩阵", "communities": [NORTH],
                                       "organisation_id": "beiyuan-wuye"},
         "/api/accounts/activation-codes": {"community_id": NORTH, "resident_ids": ["R-matrix"]},
+        "/api/accounts/{account_id}/committee": {"member": True},
         "/api/markets": {"site": NORTH, "name": "北市场", "address": "北路1号", "complaint_hotline": "12315"},
         m + "/vendors": {"vendor_id": "v-matrix", "name": "矩阵"},
         m + "/vendors/{vendor_id}/documents": {"kind": "business_licence", "number": "91330100MA27XXXXXX",
@@ -459,7 +460,7 @@ async def _judge_api(client: TestClient[Any, Any], matrix: Matrix, ids: dict[str
     elif scoped and _holds_role(caller, roles):
         unknown_status, unknown_text = await _call(client, method, unknown_url, caller.headers, body)
         if status != 404:
-            matrix.fail(label, caller, status, "a role the route takes, out of scope: not 404")
+            matrix.fail(label, caller, status, f"a role the route takes, out of scope: not 404: {text[:200]}")
         elif (unknown_status, _normalised(unknown_text, ids)) != (status, _normalised(text, ids)):
             matrix.fail(label, caller, status, f"differs from an unknown id's {unknown_status}: {text[:80]} / "
                                                f"{unknown_text[:80]}")
