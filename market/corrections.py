@@ -7,6 +7,8 @@
   counts for the stall's licences, and stays listed as voided.
 * ``correct_quantity`` — a batch's received grams corrected (a typing error at receiving); the mass
   balance follows.
+* ``licence_policy`` — the market's own licence rules changed (health certificates at every stall, a licence of
+  farmers too); the subject is the market's site id.
 
 Nothing is deleted: the entry keeps the old values, so what was shown before can be explained.
 """
@@ -26,6 +28,7 @@ class CorrectionKind(StrEnum):
     RELEASE_BATCH = "release_batch"
     VOID_DOCUMENT = "void_document"
     CORRECT_QUANTITY = "correct_quantity"
+    LICENCE_POLICY = "licence_policy"
 
     @property
     def label_zh(self) -> str:
@@ -36,12 +39,13 @@ _LABELS_ZH: Final = {
     CorrectionKind.RELEASE_BATCH: "解除封控",
     CorrectionKind.VOID_DOCUMENT: "作废证照",
     CorrectionKind.CORRECT_QUANTITY: "更正进货量",
+    CorrectionKind.LICENCE_POLICY: "更改本市场证照规定",
 }
 
 
 @dataclass(frozen=True)
 class Correction:
-    """One correction: ``subject`` is the batch id or the document id it changed."""
+    """One correction: ``subject`` is the batch id, the document id or the market's site id it changed."""
 
     kind: CorrectionKind
     subject: str

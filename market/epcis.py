@@ -4,8 +4,8 @@ Events (all ``ObjectEvent`` with ``action`` OBSERVE, class-level: the lot and it
 ``uom`` GRM, as loose produce has no serial numbers):
 
 * receiving — ``bizStep`` receiving, ``disposition`` sellable_accessible: the lot arrives at the stall
-  from the supplier (``sourceList``/``destinationList`` owning parties), with its certificate
-  (``certificationInfo``), origin and product as extension fields;
+  from the supplier (``sourceList``/``destinationList`` owning parties), with its certificates
+  (``certificationInfo``, one URI each), origin, product and product category as extension fields;
 * inspecting — one per rapid test: ``disposition`` conformant or non_conformant, the test as an
   extension field;
 * retail_selling — one per sale: ``disposition`` retail_sold, the scale as ``readPoint``, the stall the
@@ -29,7 +29,7 @@ from typing import Any, Final
 from urllib.parse import quote
 
 from market.market_time import MARKET_TZ_OFFSET
-from market.tracing import Batch, RapidTest, RapidTestResult, Sale
+from market.tracing import Batch, Certificate, RapidTest, RapidTestResult, Sale
 
 EPCIS_CONTEXT: Final = "https://ref.gs1.org/standards/epcis/2.0.0/epcis-context.jsonld"
 EXTENSION_PREFIX: Final = "sc"
@@ -67,8 +67,8 @@ class MarketIdentifiers:
     def test_point(self) -> str:
         return self._uri("rapid-test")
 
-    def certificate(self, batch: Batch) -> str:
-        return self._uri("certificate", batch.certificate_type.value, batch.certificate_number)
+    def certificate(self, certificate: Certificate) -> str:
+        return self._uri("certificate", certificate.kind.value, certificate.number)
 
     def event_id(self, *parts: str) -> str:
         return uuid.uuid5(uuid.NAMESPACE_URL, self._uri("event", *parts)).urn
@@ -135,12 +135,14 @@ def _receiving(batch: Batch, ids: MarketIdentifiers) -> dict[str, Any]:
         {"type": "owning_party", "destination": ids.stall_party(batch.stall)},
         {"type": "location", "destination": ids.stall(batch.stall)},
     ]
-    event["certificationInfo"] = ids.certificate(batch)
+    event["certificationInfo"] = [ids.certificate(certificate) for certificate in batch.certificates]
     event[_ext("batch")] = batch.batch_id
-    event[_ext("product")] = {"plu": batch.plu, "name": batch.product}
+    event[_ext("product")] = {"plu": batch.plu, "name": batch.product,
+                              "category": batch.category.value if batch.category else None}
     event[_ext("origin")] = {"regionCode": batch.origin_code, "name": batch.origin_name}
     event[_ext("supplier")] = batch.supplier
-    event[_ext("certificate")] = {"type": batch.certificate_type.value, "number": batch.certificate_number}
+    event[_ext("certificates")] = [{"type": certificate.kind.value, "number": certificate.number}
+                                   for certificate in batch.certificates]
     return event
 
 

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Final
 
-from market.licences import StallType
+from market.licences import LicencePolicy, Offering, StallType
 
 CODE: Final = re.compile(r"[\w.:-]{1,32}")  # the contract's stall and PLU codes (time-series tags)
 HOTLINE: Final = re.compile(r"[0-9-]{3,20}")
@@ -24,6 +24,8 @@ class Market:
     name: str
     address: str
     complaint_hotline: str  # e.g. 12315, or the market office's number
+    policy: LicencePolicy = field(default_factory=LicencePolicy)
+    """What the market asks of its stalls beyond the law."""
 
     def __post_init__(self) -> None:
         if not HOTLINE.fullmatch(self.complaint_hotline):
@@ -36,6 +38,9 @@ class Vendor:
     name: str
     photo_ref: str | None = None
     contact_phone: str | None = None  # private
+    self_producing: bool = False
+    """A farmer selling their own produce (自产自销): no business licence at a stall selling only farm produce,
+    identified by their identity card or village committee's certificate instead."""
 
 
 @dataclass(frozen=True)
@@ -44,10 +49,14 @@ class Stall:
     name: str
     stall_type: StallType
     vendor_id: str | None = None
+    offerings: frozenset[Offering] = frozenset()
+    """What it sells (the licences it needs follow); none given: what its trade sells."""
 
     def __post_init__(self) -> None:
         if not CODE.fullmatch(self.stall):
             raise ValueError(f"stall code {self.stall!r}: letters, digits and _ . : - (at most 32), as scales send it")
+        if not self.offerings:
+            object.__setattr__(self, "offerings", self.stall_type.default_offerings)
 
 
 @dataclass(frozen=True)

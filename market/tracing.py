@@ -1,9 +1,11 @@
 """Produce tracing (产品溯源): incoming batches, rapid tests, sales linked to batches, recall.
 
-A batch (进货批次) arrives at a stall from a supplier with a certificate; rapid tests (快检) are run on
-it; every sale a scale reports is linked to one batch, so that a receipt's trace code leads back to
-supplier, origin, certificate and tests, and a recalled batch leads forward to every sale of it.
-Plain values in, plain values out: no clock, no I/O.
+A batch (进货批次) arrives at a stall from a supplier with its certificates, of the kinds its product's category
+requires (:data:`CERTIFICATE_RULES`: pork with its quarantine and meat quality certificates, produce with a
+commitment certificate or a test report, each with its legal basis), from an origin that is a division of the
+GB/T 2260 list; rapid tests (快检) are run on it; every sale a scale reports is linked to one batch, so that a
+receipt's trace code leads back to supplier, origin, certificates and tests, and a recalled batch leads forward to
+every sale of it. Plain values in, plain values out: no clock, no I/O.
 """
 
 from __future__ import annotations
@@ -17,33 +19,233 @@ from fractions import Fraction
 from typing import Final
 
 from devices.contract import ScaleRecord
+from market.divisions import Divisions
 from market.findings import Finding, FindingKind, finding_key
-from market.licences import StallType
+from market.licences import LegalBasis, StallType
 from market.market_time import market_day
+from market.refusals import FieldProblem
 
-REGION_CODE: Final = re.compile(r"[1-9]\d{5}")  # GB/T 2260 administrative division, e.g. 370783 寿光市
+REGION_CODE: Final = re.compile(r"[1-9][0-9]{5}")  # GB/T 2260 administrative division, e.g. 370783 寿光市
 MAX_BATCH_GRAMS: Final = 1_000_000_000  # 1000 t: far above any stall's delivery, below any overflow
+MAX_CERTIFICATES: Final = 8
+"""Certificates one batch comes with at most (pork: quarantine, meat quality, a test report...)."""
+
+ANIMAL_EPIDEMIC_LAW_ARTS_29_51: Final = LegalBasis(
+    "《中华人民共和国动物防疫法》", "第二十九条、第五十一条",
+    "Animal products are traded only when quarantined: they come with their quarantine certificate "
+    "(动物检疫合格证明) and mark.")
+PIG_SLAUGHTER_ART_15: Final = LegalBasis(
+    "《生猪屠宰管理条例》", "第十五条",
+    "Pork leaves the designated slaughterhouse only after meat quality inspection, with its meat quality "
+    "inspection certificate (肉品品质检验合格证).")
+FARM_PRODUCE_QUALITY_LAW_ART_39: Final = LegalBasis(
+    "《中华人民共和国农产品质量安全法》", "第三十九条",
+    "Producers and cooperatives issue a commitment certificate (承诺达标合格证) with what they sell; buyers collect "
+    "and keep it or another certificate of quality, and markets check them.")
+FOOD_SAFETY_LAW_ART_65: Final = LegalBasis(
+    "《中华人民共和国食品安全法》", "第六十五条",
+    "A seller of edible farm produce keeps a purchase inspection record and the supplier's documents.")
+FOOD_SAFETY_LAW_ART_53: Final = LegalBasis(
+    "《中华人民共和国食品安全法》", "第五十三条第一款",
+    "A food seller checks the supplier's licence and the food's factory inspection certificate or other "
+    "certificate of conformity.")
 
 
 class CertificateType(StrEnum):
+    """A kind of certificate a batch comes with. ``market_entry`` is kept for batches recorded before the kinds
+    were typed; no batch is received with it any more."""
+
     QUARANTINE = "quarantine"
+    MEAT_QUALITY = "meat_quality"
+    COMMITMENT = "commitment"
+    TEST_REPORT = "test_report"
     ORIGIN = "origin"
     MARKET_ENTRY = "market_entry"
 
     @property
     def label_zh(self) -> str:
-        return {
-            CertificateType.QUARANTINE: "动物检疫合格证明",
-            CertificateType.ORIGIN: "产地证明",
-            CertificateType.MARKET_ENTRY: "市场准入凭证",
-        }[self]
+        return _CERTIFICATE_ZH[self]
 
 
-def accepted_certificates(stall_type: StallType) -> frozenset[CertificateType]:
-    """Meat enters a market only with its animal quarantine certificate; other produce with any of them."""
-    if stall_type is StallType.MEAT:
-        return frozenset({CertificateType.QUARANTINE})
-    return frozenset(CertificateType)
+_CERTIFICATE_ZH: Final = {
+    CertificateType.QUARANTINE: "动物检疫合格证明",
+    CertificateType.MEAT_QUALITY: "肉品品质检验合格证",
+    CertificateType.COMMITMENT: "承诺达标合格证",
+    CertificateType.TEST_REPORT: "检验检测报告",
+    CertificateType.ORIGIN: "产地证明",
+    CertificateType.MARKET_ENTRY: "市场准入凭证",
+}
+
+
+@dataclass(frozen=True)
+class Certificate:
+    """One certificate a batch came with: its kind and number as printed on it."""
+
+    kind: CertificateType
+    number: str
+
+    def __post_init__(self) -> None:
+        if not 1 <= len(self.number) <= 64:
+            raise ValueError("a certificate's number has 1 to 64 characters")
+
+
+class ProductCategory(StrEnum):
+    """What a batch is, as the rules on certificates tell products apart."""
+
+    VEGETABLES = "vegetables"
+    FRUIT = "fruit"
+    PORK = "pork"
+    LIVESTOCK_MEAT = "livestock_meat"
+    POULTRY = "poultry"
+    AQUATIC = "aquatic"
+    EGGS = "eggs"
+    SOY_PRODUCTS = "soy_products"
+    COOKED_FOOD = "cooked_food"
+    PREPARED_FOOD = "prepared_food"
+    PREPACKAGED_FOOD = "prepackaged_food"
+
+    @property
+    def label_zh(self) -> str:
+        return _CATEGORY_ZH[self]
+
+    @property
+    def rule(self) -> CertificateRule:
+        return CERTIFICATE_RULES[self]
+
+
+_CATEGORY_ZH: Final = {
+    ProductCategory.VEGETABLES: "蔬菜",
+    ProductCategory.FRUIT: "水果",
+    ProductCategory.PORK: "猪肉",
+    ProductCategory.LIVESTOCK_MEAT: "牛羊等畜肉",
+    ProductCategory.POULTRY: "禽肉",
+    ProductCategory.AQUATIC: "水产品",
+    ProductCategory.EGGS: "鲜蛋",
+    ProductCategory.SOY_PRODUCTS: "豆制品",
+    ProductCategory.COOKED_FOOD: "熟食",
+    ProductCategory.PREPARED_FOOD: "预制及加工食品",
+    ProductCategory.PREPACKAGED_FOOD: "预包装食品",
+}
+
+
+@dataclass(frozen=True)
+class CertificateRule:
+    """The certificates a category of product enters the market with: each of ``all_of``, at least one of
+    ``any_of`` (if any are named); the kinds that ``fit`` it at all (another kind is refused: a quarantine
+    certificate is no certificate of a cabbage); and why."""
+
+    all_of: tuple[CertificateType, ...]
+    any_of: tuple[CertificateType, ...]
+    fits: frozenset[CertificateType]
+    basis: tuple[LegalBasis, ...]
+
+
+_C = CertificateType
+_PRODUCE_FITS: Final = frozenset({_C.COMMITMENT, _C.TEST_REPORT, _C.ORIGIN})
+_MEAT: Final = CertificateRule((_C.QUARANTINE,), (), _PRODUCE_FITS | {_C.QUARANTINE},
+                               (ANIMAL_EPIDEMIC_LAW_ARTS_29_51,))
+_PRODUCE: Final = CertificateRule((), (_C.COMMITMENT, _C.TEST_REPORT), _PRODUCE_FITS,
+                                  (FARM_PRODUCE_QUALITY_LAW_ART_39, FOOD_SAFETY_LAW_ART_65))
+_FOOD: Final = CertificateRule((), (_C.TEST_REPORT,), frozenset({_C.TEST_REPORT}), (FOOD_SAFETY_LAW_ART_53,))
+CERTIFICATE_RULES: Final[dict[ProductCategory, CertificateRule]] = {
+    ProductCategory.VEGETABLES: _PRODUCE,
+    ProductCategory.FRUIT: _PRODUCE,
+    ProductCategory.PORK: CertificateRule((_C.QUARANTINE, _C.MEAT_QUALITY), (),
+                                          _PRODUCE_FITS | {_C.QUARANTINE, _C.MEAT_QUALITY},
+                                          (ANIMAL_EPIDEMIC_LAW_ARTS_29_51, PIG_SLAUGHTER_ART_15)),
+    ProductCategory.LIVESTOCK_MEAT: CertificateRule(_MEAT.all_of, (), _MEAT.fits | {_C.MEAT_QUALITY}, _MEAT.basis),
+    ProductCategory.POULTRY: _MEAT,
+    ProductCategory.AQUATIC: _PRODUCE,
+    # eggs are animal products: a quarantine certificate may come with them, it does not stand for quality
+    ProductCategory.EGGS: CertificateRule((), _PRODUCE.any_of, _PRODUCE_FITS | {_C.QUARANTINE}, _PRODUCE.basis),
+    ProductCategory.SOY_PRODUCTS: _FOOD,
+    ProductCategory.COOKED_FOOD: _FOOD,
+    ProductCategory.PREPARED_FOOD: _FOOD,
+    ProductCategory.PREPACKAGED_FOOD: _FOOD,
+}
+"""What each category enters the market with; :func:`certificate_problems` applies it."""
+
+_CATEGORIES_OF: Final = {
+    StallType.VEGETABLES: (ProductCategory.VEGETABLES,),
+    StallType.FRUIT: (ProductCategory.FRUIT,),
+    StallType.MEAT: (ProductCategory.PORK, ProductCategory.LIVESTOCK_MEAT, ProductCategory.POULTRY),
+    StallType.AQUATIC: (ProductCategory.AQUATIC,),
+    StallType.EGGS: (ProductCategory.EGGS,),
+    StallType.SOY_PRODUCTS: (ProductCategory.SOY_PRODUCTS,),
+    StallType.COOKED_FOOD: (ProductCategory.COOKED_FOOD,),
+    StallType.PREPARED_FOOD: (ProductCategory.PREPARED_FOOD,),
+    StallType.PREPACKAGED_FOOD: (ProductCategory.PREPACKAGED_FOOD,),
+}
+
+
+def default_category(stall_type: StallType) -> ProductCategory | None:
+    """The category of a batch of a stall of this trade when none is said: the trade's one, None for meat (pork,
+    other livestock and poultry need different certificates: the batch says which it is)."""
+    categories = _CATEGORIES_OF[stall_type]
+    return categories[0] if len(categories) == 1 else None
+
+
+def _kinds_zh(kinds: Iterable[CertificateType], joiner: str) -> str:
+    return joiner.join(kind.label_zh for kind in kinds)
+
+
+def _kinds_en(kinds: Iterable[CertificateType], joiner: str) -> str:
+    return joiner.join(kind.value for kind in kinds)
+
+
+def certificate_problems(category: ProductCategory, certificates: Sequence[Certificate]) -> list[FieldProblem]:
+    """Everything wrong with ``certificates`` for a batch of ``category``, each at its field (``certificates.<i>.kind``
+    for a kind that does not fit, ``certificates`` for one missing); empty when the batch may enter."""
+    rule = category.rule
+    problems: list[FieldProblem] = []
+    if len(certificates) > MAX_CERTIFICATES:
+        return [FieldProblem("certificates", f"a batch comes with at most {MAX_CERTIFICATES} certificates",
+                             f"一个批次最多登记 {MAX_CERTIFICATES} 份凭证")]
+    seen: set[tuple[CertificateType, str]] = set()
+    for index, certificate in enumerate(certificates):
+        if certificate.kind not in rule.fits:
+            fitting = [kind for kind in CertificateType if kind in rule.fits]
+            problems.append(FieldProblem(
+                f"certificates.{index}.kind",
+                f"a {certificate.kind.value} certificate does not fit {category.value}: it comes with "
+                f"{_kinds_en(fitting, ', ')}",
+                f"{category.label_zh}不凭{certificate.kind.label_zh}入场：可登记{_kinds_zh(fitting, '、')}"))
+        elif (certificate.kind, certificate.number) in seen:
+            problems.append(FieldProblem(f"certificates.{index}.number", "the same certificate twice",
+                                         "同一份凭证登记了两次"))
+        seen.add((certificate.kind, certificate.number))
+    held = {certificate.kind for certificate in certificates}
+    missing = [kind for kind in rule.all_of if kind not in held]
+    basis = "；".join(b.citation for b in rule.basis)
+    if missing:
+        problems.append(FieldProblem(
+            "certificates",
+            f"a batch of {category.value} enters the market with {_kinds_en(rule.all_of, ' and ')}: "
+            f"{_kinds_en(missing, ' and ')} missing",
+            f"{category.label_zh}须凭{_kinds_zh(rule.all_of, '和')}入场，缺少{_kinds_zh(missing, '、')}（{basis}）"))
+    if rule.any_of and not held & set(rule.any_of):
+        problems.append(FieldProblem(
+            "certificates",
+            f"a batch of {category.value} enters the market with {_kinds_en(rule.any_of, ' or ')}",
+            f"{category.label_zh}须凭{_kinds_zh(rule.any_of, '或')}入场（{basis}）"))
+    return problems
+
+
+def intake_problems(batch: Batch, divisions: Divisions) -> list[FieldProblem]:
+    """Why a batch may not be received as it is: no category, an origin that is no division of the GB/T 2260
+    list, certificates that do not fit the product or are missing. Empty: it may."""
+    problems: list[FieldProblem] = []
+    if batch.category is None:
+        problems.append(FieldProblem("category", "say what the batch is (pork, other livestock meat, poultry...): "
+                                                 "each needs its own certificates", "请选择商品类别"))
+    origin = divisions.problem(batch.origin_code)
+    if origin is not None:
+        problems.append(FieldProblem("origin_code", f"origin {batch.origin_code!r}: "
+                                                    f"{origin.message(divisions.version)}",
+                                     origin.message_zh(divisions.version)))
+    if batch.category is not None:
+        problems.extend(certificate_problems(batch.category, batch.certificates))
+    return problems
 
 
 class BlockCause(StrEnum):
@@ -73,19 +275,20 @@ class Batch:
     origin_code: str
     origin_name: str
     quantity_g: int
-    certificate_type: CertificateType
-    certificate_number: str
+    certificates: tuple[Certificate, ...]
     arrived_at: datetime
     supplier_contact: str | None = None
     block: Block | None = None
+    category: ProductCategory | None = None
+    """None: received before categories were recorded (a meat batch then did not say which meat)."""
 
     def __post_init__(self) -> None:
         if isinstance(self.quantity_g, bool) or not 0 < self.quantity_g <= MAX_BATCH_GRAMS:
             raise ValueError(f"a batch weighs 1 g to {MAX_BATCH_GRAMS} g, not {self.quantity_g!r}")
         if not REGION_CODE.fullmatch(self.origin_code):
             raise ValueError(f"origin region code {self.origin_code!r}: six digits of GB/T 2260, e.g. 370783")
-        if not self.certificate_number:
-            raise ValueError("a batch comes with its certificate's number")
+        if not self.certificates:
+            raise ValueError("a batch comes with its certificates")
 
     def blocked_at(self, at: datetime) -> bool:
         return self.block is not None and self.block.at <= at

@@ -10,13 +10,24 @@ import jsonschema  # type: ignore[import-untyped]
 import pytest
 
 from market.epcis import MarketIdentifiers, batch_document
-from market.tracing import Batch, BlockCause, CertificateType, RapidTest, RapidTestResult, Sale, block_batch
+from market.tracing import (
+    Batch,
+    BlockCause,
+    Certificate,
+    CertificateType,
+    ProductCategory,
+    RapidTest,
+    RapidTestResult,
+    Sale,
+    block_batch,
+)
 from tests.unit.market_epcis_schema import validate
 
 ARRIVED = datetime(2026, 11, 22, 21, 30, tzinfo=UTC)
 IDS = MarketIdentifiers("https://market.example.cn/epcis/demo")
 BATCH = Batch("B20261123-A03-01", "A03", "1001", "西红柿", "寿光蔬菜合作社", "370783", "山东省寿光市", 50_000,
-              CertificateType.ORIGIN, "CD 2026/0042", ARRIVED, supplier_contact="13800000000")
+              (Certificate(CertificateType.COMMITMENT, "CD 2026/0042"), Certificate(CertificateType.ORIGIN, "寿-7")),
+              ARRIVED, supplier_contact="13800000000", category=ProductCategory.VEGETABLES)
 TESTS = [RapidTest(BATCH.batch_id, "农药残留", "酶抑制法", RapidTestResult.PASS, "抑制率 12%", "刘*",
                    ARRIVED + timedelta(minutes=40))]
 SALES = [Sale("scale-01", f"r-{n}", ARRIVED + timedelta(hours=2, minutes=n), "A03", "1001", "西红柿", 1250, 680, 850,
@@ -31,13 +42,18 @@ def test_a_batch_history_is_a_valid_epcis_document() -> None:
         ("retail_selling", "retail_sold")] * 3
 
 
-def test_the_receiving_event_says_what_came_from_whom_with_which_certificate() -> None:
+def test_the_receiving_event_says_what_came_from_whom_with_which_certificates() -> None:
     receiving = batch_document(BATCH, [], [], IDS, ARRIVED)["epcisBody"]["eventList"][0]
     assert receiving["quantityList"] == [{"epcClass": "https://market.example.cn/epcis/demo/lot/1001/B20261123-A03-01",
                                           "quantity": 50_000, "uom": "GRM"}]
     assert receiving["eventTime"] == "2026-11-22T21:30:00.000Z" and receiving["eventTimeZoneOffset"] == "+08:00"
     assert receiving["sourceList"][0]["type"] == "owning_party"
-    assert receiving["certificationInfo"].endswith("/certificate/origin/CD%202026%2F0042")
+    assert receiving["certificationInfo"] == [
+        "https://market.example.cn/epcis/demo/certificate/commitment/CD%202026%2F0042",
+        "https://market.example.cn/epcis/demo/certificate/origin/%E5%AF%BF-7"]
+    assert receiving["sc:certificates"] == [{"type": "commitment", "number": "CD 2026/0042"},
+                                            {"type": "origin", "number": "寿-7"}]
+    assert receiving["sc:product"] == {"plu": "1001", "name": "西红柿", "category": "vegetables"}
     assert receiving["sc:origin"] == {"regionCode": "370783", "name": "山东省寿光市"}
     assert "13800000000" not in str(receiving), "the supplier's contact stays private"
 

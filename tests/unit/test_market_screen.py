@@ -8,7 +8,7 @@ from datetime import UTC, date, datetime, timedelta
 
 from market.pages.price_board import BoardTrends, CachedTrends
 from market.service import DisplayBatch, PriceHistory
-from market.tracing import Batch, BlockCause, CertificateType, RapidTest, RapidTestResult, block_batch
+from market.tracing import Batch, BlockCause, Certificate, CertificateType, RapidTest, RapidTestResult, block_batch
 from market.web.stall_screen import SCREEN_BATCH_LINES, screen_batches, stall_qr_svg
 
 NOW = datetime(2026, 11, 23, 2, 0, tzinfo=UTC)
@@ -28,7 +28,7 @@ def test_the_qr_code_has_a_view_box_and_no_fixed_size_so_css_scales_it_whole() -
 def batch(n: int, tests: int = 1, blocked: bool = False) -> DisplayBatch:
     arrived = NOW - timedelta(hours=n + 1)
     made = Batch(f"B{n}", "A03", f"10{n:02d}", "西红柿", "寿光蔬菜合作社", "370783", "山东省寿光市", 50_000,
-                 CertificateType.ORIGIN, "CD-1", arrived)
+                 (Certificate(CertificateType.COMMITMENT, "CD-1"),), arrived)
     if blocked:
         made = block_batch(made, NOW, "召回", "op", BlockCause.OPERATOR)
     return DisplayBatch(made, [RapidTest(made.batch_id, f"项目{i}", "酶抑制法", RapidTestResult.PASS, None, "刘",

@@ -11,22 +11,28 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from market.divisions import shipped_divisions
 from market.findings import FindingKind
 from market.licences import StallType
 from market.tracing import (
+    CERTIFICATE_RULES,
     Batch,
     BlockCause,
+    Certificate,
     CertificateType,
     LinkMethod,
     MassBalance,
+    ProductCategory,
     RapidTest,
     RapidTestResult,
     ReleaseRefusal,
     Sale,
-    accepted_certificates,
     block_batch,
+    certificate_problems,
     current_batch,
+    default_category,
     failed_test_reason,
+    intake_problems,
     latest_tests,
     link_sale,
     oversold_finding,
@@ -43,7 +49,8 @@ DAWN = datetime(2026, 11, 22, 21, 0, tzinfo=UTC)  # 05:00 in Shanghai
 
 def batch(batch_id: str, hours: float = 0, plu: str = "1001", stall: str = "A03", grams: int = 50_000) -> Batch:
     return Batch(batch_id, stall, plu, "西红柿", "寿光蔬菜合作社", "370783", "山东省寿光市", grams,
-                 CertificateType.ORIGIN, "CD-001", DAWN + timedelta(hours=hours), supplier_contact="13800000000")
+                 (Certificate(CertificateType.COMMITMENT, "CD-001"),), DAWN + timedelta(hours=hours),
+                 supplier_contact="13800000000", category=ProductCategory.VEGETABLES)
 
 
 def sale(hours: float, claimed: str | None = None, plu: str = "1001", record: str = "r-1") -> Sale:
@@ -110,13 +117,107 @@ def test_the_latest_test_of_each_item_counts() -> None:
     assert failed_test_reason(first) == "快检不合格：农药残留（抑制率 62%）"
 
 
-def test_meat_batches_need_a_quarantine_certificate() -> None:
-    assert accepted_certificates(StallType.MEAT) == {CertificateType.QUARANTINE}
-    assert CertificateType.MARKET_ENTRY in accepted_certificates(StallType.VEGETABLES)
+_Q, _M, _C, _T, _O, _E = (CertificateType.QUARANTINE, CertificateType.MEAT_QUALITY, CertificateType.COMMITMENT,
+                          CertificateType.TEST_REPORT, CertificateType.ORIGIN, CertificateType.MARKET_ENTRY)
+_PRODUCE = ((), (_C, _T), {_C, _T, _O})
+_FOOD = ((), (_T,), {_T})
+# From the law, not the code: (each needed, one of these needed, the kinds that fit the product at all).
+# Animal products with their quarantine certificate (动物防疫法 Arts. 29, 51), pork also with its meat quality
+# certificate (生猪屠宰管理条例 Art. 15); produce with a commitment certificate or another certificate of quality
+# (农产品质量安全法 Art. 39); food with its factory inspection certificate (食品安全法 Art. 53).
+LAW: dict[ProductCategory, tuple[tuple[CertificateType, ...], tuple[CertificateType, ...], set[CertificateType]]] = {
+    ProductCategory.PORK: ((_Q, _M), (), {_Q, _M, _C, _T, _O}),
+    ProductCategory.LIVESTOCK_MEAT: ((_Q,), (), {_Q, _M, _C, _T, _O}),
+    ProductCategory.POULTRY: ((_Q,), (), {_Q, _C, _T, _O}),
+    ProductCategory.VEGETABLES: _PRODUCE,
+    ProductCategory.FRUIT: _PRODUCE,
+    ProductCategory.AQUATIC: _PRODUCE,
+    ProductCategory.EGGS: ((), (_C, _T), {_Q, _C, _T, _O}),
+    ProductCategory.SOY_PRODUCTS: _FOOD,
+    ProductCategory.COOKED_FOOD: _FOOD,
+    ProductCategory.PREPARED_FOOD: _FOOD,
+    ProductCategory.PREPACKAGED_FOOD: _FOOD,
+}
+
+
+def test_the_certificate_table_covers_every_category_as_the_law_has_it() -> None:
+    assert {c: (r.all_of, r.any_of, set(r.fits)) for c, r in CERTIFICATE_RULES.items()} == LAW
+    assert all(rule.basis for rule in CERTIFICATE_RULES.values())
+
+
+def complete(category: ProductCategory) -> list[Certificate]:
+    """The least a batch of ``category`` enters with, by the law's table."""
+    needed, one_of, _ = LAW[category]
+    return [Certificate(kind, f"N-{kind.value}") for kind in (*needed, *one_of[:1])]
+
+
+@pytest.mark.parametrize("kind", list(CertificateType))
+@pytest.mark.parametrize("category", list(ProductCategory))
+def test_a_certificate_is_taken_exactly_when_it_fits_the_product(category: ProductCategory,
+                                                                 kind: CertificateType) -> None:
+    with_it = [*complete(category), Certificate(kind, "EXTRA-1")]
+    problems = certificate_problems(category, with_it)
+    fits = kind in LAW[category][2]
+    assert (problems == []) is fits, problems
+    if not fits:
+        (refused,) = problems
+        assert refused.field == f"certificates.{len(with_it) - 1}.kind" and kind.label_zh in refused.message_zh
+
+
+@pytest.mark.parametrize("category", list(ProductCategory))
+def test_a_batch_without_a_certificate_its_product_needs_is_refused(category: ProductCategory) -> None:
+    least = complete(category)
+    assert certificate_problems(category, least) == []
+    for left_out in range(len(least)):
+        problems = certificate_problems(category, least[:left_out] + least[left_out + 1:])
+        assert [p.field for p in problems] == ["certificates"], problems
+
+
+def test_pork_carries_both_its_quarantine_and_its_meat_quality_certificate() -> None:
+    quarantine, quality = Certificate(_Q, "3200123456"), Certificate(_M, "R-2026-1123-07")
+    assert certificate_problems(ProductCategory.PORK, [quarantine, quality]) == []
+    (missing,) = certificate_problems(ProductCategory.PORK, [quarantine])
+    assert "肉品品质检验合格证" in missing.message_zh and "生猪屠宰管理条例" in missing.message_zh
+    assert "meat_quality missing" in missing.message
+
+
+def test_produce_comes_with_a_commitment_certificate_or_a_test_report() -> None:
+    for kind in (_C, _T):
+        assert certificate_problems(ProductCategory.VEGETABLES, [Certificate(kind, "C-1")]) == []
+    (missing,) = certificate_problems(ProductCategory.VEGETABLES, [Certificate(_O, "CD-1")])
+    assert missing.message_zh.startswith("蔬菜须凭承诺达标合格证或检验检测报告入场")
+
+
+def test_the_same_certificate_twice_or_too_many_are_refused() -> None:
+    twice = certificate_problems(ProductCategory.VEGETABLES, [Certificate(_C, "C-1"), Certificate(_C, "C-1")])
+    assert [p.field for p in twice] == ["certificates.1.number"]
+    many = certificate_problems(ProductCategory.VEGETABLES, [Certificate(_C, f"C-{n}") for n in range(9)])
+    assert [p.field for p in many] == ["certificates"]
+
+
+def test_a_stall_type_says_the_category_unless_it_sells_several_meats() -> None:
+    assert default_category(StallType.VEGETABLES) is ProductCategory.VEGETABLES
+    assert default_category(StallType.PREPACKAGED_FOOD) is ProductCategory.PREPACKAGED_FOOD
+    assert default_category(StallType.MEAT) is None
+
+
+@pytest.mark.parametrize(("change", "fields"), [
+    ({"origin_code": "999999"}, ["origin_code"]),
+    ({"origin_code": "330106"}, []),
+    ({"category": None}, ["category"]),
+    ({"category": ProductCategory.PORK}, ["certificates"]),
+    ({"certificates": (Certificate(_E, "SC-1"),)}, ["certificates.0.kind", "certificates"]),
+])
+def test_intake_refuses_an_origin_that_is_no_division_and_certificates_that_do_not_fit(
+        change: dict[str, object], fields: list[str]) -> None:
+    problems = intake_problems(replace(batch("B1"), **change), shipped_divisions())  # type: ignore[arg-type]
+    assert [p.field for p in problems] == fields
+    if "origin_code" in fields:
+        assert "2024" in problems[0].message_zh and "999999" in problems[0].message
 
 
 @pytest.mark.parametrize(("field", "value", "message"), [
-    ("quantity_g", 0, "weighs"), ("origin_code", "37078", "region code"), ("certificate_number", "", "certificate"),
+    ("quantity_g", 0, "weighs"), ("origin_code", "37078", "region code"), ("certificates", (), "certificates"),
 ])
 def test_malformed_batches_are_refused(field: str, value: object, message: str) -> None:
     with pytest.raises(ValueError, match=message):
