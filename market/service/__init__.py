@@ -4,7 +4,15 @@ of its use cases and the refusals it raises."""
 
 from market.service.batches import BatchDetail
 from market.service.directory import ScaleOverview, StallOverview
-from market.service.errors import Conflict, NotFound, Refused, ScanRefused, TestBeforeArrival, Unchanged
+from market.service.errors import (
+    Conflict,
+    FieldsRefused,
+    NotFound,
+    Refused,
+    ScanRefused,
+    TestBeforeArrival,
+    Unchanged,
+)
 from market.service.lookup import no_market
 from market.service.market_service import MarketService
 from market.service.oversight import LicenceProblem
@@ -18,6 +26,7 @@ __all__ = [
     "BatchDetail",
     "Conflict",
     "DisplayBatch",
+    "FieldsRefused",
     "LicenceProblem",
     "MarketService",
     "MarketSettings",

@@ -1,16 +1,17 @@
-"""Batches of produce entering the market: received with the certificate their stall's type requires,
-listed, shown with their tests and mass balance, and their quantity corrected when mistyped."""
+"""Batches of produce entering the market: received with the certificates their product's category requires, from
+an origin that is a division of the GB/T 2260 list (each refusal at its field, nothing written), listed, shown with
+their tests and mass balance, and their quantity corrected when mistyped."""
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from market.corrections import Correction, CorrectionKind
-from market.service.errors import Conflict, Refused, Unchanged
+from market.service.errors import Conflict, FieldsRefused, Refused, Unchanged
 from market.service.lookup import existing_batch, existing_market, existing_stall
 from market.service.oversight import raise_findings
 from market.service.settings import MarketSettings
@@ -20,7 +21,8 @@ from market.tracing import (
     MassBalance,
     RapidTest,
     UnchangedQuantity,
-    accepted_certificates,
+    default_category,
+    intake_problems,
     oversold_finding,
     with_quantity,
 )
@@ -45,7 +47,10 @@ class Batches:
         self._engine = engine
         self._settings = settings
 
-    async def receive_batch(self, site: str, batch: Batch, by: str, now: datetime) -> None:
+    async def receive_batch(self, site: str, batch: Batch, by: str, now: datetime) -> Batch:
+        """Receive a batch: of the category it says, else its stall's trade's (a meat stall's batch says which
+        meat); refused with each field's reason (:class:`FieldsRefused`) when its origin is no division or its
+        certificates do not fit the product. Answers the batch as received."""
         if batch.block is not None:
             raise Refused("a batch is received open; recall it afterwards")
         if batch.arrived_at > now + timedelta(minutes=5):
@@ -53,14 +58,18 @@ class Batches:
         async with self._engine.begin() as connection:
             repository = MarketRepository(connection)
             stall = await existing_stall(repository, site, batch.stall)
-            if batch.certificate_type not in accepted_certificates(stall.stall_type):
-                wanted = ", ".join(sorted(c.value for c in accepted_certificates(stall.stall_type)))
-                raise Refused(f"a {stall.stall_type.value} batch enters the market with: {wanted}")
+            if batch.category is None:
+                batch = replace(batch, category=default_category(stall.stall_type))
+            problems = intake_problems(batch, self._settings.divisions)
+            if problems:
+                raise FieldsRefused(problems)
             if await repository.batch(site, batch.batch_id) is not None:
                 raise Conflict(f"batch {batch.batch_id!r} was received already")
             await repository.add_batch(site, batch, by, now)
         log.info("batch received", extra={"site": site, "batch": batch.batch_id, "stall": batch.stall,
-                                          "quantity_g": batch.quantity_g})
+                                          "quantity_g": batch.quantity_g,
+                                          "certificates": [c.kind.value for c in batch.certificates]})
+        return batch
 
     async def batches(self, site: str, stall: str | None, limit: int, offset: int) -> list[Batch]:
         async with self._engine.connect() as connection:

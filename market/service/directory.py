@@ -1,22 +1,24 @@
-"""The market's directory: markets, their stalls (and who held each when) and the scales standing at them;
-with :func:`stall_overviews`, the licence status each stall shows, as the screens and reviews read it."""
+"""The market's directory: markets (and their own licence policy), their stalls (what each sells, who works there,
+who held each when) and the scales standing at them; with :func:`stall_overviews`, the licence status each stall
+shows, as the screens and reviews read it."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Collection, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from devices.scale_commands import SET_PRICES
-from market.licences import StallLicenceStatus, assess_stall
+from market.corrections import Correction, CorrectionKind
+from market.licences import LicencePolicy, StaffMember, StallLicenceStatus, assess_stall, roster_problem
 from market.market_time import market_day
 from market.scale_delivery import Delivery
 from market.service.command_delivery import CommandDelivery, Outbox
-from market.service.errors import Conflict, NotFound
+from market.service.errors import Conflict, NotFound, Refused, Unchanged
 from market.service.lookup import existing_market, existing_stall, require_vendor
 from market.service.settings import MarketSettings
 from market.stalls import Market, ScaleRegistration, Stall, Vendor
@@ -30,6 +32,8 @@ class StallOverview:
     stall: Stall
     vendor: Vendor | None
     licences: StallLicenceStatus
+    staff: tuple[StaffMember, ...] = ()
+    """The stall's roster, by name (each person's certificate, when they need one, is in ``licences``)."""
 
 
 @dataclass(frozen=True)
@@ -58,6 +62,26 @@ class MarketDirectory:
     async def market(self, site: str) -> Market:
         async with self._engine.connect() as connection:
             return await existing_market(MarketRepository(connection), site)
+
+    async def set_licence_policy(self, site: str, policy: LicencePolicy, reason: str, by: str, now: datetime
+                                 ) -> Market:
+        """Change what the market asks of its stalls beyond the law, saying why (an audit entry)."""
+        if not reason.strip():
+            raise Refused("say why the market's licence rules change")
+        async with self._engine.begin() as connection:
+            repository = MarketRepository(connection)
+            before = await existing_market(repository, site)
+            if before.policy == policy:
+                raise Unchanged("the market asks this already: nothing to change")
+            await repository.set_policy(site, policy)
+            await repository.add_correction(site, Correction(
+                CorrectionKind.LICENCE_POLICY, site, reason, by, now,
+                {"health_certificate_every_stall_before": before.policy.health_certificate_every_stall,
+                 "health_certificate_every_stall": policy.health_certificate_every_stall,
+                 "licence_for_farmers_before": before.policy.licence_for_farmers,
+                 "licence_for_farmers": policy.licence_for_farmers}))
+        log.info("licence policy changed", extra={"site": site, "by": by})
+        return replace(before, policy=policy)
 
     async def markets(self, limit: int, offset: int, sites: Collection[str] | None = None) -> list[Market]:
         async with self._engine.connect() as connection:
@@ -88,9 +112,20 @@ class MarketDirectory:
     async def stalls(self, site: str, now: datetime, limit: int, offset: int) -> list[StallOverview]:
         async with self._engine.connect() as connection:
             repository = MarketRepository(connection)
-            await existing_market(repository, site)
+            market = await existing_market(repository, site)
             found = await repository.stalls(site, limit, offset)
-            return await stall_overviews(repository, site, found, market_day(now), self._settings.warning_days)
+            return await stall_overviews(repository, market, found, market_day(now), self._settings.warning_days)
+
+    async def set_staff(self, site: str, stall: str, staff: Sequence[StaffMember], by: str, now: datetime) -> None:
+        """Make ``staff`` the stall's roster (who works there, and who of them handles ready-to-eat food)."""
+        problem = roster_problem(staff)
+        if problem is not None:
+            raise Refused(problem)
+        async with self._engine.begin() as connection:
+            repository = MarketRepository(connection)
+            await existing_stall(repository, site, stall)
+            await repository.replace_staff(site, stall, staff, by, now)
+        log.info("stall roster changed", extra={"site": site, "stall": stall, "staff": len(staff), "by": by})
 
     async def register_scale(self, site: str, scale: str, stall: str, now: datetime) -> list[Delivery]:
         """Put a scale at a stall; it is sent the stall's price table at once."""
@@ -115,13 +150,21 @@ class MarketDirectory:
         return overviews
 
 
-async def stall_overviews(repository: MarketRepository, site: str, found: Sequence[Stall], today: date,
+async def stall_overviews(repository: MarketRepository, market: Market, found: Sequence[Stall], today: date,
                           warning_days: tuple[int, ...]) -> list[StallOverview]:
-    """Each stall with its vendor and the licence status its vendor's documents give it ``today``."""
+    """Each stall with its vendor, its roster and the licence status ``today`` of what it sells, by its vendor's
+    documents, its roster and the market's policy."""
+    site = market.site
     vendor_ids = [stall.vendor_id for stall in found if stall.vendor_id]
     held = await repository.documents(site, vendor_ids)
     vendors = await repository.vendors_by_id(site, vendor_ids)
-    return [StallOverview(stall, vendors.get(stall.vendor_id) if stall.vendor_id else None,
-                          assess_stall(stall.stall_type, held.get(stall.vendor_id, []) if stall.vendor_id else [],
-                                       today, warning_days))
-            for stall in found]
+    rosters = await repository.staff(site, [stall.stall for stall in found])
+    overviews = []
+    for stall in found:
+        vendor = vendors.get(stall.vendor_id) if stall.vendor_id else None
+        staff = tuple(rosters.get(stall.stall, ()))
+        licences = assess_stall(stall.offerings, held.get(stall.vendor_id, []) if stall.vendor_id else [], today,
+                                warning_days, staff=staff, self_producing=vendor is not None and vendor.self_producing,
+                                policy=market.policy)
+        overviews.append(StallOverview(stall, vendor, licences, staff))
+    return overviews

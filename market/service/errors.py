@@ -3,6 +3,9 @@ the change, or the request breaks a rule of the market. The web layer maps each 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
+from market.refusals import FieldProblem
 from market.scans import ScanProblem
 from market.tracing import Batch
 
@@ -17,6 +20,15 @@ class Conflict(Exception):
 
 class Refused(Exception):
     """The request breaks a rule of the market (a meat batch without quarantine certificate...)."""
+
+
+class FieldsRefused(Refused):
+    """The request breaks rules at named fields (an origin that is no division, a certificate that does not fit the
+    product...): each field's problem, for the API's details and a page's fields."""
+
+    def __init__(self, problems: Sequence[FieldProblem]) -> None:
+        super().__init__("; ".join(problem.message for problem in problems))
+        self.problems = tuple(problems)
 
 
 class Unchanged(Refused):

@@ -24,7 +24,7 @@ from devices.topics import DeviceTopic
 from gateway.outputs import TimeSeriesStore
 from market.corrections import CorrectionKind, RecordedCorrection
 from market.findings import FindingKind, RecordedFinding
-from market.licences import Document, RecordedDocument
+from market.licences import Document, LicencePolicy, RecordedDocument, StaffMember
 from market.pricing import BoardLine, PublishedPrice
 from market.scale_delivery import Delivery, DeliveryStatus
 from market.scans import ScanType
@@ -80,6 +80,11 @@ class MarketService:
         """A page of the markets by site id; ``sites``: only these (a caller's scope), None: every market."""
         return await self._directory.markets(limit, offset, sites)
 
+    async def set_licence_policy(self, site: str, policy: LicencePolicy, reason: str, by: str, now: datetime
+                                 ) -> Market:
+        """What the market asks of its stalls beyond the law (audited)."""
+        return await self._directory.set_licence_policy(site, policy, reason, by, now)
+
     async def add_stall(self, site: str, stall: Stall, now: datetime | None = None) -> None:
         await self._directory.add_stall(site, stall, now)
 
@@ -88,6 +93,10 @@ class MarketService:
 
     async def stalls(self, site: str, now: datetime, limit: int, offset: int) -> list[StallOverview]:
         return await self._directory.stalls(site, now, limit, offset)
+
+    async def set_staff(self, site: str, stall: str, staff: Sequence[StaffMember], by: str, now: datetime) -> None:
+        """Make ``staff`` the stall's roster."""
+        await self._directory.set_staff(site, stall, staff, by, now)
 
     async def register_scale(self, site: str, scale: str, stall: str, now: datetime) -> list[Delivery]:
         return await self._directory.register_scale(site, scale, stall, now)
@@ -102,6 +111,10 @@ class MarketService:
 
     async def vendors(self, site: str, limit: int, offset: int) -> list[tuple[Vendor, list[RecordedDocument]]]:
         return await self._vendors.vendors(site, limit, offset)
+
+    async def set_self_producing(self, site: str, vendor_id: str, self_producing: bool) -> Vendor:
+        """Mark a vendor a farmer selling their own produce (自产自销), or no longer one."""
+        return await self._vendors.set_self_producing(site, vendor_id, self_producing)
 
     async def vendor(self, site: str, vendor_id: str) -> Vendor:
         return await self._vendors.vendor(site, vendor_id)
@@ -161,8 +174,10 @@ class MarketService:
 
     # -- batches, rapid tests, recall and release ---------------------------------------------------
 
-    async def receive_batch(self, site: str, batch: Batch, by: str, now: datetime) -> None:
-        await self._batches.receive_batch(site, batch, by, now)
+    async def receive_batch(self, site: str, batch: Batch, by: str, now: datetime) -> Batch:
+        """Receive a batch (its category, when it says none, its stall's trade's); :class:`FieldsRefused` with each
+        field's reason when its origin or its certificates do not pass."""
+        return await self._batches.receive_batch(site, batch, by, now)
 
     async def batches(self, site: str, stall: str | None, limit: int, offset: int) -> list[Batch]:
         return await self._batches.batches(site, stall, limit, offset)

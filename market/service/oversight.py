@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from market.corrections import CorrectionKind, RecordedCorrection
 from market.findings import Finding, FindingKind, RecordedFinding
-from market.licences import DocumentStatus, StallType
+from market.licences import DocumentStatus
 from market.market_time import market_day
 from market.service.directory import stall_overviews
 from market.service.errors import Conflict, NotFound
@@ -52,16 +52,15 @@ class Oversight:
         most urgent problems are kept while reading."""
         today = market_day(now)
         horizon = max(self._settings.warning_days, default=0)
-        permit_types = [stall_type for stall_type in StallType if stall_type.needs_food_permit]
         kept: list[LicenceProblem] = []
         after: str | None = None
         async with self._engine.connect() as connection:
             repository = MarketRepository(connection)
-            await existing_market(repository, site)
+            market = await existing_market(repository, site)
             while True:
-                chunk = await repository.stalls_to_review(site, today, horizon, permit_types, after,
+                chunk = await repository.stalls_to_review(site, today, horizon, market.policy, after,
                                                           LICENCE_REVIEW_CHUNK)
-                overviews = await stall_overviews(repository, site, chunk, today, self._settings.warning_days)
+                overviews = await stall_overviews(repository, market, chunk, today, self._settings.warning_days)
                 found = [LicenceProblem(o.stall, o.vendor, status) for o in overviews
                          for status in o.licences.attention]
                 # a stable sort over stalls read in code order: ties stay in the order of a sort of all

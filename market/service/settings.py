@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 
+from market.divisions import Divisions, shipped_divisions
 from market.licences import DEFAULT_WARNING_DAYS
 from market.rate_limit import RateLimit
 from market.scale_delivery import DEFAULT_POLICY, DeliveryPolicy
@@ -43,6 +44,8 @@ class MarketSettings:
     """Where licence scans are kept (``<data dir>/market-scans``: a folder per market); None: none are taken."""
     max_scan_bytes: int = DEFAULT_MAX_SCAN_BYTES
     """The largest scan or photo of a licence taken (SC_MARKET_MAX_SCAN_BYTES)."""
+    divisions: Divisions = field(default_factory=shipped_divisions, repr=False)
+    """The GB/T 2260 list a batch's origin is checked against (the one shipped in market/data)."""
 
     def __post_init__(self) -> None:
         if not timedelta(0) <= self.board_trend_ttl <= timedelta(hours=1):

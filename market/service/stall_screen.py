@@ -9,7 +9,7 @@ from datetime import date, datetime
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from market.licences import StallLicenceStatus
+from market.licences import StaffMember, StallLicenceStatus
 from market.market_time import day_bounds, market_day
 from market.pricing import PublishedPrice, prices_in_force
 from market.service.directory import stall_overviews
@@ -35,6 +35,7 @@ class StallDisplay:
     prices: list[PublishedPrice]
     batches: list[DisplayBatch]
     day: date
+    staff: tuple[StaffMember, ...] = ()
 
 
 class StallScreen:
@@ -51,7 +52,7 @@ class StallScreen:
             repository = MarketRepository(connection)
             market = await existing_market(repository, site)
             stall = await existing_stall(repository, site, stall_code)
-            (overview,) = await stall_overviews(repository, site, [stall], today, self._settings.warning_days)
+            (overview,) = await stall_overviews(repository, market, [stall], today, self._settings.warning_days)
             _, end_of_day = day_bounds(today)
             todays = await repository.prices_from(site, now, stall=stall_code, until=end_of_day)
             recent = await repository.batches(site, stall=stall_code, arrived_since=now - self._settings.
@@ -61,7 +62,8 @@ class StallScreen:
             tests = await repository.tests(site, [b.batch_id for b in current])
         prices = sorted(todays, key=lambda p: (p.plu, p.effective_from))
         return StallDisplay(market, stall, overview.vendor, overview.licences, _current_and_later(prices, now),
-                            [DisplayBatch(b, latest_tests(tests[b.batch_id])) for b in current], today)
+                            [DisplayBatch(b, latest_tests(tests[b.batch_id])) for b in current], today,
+                            overview.staff)
 
 
 def _current_and_later(prices: Sequence[PublishedPrice], now: datetime) -> list[PublishedPrice]:

@@ -43,6 +43,18 @@ class VendorRecords:
         except IntegrityError:
             raise Conflict(f"vendor {vendor.vendor_id!r} exists already") from None
 
+    async def set_self_producing(self, site: str, vendor_id: str, self_producing: bool) -> Vendor:
+        """Mark the vendor a farmer selling their own produce (自产自销), or no longer one."""
+        async with self._engine.begin() as connection:
+            repository = MarketRepository(connection)
+            found = await repository.vendor(site, vendor_id)
+            if found is None:
+                raise NotFound(f"no vendor {vendor_id!r} at market {site!r}")
+            await repository.set_self_producing(site, vendor_id, self_producing)
+        log.info("vendor farmer status set", extra={"site": site, "vendor": vendor_id,
+                                                    "self_producing": self_producing})
+        return replace(found, self_producing=self_producing)
+
     async def vendors(self, site: str, limit: int, offset: int) -> list[tuple[Vendor, list[RecordedDocument]]]:
         """Vendors with every document recorded for them, voided ones too (marked)."""
         async with self._engine.connect() as connection:

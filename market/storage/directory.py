@@ -1,5 +1,6 @@
-"""Storage of the market's directory: the markets themselves, vendors with their documents, and stalls with
-who held them when and the scales that stand at them."""
+"""Storage of the market's directory: the markets themselves (with their licence policy), vendors with their
+documents, and stalls (what each sells) with their staff rosters, who held them when and the scales that stand at
+them."""
 
 from __future__ import annotations
 
@@ -7,14 +8,24 @@ from collections.abc import Collection, Iterable, Mapping
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, exists, not_, or_, select, update
+from sqlalchemy import and_, delete, exists, not_, or_, select, update
 from sqlalchemy.sql.elements import ColumnElement
 
-from market.licences import Document, DocumentKind, RecordedDocument, StallType
+from market.licences import (
+    Document,
+    DocumentKind,
+    LicencePolicy,
+    Offering,
+    RecordedDocument,
+    StaffMember,
+    StallType,
+    offerings_of,
+    offerings_text,
+)
 from market.scans import Scan, ScanType
 from market.stalls import Market, ScaleRegistration, Stall, StallTenure, Vendor
 from market.storage.repository import Repository
-from market.storage.tables import documents, markets, scales, stall_tenures, stalls, vendors
+from market.storage.tables import documents, markets, scales, stall_staff, stall_tenures, stalls, vendors
 
 
 class SiteRepository(Repository):
@@ -23,7 +34,12 @@ class SiteRepository(Repository):
     async def add_market(self, market: Market, now: datetime) -> None:
         await self._connection.execute(markets.insert().values(
             site=market.site, name=market.name, address=market.address,
-            complaint_hotline=market.complaint_hotline, created_at=now))
+            complaint_hotline=market.complaint_hotline, created_at=now, **_policy_columns(market.policy)))
+
+    async def set_policy(self, site: str, policy: LicencePolicy) -> bool:
+        result = await self._connection.execute(update(markets).where(markets.c.site == site)
+                                                .values(**_policy_columns(policy)))
+        return bool(result.rowcount)
 
     async def market(self, site: str) -> Market | None:
         rows = await self._rows(select(markets).where(markets.c.site == site))
@@ -46,7 +62,13 @@ class VendorRepository(Repository):
     async def add_vendor(self, site: str, vendor: Vendor, now: datetime) -> None:
         await self._connection.execute(vendors.insert().values(
             site=site, vendor_id=vendor.vendor_id, name=vendor.name, photo_ref=vendor.photo_ref,
-            contact_phone=vendor.contact_phone, created_at=now))
+            contact_phone=vendor.contact_phone, created_at=now, self_producing=vendor.self_producing))
+
+    async def set_self_producing(self, site: str, vendor_id: str, self_producing: bool) -> bool:
+        result = await self._connection.execute(
+            update(vendors).where(vendors.c.site == site, vendors.c.vendor_id == vendor_id)
+            .values(self_producing=self_producing))
+        return bool(result.rowcount)
 
     async def vendor(self, site: str, vendor_id: str) -> Vendor | None:
         rows = await self._rows(select(vendors).where(vendors.c.site == site, vendors.c.vendor_id == vendor_id))
@@ -122,13 +144,48 @@ class StallRepository(Repository):
     async def add_stall(self, site: str, stall: Stall) -> None:
         await self._connection.execute(stalls.insert().values(
             site=site, stall=stall.stall, name=stall.name, stall_type=stall.stall_type.value,
-            vendor_id=stall.vendor_id))
+            vendor_id=stall.vendor_id, offerings=offerings_text(stall.offerings)))
 
     async def update_stall(self, site: str, stall: Stall) -> bool:
         result = await self._connection.execute(
             update(stalls).where(stalls.c.site == site, stalls.c.stall == stall.stall)
-            .values(name=stall.name, stall_type=stall.stall_type.value, vendor_id=stall.vendor_id))
+            .values(name=stall.name, stall_type=stall.stall_type.value, vendor_id=stall.vendor_id,
+                    offerings=offerings_text(stall.offerings)))
         return bool(result.rowcount)
+
+    async def staff(self, site: str, codes: Iterable[str]) -> dict[str, list[StaffMember]]:
+        """Each stall's roster, by name."""
+        wanted = sorted(set(codes))
+        found: dict[str, list[StaffMember]] = {code: [] for code in wanted}
+        if not wanted:
+            return found
+        rows = await self._rows(select(stall_staff).where(stall_staff.c.site == site, stall_staff.c.stall.in_(wanted))
+                                .order_by(stall_staff.c.stall, stall_staff.c.name))
+        for row in rows:
+            found[row["stall"]].append(StaffMember(row["name"], bool(row["handles_ready_to_eat"])))
+        return found
+
+    async def replace_staff(self, site: str, stall: str, staff: Iterable[StaffMember], by: str,
+                            now: datetime) -> None:
+        """Make ``staff`` the stall's roster: those no longer on it leave, those new join (added now, by ``by``),
+        those staying keep when they were added."""
+        wanted = {member.name: member for member in staff}
+        kept = {row["name"] for row in await self._rows(select(stall_staff.c.name).where(
+            stall_staff.c.site == site, stall_staff.c.stall == stall))}
+        gone = sorted(kept - set(wanted))
+        if gone:
+            await self._connection.execute(delete(stall_staff).where(
+                stall_staff.c.site == site, stall_staff.c.stall == stall, stall_staff.c.name.in_(gone)))
+        for name in sorted(kept & set(wanted)):
+            await self._connection.execute(update(stall_staff).where(
+                stall_staff.c.site == site, stall_staff.c.stall == stall, stall_staff.c.name == name)
+                .values(handles_ready_to_eat=wanted[name].handles_ready_to_eat))
+        joining = [wanted[name] for name in sorted(set(wanted) - kept)]
+        if joining:
+            await self._connection.execute(stall_staff.insert(), [
+                {"site": site, "stall": stall, "name": member.name,
+                 "handles_ready_to_eat": member.handles_ready_to_eat, "added_at": now, "added_by": by}
+                for member in joining])
 
     async def stall(self, site: str, code: str) -> Stall | None:
         rows = await self._rows(select(stalls).where(stalls.c.site == site, stalls.c.stall == code))
@@ -139,27 +196,41 @@ class StallRepository(Repository):
                                 .limit(limit).offset(offset))
         return [_stall(row) for row in rows]
 
-    async def stalls_to_review(self, site: str, today: date, horizon_days: int, permit_types: Iterable[StallType],
+    async def stalls_to_review(self, site: str, today: date, horizon_days: int, policy: LicencePolicy,
                                after: str | None, limit: int) -> list[Stall]:
-        """Stalls (by code, after ``after``) whose licences may need attention on ``today``: no vendor,
-        a required kind with no document at all, or a document not yet valid or ending within
-        ``horizon_days``. A superset: the domain decides (a document about to end may have a
-        successor); stalls whose every document is comfortably valid are not read."""
+        """Stalls (by code, after ``after``) whose licences may need attention on ``today``: no vendor, no
+        licence nor a farmer's identity, no permit (bulk or ready-to-eat food) or filing (pre-packaged food), a
+        roster that must be certified with someone on it lacking a certificate or with nobody on it, or a document
+        not yet valid or ending within ``horizon_days``. A superset: the domain decides (a document about to end
+        may have a successor); stalls whose every document is comfortably valid are not read."""
         held = (documents.c.site == stalls.c.site, documents.c.vendor_id == stalls.c.vendor_id,
                 documents.c.voided_at.is_(None))
 
         def has(*kinds: DocumentKind) -> ColumnElement[bool]:
             return exists().where(*held, documents.c.kind.in_([kind.value for kind in kinds]))
 
-        needs_permit = stalls.c.stall_type.in_(sorted(t.value for t in permit_types))
-        food_missing = or_(and_(needs_permit, not_(has(DocumentKind.FOOD_BUSINESS_PERMIT))),
-                           and_(not_(needs_permit), not_(has(DocumentKind.FOOD_FILING,
-                                                             DocumentKind.FOOD_BUSINESS_PERMIT))))
+        def sells(*offered: Offering) -> ColumnElement[bool]:
+            # offerings are comma-joined values, none a part of another; NULL (never written): the type's
+            types = sorted(t.value for t in StallType if t.default_offerings & set(offered))
+            return or_(*(stalls.c.offerings.contains(o.value) for o in offered),
+                       and_(stalls.c.offerings.is_(None), stalls.c.stall_type.in_(types)))
+
+        on_roster = (stall_staff.c.site == stalls.c.site, stall_staff.c.stall == stalls.c.stall)
+        certificate = (documents.c.kind == DocumentKind.HEALTH_CERTIFICATE.value,
+                       documents.c.holder == stall_staff.c.name)
+        uncertified = exists().where(*on_roster, not_(exists().where(*held, *certificate)))
+        certified_roster = (stalls.c.site.is_not(None) if policy.health_certificate_every_stall
+                            else sells(Offering.READY_TO_EAT))
         untimely = exists().where(*held, or_(documents.c.valid_from > today,
                                              documents.c.valid_to <= today + timedelta(days=horizon_days)))
         statement = select(stalls).where(stalls.c.site == site, or_(
-            stalls.c.vendor_id.is_(None), not_(has(DocumentKind.BUSINESS_LICENCE)), food_missing,
-            not_(has(DocumentKind.HEALTH_CERTIFICATE)), untimely))
+            stalls.c.vendor_id.is_(None),
+            not_(has(DocumentKind.BUSINESS_LICENCE, DocumentKind.RESIDENT_ID, DocumentKind.VILLAGE_CERTIFICATE)),
+            and_(sells(Offering.BULK_FOOD, Offering.READY_TO_EAT), not_(has(DocumentKind.FOOD_BUSINESS_PERMIT))),
+            and_(sells(Offering.PREPACKAGED_FOOD), not_(has(DocumentKind.FOOD_FILING,
+                                                            DocumentKind.FOOD_BUSINESS_PERMIT))),
+            and_(certified_roster, or_(not_(exists().where(*on_roster)), uncertified)),
+            untimely))
         if after is not None:
             statement = statement.where(stalls.c.stall > after)
         rows = await self._rows(statement.order_by(stalls.c.stall).limit(limit))
@@ -211,15 +282,22 @@ def _date(value: date | str) -> date:
 
 
 def _market(row: Mapping[str, Any]) -> Market:
-    return Market(row["site"], row["name"], row["address"], row["complaint_hotline"])
+    policy = LicencePolicy(bool(row["policy_health_every_stall"]), bool(row["policy_licence_for_farmers"]))
+    return Market(row["site"], row["name"], row["address"], row["complaint_hotline"], policy)
+
+
+def _policy_columns(policy: LicencePolicy) -> dict[str, bool]:
+    return {"policy_health_every_stall": policy.health_certificate_every_stall,
+            "policy_licence_for_farmers": policy.licence_for_farmers}
 
 
 def _vendor(row: Mapping[str, Any]) -> Vendor:
-    return Vendor(row["vendor_id"], row["name"], row["photo_ref"], row["contact_phone"])
+    return Vendor(row["vendor_id"], row["name"], row["photo_ref"], row["contact_phone"], bool(row["self_producing"]))
 
 
 def _stall(row: Mapping[str, Any]) -> Stall:
-    return Stall(row["stall"], row["name"], StallType(row["stall_type"]), row["vendor_id"])
+    return Stall(row["stall"], row["name"], StallType(row["stall_type"]), row["vendor_id"],
+                 offerings_of(row["offerings"] or ""))
 
 
 def _recorded_document(row: Mapping[str, Any]) -> RecordedDocument:

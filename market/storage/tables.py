@@ -1,6 +1,6 @@
-"""The market's tables (SQLAlchemy Core): markets, vendors and their documents, stalls and who held them
-when, scales, published prices, command deliveries, batches, rapid tests, sales, findings and operators'
-corrections.
+"""The market's tables (SQLAlchemy Core): markets (with their own licence policy), vendors and their documents,
+stalls (what each sells) with their staff rosters and who held them when, scales, published prices, command
+deliveries, batches with their certificates, rapid tests, sales, findings and operators' corrections.
 
 They mirror market/migrations (a test compares them). Money is integer fen (BIGINT where an amount may
 pass 2^31), weight integer grams, times aware UTC.
@@ -21,6 +21,7 @@ from sqlalchemy import (
     String,
     Table,
     UniqueConstraint,
+    false,
 )
 
 from relational.database import UtcDateTime
@@ -34,6 +35,8 @@ markets = Table(
     Column("address", String(200), nullable=False),
     Column("complaint_hotline", String(20), nullable=False),
     Column("created_at", UtcDateTime(), nullable=False),
+    Column("policy_health_every_stall", Boolean(), nullable=False, server_default=false()),
+    Column("policy_licence_for_farmers", Boolean(), nullable=False, server_default=false()),
 )
 
 vendors = Table(
@@ -44,6 +47,7 @@ vendors = Table(
     Column("photo_ref", String(500), nullable=True),
     Column("contact_phone", String(32), nullable=True),
     Column("created_at", UtcDateTime(), nullable=False),
+    Column("self_producing", Boolean(), nullable=False, server_default=false()),
     ForeignKeyConstraint(["site"], ["market_markets.site"]),
 )
 
@@ -77,8 +81,20 @@ stalls = Table(
     Column("name", String(100), nullable=False),
     Column("stall_type", String(32), nullable=False),
     Column("vendor_id", String(64), nullable=True),
+    Column("offerings", String(100), nullable=True),  # what it sells; NULL (never written): its type's
     ForeignKeyConstraint(["site"], ["market_markets.site"]),
     ForeignKeyConstraint(["site", "vendor_id"], ["market_vendors.site", "market_vendors.vendor_id"]),
+)
+
+stall_staff = Table(
+    "market_stall_staff", metadata,
+    Column("site", String(64), primary_key=True),
+    Column("stall", String(32), primary_key=True),
+    Column("name", String(64), primary_key=True),
+    Column("handles_ready_to_eat", Boolean(), nullable=False),
+    Column("added_at", UtcDateTime(), nullable=False),
+    Column("added_by", String(64), nullable=False),
+    ForeignKeyConstraint(["site", "stall"], ["market_stalls.site", "market_stalls.stall"]),
 )
 
 stall_tenures = Table(
@@ -153,6 +169,7 @@ batches = Table(
     Column("origin_code", String(6), nullable=False),
     Column("origin_name", String(100), nullable=False),
     Column("quantity_g", BigInteger(), nullable=False),
+    # the first of the batch's certificates (market_batch_certificates has them all), as the first schema kept it
     Column("certificate_type", String(16), nullable=False),
     Column("certificate_number", String(64), nullable=False),
     Column("arrived_at", UtcDateTime(), nullable=False),
@@ -162,8 +179,19 @@ batches = Table(
     Column("block_reason", String(200), nullable=True),
     Column("blocked_by", String(64), nullable=True),
     Column("block_cause", String(16), nullable=True),
+    Column("category", String(32), nullable=True),
     ForeignKeyConstraint(["site", "stall"], ["market_stalls.site", "market_stalls.stall"]),
     Index("market_batches_by_stall_plu", "site", "stall", "plu", "arrived_at"),
+)
+
+batch_certificates = Table(
+    "market_batch_certificates", metadata,
+    Column("site", String(64), primary_key=True),
+    Column("batch_id", String(64), primary_key=True),
+    Column("position", Integer(), primary_key=True, autoincrement=False),
+    Column("kind", String(16), nullable=False),
+    Column("number", String(64), nullable=False),
+    ForeignKeyConstraint(["site", "batch_id"], ["market_batches.site", "market_batches.batch_id"]),
 )
 
 rapid_tests = Table(

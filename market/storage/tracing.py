@@ -1,5 +1,5 @@
-"""Storage of what tracing follows: batches received with their rapid tests and blocks, and the sales the
-scales recorded, each linked to the batch it came from."""
+"""Storage of what tracing follows: batches received with their certificates, rapid tests and blocks, and the sales
+the scales recorded, each linked to the batch it came from."""
 
 from __future__ import annotations
 
@@ -11,8 +11,18 @@ from sqlalchemy import func, select, tuple_, update
 
 from market.storage.prices import PricePair
 from market.storage.repository import Repository
-from market.storage.tables import batches, rapid_tests, sales
-from market.tracing import Batch, Block, BlockCause, CertificateType, RapidTest, RapidTestResult, Sale
+from market.storage.tables import batch_certificates, batches, rapid_tests, sales
+from market.tracing import (
+    Batch,
+    Block,
+    BlockCause,
+    Certificate,
+    CertificateType,
+    ProductCategory,
+    RapidTest,
+    RapidTestResult,
+    Sale,
+)
 
 SaleKey = tuple[str, str]  # scale, record id
 
@@ -21,23 +31,39 @@ class BatchRepository(Repository):
     """Batches as received (corrected quantities, blocks and releases in place) and their rapid tests."""
 
     async def add_batch(self, site: str, batch: Batch, by: str, now: datetime) -> None:
+        first = batch.certificates[0]
         await self._connection.execute(batches.insert().values(
             site=site, batch_id=batch.batch_id, stall=batch.stall, plu=batch.plu, product=batch.product,
             supplier=batch.supplier, supplier_contact=batch.supplier_contact, origin_code=batch.origin_code,
             origin_name=batch.origin_name, quantity_g=batch.quantity_g,
-            certificate_type=batch.certificate_type.value, certificate_number=batch.certificate_number,
-            arrived_at=batch.arrived_at, recorded_at=now, recorded_by=by))
+            certificate_type=first.kind.value, certificate_number=first.number,
+            arrived_at=batch.arrived_at, recorded_at=now, recorded_by=by,
+            category=batch.category.value if batch.category else None))
+        await self._connection.execute(batch_certificates.insert(), [
+            {"site": site, "batch_id": batch.batch_id, "position": position, "kind": certificate.kind.value,
+             "number": certificate.number} for position, certificate in enumerate(batch.certificates)])
 
     async def batch(self, site: str, batch_id: str) -> Batch | None:
         rows = await self._rows(select(batches).where(batches.c.site == site, batches.c.batch_id == batch_id))
-        return _batch(rows[0]) if rows else None
+        return (await self._batches(site, rows))[0] if rows else None
 
     async def batches_by_id(self, site: str, batch_ids: Iterable[str]) -> dict[str, Batch]:
         wanted = sorted(set(batch_ids))
         if not wanted:
             return {}
         rows = await self._rows(select(batches).where(batches.c.site == site, batches.c.batch_id.in_(wanted)))
-        return {row["batch_id"]: _batch(row) for row in rows}
+        return {batch.batch_id: batch for batch in await self._batches(site, rows)}
+
+    async def _batches(self, site: str, rows: Sequence[Mapping[str, Any]]) -> list[Batch]:
+        """The batches of ``rows``, each with its certificates (in the order they were recorded)."""
+        held: dict[str, list[Certificate]] = {row["batch_id"]: [] for row in rows}
+        if held:
+            found = await self._rows(select(batch_certificates).where(
+                batch_certificates.c.site == site, batch_certificates.c.batch_id.in_(sorted(held)))
+                .order_by(batch_certificates.c.batch_id, batch_certificates.c.position))
+            for row in found:
+                held[row["batch_id"]].append(Certificate(CertificateType(row["kind"]), row["number"]))
+        return [_batch(row, held[row["batch_id"]]) for row in rows]
 
     async def batches(self, site: str, *, stall: str | None = None, plu: str | None = None,
                       pairs: Iterable[PricePair] | None = None, arrived_since: datetime | None = None,
@@ -60,7 +86,7 @@ class BatchRepository(Repository):
             statement = statement.where(batches.c.arrived_at <= arrived_until)
         rows = await self._rows(statement.order_by(batches.c.arrived_at.desc(), batches.c.batch_id)
                                 .limit(limit).offset(offset))
-        return [_batch(row) for row in rows]
+        return await self._batches(site, rows)
 
     async def block(self, site: str, batch: Batch) -> bool:
         """Record the batch's block, unless it was blocked meanwhile."""
@@ -167,13 +193,16 @@ def _utc(value: datetime | str | None) -> datetime | None:
     return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
 
 
-def _batch(row: Mapping[str, Any]) -> Batch:
+def _batch(row: Mapping[str, Any], certificates: Sequence[Certificate]) -> Batch:
     block = None
     if row["blocked_at"] is not None:
         block = Block(row["blocked_at"], row["block_reason"], row["blocked_by"], BlockCause(row["block_cause"]))
+    # a batch whose certificates are not in their table (written by code older than the table, after its
+    # migration): the one the batch row keeps
+    held = tuple(certificates) or (Certificate(CertificateType(row["certificate_type"]), row["certificate_number"]),)
     return Batch(row["batch_id"], row["stall"], row["plu"], row["product"], row["supplier"], row["origin_code"],
-                 row["origin_name"], int(row["quantity_g"]), CertificateType(row["certificate_type"]),
-                 row["certificate_number"], row["arrived_at"], row["supplier_contact"], block)
+                 row["origin_name"], int(row["quantity_g"]), held, row["arrived_at"], row["supplier_contact"], block,
+                 ProductCategory(row["category"]) if row["category"] else None)
 
 
 def _sale(row: Mapping[str, Any]) -> Sale:

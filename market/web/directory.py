@@ -1,11 +1,12 @@
-"""The market API's directory: markets, vendors and their documents (recorded, voided), stalls, the
-scales registered at them, and the licence problems an operator must look into."""
+"""The market API's directory: markets (and their own licence policy), vendors (a farmer selling their own produce
+marked) and their documents (recorded, voided), stalls (what each sells, who works there), the scales registered at
+them, and the licence problems an operator must look into."""
 
 from __future__ import annotations
 
 from aiohttp import web
 
-from market.licences import Document
+from market.licences import Document, LicencePolicy, RecordedDocument, StaffMember
 from market.service import StallOverview
 from market.stalls import Market, Stall, Vendor
 from market.web.handling import (
@@ -20,9 +21,18 @@ from market.web.handling import (
     site_of,
     subject_of,
 )
-from market.web.presenting import delivery_out, document_out, market_out, recorded_document_out, stall_out, status_out
+from market.web.presenting import (
+    delivery_out,
+    document_out,
+    market_out,
+    recorded_document_out,
+    stall_out,
+    status_out,
+)
 from market.web.schemas import (
     DocumentIn,
+    FarmerIn,
+    LicencePolicyIn,
     LicenceProblemOut,
     LicenceProblemsPage,
     MarketIn,
@@ -30,6 +40,7 @@ from market.web.schemas import (
     ScaleIn,
     ScaleOut,
     ScalesPage,
+    StaffRosterIn,
     StallChangeIn,
     StallIn,
     StallsPage,
@@ -66,12 +77,26 @@ async def get_market(request: web.Request) -> web.Response:
     return json_of(market_out(await calling(request.app[SERVICE].market(site_of(request)))))
 
 
+async def set_licence_policy(request: web.Request) -> web.Response:
+    """What the market asks of its stalls beyond the law; the change is an audit entry with its reason."""
+    data: LicencePolicyIn = await read_body(request, LicencePolicyIn)
+    policy = LicencePolicy(data.health_certificate_every_stall, data.licence_for_farmers)
+    market = await calling(request.app[SERVICE].set_licence_policy(site_of(request), policy, data.reason,
+                                                                   subject_of(request), now_of(request)))
+    return json_of(market_out(market))
+
+
 async def add_vendor(request: web.Request) -> web.Response:
     data: VendorIn = await read_body(request, VendorIn)
-    vendor = Vendor(data.vendor_id, data.name, data.photo_ref, data.contact_phone)
+    vendor = Vendor(data.vendor_id, data.name, data.photo_ref, data.contact_phone, data.self_producing)
     await calling(request.app[SERVICE].add_vendor(site_of(request), vendor, now_of(request)))
-    return json_of(VendorOut(vendor_id=vendor.vendor_id, name=vendor.name, photo_ref=vendor.photo_ref,
-                             contact_phone=vendor.contact_phone, documents=[]), 201)
+    return json_of(_vendor_out(vendor, [], contacts=True), 201)
+
+
+def _vendor_out(vendor: Vendor, documents: list[RecordedDocument], contacts: bool) -> VendorOut:
+    return VendorOut(vendor_id=vendor.vendor_id, name=vendor.name, photo_ref=vendor.photo_ref,
+                     contact_phone=vendor.contact_phone if contacts else None, self_producing=vendor.self_producing,
+                     documents=[recorded_document_out(d) for d in documents])
 
 
 async def list_vendors(request: web.Request) -> web.Response:
@@ -79,10 +104,16 @@ async def list_vendors(request: web.Request) -> web.Response:
     limit, offset = paging(request)
     found = await calling(request.app[SERVICE].vendors(site_of(request), limit + 1, offset))
     contacts = sees_contacts(request[PRINCIPAL])
-    return paged(VendorsPage, [VendorOut(vendor_id=v.vendor_id, name=v.name, photo_ref=v.photo_ref,
-                                         contact_phone=v.contact_phone if contacts else None,
-                                         documents=[recorded_document_out(d) for d in docs])
-                               for v, docs in found], limit, offset)
+    return paged(VendorsPage, [_vendor_out(v, docs, contacts) for v, docs in found], limit, offset)
+
+
+async def set_farmer(request: web.Request) -> web.Response:
+    """Mark a vendor a farmer selling their own produce (自产自销), or no longer one."""
+    data: FarmerIn = await read_body(request, FarmerIn)
+    service = request.app[SERVICE]
+    site, vendor_id = site_of(request), request.match_info["vendor_id"]
+    vendor = await calling(service.set_self_producing(site, vendor_id, data.self_producing))
+    return json_of(_vendor_out(vendor, await calling(service.vendor_documents(site, vendor_id)), contacts=True))
 
 
 async def add_document(request: web.Request) -> web.Response:
@@ -107,21 +138,33 @@ async def void_document(request: web.Request) -> web.Response:
 
 async def add_stall(request: web.Request) -> web.Response:
     data: StallIn = await read_body(request, StallIn)
-    stall = built(lambda: Stall(data.stall, data.name, data.stall_type, data.vendor_id))
+    stall = built(lambda: Stall(data.stall, data.name, data.stall_type, data.vendor_id,
+                                frozenset(data.offerings or ())))
     await calling(request.app[SERVICE].add_stall(site_of(request), stall, now_of(request)))
     return json_of(stall_out(await _stall_overview(request, stall.stall)), 201)
 
 
 async def change_stall(request: web.Request) -> web.Response:
     data: StallChangeIn = await read_body(request, StallChangeIn)
-    stall = built(lambda: Stall(request.match_info["stall"], data.name, data.stall_type, data.vendor_id))
+    stall = built(lambda: Stall(request.match_info["stall"], data.name, data.stall_type, data.vendor_id,
+                                frozenset(data.offerings or ())))
     await calling(request.app[SERVICE].update_stall(site_of(request), stall, now_of(request)))
     return json_of(stall_out(await _stall_overview(request, stall.stall)))
 
 
+async def set_staff(request: web.Request) -> web.Response:
+    """The stall's roster, whole: who works there and who of them handles ready-to-eat food."""
+    data: StaffRosterIn = await read_body(request, StaffRosterIn)
+    staff = built(lambda: [StaffMember(member.name, member.handles_ready_to_eat) for member in data.staff])
+    code = request.match_info["stall"]
+    await calling(request.app[SERVICE].set_staff(site_of(request), code, staff, subject_of(request),
+                                                 now_of(request)))
+    return json_of(stall_out(await _stall_overview(request, code)))
+
+
 async def _stall_overview(request: web.Request, code: str) -> StallOverview:
     display = await calling(request.app[SERVICE].stall_display(site_of(request), code, now_of(request)))
-    return StallOverview(display.stall, display.vendor, display.licences)
+    return StallOverview(display.stall, display.vendor, display.licences, display.staff)
 
 
 async def list_stalls(request: web.Request) -> web.Response:

@@ -14,7 +14,8 @@ from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
 from gateway.outputs import StoreRejected, StoreUnavailable
-from market.service import Conflict, MarketService, NotFound, Refused
+from market.divisions import Divisions
+from market.service import Conflict, FieldsRefused, MarketService, NotFound, Refused
 from market.web.schemas import RequestBody
 from webkit.auth import CLOCK, PRINCIPAL
 from webkit.json_errors import json_error
@@ -94,6 +95,9 @@ async def calling(call: Awaitable[_T]) -> _T:
         raise json_error(web.HTTPNotFound, str(missing)) from None
     except Conflict as conflict:
         raise json_error(web.HTTPConflict, str(conflict)) from None
+    except FieldsRefused as refused:
+        details = [{"field": problem.field, "problem": problem.message} for problem in refused.problems]
+        raise json_error(web.HTTPUnprocessableEntity, str(refused), details=details) from None
     except Refused as refused:
         raise json_error(web.HTTPUnprocessableEntity, str(refused)) from None
     except StoreUnavailable:
@@ -121,6 +125,11 @@ def now_of(request: web.Request) -> datetime:
 
 def subject_of(request: web.Request) -> str:
     return request[PRINCIPAL].subject
+
+
+def divisions_of(request: web.Request) -> Divisions:
+    """The GB/T 2260 list the service checks origins against."""
+    return request.app[SERVICE].settings.divisions
 
 
 def public_base(request: web.Request) -> str:

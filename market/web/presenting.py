@@ -1,23 +1,25 @@
 """How the market API shows the domain's values: each as its response model, and what the public never
-sees (no contact, no tester, a health certificate's number withheld and its holder's name masked);
-fen as yuan for people."""
+sees (no contact, no tester, a personal document's number — a health certificate's, an identity card's — withheld
+and its holder's name masked); fen as yuan for people."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
 from market.corrections import RecordedCorrection
+from market.divisions import Divisions
 from market.findings import RecordedFinding
-from market.licences import Document, DocumentKind, DocumentStatus, RecordedDocument
+from market.licences import Document, DocumentStatus, LicencePolicy, Offering, RecordedDocument, StaffMember
 from market.pricing import PublishedPrice
 from market.scale_delivery import Delivery
 from market.service import BatchDetail, PublicTrace, Recall, StallDisplay, StallOverview
 from market.stalls import Market
-from market.tracing import Batch, ForwardTrace, RapidTest, Sale
+from market.tracing import Batch, Certificate, ForwardTrace, RapidTest, Sale
 from market.web.schemas import (
     BatchDetailOut,
     BatchOut,
     BlockOut,
+    CertificateOut,
     CorrectionOut,
     DeliveryOut,
     DisplayPriceOut,
@@ -25,6 +27,7 @@ from market.web.schemas import (
     DocumentStatusOut,
     FindingOut,
     ForwardTraceOut,
+    LicencePolicyOut,
     MarketOut,
     PriceOut,
     PublicBatchOut,
@@ -33,6 +36,7 @@ from market.web.schemas import (
     RapidTestOut,
     RecallOut,
     SaleOut,
+    StaffOut,
     StallDisplayOut,
     StallOut,
     TraceOut,
@@ -41,7 +45,12 @@ from market.web.schemas import (
 
 def market_out(market: Market) -> MarketOut:
     return MarketOut(site=market.site, name=market.name, address=market.address,
-                     complaint_hotline=market.complaint_hotline)
+                     complaint_hotline=market.complaint_hotline, licence_policy=policy_out(market.policy))
+
+
+def policy_out(policy: LicencePolicy) -> LicencePolicyOut:
+    return LicencePolicyOut(health_certificate_every_stall=policy.health_certificate_every_stall,
+                            licence_for_farmers=policy.licence_for_farmers)
 
 
 def document_out(document_id: int, document: Document, recorded: RecordedDocument | None = None) -> DocumentOut:
@@ -74,22 +83,36 @@ def mask_name(name: str) -> str:
 def status_out(status: DocumentStatus, public: bool) -> DocumentStatusOut:
     document = status.document
     holder = document.holder if document else None
-    health = status.required is DocumentKind.HEALTH_CERTIFICATE
     return DocumentStatusOut(
         required=status.required.value, required_zh=status.required.label_zh, validity=status.validity.value,
         validity_zh=status.validity.label_zh, days_to_expiry=status.days_to_expiry, warning_days=status.warning_days,
-        number=None if document is None or (public and health) else document.number,
+        number=None if document is None or (public and document.kind.personal) else document.number,
         valid_from=document.valid_from if document else None, valid_to=document.valid_to if document else None,
-        holder=mask_name(holder) if holder and public else holder)
+        holder=mask_name(holder) if holder and public else holder,
+        person=mask_name(status.person) if status.person and public else status.person,
+        basis=status.basis.citation if status.basis else None)
+
+
+def offerings_zh(offerings: frozenset[Offering]) -> list[str]:
+    return [offering.label_zh for offering in Offering if offering in offerings]
+
+
+def staff_out(member: StaffMember) -> StaffOut:
+    return StaffOut(name=member.name, handles_ready_to_eat=member.handles_ready_to_eat)
 
 
 def stall_out(overview: StallOverview) -> StallOut:
     stall = overview.stall
     return StallOut(stall=stall.stall, name=stall.name, stall_type=stall.stall_type.value,
-                    stall_type_zh=stall.stall_type.label_zh, vendor_id=stall.vendor_id,
+                    stall_type_zh=stall.stall_type.label_zh,
+                    offerings=[o.value for o in Offering if o in stall.offerings],
+                    offerings_zh=offerings_zh(stall.offerings), vendor_id=stall.vendor_id,
                     vendor_name=overview.vendor.name if overview.vendor else None,
+                    vendor_self_producing=overview.vendor is not None and overview.vendor.self_producing,
                     licences_compliant=overview.licences.compliant,
-                    licences=[status_out(s, public=False) for s in overview.licences.required])
+                    licences=[status_out(s, public=False) for s in overview.licences.required],
+                    staff=[staff_out(member) for member in overview.staff],
+                    health_certificates=[status_out(s, public=False) for s in overview.licences.health_certificates])
 
 
 def delivery_out(delivery: Delivery) -> DeliveryOut:
@@ -122,20 +145,30 @@ def _block_out(batch: Batch) -> BlockOut | None:
     return BlockOut(blocked_at=block.at, reason=block.reason, cause=block.cause.value, blocked_by=block.by)
 
 
-def batch_out(batch: Batch) -> BatchOut:
+def certificate_out(certificate: Certificate) -> CertificateOut:
+    return CertificateOut(kind=certificate.kind.value, kind_zh=certificate.kind.label_zh, number=certificate.number)
+
+
+def batch_out(batch: Batch, divisions: Divisions) -> BatchOut:
+    first = batch.certificates[0]
+    division = divisions.get(batch.origin_code)
     return BatchOut(batch_id=batch.batch_id, stall=batch.stall, plu=batch.plu, product=batch.product,
+                    category=batch.category.value if batch.category else None,
+                    category_zh=batch.category.label_zh if batch.category else None,
                     supplier=batch.supplier, supplier_contact=batch.supplier_contact, origin_code=batch.origin_code,
-                    origin_name=batch.origin_name, quantity_g=batch.quantity_g,
-                    certificate_type=batch.certificate_type.value, certificate_number=batch.certificate_number,
+                    origin_name=batch.origin_name, origin_division=division.full_name if division else None,
+                    quantity_g=batch.quantity_g, certificates=[certificate_out(c) for c in batch.certificates],
+                    certificate_type=first.kind.value, certificate_number=first.number,
                     arrived_at=batch.arrived_at, block=_block_out(batch))
 
 
 def _public_batch_out(batch: Batch, tests: Sequence[RapidTest]) -> PublicBatchOut:
+    first = batch.certificates[0]
     return PublicBatchOut(batch_id=batch.batch_id, product=batch.product, supplier=batch.supplier,
                           origin_code=batch.origin_code, origin_name=batch.origin_name,
-                          certificate_type=batch.certificate_type.value,
-                          certificate_type_zh=batch.certificate_type.label_zh,
-                          certificate_number=batch.certificate_number, arrived_at=batch.arrived_at,
+                          certificates=[certificate_out(c) for c in batch.certificates],
+                          certificate_type=first.kind.value, certificate_type_zh=first.kind.label_zh,
+                          certificate_number=first.number, arrived_at=batch.arrived_at,
                           recalled=batch.block is not None, recall_reason=batch.block.reason if batch.block else None,
                           tests=[_public_test_out(test) for test in tests])
 
@@ -172,9 +205,9 @@ def finding_out(recorded: RecordedFinding) -> FindingOut:
                       resolution=recorded.resolution)
 
 
-def detail_out(detail: BatchDetail) -> BatchDetailOut:
+def detail_out(detail: BatchDetail, divisions: Divisions) -> BatchDetailOut:
     balance = detail.balance
-    return BatchDetailOut(batch=batch_out(detail.batch), tests=[rapid_test_out(t) for t in detail.tests],
+    return BatchDetailOut(batch=batch_out(detail.batch, divisions), tests=[rapid_test_out(t) for t in detail.tests],
                           received_g=balance.received_g, sold_g=balance.sold_g, remaining_g=balance.remaining_g,
                           oversold_g=balance.oversold_g, sales_count=detail.sales_count,
                           first_sale_at=detail.first_sale_at, last_sale_at=detail.last_sale_at)
@@ -196,6 +229,7 @@ def display_out(display: StallDisplay, public_url: str) -> StallDisplayOut:
     return StallDisplayOut(
         site=display.market.site, market=display.market.name, stall=stall.stall, stall_name=stall.name,
         stall_type=stall.stall_type.value, stall_type_zh=stall.stall_type.label_zh,
+        offerings_zh=offerings_zh(stall.offerings),
         vendor_name=vendor.name if vendor else None, vendor_photo_ref=vendor.photo_ref if vendor else None,
         licences_compliant=licences.compliant, licences=[status_out(s, public=True) for s in licences.required],
         health_certificates=[status_out(s, public=True) for s in licences.health_certificates],

@@ -6,10 +6,20 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Annotated, Any
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictInt, StringConstraints, create_model
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    StringConstraints,
+    create_model,
+    model_validator,
+)
 
-from market.licences import DocumentKind, StallType
-from market.tracing import CertificateType, RapidTestResult
+from market.licences import MAX_STAFF, DocumentKind, Offering, StallType
+from market.tracing import MAX_CERTIFICATES, CertificateType, ProductCategory, RapidTestResult
 
 Site = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
 Code = Annotated[str, StringConstraints(pattern=r"^[\w.:-]{1,32}$")]
@@ -24,6 +34,7 @@ ShortText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1
 Phone = Annotated[str, StringConstraints(pattern=r"^[0-9+ -]{3,32}$")]
 Fen = Annotated[StrictInt, Field(gt=0, le=100_000_000, description="fen (1/100 yuan) per kilogram")]
 Grams = Annotated[StrictInt, Field(gt=0, le=1_000_000_000)]
+DivisionCode = Annotated[str, StringConstraints(pattern=r"^[1-9][0-9]{5}$")]
 
 
 # -- request bodies ----------------------------------------------------------------------------
@@ -41,21 +52,46 @@ class MarketIn(RequestBody):
     complaint_hotline: Annotated[str, StringConstraints(pattern=r"^[0-9-]{3,20}$")]
 
 
+class LicencePolicyIn(RequestBody):
+    health_certificate_every_stall: StrictBool = Field(
+        description="Every person on every stall's roster holds a health certificate (the law asks it of those "
+                    "handling ready-to-eat food only)")
+    licence_for_farmers: StrictBool = Field(
+        description="Farmers selling their own produce show a business licence too (the law exempts them)")
+    reason: LongText = Field(description="Why the market's rules change (kept with the change)")
+
+
 class VendorIn(RequestBody):
     vendor_id: Id
     name: Text
     photo_ref: Annotated[str, StringConstraints(min_length=1, max_length=500)] | None = Field(
         default=None, description="Where the photo is kept: a URL or a document-store key")
     contact_phone: Phone | None = Field(default=None, description="Private: shown to operators only")
+    self_producing: StrictBool = Field(
+        default=False, description="A farmer selling their own produce (自产自销): identified by a resident identity "
+                                   "card or a village committee's certificate instead of a business licence")
+
+
+class FarmerIn(RequestBody):
+    self_producing: StrictBool = Field(description="Whether the vendor is a farmer selling their own produce")
 
 
 class DocumentIn(RequestBody):
     kind: DocumentKind
-    number: ShortText = Field(description="Credit code (licence), JY + 14 digits (permit), certificate number")
+    number: ShortText = Field(description="Credit code (licence, GB 32100), JY + 14 digits (permit), identity "
+                                          "number (resident identity card, GB 11643), certificate number")
     valid_from: date
     valid_to: date | None = Field(default=None, description="Last valid day; none for a long-term document")
-    holder: Text | None = Field(default=None, description="Health certificates: the staff member")
+    holder: Text | None = Field(default=None, description="Health certificates, identity cards, village "
+                                                           "certificates: the person named")
     scope: LongText | None = Field(default=None, description="Food business permits: the business scope")
+
+
+Offerings = Annotated[list[Offering], Field(
+    min_length=1, max_length=len(Offering),
+    description="What the stall sells (the licences it needs follow; one named twice counts once); default: what its "
+                "type sells (farm produce; bulk food for soy products and prepared food; ready-to-eat food for cooked "
+                "food; pre-packaged food)")]
 
 
 class StallIn(RequestBody):
@@ -63,12 +99,26 @@ class StallIn(RequestBody):
     name: Text
     stall_type: StallType
     vendor_id: Id | None = None
+    offerings: Offerings | None = None
 
 
 class StallChangeIn(RequestBody):
     name: Text
     stall_type: StallType
     vendor_id: Id | None = None
+    offerings: Offerings | None = None
+
+
+class StaffIn(RequestBody):
+    name: ShortText
+    handles_ready_to_eat: StrictBool = Field(
+        default=True, description="Handles ready-to-eat food (接触直接入口食品): needs a health certificate")
+
+
+class StaffRosterIn(RequestBody):
+    staff: Annotated[list[StaffIn], Field(max_length=MAX_STAFF)] = Field(
+        description="Everyone working at the stall; a health certificate of the stall's vendor naming a person as "
+                    "its holder is theirs")
 
 
 class ScaleIn(RequestBody):
@@ -88,6 +138,11 @@ class PricesIn(RequestBody):
     effective_from: AwareDatetime | None = Field(default=None, description="Default: now")
 
 
+class CertificateIn(RequestBody):
+    kind: CertificateType
+    number: ShortText
+
+
 class BatchIn(RequestBody):
     batch_id: Id
     stall: Code
@@ -95,13 +150,36 @@ class BatchIn(RequestBody):
     product: Text
     supplier: Text
     supplier_contact: Phone | None = Field(default=None, description="Private: shown to operators only")
-    origin_code: Annotated[str, StringConstraints(pattern=r"^[1-9]\d{5}$")] = Field(
-        description="GB/T 2260 administrative division code of the origin")
-    origin_name: Text
+    category: ProductCategory | None = Field(
+        default=None, description="What the batch is, for the certificates it needs; default: the stall type's "
+                                  "(required of a meat stall's batch: pork, livestock_meat or poultry)")
+    origin_code: DivisionCode = Field(
+        description="GB/T 2260 administrative division code of the origin, a division of the list shipped in "
+                    "market/data (county, prefecture or province)")
+    origin_name: Text | None = Field(default=None, description="Default: the division's name in the list")
     quantity_g: Grams
-    certificate_type: CertificateType
-    certificate_number: ShortText
+    certificates: Annotated[list[CertificateIn], Field(min_length=1, max_length=MAX_CERTIFICATES)] | None = Field(
+        default=None, description="The certificates the batch came with, of the kinds its category requires")
+    certificate_type: CertificateType | None = Field(default=None, description="One certificate only: its kind "
+                                                                               "(instead of certificates)")
+    certificate_number: ShortText | None = None
     arrived_at: AwareDatetime
+
+    @model_validator(mode="after")
+    def _certificates_given_once(self) -> BatchIn:
+        single = self.certificate_type is not None or self.certificate_number is not None
+        if self.certificates is not None and single:
+            raise ValueError("certificates, or certificate_type with certificate_number, not both")
+        if self.certificates is None and (self.certificate_type is None or self.certificate_number is None):
+            raise ValueError("certificates (a list), or certificate_type with certificate_number")
+        return self
+
+    @property
+    def all_certificates(self) -> list[CertificateIn]:
+        if self.certificates is not None:
+            return self.certificates
+        assert self.certificate_type is not None and self.certificate_number is not None
+        return [CertificateIn(kind=self.certificate_type, number=self.certificate_number)]
 
 
 class RapidTestIn(RequestBody):
@@ -137,11 +215,17 @@ class ResolutionIn(RequestBody):
 # -- response bodies ---------------------------------------------------------------------------
 
 
+class LicencePolicyOut(BaseModel):
+    health_certificate_every_stall: bool
+    licence_for_farmers: bool
+
+
 class MarketOut(BaseModel):
     site: str
     name: str
     address: str
     complaint_hotline: str
+    licence_policy: LicencePolicyOut = Field(description="What the market asks of its stalls beyond the law")
 
 
 class DocumentOut(BaseModel):
@@ -167,6 +251,7 @@ class VendorOut(BaseModel):
     photo_ref: str | None
     contact_phone: str | None = Field(description="Personal data: shown to the market's operators; null for a "
                                                   "supervisor, as when none was recorded")
+    self_producing: bool = Field(description="A farmer selling their own produce (自产自销)")
     documents: list[DocumentOut]
 
 
@@ -181,6 +266,14 @@ class DocumentStatusOut(BaseModel):
     valid_from: date | None
     valid_to: date | None
     holder: str | None
+    person: str | None = Field(default=None, description="Whose health certificate this is (a missing one names "
+                                                         "who lacks it)")
+    basis: str | None = Field(default=None, description="Why it is required: the law and article, or 本市场规定")
+
+
+class StaffOut(BaseModel):
+    name: str
+    handles_ready_to_eat: bool
 
 
 class StallOut(BaseModel):
@@ -188,10 +281,15 @@ class StallOut(BaseModel):
     name: str
     stall_type: str
     stall_type_zh: str
+    offerings: list[str]
+    offerings_zh: list[str]
     vendor_id: str | None
     vendor_name: str | None
+    vendor_self_producing: bool
     licences_compliant: bool
     licences: list[DocumentStatusOut]
+    staff: list[StaffOut]
+    health_certificates: list[DocumentStatusOut] = Field(description="Each person's on the roster who needs one")
 
 
 class DeliveryOut(BaseModel):
@@ -279,17 +377,28 @@ class BlockOut(BaseModel):
     blocked_by: str
 
 
+class CertificateOut(BaseModel):
+    kind: str
+    kind_zh: str
+    number: str
+
+
 class BatchOut(BaseModel):
     batch_id: str
     stall: str
     plu: str
     product: str
+    category: str | None = Field(description="null: received before categories were recorded")
+    category_zh: str | None
     supplier: str
     supplier_contact: str | None
     origin_code: str
     origin_name: str
+    origin_division: str | None = Field(description="The code's division in the GB/T 2260 list (full name); null "
+                                                    "for a code recorded before and retired since")
     quantity_g: int
-    certificate_type: str
+    certificates: list[CertificateOut]
+    certificate_type: str = Field(description="The first certificate's kind (certificates has them all)")
     certificate_number: str
     arrived_at: datetime
     block: BlockOut | None
@@ -399,7 +508,8 @@ class PublicBatchOut(BaseModel):
     supplier: str
     origin_code: str
     origin_name: str
-    certificate_type: str
+    certificates: list[CertificateOut]
+    certificate_type: str = Field(description="The first certificate's kind (certificates has them all)")
     certificate_type_zh: str
     certificate_number: str
     arrived_at: datetime
@@ -441,6 +551,7 @@ class StallDisplayOut(BaseModel):
     stall_name: str
     stall_type: str
     stall_type_zh: str
+    offerings_zh: list[str]
     vendor_name: str | None
     vendor_photo_ref: str | None
     licences_compliant: bool

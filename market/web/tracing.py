@@ -9,11 +9,12 @@ from aiohttp import web
 from market.corrections import CorrectionKind
 from market.rate_limit import TokenBuckets
 from market.service import MarketSettings, Release
-from market.tracing import Batch, RapidTest
+from market.tracing import Batch, Certificate, RapidTest
 from market.web.handling import (
     SERVICE,
     built,
     calling,
+    divisions_of,
     json_of,
     now_of,
     paged,
@@ -52,24 +53,32 @@ TRACE_BUCKETS = web.AppKey("market_trace_buckets", TokenBuckets)
 
 
 async def receive_batch(request: web.Request) -> web.Response:
+    """A batch with its certificates; its origin's name, when none is sent, the division's in the GB/T 2260 list.
+    Each field the rules refuse (an origin that is no division, a certificate that does not fit the product) is
+    named in the 422's details; nothing is recorded then."""
     data: BatchIn = await read_body(request, BatchIn)
+    divisions = divisions_of(request)
+    division = divisions.get(data.origin_code)
+    origin_name = data.origin_name or (division.full_name if division else data.origin_code)
     batch = built(lambda: Batch(data.batch_id, data.stall, data.plu, data.product, data.supplier, data.origin_code,
-                                data.origin_name, data.quantity_g, data.certificate_type, data.certificate_number,
-                                data.arrived_at, data.supplier_contact))
-    await calling(request.app[SERVICE].receive_batch(site_of(request), batch, subject_of(request), now_of(request)))
-    return json_of(batch_out(batch), 201)
+                                origin_name, data.quantity_g,
+                                tuple(Certificate(c.kind, c.number) for c in data.all_certificates),
+                                data.arrived_at, data.supplier_contact, category=data.category))
+    received = await calling(request.app[SERVICE].receive_batch(site_of(request), batch, subject_of(request),
+                                                                now_of(request)))
+    return json_of(batch_out(received, divisions), 201)
 
 
 async def list_batches(request: web.Request) -> web.Response:
     limit, offset = paging(request)
     found = await calling(request.app[SERVICE].batches(site_of(request), request.query.get("stall"), limit + 1,
                                                        offset))
-    return paged(BatchesPage, [batch_out(b) for b in found], limit, offset)
+    return paged(BatchesPage, [batch_out(b, divisions_of(request)) for b in found], limit, offset)
 
 
 async def get_batch(request: web.Request) -> web.Response:
     detail = await calling(request.app[SERVICE].batch_detail(site_of(request), request.match_info["batch_id"]))
-    return json_of(detail_out(detail))
+    return json_of(detail_out(detail, divisions_of(request)))
 
 
 async def record_test(request: web.Request) -> web.Response:
@@ -93,7 +102,8 @@ async def release_batch(request: web.Request) -> web.Response:
     data: ReleaseIn = await read_body(request, ReleaseIn)
     release: Release = await calling(request.app[SERVICE].release(
         site_of(request), request.match_info["batch_id"], data.reason, subject_of(request), now_of(request)))
-    return json_of(ReleaseOut(batch=batch_out(release.batch), deliveries=[delivery_out(d) for d in release.deliveries],
+    return json_of(ReleaseOut(batch=batch_out(release.batch, divisions_of(request)),
+                              deliveries=[delivery_out(d) for d in release.deliveries],
                               correction=correction_out(release.correction)))
 
 
@@ -102,7 +112,7 @@ async def correct_quantity(request: web.Request) -> web.Response:
     detail = await calling(request.app[SERVICE].correct_quantity(
         site_of(request), request.match_info["batch_id"], data.quantity_g, data.reason, subject_of(request),
         now_of(request)))
-    return json_of(detail_out(detail))
+    return json_of(detail_out(detail, divisions_of(request)))
 
 
 async def list_corrections(request: web.Request) -> web.Response:

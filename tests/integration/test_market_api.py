@@ -16,6 +16,7 @@ from devices.contract import CommandAck, Payment, ScaleRecord
 from devices.topics import Channel, DeviceKind, parse_topic, topic_for
 from gateway.outputs.embedded import EmbeddedStore
 from gateway.processors.points import CredentialHasher, point_for
+from market.identity_numbers import credit_code_check_character
 from market.rate_limit import RateLimit
 from market.service import MarketService, MarketSettings
 from market.web import create_app
@@ -93,8 +94,9 @@ VENDOR = {"vendor_id": "v-wang", "name": "王建国", "photo_ref": "https://phot
 BATCH_ID = "B20261123-A03-01"
 BATCH: dict[str, Any] = {"batch_id": BATCH_ID, "stall": "A03", "plu": "1001", "product": "西红柿",
          "supplier": "寿光蔬菜合作社", "supplier_contact": "13900000000", "origin_code": "370783",
-         "origin_name": "山东省寿光市", "quantity_g": 50_000, "certificate_type": "origin",
+         "origin_name": "山东省寿光市", "quantity_g": 50_000, "certificate_type": "commitment",
          "certificate_number": "CD-2026-1123", "arrived_at": "2026-11-23T05:30:00+08:00"}
+EVERY_STALL = {"health_certificate_every_stall": True, "licence_for_farmers": False, "reason": "全员持证上岗"}
 
 
 async def seeded(api: Api) -> None:
@@ -238,9 +240,18 @@ async def test_the_stall_display_is_public_and_keeps_private_data_out(api: Api) 
         "tested_at": "2026-11-23T06:10:00+08:00"})
     display = await api.call("GET", f"{M}/stalls/A03/display", 200, headers=None)
     assert display["vendor_name"] == "王建国" and display["complaint_hotline"] == "12315"
-    assert [(s["required"], s["validity"]) for s in display["licences"]] == [
-        ("business_licence", "valid"), ("food_filing", "valid"), ("health_certificate", "expiring")]
-    assert display["health_certificates"][0]["holder"] == "王**"
+    assert [(s["required"], s["validity"]) for s in display["licences"]] == [("business_licence", "valid")], \
+        "a vegetables stall shows its licence: no filing, no health certificate (Food Safety Law Arts. 35, 45)"
+    assert display["offerings_zh"] == ["食用农产品"] and display["health_certificates"] == []
+    # the market asks more: every stall's staff certified
+    await api.call("PUT", f"{M}/licence-policy", 200, json=EVERY_STALL)
+    await api.call("PUT", f"{M}/stalls/A03/staff", 200, json={"staff": [{"name": "王建国"}]})
+    display = await api.call("GET", f"{M}/stalls/A03/display", 200, headers=None)
+    assert [(s["required"], s["validity"], s["basis"]) for s in display["licences"]] == [
+        ("business_licence", "valid", "《中华人民共和国市场主体登记管理条例》第三条"),
+        ("health_certificate", "expiring", "本市场规定")]
+    assert (display["health_certificates"][0]["holder"], display["health_certificates"][0]["person"]) == (
+        "王**", "王**"), "the public sees the family name only"
     assert [(p["plu"], p["unit_price_fen"]) for p in display["prices"]] == [("1001", 680), ("1002", 200)]
     assert display["batches"][0]["tests"][0]["result_zh"] == "合格"
     assert display["public_url"] == "https://market.example.cn/market/xinfadi/stalls/A03"
@@ -250,8 +261,8 @@ async def test_the_stall_display_is_public_and_keeps_private_data_out(api: Api) 
     problems = await api.call("GET", f"{M}/licences/problems", 200)
     assert [(p["stall"], p["document"]["required"], p["document"]["validity"], p["document"]["warning_days"])
             for p in problems["items"]] == [
-        ("A04", "business_licence", "missing", None), ("A04", "food_filing", "missing", None),
-        ("A04", "health_certificate", "missing", None), ("A03", "health_certificate", "expiring", 7)]
+        ("A04", "business_licence", "missing", None), ("A04", "health_certificate", "missing", None),
+        ("A03", "health_certificate", "expiring", 7)]
 
 
 async def test_the_stall_screen_is_a_self_refreshing_page_with_a_qr_code(api: Api) -> None:
@@ -438,12 +449,15 @@ async def test_corrections_over_http_refuse_nonsense_and_are_audited(api: Api) -
 
 async def test_licence_problems_are_paginated(api: Api) -> None:
     await seeded(api)
+    await api.call("PUT", f"{M}/licence-policy", 200, json=EVERY_STALL)
+    await api.call("PUT", f"{M}/stalls/A03/staff", 200, json={"staff": [{"name": "王建国"}]})
     first = await api.call("GET", f"{M}/licences/problems?limit=2", 200)
-    assert [p["document"]["required"] for p in first["items"]] == ["business_licence", "food_filing"]
+    assert [(p["stall"], p["document"]["required"]) for p in first["items"]] == [
+        ("A04", "business_licence"), ("A04", "health_certificate")]
     assert first["next_offset"] == 2
     rest = await api.call("GET", f"{M}/licences/problems?limit=2&offset=2", 200)
-    assert [(p["stall"], p["document"]["required"]) for p in rest["items"]] == [
-        ("A04", "health_certificate"), ("A03", "health_certificate")] and rest["next_offset"] is None
+    assert [(p["stall"], p["document"]["required"], p["document"]["person"]) for p in rest["items"]] == [
+        ("A03", "health_certificate", "王建国")] and rest["next_offset"] is None
 
 
 async def test_the_stall_screens_qr_code_scales_and_rows_that_do_not_fit_are_counted(api: Api) -> None:
@@ -488,3 +502,101 @@ async def test_without_trusted_proxies_a_forwarded_address_is_ignored(api: Api) 
     for n in range(3):
         await api.call("GET", f"{M}/trace/nothing", 404, headers={"X-Forwarded-For": f"198.51.100.{n}"})
     await api.call("GET", f"{M}/trace/nothing", 429, headers={"X-Forwarded-For": "198.51.100.99"})
+
+
+PORK = {**BATCH, "batch_id": "B-pork", "stall": "B01", "plu": "2001", "product": "猪肉", "category": "pork",
+        "certificate_type": None, "certificate_number": None, "origin_code": "371300", "origin_name": None,
+        "certificates": [{"kind": "quarantine", "number": "3200123456"}, {"kind": "meat_quality", "number": "RP-7"}]}
+
+
+async def test_a_batch_comes_with_the_certificates_its_product_needs_from_a_division_of_the_list(api: Api) -> None:
+    await seeded(api)
+    await api.call("POST", f"{M}/stalls", 201, json={"stall": "B01", "name": "王记肉铺", "stall_type": "meat",
+                                                     "vendor_id": "v-wang"})
+    pork = await api.call("POST", f"{M}/batches", 201, json={k: v for k, v in PORK.items() if v is not None})
+    assert [(c["kind"], c["kind_zh"]) for c in pork["certificates"]] == [
+        ("quarantine", "动物检疫合格证明"), ("meat_quality", "肉品品质检验合格证")]
+    # the origin's name, when none is sent, is the division's in the GB/T 2260 list
+    assert (pork["category"], pork["origin_name"], pork["origin_division"]) == ("pork", "山东省临沂市", "山东省临沂市")
+    assert pork["certificate_type"] == "quarantine", "the first certificate, as before"
+    vegetables = await api.call("POST", f"{M}/batches", 201, json={**BATCH, "origin_code": "330106"})
+    assert (vegetables["category"], vegetables["origin_division"]) == ("vegetables", "浙江省杭州市西湖区")
+
+    refusals = [  # (what changes, the fields named)
+        ({"origin_code": "999999"}, ["origin_code"]),
+        ({"origin_code": "371200"}, ["origin_code"]),  # 莱芜市, merged into Jinan: retired from the list
+        ({"certificates": [{"kind": "quarantine", "number": "3200123456"}]}, ["certificates"]),
+        ({"category": None}, ["category"]),
+        ({"stall": "A03", "category": "vegetables"}, ["certificates.0.kind", "certificates.1.kind", "certificates"]),
+    ]
+    for change, fields in refusals:
+        body = {k: v for k, v in {**PORK, "batch_id": "B-refused", **change}.items() if v is not None}
+        refused = await api.call("POST", f"{M}/batches", 422, json=body)
+        assert [d["field"] for d in refused["details"]] == fields, (change, refused)
+    assert "no administrative division" in (await api.call("POST", f"{M}/batches", 422, json={
+        **BATCH, "batch_id": "B-refused", "origin_code": "999999"}))["details"][0]["problem"]
+    await api.call("GET", f"{M}/batches/B-refused", 404)  # nothing half-written
+    both = await api.call("POST", f"{M}/batches", 400, json={**BATCH, "batch_id": "B-x", "certificates": [
+        {"kind": "commitment", "number": "C-1"}]})
+    assert "not both" in str(both["details"])
+    await api.call("POST", f"{M}/batches", 400, json={k: v for k, v in BATCH.items()
+                                                      if k not in ("certificate_type", "certificate_number")})
+    await api.call("POST", f"{M}/batches", 400, json={**BATCH, "batch_id": "B-x", "origin_code": "37078３"})
+    await api.call("POST", f"{M}/batches", 400, json={**BATCH, "batch_id": "B-x", "certificate_type": "bribe"})
+
+
+async def test_credit_codes_are_checked_for_their_organisation_code_authority_and_type(api: Api) -> None:
+    await seeded(api)
+    for number, problem in (("91440300708461137X", "organisation code"), ("B1440300708461136T", "authority"),
+                            ("94440300708461136T", "entity type")):
+        first_17 = number[:17]
+        answer = await api.call("POST", f"{M}/vendors/v-wang/documents", 422, json={
+            "kind": "business_licence", "number": first_17 + credit_code_check_character(first_17),
+            "valid_from": "2020-01-01"})
+        assert problem in answer["error"], answer
+
+
+async def test_stalls_say_what_they_sell_and_their_rosters_and_farmers_are_kept(api: Api) -> None:
+    await seeded(api)
+    cooked = await api.call("POST", f"{M}/stalls", 201, json={
+        "stall": "F01", "name": "王记熟食", "stall_type": "cooked_food", "vendor_id": "v-wang",
+        "offerings": ["ready_to_eat", "prepackaged_food", "ready_to_eat"]})
+    assert cooked["offerings"] == ["prepackaged_food", "ready_to_eat"]
+    assert [(s["required"], s["validity"]) for s in cooked["licences"]] == [
+        ("business_licence", "valid"), ("food_business_permit", "missing"), ("health_certificate", "missing")]
+    staffed = await api.call("PUT", f"{M}/stalls/F01/staff", 200, json={"staff": [
+        {"name": "王建国"}, {"name": "赵强"}, {"name": "收银员", "handles_ready_to_eat": False}]})
+    assert [(s["name"], s["handles_ready_to_eat"]) for s in staffed["staff"]] == [
+        ("收银员", False), ("王建国", True), ("赵强", True)]
+    assert [(s["person"], s["validity"]) for s in staffed["health_certificates"]] == [
+        ("王建国", "expiring"), ("赵强", "missing")]
+    await api.call("PUT", f"{M}/stalls/F01/staff", 422, json={"staff": [{"name": "赵强"}, {"name": "赵强"}]})
+    await api.call("PUT", f"{M}/stalls/F01/staff", 400, json={"staff": [{"name": "x" * 65}]})
+    await api.call("PUT", f"{M}/stalls/Z99/staff", 404, json={"staff": []})
+    await api.call("POST", f"{M}/stalls", 400, json={"stall": "F02", "name": "x", "stall_type": "cooked_food",
+                                                     "offerings": []})
+    await api.call("POST", f"{M}/stalls", 400, json={"stall": "F02", "name": "x", "stall_type": "cooked_food",
+                                                     "offerings": ["wine"]})
+
+    farmer = await api.call("PUT", f"{M}/vendors/v-wang/farmer", 200, json={"self_producing": True})
+    assert farmer["self_producing"] and farmer["documents"]
+    await api.call("PUT", f"{M}/vendors/v-nobody/farmer", 404, json={"self_producing": True})
+    a03 = next(s for s in (await api.call("GET", f"{M}/stalls", 200))["items"] if s["stall"] == "A03")
+    assert a03["vendor_self_producing"] and [(s["required"], s["validity"]) for s in a03["licences"]] == [
+        ("farmer_identity", "valid")], "the licence the farmer holds anyway meets the identity requirement"
+    await api.call("POST", f"{M}/vendors/v-wang/documents", 201, json={
+        "kind": "resident_id", "number": "11010519491231002x", "valid_from": "2015-01-01", "holder": "王建国"})
+    await api.call("POST", f"{M}/vendors/v-wang/documents", 422, json={
+        "kind": "resident_id", "number": "110105194912310021", "valid_from": "2015-01-01", "holder": "王建国"})
+
+    market = await api.call("GET", M, 200)
+    assert market["licence_policy"] == {"health_certificate_every_stall": False, "licence_for_farmers": False}
+    changed = await api.call("PUT", f"{M}/licence-policy", 200, json={**EVERY_STALL, "licence_for_farmers": True})
+    assert changed["licence_policy"] == {"health_certificate_every_stall": True, "licence_for_farmers": True}
+    await api.call("PUT", f"{M}/licence-policy", 422, json={**EVERY_STALL, "licence_for_farmers": True})
+    await api.call("PUT", f"{M}/licence-policy", 400, json={"health_certificate_every_stall": "yes",
+                                                            "licence_for_farmers": False, "reason": "x"})
+    await api.call("PUT", f"{M}/licence-policy", 400, json={"health_certificate_every_stall": True,
+                                                            "licence_for_farmers": False})
+    audit = await api.call("GET", f"{M}/corrections?kind=licence_policy", 200)
+    assert [(c["subject"], c["reason"]) for c in audit["items"]] == [(SITE, "全员持证上岗")]

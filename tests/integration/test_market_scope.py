@@ -29,7 +29,7 @@ from market.licences import Document, DocumentKind, StallType
 from market.pages import mount_market_pages
 from market.service import MarketService, MarketSettings, PriceItem
 from market.stalls import Market, Stall, Vendor
-from market.tracing import Batch, CertificateType
+from market.tracing import Batch, Certificate, CertificateType
 from market.web.routes import ROUTES
 from messaging.downlink import RecordingDownlink
 from tests.integration.helpers import HTML, PageSession
@@ -101,7 +101,7 @@ async def seed(service: MarketService, site: str, name: str, code: str) -> Ids:
     await service.register_scale(site, scale, stall, NOW)
     await service.publish_prices(site, stall, [PriceItem("1001", "西红柿", 680)], None, "op", NOW - timedelta(hours=2))
     await service.receive_batch(site, Batch(batch, stall, "1001", "西红柿", "寿光蔬菜合作社", "370783", "山东省寿光市",
-                                            50_000, CertificateType.ORIGIN, "CD-2026-1123",
+                                            50_000, (Certificate(CertificateType.COMMITMENT, "CD-2026-1123"),),
                                             NOW - timedelta(hours=5)), "op", NOW)
     trace_code = f"{site}-{stall}-0001"
     sale = ScaleRecord(record_id="r-1", ts=NOW - timedelta(minutes=5), stall=stall, plu="1001", product="西红柿",
@@ -201,6 +201,8 @@ async def test_an_object_of_another_market_is_not_found_under_this_ones_path(ins
         ("POST", "/vendors/{vendor_id}/documents", "vendor", licence),
         ("POST", "/stalls/{stall}/prices", "stall", {"prices": [{"plu": "1", "product": "x", "unit_price_fen": 1}]}),
         ("PUT", "/stalls/{stall}", "stall", {"name": "x", "stall_type": "vegetables", "vendor_id": None}),
+        ("PUT", "/stalls/{stall}/staff", "stall", {"staff": [{"name": "x"}]}),
+        ("PUT", "/vendors/{vendor_id}/farmer", "vendor", {"self_producing": True}),
         ("GET", "/stalls/{stall}/prices", "stall", None),
         ("GET", "/stalls/{stall}/display", "stall", None),
         ("GET", "/batches/{batch_id}", "batch", None),
@@ -239,6 +241,8 @@ async def test_an_object_of_another_market_is_not_found_under_this_ones_path(ins
     assert detail.batch.block is None and not detail.tests and detail.batch.quantity_g == 50_000
     assert [f.finding_id for f in await installation.service.findings(B, None, None, True, 10, 0)] == [b.finding]
     assert all(not d.voided for d in await installation.service.vendor_documents(B, b.vendor))
+    assert not (await installation.service.vendor(B, b.vendor)).self_producing
+    assert (await installation.service.stall_display(B, b.stall, NOW)).staff == ()
 
 
 async def test_the_list_of_markets_shows_the_callers_markets_only(installation: Installation) -> None:
@@ -313,7 +317,10 @@ MANAGE_POSTS = (("/stalls/{stall}/prices", {"action": "preview", "plu.0": "1001"
                 ("/vendors/{vendor_id}/documents/{document_id}/scan", {}),
                 ("/stalls", {"stall": "X1", "name": "x", "stall_type": "vegetables"}),
                 ("/stalls/{stall}/edit", {"name": "x", "stall_type": "vegetables"}),
-                ("/stalls/{stall}/scales", {"scale_id": "scale-x"}))
+                ("/stalls/{stall}/scales", {"scale_id": "scale-x"}),
+                ("/stalls/{stall}/staff", {"rows": "1", "staff_name_0": "x"}),
+                ("/vendors/{vendor_id}/farmer", {"self_producing": "yes"}),
+                ("/licence-policy", {"health_certificate_every_stall": "yes", "reason": "x"}))
 
 
 async def test_the_operator_pages_of_another_market_are_the_page_of_a_market_that_does_not_exist(

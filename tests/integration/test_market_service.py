@@ -19,11 +19,20 @@ from gateway.outputs.embedded import EmbeddedStore
 from gateway.processors.points import CredentialHasher, point_for
 from market.corrections import CorrectionKind
 from market.findings import FindingKind
-from market.licences import Document, DocumentKind, StallType, Validity
+from market.licences import Document, DocumentKind, LicencePolicy, Offering, StaffMember, StallType, Validity
 from market.scale_delivery import DeliveryPolicy, DeliveryStatus
-from market.service import Conflict, MarketService, MarketSettings, NotFound, PriceItem, Refused
+from market.service import (
+    Conflict,
+    FieldsRefused,
+    MarketService,
+    MarketSettings,
+    NotFound,
+    PriceItem,
+    Refused,
+    Unchanged,
+)
 from market.stalls import Market, Stall, Vendor
-from market.tracing import Batch, BlockCause, CertificateType, RapidTest, RapidTestResult
+from market.tracing import Batch, BlockCause, Certificate, CertificateType, ProductCategory, RapidTest, RapidTestResult
 from messaging.downlink import RecordingDownlink
 from relational.database import migrate
 
@@ -109,12 +118,15 @@ async def publish(market: Market_, stall: str = "A03", fen: int = 680, effective
         market.clock.now)
 
 
+COMMITMENT = (Certificate(CertificateType.COMMITMENT, "CD-2026-1"),)
+
+
 async def receive(market: Market_, batch_id: str, grams: int = 20_000, stall: str = "A03", hours: float = -1,
-                  plu: str = "1001") -> Batch:
-    batch = Batch(batch_id, stall, plu, "西红柿", "寿光蔬菜合作社", "370783", "山东省寿光市", grams,
-                  CertificateType.ORIGIN, "CD-2026-1", market.clock.now + timedelta(hours=hours), "13900000000")
-    await market.service.receive_batch(SITE, batch, "op-1", market.clock.now)
-    return batch
+                  plu: str = "1001", certificates: tuple[Certificate, ...] = COMMITMENT,
+                  category: ProductCategory | None = None, origin: str = "370783") -> Batch:
+    batch = Batch(batch_id, stall, plu, "西红柿", "寿光蔬菜合作社", origin, "山东省寿光市", grams, certificates,
+                  market.clock.now + timedelta(hours=hours), "13900000000", category=category)
+    return await market.service.receive_batch(SITE, batch, "op-1", market.clock.now)
 
 
 # -- price publication and pushes ---------------------------------------------------------------
@@ -341,11 +353,32 @@ async def test_selling_more_than_was_received_is_one_oversold_finding(market: Ma
     assert (detail.balance.sold_g, detail.balance.oversold_g, detail.sales_count) == (2_200, 200, 3)
 
 
-async def test_meat_needs_its_quarantine_certificate_and_a_batch_is_received_once(market: Market_) -> None:
+async def test_a_batch_enters_with_the_certificates_its_product_needs_and_is_received_once(market: Market_) -> None:
+    """Pork with its quarantine and its meat quality certificate; other meat with its quarantine certificate; a
+    meat stall's batch says which meat it is. Each refusal names its field; nothing is written."""
     await market.service.add_stall(SITE, Stall("B01", "李家肉铺", StallType.MEAT))
-    with pytest.raises(Refused, match="quarantine"):
-        await receive(market, "M1", stall="B01", plu="2001")
-    await receive(market, "B1")
+    quarantine = Certificate(CertificateType.QUARANTINE, "3200123456")
+    quality = Certificate(CertificateType.MEAT_QUALITY, "RP-2026-1123")
+    refusals = [
+        (dict(stall="B01", certificates=(quarantine, quality)), ["category"]),
+        (dict(stall="B01", certificates=(quarantine,), category=ProductCategory.PORK), ["certificates"]),
+        (dict(certificates=(quarantine,)), ["certificates.0.kind", "certificates"]),
+        (dict(origin="999999"), ["origin_code"]),
+    ]
+    for change, fields in refusals:
+        with pytest.raises(FieldsRefused) as refused:
+            await receive(market, "M1", **change)  # type: ignore[arg-type]
+        assert [p.field for p in refused.value.problems] == fields
+        with pytest.raises(NotFound):
+            await market.service.batch_detail(SITE, "M1")
+    pork = await receive(market, "M1", stall="B01", plu="2001", certificates=(quarantine, quality),
+                         category=ProductCategory.PORK)
+    beef = await receive(market, "M2", stall="B01", plu="2003", certificates=(quarantine,),
+                         category=ProductCategory.LIVESTOCK_MEAT)
+    assert (await market.service.batch_detail(SITE, "M1")).batch == pork and pork.certificates == (quarantine, quality)
+    assert beef.category is ProductCategory.LIVESTOCK_MEAT
+    vegetables = await receive(market, "B1")
+    assert vegetables.category is ProductCategory.VEGETABLES, "the stall's type says it"
     with pytest.raises(Conflict):
         await receive(market, "B1")
 
@@ -354,12 +387,15 @@ async def test_meat_needs_its_quarantine_certificate_and_a_batch_is_received_onc
 
 
 async def test_the_stall_display_has_licences_prices_and_current_batches(market: Market_) -> None:
+    """A vegetables stall shows its business licence, and no filing or health certificate: the law asks neither of a
+    stall selling edible farm produce (the earlier rules flagged both missing)."""
     today = date(2026, 11, 23)
     await market.service.add_document(SITE, "v-wang", Document(DocumentKind.BUSINESS_LICENCE, "91440300708461136T",
                                                                date(2020, 1, 1)), "op-1", market.clock.now)
     await market.service.add_document(SITE, "v-wang", Document(DocumentKind.HEALTH_CERTIFICATE, "HC-1",
                                                                date(2026, 1, 1), today + timedelta(days=6),
                                                                holder="王*"), "op-1", market.clock.now)
+    await market.service.set_staff(SITE, "A03", [StaffMember("王*")], "op-1", market.clock.now)
     await publish(market)
     await publish(market, fen=650, effective=market.clock.now + timedelta(hours=4))
     await receive(market, "B1")
@@ -368,16 +404,77 @@ async def test_the_stall_display_has_licences_prices_and_current_batches(market:
     display = await market.service.stall_display(SITE, "A03", market.clock.now)
     assert display.day == today and display.vendor is not None and display.vendor.name == "王建国"
     assert [(s.required.value, s.validity) for s in display.licences.required] == [
-        ("business_licence", Validity.VALID), ("food_filing", Validity.MISSING),
-        ("health_certificate", Validity.EXPIRING)]
+        ("business_licence", Validity.VALID)] and display.licences.compliant
+    assert display.staff == (StaffMember("王*"),) and display.licences.health_certificates == ()
     assert [(p.plu, p.unit_price_fen) for p in display.prices] == [("1001", 680), ("1001", 650), ("1002", 200)]
     assert [(b.batch.batch_id, [t.item for t in b.tests]) for b in display.batches] == [("B1", ["农药残留"])]
     problems = await market.service.licence_problems(SITE, market.clock.now, 50, 0)
-    assert [(p.stall.stall, p.status.required.value, p.status.validity.value, p.status.warning_days)
+    assert [(p.stall.stall, p.status.required.value, p.status.validity.value) for p in problems] == [
+        ("A04", "business_licence", "missing")]
+
+    # the market's own rule: every stall's staff with a certificate (audited; the same rule again changes nothing)
+    every_stall = LicencePolicy(health_certificate_every_stall=True)
+    changed = await market.service.set_licence_policy(SITE, every_stall, "全员持证上岗", "op-1", market.clock.now)
+    assert changed.policy == every_stall and (await market.service.market(SITE)).policy == every_stall
+    with pytest.raises(Unchanged):
+        await market.service.set_licence_policy(SITE, every_stall, "again", "op-1", market.clock.now)
+    (audit,) = await market.service.corrections(SITE, [CorrectionKind.LICENCE_POLICY], SITE, 10, 0)
+    assert audit.correction.detail["health_certificate_every_stall"] is True
+    assert audit.correction.reason == "全员持证上岗"
+    problems = await market.service.licence_problems(SITE, market.clock.now, 50, 0)
+    assert [(p.stall.stall, p.status.required.value, p.status.validity.value, p.status.warning_days, p.status.person)
             for p in problems] == [
-        ("A03", "food_filing", "missing", None), ("A04", "business_licence", "missing", None),
-        ("A04", "food_filing", "missing", None), ("A04", "health_certificate", "missing", None),
-        ("A03", "health_certificate", "expiring", 7)]
+        ("A04", "business_licence", "missing", None, None), ("A04", "health_certificate", "missing", None, None),
+        ("A03", "health_certificate", "expiring", 7, "王*")]
+
+
+async def test_a_farmer_selling_their_own_produce_shows_their_identity_instead_of_a_licence(market: Market_) -> None:
+    farmer = await market.service.set_self_producing(SITE, "v-wang", True)
+    assert farmer.self_producing and (await market.service.vendor(SITE, "v-wang")).self_producing
+    display = await market.service.stall_display(SITE, "A03", market.clock.now)
+    assert [(s.required.value, s.validity) for s in display.licences.required] == [
+        ("farmer_identity", Validity.MISSING)]
+    await market.service.add_document(SITE, "v-wang", Document(
+        DocumentKind.VILLAGE_CERTIFICATE, "寿村证12号", date(2026, 1, 1), date(2026, 12, 31), holder="王建国"), "op-1",
+        market.clock.now)
+    display = await market.service.stall_display(SITE, "A03", market.clock.now)
+    assert display.licences.compliant
+    # selling pre-packaged food too, the farmer is a business like any other
+    await market.service.update_stall(SITE, Stall("A03", "王记蔬菜", StallType.VEGETABLES, "v-wang",
+                                                  frozenset({Offering.FARM_PRODUCE, Offering.PREPACKAGED_FOOD})))
+    display = await market.service.stall_display(SITE, "A03", market.clock.now)
+    assert [(s.required.value, s.validity) for s in display.licences.required] == [
+        ("business_licence", Validity.MISSING), ("food_filing", Validity.MISSING)]
+    with pytest.raises(NotFound):
+        await market.service.set_self_producing(SITE, "v-nobody", True)
+
+
+async def test_an_uncertified_handler_of_ready_to_eat_food_is_found_on_the_roster(market: Market_) -> None:
+    today = date(2026, 11, 23)
+    await market.service.add_stall(SITE, Stall("F01", "王记熟食", StallType.COOKED_FOOD, "v-wang"))
+    for document in (Document(DocumentKind.BUSINESS_LICENCE, "91440300708461136T", date(2020, 1, 1)),
+                     Document(DocumentKind.FOOD_BUSINESS_PERMIT, "JY13701020012345", date(2024, 1, 1),
+                              date(2029, 1, 1), scope="熟食类食品销售"),
+                     Document(DocumentKind.HEALTH_CERTIFICATE, "HC-1", date(2026, 1, 1), today + timedelta(days=200),
+                              holder="王建国")):
+        await market.service.add_document(SITE, "v-wang", document, "op-1", market.clock.now)
+    await market.service.set_staff(SITE, "F01", [StaffMember("王建国"), StaffMember("赵强"),
+                                                 StaffMember("收银员", handles_ready_to_eat=False)], "op-1",
+                                   market.clock.now)
+    display = await market.service.stall_display(SITE, "F01", market.clock.now)
+    assert not display.licences.compliant
+    assert [(s.person, s.validity) for s in display.licences.health_certificates] == [
+        ("王建国", Validity.VALID), ("赵强", Validity.MISSING)]
+    problems = await market.service.licence_problems(SITE, market.clock.now, 50, 0)
+    assert ("F01", "health_certificate", "赵强") in [(p.stall.stall, p.status.required.value, p.status.person)
+                                                     for p in problems]
+    with pytest.raises(Refused, match="twice"):
+        await market.service.set_staff(SITE, "F01", [StaffMember("赵强"), StaffMember("赵强")], "op-1",
+                                       market.clock.now)
+    with pytest.raises(NotFound):
+        await market.service.set_staff(SITE, "Z99", [], "op-1", market.clock.now)
+    await market.service.set_staff(SITE, "F01", [StaffMember("王建国")], "op-1", market.clock.now)
+    assert (await market.service.stall_display(SITE, "F01", market.clock.now)).licences.compliant
 
 
 async def test_price_history_comes_from_the_time_series_by_market_day(market: Market_) -> None:
@@ -590,15 +687,16 @@ async def test_licence_problems_are_paged_most_urgent_first_across_every_stall(m
         await market.service.add_vendor(SITE, Vendor(vendor, f"经营者{n}"), market.clock.now)
         ending = today + timedelta(days=400 if n % 90 else n // 90 + 1)
         for document in (Document(DocumentKind.BUSINESS_LICENCE, "91440300708461136T", date(2020, 1, 1)),
-                         Document(DocumentKind.FOOD_FILING, f"YB{n}", date(2024, 1, 1)),
+                         Document(DocumentKind.FOOD_BUSINESS_PERMIT, f"JY1370102{n:07d}", date(2024, 1, 1),
+                                  date(2030, 1, 1), scope="熟食类食品销售"),
                          Document(DocumentKind.HEALTH_CERTIFICATE, f"HC-{n}", date(2026, 1, 1), ending, holder="王")):
             await market.service.add_document(SITE, vendor, document, "op", market.clock.now)
-        await market.service.add_stall(SITE, Stall(f"C{n:03d}", f"摊位{n}", StallType.FRUIT, vendor))
+        await market.service.add_stall(SITE, Stall(f"C{n:03d}", f"摊位{n}", StallType.COOKED_FOOD, vendor))
+        await market.service.set_staff(SITE, f"C{n:03d}", [StaffMember("王")], "op", market.clock.now)
     everything = [(p.stall.stall, p.status.required.value, p.status.days_to_expiry) for p in
                   await market.service.licence_problems(SITE, market.clock.now, 1_000, 0)]
     assert everything == [
-        ("A03", "business_licence", None), ("A03", "food_filing", None), ("A03", "health_certificate", None),
-        ("A04", "business_licence", None), ("A04", "food_filing", None), ("A04", "health_certificate", None),
+        ("A03", "business_licence", None), ("A04", "business_licence", None),
         ("C000", "health_certificate", 1), ("C090", "health_certificate", 2), ("C180", "health_certificate", 3),
         ("C270", "health_certificate", 4), ("C360", "health_certificate", 5)]
     pages = [await market.service.licence_problems(SITE, market.clock.now, 4, offset) for offset in (0, 4, 8)]

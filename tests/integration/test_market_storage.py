@@ -10,21 +10,33 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from alembic import command
 from alembic.autogenerate import compare_metadata
+from alembic.config import Config
 from alembic.migration import MigrationContext
-from sqlalchemy import Connection, inspect
+from sqlalchemy import Connection, inspect, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from devices.scale_commands import ScalePrice, SetPricesArgs, set_prices_command
 from market.findings import Finding, FindingKind
-from market.licences import Document, DocumentKind, StallType
+from market.licences import Document, DocumentKind, LicencePolicy, Offering, StaffMember, StallType
 from market.pricing import PublishedPrice, prices_in_force
 from market.scale_delivery import DeliveryStatus, new_delivery, sent
 from market.stalls import Market, Stall, Vendor
 from market.storage import MarketRepository
-from market.storage.tables import documents, markets, metadata, sales, stalls, vendors
-from market.tracing import Batch, BlockCause, CertificateType, RapidTest, RapidTestResult, Sale, block_batch
+from market.storage.tables import batches, documents, markets, metadata, sales, stalls, vendors
+from market.tracing import (
+    Batch,
+    BlockCause,
+    Certificate,
+    CertificateType,
+    ProductCategory,
+    RapidTest,
+    RapidTestResult,
+    Sale,
+    block_batch,
+)
 from relational.database import migrate, version_table
 from tests.integration.conftest import empty_engine
 
@@ -150,7 +162,8 @@ async def test_a_delivery_is_saved_only_if_nobody_changed_it_meanwhile(market_en
 async def test_batches_tests_blocks_sales_and_totals(market_engine: AsyncEngine) -> None:
     await seeded(market_engine)
     batch = Batch("B1", "A03", "1001", "西红柿", "寿光蔬菜合作社", "370783", "山东省寿光市", 1_000_000_000,
-                  CertificateType.ORIGIN, "CD-1", NOW - timedelta(hours=3), "13900000000")
+                  (Certificate(CertificateType.COMMITMENT, "CD-1"), Certificate(CertificateType.TEST_REPORT, "TR-9")),
+                  NOW - timedelta(hours=3), "13900000000", category=ProductCategory.VEGETABLES)
     test = RapidTest("B1", "农药残留", "酶抑制法", RapidTestResult.PASS, "抑制率 12%", "刘*", NOW - timedelta(hours=2))
     sold = [Sale("scale-01", f"r-{n}", NOW + timedelta(minutes=n), "A03", "1001", "西红柿", 1250, 680,
                  50_000_000_000, f"T-{n}", "B1", "B1") for n in range(3)]
@@ -164,7 +177,7 @@ async def test_batches_tests_blocks_sales_and_totals(market_engine: AsyncEngine)
         assert not await repository.block(SITE, blocked), "blocked once"
     async with market_engine.connect() as connection:
         repository = MarketRepository(connection)
-        assert await repository.batch(SITE, "B1") == blocked
+        assert await repository.batch(SITE, "B1") == blocked, "with both certificates, in order, and the category"
         assert await repository.tests(SITE, ["B1"]) == {"B1": [test]}
         assert await repository.known_sales(SITE, [("scale-01", "r-1"), ("scale-01", "r-9")]) == {("scale-01", "r-1")}
         assert await repository.sale_by_trace_code(SITE, "T-2") == sold[2]
@@ -239,3 +252,122 @@ async def test_upgrading_keeps_old_sales_traceable_to_the_stall_and_vendor_as_th
         ("王记蔬菜", "v-wang", datetime(1970, 1, 1, tzinfo=UTC))], "as far back as anything is known"
     assert [t.name for t in tenures["A04"]] == ["空摊"]
     assert [(d.document.number, d.voided) for d in held["v-wang"]] == [("YB1", False)]
+
+
+async def test_policy_farmers_offerings_and_rosters_round_trip(market_engine: AsyncEngine) -> None:
+    await seeded(market_engine)
+    cooked = Stall("F01", "张记熟食", StallType.COOKED_FOOD, "v-wang", frozenset({Offering.READY_TO_EAT,
+                                                                                   Offering.PREPACKAGED_FOOD}))
+    async with market_engine.begin() as connection:
+        repository = MarketRepository(connection)
+        await repository.add_stall(SITE, cooked)
+        assert await repository.set_policy(SITE, LicencePolicy(health_certificate_every_stall=True))
+        assert await repository.set_self_producing(SITE, "v-wang", True)
+        await repository.replace_staff(SITE, "F01", [StaffMember("王芳"), StaffMember("收银员", False)], "op-1", NOW)
+        await repository.replace_staff(SITE, "F01", [StaffMember("王芳", False), StaffMember("赵强")], "op-2",
+                                       NOW + timedelta(hours=1))
+    async with market_engine.connect() as connection:
+        repository = MarketRepository(connection)
+        market = await repository.market(SITE)
+        assert market is not None and market.policy == LicencePolicy(health_certificate_every_stall=True)
+        vendor = await repository.vendor(SITE, "v-wang")
+        assert vendor is not None and vendor.self_producing
+        assert await repository.stall(SITE, "F01") == cooked
+        assert (await repository.stall(SITE, "A03")) == Stall("A03", "王记蔬菜", StallType.VEGETABLES, "v-wang",
+                                                             frozenset({Offering.FARM_PRODUCE}))
+        assert await repository.staff(SITE, ["F01", "A03"]) == {
+            "F01": [StaffMember("王芳", False), StaffMember("赵强")], "A03": []}
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def engine_at_0003(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[AsyncEngine]:
+    made = await empty_engine(request, tmp_path)
+    await migrate(made, "market", "0003_h8_document_scans")
+    yield made
+    await made.dispose()
+
+
+async def test_upgrading_backfills_offerings_rosters_certificates_and_categories(
+        engine_at_0003: AsyncEngine) -> None:
+    """What revision 0003 wrote reads under the rules of 0004: each stall sells what its type did, the holders of
+    its vendor's health certificates are its roster, each batch has its one certificate and, where the stall's type
+    says it, its category (a meat stall's batch never said which meat: none)."""
+    engine = engine_at_0003
+    async with engine.begin() as connection:
+        await connection.execute(markets.insert().values(site=SITE, name="新发地农贸市场", address="北京市丰台区",
+                                                         complaint_hotline="12315", created_at=NOW))
+        await connection.execute(vendors.insert().values(site=SITE, vendor_id="v-wang", name="王建国",
+                                                         created_at=NOW))
+        await connection.execute(stalls.insert(), [
+            {"site": SITE, "stall": "A03", "name": "王记蔬菜", "stall_type": "vegetables", "vendor_id": "v-wang"},
+            {"site": SITE, "stall": "B01", "name": "王记肉铺", "stall_type": "meat", "vendor_id": "v-wang"},
+            {"site": SITE, "stall": "F01", "name": "空熟食摊", "stall_type": "cooked_food", "vendor_id": None},
+            {"site": SITE, "stall": "E01", "name": "王记豆腐", "stall_type": "soy_products", "vendor_id": "v-wang"}])
+        await connection.execute(documents.insert(), [
+            {"site": SITE, "vendor_id": "v-wang", "kind": "health_certificate", "number": f"HC-{n}",
+             "valid_from": date(2026, 1, 1), "valid_to": date(2026, 12, 31), "holder": holder,
+             "recorded_at": NOW + timedelta(minutes=n), "recorded_by": "op-1",
+             "voided_at": NOW if holder == "作废人" else None}
+            for n, holder in enumerate(["王建国", "李秀英", "王建国", "作废人"])])
+        await connection.execute(batches.insert(), [
+            {"site": SITE, "batch_id": batch_id, "stall": stall, "plu": "1001", "product": "货", "supplier": "供",
+             "origin_code": "999999", "origin_name": "旧码", "quantity_g": 1000, "certificate_type": kind,
+             "certificate_number": f"N-{batch_id}", "arrived_at": NOW, "recorded_at": NOW, "recorded_by": "op-1"}
+            for batch_id, stall, kind in [("B-veg", "A03", "origin"), ("B-pork", "B01", "quarantine"),
+                                          ("B-tofu", "E01", "market_entry")]])
+    await migrate(engine, "market")
+    async with engine.connect() as connection:
+        repository = MarketRepository(connection)
+        sells = {code: (await repository.stall(SITE, code)) for code in ("A03", "B01", "F01", "E01")}
+        rosters = await repository.staff(SITE, ["A03", "B01", "F01", "E01"])
+        received = await repository.batches_by_id(SITE, ["B-veg", "B-pork", "B-tofu"])
+        market = await repository.market(SITE)
+        vendor = await repository.vendor(SITE, "v-wang")
+        differences = await connection.run_sync(market_differences)
+    assert differences == []
+    assert {code: stall.offerings for code, stall in sells.items() if stall} == {
+        "A03": {Offering.FARM_PRODUCE}, "B01": {Offering.FARM_PRODUCE}, "F01": {Offering.READY_TO_EAT},
+        "E01": {Offering.BULK_FOOD}}
+    assert rosters == {"A03": [StaffMember("李秀英"), StaffMember("王建国")], "B01": [StaffMember("李秀英"),
+                       StaffMember("王建国")], "F01": [], "E01": [StaffMember("李秀英"), StaffMember("王建国")]}
+    assert {b.batch_id: (b.certificates, b.category, b.origin_code) for b in received.values()} == {
+        "B-veg": ((Certificate(CertificateType.ORIGIN, "N-B-veg"),), ProductCategory.VEGETABLES, "999999"),
+        "B-pork": ((Certificate(CertificateType.QUARANTINE, "N-B-pork"),), None, "999999"),
+        "B-tofu": ((Certificate(CertificateType.MARKET_ENTRY, "N-B-tofu"),), ProductCategory.SOY_PRODUCTS, "999999"),
+    }, "what was recorded stays readable, even an origin code that is no division"
+    assert market is not None and market.policy == LicencePolicy()
+    assert vendor is not None and not vendor.self_producing
+
+
+async def downgrade(engine: AsyncEngine, revision: str) -> None:
+    def run(connection: Connection) -> None:
+        config = Config()
+        config.set_main_option("script_location", "market:migrations")
+        config.attributes["connection"] = connection
+        config.attributes["version_table"] = version_table("market")
+        command.downgrade(config, revision)
+
+    async with engine.begin() as connection:
+        await connection.run_sync(run)
+
+
+async def test_the_licence_rules_migration_goes_down_and_up_again_keeping_what_was_there(
+        market_engine: AsyncEngine) -> None:
+    await seeded(market_engine)
+    async with market_engine.begin() as connection:
+        await MarketRepository(connection).add_batch(SITE, Batch(
+            "B1", "A03", "1001", "西红柿", "寿光蔬菜合作社", "370783", "山东省寿光市", 1000,
+            (Certificate(CertificateType.COMMITMENT, "CD-1"), Certificate(CertificateType.ORIGIN, "OR-1")), NOW,
+            category=ProductCategory.VEGETABLES), "op-1", NOW)
+    await downgrade(market_engine, "0003_h8_document_scans")
+    async with market_engine.connect() as connection:
+        tables = await connection.run_sync(lambda sync: set(inspect(sync).get_table_names()))
+        row = (await connection.execute(select(batches.c.certificate_type, batches.c.certificate_number))).one()
+    assert "market_batch_certificates" not in tables and "market_stall_staff" not in tables
+    assert tuple(row) == ("commitment", "CD-1"), "the first certificate is kept in the batch's row"
+    await migrate(market_engine, "market")
+    async with market_engine.connect() as connection:
+        batch = await MarketRepository(connection).batch(SITE, "B1")
+        assert await connection.run_sync(market_differences) == []
+    assert batch is not None and batch.certificates == (Certificate(CertificateType.COMMITMENT, "CD-1"),)
+    assert batch.category is ProductCategory.VEGETABLES, "backfilled again from the stall's type"
