@@ -17,9 +17,11 @@ URLs (``{site}`` is the market's site id)::
                                           reading, no forms; another market: 404 as for none)
 
 ``routes`` mounts them; one module per page group: ``choosing`` (the way in), ``stalls``, ``stall_forms``
-(adding and changing stalls, registering scales), ``vendors``, ``documents`` (a document with its scan),
-``publishing``, ``batches``, ``findings`` (the operator's), ``price_board`` and ``trace_lookup`` (the public
-ones); ``context`` holds what every page reads from the app and the request (and the operator pages' guard),
+(adding and changing stalls, their staff rosters, the market's licence policy, registering scales), ``vendors``
+(and whether one is a farmer selling their own produce), ``documents`` (a document with its scan),
+``publishing``, ``batches`` (``batch_intake``: the form registering a batch with its certificates), ``findings``
+(the operator's), ``price_board`` and ``trace_lookup`` (the public ones); ``context`` holds what every page
+reads from the app and the request (and the operator pages' guard),
 ``uploads`` the guard and bounded reading of a form with a file, ``form_fields`` what people type,
 ``wording`` how states are worded.
 """

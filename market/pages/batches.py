@@ -1,23 +1,30 @@
-"""The operator's pages of batches: the batches received (registering one, checked field by field);
+"""The operator's pages of batches: the batches received (registering one, checked field by field:
+:mod:`market.pages.batch_intake`);
 one batch with its rapid tests (a failed one recalls it), its recall or release with each scale's
 command, its forward trace and mass balance, a received quantity corrected, its corrections; the
 batch's EPCIS document to download."""
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from fractions import Fraction
-from typing import Final, TypeVar
+from typing import Final
 from urllib.parse import quote
 
 from aiohttp import web
 
 from devices.scale_commands import BLOCK_BATCH, UNBLOCK_BATCH
 from market.corrections import CorrectionKind, RecordedCorrection
-from market.market_time import MARKET_TZ, market_day
+from market.market_time import MARKET_TZ
+from market.pages.batch_intake import (
+    CERTIFICATE_ROWS,
+    OFFERED_KINDS,
+    certificate_guide,
+    read_batch_form,
+    refuse_intake,
+)
 from market.pages.context import (
     all_stalls,
     market_of,
@@ -32,7 +39,6 @@ from market.pages.context import (
 from market.pages.findings import FindingFact
 from market.pages.form_fields import (
     ASCII_ID,
-    PHONE,
     InputProblem,
     grams_from_kilograms,
     local_input,
@@ -41,40 +47,34 @@ from market.pages.form_fields import (
 )
 from market.pages.wording import kilograms
 from market.scale_delivery import Delivery
-from market.service import Conflict, MarketService, NotFound, Refused, TestBeforeArrival, Unchanged
-from market.stalls import CODE, Stall
+from market.service import Conflict, FieldsRefused, MarketService, NotFound, Refused, TestBeforeArrival, Unchanged
 from market.tracing import (
-    REGION_CODE,
     Batch,
-    CertificateType,
+    ProductCategory,
     RapidTest,
     RapidTestResult,
     Sale,
-    accepted_certificates,
     standing_failures,
 )
 from market.web.scope import OPERATORS, READERS
 from webkit.auth import PRINCIPAL
+from webkit.form_checks import FormState
 from webkit.pages import PageProblem, form_of
 
 BATCHES_PER_PAGE: Final = 50
 SALES_PER_PAGE: Final = 50
 CORRECTIONS_SHOWN: Final = 20
 BLOCK_SCALES_MAX: Final = 50
-_T = TypeVar("_T")
-
-BATCH_FIELDS: Final = ("batch_id", "stall", "plu", "product", "supplier", "supplier_contact", "origin_code",
-                       "origin_name", "quantity_kg", "certificate_type", "certificate_number", "arrived_at")
-
 
 @market_page(*READERS)
 async def batches_page(request: web.Request) -> web.Response:
     stall = request.query.get("stall", "").strip()[:32] or None
-    return await _batches_page(request, stall, {"arrived_at": local_input(now_of(request)), "stall": stall or ""})
+    return await _batches_page(request, stall, FormState({"arrived_at": local_input(now_of(request)),
+                                                          "stall": stall or ""}))
 
 
-async def _batches_page(request: web.Request, stall: str | None, values: dict[str, str],
-                        problems: Sequence[str] = (), status: int = 200) -> web.Response:
+async def _batches_page(request: web.Request, stall: str | None, form: FormState, status: int = 200
+                        ) -> web.Response:
     service = service_of(request)
     market = await market_of(request)
     offset = offset_of(request)
@@ -82,88 +82,42 @@ async def _batches_page(request: web.Request, stall: str | None, values: dict[st
     stalls = await all_stalls(service, market.site, now_of(request))
     return await operator_page(request, "pages/batches.html", {
         "market": market, "batches": found[:BATCHES_PER_PAGE], "stall_filter": stall, "tab": "batches",
-        "stalls": [o.stall for o in stalls], "values": values, "problems": problems,
-        "register_open": "register" in request.query,
-        "certificates": list(CertificateType),
+        "stalls": [o.stall for o in stalls], "form": form, "register_open": form.failed or "register" in request.query,
+        "stall_options": [(o.stall.stall, f"{o.stall.stall} {o.stall.name}（{o.stall.stall_type.label_zh}）")
+                          for o in stalls],
+        "categories": [(c.value, c.label_zh) for c in ProductCategory],
+        "certificate_kinds": [(k.value, k.label_zh) for k in OFFERED_KINDS], "certificate_rows": CERTIFICATE_ROWS,
+        "certificate_guide": certificate_guide(), "divisions": service.settings.divisions,
         "offset": offset, "next_offset": offset + BATCHES_PER_PAGE if len(found) > BATCHES_PER_PAGE else None,
     }, status=status)
 
 
 @market_page(*OPERATORS)
 async def register_batch(request: web.Request) -> web.StreamResponse:
+    """Register a batch; each refusal (an origin that is no division, a certificate that does not fit the product)
+    next to its field, nothing recorded."""
     service = service_of(request)
     market = await market_of(request)
     now = now_of(request)
-    form = await form_of(request)
-    values = {name: form.get(name, "").strip()[:200] for name in BATCH_FIELDS}
     stalls = {o.stall.stall: o.stall for o in await all_stalls(service, market.site, now)}
-    batch, problems = _batch_from(values, stalls, now)
-    if batch is not None:
-        try:
-            await service.receive_batch(market.site, batch, request[PRINCIPAL].subject, now)
-        except Conflict:
-            problems.append(f"批次号 {batch.batch_id} 已经登记过，请换一个批次号。")
-        except (Refused, NotFound) as refused:
-            problems.append(f"未被接受：{refused}")
-    if batch is None or problems:
-        return await _batches_page(request, None, values, problems, status=422)
+    batch, state = read_batch_form(await form_of(request), stalls, service.settings.divisions, now)
+    if batch is None:
+        return await _batches_page(request, None, state, status=422)
+    try:
+        await service.receive_batch(market.site, batch, request[PRINCIPAL].subject, now)
+    except Conflict:
+        state.refuse("batch_id", f"批次号 {batch.batch_id} 已经登记过，请换一个批次号")
+        return await _batches_page(request, None, state, status=409)
+    except NotFound:
+        state.refuse("stall", "没有这个摊位：请选择摊位")
+        return await _batches_page(request, None, state, status=422)
+    except FieldsRefused as refused:
+        refuse_intake(state, refused.problems)
+        return await _batches_page(request, None, state, status=422)
+    except Refused as refused:
+        state.general.append(f"未被接受：{refused}")
+        return await _batches_page(request, None, state, status=422)
     raise web.HTTPSeeOther(f"/market/{market.site}/manage/batches/{quote(batch.batch_id)}?notice=received")
-
-
-def _batch_from(values: dict[str, str], stalls: dict[str, Stall], now: datetime) -> tuple[Batch | None, list[str]]:
-    problems: list[str] = []
-
-    def checked(label: str, read: Callable[[], _T]) -> _T | None:
-        try:
-            return read()
-        except InputProblem as problem:
-            problems.append(f"{label}：{problem}")
-            return None
-
-    stall = stalls.get(values["stall"])
-    if stall is None:
-        problems.append("摊位：请选择摊位")
-    plu = values["plu"]
-    if not CODE.fullmatch(plu):
-        problems.append("商品编码：1–32 位字母、数字或 _ . : -")
-    product = checked("品名", lambda: text_field(values["product"], "品名", 100))
-    supplier = checked("供货商", lambda: text_field(values["supplier"], "供货商", 100))
-    contact = values["supplier_contact"] or None
-    if contact is not None and not PHONE.fullmatch(contact):
-        problems.append("供货商电话：3–32 位数字、空格、+ 或 -")
-    origin_code = values["origin_code"]
-    if not REGION_CODE.fullmatch(origin_code):
-        problems.append("产地代码：6 位行政区划代码（GB/T 2260），例如 370783")
-    origin_name = checked("产地名称", lambda: text_field(values["origin_name"], "产地名称", 100))
-    grams = checked("数量", lambda: grams_from_kilograms(values["quantity_kg"]))
-    try:
-        certificate: CertificateType | None = CertificateType(values["certificate_type"])
-    except ValueError:
-        certificate = None
-        problems.append("凭证类型：请选择")
-    if certificate is not None and stall is not None and certificate not in accepted_certificates(stall.stall_type):
-        wanted = "、".join(c.label_zh for c in sorted(accepted_certificates(stall.stall_type)))
-        problems.append(f"凭证类型：{stall.stall_type.label_zh}摊位的批次须凭{wanted}入场")
-    number = checked("凭证编号", lambda: text_field(values["certificate_number"], "凭证编号", 64))
-    arrived = checked("到货时间", lambda: moment_from_local(values["arrived_at"])) or now
-    if arrived > now + timedelta(minutes=5):
-        problems.append("到货时间：不能晚于现在")
-    batch_id = values["batch_id"] or _new_batch_id(values["stall"], now)
-    if not ASCII_ID.fullmatch(batch_id):
-        problems.append("批次号：1–64 位字母、数字或 _ . : -（留空则自动生成）")
-    if (problems or stall is None or certificate is None or product is None or supplier is None
-            or origin_name is None or grams is None or number is None):
-        return None, problems
-    try:
-        return Batch(batch_id, stall.stall, plu, product, supplier, origin_code, origin_name, grams, certificate,
-                     number, arrived, contact), []
-    except ValueError as invalid:
-        return None, [f"未被接受：{invalid}"]
-
-
-def _new_batch_id(stall: str, now: datetime) -> str:
-    middle = f"-{stall}" if ASCII_ID.fullmatch(stall) and len(stall) <= 32 else ""
-    return f"B{market_day(now):%Y%m%d}{middle}-{secrets.token_hex(2).upper()}"
 
 
 _BATCH_NOTICES: Final = {
@@ -204,6 +158,7 @@ async def _batch_page(request: web.Request, *, test_values: dict[str, str] | Non
     notice = _BATCH_NOTICES.get(request.query.get("notice", ""))
     return await operator_page(request, "pages/batch.html", {
         "detail": detail, "batch": detail.batch, "trace": trace, "blocks": blocks, "notice": notice,
+        "division": service.settings.divisions.get(detail.batch.origin_code),
         "tab": "batches", "offset": offset,
         "next_offset": offset + SALES_PER_PAGE if offset + len(trace.sales) < trace.sales_count else None,
         "sold_share": detail.balance.sold_share, "fill_share": min(detail.balance.sold_share, Fraction(1)),

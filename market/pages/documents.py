@@ -3,8 +3,9 @@ for a document recorded without one (or in place of an unreadable one); and the 
 market's operators and supervisor only.
 
 A document is checked by the API's model (:class:`market.web.schemas.DocumentIn`) and then by the domain's own
-rules (:class:`market.licences.Document`: a credit code's check character, a permit's JY number, scope and end,
-a health certificate's holder and end), each reason next to its field. The file is taken by what it is (JPEG, PNG
+rules (:func:`market.licences.document_problems`: a credit code's authority, type, organisation code and check
+character, a permit's JY number, scope and end, an identity number's check character, a holder where the document
+names a person), each reason next to its field. The file is taken by what it is (JPEG, PNG
 or PDF by its first bytes, not its name), not empty, not over SC_MARKET_MAX_SCAN_BYTES; a refused form records
 nothing and keeps no file."""
 
@@ -15,14 +16,7 @@ from urllib.parse import quote
 
 from aiohttp import web
 
-from market.licences import (
-    FOOD_PERMIT_NUMBER,
-    CreditCodeProblem,
-    Document,
-    DocumentKind,
-    credit_code_problem,
-    normalised_credit_code,
-)
+from market.licences import Document, document_problems, printed_number
 from market.pages.context import market_page, now_of, service_of, site_of, unknown_vendor, vendor_of
 from market.pages.uploads import UPLOAD, UploadForm, market_upload
 from market.pages.vendors import vendor_page_with
@@ -40,12 +34,6 @@ DOCUMENT_FIELDS: Final = ("kind", "number", "valid_from", "valid_to", "holder", 
 DOCUMENT_WORDS: Final = FieldWords(
     {"kind": "证照类型", "number": "证照编号", "valid_from": "生效日期", "valid_to": "有效期至", "holder": "持证人",
      "scope": "经营项目"})
-CREDIT_CODE_WORDS: Final = {
-    CreditCodeProblem.LENGTH: "统一社会信用代码为 18 位",
-    CreditCodeProblem.CHARACTER: "统一社会信用代码只含数字和大写字母（不含 I、O、S、V、Z）",
-    CreditCodeProblem.REGION: "统一社会信用代码第 3–8 位是行政区划代码（6 位数字）",
-    CreditCodeProblem.CHECK_CHARACTER: "统一社会信用代码的校验位（第 18 位）不对，请核对营业执照",
-}
 
 
 def _max_scan_bytes(request: web.Request) -> int:
@@ -109,25 +97,11 @@ def _scan_checked(request: web.Request, form: UploadForm, state: FormState) -> i
 
 def _document(data: DocumentIn, state: FormState) -> Document | None:
     """The document the form describes, by the domain's rules; each broken one said at its field."""
-    number = data.number
-    if data.kind is DocumentKind.BUSINESS_LICENCE:
-        problem = credit_code_problem(normalised_credit_code(number))
-        if problem is not None:
-            state.refuse("number", CREDIT_CODE_WORDS[problem])
-    elif data.kind is DocumentKind.FOOD_BUSINESS_PERMIT:
-        if not FOOD_PERMIT_NUMBER.fullmatch(number):
-            state.refuse("number", "食品经营许可证编号为 JY 加 14 位数字")
-        if not data.scope:
-            state.refuse("scope", "食品经营许可证须填写经营项目")
-        if data.valid_to is None:
-            state.refuse("valid_to", "食品经营许可证须填写有效期至")
-    elif data.kind is DocumentKind.HEALTH_CERTIFICATE:
-        if not data.holder:
-            state.refuse("holder", "健康证明须填写持证人姓名")
-        if data.valid_to is None:
-            state.refuse("valid_to", "健康证明须填写有效期至")
-    if data.valid_to is not None and data.valid_to < data.valid_from:
-        state.refuse("valid_to", "有效期至不能早于生效日期")
+    number = printed_number(data.kind, data.number)
+    for problem in document_problems(data.kind, number, data.valid_from, data.valid_to, data.holder, data.scope):
+        state.refuse(problem.field, problem.message_zh)
+    if state.problems:
+        return None
     try:
         return Document(data.kind, number, data.valid_from, data.valid_to, data.holder, data.scope)
     except ValueError as invalid:  # the domain's word is final: a rule the page did not word is still kept

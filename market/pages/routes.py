@@ -26,10 +26,17 @@ from market.pages.documents import add_document, document_scan, keep_scan
 from market.pages.findings import findings_page, resolve_finding
 from market.pages.price_board import BoardTrends, price_board_page
 from market.pages.publishing import price_form_page, publish_prices
-from market.pages.stall_forms import add_stall, edit_stall, edit_stall_page, register_scale
+from market.pages.stall_forms import (
+    add_stall,
+    edit_stall,
+    edit_stall_page,
+    register_scale,
+    set_licence_policy,
+    set_staff,
+)
 from market.pages.stalls import stall_page, stalls_page, void_document
 from market.pages.trace_lookup import trace_form_page, trace_result_page
-from market.pages.vendors import add_vendor, vendor_page, vendors_page
+from market.pages.vendors import add_vendor, set_farmer, vendor_page, vendors_page
 from market.pages.wording import (
     delivery_text,
     delivery_tone,
@@ -81,14 +88,17 @@ def mount_market_pages(app: web.Application, service: MarketService, site: str, 
     pages.add_get(market + "/trace/{trace_code:.+}", trace_result_page)
     pages.add_get(CHOOSER_PATH, markets_page)
     pages.add_get(manage, stalls_page)
+    pages.add_post(manage + "/licence-policy", set_licence_policy)
     pages.add_post(manage + "/stalls", add_stall)
     pages.add_get(manage + "/stalls/{stall}", stall_page)
     pages.add_get(manage + "/stalls/{stall}/edit", edit_stall_page)
     pages.add_post(manage + "/stalls/{stall}/edit", edit_stall)
     pages.add_post(manage + "/stalls/{stall}/scales", register_scale)
+    pages.add_post(manage + "/stalls/{stall}/staff", set_staff)
     pages.add_get(manage + "/vendors", vendors_page)
     pages.add_post(manage + "/vendors", add_vendor)
     pages.add_get(manage + "/vendors/{vendor_id}", vendor_page)
+    pages.add_post(manage + "/vendors/{vendor_id}/farmer", set_farmer)
     pages.add_post(manage + "/vendors/{vendor_id}/documents", add_document)
     pages.add_get(manage + "/vendors/{vendor_id}/documents/{document_id}/scan", document_scan)
     pages.add_post(manage + "/vendors/{vendor_id}/documents/{document_id}/scan", keep_scan)

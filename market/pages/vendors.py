@@ -1,7 +1,8 @@
 """The operator's pages of vendors: every vendor of the market (contact phones masked, their documents and the
-stalls they hold), adding one (checked by the API's own model, the reason next to the field); one vendor with
-the whole phone number (to the market's operators only), the stalls they hold and every document recorded for
-them with its kept scan, and the form that records a document with its scan (:mod:`market.pages.documents`)."""
+stalls they hold), adding one (checked by the API's own model, the reason next to the field; a farmer selling their
+own produce marked as such); one vendor with the whole phone number (to the market's operators only), whether they
+are such a farmer (changed by a form), the stalls they hold and every document recorded for them with its kept
+scan, and the form that records a document with its scan (:mod:`market.pages.documents`)."""
 
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ from market.pages.context import (
     operator_page,
     service_of,
     site_of,
+    unknown_vendor,
     vendor_of,
 )
 from market.pages.wording import masked_phone
@@ -34,7 +36,7 @@ from market.web.scope import OPERATORS, READERS
 from webkit.form_checks import FieldWords, FormState, checked, typed
 from webkit.pages import form_of
 
-VENDOR_FIELDS: Final = ("vendor_id", "name", "contact_phone")
+VENDOR_FIELDS: Final = ("vendor_id", "name", "contact_phone", "self_producing")
 VENDOR_WORDS: Final = FieldWords(
     {"vendor_id": "经营者编号", "name": "姓名或名称", "contact_phone": "联系电话"},
     {"vendor_id": "经营者编号为 1–64 位字母、数字或 _ . : -（留空则自动生成）",
@@ -90,13 +92,14 @@ async def add_vendor(request: web.Request) -> web.StreamResponse:
     site = site_of(request)
     state = typed(await form_of(request), VENDOR_FIELDS, codes=("vendor_id", "contact_phone"))
     chosen = state.values["vendor_id"]
+    farmer = state.values["self_producing"] == "yes"
     for _ in range(NEW_ID_ATTEMPTS):
-        data = checked(VendorIn, state, VENDOR_WORDS, vendor_id=chosen or _new_vendor_id())
+        data = checked(VendorIn, state, VENDOR_WORDS, vendor_id=chosen or _new_vendor_id(), self_producing=farmer)
         if data is None:
             return await _vendors_page(request, state, status=422)
         try:
-            await service.add_vendor(site, Vendor(data.vendor_id, data.name, None, data.contact_phone),
-                                     now_of(request))
+            await service.add_vendor(site, Vendor(data.vendor_id, data.name, None, data.contact_phone,
+                                                  data.self_producing), now_of(request))
         except NotFound:
             return await _vendors_page(request, state, status=404)
         except Conflict:
@@ -114,9 +117,11 @@ def _new_vendor_id() -> str:
 
 
 _VENDOR_NOTICES: Final = {
-    "added": "经营者已登记。请录入其证照（营业执照、食品经营许可证或备案凭证、健康证明），并上传扫描件或照片。",
+    "added": "经营者已登记。请录入其证照（营业执照——自产自销农户为身份证或村委会证明、食品经营许可证或备案凭证、"
+             "从业人员健康证明），并上传扫描件或照片。",
     "document": "证照已登记，扫描件已存档。",
     "scan": "扫描件已存档。",
+    "farmer": "已更新：是否为自产自销农户。各摊位的证照要求已按此核对。",
 }
 
 
@@ -146,3 +151,17 @@ async def vendor_page_with(request: web.Request, *, document: FormState | None =
         "max_scan": size_text(service.settings.max_scan_bytes),
         "vendor_path": f"/market/{market.site}/manage/vendors/{quote(vendor.vendor_id, safe='')}",
     }, status=status)
+
+
+@market_page(*OPERATORS)
+async def set_farmer(request: web.Request) -> web.StreamResponse:
+    """Mark the vendor a farmer selling their own produce (自产自销), or no longer one."""
+    site = site_of(request)
+    vendor = await vendor_of(request)
+    form = await form_of(request)
+    farmer = form.get("self_producing", "") == "yes"
+    try:
+        await service_of(request).set_self_producing(site, vendor.vendor_id, farmer)
+    except NotFound:
+        raise unknown_vendor() from None
+    raise web.HTTPSeeOther(f"/market/{site}/manage/vendors/{quote(vendor.vendor_id, safe='')}?notice=farmer#vendor")

@@ -32,12 +32,12 @@ from gateway.outputs.embedded import EmbeddedStore
 from gateway.processors.decoding import Accepted, decode
 from gateway.processors.points import CredentialHasher, point_for
 from market.demo import seed_demo_market
-from market.licences import Document, DocumentKind
+from market.licences import Document, DocumentKind, StaffMember
 from market.market_time import MARKET_TZ
 from market.pages import mount_market_pages
 from market.service import MarketService, MarketSettings, PriceItem
 from market.stalls import Market
-from market.tracing import Batch, CertificateType, RapidTest, RapidTestResult
+from market.tracing import Batch, Certificate, CertificateType, ProductCategory, RapidTest, RapidTestResult
 from messaging.downlink import RecordingDownlink, command_payload
 from relational.database import create_engine, migrate
 from tests.browser.conftest import Clock
@@ -137,7 +137,8 @@ async def _simulate_history(site: MarketSite, store: EmbeddedStore) -> None:
 
 
 async def _expiring_certificate(service: MarketService) -> None:
-    """A helper whose health certificate runs out next week, at the first stall with nothing else due."""
+    """A helper whose health certificate runs out next week, joining the roster of the first stall with nothing
+    else due (the demo market asks a certificate of everyone at every stall)."""
     overview = next(o for o in await service.stalls(SITE, NOW, 50, 0)
                     if o.vendor and o.licences.compliant and not o.licences.attention)
     assert overview.vendor is not None
@@ -145,6 +146,7 @@ async def _expiring_certificate(service: MarketService) -> None:
     await service.add_document(SITE, overview.vendor.vendor_id, Document(
         DocumentKind.HEALTH_CERTIFICATE, "JK2025118806", today - timedelta(days=359), today + timedelta(days=6),
         holder="赵小红"), OPERATOR, NOW)
+    await service.set_staff(SITE, overview.stall.stall, [*overview.staff, StaffMember("赵小红")], OPERATOR, NOW)
 
 
 async def _overcharge(site: MarketSite, store: EmbeddedStore, entry: SimulatedStall) -> None:
@@ -357,8 +359,8 @@ async def _crowd_the_stall(site: MarketSite, stall: str) -> tuple[int, int]:
                                                               300 + n * 7) for n in range(24)], None, OPERATOR, NOW)
     for n in range(9):
         batch = Batch(f"B-crowd-{n}", stall, f"0{n:03d}", f"时令蔬菜第{n}号", LONG_SUPPLIER, "370783",
-                      "山东省潍坊市寿光市", 20_000, CertificateType.MARKET_ENTRY, f"SC-2026-{n:04d}",
-                      NOW - timedelta(hours=3, minutes=n))
+                      "山东省潍坊市寿光市", 20_000, (Certificate(CertificateType.COMMITMENT, f"SC-2026-{n:04d}"),),
+                      NOW - timedelta(hours=3, minutes=n), category=ProductCategory.VEGETABLES)
         await site.service.receive_batch(SITE, batch, OPERATOR, NOW)
         for item in TEST_ITEMS[: 1 + 5 * (n == 0) + n % 3]:  # the first batch with six tests
             result = RapidTestResult.FAIL if n == 4 and item == "农药残留" else RapidTestResult.PASS

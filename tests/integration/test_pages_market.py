@@ -8,6 +8,7 @@ from __future__ import annotations
 import html
 import re
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -29,12 +30,12 @@ from gateway.outputs import StoreRejected, StoreUnavailable
 from gateway.outputs.embedded import EmbeddedStore
 from gateway.processors.points import CredentialHasher, point_for
 from market.findings import FindingKind
-from market.licences import Document, DocumentKind, StallType
+from market.licences import Document, DocumentKind, LicencePolicy, StaffMember, StallType
 from market.pages import mount_market_pages
 from market.rate_limit import RateLimit
 from market.service import MarketService, MarketSettings, PriceItem
 from market.stalls import Market, Stall, Vendor
-from market.tracing import Batch, CertificateType, RapidTest, RapidTestResult
+from market.tracing import Batch, Certificate, CertificateType, RapidTest, RapidTestResult
 from messaging.downlink import RecordingDownlink
 from tests.integration.helpers import HTML, PageSession
 from webkit.identity import Role, Scope, TokenAuthority
@@ -87,6 +88,13 @@ def words(page: str) -> str:
     return " ".join(html.unescape(re.sub(r"<[^>]+>", " ", page)).split())
 
 
+def field_problem(page: str, field_id: str) -> str:
+    """What the page says is wrong next to the field ``field_id`` (``<form prefix>-<name>``)."""
+    found = re.search(rf'id="{re.escape(field_id)}-problem">(.*?)</div>', page, re.S)
+    assert found is not None, f"no problem shown next to {field_id}"
+    return words(found[1])
+
+
 def section(page: str, element_id: str) -> str:
     """The element with ``element_id``, up to its own closing tag (same-name tags inside counted)."""
     start = page.rindex("<", 0, page.index(f'id="{element_id}"'))
@@ -108,10 +116,12 @@ def record(n: int, at: datetime, fen: int = 680, stall: str = "A03", plu: str = 
 
 
 async def seed(service: MarketService) -> None:
-    """Three stalls: A03 complete (a health certificate expiring in 8 days), A04 without its filing
-    and with an expired certificate, B01 (meat) with no vendor at all; two scales at A03; prices;
-    one batch with a passing test."""
-    await service.create_market(Market(SITE, "新发地农贸市场", "北京市丰台区新发地", "12315"), NOW)
+    """A market asking a health certificate of everyone at every stall (beyond the law), three stalls: A03
+    (vegetables) complete, its one person's certificate expiring in 8 days; A04 (pre-packaged food) without its
+    filing and its person's certificate expired; B01 (meat) with no vendor and nobody on its roster; two scales at
+    A03; prices; one batch with a passing test."""
+    await service.create_market(Market(SITE, "新发地农贸市场", "北京市丰台区新发地", "12315",
+                                       LicencePolicy(health_certificate_every_stall=True)), NOW)
     await service.add_vendor(SITE, Vendor("v-wang", "王建国", None, VENDOR_PHONE), NOW)
     for document in (Document(DocumentKind.BUSINESS_LICENCE, "91440300708461136T", date(2020, 1, 1)),
                      Document(DocumentKind.FOOD_FILING, "YB11010600012345", date(2024, 1, 1)),
@@ -124,8 +134,10 @@ async def seed(service: MarketService) -> None:
                               holder="李秀英")):
         await service.add_document(SITE, "v-li", document, "op-liu", NOW)
     await service.add_stall(SITE, Stall("A03", "王记蔬菜", StallType.VEGETABLES, "v-wang"))
-    await service.add_stall(SITE, Stall("A04", "老李蔬菜", StallType.VEGETABLES, "v-li"))
+    await service.add_stall(SITE, Stall("A04", "老李副食", StallType.PREPACKAGED_FOOD, "v-li"))
     await service.add_stall(SITE, Stall("B01", "鲜肉铺", StallType.MEAT, None))
+    await service.set_staff(SITE, "A03", [StaffMember("王建国", handles_ready_to_eat=False)], "op-liu", NOW)
+    await service.set_staff(SITE, "A04", [StaffMember("李秀英", handles_ready_to_eat=False)], "op-liu", NOW)
     await service.publish_prices(SITE, "A03", [PriceItem("1001", "西红柿", 680), PriceItem("1002", "大白菜", 200)],
                                  None, "op-liu", NOW - timedelta(hours=4))
     await service.publish_prices(SITE, "A04", [PriceItem("1001", "西红柿", 700)], None, "op-liu",
@@ -133,7 +145,8 @@ async def seed(service: MarketService) -> None:
     await service.register_scale(SITE, "scale-01", "A03", NOW - timedelta(hours=3))
     await service.register_scale(SITE, "scale-02", "A03", NOW - timedelta(hours=3))
     await service.receive_batch(SITE, Batch(BATCH_ID, "A03", "1001", "西红柿", "寿光蔬菜合作社", "370783",
-                                            "山东省寿光市", 50_000, CertificateType.ORIGIN, "CD-2026-1123",
+                                            "山东省寿光市", 50_000,
+                                            (Certificate(CertificateType.COMMITMENT, "CD-2026-1123"),),
                                             NOW - timedelta(hours=5), SUPPLIER_PHONE), "op-liu", NOW)
     await service.record_test(SITE, RapidTest(BATCH_ID, "农药残留", "酶抑制率法", RapidTestResult.PASS, "抑制率 12%",
                                               TESTER, NOW - timedelta(hours=4)), "op-liu", NOW)
@@ -141,6 +154,13 @@ async def seed(service: MarketService) -> None:
 
 @pytest.fixture
 async def site(engine: AsyncEngine, tmp_path: Path) -> AsyncIterator[Site]:
+    async with opened_site(engine, tmp_path) as opened:
+        yield opened
+
+
+@asynccontextmanager
+async def opened_site(engine: AsyncEngine, tmp_path: Path) -> AsyncIterator[Site]:
+    """The market pages on a seeded market (:func:`seed`), with an operator, a resident and an administrator."""
     clock, downlink = Clock(), RecordingDownlink()
     store = EmbeddedStore(tmp_path / "ts.sqlite")
     await store.open()
@@ -338,24 +358,30 @@ async def test_a_batch_is_registered_and_a_failed_rapid_test_recalls_it_at_once(
     token = await site.sign_in("op-liu")
     batch = {"batch_id": "B20261123-A03-02", "stall": "A03", "plu": "1002", "product": "大白菜",
              "supplier": "张家口蔬菜基地", "supplier_contact": "13700000000", "origin_code": "130700",
-             "origin_name": "河北省张家口市", "quantity_kg": "120.5", "certificate_type": "origin",
-             "certificate_number": "CD-2026-7788", "arrived_at": "2026-11-23T06:30"}
+             "origin_name": "", "quantity_kg": "120.5", "cert_kind_0": "commitment",
+             "cert_number_0": "CD-2026-7788", "cert_kind_1": "origin", "cert_number_1": "产地-77",
+             "arrived_at": "2026-11-23T06:30"}
     created = await site.post(f"{MANAGE}/batches", batch, token)
     assert created.status == 303
     assert created.headers["Location"] == f"{MANAGE}/batches/B20261123-A03-02?notice=received"
     detail = await site.service.batch_detail(SITE, "B20261123-A03-02")
     assert detail.batch.quantity_g == 120_500 and detail.batch.arrived_at == datetime(2026, 11, 22, 22, 30,
                                                                                        tzinfo=UTC)
+    assert [c.kind.value for c in detail.batch.certificates] == ["commitment", "origin"]
+    assert detail.batch.origin_name == "河北省张家口市", "left blank: the division's name in the list"
     again = await site.post(f"{MANAGE}/batches", batch, token)
-    assert again.status == 422 and "已经登记过" in await again.text()
+    assert again.status == 409
+    assert field_problem(await again.text(), "batch-batch_id") == "批次号 B20261123-A03-02 已经登记过，请换一个批次号"
 
     meat = {**batch, "batch_id": "", "stall": "B01", "quantity_kg": "1.2345", "origin_code": "12345"}
     refused = await site.post(f"{MANAGE}/batches", meat, token)
-    text_ = words(await refused.text())
+    html = await refused.text()
     assert refused.status == 422
-    assert "须凭动物检疫合格证明入场" in text_ and "数量最多三位小数" in text_ and "6 位行政区划代码" in text_
-    assert 'value="1.2345"' in await refused.text(), "what was typed stays in the form"
-    assert '<details class="card" id="new" open>' in await refused.text(), "the form is open to correct it"
+    assert field_problem(html, "batch-quantity_kg") == "数量最多三位小数（精确到克）"
+    assert field_problem(html, "batch-origin_code").startswith("产地代码为 6 位行政区划代码")
+    assert field_problem(html, "batch-category").startswith("肉禽摊位的批次请选择类别")
+    assert 'value="1.2345"' in html, "what was typed stays in the form"
+    assert '<details class="card" id="new" open>' in html, "the form is open to correct it"
     listed = await site.page(f"{MANAGE}/batches?stall=A03")
     assert '<details class="card" id="new">' in listed, "the form stays folded away until it is wanted"
     assert "B20261123-A03-02" in section(listed, "batches") and BATCH_ID in section(listed, "batches")
@@ -503,7 +529,7 @@ async def test_a_shopper_looks_up_a_trace_code_and_sees_the_batch_and_nothing_pr
     assert "西红柿" in sale and "A03 王记蔬菜" in sale and "经营者 王建国" in sale
     assert "2026-11-23 09:30:00" in sale and "1.25 公斤" in sale and "6.80 元/公斤" in sale and "8.50 元" in sale
     batch = words(section(page, "batch"))
-    assert "山东省寿光市 370783" in batch and "寿光蔬菜合作社" in batch and "产地证明 CD-2026-1123" in batch
+    assert "山东省寿光市 370783" in batch and "寿光蔬菜合作社" in batch and "承诺达标合格证 CD-2026-1123" in batch
     tests = words(section(page, "tests"))
     assert "农药残留 酶抑制率法 合格 抑制率 12%" in tests
     for private in (SUPPLIER_PHONE, VENDOR_PHONE, TESTER, "scale-01", "r-7", "wechat", "微信"):
@@ -533,7 +559,8 @@ async def test_unknown_codes_bad_codes_and_too_many_lookups_get_clear_messages(s
 async def test_a_sale_naming_a_batch_of_another_product_is_shown_as_such(site: Site) -> None:
     await site.sign_in("op-liu")
     await site.service.receive_batch(SITE, Batch("B-cabbage", "A03", "1002", "大白菜", "张家口蔬菜基地", "130700",
-                                                 "河北省张家口市", 10_000, CertificateType.ORIGIN, "CD-7",
+                                                 "河北省张家口市", 10_000,
+                                                 (Certificate(CertificateType.COMMITMENT, "CD-7"),),
                                                  NOW - timedelta(hours=2)), "op-liu", NOW)
     await site.sell("scale-01", record(1, NOW - timedelta(minutes=10), batch="B-cabbage"))  # tomatoes
     page = await site.page(f"{MANAGE}/findings?kind=batch_mismatch")
@@ -614,7 +641,8 @@ async def test_a_mistyped_document_is_voided_from_the_stall_page(site: Site) -> 
     after = await site.page(f"{MANAGE}/stalls/A03?voided=1")
     row = section(after, f"document-{document_id}")
     assert 'data-voided="true"' in row and "已作废" in row and "证号录错" in row and "op-liu" in row
-    assert "营业执照 缺失" in words(section(after, "documents")), "the voided licence no longer counts"
+    assert "营业执照 《中华人民共和国市场主体登记管理条例》第三条 缺失" in words(section(after, "documents")), \
+        "the voided licence no longer counts"
     twice = await site.post(void, {"reason": "again", "confirm": "yes"}, token)
     assert twice.status == 409 and "已经作废过了" in await twice.text()
     other = await site.post(f"{MANAGE}/stalls/B01/documents/{document_id}/void", {"reason": "x", "confirm": "yes"},
