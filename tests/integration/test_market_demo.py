@@ -18,9 +18,11 @@ from devices.topics import DeviceTopic
 from gateway.outputs.embedded import EmbeddedStore
 from gateway.processors.decoding import Accepted, decode
 from market.demo import NORTH_NAME, NORTH_SCALES, north_demo_generator, seed_demo_market, seed_north_demo_market
+from market.divisions import shipped_divisions
 from market.findings import FindingKind
 from market.scale_delivery import DeliveryStatus
 from market.service import MarketService
+from market.tracing import intake_problems
 from messaging.downlink import RecordingDownlink, command_payload
 from relational.database import migrate
 
@@ -52,9 +54,14 @@ async def test_the_demo_market_matches_the_simulated_scales_and_their_traffic(en
     assert {s.registration.scale: s.registration.stall for s in await service.scales("demo", 50, 0)} == {
         entry.scale_id: entry.stall for entry in roster}
     for entry in roster:
-        assert {b.batch_id for b in await service.batches("demo", entry.stall, 50, 0)} == {
-            item.batch for item in entry.items}
-    assert all(o.licences.required[0].validity.satisfies for o in stalls.values()), "credit codes are well formed"
+        received = await service.batches("demo", entry.stall, 50, 0)
+        assert {b.batch_id for b in received} == {item.batch for item in entry.items}
+        for batch in received:  # the rules of intake hold for what the demo seeds
+            assert batch.category is not None and intake_problems(batch, shipped_divisions()) == [], batch
+    assert all(o.licences.required[0].validity.satisfies for o in stalls.values()), \
+        "credit codes (or a farmer's identity) are well formed"
+    assert all(o.staff for o in stalls.values()), "each stall has its roster"
+    assert (await service.market("demo")).policy.health_certificate_every_stall, "the first market asks more"
     assert await service.licence_problems("demo", NOW, 50, 0), "a few documents are missing or expiring on purpose"
 
     # the simulated scales answer the pushes, then sell
@@ -96,6 +103,7 @@ async def test_the_second_demo_market_is_seeded_beside_the_first_without_scales_
     stalls = {o.stall.stall: o for o in await service.stalls("demo-north", NOW, 50, 0)}
     assert set(stalls) == {entry.stall for entry in roster} and len(stalls) == NORTH_SCALES
     assert all(o.vendor is not None for o in stalls.values())
+    assert (await service.market("demo-north")).policy.health_certificate_every_stall is False, "the law alone"
     for entry in roster:
         assert {b.batch_id for b in await service.batches("demo-north", entry.stall, 50, 0)} == {
             item.batch for item in entry.items}
