@@ -152,9 +152,11 @@ def _farmer(key: str, zone: _Zone) -> bool:
     return zone.offerings == _PRODUCE and _pick(key, "case", 6) == _FARMER_CASE
 
 
-def _staff(key: str, holder: str) -> list[StaffMember]:
-    """The vendor, and at every few stalls a helper."""
-    return [StaffMember(holder)] + ([StaffMember(_name(key, "helper"))] if _pick(key, "case", 6) == 3 else [])
+def _staff(key: str, zone: _Zone, holder: str) -> list[StaffMember]:
+    """The vendor, and at every few stalls a helper; handling ready-to-eat food where the stall sells it."""
+    handles = Offering.READY_TO_EAT in zone.offerings
+    helper = [StaffMember(_name(key, "helper"), handles)] if _pick(key, "case", 6) == 3 else []
+    return [StaffMember(holder, handles), *helper]
 
 
 def _documents(key: str, zone: _Zone, holder: str, now: datetime) -> list[Document]:
@@ -245,7 +247,7 @@ async def _seed_stall(service: MarketService, site: str, stall: str, scales: lis
     name = f"{holder[0]}记{zone.label}" + ("（自产自销）" if vendor.self_producing else "")
     if await _ignoring_conflict(service.add_stall(site, Stall(stall, name, zone.stall_type, vendor_id,
                                                               zone.offerings), now)):
-        await service.set_staff(site, stall, _staff(key, holder), OPERATOR, now)
+        await service.set_staff(site, stall, _staff(key, zone, holder), OPERATOR, now)
     if items and not await service.price_history(site, stall, None, 1, 0):
         await service.publish_prices(site, stall, [PriceItem(i.plu, i.product, i.price_fen_per_kg) for i in items],
                                      None, OPERATOR, now)

@@ -37,7 +37,7 @@ from market.tracing import (
 )
 from webkit.form_checks import FormState, typed
 
-CERTIFICATE_ROWS: Final = 4
+CERTIFICATE_ROWS: Final = 3
 """Certificate rows the form offers (pork comes with two; a test report may come on top)."""
 KIND_FIELDS: Final = tuple(f"cert_kind_{row}" for row in range(CERTIFICATE_ROWS))
 NUMBER_FIELDS: Final = tuple(f"cert_number_{row}" for row in range(CERTIFICATE_ROWS))

@@ -302,6 +302,7 @@ async def test_upgrading_backfills_offerings_rosters_certificates_and_categories
             {"site": SITE, "stall": "A03", "name": "王记蔬菜", "stall_type": "vegetables", "vendor_id": "v-wang"},
             {"site": SITE, "stall": "B01", "name": "王记肉铺", "stall_type": "meat", "vendor_id": "v-wang"},
             {"site": SITE, "stall": "F01", "name": "空熟食摊", "stall_type": "cooked_food", "vendor_id": None},
+            {"site": SITE, "stall": "F02", "name": "王记熟食", "stall_type": "cooked_food", "vendor_id": "v-wang"},
             {"site": SITE, "stall": "E01", "name": "王记豆腐", "stall_type": "soy_products", "vendor_id": "v-wang"}])
         await connection.execute(documents.insert(), [
             {"site": SITE, "vendor_id": "v-wang", "kind": "health_certificate", "number": f"HC-{n}",
@@ -319,7 +320,7 @@ async def test_upgrading_backfills_offerings_rosters_certificates_and_categories
     async with engine.connect() as connection:
         repository = MarketRepository(connection)
         sells = {code: (await repository.stall(SITE, code)) for code in ("A03", "B01", "F01", "E01")}
-        rosters = await repository.staff(SITE, ["A03", "B01", "F01", "E01"])
+        rosters = await repository.staff(SITE, ["A03", "B01", "F01", "F02", "E01"])
         received = await repository.batches_by_id(SITE, ["B-veg", "B-pork", "B-tofu"])
         market = await repository.market(SITE)
         vendor = await repository.vendor(SITE, "v-wang")
@@ -328,8 +329,10 @@ async def test_upgrading_backfills_offerings_rosters_certificates_and_categories
     assert {code: stall.offerings for code, stall in sells.items() if stall} == {
         "A03": {Offering.FARM_PRODUCE}, "B01": {Offering.FARM_PRODUCE}, "F01": {Offering.READY_TO_EAT},
         "E01": {Offering.BULK_FOOD}}
-    assert rosters == {"A03": [StaffMember("李秀英"), StaffMember("王建国")], "B01": [StaffMember("李秀英"),
-                       StaffMember("王建国")], "F01": [], "E01": [StaffMember("李秀英"), StaffMember("王建国")]}
+    produce_staff = [StaffMember("李秀英", False), StaffMember("王建国", False)]
+    cooked_staff = [StaffMember("李秀英"), StaffMember("王建国")]  # handling ready-to-eat food at a cooked-food stall
+    assert rosters == {"A03": produce_staff, "B01": produce_staff, "F01": [], "E01": produce_staff,
+                       "F02": cooked_staff}
     assert {b.batch_id: (b.certificates, b.category, b.origin_code) for b in received.values()} == {
         "B-veg": ((Certificate(CertificateType.ORIGIN, "N-B-veg"),), ProductCategory.VEGETABLES, "999999"),
         "B-pork": ((Certificate(CertificateType.QUARANTINE, "N-B-pork"),), None, "999999"),

@@ -9,8 +9,9 @@ typed kinds and a product category.
   stays nullable (the code always writes it; a row without reads as its type's): making it NOT NULL would rebuild
   the table on SQLite, which the stalls' tenures, scales, prices and batches refer to.
 * ``market_stall_staff``: each stall's roster. Backfilled, for each stall with a vendor, with the holders of the
-  vendor's health certificates (not voided), as handling ready-to-eat food: the earlier rules counted those
-  certificates as the stall's staff; added at the first such certificate's recording.
+  vendor's health certificates (not voided): the earlier rules counted those certificates as the stall's staff;
+  handling ready-to-eat food at a cooked-food stall (the one type that sold it), added at the first such
+  certificate's recording.
 * ``market_batch_certificates``: a batch's certificates. Backfilled with each batch's one certificate (position 0).
   ``market_batches`` keeps ``certificate_type``/``certificate_number``: the first certificate, as before.
 * ``market_batches``: ``category``, backfilled from the stall's type where the type says it (a vegetables stall's
@@ -83,13 +84,14 @@ def _backfill(staff: sa.Table, certificates: sa.Table) -> None:
     op.execute(sa.update(stalls).values(offerings=sa.case(OFFERINGS, value=stalls.c.stall_type, else_=PRODUCE)))
     op.execute(sa.insert(staff).from_select(
         ["site", "stall", "name", "handles_ready_to_eat", "added_at", "added_by"],
-        sa.select(stalls.c.site, stalls.c.stall, documents.c.holder, sa.true(), sa.func.min(documents.c.recorded_at),
-                  sa.literal("migration 0004"))
+        sa.select(stalls.c.site, stalls.c.stall, documents.c.holder,
+                  sa.case((stalls.c.stall_type == "cooked_food", sa.true()), else_=sa.false()),
+                  sa.func.min(documents.c.recorded_at), sa.literal("migration 0004"))
         .select_from(stalls.join(documents, sa.and_(documents.c.site == stalls.c.site,
                                                     documents.c.vendor_id == stalls.c.vendor_id)))
         .where(documents.c.kind == "health_certificate", documents.c.voided_at.is_(None),
                documents.c.holder.is_not(None))
-        .group_by(stalls.c.site, stalls.c.stall, documents.c.holder)))
+        .group_by(stalls.c.site, stalls.c.stall, stalls.c.stall_type, documents.c.holder)))
     op.execute(sa.insert(certificates).from_select(
         ["site", "batch_id", "position", "kind", "number"],
         sa.select(batches.c.site, batches.c.batch_id, sa.literal(0), batches.c.certificate_type,
