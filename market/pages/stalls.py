@@ -146,6 +146,7 @@ async def _stall_page(request: web.Request, *, void_failed: int | None = None, v
         "findings": await service.findings(site, None, code, True, 10, 0),
         "just_published": just_published, "scale": scale or FormState(),
         "roster": roster or roster_form(display), "roster_failed": roster is not None,
+        "sells": [offering.label_zh for offering in Offering if offering in display.stall.offerings],
         "certificates_of": {s.person: s for s in display.licences.health_certificates if s.person},
         "notice": _STALL_NOTICES.get(request.query.get("notice", "")),
         "refresh_s": PUBLISH_REFRESH_S if just_published and pending else None, "refresh_url": request.path_qs,
