@@ -198,6 +198,21 @@ class AccountRepository:
             select(accounts.c.account_id).where(accounts.c.organisation_id == organisation_id)
             .order_by(accounts.c.account_id))).scalars())
 
+    async def placed(self) -> list[tuple[Account, str | None, Scope]]:
+        """Every account by id, with its organisation and what it is assigned: two queries, however many there are
+        (no IN list of ids)."""
+        rows = (await self._connection.execute(select(accounts).order_by(accounts.c.account_id))).mappings().all()
+        assigned: dict[str, list[tuple[str, str]]] = {}
+        for account_id, kind, target in await self._connection.execute(
+                select(account_scopes.c.account_id, account_scopes.c.kind, account_scopes.c.target_id)):
+            assigned.setdefault(account_id, []).append((kind, target))
+        return [(_account(row), row["organisation_id"], _scope(assigned.get(row["account_id"], [])))
+                for row in rows]
+
+    async def integration_ids(self) -> set[str]:
+        """The accounts of integration tokens."""
+        return set((await self._connection.execute(select(api_tokens.c.account_id).distinct())).scalars())
+
     async def is_integration(self, account_id: str) -> bool:
         """Whether ``account_id`` is an integration token's account."""
         return (await self._connection.execute(
