@@ -47,6 +47,7 @@ from market.service import MarketService, MarketSettings
 from messaging.mqtt_downlink import MqttDownlink
 from messaging.service_feed import ServiceFeed
 from relational.database import create_engine, migrate
+from smartcity.admin_pages import mount_admin_pages
 from webkit.body_limit import limited_application
 from webkit.identity import Role, TokenAuthority
 from webkit.pages import NavLink, mount_portal
@@ -170,6 +171,7 @@ def mount_services(app: web.Application, services: Services, store: TimeSeriesSt
     mount_access_pages(app, services.access, store)
     mount_voting_pages(app, services.voting)
     mount_onboarding_pages(app, services.accounts)  # after the others: managers land on their console
+    mount_admin_pages(app, services.tenancy, services.access, services.market)
     mount_portal(app, (*system_links, NavLink("API 文档", "/openapi.json", (Role.ADMIN,), "OpenAPI 3.1 (JSON)")))
 
 
