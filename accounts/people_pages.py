@@ -2,7 +2,9 @@
 operator looks after (:func:`accounts.stewardship.may_look_after`) — id, name, roles, organisation, what each acts
 on, enabled or not — searched by id or name, with what may be done to each: a password-reset link, shown this once
 as ``POST /api/accounts/{account_id}/password-reset`` answers it; disabling and enabling, each confirmed on a page of
-its own first. An account outside the caller's care is the very 404 page of an account that does not exist."""
+its own first; recording a resident as a member of their community's owners' committee (业主委员会), or no longer,
+for the community's property manager, confirmed likewise. An account outside the caller's care is the very 404
+page of an account that does not exist."""
 
 from __future__ import annotations
 
@@ -30,7 +32,9 @@ SHOWN_AT_MOST: Final = 200
 MAX_QUERY_CHARS: Final = 64
 CONFIRMED: Final = "yes"
 _NOTICES: Final = {"disabled": "账号 {} 已停用：不能再登录，已登录的会话和令牌立即失效。",
-                   "enabled": "账号 {} 已启用，可以重新登录。"}
+                   "enabled": "账号 {} 已启用，可以重新登录。",
+                   "committee": "已登记 {} 为业主委员会成员：其重新登录后即可发起表决、管理讨论。",
+                   "not-committee": "已取消 {} 的业主委员会成员身份，立即生效。"}
 _STEWARDS: Final = tuple(sorted(STEWARDS))
 
 
@@ -43,6 +47,7 @@ def mount_people_pages(app: web.Application, onboarding: OnboardingService, tena
     app.router.add_post(PEOPLE_PATH + "/{account_id}/reset", issue_reset)
     app.router.add_post(PEOPLE_PATH + "/{account_id}/disable", disable)
     app.router.add_post(PEOPLE_PATH + "/{account_id}/enable", enable)
+    app.router.add_post(PEOPLE_PATH + "/{account_id}/committee", committee)
     add_navigation(app, NavLink("账号管理", PEOPLE_PATH, _STEWARDS, "重置密码、停用或启用您负责的账号"))
 
 
@@ -72,6 +77,17 @@ class PersonRow:
     def resident(self) -> bool:
         return bool(self.looked_after.account.roles & COMMUNITY_ROLES)
 
+    @property
+    def committee(self) -> bool:
+        return Role.COMMITTEE in self.looked_after.account.roles
+
+    @property
+    def may_sit_on_committee(self) -> bool:
+        """A resident of one community (as :func:`accounts.stewardship.committee_problem` has it)."""
+        account, scope = self.looked_after.account, self.looked_after.scope
+        return (Role.RESIDENT in account.roles and not account.roles - COMMUNITY_ROLES
+                and len(scope.communities) == 1 and not scope.markets)
+
 
 @page(*_STEWARDS)
 async def people_page(request: web.Request) -> web.Response:
@@ -88,7 +104,12 @@ async def people_page(request: web.Request) -> web.Response:
         p.account.account_id == named for p in everyone) else None
     return await render(request, "accounts/people.html", {
         "rows": rows[:SHOWN_AT_MOST], "matching": len(rows), "total": len(everyone), "query": query,
-        "shown_at_most": SHOWN_AT_MOST, "notice": notice, "is_admin": principal.is_admin})
+        "shown_at_most": SHOWN_AT_MOST, "notice": notice, "is_admin": principal.is_admin,
+        "records_committee": _records_committee(principal)})
+
+
+def _records_committee(principal: Principal) -> bool:
+    return principal.is_admin or Role.PROPERTY_MANAGER in principal.roles
 
 
 def _matches(person: LookedAfter, query: str) -> bool:
@@ -180,4 +201,28 @@ async def _set_enabled(request: web.Request, enabled: bool) -> web.Response:
     except TenancyRefused:
         raise PageProblem(422, "不能停用自己的账号。如需停用，请联系其他管理员。") from None
     done = "enabled" if enabled else "disabled"
+    return see_other(f"{PEOPLE_PATH}?done={done}&account={quote(account_id, safe='')}#account-{account_id}")
+
+
+@page(*_STEWARDS)
+async def committee(request: web.Request) -> web.Response:
+    """``member=yes`` records the resident as a committee member, ``member=no`` no longer; without ``confirm=yes``
+    the page that asks first."""
+    principal: Principal = request[PRINCIPAL]
+    account_id = request.match_info["account_id"]
+    form = await form_of(request)
+    member = form.get("member") == CONFIRMED
+    if form.get("confirm") != CONFIRMED:
+        person = await _person(request, account_id)
+        return await render(request, "accounts/people_committee.html", {"person": person, "member": member})
+    try:
+        await request.config_dict[PEOPLE_PAGES].set_committee(principal, account_id, member)
+    except NotVisible:
+        raise _no_account() from None
+    except NotPermitted:
+        raise PageProblem(403, "集成令牌的账号不管理任何账号。") from None
+    except TenancyRefused:
+        raise PageProblem(422, "只有本小区的物业服务人员或系统管理员可以登记业主委员会成员，"
+                          "且成员须是一个小区的住户账号。", title="不能登记") from None
+    done = "committee" if member else "not-committee"
     return see_other(f"{PEOPLE_PATH}?done={done}&account={quote(account_id, safe='')}#account-{account_id}")

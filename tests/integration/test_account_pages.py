@@ -245,3 +245,39 @@ def _row(page: str, account_id: str) -> str:
     found = re.search(rf'<tr id="account-{re.escape(account_id)}".*?</tr>', page, re.S)
     assert found is not None, f"no row for {account_id}"
     return html.unescape(found.group(0))
+
+
+async def test_the_manager_records_a_resident_on_the_owners_committee_and_removes_them(browser: Browser) -> None:
+    token = await browser.sign_in("pm-a")
+    page = await browser.page(PEOPLE)
+    assert "设为业委会成员" in _row(page, "wang") and "/committee" not in _row(page, "pm-a2"), "residents only"
+    asked = await browser.post(f"{PEOPLE}/wang/committee", {"member": "yes"}, token)
+    assert asked.status == 200 and "登记为业主委员会成员？" in await asked.text()
+    assert (await browser.accounts.account("wang")).roles == {Role.RESIDENT}, "asking changes nothing"  # type: ignore[union-attr]
+
+    done = await browser.post(f"{PEOPLE}/wang/committee", {"member": "yes", "confirm": "yes"}, token)
+    assert done.status == 303 and "done=committee&account=wang" in done.headers["Location"]
+    listed = await browser.page(done.headers["Location"])
+    assert "已登记 wang 为业主委员会成员" in listed and "取消业委会成员" in _row(listed, "wang")
+    assert (await browser.accounts.account("wang")).roles == {Role.RESIDENT, Role.COMMITTEE}  # type: ignore[union-attr]
+
+    done = await browser.post(f"{PEOPLE}/wang/committee", {"member": "no", "confirm": "yes"}, token)
+    assert done.status == 303 and "done=not-committee" in done.headers["Location"]
+    assert (await browser.accounts.account("wang")).roles == {Role.RESIDENT}  # type: ignore[union-attr]
+
+
+async def test_the_committee_is_recorded_only_for_a_resident_in_ones_care(browser: Browser) -> None:
+    token = await browser.sign_in("pm-a")
+    refused = await browser.post(f"{PEOPLE}/pm-a2/committee", {"member": "yes", "confirm": "yes"}, token)
+    assert refused.status == 422 and "住户账号" in await refused.text(), "a colleague is no committee member"
+    outside = await browser.post(f"{PEOPLE}/mei/committee", {"member": "yes", "confirm": "yes"}, token)
+    unknown = await browser.post(f"{PEOPLE}/nobody/committee", {"member": "yes", "confirm": "yes"}, token)
+    assert outside.status == unknown.status == 404 and "账号不存在" in await outside.text()
+    token = await browser.sign_in("op-a")
+    operator = await browser.post(f"{PEOPLE}/wang/committee", {"member": "yes", "confirm": "yes"}, token)
+    assert operator.status == 404, "an operator looks after no resident"
+    for account in ("sup-a", "wang"):
+        token = await browser.sign_in(account)
+        assert (await browser.post(f"{PEOPLE}/wang/committee", {"member": "yes", "confirm": "yes"},
+                                   token)).status == 403
+    assert (await browser.accounts.account("wang")).roles == {Role.RESIDENT}  # type: ignore[union-attr]
