@@ -25,6 +25,7 @@ from accounts.service import AccountService
 from accounts.storage import AccountRepository
 from community.access.directory import ResidentRecord, ResidentRole, ResidentStatus, Unit
 from community.access.pages import mount_access_pages
+from community.access.pages.buildings import natural_key
 from community.access.service import AccessService, NotFound
 from gateway.outputs.embedded import EmbeddedStore
 from messaging.downlink import RecordingDownlink
@@ -183,6 +184,11 @@ async def test_a_large_buildings_units_come_by_entrance_a_page_at_a_time_with_wh
     await site.page(f"{BUILDINGS}/b1?entrance=9单元&page=x")
 
 
+def test_entrances_and_rooms_sort_by_their_numbers() -> None:
+    assert sorted(["10单元", "2单元", "1A", "A1", "3²", "B10", "B9"], key=natural_key) == [
+        "1A", "2单元", "3²", "10单元", "A1", "B9", "B10"]
+
+
 # --- residents ----------------------------------------------------------------------------------
 
 async def test_residents_are_searched_by_name_unit_or_phone_tail_with_phones_masked(site: Site) -> None:
@@ -331,7 +337,8 @@ async def test_an_enrolment_says_what_is_wrong_next_to_the_field_and_never_shows
     token = await site.sign_in("pm-lotus")
     path = f"{RESIDENTS}/zhao/credentials"
     page = await site.send(path, {"kind": "card", "value": WANG_CARD}, token, 409)
-    assert problem(page, "credential-value") == "这个门禁卡已登记给本小区的住户，不能重复登记"
+    assert problem(page, "credential-value") == ("这个门禁卡已登记给本小区的住户，不能重复登记"
+                                                 "（已迁出住户留下的，请先在其页面停用）")
     assert WANG_CARD not in page and typed_value(page, "credential-value") == "", "a secret is never drawn again"
     page = await site.send(path, {"kind": "card", "value": ""}, token, 422)
     assert problem(page, "credential-value") == "请填写卡号、密码或编号"
@@ -347,6 +354,16 @@ async def test_an_enrolment_says_what_is_wrong_next_to_the_field_and_never_shows
     await site.service.move_out("zhao", "pm")
     page = await site.send(path, {"kind": "card", "value": "0099887766"}, token, 409)
     assert "不能登记凭证" in words(page)
+
+
+async def test_a_card_left_by_a_resident_who_moved_out_is_enrolled_again_once_revoked(site: Site) -> None:
+    token = await site.sign_in("pm-lotus")
+    await site.send(f"{RESIDENTS}/wang/move-out", {"confirm": "yes"}, token, 303)
+    refused = await site.send(f"{RESIDENTS}/zhao/credentials", {"kind": "card", "value": WANG_CARD}, token, 409)
+    assert "请先在其页面停用" in problem(refused, "credential-value")
+    await site.send(f"{CONSOLE}/credentials/c-wang/revoke", {"confirm": "yes"}, token, 303)
+    await site.send(f"{RESIDENTS}/zhao/credentials", {"kind": "card", "value": WANG_CARD}, token, 303)
+    assert len([c for c in await site.service.credentials_of("zhao") if c.revoked_at is None]) == 2
 
 
 # --- scope and roles ----------------------------------------------------------------------------

@@ -54,7 +54,8 @@ NOTICES: Final = {
 
 def natural_key(text: str) -> tuple[tuple[int, int | str], ...]:
     """Numbers in a name compared as numbers: 2单元 before 10单元, room 301 before 1201."""
-    return tuple((0, int(part)) if part.isdigit() else (1, part) for part in _NUMBER.split(text) if part)
+    return tuple((0, int(part)) if part.isascii() and part.isdigit() else (1, part)
+                 for part in _NUMBER.split(text) if part)
 
 
 def can_change(request: web.Request) -> bool:

@@ -65,7 +65,8 @@ async def enrol_credential(request: web.Request) -> web.StreamResponse:
         await _pages(request).service.enroll(CredentialEnrolment(
             resident.resident_id, data.kind, data.value, data.valid_from, data.valid_to))
     except Conflict:
-        state.refuse("value", f"这个{WORDS.credential[data.kind]}已登记给本小区的住户，不能重复登记")
+        state.refuse("value", f"这个{WORDS.credential[data.kind]}已登记给本小区的住户，不能重复登记"
+                              "（已迁出住户留下的，请先在其页面停用）")
         return await resident_page_with(request, resident, scope, credential=state, status=409)
     except Refused:
         state.refuse("valid_to", "有效期不被接受：失效时间应晚于生效时间，且在 2000–2099 年之间")

@@ -98,11 +98,12 @@ async def resident_list_page(request: web.Request) -> web.Response:
     scope = await _scope(request)
     unit = request.query.get("unit", "")[:64]
     return await _resident_list_page(request, scope, FormState({"unit_id": unit, "role": "owner"}),
-                                 open_form=bool(unit) or "new" in request.query)
+                                     open_form=bool(unit) or "new" in request.query)
 
 
-async def _resident_list_page(request: web.Request, scope: Scope, new: FormState, *, chosen_groups: Sequence[str] = (),
-                          open_form: bool = False, status: int = 200) -> web.Response:
+async def _resident_list_page(request: web.Request, scope: Scope, new: FormState, *,
+                              chosen_groups: Sequence[str] = (), open_form: bool = False,
+                              status: int = 200) -> web.Response:
     service = _pages(request).service
     community_id = scope.community.community_id
     text = " ".join(_CONTROL.sub(" ", request.query.get("q", "")).split())[:MAX_SEARCH]
@@ -120,8 +121,10 @@ async def _resident_list_page(request: web.Request, scope: Scope, new: FormState
             community_id, text, STATUS_CHOICES[wanted], RESIDENTS_PER_PAGE, (number - 1) * RESIDENTS_PER_PAGE))
     units = await service.units_by_id(r.unit_id for r in found.residents)
     names = {b.building_id: b.name for b in await service.buildings(community_id)}
-    rows = [ResidentRow(r, units.get(r.unit_id), names.get(units[r.unit_id].building_id, "")
-                        if r.unit_id in units else "") for r in found.residents]
+    rows = []
+    for resident in found.residents:
+        unit = units.get(resident.unit_id)
+        rows.append(ResidentRow(resident, unit, names.get(unit.building_id, "") if unit else ""))
     first = (number - 1) * RESIDENTS_PER_PAGE
     return await _render(request, "access/residents.html", {
         "scope": scope, "rows": rows, "total": found.total, "text": text, "wanted": wanted,
@@ -305,7 +308,7 @@ async def move_out(request: web.Request) -> web.StreamResponse:
         return await resident_page_with(request, resident, scope, problem="该住户已经迁出。", status=409)
     if form.get("confirm") != "yes":
         return await _confirmation(request, resident, scope, "move-out", "办理迁出", [
-            "从本小区所有门禁的白名单中移除，其门禁卡、密码、人脸都不能再开门（卡片不拉黑，可转给新住户）；",
+            "从本小区所有门禁的白名单中移除，其门禁卡、密码、人脸都不能再开门（不拉黑）；",
             "其邀请的访客通行码全部撤销；", "不能再使用住户页面。登记记录保留，可在住户列表“已迁出”中查到。"])
     await _pages(request).service.move_out(resident.resident_id, request[PRINCIPAL].subject)
     raise web.HTTPSeeOther(scope.href(resident_path(resident.resident_id), notice="moved_out"))
