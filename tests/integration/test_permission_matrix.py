@@ -176,6 +176,7 @@ async def _north_ids(client: TestClient[Any, Any], services: Services, admin: di
     resident = await _north_resident(services)
     ids["resident_id"] = resident
     ids["unit_id"] = (await services.access.resident(resident))[0].unit_id
+    ids["building_id"] = (await services.access.unit(ids["unit_id"]))[0].building_id
     await send("PUT", f"/api/access/residents/{resident}/groups", {"group_ids": [ids["group_id"]]})
     card = await send("POST", f"/api/access/residents/{resident}/credentials", {"kind": "card", "value": "5544332211"})
     ids["credential_id"] = card["credential_id"]

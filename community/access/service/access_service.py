@@ -26,7 +26,9 @@ from community.access.directory import (
     CredentialRecord,
     Gate,
     GroupRecord,
+    ResidentMatches,
     ResidentRecord,
+    ResidentSearch,
     Unit,
 )
 from community.access.live_feed import LiveFeed
@@ -100,6 +102,18 @@ class AccessService:
     async def buildings(self, community_id: str) -> list[Building]:
         return await self._directory.buildings(community_id)
 
+    async def building(self, building_id: str) -> Building:
+        return await self._directory.building(building_id)
+
+    async def unit_counts(self, community_id: str) -> dict[str, int]:
+        return await self._directory.unit_counts(community_id)
+
+    async def building_units(self, building_id: str) -> list[Unit]:
+        return await self._directory.building_units(building_id)
+
+    async def units_by_id(self, unit_ids: Iterable[str]) -> dict[str, Unit]:
+        return await self._directory.units_by_id(unit_ids)
+
     async def add_unit(self, unit: Unit) -> None:
         await self._directory.add_unit(unit)
 
@@ -118,6 +132,12 @@ class AccessService:
     async def residents(self, community_id: str, unit_id: str | None = None, *,
                         active_only: bool = False) -> list[ResidentRecord]:
         return await self._directory.residents(community_id, unit_id, active_only=active_only)
+
+    async def residents_of_units(self, unit_ids: Sequence[str]) -> list[ResidentRecord]:
+        return await self._directory.residents_of_units(unit_ids)
+
+    async def search_residents(self, search: ResidentSearch) -> ResidentMatches:
+        return await self._directory.search_residents(search)
 
     async def signed_in_resident(self, resident_id: str) -> tuple[ResidentRecord, str]:
         return await self._directory.signed_in_resident(resident_id)
