@@ -23,7 +23,7 @@ from community.access.service.visitors import LAPSED_BY
 from community.access.visitors import PassStatus, VisitorPassRecord
 from community.access.web.schemas import ID_PATTERN
 from webkit.auth import PRINCIPAL
-from webkit.pages import PageProblem, form_of, page
+from webkit.pages import PageProblem, page
 
 PASSES = CONSOLE + "/visitors"
 PASSES_LISTED: Final = 200
@@ -136,7 +136,6 @@ async def revoke_confirm_page(request: web.Request) -> web.Response:
 @page(*MANAGERS)
 async def revoke_visitor_pass(request: web.Request) -> web.StreamResponse:
     scope, record = await _scoped_pass(request)
-    await form_of(request)
     try:
         await _pages(request).service.revoke_pass(record.pass_id, request[PRINCIPAL].subject)
     except Conflict:  # revoked or expired meanwhile
