@@ -25,6 +25,9 @@ assigned their community.
 * the manager's pages: `scope` (which community), `rows` (events, alarms, remote opens as drawn), `console` (with
   the live feed), `log_search`, `alarms`, `remote_open`, `compound_import` (a compound from a spreadsheet);
   the register: `buildings` (buildings and units), `resident_register` (residents), `credential_forms`;
+* doors and permissions (supervisors read the groups and gates): `groups` with `group_form` (access groups, their
+  doors and weekly windows), `gates` (gates, their sync state, registering one, a resync), `visitor_passes` (the
+  community's visitor passes, revoking one);
 * the residents' pages: `residents` (who is signed in, their doors), `my_unit`, `visitors` (passes, invitations).
 """
 
@@ -52,6 +55,8 @@ from community.access.pages.console import console, console_live
 from community.access.pages.context import CONSOLE, MANAGERS, MINE, PAGES, RESIDENTS, AccessPages
 from community.access.pages.credential_forms import enrol_credential, revoke_credential
 from community.access.pages.entries import RECOUNT_AFTER, EntryCounter, TodayEntries
+from community.access.pages.gates import gate_page, gates_page, register_gate, resync_gates
+from community.access.pages.groups import add_group, change_group, group_page, groups_page
 from community.access.pages.log_search import access_log_page
 from community.access.pages.my_unit import my_unit
 from community.access.pages.people import People
@@ -65,11 +70,13 @@ from community.access.pages.resident_register import (
     revoke_resident,
     set_groups,
 )
+from community.access.pages.visitor_passes import passes_page, revoke_confirm_page, revoke_visitor_pass
 from community.access.pages.visitors import invite, invite_page, my_visitors, pass_page, read_invitation, revoke_pass
 from community.access.pages.words import WORDS, window_text
 from community.access.service import AccessService
 from gateway.outputs import TimeSeriesStore
 from webkit.context_app import ContextApp
+from webkit.identity import Role
 from webkit.pages import NavLink, add_navigation, add_templates
 
 TEMPLATE_DIR = Path(__file__).resolve().parents[2] / "templates"
@@ -87,6 +94,8 @@ def mount_access_pages(app: web.Application, service: AccessService, store: Time
     add_templates(app, TEMPLATE_DIR)
     add_navigation(app, NavLink("门禁管理", CONSOLE, MANAGERS, "实时动态、告警、远程开门、通行记录"))
     add_navigation(app, NavLink("我的门禁", MINE, RESIDENTS, "我的住户信息、邀请访客"))
+    add_navigation(app, NavLink("门禁设备与权限", CONSOLE + "/gates", (Role.SUPERVISOR,),
+                                "门禁在线与白名单同步、权限组（只读）"))
     pages.add_get(CONSOLE, console)
     pages.add_get(CONSOLE + "/live", console_live)
     pages.add_get(CONSOLE + "/log", access_log_page)
@@ -113,6 +122,17 @@ def mount_access_pages(app: web.Application, service: AccessService, store: Time
     pages.add_post(RESIDENT_LIST + "/{resident_id}/revoke", revoke_resident)
     pages.add_post(RESIDENT_LIST + "/{resident_id}/credentials", enrol_credential)
     pages.add_post(CONSOLE + "/credentials/{credential_id}/revoke", revoke_credential)
+    pages.add_get(CONSOLE + "/groups", groups_page)
+    pages.add_post(CONSOLE + "/groups", add_group)
+    pages.add_get(CONSOLE + "/groups/{group_id}", group_page)
+    pages.add_post(CONSOLE + "/groups/{group_id}", change_group)
+    pages.add_get(CONSOLE + "/gates", gates_page)
+    pages.add_post(CONSOLE + "/gates", register_gate)
+    pages.add_post(CONSOLE + "/gates/resync", resync_gates)
+    pages.add_get(CONSOLE + "/gates/{gate_id}", gate_page)
+    pages.add_get(CONSOLE + "/visitors", passes_page)
+    pages.add_get(CONSOLE + "/visitors/{pass_id}/revoke", revoke_confirm_page)
+    pages.add_post(CONSOLE + "/visitors/{pass_id}/revoke", revoke_visitor_pass)
     pages.add_get(MINE, my_unit)
     pages.add_get(MINE + "/visitors", my_visitors)
     pages.add_get(MINE + "/visitors/new", invite_page)
