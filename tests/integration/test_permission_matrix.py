@@ -505,7 +505,8 @@ async def test_every_api_route_answers_each_caller_within_their_scope(installati
 
 
 PUBLIC_PAGES = ("/market/prices", "/market/trace", "/market/{site}/prices", "/market/{site}/trace",
-                "/market/{site}/trace/{trace_code}", "/market/{site}/stalls/{stall}", "/market/{site}/stalls/{stall}/screen", "/signin", "/", "/static",
+                "/market/{site}/trace/{trace_code}", "/market/{site}/stalls/{stall}",
+                "/market/{site}/stalls/{stall}/screen", "/signin", "/", "/static",
                 "/setup/{code}", "/invite/{code}", "/reset/{code}", "/activate")
 """Pages anyone may open (the one-time code pages: whoever holds the code, who has no account yet)."""
 ADMIN_PAGES_NOT_200 = ("/access/my", "/voting/proposals/{proposal_id}/receipt")
