@@ -376,5 +376,8 @@ def safe_next(value: str | None) -> str:
 
 
 def home_for(site: Site, principal: Principal) -> str:
-    """Where a person lands after signing in: the first page their roles may see."""
-    return next((link.href for link in site.navigation if link.roles and principal.has_any(link.roles)), "/")
+    """Where a person lands after signing in: the first page made for one of their roles (an administrator's:
+    the administration, not the first page an administrator may also open), else the first they may see."""
+    made_for = (link.href for link in site.navigation if link.roles and principal.roles & set(link.roles))
+    may_see = (link.href for link in site.navigation if link.roles and principal.has_any(link.roles))
+    return next(made_for, None) or next(may_see, "/")

@@ -158,7 +158,7 @@ async def test_a_fresh_installation_from_the_first_administrator_to_a_vote_and_a
     # the administrator signs in and sets up the organisations, the community and the market
     await admin.goto(url + "/signin")
     await sign_in(admin, ADMIN, ADMIN_PASSWORD)
-    await admin.goto(url + "/admin/organisations")
+    await expect(admin).to_have_url(url + "/admin/organisations")  # an administrator lands on the administration
     for organisation_id, name, kind in ((COMPANY, "和谐物业服务有限公司", "property_company"),
                                         (MARKET_COMPANY, "南湖市场管理有限公司", "market_operator")):
         await fill(admin, {"organisation_id": organisation_id, "name": name, "kind": kind})
