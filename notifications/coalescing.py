@@ -3,8 +3,9 @@ with counts. Events sharing a dedupe key are grouped in windows: the first event
 the later ones of the same window are folded (counted, not sent), and when the window has passed one summary
 carries their count. Per key, at most two messages leave per window, however many events arrive.
 
-A state machine in the manner of :mod:`community.access.whitelist_sync`: fed the window, the event's time and the
-clock by the caller; nothing here reads a clock or stores anything."""
+A state machine in the manner of :mod:`community.access.whitelist_sync`: fed the window, the time an event arrives and
+the clock by the caller (the dispatcher passes its own clock for both, so a backlog expanded late is one storm, not
+one per batch); nothing here reads a clock or stores anything."""
 
 from __future__ import annotations
 

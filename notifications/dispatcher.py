@@ -131,8 +131,8 @@ class Dispatcher:
             event = stored.event
             if event.dedupe_key is not None:
                 current = await repository.window(event.dedupe_key)
-                admission = admit(current, event.dedupe_key, stored.event_id, event.occurred_at,
-                                  self.settings.coalesce_window)
+                # windows run on the dispatcher's clock, as their closing does: a backlog expanded late is one storm
+                admission = admit(current, event.dedupe_key, stored.event_id, now, self.settings.coalesce_window)
                 if admission.closed is not None:
                     await self._summarise(connection, admission.closed, now)
                 await repository.save_window(admission.window, existed=current is not None)
