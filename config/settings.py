@@ -150,6 +150,35 @@ class Settings(BaseSettings):
         "on ended passes and resolved alarms before the hourly purge removes them (PIPL); 0 keeps them forever "
         "(warned at start)"
     )
+    notify_smtp_host: str | None = Field(None, description="SMTP server for e-mail notifications; unset: no e-mail")
+    notify_smtp_port: int = Field(587, ge=1, le=65_535, description="SMTP port (587 STARTTLS, 465 implicit TLS)")
+    notify_smtp_starttls: bool = Field(True, description="Upgrade the SMTP connection with STARTTLS")
+    notify_smtp_implicit_tls: bool = Field(False, description="Connect to SMTP over TLS from the start (port 465)")
+    notify_smtp_user: str | None = Field(None, description="SMTP user name; unset: no authentication")
+    notify_smtp_password: SecretStr | None = Field(None, description="SMTP password")
+    notify_mail_from: str = Field("smartcity@localhost", description="From address of notification e-mails")
+    notify_sms_url_template: str | None = Field(
+        None, description="The SMS provider's URL, with $phone, $text, $key substituted (URL-encoded); unset: no SMS")
+    notify_sms_method: Literal["GET", "POST"] = Field("POST", description="HTTP method of the SMS provider's call")
+    notify_sms_body_template: str = Field(
+        '{"phone": "$phone", "text": "$text", "id": "$key"}',
+        description="Body of the SMS provider's call, with $phone, $text, $key substituted (JSON-escaped)")
+    notify_sms_content_type: str = Field("application/json", description="Content-Type of the SMS provider's call")
+    notify_sms_authorization: SecretStr | None = Field(
+        None, description="Authorization header value sent to the SMS provider")
+    notify_retry_first_s: float = Field(10.0, gt=0, le=3600, description="First retry of a failed delivery after")
+    notify_retry_max_s: float = Field(1800.0, gt=0, le=86_400, description="Longest wait between retries")
+    notify_give_up_after_s: float = Field(
+        86_400.0, gt=0, le=30 * 86_400, description="A delivery not through this long after it was made is failed "
+        "(the delivery log's retry button tries again)")
+    notify_coalesce_window_s: float = Field(
+        300.0, gt=0, le=86_400, description="Like events (one key) within this window are sent once, then counted "
+        "in one summary")
+    notify_send_timeout_s: float = Field(10.0, gt=0, le=300, description="Longest wait for one delivery's receiver")
+    notify_max_in_flight: int = Field(32, ge=1, le=1000, description="Receivers (lanes) delivered to at once")
+    notify_poll_s: float = Field(1.0, gt=0, le=60, description="How often the dispatcher looks for new events")
+    notify_allow_private_endpoints: bool = Field(
+        False, description="Let webhook URLs point at loopback and link-local addresses (test rigs, intranet)")
     signin_account_free_failures: int = Field(
         5, ge=1, le=100, description="Failed sign-ins an account may have before each further attempt from a failing "
         "address waits (1 s, doubling up to SC_SIGNIN_ACCOUNT_MAX_DELAY_S)"

@@ -50,6 +50,7 @@ from community.access.visitors import VisitorPassRecord
 from devices.contract import UplinkModel
 from devices.topics import DeviceTopic
 from messaging.downlink import Downlink
+from notifications.outbox import Outbox
 
 
 class AccessService:
@@ -65,11 +66,12 @@ class AccessService:
         keys: AccessKeys,
         settings: AccessSettings | None = None,
         feed: LiveFeed | None = None,
+        outbox: Outbox | None = None,
     ) -> None:
         self.settings = settings or AccessSettings()
         self.feed = feed or LiveFeed(max_per_subscriber=self.settings.live_streams_per_account)
         gates = GateRegistry()
-        alarm_book = AlarmBook(self.settings.alarm_rules, gates)
+        alarm_book = AlarmBook(self.settings.alarm_rules, gates, outbox)
         self._delivery = WhitelistDelivery(self.settings, gates)
         uow = UnitOfWork(engine, downlink, clock, self.feed, restore=alarm_book.restore, resync=self._delivery.resync)
         self._uow = uow
