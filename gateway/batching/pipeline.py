@@ -296,12 +296,12 @@ class Pipeline:
     async def _flush(self, batch: Batch) -> None:
         try:
             destination = await self._make_durable(batch.points)
+            batch.durable = True
         finally:
             if not batch.durable:  # cancelled at the shutdown deadline: its HTTP senders hear so, and resend
                 for waiter in batch.waiters:
                     if not waiter.done():
                         waiter.set_exception(NotDurable("the gateway stopped before the batch was durable"))
-        batch.durable = True
         self._release_acks()
         for waiter in batch.waiters:
             if not waiter.done():
