@@ -86,7 +86,8 @@ async def client(gateway: Gateway) -> AsyncIterator[TestClient[Any, Any]]:
 async def test_posted_messages_are_queryable_in_influxdb_when_the_answer_comes(
     gateway: Gateway, client: TestClient[Any, Any], devices: Devices
 ) -> None:
-    one = await client.post(GATE_PATH, data=gate_event("h1", credential="0012345678"), headers=devices.auth(devices.gate))
+    one = await client.post(GATE_PATH, data=gate_event("h1", credential="0012345678"),
+                            headers=devices.auth(devices.gate))
     assert one.status == 200, await one.text()
     assert await one.json() == {"stored": 1, "dead_letters": 0, "to": "store",
                                 "results": [{"index": 0, "status": "stored"}]}
