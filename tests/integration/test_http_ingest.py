@@ -23,14 +23,25 @@ from aiohttp.test_utils import TestClient
 
 from devices.http_tokens import DeviceIdentity, IssuedToken, issue_token, tokens_file
 from devices.topics import DeviceKind
+from gateway.inputs.http import INGEST_PATH
 from gateway.outputs import PointQuery
 from gateway.outputs.influxdb import InfluxStore
 from gateway.processors.points import Measurement
 from gateway.service import Gateway
+from gateway.web import create_app
 from smartcity.bootstrap import build_gateway
 from tests.integration.conftest import wait_until_subscribed
-from tests.integration.helpers import gate_event, scale_record, staff_client, wait_for_count
+from tests.integration.helpers import (
+    bearer,
+    gate_event,
+    gateway_access,
+    scale_record,
+    served_routes,
+    staff_client,
+    wait_for_count,
+)
 from tests.servers import InfluxDB, Mosquitto, free_port, wait_until_answering
+from webkit.identity import Role
 
 pytestmark = pytest.mark.integration
 
@@ -156,6 +167,30 @@ async def test_a_wrong_token_is_401_and_another_devices_topic_403(
     assert command.status == 403, "a device sends no commands, over MQTT (the ACL) or HTTP"
     assert await gateway.store.count(PointQuery(Measurement.GATE_EVENT)) == 0
     assert await gateway.store.count(PointQuery(Measurement.DEAD_LETTER)) == 0
+
+
+STAFF_ROUTES = {("/", "GET"), ("/metrics", "GET"), ("/api/status", "GET"), ("/api/devices", "GET"),
+                ("/api/dead-letters", "GET"), ("/api/recent/{measurement}", "GET")}
+OPEN_ROUTES = {("/healthz", "GET"), ("/readyz", "GET")}
+DEVICE_ROUTES = {(INGEST_PATH, "POST")}
+
+
+async def test_the_ingestion_route_is_the_gateways_one_device_route_and_takes_no_persons_token(
+    gateway: Gateway, client: TestClient[Any, Any], devices: Devices
+) -> None:
+    # the permission story of every route the gateway serves: staff (tests/integration/test_gateway_access.py),
+    # open to load balancers, or a device's; test_permission_matrix.py covers the services' routes
+    served = {(path, method) for path, method in served_routes(create_app(gateway, gateway_access()))
+              if method != "HEAD"}
+    assert served == STAFF_ROUTES | OPEN_ROUTES | DEVICE_ROUTES
+    for roles in ((Role.ADMIN,), (Role.PROPERTY_MANAGER,), (Role.MARKET_OPERATOR,), (Role.RESIDENT,),
+                  (Role.SUPERVISOR,)):
+        person = await client.post(GATE_PATH, data=gate_event("p"), headers=bearer(*roles))
+        assert person.status == 401, roles
+    for path in ("/api/status", "/api/dead-letters", "/metrics"):
+        device = await client.get(path, headers=devices.auth(devices.gate))
+        assert device.status == 401, f"a device token opens no staff route: {path}"
+    assert await gateway.store.count(PointQuery(Measurement.GATE_EVENT)) == 0
 
 
 async def test_the_same_message_posted_twice_is_stored_once(
