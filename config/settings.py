@@ -115,6 +115,20 @@ class Settings(BaseSettings):
     write_timeout_s: float = Field(10.0, gt=0, description="Timeout of one write to InfluxDB")
     spool_max_bytes: int = Field(1024**3, ge=1024, description="On-disk spool bound; when full, stop acking")
     stats_interval_s: float = Field(10.0, gt=0, le=3600, description="How often the gateway stores its own counters")
+    http_tokens_file: Path | None = Field(
+        None, description="Device tokens for HTTP ingestion (the http-tokens file 'smartcity provision' writes, salted "
+        "hashes); unset: POST /ingest/v1/... refuses every device (401)",
+    )
+    http_ingest_max_body_bytes: int = Field(
+        256 * 1024, ge=1024, le=16 * 1024**2, description="Largest HTTP ingestion body (one message or an array); "
+        "larger: 413",
+    )
+    http_ingest_max_messages: int = Field(100, ge=1, le=10_000, description="Messages in one HTTP ingestion array")
+    http_ingest_wait_s: float = Field(
+        10.0, gt=0, le=300, description="How long an HTTP ingestion call waits for its batch to be durable; longer: "
+        "429 (send again)",
+    )
+    http_ingest_retry_after_s: int = Field(5, ge=1, le=3600, description="Retry-After of an HTTP ingestion 429")
     credential_hash_key: SecretStr | None = Field(
         None, description="Key for hashing credentials; unset: generated once under SC_DATA_DIR"
     )

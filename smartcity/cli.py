@@ -218,12 +218,16 @@ def _demo_fleet(settings: Settings, gates: int, scales: int, seed: int | None, b
                    "'smartcity simulate --demo' runs them")
 def provision(gates: int, scales: int, out_dir: Path, gateway_password: str | None,
               services_password: str | None, demo: bool) -> None:
-    """Mosquitto password and ACL files for the devices of SC_SITE, plus the gateway and services users.
+    """Mosquitto password and ACL files for the devices of SC_SITE, plus the gateway and services users, and each
+    device's token for HTTP ingestion (devices without MQTT).
 
-    Each device may publish only its own uplink topics and read only its own cmd topic.
-    credentials.csv (mode 0600) holds the clear passwords to configure the devices with.
+    Each device may publish only its own uplink topics and read only its own cmd topic, over MQTT or HTTP.
+    credentials.csv (mode 0600) holds the clear passwords to configure the devices with; http-credentials.csv
+    (0600) their HTTP tokens; http-tokens (0640) only their salted hashes, for the gateway (SC_HTTP_TOKENS_FILE).
     """
+    from devices import http_tokens  # on use
     from devices.provisioning import acl_file, credentials_csv, device_users, password_file  # on use
+    from devices.topics import DeviceKind  # on use
 
     settings = _settings()
     for variable, password in (("BROKER_GATEWAY_PASSWORD", gateway_password),
@@ -239,8 +243,12 @@ def provision(gates: int, scales: int, out_dir: Path, gateway_password: str | No
     if not out_dir.exists():
         out_dir.mkdir(parents=True)
         out_dir.chmod(0o755)  # the broker's user reads passwd and acl there; each file has its own mode below
+    tokens = [http_tokens.issue_token(http_tokens.DeviceIdentity(user.site, DeviceKind(user.kind), user.username))
+              for user in users if user.kind in (DeviceKind.GATE.value, DeviceKind.SCALE.value)]
     for name, text, mode in (("passwd", password_file(users), 0o640), ("acl", acl_file(users), 0o644),
-                             ("credentials.csv", credentials_csv(users), 0o600)):
+                             ("credentials.csv", credentials_csv(users), 0o600),
+                             (http_tokens.TOKENS_FILE, http_tokens.tokens_file(tokens), 0o640),
+                             (http_tokens.CREDENTIALS_FILE, http_tokens.credentials_csv(tokens), 0o600)):
         path = out_dir / name
         path.touch(mode=mode)
         path.chmod(mode)
@@ -248,7 +256,8 @@ def provision(gates: int, scales: int, out_dir: Path, gateway_password: str | No
     sites = sorted({user.site for user in users})
     click.echo(f"{len(users)} broker users for site{'s' if len(sites) > 1 else ''} {', '.join(map(repr, sites))} "
                f"written to {out_dir}/ "
-               "(passwd, acl, credentials.csv)")
+               "(passwd, acl, credentials.csv), and HTTP ingestion tokens for its devices "
+               f"({http_tokens.TOKENS_FILE} for the gateway's SC_HTTP_TOKENS_FILE, {http_tokens.CREDENTIALS_FILE})")
 
 
 ROLE_CHOICE = click.Choice(["admin", "property_manager", "market_operator", "supervisor", "resident", "committee"])
