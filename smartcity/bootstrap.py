@@ -125,6 +125,16 @@ def access_settings(settings: Settings) -> AccessSettings:
     )
 
 
+def voting_service(settings: Settings, engine: AsyncEngine) -> VotingService:
+    """The voting service with its notice period from SC_VOTING_NOTICE_DAYS; 0 (a test installation) is warned about,
+    as it lets votes open without the notice the law requires."""
+    notice = timedelta(days=settings.voting_notice_days)
+    if not notice:
+        log.warning("SC_VOTING_NOTICE_DAYS=0: votes may open without notice to the owners; the Property Management "
+                    "Regulations (Arts. 13-14) require 15 days - for test installations only")
+    return VotingService(engine, notice=notice)
+
+
 def build_services(settings: Settings, engine: AsyncEngine, mqtt_url: str, store: TimeSeriesStore,
                    clock: Callable[[], datetime], authority: TokenAuthority | None = None) -> Services:
     """The services; ``authority``: the token authority the gateway in the same process checks with (one object
@@ -144,7 +154,7 @@ def build_services(settings: Settings, engine: AsyncEngine, mqtt_url: str, store
         ServiceFeed(endpoint, f"{client_id}-market"[:64], DeviceKind.SCALE, market, protocol=settings.mqtt_protocol),
     )
     accounts = AccountService(engine, SignInThrottle(sign_in_rules(settings)), AccessResidents(access))
-    return Services(engine, authority or token_authority(settings), accounts, VotingService(engine), access,
+    return Services(engine, authority or token_authority(settings), accounts, voting_service(settings, engine), access,
                     OwnershipService(engine), market, feeds, downlink, cookie_policy(settings),
                     accounts.tenancy, settings.trusted_proxy_list)
 

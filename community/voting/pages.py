@@ -32,7 +32,7 @@ from community.voting.audit import LogEntry, ReceiptStatus, find_receipt, receip
 from community.voting.deliberation import MAX_COMMENT_CHARS, Comment, CommentRefusal
 from community.voting.participation import MyUnit, Phase, phase_of, units_of
 from community.voting.proposal_form import add_proposal_form
-from community.voting.publication import PublishedResult
+from community.voting.publication import PublishedResult, approx
 from community.voting.rules import QUORUM, PassingRule, Threshold
 from community.voting.service import (
     Accepted,
@@ -618,6 +618,8 @@ async def result_page(request: web.Request) -> web.Response:
         "distribution": _distribution_chart(context),
         "chart": turnout_chart(context, wide_width=580),
         "can_close": False,
+        "breakdown": await service.breakdown(context.proposal.proposal_id),
+        "approx": approx,
     })
 
 

@@ -87,6 +87,7 @@ proposals = Table(
     Column("roll_problem", String(500), nullable=True),
     Column("log_anchored", Boolean(), nullable=False, server_default=true()),
     Column("community_id", String(64), nullable=True),
+    Column("notice_published_at", UtcDateTime(), nullable=True),
     Index("voting_proposals_by_community", "community_id"),
 )
 
@@ -189,6 +190,7 @@ class VotingRepository:
     async def add_proposal(
         self, proposal: Proposal, roll: VoterRoll, *, body: str, created_by: str,
         attachments: list[dict[str, str]] | None = None, community_id: str | None = None,
+        notice_published_at: datetime | None = None,
     ) -> None:
         election = proposal.election
         await self._connection.execute(proposals.insert().values(
@@ -197,13 +199,13 @@ class VotingRepository:
             election_candidates=list(election.candidates) if election else None,
             election_seats=election.seats if election else None,
             roll_frozen_at=roll.frozen_at, created_by=created_by, attachments=attachments or [],
-            roll_built_at=roll.frozen_at, community_id=community_id,
+            roll_built_at=roll.frozen_at, community_id=community_id, notice_published_at=notice_published_at,
         ))
         await self._add_roll_units(proposal.proposal_id, roll)
 
     async def add_register_proposal(
         self, proposal: Proposal, community_id: str, *, body: str, created_by: str,
-        attachments: list[dict[str, str]] | None = None,
+        attachments: list[dict[str, str]] | None = None, notice_published_at: datetime | None = None,
     ) -> None:
         """A proposal whose roll is frozen from `community_id`'s register as it stands when voting opens."""
         election = proposal.election
@@ -213,7 +215,7 @@ class VotingRepository:
             election_candidates=list(election.candidates) if election else None,
             election_seats=election.seats if election else None,
             roll_frozen_at=proposal.opens_at, created_by=created_by, attachments=attachments or [],
-            roll_community_id=community_id, community_id=community_id,
+            roll_community_id=community_id, community_id=community_id, notice_published_at=notice_published_at,
         ))
 
     async def write_register_roll(self, proposal_id: str, roll: VoterRoll, built_at: datetime) -> bool:
@@ -250,6 +252,15 @@ class VotingRepository:
             .where(proposals.c.roll_built_at.is_(None), proposals.c.roll_problem.is_(None),
                    proposals.c.roll_community_id.is_not(None), proposals.c.opens_at <= now)
             .order_by(proposals.c.opens_at, proposals.c.proposal_id).limit(limit))
+        return [str(row[0]) for row in rows]
+
+    async def awaiting_result(self, now: datetime, limit: int) -> list[str]:
+        """Proposals whose voting closed by `now`, with a frozen roll, and no result published yet."""
+        rows = await self._connection.execute(
+            select(proposals.c.proposal_id)
+            .where(proposals.c.closes_at <= now, proposals.c.roll_built_at.is_not(None),
+                   ~select(results.c.proposal_id).where(results.c.proposal_id == proposals.c.proposal_id).exists())
+            .order_by(proposals.c.closes_at, proposals.c.proposal_id).limit(limit))
         return [str(row[0]) for row in rows]
 
     async def _add_roll_units(self, proposal_id: str, roll: VoterRoll) -> None:
@@ -301,6 +312,10 @@ class VotingRepository:
                 ))
         except IntegrityError as error:
             raise DelegationExists(f"{delegation.delegate_id} for {delegation.unit_id}") from error
+
+    async def notice_published_at(self, proposal_id: str) -> datetime | None:
+        return (await self._connection.execute(
+            select(proposals.c.notice_published_at).where(proposals.c.proposal_id == proposal_id))).scalar()
 
     async def community_of(self, proposal_id: str) -> str | None:
         """The community the proposal belongs to; None when it has none (or there is no such proposal)."""

@@ -335,6 +335,7 @@ def _body(path: str, ids: dict[str, str]) -> Any:
             "roll_from_register": {"community_id": NORTH}},
         v + "/delegations": {"unit_id": ids["unit_id"], "delegate_id": "P010001"},
         v + "/ballots": {"unit_id": ids["unit_id"], "choice": "oppose"},
+        v + "/ballots/all": {"choice": "oppose"},
         v + "/comments": {"body": "矩阵测试"},
         v + "/comments/{comment_id}/hide": reason,
         a + "/communities": {"community_id": NORTH, "site": NORTH, "name": "北苑"},
