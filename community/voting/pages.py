@@ -28,6 +28,7 @@ from urllib.parse import urlencode
 from aiohttp import web
 from multidict import MultiDictProxy
 
+from community.voting.api_common import REFUSAL_STATUS, communities_in_scope, in_scope
 from community.voting.audit import LogEntry, ReceiptStatus, find_receipt, receipt_status
 from community.voting.deliberation import MAX_COMMENT_CHARS, Comment, CommentRefusal
 from community.voting.participation import MyUnit, Phase, phase_of, units_of
@@ -59,7 +60,6 @@ from community.voting.tally import (
     VoterRoll,
     measure_turnout,
 )
-from community.voting.web import REFUSAL_STATUS, communities_in_scope, in_scope
 from devices.topics import IDENTIFIER
 from webkit.auth import CLOCK, PRINCIPAL
 from webkit.charts import TimeSeries, bar_chart, line_chart

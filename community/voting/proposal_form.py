@@ -24,11 +24,12 @@ from multidict import MultiDictProxy
 from pydantic import ValidationError
 
 from community.ownership.service import UnknownCommunity
+from community.voting.api_common import MANAGERS, communities_in_scope
 from community.voting.notice import RULE_ZH
 from community.voting.rules import SPECIAL_MATTERS, Matter
 from community.voting.service import NoticeRefused, ProposalExists, VotingService
 from community.voting.tally import Election, Proposal
-from community.voting.web import MANAGERS, ProposalIn, communities_in_scope
+from community.voting.web import ProposalIn
 from webkit.auth import CLOCK, PRINCIPAL
 from webkit.context_app import ContextApp
 from webkit.formatting import SHANGHAI

@@ -54,7 +54,10 @@ from community.voting.audit import (
     ChainHead,
     DelegationEntry,
     LogEntry,
+    PaperEntry,
     ballot_entries,
+    decode_choice,
+    encode_choice,
     entry_from_record,
     entry_to_record,
 )
@@ -63,7 +66,7 @@ from community.voting.participation import Phase
 from community.voting.publication import PublishedResult
 from community.voting.register_roll import RollProblem, RollProblemKind
 from community.voting.rules import Matter
-from community.voting.tally import Delegation, Election, Proposal, Unit, VoterRoll
+from community.voting.tally import BallotChoice, Delegation, Election, Proposal, Unit, VoterRoll
 from relational.database import UtcDateTime
 
 metadata = MetaData()
@@ -145,6 +148,39 @@ results = Table(
     Column("result", JSON(), nullable=False),
     Column("published_by", String(64), nullable=False),
 )
+
+
+paper_entries = Table(
+    "voting_paper_entries", metadata,
+    Column("entry_id", Integer(), primary_key=True, autoincrement=True),
+    Column("proposal_id", String(64), ForeignKey("voting_proposals.proposal_id"), nullable=False),
+    Column("unit_id", String(64), nullable=False),
+    Column("choice", JSON(), nullable=False),
+    Column("scan_ref", String(1000), nullable=False),
+    Column("received_at", UtcDateTime(), nullable=False),
+    Column("entered_by", String(64), nullable=False),
+    Column("entered_at", UtcDateTime(), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("log_sequence", Integer(), nullable=True),
+    Index("voting_paper_entries_by_unit", "proposal_id", "unit_id"),
+)
+"""Every entry of a paper ballot as typed by a committee member, kept whatever became of it: ``pending`` (waiting
+for the second entry), ``held`` (entries of the unit disagree: held for review), ``confirmed`` (two entries agreed;
+``log_sequence`` is the paper ballot's place in the log), ``refused`` (matched, but the rules refused the ballot)."""
+
+
+@dataclass(frozen=True)
+class StoredPaperEntry:
+    entry_id: int
+    proposal_id: str
+    unit_id: str
+    choice: BallotChoice
+    scan_ref: str
+    received_at: datetime
+    entered_by: str
+    entered_at: datetime
+    status: str
+    log_sequence: int | None
 
 
 @dataclass(frozen=True)
@@ -356,9 +392,13 @@ class VotingRepository:
 
     async def append(self, entry: ChainEntry) -> None:
         """Add the next log entry; raises :class:`LogConflict` if its sequence number is taken."""
-        # voter_id: who made the entry — the voter, or the owner who granted the delegation
-        kind, made_by = (("delegation", entry.granted_by) if isinstance(entry, DelegationEntry)
-                         else ("ballot", entry.voter_id))
+        # voter_id: who made the entry — the voter, the owner who granted the delegation, the paper's second clerk
+        if isinstance(entry, DelegationEntry):
+            kind, made_by = "delegation", entry.granted_by
+        elif isinstance(entry, PaperEntry):
+            kind, made_by = "paper", entry.entered_by[1]
+        else:
+            kind, made_by = "ballot", entry.voter_id
         try:
             async with self._connection.begin_nested():
                 await self._connection.execute(ballot_log.insert().values(
@@ -403,6 +443,42 @@ class VotingRepository:
             select(ballot_log.c.record).where(ballot_log.c.proposal_id == proposal_id,
                                               ballot_log.c.sequence == last))).scalar_one()
         return entry_from_record(record)
+
+
+class PaperRepository:
+    """The entries of paper ballots, as typed (see :data:`paper_entries`)."""
+
+    def __init__(self, connection: AsyncConnection) -> None:
+        self._connection = connection
+
+    async def add(self, proposal_id: str, unit_id: str, choice: BallotChoice, scan_ref: str, received_at: datetime,
+                  entered_by: str, entered_at: datetime, status: str) -> int:
+        result = await self._connection.execute(paper_entries.insert().values(
+            proposal_id=proposal_id, unit_id=unit_id, choice=encode_choice(choice), scan_ref=scan_ref,
+            received_at=received_at, entered_by=entered_by, entered_at=entered_at, status=status))
+        key = result.inserted_primary_key
+        if key is None:
+            raise RuntimeError("the database returned no id for the paper entry")
+        return int(key[0])
+
+    async def open_for_unit(self, proposal_id: str, unit_id: str) -> list[StoredPaperEntry]:
+        """The unit's entries not yet confirmed or refused (pending or held), oldest first."""
+        return await self._select(paper_entries.c.proposal_id == proposal_id, paper_entries.c.unit_id == unit_id,
+                                  paper_entries.c.status.in_(("pending", "held")))
+
+    async def for_proposal(self, proposal_id: str) -> list[StoredPaperEntry]:
+        return await self._select(paper_entries.c.proposal_id == proposal_id)
+
+    async def mark(self, entry_ids: Collection[int], status: str, log_sequence: int | None = None) -> None:
+        await self._connection.execute(update(paper_entries).where(paper_entries.c.entry_id.in_(sorted(entry_ids)))
+                                       .values(status=status, log_sequence=log_sequence))
+
+    async def _select(self, *where: ColumnElement[bool]) -> list[StoredPaperEntry]:
+        rows = (await self._connection.execute(
+            select(paper_entries).where(*where).order_by(paper_entries.c.entry_id))).mappings().all()
+        return [StoredPaperEntry(row["entry_id"], row["proposal_id"], row["unit_id"], decode_choice(row["choice"]),
+                                 row["scan_ref"], row["received_at"], row["entered_by"], row["entered_at"],
+                                 row["status"], row["log_sequence"]) for row in rows]
 
 
 class CommentRepository:

@@ -35,15 +35,30 @@ from aiohttp import web
 from pydantic import (
     AwareDatetime,
     BaseModel,
-    ConfigDict,
     Field,
     RootModel,
     StringConstraints,
-    ValidationError,
     model_validator,
 )
 
 from community.ownership.service import UnknownCommunity
+from community.voting.api_common import (
+    _ERROR_KINDS,
+    MANAGERS,
+    REFUSAL_STATUS,
+    SERVICE,
+    SUPERVISED,
+    VOTERS,
+    Id,
+    _body,
+    _busy,
+    _frozen_roll,
+    _In,
+    _not_frozen,
+    _proposal,
+    communities_in_scope,
+    refusal_error,
+)
 from community.voting.deliberation import MAX_COMMENT_CHARS, Comment, CommentRefusal
 from community.voting.disclosure import disclosed_document
 from community.voting.listing import ProposalsPage, ProposalSummaryOut, read_list_query, summary
@@ -59,7 +74,6 @@ from community.voting.service import (
     Refused,
     RollNotFrozen,
     StillOpen,
-    UnknownProposal,
     VotingService,
 )
 from community.voting.storage import LogConflict, RollState
@@ -78,22 +92,9 @@ from community.voting.tally import (
 )
 from webkit.auth import CLOCK, PRINCIPAL, serve_tokens
 from webkit.context_app import ContextApp
-from webkit.identity import Principal, Role, TokenAuthority
+from webkit.identity import Role, TokenAuthority
 from webkit.json_errors import json_error
 from webkit.openapi import LIMIT, OFFSET, QueryParam, Route, add_routes
-
-SERVICE = web.AppKey("voting_service", VotingService)
-
-Id = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.:-]{1,64}$")]
-MANAGERS = (Role.COMMITTEE, Role.PROPERTY_MANAGER)
-VOTERS = (Role.RESIDENT, Role.COMMITTEE)
-SUPERVISED = (Role.SUPERVISOR,)
-"""Who reads, beside those taking part, what a proposal shows of how it goes (never the named record): the routes
-that pass ``supervised=True`` to :func:`_proposal`."""
-
-
-class _In(BaseModel):
-    model_config = ConfigDict(extra="forbid")
 
 
 class UnitIn(_In):
@@ -129,7 +130,7 @@ class ProposalIn(_In):
     opens_at: AwareDatetime
     closes_at: AwareDatetime
     election: ElectionIn | None = None
-    attachments: Annotated[list[AttachmentIn], Field(max_length=50)] = []
+    attachments: Annotated[list[AttachmentIn], Field(max_length=50)] = []  # noqa: RUF012 - a pydantic model: copied for each instance
     roll: Annotated[list[UnitIn], Field(min_length=1, max_length=20_000)] | None = Field(
         default=None, description="The roll, given: frozen when the proposal is opened")
     roll_from_register: RegisterRollIn | None = Field(
@@ -337,45 +338,6 @@ class HashChainOut(BaseModel):
 
 class RecordDownloadOut(RootModel[RecordOut | HashChainOut]):
     """The whole record once the result is published; before that, the log's hash chain alone."""
-
-
-REFUSAL_STATUS: dict[BallotRefusal | CommentRefusal, int] = {
-    BallotRefusal.WRONG_PROPOSAL: 422,
-    BallotRefusal.NOT_OPEN_YET: 409,
-    BallotRefusal.VOTING_CLOSED: 409,
-    BallotRefusal.ROLL_NOT_FROZEN: 409,
-    BallotRefusal.DELEGATION_EXISTS: 409,
-    BallotRefusal.UNIT_NOT_ON_ROLL: 422,
-    BallotRefusal.NOT_AN_OWNER: 403,
-    BallotRefusal.NO_DELEGATION: 403,
-    BallotRefusal.DOUBLE_REPRESENTATION: 403,
-    BallotRefusal.WRONG_OPTION: 422,
-    BallotRefusal.TOO_MANY_CANDIDATES: 422,
-    CommentRefusal.NOT_ON_ROLL: 403,
-    CommentRefusal.VOTING_CLOSED: 409,
-    CommentRefusal.EMPTY: 422,
-    CommentRefusal.TOO_LONG: 422,
-}
-"""The HTTP status of every rule broken, for the API and the pages alike: 403 who may not, 409 not now (or not
-again), 422 what is asked does not exist or does not fit the proposal."""
-
-_ERROR_KINDS: dict[int, type[web.HTTPException]] = {
-    403: web.HTTPForbidden, 409: web.HTTPConflict, 422: web.HTTPUnprocessableEntity}
-
-
-def refusal_error(refusal: BallotRefusal | CommentRefusal, message_en: str | None = None) -> web.HTTPException:
-    """The JSON error for a refusal: its English and Chinese messages and its code, with its status."""
-    return json_error(_ERROR_KINDS[REFUSAL_STATUS[refusal]], message_en or refusal.message_en,
-                      error_zh=refusal.message_zh, reason=refusal.value)
-
-
-async def _body(request: web.Request, model: type[_In]) -> Any:
-    try:
-        return model.model_validate_json(await request.read())
-    except ValidationError as invalid:
-        details = [{"field": ".".join(str(p) for p in e["loc"]), "problem": e["msg"]}
-                   for e in invalid.errors(include_url=False, include_input=False)]
-        raise json_error(web.HTTPBadRequest, "the request body breaks the schema", details=details) from None
 
 
 async def open_proposal(request: web.Request) -> web.Response:
@@ -655,61 +617,6 @@ async def record(request: web.Request) -> web.Response:
         raise _not_frozen(not_frozen.state) from None
     return web.json_response(disclosed_document(stored), headers={
         "Content-Disposition": f'attachment; filename="vote-record-{proposal.proposal_id}.json"'})
-
-
-async def _proposal(request: web.Request, *, supervised: bool = False) -> ProposalState:
-    """The proposal named in the path, for those entitled to it: the owners on its roll (before a
-    roll from the register is frozen: the owners the register lists now), their proxies, the
-    committee and property managers — and, where ``supervised``, the supervisor. The roll is
-    published to them, not to all. Outside the caller's scope it does not exist (404, as for an
-    unknown id), whatever the caller's roles."""
-    service, proposal_id, principal = request.app[SERVICE], request.match_info["proposal_id"], request[PRINCIPAL]
-    try:
-        state = await service.state(proposal_id, request.config_dict[CLOCK]())
-    except UnknownProposal:
-        raise _unknown_proposal(proposal_id) from None
-    if not in_scope(principal, state.community_id):
-        raise _unknown_proposal(proposal_id)
-    if not (state.is_owner(principal.subject) or principal.has_any(MANAGERS)
-            or (supervised and principal.has_any(SUPERVISED))
-            or principal.subject in await service.delegates(state.proposal.proposal_id)):
-        raise json_error(web.HTTPForbidden, "only the owners on this proposal's roll, their proxies, the committee "
-                         "and property managers take part in it", reason="not_entitled")
-    return state
-
-
-def _unknown_proposal(proposal_id: str) -> web.HTTPException:
-    return json_error(web.HTTPNotFound, f"no proposal {proposal_id!r}")
-
-
-def in_scope(principal: Principal, community_id: str | None) -> bool:
-    """Whether a proposal of ``community_id`` is the principal's to see: one of its communities; a proposal of no
-    community (created before proposals had one, and not attributable) only an administrator's."""
-    if community_id is None:
-        return principal.is_admin or principal.scope.everything
-    return principal.has_community(community_id)
-
-
-def communities_in_scope(principal: Principal) -> frozenset[str] | None:
-    """The communities whose proposals a listing shows the principal; None: all (an administrator)."""
-    return None if principal.is_admin or principal.scope.everything else principal.scope.communities
-
-
-def _frozen_roll(state: ProposalState) -> VoterRoll:
-    if state.roll is None:
-        raise _not_frozen(state.roll_state)
-    return state.roll
-
-
-def _busy() -> web.HTTPServiceUnavailable:
-    # many writers at one instant took every retry: nothing was recorded, and trying again will do
-    return json_error(web.HTTPServiceUnavailable, "too many ballots at once: nothing was recorded, try again",
-                      headers={"Retry-After": "1"}, error_zh="同时提交的选票较多，未能记录，请重试", reason="busy")
-
-
-def _not_frozen(state: RollState) -> web.HTTPException:
-    return refusal_error(BallotRefusal.ROLL_NOT_FROZEN,
-                         None if state.problem is None else f"the register gave no roll: {state.problem}")
 
 
 def roll_note(state: RollState, opens_at: datetime) -> str | None:
