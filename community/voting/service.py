@@ -33,9 +33,11 @@ from community.voting.audit import (
     GENESIS_HASH,
     ChainEntry,
     LogEntry,
+    PaperEntry,
     ReceiptStatus,
     append_delegation,
     append_entry,
+    append_paper,
     ballot_entries,
     receipt_status,
     replay,
@@ -44,6 +46,7 @@ from community.voting.audit import (
 from community.voting.breakdown import Breakdown, breakdown
 from community.voting.deliberation import Comment, CommentRefusal, as_seen_by, check_comment
 from community.voting.notice import LEGAL_MINIMUM_DAYS, NoticeTooShort, notice_refusal
+from community.voting.paper_entry import PaperReading, TypedEntry, decide
 from community.voting.participation import Phase, units_of
 from community.voting.publication import PublishedResult, result_document
 from community.voting.register_roll import RollProblem, roll_from_register, roll_problems
@@ -51,7 +54,9 @@ from community.voting.storage import (
     CommentRepository,
     DelegationExists,
     LogConflict,
+    PaperRepository,
     RollState,
+    StoredPaperEntry,
     VotingRepository,
 )
 from community.voting.tally import (
@@ -118,6 +123,20 @@ class Accepted:
 @dataclass(frozen=True)
 class Refused:
     refusal: BallotRefusal
+
+
+@dataclass(frozen=True)
+class PaperOutcome:
+    """What became of one entry of a paper ballot: ``pending`` (the first entry: waits for a second member's),
+    ``held`` (it disagrees with the unit's other entries on `disagreeing`: held for review), ``confirmed`` (it agrees
+    with another member's: `log_entry` is the paper ballot in the log; its ``supersedes`` flags an online ballot it
+    replaced) or ``refused`` (`refusal` says why; nothing kept)."""
+
+    status: str
+    entry_id: int | None = None
+    disagreeing: tuple[str, ...] = ()
+    log_entry: PaperEntry | None = None
+    refusal: BallotRefusal | None = None
 
 
 @dataclass(frozen=True)
@@ -409,6 +428,58 @@ class VotingService:
                 accepted.append(Accepted(entry))
                 tail = entry
             return accepted
+
+    async def enter_paper(self, proposal_id: str, reading: PaperReading, clerk: str, now: datetime) -> PaperOutcome:
+        """One committee member's entry of a paper ballot (see :mod:`community.voting.paper_entry`): kept whatever
+        happens; when it agrees with an entry by another member, the paper ballot is checked by the rules
+        (:meth:`tally.BallotBox.cast_paper`) and appended to the log, flagged when it replaces an online ballot."""
+        for _ in range(CAST_ATTEMPTS):
+            try:
+                return await self._enter_paper_once(proposal_id, reading, clerk, now)
+            except LogConflict:
+                continue
+        raise LogConflict(f"{CAST_ATTEMPTS} concurrent writers beat this paper ballot; try again")
+
+    async def _enter_paper_once(self, proposal_id: str, reading: PaperReading, clerk: str,
+                                now: datetime) -> PaperOutcome:
+        async with self._engine.begin() as connection:
+            opened = await self._open_log(connection, proposal_id, now)
+            if opened is None:
+                return PaperOutcome("refused", refusal=BallotRefusal.ROLL_NOT_FROZEN)
+            early = opened.box.paper_refusal(reading.unit_id, reading.choice, reading.received_at, now)
+            if early is not None:  # nothing to review: the ballot could never count (and a unit off the roll is
+                return PaperOutcome("refused", refusal=early)  # not kept against a roll it is not on)
+            papers = PaperRepository(connection)
+            stored = await papers.open_for_unit(proposal_id, reading.unit_id)
+            typed = [TypedEntry(e.entry_id, PaperReading(e.unit_id, e.choice, e.scan_ref, e.received_at), e.entered_by)
+                     for e in stored]
+            decision = decide(typed, reading, clerk)
+            if decision.same_clerk:
+                return PaperOutcome("refused", refusal=BallotRefusal.SAME_CLERK)
+            if decision.matched is None:
+                status = "held" if decision.held else "pending"
+                entry_id = await papers.add(proposal_id, reading.unit_id, reading.choice, reading.scan_ref,
+                                            reading.received_at, clerk, now, status)
+                if decision.held:
+                    await papers.mark([e.entry_id for e in typed], "held")
+                return PaperOutcome(status, entry_id=entry_id, disagreeing=decision.disagreeing)
+            counted = opened.box.counted_ballots.get(reading.unit_id)
+            superseded = next((entry.sequence for entry in reversed(ballot_entries(opened.chain))
+                               if counted is not None and entry.unit_id == reading.unit_id), None)
+            opened.box.cast_paper(reading.unit_id, reading.choice, reading.received_at, now)
+            entry = append_paper(opened.tail, proposal_id, reading.unit_id, reading.choice, scan_ref=reading.scan_ref,
+                                 received_at=reading.received_at, entered_by=(decision.matched.entered_by, clerk),
+                                 supersedes=superseded, now=now, genesis=opened.genesis)
+            await VotingRepository(connection).append(entry)
+            entry_id = await papers.add(proposal_id, reading.unit_id, reading.choice, reading.scan_ref,
+                                        reading.received_at, clerk, now, "confirmed")
+            await papers.mark([entry_id, decision.matched.entry_id], "confirmed", entry.sequence)
+            await papers.mark([e.entry_id for e in typed if e is not decision.matched], "refused")
+            return PaperOutcome("confirmed", entry_id=entry_id, log_entry=entry)
+
+    async def paper_entries(self, proposal_id: str) -> list[StoredPaperEntry]:
+        async with self._engine.connect() as connection:
+            return await PaperRepository(connection).for_proposal(proposal_id)
 
     async def _open_log(self, connection: AsyncConnection, proposal_id: str, now: datetime) -> _OpenLog | None:
         """Lock the proposal and replay its log into a ballot box; None when it has no frozen roll (after freezing

@@ -62,6 +62,7 @@ from community.voting.api_common import (
 from community.voting.deliberation import MAX_COMMENT_CHARS, Comment, CommentRefusal
 from community.voting.disclosure import disclosed_document
 from community.voting.listing import ProposalsPage, ProposalSummaryOut, read_list_query, summary
+from community.voting.paper_api import PAPER_ROUTES
 from community.voting.participation import Phase
 from community.voting.publication import PublishedResult, breakdown_document, result_document, turnout_document
 from community.voting.register_roll import RollProblem
@@ -732,7 +733,7 @@ def mount(app: web.Application, service: VotingService, authority: TokenAuthorit
     serve_tokens(app, authority, now)
     api = ContextApp(PREFIX)
     api.app[SERVICE] = service
-    add_routes(app, ROUTES, "smartcity API", context=api)
+    add_routes(app, [*ROUTES, *PAPER_ROUTES], "smartcity API", context=api)
     return api.attach(app)
 
 

@@ -336,6 +336,8 @@ def _body(path: str, ids: dict[str, str]) -> Any:
         v + "/delegations": {"unit_id": ids["unit_id"], "delegate_id": "P010001"},
         v + "/ballots": {"unit_id": ids["unit_id"], "choice": "oppose"},
         v + "/ballots/all": {"choice": "oppose"},
+        v + "/paper-ballots": {"unit_id": ids["unit_id"], "choice": "agree", "scan_ref": "scan://matrix",
+                               "received_at": (now - timedelta(minutes=1)).isoformat()},
         v + "/comments": {"body": "矩阵测试"},
         v + "/comments/{comment_id}/hide": reason,
         a + "/communities": {"community_id": NORTH, "site": NORTH, "name": "北苑"},
