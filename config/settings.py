@@ -193,6 +193,11 @@ class Settings(BaseSettings):
     notify_poll_s: float = Field(1.0, gt=0, le=60, description="How often the dispatcher looks for new events")
     notify_allow_private_endpoints: bool = Field(
         False, description="Let webhook URLs point at loopback and link-local addresses (test rigs, intranet)")
+    voting_notice_days: int = Field(
+        15, ge=0, le=365, description="Days between a vote's public notice and the opening of its voting (Property "
+        "Management Regulations Arts. 13-14: 15 days before an owners' assembly meeting); a community may require "
+        "more; 0 is for test installations only (warned at start)"
+    )
     signin_account_free_failures: int = Field(
         5, ge=1, le=100, description="Failed sign-ins an account may have before each further attempt from a failing "
         "address waits (1 s, doubling up to SC_SIGNIN_ACCOUNT_MAX_DELAY_S)"

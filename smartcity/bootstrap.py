@@ -143,6 +143,16 @@ def access_settings(settings: Settings) -> AccessSettings:
     )
 
 
+def voting_service(settings: Settings, engine: AsyncEngine) -> VotingService:
+    """The voting service with its notice period from SC_VOTING_NOTICE_DAYS; 0 (a test installation) is warned about,
+    as it lets votes open without the notice the law requires."""
+    notice = timedelta(days=settings.voting_notice_days)
+    if not notice:
+        log.warning("SC_VOTING_NOTICE_DAYS=0: votes may open without notice to the owners; the Property Management "
+                    "Regulations (Arts. 13-14) require 15 days - for test installations only")
+    return VotingService(engine, notice=notice)
+
+
 def build_services(settings: Settings, engine: AsyncEngine, mqtt_url: str, store: TimeSeriesStore,
                    clock: Callable[[], datetime], authority: TokenAuthority | None = None) -> Services:
     """The services; ``authority``: the token authority the gateway in the same process checks with (one object
@@ -167,7 +177,7 @@ def build_services(settings: Settings, engine: AsyncEngine, mqtt_url: str, store
                             dispatch_settings(settings))
     notifications = NotificationService(engine, clock, allow_private_endpoints=settings.notify_allow_private_endpoints,
                                         configured=dispatcher.configured)
-    return Services(engine, authority or token_authority(settings), accounts, VotingService(engine), access,
+    return Services(engine, authority or token_authority(settings), accounts, voting_service(settings, engine), access,
                     OwnershipService(engine), market, feeds, downlink, cookie_policy(settings),
                     accounts.tenancy, notifications, dispatcher, poster, settings.trusted_proxy_list)
 
