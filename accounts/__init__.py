@@ -12,6 +12,7 @@ resident, the owner id on the voter roll), a display name, roles, and a scrypt p
   ``tenancy`` — organisations, assignments, integration tokens; ``onboarding`` — the first administrator,
   invitations, resets, residents' activation (``residents``: the directory it is handed);
 * ``api``, ``onboarding_api`` — the JSON API at /api/accounts; ``pages``, ``onboarding_pages``,
-  ``invitation_pages`` — sign-in, the one-time code pages, activation letters, invitations;
+  ``invitation_pages``, ``people_pages`` — sign-in, the one-time code pages, activation letters, invitations, the
+  accounts a steward looks after (reset links, disabling, enabling); ``page_words`` — what those pages share;
 * ``demo`` — the demo accounts of the all-in-one ``smartcity run``.
 """

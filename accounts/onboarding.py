@@ -1,6 +1,6 @@
 """Onboarding use cases: how people get their accounts and get back into them — the first administrator by the
 setup link an empty installation prints, staff by invitation, residents by the activation code of a letter, anyone
-by a password reset link — and staff disabling and enabling the accounts they look after.
+by a password reset link — and staff listing, disabling and enabling the accounts they look after.
 
 Every code is one-time (:mod:`accounts.one_time_codes`): it is checked before the password is hashed (scrypt is
 slow: an unknown code costs nothing), then used in the transaction that creates the account or sets the password,
@@ -103,6 +103,15 @@ class IssuedCode:
     @property
     def path(self) -> str:
         return _PATHS[self.record.kind] + self.code if self.record.kind in _PATHS else ACTIVATION_PATH
+
+
+@dataclass(frozen=True)
+class LookedAfter:
+    """An account as its steward sees it on the accounts page: its organisation and what it is assigned."""
+
+    account: Account
+    organisation_id: str | None
+    scope: Scope
 
 
 @dataclass(frozen=True)
@@ -245,6 +254,29 @@ class OnboardingService:
             await codes.add([issued.record])
         log.info("password reset issued", extra={"account_id": account_id, "created_by": actor.subject})
         return issued
+
+    async def looked_after(self, actor: Principal) -> list[LookedAfter]:
+        """Every account ``actor`` may reset, disable and enable (:func:`accounts.stewardship.may_look_after`), by
+        id: an administrator's are all but the integrations' (their tokens are revoked instead)."""
+        async with self._engine.connect() as connection:
+            repository = AccountRepository(connection)
+            steward = await _steward(repository, actor)
+            if steward.integration:
+                raise NotPermitted("an integration's token looks after no account: an administrator or staff does")
+            placed = await repository.placed()
+            integrations = await repository.integration_ids()
+        return [LookedAfter(account, organisation_id, scope) for account, organisation_id, scope in placed
+                if may_look_after(steward, Ward(account.account_id, account.roles, organisation_id, scope,
+                                                account.account_id in integrations))]
+
+    async def looked_after_one(self, actor: Principal, account_id: str) -> LookedAfter:
+        """``account_id`` if ``actor`` looks after it, else :class:`NotVisible` (as for an account that does not
+        exist)."""
+        async with self._engine.connect() as connection:
+            repository = AccountRepository(connection)
+            account = await _ward(repository, actor, account_id)
+            return LookedAfter(account, await repository.organisation_of(account_id),
+                               await repository.account_scope(account_id))
 
     async def reset(self, code: str, now: datetime) -> CodeRecord:
         """The pending reset of ``code``, else :class:`CodeUnusable`."""

@@ -1,7 +1,8 @@
 """The onboarding pages: the first administrator's setup page (/setup/<code>), an invitee's (/invite/<code>), a
 password reset (/reset/<code>), a resident's activation (/activate), all open to whoever holds the code; and the
 property manager's activation letters (/accounts/activation-letters), which create the codes and show them once,
-as printable letters.
+as printable letters. The staff's invitations (:mod:`accounts.invitation_pages`) and the accounts they look after
+(:mod:`accounts.people_pages`) are mounted with them.
 
 A code that is unknown, used, expired or withdrawn is a page that says so (404 or 410), never an error; what is
 wrong with a field is said next to it (422), nothing written. The forms carry the pages' CSRF token (a pre-session
@@ -30,6 +31,7 @@ from accounts.onboarding import (
 )
 from accounts.one_time_codes import ACTIVATION_DEFAULT_DAYS, ACTIVATION_MAX_DAYS, CodeState
 from accounts.page_words import ROLE_TEXT, site_origin
+from accounts.people_pages import mount_people_pages
 from accounts.residents import DirectoryResident
 from accounts.service import AccountService
 from accounts.tenancy import NotPermitted, NotVisible, TenancyRefused
@@ -74,8 +76,8 @@ PASSWORDS_DIFFER = "两次输入的密码不一致。"
 
 def mount_onboarding_pages(app: web.Application, accounts: AccountService) -> None:
     """The onboarding pages on ``app`` (after :func:`accounts.pages.mount_pages`), the staff's invitations page
-    (:mod:`accounts.invitation_pages`) among them; their links in the navigation come last, so that managers still
-    land on their console after signing in."""
+    (:mod:`accounts.invitation_pages`) and accounts page (:mod:`accounts.people_pages`) among them; their links in
+    the navigation come last, so that managers still land on their console after signing in."""
     add_templates(app, TEMPLATE_DIR)
     onboarding = accounts.onboarding
     app[ONBOARDING_PAGES] = onboarding
@@ -87,6 +89,7 @@ def mount_onboarding_pages(app: web.Application, accounts: AccountService) -> No
     add_navigation(app, NavLink("住户激活通知", LETTERS_PATH, (Role.PROPERTY_MANAGER,),
                                 "为住户生成一次性激活码，打印激活通知"))
     mount_invitation_pages(app, onboarding, accounts.tenancy)
+    mount_people_pages(app, onboarding, accounts.tenancy)
 
 
 @dataclass

@@ -198,6 +198,40 @@ class AccountRepository:
             select(accounts.c.account_id).where(accounts.c.organisation_id == organisation_id)
             .order_by(accounts.c.account_id))).scalars())
 
+    async def placed(self) -> list[tuple[Account, str | None, Scope]]:
+        """Every account by id, with its organisation and what it is assigned: two queries, however many there are
+        (no IN list of ids)."""
+        rows = (await self._connection.execute(select(accounts).order_by(accounts.c.account_id))).mappings().all()
+        assigned: dict[str, list[tuple[str, str]]] = {}
+        for account_id, kind, target in await self._connection.execute(
+                select(account_scopes.c.account_id, account_scopes.c.kind, account_scopes.c.target_id)):
+            assigned.setdefault(account_id, []).append((kind, target))
+        return [(_account(row), row["organisation_id"], _scope(assigned.get(row["account_id"], [])))
+                for row in rows]
+
+    async def holders(self, kind: str, target_id: str, roles: Iterable[Role]) -> list[str]:
+        """The enabled people (not integrations' accounts) assigned the community or market ``target_id`` (``kind``:
+        community or market) who hold one of ``roles``: who hears of what happens there (the notifications)."""
+        wanted = {role.value for role in roles}
+        rows = (await self._connection.execute(
+            select(accounts.c.account_id, accounts.c.roles)
+            .select_from(accounts.join(account_scopes, account_scopes.c.account_id == accounts.c.account_id))
+            .where(account_scopes.c.kind == kind, account_scopes.c.target_id == target_id, accounts.c.enabled,
+                   accounts.c.account_id.not_in(select(api_tokens.c.account_id)))
+            .order_by(accounts.c.account_id))).all()
+        return [account_id for account_id, held in rows if wanted & set(held)]
+
+    async def organisations_holding(self, kind: str, target_id: str) -> list[str]:
+        """The organisations that hold the community or market ``target_id``."""
+        return list((await self._connection.execute(
+            select(organisation_scopes.c.organisation_id)
+            .where(organisation_scopes.c.kind == kind, organisation_scopes.c.target_id == target_id)
+            .order_by(organisation_scopes.c.organisation_id))).scalars())
+
+    async def integration_ids(self) -> set[str]:
+        """The accounts of integration tokens."""
+        return set((await self._connection.execute(select(api_tokens.c.account_id).distinct())).scalars())
+
     async def is_integration(self, account_id: str) -> bool:
         """Whether ``account_id`` is an integration token's account."""
         return (await self._connection.execute(

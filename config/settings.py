@@ -115,6 +115,20 @@ class Settings(BaseSettings):
     write_timeout_s: float = Field(10.0, gt=0, description="Timeout of one write to InfluxDB")
     spool_max_bytes: int = Field(1024**3, ge=1024, description="On-disk spool bound; when full, stop acking")
     stats_interval_s: float = Field(10.0, gt=0, le=3600, description="How often the gateway stores its own counters")
+    http_tokens_file: Path | None = Field(
+        None, description="Device tokens for HTTP ingestion (the http-tokens file 'smartcity provision' writes, salted "
+        "hashes); unset: POST /ingest/v1/... refuses every device (401)",
+    )
+    http_ingest_max_body_bytes: int = Field(
+        256 * 1024, ge=1024, le=16 * 1024**2, description="Largest HTTP ingestion body (one message or an array); "
+        "larger: 413",
+    )
+    http_ingest_max_messages: int = Field(100, ge=1, le=10_000, description="Messages in one HTTP ingestion array")
+    http_ingest_wait_s: float = Field(
+        10.0, gt=0, le=300, description="How long an HTTP ingestion call waits for its batch to be durable; longer: "
+        "429 (send again)",
+    )
+    http_ingest_retry_after_s: int = Field(5, ge=1, le=3600, description="Retry-After of an HTTP ingestion 429")
     credential_hash_key: SecretStr | None = Field(
         None, description="Key for hashing credentials; unset: generated once under SC_DATA_DIR"
     )
@@ -149,6 +163,40 @@ class Settings(BaseSettings):
         180, ge=0, le=36_500, description="Days the access log keeps gate events, presence, visitors' names and phones "
         "on ended passes and resolved alarms before the hourly purge removes them (PIPL); 0 keeps them forever "
         "(warned at start)"
+    )
+    notify_smtp_host: str | None = Field(None, description="SMTP server for e-mail notifications; unset: no e-mail")
+    notify_smtp_port: int = Field(587, ge=1, le=65_535, description="SMTP port (587 STARTTLS, 465 implicit TLS)")
+    notify_smtp_starttls: bool = Field(True, description="Upgrade the SMTP connection with STARTTLS")
+    notify_smtp_implicit_tls: bool = Field(False, description="Connect to SMTP over TLS from the start (port 465)")
+    notify_smtp_user: str | None = Field(None, description="SMTP user name; unset: no authentication")
+    notify_smtp_password: SecretStr | None = Field(None, description="SMTP password")
+    notify_mail_from: str = Field("smartcity@localhost", description="From address of notification e-mails")
+    notify_sms_url_template: str | None = Field(
+        None, description="The SMS provider's URL, with $phone, $text, $key substituted (URL-encoded); unset: no SMS")
+    notify_sms_method: Literal["GET", "POST"] = Field("POST", description="HTTP method of the SMS provider's call")
+    notify_sms_body_template: str = Field(
+        '{"phone": "$phone", "text": "$text", "id": "$key"}',
+        description="Body of the SMS provider's call, with $phone, $text, $key substituted (JSON-escaped)")
+    notify_sms_content_type: str = Field("application/json", description="Content-Type of the SMS provider's call")
+    notify_sms_authorization: SecretStr | None = Field(
+        None, description="Authorization header value sent to the SMS provider")
+    notify_retry_first_s: float = Field(10.0, gt=0, le=3600, description="First retry of a failed delivery after")
+    notify_retry_max_s: float = Field(1800.0, gt=0, le=86_400, description="Longest wait between retries")
+    notify_give_up_after_s: float = Field(
+        86_400.0, gt=0, le=30 * 86_400, description="A delivery not through this long after it was made is failed "
+        "(the delivery log's retry button tries again)")
+    notify_coalesce_window_s: float = Field(
+        300.0, gt=0, le=86_400, description="Like events (one key) within this window are sent once, then counted "
+        "in one summary")
+    notify_send_timeout_s: float = Field(10.0, gt=0, le=300, description="Longest wait for one delivery's receiver")
+    notify_max_in_flight: int = Field(32, ge=1, le=1000, description="Receivers (lanes) delivered to at once")
+    notify_poll_s: float = Field(1.0, gt=0, le=60, description="How often the dispatcher looks for new events")
+    notify_allow_private_endpoints: bool = Field(
+        False, description="Let webhook URLs point at loopback and link-local addresses (test rigs, intranet)")
+    voting_notice_days: int = Field(
+        15, ge=0, le=365, description="Days between a vote's public notice and the opening of its voting (Property "
+        "Management Regulations Arts. 13-14: 15 days before an owners' assembly meeting); a community may require "
+        "more; 0 is for test installations only (warned at start)"
     )
     signin_account_free_failures: int = Field(
         5, ge=1, le=100, description="Failed sign-ins an account may have before each further attempt from a failing "

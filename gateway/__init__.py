@@ -4,6 +4,8 @@ The tree reads the way data flows, as Telegraf's plugin tree does:
 
 * ``inputs/mqtt.py`` — the source: a persistent MQTT session (paho on the asyncio loop), acknowledging a message
   only once its batch is durable;
+* ``inputs/http.py`` — the second source, for devices without MQTT: ``POST /ingest/v1/...`` with a device token,
+  answered only once its batch is durable (``inputs/http_framing.py`` splits a body into payloads, no I/O);
 * ``processors/decoding.py`` — decode and validate against the device contract; bad input becomes a
   :class:`~gateway.processors.decoding.Rejected` value, never an exception (a new decoder is one module that is a
   :class:`~gateway.processors.decoding.Decoder`);

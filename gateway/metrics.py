@@ -10,7 +10,13 @@ class GatewayMetrics:
         self.registry = CollectorRegistry()
         r = self.registry
         self.received = Counter(
-            "sc_gateway_messages_received", "MQTT messages received, by channel", ["channel"], registry=r
+            "sc_gateway_messages_received", "Messages received, by channel and by transport (mqtt, http)",
+            ["channel", "transport"], registry=r
+        )
+        self.http_answers = Counter(
+            "sc_gateway_http_ingest_requests",
+            "HTTP ingestion requests, by the status answered (200, 401, 403, 413, 422, 429, ...)",
+            ["status"], registry=r,
         )
         self.stored = Counter(
             "sc_gateway_messages_stored",
@@ -44,10 +50,12 @@ class GatewayMetrics:
         return found if found is not None else 0.0
 
     def by_label(self, name: str, label: str) -> dict[str, float]:
-        """Current value of each labelled sample of a counter, e.g. dead letters by reason."""
+        """Current value of each labelled sample of a counter, e.g. dead letters by reason, summed over its other
+        labels (messages received by channel, whichever their transport)."""
         values: dict[str, float] = {}
         for metric in self.registry.collect():
             for sample in metric.samples:
                 if sample.name == name and label in sample.labels:
-                    values[sample.labels[label]] = sample.value
+                    key = sample.labels[label]
+                    values[key] = values.get(key, 0.0) + sample.value
         return values

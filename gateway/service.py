@@ -1,4 +1,4 @@
-"""The ingestion path assembled: MQTT source → decode and validate → points → batches (spool) → the store.
+"""The ingestion path assembled: MQTT and HTTP sources → decode and validate → points → batches (spool) → the store.
 
 The store and the credential key are handed in by the composition root (:mod:`smartcity.bootstrap`), which
 builds them from :class:`~config.settings.Settings`; the gateway builds only its own parts."""
@@ -13,6 +13,7 @@ from config.settings import MqttEndpoint, Settings
 from devices.topics import subscription_filter
 from gateway.batching.pipeline import Pipeline, PipelineLimits
 from gateway.batching.spool import Spool
+from gateway.inputs.http import DeviceTokens, HttpIngestLimits, HttpSource
 from gateway.inputs.mqtt import MqttSource
 from gateway.metrics import GatewayMetrics
 from gateway.outputs import TimeSeriesStore
@@ -23,7 +24,8 @@ log = logging.getLogger(__name__)
 
 
 class Gateway:
-    """MQTT source → pipeline → store, with the device registry and metrics the web pages show."""
+    """MQTT source (and the HTTP source, for devices without MQTT) → pipeline → store, with the device registry and
+    metrics the web pages show."""
 
     def __init__(self, settings: Settings, store: TimeSeriesStore, credential_key: bytes,
                  mqtt_url: str | None = None) -> None:
@@ -60,6 +62,18 @@ class Gateway:
         )
         self.source.on_connection_change = lambda up: self.metrics.broker_connected.set(1 if up else 0)
         self.pipeline.attach(self.source)
+        self.device_tokens = DeviceTokens(settings.http_tokens_file)
+        self.http_source = HttpSource(
+            self.pipeline,
+            self.device_tokens,
+            HttpIngestLimits(
+                max_body_bytes=settings.http_ingest_max_body_bytes,
+                max_messages=settings.http_ingest_max_messages,
+                wait_s=settings.http_ingest_wait_s,
+                retry_after_s=settings.http_ingest_retry_after_s,
+            ),
+            self.metrics,
+        )
         self._tasks: list[asyncio.Task[None]] = []
 
     async def start(self) -> None:
@@ -72,7 +86,7 @@ class Gateway:
         log.info(
             "gateway started",
             extra={"mqtt": str(MqttEndpoint.parse(self.mqtt_url)), "store": self.store.name,
-                   "spool_points": self.spool.depth_points},
+                   "spool_points": self.spool.depth_points, "http_device_tokens": len(self.device_tokens)},
         )
 
     async def stop(self) -> None:

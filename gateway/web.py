@@ -37,7 +37,7 @@ DEAD_LETTER_REASON: Mapping[str, str] = {
 }
 COUNTED: Mapping[str, str] = {
     "event": "门禁事件", "record": "交易", "state": "状态", "ack": "回执", "cmd": "指令", "invalid": "无效",
-    "store": "时序库", "spool": "磁盘暂存",
+    "store": "时序库", "spool": "磁盘暂存", "mqtt": "MQTT", "http": "HTTP 上报",
 }
 """The status page's counters: channels received, and where stored messages went."""
 NAMES: Mapping[str, Mapping[Any, str]] = {
@@ -58,8 +58,9 @@ def _naming(vocabulary: Mapping[Any, str]) -> Callable[[object], str]:
 def create_app(gateway: Gateway, access: StaffAccess, status_path: str = "/",
                app: web.Application | None = None) -> web.Application:
     """The gateway's pages and APIs, on ``app`` when given (the composition root's, with its body limit) or on a
-    new application; its status page at ``status_path`` ("/" when it runs alone). Everything but /healthz and
-    /readyz answers staff only, checked with ``access`` (:mod:`gateway.staff_access`)."""
+    new application; its status page at ``status_path`` ("/" when it runs alone). Everything but /healthz,
+    /readyz and the devices' ``POST /ingest/v1/...`` (a device token, :mod:`gateway.inputs.http`) answers staff
+    only, checked with ``access`` (:mod:`gateway.staff_access`)."""
     app = web.Application() if app is None else app
     app[GATEWAY] = gateway
     serve_tokens(app, access.authority, access.now)
@@ -81,6 +82,7 @@ def create_app(gateway: Gateway, access: StaffAccess, status_path: str = "/",
     app.router.add_get("/api/devices", staff_api(devices_json))
     app.router.add_get("/api/dead-letters", staff_api(dead_letters_json))
     app.router.add_get("/api/recent/{measurement}", staff_api(recent_json))
+    gateway.http_source.mount(app)  # a device route: its own token, no person's (gateway.inputs.http)
     return app
 
 
@@ -118,6 +120,8 @@ def status_summary(gateway: Gateway) -> dict[str, Any]:
         "store": gateway.store.name,
         "readiness": gateway.readiness(),
         "received": m.by_label("sc_gateway_messages_received_total", "channel"),
+        "received_by_transport": m.by_label("sc_gateway_messages_received_total", "transport"),
+        "http_answers": m.by_label("sc_gateway_http_ingest_requests_total", "status"),
         "stored": m.by_label("sc_gateway_messages_stored_total", "to"),
         "dead_letters": m.by_label("sc_gateway_dead_letters_total", "reason"),
         "spool": {"points": gateway.spool.depth_points, "bytes": gateway.spool.depth_bytes},

@@ -46,7 +46,22 @@ from market.pages import mount_market_pages
 from market.service import MarketService, MarketSettings
 from messaging.mqtt_downlink import MqttDownlink
 from messaging.service_feed import ServiceFeed
+from notifications.backoff import RetryPolicy
+from notifications.channels import Sender
+from notifications.channels.in_app import InAppSender
+from notifications.channels.mail import MailSender, SmtpSettings
+from notifications.channels.robots import DingTalkSender, WeComSender
+from notifications.channels.sms import SmsProvider, SmsSender
+from notifications.channels.webhook import HttpPoster, WebhookSender
+from notifications.dispatcher import Dispatcher, DispatchSettings
+from notifications.events import Channel
+from notifications.outbox import Outbox
+from notifications.pages import mount_notification_pages
+from notifications.recipients import TenancyRecipients
+from notifications.service import NotificationService
+from notifications.web import mount as mount_notifications_api
 from relational.database import create_engine, migrate
+from smartcity.admin_pages import mount_admin_pages
 from webkit.body_limit import limited_application
 from webkit.identity import Role, TokenAuthority
 from webkit.pages import NavLink, mount_portal
@@ -54,7 +69,7 @@ from webkit.secure_cookies import SecureCookiePolicy, SecureCookies
 
 log = logging.getLogger(__name__)
 
-CONTEXTS = ("community", "market", "accounts")
+CONTEXTS = ("community", "market", "accounts", "notifications")
 """The packages whose Alembic migrations make up the relational schema."""
 
 
@@ -75,6 +90,10 @@ class Services:
     downlink: MqttDownlink
     cookie_policy: SecureCookiePolicy
     tenancy: TenancyService
+    notifications: NotificationService
+    dispatcher: Dispatcher
+    http_poster: HttpPoster
+    """The notifications' HTTP client: closed when the services stop."""
     trusted_proxies: tuple[str, ...] = ()
 
 
@@ -124,6 +143,16 @@ def access_settings(settings: Settings) -> AccessSettings:
     )
 
 
+def voting_service(settings: Settings, engine: AsyncEngine) -> VotingService:
+    """The voting service with its notice period from SC_VOTING_NOTICE_DAYS; 0 (a test installation) is warned about,
+    as it lets votes open without the notice the law requires."""
+    notice = timedelta(days=settings.voting_notice_days)
+    if not notice:
+        log.warning("SC_VOTING_NOTICE_DAYS=0: votes may open without notice to the owners; the Property Management "
+                    "Regulations (Arts. 13-14) require 15 days - for test installations only")
+    return VotingService(engine, notice=notice)
+
+
 def build_services(settings: Settings, engine: AsyncEngine, mqtt_url: str, store: TimeSeriesStore,
                    clock: Callable[[], datetime], authority: TokenAuthority | None = None) -> Services:
     """The services; ``authority``: the token authority the gateway in the same process checks with (one object
@@ -132,7 +161,7 @@ def build_services(settings: Settings, engine: AsyncEngine, mqtt_url: str, store
     client_id = settings.mqtt_client_id
     downlink = MqttDownlink(endpoint, f"{client_id}-downlink"[:64])
     access = AccessService(engine, downlink, clock, AccessKeys(gate_site_key(settings), visitor_pass_key(settings)),
-                           access_settings(settings))
+                           access_settings(settings), outbox=Outbox())
     market_settings = MarketSettings(public_base_url=settings.public_base_url,
                                      trusted_proxies=settings.trusted_proxy_list,
                                      scan_dir=settings.data_dir / "market-scans",
@@ -143,9 +172,46 @@ def build_services(settings: Settings, engine: AsyncEngine, mqtt_url: str, store
         ServiceFeed(endpoint, f"{client_id}-market"[:64], DeviceKind.SCALE, market, protocol=settings.mqtt_protocol),
     )
     accounts = AccountService(engine, SignInThrottle(sign_in_rules(settings)), AccessResidents(access))
-    return Services(engine, authority or token_authority(settings), accounts, VotingService(engine), access,
+    poster = HttpPoster(settings.notify_send_timeout_s)
+    dispatcher = Dispatcher(engine, TenancyRecipients(), notification_senders(settings, engine, poster, clock), clock,
+                            dispatch_settings(settings))
+    notifications = NotificationService(engine, clock, allow_private_endpoints=settings.notify_allow_private_endpoints,
+                                        configured=dispatcher.configured)
+    return Services(engine, authority or token_authority(settings), accounts, voting_service(settings, engine), access,
                     OwnershipService(engine), market, feeds, downlink, cookie_policy(settings),
-                    accounts.tenancy, settings.trusted_proxy_list)
+                    accounts.tenancy, notifications, dispatcher, poster, settings.trusted_proxy_list)
+
+
+def dispatch_settings(settings: Settings) -> DispatchSettings:
+    """The dispatcher's retries, coalescing window and bounds from their SC_NOTIFY_ variables."""
+    retry = RetryPolicy(first_delay=timedelta(seconds=settings.notify_retry_first_s),
+                        max_delay=timedelta(seconds=max(settings.notify_retry_max_s, settings.notify_retry_first_s)),
+                        give_up_after=timedelta(seconds=settings.notify_give_up_after_s))
+    return DispatchSettings(retry=retry, coalesce_window=timedelta(seconds=settings.notify_coalesce_window_s),
+                            poll_s=settings.notify_poll_s, max_in_flight=settings.notify_max_in_flight)
+
+
+def notification_senders(settings: Settings, engine: AsyncEngine, poster: HttpPoster,
+                         clock: Callable[[], datetime]) -> dict[Channel, Sender]:
+    """The channels this installation delivers on: in-app, the organisations' endpoints, and e-mail and SMS when
+    their SC_NOTIFY_SMTP_HOST / SC_NOTIFY_SMS_URL_TEMPLATE are set."""
+    senders: dict[Channel, Sender] = {
+        Channel.IN_APP: InAppSender(engine, clock), Channel.WEBHOOK: WebhookSender(poster, clock),
+        Channel.WECOM: WeComSender(poster), Channel.DINGTALK: DingTalkSender(poster, clock),
+    }
+    if settings.notify_smtp_host:
+        password = settings.notify_smtp_password.get_secret_value() if settings.notify_smtp_password else None
+        senders[Channel.EMAIL] = MailSender(SmtpSettings(
+            settings.notify_smtp_host, settings.notify_smtp_port, settings.notify_smtp_starttls,
+            settings.notify_smtp_implicit_tls, settings.notify_smtp_user, password, settings.notify_mail_from,
+            settings.notify_send_timeout_s))
+    if settings.notify_sms_url_template:
+        authorization = (settings.notify_sms_authorization.get_secret_value()
+                         if settings.notify_sms_authorization else None)
+        senders[Channel.SMS] = SmsSender(SmsProvider(
+            settings.notify_sms_url_template, settings.notify_sms_method, settings.notify_sms_body_template,
+            settings.notify_sms_content_type, authorization), poster)
+    return senders
 
 
 def root_application(settings: Settings) -> web.Application:
@@ -170,6 +236,9 @@ def mount_services(app: web.Application, services: Services, store: TimeSeriesSt
     mount_access_pages(app, services.access, store)
     mount_voting_pages(app, services.voting)
     mount_onboarding_pages(app, services.accounts)  # after the others: managers land on their console
+    mount_notifications_api(app, services.notifications)
+    mount_notification_pages(app, services.notifications)
+    mount_admin_pages(app, services.tenancy, services.access, services.market)
     mount_portal(app, (*system_links, NavLink("API 文档", "/openapi.json", (Role.ADMIN,), "OpenAPI 3.1 (JSON)")))
 
 

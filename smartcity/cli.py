@@ -141,8 +141,11 @@ def gateway() -> None:
 @click.option("--credentials", "credentials_file", default=None,
               type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="credentials.csv from 'smartcity provision': each device connects as its own broker user")
+@click.option("--demo", is_flag=True,
+              help="Also the demo's north site (its compound's gates and its market's scales, ids north-...), as "
+                   "'smartcity services --demo' seeds it; needs --seed, the services' own")
 def simulate(gates: int, scales: int, rate: float, bad_ratio: float, seed: int | None, duration: float | None,
-             credentials_file: Path | None) -> None:
+             credentials_file: Path | None, demo: bool) -> None:
     """Simulated gates and scales publishing realistic traffic to the broker at SC_MQTT_URL.
 
     The gates hold the site key (SC_CREDENTIAL_HASH_KEY) and the visitor pass key
@@ -150,6 +153,9 @@ def simulate(gates: int, scales: int, rate: float, bad_ratio: float, seed: int |
     from devices.provisioning import CredentialsFileError, device_credentials  # on use
 
     settings = _settings()
+    if demo and seed is None:
+        raise click.ClickException("--demo needs --seed: the one 'smartcity services --demo' was given, so the "
+                                   "simulated devices match the demo's data")
     if settings.embedded_mqtt:
         raise click.ClickException(
             "simulate publishes to a running broker: set SC_MQTT_URL=mqtt://host:port "
@@ -164,14 +170,16 @@ def simulate(gates: int, scales: int, rate: float, bad_ratio: float, seed: int |
             raise click.ClickException(f"{credentials_file}: {error}") from None
 
     async def simulate_until(stop: asyncio.Event) -> None:
-        from devices.simulator import run_simulation  # on use
+        from devices.simulator import run_fleet  # on use
 
-        generator = _traffic_generator(settings, gates, scales, seed, bad_ratio)
-        stats = await run_simulation(
-            endpoint.host, endpoint.port, generator, rate, duration, endpoint.username, endpoint.password, stop,
+        generators = (_demo_fleet(settings, gates, scales, seed, bad_ratio).generators if demo
+                      else (_traffic_generator(settings, gates, scales, seed, bad_ratio),))
+        stats = await run_fleet(
+            endpoint.host, endpoint.port, generators, rate, duration, endpoint.username, endpoint.password, stop,
             device_credentials=credentials,
         )
-        click.echo(f"published: {stats}")
+        for generator, published in zip(generators, stats, strict=True):
+            click.echo(f"published ({generator.site}): {published}")
 
     _run_until_signal(simulate_until)
 
@@ -205,14 +213,21 @@ def _demo_fleet(settings: Settings, gates: int, scales: int, seed: int | None, b
               help="Password of the 'gateway' broker user (env BROKER_GATEWAY_PASSWORD); default: random")
 @click.option("--services-password", envvar="BROKER_SERVICES_PASSWORD", default=None,
               help="Password of the 'services' broker user (env BROKER_SERVICES_PASSWORD); default: random")
+@click.option("--demo", is_flag=True,
+              help="Also the users of the demo's north site's devices (north-gate-.., north-scale-..), as "
+                   "'smartcity simulate --demo' runs them")
 def provision(gates: int, scales: int, out_dir: Path, gateway_password: str | None,
-              services_password: str | None) -> None:
-    """Mosquitto password and ACL files for the devices of SC_SITE, plus the gateway and services users.
+              services_password: str | None, demo: bool) -> None:
+    """Mosquitto password and ACL files for the devices of SC_SITE, plus the gateway and services users, and each
+    device's token for HTTP ingestion (devices without MQTT).
 
-    Each device may publish only its own uplink topics and read only its own cmd topic.
-    credentials.csv (mode 0600) holds the clear passwords to configure the devices with.
+    Each device may publish only its own uplink topics and read only its own cmd topic, over MQTT or HTTP.
+    credentials.csv (mode 0600) holds the clear passwords to configure the devices with; http-credentials.csv
+    (0600) their HTTP tokens; http-tokens (0640) only their salted hashes, for the gateway (SC_HTTP_TOKENS_FILE).
     """
+    from devices import http_tokens  # on use
     from devices.provisioning import acl_file, credentials_csv, device_users, password_file  # on use
+    from devices.topics import DeviceKind  # on use
 
     settings = _settings()
     for variable, password in (("BROKER_GATEWAY_PASSWORD", gateway_password),
@@ -221,17 +236,28 @@ def provision(gates: int, scales: int, out_dir: Path, gateway_password: str | No
             raise click.ClickException(f"{variable}: {REFUSAL}")
     users = device_users(settings.site, gates, scales, gateway_password=gateway_password,
                          services_password=services_password)
+    if demo:
+        from smartcity.demo import north_users  # on use
+
+        users += north_users(settings.site)
     if not out_dir.exists():
         out_dir.mkdir(parents=True)
         out_dir.chmod(0o755)  # the broker's user reads passwd and acl there; each file has its own mode below
+    tokens = [http_tokens.issue_token(http_tokens.DeviceIdentity(user.site, DeviceKind(user.kind), user.username))
+              for user in users if user.kind in (DeviceKind.GATE.value, DeviceKind.SCALE.value)]
     for name, text, mode in (("passwd", password_file(users), 0o640), ("acl", acl_file(users), 0o644),
-                             ("credentials.csv", credentials_csv(users), 0o600)):
+                             ("credentials.csv", credentials_csv(users), 0o600),
+                             (http_tokens.TOKENS_FILE, http_tokens.tokens_file(tokens), 0o640),
+                             (http_tokens.CREDENTIALS_FILE, http_tokens.credentials_csv(tokens), 0o600)):
         path = out_dir / name
         path.touch(mode=mode)
         path.chmod(mode)
         path.write_text(text)
-    click.echo(f"{len(users)} broker users for site {settings.site!r} written to {out_dir}/ "
-               "(passwd, acl, credentials.csv)")
+    sites = sorted({user.site for user in users})
+    click.echo(f"{len(users)} broker users for site{'s' if len(sites) > 1 else ''} {', '.join(map(repr, sites))} "
+               f"written to {out_dir}/ "
+               "(passwd, acl, credentials.csv), and HTTP ingestion tokens for its devices "
+               f"({http_tokens.TOKENS_FILE} for the gateway's SC_HTTP_TOKENS_FILE, {http_tokens.CREDENTIALS_FILE})")
 
 
 ROLE_CHOICE = click.Choice(["admin", "property_manager", "market_operator", "supervisor", "resident", "committee"])

@@ -62,7 +62,12 @@ class DemoFleet:
 
     def north_users(self) -> list[BrokerUser]:
         """The north devices' broker users (the main site's are the run's ``fleet``)."""
-        return fleet_users(self.north.site, NORTH_GATES, NORTH_SCALES, prefix=NORTH_PREFIX)
+        return north_users(self.main.site)
+
+
+def north_users(site: str) -> list[BrokerUser]:
+    """Broker users for the simulated devices of ``site``'s demo north site (``smartcity provision --demo``)."""
+    return fleet_users(north_site(site), NORTH_GATES, NORTH_SCALES, prefix=NORTH_PREFIX)
 
 
 def demo_organisations(site: str) -> tuple[DemoOrganisation, ...]:

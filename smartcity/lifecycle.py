@@ -1,6 +1,6 @@
 """The services at work: connected to the broker, their periodic work (retries, timeouts, alarm rules, the
-voting clock) running, the demo seeded and kept fresh when asked (nothing seeded otherwise: a new installation
-starts empty); and a clean stop."""
+voting clock) and the notifications' dispatcher running, the demo seeded and kept fresh when asked (nothing seeded
+otherwise: a new installation starts empty); and a clean stop."""
 
 from __future__ import annotations
 
@@ -71,11 +71,13 @@ async def running(services: Services, settings: Settings,
                   enumerate(services.feeds)]
         tasks.append(asyncio.create_task(_tick(services, settings.service_tick_s, clock, stopping),
                                          name="service-tick"))
+        tasks.append(asyncio.create_task(services.dispatcher.run(stopping), name="notifications"))
         yield notes
     finally:
         stopping.set()
         await asyncio.gather(*(feed.stop() for feed in services.feeds), return_exceptions=True)
         await _finish(tasks, STOP_WAIT_S)
+        await services.http_poster.close()
         downlink.cancel()  # it keeps a connection and nothing else: nothing to finish
         await asyncio.gather(downlink, return_exceptions=True)
 

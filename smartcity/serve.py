@@ -17,7 +17,7 @@ from aiohttp import web
 
 from config.settings import MqttEndpoint, Settings
 from devices.provisioning import GATEWAY_USER, SERVICES_USER, BrokerUser, device_users, fleet_users
-from devices.simulator import TrafficGenerator, run_simulation
+from devices.simulator import TrafficGenerator, run_fleet
 from gateway.outputs import TimeSeriesStore
 from gateway.staff_access import STAFF
 from gateway.web import create_app
@@ -225,8 +225,5 @@ async def _simulate(logins: BrokerLogins, simulation: tuple[Sequence[TrafficGene
     """Each simulator with its share of the rate (by its number of devices)."""
     generators, rate = simulation
     endpoint = MqttEndpoint.parse(logins.devices_url)
-    devices = sum(len(generator.devices) for generator in generators)
-    await asyncio.gather(*(
-        run_simulation(endpoint.host, endpoint.port, generator, rate * len(generator.devices) / devices, None,
-                       endpoint.username, endpoint.password, stop, device_credentials=logins.device_credentials)
-        for generator in generators))
+    await run_fleet(endpoint.host, endpoint.port, generators, rate, None, endpoint.username, endpoint.password, stop,
+                    device_credentials=logins.device_credentials)

@@ -70,6 +70,12 @@ class DisplayNames(Protocol):
     async def display_name(self, account_id: str) -> str | None: ...
 
 
+class UnreadCounts(Protocol):
+    """Where the layout finds how many unread notifications the signed-in person has (the notifications)."""
+
+    async def unread_count(self, account_id: str) -> int: ...
+
+
 @dataclass
 class Site:
     """What every page shares; one per application (``request.config_dict[SITE]``)."""
@@ -81,6 +87,8 @@ class Site:
     navigation: list[NavLink] = field(default_factory=list)
     cookie_policy: SecureCookiePolicy = field(default_factory=SecureCookiePolicy)
     """When the session and pre-session cookies carry the Secure flag."""
+    unread: UnreadCounts | None = None
+    """The header's unread count (none: the header shows no notification link)."""
 
 
 SITE = web.AppKey("pages_site", Site)
@@ -144,6 +152,11 @@ def add_templates(app: web.Application, directory: Path) -> None:
         raise TypeError("the page templates are loaded from the file system")
     if str(directory) not in loader.searchpath:
         loader.searchpath.append(str(directory))
+
+
+def show_unread_counts(app: web.Application, counts: UnreadCounts) -> None:
+    """Draw the signed-in person's unread notifications in every page's header, linking to the centre."""
+    app[SITE].unread = counts
 
 
 def add_navigation(app: web.Application, link: NavLink) -> None:
@@ -292,13 +305,16 @@ async def render(request: web.Request, template: str, context: Mapping[str, Any]
     site = request.config_dict[SITE]
     session = await session_principal(request)  # before csrf_token, which depends on it
     principal = request.get(PRINCIPAL) or session
-    display_name = None
+    display_name, unread_count = None, None
     if principal is not None:
         display_name = await site.accounts.display_name(principal.subject) or principal.subject
+        if site.unread is not None:
+            unread_count = await site.unread.unread_count(principal.subject)
     html = site.templates.get_template(template).render(
         site_name=site.name,
         principal=principal,
         display_name=display_name,
+        unread_count=unread_count,
         navigation=[link for link in site.navigation if link.visible_to(principal)],
         current_path=request.path,
         csrf_field=CSRF_FIELD,
@@ -376,5 +392,8 @@ def safe_next(value: str | None) -> str:
 
 
 def home_for(site: Site, principal: Principal) -> str:
-    """Where a person lands after signing in: the first page their roles may see."""
-    return next((link.href for link in site.navigation if link.roles and principal.has_any(link.roles)), "/")
+    """Where a person lands after signing in: the first page made for one of their roles (an administrator's:
+    the administration, not the first page an administrator may also open), else the first they may see."""
+    made_for = (link.href for link in site.navigation if link.roles and principal.roles & set(link.roles))
+    may_see = (link.href for link in site.navigation if link.roles and principal.has_any(link.roles))
+    return next(made_for, None) or next(may_see, "/")

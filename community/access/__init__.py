@@ -4,7 +4,8 @@
 * `whitelist_sync` — the per-gate state machine that versions whitelists and plans the commands to send;
 * `visitor_pass` — HMAC-signed QR visitor passes a gate verifies offline;
 * `invitation` — whether a resident may invite a visitor: within their own doors, hours and validity, and a cap;
-* `alarms` — alarm rules over gate events and availability, and the alarm lifecycle.
+* `alarms` — alarm rules over gate events and availability, and the alarm lifecycle;
+* `alarm_notices` — what a raised alarm says to the managers who are notified of it (its notification event).
 """
 
 from community.access.alarms import (

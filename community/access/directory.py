@@ -86,6 +86,31 @@ class ResidentRecord:
         return Resident(self.resident_id, self.group_ids)
 
 
+PHONE_TAIL = re.compile(r"^[0-9]{4}$")
+"""A search for four digits also finds the phones ending in them: the last four are what a masked phone shows."""
+
+
+@dataclass(frozen=True)
+class ResidentSearch:
+    """Which residents of a community a manager looks for, a page at a time: ``text`` found in a name, a resident
+    or unit id, or equal to a room; four digits (:data:`PHONE_TAIL`) also find the phones ending in them, and no
+    other part of a phone is searched (the rest stays as hidden as the mask hides it). One status, or any."""
+
+    community_id: str
+    text: str = ""
+    status: ResidentStatus | None = None
+    limit: int = 50
+    offset: int = 0
+
+
+@dataclass(frozen=True)
+class ResidentMatches:
+    """A page of the residents a search found (by unit, then id), and how many it found in all."""
+
+    residents: tuple[ResidentRecord, ...]
+    total: int
+
+
 @dataclass(frozen=True)
 class GateDoor:
     gate_id: str

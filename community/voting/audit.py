@@ -88,8 +88,28 @@ class DelegationEntry:
         return Delegation(self.delegate_id, self.granted_by, self.proposal_id, self.unit_id)
 
 
-ChainEntry = LogEntry | DelegationEntry
-"""An entry of a proposal's log: a ballot (:class:`LogEntry`) or a delegation."""
+@dataclass(frozen=True)
+class PaperEntry:
+    """A paper ballot, entered twice by two committee members who agreed, in the log where it was confirmed.
+
+    `supersedes` is the sequence of the online ballot it replaced for the unit (flagged: the paper ballot counts by
+    the rule the notice states), None when the unit had none."""
+
+    sequence: int
+    proposal_id: str
+    unit_id: str
+    choice: BallotChoice
+    scan_ref: str
+    received_at: datetime
+    entered_by: tuple[str, str]
+    recorded_at: datetime
+    supersedes: int | None
+    previous_hash: str
+    entry_hash: str
+
+
+ChainEntry = LogEntry | DelegationEntry | PaperEntry
+"""An entry of a proposal's log: a ballot (:class:`LogEntry`), a delegation, or a paper ballot."""
 
 
 @dataclass(frozen=True)
@@ -184,6 +204,18 @@ def append_delegation(
     return replace(unsigned, entry_hash=compute_entry_hash(unsigned))
 
 
+def append_paper(
+    log_tail: ChainEntry | None, proposal_id: str, unit_id: str, choice: BallotChoice, *, scan_ref: str,
+    received_at: datetime, entered_by: tuple[str, str], supersedes: int | None, now: datetime,
+    genesis: str = GENESIS_HASH,
+) -> PaperEntry:
+    """The entry that records a confirmed paper ballot at `now`, after `log_tail` (as :func:`append_entry`)."""
+    sequence, previous_hash = _next_link(log_tail, proposal_id, now, genesis)
+    unsigned = PaperEntry(sequence, proposal_id, unit_id, choice, scan_ref, received_at.astimezone(UTC), entered_by,
+                          now.astimezone(UTC), supersedes, previous_hash, entry_hash="")
+    return replace(unsigned, entry_hash=compute_entry_hash(unsigned))
+
+
 def _next_link(log_tail: ChainEntry | None, proposal_id: str, now: datetime, genesis: str) -> tuple[int, str]:
     if now.tzinfo is None or now.utcoffset() is None:
         raise ValueError("now must be a timezone-aware datetime")
@@ -200,6 +232,20 @@ def canonical_record(entry: ChainEntry) -> dict[str, Any]:
     A ballot's record has no ``kind`` (ballot entries were the only kind before delegations joined the log, and their
     hashes stay as they were); a delegation's record has ``"kind": "delegation"``.
     """
+    if isinstance(entry, PaperEntry):
+        return {
+            "kind": "paper",
+            "sequence": entry.sequence,
+            "proposal_id": entry.proposal_id,
+            "unit_id": entry.unit_id,
+            "choice": _encode_choice(entry.choice),
+            "scan_ref": entry.scan_ref,
+            "received_at": _utc_text(entry.received_at),
+            "entered_by": list(entry.entered_by),
+            "recorded_at": _utc_text(entry.recorded_at),
+            "supersedes": entry.supersedes,
+            "previous_hash": entry.previous_hash,
+        }
     if isinstance(entry, DelegationEntry):
         return {
             "kind": "delegation",
@@ -244,6 +290,8 @@ def entry_from_record(record: Mapping[str, Any]) -> ChainEntry:
     kind = record.get("kind", "ballot")
     if kind == "delegation":
         return _delegation_entry(record)
+    if kind == "paper":
+        return _paper_entry(record)
     if kind != "ballot" or "kind" in record:  # a ballot's record names no kind (see canonical_record)
         raise ValueError(f"malformed log entry: unknown kind {kind!r}")
     try:
@@ -279,6 +327,29 @@ def _delegation_entry(record: Mapping[str, Any]) -> DelegationEntry:
         raise ValueError(f"malformed log entry: {error!r}") from error
 
 
+def _paper_entry(record: Mapping[str, Any]) -> PaperEntry:
+    try:
+        clerks = _expect(record["entered_by"], list)
+        supersedes = record["supersedes"]
+        if len(clerks) != 2:
+            raise ValueError("a paper ballot is entered by two clerks")
+        return PaperEntry(
+            sequence=_expect(record["sequence"], int),
+            proposal_id=_expect(record["proposal_id"], str),
+            unit_id=_expect(record["unit_id"], str),
+            choice=_decode_choice(record["choice"]),
+            scan_ref=_expect(record["scan_ref"], str),
+            received_at=_aware_time(record["received_at"], "received_at"),
+            entered_by=(_expect(clerks[0], str), _expect(clerks[1], str)),
+            recorded_at=_aware_time(record["recorded_at"], "recorded_at"),
+            supersedes=None if supersedes is None else _expect(supersedes, int),
+            previous_hash=_expect(record["previous_hash"], str),
+            entry_hash=_expect(record["entry_hash"], str),
+        )
+    except (KeyError, TypeError) as error:
+        raise ValueError(f"malformed log entry: {error!r}") from error
+
+
 def _aware_time(value: object, name: str) -> datetime:
     moment = datetime.fromisoformat(_expect(value, str))
     if moment.tzinfo is None:
@@ -289,6 +360,11 @@ def _aware_time(value: object, name: str) -> datetime:
 def ballot_entries(entries: Iterable[ChainEntry]) -> list[LogEntry]:
     """The ballots of a log, in log order."""
     return [entry for entry in entries if isinstance(entry, LogEntry)]
+
+
+def paper_entries(entries: Iterable[ChainEntry]) -> list[PaperEntry]:
+    """The paper ballots of a log, in log order."""
+    return [entry for entry in entries if isinstance(entry, PaperEntry)]
 
 
 def logged_delegations(entries: Iterable[ChainEntry]) -> list[Delegation]:
@@ -431,6 +507,8 @@ def replay(box: BallotBox, entries: Iterable[ChainEntry]) -> list[tuple[ChainEnt
     for entry in entries:
         if isinstance(entry, DelegationEntry):
             refusal = box.delegate(entry.delegation, entry.recorded_at)
+        elif isinstance(entry, PaperEntry):
+            refusal = box.cast_paper(entry.unit_id, entry.choice, entry.received_at, entry.recorded_at)
         else:
             refusal = box.cast(entry.ballot, entry.cast_at)
         if refusal is not None:
@@ -500,6 +578,16 @@ def _canonical_json(value: Any) -> bytes:
 
 def _utc_text(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+def encode_choice(choice: BallotChoice) -> str | dict[str, list[str]]:
+    """A choice as the log writes it: ``"agree"`` … or ``{"approve": [sorted candidates]}``."""
+    return _encode_choice(choice)
+
+
+def decode_choice(encoded: object) -> BallotChoice:
+    """Read back :func:`encode_choice`; ValueError when it is not a choice."""
+    return _decode_choice(encoded)
 
 
 def _encode_choice(choice: BallotChoice) -> str | dict[str, list[str]]:

@@ -59,14 +59,19 @@ async def seed_demo_proposals(voting: VotingService, community_id: str, now: dat
     chargers = Proposal(chargers_id, Matter.USE_OF_COMMON_PARTS, "利用东侧绿地设置新能源汽车充电车位",
                         tomorrow_nine, tomorrow_nine + timedelta(days=7))
     try:
-        await voting.open_proposal_from_register(lifts, community_id, body=LIFTS_TEXT, created_by=created_by, now=now)
-    except ProposalExists:
-        return False
+        await voting.register_roll(community_id, opened)
     except ValueError as problem:  # a demo without gates has no units, hence no owners and no roll
         log.warning("demo proposals not created", extra={"community_id": community_id, "problem": str(problem)})
         return False
+    # each notice was published the notice period before its opening (SC_VOTING_NOTICE_DAYS), as the law asks
+    try:
+        await voting.open_proposal_from_register(lifts, community_id, body=LIFTS_TEXT, created_by=created_by,
+                                                 now=opened - voting.notice)
+    except ProposalExists:
+        return False
+    await voting.freeze_roll(lifts_id, now)
     await voting.open_proposal_from_register(chargers, community_id, body=CHARGERS_TEXT, created_by=created_by,
-                                             now=now)
+                                             now=min(now, tomorrow_nine - voting.notice))
     _, roll = await voting.load(lifts_id)
     for ballot, cast_at in _early_ballots(lifts_id, roll, opened, now, frozenset(demo_owners)):
         outcome = await voting.cast(ballot, cast_at)

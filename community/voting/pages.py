@@ -28,11 +28,12 @@ from urllib.parse import urlencode
 from aiohttp import web
 from multidict import MultiDictProxy
 
+from community.voting.api_common import REFUSAL_STATUS, communities_in_scope, in_scope
 from community.voting.audit import LogEntry, ReceiptStatus, find_receipt, receipt_status
 from community.voting.deliberation import MAX_COMMENT_CHARS, Comment, CommentRefusal
 from community.voting.participation import MyUnit, Phase, phase_of, units_of
 from community.voting.proposal_form import add_proposal_form
-from community.voting.publication import PublishedResult
+from community.voting.publication import PublishedResult, approx
 from community.voting.rules import QUORUM, PassingRule, Threshold
 from community.voting.service import (
     Accepted,
@@ -59,7 +60,6 @@ from community.voting.tally import (
     VoterRoll,
     measure_turnout,
 )
-from community.voting.web import REFUSAL_STATUS, communities_in_scope, in_scope
 from devices.topics import IDENTIFIER
 from webkit.auth import CLOCK, PRINCIPAL
 from webkit.charts import TimeSeries, bar_chart, line_chart
@@ -618,6 +618,8 @@ async def result_page(request: web.Request) -> web.Response:
         "distribution": _distribution_chart(context),
         "chart": turnout_chart(context, wide_width=580),
         "can_close": False,
+        "breakdown": await service.breakdown(context.proposal.proposal_id),
+        "approx": approx,
     })
 
 

@@ -24,10 +24,12 @@ from multidict import MultiDictProxy
 from pydantic import ValidationError
 
 from community.ownership.service import UnknownCommunity
+from community.voting.api_common import MANAGERS, communities_in_scope
+from community.voting.notice import RULE_ZH
 from community.voting.rules import SPECIAL_MATTERS, Matter
-from community.voting.service import ProposalExists, VotingService
+from community.voting.service import NoticeRefused, ProposalExists, VotingService
 from community.voting.tally import Election, Proposal
-from community.voting.web import MANAGERS, ProposalIn, communities_in_scope
+from community.voting.web import ProposalIn
 from webkit.auth import CLOCK, PRINCIPAL
 from webkit.context_app import ContextApp
 from webkit.formatting import SHANGHAI
@@ -73,7 +75,9 @@ class Draft:
 @page(*MANAGERS)
 async def new_proposal_page(request: web.Request) -> web.Response:
     now = request.config_dict[CLOCK]()
-    opens = datetime.combine(now.astimezone(SHANGHAI).date() + timedelta(days=1), OPENING_HOUR, SHANGHAI)
+    # the day after the notice period ends (tomorrow on a test installation), at 09:00: always a lawful opening
+    notice = request.app[FORM_SERVICE].notice
+    opens = datetime.combine((now + notice).astimezone(SHANGHAI).date() + timedelta(days=1), OPENING_HOUR, SHANGHAI)
     communities = await _communities(request)
     values = {"title": "", "matter": "", "body": "", "candidates": "", "seats": "",
               "community_id": communities[0][0] if len(communities) == 1 else "",
@@ -97,6 +101,10 @@ async def create_proposal(request: web.Request) -> web.StreamResponse:
                                                   within=principal.has_community)
     except UnknownCommunity:  # none such, or not this person's: the same words, so nothing is told
         draft.refuse("community_id", "请从列表中选择您负责的小区")
+    except NoticeRefused as short:  # the rule quoted, with the earliest lawful opening in Beijing time
+        earliest = _local_input(short.refusal.earliest_opening).replace("T", " ")
+        draft.refuse("opens_at", f"公告期不足：开始时间最早为 {earliest}（北京时间），即公告发布 "
+                                 f"{short.refusal.required.days} 天以后。{RULE_ZH}")
     except ValueError as problem:  # voting opens now, and the register gives no roll to freeze
         draft.refuse("community_id", f"该小区的产权登记还不能生成业主名册，表决无法现在开始：请先登记产权，或把开始时间"
                                      f"定在登记完成之后（{problem}）")
@@ -212,4 +220,5 @@ async def _render(request: web.Request, draft: Draft, communities: list[tuple[st
         "values": draft.values, "problems": draft.problems, "general": draft.general, "labels": LABELS,
         "communities": communities, "matters": list(Matter), "special": SPECIAL_MATTERS,
         "election_matter": Matter.OWNERS_COMMITTEE, "form_path": FORM_PATH,
+        "notice_days": request.app[FORM_SERVICE].notice.days,
     }, status=status)

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
 from fractions import Fraction
 from typing import Any
 
 from community.voting.audit import ChainHead
+from community.voting.breakdown import Breakdown, Share
 from community.voting.tally import ElectionTally, Tally, Turnout
 
 
@@ -73,3 +75,34 @@ def result_document(result: Tally | ElectionTally, roll_digest: str | None = Non
 def differences(published: dict[str, Any], recounted: dict[str, Any]) -> list[str]:
     """The top-level fields where a published result and a recount disagree."""
     return sorted(key for key in published.keys() | recounted.keys() if published.get(key) != recounted.get(key))
+
+
+def breakdown_document(found: Breakdown) -> dict[str, Any]:
+    """The breakdown as the API shows it: shares by choice (areas exact, in m²), each criterion with its exact ratio,
+    threshold, what was needed and the margin (exact, and to two decimals for people), and the split owners."""
+
+    def share(part: Share) -> dict[str, Any]:
+        return {"area_m2": str(part.area), "headcount": part.headcount}
+
+    return {
+        "agree": share(found.agree), "oppose": share(found.oppose), "abstain": share(found.abstain),
+        "split": share(found.split), "not_voted": share(found.not_voted),
+        "criteria": [{
+            "criterion": outcome.criterion.value, "criterion_zh": outcome.criterion.label_zh,
+            "unit": "m2" if outcome.criterion.by_area else "persons",
+            "threshold": ratio(outcome.threshold.share), "inclusive": outcome.threshold.inclusive,
+            "measured": ratio(outcome.measured), "base": ratio(outcome.base), "ratio": ratio(outcome.ratio),
+            "needed": ratio(outcome.needed), "margin": ratio(outcome.margin), "margin_approx": approx(outcome.margin),
+            "met": outcome.met,
+        } for outcome in found.criteria],
+        "failed": [outcome.criterion.value for outcome in found.failed],
+        "split_owners": [{"owner_ids": list(owner.owner_ids),
+                          "units": [{"label": label, "choice": choice.value} for label, choice in owner.units]}
+                         for owner in found.split_owners],
+        "passed": found.passed,
+    }
+
+
+def approx(value: Fraction) -> str:
+    """An exact quantity to two decimals, for people to read (the exact one is beside it)."""
+    return str((Decimal(value.numerator) / Decimal(value.denominator)).quantize(Decimal("0.01")))

@@ -21,7 +21,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Collection
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import cached_property
 
 from sqlalchemy.exc import IntegrityError
@@ -33,27 +33,36 @@ from community.voting.audit import (
     GENESIS_HASH,
     ChainEntry,
     LogEntry,
+    PaperEntry,
     ReceiptStatus,
     append_delegation,
     append_entry,
+    append_paper,
+    ballot_entries,
     receipt_status,
     replay,
     roll_digest,
 )
+from community.voting.breakdown import Breakdown, breakdown
 from community.voting.deliberation import Comment, CommentRefusal, as_seen_by, check_comment
-from community.voting.participation import Phase
+from community.voting.notice import LEGAL_MINIMUM_DAYS, NoticeTooShort, notice_refusal
+from community.voting.paper_entry import PaperReading, TypedEntry, decide
+from community.voting.participation import Phase, units_of
 from community.voting.publication import PublishedResult, result_document
 from community.voting.register_roll import RollProblem, roll_from_register, roll_problems
 from community.voting.storage import (
     CommentRepository,
     DelegationExists,
     LogConflict,
+    PaperRepository,
     RollState,
+    StoredPaperEntry,
     VotingRepository,
 )
 from community.voting.tally import (
     Ballot,
     BallotBox,
+    BallotChoice,
     BallotRefusal,
     Delegation,
     Proposal,
@@ -67,6 +76,10 @@ log = logging.getLogger(__name__)
 CAST_ATTEMPTS = 5  # concurrent ballots race for the next log sequence number; the loser re-reads
 FREEZES_PER_TICK = 50
 """Rolls frozen by one tick at most; the next tick takes the rest."""
+CLOSES_PER_TICK = 20
+"""Results counted and published by one tick at most (each recounts its whole log); the next tick takes the rest."""
+AUTOMATIC_CLOSE = "system:deadline"
+"""`published_by` of a result the tick published at the deadline (a person's id when closed by hand)."""
 
 
 class UnknownProposal(Exception):
@@ -90,6 +103,14 @@ class StillOpen(Exception):
     """A result is published only once voting has closed."""
 
 
+class NoticeRefused(Exception):
+    """Voting would open sooner after its notice than the notice period allows (nothing was recorded)."""
+
+    def __init__(self, refusal: NoticeTooShort) -> None:
+        super().__init__(refusal.message_en)
+        self.refusal = refusal
+
+
 @dataclass(frozen=True)
 class Accepted:
     entry: LogEntry
@@ -105,6 +126,20 @@ class Refused:
 
 
 @dataclass(frozen=True)
+class PaperOutcome:
+    """What became of one entry of a paper ballot: ``pending`` (the first entry: waits for a second member's),
+    ``held`` (it disagrees with the unit's other entries on `disagreeing`: held for review), ``confirmed`` (it agrees
+    with another member's: `log_entry` is the paper ballot in the log; its ``supersedes`` flags an online ballot it
+    replaced) or ``refused`` (`refusal` says why; nothing kept)."""
+
+    status: str
+    entry_id: int | None = None
+    disagreeing: tuple[str, ...] = ()
+    log_entry: PaperEntry | None = None
+    refusal: BallotRefusal | None = None
+
+
+@dataclass(frozen=True)
 class ProposalState:
     """A proposal with its roll when frozen; before that, where the roll will come from and — for a roll from the
     register — the roll the register gives now (`preview`: who takes part in the deliberation, and what the
@@ -117,6 +152,8 @@ class ProposalState:
     preview_problem: str | None = None
     community_id: str | None = None
     """The community the proposal belongs to (whose accounts may see it); None: an old one only administrators see."""
+    notice_published_at: datetime | None = None
+    """When its notice was published (None: created before notices were recorded)."""
 
     @property
     def voters_roll(self) -> VoterRoll | None:
@@ -157,24 +194,35 @@ class _OpenLog:
 
 
 class VotingService:
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, *, notice: timedelta = timedelta(days=LEGAL_MINIMUM_DAYS)) -> None:
+        """`notice`: the shortest time between a proposal's notice (its creation) and the opening of its voting —
+        SC_VOTING_NOTICE_DAYS, 15 days by law (see :mod:`community.voting.notice`); 0 for test installations."""
         self._engine = engine
+        self.notice = notice
+
+    def _check_notice(self, proposal: Proposal, published_at: datetime) -> None:
+        refusal = notice_refusal(published_at, proposal.opens_at, self.notice)
+        if refusal is not None:
+            raise NoticeRefused(refusal)
 
     async def open_proposal(
-        self, proposal: Proposal, roll: VoterRoll, *, body: str, created_by: str,
+        self, proposal: Proposal, roll: VoterRoll, *, body: str, created_by: str, now: datetime,
         attachments: list[dict[str, str]] | None = None, community_id: str | None = None,
         within: CommunityTest = anywhere,
     ) -> None:
-        """Record a proposal of `community_id` with its voter roll, frozen as it is now: :class:`UnknownCommunity`
-        when the access register has no such community, or it is not `within` (the caller's scope). The roll's
-        units are taken as given: a roll given by hand may name units the access register does not know. Without a
-        community, only administrators see the proposal."""
+        """Record a proposal of `community_id` with its voter roll, frozen as it is now, and its notice published at
+        `now`: :class:`NoticeRefused` when voting opens sooner than the notice period allows,
+        :class:`UnknownCommunity` when the access register has no such community, or it is not `within` (the
+        caller's scope). The roll's units are taken as given: a roll given by hand may name units the access
+        register does not know. Without a community, only administrators see the proposal."""
+        self._check_notice(proposal, now)
         try:
             async with self._engine.begin() as connection:
                 if community_id is not None and not await self._community_within(connection, community_id, within):
                     raise UnknownCommunity(community_id)
                 await VotingRepository(connection).add_proposal(proposal, roll, body=body, created_by=created_by,
-                                                                attachments=attachments, community_id=community_id)
+                                                                attachments=attachments, community_id=community_id,
+                                                                notice_published_at=now)
         except IntegrityError:
             raise ProposalExists(proposal.proposal_id) from None
 
@@ -184,14 +232,16 @@ class VotingService:
     ) -> RollState:
         """Record a proposal of `community_id` whose roll is frozen from its ownership register when voting opens: now,
         when it opens now or opened already (ValueError, and nothing recorded, when the register gives no roll);
-        otherwise later, by :meth:`tick`. :class:`UnknownCommunity` as for :meth:`open_proposal`."""
+        otherwise later, by :meth:`tick`. Its notice is published at `now`: :class:`NoticeRefused` and
+        :class:`UnknownCommunity` as for :meth:`open_proposal`."""
+        self._check_notice(proposal, now)
         try:
             async with self._engine.begin() as connection:
                 if not await self._community_within(connection, community_id, within):
                     raise UnknownCommunity(community_id)
                 repository = VotingRepository(connection)
                 await repository.add_register_proposal(proposal, community_id, body=body, created_by=created_by,
-                                                       attachments=attachments)
+                                                       attachments=attachments, notice_published_at=now)
                 state = await self._roll_state(repository, proposal.proposal_id)
                 if proposal.opens_at <= now:
                     await self._freeze(connection, proposal.proposal_id, state, now)
@@ -206,11 +256,22 @@ class VotingService:
         return within(community_id) and await OwnershipRepository(connection).community_exists(community_id)
 
     async def tick(self, now: datetime) -> None:
-        """Periodic work: freeze the rolls of the proposals whose voting has opened by `now`."""
+        """Periodic work: freeze the rolls of the proposals whose voting has opened by `now`, and count and publish
+        the result of those whose voting has closed (with the log's head, as :meth:`close`).
+
+        Both are read from the database each time, so a tick after a restart or an outage finds what is due, and both
+        are idempotent under the proposal's lock: a tick racing another tick or a manual close publishes once."""
         async with self._engine.connect() as connection:
             due = await VotingRepository(connection).awaiting_roll(now, FREEZES_PER_TICK)
         for proposal_id in due:
             await self.freeze_roll(proposal_id, now)
+        async with self._engine.connect() as connection:  # after freezing: a vote may open and close unseen
+            closing = await VotingRepository(connection).awaiting_result(now, CLOSES_PER_TICK)
+        for proposal_id in closing:
+            published = await self.close(proposal_id, now, AUTOMATIC_CLOSE)
+            log.info("voting closed and result published", extra={
+                "proposal_id": proposal_id, "chain_length": published.head.length,
+                "chain_head": published.head.head_hash, "by": published.published_by})
 
     async def freeze_roll(self, proposal_id: str, now: datetime) -> RollState:
         """Freeze the proposal's roll from the register if voting has opened by `now` and it has none yet.
@@ -259,15 +320,24 @@ class VotingService:
                 raise UnknownProposal(proposal_id)
             roll_state = await self._roll_state(repository, proposal_id)
             community_id = await repository.community_of(proposal_id)
+            notice = await repository.notice_published_at(proposal_id)
             roll = await repository.roll(proposal_id)
             if roll is not None or roll_state.community_id is None:
-                return ProposalState(proposal, roll, roll_state, community_id=community_id)
+                return ProposalState(proposal, roll, roll_state, community_id=community_id,
+                                     notice_published_at=notice)
             snapshot = await OwnershipRepository(connection).snapshot(roll_state.community_id, now)
         try:
             return ProposalState(proposal, None, roll_state, roll_from_register(snapshot, now),
-                                 community_id=community_id)
+                                 community_id=community_id, notice_published_at=notice)
         except ValueError as problem:
-            return ProposalState(proposal, None, roll_state, preview_problem=str(problem), community_id=community_id)
+            return ProposalState(proposal, None, roll_state, preview_problem=str(problem), community_id=community_id,
+                                 notice_published_at=notice)
+
+    async def register_roll(self, community_id: str, at: datetime) -> VoterRoll:
+        """The roll `community_id`'s ownership register gives as it stood `at`; ValueError when it gives none."""
+        async with self._engine.connect() as connection:
+            snapshot = await OwnershipRepository(connection).snapshot(community_id, at)
+        return roll_from_register(snapshot, at)
 
     async def record_delegation(self, delegation: Delegation, now: datetime) -> Refused | None:
         """Check the delegation by the rule the ballots are checked by (:func:`tally.check_delegation`) against the
@@ -317,6 +387,99 @@ class VotingService:
             entry = append_entry(opened.tail, ballot, now, genesis=opened.genesis)
             await VotingRepository(connection).append(entry)
             return Accepted(entry)
+
+    async def cast_for_all(self, proposal_id: str, voter_id: str, choice: BallotChoice,
+                           now: datetime) -> list[Accepted] | Refused | list[tuple[str, BallotRefusal]]:
+        """One submission for every unit `voter_id` may vote for on the proposal — their own units and those they
+        hold a delegation for (:func:`participation.units_of`), those someone else speaks for left out — each cast
+        and logged as a unit ballot of its own, in roll order, in one transaction: all are recorded or none. The
+        accepted entries; :class:`Refused` when there is no unit to vote for (or no frozen roll); the units the rules
+        refuse with why (nothing recorded)."""
+        for _ in range(CAST_ATTEMPTS):
+            try:
+                return await self._cast_for_all_once(proposal_id, voter_id, choice, now)
+            except LogConflict:
+                continue
+        raise LogConflict(f"{CAST_ATTEMPTS} concurrent writers beat these ballots; try again")
+
+    async def _cast_for_all_once(self, proposal_id: str, voter_id: str, choice: BallotChoice,
+                                 now: datetime) -> list[Accepted] | Refused | list[tuple[str, BallotRefusal]]:
+        async with self._engine.begin() as connection:
+            opened = await self._open_log(connection, proposal_id, now)
+            if opened is None:
+                return Refused(BallotRefusal.ROLL_NOT_FROZEN)
+            mine = [unit for unit in units_of(voter_id, opened.box.roll, opened.box.delegations,
+                                              ballot_entries(opened.chain)) if unit.blocked_by is None]
+            if not mine:
+                return Refused(BallotRefusal.NOT_AN_OWNER)
+            refused: list[tuple[str, BallotRefusal]] = []
+            ballots = [Ballot(proposal_id, unit.unit.unit_id, voter_id, unit.capacity, choice) for unit in mine]
+            for ballot in ballots:
+                refusal = opened.box.cast(ballot, now)
+                if refusal is not None:
+                    refused.append((ballot.unit_id, refusal))
+            if refused:
+                return refused  # the transaction appends nothing: all or none
+            accepted: list[Accepted] = []
+            tail = opened.tail
+            for ballot in ballots:
+                entry = append_entry(tail, ballot, now, genesis=opened.genesis)
+                await VotingRepository(connection).append(entry)
+                accepted.append(Accepted(entry))
+                tail = entry
+            return accepted
+
+    async def enter_paper(self, proposal_id: str, reading: PaperReading, clerk: str, now: datetime) -> PaperOutcome:
+        """One committee member's entry of a paper ballot (see :mod:`community.voting.paper_entry`): kept whatever
+        happens; when it agrees with an entry by another member, the paper ballot is checked by the rules
+        (:meth:`tally.BallotBox.cast_paper`) and appended to the log, flagged when it replaces an online ballot."""
+        for _ in range(CAST_ATTEMPTS):
+            try:
+                return await self._enter_paper_once(proposal_id, reading, clerk, now)
+            except LogConflict:
+                continue
+        raise LogConflict(f"{CAST_ATTEMPTS} concurrent writers beat this paper ballot; try again")
+
+    async def _enter_paper_once(self, proposal_id: str, reading: PaperReading, clerk: str,
+                                now: datetime) -> PaperOutcome:
+        async with self._engine.begin() as connection:
+            opened = await self._open_log(connection, proposal_id, now)
+            if opened is None:
+                return PaperOutcome("refused", refusal=BallotRefusal.ROLL_NOT_FROZEN)
+            early = opened.box.paper_refusal(reading.unit_id, reading.choice, reading.received_at, now)
+            if early is not None:  # nothing to review: the ballot could never count (and a unit off the roll is
+                return PaperOutcome("refused", refusal=early)  # not kept against a roll it is not on)
+            papers = PaperRepository(connection)
+            stored = await papers.open_for_unit(proposal_id, reading.unit_id)
+            typed = [TypedEntry(e.entry_id, PaperReading(e.unit_id, e.choice, e.scan_ref, e.received_at), e.entered_by)
+                     for e in stored]
+            decision = decide(typed, reading, clerk)
+            if decision.same_clerk:
+                return PaperOutcome("refused", refusal=BallotRefusal.SAME_CLERK)
+            if decision.matched is None:
+                status = "held" if decision.held else "pending"
+                entry_id = await papers.add(proposal_id, reading.unit_id, reading.choice, reading.scan_ref,
+                                            reading.received_at, clerk, now, status)
+                if decision.held:
+                    await papers.mark([e.entry_id for e in typed], "held")
+                return PaperOutcome(status, entry_id=entry_id, disagreeing=decision.disagreeing)
+            counted = opened.box.counted_ballots.get(reading.unit_id)
+            superseded = next((entry.sequence for entry in reversed(ballot_entries(opened.chain))
+                               if counted is not None and entry.unit_id == reading.unit_id), None)
+            opened.box.cast_paper(reading.unit_id, reading.choice, reading.received_at, now)
+            entry = append_paper(opened.tail, proposal_id, reading.unit_id, reading.choice, scan_ref=reading.scan_ref,
+                                 received_at=reading.received_at, entered_by=(decision.matched.entered_by, clerk),
+                                 supersedes=superseded, now=now, genesis=opened.genesis)
+            await VotingRepository(connection).append(entry)
+            entry_id = await papers.add(proposal_id, reading.unit_id, reading.choice, reading.scan_ref,
+                                        reading.received_at, clerk, now, "confirmed")
+            await papers.mark([entry_id, decision.matched.entry_id], "confirmed", entry.sequence)
+            await papers.mark([e.entry_id for e in typed if e is not decision.matched], "refused")
+            return PaperOutcome("confirmed", entry_id=entry_id, log_entry=entry)
+
+    async def paper_entries(self, proposal_id: str) -> list[StoredPaperEntry]:
+        async with self._engine.connect() as connection:
+            return await PaperRepository(connection).for_proposal(proposal_id)
 
     async def _open_log(self, connection: AsyncConnection, proposal_id: str, now: datetime) -> _OpenLog | None:
         """Lock the proposal and replay its log into a ballot box; None when it has no frozen roll (after freezing
@@ -439,6 +602,15 @@ class VotingService:
             if await repository.proposal(proposal_id) is None:
                 raise UnknownProposal(proposal_id)
             return await repository.published(proposal_id)
+
+    async def breakdown(self, proposal_id: str) -> Breakdown | None:
+        """Agree, oppose, abstain and not voted by area and heads, the criteria with their margins and the split
+        owners, recounted from the log (:mod:`community.voting.breakdown`); None for an election.
+        :class:`RollNotFrozen` before there is a roll."""
+        record = await self.record(proposal_id)
+        if record.proposal.election is not None:
+            return None
+        return breakdown(record.proposal, record.roll, record.counted_ballots())
 
     async def verify(self, proposal_id: str) -> Verification:
         """The checks anyone entitled can run (see :func:`verification.verify_record`) over what is stored."""

@@ -54,7 +54,10 @@ from community.voting.audit import (
     ChainHead,
     DelegationEntry,
     LogEntry,
+    PaperEntry,
     ballot_entries,
+    decode_choice,
+    encode_choice,
     entry_from_record,
     entry_to_record,
 )
@@ -63,7 +66,7 @@ from community.voting.participation import Phase
 from community.voting.publication import PublishedResult
 from community.voting.register_roll import RollProblem, RollProblemKind
 from community.voting.rules import Matter
-from community.voting.tally import Delegation, Election, Proposal, Unit, VoterRoll
+from community.voting.tally import BallotChoice, Delegation, Election, Proposal, Unit, VoterRoll
 from relational.database import UtcDateTime
 
 metadata = MetaData()
@@ -87,6 +90,7 @@ proposals = Table(
     Column("roll_problem", String(500), nullable=True),
     Column("log_anchored", Boolean(), nullable=False, server_default=true()),
     Column("community_id", String(64), nullable=True),
+    Column("notice_published_at", UtcDateTime(), nullable=True),
     Index("voting_proposals_by_community", "community_id"),
 )
 
@@ -146,6 +150,39 @@ results = Table(
 )
 
 
+paper_entries = Table(
+    "voting_paper_entries", metadata,
+    Column("entry_id", Integer(), primary_key=True, autoincrement=True),
+    Column("proposal_id", String(64), ForeignKey("voting_proposals.proposal_id"), nullable=False),
+    Column("unit_id", String(64), nullable=False),
+    Column("choice", JSON(), nullable=False),
+    Column("scan_ref", String(1000), nullable=False),
+    Column("received_at", UtcDateTime(), nullable=False),
+    Column("entered_by", String(64), nullable=False),
+    Column("entered_at", UtcDateTime(), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("log_sequence", Integer(), nullable=True),
+    Index("voting_paper_entries_by_unit", "proposal_id", "unit_id"),
+)
+"""Every entry of a paper ballot as typed by a committee member, kept whatever became of it: ``pending`` (waiting
+for the second entry), ``held`` (entries of the unit disagree: held for review), ``confirmed`` (two entries agreed;
+``log_sequence`` is the paper ballot's place in the log), ``refused`` (matched, but the rules refused the ballot)."""
+
+
+@dataclass(frozen=True)
+class StoredPaperEntry:
+    entry_id: int
+    proposal_id: str
+    unit_id: str
+    choice: BallotChoice
+    scan_ref: str
+    received_at: datetime
+    entered_by: str
+    entered_at: datetime
+    status: str
+    log_sequence: int | None
+
+
 @dataclass(frozen=True)
 class RollState:
     """Where a proposal's roll comes from and whether it is frozen yet."""
@@ -189,6 +226,7 @@ class VotingRepository:
     async def add_proposal(
         self, proposal: Proposal, roll: VoterRoll, *, body: str, created_by: str,
         attachments: list[dict[str, str]] | None = None, community_id: str | None = None,
+        notice_published_at: datetime | None = None,
     ) -> None:
         election = proposal.election
         await self._connection.execute(proposals.insert().values(
@@ -197,13 +235,13 @@ class VotingRepository:
             election_candidates=list(election.candidates) if election else None,
             election_seats=election.seats if election else None,
             roll_frozen_at=roll.frozen_at, created_by=created_by, attachments=attachments or [],
-            roll_built_at=roll.frozen_at, community_id=community_id,
+            roll_built_at=roll.frozen_at, community_id=community_id, notice_published_at=notice_published_at,
         ))
         await self._add_roll_units(proposal.proposal_id, roll)
 
     async def add_register_proposal(
         self, proposal: Proposal, community_id: str, *, body: str, created_by: str,
-        attachments: list[dict[str, str]] | None = None,
+        attachments: list[dict[str, str]] | None = None, notice_published_at: datetime | None = None,
     ) -> None:
         """A proposal whose roll is frozen from `community_id`'s register as it stands when voting opens."""
         election = proposal.election
@@ -213,7 +251,7 @@ class VotingRepository:
             election_candidates=list(election.candidates) if election else None,
             election_seats=election.seats if election else None,
             roll_frozen_at=proposal.opens_at, created_by=created_by, attachments=attachments or [],
-            roll_community_id=community_id, community_id=community_id,
+            roll_community_id=community_id, community_id=community_id, notice_published_at=notice_published_at,
         ))
 
     async def write_register_roll(self, proposal_id: str, roll: VoterRoll, built_at: datetime) -> bool:
@@ -250,6 +288,15 @@ class VotingRepository:
             .where(proposals.c.roll_built_at.is_(None), proposals.c.roll_problem.is_(None),
                    proposals.c.roll_community_id.is_not(None), proposals.c.opens_at <= now)
             .order_by(proposals.c.opens_at, proposals.c.proposal_id).limit(limit))
+        return [str(row[0]) for row in rows]
+
+    async def awaiting_result(self, now: datetime, limit: int) -> list[str]:
+        """Proposals whose voting closed by `now`, with a frozen roll, and no result published yet."""
+        rows = await self._connection.execute(
+            select(proposals.c.proposal_id)
+            .where(proposals.c.closes_at <= now, proposals.c.roll_built_at.is_not(None),
+                   ~select(results.c.proposal_id).where(results.c.proposal_id == proposals.c.proposal_id).exists())
+            .order_by(proposals.c.closes_at, proposals.c.proposal_id).limit(limit))
         return [str(row[0]) for row in rows]
 
     async def _add_roll_units(self, proposal_id: str, roll: VoterRoll) -> None:
@@ -302,6 +349,10 @@ class VotingRepository:
         except IntegrityError as error:
             raise DelegationExists(f"{delegation.delegate_id} for {delegation.unit_id}") from error
 
+    async def notice_published_at(self, proposal_id: str) -> datetime | None:
+        return (await self._connection.execute(
+            select(proposals.c.notice_published_at).where(proposals.c.proposal_id == proposal_id))).scalar()
+
     async def community_of(self, proposal_id: str) -> str | None:
         """The community the proposal belongs to; None when it has none (or there is no such proposal)."""
         return (await self._connection.execute(
@@ -341,9 +392,13 @@ class VotingRepository:
 
     async def append(self, entry: ChainEntry) -> None:
         """Add the next log entry; raises :class:`LogConflict` if its sequence number is taken."""
-        # voter_id: who made the entry — the voter, or the owner who granted the delegation
-        kind, made_by = (("delegation", entry.granted_by) if isinstance(entry, DelegationEntry)
-                         else ("ballot", entry.voter_id))
+        # voter_id: who made the entry — the voter, the owner who granted the delegation, the paper's second clerk
+        if isinstance(entry, DelegationEntry):
+            kind, made_by = "delegation", entry.granted_by
+        elif isinstance(entry, PaperEntry):
+            kind, made_by = "paper", entry.entered_by[1]
+        else:
+            kind, made_by = "ballot", entry.voter_id
         try:
             async with self._connection.begin_nested():
                 await self._connection.execute(ballot_log.insert().values(
@@ -388,6 +443,42 @@ class VotingRepository:
             select(ballot_log.c.record).where(ballot_log.c.proposal_id == proposal_id,
                                               ballot_log.c.sequence == last))).scalar_one()
         return entry_from_record(record)
+
+
+class PaperRepository:
+    """The entries of paper ballots, as typed (see :data:`paper_entries`)."""
+
+    def __init__(self, connection: AsyncConnection) -> None:
+        self._connection = connection
+
+    async def add(self, proposal_id: str, unit_id: str, choice: BallotChoice, scan_ref: str, received_at: datetime,
+                  entered_by: str, entered_at: datetime, status: str) -> int:
+        result = await self._connection.execute(paper_entries.insert().values(
+            proposal_id=proposal_id, unit_id=unit_id, choice=encode_choice(choice), scan_ref=scan_ref,
+            received_at=received_at, entered_by=entered_by, entered_at=entered_at, status=status))
+        key = result.inserted_primary_key
+        if key is None:
+            raise RuntimeError("the database returned no id for the paper entry")
+        return int(key[0])
+
+    async def open_for_unit(self, proposal_id: str, unit_id: str) -> list[StoredPaperEntry]:
+        """The unit's entries not yet confirmed or refused (pending or held), oldest first."""
+        return await self._select(paper_entries.c.proposal_id == proposal_id, paper_entries.c.unit_id == unit_id,
+                                  paper_entries.c.status.in_(("pending", "held")))
+
+    async def for_proposal(self, proposal_id: str) -> list[StoredPaperEntry]:
+        return await self._select(paper_entries.c.proposal_id == proposal_id)
+
+    async def mark(self, entry_ids: Collection[int], status: str, log_sequence: int | None = None) -> None:
+        await self._connection.execute(update(paper_entries).where(paper_entries.c.entry_id.in_(sorted(entry_ids)))
+                                       .values(status=status, log_sequence=log_sequence))
+
+    async def _select(self, *where: ColumnElement[bool]) -> list[StoredPaperEntry]:
+        rows = (await self._connection.execute(
+            select(paper_entries).where(*where).order_by(paper_entries.c.entry_id))).mappings().all()
+        return [StoredPaperEntry(row["entry_id"], row["proposal_id"], row["unit_id"], decode_choice(row["choice"]),
+                                 row["scan_ref"], row["received_at"], row["entered_by"], row["entered_at"],
+                                 row["status"], row["log_sequence"]) for row in rows]
 
 
 class CommentRepository:

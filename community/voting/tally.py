@@ -80,6 +80,13 @@ class BallotRefusal(Enum):
     TOO_MANY_CANDIDATES = "too_many_candidates"
     DELEGATION_EXISTS = "delegation_exists"
     """Given to a delegation, not a ballot: this proxy already holds one for this unit and this proposal."""
+    PAPER_BALLOT_COUNTS = "paper_ballot_counts"
+    """An online ballot for a unit whose paper ballot counts (the rule the notice states: paper prevails)."""
+    PAPER_EXISTS = "paper_exists"
+    """A second paper ballot for a unit: one paper ballot per unit."""
+    PAPER_RECEIVED_AFTER_CLOSE = "paper_received_after_close"
+    SAME_CLERK = "same_clerk"
+    """Given by the service: the two entries of a paper ballot must be made by two different committee members."""
     ROLL_NOT_FROZEN = "roll_not_frozen"
     """Given by the service, before any rule here: the proposal has no frozen roll to check a ballot against (its
     roll is frozen from the ownership register when voting opens, or could not be)."""
@@ -113,6 +120,16 @@ _REFUSAL_MESSAGES: dict[BallotRefusal, tuple[str, str]] = {
         "该受托人已受托代表该专有部分参与本次表决",
         "This proxy already holds a delegation for this unit and this proposal",
     ),
+    BallotRefusal.PAPER_BALLOT_COUNTS: (
+        "该专有部分已有纸质选票计入（按表决公告：送达的纸质选票优先），不能再在线投票",
+        "A paper ballot counts for this unit (by the rule the notice states: a delivered paper ballot prevails)",
+    ),
+    BallotRefusal.PAPER_EXISTS: ("该专有部分的纸质选票已经计入，一个专有部分只有一张选票",
+                                 "A paper ballot counts for this unit already: one ballot per unit"),
+    BallotRefusal.PAPER_RECEIVED_AFTER_CLOSE: ("纸质选票在投票截止后才送达，不计入",
+                                               "The paper ballot was delivered after voting closed"),
+    BallotRefusal.SAME_CLERK: ("纸质选票须由两位不同的业主委员会委员分别录入",
+                               "A paper ballot is entered twice, by two different committee members"),
     BallotRefusal.ROLL_NOT_FROZEN: (
         "业主名册尚未冻结，表决尚未开始（名册在投票开始时按产权登记冻结）",
         "The voter roll is not frozen yet, so voting has not opened (the roll is frozen from the ownership register "
@@ -431,6 +448,10 @@ def _check_option(choice: BallotChoice, election: Election | None) -> BallotRefu
     return None
 
 
+PAPER_VOTER = "paper"
+"""The voter of a counted paper ballot: the unit's paper, whoever signed it (the scan shows the signature)."""
+
+
 class BallotBox:
     """The ballots of one proposal while it is open: a small state machine fed ballots and the time they arrive."""
 
@@ -442,6 +463,7 @@ class BallotBox:
         self.roll = roll
         self._delegations = list(delegations)
         self._counted: dict[str, Ballot] = {}
+        self._paper_units: set[str] = set()
 
     @property
     def delegations(self) -> tuple[Delegation, ...]:
@@ -466,9 +488,43 @@ class BallotBox:
             counted_ballots=self._counted,
             now=now,
         )
+        if ballot.unit_id in self._paper_units and refusal in (None, BallotRefusal.DOUBLE_REPRESENTATION):
+            return BallotRefusal.PAPER_BALLOT_COUNTS
         if refusal is None:
             self._counted[ballot.unit_id] = ballot
         return refusal
+
+    def paper_refusal(self, unit_id: str, choice: BallotChoice, received_at: datetime,
+                      now: datetime) -> BallotRefusal | None:
+        """Why a paper ballot for `unit_id`, delivered at `received_at` and entered (its second entry) at `now`, must
+        be refused, or None."""
+        if now < self.proposal.opens_at:
+            return BallotRefusal.NOT_OPEN_YET
+        if now >= self.proposal.closes_at:
+            return BallotRefusal.VOTING_CLOSED
+        if received_at >= self.proposal.closes_at:
+            return BallotRefusal.PAPER_RECEIVED_AFTER_CLOSE
+        if self.roll.unit(unit_id) is None:
+            return BallotRefusal.UNIT_NOT_ON_ROLL
+        if unit_id in self._paper_units:
+            return BallotRefusal.PAPER_EXISTS
+        return _check_option(choice, self.proposal.election)
+
+    def cast_paper(self, unit_id: str, choice: BallotChoice, received_at: datetime,
+                   now: datetime) -> BallotRefusal | None:
+        """Count a paper ballot for `unit_id` and return None, or return why it was refused.
+
+        A paper ballot delivered before close counts for its unit in place of any online ballot, and no online
+        ballot counts for the unit afterwards: the default rule a meeting's notice states (docs/voting.md)."""
+        refusal = self.paper_refusal(unit_id, choice, received_at, now)
+        if refusal is None:
+            self._paper_units.add(unit_id)
+            self._counted[unit_id] = Ballot(self.proposal.proposal_id, unit_id, PAPER_VOTER, Capacity.OWNER, choice)
+        return refusal
+
+    @property
+    def paper_units(self) -> frozenset[str]:
+        return frozenset(self._paper_units)
 
     @property
     def counted_ballots(self) -> Mapping[str, Ballot]:

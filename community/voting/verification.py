@@ -31,12 +31,13 @@ from community.voting.audit import (
     entry_to_record,
     logged_delegations,
     recount_from_log,
+    replay,
     roll_digest,
     verify_chain,
 )
 from community.voting.publication import PublishedResult, differences, result_document
 from community.voting.rules import Matter
-from community.voting.tally import Delegation, Election, Proposal, Unit, VoterRoll
+from community.voting.tally import Ballot, BallotBox, Delegation, Election, Proposal, Unit, VoterRoll
 
 T = TypeVar("T")
 
@@ -93,6 +94,12 @@ class VoteRecord:
     def published_digest(self) -> str | None:
         """The roll digest the result published at close carries: None for a log begun before anchoring."""
         return self.roll_digest if self.log_anchored else None
+
+    def counted_ballots(self) -> list[Ballot]:
+        """The ballot that counts for each unit, replaying the log through the rules (as :meth:`recount`)."""
+        box = BallotBox(self.proposal, self.roll, () if self.log_anchored else self.delegations)
+        replay(box, self.chain)
+        return list(box.counted_ballots.values())
 
     def recount(self) -> Recount:
         """Replay the log through the rules: an anchored log holds its delegations, an older one takes those on

@@ -35,28 +35,46 @@ from aiohttp import web
 from pydantic import (
     AwareDatetime,
     BaseModel,
-    ConfigDict,
     Field,
     RootModel,
     StringConstraints,
-    ValidationError,
     model_validator,
 )
 
 from community.ownership.service import UnknownCommunity
+from community.voting.api_common import (
+    _ERROR_KINDS,
+    MANAGERS,
+    REFUSAL_STATUS,
+    SERVICE,
+    SUPERVISED,
+    VOTERS,
+    Id,
+    _body,
+    _busy,
+    _frozen_roll,
+    _In,
+    _not_frozen,
+    _proposal,
+    communities_in_scope,
+    refusal_error,
+)
 from community.voting.deliberation import MAX_COMMENT_CHARS, Comment, CommentRefusal
 from community.voting.disclosure import disclosed_document
-from community.voting.listing import ProposalsPage, read_list_query, summary
-from community.voting.publication import PublishedResult, result_document, turnout_document
+from community.voting.listing import ProposalsPage, ProposalSummaryOut, read_list_query, summary
+from community.voting.paper_api import PAPER_ROUTES
+from community.voting.participation import Phase
+from community.voting.publication import PublishedResult, breakdown_document, result_document, turnout_document
 from community.voting.register_roll import RollProblem
 from community.voting.rules import Matter
 from community.voting.service import (
     Accepted,
+    NoticeRefused,
     ProposalExists,
     ProposalState,
+    Refused,
     RollNotFrozen,
     StillOpen,
-    UnknownProposal,
     VotingService,
 )
 from community.voting.storage import LogConflict, RollState
@@ -75,22 +93,9 @@ from community.voting.tally import (
 )
 from webkit.auth import CLOCK, PRINCIPAL, serve_tokens
 from webkit.context_app import ContextApp
-from webkit.identity import Principal, Role, TokenAuthority
+from webkit.identity import Role, TokenAuthority
 from webkit.json_errors import json_error
 from webkit.openapi import LIMIT, OFFSET, QueryParam, Route, add_routes
-
-SERVICE = web.AppKey("voting_service", VotingService)
-
-Id = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.:-]{1,64}$")]
-MANAGERS = (Role.COMMITTEE, Role.PROPERTY_MANAGER)
-VOTERS = (Role.RESIDENT, Role.COMMITTEE)
-SUPERVISED = (Role.SUPERVISOR,)
-"""Who reads, beside those taking part, what a proposal shows of how it goes (never the named record): the routes
-that pass ``supervised=True`` to :func:`_proposal`."""
-
-
-class _In(BaseModel):
-    model_config = ConfigDict(extra="forbid")
 
 
 class UnitIn(_In):
@@ -126,7 +131,7 @@ class ProposalIn(_In):
     opens_at: AwareDatetime
     closes_at: AwareDatetime
     election: ElectionIn | None = None
-    attachments: Annotated[list[AttachmentIn], Field(max_length=50)] = []
+    attachments: Annotated[list[AttachmentIn], Field(max_length=50)] = []  # noqa: RUF012 - a pydantic model: copied for each instance
     roll: Annotated[list[UnitIn], Field(min_length=1, max_length=20_000)] | None = Field(
         default=None, description="The roll, given: frozen when the proposal is opened")
     roll_from_register: RegisterRollIn | None = Field(
@@ -167,6 +172,25 @@ class BallotIn(_In):
     capacity: Literal["owner", "proxy"] = "owner"
     choice: Literal["agree", "oppose", "abstain"] | None = None
     approve: list[str] | None = Field(default=None, description="Election ballots: the candidates approved")
+
+
+class AllUnitsBallotIn(_In):
+    choice: Literal["agree", "oppose", "abstain"] | None = None
+    approve: list[str] | None = Field(default=None, description="Election ballots: the candidates approved")
+
+
+class UnitReceiptOut(BaseModel):
+    unit_id: str
+    capacity: Literal["owner", "proxy"]
+    receipt: str
+    sequence: int
+    cast_at: datetime
+
+
+class AllUnitsReceiptsOut(BaseModel):
+    """One ballot per unit, each in the log with its own receipt."""
+
+    ballots: list[UnitReceiptOut]
 
 
 class CommentIn(_In):
@@ -239,6 +263,9 @@ class ProposalOut(BaseModel):
                     "and units an older roll left off")
     roll_problem: str | None = Field(description="Why the register gave no roll (the proposal cannot be voted on)")
     roll_preview: RollPreviewOut | None
+    notice_published_at: datetime | None = Field(
+        description="When the proposal's notice was published (its creation); null for a proposal created before "
+                    "notices were recorded. Voting opens at least SC_VOTING_NOTICE_DAYS later")
 
 
 class ReceiptOut(BaseModel):
@@ -314,45 +341,6 @@ class RecordDownloadOut(RootModel[RecordOut | HashChainOut]):
     """The whole record once the result is published; before that, the log's hash chain alone."""
 
 
-REFUSAL_STATUS: dict[BallotRefusal | CommentRefusal, int] = {
-    BallotRefusal.WRONG_PROPOSAL: 422,
-    BallotRefusal.NOT_OPEN_YET: 409,
-    BallotRefusal.VOTING_CLOSED: 409,
-    BallotRefusal.ROLL_NOT_FROZEN: 409,
-    BallotRefusal.DELEGATION_EXISTS: 409,
-    BallotRefusal.UNIT_NOT_ON_ROLL: 422,
-    BallotRefusal.NOT_AN_OWNER: 403,
-    BallotRefusal.NO_DELEGATION: 403,
-    BallotRefusal.DOUBLE_REPRESENTATION: 403,
-    BallotRefusal.WRONG_OPTION: 422,
-    BallotRefusal.TOO_MANY_CANDIDATES: 422,
-    CommentRefusal.NOT_ON_ROLL: 403,
-    CommentRefusal.VOTING_CLOSED: 409,
-    CommentRefusal.EMPTY: 422,
-    CommentRefusal.TOO_LONG: 422,
-}
-"""The HTTP status of every rule broken, for the API and the pages alike: 403 who may not, 409 not now (or not
-again), 422 what is asked does not exist or does not fit the proposal."""
-
-_ERROR_KINDS: dict[int, type[web.HTTPException]] = {
-    403: web.HTTPForbidden, 409: web.HTTPConflict, 422: web.HTTPUnprocessableEntity}
-
-
-def refusal_error(refusal: BallotRefusal | CommentRefusal, message_en: str | None = None) -> web.HTTPException:
-    """The JSON error for a refusal: its English and Chinese messages and its code, with its status."""
-    return json_error(_ERROR_KINDS[REFUSAL_STATUS[refusal]], message_en or refusal.message_en,
-                      error_zh=refusal.message_zh, reason=refusal.value)
-
-
-async def _body(request: web.Request, model: type[_In]) -> Any:
-    try:
-        return model.model_validate_json(await request.read())
-    except ValidationError as invalid:
-        details = [{"field": ".".join(str(p) for p in e["loc"]), "problem": e["msg"]}
-                   for e in invalid.errors(include_url=False, include_input=False)]
-        raise json_error(web.HTTPBadRequest, "the request body breaks the schema", details=details) from None
-
-
 async def open_proposal(request: web.Request) -> web.Response:
     data: ProposalIn = await _body(request, ProposalIn)
     service, now, creator = request.app[SERVICE], request.config_dict[CLOCK](), request[PRINCIPAL].subject
@@ -369,8 +357,11 @@ async def open_proposal(request: web.Request) -> web.Response:
             roll = VoterRoll(tuple(Unit(u.unit_id, u.label, u.area_m2, frozenset(u.owner_ids), u.held_by_developer,
                                         u.representative_id) for u in data.roll or ()),
                              frozen_at=min(now, data.opens_at))
-            await service.open_proposal(proposal, roll, body=data.body, created_by=creator, attachments=attachments,
-                                        community_id=community_id, within=within)
+            await service.open_proposal(proposal, roll, body=data.body, created_by=creator, now=now,
+                                        attachments=attachments, community_id=community_id, within=within)
+    except NoticeRefused as short:  # the notice period of the Property Management Regulations, quoted
+        raise json_error(web.HTTPUnprocessableEntity, short.refusal.message_en, error_zh=short.refusal.message_zh,
+                         reason="notice_too_short", field="opens_at") from None
     except ValueError as invalid:  # the domain's own checks: times, roll consistency, elections, an empty register
         raise json_error(web.HTTPUnprocessableEntity, str(invalid)) from None
     except ProposalExists:
@@ -441,6 +432,54 @@ async def cast_ballot(request: web.Request) -> web.Response:
     raise refusal_error(outcome.refusal)
 
 
+async def cast_for_all_units(request: web.Request) -> web.Response:
+    """One submission for all the caller's units (and those they are a proxy for): each a unit ballot in the log."""
+    data: AllUnitsBallotIn = await _body(request, AllUnitsBallotIn)
+    proposal = (await _proposal(request)).proposal
+    if (data.choice is None) == (data.approve is None):
+        raise json_error(web.HTTPBadRequest, "give either choice (resolutions) or approve (elections)")
+    choice = Choice(data.choice) if data.choice else Approvals(frozenset(data.approve or ()))
+    try:
+        outcome = await request.app[SERVICE].cast_for_all(proposal.proposal_id, request[PRINCIPAL].subject, choice,
+                                                          request.config_dict[CLOCK]())
+    except LogConflict:
+        raise _busy() from None
+    if isinstance(outcome, Refused):
+        raise refusal_error(outcome.refusal, "you have no unit to vote for on this proposal"
+                            if outcome.refusal is BallotRefusal.NOT_AN_OWNER else None)
+    if outcome and not isinstance(outcome[0], Accepted):
+        refused = [item for item in outcome if not isinstance(item, Accepted)]
+        first = refused[0][1]
+        raise json_error(_ERROR_KINDS[REFUSAL_STATUS[first]], first.message_en + " (no ballot was recorded)",
+                         error_zh=first.message_zh + "（所有选票均未记录）", reason=first.value,
+                         units=[{"unit_id": unit_id, "reason": why.value} for unit_id, why in refused])
+    out = AllUnitsReceiptsOut(ballots=[
+        UnitReceiptOut(unit_id=item.entry.unit_id, capacity=item.entry.capacity.value, receipt=item.receipt,
+                       sequence=item.entry.sequence, cast_at=item.entry.cast_at)
+        for item in outcome if isinstance(item, Accepted)])
+    return web.json_response(out.model_dump(mode="json"), status=201)
+
+
+async def my_open_votes(request: web.Request) -> web.Response:
+    """The open proposals of the caller's communities on which the caller has a unit to vote for (their own, or as a
+    proxy), the soonest closing first, with where each of their units stands."""
+    service, principal, now = request.app[SERVICE], request[PRINCIPAL], request.config_dict[CLOCK]()
+    found = await service.proposal_ids(MY_OPEN_VOTES, communities_in_scope(principal), phase=(Phase.OPEN, now))
+    items = [item for item in [await summary(service, proposal_id, principal.subject, now) for proposal_id in found]
+             if item.my_units]
+    items.sort(key=lambda item: (item.closes_at, item.proposal_id))
+    return web.json_response(MyVotesOut(proposals=items).model_dump(mode="json"))
+
+
+MY_OPEN_VOTES = 200
+"""Open proposals looked at for one person at most (a compound has a handful open at once)."""
+
+
+class MyVotesOut(BaseModel):
+    proposals: list[ProposalSummaryOut] = Field(description="Open proposals the caller has a unit on, soonest "
+                                                            "closing first; may_vote says whether one is left to cast")
+
+
 async def post_comment(request: web.Request) -> web.Response:
     data: CommentIn = await _body(request, CommentIn)
     proposal = (await _proposal(request)).proposal
@@ -497,13 +536,22 @@ class PublishedOut(BaseModel):
     chain_length: int
     chain_head: str
     result: dict[str, Any]
-    published_by: str
+    published_by: str = Field(description="Who closed the vote; 'system:deadline' when it closed by itself")
+    breakdown: dict[str, Any] | None = Field(
+        default=None, description="Recounted from the log (not part of the published document): agree, oppose, "
+        "abstain, split and not voted by area and heads; each Art. 278 criterion with its ratio, what was needed and "
+        "the margin; owners whose units voted differently. Null for an election")
 
 
-def _published_out(published: PublishedResult) -> PublishedOut:
+async def _published_out(service: VotingService, published: PublishedResult, *, named: bool = True) -> PublishedOut:
+    """`named`: with the split owners' ids and units, for those who may read the named record (not the supervisor)."""
+    found = await service.breakdown(published.proposal_id)
+    document = None if found is None else breakdown_document(found)
+    if document is not None and not named:
+        document["split_owners"] = []
     return PublishedOut(proposal_id=published.proposal_id, closed_at=published.closed_at,
                         chain_length=published.head.length, chain_head=published.head.head_hash,
-                        result=published.result, published_by=published.published_by)
+                        result=published.result, published_by=published.published_by, breakdown=document)
 
 
 async def close_voting(request: web.Request) -> web.Response:
@@ -515,15 +563,20 @@ async def close_voting(request: web.Request) -> web.Response:
         raise json_error(web.HTTPConflict, "voting is still open", reason="still_open") from None
     except RollNotFrozen as not_frozen:
         raise _not_frozen(not_frozen.state) from None
-    return web.json_response(_published_out(published).model_dump(mode="json"), status=201)
+    return web.json_response((await _published_out(request.app[SERVICE], published)).model_dump(mode="json"),
+                             status=201)
 
 
 async def get_result(request: web.Request) -> web.Response:
-    proposal = (await _proposal(request, supervised=True)).proposal
-    published = await request.app[SERVICE].published(proposal.proposal_id)
+    state = await _proposal(request, supervised=True)
+    published = await request.app[SERVICE].published(state.proposal.proposal_id)
     if published is None:
         raise json_error(web.HTTPNotFound, "no result published yet", reason="not_published")
-    return web.json_response(_published_out(published).model_dump(mode="json"))
+    principal = request[PRINCIPAL]
+    named = (state.is_owner(principal.subject) or principal.has_any(MANAGERS)
+             or principal.subject in await request.app[SERVICE].delegates(state.proposal.proposal_id))
+    out = await _published_out(request.app[SERVICE], published, named=named)
+    return web.json_response(out.model_dump(mode="json"))
 
 
 async def verification(request: web.Request) -> web.Response:
@@ -565,61 +618,6 @@ async def record(request: web.Request) -> web.Response:
         raise _not_frozen(not_frozen.state) from None
     return web.json_response(disclosed_document(stored), headers={
         "Content-Disposition": f'attachment; filename="vote-record-{proposal.proposal_id}.json"'})
-
-
-async def _proposal(request: web.Request, *, supervised: bool = False) -> ProposalState:
-    """The proposal named in the path, for those entitled to it: the owners on its roll (before a
-    roll from the register is frozen: the owners the register lists now), their proxies, the
-    committee and property managers — and, where ``supervised``, the supervisor. The roll is
-    published to them, not to all. Outside the caller's scope it does not exist (404, as for an
-    unknown id), whatever the caller's roles."""
-    service, proposal_id, principal = request.app[SERVICE], request.match_info["proposal_id"], request[PRINCIPAL]
-    try:
-        state = await service.state(proposal_id, request.config_dict[CLOCK]())
-    except UnknownProposal:
-        raise _unknown_proposal(proposal_id) from None
-    if not in_scope(principal, state.community_id):
-        raise _unknown_proposal(proposal_id)
-    if not (state.is_owner(principal.subject) or principal.has_any(MANAGERS)
-            or (supervised and principal.has_any(SUPERVISED))
-            or principal.subject in await service.delegates(state.proposal.proposal_id)):
-        raise json_error(web.HTTPForbidden, "only the owners on this proposal's roll, their proxies, the committee "
-                         "and property managers take part in it", reason="not_entitled")
-    return state
-
-
-def _unknown_proposal(proposal_id: str) -> web.HTTPException:
-    return json_error(web.HTTPNotFound, f"no proposal {proposal_id!r}")
-
-
-def in_scope(principal: Principal, community_id: str | None) -> bool:
-    """Whether a proposal of ``community_id`` is the principal's to see: one of its communities; a proposal of no
-    community (created before proposals had one, and not attributable) only an administrator's."""
-    if community_id is None:
-        return principal.is_admin or principal.scope.everything
-    return principal.has_community(community_id)
-
-
-def communities_in_scope(principal: Principal) -> frozenset[str] | None:
-    """The communities whose proposals a listing shows the principal; None: all (an administrator)."""
-    return None if principal.is_admin or principal.scope.everything else principal.scope.communities
-
-
-def _frozen_roll(state: ProposalState) -> VoterRoll:
-    if state.roll is None:
-        raise _not_frozen(state.roll_state)
-    return state.roll
-
-
-def _busy() -> web.HTTPServiceUnavailable:
-    # many writers at one instant took every retry: nothing was recorded, and trying again will do
-    return json_error(web.HTTPServiceUnavailable, "too many ballots at once: nothing was recorded, try again",
-                      headers={"Retry-After": "1"}, error_zh="同时提交的选票较多，未能记录，请重试", reason="busy")
-
-
-def _not_frozen(state: RollState) -> web.HTTPException:
-    return refusal_error(BallotRefusal.ROLL_NOT_FROZEN,
-                         None if state.problem is None else f"the register gave no roll: {state.problem}")
 
 
 def roll_note(state: RollState, opens_at: datetime) -> str | None:
@@ -676,6 +674,7 @@ def _proposal_out(
         roll_problems=_problems_out(state.roll_problems),
         roll_problem=roll_state.problem,
         roll_preview=_preview_out(state, now) if manager else None,
+        notice_published_at=state.notice_published_at,
     )
 
 
@@ -690,6 +689,8 @@ ROUTES = [
           ProposalsPage, 200, (*VOTERS, Role.PROPERTY_MANAGER, *SUPERVISED), (400, 404),
           (QueryParam("community_id", description="Only this community's (one of the caller's)"),
            QueryParam("status", description="upcoming, open or closed (open: with a frozen roll)"), LIMIT, OFFSET)),
+    Route("GET", "/api/voting/mine", my_open_votes, "The signed-in owner's open votes: open proposals of their "
+          "communities with a unit of theirs (or one they are a proxy for)", None, MyVotesOut, 200, VOTERS, ()),
     Route("GET", P, get_proposal, "A proposal and its published roll" + READ_TOO, None, ProposalOut, 200, (),
           (404,)),
     Route("POST", P + "/delegations", add_delegation, "Delegate one's unit's vote to a proxy (until voting closes; "
@@ -697,6 +698,9 @@ ROUTES = [
           (400, 403, 404, 409, 422, 503)),
     Route("POST", P + "/ballots", cast_ballot, "Cast (or change) the ballot for a unit; returns a receipt",
           BallotIn, ReceiptOut, 201, VOTERS, (400, 403, 404, 409, 422, 503)),
+    Route("POST", P + "/ballots/all", cast_for_all_units, "One submission for all the caller's units (and those "
+          "they are a proxy for): each a unit ballot in the log with its own receipt; all recorded or none",
+          AllUnitsBallotIn, AllUnitsReceiptsOut, 201, VOTERS, (400, 403, 404, 409, 422, 503)),
     Route("POST", P + "/comments", post_comment, "Comment on a proposal (owners on its roll, until close)",
           CommentIn, CommentOut, 201, VOTERS, (400, 403, 404, 409, 422)),
     Route("GET", P + "/comments", list_comments, "The deliberation; hidden comments show only why" + READ_TOO, None,
@@ -729,7 +733,7 @@ def mount(app: web.Application, service: VotingService, authority: TokenAuthorit
     serve_tokens(app, authority, now)
     api = ContextApp(PREFIX)
     api.app[SERVICE] = service
-    add_routes(app, ROUTES, "smartcity API", context=api)
+    add_routes(app, [*ROUTES, *PAPER_ROUTES], "smartcity API", context=api)
     return api.attach(app)
 
 

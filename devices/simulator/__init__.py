@@ -5,14 +5,15 @@
 - ``catalogue``: what the market sells; ``roster``: the site as the demos see it;
 - ``malformed``: good messages spoilt on purpose, one for each dead-letter reason of the gateway;
 - ``firmware``: what every device shares (identity, record ids, the wire format);
-- ``runner``: :func:`run_simulation`, the asyncio part, one MQTT connection per device.
+- ``runner``: :func:`run_simulation`, the asyncio part, one MQTT connection per device; :func:`run_fleet`, several
+  sites' simulators sharing one rate.
 """
 
 from devices.simulator.catalogue import PRODUCTS, Product, StallZone
 from devices.simulator.firmware import SimMessage
 from devices.simulator.gate import GateKeys
 from devices.simulator.roster import SimulatedGate, SimulatedItem, SimulatedResident, SimulatedStall
-from devices.simulator.runner import SimulationStats, run_simulation
+from devices.simulator.runner import SimulationStats, run_fleet, run_simulation
 from devices.simulator.traffic import TrafficGenerator
 
 __all__ = [
@@ -27,5 +28,6 @@ __all__ = [
     "SimulationStats",
     "StallZone",
     "TrafficGenerator",
+    "run_fleet",
     "run_simulation",
 ]

@@ -9,7 +9,7 @@ import contextlib
 import itertools
 import logging
 import random
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Final
@@ -267,3 +267,25 @@ def _sender_of(
     except TopicError:
         return next(anyone)
     return connections.get(device_id) or next(anyone)
+
+
+async def run_fleet(
+    host: str,
+    port: int,
+    generators: Sequence[TrafficGenerator],
+    rate: float,
+    duration: float | None,
+    username: str | None = None,
+    password: str | None = None,
+    stop: asyncio.Event | None = None,
+    device_credentials: Mapping[str, tuple[str, str]] | None = None,
+) -> list[SimulationStats]:
+    """Several sites' simulators at once (a demo's two compounds and markets), ``rate`` shared among them by their
+    numbers of devices; as :func:`run_simulation` otherwise."""
+    devices = sum(len(generator.devices) for generator in generators)
+    if devices == 0:
+        raise ValueError("no simulated device to run")
+    return list(await asyncio.gather(*(
+        run_simulation(host, port, generator, rate * len(generator.devices) / devices, duration, username, password,
+                       stop, device_credentials)
+        for generator in generators if generator.devices)))

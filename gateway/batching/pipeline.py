@@ -26,7 +26,7 @@ from gateway.batching.spool import Spool, SpoolFull
 from gateway.inputs.mqtt import Inbound
 from gateway.metrics import GatewayMetrics
 from gateway.outputs import StoreRejected, StoreUnavailable, TimeSeriesStore
-from gateway.processors.decoding import Accepted, Decoder, Rejected, decode
+from gateway.processors.decoding import Accepted, Decoded, Decoder, Rejected, decode
 from gateway.processors.points import CredentialHasher, Point, dead_letter_point, point_for
 
 log = logging.getLogger(__name__)
@@ -55,9 +55,25 @@ class Intake(Protocol):
 class Batch:
     opened_at: float
     durable: bool = False
+    messages: int = 0
     points: list[Point] = field(default_factory=list)
     acks: list[AckToken] = field(default_factory=list)
     accepted: list[tuple[DeviceTopic, UplinkModel]] = field(default_factory=list)
+    waiters: list[asyncio.Future[str]] = field(default_factory=list)
+    """Callers waiting for this batch to be durable (HTTP ingestion), told where it went: store or spool."""
+
+
+class NotDurable(Exception):
+    """A batch could not be made durable before the gateway stopped; its senders must send it again."""
+
+
+@dataclass(frozen=True, slots=True)
+class Submission:
+    """What became of messages handed in by :meth:`Pipeline.submit`: each one's decoding, in order, and the
+    batches that hold them, done (``durable``) once every one of them is durable."""
+
+    outcomes: list[Decoded]
+    durable: asyncio.Future[list[str]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,6 +114,7 @@ class Pipeline:
         self._spool_changed = asyncio.Event()
         self._spool_executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="spool")
         self._ack_order: deque[Batch] = deque()
+        self._holding = 0  # batches neither the store nor the spool takes now
         self._stopping = False
         self._metrics.store_up.set(1)
         self._update_spool_metrics()
@@ -122,34 +139,73 @@ class Pipeline:
             batch = self._batch
             if batch is None:
                 batch = self._batch = Batch(time.monotonic())
-            decoded = self._decode(message.topic, message.payload, limits.max_payload_bytes)
-            received_ns = self._unique_now_ns()
-            if isinstance(decoded, Accepted):
-                counts[decoded.topic.channel.value] += 1
-                batch.points.append(point_for(decoded.topic, decoded.message, received_ns, self._hash_credential))
-                batch.accepted.append((decoded.topic, decoded.message))
-            elif isinstance(decoded, Rejected):
-                counts["invalid"] += 1
-                dead[decoded.reason.value] += 1
-                batch.points.append(
-                    dead_letter_point(
-                        message.topic,
-                        message.payload,
-                        decoded.reason.value,
-                        decoded.detail,
-                        received_ns,
-                        limits.dead_letter_payload_bytes,
-                        self._hash_credential,
-                    )
-                )
-            else:
-                counts["cmd"] += 1
+            self._admit(batch, message.topic, message.payload, counts, dead)
             batch.acks.append((message.generation, message.mid, message.qos))
             if len(batch.points) >= limits.batch_size:
                 self._seal()
+        self._count("mqtt", counts, dead)
+
+    def submit(self, messages: Sequence[tuple[str, bytes]], transport: str = "http") -> Submission:
+        """Take messages from a source that answers its sender (HTTP ingestion) instead of acknowledging to a
+        broker: decoded, dead-lettered and batched exactly as :meth:`on_messages` does, with a future the caller
+        awaits before answering — done once every batch holding them is durable (store or spool)."""
+        loop = asyncio.get_running_loop()
+        counts: Counter[str] = Counter()
+        dead: Counter[str] = Counter()
+        outcomes: list[Decoded] = []
+        waiting: list[asyncio.Future[str]] = []
+        for topic, payload in messages:
+            batch = self._batch
+            if batch is None:
+                batch = self._batch = Batch(time.monotonic())
+            outcomes.append(self._admit(batch, topic, payload, counts, dead))
+            if not batch.waiters or batch.waiters[-1] not in waiting:
+                waiter: asyncio.Future[str] = loop.create_future()
+                batch.waiters.append(waiter)
+                waiting.append(waiter)
+            if len(batch.points) >= self._limits.batch_size:
+                self._seal()
+        self._count(transport, counts, dead)
+        return Submission(outcomes, asyncio.gather(*waiting))
+
+    @property
+    def saturated(self) -> bool:
+        """Whether new messages should wait: as many batches in flight as allowed (the MQTT intake is paused), a
+        batch that neither the store nor the spool takes (store down, spool full), or the gateway stopping."""
+        return self._stopping or self._holding > 0 or len(self._in_flight) >= self._limits.max_batches_in_flight
+
+    def _admit(self, batch: Batch, topic: str, payload: bytes, counts: Counter[str], dead: Counter[str]) -> Decoded:
+        """One message into ``batch``: its point, or its dead letter, or nothing (our own downlink)."""
+        limits = self._limits
+        decoded = self._decode(topic, payload, limits.max_payload_bytes)
+        received_ns = self._unique_now_ns()
+        batch.messages += 1
+        if isinstance(decoded, Accepted):
+            counts[decoded.topic.channel.value] += 1
+            batch.points.append(point_for(decoded.topic, decoded.message, received_ns, self._hash_credential))
+            batch.accepted.append((decoded.topic, decoded.message))
+        elif isinstance(decoded, Rejected):
+            counts["invalid"] += 1
+            dead[decoded.reason.value] += 1
+            batch.points.append(
+                dead_letter_point(
+                    topic,
+                    payload,
+                    decoded.reason.value,
+                    decoded.detail,
+                    received_ns,
+                    limits.dead_letter_payload_bytes,
+                    self._hash_credential,
+                )
+            )
+        else:
+            counts["cmd"] += 1
+        return decoded
+
+    def _count(self, transport: str, counts: Counter[str], dead: Counter[str]) -> None:
         # counted once per burst: prometheus' labels() lookup costs as much as decoding a message
         for channel, count in counts.items():
-            self._metrics.received.labels(channel).inc(count)
+            self._metrics.received.labels(channel, transport).inc(count)
         for reason, count in dead.items():
             self._metrics.dead_letters.labels(reason).inc(count)
 
@@ -167,7 +223,7 @@ class Pipeline:
 
     def _seal(self) -> None:
         batch, self._batch = self._batch, None
-        if batch is None or not (batch.acks or batch.points):
+        if batch is None or not (batch.messages or batch.points):
             return
         self._ack_order.append(batch)
         task = asyncio.get_running_loop().create_task(self._flush(batch))
@@ -238,10 +294,19 @@ class Pipeline:
     # -- writing --------------------------------------------------------------------------------
 
     async def _flush(self, batch: Batch) -> None:
-        destination = await self._make_durable(batch.points)
-        batch.durable = True
+        try:
+            destination = await self._make_durable(batch.points)
+            batch.durable = True
+        finally:
+            if not batch.durable:  # cancelled at the shutdown deadline: its HTTP senders hear so, and resend
+                for waiter in batch.waiters:
+                    if not waiter.done():
+                        waiter.set_exception(NotDurable("the gateway stopped before the batch was durable"))
         self._release_acks()
-        self._metrics.stored.labels(destination).inc(len(batch.acks))
+        for waiter in batch.waiters:
+            if not waiter.done():
+                waiter.set_result(destination)
+        self._metrics.stored.labels(destination).inc(batch.messages)
         self._metrics.batch_seconds.observe(time.monotonic() - batch.opened_at)
         log.debug("batch stored", extra={"to": destination, "points": len(batch.points)})
         if batch.accepted:
@@ -255,22 +320,28 @@ class Pipeline:
         if not points:
             return "store"
         backoff = 0.5
-        probe = False
-        while True:
-            if (self._store_up or probe) and await self._write_with_retries(points):
-                return "store"
-            try:
-                await self._in_spool_thread(self._spool.append, points)
-            except (SpoolFull, OSError) as error:  # full, or the disk itself failing
-                log.warning("spool cannot take the batch, holding it", extra={"error": str(error),
-                                                                              "points": len(points)})
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, 5.0)
-                probe = True  # try the store again next round, without calling it up
-                continue
-            self._update_spool_metrics()
-            self._spool_changed.set()
-            return "spool"
+        probe = False  # set once the batch is held: neither the store nor the spool took it
+        try:
+            while True:
+                if (self._store_up or probe) and await self._write_with_retries(points):
+                    return "store"
+                try:
+                    await self._in_spool_thread(self._spool.append, points)
+                except (SpoolFull, OSError) as error:  # full, or the disk itself failing
+                    log.warning("spool cannot take the batch, holding it", extra={"error": str(error),
+                                                                                  "points": len(points)})
+                    if not probe:
+                        self._holding += 1
+                        probe = True  # try the store again next round, without calling it up
+                    await asyncio.sleep(backoff)
+                    backoff = min(backoff * 2, 5.0)
+                    continue
+                self._update_spool_metrics()
+                self._spool_changed.set()
+                return "spool"
+        finally:
+            if probe:
+                self._holding -= 1
 
     async def _write_with_retries(self, points: Sequence[Point]) -> bool:
         """True once the store took the points (or refused them for good), False if it is down."""

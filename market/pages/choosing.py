@@ -30,3 +30,24 @@ async def markets_page(request: web.Request) -> web.StreamResponse:
         "per_page": MARKETS_PER_PAGE,
         "next_offset": offset + MARKETS_PER_PAGE if len(found) > MARKETS_PER_PAGE else None,
     })
+
+
+PUBLIC_PRICES_PATH: Final = "/market/prices"
+PUBLIC_TRACE_PATH: Final = "/market/trace"
+_PUBLIC_PAGES: Final = {PUBLIC_PRICES_PATH: ("prices", "价格公示"), PUBLIC_TRACE_PATH: ("trace", "溯源查询")}
+
+
+async def public_markets_page(request: web.Request) -> web.StreamResponse:
+    """The portal's public links (price board, trace lookup) for anyone: straight to the market's page when the
+    installation has one, the markets to choose from when it has several, a word when it has none yet — never
+    to a market that does not exist (the installation's SC_SITE need not be a market's)."""
+    slug, title = _PUBLIC_PAGES[request.path]
+    offset = offset_of(request)
+    found = await service_of(request).markets(MARKETS_PER_PAGE + 1, offset, None)
+    if len(found) == 1 and offset == 0:
+        raise web.HTTPSeeOther(f"/market/{quote(found[0].site, safe='')}/{slug}")
+    return await render(request, "pages/public_markets.html", {
+        "markets": found[:MARKETS_PER_PAGE], "slug": slug, "title": title, "offset": offset,
+        "per_page": MARKETS_PER_PAGE,
+        "next_offset": offset + MARKETS_PER_PAGE if len(found) > MARKETS_PER_PAGE else None,
+    })

@@ -20,7 +20,13 @@ from market.pages.batches import (
     register_batch,
     release_batch,
 )
-from market.pages.choosing import CHOOSER_PATH, markets_page
+from market.pages.choosing import (
+    CHOOSER_PATH,
+    PUBLIC_PRICES_PATH,
+    PUBLIC_TRACE_PATH,
+    markets_page,
+    public_markets_page,
+)
 from market.pages.context import MARKET_PAGES, MarketPages
 from market.pages.documents import add_document, document_scan, keep_scan
 from market.pages.findings import findings_page, resolve_finding
@@ -73,9 +79,10 @@ def mount_market_pages(app: web.Application, service: MarketService, site: str, 
     filters.update(yuan=yuan, kg=kilograms, licence_tone=licence_tone, licence_text=licence_text,
                    delivery_tone=delivery_tone, delivery_text=delivery_text, masked_phone=masked_phone,
                    size_text=size_text)
-    add_navigation(app, NavLink("价格公示", f"/market/{site}/prices", (),
+    # to the installation's one market, or a choice of its markets: SC_SITE need not name a market
+    add_navigation(app, NavLink("价格公示", PUBLIC_PRICES_PATH, (),
                                 "今日农贸市场各商品最低、平均、最高价与价格走势"))
-    add_navigation(app, NavLink("溯源查询", f"/market/{site}/trace", (),
+    add_navigation(app, NavLink("溯源查询", PUBLIC_TRACE_PATH, (),
                                 "输入小票上的追溯码，查看产地、供货商与快检结果"))
     # to the markets of whoever signs in (straight to theirs when they have one), not to ``site``'s, which may
     # not be theirs
@@ -87,6 +94,8 @@ def mount_market_pages(app: web.Application, service: MarketService, site: str, 
     pages.add_get(market + "/trace", trace_form_page)
     pages.add_get(market + "/trace/{trace_code:.+}", trace_result_page)
     pages.add_get(CHOOSER_PATH, markets_page)
+    pages.add_get(PUBLIC_PRICES_PATH, public_markets_page)
+    pages.add_get(PUBLIC_TRACE_PATH, public_markets_page)
     pages.add_get(manage, stalls_page)
     pages.add_post(manage + "/licence-policy", set_licence_policy)
     pages.add_post(manage + "/stalls", add_stall)

@@ -14,6 +14,8 @@ from community.voting.tally import Approvals, Ballot, Capacity, Choice, Delegati
 
 OPENS = datetime(2026, 12, 1, 1, 0, tzinfo=UTC)  # 09:00 in Shanghai
 CLOSES = OPENS + timedelta(days=7, hours=9)  # 12-08 18:00 in Shanghai
+NOTICE = timedelta(days=15)
+"""Each proposal's notice was published the legal notice period before its opening (or earlier)."""
 DURING = OPENS + timedelta(days=4, hours=11)  # 12-05 20:00 in Shanghai
 AFTER = CLOSES + timedelta(hours=2)
 DEVELOPER = "dev-hengda"
@@ -56,7 +58,7 @@ async def seed_compound(service: VotingService) -> Seeded:
     frozen = OPENS - timedelta(days=1)
     await service.open_proposal(
         Proposal(LIFTS, Matter.USE_OF_MAINTENANCE_FUNDS, "使用维修资金更换 1、2 栋电梯", OPENS, CLOSES),
-        roll(frozen), body=LIFTS_TEXT, created_by="pm-zhang", community_id=COMMUNITY,
+        roll(frozen), body=LIFTS_TEXT, created_by="pm-zhang", community_id=COMMUNITY, now=OPENS - NOTICE,
         attachments=[{"title": "三家电梯公司报价对比（PDF）", "ref": "https://files.example/lifts/quotes-2026.pdf",
                       "sha256": "5d41402abc4b2a76b9719d911017c592" * 2}])
     await service.record_delegation(Delegation("wang", "sun", LIFTS, "2-201"), frozen)
@@ -83,14 +85,14 @@ async def seed_compound(service: VotingService) -> Seeded:
         Proposal(CHARGERS, Matter.USE_OF_COMMON_PARTS, "利用地面停车区设置 12 个电动车充电桩",
                  CLOSES + timedelta(days=20), CLOSES + timedelta(days=34)),
         roll(frozen), body="由物业引入充电运营商，收益的 60% 计入公共收益。", created_by="pm-zhang",
-        community_id=COMMUNITY)
+        community_id=COMMUNITY, now=frozen)
 
     past_opens = OPENS - timedelta(days=60)
     await service.open_proposal(
         Proposal(COMMITTEE, Matter.OWNERS_COMMITTEE, "第二届业主委员会选举", past_opens,
                  past_opens + timedelta(days=10), Election(("李明", "赵丽", "孙强", "周洁"), 3)),
         roll(past_opens - timedelta(days=1)), body="应选委员 3 名，每户最多同意 3 名候选人。", created_by="pm-zhang",
-        community_id=COMMUNITY)
+        community_id=COMMUNITY, now=past_opens - NOTICE)
     for unit_id, voter, approved in (
         ("1-101", "wang", {"李明", "赵丽", "周洁"}), ("1-102", "wang", {"李明", "赵丽", "周洁"}),
         ("1-201", "li", {"李明", "赵丽"}), ("1-202", "zhao", {"赵丽", "孙强"}), ("2-101", "chen", {"李明", "周洁"}),

@@ -17,6 +17,7 @@ from playwright.async_api import Browser, async_playwright
 
 from accounts.pages import mount_pages
 from community.access.directory import Community
+from community.voting.notice import TEST_INSTALLATION_NOTICE
 from community.voting.pages import mount_voting_pages
 from community.voting.service import VotingService
 from community.voting.web import mount as mount_voting_api
@@ -55,7 +56,7 @@ async def running_site(tmp_path: Path) -> AsyncIterator[RunningSite]:
     await migrate(engine, "accounts")
     clock = Clock(DURING)
     accounts = await demo_accounts_of(engine, Community(COMMUNITY, COMMUNITY, "荷花小区"), clock())
-    voting = VotingService(engine)
+    voting = VotingService(engine, notice=TEST_INSTALLATION_NOTICE)
     seeded = await seed_compound(voting)
     authority = TokenAuthority(b"browser-test-secret-of-32-bytes!")
     app = web.Application()

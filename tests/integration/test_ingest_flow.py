@@ -108,7 +108,7 @@ async def test_the_same_event_delivered_twice_is_one_point(running_gateway: Gate
     publish(mosquitto.port, [(GATE, gate_event("dup-1")), (GATE, gate_event("dup-1"))])
     publish(mosquitto.port, [(GATE, gate_event("marker", ts=1_795_000_001_000))])
     await wait_for_count(running_gateway.store, Measurement.GATE_EVENT, 2)
-    assert running_gateway.metrics.value("sc_gateway_messages_received_total", channel="event") == 3
+    assert running_gateway.metrics.value("sc_gateway_messages_received_total", channel="event", transport="mqtt") == 3
     rows = await running_gateway.store.select(PointQuery(Measurement.GATE_EVENT))
     assert sorted(r["event_id"] for r in rows) == ["dup-1", "marker"]
 

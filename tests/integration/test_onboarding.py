@@ -504,7 +504,8 @@ async def test_the_onboarding_routes_are_described(site: Site) -> None:
             if path.startswith((INVITATIONS, CODES)) or "{account_id}" in path} == {
         (INVITATIONS, "post"), (INVITATIONS, "get"), (INVITATIONS + "/{invitation_id}/revoke", "post"),
         (CODES, "post"), ("/api/accounts/{account_id}/password-reset", "post"),
-        ("/api/accounts/{account_id}/disable", "post"), ("/api/accounts/{account_id}/enable", "post")}
+        ("/api/accounts/{account_id}/disable", "post"), ("/api/accounts/{account_id}/enable", "post"),
+        ("/api/accounts/{account_id}/committee", "put")}
     assert document["paths"]["/api/accounts/{account_id}/password-reset"]["post"]["x-roles"] == [
         "market_operator", "property_manager"]
 

@@ -432,3 +432,37 @@ async def test_the_api_keeps_a_scan_sent_as_the_body_and_refuses_what_is_no_scan
     assert supervisor.status == 403
     assert len(pages.kept()) == 1
     assert licence.document.kind is DocumentKind.BUSINESS_LICENCE
+
+
+# --- the portal's public links: a market that exists, whatever SC_SITE says ---------------------------------
+
+async def test_the_public_links_offer_the_installations_markets(pages: Pages) -> None:
+    portal = await (await pages.client.get("/", headers=HTML)).text()
+    assert 'href="/market/prices"' in portal and 'href="/market/trace"' in portal
+    for path, slug in (("/market/prices", "prices"), ("/market/trace", "trace")):
+        chooser = await pages.client.get(path, headers=HTML, allow_redirects=False)
+        text = await chooser.text()
+        assert chooser.status == 200, text
+        assert f'href="/market/{SITE}/{slug}"' in text and f'href="/market/{OTHER}/{slug}"' in text
+        assert "北苑农贸市场" in text
+
+
+async def test_the_public_links_say_there_is_no_market_yet_then_go_straight_to_the_first(
+        engine: AsyncEngine, tmp_path: Path) -> None:
+    store = EmbeddedStore(tmp_path / "ts.sqlite")
+    await store.open()
+    clock = Clock()
+    service = MarketService(engine, RecordingDownlink(), store, clock, MarketSettings(scan_dir=tmp_path / "scans"))
+    app = web.Application()
+    mount_pages(app, AccountService(engine), AUTHORITY, clock)
+    mount_market_pages(app, service, "no-such-market", AUTHORITY, clock)  # SC_SITE names no market
+    async with TestClient(TestServer(app)) as client:
+        empty = await client.get("/market/prices", headers=HTML, allow_redirects=False)
+        assert empty.status == 200 and "还没有开通农贸市场" in await empty.text()
+        await service.create_market(Market("nanhu", "南湖农贸市场", "南湖路 18 号", "12315"), NOW)
+        for path in ("/market/prices", "/market/trace"):
+            only = await client.get(path, headers=HTML, allow_redirects=False)
+            assert only.status == 303 and only.headers["Location"] == f"/market/nanhu/{path.rsplit('/', 1)[1]}"
+        board = await client.get("/market/prices", headers=HTML)
+        assert board.status == 200 and "南湖农贸市场" in await board.text()
+    await store.close()

@@ -21,6 +21,7 @@ from accounts.domain import AccountRefusal
 from accounts.pages import mount_pages
 from accounts.service import AccountService, SignInRefused
 from accounts.throttling import SignInRules, SignInThrottle
+from community.voting.notice import TEST_INSTALLATION_NOTICE
 from community.voting.pages import mount_voting_pages
 from community.voting.service import VotingService
 from community.voting.web import mount as mount_voting_api
@@ -61,7 +62,7 @@ def build_app(engine: AsyncEngine, clock: Clock, accounts: AccountService, *, ht
             return await handler(request.clone(scheme="https"))  # type: ignore[no-any-return]
 
         app.middlewares.append(behind_tls)
-    voting = VotingService(engine)
+    voting = VotingService(engine, notice=TEST_INSTALLATION_NOTICE)
     mount_pages(app, accounts, AUTHORITY, clock)
     mount_voting_pages(app, voting)
     mount_voting_api(app, voting, AUTHORITY, clock)
@@ -74,7 +75,7 @@ async def site(engine: AsyncEngine) -> AsyncIterator[Site]:
     accounts = AccountService(engine)
     await seed_demo_accounts(accounts, NOW)
     async with TestClient(TestServer(build_app(engine, clock, accounts))) as client:
-        yield Site(client, clock, accounts, VotingService(engine))
+        yield Site(client, clock, accounts, VotingService(engine, notice=TEST_INSTALLATION_NOTICE))
 
 
 async def csrf_of(client: TestClient[Any, Any], path: str) -> str:

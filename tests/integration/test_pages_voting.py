@@ -21,6 +21,7 @@ from accounts.demo import DEMO_PASSWORD
 from accounts.pages import mount_pages
 from community.access.directory import Community
 from community.voting.audit import ReceiptStatus
+from community.voting.notice import TEST_INSTALLATION_NOTICE
 from community.voting.pages import mount_voting_pages
 from community.voting.rules import ORDINARY_RULE, Matter
 from community.voting.service import Accepted, VotingService
@@ -72,17 +73,17 @@ class Site(PageSession):
 async def site(engine: AsyncEngine) -> AsyncIterator[Site]:
     clock = Clock()
     accounts = await demo_accounts_of(engine, Community(COMMUNITY, "c1-site", "荷花小区"), OPENS)
-    voting = VotingService(engine)
+    voting = VotingService(engine, notice=TEST_INSTALLATION_NOTICE)
     await voting.open_proposal(Proposal(LIFTS, Matter.USE_OF_MAINTENANCE_FUNDS, "更换电梯", OPENS, CLOSES), roll(),
-                               body=LIFTS_BODY, created_by="pm-zhang", community_id=COMMUNITY, attachments=[
+                               body=LIFTS_BODY, created_by="pm-zhang", community_id=COMMUNITY, now=OPENS, attachments=[
                                    {"title": "报价单", "ref": "https://files.example/quote.pdf"},
                                    {"title": "可疑附件", "ref": "javascript:alert(1)"}])
     await voting.open_proposal(Proposal("p-later", Matter.USE_OF_COMMON_PARTS, "设置充电桩", CLOSES, CLOSES
                                         + timedelta(days=7)), roll(), body="", created_by="pm-zhang",
-                               community_id=COMMUNITY)
+                               community_id=COMMUNITY, now=OPENS)
     await voting.open_proposal(Proposal("p-old", Matter.MANAGEMENT_COVENANT, "修改管理规约", OPENS - timedelta(days=30),
                                         OPENS - timedelta(days=20)), roll(), body="", created_by="pm-zhang",
-                               community_id=COMMUNITY)
+                               community_id=COMMUNITY, now=OPENS)
     app = web.Application()
     mount_pages(app, accounts, AUTHORITY, clock)
     mount_voting_pages(app, voting)
@@ -275,12 +276,15 @@ async def test_the_committee_publishes_and_the_result_shows_the_four_ratios(site
     assert published is not None
     assert f'id="chain-head">{published.head.head_hash}<' in result
     assert "<svg" in section(result, "charts")
+    detail = words(section(result, "breakdown"))
+    assert "同意 284.92 2" in detail and "反对 100.00 1" in detail and "未投票 0.00 0" in detail
+    assert "同意的业主人数 ：66.67%" in detail and "至少需 2 人，多出 0 人" in detail
 
 
 async def test_an_election_ballot_approves_at_most_the_seats(site: Site) -> None:
     await site.voting.open_proposal(Proposal("p-committee", Matter.OWNERS_COMMITTEE, "选举业主委员会", OPENS, CLOSES,
                                              Election(("李明", "赵丽", "孙强"), 2)),
-                                    roll(), body="", created_by="pm-zhang", community_id=COMMUNITY)
+                                    roll(), body="", created_by="pm-zhang", community_id=COMMUNITY, now=OPENS)
     token = await site.sign_in("wang")
     url = "/voting/proposals/p-committee/ballot"
     too_many = await site.post(url, [("cast.1-101", "1"), ("approve.1-101", "李明"), ("approve.1-101", "赵丽"),

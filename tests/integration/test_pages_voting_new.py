@@ -26,6 +26,7 @@ from accounts.storage import AccountRepository
 from community.access.directory import Building, Community, Unit
 from community.access.storage import DirectoryRepository
 from community.ownership.service import OwnershipService
+from community.voting.notice import TEST_INSTALLATION_NOTICE
 from community.voting.pages import mount_voting_pages
 from community.voting.rules import Matter
 from community.voting.service import VotingService
@@ -80,7 +81,7 @@ async def site(engine: AsyncEngine) -> AsyncIterator[Site]:
         await directory.add_community(Community("c3", "c3-site", "竹园小区"))
         await directory.add_building(Building("z1", "c3", "1栋"))
         await directory.add_unit(Unit("z1-101", "z1", "1单元", "101", Decimal("88.00")))
-    ownership, voting, clock = OwnershipService(engine), VotingService(engine), Clock()
+    ownership, voting, clock = OwnershipService(engine), VotingService(engine, notice=TEST_INSTALLATION_NOTICE), Clock()
     clock.now = OPENS - timedelta(days=3)
     await ownership.import_register("c1", REGISTER, "pm-1", T0)
     await ownership.import_register("c2", C2_REGISTER, "pm-2", T0)

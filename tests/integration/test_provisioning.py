@@ -143,3 +143,41 @@ async def test_the_gateway_user_reads_every_device_through_the_acl(
         await wait_for_count(gateway.store, Measurement.GATE_EVENT, 1)
     finally:
         await gateway.stop()
+
+
+def test_the_demos_two_sites_are_provisioned_and_simulated_each_device_as_its_own_user(tmp_path: Path) -> None:
+    """What the compose stack runs: `provision --demo` and `simulate --demo` (the north site beside the main one)."""
+    out = tmp_path / "mosquitto"
+    environment = {key: value for key, value in os.environ.items() if not key.startswith("SC_")} | {"SC_SITE": "demo"}
+    subprocess.run([SMARTCITY, "provision", "--gates", "2", "--scales", "1", "--demo", "--out", str(out)],
+                   env=environment, check=True, capture_output=True)
+    with (out / "credentials.csv").open() as handle:
+        users = {row["username"]: row for row in csv.DictReader(handle)}
+    assert {"north-gate-01", "north-gate-02", "north-scale-01", "gate-01", "gate-02", "scale-01"} <= set(users)
+    broker = Mosquitto(anonymous=False, extra_config=f"password_file {out}/passwd\nacl_file {out}/acl\n")
+    broker.start()
+    try:
+        listener = client(broker, "gateway", users["gateway"]["password"])
+        assert connect(listener, broker) == 0
+        heard: list[str] = []
+        subscribed = threading.Event()
+        listener.on_message = lambda _c, _u, message: heard.append(message.topic)
+        listener.on_subscribe = lambda *_: subscribed.set()
+        listener.subscribe("sc/v1/#", qos=1)
+        assert subscribed.wait(5)
+        simulated = subprocess.run(
+            [SMARTCITY, "simulate", "--gates", "2", "--scales", "1", "--demo", "--seed", "7", "--rate", "40",
+             "--duration", "3", "--credentials", str(out / "credentials.csv")],
+            env=environment | {"SC_MQTT_URL": f"mqtt://127.0.0.1:{broker.port}"}, capture_output=True, text=True,
+            timeout=60)
+        assert simulated.returncode == 0, simulated.stderr
+        time.sleep(0.5)
+        listener.disconnect()
+        listener.loop_stop()
+    finally:
+        broker.cleanup()
+    assert "published (demo):" in simulated.stdout and "published (demo-north):" in simulated.stdout
+    assert simulated.stdout.count("dropped=0") == 2, f"every device's messages reached the broker: {simulated.stdout}"
+    devices = {tuple(topic.split("/")[2:5]) for topic in heard}
+    assert ("demo", "gate", "gate-01") in devices and ("demo-north", "gate", "north-gate-01") in devices, devices
+    assert any(site == "demo-north" and kind == "scale" for site, kind, _ in devices), devices

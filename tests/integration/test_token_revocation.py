@@ -20,6 +20,7 @@ from accounts.demo import DEMO_PASSWORD, seed_demo_accounts
 from accounts.pages import mount_pages
 from accounts.service import AccountService
 from accounts.storage import AccountRepository
+from community.voting.notice import TEST_INSTALLATION_NOTICE
 from community.voting.pages import mount_voting_pages
 from community.voting.service import VotingService
 from community.voting.web import mount as mount_voting_api
@@ -55,7 +56,7 @@ class Site:
 
 @pytest.fixture
 async def site(engine: AsyncEngine) -> AsyncIterator[Site]:
-    clock, accounts, voting = Clock(), AccountService(engine), VotingService(engine)
+    clock, accounts, voting = Clock(), AccountService(engine), VotingService(engine, notice=TEST_INSTALLATION_NOTICE)
     await seed_demo_accounts(accounts, NOW)
     app = web.Application()
     mount_pages(app, accounts, AUTHORITY, clock)

@@ -13,6 +13,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from community.voting import ORDINARY_RULE, Matter
+from community.voting.notice import TEST_INSTALLATION_NOTICE
 from community.voting.service import VotingService
 from community.voting.web import create_app
 from tests.integration.api_accounts import check_tokens_with_accounts
@@ -66,7 +67,8 @@ PROPOSAL: dict[str, Any] = {
 async def api(engine: AsyncEngine) -> AsyncIterator[tuple[TestClient[Any, Any], Clock]]:
     clock = Clock()
     await seed_units(engine)  # the communities a proposal may be for (its roll is given, not the register's)
-    app = await check_tokens_with_accounts(create_app(VotingService(engine), AUTHORITY, clock), engine, SUBJECTS)
+    voting = VotingService(engine, notice=TEST_INSTALLATION_NOTICE)  # the proposals open two hours after notice
+    app = await check_tokens_with_accounts(create_app(voting, AUTHORITY, clock), engine, SUBJECTS)
     async with TestClient(TestServer(app)) as client:
         yield client, clock
 

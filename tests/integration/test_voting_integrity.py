@@ -19,6 +19,7 @@ from sqlalchemy import delete, text, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from community.voting.audit import GENESIS_HASH, ChainProblemKind
+from community.voting.notice import TEST_INSTALLATION_NOTICE
 from community.voting.rules import Matter
 from community.voting.service import Accepted, Refused, VotingService
 from community.voting.storage import ballot_log, delegations, roll_units
@@ -56,8 +57,8 @@ async def vote(service: VotingService, proposal_id: str = "p1") -> None:
 
 @pytest.fixture
 async def voted(engine: AsyncEngine) -> AsyncIterator[VotingService]:
-    service = VotingService(engine)
-    await service.open_proposal(proposal(), roll(), body="", created_by="pm-1")
+    service = VotingService(engine, notice=TEST_INSTALLATION_NOTICE)
+    await service.open_proposal(proposal(), roll(), body="", created_by="pm-1", now=OPENS)
     await vote(service)
     yield service
 
@@ -119,8 +120,8 @@ async def test_a_ballot_changed_in_the_database_is_still_caught(voted: VotingSer
 
 
 async def test_after_close_a_roll_edit_is_caught_even_when_nobody_voted(engine: AsyncEngine) -> None:
-    service = VotingService(engine)
-    await service.open_proposal(proposal("p-empty"), roll(), body="", created_by="pm-1")
+    service = VotingService(engine, notice=TEST_INSTALLATION_NOTICE)
+    await service.open_proposal(proposal("p-empty"), roll(), body="", created_by="pm-1", now=OPENS)
     published = await service.close("p-empty", CLOSES, "pm-1")
     assert published.head.length == 0 and published.head.head_hash == published.result["roll_digest"]
     assert (await service.verify("p-empty")).is_clean
@@ -145,8 +146,8 @@ async def test_an_exported_record_is_recounted_without_the_database(tmp_path: Pa
     url = f"sqlite+aiosqlite:///{tmp_path / 'votes.db'}"
     made = create_engine(url)
     await migrate(made, "community")
-    service = VotingService(made)
-    await service.open_proposal(proposal(), roll(), body="", created_by="pm-1")
+    service = VotingService(made, notice=TEST_INSTALLATION_NOTICE)
+    await service.open_proposal(proposal(), roll(), body="", created_by="pm-1", now=OPENS)
     await vote(service)
     await service.close("p1", CLOSES, "pm-1")
     await made.dispose()
@@ -177,8 +178,8 @@ async def test_an_open_vote_exports_its_hash_chain_alone_which_the_published_rec
     url = f"sqlite+aiosqlite:///{tmp_path / 'votes.db'}"
     made = create_engine(url)
     await migrate(made, "community")
-    service = VotingService(made)
-    await service.open_proposal(proposal(), roll(), body="", created_by="pm-1")
+    service = VotingService(made, notice=TEST_INSTALLATION_NOTICE)
+    await service.open_proposal(proposal(), roll(), body="", created_by="pm-1", now=OPENS)
     await vote(service)
 
     exported = smartcity("votes", "export", "p1", "--out", str(tmp_path / "open.json"), database_url=url)
@@ -207,8 +208,8 @@ async def test_votes_verify_exits_1_on_a_roll_edited_in_the_database(tmp_path: P
     url = f"sqlite+aiosqlite:///{tmp_path / 'votes.db'}"
     made = create_engine(url)
     await migrate(made, "community")
-    service = VotingService(made)
-    await service.open_proposal(proposal(), roll(), body="", created_by="pm-1")
+    service = VotingService(made, notice=TEST_INSTALLATION_NOTICE)
+    await service.open_proposal(proposal(), roll(), body="", created_by="pm-1", now=OPENS)
     await vote(service)
     async with made.begin() as connection:
         await connection.execute(update(roll_units).where(roll_units.c.unit_id == "1-101").values(area_m2="300.00"))
@@ -279,7 +280,7 @@ async def test_upgrading_keeps_older_logs_verifiable_and_anchors_the_rest(engine
             "INSERT INTO voting_results (proposal_id, closed_at, chain_length, chain_head, result, published_by) "
             "VALUES ('p-published', :at, 0, :head, '{}', 'pm-1')"), {"at": CLOSES, "head": "0" * 64})
     await migrate(engine, "community")
-    service = VotingService(engine)
+    service = VotingService(engine, notice=TEST_INSTALLATION_NOTICE)
 
     published_before = await service.verify("p-published")
     assert not published_before.log_anchored and not published_before.chain_problems, "its head is still 64 zeros"

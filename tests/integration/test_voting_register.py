@@ -28,6 +28,7 @@ from community.voting import Ballot, BallotRefusal, Capacity, Choice, Matter, Pr
 from community.voting import Unit as RollUnit
 from community.voting import VoterRoll as Roll
 from community.voting.deliberation import CommentRefusal
+from community.voting.notice import TEST_INSTALLATION_NOTICE
 from community.voting.register_roll import RollProblemKind
 from community.voting.service import (
     Accepted,
@@ -87,7 +88,7 @@ async def compound(engine: AsyncEngine) -> tuple[OwnershipService, VotingService
     await seed_units(engine)
     ownership = OwnershipService(engine)
     await ownership.import_register("c1", REGISTER, "pm-zhang", T0)
-    return ownership, VotingService(engine)
+    return ownership, VotingService(engine, notice=TEST_INSTALLATION_NOTICE)
 
 
 # --- the register ---------------------------------------------------------------------------------------------------
@@ -226,7 +227,8 @@ async def test_concurrent_freezes_write_one_roll(compound: tuple[OwnershipServic
     for number in range(3):
         await voting.open_proposal_from_register(proposal(f"p{number}"), "c1", body="", created_by="pm-zhang",
                                                  now=OPENS - timedelta(days=1))
-    second_service = VotingService(engine)  # another process would have its own service over the same database
+    # another process would have its own service over the same database
+    second_service = VotingService(engine, notice=TEST_INSTALLATION_NOTICE)
     now = OPENS + timedelta(seconds=2)
     await asyncio.gather(voting.tick(now), second_service.tick(now), voting.freeze_roll("p1", now),
                          second_service.freeze_roll("p1", now))
@@ -277,7 +279,7 @@ async def test_before_freezing_the_owners_the_register_lists_now_deliberate(
 
 async def test_a_register_that_gives_no_roll(engine: AsyncEngine) -> None:
     await seed_units(engine)
-    voting = VotingService(engine)
+    voting = VotingService(engine, notice=TEST_INSTALLATION_NOTICE)
     with pytest.raises(ValueError, match="no unit of community 'c1' had a recorded owner"):
         await voting.open_proposal_from_register(proposal(), "c1", body="", created_by="pm-zhang", now=OPENS)
     with pytest.raises(UnknownProposal):  # nothing was stored
@@ -325,7 +327,7 @@ async def test_upgrading_a_database_with_proposals_keeps_them_working(engine_at_
             "INSERT INTO voting_comments (proposal_id, author_id, body, posted_at) "
             "VALUES ('p-old', 'wang', '同意', :at)"), {"at": frozen})
     await migrate(engine, "community")
-    voting = VotingService(engine)
+    voting = VotingService(engine, notice=TEST_INSTALLATION_NOTICE)
     proposal_loaded, roll = await voting.load("p-old")
     assert roll == Roll((RollUnit("1-101", "1栋101", Decimal("89.37"), frozenset({"wang"})),), frozen)
     state = (await voting.state("p-old", OPENS)).roll_state
@@ -349,8 +351,8 @@ async def test_votes_verify_says_a_proposal_that_has_not_opened_has_nothing_to_v
     await migrate(made, "community")
     await seed_units(made)
     await OwnershipService(made).import_register("c1", REGISTER, "pm-zhang", T0)
-    await VotingService(made).open_proposal_from_register(proposal("p-later"), "c1", body="", created_by="pm-1",
-                                                          now=OPENS - timedelta(days=3))
+    await VotingService(made, notice=TEST_INSTALLATION_NOTICE).open_proposal_from_register(
+        proposal("p-later"), "c1", body="", created_by="pm-1", now=OPENS - timedelta(days=3))
     await made.dispose()
     smartcity = str(Path(sys.executable).parent / "smartcity")
     environment = dict(os.environ, SC_DATABASE_URL=url, SC_LOG_LEVEL="WARNING")
@@ -390,7 +392,7 @@ async def test_upgrading_gives_proposals_the_community_their_roll_names_or_none(
                     "INSERT INTO voting_roll_units (proposal_id, unit_id, label, area_m2, owner_ids, held_by_developer)"
                     " VALUES (:id, :unit, :unit, '80.00', '[\"wang\"]', false)"), {"id": proposal_id, "unit": unit_id})
     await migrate(engine, "community")
-    voting = VotingService(engine)
+    voting = VotingService(engine, notice=TEST_INSTALLATION_NOTICE)
     communities = {proposal_id: (await voting.state(proposal_id, OPENS)).community_id for proposal_id in rolls}
     assert communities == {"p-register": "c2", "p-c1-units": "c1", "p-mixed": None, "p-by-hand": None}
     assert await voting.proposal_ids(10, ["c1"]) == ["p-c1-units"]

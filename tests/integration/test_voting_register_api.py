@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from community.ownership.service import OwnershipService
 from community.ownership.web import mount as mount_ownership_api
+from community.voting.notice import TEST_INSTALLATION_NOTICE
 from community.voting.service import VotingService
 from community.voting.web import mount as mount_voting_api
 from tests.integration.api_accounts import check_tokens_with_accounts
@@ -62,7 +63,7 @@ P = "/api/voting/proposals/p-lifts"
 async def api(engine: AsyncEngine) -> AsyncIterator[tuple[TestClient[Any, Any], Clock, VotingService]]:
     await seed_units(engine)
     await OwnershipService(engine).import_register("c1", REGISTER, "pm-zhang", T0)
-    clock, voting = Clock(), VotingService(engine)
+    clock, voting = Clock(), VotingService(engine, notice=TEST_INSTALLATION_NOTICE)
     app = web.Application()
     mount_voting_api(app, voting, AUTHORITY, clock)
     mount_ownership_api(app, OwnershipService(engine), AUTHORITY, clock)

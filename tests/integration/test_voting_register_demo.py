@@ -21,6 +21,7 @@ from community.ownership.demo import (
 )
 from community.ownership.service import OwnershipService
 from community.voting.demo import COMMON_PARTS, LIFTS, demo_proposal_ids, seed_demo_proposals
+from community.voting.notice import TEST_INSTALLATION_NOTICE
 from community.voting.participation import Phase, phase_of
 from community.voting.rules import Matter
 from community.voting.service import Accepted, VotingService
@@ -38,7 +39,7 @@ async def test_the_demo_compound_has_a_live_vote_and_an_upcoming_one(engine: Asy
     generator = TrafficGenerator("demo", gates=4, scales=0, seed=3, gate_keys=GateKeys(SITE_KEY, PASS_KEY))
     access = AccessService(engine, RecordingDownlink(), Clock(NOW), KEYS, SETTINGS)
     assert await seed_demo(access, "demo", generator.community_roster(), NOW)
-    ownership, voting = OwnershipService(engine), VotingService(engine)
+    ownership, voting = OwnershipService(engine), VotingService(engine, notice=TEST_INSTALLATION_NOTICE)
     assert await seed_demo_ownership(ownership, access, "demo", NOW)
     assert await seed_demo_proposals(voting, "demo", NOW)
     assert not await seed_demo_ownership(ownership, access, "demo", NOW), "seeding twice changes nothing"
@@ -81,7 +82,7 @@ async def test_the_demo_compound_has_a_live_vote_and_an_upcoming_one(engine: Asy
 async def test_a_demo_without_gates_has_no_owners_and_no_vote(engine: AsyncEngine) -> None:
     access = AccessService(engine, RecordingDownlink(), Clock(NOW), KEYS, SETTINGS)
     assert await seed_demo(access, "demo", (), NOW)
-    voting = VotingService(engine)
+    voting = VotingService(engine, notice=TEST_INSTALLATION_NOTICE)
     assert not await seed_demo_ownership(OwnershipService(engine), access, "demo", NOW)
     assert not await seed_demo_proposals(voting, "demo", NOW)
     assert await voting.proposal_ids(10) == []
@@ -92,7 +93,7 @@ async def test_the_second_demo_community_gets_its_own_register_and_proposals(eng
     generator = TrafficGenerator(north, gates=3, scales=0, seed=5, gate_keys=GateKeys(SITE_KEY, PASS_KEY))
     access = AccessService(engine, RecordingDownlink(), Clock(NOW), KEYS, SETTINGS)
     assert await seed_demo(access, north, generator.community_roster(), NOW)
-    ownership, voting = OwnershipService(engine), VotingService(engine)
+    ownership, voting = OwnershipService(engine), VotingService(engine, notice=TEST_INSTALLATION_NOTICE)
     assert await seed_demo_ownership(ownership, access, north, NOW, developer=NORTH_DEVELOPER)
     assert await seed_demo_proposals(voting, north, NOW, created_by="pm-north")
     assert not await seed_demo_proposals(voting, north, NOW, created_by="pm-north"), "seeding twice changes nothing"

@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from accounts.pages import mount_pages
 from community.access.directory import Community
 from community.ownership.service import OwnershipService
+from community.voting.notice import TEST_INSTALLATION_NOTICE
 from community.voting.pages import mount_voting_pages
 from community.voting.service import VotingService
 from relational.database import migrate
@@ -33,7 +34,7 @@ async def site(engine: AsyncEngine) -> AsyncIterator[Site]:
     await seed_units(engine)
     accounts = await demo_accounts_of(engine, Community("c1", "c1-site", "荷花小区"), T0)
     await OwnershipService(engine).import_register("c1", REGISTER, "pm-zhang", T0)
-    voting = VotingService(engine)
+    voting = VotingService(engine, notice=TEST_INSTALLATION_NOTICE)
     await voting.open_proposal_from_register(proposal(), "c1", body="拟使用维修资金更换电梯。", created_by="pm-zhang",
                                              now=OPENS - timedelta(days=3))
     clock = Clock()

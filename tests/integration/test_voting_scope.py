@@ -23,6 +23,7 @@ from accounts.service import AccountService
 from community.ownership.register import Owner, UnitOwnership
 from community.ownership.service import OwnershipService
 from community.ownership.web import mount as mount_ownership_api
+from community.voting.notice import TEST_INSTALLATION_NOTICE
 from community.voting.service import VotingService
 from community.voting.web import mount as mount_voting_api
 from tests.integration.api_accounts import give_accounts
@@ -101,7 +102,7 @@ async def compound(engine: AsyncEngine) -> AsyncIterator[Compound]:
     ownership = OwnershipService(engine)
     await ownership.import_register("c1", REGISTER, "pm-1", T0)
     await ownership.import_register("c2", C2_REGISTER, "pm-2", T0)
-    clock, voting = Clock(), VotingService(engine)
+    clock, voting = Clock(), VotingService(engine, notice=TEST_INSTALLATION_NOTICE)
     app = web.Application()
     mount_voting_api(app, voting, AUTHORITY, clock)
     mount_ownership_api(app, ownership, AUTHORITY, clock)

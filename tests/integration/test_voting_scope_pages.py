@@ -19,6 +19,7 @@ from accounts.pages import mount_pages
 from accounts.service import AccountService
 from accounts.storage import AccountRepository
 from community.ownership.service import OwnershipService
+from community.voting.notice import TEST_INSTALLATION_NOTICE
 from community.voting.pages import mount_voting_pages
 from community.voting.rules import Matter
 from community.voting.service import Accepted, VotingService
@@ -64,7 +65,7 @@ async def people(engine: AsyncEngine) -> AccountService:
 @pytest.fixture
 async def site(engine: AsyncEngine) -> AsyncIterator[Site]:
     await seed_units(engine)
-    ownership, voting, clock = OwnershipService(engine), VotingService(engine), Clock()
+    ownership, voting, clock = OwnershipService(engine), VotingService(engine, notice=TEST_INSTALLATION_NOTICE), Clock()
     await ownership.import_register("c1", REGISTER, "pm-1", T0)
     await ownership.import_register("c2", C2_REGISTER, "pm-2", T0)
     for proposal_id, community_id in (("p-c1", "c1"), ("p-c2", "c2")):

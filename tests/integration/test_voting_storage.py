@@ -29,6 +29,7 @@ from community.voting import (
     recount_from_log,
     verify_chain,
 )
+from community.voting.notice import TEST_INSTALLATION_NOTICE
 from community.voting.storage import LogConflict, VotingRepository, ballot_log
 from relational.database import create_engine, migrate, version_table
 
@@ -157,8 +158,8 @@ async def test_casting_checks_the_rules_keeps_the_last_ballot_and_gives_receipts
     from community.voting import BallotRefusal, ReceiptStatus
     from community.voting.service import Accepted, Refused, VotingService
 
-    service = VotingService(engine)
-    await service.open_proposal(proposal(), roll(), body="", created_by="pm-1")
+    service = VotingService(engine, notice=TEST_INSTALLATION_NOTICE)
+    await service.open_proposal(proposal(), roll(), body="", created_by="pm-1", now=OPENS)
     first = await service.cast(Ballot("p1", "1-101", "wang", Capacity.OWNER, Choice.OPPOSE), OPENS)
     assert isinstance(first, Accepted)
     second = await service.cast(Ballot("p1", "1-101", "wang", Capacity.OWNER, Choice.AGREE), OPENS + timedelta(1))
@@ -190,10 +191,10 @@ async def test_concurrent_ballots_all_land_in_one_unbroken_chain(engine: AsyncEn
 
     from community.voting.service import Accepted, VotingService
 
-    service = VotingService(engine)
+    service = VotingService(engine, notice=TEST_INSTALLATION_NOTICE)
     units = [Unit(f"u{n}", f"{n}", Decimal("50"), frozenset({f"o{n}"})) for n in range(12)]
     big_roll = VoterRoll(tuple(units), frozen_at=OPENS - timedelta(hours=1))
-    await service.open_proposal(proposal(), big_roll, body="", created_by="pm-1")
+    await service.open_proposal(proposal(), big_roll, body="", created_by="pm-1", now=OPENS)
     results = await asyncio.gather(*[
         service.cast(Ballot("p1", f"u{n}", f"o{n}", Capacity.OWNER, Choice.AGREE), OPENS) for n in range(12)
     ])
@@ -211,8 +212,8 @@ async def test_votes_verify_command_recounts_and_flags_tampering(tmp_path: Path)
     url = f"sqlite+aiosqlite:///{tmp_path / 'votes.db'}"
     made = create_engine(url)
     await migrate(made, "community")
-    service = VotingService(made)
-    await service.open_proposal(proposal(), roll(), body="", created_by="pm-1")
+    service = VotingService(made, notice=TEST_INSTALLATION_NOTICE)
+    await service.open_proposal(proposal(), roll(), body="", created_by="pm-1", now=OPENS)
     await service.cast(Ballot("p1", "1-101", "wang", Capacity.OWNER, Choice.AGREE), OPENS)
     await service.cast(Ballot("p1", "1-102", "li", Capacity.OWNER, Choice.AGREE), OPENS)
     smartcity = str(Path(sys.executable).parent / "smartcity")
@@ -240,8 +241,8 @@ async def test_a_published_result_catches_a_log_truncated_afterwards(engine: Asy
 
     from community.voting.service import StillOpen, VotingService
 
-    service = VotingService(engine)
-    await service.open_proposal(proposal(), roll(), body="", created_by="pm-1")
+    service = VotingService(engine, notice=TEST_INSTALLATION_NOTICE)
+    await service.open_proposal(proposal(), roll(), body="", created_by="pm-1", now=OPENS)
     await service.cast(Ballot("p1", "1-101", "wang", Capacity.OWNER, Choice.AGREE), OPENS)
     await service.cast(Ballot("p1", "1-102", "li", Capacity.OWNER, Choice.AGREE), OPENS)
     with pytest.raises(StillOpen):

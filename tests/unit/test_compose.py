@@ -106,6 +106,8 @@ def test_the_services_use_postgresql_and_seed_the_simulators_devices() -> None:
 
     for name in ("--gates", "--scales", "--seed"):
         assert option(demo, name) == option(simulator, name), name
+    # the services seed both demo sites: both are simulated, every device with its broker user
+    assert "--demo" in demo and "--demo" in simulator and "--demo" in services["provision"]["command"][0]
     keys = ("SC_SITE", "SC_CREDENTIAL_HASH_KEY", "SC_VISITOR_PASS_KEY")
     assert all(services["services"]["environment"][k] == services["simulator"]["environment"][k] for k in keys)
 

@@ -436,8 +436,8 @@ async def test_invalid_messages_become_dead_letter_points_and_are_acked(
         "device_mismatch": 1,
         "not_utf8": 1,
     }
-    assert gw.metrics.value("sc_gateway_messages_received_total", channel="invalid") == 5
-    assert gw.metrics.value("sc_gateway_messages_received_total", channel="event") == 1
+    assert gw.metrics.value("sc_gateway_messages_received_total", channel="invalid", transport="mqtt") == 5
+    assert gw.metrics.value("sc_gateway_messages_received_total", channel="event", transport="mqtt") == 1
 
 
 async def test_dead_letters_in_one_burst_stay_distinct_points(make_gateway: Callable[..., Gateway]) -> None:
@@ -460,7 +460,7 @@ async def test_a_downlink_command_is_acked_without_a_point(make_gateway: Callabl
 
     assert gw.intake.acked == tokens(1)
     assert gw.store.attempts == 0
-    assert gw.metrics.value("sc_gateway_messages_received_total", channel="cmd") == 1
+    assert gw.metrics.value("sc_gateway_messages_received_total", channel="cmd", transport="mqtt") == 1
 
 
 async def test_a_timestamp_overflowing_in_utc_is_dead_lettered_and_the_burst_goes_on(

@@ -24,6 +24,8 @@ from webkit.identity import Role
 from webkit.pages import render
 
 MANAGERS = (Role.PROPERTY_MANAGER,)
+READERS = (Role.PROPERTY_MANAGER, Role.SUPERVISOR)
+"""Who reads a community's gates and access groups (a supervisor reads them, as in the API, and changes nothing)."""
 RESIDENTS = (Role.RESIDENT,)
 CONSOLE = "/access/console"
 MINE = "/access/my"

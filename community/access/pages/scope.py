@@ -47,7 +47,9 @@ class Scope:
     def tabs(self, current: str) -> list[Tab]:
         return [Tab(label, self.href(path), path == current) for label, path in (
             ("控制台", CONSOLE), ("通行记录", CONSOLE + "/log"), ("告警", CONSOLE + "/alarms"),
-            ("远程开门", CONSOLE + "/open"), ("导入小区", CONSOLE + "/import"))]
+            ("远程开门", CONSOLE + "/open"), ("导入小区", CONSOLE + "/import"),
+            ("楼栋房屋", CONSOLE + "/buildings"), ("住户", CONSOLE + "/residents"),
+            ("权限组", CONSOLE + "/groups"), ("门禁设备", CONSOLE + "/gates"), ("访客", CONSOLE + "/visitors"))]
 
 
 def _in_scope(request: web.Request, community_id: str) -> bool:

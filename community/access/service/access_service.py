@@ -26,7 +26,9 @@ from community.access.directory import (
     CredentialRecord,
     Gate,
     GroupRecord,
+    ResidentMatches,
     ResidentRecord,
+    ResidentSearch,
     Unit,
 )
 from community.access.live_feed import LiveFeed
@@ -48,6 +50,7 @@ from community.access.visitors import VisitorPassRecord
 from devices.contract import UplinkModel
 from devices.topics import DeviceTopic
 from messaging.downlink import Downlink
+from notifications.outbox import Outbox
 
 
 class AccessService:
@@ -63,11 +66,12 @@ class AccessService:
         keys: AccessKeys,
         settings: AccessSettings | None = None,
         feed: LiveFeed | None = None,
+        outbox: Outbox | None = None,
     ) -> None:
         self.settings = settings or AccessSettings()
         self.feed = feed or LiveFeed(max_per_subscriber=self.settings.live_streams_per_account)
         gates = GateRegistry()
-        alarm_book = AlarmBook(self.settings.alarm_rules, gates)
+        alarm_book = AlarmBook(self.settings.alarm_rules, gates, outbox)
         self._delivery = WhitelistDelivery(self.settings, gates)
         uow = UnitOfWork(engine, downlink, clock, self.feed, restore=alarm_book.restore, resync=self._delivery.resync)
         self._uow = uow
@@ -100,6 +104,18 @@ class AccessService:
     async def buildings(self, community_id: str) -> list[Building]:
         return await self._directory.buildings(community_id)
 
+    async def building(self, building_id: str) -> Building:
+        return await self._directory.building(building_id)
+
+    async def unit_counts(self, community_id: str) -> dict[str, int]:
+        return await self._directory.unit_counts(community_id)
+
+    async def building_units(self, building_id: str) -> list[Unit]:
+        return await self._directory.building_units(building_id)
+
+    async def units_by_id(self, unit_ids: Iterable[str]) -> dict[str, Unit]:
+        return await self._directory.units_by_id(unit_ids)
+
     async def add_unit(self, unit: Unit) -> None:
         await self._directory.add_unit(unit)
 
@@ -118,6 +134,12 @@ class AccessService:
     async def residents(self, community_id: str, unit_id: str | None = None, *,
                         active_only: bool = False) -> list[ResidentRecord]:
         return await self._directory.residents(community_id, unit_id, active_only=active_only)
+
+    async def residents_of_units(self, unit_ids: Sequence[str]) -> list[ResidentRecord]:
+        return await self._directory.residents_of_units(unit_ids)
+
+    async def search_residents(self, search: ResidentSearch) -> ResidentMatches:
+        return await self._directory.search_residents(search)
 
     async def signed_in_resident(self, resident_id: str) -> tuple[ResidentRecord, str]:
         return await self._directory.signed_in_resident(resident_id)

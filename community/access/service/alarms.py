@@ -11,6 +11,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from community.access.alarm_notices import alarm_event
 from community.access.alarms import (
     SYSTEM,
     Alarm,
@@ -28,6 +29,7 @@ from community.access.service.gate_registry import GateRegistry
 from community.access.service.unit_of_work import UnitOfWork, Work
 from community.access.storage import AlarmRepository, SyncRepository
 from devices.contract import GateEvent
+from notifications.outbox import Outbox
 
 log = logging.getLogger(__name__)
 
@@ -36,9 +38,10 @@ class AlarmBook:
     """The alarm engine and what of it is stored: it works inside the use cases' transactions, and is restored from
     the database once, before the first."""
 
-    def __init__(self, rules: AlarmRules, gates: GateRegistry) -> None:
+    def __init__(self, rules: AlarmRules, gates: GateRegistry, outbox: Outbox | None = None) -> None:
         self._engine = AlarmEngine(rules)
         self._gates = gates
+        self._outbox = outbox
         self._stored_occurrences: dict[str, int] = {}
 
     async def restore(self, connection: AsyncConnection, now: datetime) -> None:
@@ -96,6 +99,8 @@ class AlarmBook:
         self._stored_occurrences[alarm.alarm_id] = alarm.occurrences
         if existing is None:
             work.feed.append(_alarm_item(known[1].community_id, number, alarm))
+            if self._outbox is not None:  # in the alarm's transaction: notified if and only if it is stored
+                await self._outbox.add(work.connection, alarm_event(known[1], known[0], alarm))
             log.warning("alarm raised", extra={"alarm": number, "kind": alarm.kind.value, "gate": alarm.gate_id,
                                                "door": alarm.door})
 

@@ -3,6 +3,9 @@
 whole community imported at once. Every change that can alter what a gate lets in marks the community for a
 whitelist recomputation within the same transaction.
 
+The reads behind the console's register pages: a building, its units, units counted per building, the residents of
+some units, a page of residents searched by name, id, unit, room or a phone's last four digits.
+
 Also the lookups the other use cases share: a community or resident that must exist (NotFound otherwise).
 """
 
@@ -23,7 +26,9 @@ from community.access.directory import (
     CredentialRecord,
     Gate,
     GroupRecord,
+    ResidentMatches,
     ResidentRecord,
+    ResidentSearch,
     ResidentStatus,
     Unit,
     credential_hint,
@@ -101,6 +106,27 @@ class Directory:
             await existing_community(directory, community_id)
             return await directory.buildings(community_id)
 
+    async def building(self, building_id: str) -> Building:
+        async with self._uow.connect() as connection:
+            building = await DirectoryRepository(connection).building(building_id)
+        if building is None:
+            raise not_found("building", building_id)
+        return building
+
+    async def unit_counts(self, community_id: str) -> dict[str, int]:
+        """How many units each building of the community has (a building without units: not named)."""
+        async with self._uow.connect() as connection:
+            return await DirectoryRepository(connection).unit_counts(community_id)
+
+    async def building_units(self, building_id: str) -> list[Unit]:
+        async with self._uow.connect() as connection:
+            return await DirectoryRepository(connection).units_of_building(building_id)
+
+    async def units_by_id(self, unit_ids: Iterable[str]) -> dict[str, Unit]:
+        """The units of these ids that exist (of any community: the caller keeps to its scope)."""
+        async with self._uow.connect() as connection:
+            return await DirectoryRepository(connection).units_by_id(unit_ids)
+
     async def add_unit(self, unit: Unit) -> None:
         async with self._uow.work() as work:
             directory = DirectoryRepository(work.connection)
@@ -149,6 +175,18 @@ class Directory:
         async with self._uow.connect() as connection:
             return await DirectoryRepository(connection).residents(
                 community_id, unit_id, status=ResidentStatus.ACTIVE if active_only else None)
+
+    async def residents_of_units(self, unit_ids: Sequence[str]) -> list[ResidentRecord]:
+        """Everyone ever registered in these units, with their status (of any community: the caller keeps to its
+        scope)."""
+        async with self._uow.connect() as connection:
+            return await DirectoryRepository(connection).residents_of_units(unit_ids)
+
+    async def search_residents(self, search: ResidentSearch) -> ResidentMatches:
+        """A page of a community's residents found by name, id, unit or room, or by the last four digits of their
+        phone (:class:`ResidentSearch`), and how many were found."""
+        async with self._uow.connect() as connection:
+            return await DirectoryRepository(connection).search_residents(search)
 
     async def signed_in_resident(self, resident_id: str) -> tuple[ResidentRecord, str]:
         """The resident a resident token names, and their community — only while they are active: a resident moved

@@ -5,16 +5,17 @@ credentials (by keyed hash), gates with their doors, and access groups — read 
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime, time
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import and_, delete, select, update
+from sqlalchemy import and_, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.elements import ColumnElement
 
 from community.access.directory import (
+    PHONE_TAIL,
     Building,
     Community,
     CredentialRecord,
@@ -22,8 +23,10 @@ from community.access.directory import (
     Gate,
     GateDoor,
     GroupRecord,
+    ResidentMatches,
     ResidentRecord,
     ResidentRole,
+    ResidentSearch,
     ResidentStatus,
     Unit,
     credential_hint,
@@ -42,6 +45,9 @@ from community.access.storage.tables import (
     residents,
     units,
 )
+
+_BATCH = 500
+"""Ids per IN (...) list: well below every database's limit of bound parameters."""
 
 
 class DirectoryRepository:
@@ -97,6 +103,27 @@ class DirectoryRepository:
             .where(buildings.c.community_id == community_id).order_by(units.c.unit_id))).mappings()
         return [_unit(row) for row in rows]
 
+    async def units_of_building(self, building_id: str) -> list[Unit]:
+        rows = (await self._connection.execute(
+            select(units).where(units.c.building_id == building_id).order_by(units.c.unit_id))).mappings()
+        return [_unit(row) for row in rows]
+
+    async def units_by_id(self, unit_ids: Iterable[str]) -> dict[str, Unit]:
+        wanted = sorted(set(unit_ids))
+        found: dict[str, Unit] = {}
+        for start in range(0, len(wanted), _BATCH):
+            rows = (await self._connection.execute(
+                select(units).where(units.c.unit_id.in_(wanted[start:start + _BATCH])))).mappings()
+            found.update((row["unit_id"], _unit(row)) for row in rows)
+        return found
+
+    async def unit_counts(self, community_id: str) -> dict[str, int]:
+        """How many units each building of the community has (a building without units: not named)."""
+        rows = await self._connection.execute(
+            select(units.c.building_id, func.count()).join(buildings, units.c.building_id == buildings.c.building_id)
+            .where(buildings.c.community_id == community_id).group_by(units.c.building_id))
+        return {building_id: count for building_id, count in rows}
+
     async def community_of_unit(self, unit_id: str) -> str | None:
         return (await self._connection.execute(
             select(buildings.c.community_id).join(units, units.c.building_id == buildings.c.building_id)
@@ -132,16 +159,53 @@ class DirectoryRepository:
             condition = and_(condition, residents.c.status == status.value)
         return await self._residents(condition)
 
-    async def _residents(self, condition: ColumnElement[bool]) -> list[ResidentRecord]:
-        rows = (await self._connection.execute(
-            select(residents).join(units, residents.c.unit_id == units.c.unit_id)
-            .join(buildings, units.c.building_id == buildings.c.building_id)
-            .where(condition).order_by(residents.c.resident_id))).mappings().all()
+    async def residents_of_units(self, unit_ids: Sequence[str]) -> list[ResidentRecord]:
+        """The residents (of any status) of these units."""
+        wanted = sorted(set(unit_ids))
+        found: list[ResidentRecord] = []
+        for start in range(0, len(wanted), _BATCH):
+            found += await self._residents(residents.c.unit_id.in_(wanted[start:start + _BATCH]))
+        return found
+
+    async def search_residents(self, search: ResidentSearch) -> ResidentMatches:
+        """A page of the residents ``search`` finds, by unit then id, and how many it finds in all."""
+        condition = buildings.c.community_id == search.community_id
+        if search.status is not None:
+            condition = and_(condition, residents.c.status == search.status.value)
+        text = search.text.strip()
+        if text:
+            lowered = text.lower()
+            found: list[ColumnElement[bool]] = [
+                func.lower(residents.c.name).contains(lowered, autoescape=True),
+                func.lower(residents.c.resident_id).contains(lowered, autoescape=True),
+                func.lower(residents.c.unit_id).contains(lowered, autoescape=True),
+                units.c.room == text]
+            if PHONE_TAIL.match(text):
+                digits = func.replace(func.replace(func.replace(residents.c.phone, " ", ""), "-", ""), "+", "")
+                found.append(digits.endswith(text))
+            condition = and_(condition, or_(*found))
+        total = (await self._connection.execute(
+            select(func.count()).select_from(residents.join(units, residents.c.unit_id == units.c.unit_id)
+                                             .join(buildings, units.c.building_id == buildings.c.building_id))
+            .where(condition))).scalar_one()
+        page = await self._residents(condition, order_by=(units.c.unit_id, residents.c.resident_id),
+                                     limit=search.limit, offset=search.offset)
+        return ResidentMatches(tuple(page), total)
+
+    async def _residents(self, condition: ColumnElement[bool], *,
+                         order_by: Sequence[ColumnElement[Any]] | None = None,
+                         limit: int | None = None, offset: int = 0) -> list[ResidentRecord]:
+        query = (select(residents).join(units, residents.c.unit_id == units.c.unit_id)
+                 .join(buildings, units.c.building_id == buildings.c.building_id)
+                 .where(condition).order_by(*(order_by or (residents.c.resident_id,))))
+        if limit is not None:
+            query = query.limit(limit).offset(offset)
+        rows = (await self._connection.execute(query)).mappings().all()
         ids = [row["resident_id"] for row in rows]
         memberships: dict[str, set[str]] = {resident_id: set() for resident_id in ids}
-        for start in range(0, len(ids), 500):
+        for start in range(0, len(ids), _BATCH):
             found = await self._connection.execute(
-                select(group_members).where(group_members.c.resident_id.in_(ids[start:start + 500])))
+                select(group_members).where(group_members.c.resident_id.in_(ids[start:start + _BATCH])))
             for group_id, resident_id in found:
                 memberships[resident_id].add(group_id)
         return [ResidentRecord(row["resident_id"], row["unit_id"], ResidentRole(row["role"]), row["name"],

@@ -1,0 +1,457 @@
+"""Notifications end to end against real receivers started here on free loopback ports: an SMTP server (aiosmtpd)
+and aiohttp receivers shaped as a webhook consumer, a WeCom robot and a DingTalk robot. Gate events enter the
+access service as the broker's feed hands them over; its alarms are written to the outbox in their transaction and
+the dispatcher delivers them."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from email import message_from_bytes
+from email.policy import default as default_policy
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote_plus
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
+from aiosmtpd.controller import Controller
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from accounts.organisations import OrganisationKind
+from accounts.pages import mount_pages
+from accounts.service import AccountService
+from accounts.tenancy import TenancyService
+from community.access.service import AccessService
+from devices.contract import AccessMethod, DenialReason, GateEvent, GateEventKind
+from devices.topics import Channel as Topic
+from devices.topics import DeviceKind, DeviceTopic
+from messaging.downlink import RecordingDownlink
+from notifications import outbox
+from notifications.backoff import RetryPolicy
+from notifications.channels import Outgoing, Sender
+from notifications.channels.in_app import InAppSender
+from notifications.channels.mail import MailSender, SmtpSettings
+from notifications.channels.robots import DingTalkSender, WeComSender
+from notifications.channels.webhook import HttpPoster, WebhookSender
+from notifications.dispatcher import Dispatcher, DispatchSettings
+from notifications.events import Channel, NotificationEvent, NotificationKind
+from notifications.outbox import Outbox
+from notifications.pages import mount_notification_pages
+from notifications.preferences import Preferences
+from notifications.recipients import TenancyRecipients
+from notifications.service import NotificationService
+from notifications.signing import dingtalk_sign, webhook_signature_valid
+from notifications.storage import DeliveryState, deliveries
+from relational.database import create_engine, migrate
+from smartcity.bootstrap import CONTEXTS
+from tests.integration.helpers import PageSession
+from tests.integration.test_access_service import KEYS, LOTUS, SETTINGS, SITE
+from tests.servers import free_port
+from webkit.identity import EVERYTHING, Principal, Role, Scope, TokenAuthority
+
+pytestmark = pytest.mark.integration
+
+ADMIN = Principal("admin", frozenset({Role.ADMIN}), datetime(2099, 1, 1, tzinfo=UTC), "t", EVERYTHING)
+WEBHOOK_SECRET = "webhook-secret-0123456789"
+DINGTALK_SECRET = "SECdingtalk0123456789"
+ROBOT_KEY = "wecom-key-1"
+
+
+# --- the receivers ------------------------------------------------------------------------------------------------
+
+@dataclass
+class Mailbox:
+    messages: list[Any] = field(default_factory=list)
+
+    async def handle_DATA(self, _server: Any, _session: Any, envelope: Any) -> str:
+        message = message_from_bytes(envelope.content, policy=default_policy)
+        self.messages.append((list(envelope.rcpt_tos), message))
+        return "250 OK"
+
+    def to(self, address: str) -> list[Any]:
+        return [message for rcpts, message in self.messages if address in rcpts]
+
+
+@dataclass
+class Receivers:
+    """One aiohttp server: /hook/<name> (webhook consumers), /cgi-bin/webhook/send (WeCom), /robot/send
+    (DingTalk). ``down``: the webhook consumers answer 503."""
+
+    url: str = ""
+    hooks: dict[str, list[tuple[dict[str, str], bytes]]] = field(default_factory=dict)
+    wecom: list[dict[str, Any]] = field(default_factory=list)
+    dingtalk: list[dict[str, Any]] = field(default_factory=list)
+    refused: int = 0
+    down: bool = False
+
+    async def hook(self, request: web.Request) -> web.Response:
+        if self.down:
+            self.refused += 1
+            return web.Response(status=503)
+        self.hooks.setdefault(request.match_info["name"], []).append((dict(request.headers), await request.read()))
+        return web.Response(status=204)
+
+    async def wecom_send(self, request: web.Request) -> web.Response:
+        if request.query.get("key") != ROBOT_KEY:
+            return web.json_response({"errcode": 93000, "errmsg": "invalid webhook url"})
+        self.wecom.append(await request.json())
+        return web.json_response({"errcode": 0, "errmsg": "ok"})
+
+    async def dingtalk_send(self, request: web.Request) -> web.Response:
+        timestamp = int(request.query["timestamp"])
+        # the query arrives decoded; DingTalk compares the decoded value with Base64(HMAC)
+        expected = dingtalk_sign(DINGTALK_SECRET, timestamp)
+        if request.query.get("sign") != unquote_plus(expected):
+            return web.json_response({"errcode": 310000, "errmsg": "sign not match"})
+        self.dingtalk.append(await request.json())
+        return web.json_response({"errcode": 0, "errmsg": "ok"})
+
+
+@pytest.fixture
+async def receivers() -> AsyncIterator[Receivers]:
+    found = Receivers()
+    app = web.Application()
+    app.router.add_post("/hook/{name}", found.hook)
+    app.router.add_post("/cgi-bin/webhook/send", found.wecom_send)
+    app.router.add_post("/robot/send", found.dingtalk_send)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    found.url = f"http://127.0.0.1:{port}"
+    yield found
+    await runner.cleanup()
+
+
+@pytest.fixture
+def mailbox() -> Any:
+    box = Mailbox()
+    controller = Controller(box, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    yield box, controller.port
+    controller.stop()
+
+
+# --- the installation ---------------------------------------------------------------------------------------------
+
+@dataclass
+class Rig:
+    engine: AsyncEngine
+    access: AccessService
+    notifications: NotificationService
+    senders: dict[Channel, Sender]
+    poster: HttpPoster
+    receivers: Receivers
+    mailbox: Mailbox
+    running: list[tuple[asyncio.Task[None], asyncio.Event, Dispatcher]] = field(default_factory=list)
+    events: int = 0
+
+    def start(self, senders: dict[Channel, Sender] | None = None, **overrides: Any) -> Dispatcher:
+        settings = DispatchSettings(**{"retry": RetryPolicy(timedelta(milliseconds=200), 2, timedelta(seconds=1),
+                                                            timedelta(minutes=5)),
+                                       "poll_s": 0.05, "stop_wait_s": 0.2, **overrides})
+        dispatcher = Dispatcher(self.engine, TenancyRecipients(), senders or self.senders, lambda: datetime.now(UTC),
+                                settings)
+        stopping = asyncio.Event()
+        self.running.append((asyncio.create_task(dispatcher.run(stopping)), stopping, dispatcher))
+        return dispatcher
+
+    async def kill(self) -> None:
+        """Stop the running dispatcher as a kill would: in-flight deliveries cut off, not let finish."""
+        task, _stopping, _dispatcher = self.running.pop()
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+    async def gate_event(self, kind: GateEventKind, door: int = 1, gate: str = "gate-01", count: int = 1) -> None:
+        now = datetime.now(UTC)
+        messages = []
+        for _ in range(count):
+            self.events += 1
+            messages.append((DeviceTopic(SITE, DeviceKind.GATE, gate, Topic.EVENT),
+                             GateEvent(event_id=f"n{self.events}", ts=now, door=door, kind=kind,
+                                       **({"method": AccessMethod.CARD, "credential": "0000000009",
+                                           "reason": DenialReason.UNKNOWN_CREDENTIAL}
+                                          if kind is GateEventKind.DENIED else {}))))
+        await self.access.handle(messages)
+
+
+async def eventually(check: Callable[[], Awaitable[bool] | bool], timeout: float = 15.0) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        outcome = check()
+        if isinstance(outcome, Awaitable):
+            outcome = await outcome
+        if outcome:
+            return
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError("not within the time allowed")
+        await asyncio.sleep(0.05)
+
+
+@pytest.fixture
+async def rig(tmp_path: Path, receivers: Receivers, mailbox: Any) -> AsyncIterator[Rig]:
+    box, smtp_port = mailbox
+    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'n.db'}")
+    for package in CONTEXTS:
+        await migrate(engine, package)
+    now = datetime.now(UTC)
+    tenancy = TenancyService(engine)
+    await tenancy.create_organisation("lotus-pm", "荷花物业", OrganisationKind.PROPERTY_COMPANY, now)
+    await tenancy.hold("lotus-pm", Scope.of(["lotus"]))
+    await tenancy.create_organisation("plum-pm", "梅花物业", OrganisationKind.PROPERTY_COMPANY, now)
+    await tenancy.hold("plum-pm", Scope.of(["plum"]))
+    await tenancy.create_account("pm-lotus", "荷花经理", {Role.PROPERTY_MANAGER}, "a-long-password-1", now,
+                                 organisation_id="lotus-pm", scope=Scope.of(["lotus"]))
+    await tenancy.create_account("pm-plum", "梅花经理", {Role.PROPERTY_MANAGER}, "a-long-password-2", now,
+                                 organisation_id="plum-pm", scope=Scope.of(["plum"]))
+    service = NotificationService(engine, lambda: datetime.now(UTC), allow_private_endpoints=True,
+                                  configured=frozenset(Channel))
+    await service.save_preferences("pm-lotus", Preferences(email="lotus@example.com"))
+    await service.save_preferences("pm-plum", Preferences(email="plum@example.com"))
+    await service.add_endpoint(ADMIN, "lotus-pm", Channel.WEBHOOK, "智慧家园平台", f"{receivers.url}/hook/lotus",
+                               WEBHOOK_SECRET, [])
+    await service.add_endpoint(ADMIN, "lotus-pm", Channel.WECOM, "值班群", f"{receivers.url}/cgi-bin/webhook/send"
+                               f"?key={ROBOT_KEY}", None, [])
+    await service.add_endpoint(ADMIN, "lotus-pm", Channel.DINGTALK, "钉钉群", f"{receivers.url}/robot/send"
+                               "?access_token=tok", DINGTALK_SECRET, [])
+    await service.add_endpoint(ADMIN, "plum-pm", Channel.WEBHOOK, "梅花平台", f"{receivers.url}/hook/plum",
+                               WEBHOOK_SECRET, [])
+    access = AccessService(engine, RecordingDownlink(), lambda: datetime.now(UTC), KEYS, SETTINGS, outbox=Outbox())
+    await access.import_community(LOTUS)
+    poster = HttpPoster(2.0)
+    clock = lambda: datetime.now(UTC)  # noqa: E731
+    senders: dict[Channel, Sender] = {
+        Channel.IN_APP: InAppSender(engine, clock), Channel.WEBHOOK: WebhookSender(poster, clock),
+        Channel.WECOM: WeComSender(poster), Channel.DINGTALK: DingTalkSender(poster, clock),
+        Channel.EMAIL: MailSender(SmtpSettings("127.0.0.1", smtp_port, starttls=False,
+                                               sender="门禁 <notify@example.com>")),
+    }
+    made = Rig(engine, access, service, senders, poster, receivers, box)
+    try:
+        yield made
+    finally:
+        for task, stopping, _ in made.running:
+            stopping.set()
+            await asyncio.gather(task, return_exceptions=True)
+        await poster.close()
+        await engine.dispose()
+
+
+def _lotus_hooks(rig: Rig) -> list[tuple[dict[str, str], bytes]]:
+    return rig.receivers.hooks.get("lotus", [])
+
+
+# --- the behaviour ------------------------------------------------------------------------------------------------
+
+async def test_a_forced_door_reaches_the_managers_mailbox_webhook_and_robots_signed(rig: Rig) -> None:
+    rig.start()
+    await rig.gate_event(GateEventKind.FORCED, door=1)
+    await eventually(lambda: bool(rig.mailbox.to("lotus@example.com")) and bool(_lotus_hooks(rig))
+                     and bool(rig.receivers.wecom) and bool(rig.receivers.dingtalk))
+    await eventually(lambda: rig.notifications.unread_count("pm-lotus"))
+
+    (mail,) = rig.mailbox.to("lotus@example.com")
+    assert "强行开门" in str(mail["Subject"]) and "荷花小区" in mail.get_content()
+    assert mail["Message-ID"].startswith("<") and mail["X-Smartcity-Idempotency-Key"] in mail["Message-ID"]
+
+    ((headers, body),) = _lotus_hooks(rig)
+    assert webhook_signature_valid(WEBHOOK_SECRET, headers["X-Smartcity-Timestamp"],
+                                   headers["X-Smartcity-Signature"], body, int(datetime.now(UTC).timestamp()))
+    document = json.loads(body)
+    assert document["schema"] == "smartcity.event/1" and document["kind"] == "gate_alarm"
+    assert document["severity"] == "critical" and document["community_id"] == "lotus"
+    assert document["data"]["alarm"] == "forced_door" and headers["Idempotency-Key"]
+
+    wecom = rig.receivers.wecom[0]
+    assert wecom["msgtype"] == "markdown" and "强行开门" in wecom["markdown"]["content"]
+    assert rig.receivers.dingtalk[0]["msgtype"] == "markdown" and rig.receivers.dingtalk[0]["markdown"]["title"]
+
+    (item,) = await rig.notifications.notifications("pm-lotus")
+    assert "强行开门" in item.title and item.read_at is None
+
+    await asyncio.sleep(0.5)  # the other community's manager and organisation get nothing, even given time
+    assert rig.mailbox.to("plum@example.com") == [] and "plum" not in rig.receivers.hooks
+    assert await rig.notifications.notifications("pm-plum") == []
+
+
+async def test_a_receiver_down_for_a_while_gets_every_event_afterwards_in_order(rig: Rig) -> None:
+    rig.receivers.down = True
+    rig.start()
+    raised = [(GateEventKind.FORCED, 1), (GateEventKind.FORCED, 2), (GateEventKind.TAMPER, 1),
+              (GateEventKind.TAMPER, 2), (GateEventKind.HELD_OPEN, 1)]
+    for kind, door in raised:
+        await rig.gate_event(kind, door=door)
+    # the mailbox is not held back by the webhook's receiver being down
+    await eventually(lambda: len(rig.mailbox.to("lotus@example.com")) == 5)
+    await eventually(lambda: rig.receivers.refused >= 3)
+    assert _lotus_hooks(rig) == []
+    rig.receivers.down = False
+    await eventually(lambda: len(_lotus_hooks(rig)) == 5, timeout=20)
+    ids = [json.loads(body)["event_id"] for _headers, body in _lotus_hooks(rig)]
+    assert ids == sorted(ids) and len(set(ids)) == 5
+    alarms = [json.loads(body)["data"]["alarm"] for _headers, body in _lotus_hooks(rig)]
+    assert alarms == ["forced_door", "forced_door", "tamper", "tamper", "door_held_open"]
+
+
+class StopsAfterSending:
+    """A channel that delivers, then hangs before the dispatcher can mark the delivery sent (a process killed
+    between the two)."""
+
+    def __init__(self, inner: Sender) -> None:
+        self.inner = inner
+        self.sent = asyncio.Event()
+
+    async def send(self, outgoing: Outgoing) -> None:
+        await self.inner.send(outgoing)
+        self.sent.set()
+        await asyncio.Event().wait()
+
+
+async def test_a_dispatcher_killed_between_send_and_mark_gives_each_event_once_per_recipient(rig: Rig) -> None:
+    hanging = {channel: StopsAfterSending(sender) for channel, sender in rig.senders.items()}
+    rig.start(dict(hanging))
+    for door in (1, 2):
+        await rig.gate_event(GateEventKind.FORCED, door=door)
+    await rig.gate_event(GateEventKind.TAMPER, door=1)
+    await eventually(lambda: all(sender.sent.is_set() for sender in hanging.values()))
+    await rig.kill()
+    rig.start()
+    await eventually(lambda: len({h["Idempotency-Key"] for h, _ in _lotus_hooks(rig)}) == 3
+                     and len({m["Message-ID"] for m in rig.mailbox.to("lotus@example.com")}) == 3, timeout=20)
+    await eventually(lambda: _all_sent(rig))
+
+    keys = [h["Idempotency-Key"] for h, _ in _lotus_hooks(rig)]
+    assert len(keys) == 4 and len(set(keys)) == 3, "the first was sent again after the kill, with the same key"
+    message_ids = [m["Message-ID"] for m in rig.mailbox.to("lotus@example.com")]
+    assert len(message_ids) == 4 and len(set(message_ids)) == 3
+    assert len(await rig.notifications.notifications("pm-lotus")) == 3, "the centre keeps one per key"
+    async with rig.engine.connect() as connection:
+        rows = (await connection.execute(select(deliveries.c.channel, func.count()).group_by(
+            deliveries.c.channel))).all()
+    assert dict(rows) == {"in_app": 3, "email": 3, "webhook": 3, "wecom": 3, "dingtalk": 3}
+
+
+async def _all_sent(rig: Rig) -> bool:
+    async with rig.engine.connect() as connection:
+        return not (await connection.execute(select(deliveries.c.delivery_id).where(
+            deliveries.c.state != "sent"))).first()
+
+
+async def test_a_thousand_denials_and_alarms_in_a_minute_give_a_bounded_number_of_messages(rig: Rig) -> None:
+    rig.start(coalesce_window=timedelta(seconds=3))
+    await rig.gate_event(GateEventKind.DENIED, door=1, count=1000)
+    await rig.gate_event(GateEventKind.FORCED, door=2, count=1000)
+    # the same storm reaching the outbox as 1,000 events of one key (as a source that raises each would)
+    now = datetime.now(UTC)
+    async with rig.engine.begin() as connection:
+        for number in range(1000):
+            await outbox.add(connection, NotificationEvent(
+                NotificationKind.GATE_ALARM, "荷花小区·东门：多次刷卡被拒", f"第 {number} 次", now,
+                community_id="lotus", dedupe_key="storm:gate-01:1"))
+    await eventually(lambda: any("合并通知" in str(m["Subject"]) for m in rig.mailbox.to("lotus@example.com")),
+                     timeout=20)
+    await eventually(lambda: _all_sent(rig))
+    mails = rig.mailbox.to("lotus@example.com")
+    # a denial alarm, a forced door (the alarm rules fold their repeats), and the storm: its first event and one
+    # summary per window it spans (one or two windows, however slow this machine expands a thousand events)
+    assert len(mails) <= 6, [str(m["Subject"]) for m in mails]
+    assert any("合并通知：又发生" in str(m["Subject"]) for m in mails)
+    storm = [json.loads(body) for _h, body in _lotus_hooks(rig) if "第 " in json.loads(body)["text"]]
+    assert 2 <= len(storm) <= 4 and sum(event["count"] for event in storm) == 1000, "each event counted once"
+    assert len(_lotus_hooks(rig)) == len(mails)
+
+
+# --- the pages ----------------------------------------------------------------------------------------------------
+
+class Browser(PageSession):
+    landing = "/notifications"
+    password = "a-long-password-1"
+
+
+@pytest.fixture
+async def browser(rig: Rig) -> AsyncIterator[Browser]:
+    app = web.Application()
+    mount_pages(app, AccountService(rig.engine), TokenAuthority(b"p" * 32), lambda: datetime.now(UTC))
+    mount_notification_pages(app, rig.notifications)
+    async with TestClient(TestServer(app)) as client:
+        yield Browser(client)
+
+
+async def test_the_centre_shows_the_unread_count_in_the_header_and_marks_read(rig: Rig, browser: Browser) -> None:
+    rig.start()
+    for door in (1, 2):
+        await rig.gate_event(GateEventKind.FORCED, door=door)
+    await eventually(lambda: _unread_is(rig, "pm-lotus", 2))
+    token = await browser.sign_in("pm-lotus")
+    centre = await browser.page("/notifications")
+    assert 'class="badge">2<' in centre and centre.count('class="link-button">标为已读') == 2 and "强行开门" in centre
+    (first,) = await rig.notifications.notifications("pm-lotus", limit=1, offset=1)
+    read = await browser.post(f"/notifications/{first.notification_id}/read", {}, token)
+    assert read.status == 303 and await rig.notifications.unread_count("pm-lotus") == 1
+    refused = await browser.post("/notifications/read-all", {}, token)
+    assert refused.status == 400
+    done = await browser.post("/notifications/read-all", {"through": "999999"}, token)
+    assert done.status == 303 and await rig.notifications.unread_count("pm-lotus") == 0
+    assert 'class="badge"' not in await browser.page("/notifications")
+    # another's notification is not found, as an unknown one
+    browser.password = "a-long-password-2"
+    other = await browser.sign_in("pm-plum")
+    assert (await browser.post(f"/notifications/{first.notification_id}/read", {}, other)).status == 404
+
+
+async def _unread_is(rig: Rig, account: str, count: int) -> bool:
+    return await rig.notifications.unread_count(account) == count
+
+
+async def test_settings_save_contact_quiet_hours_and_channels_and_refuse_bad_input(rig: Rig,
+                                                                                   browser: Browser) -> None:
+    token = await browser.sign_in("pm-lotus")
+    form = await browser.page("/notifications/settings")
+    assert "lotus@example.com" in form and "免打扰" in form
+    bad = await browser.post("/notifications/settings", [("settings_form", "1"), ("email", "not-an-address"),
+                                                         ("phone", "123"), ("quiet_start", "22:00")], token)
+    text = await bad.text()
+    assert bad.status == 422 and "有效的电子邮件地址" in text and "11 位手机号码" in text and "HH:MM" in text
+    assert 'value="not-an-address"' in text  # the form keeps what was typed
+    saved = await browser.post("/notifications/settings", [
+        ("settings_form", "1"), ("email", "new@example.com"), ("phone", "13800138000"), ("quiet_start", "22:00"),
+        ("quiet_end", "07:00"), ("channel", "gate_alarm:in_app"), ("channel", "gate_alarm:sms")], token)
+    assert saved.status == 303
+    preferences = await rig.notifications.preferences("pm-lotus")
+    assert (preferences.email, preferences.phone) == ("new@example.com", "13800138000")
+    assert preferences.quiet_hours is not None and preferences.quiet_hours.end.hour == 7
+    assert preferences.chosen(NotificationKind.GATE_ALARM) == {Channel.IN_APP, Channel.SMS}
+    assert preferences.chosen(NotificationKind.GATE_OFFLINE) == frozenset()
+    assert (await browser.post("/notifications/settings", {}, token)).status == 400
+
+
+async def test_the_delivery_log_shows_failures_in_scope_and_retries_them(rig: Rig, browser: Browser) -> None:
+    rig.receivers.down = True
+    rig.start(retry=RetryPolicy(timedelta(milliseconds=100), 2, timedelta(milliseconds=200),
+                                timedelta(milliseconds=600)))
+    await rig.gate_event(GateEventKind.FORCED, door=1)
+    await eventually(lambda: _failed_count(rig, 1))
+    token = await browser.sign_in("pm-lotus")
+    log = await browser.page("/notifications/deliveries?state=failed")
+    assert "HTTP 503" in log and "重试" in log and "endpoint:" in log
+    (failed,) = await rig.notifications.deliveries(ADMIN, DeliveryState.FAILED)
+    rig.receivers.down = False
+    retried = await browser.post(f"/notifications/deliveries/{failed.delivery_id}/retry", {}, token)
+    assert retried.status == 303
+    await eventually(lambda: len(_lotus_hooks(rig)) == 1)
+    again = await browser.post(f"/notifications/deliveries/{failed.delivery_id}/retry", {}, token)
+    assert again.status in (303, 409)  # sent by now (409), or not yet picked up
+    browser.password = "a-long-password-2"
+    other = await browser.sign_in("pm-plum")
+    assert "endpoint:" not in await browser.page("/notifications/deliveries")
+    assert (await browser.post(f"/notifications/deliveries/{failed.delivery_id}/retry", {}, other)).status == 404
+
+
+async def _failed_count(rig: Rig, count: int) -> bool:
+    return len(await rig.notifications.deliveries(ADMIN, DeliveryState.FAILED)) == count
