@@ -381,7 +381,7 @@ class _ControllerProtocol(asyncio.DatagramProtocol):
         if c.wrong_serial_replies > 0:
             c.wrong_serial_replies -= 1
             reply = reply[:4] + struct.pack("<L", c.serial + 1) + reply[8:]
-        if c.truncated_replies > 0:
+        elif c.truncated_replies > 0:
             c.truncated_replies -= 1
             reply = reply[:20]
         self.transport.sendto(reply, addr)

@@ -27,7 +27,7 @@ from uhppoted.uhppote_async import UhppoteAsync
 
 from bridges.uhppote.cards import ControllerLoad, card_hashes, controller_load
 from bridges.uhppote.config import BridgeConfig, ControllerConfig
-from bridges.uhppote.controller import Controller, ControllerError, ControllerStatus
+from bridges.uhppote.controller import Controller, ControllerError, ControllerStatus, Failure
 from bridges.uhppote.event_log import Observation, PushVerdict, judge_push, plan_reads
 from bridges.uhppote.events import (
     CONTROLLER_TIME,
@@ -36,6 +36,7 @@ from bridges.uhppote.events import (
     Notice,
     Unmapped,
     event_id,
+    fingerprint,
     translate,
 )
 from bridges.uhppote.store import ControllerMemo, ControllerStore
@@ -52,6 +53,7 @@ BACKOFF_INITIAL_S: Final = 0.5
 BACKOFF_MAX_S: Final = 15.0
 PUSHED_KEPT: Final = 256  # pushed events held until published; the controller's log has them anyway
 OPENED_KEPT: Final = 256  # remote-open command ids already carried out (a redelivery opens once)
+UNREACHABLE_AFTER: Final = 3  # polls in a row without an answer before the gate is reported offline
 SPOT_CHECKS: Final = 1  # cards read back per poll, to notice a controller that holds other cards
 OFFLINE_WILL: Final = DeviceState(online=False).model_dump_json(exclude_none=True).encode()
 
@@ -101,6 +103,7 @@ class GateBridge:
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     opened: deque[str] = field(default_factory=lambda: deque(maxlen=OPENED_KEPT))
     reachable: bool = False
+    silent_polls: int = 0
     loaded: bool = False  # the controller holds the cards of the whitelist the gate reports
     firmware: str | None = None
     doors_open: tuple[bool, ...] = ()
@@ -224,7 +227,7 @@ class GateBridge:
         self.wake.set()
 
     async def catch_up(self, client: aiomqtt.Client, status: ControllerStatus) -> None:
-        plan = plan_reads(self.memo.cursor, status.event_index)
+        plan = plan_reads(self.memo.cursor, status.event_index, await self._last_still_there(status))
         if plan.observation is Observation.RESET:
             self.counters.index_resets += 1
             log.warning("uhppote_event_index_reset", extra={
@@ -239,9 +242,20 @@ class GateBridge:
             event = pushed if pushed is not None else await self.controller.event(index)
             await self._publish_event(client, event, offline=pushed is None)
             self.memo.cursor = self.memo.cursor.advanced(index)
+            self.memo.last_fingerprint = fingerprint(event)
             self.store.save(self.memo)
         for index in [index for index in self.pushed if index <= (self.memo.cursor.last or 0)]:
             del self.pushed[index]
+
+    async def _last_still_there(self, status: ControllerStatus) -> bool:
+        """Whether the last published event is still the controller's at its index; asked only when a push came
+        at or before it (a repeat, or a reset that brought the index back to where it was)."""
+        last = self.memo.cursor.last
+        if not last or self.memo.last_fingerprint is None or status.event_index < last:
+            return True
+        if not any(index <= last for index in self.pushed):
+            return True
+        return fingerprint(await self.controller.event(last)) == self.memo.last_fingerprint
 
     async def _publish_event(self, client: aiomqtt.Client, event: ControllerEvent, offline: bool) -> None:
         learnt = self._learn(event)
@@ -320,7 +334,7 @@ class GateBridge:
 
     def state_body(self) -> dict[str, Any]:
         if not self.reachable:
-            return {"online": False, "controller": "unreachable"}
+            return {"online": False, "controller": "unreachable", "bridge": self.counters.as_dict()}
         report = self.memory.state_report() if self.loaded else {"whitelist_version": None, "whitelist_hash": None}
         return {
             "online": True,
@@ -350,7 +364,7 @@ class GateBridge:
                     self.firmware = await self.controller.firmware()
                     await self.controller.send_events_to(self.bridge.advertise, self.bridge.listen_port)
                 status = await self.controller.status()
-                self.reachable = True
+                self.reachable, self.silent_polls = True, 0
                 self.doors_open = status.doors_open
                 await self._keep_time(status)
                 if self.memory.version is not None:
@@ -359,8 +373,9 @@ class GateBridge:
             except ControllerError as error:
                 self.counters.count_failure(error)
                 log.warning("uhppote_controller_error", extra={"gate": self.device, "error": str(error)})
-                if error.failure.value == "timeout":
-                    self.reachable = False
+                if error.failure is Failure.TIMEOUT:
+                    self.silent_polls += 1
+                    self.reachable = self.reachable and self.silent_polls < UNREACHABLE_AFTER
         await self.publish_state(client)
 
     async def _keep_time(self, status: ControllerStatus) -> None:

@@ -44,16 +44,18 @@ class ReadPlan:
         return range(self.first, self.last + 1)
 
 
-def plan_reads(cursor: EventCursor, controller_index: int) -> ReadPlan:
+def plan_reads(cursor: EventCursor, controller_index: int, last_still_there: bool = True) -> ReadPlan:
     """What to read given the controller's current (last written) event index.
 
     A first contact does not replay the controller's whole history (it may hold 100 000 events from before the
-    platform): it starts at the current index. A reset starts a new epoch and reads the events since the reset.
+    platform): it starts at the current index. A reset starts a new epoch and reads the events since the reset. A
+    reset that brought the index back exactly to (or past) where it was shows only in the event at the last index
+    being another one: ``last_still_there`` false says so.
     """
     if cursor.last is None:
         start = EventCursor(cursor.epoch, controller_index)
         return ReadPlan(start, controller_index + 1, controller_index, Observation.FIRST_CONTACT)
-    if controller_index < cursor.last:
+    if controller_index < cursor.last or not last_still_there:
         start = EventCursor(cursor.epoch + 1, 0)
         return ReadPlan(start, 1, controller_index, Observation.RESET)
     observation = Observation.BEHIND if controller_index > cursor.last else Observation.IN_STEP

@@ -108,6 +108,12 @@ class Missing:
 Translation = GateEvent | Notice | Unmapped | Missing
 
 
+def fingerprint(event: ControllerEvent) -> str:
+    """What tells one event from another at the same index (a reset controller reuses indices)."""
+    stamp = event.timestamp.isoformat() if event.timestamp else "-"
+    return f"{event.event_type}:{int(event.granted)}:{event.door}:{event.direction}:{event.card}:{stamp}:{event.reason}"
+
+
 def event_id(serial: int, epoch: int, index: int) -> str:
     """Unique per gate for ever: an event log reset starts a new epoch, so index 1 again is a new event."""
     return f"u{serial}-{epoch}-{index}"

@@ -27,6 +27,7 @@ class ControllerMemo:
     learnt_cards: list[int] = field(default_factory=list)
     loaded_cards: dict[int, CardRecord] = field(default_factory=dict)
     loaded_profiles: dict[int, str] = field(default_factory=dict)  # profile id → digest of what was set
+    last_fingerprint: str | None = None  # the last published event, to tell it from another one at its index
 
 
 class ControllerStore:
@@ -43,7 +44,8 @@ class ControllerStore:
                                          (doors[0], doors[1], doors[2], doors[3]))
                  for number, (start, end, doors) in raw.get("loaded_cards", {}).items()}
         return ControllerMemo(cursor, raw.get("whitelist"), [int(n) for n in raw.get("learnt_cards", [])], cards,
-                              {int(key): str(value) for key, value in raw.get("loaded_profiles", {}).items()})
+                              {int(key): str(value) for key, value in raw.get("loaded_profiles", {}).items()},
+                              raw.get("last_fingerprint"))
 
     def save(self, memo: ControllerMemo) -> None:
         body = {
@@ -54,6 +56,7 @@ class ControllerStore:
             "loaded_cards": {str(number): [card.start.isoformat(), card.end.isoformat(), list(card.doors)]
                              for number, card in sorted(memo.loaded_cards.items())},
             "loaded_profiles": {str(key): value for key, value in sorted(memo.loaded_profiles.items())},
+            "last_fingerprint": memo.last_fingerprint,
         }
         self.path.parent.mkdir(parents=True, exist_ok=True)
         temporary = self.path.with_suffix(".tmp")
