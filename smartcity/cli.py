@@ -625,8 +625,8 @@ def bridge_uhppote(config_file: Path) -> None:
     clock to them. Needs a network broker (SC_MQTT_URL) and the site key's SC_CREDENTIAL_HASH_KEY."""
     settings = _settings()
     from bridges.uhppote.bridge import run_bridge  # on use
-    from bridges.uhppote.config import BridgeConfigError, load_config, read_card_roster
-    from config.keys import gate_site_key
+    from bridges.uhppote.config import BridgeConfigError, load_config, read_card_roster  # on use
+    from config.keys import gate_site_key  # on use
 
     if settings.embedded_mqtt:
         raise click.ClickException("SC_MQTT_URL: the bridge is its own process and needs a broker's mqtt:// URL, "

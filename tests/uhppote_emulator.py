@@ -178,10 +178,10 @@ class EmulatedController:
         packet = bytearray(64)
         packet[0], packet[1] = SOM, GET_STATUS
         struct.pack_into("<L", packet, 4, self.serial)
-        self._status_into(packet, event)
+        self.status_into(packet, event)
         return bytes(packet)
 
-    def _status_into(self, packet: bytearray, event: Event | None) -> None:
+    def status_into(self, packet: bytearray, event: Event | None) -> None:
         if event is not None:
             _put_event(packet, event)
         for door in range(4):
@@ -239,7 +239,7 @@ def _set_time(c: EmulatedController, request: bytes, reply: bytearray) -> None:
 
 
 def _get_status(c: EmulatedController, _: bytes, reply: bytearray) -> None:
-    c._status_into(reply, c.events[-1] if c.events else None)
+    c.status_into(reply, c.events[-1] if c.events else None)
 
 
 def _open_door(c: EmulatedController, request: bytes, reply: bytearray) -> None:
