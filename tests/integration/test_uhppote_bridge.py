@@ -258,3 +258,22 @@ async def test_bad_input_is_counted_and_handled_and_the_bridge_keeps_running(rig
     # still running: a swipe after all of that is published
     rig.emulator.swipe(STRANGER_CARD)
     await rig.seen.until(lambda: any(e["event_id"] == f"u{SERIAL}-1-2" for e in rig.seen.events()))
+
+
+async def test_a_listed_card_missing_from_the_roster_is_learnt_from_its_swipe(rig: Rig) -> None:
+    newcomer = 4242424
+    args = whitelist_args()
+    whitelist = dict(args["whitelist"])
+    whitelist["entries"] = sorted([*whitelist["entries"], {
+        "hash": presented_credential_hash(CredentialKind.CARD, f"{newcomer:010d}", SITE_KEY), "kind": "card",
+        "grants": [{"group": "g", "doors": [1], "windows": [{"days": list(range(7)), "start": "00:00:00",
+                                                              "end": "00:00:00"}]}]}], key=lambda e: e["hash"])
+    await rig.start_bridge()
+    ack = await rig.command("c-1", "sync_whitelist", {"version": 1, "content_hash": canonical_hash(whitelist),
+                                                      "whitelist": whitelist})
+    assert ack["ok"] is True and newcomer not in rig.controller.cards
+    rig.emulator.swipe(newcomer)
+    await rig.seen.until(lambda: newcomer in rig.controller.cards)
+    rig.emulator.swipe(newcomer)
+    kinds = await rig.seen.until(lambda: len(rig.seen.events()) >= 2 and [e["kind"] for e in rig.seen.events()])
+    assert kinds == ["denied", "granted"]
