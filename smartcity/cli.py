@@ -610,5 +610,40 @@ def _run_until_signal(body: Callable[[asyncio.Event], Awaitable[None]]) -> None:
 
 
 
+@main.group()
+def bridge() -> None:
+    """Bridges: vendor devices that do not speak the device contract, made to speak it (docs/devices.md)."""
+
+
+@bridge.command("uhppote", epilog=SETTINGS_EPILOG)
+@click.option("--config", "config_file", envvar="SC_UHPPOTE_CONFIG", required=True,
+              type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="The bridge's TOML file: controllers (serial, address, site, gate, doors), listener, state dir "
+                   "[env SC_UHPPOTE_CONFIG]")
+def bridge_uhppote(config_file: Path) -> None:
+    """UHPPOTE (微耕) access controllers as contract gates: their events to MQTT, whitelists, remote open and
+    clock to them. Needs a network broker (SC_MQTT_URL) and the site key's SC_CREDENTIAL_HASH_KEY."""
+    settings = _settings()
+    from bridges.uhppote.bridge import run_bridge  # on use
+    from bridges.uhppote.config import BridgeConfigError, load_config, read_card_roster  # on use
+    from config.keys import gate_site_key  # on use
+
+    if settings.embedded_mqtt:
+        raise click.ClickException("SC_MQTT_URL: the bridge is its own process and needs a broker's mqtt:// URL, "
+                                   "not 'embedded'")
+    try:
+        config = load_config(config_file)
+        cards = read_card_roster(Path(config.cards_file)) if config.cards_file else []
+    except (BridgeConfigError, OSError) as error:
+        raise click.ClickException(str(error)) from None
+    broker = MqttEndpoint.parse(settings.mqtt_url)
+    site_key = gate_site_key(settings)
+
+    async def body(stop: asyncio.Event) -> None:
+        await run_bridge(config, broker, site_key, cards, stop)
+
+    _run_until_signal(body)
+
+
 if __name__ == "__main__":
     sys.exit(main())
