@@ -12,6 +12,7 @@ from typing import Any
 MAX_TITLE_CHARS = 200
 MAX_TEXT_CHARS = 2000
 MAX_KEY_CHARS = 200
+MAX_ONCE_KEY_CHARS = 255
 EVENT_SCHEMA = "smartcity.event/1"
 """The version of the JSON event a webhook carries (docs/integrations.md); a change that is not additive is /2."""
 

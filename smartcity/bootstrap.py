@@ -29,6 +29,7 @@ from community.access.directory import ResidentRecord, ResidentStatus
 from community.access.pages import mount_access_pages
 from community.access.service import AccessKeys, AccessService, AccessSettings, NotFound
 from community.access.web import mount as mount_access_api
+from community.ownership.owners import RegisterOwners
 from community.ownership.service import OwnershipService
 from community.ownership.web import mount as mount_ownership_api
 from community.voting.pages import mount_voting_pages
@@ -150,7 +151,7 @@ def voting_service(settings: Settings, engine: AsyncEngine) -> VotingService:
     if not notice:
         log.warning("SC_VOTING_NOTICE_DAYS=0: votes may open without notice to the owners; the Property Management "
                     "Regulations (Arts. 13-14) require 15 days - for test installations only")
-    return VotingService(engine, notice=notice)
+    return VotingService(engine, notice=notice, outbox=Outbox())
 
 
 def build_services(settings: Settings, engine: AsyncEngine, mqtt_url: str, store: TimeSeriesStore,
@@ -166,15 +167,15 @@ def build_services(settings: Settings, engine: AsyncEngine, mqtt_url: str, store
                                      trusted_proxies=settings.trusted_proxy_list,
                                      scan_dir=settings.data_dir / "market-scans",
                                      max_scan_bytes=settings.market_max_scan_bytes)
-    market = MarketService(engine, downlink, store, clock, market_settings)
+    market = MarketService(engine, downlink, store, clock, market_settings, outbox=Outbox())
     feeds = (
         ServiceFeed(endpoint, f"{client_id}-access"[:64], DeviceKind.GATE, access, protocol=settings.mqtt_protocol),
         ServiceFeed(endpoint, f"{client_id}-market"[:64], DeviceKind.SCALE, market, protocol=settings.mqtt_protocol),
     )
     accounts = AccountService(engine, SignInThrottle(sign_in_rules(settings)), AccessResidents(access))
     poster = HttpPoster(settings.notify_send_timeout_s)
-    dispatcher = Dispatcher(engine, TenancyRecipients(), notification_senders(settings, engine, poster, clock), clock,
-                            dispatch_settings(settings))
+    dispatcher = Dispatcher(engine, TenancyRecipients(RegisterOwners()),
+                            notification_senders(settings, engine, poster, clock), clock, dispatch_settings(settings))
     notifications = NotificationService(engine, clock, allow_private_endpoints=settings.notify_allow_private_endpoints,
                                         configured=dispatcher.configured)
     return Services(engine, authority or token_authority(settings), accounts, voting_service(settings, engine), access,
