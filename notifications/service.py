@@ -58,10 +58,13 @@ class NewEndpoint:
 
 class NotificationService:
     def __init__(self, engine: AsyncEngine, clock: Callable[[], datetime], *, allow_private_endpoints: bool = False,
-                 configured: frozenset[Channel] = frozenset({Channel.IN_APP})) -> None:
+                 configured: frozenset[Channel] = frozenset({Channel.IN_APP}),
+                 own_hosts: frozenset[str] = frozenset()) -> None:
+        """``own_hosts``: the installation's own host names (an endpoint may not point at them)."""
         self._engine = engine
         self._clock = clock
         self._allow_private = allow_private_endpoints
+        self.own_hosts = own_hosts
         self.configured = configured | {Channel.IN_APP}
 
     # -- the notification centre ----------------------------------------------------------------------------------
@@ -108,7 +111,7 @@ class NotificationService:
         label = label.strip()
         if not 0 < len(label) <= MAX_LABEL_CHARS:
             raise Refused(f"名称须为 1 到 {MAX_LABEL_CHARS} 个字符", "label")
-        problem = url_problem(url, self._allow_private)
+        problem = url_problem(url, self._allow_private, self.own_hosts)
         if problem:
             raise Refused(problem, "url")
         if channel is Channel.WEBHOOK and not secret:

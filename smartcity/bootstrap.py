@@ -14,6 +14,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from urllib.parse import urlsplit
 
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -49,6 +50,7 @@ from messaging.mqtt_downlink import MqttDownlink
 from messaging.service_feed import ServiceFeed
 from notifications.backoff import RetryPolicy
 from notifications.channels import Sender
+from notifications.channels.address_guard import EndpointGuard
 from notifications.channels.in_app import InAppSender
 from notifications.channels.mail import MailSender, SmtpSettings
 from notifications.channels.robots import DingTalkSender, WeComSender
@@ -173,14 +175,25 @@ def build_services(settings: Settings, engine: AsyncEngine, mqtt_url: str, store
         ServiceFeed(endpoint, f"{client_id}-market"[:64], DeviceKind.SCALE, market, protocol=settings.mqtt_protocol),
     )
     accounts = AccountService(engine, SignInThrottle(sign_in_rules(settings)), AccessResidents(access))
-    poster = HttpPoster(settings.notify_send_timeout_s)
+    own_hosts = own_host_names(settings)
+    poster = HttpPoster(settings.notify_send_timeout_s,
+                        EndpointGuard(settings.notify_allow_private_endpoints, own_hosts))
     dispatcher = Dispatcher(engine, TenancyRecipients(RegisterOwners()),
                             notification_senders(settings, engine, poster, clock), clock, dispatch_settings(settings))
     notifications = NotificationService(engine, clock, allow_private_endpoints=settings.notify_allow_private_endpoints,
-                                        configured=dispatcher.configured)
+                                        configured=dispatcher.configured, own_hosts=own_hosts)
     return Services(engine, authority or token_authority(settings), accounts, voting_service(settings, engine), access,
                     OwnershipService(engine), market, feeds, downlink, cookie_policy(settings),
                     accounts.tenancy, notifications, dispatcher, poster, settings.trusted_proxy_list)
+
+
+def own_host_names(settings: Settings) -> frozenset[str]:
+    """The installation's own host names, which an organisation's endpoint may not point at: SC_PUBLIC_BASE_URL's
+    host, and SC_HTTP_HOST when it names one (loopback and private addresses are refused anyway, unless allowed)."""
+    names = {urlsplit(settings.public_base_url).hostname or ""} if settings.public_base_url else set()
+    if settings.http_host not in ("", "0.0.0.0", "::"):
+        names.add(settings.http_host)
+    return frozenset(name.lower() for name in names if name)
 
 
 def dispatch_settings(settings: Settings) -> DispatchSettings:
@@ -205,7 +218,8 @@ def notification_senders(settings: Settings, engine: AsyncEngine, poster: HttpPo
         senders[Channel.EMAIL] = MailSender(SmtpSettings(
             settings.notify_smtp_host, settings.notify_smtp_port, settings.notify_smtp_starttls,
             settings.notify_smtp_implicit_tls, settings.notify_smtp_user, password, settings.notify_mail_from,
-            settings.notify_send_timeout_s))
+            settings.notify_send_timeout_s,
+            ca_file=str(settings.notify_smtp_ca_file) if settings.notify_smtp_ca_file else None))
     if settings.notify_sms_url_template:
         authorization = (settings.notify_sms_authorization.get_secret_value()
                          if settings.notify_sms_authorization else None)
