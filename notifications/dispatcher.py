@@ -25,7 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from notifications.backoff import RetryPolicy, retry_at
 from notifications.channels import DeliveryFailed, Outgoing, Sender
 from notifications.coalescing import Window, admit, due, summary_words
-from notifications.events import Channel, NotificationEvent
+from notifications.events import Channel, NotificationEvent, NotificationKind, Severity
 from notifications.metrics import FAILED, RETRY, SENT, NotificationMetrics
 from notifications.preferences import Preferences, personal_channels
 from notifications.quiet_hours import held_until
@@ -36,6 +36,7 @@ from notifications.storage import (
     Delivery,
     DeliveryRepository,
     DeliveryState,
+    Endpoint,
     EndpointRepository,
     OutboxRepository,
     PreferenceRepository,
@@ -195,6 +196,23 @@ class Dispatcher:
                 rows.append(_row(event_id, event, f"endpoint:{endpoint.endpoint_id}", endpoint.channel, now, None,
                                  endpoint_id=endpoint.endpoint_id))
         await DeliveryRepository(connection).add(rows)
+
+    async def send_test(self, endpoint: Endpoint) -> str | None:
+        """Send a test notification to ``endpoint`` now, outside the outbox (nothing is recorded); why it failed, or
+        None when the receiver took it."""
+        sender = self._senders.get(endpoint.channel)
+        if sender is None:
+            return f"channel {endpoint.channel.value} is not configured"
+        now = self._clock()
+        text = f"这是来自智慧社区平台的测试通知（{endpoint.label}）。收到即表示配置正确。"
+        event = NotificationEvent(NotificationKind.TEST, "测试通知", text, now, severity=Severity.INFO,
+                                  data={"endpoint_id": endpoint.endpoint_id})
+        key = idempotency_key(0, f"test:{endpoint.endpoint_id}:{now.isoformat()}", endpoint.channel)
+        try:
+            await sender.send(Outgoing(key, 0, event, address=endpoint.url, secret=endpoint.secret))
+        except DeliveryFailed as failed:
+            return str(failed)
+        return None
 
     # -- delivery -------------------------------------------------------------------------------------------------
 

@@ -57,6 +57,7 @@ from notifications.channels.robots import DingTalkSender, WeComSender
 from notifications.channels.sms import SmsProvider, SmsSender
 from notifications.channels.webhook import HttpPoster, WebhookSender
 from notifications.dispatcher import Dispatcher, DispatchSettings
+from notifications.endpoint_pages import mount_endpoint_pages
 from notifications.events import Channel
 from notifications.outbox import Outbox
 from notifications.pages import mount_notification_pages
@@ -181,7 +182,7 @@ def build_services(settings: Settings, engine: AsyncEngine, mqtt_url: str, store
     dispatcher = Dispatcher(engine, TenancyRecipients(RegisterOwners()),
                             notification_senders(settings, engine, poster, clock), clock, dispatch_settings(settings))
     notifications = NotificationService(engine, clock, allow_private_endpoints=settings.notify_allow_private_endpoints,
-                                        configured=dispatcher.configured, own_hosts=own_hosts)
+                                        configured=dispatcher.configured, own_hosts=own_hosts, tester=dispatcher)
     return Services(engine, authority or token_authority(settings), accounts, voting_service(settings, engine), access,
                     OwnershipService(engine), market, feeds, downlink, cookie_policy(settings),
                     accounts.tenancy, notifications, dispatcher, poster, settings.trusted_proxy_list)
@@ -253,6 +254,7 @@ def mount_services(app: web.Application, services: Services, store: TimeSeriesSt
     mount_onboarding_pages(app, services.accounts)  # after the others: managers land on their console
     mount_notifications_api(app, services.notifications)
     mount_notification_pages(app, services.notifications)
+    mount_endpoint_pages(app)
     mount_admin_pages(app, services.tenancy, services.access, services.market)
     mount_portal(app, (*system_links, NavLink("API 文档", "/openapi.json", (Role.ADMIN,), "OpenAPI 3.1 (JSON)")))
 

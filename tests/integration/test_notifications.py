@@ -45,6 +45,7 @@ from notifications.channels.mail import MailSender, SmtpSettings
 from notifications.channels.robots import DingTalkSender, WeComSender
 from notifications.channels.webhook import HttpPoster, WebhookSender
 from notifications.dispatcher import Dispatcher, DispatchSettings
+from notifications.endpoint_pages import mount_endpoint_pages
 from notifications.events import Channel, NotificationEvent, NotificationKind
 from notifications.outbox import Outbox
 from notifications.pages import mount_notification_pages
@@ -608,3 +609,72 @@ async def test_the_delivery_log_shows_failures_in_scope_and_retries_them(rig: Ri
 
 async def _failed_count(rig: Rig, count: int) -> bool:
     return len(await rig.notifications.deliveries(ADMIN, DeliveryState.FAILED)) == count
+
+
+@pytest.fixture
+async def endpoint_browser(rig: Rig) -> AsyncIterator[Browser]:
+    clock = lambda: datetime.now(UTC)  # noqa: E731
+    tester = Dispatcher(rig.engine, TenancyRecipients(), rig.senders, clock)
+    service = NotificationService(rig.engine, clock, allow_private_endpoints=True, configured=frozenset(Channel),
+                                  tester=tester)
+    app = web.Application()
+    mount_pages(app, AccountService(rig.engine), TokenAuthority(b"p" * 32), clock)
+    mount_notification_pages(app, service)
+    mount_endpoint_pages(app)
+    async with TestClient(TestServer(app)) as client:
+        yield Browser(client)
+
+
+async def test_the_endpoints_page_lists_adds_tests_disables_and_removes_within_the_organisation(
+        rig: Rig, endpoint_browser: Browser) -> None:
+    browser = endpoint_browser
+    token = await browser.sign_in("pm-lotus")
+    chosen = await browser.client.get("/notifications/endpoints", allow_redirects=False)
+    assert chosen.status == 303 and chosen.headers["Location"] == "/notifications/organisations/lotus-pm/endpoints"
+    base = "/notifications/organisations/lotus-pm/endpoints"
+    listed = await browser.page(base)
+    assert "智慧家园平台" in listed and "值班群" in listed and "钉钉群" in listed and "梅花平台" not in listed
+    assert ROBOT_KEY not in listed and "access_token=tok" not in listed, "a robot's key is its credential"
+
+    refused = await browser.post(base, {"channel": "webhook", "label": "坏地址", "url": "ftp://example.com/x"}, token)
+    text = await refused.text()
+    assert refused.status == 422 and "http:// 或 https://" in text and 'value="ftp://example.com/x"' in text
+    unnamed = await browser.post(base, {"channel": "webhook", "label": "", "url": "https://example.com/x"}, token)
+    assert unnamed.status == 422 and "名称须为" in await unnamed.text()
+    added = await browser.post(base, {"channel": "webhook", "label": "新平台", "url": f"{rig.receivers.url}/hook/new"},
+                               token)
+    shown = await added.text()
+    assert added.status == 201 and "只显示这一次" in shown
+    (created,) = [e for e in await rig.notifications.endpoints(ADMIN, "lotus-pm") if e.label == "新平台"]
+    assert created.secret in shown
+
+    tested = await browser.post(f"{base}/{created.endpoint_id}/test", {}, token)
+    assert tested.status == 303 and "tested=" in tested.headers["Location"]
+    ((headers, body),) = rig.receivers.hooks["new"]
+    assert json.loads(body)["kind"] == "test" and webhook_signature_valid(
+        created.secret, headers["X-Smartcity-Timestamp"], headers["X-Smartcity-Signature"], body,
+        int(datetime.now(UTC).timestamp()))
+    rig.receivers.down = True
+    failed = await browser.post(f"{base}/{created.endpoint_id}/test", {}, token)
+    assert "test_failed=" in failed.headers["Location"]
+    assert "HTTP 503" in await browser.page(failed.headers["Location"])
+    rig.receivers.down = False
+
+    disabled = await browser.post(f"{base}/{created.endpoint_id}/enabled", {"enabled": "0"}, token)
+    assert disabled.status == 303
+    assert not next(e for e in await rig.notifications.endpoints(ADMIN, "lotus-pm") if e.label == "新平台").enabled
+    assert (await browser.post(f"{base}/{created.endpoint_id}/enabled", {}, token)).status == 400
+    removed = await browser.post(f"{base}/{created.endpoint_id}/delete", {}, token)
+    assert removed.status == 303 and len(await rig.notifications.endpoints(ADMIN, "lotus-pm")) == 3
+
+    # another organisation's page, endpoint or test answers as an unknown one
+    browser.password = "a-long-password-2"
+    other = await browser.sign_in("pm-plum")
+    assert "找不到" in await browser.page(base, status=404)
+    assert "找不到" in await browser.page("/notifications/organisations/no-such-org/endpoints", status=404)
+    (lotus_hook,) = [e for e in await rig.notifications.endpoints(ADMIN, "lotus-pm") if e.label == "智慧家园平台"]
+    for action in ("test", "delete"):
+        assert (await browser.post(f"{base}/{lotus_hook.endpoint_id}/{action}", {}, other)).status == 404
+    plum = "/notifications/organisations/plum-pm/endpoints"
+    assert (await browser.post(f"{plum}/{lotus_hook.endpoint_id}/delete", {}, other)).status == 404
+    assert len(await rig.notifications.endpoints(ADMIN, "lotus-pm")) == 3
