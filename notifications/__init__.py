@@ -13,5 +13,6 @@ At the edges: ``storage`` (tables and repositories), ``outbox`` (add, and add_on
 ``channels/`` (one module per channel behind :class:`~notifications.channels.Sender`, and ``address_guard``: where an
 endpoint may be connected to, judged on the resolved addresses), ``dispatcher``, ``metrics`` (Prometheus),
 ``service`` (what the APIs and pages call), ``web`` (the JSON API), ``pages`` (the notification centre, the settings,
-the delivery log), ``endpoint_pages`` (an organisation's webhooks and robots). docs/notifications.md and docs/integrations.md describe them.
+the delivery log), ``endpoint_pages`` (an organisation's webhooks and robots). docs/notifications.md and
+docs/integrations.md describe them.
 """

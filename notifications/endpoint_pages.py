@@ -120,9 +120,12 @@ async def add(request: web.Request) -> web.Response:
 async def set_enabled(request: web.Request) -> web.Response:
     organisation_id, endpoint_id = _organisation(request), _endpoint_id(request)
     enabled = (await form_of(request)).get("enabled", "")
-    if enabled not in ("0", "1"):
-        raise PageProblem(400, "请在端点页上点“停用”或“启用”。")
     try:
+        if enabled not in ("0", "1"):  # another's endpoint is not found before its form is judged
+            if endpoint_id not in {e.endpoint_id for e in await _service(request).endpoints(request[PRINCIPAL],
+                                                                                              organisation_id)}:
+                raise NotVisible(endpoint_id)
+            raise PageProblem(400, "请在端点页上点“停用”或“启用”。")
         await _service(request).set_endpoint_enabled(request[PRINCIPAL], organisation_id, endpoint_id, enabled == "1")
     except NotVisible:
         raise PageProblem(404, GONE) from None
