@@ -221,6 +221,19 @@ class AccountRepository:
             .order_by(accounts.c.account_id))).all()
         return [account_id for account_id, held in rows if wanted & set(held)]
 
+    async def reachable(self, account_ids: Iterable[str]) -> list[str]:
+        """Which of ``account_ids`` are enabled people (not integrations' accounts), in order: who may be told of
+        something (the notifications' owners of a community)."""
+        wanted = sorted(set(account_ids))
+        found: list[str] = []
+        for start in range(0, len(wanted), _IN_BATCH):
+            found += (await self._connection.execute(
+                select(accounts.c.account_id).where(accounts.c.account_id.in_(wanted[start:start + _IN_BATCH]),
+                                                    accounts.c.enabled,
+                                                    accounts.c.account_id.not_in(select(api_tokens.c.account_id)))
+                .order_by(accounts.c.account_id))).scalars().all()
+        return found
+
     async def organisations_holding(self, kind: str, target_id: str) -> list[str]:
         """The organisations that hold the community or market ``target_id``."""
         return list((await self._connection.execute(

@@ -170,6 +170,9 @@ class Settings(BaseSettings):
     notify_smtp_implicit_tls: bool = Field(False, description="Connect to SMTP over TLS from the start (port 465)")
     notify_smtp_user: str | None = Field(None, description="SMTP user name; unset: no authentication")
     notify_smtp_password: SecretStr | None = Field(None, description="SMTP password")
+    notify_smtp_ca_file: Path | None = Field(
+        None, description="CA certificates (PEM) the SMTP server's certificate is checked against; unset: the "
+        "system's (a relay with a certificate of an internal CA)")
     notify_mail_from: str = Field("smartcity@localhost", description="From address of notification e-mails")
     notify_sms_url_template: str | None = Field(
         None, description="The SMS provider's URL, with $phone, $text, $key substituted (URL-encoded); unset: no SMS")

@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 
 import jinja2
 from aiohttp import web
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
 from devices import chinese_names
 from gateway.outputs import PointQuery, Row, StoreRejected, StoreUnavailable
@@ -26,6 +26,8 @@ from webkit.json_errors import json_error
 
 GATEWAY = web.AppKey("gateway", Gateway)
 TEMPLATES = web.AppKey("templates", jinja2.Environment)
+MORE_METRICS = web.AppKey("more_metrics", list[CollectorRegistry])
+"""Other registries served at /metrics after the gateway's (the notifications', where the services run beside)."""
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 MAX_PAGE = 500
 
@@ -109,7 +111,8 @@ async def readyz(request: web.Request) -> web.Response:
 
 
 async def metrics(request: web.Request) -> web.Response:
-    body = generate_latest(request.app[GATEWAY].metrics.registry)
+    body = b"".join(generate_latest(registry) for registry in (
+        request.app[GATEWAY].metrics.registry, *request.app.get(MORE_METRICS, ())))
     return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 

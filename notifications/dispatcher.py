@@ -25,7 +25,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from notifications.backoff import RetryPolicy, retry_at
 from notifications.channels import DeliveryFailed, Outgoing, Sender
 from notifications.coalescing import Window, admit, due, summary_words
-from notifications.events import Channel, NotificationEvent
+from notifications.events import Channel, NotificationEvent, NotificationKind, Severity
+from notifications.metrics import FAILED, RETRY, SENT, NotificationMetrics
 from notifications.preferences import Preferences, personal_channels
 from notifications.quiet_hours import held_until
 from notifications.recipients import Recipients
@@ -35,6 +36,7 @@ from notifications.storage import (
     Delivery,
     DeliveryRepository,
     DeliveryState,
+    Endpoint,
     EndpointRepository,
     OutboxRepository,
     PreferenceRepository,
@@ -54,6 +56,8 @@ class DispatchSettings:
     max_in_flight: int = 32
     """Lanes delivering at once."""
     stop_wait_s: float = 5.0
+    metrics_every_s: float = 5.0
+    """How often the outbox's depth and the oldest undelivered age are read for the metrics."""
 
 
 Lane = tuple[str, str]
@@ -61,7 +65,8 @@ Lane = tuple[str, str]
 
 class Dispatcher:
     def __init__(self, engine: AsyncEngine, recipients: Recipients, senders: Mapping[Channel, Sender],
-                 clock: Callable[[], datetime], settings: DispatchSettings | None = None) -> None:
+                 clock: Callable[[], datetime], settings: DispatchSettings | None = None,
+                 metrics: NotificationMetrics | None = None) -> None:
         self._engine = engine
         self._recipients = recipients
         self._senders = dict(senders)
@@ -69,6 +74,8 @@ class Dispatcher:
         self.settings = settings or DispatchSettings()
         self._lanes: dict[Lane, asyncio.Task[None]] = {}
         self.wake = asyncio.Event()
+        self.metrics = metrics or NotificationMetrics()
+        self._measured_at: float | None = None
 
     @property
     def configured(self) -> frozenset[Channel]:
@@ -94,6 +101,22 @@ class Dispatcher:
         while await self.expand() >= self.settings.batch:
             pass
         await self.start_due()
+        now = asyncio.get_running_loop().time()
+        if self._measured_at is None or now - self._measured_at >= self.settings.metrics_every_s:
+            self._measured_at = now
+            await self.measure()
+
+    async def measure(self) -> None:
+        """The outbox's depth, the deliveries waiting and the oldest undelivered age, for the metrics."""
+        now = self._clock()
+        async with self._engine.connect() as connection:
+            outbox, deliveries = OutboxRepository(connection), DeliveryRepository(connection)
+            depth, pending = await outbox.depth(), await deliveries.pending_count()
+            oldest = [moment for moment in (await outbox.oldest_new(), await deliveries.oldest_unheld(now)) if moment]
+        self.metrics.outbox_depth.set(depth)
+        self.metrics.pending.set(pending)
+        self.metrics.oldest_age.set(max(0.0, (now - min(oldest)).total_seconds()) if oldest else 0.0)
+        self.metrics.lanes.set(len(self._lanes))
 
     async def stop_lanes(self, wait_s: float) -> None:
         tasks = list(self._lanes.values())
@@ -174,6 +197,23 @@ class Dispatcher:
                                  endpoint_id=endpoint.endpoint_id))
         await DeliveryRepository(connection).add(rows)
 
+    async def send_test(self, endpoint: Endpoint) -> str | None:
+        """Send a test notification to ``endpoint`` now, outside the outbox (nothing is recorded); why it failed, or
+        None when the receiver took it."""
+        sender = self._senders.get(endpoint.channel)
+        if sender is None:
+            return f"channel {endpoint.channel.value} is not configured"
+        now = self._clock()
+        text = f"这是来自智慧社区平台的测试通知（{endpoint.label}）。收到即表示配置正确。"
+        event = NotificationEvent(NotificationKind.TEST, "测试通知", text, now, severity=Severity.INFO,
+                                  data={"endpoint_id": endpoint.endpoint_id})
+        key = idempotency_key(0, f"test:{endpoint.endpoint_id}:{now.isoformat()}", endpoint.channel)
+        try:
+            await sender.send(Outgoing(key, 0, event, address=endpoint.url, secret=endpoint.secret))
+        except DeliveryFailed as failed:
+            return str(failed)
+        return None
+
     # -- delivery -------------------------------------------------------------------------------------------------
 
     async def start_due(self) -> int:
@@ -209,6 +249,7 @@ class Dispatcher:
             return
         async with self._engine.begin() as connection:
             await DeliveryRepository(connection).sent(delivery.delivery_id, self._clock())
+        self.metrics.deliveries.labels(delivery.channel.value, SENT).inc()
         log.info("notification delivered", extra={"delivery": delivery.delivery_id,
                                                    "channel": delivery.channel.value})
 
@@ -217,6 +258,7 @@ class Dispatcher:
         again = None if permanent else retry_at(self.settings.retry, delivery.attempts + 1, delivery.created_at, now)
         async with self._engine.begin() as connection:
             await DeliveryRepository(connection).failed_attempt(delivery.delivery_id, reason, again)
+        self.metrics.deliveries.labels(delivery.channel.value, FAILED if again is None else RETRY).inc()
         log.warning("notification delivery failed", extra={
             "delivery": delivery.delivery_id, "channel": delivery.channel.value, "error": reason,
             "retry_at": again.isoformat() if again else None})

@@ -1,7 +1,8 @@
 """What an organisation's endpoint may be: a webhook URL that is http(s), and that does not point at the
-installation itself, a loopback or a link-local address (unless the installation allows private addresses, as a
-test rig or an intranet receiver needs). Pure: literal addresses and host names are judged as written; a name that
-resolves to a private address is caught at delivery (docs/notifications.md, what remains)."""
+installation itself, a loopback, link-local, private or otherwise non-public address (unless the installation allows
+private addresses, as a test rig or an intranet receiver needs). Pure: literal addresses and host names are judged as
+written here; the addresses a name resolves to are judged by :func:`address_problem` when a delivery connects
+(:mod:`notifications.channels.address_guard`), so a name pointed at an inner address later is caught too."""
 
 from __future__ import annotations
 
@@ -35,6 +36,18 @@ def url_problem(url: str, allow_private: bool, own_hosts: frozenset[str] = froze
         address = ipaddress.ip_address(host)
     except ValueError:
         return None
-    if address.is_loopback or address.is_link_local or address.is_unspecified or address.is_multicast:
-        return "不能指向回环、链路本地或保留地址"
+    return "不能指向回环、链路本地、内网或保留地址" if address_problem(str(address), False) else None
+
+
+def address_problem(address: str, allow_private: bool) -> str | None:
+    """Why a receiver at ``address`` (an IP address as resolved) may not be connected to, or None: only public
+    unicast addresses, unless private ones are allowed (then only the unspecified and multicast ones are refused)."""
+    try:
+        ip = ipaddress.ip_address(address.split("%", 1)[0])
+    except ValueError:
+        return "not an IP address"
+    if ip.is_unspecified or ip.is_multicast:
+        return "an unspecified or multicast address"
+    if not allow_private and not ip.is_global:
+        return "a loopback, link-local, private or reserved address"
     return None

@@ -12,6 +12,7 @@ from typing import Any
 MAX_TITLE_CHARS = 200
 MAX_TEXT_CHARS = 2000
 MAX_KEY_CHARS = 200
+MAX_ONCE_KEY_CHARS = 255
 EVENT_SCHEMA = "smartcity.event/1"
 """The version of the JSON event a webhook carries (docs/integrations.md); a change that is not additive is /2."""
 
@@ -28,6 +29,8 @@ class NotificationKind(StrEnum):
     VOTE_OPENED = "vote_opened"
     VOTE_CLOSING = "vote_closing"
     VOTE_PUBLISHED = "vote_published"
+    TEST = "test"
+    """The "send test" of an organisation's endpoint: concerns no community or market."""
 
 
 KIND_NAMES: dict[NotificationKind, str] = {
@@ -36,7 +39,7 @@ KIND_NAMES: dict[NotificationKind, str] = {
     NotificationKind.TEST_FAILED: "快检不合格", NotificationKind.BATCH_RECALLED: "批次召回",
     NotificationKind.BATCH_RELEASED: "批次放行", NotificationKind.PRICE_FINDING: "价格与计量发现",
     NotificationKind.VOTE_OPENED: "表决开始", NotificationKind.VOTE_CLOSING: "表决即将截止",
-    NotificationKind.VOTE_PUBLISHED: "表决结果公布",
+    NotificationKind.VOTE_PUBLISHED: "表决结果公布", NotificationKind.TEST: "测试通知",
 }
 """How the pages name each kind."""
 
@@ -91,7 +94,7 @@ class NotificationEvent:
     """How many events this one stands for (a coalescing summary: those folded into it)."""
 
     def __post_init__(self) -> None:
-        if (self.community_id is None) == (self.market_id is None):
+        if (self.community_id is None) == (self.market_id is None) and self.kind is not NotificationKind.TEST:
             raise EventInvalid("an event concerns exactly one community or one market")
         if not self.title or len(self.title) > MAX_TITLE_CHARS:
             raise EventInvalid(f"a title has 1 to {MAX_TITLE_CHARS} characters")

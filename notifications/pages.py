@@ -20,7 +20,7 @@ from notifications.events import (
 )
 from notifications.preferences import EMAIL, PHONE, Preferences
 from notifications.quiet_hours import QuietHours
-from notifications.recipients import AUDIENCE
+from notifications.recipients import AUDIENCE, OWNERS_KINDS
 from notifications.service import DELIVERY_READERS, NotFailed, NotificationService, NotVisible
 from notifications.storage import DeliveryState
 from webkit.auth import PRINCIPAL
@@ -94,7 +94,8 @@ async def _settings(request: web.Request, values: dict[str, Any], problems: dict
     service = _service(request)
     return await render(request, "notifications/settings.html", {
         "values": values, "problems": problems, "saved": saved or request.query.get("saved") == "1",
-        "kinds": [(kind, KIND_NAMES[kind]) for kind in NotificationKind if kind in AUDIENCE],
+        "kinds": [(kind, KIND_NAMES[kind]) for kind in NotificationKind
+                  if kind in AUDIENCE or kind in OWNERS_KINDS],
         "channels": [(channel, CHANNEL_NAMES[channel]) for channel in PERSONAL_CHANNELS
                      if channel in service.configured], "mark": SETTINGS_MARK,
     }, status=status)

@@ -1,9 +1,11 @@
 """Who hears of what, by the tenancy rules: the people assigned the community or market an event concerns who hold
 the roles its kind is for, and the endpoints of the organisations that hold it. Read from the accounts' storage.
 
-In this slice: gate alarms and offline gates → the property managers of that community; licences, price findings →
-the operators of that market; a failed test, a recall, a release → its operators and supervisors. Votes (→ the
-owners of the community) are not resolved yet (docs/notifications.md)."""
+Gate alarms and offline gates → the property managers of that community; licences, price findings → the operators
+of that market; a failed test, a recall, a release → its operators and supervisors (the supervising office's staff
+are assigned the market). Votes → the owners of that community: the owners on its ownership register who have an
+account, which the community context answers (:class:`CommunityOwners`, wired by the composition root: this package
+sits below the community's)."""
 
 from __future__ import annotations
 
@@ -26,6 +28,16 @@ AUDIENCE: dict[NotificationKind, tuple[Role, ...]] = {
     NotificationKind.PRICE_FINDING: (Role.MARKET_OPERATOR,),
 }
 """The roles each kind is for, among those assigned the event's community or market."""
+OWNERS_KINDS = frozenset({NotificationKind.VOTE_OPENED, NotificationKind.VOTE_CLOSING,
+                          NotificationKind.VOTE_PUBLISHED})
+"""Kinds for the owners of the event's community (by its ownership register, not by an assignment)."""
+
+
+class CommunityOwners(Protocol):
+    async def owners(self, connection: AsyncConnection, community_id: str) -> list[str]:
+        """The ids of the owners of ``community_id`` as its register stands (an owner's id is the id they sign in
+        with)."""
+        ...
 
 
 class Recipients(Protocol):
@@ -39,9 +51,18 @@ class Recipients(Protocol):
 
 
 class TenancyRecipients:
-    """:class:`Recipients` from the accounts' assignments and the organisations' holdings."""
+    """:class:`Recipients` from the accounts' assignments and the organisations' holdings; ``owners``: who owns what
+    in a community (without: votes notify nobody)."""
+
+    def __init__(self, owners: CommunityOwners | None = None) -> None:
+        self._owners = owners
 
     async def people(self, connection: AsyncConnection, event: NotificationEvent) -> list[str]:
+        if event.kind in OWNERS_KINDS:
+            if self._owners is None or event.community_id is None:
+                return []
+            owners = await self._owners.owners(connection, event.community_id)
+            return await AccountRepository(connection).reachable(owners)
         roles = AUDIENCE.get(event.kind, ())
         if not roles:
             return []

@@ -7,6 +7,7 @@ import secrets
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Protocol
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -56,12 +57,23 @@ class NewEndpoint:
     """Shown once, when created (generated when none was given)."""
 
 
+class EndpointTester(Protocol):
+    async def send_test(self, endpoint: Endpoint) -> str | None:
+        """Send a test notification to ``endpoint``; why it failed, or None."""
+        ...
+
+
 class NotificationService:
     def __init__(self, engine: AsyncEngine, clock: Callable[[], datetime], *, allow_private_endpoints: bool = False,
-                 configured: frozenset[Channel] = frozenset({Channel.IN_APP})) -> None:
+                 configured: frozenset[Channel] = frozenset({Channel.IN_APP}),
+                 own_hosts: frozenset[str] = frozenset(), tester: EndpointTester | None = None) -> None:
+        """``own_hosts``: the installation's own host names (an endpoint may not point at them); ``tester``: what
+        sends an endpoint's test notification (the dispatcher)."""
+        self._tester = tester
         self._engine = engine
         self._clock = clock
         self._allow_private = allow_private_endpoints
+        self.own_hosts = own_hosts
         self.configured = configured | {Channel.IN_APP}
 
     # -- the notification centre ----------------------------------------------------------------------------------
@@ -108,7 +120,7 @@ class NotificationService:
         label = label.strip()
         if not 0 < len(label) <= MAX_LABEL_CHARS:
             raise Refused(f"名称须为 1 到 {MAX_LABEL_CHARS} 个字符", "label")
-        problem = url_problem(url, self._allow_private)
+        problem = url_problem(url, self._allow_private, self.own_hosts)
         if problem:
             raise Refused(problem, "url")
         if channel is Channel.WEBHOOK and not secret:
@@ -145,6 +157,37 @@ class NotificationService:
             if found is None or found.organisation_id != organisation_id:
                 raise NotVisible(endpoint_id)
             await repository.delete(endpoint_id)
+
+    async def keepable_organisations(self, viewer: Principal) -> list[tuple[str, str]]:
+        """The organisations whose endpoints ``viewer`` looks after, (id, name): every one for an administrator,
+        staff's own."""
+        async with self._engine.connect() as connection:
+            accounts = AccountRepository(connection)
+            if viewer.is_admin:
+                return [(o.organisation_id, o.name) for o in await accounts.organisations()]
+            if not viewer.has_any(ENDPOINT_KEEPERS):
+                return []
+            own = await accounts.organisation_of(viewer.subject)
+            found = await accounts.organisation(own) if own else None
+        return [(found.organisation_id, found.name)] if found else []
+
+    async def organisation_name(self, viewer: Principal, organisation_id: str) -> str:
+        async with self._engine.connect() as connection:
+            await self._check_keeper(connection, viewer, organisation_id)
+            found = await AccountRepository(connection).organisation(organisation_id)
+        assert found is not None  # the check found it
+        return found.name
+
+    async def test_endpoint(self, viewer: Principal, organisation_id: str, endpoint_id: int) -> str | None:
+        """Send a test notification to one of the organisation's endpoints; why it failed, or None."""
+        async with self._engine.connect() as connection:
+            await self._check_keeper(connection, viewer, organisation_id)
+            found = await EndpointRepository(connection).get(endpoint_id)
+        if found is None or found.organisation_id != organisation_id:
+            raise NotVisible(endpoint_id)
+        if self._tester is None:
+            return "本系统未启用端点测试"
+        return await self._tester.send_test(found)
 
     async def _check_keeper(self, connection: AsyncConnection, viewer: Principal, organisation_id: str) -> None:
         accounts = AccountRepository(connection)

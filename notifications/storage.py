@@ -132,6 +132,16 @@ endpoints = Table(
 because signing needs it. ``kinds``: the kinds it receives (empty: all)."""
 
 
+once = Table(
+    "notification_once", metadata,
+    Column("key", String(255), primary_key=True),
+    Column("event_id", Integer, nullable=False),
+    Column("recorded_at", UtcDateTime(), nullable=False),
+)
+"""The keys of events recorded at most once (a periodic check's: a licence reaching a threshold, a vote's phase),
+so a check repeated — after a restart, by a second tick the same day — records nothing more."""
+
+
 class DeliveryState(StrEnum):
     PENDING = "pending"
     SENT = "sent"
@@ -229,6 +239,29 @@ class OutboxRepository:
     async def mark(self, event_id: int, state: str) -> None:
         await self._connection.execute(update(outbox).where(outbox.c.event_id == event_id).values(state=state))
 
+    async def add_once(self, key: str, event: NotificationEvent, now: datetime) -> int | None:
+        """Record ``event`` unless an event of ``key`` was recorded before; its id, or None when it was."""
+        if (await self._connection.execute(select(once.c.key).where(once.c.key == key))).first() is not None:
+            return None
+        event_id = await self.add(event)
+        await self._connection.execute(once.insert().values(key=key, event_id=event_id, recorded_at=now))
+        return event_id
+
+    async def recorded_once(self, keys: Iterable[str]) -> set[str]:
+        """Which of ``keys`` have had their event recorded."""
+        wanted = sorted(set(keys))
+        found: set[str] = set()
+        for start in range(0, len(wanted), 500):
+            found |= set((await self._connection.execute(
+                select(once.c.key).where(once.c.key.in_(wanted[start:start + 500])))).scalars())
+        return found
+
+    async def oldest_new(self) -> datetime | None:
+        """When the oldest event not yet expanded happened (None: there is none)."""
+        value: datetime | None = (await self._connection.execute(
+            select(func.min(outbox.c.occurred_at)).where(outbox.c.state == NEW))).scalar_one_or_none()
+        return value
+
     async def depth(self) -> int:
         return int((await self._connection.execute(
             select(func.count()).select_from(outbox).where(outbox.c.state == NEW))).scalar_one())
@@ -315,6 +348,18 @@ class DeliveryRepository:
             select(deliveries.c.channel, deliveries.c.state, func.count()).group_by(
                 deliveries.c.channel, deliveries.c.state))
         return {(channel, state): int(count) for channel, state, count in rows}
+
+    async def pending_count(self) -> int:
+        return int((await self._connection.execute(select(func.count()).select_from(deliveries).where(
+            deliveries.c.state == DeliveryState.PENDING.value))).scalar_one())
+
+    async def oldest_unheld(self, now: datetime) -> datetime | None:
+        """When the oldest pending delivery not held by quiet hours was made (None: there is none)."""
+        value: datetime | None = (await self._connection.execute(
+            select(func.min(deliveries.c.created_at)).where(
+                deliveries.c.state == DeliveryState.PENDING.value,
+                or_(deliveries.c.held_until.is_(None), deliveries.c.held_until <= now)))).scalar_one_or_none()
+        return value
 
     async def oldest_pending(self) -> datetime | None:
         value: datetime | None = (await self._connection.execute(

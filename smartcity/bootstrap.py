@@ -14,6 +14,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from urllib.parse import urlsplit
 
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -29,6 +30,7 @@ from community.access.directory import ResidentRecord, ResidentStatus
 from community.access.pages import mount_access_pages
 from community.access.service import AccessKeys, AccessService, AccessSettings, NotFound
 from community.access.web import mount as mount_access_api
+from community.ownership.owners import RegisterOwners
 from community.ownership.service import OwnershipService
 from community.ownership.web import mount as mount_ownership_api
 from community.voting.pages import mount_voting_pages
@@ -48,12 +50,14 @@ from messaging.mqtt_downlink import MqttDownlink
 from messaging.service_feed import ServiceFeed
 from notifications.backoff import RetryPolicy
 from notifications.channels import Sender
+from notifications.channels.address_guard import EndpointGuard
 from notifications.channels.in_app import InAppSender
 from notifications.channels.mail import MailSender, SmtpSettings
 from notifications.channels.robots import DingTalkSender, WeComSender
 from notifications.channels.sms import SmsProvider, SmsSender
 from notifications.channels.webhook import HttpPoster, WebhookSender
 from notifications.dispatcher import Dispatcher, DispatchSettings
+from notifications.endpoint_pages import mount_endpoint_pages
 from notifications.events import Channel
 from notifications.outbox import Outbox
 from notifications.pages import mount_notification_pages
@@ -150,7 +154,7 @@ def voting_service(settings: Settings, engine: AsyncEngine) -> VotingService:
     if not notice:
         log.warning("SC_VOTING_NOTICE_DAYS=0: votes may open without notice to the owners; the Property Management "
                     "Regulations (Arts. 13-14) require 15 days - for test installations only")
-    return VotingService(engine, notice=notice)
+    return VotingService(engine, notice=notice, outbox=Outbox())
 
 
 def build_services(settings: Settings, engine: AsyncEngine, mqtt_url: str, store: TimeSeriesStore,
@@ -166,20 +170,31 @@ def build_services(settings: Settings, engine: AsyncEngine, mqtt_url: str, store
                                      trusted_proxies=settings.trusted_proxy_list,
                                      scan_dir=settings.data_dir / "market-scans",
                                      max_scan_bytes=settings.market_max_scan_bytes)
-    market = MarketService(engine, downlink, store, clock, market_settings)
+    market = MarketService(engine, downlink, store, clock, market_settings, outbox=Outbox())
     feeds = (
         ServiceFeed(endpoint, f"{client_id}-access"[:64], DeviceKind.GATE, access, protocol=settings.mqtt_protocol),
         ServiceFeed(endpoint, f"{client_id}-market"[:64], DeviceKind.SCALE, market, protocol=settings.mqtt_protocol),
     )
     accounts = AccountService(engine, SignInThrottle(sign_in_rules(settings)), AccessResidents(access))
-    poster = HttpPoster(settings.notify_send_timeout_s)
-    dispatcher = Dispatcher(engine, TenancyRecipients(), notification_senders(settings, engine, poster, clock), clock,
-                            dispatch_settings(settings))
+    own_hosts = own_host_names(settings)
+    poster = HttpPoster(settings.notify_send_timeout_s,
+                        EndpointGuard(settings.notify_allow_private_endpoints, own_hosts))
+    dispatcher = Dispatcher(engine, TenancyRecipients(RegisterOwners()),
+                            notification_senders(settings, engine, poster, clock), clock, dispatch_settings(settings))
     notifications = NotificationService(engine, clock, allow_private_endpoints=settings.notify_allow_private_endpoints,
-                                        configured=dispatcher.configured)
+                                        configured=dispatcher.configured, own_hosts=own_hosts, tester=dispatcher)
     return Services(engine, authority or token_authority(settings), accounts, voting_service(settings, engine), access,
                     OwnershipService(engine), market, feeds, downlink, cookie_policy(settings),
                     accounts.tenancy, notifications, dispatcher, poster, settings.trusted_proxy_list)
+
+
+def own_host_names(settings: Settings) -> frozenset[str]:
+    """The installation's own host names, which an organisation's endpoint may not point at: SC_PUBLIC_BASE_URL's
+    host, and SC_HTTP_HOST when it names one (loopback and private addresses are refused anyway, unless allowed)."""
+    names = {urlsplit(settings.public_base_url).hostname or ""} if settings.public_base_url else set()
+    if settings.http_host not in ("", "0.0.0.0", "::"):
+        names.add(settings.http_host)
+    return frozenset(name.lower() for name in names if name)
 
 
 def dispatch_settings(settings: Settings) -> DispatchSettings:
@@ -204,7 +219,8 @@ def notification_senders(settings: Settings, engine: AsyncEngine, poster: HttpPo
         senders[Channel.EMAIL] = MailSender(SmtpSettings(
             settings.notify_smtp_host, settings.notify_smtp_port, settings.notify_smtp_starttls,
             settings.notify_smtp_implicit_tls, settings.notify_smtp_user, password, settings.notify_mail_from,
-            settings.notify_send_timeout_s))
+            settings.notify_send_timeout_s,
+            ca_file=str(settings.notify_smtp_ca_file) if settings.notify_smtp_ca_file else None))
     if settings.notify_sms_url_template:
         authorization = (settings.notify_sms_authorization.get_secret_value()
                          if settings.notify_sms_authorization else None)
@@ -238,6 +254,7 @@ def mount_services(app: web.Application, services: Services, store: TimeSeriesSt
     mount_onboarding_pages(app, services.accounts)  # after the others: managers land on their console
     mount_notifications_api(app, services.notifications)
     mount_notification_pages(app, services.notifications)
+    mount_endpoint_pages(app)
     mount_admin_pages(app, services.tenancy, services.access, services.market)
     mount_portal(app, (*system_links, NavLink("API 文档", "/openapi.json", (Role.ADMIN,), "OpenAPI 3.1 (JSON)")))
 

@@ -14,13 +14,14 @@ from datetime import UTC, datetime
 
 import click
 from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from config.settings import MqttEndpoint, Settings
 from devices.provisioning import GATEWAY_USER, SERVICES_USER, BrokerUser, device_users, fleet_users
 from devices.simulator import TrafficGenerator, run_fleet
 from gateway.outputs import TimeSeriesStore
-from gateway.staff_access import STAFF
-from gateway.web import create_app
+from gateway.staff_access import STAFF, staff_api
+from gateway.web import MORE_METRICS, create_app
 from messaging.embedded_broker import CREDENTIALS_FILE, EmbeddedBroker
 from smartcity.bootstrap import (
     Services,
@@ -131,6 +132,7 @@ async def serve(
         async with contextlib.AsyncExitStack() as stack:
             if services:
                 built = await _services_on(app, settings, logins.services_url, gateway_.store, authority)
+                app[MORE_METRICS] = [built.dispatcher.metrics.registry]
                 stack.push_async_callback(built.engine.dispose)
                 app.cleanup_ctx.append(services_context(built, settings, _clock, demo, _tell))
             await gateway_.start()
@@ -163,6 +165,8 @@ async def serve_services(settings: Settings, stop: asyncio.Event, demo: DemoFlee
         stack.push_async_callback(built.engine.dispose)
         app.router.add_get("/healthz", _healthz)
         app.router.add_get("/readyz", _services_ready(built))
+        app.router.add_get("/metrics", _services_metrics(built) if settings.metrics_public
+                           else staff_api(_services_metrics(built)))
         app.cleanup_ctx.append(services_context(built, settings, _clock, demo, _tell))
         await _start_http(app, settings, stack)
         click.echo(f"Pages and APIs: http://{settings.http_host}:{settings.http_port}/   (Ctrl-C stops)", err=True)
@@ -182,6 +186,15 @@ def _services_ready(built: Services) -> Callable[[web.Request], Awaitable[web.Re
         return web.json_response({"ready": connected, "broker_connected": connected}, status=200 if connected else 503)
 
     return readyz
+
+
+def _services_metrics(built: Services) -> Callable[[web.Request], Awaitable[web.Response]]:
+    async def metrics(_request: web.Request) -> web.Response:
+        """The services' metrics (the notifications'), for administrators unless SC_METRICS_PUBLIC."""
+        return web.Response(body=generate_latest(built.dispatcher.metrics.registry),
+                            headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+    return metrics
 
 
 async def _services_on(app: web.Application, settings: Settings, mqtt_url: str, store: TimeSeriesStore,

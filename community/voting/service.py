@@ -70,6 +70,8 @@ from community.voting.tally import (
     VoterRoll,
 )
 from community.voting.verification import Verification, VoteRecord, verify_record
+from community.voting.vote_notice_check import VoteNotices
+from notifications.outbox import Outbox
 
 log = logging.getLogger(__name__)
 
@@ -194,11 +196,14 @@ class _OpenLog:
 
 
 class VotingService:
-    def __init__(self, engine: AsyncEngine, *, notice: timedelta = timedelta(days=LEGAL_MINIMUM_DAYS)) -> None:
+    def __init__(self, engine: AsyncEngine, *, notice: timedelta = timedelta(days=LEGAL_MINIMUM_DAYS),
+                 outbox: Outbox | None = None) -> None:
         """`notice`: the shortest time between a proposal's notice (its creation) and the opening of its voting —
-        SC_VOTING_NOTICE_DAYS, 15 days by law (see :mod:`community.voting.notice`); 0 for test installations."""
+        SC_VOTING_NOTICE_DAYS, 15 days by law (see :mod:`community.voting.notice`); 0 for test installations.
+        `outbox`: where the owners' notifications are recorded (None: nobody is notified)."""
         self._engine = engine
         self.notice = notice
+        self._notices = VoteNotices(outbox)
 
     def _check_notice(self, proposal: Proposal, published_at: datetime) -> None:
         refusal = notice_refusal(published_at, proposal.opens_at, self.notice)
@@ -272,6 +277,12 @@ class VotingService:
             log.info("voting closed and result published", extra={
                 "proposal_id": proposal_id, "chain_length": published.head.length,
                 "chain_head": published.head.head_hash, "by": published.published_by})
+        await self.notify_phases(now)
+
+    async def notify_phases(self, now: datetime) -> int:
+        """Tell the owners of the votes that opened, or close within a day, by `now` (once per vote and phase)."""
+        async with self._engine.begin() as connection:
+            return await self._notices.due(connection, now)
 
     async def freeze_roll(self, proposal_id: str, now: datetime) -> RollState:
         """Freeze the proposal's roll from the register if voting has opened by `now` and it has none yet.
@@ -594,6 +605,7 @@ class VotingService:
             document = result_document(record.recount().result, record.published_digest)
             published = PublishedResult(proposal_id, now, record.head, document, by)
             await repository.publish(published)
+            await self._notices.published(connection, record.proposal, now)
             return published
 
     async def published(self, proposal_id: str) -> PublishedResult | None:

@@ -31,6 +31,8 @@ from market.scans import ScanType
 from market.service.batches import BatchDetail, Batches
 from market.service.command_delivery import CommandDelivery
 from market.service.directory import MarketDirectory, ScaleOverview, StallOverview
+from market.service.licence_check import LicenceCheck
+from market.service.notices import MarketNotices
 from market.service.oversight import LicenceProblem, Oversight
 from market.service.prices import PriceHistory, PriceItem, Prices, Publication
 from market.service.recall import Recall, Recalls, RecordedTest, Release
@@ -42,6 +44,7 @@ from market.service.vendors import VendorRecords
 from market.stalls import Market, Stall, Vendor
 from market.tracing import Batch, ForwardTrace, RapidTest
 from messaging.downlink import Downlink
+from notifications.outbox import Outbox
 
 
 class MarketService:
@@ -55,7 +58,9 @@ class MarketService:
         timeseries: TimeSeriesStore,
         clock: Callable[[], datetime],
         settings: MarketSettings | None = None,
+        outbox: Outbox | None = None,
     ) -> None:
+        """``outbox``: where the market's notifications are recorded (issue 14); None: nobody is notified."""
         self.settings = settings or MarketSettings()
         self._commands = CommandDelivery(engine, downlink, self.settings)
         self._directory = MarketDirectory(engine, self._commands, clock, self.settings)
@@ -63,10 +68,12 @@ class MarketService:
         self._prices = Prices(engine, self._commands, timeseries, self.settings)
         self._batches = Batches(engine, self.settings)
         self._traces = TraceQueries(engine, self.settings)
-        self._recalls = Recalls(engine, self._commands, self._traces)
+        notices = MarketNotices(outbox)
+        self._recalls = Recalls(engine, self._commands, self._traces, notices)
         self._screen = StallScreen(engine, self.settings)
         self._oversight = Oversight(engine, self.settings)
-        self._uplinks = ScaleUplinks(engine, self._commands, clock, self.settings)
+        self._uplinks = ScaleUplinks(engine, self._commands, clock, self.settings, notices)
+        self._licence_check = LicenceCheck(engine, self._oversight, outbox)
 
     # -- the market's directory: markets, stalls, scales ------------------------------------------
 
@@ -169,8 +176,10 @@ class MarketService:
         return await self._commands.deliveries(site, statuses, scale, limit, offset)
 
     async def tick(self, now: datetime) -> None:
-        """Send the deliveries whose time has come (retries), give up those out of attempts."""
+        """Send the deliveries whose time has come (retries), give up those out of attempts; once a market day,
+        the licence notices."""
         await self._commands.tick(now)
+        await self._licence_check.tick(now)
 
     # -- batches, rapid tests, recall and release ---------------------------------------------------
 

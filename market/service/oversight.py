@@ -21,6 +21,7 @@ from market.market_time import market_day
 from market.service.directory import stall_overviews
 from market.service.errors import Conflict, NotFound
 from market.service.lookup import existing_market
+from market.service.notices import MarketNotices
 from market.service.settings import MarketSettings
 from market.stalls import Stall, Vendor
 from market.storage import MarketRepository
@@ -100,14 +101,16 @@ class Oversight:
 
 
 async def raise_findings(repository: MarketRepository, site: str, findings: Sequence[Finding],
-                         now: datetime) -> int:
-    """Record the findings not raised before (by key); how many were new."""
+                         now: datetime, notices: MarketNotices | None = None) -> int:
+    """Record the findings not raised before (by key), telling ``notices`` of the new ones; how many were new."""
     unique: dict[str, Finding] = {}
     for finding in findings:
         unique.setdefault(finding.key, finding)
     known = await repository.known_findings(site, unique)
     new = [finding for key, finding in unique.items() if key not in known]
     await repository.add_findings(site, new, now)
+    if notices is not None:
+        await notices.findings(repository, site, new)
     for finding in new:
         log.info("finding raised", extra={"site": site, "kind": finding.kind.value, "stall": finding.stall})
     return len(new)

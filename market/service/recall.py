@@ -15,6 +15,7 @@ from market.scale_delivery import Delivery
 from market.service.command_delivery import CommandDelivery, Outbox
 from market.service.errors import Conflict, Refused, TestBeforeArrival
 from market.service.lookup import existing_batch
+from market.service.notices import MarketNotices
 from market.service.trace_queries import TraceQueries
 from market.storage import MarketRepository
 from market.tracing import (
@@ -59,8 +60,10 @@ class Release:
 class Recalls:
     """Rapid tests, recalls and releases; a stop answers with the batch's forward trace."""
 
-    def __init__(self, engine: AsyncEngine, commands: CommandDelivery, traces: TraceQueries) -> None:
+    def __init__(self, engine: AsyncEngine, commands: CommandDelivery, traces: TraceQueries,
+                 notices: MarketNotices | None = None) -> None:
         self._engine = engine
+        self._notices = notices or MarketNotices(None)
         self._commands = commands
         self._traces = traces
 
@@ -79,6 +82,7 @@ class Recalls:
             if blocks:
                 outbox.deliveries.extend(await self._block(repository, site, batch, failed_test_reason(test), by,
                                                            BlockCause.FAILED_TEST, now))
+                await self._notices.test_failed(repository, site, batch, test, now)
         log.info("rapid test recorded", extra={"site": site, "batch": test.batch_id, "item": test.item,
                                                "result": test.result.value})
         if not blocks:
@@ -94,6 +98,7 @@ class Recalls:
             if batch.block is not None:
                 raise Conflict(f"batch {batch_id!r} was stopped already at {batch.block.at.isoformat()}")
             pushes = await self._block(repository, site, batch, reason, by, BlockCause.OPERATOR, now)
+            await self._notices.recalled(repository, site, batch, reason, by, now)
         deliveries = await self._commands.dispatch(pushes, now)
         return Recall(await self._traces.forward_trace(site, batch_id, 100, 0), deliveries)
 
@@ -125,6 +130,7 @@ class Recalls:
                 "blocked_at": block.at.isoformat(), "block_reason": block.reason, "blocked_by": block.by,
                 "block_cause": block.cause.value, "scales": len(pushes)})
             correction_id = await repository.add_correction(site, correction)
+            await self._notices.released(repository, site, batch, reason, by, now)
         log.warning("batch released", extra={"site": site, "batch": batch_id, "scales": len(pushes), "by": by})
         deliveries = await self._commands.dispatch(pushes, now)
         return Release(released, deliveries, RecordedCorrection(correction_id, correction))

@@ -17,6 +17,7 @@ from market.findings import Finding
 from market.pricing import PublishedPrice, price_in_force, pricing_findings
 from market.scale_delivery import Delivery, acknowledged
 from market.service.command_delivery import CommandDelivery, Outbox
+from market.service.notices import MarketNotices
 from market.service.oversight import raise_findings
 from market.service.settings import MarketSettings
 from market.stalls import tenure_at
@@ -30,8 +31,9 @@ class ScaleUplinks:
     """The scales' records, acks and states, one transaction per site of a burst."""
 
     def __init__(self, engine: AsyncEngine, commands: CommandDelivery, clock: Callable[[], datetime],
-                 settings: MarketSettings) -> None:
+                 settings: MarketSettings, notices: MarketNotices | None = None) -> None:
         self._engine = engine
+        self._notices = notices
         self._commands = commands
         self._clock = clock
         self._settings = settings
@@ -92,7 +94,7 @@ class ScaleUplinks:
         await repository.add_sales(site, linked, now)
         findings.extend(await self._mass_balance(repository, site, linked, {**{b.batch_id: b for b in nearby},
                                                                              **named}))
-        raised = await raise_findings(repository, site, findings, now)
+        raised = await raise_findings(repository, site, findings, now, self._notices)
         log.debug("sales recorded", extra={"site": site, "sales": len(linked), "findings": raised})
 
     async def _mass_balance(self, repository: MarketRepository, site: str, linked: Sequence[Sale],

@@ -14,5 +14,10 @@ class Repository:
     def __init__(self, connection: AsyncConnection) -> None:
         self._connection = connection
 
+    @property
+    def connection(self) -> AsyncConnection:
+        """The transaction's connection, for what is written beside the market's rows (a notification's event)."""
+        return self._connection
+
     async def _rows(self, statement: Any) -> Sequence[Any]:
         return (await self._connection.execute(statement)).mappings().all()

@@ -24,6 +24,8 @@ class SmtpSettings:
     sender: str = "smartcity@localhost"
     timeout_s: float = 10.0
     message_id_domain: str = "smartcity.local"
+    ca_file: str | None = None
+    """CA certificates (PEM) to check the server's certificate with; None: the system's."""
 
 
 class MailSender:
@@ -47,7 +49,8 @@ class MailSender:
             errors, _reply = await aiosmtplib.send(
                 self.message(outgoing), hostname=settings.host, port=settings.port,
                 start_tls=settings.starttls and not settings.implicit_tls, use_tls=settings.implicit_tls,
-                username=settings.username, password=settings.password, timeout=settings.timeout_s)
+                username=settings.username, password=settings.password, timeout=settings.timeout_s,
+                cert_bundle=settings.ca_file)
         except aiosmtplib.SMTPException as refused:
             raise DeliveryFailed(f"SMTP: {type(refused).__name__}: {refused}"[:300]) from None
         except OSError as unreachable:

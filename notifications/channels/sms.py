@@ -50,6 +50,6 @@ class SmsSender:
         headers = {"Content-Type": self._provider.content_type, IDEMPOTENCY_HEADER: outgoing.idempotency_key}
         if self._provider.authorization:
             headers["Authorization"] = self._provider.authorization
-        status, _answer = await self._poster.post(url, body, headers, method=self._provider.method)
+        status, _answer = await self._poster.post(url, body, headers, method=self._provider.method, guarded=False)
         if not 200 <= status < 300:
             raise DeliveryFailed(f"SMS provider answered HTTP {status}")

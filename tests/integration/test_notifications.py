@@ -7,8 +7,11 @@ from __future__ import annotations
 
 import asyncio
 import json
+import shutil
+import ssl
+import subprocess
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from email import message_from_bytes
 from email.policy import default as default_policy
@@ -20,6 +23,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -34,12 +38,14 @@ from devices.topics import DeviceKind, DeviceTopic
 from messaging.downlink import RecordingDownlink
 from notifications import outbox
 from notifications.backoff import RetryPolicy
-from notifications.channels import Outgoing, Sender
+from notifications.channels import DeliveryFailed, Outgoing, Sender
+from notifications.channels.address_guard import EndpointGuard
 from notifications.channels.in_app import InAppSender
 from notifications.channels.mail import MailSender, SmtpSettings
 from notifications.channels.robots import DingTalkSender, WeComSender
 from notifications.channels.webhook import HttpPoster, WebhookSender
 from notifications.dispatcher import Dispatcher, DispatchSettings
+from notifications.endpoint_pages import mount_endpoint_pages
 from notifications.events import Channel, NotificationEvent, NotificationKind
 from notifications.outbox import Outbox
 from notifications.pages import mount_notification_pages
@@ -48,8 +54,6 @@ from notifications.recipients import TenancyRecipients
 from notifications.service import NotificationService
 from notifications.signing import dingtalk_sign, webhook_signature_valid
 from notifications.storage import DeliveryState, deliveries
-from relational.database import create_engine, migrate
-from smartcity.bootstrap import CONTEXTS
 from tests.integration.helpers import PageSession
 from tests.integration.test_access_service import KEYS, LOTUS, SETTINGS, SITE
 from tests.servers import free_port
@@ -89,10 +93,14 @@ class Receivers:
     dingtalk: list[dict[str, Any]] = field(default_factory=list)
     refused: int = 0
     down: bool = False
+    clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
+    """Whose time ``refused_at`` is on (the dispatcher's, when it runs on another)."""
+    refused_at: list[datetime] = field(default_factory=list)
 
     async def hook(self, request: web.Request) -> web.Response:
         if self.down:
             self.refused += 1
+            self.refused_at.append(self.clock())
             return web.Response(status=503)
         self.hooks.setdefault(request.match_info["name"], []).append((dict(request.headers), await request.read()))
         return web.Response(status=204)
@@ -152,12 +160,13 @@ class Rig:
     running: list[tuple[asyncio.Task[None], asyncio.Event, Dispatcher]] = field(default_factory=list)
     events: int = 0
 
-    def start(self, senders: dict[Channel, Sender] | None = None, **overrides: Any) -> Dispatcher:
+    def start(self, senders: dict[Channel, Sender] | None = None, clock: Callable[[], datetime] | None = None,
+              **overrides: Any) -> Dispatcher:
         settings = DispatchSettings(**{"retry": RetryPolicy(timedelta(milliseconds=200), 2, timedelta(seconds=1),
                                                             timedelta(minutes=5)),
                                        "poll_s": 0.05, "stop_wait_s": 0.2, **overrides})
-        dispatcher = Dispatcher(self.engine, TenancyRecipients(), senders or self.senders, lambda: datetime.now(UTC),
-                                settings)
+        dispatcher = Dispatcher(self.engine, TenancyRecipients(), senders or self.senders,
+                                clock or (lambda: datetime.now(UTC)), settings)
         stopping = asyncio.Event()
         self.running.append((asyncio.create_task(dispatcher.run(stopping)), stopping, dispatcher))
         return dispatcher
@@ -195,11 +204,9 @@ async def eventually(check: Callable[[], Awaitable[bool] | bool], timeout: float
 
 
 @pytest.fixture
-async def rig(tmp_path: Path, receivers: Receivers, mailbox: Any) -> AsyncIterator[Rig]:
+async def rig(engine: AsyncEngine, receivers: Receivers, mailbox: Any) -> AsyncIterator[Rig]:
+    """On SQLite and on PostgreSQL (the ``engine`` fixture: every context's schema migrated)."""
     box, smtp_port = mailbox
-    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'n.db'}")
-    for package in CONTEXTS:
-        await migrate(engine, package)
     now = datetime.now(UTC)
     tenancy = TenancyService(engine)
     await tenancy.create_organisation("lotus-pm", "荷花物业", OrganisationKind.PROPERTY_COMPANY, now)
@@ -240,7 +247,6 @@ async def rig(tmp_path: Path, receivers: Receivers, mailbox: Any) -> AsyncIterat
             stopping.set()
             await asyncio.gather(task, return_exceptions=True)
         await poster.close()
-        await engine.dispose()
 
 
 def _lotus_hooks(rig: Rig) -> list[tuple[dict[str, str], bytes]]:
@@ -297,6 +303,148 @@ async def test_a_receiver_down_for_a_while_gets_every_event_afterwards_in_order(
     assert ids == sorted(ids) and len(set(ids)) == 5
     alarms = [json.loads(body)["data"]["alarm"] for _headers, body in _lotus_hooks(rig)]
     assert alarms == ["forced_door", "forced_door", "tamper", "tamper", "door_held_open"]
+
+
+class FastClock:
+    """The dispatcher's clock, running ``speed`` times as fast as the event loop's: minutes of retries and back-off
+    in seconds of the test, every wait measured on it as the dispatcher measures it."""
+
+    def __init__(self, speed: float) -> None:
+        self.speed = speed
+        self.start = datetime.now(UTC)
+        self._t0 = asyncio.get_running_loop().time()
+
+    def __call__(self) -> datetime:
+        return self.start + timedelta(seconds=(asyncio.get_running_loop().time() - self._t0) * self.speed)
+
+    @property
+    def elapsed(self) -> timedelta:
+        return self() - self.start
+
+
+async def test_a_receiver_down_for_two_minutes_gets_every_event_afterwards_in_order(rig: Rig) -> None:
+    clock = FastClock(speed=30)
+    outage = timedelta(minutes=2)
+    rig.receivers.down, rig.receivers.clock = True, clock
+    # back-off as configured for production, scaled down: retries after 5 s, doubling up to 20 s, for an hour
+    rig.start(clock=clock, retry=RetryPolicy(timedelta(seconds=5), 2, timedelta(seconds=20), timedelta(hours=1)))
+    raised = [(GateEventKind.FORCED, 1), (GateEventKind.TAMPER, 1), (GateEventKind.FORCED, 2),
+              (GateEventKind.HELD_OPEN, 1), (GateEventKind.TAMPER, 2)]
+    for kind, door in raised:
+        await rig.gate_event(kind, door=door)
+        await asyncio.sleep(0.3)  # spread over the outage: ~9 s of the dispatcher's time apart
+    await eventually(lambda: len(rig.mailbox.to("lotus@example.com")) == 5)
+    assert clock.elapsed < outage, "the mailbox's lane was not held back by the webhook's"
+    await eventually(lambda: clock.elapsed >= outage, timeout=30)
+    refused_during_outage = rig.receivers.refused
+    rig.receivers.down = False
+    await eventually(lambda: len(_lotus_hooks(rig)) == 5, timeout=20)
+    assert refused_during_outage >= 5, "retried with back-off all along"
+    assert refused_during_outage <= 5 * 12, "back-off, not a busy loop (at most one try per 5 s per lane)"
+    last_try = max(rig.receivers.refused_at) - clock.start
+    assert last_try >= outage - timedelta(seconds=25), "still trying at the end of the outage (retries ≤ 20 s apart)"
+    alarms = [json.loads(body)["data"]["alarm"] for _headers, body in _lotus_hooks(rig)]
+    assert alarms == ["forced_door", "tamper", "forced_door", "door_held_open", "tamper"], "in order"
+    ids = [json.loads(body)["event_id"] for _headers, body in _lotus_hooks(rig)]
+    assert ids == sorted(ids) and len({h["Idempotency-Key"] for h, _ in _lotus_hooks(rig)}) == 5
+    dispatcher = rig.running[-1][2]
+    assert dispatcher.metrics.value("sc_notify_deliveries_total", channel="webhook", outcome="retry") >= 5
+    assert dispatcher.metrics.value("sc_notify_deliveries_total", channel="webhook", outcome="sent") == 5
+    assert dispatcher.metrics.value("sc_notify_deliveries_total", channel="email", outcome="sent") == 5
+
+
+async def test_the_metrics_show_the_outbox_depth_and_the_oldest_undelivered_age(rig: Rig) -> None:
+    rig.receivers.down = True
+    await rig.gate_event(GateEventKind.FORCED, door=1)
+    dispatcher = rig.start()
+    await dispatcher.measure()
+    await eventually(lambda: rig.receivers.refused >= 1)
+    await asyncio.sleep(1.1)
+    await dispatcher.measure()
+    metrics = dispatcher.metrics
+    assert metrics.value("sc_notify_outbox_depth") == 0, "expanded"
+    assert metrics.value("sc_notify_deliveries_pending") >= 1
+    assert metrics.value("sc_notify_oldest_undelivered_seconds") >= 1
+    rig.receivers.down = False
+    await eventually(lambda: _all_sent(rig))
+    await dispatcher.measure()
+    assert metrics.value("sc_notify_oldest_undelivered_seconds") == 0
+    assert metrics.value("sc_notify_deliveries_pending") == 0
+
+
+def _outgoing(address: str, secret: str = WEBHOOK_SECRET) -> Outgoing:
+    event = NotificationEvent(NotificationKind.GATE_ALARM, "荷花小区·东门：强行开门", "测试", datetime.now(UTC),
+                              community_id="lotus")
+    return Outgoing("0" * 40, 1, event, address=address, secret=secret)
+
+
+async def test_a_webhook_host_resolving_to_a_private_address_is_refused_when_it_connects(
+        receivers: Receivers) -> None:
+    port = receivers.url.rsplit(":", 1)[1]
+    clock = lambda: datetime.now(UTC)  # noqa: E731
+    strict = HttpPoster(2.0, EndpointGuard(allow_private=False, own_hosts=frozenset({"sc.example.com"})))
+    allowing = HttpPoster(2.0, EndpointGuard(allow_private=True, own_hosts=frozenset({"localhost"})))
+    try:
+        # a name (as registered, nothing to see) that resolves to 127.0.0.1 when the delivery connects
+        with pytest.raises(DeliveryFailed) as by_name:
+            await WebhookSender(strict, clock).send(_outgoing(f"http://localhost:{port}/hook/x"))
+        assert by_name.value.permanent and "resolves to a loopback" in str(by_name.value)
+        with pytest.raises(DeliveryFailed) as literal:  # registered while private addresses were allowed
+            await WebhookSender(strict, clock).send(_outgoing(f"http://127.0.0.1:{port}/hook/x"))
+        assert literal.value.permanent and "loopback" in str(literal.value)
+        with pytest.raises(DeliveryFailed) as itself:
+            await WebhookSender(strict, clock).send(_outgoing(f"https://SC.example.com:{port}/hook/x"))
+        assert "the installation's own address" in str(itself.value)
+        with pytest.raises(DeliveryFailed) as own:  # allowed private addresses, never the installation itself
+            await WebhookSender(allowing, clock).send(_outgoing(f"http://localhost:{port}/hook/x"))
+        assert "the installation's own address" in str(own.value)
+        assert receivers.hooks == {}, "nothing was sent"
+        await WebhookSender(allowing, clock).send(_outgoing(f"http://127.0.0.1:{port}/hook/x"))
+        assert len(receivers.hooks["x"]) == 1, "allowed by SC_NOTIFY_ALLOW_PRIVATE_ENDPOINTS"
+    finally:
+        await strict.close()
+        await allowing.close()
+
+
+def _self_signed(directory: Path) -> tuple[Path, Path]:
+    cert, key = directory / "cert.pem", directory / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out",
+                    str(cert), "-days", "2", "-subj", "/CN=localhost",
+                    "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost"], check=True, capture_output=True)
+    return cert, key
+
+
+async def test_mail_goes_over_starttls_with_authentication_and_a_checked_certificate(tmp_path: Path) -> None:
+    if shutil.which("openssl") is None:
+        pytest.skip("openssl is not installed (Debian's openssl package)")
+    cert, key = _self_signed(tmp_path)
+    server_tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_tls.load_cert_chain(cert, key)
+    logins: list[tuple[bytes, bytes]] = []
+
+    def authenticator(_server: Any, _session: Any, _envelope: Any, _mechanism: str, data: Any) -> AuthResult:
+        logins.append((data.login, data.password))
+        return AuthResult(success=data.login == b"notify" and data.password == b"s3cret")
+
+    box = Mailbox()
+    controller = Controller(box, hostname="127.0.0.1", port=free_port(), tls_context=server_tls,
+                            require_starttls=True, authenticator=authenticator, auth_require_tls=True)
+    controller.start()
+    try:
+        settings = SmtpSettings("127.0.0.1", controller.port, starttls=True, username="notify", password="s3cret",
+                                ca_file=str(cert), timeout_s=5)
+        await MailSender(settings).send(_outgoing("lotus@example.com"))
+        (mail,) = box.to("lotus@example.com")
+        assert "强行开门" in str(mail["Subject"]) and logins == [(b"notify", b"s3cret")]
+        with pytest.raises(DeliveryFailed, match="SMTP"):  # a certificate the system's CAs do not vouch for
+            await MailSender(replace(settings, ca_file=None)).send(_outgoing("lotus@example.com"))
+        with pytest.raises(DeliveryFailed, match="SMTP"):  # refused authentication
+            await MailSender(replace(settings, password="wrong")).send(_outgoing("lotus@example.com"))
+        with pytest.raises(DeliveryFailed, match="SMTP"):  # a server that requires STARTTLS, a client without
+            await MailSender(replace(settings, starttls=False)).send(_outgoing("lotus@example.com"))
+        assert len(box.messages) == 1
+    finally:
+        controller.stop()
 
 
 class StopsAfterSending:
@@ -356,15 +504,21 @@ async def test_a_thousand_denials_and_alarms_in_a_minute_give_a_bounded_number_o
                 community_id="lotus", dedupe_key="storm:gate-01:1"))
     await eventually(lambda: any("合并通知" in str(m["Subject"]) for m in rig.mailbox.to("lotus@example.com")),
                      timeout=20)
+    # a storm spanning two windows has its second summary made when that window closes, after the rest was sent
+    await eventually(lambda: sum(event["count"] for event in _storm(rig)) >= 1000, timeout=20)
     await eventually(lambda: _all_sent(rig))
     mails = rig.mailbox.to("lotus@example.com")
     # a denial alarm, a forced door (the alarm rules fold their repeats), and the storm: its first event and one
     # summary per window it spans (one or two windows, however slow this machine expands a thousand events)
     assert len(mails) <= 6, [str(m["Subject"]) for m in mails]
     assert any("合并通知：又发生" in str(m["Subject"]) for m in mails)
-    storm = [json.loads(body) for _h, body in _lotus_hooks(rig) if "第 " in json.loads(body)["text"]]
+    storm = _storm(rig)
     assert 2 <= len(storm) <= 4 and sum(event["count"] for event in storm) == 1000, "each event counted once"
     assert len(_lotus_hooks(rig)) == len(mails)
+
+
+def _storm(rig: Rig) -> list[dict[str, Any]]:
+    return [json.loads(body) for _h, body in _lotus_hooks(rig) if "第 " in json.loads(body)["text"]]
 
 
 # --- the pages ----------------------------------------------------------------------------------------------------
@@ -455,3 +609,72 @@ async def test_the_delivery_log_shows_failures_in_scope_and_retries_them(rig: Ri
 
 async def _failed_count(rig: Rig, count: int) -> bool:
     return len(await rig.notifications.deliveries(ADMIN, DeliveryState.FAILED)) == count
+
+
+@pytest.fixture
+async def endpoint_browser(rig: Rig) -> AsyncIterator[Browser]:
+    clock = lambda: datetime.now(UTC)  # noqa: E731
+    tester = Dispatcher(rig.engine, TenancyRecipients(), rig.senders, clock)
+    service = NotificationService(rig.engine, clock, allow_private_endpoints=True, configured=frozenset(Channel),
+                                  tester=tester)
+    app = web.Application()
+    mount_pages(app, AccountService(rig.engine), TokenAuthority(b"p" * 32), clock)
+    mount_notification_pages(app, service)
+    mount_endpoint_pages(app)
+    async with TestClient(TestServer(app)) as client:
+        yield Browser(client)
+
+
+async def test_the_endpoints_page_lists_adds_tests_disables_and_removes_within_the_organisation(
+        rig: Rig, endpoint_browser: Browser) -> None:
+    browser = endpoint_browser
+    token = await browser.sign_in("pm-lotus")
+    chosen = await browser.client.get("/notifications/endpoints", allow_redirects=False)
+    assert chosen.status == 303 and chosen.headers["Location"] == "/notifications/organisations/lotus-pm/endpoints"
+    base = "/notifications/organisations/lotus-pm/endpoints"
+    listed = await browser.page(base)
+    assert "智慧家园平台" in listed and "值班群" in listed and "钉钉群" in listed and "梅花平台" not in listed
+    assert ROBOT_KEY not in listed and "access_token=tok" not in listed, "a robot's key is its credential"
+
+    refused = await browser.post(base, {"channel": "webhook", "label": "坏地址", "url": "ftp://example.com/x"}, token)
+    text = await refused.text()
+    assert refused.status == 422 and "http:// 或 https://" in text and 'value="ftp://example.com/x"' in text
+    unnamed = await browser.post(base, {"channel": "webhook", "label": "", "url": "https://example.com/x"}, token)
+    assert unnamed.status == 422 and "名称须为" in await unnamed.text()
+    added = await browser.post(base, {"channel": "webhook", "label": "新平台", "url": f"{rig.receivers.url}/hook/new"},
+                               token)
+    shown = await added.text()
+    assert added.status == 201 and "只显示这一次" in shown
+    (created,) = [e for e in await rig.notifications.endpoints(ADMIN, "lotus-pm") if e.label == "新平台"]
+    assert created.secret in shown
+
+    tested = await browser.post(f"{base}/{created.endpoint_id}/test", {}, token)
+    assert tested.status == 303 and "tested=" in tested.headers["Location"]
+    ((headers, body),) = rig.receivers.hooks["new"]
+    assert json.loads(body)["kind"] == "test" and webhook_signature_valid(
+        created.secret, headers["X-Smartcity-Timestamp"], headers["X-Smartcity-Signature"], body,
+        int(datetime.now(UTC).timestamp()))
+    rig.receivers.down = True
+    failed = await browser.post(f"{base}/{created.endpoint_id}/test", {}, token)
+    assert "test_failed=" in failed.headers["Location"]
+    assert "HTTP 503" in await browser.page(failed.headers["Location"])
+    rig.receivers.down = False
+
+    disabled = await browser.post(f"{base}/{created.endpoint_id}/enabled", {"enabled": "0"}, token)
+    assert disabled.status == 303
+    assert not next(e for e in await rig.notifications.endpoints(ADMIN, "lotus-pm") if e.label == "新平台").enabled
+    assert (await browser.post(f"{base}/{created.endpoint_id}/enabled", {}, token)).status == 400
+    removed = await browser.post(f"{base}/{created.endpoint_id}/delete", {}, token)
+    assert removed.status == 303 and len(await rig.notifications.endpoints(ADMIN, "lotus-pm")) == 3
+
+    # another organisation's page, endpoint or test answers as an unknown one
+    browser.password = "a-long-password-2"
+    other = await browser.sign_in("pm-plum")
+    assert "找不到" in await browser.page(base, status=404)
+    assert "找不到" in await browser.page("/notifications/organisations/no-such-org/endpoints", status=404)
+    (lotus_hook,) = [e for e in await rig.notifications.endpoints(ADMIN, "lotus-pm") if e.label == "智慧家园平台"]
+    for action in ("test", "delete"):
+        assert (await browser.post(f"{base}/{lotus_hook.endpoint_id}/{action}", {}, other)).status == 404
+    plum = "/notifications/organisations/plum-pm/endpoints"
+    assert (await browser.post(f"{plum}/{lotus_hook.endpoint_id}/delete", {}, other)).status == 404
+    assert len(await rig.notifications.endpoints(ADMIN, "lotus-pm")) == 3
