@@ -54,7 +54,7 @@ class PictureStore:
         return sum(path.stat().st_size for path in self._files())
 
     def _prune(self, keep: Path) -> None:
-        files = sorted(self._files(), key=lambda path: path.stat().st_mtime)
+        files = sorted(self._files(), key=lambda path: path.stat().st_mtime_ns)
         total = sum(path.stat().st_size for path in files)
         for path in files:
             if total <= self.max_total_bytes:
