@@ -17,6 +17,8 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
+from tests.servers import free_port
+
 FIXTURES = Path(__file__).parent / "data" / "hikvision"
 REALM = "DS-K1T341AM"
 _PAIRS = re.compile(r'(\w+)=(?:"([^"]*)"|([^\s,]+))')
@@ -195,11 +197,8 @@ class TerminalServer:
     async def start(self) -> None:
         self._runner = web.AppRunner(self.terminal.app(), access_log=None)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        server = site._server
-        assert server is not None
-        self.port = server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self.port = free_port()
+        await web.TCPSite(self._runner, "127.0.0.1", self.port).start()
 
     async def stop(self) -> None:
         if self._runner is not None:
