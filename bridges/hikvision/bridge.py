@@ -341,7 +341,8 @@ class TerminalBridge:
             if error.failure not in (Failure.REFUSED, Failure.UNAUTHORIZED):
                 raise  # not answered: no ack, the service retries
             self._failed(error, command)
-            return CommandAck(cmd_id=command.cmd_id, ok=False, error=f"door_jammed: {error}"[:128])
+            prefix = "" if error.failure is Failure.UNAUTHORIZED else "door_jammed: "  # "unauthorized: …" says it
+            return CommandAck(cmd_id=command.cmd_id, ok=False, error=f"{prefix}{error}"[:128])
         self.terminal_status = "ok"
         self.opened[command.cmd_id] = None
         while len(self.opened) > RECENT_KEPT:
