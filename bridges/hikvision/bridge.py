@@ -260,8 +260,12 @@ class TerminalBridge:
             mapped = EVENT_TABLE.get((event.major, event.minor))
             translated = translate(event, self.config.doors, self._verdict(event, mapped.method if mapped else None))
             if picture is not None:
-                self.pictures.save(self.device, identity, picture[0], picture[1])
-                self.counters.pictures += 1
+                try:
+                    self.pictures.save(self.device, identity, picture[0], picture[1])
+                    self.counters.pictures += 1
+                except OSError as error:  # a full or read-only disk costs the picture, never the event
+                    log.warning("hikvision_picture_not_stored", extra={"gate": self.device, "error": str(error)})
+                    picture = None
             if isinstance(translated, GateEvent):
                 await self._publish(Channel.EVENT, translated.model_dump_json(exclude_none=True))
                 self.last_event = {"kind": translated.kind.value, "ts": translated.ts.isoformat(),

@@ -210,3 +210,32 @@ def test_pictures_are_capped_each_and_in_total_oldest_first(tmp_path: Path) -> N
     assert kept == ["h2-1.jpg", "h3-1.jpg"]
     with pytest.raises(ValueError, match="file name"):
         store.save("../etc", "h5-1", "image/jpeg", b"x")
+
+
+# -- configuration ----------------------------------------------------------------------------------------------
+
+
+def test_a_bad_configuration_is_refused_naming_the_field(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from click.testing import CliRunner  # only this test drives the command
+
+    from smartcity.cli import main
+
+    config = tmp_path / "hikvision.toml"
+    config.write_text('state_dir = "/tmp/x"\n[[terminals]]\ngate = "g1"\nsite = "s"\nurl = "ftp://x"\n'
+                      'username = "admin"\npassword = "p"\n', encoding="utf-8")
+    monkeypatch.setenv("SC_MQTT_URL", "mqtt://127.0.0.1:1")
+    monkeypatch.setenv("SC_CREDENTIAL_HASH_KEY", "k" * 32)
+    result = CliRunner().invoke(main, ["bridge", "hikvision", "--config", str(config)])
+    assert result.exit_code != 0 and "terminals.0.url" in result.output
+
+
+def test_the_credentials_file_takes_cards_and_faces_only(tmp_path: Path) -> None:
+    from bridges.hikvision.config import BridgeConfigError, read_credentials
+
+    good = tmp_path / "good.txt"
+    good.write_text("# issued at the site\ncard 10058400\nface FT0000A1B2C3D4  # enrolled\n\n", encoding="utf-8")
+    assert read_credentials(good) == [("card", "10058400"), ("face", "FT0000A1B2C3D4")]
+    bad = tmp_path / "bad.txt"
+    bad.write_text("pin 1234\n", encoding="utf-8")
+    with pytest.raises(BridgeConfigError, match=r"bad\.txt:1"):
+        read_credentials(bad)
