@@ -645,5 +645,35 @@ def bridge_uhppote(config_file: Path) -> None:
     _run_until_signal(body)
 
 
+@bridge.command("hikvision", epilog=SETTINGS_EPILOG)
+@click.option("--config", "config_file", envvar="SC_HIKVISION_CONFIG", required=True,
+              type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="The bridge's TOML file: terminals (gate, site, ISAPI url, username, password, doors), listener, "
+                   "state dir [env SC_HIKVISION_CONFIG]")
+def bridge_hikvision(config_file: Path) -> None:
+    """Hikvision ISAPI access terminals as contract gates: their pushed events to MQTT, whitelists as persons and
+    cards, remote open to them. Needs a network broker (SC_MQTT_URL) and the site key's SC_CREDENTIAL_HASH_KEY."""
+    settings = _settings()
+    from bridges.hikvision.bridge import run_bridge  # on use
+    from bridges.hikvision.config import BridgeConfigError, load_config, read_credentials  # on use
+    from config.keys import gate_site_key  # on use
+
+    if settings.embedded_mqtt:
+        raise click.ClickException("SC_MQTT_URL: the bridge is its own process and needs a broker's mqtt:// URL, "
+                                   "not 'embedded'")
+    try:
+        config = load_config(config_file)
+        credentials = read_credentials(Path(config.credentials_file)) if config.credentials_file else []
+    except (BridgeConfigError, OSError) as error:
+        raise click.ClickException(str(error)) from None
+    broker = MqttEndpoint.parse(settings.mqtt_url)
+    site_key = gate_site_key(settings)
+
+    async def body(stop: asyncio.Event) -> None:
+        await run_bridge(config, broker, site_key, credentials, stop)
+
+    _run_until_signal(body)
+
+
 if __name__ == "__main__":
     sys.exit(main())

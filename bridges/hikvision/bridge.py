@@ -1,0 +1,567 @@
+"""The bridge process: Hikvision terminals on one side (ISAPI over HTTP), each one a contract gate on the MQTT side.
+
+Per terminal, one MQTT connection with the gate's own client id and last will (``{"online": false}``, retained), as
+a gate that spoke MQTT itself would have. The terminals push their events to the bridge's HTTP listener
+(``POST /hikvision/<gate>``); a push is answered 200 only once the broker acknowledged the event (QoS 1), 503 while
+the broker is away (the terminal pushes it again later: its resend is the queue), 4xx for what the bridge cannot
+read (counted, logged and published with the reason, so the gateway dead-letters it). Whitelist commands become
+persons, cards and schedules on the terminal (:mod:`.persons`), remote open ``RemoteControl/door``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import random
+from collections import OrderedDict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Final
+
+import aiomqtt
+from aiohttp import BodyPartReader, web
+from pydantic import ValidationError
+
+from bridges.hikvision.config import BridgeConfig, TerminalConfig
+from bridges.hikvision.events import (
+    EVENT_TABLE,
+    MAX_NOTIFICATION_CHARS,
+    Notice,
+    OtherEvent,
+    Rejected,
+    RejectReason,
+    TerminalEvent,
+    Unmapped,
+    event_id,
+    parse_notification,
+    translate,
+)
+from bridges.hikvision.isapi import Failure, Terminal, TerminalError
+from bridges.hikvision.persons import TerminalLoad, digest, plan_template_body, terminal_load, week_plan_body
+from bridges.hikvision.pictures import PictureStore
+from bridges.hikvision.store import TerminalMemo, TerminalStore
+from devices.contract import AccessMethod, Command, CommandAck, DenialReason, DeviceState, GateEvent
+from devices.gate_commands import OPEN, CredentialKind, WhitelistEntryArgs, presented_credential_hash
+from devices.gate_memory import Denied, GateMemory
+from devices.topics import Channel, DeviceKind, topic_for
+
+log = logging.getLogger(__name__)
+
+KEEPALIVE_S: Final = 30
+PUBLISH_TIMEOUT_S: Final = 10.0
+BACKOFF_INITIAL_S: Final = 0.5
+BACKOFF_MAX_S: Final = 15.0
+RECENT_KEPT: Final = 4096  # event ids published lately: a re-pushed event is answered, not published again
+UNREACHABLE_AFTER: Final = 3
+OFFLINE_WILL: Final = DeviceState(online=False).model_dump_json(exclude_none=True).encode()
+JSON_PART_NAMES: Final = ("event_log", "AccessControllerEvent")
+
+
+@dataclass
+class BridgeCounters:
+    """Shown in each gate's retained state (``bridge``) and logged: what went wrong, by kind."""
+
+    bad_pushes: int = 0  # invalid JSON, a notification without the fields an access event needs
+    too_large: int = 0  # a push or its picture over the limits (413)
+    unknown_gate: int = 0  # pushed to /hikvision/<gate> for a gate not configured
+    duplicates: int = 0  # an event the terminal pushed again
+    unmapped_events: int = 0  # dead-lettered with their code
+    notices: int = 0
+    other_events: int = 0  # heartBeat and other non-access notifications
+    pictures: int = 0
+    timeouts: int = 0
+    unauthorized: int = 0
+    refusals: int = 0
+    bad_replies: int = 0
+    resyncs: int = 0
+    bad_commands: int = 0
+
+    def count_failure(self, error: TerminalError) -> None:
+        name = {Failure.TIMEOUT: "timeouts", Failure.UNAUTHORIZED: "unauthorized", Failure.REFUSED: "refusals",
+                Failure.BAD_REPLY: "bad_replies"}[error.failure]
+        setattr(self, name, getattr(self, name) + 1)
+
+    def as_dict(self) -> dict[str, int]:
+        return dict(vars(self))
+
+
+class NotConnected(Exception):
+    """The gate's MQTT session is down: the push is answered 503 and the terminal sends it again."""
+
+
+def credential_hashes(kind: str, raw: str, site_key: bytes) -> tuple[str, ...]:
+    """The keyed hashes a card number or face reference may be enrolled under (a numeric card number also as the
+    10 digits printed on most cards)."""
+    hashes = [presented_credential_hash(kind, raw, site_key)]
+    if kind == CredentialKind.CARD and raw.isdigit() and len(raw) < 10:
+        hashes.append(presented_credential_hash(kind, raw.zfill(10), site_key))
+    return tuple(hashes)
+
+
+@dataclass
+class TerminalBridge:
+    """One terminal as one gate."""
+
+    config: TerminalConfig
+    bridge: BridgeConfig
+    terminal: Terminal
+    store: TerminalStore
+    site_key: bytes
+    site_credentials: list[tuple[str, str]]  # (kind, raw) from the credentials file
+    counters: BridgeCounters
+    pictures: PictureStore
+    memo: TerminalMemo = field(default_factory=TerminalMemo)
+    memory: GateMemory = field(init=False)
+    client: aiomqtt.Client | None = None
+    recent: OrderedDict[str, None] = field(default_factory=OrderedDict)
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    push_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    opened: OrderedDict[str, None] = field(default_factory=OrderedDict)
+    terminal_status: str = "unknown"  # ok, unreachable, unauthorized
+    silent_polls: int = 0
+    loaded: bool = False
+    last_load: dict[str, int] | None = None
+    last_event: dict[str, Any] | None = None
+    published_state: dict[str, Any] | None = None
+
+    def __post_init__(self) -> None:
+        self.memory = GateMemory(self.config.gate, self.site_key, doors=self.config.doors)
+        self.memo = self.store.load()
+        self._restore_whitelist()
+
+    @property
+    def device(self) -> str:
+        return self.config.gate
+
+    def topic(self, channel: Channel) -> str:
+        return topic_for(self.config.site, DeviceKind.GATE, self.config.gate, channel)
+
+    # -- the whitelist ------------------------------------------------------------------------------------------
+
+    def _restore_whitelist(self) -> None:
+        held = self.memo.whitelist
+        if held is None:
+            return
+        command = Command(cmd_id="restore", op="sync_whitelist",
+                          args={"version": held["version"], "content_hash": held["content_hash"],
+                                "whitelist": held["content"]})
+        if not self.memory.apply(command, datetime.now(UTC)).ok:
+            log.warning("hikvision_whitelist_not_restored", extra={"gate": self.device})
+            self.memo.whitelist = None
+
+    def _entries(self) -> list[WhitelistEntryArgs]:
+        return [WhitelistEntryArgs.model_validate(raw) for raw in self.memory.content()["entries"]]
+
+    def _credentials(self) -> list[tuple[str, str]]:
+        return [*self.site_credentials, *self.memo.learnt]
+
+    def known(self) -> dict[str, str]:
+        return {key: raw for kind, raw in self._credentials() for key in credential_hashes(kind, raw, self.site_key)}
+
+    def desired_load(self) -> TerminalLoad:
+        faces = sorted({raw for kind, raw in self._credentials() if kind == "face"})
+        return terminal_load(self._entries(), self.known(), self.config.doors, self.bridge.max_templates, faces)
+
+    async def load_terminal(self) -> None:
+        """Make the terminal hold the persons, cards and schedules of the gate's whitelist: only what changed is
+        written; what was written is remembered as it goes, so a failure half-way resumes where it stopped."""
+        desired = self.desired_load()
+        memo = self.memo
+        try:
+            for template, week in sorted(desired.templates.items()):
+                if memo.templates.get(template) != digest(week):
+                    await self.terminal.set_week_plan(template, week_plan_body(week))
+                    await self.terminal.set_plan_template(template, plan_template_body(template))
+                    memo.templates[template] = digest(week)
+            gone = sorted(number for number in memo.persons if number not in desired.persons)
+            if gone:
+                await self.terminal.delete_persons(gone)  # their cards go with them
+                for number in gone:
+                    del memo.persons[number]
+                for card, owner in list(memo.cards.items()):
+                    if owner in gone:
+                        del memo.cards[card]
+            wanted_cards = {person.card_no: number for number, person in desired.persons.items() if person.card_no}
+            stale = sorted(card for card, owner in memo.cards.items() if wanted_cards.get(card) != owner)
+            if stale:
+                await self.terminal.delete_cards(stale)
+                for card in stale:
+                    del memo.cards[card]
+            for number, person in sorted(desired.persons.items()):
+                if memo.persons.get(number) != digest(person):
+                    await self.terminal.put_person(person.user_info())
+                    memo.persons[number] = digest(person)
+                if person.card_no and memo.cards.get(person.card_no) != number:
+                    await self.terminal.put_card(number, person.card_no)
+                    memo.cards[person.card_no] = number
+        finally:
+            self.store.save(memo)
+        self.loaded = True
+        self.last_load = desired.counts()
+        if desired.unknown or desired.narrowed_grants or desired.dropped_segments or desired.over_template_limit:
+            log.warning("hikvision_whitelist_not_all_loaded", extra={"gate": self.device, **desired.counts()})
+
+    def _learn(self, event: TerminalEvent) -> bool:
+        """A card or face the whitelist has but the bridge had no clear value for: learnt from the event."""
+        listed = {entry.hash for entry in self._entries()}
+        known = self.known()
+        learnt = False
+        for kind, raw in ((CredentialKind.CARD.value, event.card_no), (CredentialKind.FACE.value, event.employee_no)):
+            if raw is None:
+                continue
+            hashes = credential_hashes(kind, raw, self.site_key)
+            if any(key in known for key in hashes) or not listed.intersection(hashes):
+                continue
+            self.memo.learnt.append((kind, raw))
+            learnt = True
+        return learnt
+
+    def _verdict(self, event: TerminalEvent, method: AccessMethod | None) -> DenialReason | None:
+        raw = event.card_no if method is AccessMethod.CARD else event.employee_no
+        if self.memory.version is None or raw is None or method not in (AccessMethod.CARD, AccessMethod.FACE):
+            return None
+        content = self.memory.content()
+        present = {entry["hash"] for entry in content["entries"]} | set(content["blacklist"])
+        candidates = credential_hashes(method.value, raw, self.site_key)
+        key = next((candidate for candidate in candidates if candidate in present), candidates[0])
+        decision = self.memory.decide(key, event.door, event.ts)
+        return decision.reason if isinstance(decision, Denied) else None
+
+    # -- events -------------------------------------------------------------------------------------------------
+
+    async def _publish(self, channel: Channel, payload: str | bytes, retain: bool = False) -> None:
+        client = self.client
+        if client is None:
+            raise NotConnected
+        try:
+            await client.publish(self.topic(channel), payload, qos=1, retain=retain, timeout=PUBLISH_TIMEOUT_S)
+        except aiomqtt.MqttError as error:
+            raise NotConnected from error
+
+    async def reject(self, reason: str, detail: str) -> None:
+        """A push the bridge cannot read, published so the gateway dead-letters it with the reason."""
+        body = {"kind": "hikvision_rejected", "ts": datetime.now(UTC).isoformat(),
+                "hikvision": {"error": reason, "detail": detail[:200]}}
+        with contextlib.suppress(NotConnected):
+            await self._publish(Channel.EVENT, _json(body))
+
+    async def on_event(self, event: TerminalEvent, picture: tuple[str, bytes] | None) -> str:
+        """Publish one pushed event (once: a re-push is recognised by its id); what happened, for the answer."""
+        async with self.push_lock:
+            identity = event_id(event)
+            if identity in self.recent:
+                self.counters.duplicates += 1
+                return "duplicate"
+            learnt = self._learn(event)
+            mapped = EVENT_TABLE.get((event.major, event.minor))
+            translated = translate(event, self.config.doors, self._verdict(event, mapped.method if mapped else None))
+            if picture is not None:
+                try:
+                    self.pictures.save(self.device, identity, picture[0], picture[1])
+                    self.counters.pictures += 1
+                except OSError as error:  # a full or read-only disk costs the picture, never the event
+                    log.warning("hikvision_picture_not_stored", extra={"gate": self.device, "error": str(error)})
+                    picture = None
+            if isinstance(translated, GateEvent):
+                await self._publish(Channel.EVENT, translated.model_dump_json(exclude_none=True))
+                self.last_event = {"kind": translated.kind.value, "ts": translated.ts.isoformat(),
+                                   "picture": picture is not None}
+                outcome = "published"
+            elif isinstance(translated, Unmapped):
+                self.counters.unmapped_events += 1
+                log.warning("hikvision_event_unmapped", extra={
+                    "gate": self.device, "major": event.major, "minor": event.minor, "detail": translated.detail})
+                body = {"event_id": identity, "ts": event.ts.isoformat(), "door": event.door,
+                        "kind": "hikvision_unmapped",
+                        "hikvision": {"major": event.major, "minor": event.minor, "code": event.code,
+                                      "detail": translated.detail}}
+                await self._publish(Channel.EVENT, _json(body))
+                outcome = "unmapped"
+            else:
+                assert isinstance(translated, Notice)
+                self.counters.notices += 1
+                log.info("hikvision_notice", extra={"gate": self.device, "notice": translated.value})
+                outcome = "notice"
+            self.recent[identity] = None
+            while len(self.recent) > RECENT_KEPT:
+                self.recent.popitem(last=False)
+        if learnt:
+            log.info("hikvision_credential_learnt", extra={"gate": self.device})  # never the value (STYLE 15)
+            async with self.lock:
+                with contextlib.suppress(TerminalError):
+                    await self.load_terminal()
+        return outcome
+
+    # -- commands -----------------------------------------------------------------------------------------------
+
+    async def obey(self, payload: bytes) -> None:
+        try:
+            command = Command.model_validate_json(payload)
+        except ValidationError as invalid:
+            self.counters.bad_commands += 1
+            log.warning("hikvision_bad_command", extra={"gate": self.device, "error": str(invalid.errors()[0]["msg"])})
+            return
+        held = (self.memory.version, self.memory.content_hash)
+        ack = self.memory.apply(command, datetime.now(UTC))
+        async with self.lock:
+            try:
+                if ack.ok and command.op == OPEN:
+                    ack = await self._open(command, ack)
+                elif ack.ok:
+                    if (self.memory.version, self.memory.content_hash) != held or not self.loaded:
+                        self.memo.whitelist = {"version": self.memory.version,
+                                               "content_hash": self.memory.content_hash,
+                                               "content": self.memory.content()}
+                        self.loaded = False
+                        self.store.save(self.memo)
+                    await self.load_terminal()
+                    self.terminal_status = "ok"
+            except TerminalError as error:
+                self._failed(error, command)
+                await self.publish_state()
+                return  # no ack: the service retries, and the retry is carried out again
+        await self._publish(Channel.ACK, ack.model_dump_json(exclude_none=True))
+        await self.publish_state()
+
+    def _failed(self, error: TerminalError, command: Command | None = None) -> None:
+        self.counters.count_failure(error)
+        if error.failure is Failure.UNAUTHORIZED:
+            self.terminal_status = "unauthorized"
+        log.warning("hikvision_terminal_error", extra={
+            "gate": self.device, "op": command.op if command else "poll",
+            "cmd_id": command.cmd_id if command else None, "error": str(error)})
+
+    async def _open(self, command: Command, ack: CommandAck) -> CommandAck:
+        if command.cmd_id in self.opened:
+            return ack
+        door = int(command.args["door"])
+        try:
+            await self.terminal.open_door(door)
+        except TerminalError as error:
+            if error.failure not in (Failure.REFUSED, Failure.UNAUTHORIZED):
+                raise  # not answered: no ack, the service retries
+            self._failed(error, command)
+            prefix = "" if error.failure is Failure.UNAUTHORIZED else "door_jammed: "  # "unauthorized: …" says it
+            return CommandAck(cmd_id=command.cmd_id, ok=False, error=f"{prefix}{error}"[:128])
+        self.terminal_status = "ok"
+        self.opened[command.cmd_id] = None
+        while len(self.opened) > RECENT_KEPT:
+            self.opened.popitem(last=False)
+        return ack
+
+    # -- status -------------------------------------------------------------------------------------------------
+
+    def state_body(self) -> dict[str, Any]:
+        if self.terminal_status == "unreachable":
+            return {"online": False, "terminal": "unreachable", "bridge": self.counters.as_dict()}
+        report = self.memory.state_report() if self.loaded else {"whitelist_version": None, "whitelist_hash": None}
+        return {"online": True, **report, "terminal": self.terminal_status, "last_event": self.last_event,
+                "loaded": self.last_load, "bridge": self.counters.as_dict()}
+
+    async def publish_state(self, force: bool = False) -> None:
+        body = self.state_body()
+        if body == self.published_state and not force:
+            return
+        with contextlib.suppress(NotConnected):
+            await self._publish(Channel.STATE, _json({**body, "ts": datetime.now(UTC).isoformat()}), retain=True)
+            self.published_state = body
+
+    async def poll(self) -> None:
+        """Reachability and the terminal's person count: one that holds fewer persons than were written lost them
+        (reset, replaced) and is loaded again."""
+        async with self.lock:
+            try:
+                count = await self.terminal.person_count()
+                self.terminal_status, self.silent_polls = "ok", 0
+                if self.memory.version is not None:
+                    if count < len(self.memo.persons):
+                        self.counters.resyncs += 1
+                        log.warning("hikvision_terminal_resync", extra={
+                            "gate": self.device, "holds": count, "should_hold": len(self.memo.persons)})
+                        self.memo.persons.clear()
+                        self.memo.cards.clear()
+                        self.memo.templates.clear()
+                        self.loaded = False
+                    if not self.loaded:
+                        await self.load_terminal()
+            except TerminalError as error:
+                self._failed(error)
+                if error.failure is Failure.TIMEOUT:
+                    self.silent_polls += 1
+                    if self.silent_polls >= UNREACHABLE_AFTER:
+                        self.terminal_status = "unreachable"
+        await self.publish_state()
+
+    # -- the MQTT session ---------------------------------------------------------------------------------------
+
+    async def run(self, broker: Any, stop: asyncio.Event) -> None:
+        failures = 0
+        while not stop.is_set():
+            try:
+                await self._session(broker, stop)
+                return
+            except aiomqtt.MqttError as error:
+                failures += 1
+                log.warning("hikvision_mqtt_disconnected", extra={"gate": self.device, "error": str(error)})
+            finally:
+                self.client = None
+            delay = min(BACKOFF_MAX_S, BACKOFF_INITIAL_S * 2 ** min(failures, 10)) * random.uniform(0.5, 1.0)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), delay)
+
+    async def _session(self, broker: Any, stop: asyncio.Event) -> None:
+        will = aiomqtt.Will(self.topic(Channel.STATE), OFFLINE_WILL, qos=1, retain=True)
+        client = aiomqtt.Client(broker.host, broker.port, username=broker.username, password=broker.password,
+                                identifier=self.device, will=will, keepalive=KEEPALIVE_S, timeout=PUBLISH_TIMEOUT_S)
+        async with client:
+            await client.subscribe(self.topic(Channel.CMD), qos=1)
+            self.client, self.published_state = client, None
+            commands = asyncio.create_task(self._commands(client), name=f"hikvision-cmd-{self.device}")
+            try:
+                while not stop.is_set():
+                    if commands.done():
+                        commands.result()  # the MQTT error that ended it
+                    await self.poll()
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(stop.wait(), self.bridge.poll_seconds)
+                self.client = None
+                await client.publish(self.topic(Channel.STATE), OFFLINE_WILL, qos=1, retain=True,
+                                     timeout=PUBLISH_TIMEOUT_S)
+            finally:
+                commands.cancel()
+                with contextlib.suppress(asyncio.CancelledError, aiomqtt.MqttError):
+                    await commands
+
+    async def _commands(self, client: aiomqtt.Client) -> None:
+        async for message in client.messages:
+            payload = message.payload if isinstance(message.payload, bytes) else str(message.payload).encode()
+            with contextlib.suppress(NotConnected):
+                await self.obey(payload)
+
+
+def _json(body: dict[str, Any]) -> bytes:
+    return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+# -- the listener -------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Push:
+    notification: bytes
+    picture: tuple[str, bytes] | None
+
+
+class PushTooLarge(Exception):
+    pass
+
+
+async def _read_capped(stream: Any, limit: int) -> bytes:
+    """At most ``limit`` bytes of a request body or a multipart part; PushTooLarge past it (read no further)."""
+    chunks, size = [], 0
+    read = stream.read_chunk if isinstance(stream, BodyPartReader) else stream.readany
+    while chunk := await read():
+        size += len(chunk)
+        if size > limit:
+            raise PushTooLarge
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def read_push(request: web.Request, max_picture_bytes: int) -> Push:
+    """The notification (the JSON part, or the whole body) and the picture (an image part) of one push."""
+    if not request.content_type.startswith("multipart/"):
+        return Push(await _read_capped(request.content, MAX_NOTIFICATION_CHARS), None)
+    reader = await request.multipart()
+    notification: bytes | None = None
+    picture: tuple[str, bytes] | None = None
+    while (part := await reader.next()) is not None:
+        if not isinstance(part, BodyPartReader):
+            continue  # a nested multipart: not what a terminal sends
+        content_type = part.headers.get("Content-Type", "").split(";")[0].strip().lower()
+        if content_type.startswith("image/"):
+            picture = (content_type, await _read_capped(part, max_picture_bytes))
+        elif notification is None and (content_type in ("application/json", "text/json", "text/plain")
+                                       or part.name in JSON_PART_NAMES):
+            notification = await _read_capped(part, MAX_NOTIFICATION_CHARS)
+        else:
+            await part.release()
+    return Push(notification if notification is not None else b"", picture)
+
+
+def listener_app(gates: dict[str, TerminalBridge], counters: BridgeCounters, max_picture_bytes: int) -> web.Application:
+    max_body = max_picture_bytes + MAX_NOTIFICATION_CHARS + 16 * 1024
+
+    async def receive(request: web.Request) -> web.Response:
+        gate = gates.get(request.match_info["gate"])
+        if gate is None:
+            counters.unknown_gate += 1
+            log.warning("hikvision_unknown_gate", extra={"source": request.remote})
+            return web.json_response({"error": "no such gate"}, status=404)
+        if request.content_length is not None and request.content_length > max_body:
+            return await _too_large(gate, f"a push of {request.content_length} bytes, over {max_body}")
+        try:
+            push = await read_push(request, max_picture_bytes)
+        except PushTooLarge:
+            return await _too_large(gate, f"a picture or notification over the limits ({max_picture_bytes} bytes)")
+        parsed = parse_notification(push.notification)
+        if isinstance(parsed, Rejected):
+            counters.bad_pushes += 1
+            log.warning("hikvision_bad_push", extra={"gate": gate.device, "reason": parsed.reason.value,
+                                                      "detail": parsed.detail})
+            await gate.reject(parsed.reason.value, parsed.detail)
+            status = 413 if parsed.reason is RejectReason.TOO_LARGE else 400
+            return web.json_response({"error": parsed.reason.value, "detail": parsed.detail}, status=status)
+        if isinstance(parsed, OtherEvent):
+            counters.other_events += 1
+            return web.json_response({"ignored": parsed.event_type})
+        try:
+            outcome = await gate.on_event(parsed, push.picture)
+        except NotConnected:
+            return web.json_response({"error": "the broker is not reachable; send it again"}, status=503)
+        except ValueError as error:  # the picture store refused a name or size
+            return await _too_large(gate, str(error))
+        await gate.publish_state()
+        return web.json_response({"result": outcome})
+
+    async def _too_large(gate: TerminalBridge, detail: str) -> web.Response:
+        counters.too_large += 1
+        log.warning("hikvision_push_too_large", extra={"gate": gate.device, "detail": detail})
+        await gate.reject("too_large", detail)
+        return web.json_response({"error": "too_large", "detail": detail}, status=413)
+
+    app = web.Application(client_max_size=max_body)
+    app.router.add_post("/hikvision/{gate}", receive)
+    return app
+
+
+def known_credentials(lines: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
+    return [(kind, raw) for kind, raw in lines if kind in ("card", "face")]
+
+
+async def run_bridge(config: BridgeConfig, broker: Any, site_key: bytes, credentials: Iterable[tuple[str, str]],
+                     stop: asyncio.Event) -> BridgeCounters:
+    """Run every configured terminal as a gate until ``stop`` is set; ``broker`` has host, port, username and
+    password (config.settings.MqttEndpoint)."""
+    counters = BridgeCounters()
+    state_dir = Path(config.state_dir)
+    pictures = PictureStore(state_dir / "pictures", config.max_picture_bytes, config.pictures_max_total_bytes)
+    site_credentials = known_credentials(credentials)
+    async with contextlib.AsyncExitStack() as stack:
+        gates: dict[str, TerminalBridge] = {}
+        for terminal_config in config.terminals:
+            terminal = await stack.enter_async_context(Terminal(terminal_config, config.request_timeout_seconds))
+            gates[terminal_config.gate] = TerminalBridge(
+                terminal_config, config, terminal, TerminalStore(state_dir, terminal_config.gate), site_key,
+                site_credentials, counters, pictures)
+        runner = web.AppRunner(listener_app(gates, counters, config.max_picture_bytes), access_log=None)
+        await runner.setup()
+        stack.push_async_callback(runner.cleanup)
+        await web.TCPSite(runner, config.listen_host, config.listen_port).start()
+        log.info("hikvision_bridge_started", extra={"terminals": len(gates), "listen": config.listen})
+        await asyncio.gather(*(gate.run(broker, stop) for gate in gates.values()))
+    return counters

@@ -1,0 +1,111 @@
+"""The bridge's configuration: a TOML file (``--config`` or ``SC_HIKVISION_CONFIG``) naming the terminals.
+
+The MQTT broker and the site key come from the usual ``SC_`` settings (``SC_MQTT_URL``, ``SC_CREDENTIAL_HASH_KEY``);
+the terminals are a list with their ISAPI passwords, which belongs in a file readable by the bridge only (0600;
+docs/devices.md)::
+
+    listen = "0.0.0.0:8088"          # where the terminals push their events (their HTTP listening host)
+    state_dir = "/var/lib/smartcity/hikvision"
+    credentials_file = "/etc/smartcity/hikvision-credentials.txt"   # optional: card numbers, face references
+    max_picture_bytes = 2097152      # a push with a bigger picture is refused (413)
+    pictures_max_total_bytes = 536870912
+
+    [[terminals]]
+    gate = "north-gate-02"           # the gate's device id; the terminal pushes to /hikvision/north-gate-02
+    site = "north-compound"
+    url = "http://192.168.1.64"      # its ISAPI address
+    username = "admin"
+    password = "…"
+    doors = 1
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from devices.contract import DeviceId
+
+MIB = 1024 * 1024
+
+
+class TerminalConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+    gate: DeviceId
+    site: DeviceId
+    url: Annotated[str, Field(pattern=r"^https?://[A-Za-z0-9.\-\[\]:]+/?$")]
+    username: Annotated[str, Field(min_length=1, max_length=32)]
+    password: Annotated[str, Field(min_length=1, max_length=64, repr=False)]
+    doors: Annotated[int, Field(ge=1, le=8)] = 1
+
+    @property
+    def base_url(self) -> str:
+        return self.url.rstrip("/")
+
+
+class BridgeConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+    listen: Annotated[str, Field(pattern=r"^[0-9.]+:[0-9]{1,5}$")] = "0.0.0.0:8088"
+    state_dir: str
+    credentials_file: str | None = None
+    max_picture_bytes: Annotated[int, Field(ge=1024, le=8 * MIB)] = 2 * MIB
+    pictures_max_total_bytes: Annotated[int, Field(ge=MIB, le=1024 * 1024 * MIB)] = 512 * MIB
+    max_templates: Annotated[int, Field(ge=1, le=255)] = 128
+    poll_seconds: Annotated[float, Field(gt=0, le=3600, strict=False)] = 30.0
+    request_timeout_seconds: Annotated[float, Field(gt=0, le=60, strict=False)] = 5.0
+    terminals: Annotated[list[TerminalConfig], Field(min_length=1, max_length=256)]
+
+    @model_validator(mode="after")
+    def _unique(self) -> BridgeConfig:
+        gates = [terminal.gate for terminal in self.terminals]
+        if len(set(gates)) != len(gates):
+            raise ValueError("a gate is listed twice (each terminal pushes to /hikvision/<gate>)")
+        return self
+
+    @property
+    def listen_host(self) -> str:
+        return self.listen.rsplit(":", 1)[0]
+
+    @property
+    def listen_port(self) -> int:
+        return int(self.listen.rsplit(":", 1)[1])
+
+
+class BridgeConfigError(Exception):
+    """The file cannot configure the bridge; the message says where."""
+
+
+def load_config(path: Path) -> BridgeConfig:
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as error:
+        raise BridgeConfigError(f"{path}: cannot read: {error.strerror}") from None
+    except tomllib.TOMLDecodeError as error:
+        raise BridgeConfigError(f"{path}: not TOML: {error}") from None
+    try:
+        return BridgeConfig.model_validate(raw)
+    except ValidationError as invalid:
+        problems = "; ".join(f"{'.'.join(str(part) for part in error['loc'])}: {error['msg']}"
+                             for error in invalid.errors(include_url=False, include_input=False))
+        raise BridgeConfigError(f"{path}: {problems}") from None
+
+
+def read_credentials(path: Path) -> list[tuple[str, str]]:
+    """``card <number>`` and ``face <reference>`` lines: the card numbers issued at the site and the face
+    references (employeeNo) enrolled on the terminals; blank lines and ``#`` comments skipped."""
+    credentials = []
+    for line_number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        text = line.split("#", 1)[0].strip()
+        if not text:
+            continue
+        kind, _, value = text.partition(" ")
+        value = value.strip()
+        if kind not in ("card", "face") or not value or len(value) > 32 or not value.isprintable() or " " in value:
+            raise BridgeConfigError(f"{path}:{line_number}: not 'card <number>' or 'face <reference>' (≤ 32 chars)")
+        credentials.append((kind, value))
+    return credentials

@@ -1,0 +1,66 @@
+"""The terminals' event pictures, kept by reference: one file per event under ``state_dir/pictures/<gate>/``,
+named by the gate event's id (the reference: the event names its picture, the time series never holds it).
+
+Bounded: a picture over ``max_bytes`` is refused before it is stored (the push is answered 413), and the directory
+holds at most ``max_total_bytes``: the oldest pictures go first. Written to a temporary file and renamed, mode 0600
+(a face is personal data; docs/devices.md says how long they are kept).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Final
+
+_SAFE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+SUFFIXES: Final = {"image/jpeg": ".jpg", "image/png": ".png"}
+
+
+@dataclass
+class PictureStore:
+    directory: Path
+    max_bytes: int
+    max_total_bytes: int
+    total: int | None = None
+
+    def path_for(self, gate: str, event_id: str, content_type: str) -> Path:
+        if not _SAFE.match(gate) or not _SAFE.match(event_id):
+            raise ValueError("a gate or event id that is not a plain file name")
+        return self.directory / gate / f"{event_id}{SUFFIXES.get(content_type, '.jpg')}"
+
+    def save(self, gate: str, event_id: str, content_type: str, picture: bytes) -> Path:
+        """Store the picture of ``event_id`` (again: the same file); the oldest pictures go past the total."""
+        if len(picture) > self.max_bytes:
+            raise ValueError(f"a picture of {len(picture)} bytes, over {self.max_bytes}")
+        path = self.path_for(gate, event_id, content_type)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        replaced = path.stat().st_size if path.exists() else 0
+        temporary = path.with_suffix(".tmp")
+        descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(descriptor, "wb") as file:
+            file.write(picture)
+        os.replace(temporary, path)
+        self.total = (self._measure() if self.total is None else self.total) + len(picture) - replaced
+        if self.total > self.max_total_bytes:
+            self._prune(keep=path)
+        return path
+
+    def _files(self) -> list[Path]:
+        return [path for path in self.directory.glob("*/*") if path.suffix in (".jpg", ".png")]
+
+    def _measure(self) -> int:
+        return sum(path.stat().st_size for path in self._files())
+
+    def _prune(self, keep: Path) -> None:
+        files = sorted(self._files(), key=lambda path: path.stat().st_mtime_ns)
+        total = sum(path.stat().st_size for path in files)
+        for path in files:
+            if total <= self.max_total_bytes:
+                break
+            if path == keep:
+                continue
+            total -= path.stat().st_size
+            path.unlink(missing_ok=True)
+        self.total = total

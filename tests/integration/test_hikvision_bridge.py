@@ -1,0 +1,284 @@
+"""The Hikvision bridge against the terminal emulator (real HTTP, digest authentication) and a real Mosquitto: what a
+contract gate publishes and obeys, from a terminal that speaks only ISAPI. The pushed notifications are the
+published shapes in tests/data/hikvision (README there names the sources)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aiomqtt
+import pytest
+
+from bridges.hikvision.bridge import run_bridge
+from bridges.hikvision.config import BridgeConfig, TerminalConfig
+from config.settings import MqttEndpoint
+from devices.contract import GateEvent
+from devices.gate_commands import CredentialKind, presented_credential_hash
+from devices.gate_memory import canonical_hash
+from devices.topics import Channel, DeviceKind, topic_for
+from gateway.processors.decoding import Rejected, decode
+from tests.hikvision_emulator import EmulatedTerminal, TerminalServer, fixture, push
+from tests.servers import Mosquitto, free_port
+
+pytestmark = pytest.mark.integration
+
+SITE, GATE = "north", "north-gate-02"
+SITE_KEY = b"k" * 32
+FACE = "FT0000A1B2C3D4"  # the person in face_granted.json, enrolled on the terminal
+CARD = "10058400"  # the card in card_granted.json
+JPEG = b"\xff\xd8\xff\xe0" + b"\x00" * 2048 + b"\xff\xd9"
+
+
+@dataclass
+class Seen:
+    messages: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+
+    def of(self, channel: Channel) -> list[dict[str, Any]]:
+        return self.messages.setdefault(channel.value, [])
+
+    async def until(self, check: Callable[[], Any], timeout: float = 8.0) -> Any:
+        deadline = asyncio.get_running_loop().time() + timeout
+        while (result := check()) in (None, False, []):
+            if asyncio.get_running_loop().time() > deadline:
+                raise AssertionError(f"not seen within {timeout}s; seen: {json.dumps(self.messages)[:3000]}")
+            await asyncio.sleep(0.05)
+        return result
+
+    def events(self) -> list[dict[str, Any]]:
+        return self.of(Channel.EVENT)
+
+    def last_state(self) -> dict[str, Any]:
+        states = self.of(Channel.STATE)
+        return states[-1] if states else {}
+
+
+@dataclass
+class Rig:
+    mosquitto: Mosquitto
+    server: TerminalServer
+    seen: Seen
+    client: aiomqtt.Client
+    state_dir: Path
+    listen_port: int
+    task: asyncio.Task[Any] | None = None
+    stop: asyncio.Event | None = None
+
+    @property
+    def terminal(self) -> EmulatedTerminal:
+        return self.server.terminal
+
+    @property
+    def listener(self) -> str:
+        return f"http://127.0.0.1:{self.listen_port}"
+
+    def config(self, password: str | None = None) -> BridgeConfig:
+        return BridgeConfig(
+            listen=f"127.0.0.1:{self.listen_port}", state_dir=str(self.state_dir), poll_seconds=0.3,
+            request_timeout_seconds=2.0, max_picture_bytes=1024 * 1024,
+            terminals=[TerminalConfig(gate=GATE, site=SITE, url=self.server.url, username="admin",
+                                      password=password or self.terminal.password, doors=2)])
+
+    async def start_bridge(self, password: str | None = None) -> None:
+        self.stop = asyncio.Event()
+        broker = MqttEndpoint.parse(self.mosquitto.url)
+        self.task = asyncio.create_task(run_bridge(self.config(password), broker, SITE_KEY,
+                                                   [("face", FACE), ("card", CARD)], self.stop))
+        await self.seen.until(lambda: self.seen.last_state().get("online"))
+
+    async def command(self, cmd_id: str, op: str, args: dict[str, Any]) -> dict[str, Any]:
+        await self.publish_command(cmd_id, op, args)
+        return dict(await self.seen.until(
+            lambda: next((ack for ack in self.seen.of(Channel.ACK) if ack["cmd_id"] == cmd_id), None)))
+
+    async def publish_command(self, cmd_id: str, op: str, args: dict[str, Any]) -> None:
+        await self.client.publish(topic_for(SITE, DeviceKind.GATE, GATE, Channel.CMD),
+                                  json.dumps({"cmd_id": cmd_id, "op": op, "args": args}), qos=1)
+
+
+@pytest.fixture
+async def rig(mosquitto: Mosquitto, tmp_path: Path) -> AsyncIterator[Rig]:
+    server = TerminalServer(EmulatedTerminal(doors=2))
+    await server.start()
+    seen = Seen()
+    async with aiomqtt.Client("127.0.0.1", mosquitto.port, identifier="test-observer") as client:
+        await client.subscribe(f"sc/v1/{SITE}/gate/{GATE}/#", qos=1)
+
+        async def collect() -> None:
+            async for message in client.messages:
+                channel = str(message.topic).rsplit("/", 1)[1]
+                assert isinstance(message.payload, bytes)
+                seen.messages.setdefault(channel, []).append(json.loads(message.payload))
+
+        collector = asyncio.create_task(collect())
+        rig = Rig(mosquitto, server, seen, client, tmp_path / "state", free_port())
+        try:
+            yield rig
+        finally:
+            if rig.task is not None and not rig.task.done():
+                assert rig.stop is not None
+                rig.stop.set()
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(rig.task, 10)
+            collector.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await collector
+            await server.stop()
+
+
+def whitelist_args(version: int = 1) -> dict[str, Any]:
+    face = {"hash": presented_credential_hash(CredentialKind.FACE, FACE, SITE_KEY), "kind": "face",
+            "grants": [{"group": "residents", "doors": [1, 2],
+                        "windows": [{"days": list(range(7)), "start": "00:00:00", "end": "00:00:00"}]}]}
+    card = {"hash": presented_credential_hash(CredentialKind.CARD, CARD, SITE_KEY), "kind": "card",
+            "valid_to": "2027-01-01T00:00:00+08:00",
+            "grants": [{"group": "workers", "doors": [2],
+                        "windows": [{"days": [0, 1, 2, 3, 4], "start": "08:00:00", "end": "18:00:00"}]}]}
+    whitelist = {"gate": GATE, "entries": sorted([face, card], key=lambda entry: entry["hash"]), "blacklist": []}
+    return {"version": version, "content_hash": canonical_hash(whitelist), "whitelist": whitelist}
+
+
+async def test_a_face_event_becomes_a_contract_gate_event_with_its_picture_kept_by_reference(rig: Rig) -> None:
+    await rig.start_bridge()
+    status, answer = await push(rig.listener, GATE, fixture("face_granted"), picture=JPEG)
+    assert (status, answer["result"]) == (200, "published")
+    raw = (await rig.seen.until(rig.seen.events))[0]
+    event = GateEvent.model_validate_json(json.dumps(raw))
+    assert (event.kind.value, event.method, event.door, event.credential) == ("granted", "face", 1, FACE)
+    assert event.ts.isoformat() == "2026-11-23T00:30:12+00:00"
+    assert "picture" not in json.dumps(raw).lower()  # never in the time series
+    stored = rig.state_dir / "pictures" / GATE / f"{event.event_id}.jpg"
+    assert stored.read_bytes() == JPEG and stored.stat().st_mode & 0o777 == 0o600
+    state = await rig.seen.until(lambda: (s := rig.seen.last_state()).get("last_event") and s)
+    assert state["last_event"]["picture"] is True and state["bridge"]["pictures"] == 1
+
+
+async def test_a_forced_door_becomes_an_alarm_kind_event(rig: Rig) -> None:
+    await rig.start_bridge()
+    status, _ = await push(rig.listener, GATE, fixture("door_forced"), multipart=False)
+    assert status == 200
+    event = (await rig.seen.until(rig.seen.events))[0]
+    assert (event["kind"], event["door"]) == ("forced", 1) and "method" not in event
+
+
+async def test_an_unknown_minor_code_is_published_for_dead_lettering_with_its_code(rig: Rig) -> None:
+    await rig.start_bridge()
+    status, answer = await push(rig.listener, GATE, fixture("doorbell"))
+    assert (status, answer["result"]) == (200, "unmapped")
+    unmapped = (await rig.seen.until(rig.seen.events))[0]
+    assert unmapped["kind"] == "hikvision_unmapped"
+    assert (unmapped["hikvision"]["major"], unmapped["hikvision"]["minor"]) == (5, 0x25)
+    assert unmapped["hikvision"]["code"] == "0x5/0x25"
+    topic = topic_for(SITE, DeviceKind.GATE, GATE, Channel.EVENT)
+    rejected = decode(topic, json.dumps(unmapped).encode())
+    assert isinstance(rejected, Rejected) and rejected.reason.value == "schema"
+    state = await rig.seen.until(lambda: (s := rig.seen.last_state())["bridge"]["unmapped_events"] == 1 and s)
+    assert state["online"] is True
+
+
+async def test_an_event_the_terminal_pushes_again_is_published_once(rig: Rig) -> None:
+    await rig.start_bridge()
+    for _ in range(3):
+        status, _ = await push(rig.listener, GATE, fixture("card_invalid"))
+        assert status == 200
+    await push(rig.listener, GATE, fixture("card_invalid", serialNo=1300, dateTime="2026-11-23T08:40:00+08:00"))
+    await rig.seen.until(lambda: len(rig.seen.events()) == 2)
+    await asyncio.sleep(0.5)
+    events = rig.seen.events()
+    assert len(events) == 2 and events[0]["event_id"] != events[1]["event_id"]
+    assert (events[0]["kind"], events[0]["reason"], events[0]["credential"]) == ("denied", "unknown_credential",
+                                                                                 "3735928559")
+    assert rig.seen.last_state()["bridge"]["duplicates"] == 2
+
+
+async def test_a_whitelist_command_creates_persons_and_cards_and_the_version_is_reported(rig: Rig) -> None:
+    await rig.start_bridge()
+    ack = await rig.command("c-1", "sync_whitelist", whitelist_args())
+    assert ack["ok"] is True and ack["result"]["version"] == 1
+    face = rig.terminal.persons[FACE]
+    assert face["Valid"]["enable"] is True and face["doorRight"] == "1,2"
+    assert face["RightPlan"] == [{"doorNo": 1, "planTemplateNo": "1"}, {"doorNo": 2, "planTemplateNo": "1"}]
+    owner = rig.terminal.cards[CARD]
+    worker = rig.terminal.persons[owner]
+    assert owner.startswith("c") and worker["doorRight"] == "2"
+    assert worker["Valid"]["endTime"] == "2026-12-31T23:59:59"
+    template = int(worker["RightPlan"][0]["planTemplateNo"])
+    assert template != 1 and rig.terminal.templates[template]["weekPlanNo"] == template
+    segments = [row for row in rig.terminal.week_plans[template]["WeekPlanCfg"] if row["enable"]]
+    assert [row["week"] for row in segments] == ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday"]
+    assert segments[0]["TimeSegment"] == {"beginTime": "08:00:00", "endTime": "17:59:59"}
+    assert rig.terminal.week_plans[1]["WeekPlanCfg"][0]["TimeSegment"] == {"beginTime": "00:00:00",
+                                                                            "endTime": "24:00:00"}
+    state = await rig.seen.until(lambda: (s := rig.seen.last_state()).get("whitelist_version") == 1 and s)
+    assert state["whitelist_hash"] == whitelist_args()["content_hash"] and state["terminal"] == "ok"
+
+    emptied = {"gate": GATE, "entries": [], "blacklist": []}
+    ack = await rig.command("c-2", "sync_whitelist", {"version": 2, "content_hash": canonical_hash(emptied),
+                                                      "whitelist": emptied})
+    assert ack["ok"] is True
+    assert owner not in rig.terminal.persons and CARD not in rig.terminal.cards  # the card person deleted
+    assert rig.terminal.persons[FACE]["Valid"]["enable"] is False  # the face person kept, disabled
+
+
+async def test_a_terminal_that_lost_its_persons_is_loaded_again(rig: Rig) -> None:
+    await rig.start_bridge()
+    await rig.command("c-1", "sync_whitelist", whitelist_args())
+    rig.terminal.power_cut()
+    await rig.seen.until(lambda: CARD in rig.terminal.cards and FACE in rig.terminal.persons)
+    assert (await rig.seen.until(lambda: rig.seen.last_state()["bridge"]["resyncs"]))
+
+
+async def test_remote_open_reaches_the_terminal_and_is_acked(rig: Rig) -> None:
+    await rig.start_bridge()
+    ack = await rig.command("open-1", "open", {"door": 2})
+    assert ack["ok"] is True and ack["result"]["door"] == 2
+    assert rig.terminal.opened == [2]
+    ack = await rig.command("open-2", "open", {"door": 3})
+    assert ack["ok"] is False and ack["error"].startswith("no_such_door")
+    await rig.publish_command("open-1", "open", {"door": 2})  # redelivered: acked again, opened once
+    await rig.seen.until(lambda: len([a for a in rig.seen.of(Channel.ACK) if a["cmd_id"] == "open-1"]) == 2)
+    assert rig.terminal.opened == [2]
+
+
+async def test_a_wrong_digest_password_is_refused_and_reported(rig: Rig) -> None:
+    await rig.start_bridge(password="not-the-password")
+    state = await rig.seen.until(lambda: (s := rig.seen.last_state()).get("terminal") == "unauthorized" and s)
+    assert state["bridge"]["unauthorized"] >= 1 and rig.terminal.refused_auth >= 1
+    assert rig.terminal.persons == {} and rig.terminal.requests == []
+    ack = await rig.command("open-1", "open", {"door": 1})
+    assert ack["ok"] is False and "unauthorized" in ack["error"]
+    assert rig.terminal.opened == []
+    await rig.publish_command("c-1", "sync_whitelist", whitelist_args())
+    await asyncio.sleep(1.0)
+    assert not [ack for ack in rig.seen.of(Channel.ACK) if ack["cmd_id"] == "c-1"]  # not carried out: not acked
+    assert rig.seen.last_state()["whitelist_version"] is None
+
+
+async def test_bad_pushes_are_answered_4xx_counted_dead_lettered_and_the_bridge_keeps_running(rig: Rig) -> None:
+    await rig.start_bridge()
+    status, answer = await push(rig.listener, GATE, b'{"eventType": "AccessControllerEvent", "Access')
+    assert (status, answer["error"]) == (400, "invalid_json")
+    status, answer = await push(rig.listener, GATE, fixture("face_granted"), picture=b"\xff" * (10 * 1024 * 1024))
+    assert (status, answer["error"]) == (413, "too_large")
+    status, answer = await push(rig.listener, GATE, fixture("face_granted", majorEventType="five"))
+    assert (status, answer["error"]) == (400, "bad_field")
+    status, _ = await push(rig.listener, "no-such-gate", fixture("face_granted"))
+    assert status == 404
+    status, answer = await push(rig.listener, GATE, fixture("heartbeat"))
+    assert (status, answer["ignored"]) == (200, "heartBeat")
+    rejected = await rig.seen.until(lambda: len(rig.seen.events()) >= 3 and rig.seen.events())
+    assert [event["hikvision"]["error"] for event in rejected] == ["invalid_json", "too_large", "bad_field"]
+    assert all(isinstance(decode(topic_for(SITE, DeviceKind.GATE, GATE, Channel.EVENT), json.dumps(e).encode()),
+                          Rejected) for e in rejected)
+    status, _ = await push(rig.listener, GATE, fixture("face_granted"), picture=JPEG)
+    assert status == 200
+    await rig.seen.until(lambda: any(event.get("kind") == "granted" for event in rig.seen.events()))
+    counters = (await rig.seen.until(lambda: (s := rig.seen.last_state())["bridge"]["pictures"] and s))["bridge"]
+    assert (counters["bad_pushes"], counters["too_large"], counters["unknown_gate"],
+            counters["other_events"]) == (2, 1, 1, 1)
+    assert not list((rig.state_dir / "pictures").glob("*/*.tmp"))
