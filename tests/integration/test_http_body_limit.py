@@ -35,7 +35,9 @@ Serving = Callable[..., Any]
 def serving(engine: AsyncEngine, tmp_path: Path) -> Serving:
     @asynccontextmanager
     async def serve(**settings: Any) -> AsyncIterator[tuple[TestClient[Any, Any], dict[str, str]]]:
-        configured = load_settings(data_dir=tmp_path, auth_secret="s" * 32, mqtt_url="mqtt://127.0.0.1:1", **settings)
+        # a test installation: its proposals open at once (no 15-day notice period)
+        configured = load_settings(data_dir=tmp_path, auth_secret="s" * 32, mqtt_url="mqtt://127.0.0.1:1",
+                                   voting_notice_days=0, **settings)
         store = build_store(configured)
         services = build_services(configured, engine, configured.mqtt_url, store, lambda: NOW)
         app = root_application(configured)

@@ -142,8 +142,9 @@ async def test_a_licence_is_told_once_per_threshold_across_restarts_then_when_it
         noticed: Market_, engine: AsyncEngine, tmp_path: Path) -> None:
     market = noticed
     today = date(2026, 11, 23)  # OPENING in Shanghai
+    # the business licence every stall needs (a vegetable stall needs no health certificate: Food Safety Law Art. 45)
     await market.service.add_document(SITE, "v-wang", Document(
-        DocumentKind.HEALTH_CERTIFICATE, "JK-1", date(2025, 11, 29), today + timedelta(days=5), holder="王建国"),
+        DocumentKind.BUSINESS_LICENCE, "91440300708461136T", date(2025, 11, 29), today + timedelta(days=5)),
         "op-1", market.clock.now)
     await market.service.tick(market.clock.now)
     await market.service.tick(market.clock.now + timedelta(hours=1))  # the same day: nothing more
@@ -155,7 +156,7 @@ async def test_a_licence_is_told_once_per_threshold_across_restarts_then_when_it
         rows = (await connection.execute(select(outbox.c.kind, outbox.c.title, outbox.c.data)
                                          .where(outbox.c.kind.like("licence%")))).all()
     assert [(kind, data["stage"]) for kind, _title, data in rows] == [("licence_expiring", "7")]
-    assert "健康证明" in rows[0][1] and "即将到期" in rows[0][1]
+    assert "营业执照" in rows[0][1] and "即将到期" in rows[0][1]
     await restarted.tick(market.clock.now + timedelta(days=5))  # its last day
     await restarted.tick(market.clock.now + timedelta(days=6))  # expired
     await restarted.tick(market.clock.now + timedelta(days=7))
