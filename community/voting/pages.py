@@ -31,6 +31,7 @@ from multidict import MultiDictProxy
 from community.voting.api_common import REFUSAL_STATUS, communities_in_scope, in_scope
 from community.voting.audit import LogEntry, ReceiptStatus, find_receipt, receipt_status
 from community.voting.deliberation import MAX_COMMENT_CHARS, Comment, CommentRefusal
+from community.voting.notice_pages import add_notice_pages
 from community.voting.paper_pages import add_paper_pages
 from community.voting.participation import MyUnit, Phase, phase_of, units_of
 from community.voting.proposal_form import add_proposal_form
@@ -105,6 +106,7 @@ def mount_voting_pages(app: web.Application, service: VotingService) -> web.Appl
     pages.add_get(proposal + "/result", result_page)
     add_proposal_form(pages, service)
     add_paper_pages(pages, service)
+    add_notice_pages(pages, app, service)
     return pages.attach(app)
 
 

@@ -45,6 +45,7 @@ PEOPLE: dict[str, tuple[tuple[Role, ...], str | None]] = {
     "street": ((Role.SUPERVISOR,), "c1"),
     "wang": ((Role.RESIDENT,), "c1"),
     "wu": ((Role.RESIDENT, Role.COMMITTEE), "c2"),
+    "tenant-1": ((Role.RESIDENT,), "c1"),
 }
 DURING = OPENS + timedelta(hours=3)
 GOOD = {"unit_id": "1栋1单元201", "choice": "agree", "scan_ref": "box1/0001", "received_at": "2026-12-01T10:30"}
