@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 from aiohttp import web
-from playwright.async_api import Browser, Page, expect
+from playwright.async_api import Browser, FilePayload, Page, expect
 
 from accounts.demo import DEMO_PASSWORD
 from accounts.pages import mount_pages
@@ -108,8 +108,8 @@ async def test_a_meeting_from_notice_to_published_minutes_with_a_paper_ballot_en
     await page.get_by_role("button", name="列入议程").click()
     await expect(page.locator("#agenda ol li")).to_have_count(1)
     await page.get_by_label("材料名称").fill("电梯更换方案")
-    await page.set_input_files("#material-file", files=[{"name": "plan.pdf", "mimeType": "application/pdf",
-                                                         "buffer": PDF}])
+    plan: FilePayload = {"name": "plan.pdf", "mimeType": "application/pdf", "buffer": PDF}
+    await page.set_input_files("#material-file", files=[plan])
     await page.get_by_role("button", name="上传").click()
     await expect(page.locator("#materials")).to_contain_text("电梯更换方案")
     await page.get_by_role("button", name="发布会议通知").click()

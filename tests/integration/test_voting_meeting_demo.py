@@ -42,7 +42,7 @@ async def test_the_demo_holds_a_meeting_in_notice_and_one_with_published_minutes
 
     upcoming_id, held_id = demo_meeting_ids("demo")
     upcoming, held = await meetings.view(upcoming_id, NOW), await meetings.view(held_id, NOW)
-    assert upcoming.notice_published_at is not None and NOW < upcoming.meeting.starts_at, "in notice"
+    assert upcoming.notice_published_at is not None and upcoming.meeting.starts_at > NOW, "in notice"
     assert upcoming.meeting.starts_at - upcoming.notice_published_at >= timedelta(days=15)
     assert upcoming.minutes is None and len(upcoming.materials) == 1 and len(upcoming.agenda) == 1
     assert held.minutes is not None and held.minutes.state is MinutesState.PUBLISHED
