@@ -33,6 +33,8 @@ from community.access.web import mount as mount_access_api
 from community.ownership.owners import RegisterOwners
 from community.ownership.service import OwnershipService
 from community.ownership.web import mount as mount_ownership_api
+from community.voting.meeting_service import MeetingService
+from community.voting.meeting_storage import MaterialFiles
 from community.voting.pages import mount_voting_pages
 from community.voting.service import VotingService
 from community.voting.web import mount as mount_voting_api
@@ -99,6 +101,8 @@ class Services:
     http_poster: HttpPoster
     """The notifications' HTTP client: closed when the services stop."""
     trusted_proxies: tuple[str, ...] = ()
+    meetings: MeetingService | None = None
+    """Owners' assembly and committee meetings (beside the voting service they read proposals through)."""
 
 
 def token_authority(settings: Settings) -> TokenAuthority:
@@ -183,9 +187,11 @@ def build_services(settings: Settings, engine: AsyncEngine, mqtt_url: str, store
                             notification_senders(settings, engine, poster, clock), clock, dispatch_settings(settings))
     notifications = NotificationService(engine, clock, allow_private_endpoints=settings.notify_allow_private_endpoints,
                                         configured=dispatcher.configured, own_hosts=own_hosts, tester=dispatcher)
-    return Services(engine, authority or token_authority(settings), accounts, voting_service(settings, engine), access,
+    voting = voting_service(settings, engine)
+    meetings = MeetingService(engine, voting, MaterialFiles(settings.data_dir / "voting-materials"))
+    return Services(engine, authority or token_authority(settings), accounts, voting, access,
                     OwnershipService(engine), market, feeds, downlink, cookie_policy(settings),
-                    accounts.tenancy, notifications, dispatcher, poster, settings.trusted_proxy_list)
+                    accounts.tenancy, notifications, dispatcher, poster, settings.trusted_proxy_list, meetings)
 
 
 def own_host_names(settings: Settings) -> frozenset[str]:
@@ -241,7 +247,7 @@ def mount_services(app: web.Application, services: Services, store: TimeSeriesSt
     """The services' JSON APIs (one /openapi.json) and the people's pages on ``app``, with the
     portal at "/" (``system_links``: the gateway's status page, when it runs in the same process);
     ``site``: the market the pages' links lead to."""
-    mount_voting_api(app, services.voting, services.authority, clock)
+    mount_voting_api(app, services.voting, services.authority, clock, services.meetings)
     mount_access_api(app, services.access, services.authority, clock)
     mount_ownership_api(app, services.ownership, services.authority, clock)
     mount_accounts_api(app, services.tenancy, services.authority, clock, services.accounts.onboarding)
@@ -250,7 +256,7 @@ def mount_services(app: web.Application, services: Services, store: TimeSeriesSt
     # the first link a person may open is where they land after sign-in: managers on the console
     mount_market_pages(app, services.market, site, services.authority, clock)
     mount_access_pages(app, services.access, store)
-    mount_voting_pages(app, services.voting)
+    mount_voting_pages(app, services.voting, services.meetings)
     mount_onboarding_pages(app, services.accounts)  # after the others: managers land on their console
     mount_notifications_api(app, services.notifications)
     mount_notification_pages(app, services.notifications)

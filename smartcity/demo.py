@@ -18,7 +18,7 @@ from community.access.demo import seed_demo as seed_demo_community
 from community.access.directory import ResidentRole
 from community.access.service import NotFound as ResidentNotFound
 from community.ownership.demo import NORTH_DEVELOPER, seed_demo_ownership
-from community.voting.demo import seed_demo_proposals
+from community.voting.demo import seed_demo_meetings, seed_demo_proposals
 from devices.provisioning import BrokerUser, fleet_users
 from devices.simulator import GateKeys, TrafficGenerator
 from market.demo import NORTH_SCALES, NORTH_SEED_OFFSET, north_site, seed_demo_market, seed_north_demo_market
@@ -113,6 +113,11 @@ async def seed_demo(services: Services, site: str, fleet: DemoFleet, now: dateti
     await seed_demo_proposals(services.voting, site, now, created_by="pm-zhang")
     await seed_demo_proposals(services.voting, north_id, now, created_by="pm-sun",
                               demo_owners={owner.account_id for owner in north_owners})
+    if services.meetings is not None:
+        await seed_demo_meetings(services.meetings, site, now, created_by="pm-zhang",
+                                 committee=_committee(first_owners))
+        await seed_demo_meetings(services.meetings, north_id, now, created_by="pm-sun",
+                                 committee=_committee(north_owners))
     await seed_demo_markets(services, site, fleet, now)
     people = [*first_owners, *north_owners, *demo_staff(site)]
     created = await seed_demo_accounts(services.accounts, now, people, organisations=demo_organisations(site))
@@ -121,6 +126,14 @@ async def seed_demo(services: Services, site: str, fleet: DemoFleet, now: dateti
     names = ", ".join(f"{account.account_id} {account.display_name} "
                       f"({', '.join(sorted(role.value for role in account.roles))})" for account in created)
     return [f"Demo accounts, password {DEMO_PASSWORD!r}: {names}"]
+
+
+def _committee(owners: Sequence[DemoAccount]) -> tuple[str, str]:
+    """Two committee members to draft and approve the demo's minutes: the demo owners on the committee, else the
+    first two owners."""
+    members = [o.account_id for o in owners if Role.COMMITTEE in o.roles] + [o.account_id for o in owners]
+    members = [*dict.fromkeys(members), "committee-1", "committee-2"]
+    return members[0], members[1]
 
 
 async def seed_demo_markets(services: Services, site: str, fleet: DemoFleet, now: datetime) -> None:

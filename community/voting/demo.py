@@ -3,6 +3,9 @@
 in already, and a special matter, a change of use of common parts, opening tomorrow at 09:00 (Beijing time) — so that
 an owner who signs in finds a live vote and an upcoming one.
 
+:func:`seed_demo_meetings` adds two owners' assembly meetings: one in notice (on the chargers, tomorrow before its vote
+opens) and one held, its minutes published (on the lifts).
+
 Any demo community can have them (the all-in-one demo seeds two): :func:`seed_demo_proposals` takes the community,
 whose proposals they become, and ids of its own (``<community>-lifts``, ``<community>-chargers``).
 """
@@ -14,8 +17,10 @@ from collections.abc import Collection
 from datetime import datetime, time, timedelta, timezone
 
 from community.ownership.demo import DEMO_OWNERS
+from community.voting.meeting_service import MeetingService
+from community.voting.meetings import Meeting, MeetingForm, MeetingKind
 from community.voting.rules import Matter
-from community.voting.service import Accepted, ProposalExists, VotingService
+from community.voting.service import Accepted, ProposalExists, UnknownProposal, VotingService
 from community.voting.tally import Ballot, Capacity, Choice, Proposal, VoterRoll
 
 log = logging.getLogger(__name__)
@@ -94,3 +99,59 @@ def _early_ballots(proposal_id: str, roll: VoterRoll, opened: datetime, now: dat
             ballots.append(Ballot(proposal_id, unit_id, voter, Capacity.OWNER, choices[index % len(choices)]))
     step = (now - opened) / (len(ballots) + 1)
     return [(ballot, opened + step * (number + 1)) for number, ballot in enumerate(ballots)]
+
+
+DEMO_MATERIAL = (b"%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj\n2 0 obj<</Type/Pages/Kids[]/Count 0>>endobj\n"
+                 b"trailer<</Root 1 0 R>>\n%%EOF\n")
+"""A minimal PDF standing for the demo's meeting material (a plan the committee scanned)."""
+MINUTES_TEXT = """一、会议审议了使用专项维修资金更换 1、2 栋电梯的方案，物业介绍了报价和工期。
+二、业主就施工期间保留一部电梯运行、维修资金分摊提出意见，业主委员会答复并记录在案。
+三、表决按公告的时间网上与纸质同时进行，结果另行公告。"""
+
+
+def demo_meeting_ids(community_id: str) -> tuple[str, str]:
+    """The ids of the demo's two meetings in a community: one in notice (the chargers), one held (the lifts)."""
+    return f"{community_id}-assembly-chargers", f"{community_id}-assembly-lifts"
+
+
+async def seed_demo_meetings(meetings: MeetingService, community_id: str, now: datetime, *,
+                             created_by: str = CREATED_BY, committee: tuple[str, str] = ("committee-1",
+                                                                                          "committee-2")) -> bool:
+    """Two owners' assembly meetings of `community_id` (its demo proposals must have been seeded): one **in notice**,
+    tomorrow at 08:00 before the chargers vote opens, with its material; and one **held** three hours ago on the lifts
+    vote, owners signed in, minutes drafted by `committee[0]`, approved by `committee[1]` and published. Each notice
+    published the notice period before what it announces, as the law asks. True when created."""
+    if await meetings.meeting_ids([community_id], 1):
+        return False
+    voting = meetings.voting
+    lifts_id, chargers_id = demo_proposal_ids(community_id)
+    try:
+        lifts = (await voting.state(lifts_id, now)).proposal
+        chargers = (await voting.state(chargers_id, now)).proposal
+    except UnknownProposal:
+        return False
+    upcoming_id, held_id = demo_meeting_ids(community_id)
+    tomorrow_eight = chargers.opens_at - timedelta(hours=1)
+    upcoming = Meeting(upcoming_id, community_id, "关于设置新能源汽车充电车位的业主大会会议",
+                       MeetingKind.OWNERS_ASSEMBLY, MeetingForm.MIXED, tomorrow_eight,
+                       tomorrow_eight + timedelta(minutes=50), "小区会所二楼")
+    held_start = now - timedelta(hours=3)
+    held = Meeting(held_id, community_id, "关于更换 1、2 栋电梯的业主大会会议", MeetingKind.OWNERS_ASSEMBLY,
+                   MeetingForm.ON_SITE, held_start, held_start + timedelta(hours=1), "小区会所二楼")
+    for meeting, item, material in ((upcoming, chargers, "充电车位设置方案"), (held, lifts, "电梯更换方案及报价")):
+        convened = min(now, meeting.starts_at, item.opens_at) - meetings.notice - timedelta(hours=1)
+        await meetings.create(meeting, created_by, convened)
+        await meetings.add_item(meeting.meeting_id, item.proposal_id, convened)
+        await meetings.add_material(meeting.meeting_id, material, DEMO_MATERIAL, created_by, convened)
+        refused = await meetings.publish_notice(meeting.meeting_id, convened)
+        if refused is not None:
+            raise RuntimeError(f"demo meeting notice refused: {refused}")
+    _, roll = await voting.load(lifts_id)
+    for index, (person, _) in enumerate(roll.units_by_person.items()):
+        if index % 2 == 0 and person.owner_ids:
+            await meetings.sign_in(held_id, min(person.owner_ids), held_start + timedelta(minutes=index % 20))
+    ended = held.ends_at
+    await meetings.draft_minutes(held_id, MINUTES_TEXT, committee[0], ended)
+    await meetings.approve_minutes(held_id, committee[1], ended + timedelta(minutes=20))
+    await meetings.publish_minutes(held_id, committee[1], ended + timedelta(minutes=30))
+    return True

@@ -31,6 +31,10 @@ from multidict import MultiDictProxy
 from community.voting.api_common import REFUSAL_STATUS, communities_in_scope, in_scope
 from community.voting.audit import LogEntry, ReceiptStatus, find_receipt, receipt_status
 from community.voting.deliberation import MAX_COMMENT_CHARS, Comment, CommentRefusal
+from community.voting.meeting_pages import add_meeting_pages
+from community.voting.meeting_service import MeetingService
+from community.voting.notice_pages import add_notice_pages
+from community.voting.paper_pages import add_paper_pages
 from community.voting.participation import MyUnit, Phase, phase_of, units_of
 from community.voting.proposal_form import add_proposal_form
 from community.voting.publication import PublishedResult, approx
@@ -85,9 +89,10 @@ class VotingPages:
 PAGES = web.AppKey("voting_pages", VotingPages)
 
 
-def mount_voting_pages(app: web.Application, service: VotingService) -> web.Application:
+def mount_voting_pages(app: web.Application, service: VotingService,
+                       meetings: MeetingService | None = None) -> web.Application:
     """The residents' voting pages, served from their own sub-application of ``app`` at /voting (call
-    accounts.pages.mount_pages on ``app`` first); returns it."""
+    accounts.pages.mount_pages on ``app`` first), with the meetings' pages when ``meetings`` is given; returns it."""
     pages = ContextApp("/voting")
     pages.app[PAGES] = VotingPages(service)
     add_templates(app, TEMPLATE_DIR)
@@ -103,6 +108,11 @@ def mount_voting_pages(app: web.Application, service: VotingService) -> web.Appl
     pages.add_post(proposal + "/close", close_voting)
     pages.add_get(proposal + "/result", result_page)
     add_proposal_form(pages, service)
+    add_paper_pages(pages, service)
+    add_notice_pages(pages, app, service)
+    if meetings is not None:
+        add_navigation(app, NavLink("会议", "/voting/meetings", (*VOTERS, Role.PROPERTY_MANAGER, Role.SUPERVISOR)))
+        add_meeting_pages(pages, meetings)
     return pages.attach(app)
 
 

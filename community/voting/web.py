@@ -62,6 +62,8 @@ from community.voting.api_common import (
 from community.voting.deliberation import MAX_COMMENT_CHARS, Comment, CommentRefusal
 from community.voting.disclosure import disclosed_document
 from community.voting.listing import ProposalsPage, ProposalSummaryOut, read_list_query, summary
+from community.voting.meeting_api import MEETING_ROUTES, MEETINGS
+from community.voting.meeting_service import MeetingService
 from community.voting.paper_api import PAPER_ROUTES
 from community.voting.participation import Phase
 from community.voting.publication import PublishedResult, breakdown_document, result_document, turnout_document
@@ -727,13 +729,18 @@ PREFIX = "/api/voting"
 
 
 def mount(app: web.Application, service: VotingService, authority: TokenAuthority,
-          now: Callable[[], datetime]) -> web.Application:
+          now: Callable[[], datetime], meetings: MeetingService | None = None) -> web.Application:
     """Serve this API from its own sub-application of ``app`` at /api/voting (described in ``app``'s /openapi.json,
-    shared with the other contexts); returns the sub-application."""
+    shared with the other contexts); with ``meetings``, the meetings' routes too (``meeting_api.py``). Returns the
+    sub-application."""
     serve_tokens(app, authority, now)
     api = ContextApp(PREFIX)
     api.app[SERVICE] = service
-    add_routes(app, [*ROUTES, *PAPER_ROUTES], "smartcity API", context=api)
+    routes = [*ROUTES, *PAPER_ROUTES]
+    if meetings is not None:
+        api.app[MEETINGS] = meetings
+        routes += MEETING_ROUTES
+    add_routes(app, routes, "smartcity API", context=api)
     return api.attach(app)
 
 

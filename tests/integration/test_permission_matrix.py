@@ -50,7 +50,7 @@ UNKNOWN = "zz-unknown-9"
 UNKNOWN_NUMBER = "987654"
 HTML = {"Accept": "text/html"}
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
-NUMERIC = {"door", "number", "comment_id"}
+NUMERIC = {"door", "number", "comment_id", "material_id"}
 SCAN = b"%PDF-1.4\n%%EOF\n"
 """A licence's scan as the API takes it: the file itself as the body."""
 
@@ -301,8 +301,18 @@ async def _north_proposal_objects(client: TestClient[Any, Any], ids: dict[str, s
                                    json={"unit_id": unit, "choice": "agree"})
         assert ballot.status in (200, 201), await ballot.text()
         ids["code"] = (await ballot.json())["receipt"]
+        await _north_meeting_ids(ids, services)
         return
     raise AssertionError("the demo opens a north proposal for voting")
+
+
+async def _north_meeting_ids(ids: dict[str, str], services: Services) -> None:
+    """The north's held meeting (its minutes published) and its material."""
+    assert services.meetings is not None
+    held = next(meeting_id for meeting_id in await services.meetings.meeting_ids([NORTH])
+                if meeting_id.endswith("-lifts"))
+    ids["meeting_id"] = held
+    ids["material_id"] = str((await services.meetings.view(held, datetime.now(UTC))).materials[0].material_id)
 
 
 async def _north_alarm(client: TestClient[Any, Any], ids: dict[str, str], admin: dict[str, str],
@@ -362,6 +372,12 @@ def _body(path: str, ids: dict[str, str]) -> Any:
         v + "/paper-ballots": {"unit_id": ids["unit_id"], "choice": "agree", "scan_ref": "scan://matrix",
                                "received_at": (now - timedelta(minutes=1)).isoformat()},
         v + "/comments": {"body": "矩阵测试"},
+        "/api/voting/meetings": {"community_id": NORTH, "title": "矩阵会议", "kind": "committee", "form": "online",
+                                 "starts_at": (now + timedelta(days=20)).isoformat(),
+                                 "ends_at": (now + timedelta(days=20, hours=1)).isoformat(), "place": "网上"},
+        "/api/voting/meetings/{meeting_id}/items": {"proposal_id": ids["proposal_id"]},
+        "/api/voting/meetings/{meeting_id}/materials": SCAN,
+        "/api/voting/meetings/{meeting_id}/minutes": {"text": "矩阵测试"},
         v + "/comments/{comment_id}/hide": reason,
         a + "/communities": {"community_id": NORTH, "site": NORTH, "name": "北苑"},
         a + "/communities/{community_id}/buildings": {"building_id": "B-matrix", "name": "矩阵楼"},

@@ -1,0 +1,259 @@
+"""Meetings (会议) of the owners' assembly (业主大会会议) and of the owners' committee (业主委员会会议), as plain values
+and the rules they keep; no I/O, no clock (the caller passes `now`).
+
+A meeting has a title, a kind, a form — collective discussion on site, written consultation, online, or mixed (《物业
+管理条例》 Art. 12 ¶1: 业主大会会议可以采用集体讨论的形式，也可以采用书面征求意见的形式) —, a time and a place, and an
+agenda: each item an Art. 278 matter backed by a proposal of the same community, voted as that proposal is.
+
+Its life: drafted (agenda and materials may change) → the **notice** published, which freezes agenda and materials
+and must come at least the notice period before the meeting is held and before any item's voting opens (Art. 14 ¶1,
+see :mod:`community.voting.notice`) → the meeting, with **online sign-in** (签到) by owners from two hours before it
+until it ends, attendance counted in units, area and heads as Art. 278 counts them → **minutes** drafted by a committee
+member, approved by another, and published once the meeting has ended; published minutes are never edited.
+
+The notice and the published minutes are entries of the meeting's own hash chain (:mod:`community.voting.
+meeting_chain`), the way ballots are entries of a proposal's log.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Context, Decimal, Inexact, Rounded, localcontext
+from enum import Enum, StrEnum
+from typing import Final
+
+from community.voting.notice import NoticeTooShort, notice_refusal
+from community.voting.tally import VoterRoll
+
+SIGN_IN_EARLY: Final = timedelta(hours=2)
+"""Owners sign in from this long before the meeting begins (people arrive early) until it ends."""
+MAX_MINUTES_CHARS: Final = 50_000
+MAX_ITEMS: Final = 30
+
+
+class MeetingKind(StrEnum):
+    OWNERS_ASSEMBLY = "owners_assembly"
+    COMMITTEE = "committee"
+
+    @property
+    def label_zh(self) -> str:
+        return {MeetingKind.OWNERS_ASSEMBLY: "业主大会会议", MeetingKind.COMMITTEE: "业主委员会会议"}[self]
+
+
+class MeetingForm(StrEnum):
+    ON_SITE = "on_site"
+    WRITTEN = "written"
+    ONLINE = "online"
+    MIXED = "mixed"
+
+    @property
+    def label_zh(self) -> str:
+        return {MeetingForm.ON_SITE: "现场集体讨论", MeetingForm.WRITTEN: "书面征求意见",
+                MeetingForm.ONLINE: "网上会议", MeetingForm.MIXED: "现场与网上结合"}[self]
+
+
+class MinutesState(StrEnum):
+    NONE = "none"
+    DRAFT = "draft"
+    APPROVED = "approved"
+    PUBLISHED = "published"
+
+
+class MeetingRefusal(Enum):
+    """Why a step of a meeting is refused; each with a message in both languages and its HTTP status."""
+
+    NO_MATTER = "no_matter"
+    UNKNOWN_PROPOSAL = "unknown_proposal"
+    ITEM_EXISTS = "item_exists"
+    TOO_MANY_ITEMS = "too_many_items"
+    AGENDA_EMPTY = "agenda_empty"
+    NOTICE_PUBLISHED = "notice_published"
+    NOTICE_NOT_PUBLISHED = "notice_not_published"
+    SIGN_IN_CLOSED = "sign_in_closed"
+    NOT_AN_OWNER = "not_an_owner"
+    ALREADY_SIGNED_IN = "already_signed_in"
+    NO_MINUTES = "no_minutes"
+    MINUTES_EMPTY = "minutes_empty"
+    MINUTES_TOO_LONG = "minutes_too_long"
+    MINUTES_APPROVED = "minutes_approved"
+    MINUTES_PUBLISHED = "minutes_published"
+    MINUTES_NOT_APPROVED = "minutes_not_approved"
+    SAME_MEMBER = "same_member"
+    MEETING_NOT_ENDED = "meeting_not_ended"
+
+    @property
+    def message_zh(self) -> str:
+        return _MESSAGES[self][0]
+
+    @property
+    def message_en(self) -> str:
+        return _MESSAGES[self][1]
+
+    @property
+    def status(self) -> int:
+        return 422 if self in _UNPROCESSABLE else 403 if self is MeetingRefusal.NOT_AN_OWNER else 409
+
+
+_UNPROCESSABLE: Final = frozenset({MeetingRefusal.NO_MATTER, MeetingRefusal.UNKNOWN_PROPOSAL,
+                                   MeetingRefusal.TOO_MANY_ITEMS, MeetingRefusal.AGENDA_EMPTY,
+                                   MeetingRefusal.MINUTES_EMPTY, MeetingRefusal.MINUTES_TOO_LONG})
+_MESSAGES: Final = {
+    MeetingRefusal.NO_MATTER: ("议程事项须对应一项表决（共同决定事项），请选择表决",
+                               "an agenda item is a matter backed by a proposal: name the proposal"),
+    MeetingRefusal.UNKNOWN_PROPOSAL: ("本小区没有这项表决", "no such proposal in this meeting's community"),
+    MeetingRefusal.ITEM_EXISTS: ("这项表决已在议程中", "the proposal is on the agenda already"),
+    MeetingRefusal.TOO_MANY_ITEMS: (f"议程最多 {MAX_ITEMS} 项", f"at most {MAX_ITEMS} agenda items"),
+    MeetingRefusal.AGENDA_EMPTY: ("议程为空：发布会议通知前请至少列入一项议程",
+                                  "the agenda is empty: add an item before publishing the notice"),
+    MeetingRefusal.NOTICE_PUBLISHED: ("会议通知已发布，议程和会议材料不能再更改",
+                                      "the notice is published: agenda and materials are fixed"),
+    MeetingRefusal.NOTICE_NOT_PUBLISHED: ("会议通知尚未发布", "the meeting's notice is not published yet"),
+    MeetingRefusal.SIGN_IN_CLOSED: ("现在不在签到时间内（会议开始前两小时至会议结束）",
+                                    "sign-in is open from two hours before the meeting until it ends"),
+    MeetingRefusal.NOT_AN_OWNER: ("只有本小区产权登记中的业主可以签到", "only owners of the community sign in"),
+    MeetingRefusal.ALREADY_SIGNED_IN: ("您已签到", "signed in already"),
+    MeetingRefusal.NO_MINUTES: ("还没有会议纪要草稿", "no minutes drafted yet"),
+    MeetingRefusal.MINUTES_EMPTY: ("请填写会议纪要", "the minutes are empty"),
+    MeetingRefusal.MINUTES_TOO_LONG: (f"会议纪要最多 {MAX_MINUTES_CHARS} 字",
+                                      f"minutes of at most {MAX_MINUTES_CHARS} characters"),
+    MeetingRefusal.MINUTES_APPROVED: ("会议纪要已审核通过，不能再修改", "the minutes are approved: no more edits"),
+    MeetingRefusal.MINUTES_PUBLISHED: ("会议纪要已公布，不能再修改", "the minutes are published: never edited"),
+    MeetingRefusal.MINUTES_NOT_APPROVED: ("会议纪要须经审核通过后才能公布", "minutes are published once approved"),
+    MeetingRefusal.SAME_MEMBER: ("会议纪要须由起草人以外的委员审核", "another member than the drafter approves"),
+    MeetingRefusal.MEETING_NOT_ENDED: ("会议结束后才能公布会议纪要", "minutes are published after the meeting"),
+}
+
+
+@dataclass(frozen=True)
+class Meeting:
+    meeting_id: str
+    community_id: str
+    title: str
+    kind: MeetingKind
+    form: MeetingForm
+    starts_at: datetime
+    ends_at: datetime
+    place: str
+
+    def __post_init__(self) -> None:
+        if self.starts_at.tzinfo is None or self.ends_at.tzinfo is None:
+            raise ValueError("meeting times must be timezone-aware")
+        if self.ends_at <= self.starts_at:
+            raise ValueError("a meeting must end after it begins")
+
+    def sign_in_open(self, now: datetime) -> bool:
+        return self.starts_at - SIGN_IN_EARLY <= now < self.ends_at
+
+
+@dataclass(frozen=True)
+class AgendaItem:
+    position: int
+    proposal_id: str
+    title: str
+    opens_at: datetime
+    """When the item's voting opens (the notice must come the notice period before)."""
+
+
+@dataclass(frozen=True)
+class Minutes:
+    text: str
+    drafted_by: str
+    drafted_at: datetime
+    approved_by: str | None = None
+    approved_at: datetime | None = None
+    published_at: datetime | None = None
+
+    @property
+    def state(self) -> MinutesState:
+        if self.published_at is not None:
+            return MinutesState.PUBLISHED
+        return MinutesState.APPROVED if self.approved_by is not None else MinutesState.DRAFT
+
+
+def item_refusal(proposal_id: str | None, on_agenda: Sequence[str], notice_published: bool,
+                 found_in_community: bool) -> MeetingRefusal | None:
+    """Why an agenda item for `proposal_id` is refused: no matter named, the notice is out, not a proposal of the
+    meeting's community (one of another answers as one that does not exist), twice, too many."""
+    if notice_published:
+        return MeetingRefusal.NOTICE_PUBLISHED
+    if not proposal_id:
+        return MeetingRefusal.NO_MATTER
+    if not found_in_community:
+        return MeetingRefusal.UNKNOWN_PROPOSAL
+    if proposal_id in on_agenda:
+        return MeetingRefusal.ITEM_EXISTS
+    if len(on_agenda) >= MAX_ITEMS:
+        return MeetingRefusal.TOO_MANY_ITEMS
+    return None
+
+
+def notice_problem(meeting: Meeting, agenda: Sequence[AgendaItem], published_at: datetime,
+                   required: timedelta) -> MeetingRefusal | NoticeTooShort | None:
+    """Why the meeting's notice may not be published at `published_at`: an empty agenda, or a notice shorter than
+    `required` before the meeting is held (an owners' assembly) or before any item's voting opens — the earliest of
+    those is the one quoted."""
+    if not agenda:
+        return MeetingRefusal.AGENDA_EMPTY
+    held = [item.opens_at for item in agenda]
+    if meeting.kind is MeetingKind.OWNERS_ASSEMBLY:
+        held.append(meeting.starts_at)
+    return notice_refusal(published_at, min(held), required)
+
+
+def minutes_refusal(meeting: Meeting, minutes: Minutes | None, step: str, member: str,
+                    now: datetime) -> MeetingRefusal | None:
+    """Why a committee member's `step` on the minutes — ``draft``, ``approve`` or ``publish`` — is refused."""
+    state = minutes.state if minutes is not None else MinutesState.NONE
+    if state is MinutesState.PUBLISHED:
+        return MeetingRefusal.MINUTES_PUBLISHED
+    if step == "draft":
+        return MeetingRefusal.MINUTES_APPROVED if state is MinutesState.APPROVED else None
+    if minutes is None:
+        return MeetingRefusal.NO_MINUTES
+    if step == "approve":
+        if state is MinutesState.APPROVED:
+            return MeetingRefusal.MINUTES_APPROVED
+        return MeetingRefusal.SAME_MEMBER if member == minutes.drafted_by else None
+    if state is not MinutesState.APPROVED:
+        return MeetingRefusal.MINUTES_NOT_APPROVED
+    return MeetingRefusal.MEETING_NOT_ENDED if now < meeting.ends_at else None
+
+
+def text_refusal(text: str) -> MeetingRefusal | None:
+    if not text.strip():
+        return MeetingRefusal.MINUTES_EMPTY
+    return MeetingRefusal.MINUTES_TOO_LONG if len(text) > MAX_MINUTES_CHARS else None
+
+
+@dataclass(frozen=True)
+class Attendance:
+    """Who signed in, against the roll: units, exclusive area and owner persons (as Art. 278 counts them)."""
+
+    persons: int
+    units: int
+    area: Decimal
+    total_persons: int
+    total_units: int
+    total_area: Decimal
+
+
+def signed_units(roll: VoterRoll, person_id: str) -> tuple[str, ...]:
+    """The units a person signs in for: those the register lists them as an owner of."""
+    return tuple(unit.unit_id for unit in roll.units if person_id in unit.owner_ids)
+
+
+def attendance(roll: VoterRoll, signed_in: Collection[str]) -> Attendance:
+    """Units with an owner signed in, their area, and the owner persons they belong to (several units of one owner:
+    one person; a co-owned unit: one person whichever co-owner came)."""
+    units = [unit for unit in roll.units if unit.owner_ids & set(signed_in)]
+    with localcontext(Context(prec=100, traps=[Inexact, Rounded])):
+        area = sum((unit.area for unit in units), Decimal(0))
+    persons = {roll.person_of(unit.unit_id) for unit in units}
+    return Attendance(len(persons), len(units), area, roll.total_headcount, len(roll.units), roll.total_area)
+
+
+def next_position(positions: Iterable[int]) -> int:
+    """The next agenda item's position (1, 2, …)."""
+    return max(positions, default=0) + 1

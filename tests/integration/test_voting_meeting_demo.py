@@ -1,0 +1,52 @@
+"""The demo's meetings on SQLite and PostgreSQL, with the law's 15-day notice: one owners' assembly in notice (the
+chargers, tomorrow) and one held with its minutes published (the lifts), each notice published the notice period
+before what it announces; seeding twice changes nothing."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from community.access.demo import seed_demo
+from community.access.service import AccessService
+from community.ownership.demo import seed_demo_ownership
+from community.ownership.service import OwnershipService
+from community.voting.demo import demo_meeting_ids, seed_demo_meetings, seed_demo_proposals
+from community.voting.meeting_service import MeetingService
+from community.voting.meeting_storage import MaterialFiles
+from community.voting.meetings import MinutesState
+from community.voting.service import VotingService
+from devices.simulator import GateKeys, TrafficGenerator
+from messaging.downlink import RecordingDownlink
+from tests.integration.test_access_service import KEYS, PASS_KEY, SETTINGS, SITE_KEY, Clock
+
+pytestmark = pytest.mark.integration
+
+NOW = datetime(2026, 12, 3, 6, 30, tzinfo=UTC)
+
+
+async def test_the_demo_holds_a_meeting_in_notice_and_one_with_published_minutes(engine: AsyncEngine,
+                                                                                tmp_path: Path) -> None:
+    generator = TrafficGenerator("demo", gates=4, scales=0, seed=3, gate_keys=GateKeys(SITE_KEY, PASS_KEY))
+    access = AccessService(engine, RecordingDownlink(), Clock(NOW), KEYS, SETTINGS)
+    assert await seed_demo(access, "demo", generator.community_roster(), NOW)
+    assert await seed_demo_ownership(OwnershipService(engine), access, "demo", NOW)
+    voting = VotingService(engine, notice=timedelta(days=15))
+    assert await seed_demo_proposals(voting, "demo", NOW)
+    meetings = MeetingService(engine, voting, MaterialFiles(tmp_path / "materials"))
+    assert await seed_demo_meetings(meetings, "demo", NOW, committee=("P010001", "P020001"))
+    assert not await seed_demo_meetings(meetings, "demo", NOW), "seeding twice changes nothing"
+
+    upcoming_id, held_id = demo_meeting_ids("demo")
+    upcoming, held = await meetings.view(upcoming_id, NOW), await meetings.view(held_id, NOW)
+    assert upcoming.notice_published_at is not None and upcoming.meeting.starts_at > NOW, "in notice"
+    assert upcoming.meeting.starts_at - upcoming.notice_published_at >= timedelta(days=15)
+    assert upcoming.minutes is None and len(upcoming.materials) == 1 and len(upcoming.agenda) == 1
+    assert held.minutes is not None and held.minutes.state is MinutesState.PUBLISHED
+    assert held.meeting.ends_at <= NOW and len(held.sign_ins) > 0
+    assert [e.kind for e in held.chain] == ["notice", "minutes"] and not held.chain_problems
+    present = await meetings.attendance(held_id, NOW)
+    assert present is not None and 0 < present.persons < present.total_persons
