@@ -62,7 +62,7 @@ from community.voting.api_common import (
 from community.voting.deliberation import MAX_COMMENT_CHARS, Comment, CommentRefusal
 from community.voting.disclosure import disclosed_document
 from community.voting.listing import ProposalsPage, ProposalSummaryOut, read_list_query, summary
-from community.voting.meeting_api import MEETING_ROUTES, MEETINGS
+from community.voting.meeting_api import MEETING_ROUTES, MEETINGS, MeetingOut, may_see, meeting_out
 from community.voting.meeting_service import MeetingService
 from community.voting.paper_api import PAPER_ROUTES
 from community.voting.participation import Phase
@@ -464,13 +464,27 @@ async def cast_for_all_units(request: web.Request) -> web.Response:
 
 async def my_open_votes(request: web.Request) -> web.Response:
     """The open proposals of the caller's communities on which the caller has a unit to vote for (their own, or as a
-    proxy), the soonest closing first, with where each of their units stands."""
+    proxy), the soonest closing first, with where each of their units stands; and their communities' meetings
+    whose notice is out and which have not ended, the soonest first."""
     service, principal, now = request.app[SERVICE], request[PRINCIPAL], request.config_dict[CLOCK]()
     found = await service.proposal_ids(MY_OPEN_VOTES, communities_in_scope(principal), phase=(Phase.OPEN, now))
     items = [item for item in [await summary(service, proposal_id, principal.subject, now) for proposal_id in found]
              if item.my_units]
     items.sort(key=lambda item: (item.closes_at, item.proposal_id))
-    return web.json_response(MyVotesOut(proposals=items).model_dump(mode="json"))
+    return web.json_response(MyVotesOut(proposals=items, meetings=await _coming_meetings(request, now))
+                             .model_dump(mode="json"))
+
+
+async def _coming_meetings(request: web.Request, now: datetime) -> list[MeetingOut]:
+    if MEETINGS not in request.app:
+        return []
+    meetings, principal = request.app[MEETINGS], request[PRINCIPAL]
+    views = [await meetings.view(meeting_id, now)
+             for meeting_id in await meetings.meeting_ids(communities_in_scope(principal))]
+    coming = [view for view in views if view.notice_published_at is not None and view.meeting.ends_at > now
+              and may_see(principal, view)]
+    coming.sort(key=lambda view: (view.meeting.starts_at, view.meeting.meeting_id))
+    return [meeting_out(view, principal) for view in coming]
 
 
 MY_OPEN_VOTES = 200
@@ -480,6 +494,8 @@ MY_OPEN_VOTES = 200
 class MyVotesOut(BaseModel):
     proposals: list[ProposalSummaryOut] = Field(description="Open proposals the caller has a unit on, soonest "
                                                             "closing first; may_vote says whether one is left to cast")
+    meetings: list[MeetingOut] = Field(default=[], description="Meetings of the caller's communities whose notice "
+                                                               "is published and which have not ended, soonest first")
 
 
 async def post_comment(request: web.Request) -> web.Response:
@@ -691,8 +707,9 @@ ROUTES = [
           ProposalsPage, 200, (*VOTERS, Role.PROPERTY_MANAGER, *SUPERVISED), (400, 404),
           (QueryParam("community_id", description="Only this community's (one of the caller's)"),
            QueryParam("status", description="upcoming, open or closed (open: with a frozen roll)"), LIMIT, OFFSET)),
-    Route("GET", "/api/voting/mine", my_open_votes, "The signed-in owner's open votes: open proposals of their "
-          "communities with a unit of theirs (or one they are a proxy for)", None, MyVotesOut, 200, VOTERS, ()),
+    Route("GET", "/api/voting/mine", my_open_votes, "The signed-in owner's open votes and coming meetings: open "
+          "proposals of their communities with a unit of theirs (or one they are a proxy for), and the meetings "
+          "whose notice is out", None, MyVotesOut, 200, VOTERS, ()),
     Route("GET", P, get_proposal, "A proposal and its published roll" + READ_TOO, None, ProposalOut, 200, (),
           (404,)),
     Route("POST", P + "/delegations", add_delegation, "Delegate one's unit's vote to a proxy (until voting closes; "

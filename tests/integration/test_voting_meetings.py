@@ -189,3 +189,23 @@ async def test_the_api_convenes_publishes_and_answers_another_community_as_unkno
     assert shown["notice_published_at"] and shown["chain_length"] == 1 and shown["chain_intact"]
     assert (await api.post("/api/voting/meetings/m-api/notice", headers=bearer("street", Role.SUPERVISOR))
             ).status == 403
+
+
+async def test_an_owner_finds_the_coming_meetings_of_their_community_among_their_votes(
+        api: TestClient[Any, Any]) -> None:
+    wang = bearer("wang", Role.RESIDENT)
+    body = {"title": "业主大会", "kind": "owners_assembly", "form": "online", "starts_at": STARTS.isoformat(),
+            "ends_at": ENDS.isoformat(), "place": "网上"}
+    for meeting_id, community, manager, item in (("m-draft", "c1", "pm-1", "p-lifts"),
+                                                 ("m-out", "c1", "pm-1", "p-lifts"), ("m-c2", "c2", "pm-2", "p-c2")):
+        pm = bearer(manager, Role.PROPERTY_MANAGER)
+        made = await api.post("/api/voting/meetings", json=body | {"meeting_id": meeting_id, "community_id": community},
+                              headers=pm)
+        assert made.status == 201, await made.text()
+        assert (await api.post(f"/api/voting/meetings/{meeting_id}/items", json={"proposal_id": item},
+                               headers=pm)).status == 201
+        if meeting_id != "m-draft":
+            assert (await api.post(f"/api/voting/meetings/{meeting_id}/notice", headers=pm)).status == 201
+    mine = await (await api.get("/api/voting/mine", headers=wang)).json()
+    assert [meeting["meeting_id"] for meeting in mine["meetings"]] == ["m-out"], \
+        "a draft is not announced yet, another community's meeting is none of theirs"
