@@ -29,6 +29,7 @@ class NotificationKind(StrEnum):
     VOTE_OPENED = "vote_opened"
     VOTE_CLOSING = "vote_closing"
     VOTE_PUBLISHED = "vote_published"
+    MEETING_NOTICE = "meeting_notice"
     TEST = "test"
     """The "send test" of an organisation's endpoint: concerns no community or market."""
 
@@ -39,7 +40,8 @@ KIND_NAMES: dict[NotificationKind, str] = {
     NotificationKind.TEST_FAILED: "快检不合格", NotificationKind.BATCH_RECALLED: "批次召回",
     NotificationKind.BATCH_RELEASED: "批次放行", NotificationKind.PRICE_FINDING: "价格与计量发现",
     NotificationKind.VOTE_OPENED: "表决开始", NotificationKind.VOTE_CLOSING: "表决即将截止",
-    NotificationKind.VOTE_PUBLISHED: "表决结果公布", NotificationKind.TEST: "测试通知",
+    NotificationKind.VOTE_PUBLISHED: "表决结果公布", NotificationKind.MEETING_NOTICE: "会议通知",
+    NotificationKind.TEST: "测试通知",
 }
 """How the pages name each kind."""
 

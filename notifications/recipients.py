@@ -29,7 +29,7 @@ AUDIENCE: dict[NotificationKind, tuple[Role, ...]] = {
 }
 """The roles each kind is for, among those assigned the event's community or market."""
 OWNERS_KINDS = frozenset({NotificationKind.VOTE_OPENED, NotificationKind.VOTE_CLOSING,
-                          NotificationKind.VOTE_PUBLISHED})
+                          NotificationKind.VOTE_PUBLISHED, NotificationKind.MEETING_NOTICE})
 """Kinds for the owners of the event's community (by its ownership register, not by an assignment)."""
 
 

@@ -221,6 +221,7 @@ class MeetingService:
             record = meeting_chain.notice_record(view.agenda, [(m.title, m.sha256) for m in view.materials], now)
             await repository.append(meeting_id, meeting_chain.append(chain, "notice", record, view.genesis))
             await repository.publish_notice(meeting_id, now)
+            await self.voting.notices.meeting_notice(connection, view.meeting, now)
         return None
 
     async def sign_in(self, meeting_id: str, person_id: str, now: datetime) -> tuple[str, ...] | MeetingRefusal:

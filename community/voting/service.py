@@ -203,7 +203,8 @@ class VotingService:
         `outbox`: where the owners' notifications are recorded (None: nobody is notified)."""
         self._engine = engine
         self.notice = notice
-        self._notices = VoteNotices(outbox)
+        self.notices = VoteNotices(outbox)
+        """The owners' vote and meeting notices (the meetings record theirs through it)."""
 
     def _check_notice(self, proposal: Proposal, published_at: datetime) -> None:
         refusal = notice_refusal(published_at, proposal.opens_at, self.notice)
@@ -282,7 +283,7 @@ class VotingService:
     async def notify_phases(self, now: datetime) -> int:
         """Tell the owners of the votes that opened, or close within a day, by `now` (once per vote and phase)."""
         async with self._engine.begin() as connection:
-            return await self._notices.due(connection, now)
+            return await self.notices.due(connection, now)
 
     async def freeze_roll(self, proposal_id: str, now: datetime) -> RollState:
         """Freeze the proposal's roll from the register if voting has opened by `now` and it has none yet.
@@ -605,7 +606,7 @@ class VotingService:
             document = result_document(record.recount().result, record.published_digest)
             published = PublishedResult(proposal_id, now, record.head, document, by)
             await repository.publish(published)
-            await self._notices.published(connection, record.proposal, now)
+            await self.notices.published(connection, record.proposal, now)
             return published
 
     async def published(self, proposal_id: str) -> PublishedResult | None:

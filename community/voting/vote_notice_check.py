@@ -1,7 +1,7 @@
 """The vote notices recorded in the outbox (issue 14): "opened" and "closing in 24 h" by the voting tick, once per
-vote and phase (the outbox's once-keys: a restart repeats nothing), and "published" in the transaction that publishes
-the result. Only votes of a community (an old proposal without one has no owners to tell). Without an outbox (tests
-of the voting alone) nothing is recorded."""
+vote and phase (the outbox's once-keys: a restart repeats nothing), "published" in the transaction that publishes
+the result, and a meeting's notice in the transaction that publishes it. Only votes of a community (an old proposal
+without one has no owners to tell). Without an outbox (tests of the voting alone) nothing is recorded."""
 
 from __future__ import annotations
 
@@ -12,9 +12,17 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from community.access.storage.tables import communities
+from community.voting.meetings import Meeting
 from community.voting.storage import proposals
 from community.voting.tally import Proposal
-from community.voting.vote_notices import VotePhase, due_phases, once_key, vote_event
+from community.voting.vote_notices import (
+    VotePhase,
+    due_phases,
+    meeting_notice_event,
+    meeting_once_key,
+    once_key,
+    vote_event,
+)
 from notifications.outbox import Outbox
 
 OPEN_VOTES_PER_TICK: Final = 200
@@ -61,3 +69,13 @@ class VoteNotices:
         event = vote_event(VotePhase.PUBLISHED, proposal.proposal_id, proposal.title, found.community_id, found.name,
                            proposal.closes_at, now)
         await self._outbox.add_once(connection, once_key(proposal.proposal_id, VotePhase.PUBLISHED), event)
+
+    async def meeting_notice(self, connection: AsyncConnection, meeting: Meeting, now: datetime) -> None:
+        """In the transaction that publishes ``meeting``'s notice: its community's owners are told, once."""
+        if self._outbox is None:
+            return
+        name = (await connection.execute(select(communities.c.name).where(
+            communities.c.community_id == meeting.community_id))).scalar_one_or_none() or meeting.community_id
+        event = meeting_notice_event(meeting.meeting_id, meeting.title, meeting.kind.label_zh, meeting.community_id,
+                                     name, meeting.starts_at, meeting.place, now)
+        await self._outbox.add_once(connection, meeting_once_key(meeting.meeting_id), event)

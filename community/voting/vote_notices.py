@@ -1,5 +1,6 @@
 """What a vote's notifications say to the owners of its community (issue 14): voting opened, closing within a day,
-result published — their phase rule and words. Pure: :mod:`community.voting.vote_notice_check` records them."""
+result published — their phase rule and words; and a meeting's notice, once published. Pure:
+:mod:`community.voting.vote_notice_check` records them."""
 
 from __future__ import annotations
 
@@ -56,3 +57,19 @@ def vote_event(phase: VotePhase, proposal_id: str, title: str, community_id: str
         kind=KINDS[phase], title=subject[:200], text=text[:2000], occurred_at=now, community_id=community_id,
         severity=Severity.INFO,
         data={"proposal_id": proposal_id, "phase": phase.value, "title": title, "closes_at": closes_at.isoformat()})
+
+
+def meeting_once_key(meeting_id: str) -> str:
+    return f"meeting:{meeting_id}:notice"[:255]
+
+
+def meeting_notice_event(meeting_id: str, title: str, kind_zh: str, community_id: str, community_name: str,
+                         starts_at: datetime, place: str, now: datetime) -> NotificationEvent:
+    starts = starts_at.astimezone(LOCAL).strftime("%Y-%m-%d %H:%M")
+    subject = f"{community_name}：召开{kind_zh}的通知"
+    text = (f"{community_name}定于 {starts}（北京时间）在{place}召开{kind_zh}“{title}”。会议通知、议程和材料已公告，"
+            "请登录后在“业主表决”的公告中查看，会议开始前两小时起可网上签到。")
+    return NotificationEvent(
+        kind=NotificationKind.MEETING_NOTICE, title=subject[:200], text=text[:2000], occurred_at=now,
+        community_id=community_id, severity=Severity.INFO,
+        data={"meeting_id": meeting_id, "title": title, "starts_at": starts_at.isoformat()})

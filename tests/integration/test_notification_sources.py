@@ -18,6 +18,9 @@ from accounts.organisations import OrganisationKind
 from accounts.tenancy import TenancyService
 from community.ownership.owners import RegisterOwners
 from community.ownership.service import OwnershipService
+from community.voting.meeting_service import MeetingService
+from community.voting.meeting_storage import MaterialFiles
+from community.voting.meetings import Meeting, MeetingForm, MeetingKind
 from community.voting.notice import TEST_INSTALLATION_NOTICE
 from community.voting.service import VotingService
 from gateway.outputs.embedded import EmbeddedStore
@@ -197,3 +200,27 @@ async def test_the_owners_hear_a_vote_open_close_soon_and_publish_once_each(engi
         titles = [title for (title,) in await connection.execute(select(outbox.c.title).order_by(outbox.c.event_id))]
     assert titles == ["荷花小区：“更换电梯”开始表决", "荷花小区：“更换电梯”即将截止",
                       "荷花小区：“更换电梯”表决结果已公布"]
+
+
+async def test_the_owners_hear_of_a_meeting_when_its_notice_is_published_once(engine: AsyncEngine,
+                                                                             tmp_path: Path) -> None:
+    await seed_units(engine)
+    await OwnershipService(engine).import_register("c1", REGISTER, "pm-zhang", T0)
+    tenancy = TenancyService(engine)
+    for account_id, password in (("wang", "a-long-password-1"), ("li", "a-long-password-2")):
+        await tenancy.create_account(account_id, account_id, {Role.RESIDENT}, password, T0, scope=Scope.of(["c1"]))
+    voting = VotingService(engine, notice=TEST_INSTALLATION_NOTICE, outbox=Outbox())
+    await voting.open_proposal_from_register(proposal("p-lifts"), "c1", body="", created_by="pm-zhang", now=T0)
+    meetings = MeetingService(engine, voting, MaterialFiles(tmp_path / "materials"))
+    starts = OPENS - timedelta(hours=2)
+    await meetings.create(Meeting("m-1", "c1", "更换电梯业主大会", MeetingKind.OWNERS_ASSEMBLY, MeetingForm.MIXED,
+                                  starts, starts + timedelta(hours=2), "小区会所"), "pm-zhang", T0)
+    assert await meetings.add_item("m-1", "p-lifts", T0) is None
+    assert await expanded(engine, T0) == [], "a draft tells nobody"
+    assert await meetings.publish_notice("m-1", T0) is None
+    assert await meetings.publish_notice("m-1", T0) is not None, "published once"
+    told = await expanded(engine, T0)
+    assert _of(told, NotificationKind.MEETING_NOTICE) == {("account:wang", "in_app"), ("account:li", "in_app")}
+    async with engine.connect() as connection:
+        (title, text), = (await connection.execute(select(outbox.c.title, outbox.c.text))).all()
+    assert title == "荷花小区：召开业主大会会议的通知" and "小区会所" in text and "更换电梯业主大会" in text
