@@ -201,6 +201,11 @@ class Settings(BaseSettings):
         "Management Regulations Arts. 13-14: 15 days before an owners' assembly meeting); a community may require "
         "more; 0 is for test installations only (warned at start)"
     )
+    voting_max_material_bytes: int = Field(
+        10 * 1024**2, ge=64 * 1024, le=64 * 1024**2,
+        description="Largest meeting material taken (PDF, JPEG or PNG by content); larger: refused with a message. "
+        "Kept under SC_DATA_DIR/voting-materials/; SC_HTTP_MAX_BODY_BYTES must be larger for the upload to arrive",
+    )
     signin_account_free_failures: int = Field(
         5, ge=1, le=100, description="Failed sign-ins an account may have before each further attempt from a failing "
         "address waits (1 s, doubling up to SC_SIGNIN_ACCOUNT_MAX_DELAY_S)"

@@ -188,7 +188,8 @@ def build_services(settings: Settings, engine: AsyncEngine, mqtt_url: str, store
     notifications = NotificationService(engine, clock, allow_private_endpoints=settings.notify_allow_private_endpoints,
                                         configured=dispatcher.configured, own_hosts=own_hosts, tester=dispatcher)
     voting = voting_service(settings, engine)
-    meetings = MeetingService(engine, voting, MaterialFiles(settings.data_dir / "voting-materials"))
+    meetings = MeetingService(engine, voting, MaterialFiles(settings.data_dir / "voting-materials"),
+                              max_material_bytes=settings.voting_max_material_bytes)
     return Services(engine, authority or token_authority(settings), accounts, voting, access,
                     OwnershipService(engine), market, feeds, downlink, cookie_policy(settings),
                     accounts.tenancy, notifications, dispatcher, poster, settings.trusted_proxy_list, meetings)

@@ -20,13 +20,15 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from accounts.service import AccountService
 from community.ownership.service import OwnershipService
-from community.voting.materials import MaterialProblem
+from community.voting.materials import KeptMaterial, MaterialProblem
 from community.voting.meeting_service import MeetingService
 from community.voting.meeting_storage import MaterialFiles, meetings
 from community.voting.meetings import Meeting, MeetingForm, MeetingKind, MeetingRefusal
 from community.voting.notice import NoticeTooShort
 from community.voting.service import VotingService
 from community.voting.web import mount as mount_voting_api
+from config.settings import load_settings
+from smartcity.bootstrap import build_services, build_store
 from tests.integration.api_accounts import give_accounts
 from tests.integration.test_voting_api import AUTHORITY, Clock
 from tests.integration.test_voting_register import OPENS, REGISTER, T0, proposal, seed_units
@@ -209,3 +211,18 @@ async def test_an_owner_finds_the_coming_meetings_of_their_community_among_their
     mine = await (await api.get("/api/voting/mine", headers=wang)).json()
     assert [meeting["meeting_id"] for meeting in mine["meetings"]] == ["m-out"], \
         "a draft is not announced yet, another community's meeting is none of theirs"
+
+
+async def test_the_material_limit_is_the_setting_smartcity_builds_the_service_with(
+        service: MeetingService, engine: AsyncEngine, tmp_path: Path) -> None:
+    limit = 64 * 1024
+    configured = load_settings(data_dir=tmp_path, auth_secret="s" * 32, mqtt_url="mqtt://127.0.0.1:1",
+                               voting_max_material_bytes=limit)
+    built = build_services(configured, engine, configured.mqtt_url, build_store(configured), lambda: T0).meetings
+    assert built is not None and built.max_material_bytes == limit
+    await built.create(assembly(), "pm-1", T0)
+
+    assert await built.add_material("m-1", "方案", PDF + b"x" * (limit - len(PDF) + 1), "pm-1", T0) is (
+        MaterialProblem.TOO_LARGE)
+    assert isinstance(await built.add_material("m-1", "方案", PDF + b"x" * (limit - len(PDF)), "pm-1", T0),
+                      KeptMaterial)
