@@ -2,7 +2,8 @@
 property manager convenes a meeting on the open lifts vote, puts the vote on the agenda, uploads its material and
 publishes the notice; two committee members enter one paper ballot alike and it is in the log; after the meeting one
 member drafts the minutes, the other approves and publishes them; editing them afterwards is refused; the printable
-minutes show the meeting's chain head. Screenshots of every step (desktop)."""
+minutes show the meeting's chain head. Screenshots of every step (desktop). On a phone (375 px) the meetings list, a
+meeting, its notice and minutes, the paper ballots' page and the notices archive do not scroll sideways."""
 
 from __future__ import annotations
 
@@ -20,14 +21,19 @@ from accounts.pages import mount_pages
 from accounts.storage import AccountRepository
 from community.access.directory import Community
 from community.voting.audit import PaperEntry
+from community.voting.materials import KeptMaterial
 from community.voting.meeting_service import MeetingService
 from community.voting.meeting_storage import MaterialFiles
+from community.voting.meetings import Meeting, MeetingForm, MeetingKind
 from community.voting.notice import TEST_INSTALLATION_NOTICE
 from community.voting.pages import mount_voting_pages
+from community.voting.paper_entry import PaperReading
 from community.voting.service import VotingService
+from community.voting.tally import Choice
 from relational.database import create_engine, migrate
 from tests.browser.compound import COMMUNITY, DURING, LIFTS, seed_compound
 from tests.browser.conftest import Clock
+from tests.browser.test_console_doors import no_sideways_scroll
 from tests.browser.test_resident_votes import VIEWPORTS, shoot, sign_in
 from tests.integration.voting_accounts import demo_accounts_of
 from tests.servers import free_port
@@ -68,9 +74,9 @@ async def meeting_site(tmp_path: Path) -> AsyncIterator[MeetingSite]:
     await engine.dispose()
 
 
-async def as_person(browser: Browser, site: MeetingSite, account: str, path: str) -> Page:
+async def as_person(browser: Browser, site: MeetingSite, account: str, path: str, device: str = "desktop") -> Page:
     context = await browser.new_context(locale="zh-CN", timezone_id="Asia/Shanghai",
-                                        **VIEWPORTS["desktop"])  # type: ignore[arg-type]
+                                        **VIEWPORTS[device])  # type: ignore[arg-type]
     page = await context.new_page()
     await page.goto(site.url + path)
     await sign_in(page, account, DEMO_PASSWORD)
@@ -150,3 +156,31 @@ async def test_a_meeting_from_notice_to_published_minutes_with_a_paper_ballot_en
     await shoot(zhou, screenshots, shots + "05-minutes-print")
     await li.context.close()
     await zhou.context.close()
+
+
+async def test_the_meeting_pages_fit_a_phone(meeting_site: MeetingSite, browser: Browser, screenshots: Path) -> None:
+    site, now = meeting_site, meeting_site.clock()
+    meetings, voting = site.meetings, meeting_site.meetings.voting
+    await meetings.create(Meeting("m-phone", COMMUNITY, "关于更换 1、2 栋电梯及外墙维修资金使用方案的业主委员会会议",
+                                  MeetingKind.COMMITTEE, MeetingForm.MIXED, now - timedelta(hours=2),
+                                  now - timedelta(hours=1), "小区会所二楼多功能厅（东门进，电梯至二楼右转）"),
+                          "pm-zhang", now - timedelta(hours=4))
+    assert await meetings.add_item("m-phone", LIFTS, now - timedelta(hours=4)) is None
+    assert isinstance(await meetings.add_material("m-phone", "电梯更换方案（含报价单、维保记录和停运统计）", PDF,
+                                                  "pm-zhang", now - timedelta(hours=4)), KeptMaterial)
+    assert await meetings.publish_notice("m-phone", now - timedelta(hours=3)) is None
+    assert await meetings.draft_minutes("m-phone", "一、审议电梯更换方案。" * 40, "li", now) is None
+    assert await meetings.approve_minutes("m-phone", "zhou", now) is None
+    assert await meetings.publish_minutes("m-phone", "zhou", now) is None
+    reading = PaperReading("2-201", Choice.AGREE, "box1/0001-scan-of-the-ballot-delivered-by-hand", now)
+    await voting.enter_paper(LIFTS, reading, "li", now)
+
+    page = await as_person(browser, site, "li", "/voting/meetings", device="phone")
+    for path in ("/voting/meetings", "/voting/meetings/m-phone", "/voting/meetings/m-phone/notice",
+                 "/voting/meetings/m-phone/minutes", f"/voting/proposals/{LIFTS}/paper", "/voting/notices",
+                 f"/voting/notices/{LIFTS}"):
+        response = await page.goto(site.url + path)
+        assert response is not None and response.status == 200, path
+        await no_sideways_scroll(page)
+        await shoot(page, screenshots, "meeting-phone-" + (path.strip("/").replace("/", "-") or "root"))
+    await page.context.close()
