@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal
 from fractions import Fraction
@@ -30,6 +30,7 @@ from multidict import MultiDictProxy
 
 from community.voting.api_common import REFUSAL_STATUS, communities_in_scope, in_scope
 from community.voting.audit import LogEntry, ReceiptStatus, find_receipt, receipt_status
+from community.voting.breakdown import Breakdown
 from community.voting.deliberation import MAX_COMMENT_CHARS, Comment, CommentRefusal
 from community.voting.meeting_pages import add_meeting_pages
 from community.voting.meeting_service import MeetingService
@@ -75,6 +76,10 @@ from webkit.pages import NavLink, PageProblem, add_navigation, add_templates, fo
 TEMPLATE_DIR = Path(__file__).resolve().parent.parent / "templates"
 VOTERS = (Role.RESIDENT, Role.COMMITTEE)
 MANAGERS = (Role.COMMITTEE, Role.PROPERTY_MANAGER)
+SUPERVISED = (Role.SUPERVISOR,)
+READERS = (*VOTERS, Role.PROPERTY_MANAGER, *SUPERVISED)
+"""Who reads the list, a proposal and its result: the supervisor too (a street office guides owners' assemblies, as
+the API's ``supervised`` routes let it), read-only."""
 MAX_LISTED = 200
 """Proposals on the list page, newest first (a compound votes a few times a year)."""
 CHART_POINTS = 120
@@ -96,7 +101,7 @@ def mount_voting_pages(app: web.Application, service: VotingService,
     pages = ContextApp("/voting")
     pages.app[PAGES] = VotingPages(service)
     add_templates(app, TEMPLATE_DIR)
-    add_navigation(app, NavLink("业主表决", "/voting", (*VOTERS, Role.PROPERTY_MANAGER)))
+    add_navigation(app, NavLink("业主表决", "/voting", READERS))
     proposal = "/voting/proposals/{proposal_id}"
     pages.add_get("/voting", proposal_list)
     pages.add_get(proposal, proposal_page)
@@ -173,6 +178,11 @@ class Context:
     def is_manager(self) -> bool:
         return self.principal.has_any(MANAGERS)
 
+    @property
+    def reads_only(self) -> bool:
+        """The supervisor (not also an owner, proxy or manager here): reads, never votes, comments or closes."""
+        return not _entitled(self.principal, self.state, self.delegations)
+
     def my_units(self) -> list[MyUnit]:
         return units_of(self.principal.subject, self.roll, self.delegations, self.entries)
 
@@ -202,9 +212,9 @@ class Context:
         return "、".join(labels[:3]) + (" 等" if len(labels) > 3 else "") + " 业主" if labels else "业主"
 
 
-async def _context(request: web.Request) -> Context:
+async def _context(request: web.Request, *, supervised: bool = False) -> Context:
     """The proposal in the path, for those entitled to it (as in the API): the owners on its roll,
-    their proxies, the committee and property managers."""
+    their proxies, the committee and property managers — and, where ``supervised``, the supervisor, who reads."""
     pages = request.app[PAGES]
     proposal_id = request.match_info["proposal_id"]
     now = request.config_dict[CLOCK]()
@@ -216,7 +226,7 @@ async def _context(request: web.Request) -> Context:
     if not in_scope(principal, state.community_id):
         raise _no_such_proposal()  # another community's: as if it did not exist
     delegations = await pages.service.delegations(proposal_id)
-    if not _entitled(principal, state, delegations):
+    if not (_entitled(principal, state, delegations) or (supervised and principal.has_any(SUPERVISED))):
         raise PageProblem(403, "只有本次表决名册上的业主、受托人、业主委员会和物业可以查看这项表决。",
                           title="您不在本次表决的名册中")
     entries = await pages.service.log(proposal_id)
@@ -299,7 +309,7 @@ class Listed:
     roll_frozen: bool
 
 
-@page(*VOTERS, Role.PROPERTY_MANAGER)
+@page(*READERS)
 async def proposal_list(request: web.Request) -> web.Response:
     pages = request.app[PAGES]
     principal = request[PRINCIPAL]
@@ -308,7 +318,7 @@ async def proposal_list(request: web.Request) -> web.Response:
     for proposal_id in await pages.service.proposal_ids(MAX_LISTED, communities_in_scope(principal)):
         state = await pages.service.state(proposal_id, now)
         delegations = await pages.service.delegations(proposal_id)
-        if not _entitled(principal, state, delegations):
+        if not (_entitled(principal, state, delegations) or principal.has_any(SUPERVISED)):
             continue
         context = Context(principal, state, delegations, [], now)
         if context.phase is Phase.OPEN:
@@ -326,9 +336,9 @@ async def proposal_list(request: web.Request) -> web.Response:
 
 # --- a proposal, the ballot, deliberation -------------------------------------------------------
 
-@page(*VOTERS, Role.PROPERTY_MANAGER)
+@page(*READERS)
 async def proposal_page(request: web.Request) -> web.Response:
-    return await _render_proposal(request, await _context(request))
+    return await _render_proposal(request, await _context(request, supervised=True))
 
 
 async def _render_proposal(request: web.Request, context: Context, *, status: int = 200,
@@ -607,9 +617,9 @@ def _choice_text(choice: BallotChoice) -> str:
 
 # --- the result ---------------------------------------------------------------------------------
 
-@page(*VOTERS, Role.PROPERTY_MANAGER)
+@page(*READERS)
 async def result_page(request: web.Request) -> web.Response:
-    context = await _context(request)
+    context = await _context(request, supervised=True)
     service = request.app[PAGES].service
     published = await service.published(context.proposal.proposal_id)
     if published is None:
@@ -628,9 +638,15 @@ async def result_page(request: web.Request) -> web.Response:
         "distribution": _distribution_chart(context),
         "chart": turnout_chart(context, wide_width=580),
         "can_close": False,
-        "breakdown": await service.breakdown(context.proposal.proposal_id),
+        "breakdown": _breakdown_for(context, await service.breakdown(context.proposal.proposal_id)),
         "approx": approx,
     })
+
+
+def _breakdown_for(context: Context, found: Breakdown | None) -> Breakdown | None:
+    """The breakdown as the reader may see it: the split owners are named to those who may read the named record,
+    not to the supervisor (as the API's result); they are still counted."""
+    return replace(found, split_owners=()) if found is not None and context.reads_only else found
 
 
 def _outcome(context: Context, published: PublishedResult) -> dict[str, Any]:

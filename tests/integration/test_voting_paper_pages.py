@@ -3,7 +3,9 @@ committee members enter one ballot alike and it is in the log; entries that disa
 fields shown; the form is checked by the API's model with the reason next to the field (a unit not on the roll, a
 delivery after close, a missing choice, a time in the future, the same member twice) and nothing is written; a
 ballot after close is refused; the supervisor reads without the choices, writes nothing; another community's
-committee finds no such proposal."""
+committee finds no such proposal. The supervisor reads the list, the proposal and its result too — no ballot, comment
+or delegation form, the counts once published, the split owners counted but not named; another community's
+supervisor finds no such proposal."""
 
 from __future__ import annotations
 
@@ -27,8 +29,9 @@ from community.ownership.service import OwnershipService
 from community.voting.audit import PaperEntry
 from community.voting.notice import TEST_INSTALLATION_NOTICE
 from community.voting.pages import mount_voting_pages
-from community.voting.service import VotingService
-from tests.integration.helpers import PageSession
+from community.voting.service import Accepted, VotingService
+from community.voting.tally import Ballot, Capacity, Choice
+from tests.integration.helpers import HTML, PageSession
 from tests.integration.test_voting_register import CLOSES, OPENS, REGISTER, T0, proposal, seed_units
 from tests.integration.test_voting_scope import C2_REGISTER, Clock
 from webkit.identity import Role, Scope, TokenAuthority
@@ -43,6 +46,7 @@ PEOPLE: dict[str, tuple[tuple[Role, ...], str | None]] = {
     "zhou": ((Role.RESIDENT, Role.COMMITTEE), "c1"),
     "pm-1": ((Role.PROPERTY_MANAGER,), "c1"),
     "street": ((Role.SUPERVISOR,), "c1"),
+    "street-2": ((Role.SUPERVISOR,), "c2"),
     "wang": ((Role.RESIDENT,), "c1"),
     "wu": ((Role.RESIDENT, Role.COMMITTEE), "c2"),
     "tenant-1": ((Role.RESIDENT,), "c1"),
@@ -59,11 +63,6 @@ class Site(PageSession):
     follow_redirects: ClassVar[bool] = False
     voting: VotingService
     clock: Clock
-
-    async def sign_in(self, account: str) -> str:
-        # the supervisor has no voting list: their CSRF token comes from the page they read
-        Site.landing = PAGE if account == "street" else "/voting"
-        return await super().sign_in(account)
 
 
 @pytest.fixture
@@ -185,3 +184,43 @@ async def test_residents_are_refused_and_another_community_finds_no_such_proposa
     response = await site.post(PAGE, GOOD, token)
     assert response.status == 404
     assert await site.voting.paper_entries("p-lifts") == []
+
+
+async def test_the_supervisor_reads_the_proposal_and_its_result_without_names_or_a_ballot(site: Site) -> None:
+    for unit_id, choice in (("b1-101", Choice.AGREE), ("b1-102", Choice.OPPOSE)):  # wang splits two flats
+        assert isinstance(await site.voting.cast(Ballot("p-lifts", unit_id, "wang", Capacity.OWNER, choice),
+                                                 DURING), Accepted)
+    token = await site.sign_in("street")
+    assert "更换电梯" in await site.page("/voting"), "the supervisor's list"
+    page = await site.page("/voting/proposals/p-lifts")
+    assert 'id="read-only"' in page and 'id="turnout"' in page and 'id="paper-link"' in page
+    assert 'action="/voting/proposals/p-lifts/ballot"' not in page, "no ballot form"
+    assert 'name="choice.' not in page and 'action="/voting/proposals/p-lifts/comments"' not in page
+    assert "核对回执" not in page and "同意：" not in page
+    for suffix, form in (("/ballot", {"choice.b1-101": "oppose"}), ("/comments", {"body": "监督意见"}),
+                         ("/delegations", {"unit_id": "b1-101", "delegate_id": "street"}), ("/close", {})):
+        assert (await site.post(f"/voting/proposals/p-lifts{suffix}", form, token)).status == 403, suffix
+    before = await site.client.get("/voting/proposals/p-lifts/result", headers=HTML, allow_redirects=False)
+    assert before.status == 200 and 'id="breakdown-agree"' not in await before.text(), "nothing before publication"
+
+    site.clock.now = CLOSES + timedelta(hours=1)
+    await site.voting.close("p-lifts", site.clock.now, "pm-1")
+    await site.sign_in("street")
+    result = await site.page("/voting/proposals/p-lifts/result")
+    assert 'id="breakdown-agree"' in result and 'id="breakdown-split"' in result, "counted once published"
+    assert 'id="split-owners"' not in result, "split owners are counted, not named, to the supervisor"
+    await site.sign_in("pm-1")
+    assert 'id="split-owners"' in await site.page("/voting/proposals/p-lifts/result")
+
+
+async def test_another_communitys_supervisor_finds_no_such_proposal(site: Site) -> None:
+    await site.sign_in("street-2")
+    assert "更换电梯" not in await site.page("/voting")
+    answers = []
+    for proposal_id in ("p-nothing", "p-lifts"):
+        for suffix in ("", "/result"):
+            response = await site.client.get(f"/voting/proposals/{proposal_id}{suffix}", headers=HTML,
+                                             allow_redirects=False)
+            answers.append((response.status, (await response.text()).replace(proposal_id, "{id}")))
+    assert answers[0][0] == 404 and "表决不存在" in answers[0][1]
+    assert answers[2:] == answers[:2], "another community's proposal answers as one that does not exist"
