@@ -17,6 +17,7 @@ from market.service.lookup import no_market
 from market.service.market_service import MarketService
 from market.service.oversight import LicenceProblem
 from market.service.prices import PriceHistory, PriceItem, Publication
+from market.service.rapid_testing import LaboratoryOutcome, TestBoard, TestLine
 from market.service.recall import Recall, RecordedTest, Release
 from market.service.settings import MarketSettings
 from market.service.stall_screen import DisplayBatch, StallDisplay
@@ -27,6 +28,7 @@ __all__ = [
     "Conflict",
     "DisplayBatch",
     "FieldsRefused",
+    "LaboratoryOutcome",
     "LicenceProblem",
     "MarketService",
     "MarketSettings",
@@ -44,6 +46,8 @@ __all__ = [
     "StallDisplay",
     "StallOverview",
     "TestBeforeArrival",
+    "TestBoard",
+    "TestLine",
     "Unchanged",
     "no_market",
 ]

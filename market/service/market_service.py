@@ -14,7 +14,7 @@ Both are idempotent: a redelivered record is one sale, a redelivered ack changes
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Iterable, Sequence
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -26,6 +26,7 @@ from market.corrections import CorrectionKind, RecordedCorrection
 from market.findings import FindingKind, RecordedFinding
 from market.licences import Document, LicencePolicy, RecordedDocument, StaffMember
 from market.pricing import BoardLine, PublishedPrice
+from market.rapid_tests import LaboratoryResult, TypedTest
 from market.scale_delivery import Delivery, DeliveryStatus
 from market.scans import ScanType
 from market.service.batches import BatchDetail, Batches
@@ -33,6 +34,7 @@ from market.service.command_delivery import CommandDelivery
 from market.service.directory import MarketDirectory, ScaleOverview, StallOverview
 from market.service.oversight import LicenceProblem, Oversight
 from market.service.prices import PriceHistory, PriceItem, Prices, Publication
+from market.service.rapid_testing import LaboratoryOutcome, RapidTesting, TestBoard, TestLine
 from market.service.recall import Recall, Recalls, RecordedTest, Release
 from market.service.settings import MarketSettings
 from market.service.stall_screen import StallDisplay, StallScreen
@@ -64,6 +66,7 @@ class MarketService:
         self._batches = Batches(engine, self.settings)
         self._traces = TraceQueries(engine, self.settings)
         self._recalls = Recalls(engine, self._commands, self._traces)
+        self._testing = RapidTesting(engine, self._commands)
         self._screen = StallScreen(engine, self.settings)
         self._oversight = Oversight(engine, self.settings)
         self._uplinks = ScaleUplinks(engine, self._commands, clock, self.settings)
@@ -174,10 +177,12 @@ class MarketService:
 
     # -- batches, rapid tests, recall and release ---------------------------------------------------
 
-    async def receive_batch(self, site: str, batch: Batch, by: str, now: datetime) -> Batch:
+    async def receive_batch(self, site: str, batch: Batch, by: str, now: datetime,
+                            tests: Sequence[TypedTest] = ()) -> Batch:
         """Receive a batch (its category, when it says none, its stall's trade's); :class:`FieldsRefused` with each
-        field's reason when its origin or its certificates do not pass."""
-        return await self._batches.receive_batch(site, batch, by, now)
+        field's reason when its origin or its certificates do not pass. ``tests``: the market's rapid tests at
+        intake (farm produce without a commitment certificate or test report enters on them, all negative)."""
+        return await self._batches.receive_batch(site, batch, by, now, tests)
 
     async def batches(self, site: str, stall: str | None, limit: int, offset: int) -> list[Batch]:
         return await self._batches.batches(site, stall, limit, offset)
@@ -189,8 +194,27 @@ class MarketService:
                                now: datetime) -> BatchDetail:
         return await self._batches.correct_quantity(site, batch_id, quantity_g, reason, by, now)
 
-    async def record_test(self, site: str, test: RapidTest, by: str, now: datetime) -> RecordedTest:
+    async def record_test(self, site: str, test: RapidTest | TypedTest, by: str, now: datetime) -> RecordedTest:
+        """Record a rapid test (as typed: judged against the batch's standard items first, :class:`FieldsRefused`
+        with each field's problem); a positive recalls the batch, a suspected positive holds it for the
+        laboratory."""
+        if isinstance(test, TypedTest):
+            test = await self._testing.read_test(site, test)
         return await self._recalls.record_test(site, test, by, now)
+
+    async def record_laboratory(self, site: str, batch_id: str, test_id: int, laboratory: LaboratoryResult,
+                                now: datetime) -> LaboratoryOutcome:
+        """The laboratory's result on a suspected positive: pass lets the batch go (when nothing else stands),
+        fail keeps it stopped as a recall."""
+        return await self._testing.record_laboratory(site, batch_id, test_id, laboratory, now)
+
+    async def test_board(self, site: str, day: date) -> TestBoard:
+        """The market's tests of a market day (农残检测公示)."""
+        return await self._testing.test_board(site, day)
+
+    async def stall_tests(self, site: str, stall: str, since: datetime, until: datetime, limit: int
+                          ) -> list[TestLine]:
+        return await self._testing.stall_tests(site, stall, since, until, limit)
 
     async def recall(self, site: str, batch_id: str, reason: str, by: str, now: datetime) -> Recall:
         return await self._recalls.recall(site, batch_id, reason, by, now)

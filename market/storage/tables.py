@@ -180,6 +180,7 @@ batches = Table(
     Column("blocked_by", String(64), nullable=True),
     Column("block_cause", String(16), nullable=True),
     Column("category", String(32), nullable=True),
+    Column("admitted_by_test", Boolean(), nullable=False, server_default=false()),
     ForeignKeyConstraint(["site", "stall"], ["market_stalls.site", "market_stalls.stall"]),
     Index("market_batches_by_stall_plu", "site", "stall", "plu", "arrived_at"),
 )
@@ -201,11 +202,23 @@ rapid_tests = Table(
     Column("batch_id", String(64), nullable=False),
     Column("item", String(64), nullable=False),
     Column("method", String(64), nullable=False),
-    Column("result", String(8), nullable=False),
+    Column("result", String(8), nullable=False),  # pass/fail as before; ``outcome`` says what the test found
     Column("value", String(64), nullable=True),
     Column("tester", String(64), nullable=False),
     Column("tested_at", UtcDateTime(), nullable=False),
     Column("recorded_at", UtcDateTime(), nullable=False),
+    # a standard item's reading (empty for tests recorded before items were data)
+    Column("item_code", String(32), nullable=True),
+    Column("method_code", String(32), nullable=True),
+    Column("measured", String(24), nullable=True),  # a Decimal as text: exact on both databases
+    Column("unit", String(8), nullable=True),
+    Column("cutoff", String(24), nullable=True),
+    Column("outcome", String(24), nullable=True),  # NULL (never written): from ``result``
+    Column("lab_verdict", String(8), nullable=True),
+    Column("lab_name", String(100), nullable=True),
+    Column("lab_report", String(64), nullable=True),
+    Column("lab_reported_at", UtcDateTime(), nullable=True),
+    Column("lab_recorded_by", String(64), nullable=True),
     ForeignKeyConstraint(["site", "batch_id"], ["market_batches.site", "market_batches.batch_id"]),
     Index("market_rapid_tests_by_batch", "site", "batch_id"),
 )

@@ -49,6 +49,8 @@ from market.web.schemas import (
     FindingOut,
     FindingsPage,
     ForwardTraceOut,
+    LaboratoryIn,
+    LaboratoryOutcomeOut,
     LicencePolicyIn,
     LicenceProblemsPage,
     MarketIn,
@@ -75,6 +77,7 @@ from market.web.schemas import (
     StallIn,
     StallOut,
     StallsPage,
+    TestBoardOut,
     TraceOut,
     VendorIn,
     VendorOut,
@@ -93,8 +96,10 @@ from market.web.tracing import (
     list_corrections,
     recall_batch,
     receive_batch,
+    record_laboratory,
     record_test,
     release_batch,
+    test_board,
     trace_lookup,
 )
 from webkit.auth import serve_tokens
@@ -113,6 +118,7 @@ FINDING_KIND = QueryParam("kind", description="Only this kind of finding")
 OPEN_ONLY = QueryParam("open", "boolean", "true: only open findings; false: all")
 CORRECTION_KIND = QueryParam("kind", description="release_batch, void_document or correct_quantity")
 SUBJECT = QueryParam("subject", description="Only corrections of this batch id or document id")
+DAY = QueryParam("day", description="A market day (YYYY-MM-DD) of the last 31 days; default today")
 ROUTES = scoped_routes([
     Route("POST", "/api/markets", create_market, "Create a market (its site id is its devices' topic site): an "
           "administrator, or an operator the site id is assigned to already (else 403)",
@@ -182,8 +188,18 @@ ROUTES = scoped_routes([
     Route("GET", ST + "/batches/{batch_id}", get_batch, "A batch with its tests and mass balance", None,
           BatchDetailOut, 200, READERS, (404,)),
     Route("POST", ST + "/batches/{batch_id}/tests", record_test,
-          "Record a rapid test; a failed one recalls the batch", RapidTestIn, RecordedTestOut, 201, OPERATORS,
-          (400, 404, 422)),
+          "Record a rapid test of a standard item of the batch's category (value, unit, judged by the item's "
+          "cutoff); a positive recalls the batch, a suspected positive holds it for the laboratory; an item that "
+          "does not fit the product, a value without its unit or out of range: 422 naming the field",
+          RapidTestIn, RecordedTestOut, 201, OPERATORS, (400, 404, 422)),
+    Route("POST", ST + "/batches/{batch_id}/tests/{test_id}/laboratory", record_laboratory,
+          "The laboratory's result on a suspected positive: pass lets the batch go again (unblock_batch, audited) "
+          "unless something else stands; fail keeps it stopped, recalled. 409 for a test that is no suspected "
+          "positive or has its result", LaboratoryIn, LaboratoryOutcomeOut, 200, OPERATORS,
+          (400, 404, 409, 422)),
+    Route("GET", ST + "/tests/board", test_board,
+          "The market's rapid tests of a day, public (农残检测公示): item, outcome, stall, product", None,
+          TestBoardOut, 200, None, (400, 404), query=(DAY,)),
     Route("POST", ST + "/batches/{batch_id}/recall", recall_batch,
           "Stop a batch: block_batch to the scales, and every sale of it", RecallIn, RecallOut, 201, OPERATORS,
           (400, 404, 409, 422)),

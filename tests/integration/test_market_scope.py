@@ -27,6 +27,7 @@ from devices.topics import Channel, DeviceKind, parse_topic, topic_for
 from gateway.outputs.embedded import EmbeddedStore
 from market.licences import Document, DocumentKind, StallType
 from market.pages import mount_market_pages
+from market.rapid_tests import TypedTest
 from market.service import MarketService, MarketSettings, PriceItem
 from market.stalls import Market, Stall, Vendor
 from market.tracing import Batch, Certificate, CertificateType
@@ -80,11 +81,12 @@ class Ids:
     batch: str
     finding: int
     trace_code: str
+    test: int
 
     def path(self, template: str, site: str | None = None) -> str:
         return template.format(site=site or self.site, vendor_id=self.vendor, document_id=self.document,
                                stall=self.stall, batch_id=self.batch, finding_id=self.finding,
-                               trace_code=self.trace_code)
+                               trace_code=self.trace_code, test_id=self.test)
 
 
 async def seed(service: MarketService, site: str, name: str, code: str) -> Ids:
@@ -111,7 +113,11 @@ async def seed(service: MarketService, site: str, name: str, code: str) -> Ids:
     [finding] = await service.findings(site, None, None, True, 10, 0)
     [(_, documents)] = await service.vendors(site, 10, 0)
     await service.keep_scan(site, vendor, documents[0].document_id, SCAN, "op")  # the copy the market keeps
-    return Ids(site, vendor, documents[0].document_id, stall, batch, finding.finding_id, trace_code)
+    test = await service.record_test(site, TypedTest(batch, "organophosphate_carbamate", None, "12", "%", "刘*",
+                                                     NOW - timedelta(hours=4)), "op", NOW)
+    assert test.test.test_id is not None
+    return Ids(site, vendor, documents[0].document_id, stall, batch, finding.finding_id, trace_code,
+               test.test.test_id)
 
 
 @dataclass
@@ -195,7 +201,9 @@ async def test_every_route_of_another_market_answers_as_for_a_market_that_does_n
 
 async def test_an_object_of_another_market_is_not_found_under_this_ones_path(installation: Installation) -> None:
     a, b = installation.a, installation.b
-    ghost = Ids(A, "v-ghost", 999_999, "Z99", "B-ghost", 888_888, "ghost-code")
+    ghost = Ids(A, "v-ghost", 999_999, "Z99", "B-ghost", 888_888, "ghost-code", 777_777)
+    laboratory = {"verdict": "pass", "laboratory": "x", "report_number": "r",
+                  "reported_at": "2026-11-23T09:00:00+08:00"}
     licence = {"kind": "business_licence", "number": "91440300708461136T", "valid_from": "2024-01-01"}
     cases = [  # (method, path under A, the kind of B's object named in it, body)
         ("POST", "/vendors/{vendor_id}/documents", "vendor", licence),
@@ -208,7 +216,9 @@ async def test_an_object_of_another_market_is_not_found_under_this_ones_path(ins
         ("GET", "/batches/{batch_id}", "batch", None),
         ("GET", "/batches/{batch_id}/sales", "batch", None),
         ("GET", "/batches/{batch_id}/epcis", "batch", None),
-        ("POST", "/batches/{batch_id}/tests", "batch", {"item": "x", "method": "y", "result": "pass",
+        ("POST", "/batches/{batch_id}/tests/{test_id}/laboratory", "batch", laboratory),
+        ("POST", "/batches/{batch_id}/tests/{test_id}/laboratory", "test", laboratory),
+        ("POST", "/batches/{batch_id}/tests", "batch", {"item": "clenbuterol", "value": 1, "unit": "%",
                                                         "tester": "z", "tested_at": "2026-11-23T09:00:00+08:00"}),
         ("POST", "/batches/{batch_id}/recall", "batch", {"reason": "x"}),
         ("POST", "/batches/{batch_id}/release", "batch", {"reason": "x"}),
@@ -238,7 +248,7 @@ async def test_an_object_of_another_market_is_not_found_under_this_ones_path(ins
         assert status == 404
     # and nothing of B was touched
     detail = await installation.service.batch_detail(B, b.batch)
-    assert detail.batch.block is None and not detail.tests and detail.batch.quantity_g == 50_000
+    assert detail.batch.block is None and len(detail.tests) == 1 and detail.batch.quantity_g == 50_000
     assert [f.finding_id for f in await installation.service.findings(B, None, None, True, 10, 0)] == [b.finding]
     assert all(not d.voided for d in await installation.service.vendor_documents(B, b.vendor))
     assert not (await installation.service.vendor(B, b.vendor)).self_producing
@@ -289,7 +299,7 @@ async def test_the_supervisor_reads_its_markets_and_changes_nothing(installation
     status, vendors = await installation.call("GET", a.path("/api/markets/{site}/vendors"), "op-a")
     assert [v["contact_phone"] for v in vendors["items"]] == [VENDOR_PHONE]
     detail = await installation.service.batch_detail(A, a.batch)
-    assert detail.batch.block is None and not detail.tests
+    assert detail.batch.block is None and len(detail.tests) == 1
     document = (await installation.call("GET", "/openapi.json", None))[1]
     for route in SCOPED:
         roles = document["paths"][route.path][route.method.lower()]["x-roles"]
@@ -307,6 +317,7 @@ MANAGE_POSTS = (("/stalls/{stall}/prices", {"action": "preview", "plu.0": "1001"
                                             "price.0": "9.90"}),
                 ("/batches", {"stall": "N01"}),
                 ("/batches/{batch_id}/tests", {"item": "x"}),
+                ("/batches/{batch_id}/tests/{test_id}/laboratory", {"verdict": "pass"}),
                 ("/batches/{batch_id}/recall", {"reason": "x", "confirm": "yes"}),
                 ("/batches/{batch_id}/release", {"reason": "x", "confirm": "yes"}),
                 ("/batches/{batch_id}/quantity", {"quantity_kg": "1", "reason": "x"}),
@@ -339,7 +350,7 @@ async def test_the_operator_pages_of_another_market_are_the_page_of_a_market_tha
         assert response.status == unknown.status == 404 and "市场不存在" in page, tail
         assert page.replace(B, GHOST) == await unknown.text()
     detail = await installation.service.batch_detail(B, b.batch)
-    assert detail.batch.block is None and not detail.tests, "nothing of B was changed"
+    assert detail.batch.block is None and len(detail.tests) == 1, "nothing of B was changed"
     await installation.sign_in("op-b")
     for tail in MANAGE_GETS:
         response = await installation.client.get(b.path("/market/{site}/manage" + tail), headers=HTML)
@@ -365,7 +376,7 @@ async def test_the_supervisor_reads_the_pages_without_their_forms(installation: 
         response = await installation.post(a.path("/market/{site}/manage" + tail), form, token)
         assert response.status == 403 and "没有权限" in await response.text(), tail
     detail = await installation.service.batch_detail(A, a.batch)
-    assert detail.batch.block is None and not detail.tests
+    assert detail.batch.block is None and len(detail.tests) == 1
     await installation.page(installation.b.path("/market/{site}/manage"), status=404)
     await installation.sign_in("op-a")
     stall = await installation.page(a.path("/market/{site}/manage/stalls/{stall}"))

@@ -339,6 +339,9 @@ async def _north_market_ids(client: TestClient[Any, Any], ids: dict[str, str], a
     assert scan.status == 200, await scan.text()  # the licence's copy the market keeps, for the reads of it
     ids["stall"] = (await listed(f"/api/markets/{NORTH}/stalls", "stalls"))[0]["stall"]
     ids["batch_id"] = (await listed(f"/api/markets/{NORTH}/batches", "batches"))[0]["batch_id"]
+    detail = await client.get(f"/api/markets/{NORTH}/batches/{ids['batch_id']}", headers=admin)
+    tests = (await detail.json())["tests"]
+    ids["test_id"] = str(tests[0]["test_id"]) if tests else UNKNOWN
     findings = await listed(f"/api/markets/{NORTH}/findings", "findings")
     ids["finding_id"] = str(findings[0]["finding_id"]) if findings else UNKNOWN
 
@@ -405,8 +408,10 @@ def _body(path: str, ids: dict[str, str]) -> Any:
                          "supplier": "矩阵农场", "origin_code": "330100", "origin_name": "杭州", "quantity_g": 1000,
                          "certificate_type": "commitment", "certificate_number": "C-1",
                          "arrived_at": now.isoformat()},
-        m + "/batches/{batch_id}/tests": {"item": "农药残留", "method": "酶抑制法", "result": "pass", "tester": "矩阵",
-                                          "tested_at": now.isoformat()},
+        m + "/batches/{batch_id}/tests": {"item": "organophosphate_carbamate", "value": "12", "unit": "%",
+                                          "tester": "矩阵", "tested_at": now.isoformat()},
+        m + "/batches/{batch_id}/tests/{test_id}/laboratory": {
+            "verdict": "pass", "laboratory": "矩阵检测所", "report_number": "R-1", "reported_at": now.isoformat()},
         m + "/batches/{batch_id}/recall": reason,
         m + "/batches/{batch_id}/release": reason,
         m + "/batches/{batch_id}/quantity": {"quantity_g": 900, "reason": "矩阵测试"},
@@ -539,6 +544,7 @@ async def test_every_api_route_answers_each_caller_within_their_scope(installati
 
 
 PUBLIC_PAGES = ("/market/prices", "/market/trace", "/market/{site}/prices", "/market/{site}/trace",
+                "/market/{site}/tests",
                 "/market/{site}/trace/{trace_code}", "/market/{site}/stalls/{stall}",
                 "/market/{site}/stalls/{stall}/screen", "/signin", "/", "/static",
                 "/setup/{code}", "/invite/{code}", "/reset/{code}", "/activate")
