@@ -28,6 +28,16 @@ from market.pages.choosing import (
     markets_page,
     public_markets_page,
 )
+from market.pages.complaints import (
+    act_on_complaint,
+    complaint_form_page,
+    complaint_lookup_page,
+    complaint_page,
+    complaint_photo,
+    complaint_status_page,
+    complaints_page,
+    file_complaint,
+)
 from market.pages.context import MARKET_PAGES, MarketPages
 from market.pages.documents import add_document, document_scan, keep_scan
 from market.pages.findings import findings_page, resolve_finding
@@ -95,6 +105,14 @@ def mount_market_pages(app: web.Application, service: MarketService, site: str, 
     pages.add_get(market + "/prices", price_board_page)
     pages.add_get(market + "/trace", trace_form_page)
     pages.add_get(market + "/tests", test_board_page)
+    pages.add_get(market + "/complaints/new", complaint_form_page)
+    pages.add_post(market + "/complaints/new", file_complaint)
+    pages.add_get(market + "/complaints/status", complaint_lookup_page)
+    pages.add_get(market + "/complaints/status/{reference}", complaint_status_page)
+    pages.add_get(manage + "/complaints", complaints_page)
+    pages.add_get(manage + "/complaints/{complaint_id}", complaint_page)
+    pages.add_post(manage + "/complaints/{complaint_id}/state", act_on_complaint)
+    pages.add_get(manage + "/complaints/{complaint_id}/photo", complaint_photo)
     pages.add_get(market + "/trace/{trace_code:.+}", trace_result_page)
     pages.add_get(CHOOSER_PATH, markets_page)
     pages.add_get(PUBLIC_PRICES_PATH, public_markets_page)

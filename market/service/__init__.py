@@ -3,6 +3,7 @@ the web API, the pages, the demo and the composition root use: the service, its 
 of its use cases and the refusals it raises."""
 
 from market.service.batches import BatchDetail
+from market.service.complaints import ComplaintDetail, ComplaintForm
 from market.service.directory import ScaleOverview, StallOverview
 from market.service.errors import (
     Conflict,
@@ -25,6 +26,8 @@ from market.service.trace_queries import PublicTrace
 
 __all__ = [
     "BatchDetail",
+    "ComplaintDetail",
+    "ComplaintForm",
     "Conflict",
     "DisplayBatch",
     "FieldsRefused",

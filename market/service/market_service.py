@@ -22,15 +22,18 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from devices.contract import UplinkModel
 from devices.topics import DeviceTopic
 from gateway.outputs import TimeSeriesStore
+from market.complaints import Complaint, ComplaintAction, ComplaintState
 from market.corrections import CorrectionKind, RecordedCorrection
 from market.findings import FindingKind, RecordedFinding
 from market.licences import Document, LicencePolicy, RecordedDocument, StaffMember
 from market.pricing import BoardLine, PublishedPrice
 from market.rapid_tests import LaboratoryResult, TypedTest
+from market.refusals import FieldProblem
 from market.scale_delivery import Delivery, DeliveryStatus
 from market.scans import ScanType
 from market.service.batches import BatchDetail, Batches
 from market.service.command_delivery import CommandDelivery
+from market.service.complaints import ComplaintDetail, ComplaintForm, Complaints
 from market.service.directory import MarketDirectory, ScaleOverview, StallOverview
 from market.service.oversight import LicenceProblem, Oversight
 from market.service.prices import PriceHistory, PriceItem, Prices, Publication
@@ -67,6 +70,7 @@ class MarketService:
         self._traces = TraceQueries(engine, self.settings)
         self._recalls = Recalls(engine, self._commands, self._traces)
         self._testing = RapidTesting(engine, self._commands)
+        self._complaints = Complaints(engine, self.settings)
         self._screen = StallScreen(engine, self.settings)
         self._oversight = Oversight(engine, self.settings)
         self._uplinks = ScaleUplinks(engine, self._commands, clock, self.settings)
@@ -252,6 +256,32 @@ class MarketService:
     async def corrections(self, site: str, kinds: Iterable[CorrectionKind] | None, subject: str | None, limit: int,
                           offset: int) -> list[RecordedCorrection]:
         return await self._oversight.corrections(site, kinds, subject, limit, offset)
+
+    # -- shoppers' complaints ----------------------------------------------------------------------
+
+    async def file_complaint(self, site: str, form: ComplaintForm, now: datetime) -> Complaint:
+        """A shopper's complaint (public); :class:`FieldsRefused` with each field's reason, nothing kept then."""
+        return await self._complaints.file(site, form, now)
+
+    def complaint_photo_problem(self, content: bytes) -> FieldProblem | None:
+        return self._complaints.photo_problem(content)
+
+    async def complaint_by_reference(self, site: str, reference: str) -> Complaint:
+        return await self._complaints.by_reference(site, reference)
+
+    async def complaints(self, site: str, states: frozenset[ComplaintState] | None, limit: int, offset: int
+                         ) -> list[Complaint]:
+        return await self._complaints.complaints(site, states, limit, offset)
+
+    async def complaint_detail(self, site: str, complaint_id: int) -> ComplaintDetail:
+        return await self._complaints.detail(site, complaint_id)
+
+    async def act_on_complaint(self, site: str, complaint_id: int, action: ComplaintAction, outcome: str | None,
+                               by: str, now: datetime) -> Complaint:
+        return await self._complaints.act(site, complaint_id, action, outcome, by, now)
+
+    async def complaint_photo(self, site: str, complaint_id: int) -> tuple[Complaint, bytes]:
+        return await self._complaints.photo(site, complaint_id)
 
     # -- the scales' side -------------------------------------------------------------------------------
 

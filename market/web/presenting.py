@@ -5,7 +5,10 @@ and its holder's name masked); fen as yuan for people."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
 
+from market.complaints import Complaint, PublishedOutcome
 from market.corrections import RecordedCorrection
 from market.divisions import Divisions
 from market.findings import RecordedFinding
@@ -13,7 +16,7 @@ from market.licences import Document, DocumentStatus, LicencePolicy, Offering, R
 from market.pricing import PublishedPrice
 from market.rapid_tests import quantity_text
 from market.scale_delivery import Delivery
-from market.service import BatchDetail, PublicTrace, Recall, StallDisplay, StallOverview, TestBoard
+from market.service import BatchDetail, ComplaintDetail, PublicTrace, Recall, StallDisplay, StallOverview, TestBoard
 from market.stalls import Market
 from market.tracing import Batch, Certificate, ForwardTrace, RapidTest, Sale
 from market.web.schemas import (
@@ -22,6 +25,10 @@ from market.web.schemas import (
     BlockOut,
     BoardTestOut,
     CertificateOut,
+    ComplaintDetailOut,
+    ComplaintFiledOut,
+    ComplaintOut,
+    ComplaintStatusOut,
     CorrectionOut,
     DeliveryOut,
     DisplayPriceOut,
@@ -36,9 +43,11 @@ from market.web.schemas import (
     PublicBatchOut,
     PublicSaleOut,
     PublicTestOut,
+    PublishedOutcomeOut,
     RapidTestOut,
     RecallOut,
     SaleOut,
+    SaleRecordOut,
     StaffOut,
     StallDisplayOut,
     StallOut,
@@ -261,9 +270,51 @@ def display_out(display: StallDisplay, public_url: str) -> StallDisplayOut:
                                 effective_from=p.effective_from) for p in display.prices],
         batches=[_public_batch_out(b.batch, b.tests) for b in display.batches],
         recent_tests=[board_test_out(test, batch) for test, batch in display.recent_tests],
+        complaint_outcomes=[outcome_out(o) for o in display.complaint_outcomes],
         complaint_hotline=display.market.complaint_hotline, public_url=public_url, day=display.day)
 
 
 def yuan(fen: int) -> str:
     """Fen as yuan for people: 680 → "6.80"; exact, no float."""
     return f"{fen // 100}.{fen % 100:02d}"
+
+
+def outcome_out(outcome: PublishedOutcome) -> PublishedOutcomeOut:
+    return PublishedOutcomeOut(category=outcome.category.value, category_zh=outcome.category.label_zh,
+                               state=outcome.state.value, state_zh=outcome.state.label_zh,
+                               filed_on=outcome.filed_on, closed_on=outcome.closed_on, outcome=outcome.outcome)
+
+
+def complaint_filed_out(complaint: Complaint) -> ComplaintFiledOut:
+    return ComplaintFiledOut(**_complaint_fields(complaint))
+
+
+def complaint_status_out(complaint: Complaint) -> ComplaintStatusOut:
+    return ComplaintStatusOut(**_complaint_fields(complaint), outcome=complaint.outcome,
+                              closed_at=complaint.closed_at)
+
+
+def complaint_out(complaint: Complaint, now: datetime) -> ComplaintOut:
+    assert complaint.complaint_id is not None
+    photo = complaint.photo
+    return ComplaintOut(**_complaint_fields(complaint), outcome=complaint.outcome, closed_at=complaint.closed_at,
+                        complaint_id=complaint.complaint_id, trace_code=complaint.trace_code, text=complaint.text,
+                        photo_type=photo.media_type.value if photo else None, photo_bytes=photo.size if photo else None,
+                        overdue=complaint.overdue(now), handled_by=complaint.handled_by)
+
+
+def complaint_detail_out(detail: ComplaintDetail, now: datetime) -> ComplaintDetailOut:
+    sale = detail.sale
+    return ComplaintDetailOut(complaint=complaint_out(detail.complaint, now), sale=SaleRecordOut(
+        **_sale_out(sale).model_dump(), expected_amount_fen=expected_amount_fen(sale)) if sale else None)
+
+
+def expected_amount_fen(sale: Sale) -> int:
+    """What weight × price comes to, rounded half up to the fen (the scales' rule)."""
+    return (sale.net_g * sale.unit_price_fen + 500) // 1000
+
+
+def _complaint_fields(complaint: Complaint) -> dict[str, Any]:
+    return {"reference": complaint.reference, "stall": complaint.stall, "category": complaint.category.value,
+            "category_zh": complaint.category.label_zh, "state": complaint.state.value,
+            "state_zh": complaint.state.label_zh, "filed_at": complaint.filed_at, "deadline": complaint.deadline}

@@ -19,6 +19,7 @@ from pydantic import (
     model_validator,
 )
 
+from market.complaints import ComplaintAction, ComplaintCategory
 from market.licences import MAX_STAFF, DocumentKind, Offering, StallType
 from market.rapid_tests import LaboratoryVerdict, TestItem, TestMethod
 from market.tracing import MAX_CERTIFICATES, CertificateType, ProductCategory
@@ -204,6 +205,22 @@ class RapidTestIn(RequestBody):
                                    "otherwise a suspected positive, held until the laboratory reports")
     tester: ShortText
     tested_at: AwareDatetime
+
+
+class ComplaintIn(RequestBody):
+    category: ComplaintCategory
+    text: Annotated[str, StringConstraints(max_length=4000)] = Field(
+        description="What happened, 5 to 1000 characters (kept as typed, shown escaped)")
+    trace_code: Annotated[str, StringConstraints(strip_whitespace=True, max_length=64)] | None = Field(
+        default=None, description="The receipt's trace code (the purchase complained of)")
+    stall: Code | None = Field(default=None, description="The stall, when there is no receipt")
+
+
+class ComplaintActionIn(RequestBody):
+    action: ComplaintAction = Field(description="start (handling), resolve or reject (both close it)")
+    outcome: Annotated[str, StringConstraints(max_length=2000)] | None = Field(
+        default=None, description="To resolve or reject: the outcome, published on the stall's page without the "
+                                  "complainant's text, photo or purchase")
 
 
 class LaboratoryIn(RequestBody):
@@ -628,6 +645,8 @@ class StallDisplayOut(BaseModel):
     batches: list[PublicBatchOut]
     recent_tests: list[BoardTestOut] = Field(description="The stall's latest rapid tests (last 7 days, newest "
                                                          "first, at most 10)")
+    complaint_outcomes: list[PublishedOutcomeOut] = Field(
+        description="The stall's closed complaints, anonymised (category, days, outcome), latest first")
     complaint_hotline: str
     public_url: str
     day: date
@@ -653,3 +672,51 @@ BatchesPage = _page_model("BatchesPage", BatchOut)
 FindingsPage = _page_model("FindingsPage", FindingOut)
 LicenceProblemsPage = _page_model("LicenceProblemsPage", LicenceProblemOut)
 CorrectionsPage = _page_model("CorrectionsPage", CorrectionOut)
+
+
+class ComplaintFiledOut(BaseModel):
+    reference: str = Field(description="The complainant's reference to follow the complaint by")
+    stall: str
+    category: str
+    category_zh: str
+    state: str
+    state_zh: str
+    filed_at: datetime
+    deadline: datetime
+
+
+class ComplaintStatusOut(ComplaintFiledOut):
+    outcome: str | None = Field(description="The operator's outcome, once resolved or rejected")
+    closed_at: datetime | None
+
+
+class ComplaintOut(ComplaintStatusOut):
+    complaint_id: int
+    trace_code: str | None
+    text: str
+    photo_type: str | None
+    photo_bytes: int | None
+    overdue: bool
+    handled_by: str | None
+
+
+class SaleRecordOut(SaleOut):
+    expected_amount_fen: int = Field(description="Weight × price rounded half up: what the amount should be")
+
+
+class ComplaintDetailOut(BaseModel):
+    complaint: ComplaintOut
+    sale: SaleRecordOut | None = Field(description="The scale's record of the purchase complained of")
+
+
+class PublishedOutcomeOut(BaseModel):
+    category: str
+    category_zh: str
+    state: str
+    state_zh: str
+    filed_on: date
+    closed_on: date
+    outcome: str
+
+
+ComplaintsPage = _page_model("ComplaintsPage", ComplaintOut)

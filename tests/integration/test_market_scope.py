@@ -25,10 +25,11 @@ from accounts.storage import AccountRepository
 from devices.contract import Payment, ScaleRecord
 from devices.topics import Channel, DeviceKind, parse_topic, topic_for
 from gateway.outputs.embedded import EmbeddedStore
+from market.complaints import ComplaintCategory
 from market.licences import Document, DocumentKind, StallType
 from market.pages import mount_market_pages
 from market.rapid_tests import TypedTest
-from market.service import MarketService, MarketSettings, PriceItem
+from market.service import ComplaintForm, MarketService, MarketSettings, PriceItem
 from market.stalls import Market, Stall, Vendor
 from market.tracing import Batch, Certificate, CertificateType
 from market.web.routes import ROUTES
@@ -70,6 +71,10 @@ def bearer(subject: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {AUTHORITY.issue(subject, roles, NOW - timedelta(hours=1), timedelta(days=1))}"}
 
 
+PHOTO = b"\xff\xd8\xff\xe0" + b"\0" * 64
+"""A complaint's photo (a JPEG by its first bytes)."""
+
+
 @dataclass(frozen=True)
 class Ids:
     """What a market holds, by the ids its routes take."""
@@ -82,11 +87,14 @@ class Ids:
     finding: int
     trace_code: str
     test: int
+    complaint: int = 0
+    reference: str = "TS2222222222"
 
     def path(self, template: str, site: str | None = None) -> str:
         return template.format(site=site or self.site, vendor_id=self.vendor, document_id=self.document,
                                stall=self.stall, batch_id=self.batch, finding_id=self.finding,
-                               trace_code=self.trace_code, test_id=self.test)
+                               trace_code=self.trace_code, test_id=self.test, complaint_id=self.complaint,
+                               reference=self.reference)
 
 
 async def seed(service: MarketService, site: str, name: str, code: str) -> Ids:
@@ -116,8 +124,11 @@ async def seed(service: MarketService, site: str, name: str, code: str) -> Ids:
     test = await service.record_test(site, TypedTest(batch, "organophosphate_carbamate", None, "12", "%", "刘*",
                                                      NOW - timedelta(hours=4)), "op", NOW)
     assert test.test.test_id is not None
+    complaint = await service.file_complaint(site, ComplaintForm(None, trace_code, ComplaintCategory.SHORT_WEIGHT,
+                                                                 "称重少了二两", PHOTO), NOW)
+    assert complaint.complaint_id is not None
     return Ids(site, vendor, documents[0].document_id, stall, batch, finding.finding_id, trace_code,
-               test.test.test_id)
+               test.test.test_id, complaint.complaint_id, complaint.reference)
 
 
 @dataclass
@@ -138,7 +149,7 @@ class Installation(PageSession):
     async def call(self, method: str, path: str, subject: str | None, **kwargs: Any) -> tuple[int, Any]:
         headers = bearer(subject) if subject else None
         response = await self.client.request(method, path, headers=headers, **kwargs)
-        text = await response.text()
+        text = (await response.read()).decode("utf-8", "replace")  # a photo is no text
         return response.status, json.loads(text) if response.content_type.endswith("json") else text
 
 
@@ -153,7 +164,8 @@ async def installation(engine: AsyncEngine, tmp_path: Path) -> AsyncIterator[Ins
         for subject, (_roles, scope) in ACCOUNTS.items():
             if scope is not None:
                 await AccountRepository(connection).assign(subject, scope)
-    service = MarketService(engine, RecordingDownlink(), store, clock, MarketSettings(scan_dir=tmp_path / "scans"))
+    service = MarketService(engine, RecordingDownlink(), store, clock, MarketSettings(scan_dir=tmp_path / "scans",
+                                                                                complaint_dir=tmp_path / "complaints"))
     a = await seed(service, A, "新发地农贸市场", "A")
     b = await seed(service, B, "北苑农贸市场", "N")
     app = web.Application()
@@ -201,7 +213,7 @@ async def test_every_route_of_another_market_answers_as_for_a_market_that_does_n
 
 async def test_an_object_of_another_market_is_not_found_under_this_ones_path(installation: Installation) -> None:
     a, b = installation.a, installation.b
-    ghost = Ids(A, "v-ghost", 999_999, "Z99", "B-ghost", 888_888, "ghost-code", 777_777)
+    ghost = Ids(A, "v-ghost", 999_999, "Z99", "B-ghost", 888_888, "ghost-code", 777_777, 666_666, "TS3333333333")
     laboratory = {"verdict": "pass", "laboratory": "x", "report_number": "r",
                   "reported_at": "2026-11-23T09:00:00+08:00"}
     licence = {"kind": "business_licence", "number": "91440300708461136T", "valid_from": "2024-01-01"}
@@ -225,6 +237,10 @@ async def test_an_object_of_another_market_is_not_found_under_this_ones_path(ins
         ("POST", "/batches/{batch_id}/quantity", "batch", {"quantity_g": 1000, "reason": "x"}),
         ("POST", "/findings/{finding_id}/resolve", "finding", {"resolution": "x"}),
         ("GET", "/trace/{trace_code}", "trace_code", None),
+        ("GET", "/complaints/{complaint_id}", "complaint", None),
+        ("GET", "/complaints/{complaint_id}/photo", "complaint", None),
+        ("POST", "/complaints/{complaint_id}/state", "complaint", {"action": "start"}),
+        ("GET", "/complaint-status/{reference}", "reference", None),
     ]
     for method, tail, kind, body in cases:
         template = "/api/markets/{site}" + tail
@@ -312,12 +328,15 @@ MARKET_FORM = '<form method="post" action="/market/'
 """A form of the market's pages (the layout's sign-out form is everyone's)."""
 MANAGE_GETS = ("", "/stalls/{stall}", "/stalls/{stall}/prices", "/batches", "/batches/{batch_id}",
                "/batches/{batch_id}/epcis", "/findings", "/vendors", "/vendors/{vendor_id}",
-               "/vendors/{vendor_id}/documents/{document_id}/scan", "/stalls/{stall}/edit")
-MANAGE_POSTS = (("/stalls/{stall}/prices", {"action": "preview", "plu.0": "1001", "product.0": "西红柿",
+               "/vendors/{vendor_id}/documents/{document_id}/scan", "/stalls/{stall}/edit", "/complaints",
+               "/complaints/{complaint_id}", "/complaints/{complaint_id}/photo")
+MANAGE_POSTS: tuple[tuple[str, dict[str, str]], ...] = (
+                ("/stalls/{stall}/prices", {"action": "preview", "plu.0": "1001", "product.0": "西红柿",
                                             "price.0": "9.90"}),
                 ("/batches", {"stall": "N01"}),
                 ("/batches/{batch_id}/tests", {"item": "x"}),
                 ("/batches/{batch_id}/tests/{test_id}/laboratory", {"verdict": "pass"}),
+                ("/complaints/{complaint_id}/state", {"action": "start"}),
                 ("/batches/{batch_id}/recall", {"reason": "x", "confirm": "yes"}),
                 ("/batches/{batch_id}/release", {"reason": "x", "confirm": "yes"}),
                 ("/batches/{batch_id}/quantity", {"quantity_kg": "1", "reason": "x"}),
