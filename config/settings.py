@@ -106,6 +106,13 @@ class Settings(BaseSettings):
         description="Largest scan or photo of a vendor's licence taken (JPEG, PNG or PDF by content); larger: refused "
         "with a message. Kept under SC_DATA_DIR/market-scans/<site>/, files 0600",
     )
+    market_complaint_days: int = Field(
+        7, ge=1, le=60, description="Days a market's operators have to answer a shopper's complaint (its deadline)")
+    market_max_complaint_photo_bytes: int = Field(
+        5 * 1024**2, ge=64 * 1024, le=64 * 1024**2,
+        description="Largest photo a shopper's complaint takes (JPEG or PNG by content); larger: refused with a "
+        "message. Kept under SC_DATA_DIR/market-complaints/<site>/, files 0600",
+    )
     batch_size: int = Field(5000, ge=1, le=100_000, description="Points per write; a batch flushes when full")
     batch_interval_ms: int = Field(100, ge=1, le=60_000, description="...or when its oldest point is this old")
     max_batches_in_flight: int = Field(4, ge=1, le=64, description="Batches written at once; more pauses MQTT")

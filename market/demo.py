@@ -33,6 +33,7 @@ import re
 from collections.abc import Awaitable, Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
+from decimal import Decimal
 from typing import Final
 
 from devices.simulator import SimulatedItem, SimulatedStall, StallZone, TrafficGenerator
@@ -53,9 +54,10 @@ from market.licences import (
     required_documents,
 )
 from market.market_time import MARKET_TZ, market_day
+from market.rapid_tests import STANDARD_ITEMS, TypedTest
 from market.service import Conflict, MarketService, PriceItem
 from market.stalls import Market, Stall, Vendor
-from market.tracing import Batch, Certificate, CertificateType, ProductCategory, RapidTest, RapidTestResult
+from market.tracing import Batch, Certificate, CertificateType, ProductCategory
 
 OPERATOR: Final = "demo-seed"
 MARKET_NAME: Final = "智慧农贸市场（演示）"
@@ -82,24 +84,22 @@ class _Zone:
     origin_name: str
     supplier: str
     category: ProductCategory
-    test_item: str
-    test_method: str
 
 
 _PRODUCE: Final = frozenset({Offering.FARM_PRODUCE})
 _ZONES: Final = {
     StallZone.VEGETABLES: _Zone(StallType.VEGETABLES, _PRODUCE, "蔬菜", "370783", "山东省寿光市", "寿光蔬菜产业合作社",
-                                ProductCategory.VEGETABLES, "农药残留", "酶抑制率法"),
+                                ProductCategory.VEGETABLES),
     StallZone.MEAT: _Zone(StallType.MEAT, _PRODUCE, "肉铺", "371300", "山东省临沂市", "临沂金锣肉制品有限公司",
-                          ProductCategory.PORK, "克伦特罗", "胶体金免疫层析法"),
+                          ProductCategory.PORK),
     StallZone.AQUATIC: _Zone(StallType.AQUATIC, _PRODUCE, "水产", "421083", "湖北省洪湖市", "洪湖水产养殖专业合作社",
-                             ProductCategory.AQUATIC, "孔雀石绿", "胶体金免疫层析法"),
+                             ProductCategory.AQUATIC),
     StallZone.FRUIT: _Zone(StallType.FRUIT, _PRODUCE, "水果", "610500", "陕西省渭南市", "渭南果业合作社",
-                           ProductCategory.FRUIT, "农药残留", "酶抑制率法"),
+                           ProductCategory.FRUIT),
     # eggs and bean sprouts are farm produce, tofu and yuba bulk food: the stall sells both
     StallZone.EGGS_AND_SOY: _Zone(StallType.SOY_PRODUCTS, frozenset({Offering.FARM_PRODUCE, Offering.BULK_FOOD}),
                                   "蛋品豆制品", "130100", "河北省石家庄市", "石家庄豆制品有限公司",
-                                  ProductCategory.SOY_PRODUCTS, "二氧化硫", "比色法"),
+                                  ProductCategory.SOY_PRODUCTS),
 }
 _CATEGORY_OF_PLU: Final = {
     "2001": ProductCategory.PORK, "2002": ProductCategory.PORK,
@@ -261,9 +261,18 @@ async def _seed_stall(service: MarketService, site: str, stall: str, scales: lis
         batch = Batch(item.batch, stall, item.plu, item.product, zone.supplier, zone.origin_code, zone.origin_name,
                       BATCH_GRAMS, certificates, arrived, category=category)
         if await _ignoring_conflict(service.receive_batch(site, batch, OPERATOR, now)):
-            await service.record_test(site, RapidTest(item.batch, zone.test_item, zone.test_method,
-                                                      RapidTestResult.PASS, None, "市场快检室", arrived), OPERATOR,
-                                      now)
+            for test in _intake_tests(item.batch, category, arrived):
+                await service.record_test(site, test, OPERATOR, now)
+
+
+def _intake_tests(batch_id: str, category: ProductCategory, arrived: datetime) -> list[TypedTest]:
+    """The market's rapid tests of a batch: each standard item of its category (pesticides by enzyme inhibition for
+    produce, the β-agonists for pork, malachite green for fish, enrofloxacin for chicken and eggs...), negative: a
+    reading between a tenth and a half of the cutoff."""
+    return [TypedTest(batch_id, rule.item.value, rule.method.value,
+                      (rule.cutoff * (10 + _pick(f"{batch_id}/{rule.item}", "reading", 40)) / 100).quantize(
+                          Decimal("0.01")), rule.unit, "市场快检室", arrived)
+            for rule in STANDARD_ITEMS[category]]
 
 
 def _arrival(batch_id: str, now: datetime) -> datetime:

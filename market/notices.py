@@ -11,6 +11,7 @@ from typing import Final
 
 from market.findings import Finding, FindingKind
 from market.licences import DocumentStatus, Validity
+from market.rapid_tests import TestOutcome
 from market.stalls import Market
 from market.tracing import Batch, RapidTest
 from notifications.events import NotificationEvent, NotificationKind, Severity
@@ -64,11 +65,15 @@ def licence_event(market: Market, stall: str, status: DocumentStatus, stage: str
 
 
 def test_failed_event(market: Market, batch: Batch, test: RapidTest, now: datetime) -> NotificationEvent:
+    """A positive test, or a suspected positive that waits for the laboratory (the batch is stopped either way)."""
     value = f"（{test.value}）" if test.value else ""
+    suspected = test.outcome is TestOutcome.SUSPECTED_POSITIVE
+    found = "快检疑似阳性" if suspected else "快检不合格"
+    then = "实验室复检前，" if suspected else ""
     return NotificationEvent(
-        kind=NotificationKind.TEST_FAILED, title=f"{market.name}·{batch.stall}：{batch.product}快检不合格"[:200],
-        text=(f"批次 {batch.batch_id}（{batch.product}，{batch.supplier}）{test.item}快检不合格{value}，"
-              "该批次已自动封控，各电子秤停止销售。请查看批次的销售去向并处理。")[:2000],
+        kind=NotificationKind.TEST_FAILED, title=f"{market.name}·{batch.stall}：{batch.product}{found}"[:200],
+        text=(f"批次 {batch.batch_id}（{batch.product}，{batch.supplier}）{test.item}{found}{value}，"
+              f"{then}该批次已自动封控，各电子秤停止销售。请查看批次的销售去向并处理。")[:2000],
         occurred_at=now, market_id=market.site, severity=Severity.CRITICAL,
         data={**_batch_data(batch), "item": test.item, "method": test.method, "value": test.value,
               "tested_at": test.tested_at.isoformat()})

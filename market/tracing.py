@@ -23,6 +23,16 @@ from market.divisions import Divisions
 from market.findings import Finding, FindingKind, finding_key
 from market.licences import LegalBasis, StallType
 from market.market_time import market_day
+
+# re-exported: defined here before categories and rapid tests had modules of their own
+from market.products import EDIBLE_FARM_PRODUCE
+from market.products import ProductCategory as ProductCategory
+from market.rapid_tests import RapidTest as RapidTest
+from market.rapid_tests import RapidTestResult as RapidTestResult
+from market.rapid_tests import admission_problems
+from market.rapid_tests import latest_tests as latest_tests
+from market.rapid_tests import standing_failures as standing_failures
+from market.rapid_tests import stop_reason as stop_reason
 from market.refusals import FieldProblem
 
 REGION_CODE: Final = re.compile(r"[1-9][0-9]{5}")  # GB/T 2260 administrative division, e.g. 370783 寿光市
@@ -87,45 +97,6 @@ class Certificate:
     def __post_init__(self) -> None:
         if not 1 <= len(self.number) <= 64:
             raise ValueError("a certificate's number has 1 to 64 characters")
-
-
-class ProductCategory(StrEnum):
-    """What a batch is, as the rules on certificates tell products apart."""
-
-    VEGETABLES = "vegetables"
-    FRUIT = "fruit"
-    PORK = "pork"
-    LIVESTOCK_MEAT = "livestock_meat"
-    POULTRY = "poultry"
-    AQUATIC = "aquatic"
-    EGGS = "eggs"
-    SOY_PRODUCTS = "soy_products"
-    COOKED_FOOD = "cooked_food"
-    PREPARED_FOOD = "prepared_food"
-    PREPACKAGED_FOOD = "prepackaged_food"
-
-    @property
-    def label_zh(self) -> str:
-        return _CATEGORY_ZH[self]
-
-    @property
-    def rule(self) -> CertificateRule:
-        return CERTIFICATE_RULES[self]
-
-
-_CATEGORY_ZH: Final = {
-    ProductCategory.VEGETABLES: "蔬菜",
-    ProductCategory.FRUIT: "水果",
-    ProductCategory.PORK: "猪肉",
-    ProductCategory.LIVESTOCK_MEAT: "牛羊等畜肉",
-    ProductCategory.POULTRY: "禽肉",
-    ProductCategory.AQUATIC: "水产品",
-    ProductCategory.EGGS: "鲜蛋",
-    ProductCategory.SOY_PRODUCTS: "豆制品",
-    ProductCategory.COOKED_FOOD: "熟食",
-    ProductCategory.PREPARED_FOOD: "预制及加工食品",
-    ProductCategory.PREPACKAGED_FOOD: "预包装食品",
-}
 
 
 @dataclass(frozen=True)
@@ -193,10 +164,13 @@ def _kinds_en(kinds: Iterable[CertificateType], joiner: str) -> str:
     return joiner.join(kind.value for kind in kinds)
 
 
-def certificate_problems(category: ProductCategory, certificates: Sequence[Certificate]) -> list[FieldProblem]:
+def certificate_problems(category: ProductCategory, certificates: Sequence[Certificate], *,
+                         market_tested: bool = False) -> list[FieldProblem]:
     """Everything wrong with ``certificates`` for a batch of ``category``, each at its field (``certificates.<i>.kind``
-    for a kind that does not fit, ``certificates`` for one missing); empty when the batch may enter."""
-    rule = category.rule
+    for a kind that does not fit, ``certificates`` for one missing); empty when the batch may enter.
+    ``market_tested``: the market's own rapid tests stand in for a commitment certificate or test report (farm
+    produce only: :func:`by_test`)."""
+    rule = CERTIFICATE_RULES[category]
     problems: list[FieldProblem] = []
     if len(certificates) > MAX_CERTIFICATES:
         return [FieldProblem("certificates", f"a batch comes with at most {MAX_CERTIFICATES} certificates",
@@ -223,17 +197,22 @@ def certificate_problems(category: ProductCategory, certificates: Sequence[Certi
             f"a batch of {category.value} enters the market with {_kinds_en(rule.all_of, ' and ')}: "
             f"{_kinds_en(missing, ' and ')} missing",
             f"{category.label_zh}须凭{_kinds_zh(rule.all_of, '和')}入场，缺少{_kinds_zh(missing, '、')}（{basis}）"))
-    if rule.any_of and not held & set(rule.any_of):
+    if rule.any_of and not held & set(rule.any_of) and not (market_tested and category in EDIBLE_FARM_PRODUCE):
+        produce = category in EDIBLE_FARM_PRODUCE
         problems.append(FieldProblem(
             "certificates",
-            f"a batch of {category.value} enters the market with {_kinds_en(rule.any_of, ' or ')}",
-            f"{category.label_zh}须凭{_kinds_zh(rule.any_of, '或')}入场（{basis}）"))
+            f"a batch of {category.value} enters the market with {_kinds_en(rule.any_of, ' or ')}"
+            + (", or on the market's own negative rapid tests" if produce else ""),
+            f"{category.label_zh}须凭{_kinds_zh(rule.any_of, '或')}入场"
+            + ("，或经市场快检合格后入场" if produce else "") + f"（{basis}）"))
     return problems
 
 
-def intake_problems(batch: Batch, divisions: Divisions) -> list[FieldProblem]:
+def intake_problems(batch: Batch, divisions: Divisions, tests: Sequence[RapidTest] = ()) -> list[FieldProblem]:
     """Why a batch may not be received as it is: no category, an origin that is no division of the GB/T 2260
-    list, certificates that do not fit the product or are missing. Empty: it may."""
+    list, certificates that do not fit the product or are missing. Farm produce with neither a commitment
+    certificate nor a test report enters on the market's own rapid tests (``tests``, done at intake: every
+    standard item of its category, all negative). Empty: it may."""
     problems: list[FieldProblem] = []
     if batch.category is None:
         problems.append(FieldProblem("category", "say what the batch is (pork, other livestock meat, poultry...): "
@@ -243,13 +222,31 @@ def intake_problems(batch: Batch, divisions: Divisions) -> list[FieldProblem]:
         problems.append(FieldProblem("origin_code", f"origin {batch.origin_code!r}: "
                                                     f"{origin.message(divisions.version)}",
                                      origin.message_zh(divisions.version)))
-    if batch.category is not None:
-        problems.extend(certificate_problems(batch.category, batch.certificates))
+    if batch.category is None:
+        return problems
+    entering_by_test = by_test(batch.category, batch.certificates) and bool(tests)
+    found = certificate_problems(batch.category, batch.certificates, market_tested=entering_by_test)
+    if entering_by_test:
+        found.extend(admission_problems(batch.category, tests))
+    elif tests:
+        found.extend(problem for problem in admission_problems(batch.category, tests)
+                     if problem.field != "tests")
+    problems.extend(found)
     return problems
+
+
+def by_test(category: ProductCategory, certificates: Sequence[Certificate]) -> bool:
+    """Whether a batch enters on the market's rapid tests: farm produce whose rule asks for a commitment certificate
+    or a test report, and that came with neither."""
+    any_of = CERTIFICATE_RULES[category].any_of
+    held = {certificate.kind for certificate in certificates}
+    return category in EDIBLE_FARM_PRODUCE and bool(any_of) and not held & set(any_of)
 
 
 class BlockCause(StrEnum):
     FAILED_TEST = "failed_test"
+    SUSPECTED_TEST = "suspected_test"
+    """A rapid test's suspected positive: stopped until the laboratory's result."""
     OPERATOR = "operator"
 
 
@@ -281,54 +278,20 @@ class Batch:
     block: Block | None = None
     category: ProductCategory | None = None
     """None: received before categories were recorded (a meat batch then did not say which meat)."""
+    admitted_by_test: bool = False
+    """Farm produce that came with neither a commitment certificate nor a test report and entered on the market's
+    own negative rapid tests."""
 
     def __post_init__(self) -> None:
         if isinstance(self.quantity_g, bool) or not 0 < self.quantity_g <= MAX_BATCH_GRAMS:
             raise ValueError(f"a batch weighs 1 g to {MAX_BATCH_GRAMS} g, not {self.quantity_g!r}")
         if not REGION_CODE.fullmatch(self.origin_code):
             raise ValueError(f"origin region code {self.origin_code!r}: six digits of GB/T 2260, e.g. 370783")
-        if not self.certificates:
-            raise ValueError("a batch comes with its certificates")
+        if not self.certificates and not self.admitted_by_test:
+            raise ValueError("a batch comes with its certificates, or is admitted on the market's rapid tests")
 
     def blocked_at(self, at: datetime) -> bool:
         return self.block is not None and self.block.at <= at
-
-
-class RapidTestResult(StrEnum):
-    PASS = "pass"
-    FAIL = "fail"
-
-    @property
-    def label_zh(self) -> str:
-        return "合格" if self is RapidTestResult.PASS else "不合格"
-
-
-@dataclass(frozen=True)
-class RapidTest:
-    """One rapid test (快检) of a batch, e.g. pesticide residue by enzyme inhibition, 抑制率 12.5%."""
-
-    batch_id: str
-    item: str
-    method: str
-    result: RapidTestResult
-    value: str | None
-    tester: str
-    tested_at: datetime
-
-
-def latest_tests(tests: Iterable[RapidTest]) -> list[RapidTest]:
-    """The latest test of each item (a retest replaces the earlier result), by item."""
-    latest: dict[str, RapidTest] = {}
-    for test in tests:
-        known = latest.get(test.item)
-        if known is None or test.tested_at >= known.tested_at:
-            latest[test.item] = test
-    return [latest[item] for item in sorted(latest)]
-
-
-def standing_failures(tests: Iterable[RapidTest]) -> list[RapidTest]:
-    """The failed tests no passing retest of the same item has overturned since (by item)."""
-    return [test for test in latest_tests(tests) if test.result is RapidTestResult.FAIL]
 
 
 def predates_arrival(test: RapidTest, batch: Batch) -> bool:
@@ -343,6 +306,16 @@ def block_batch(batch: Batch, at: datetime, reason: str, by: str, cause: BlockCa
     if not reason:
         raise ValueError("a recall says why")
     return replace(batch, block=Block(at, reason, by, cause))
+
+
+def stop_cause(test: RapidTest) -> BlockCause | None:
+    """Whether a rapid test stops its batch, and as what: a positive recalls it, a suspected positive holds it until
+    the laboratory reports; a negative stops nothing."""
+    if test.failed:
+        return BlockCause.FAILED_TEST
+    if test.awaiting_laboratory:
+        return BlockCause.SUSPECTED_TEST
+    return None
 
 
 class ReleaseRefusal(StrEnum):
@@ -385,10 +358,6 @@ def with_quantity(batch: Batch, quantity_g: int) -> Batch:
         raise UnchangedQuantity(f"batch {batch.batch_id!r} was received with {quantity_g} g already: "
                                 "nothing to correct")
     return replace(batch, quantity_g=quantity_g)
-
-
-def failed_test_reason(test: RapidTest) -> str:
-    return f"快检不合格：{test.item}" + (f"（{test.value}）" if test.value else "")
 
 
 @dataclass(frozen=True)

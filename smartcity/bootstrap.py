@@ -173,7 +173,10 @@ def build_services(settings: Settings, engine: AsyncEngine, mqtt_url: str, store
     market_settings = MarketSettings(public_base_url=settings.public_base_url,
                                      trusted_proxies=settings.trusted_proxy_list,
                                      scan_dir=settings.data_dir / "market-scans",
-                                     max_scan_bytes=settings.market_max_scan_bytes)
+                                     max_scan_bytes=settings.market_max_scan_bytes,
+                                     complaint_days=settings.market_complaint_days,
+                                     complaint_dir=settings.data_dir / "market-complaints",
+                                     max_complaint_photo_bytes=settings.market_max_complaint_photo_bytes)
     market = MarketService(engine, downlink, store, clock, market_settings, outbox=Outbox())
     feeds = (
         ServiceFeed(endpoint, f"{client_id}-access"[:64], DeviceKind.GATE, access, protocol=settings.mqtt_protocol),

@@ -46,19 +46,26 @@ from market.pages.form_fields import (
     text_field,
 )
 from market.pages.wording import kilograms
+from market.rapid_tests import (
+    STANDARD_ITEMS,
+    UNITS,
+    LaboratoryResult,
+    LaboratoryVerdict,
+    TestOutcome,
+    TypedTest,
+)
 from market.scale_delivery import Delivery
 from market.service import Conflict, FieldsRefused, MarketService, NotFound, Refused, TestBeforeArrival, Unchanged
 from market.tracing import (
     Batch,
     ProductCategory,
-    RapidTest,
-    RapidTestResult,
     Sale,
     standing_failures,
 )
+from market.web.schemas import RapidTestIn
 from market.web.scope import OPERATORS, READERS
 from webkit.auth import PRINCIPAL
-from webkit.form_checks import FormState
+from webkit.form_checks import FieldWords, FormState, checked, typed
 from webkit.pages import PageProblem, form_of
 
 BATCHES_PER_PAGE: Final = 50
@@ -122,7 +129,12 @@ async def register_batch(request: web.Request) -> web.StreamResponse:
 
 _BATCH_NOTICES: Final = {
     "received": ("success", "批次已登记。请录入快检结果。"),
-    "tested": ("success", "快检结果已记录：合格。"),
+    "tested": ("success", "快检结果已记录：阴性。"),
+    "suspected": ("warning", "快检疑似阳性：批次已暂停销售（已向相关电子秤下发停售指令），等待实验室复检结果。"),
+    "tested_blocked": ("warning", "快检结果已记录；该批次此前已封控，仍停止销售。"),
+    "lab_released": ("success", "实验室复检合格：已解除暂停，已向相关电子秤下发恢复销售指令。"),
+    "lab_passed": ("success", "实验室复检合格已记录；该批次仍有其他未了结的检测或召回，仍停止销售。"),
+    "lab_failed": ("warning", "实验室复检不合格：批次保持封控，按召回处理。"),
     "recalled": ("warning", "批次已封控：已向相关电子秤下发停售指令，下方列出了该批次的全部销售。"),
     "failed_test": ("warning", "快检不合格，批次已自动封控：已向相关电子秤下发停售指令，下方列出了该批次的全部销售。"),
     "released": ("success", "已解除封控：已向相关电子秤下发恢复销售指令（unblock_batch）。"),
@@ -135,8 +147,8 @@ async def batch_page(request: web.Request) -> web.Response:
     return await _batch_page(request)
 
 
-async def _batch_page(request: web.Request, *, test_values: dict[str, str] | None = None,
-                      test_problems: Sequence[str] = (), stop_form: _StopForm | None = None,
+async def _batch_page(request: web.Request, *, test_form: FormState | None = None,
+                      lab_form: tuple[int, FormState] | None = None, stop_form: _StopForm | None = None,
                       quantity_values: dict[str, str] | None = None,
                       quantity_problems: Sequence[str] = (), status: int = 200) -> web.Response:
     service = service_of(request)
@@ -162,8 +174,13 @@ async def _batch_page(request: web.Request, *, test_values: dict[str, str] | Non
         "tab": "batches", "offset": offset,
         "next_offset": offset + SALES_PER_PAGE if offset + len(trace.sales) < trace.sales_count else None,
         "sold_share": detail.balance.sold_share, "fill_share": min(detail.balance.sold_share, Fraction(1)),
-        "test_values": test_values or {"tested_at": local_input(now_of(request)), "result": "pass"},
-        "test_problems": test_problems, "recall_reason": "", "recall_problems": (), "release_reason": "",
+        "test_form": test_form or FormState({"tested_at": local_input(now_of(request))}),
+        "test_items": [(rule.item.value, f"{rule.item.label_zh}（{rule.method.label_zh}，判定值 {rule.cutoff_text}）")
+                       for rule in (STANDARD_ITEMS[detail.batch.category] if detail.batch.category else ())],
+        "units": [(unit, unit) for unit in UNITS],
+        "lab_form": lab_form or (None, FormState()),
+        "lab_form_blank": FormState({"reported_at": local_input(now_of(request))}),
+        "recall_reason": "", "recall_problems": (), "release_reason": "",
         "release_problems": (), "releases": releases,
         **({f"{stop_form.action.form}_reason": stop_form.reason,
             f"{stop_form.action.form}_problems": stop_form.problems} if stop_form is not None else {}),
@@ -188,51 +205,103 @@ async def _block_deliveries(service: MarketService, site: str, batch: Batch, sal
     return found
 
 
+TEST_FIELDS: Final = ("item", "value", "unit", "tester", "tested_at")
+TEST_WORDS: Final = FieldWords({"item": "检测项目", "method": "检测方法", "value": "检测值", "unit": "单位",
+                                "tester": "检测人", "tested_at": "检测时间"})
+LAB_FIELDS: Final = ("verdict", "laboratory", "report_number", "reported_at")
+
+
 @market_page(*OPERATORS)
 async def record_test(request: web.Request) -> web.StreamResponse:
+    """Record a rapid test of a standard item: the value with its unit, judged by the item's cutoff; each refusal
+    (an item that does not fit the product, a value without its unit or out of range) next to its field."""
     service = service_of(request)
     site = site_of(request)
     batch_id = request.match_info["batch_id"]
     now = now_of(request)
     form = await form_of(request)
-    values = {name: form.get(name, "").strip()[:200] for name in ("item", "method", "result", "value", "tester",
-                                                                    "tested_at")}
-    problems: list[str] = []
-    fields: dict[str, str] = {}
-    for name, label in (("item", "检测项目"), ("method", "检测方法"), ("tester", "检测人")):
-        try:
-            fields[name] = text_field(values[name], label, 64)
-        except InputProblem as problem:
-            problems.append(f"{label}：{problem}")
+    state = typed(form, TEST_FIELDS, codes=("value", "unit", "tested_at"))
+    accepts = form.get("seller_accepts") == "yes"
+    tested_at = now
     try:
-        value = text_field(values["value"], "检测值", 64, required=False) or None
-        tested_at = moment_from_local(values["tested_at"]) or now
+        tested_at = moment_from_local(state.values["tested_at"]) or now
         if tested_at > now + timedelta(minutes=5):
-            raise InputProblem("检测时间不能晚于现在")
+            state.refuse("tested_at", "检测时间不能晚于现在")
     except InputProblem as problem:
-        problems.append(str(problem))
-        value, tested_at = None, now
-    try:
-        result = RapidTestResult(values["result"])
-    except ValueError:
-        problems.append("检测结果：请选择合格或不合格")
-        result = RapidTestResult.PASS
-    if problems:
-        return await _batch_page(request, test_values=values, test_problems=problems, status=422)
-    test = RapidTest(batch_id, fields["item"], fields["method"], result, value, fields["tester"], tested_at)
+        state.refuse("tested_at", str(problem))
+    data = checked(RapidTestIn, state, TEST_WORDS, tested_at=tested_at, seller_accepts=accepts)
+    if data is None or state.failed:
+        return await _batch_page(request, test_form=state, status=422)
+    test = TypedTest(batch_id, data.item.value, None, state.values["value"], data.unit, data.tester,
+                     data.tested_at, accepts)
     try:
         recorded = await service.record_test(site, test, request[PRINCIPAL].subject, now)
     except NotFound:
         raise PageProblem(404, f"没有批次 {batch_id}，链接可能有误。", title="批次不存在") from None
+    except FieldsRefused as refused:
+        for refusal in refused.problems:
+            state.refuse(refusal.field, refusal.message_zh)
+        return await _batch_page(request, test_form=state, status=422)
     except TestBeforeArrival as early:
         arrived = early.arrived_at.astimezone(MARKET_TZ).strftime("%Y-%m-%d %H:%M")
-        return await _batch_page(request, test_values=values, status=422,
-                                 test_problems=[f"检测时间不能早于该批次到货时间（{arrived}）"])
+        state.refuse("tested_at", f"检测时间不能早于该批次到货时间（{arrived}）")
+        return await _batch_page(request, test_form=state, status=422)
     except Refused as refused:
-        return await _batch_page(request, test_values=values, test_problems=[f"未被接受：{refused}"], status=422)
-    notice = "failed_test" if recorded.recall is not None else "tested" if result is RapidTestResult.PASS else ""
+        state.general.append(f"未被接受：{refused}")
+        return await _batch_page(request, test_form=state, status=422)
+    outcome = recorded.test.outcome
+    notice = {TestOutcome.NEGATIVE: "tested", TestOutcome.SUSPECTED_POSITIVE: "suspected",
+              TestOutcome.POSITIVE: "failed_test"}[outcome]
+    if outcome is not TestOutcome.NEGATIVE and recorded.recall is None:
+        notice = "tested_blocked"  # the batch was stopped already
     raise web.HTTPSeeOther(f"/market/{site}/manage/batches/{quote(batch_id)}?notice={notice}#"
                            + ("recall" if recorded.recall else "tests"))
+
+
+@market_page(*OPERATORS)
+async def record_laboratory(request: web.Request) -> web.StreamResponse:
+    """The laboratory's result on a suspected positive: pass lets the batch go (when nothing else stands), fail
+    keeps it stopped as a recall."""
+    service = service_of(request)
+    site = site_of(request)
+    batch_id = request.match_info["batch_id"]
+    test_id = request.match_info["test_id"]
+    now = now_of(request)
+    if not test_id.isdigit() or len(test_id) > 12:
+        raise PageProblem(404, f"批次 {batch_id} 没有这条快检记录。", title="快检记录不存在")
+    state = typed(await form_of(request), LAB_FIELDS, codes=("report_number", "reported_at"))
+    try:
+        verdict = LaboratoryVerdict(state.values["verdict"])
+    except ValueError:
+        state.refuse("verdict", "请选择复检结论")
+        verdict = LaboratoryVerdict.PASS
+    for name, label in (("laboratory", "检测机构"), ("report_number", "报告编号")):
+        if not state.values[name]:
+            state.refuse(name, f"请填写{label}")
+        elif len(state.values[name]) > (100 if name == "laboratory" else 64):
+            state.refuse(name, f"{label}太长")
+    reported_at = now
+    try:
+        reported_at = moment_from_local(state.values["reported_at"]) or now
+    except InputProblem as problem:
+        state.refuse("reported_at", str(problem))
+    if state.failed:
+        return await _batch_page(request, lab_form=(int(test_id), state), status=422)
+    result = LaboratoryResult(verdict, state.values["laboratory"], state.values["report_number"], reported_at,
+                              request[PRINCIPAL].subject)
+    try:
+        outcome = await service.record_laboratory(site, batch_id, int(test_id), result, now)
+    except NotFound:
+        raise PageProblem(404, f"批次 {batch_id} 没有这条快检记录。", title="快检记录不存在") from None
+    except Conflict:
+        state.general.append("这条快检记录不是待复检的疑似阳性，或已录入复检结果。")
+        return await _batch_page(request, lab_form=(int(test_id), state), status=409)
+    except Refused:
+        state.refuse("reported_at", "报告时间须在快检之后、现在之前")
+        return await _batch_page(request, lab_form=(int(test_id), state), status=422)
+    notice = "lab_failed" if verdict is LaboratoryVerdict.FAIL else (
+        "lab_released" if outcome.deliveries or outcome.batch.block is None else "lab_passed")
+    raise web.HTTPSeeOther(f"/market/{site}/manage/batches/{quote(batch_id)}?notice={notice}#tests")
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ from market.pages.batches import (
     batches_page,
     correct_quantity,
     recall_batch,
+    record_laboratory,
     record_test,
     register_batch,
     release_batch,
@@ -26,6 +27,16 @@ from market.pages.choosing import (
     PUBLIC_TRACE_PATH,
     markets_page,
     public_markets_page,
+)
+from market.pages.complaints import (
+    act_on_complaint,
+    complaint_form_page,
+    complaint_lookup_page,
+    complaint_page,
+    complaint_photo,
+    complaint_status_page,
+    complaints_page,
+    file_complaint,
 )
 from market.pages.context import MARKET_PAGES, MarketPages
 from market.pages.documents import add_document, document_scan, keep_scan
@@ -41,6 +52,7 @@ from market.pages.stall_forms import (
     set_staff,
 )
 from market.pages.stalls import stall_page, stalls_page, void_document
+from market.pages.test_board import test_board_page
 from market.pages.trace_lookup import trace_form_page, trace_result_page
 from market.pages.vendors import add_vendor, set_farmer, vendor_page, vendors_page
 from market.pages.wording import (
@@ -92,6 +104,15 @@ def mount_market_pages(app: web.Application, service: MarketService, site: str, 
     manage = market + "/manage"
     pages.add_get(market + "/prices", price_board_page)
     pages.add_get(market + "/trace", trace_form_page)
+    pages.add_get(market + "/tests", test_board_page)
+    pages.add_get(market + "/complaints/new", complaint_form_page)
+    pages.add_post(market + "/complaints/new", file_complaint)
+    pages.add_get(market + "/complaints/status", complaint_lookup_page)
+    pages.add_get(market + "/complaints/status/{reference}", complaint_status_page)
+    pages.add_get(manage + "/complaints", complaints_page)
+    pages.add_get(manage + "/complaints/{complaint_id}", complaint_page)
+    pages.add_post(manage + "/complaints/{complaint_id}/state", act_on_complaint)
+    pages.add_get(manage + "/complaints/{complaint_id}/photo", complaint_photo)
     pages.add_get(market + "/trace/{trace_code:.+}", trace_result_page)
     pages.add_get(CHOOSER_PATH, markets_page)
     pages.add_get(PUBLIC_PRICES_PATH, public_markets_page)
@@ -117,6 +138,7 @@ def mount_market_pages(app: web.Application, service: MarketService, site: str, 
     pages.add_post(manage + "/batches", register_batch)
     pages.add_get(manage + "/batches/{batch_id}", batch_page)
     pages.add_post(manage + "/batches/{batch_id}/tests", record_test)
+    pages.add_post(manage + "/batches/{batch_id}/tests/{test_id}/laboratory", record_laboratory)
     pages.add_post(manage + "/batches/{batch_id}/recall", recall_batch)
     pages.add_post(manage + "/batches/{batch_id}/release", release_batch)
     pages.add_post(manage + "/batches/{batch_id}/quantity", correct_quantity)

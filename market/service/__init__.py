@@ -3,6 +3,7 @@ the web API, the pages, the demo and the composition root use: the service, its 
 of its use cases and the refusals it raises."""
 
 from market.service.batches import BatchDetail
+from market.service.complaints import ComplaintDetail, ComplaintForm
 from market.service.directory import ScaleOverview, StallOverview
 from market.service.errors import (
     Conflict,
@@ -17,6 +18,7 @@ from market.service.lookup import no_market
 from market.service.market_service import MarketService
 from market.service.oversight import LicenceProblem
 from market.service.prices import PriceHistory, PriceItem, Publication
+from market.service.rapid_testing import LaboratoryOutcome, TestBoard, TestLine
 from market.service.recall import Recall, RecordedTest, Release
 from market.service.settings import MarketSettings
 from market.service.stall_screen import DisplayBatch, StallDisplay
@@ -24,9 +26,12 @@ from market.service.trace_queries import PublicTrace
 
 __all__ = [
     "BatchDetail",
+    "ComplaintDetail",
+    "ComplaintForm",
     "Conflict",
     "DisplayBatch",
     "FieldsRefused",
+    "LaboratoryOutcome",
     "LicenceProblem",
     "MarketService",
     "MarketSettings",
@@ -44,6 +49,8 @@ __all__ = [
     "StallDisplay",
     "StallOverview",
     "TestBeforeArrival",
+    "TestBoard",
+    "TestLine",
     "Unchanged",
     "no_market",
 ]

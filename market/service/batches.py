@@ -5,12 +5,15 @@ their tests and mass balance, and their quantity corrected when mistyped."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from market.corrections import Correction, CorrectionKind
+from market.rapid_tests import TypedTest, judged_test
+from market.refusals import FieldProblem
 from market.service.errors import Conflict, FieldsRefused, Refused, Unchanged
 from market.service.lookup import existing_batch, existing_market, existing_stall
 from market.service.oversight import raise_findings
@@ -21,6 +24,7 @@ from market.tracing import (
     MassBalance,
     RapidTest,
     UnchangedQuantity,
+    by_test,
     default_category,
     intake_problems,
     oversold_finding,
@@ -47,25 +51,44 @@ class Batches:
         self._engine = engine
         self._settings = settings
 
-    async def receive_batch(self, site: str, batch: Batch, by: str, now: datetime) -> Batch:
+    async def receive_batch(self, site: str, batch: Batch, by: str, now: datetime,
+                            typed_tests: Sequence[TypedTest] = ()) -> Batch:
         """Receive a batch: of the category it says, else its stall's trade's (a meat stall's batch says which
         meat); refused with each field's reason (:class:`FieldsRefused`) when its origin is no division or its
-        certificates do not fit the product. Answers the batch as received."""
+        certificates do not fit the product. ``tests``: the market's rapid tests done at intake, recorded with it
+        (all negative); farm produce that came with neither a commitment certificate nor a test report enters on
+        them. Answers the batch as received."""
         if batch.block is not None:
             raise Refused("a batch is received open; recall it afterwards")
         if batch.arrived_at > now + timedelta(minutes=5):
             raise Refused("a batch cannot arrive in the future")
+        for typed in typed_tests:
+            if typed.tested_at > now + timedelta(minutes=5) or typed.tested_at < batch.arrived_at:
+                raise FieldsRefused([FieldProblem("tests", "an intake test is done between arrival and now",
+                                                  "入场快检时间须在到货之后、现在之前")])
         async with self._engine.begin() as connection:
             repository = MarketRepository(connection)
             stall = await existing_stall(repository, site, batch.stall)
             if batch.category is None:
                 batch = replace(batch, category=default_category(stall.stall_type))
-            problems = intake_problems(batch, self._settings.divisions)
+            tests: list[RapidTest] = []
+            problems: list[FieldProblem] = []
+            for index, typed in enumerate(typed_tests):
+                read = judged_test(batch.category, replace(typed, batch_id=batch.batch_id), f"tests.{index}.")
+                if isinstance(read, list):
+                    problems.extend(read)
+                else:
+                    tests.append(read)
+            problems = problems or intake_problems(batch, self._settings.divisions, tests)
             if problems:
                 raise FieldsRefused(problems)
+            if batch.category is not None and by_test(batch.category, batch.certificates):
+                batch = replace(batch, admitted_by_test=True)
             if await repository.batch(site, batch.batch_id) is not None:
                 raise Conflict(f"batch {batch.batch_id!r} was received already")
             await repository.add_batch(site, batch, by, now)
+            for test in tests:
+                await repository.add_test(site, test, now)
         log.info("batch received", extra={"site": site, "batch": batch.batch_id, "stall": batch.stall,
                                           "quantity_g": batch.quantity_g,
                                           "certificates": [c.kind.value for c in batch.certificates]})

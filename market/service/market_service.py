@@ -14,7 +14,7 @@ Both are idempotent: a redelivered record is one sale, a redelivered ack changes
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Iterable, Sequence
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -22,19 +22,24 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from devices.contract import UplinkModel
 from devices.topics import DeviceTopic
 from gateway.outputs import TimeSeriesStore
+from market.complaints import Complaint, ComplaintAction, ComplaintState
 from market.corrections import CorrectionKind, RecordedCorrection
 from market.findings import FindingKind, RecordedFinding
 from market.licences import Document, LicencePolicy, RecordedDocument, StaffMember
 from market.pricing import BoardLine, PublishedPrice
+from market.rapid_tests import LaboratoryResult, TypedTest
+from market.refusals import FieldProblem
 from market.scale_delivery import Delivery, DeliveryStatus
 from market.scans import ScanType
 from market.service.batches import BatchDetail, Batches
 from market.service.command_delivery import CommandDelivery
+from market.service.complaints import ComplaintDetail, ComplaintForm, Complaints
 from market.service.directory import MarketDirectory, ScaleOverview, StallOverview
 from market.service.licence_check import LicenceCheck
 from market.service.notices import MarketNotices
 from market.service.oversight import LicenceProblem, Oversight
 from market.service.prices import PriceHistory, PriceItem, Prices, Publication
+from market.service.rapid_testing import LaboratoryOutcome, RapidTesting, TestBoard, TestLine
 from market.service.recall import Recall, Recalls, RecordedTest, Release
 from market.service.settings import MarketSettings
 from market.service.stall_screen import StallDisplay, StallScreen
@@ -70,6 +75,8 @@ class MarketService:
         self._traces = TraceQueries(engine, self.settings)
         notices = MarketNotices(outbox)
         self._recalls = Recalls(engine, self._commands, self._traces, notices)
+        self._testing = RapidTesting(engine, self._commands)
+        self._complaints = Complaints(engine, self.settings)
         self._screen = StallScreen(engine, self.settings)
         self._oversight = Oversight(engine, self.settings)
         self._uplinks = ScaleUplinks(engine, self._commands, clock, self.settings, notices)
@@ -183,10 +190,12 @@ class MarketService:
 
     # -- batches, rapid tests, recall and release ---------------------------------------------------
 
-    async def receive_batch(self, site: str, batch: Batch, by: str, now: datetime) -> Batch:
+    async def receive_batch(self, site: str, batch: Batch, by: str, now: datetime,
+                            tests: Sequence[TypedTest] = ()) -> Batch:
         """Receive a batch (its category, when it says none, its stall's trade's); :class:`FieldsRefused` with each
-        field's reason when its origin or its certificates do not pass."""
-        return await self._batches.receive_batch(site, batch, by, now)
+        field's reason when its origin or its certificates do not pass. ``tests``: the market's rapid tests at
+        intake (farm produce without a commitment certificate or test report enters on them, all negative)."""
+        return await self._batches.receive_batch(site, batch, by, now, tests)
 
     async def batches(self, site: str, stall: str | None, limit: int, offset: int) -> list[Batch]:
         return await self._batches.batches(site, stall, limit, offset)
@@ -198,8 +207,27 @@ class MarketService:
                                now: datetime) -> BatchDetail:
         return await self._batches.correct_quantity(site, batch_id, quantity_g, reason, by, now)
 
-    async def record_test(self, site: str, test: RapidTest, by: str, now: datetime) -> RecordedTest:
+    async def record_test(self, site: str, test: RapidTest | TypedTest, by: str, now: datetime) -> RecordedTest:
+        """Record a rapid test (as typed: judged against the batch's standard items first, :class:`FieldsRefused`
+        with each field's problem); a positive recalls the batch, a suspected positive holds it for the
+        laboratory."""
+        if isinstance(test, TypedTest):
+            test = await self._testing.read_test(site, test)
         return await self._recalls.record_test(site, test, by, now)
+
+    async def record_laboratory(self, site: str, batch_id: str, test_id: int, laboratory: LaboratoryResult,
+                                now: datetime) -> LaboratoryOutcome:
+        """The laboratory's result on a suspected positive: pass lets the batch go (when nothing else stands),
+        fail keeps it stopped as a recall."""
+        return await self._testing.record_laboratory(site, batch_id, test_id, laboratory, now)
+
+    async def test_board(self, site: str, day: date) -> TestBoard:
+        """The market's tests of a market day (农残检测公示)."""
+        return await self._testing.test_board(site, day)
+
+    async def stall_tests(self, site: str, stall: str, since: datetime, until: datetime, limit: int
+                          ) -> list[TestLine]:
+        return await self._testing.stall_tests(site, stall, since, until, limit)
 
     async def recall(self, site: str, batch_id: str, reason: str, by: str, now: datetime) -> Recall:
         return await self._recalls.recall(site, batch_id, reason, by, now)
@@ -237,6 +265,32 @@ class MarketService:
     async def corrections(self, site: str, kinds: Iterable[CorrectionKind] | None, subject: str | None, limit: int,
                           offset: int) -> list[RecordedCorrection]:
         return await self._oversight.corrections(site, kinds, subject, limit, offset)
+
+    # -- shoppers' complaints ----------------------------------------------------------------------
+
+    async def file_complaint(self, site: str, form: ComplaintForm, now: datetime) -> Complaint:
+        """A shopper's complaint (public); :class:`FieldsRefused` with each field's reason, nothing kept then."""
+        return await self._complaints.file(site, form, now)
+
+    def complaint_photo_problem(self, content: bytes) -> FieldProblem | None:
+        return self._complaints.photo_problem(content)
+
+    async def complaint_by_reference(self, site: str, reference: str) -> Complaint:
+        return await self._complaints.by_reference(site, reference)
+
+    async def complaints(self, site: str, states: frozenset[ComplaintState] | None, limit: int, offset: int
+                         ) -> list[Complaint]:
+        return await self._complaints.complaints(site, states, limit, offset)
+
+    async def complaint_detail(self, site: str, complaint_id: int) -> ComplaintDetail:
+        return await self._complaints.detail(site, complaint_id)
+
+    async def act_on_complaint(self, site: str, complaint_id: int, action: ComplaintAction, outcome: str | None,
+                               by: str, now: datetime) -> Complaint:
+        return await self._complaints.act(site, complaint_id, action, outcome, by, now)
+
+    async def complaint_photo(self, site: str, complaint_id: int) -> tuple[Complaint, bytes]:
+        return await self._complaints.photo(site, complaint_id)
 
     # -- the scales' side -------------------------------------------------------------------------------
 

@@ -5,7 +5,7 @@ goes to each scale that may sell the batch, after the transaction committed."""
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -23,14 +23,14 @@ from market.tracing import (
     BlockCause,
     ForwardTrace,
     RapidTest,
-    RapidTestResult,
     ReleaseRefusal,
     block_batch,
-    failed_test_reason,
     predates_arrival,
     release_batch,
     release_refusal,
     standing_failures,
+    stop_cause,
+    stop_reason,
 )
 
 log = logging.getLogger(__name__)
@@ -77,14 +77,15 @@ class Recalls:
             batch = await existing_batch(repository, site, test.batch_id)
             if predates_arrival(test, batch):
                 raise TestBeforeArrival(batch)
-            await repository.add_test(site, test, now)
-            blocks = test.result is RapidTestResult.FAIL and batch.block is None
-            if blocks:
-                outbox.deliveries.extend(await self._block(repository, site, batch, failed_test_reason(test), by,
-                                                           BlockCause.FAILED_TEST, now))
+            test = replace(test, test_id=await repository.add_test(site, test, now))
+            cause = stop_cause(test)
+            blocks = cause is not None and batch.block is None
+            if cause is not None and blocks:  # a positive or suspected positive stops the batch: say so
+                outbox.deliveries.extend(await self._block(repository, site, batch, stop_reason(test), by, cause,
+                                                           now))
                 await self._notices.test_failed(repository, site, batch, test, now)
-        log.info("rapid test recorded", extra={"site": site, "batch": test.batch_id, "item": test.item,
-                                               "result": test.result.value})
+        log.info("rapid test recorded", extra={"site": site, "batch": test.batch_id, "item": test.key,
+                                               "outcome": test.outcome.value})
         if not blocks:
             return RecordedTest(test, None)
         deliveries = await self._commands.dispatch(outbox.deliveries, now)
@@ -118,8 +119,8 @@ class Recalls:
                 raise Refused("say why the block is lifted")
             if refusal is ReleaseRefusal.FAILED_TEST_STANDS:
                 items = ", ".join(test.item for test in standing_failures(tests))
-                raise Refused(f"batch {batch_id!r} failed a rapid test ({items}) and no later test of it passed: "
-                              "retest first")
+                raise Refused(f"batch {batch_id!r} failed a rapid test or waits for a laboratory result ({items}) "
+                              "and no later test of it passed: retest first")
             block = batch.block
             assert block is not None
             if not await repository.release(site, batch):

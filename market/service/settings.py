@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 
+from market.complaints import DEFAULT_COMPLAINT_DAYS
 from market.divisions import Divisions, shipped_divisions
 from market.licences import DEFAULT_WARNING_DAYS
 from market.rate_limit import RateLimit
@@ -44,6 +45,14 @@ class MarketSettings:
     """Where licence scans are kept (``<data dir>/market-scans``: a folder per market); None: none are taken."""
     max_scan_bytes: int = DEFAULT_MAX_SCAN_BYTES
     """The largest scan or photo of a licence taken (SC_MARKET_MAX_SCAN_BYTES)."""
+    complaint_days: int = DEFAULT_COMPLAINT_DAYS
+    """How many days the operator has to answer a complaint (SC_MARKET_COMPLAINT_DAYS)."""
+    complaint_rate: RateLimit = field(default_factory=lambda: RateLimit(capacity=5, refill_per_minute=2))
+    """Complaints filed and looked up per client address (a bucket of its own, stricter than the trace lookup's)."""
+    complaint_dir: Path | None = None
+    """Where complaints' photos are kept (``<data dir>/market-complaints``); None: a photo is refused."""
+    max_complaint_photo_bytes: int = DEFAULT_MAX_SCAN_BYTES
+    """The largest photo a complaint takes (SC_MARKET_MAX_COMPLAINT_PHOTO_BYTES)."""
     divisions: Divisions = field(default_factory=shipped_divisions, repr=False)
     """The GB/T 2260 list a batch's origin is checked against (the one shipped in market/data)."""
 
@@ -52,4 +61,8 @@ class MarketSettings:
             raise ValueError("board_trend_ttl: 0 to 1 hour")
         if not 1024 <= self.max_scan_bytes <= MAX_SCAN_BYTES_LIMIT:
             raise ValueError(f"max_scan_bytes: 1 KiB to {MAX_SCAN_BYTES_LIMIT // 1024**2} MiB")
+        if not 1024 <= self.max_complaint_photo_bytes <= MAX_SCAN_BYTES_LIMIT:
+            raise ValueError(f"max_complaint_photo_bytes: 1 KiB to {MAX_SCAN_BYTES_LIMIT // 1024**2} MiB")
+        if not 1 <= self.complaint_days <= 60:
+            raise ValueError("complaint_days: 1 to 60")
         object.__setattr__(self, "trusted_proxy_networks", trusted_networks(self.trusted_proxies))

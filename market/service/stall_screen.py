@@ -5,10 +5,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
+from typing import Final
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from market.complaints import PublishedOutcome, published
 from market.licences import StaffMember, StallLicenceStatus
 from market.market_time import day_bounds, market_day
 from market.pricing import PublishedPrice, prices_in_force
@@ -18,6 +20,11 @@ from market.service.settings import MarketSettings
 from market.stalls import Market, Stall, Vendor
 from market.storage import MarketRepository
 from market.tracing import Batch, RapidTest, current_batch, latest_tests
+
+RECENT_TESTS: Final = 10
+PUBLISHED_OUTCOMES: Final = 10
+"""The closed complaints a stall's page shows (latest first)."""
+RECENT_TESTS_SPAN: Final = timedelta(days=7)
 
 
 @dataclass(frozen=True)
@@ -36,6 +43,10 @@ class StallDisplay:
     batches: list[DisplayBatch]
     day: date
     staff: tuple[StaffMember, ...] = ()
+    recent_tests: tuple[tuple[RapidTest, Batch], ...] = ()
+    """The stall's latest rapid tests (the last week's, newest first), whatever batch they were of."""
+    complaint_outcomes: tuple[PublishedOutcome, ...] = ()
+    """The stall's closed complaints as published: anonymised, latest first."""
 
 
 class StallScreen:
@@ -60,10 +71,14 @@ class StallScreen:
             current = [batch for plu in sorted({b.plu for b in recent})
                        if (batch := current_batch(recent, stall_code, plu, now)) is not None]
             tests = await repository.tests(site, [b.batch_id for b in current])
+            recent_tests = await repository.tests_between(site, now - RECENT_TESTS_SPAN, now + timedelta(minutes=5),
+                                                          stall=stall_code, limit=RECENT_TESTS)
+            closed = await repository.closed_complaints(site, stall_code, PUBLISHED_OUTCOMES)
         prices = sorted(todays, key=lambda p: (p.plu, p.effective_from))
         return StallDisplay(market, stall, overview.vendor, overview.licences, _current_and_later(prices, now),
                             [DisplayBatch(b, latest_tests(tests[b.batch_id])) for b in current], today,
-                            overview.staff)
+                            overview.staff, tuple(recent_tests),
+                            tuple(o for c in closed if (o := published(c, market_day)) is not None))
 
 
 def _current_and_later(prices: Sequence[PublishedPrice], now: datetime) -> list[PublishedPrice]:

@@ -5,6 +5,7 @@ raise a finding, all in one transaction)."""
 from __future__ import annotations
 
 from market.storage.audit import CorrectionRepository, FindingRepository
+from market.storage.complaints import ComplaintRepository
 from market.storage.deliveries import DeliveryRepository
 from market.storage.directory import SiteRepository, StallRepository, VendorRepository
 from market.storage.prices import PriceRepository
@@ -12,5 +13,5 @@ from market.storage.tracing import BatchRepository, SaleRepository
 
 
 class MarketRepository(SiteRepository, VendorRepository, StallRepository, PriceRepository, DeliveryRepository,
-                       BatchRepository, SaleRepository, FindingRepository, CorrectionRepository):
+                       BatchRepository, SaleRepository, FindingRepository, CorrectionRepository, ComplaintRepository):
     """Each base is a complete repository of one aggregate on the same connection; none calls another."""

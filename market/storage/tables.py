@@ -1,6 +1,7 @@
 """The market's tables (SQLAlchemy Core): markets (with their own licence policy), vendors and their documents,
 stalls (what each sells) with their staff rosters and who held them when, scales, published prices, command
-deliveries, batches with their certificates, rapid tests, sales, findings and operators' corrections.
+deliveries, batches with their certificates, rapid tests, sales, findings, operators' corrections and shoppers'
+complaints.
 
 They mirror market/migrations (a test compares them). Money is integer fen (BIGINT where an amount may
 pass 2^31), weight integer grams, times aware UTC.
@@ -180,6 +181,7 @@ batches = Table(
     Column("blocked_by", String(64), nullable=True),
     Column("block_cause", String(16), nullable=True),
     Column("category", String(32), nullable=True),
+    Column("admitted_by_test", Boolean(), nullable=False, server_default=false()),
     ForeignKeyConstraint(["site", "stall"], ["market_stalls.site", "market_stalls.stall"]),
     Index("market_batches_by_stall_plu", "site", "stall", "plu", "arrived_at"),
 )
@@ -201,11 +203,23 @@ rapid_tests = Table(
     Column("batch_id", String(64), nullable=False),
     Column("item", String(64), nullable=False),
     Column("method", String(64), nullable=False),
-    Column("result", String(8), nullable=False),
+    Column("result", String(8), nullable=False),  # pass/fail as before; ``outcome`` says what the test found
     Column("value", String(64), nullable=True),
     Column("tester", String(64), nullable=False),
     Column("tested_at", UtcDateTime(), nullable=False),
     Column("recorded_at", UtcDateTime(), nullable=False),
+    # a standard item's reading (empty for tests recorded before items were data)
+    Column("item_code", String(32), nullable=True),
+    Column("method_code", String(32), nullable=True),
+    Column("measured", String(24), nullable=True),  # a Decimal as text: exact on both databases
+    Column("unit", String(8), nullable=True),
+    Column("cutoff", String(24), nullable=True),
+    Column("outcome", String(24), nullable=True),  # NULL (never written): from ``result``
+    Column("lab_verdict", String(8), nullable=True),
+    Column("lab_name", String(100), nullable=True),
+    Column("lab_report", String(64), nullable=True),
+    Column("lab_reported_at", UtcDateTime(), nullable=True),
+    Column("lab_recorded_by", String(64), nullable=True),
     ForeignKeyConstraint(["site", "batch_id"], ["market_batches.site", "market_batches.batch_id"]),
     Index("market_rapid_tests_by_batch", "site", "batch_id"),
 )
@@ -262,4 +276,29 @@ corrections = Table(
     Column("detail", JSON(), nullable=False),
     Index("market_corrections_by_subject", "site", "kind", "subject"),
     Index("market_corrections_by_time", "site", "corrected_at"),
+)
+
+complaints = Table(
+    "market_complaints", metadata,
+    Column("complaint_id", Integer(), primary_key=True, autoincrement=True),
+    Column("site", String(64), nullable=False),
+    Column("reference", String(16), nullable=False),
+    Column("stall", String(32), nullable=False),
+    Column("trace_code", String(64), nullable=True),
+    Column("category", String(16), nullable=False),
+    Column("text", String(1000), nullable=False),
+    Column("photo_name", String(40), nullable=True),
+    Column("photo_type", String(32), nullable=True),
+    Column("photo_bytes", Integer(), nullable=True),
+    Column("filed_at", UtcDateTime(), nullable=False),
+    Column("deadline", UtcDateTime(), nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("handled_by", String(64), nullable=True),
+    Column("outcome", String(500), nullable=True),
+    Column("updated_at", UtcDateTime(), nullable=True),
+    Column("closed_at", UtcDateTime(), nullable=True),
+    ForeignKeyConstraint(["site", "stall"], ["market_stalls.site", "market_stalls.stall"]),
+    UniqueConstraint("site", "reference", name="market_complaints_reference"),
+    Index("market_complaints_by_state", "site", "state", "filed_at"),
+    Index("market_complaints_by_stall", "site", "stall", "closed_at"),
 )

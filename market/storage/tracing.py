@@ -5,10 +5,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import func, select, tuple_, update
 
+from market.rapid_tests import LaboratoryResult, LaboratoryVerdict, Reading, TestItem, TestMethod, TestOutcome
 from market.storage.prices import PricePair
 from market.storage.repository import Repository
 from market.storage.tables import batch_certificates, batches, rapid_tests, sales
@@ -31,17 +33,19 @@ class BatchRepository(Repository):
     """Batches as received (corrected quantities, blocks and releases in place) and their rapid tests."""
 
     async def add_batch(self, site: str, batch: Batch, by: str, now: datetime) -> None:
-        first = batch.certificates[0]
+        # the row's first certificate, as the first schema kept it (none: a batch admitted on the market's tests)
+        first = batch.certificates[0] if batch.certificates else None
         await self._connection.execute(batches.insert().values(
             site=site, batch_id=batch.batch_id, stall=batch.stall, plu=batch.plu, product=batch.product,
             supplier=batch.supplier, supplier_contact=batch.supplier_contact, origin_code=batch.origin_code,
             origin_name=batch.origin_name, quantity_g=batch.quantity_g,
-            certificate_type=first.kind.value, certificate_number=first.number,
+            certificate_type=first.kind.value if first else "", certificate_number=first.number if first else "",
             arrived_at=batch.arrived_at, recorded_at=now, recorded_by=by,
-            category=batch.category.value if batch.category else None))
-        await self._connection.execute(batch_certificates.insert(), [
-            {"site": site, "batch_id": batch.batch_id, "position": position, "kind": certificate.kind.value,
-             "number": certificate.number} for position, certificate in enumerate(batch.certificates)])
+            category=batch.category.value if batch.category else None, admitted_by_test=batch.admitted_by_test))
+        if batch.certificates:
+            await self._connection.execute(batch_certificates.insert(), [
+                {"site": site, "batch_id": batch.batch_id, "position": position, "kind": certificate.kind.value,
+                 "number": certificate.number} for position, certificate in enumerate(batch.certificates)])
 
     async def batch(self, site: str, batch_id: str) -> Batch | None:
         rows = await self._rows(select(batches).where(batches.c.site == site, batches.c.batch_id == batch_id))
@@ -116,10 +120,58 @@ class BatchRepository(Repository):
                                   batches.c.quantity_g == expected_g).values(quantity_g=quantity_g))
         return bool(result.rowcount)
 
-    async def add_test(self, site: str, test: RapidTest, now: datetime) -> None:
-        await self._connection.execute(rapid_tests.insert().values(
-            site=site, batch_id=test.batch_id, item=test.item, method=test.method, result=test.result.value,
-            value=test.value, tester=test.tester, tested_at=test.tested_at, recorded_at=now))
+    async def add_test(self, site: str, test: RapidTest, now: datetime) -> int:
+        """Record the test; answers its id."""
+        reading = test.reading
+        result = await self._connection.execute(rapid_tests.insert().values(
+            site=site, batch_id=test.batch_id, item=test.item[:64], method=test.method[:64],
+            result=test.result.value, value=test.value, tester=test.tester, tested_at=test.tested_at,
+            recorded_at=now, outcome=test.outcome.value,
+            item_code=reading.item.value if reading else None, method_code=reading.method.value if reading else None,
+            measured=str(reading.value) if reading else None, unit=reading.unit if reading else None,
+            cutoff=str(reading.cutoff) if reading else None).returning(rapid_tests.c.test_id))
+        return int(result.scalar_one())
+
+    async def test(self, site: str, batch_id: str, test_id: int) -> RapidTest | None:
+        rows = await self._rows(select(rapid_tests).where(rapid_tests.c.site == site,
+                                                          rapid_tests.c.batch_id == batch_id,
+                                                          rapid_tests.c.test_id == test_id))
+        return _test(rows[0]) if rows else None
+
+    async def set_laboratory(self, site: str, test_id: int, laboratory: LaboratoryResult, result: str) -> bool:
+        """Record the laboratory's result on a suspected positive, unless one was recorded meanwhile."""
+        done = await self._connection.execute(
+            update(rapid_tests).where(rapid_tests.c.site == site, rapid_tests.c.test_id == test_id,
+                                      rapid_tests.c.lab_verdict.is_(None))
+            .values(lab_verdict=laboratory.verdict.value, lab_name=laboratory.laboratory,
+                    lab_report=laboratory.report_number, lab_reported_at=laboratory.reported_at,
+                    lab_recorded_by=laboratory.recorded_by, result=result))
+        return bool(done.rowcount)
+
+    async def set_block_cause(self, site: str, batch: Batch, cause: BlockCause, reason: str) -> bool:
+        """Say why a blocked batch stays blocked (a suspected positive the laboratory confirmed: a recall now)."""
+        if batch.block is None:
+            raise ValueError("the batch is not blocked")
+        done = await self._connection.execute(
+            update(batches).where(batches.c.site == site, batches.c.batch_id == batch.batch_id,
+                                  batches.c.blocked_at == batch.block.at)
+            .values(block_cause=cause.value, block_reason=reason[:200]))
+        return bool(done.rowcount)
+
+    async def tests_between(self, site: str, since: datetime, until: datetime, *, stall: str | None = None,
+                            limit: int = 200) -> list[tuple[RapidTest, Batch]]:
+        """The tests done in [since, until) with their batches, newest first (a stall's only, when given)."""
+        statement = (select(rapid_tests).join(batches, (batches.c.site == rapid_tests.c.site)
+                                              & (batches.c.batch_id == rapid_tests.c.batch_id))
+                     .where(rapid_tests.c.site == site, rapid_tests.c.tested_at >= since,
+                            rapid_tests.c.tested_at < until))
+        if stall is not None:
+            statement = statement.where(batches.c.stall == stall)
+        rows = await self._rows(statement.order_by(rapid_tests.c.tested_at.desc(), rapid_tests.c.test_id.desc())
+                                .limit(limit))
+        tests = [_test(row) for row in rows]
+        found = await self.batches_by_id(site, [test.batch_id for test in tests])
+        return [(test, found[test.batch_id]) for test in tests]
 
     async def tests(self, site: str, batch_ids: Iterable[str]) -> dict[str, list[RapidTest]]:
         wanted = sorted(set(batch_ids))
@@ -130,9 +182,7 @@ class BatchRepository(Repository):
                                                           rapid_tests.c.batch_id.in_(wanted))
                                 .order_by(rapid_tests.c.tested_at, rapid_tests.c.test_id))
         for row in rows:
-            found[row["batch_id"]].append(RapidTest(row["batch_id"], row["item"], row["method"],
-                                                    RapidTestResult(row["result"]), row["value"], row["tester"],
-                                                    row["tested_at"]))
+            found[row["batch_id"]].append(_test(row))
         return found
 
 
@@ -199,10 +249,27 @@ def _batch(row: Mapping[str, Any], certificates: Sequence[Certificate]) -> Batch
         block = Block(row["blocked_at"], row["block_reason"], row["blocked_by"], BlockCause(row["block_cause"]))
     # a batch whose certificates are not in their table (written by code older than the table, after its
     # migration): the one the batch row keeps
-    held = tuple(certificates) or (Certificate(CertificateType(row["certificate_type"]), row["certificate_number"]),)
+    admitted_by_test = bool(row["admitted_by_test"])
+    held = tuple(certificates)
+    if not held and not admitted_by_test:
+        held = (Certificate(CertificateType(row["certificate_type"]), row["certificate_number"]),)
     return Batch(row["batch_id"], row["stall"], row["plu"], row["product"], row["supplier"], row["origin_code"],
                  row["origin_name"], int(row["quantity_g"]), held, row["arrived_at"], row["supplier_contact"], block,
-                 ProductCategory(row["category"]) if row["category"] else None)
+                 ProductCategory(row["category"]) if row["category"] else None, admitted_by_test)
+
+
+def _test(row: Mapping[str, Any]) -> RapidTest:
+    reading = None
+    if row["item_code"] is not None:
+        reading = Reading(TestItem(row["item_code"]), TestMethod(row["method_code"]), Decimal(row["measured"]),
+                          row["unit"], Decimal(row["cutoff"]))
+    outcome = TestOutcome(row["outcome"]) if row["outcome"] else RapidTestResult(row["result"]).outcome
+    laboratory = None
+    if row["lab_verdict"] is not None:
+        laboratory = LaboratoryResult(LaboratoryVerdict(row["lab_verdict"]), row["lab_name"], row["lab_report"],
+                                      row["lab_reported_at"], row["lab_recorded_by"])
+    return RapidTest(row["batch_id"], row["item"], row["method"], outcome, row["value"], row["tester"],
+                     row["tested_at"], reading, laboratory, int(row["test_id"]))
 
 
 def _sale(row: Mapping[str, Any]) -> Sale:

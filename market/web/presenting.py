@@ -5,21 +5,30 @@ and its holder's name masked); fen as yuan for people."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
 
+from market.complaints import Complaint, PublishedOutcome
 from market.corrections import RecordedCorrection
 from market.divisions import Divisions
 from market.findings import RecordedFinding
 from market.licences import Document, DocumentStatus, LicencePolicy, Offering, RecordedDocument, StaffMember
 from market.pricing import PublishedPrice
+from market.rapid_tests import quantity_text
 from market.scale_delivery import Delivery
-from market.service import BatchDetail, PublicTrace, Recall, StallDisplay, StallOverview
+from market.service import BatchDetail, ComplaintDetail, PublicTrace, Recall, StallDisplay, StallOverview, TestBoard
 from market.stalls import Market
 from market.tracing import Batch, Certificate, ForwardTrace, RapidTest, Sale
 from market.web.schemas import (
     BatchDetailOut,
     BatchOut,
     BlockOut,
+    BoardTestOut,
     CertificateOut,
+    ComplaintDetailOut,
+    ComplaintFiledOut,
+    ComplaintOut,
+    ComplaintStatusOut,
     CorrectionOut,
     DeliveryOut,
     DisplayPriceOut,
@@ -27,18 +36,22 @@ from market.web.schemas import (
     DocumentStatusOut,
     FindingOut,
     ForwardTraceOut,
+    LaboratoryOut,
     LicencePolicyOut,
     MarketOut,
     PriceOut,
     PublicBatchOut,
     PublicSaleOut,
     PublicTestOut,
+    PublishedOutcomeOut,
     RapidTestOut,
     RecallOut,
     SaleOut,
+    SaleRecordOut,
     StaffOut,
     StallDisplayOut,
     StallOut,
+    TestBoardOut,
     TraceOut,
 )
 
@@ -129,13 +142,31 @@ def price_out(price: PublishedPrice) -> PriceOut:
 
 
 def rapid_test_out(test: RapidTest) -> RapidTestOut:
-    return RapidTestOut(item=test.item, method=test.method, result=test.result.value, result_zh=test.result.label_zh,
-                        value=test.value, tester=test.tester, tested_at=test.tested_at)
+    reading, lab = test.reading, test.laboratory
+    return RapidTestOut(
+        test_id=test.test_id, item=test.item, item_code=reading.item.value if reading else None, method=test.method,
+        method_code=reading.method.value if reading else None, value=test.value,
+        measured=quantity_text(reading.value) if reading else None, unit=reading.unit if reading else None,
+        cutoff=quantity_text(reading.cutoff) if reading else None, outcome=test.outcome.value,
+        outcome_zh=test.outcome.label_zh, result=test.result.value, result_zh=test.result.label_zh,
+        verdict_zh=test.verdict_zh, tester=test.tester, tested_at=test.tested_at,
+        laboratory=LaboratoryOut(verdict=lab.verdict.value, verdict_zh=lab.verdict.label_zh, laboratory=lab.laboratory,
+                                 report_number=lab.report_number, reported_at=lab.reported_at) if lab else None)
 
 
 def _public_test_out(test: RapidTest) -> PublicTestOut:
     return PublicTestOut(item=test.item, method=test.method, result=test.result.value,
-                         result_zh=test.result.label_zh, value=test.value, tested_at=test.tested_at)
+                         result_zh=test.result.label_zh, outcome=test.outcome.value, verdict_zh=test.verdict_zh,
+                         value=test.value, tested_at=test.tested_at)
+
+
+def test_board_out(board: TestBoard) -> TestBoardOut:
+    return TestBoardOut(site=board.market.site, market=board.market.name, day=board.day, **board.counts,
+                        tests=[board_test_out(line.test, line.batch) for line in board.lines])
+
+
+def board_test_out(test: RapidTest, batch: Batch) -> BoardTestOut:
+    return BoardTestOut(stall=batch.stall, product=batch.product, **_public_test_out(test).model_dump())
 
 
 def _block_out(batch: Batch) -> BlockOut | None:
@@ -150,7 +181,7 @@ def certificate_out(certificate: Certificate) -> CertificateOut:
 
 
 def batch_out(batch: Batch, divisions: Divisions) -> BatchOut:
-    first = batch.certificates[0]
+    first = batch.certificates[0] if batch.certificates else None
     division = divisions.get(batch.origin_code)
     return BatchOut(batch_id=batch.batch_id, stall=batch.stall, plu=batch.plu, product=batch.product,
                     category=batch.category.value if batch.category else None,
@@ -158,17 +189,19 @@ def batch_out(batch: Batch, divisions: Divisions) -> BatchOut:
                     supplier=batch.supplier, supplier_contact=batch.supplier_contact, origin_code=batch.origin_code,
                     origin_name=batch.origin_name, origin_division=division.full_name if division else None,
                     quantity_g=batch.quantity_g, certificates=[certificate_out(c) for c in batch.certificates],
-                    certificate_type=first.kind.value, certificate_number=first.number,
+                    certificate_type=first.kind.value if first else "",
+                    certificate_number=first.number if first else "", admitted_by_test=batch.admitted_by_test,
                     arrived_at=batch.arrived_at, block=_block_out(batch))
 
 
 def _public_batch_out(batch: Batch, tests: Sequence[RapidTest]) -> PublicBatchOut:
-    first = batch.certificates[0]
+    first = batch.certificates[0] if batch.certificates else None
     return PublicBatchOut(batch_id=batch.batch_id, product=batch.product, supplier=batch.supplier,
                           origin_code=batch.origin_code, origin_name=batch.origin_name,
                           certificates=[certificate_out(c) for c in batch.certificates],
-                          certificate_type=first.kind.value, certificate_type_zh=first.kind.label_zh,
-                          certificate_number=first.number, arrived_at=batch.arrived_at,
+                          certificate_type=first.kind.value if first else "",
+                          certificate_type_zh=first.kind.label_zh if first else "市场快检合格入场",
+                          certificate_number=first.number if first else "", arrived_at=batch.arrived_at,
                           recalled=batch.block is not None, recall_reason=batch.block.reason if batch.block else None,
                           tests=[_public_test_out(test) for test in tests])
 
@@ -236,9 +269,52 @@ def display_out(display: StallDisplay, public_url: str) -> StallDisplayOut:
         prices=[DisplayPriceOut(plu=p.plu, product=p.product, unit_price_fen=p.unit_price_fen,
                                 effective_from=p.effective_from) for p in display.prices],
         batches=[_public_batch_out(b.batch, b.tests) for b in display.batches],
+        recent_tests=[board_test_out(test, batch) for test, batch in display.recent_tests],
+        complaint_outcomes=[outcome_out(o) for o in display.complaint_outcomes],
         complaint_hotline=display.market.complaint_hotline, public_url=public_url, day=display.day)
 
 
 def yuan(fen: int) -> str:
     """Fen as yuan for people: 680 → "6.80"; exact, no float."""
     return f"{fen // 100}.{fen % 100:02d}"
+
+
+def outcome_out(outcome: PublishedOutcome) -> PublishedOutcomeOut:
+    return PublishedOutcomeOut(category=outcome.category.value, category_zh=outcome.category.label_zh,
+                               state=outcome.state.value, state_zh=outcome.state.label_zh,
+                               filed_on=outcome.filed_on, closed_on=outcome.closed_on, outcome=outcome.outcome)
+
+
+def complaint_filed_out(complaint: Complaint) -> ComplaintFiledOut:
+    return ComplaintFiledOut(**_complaint_fields(complaint))
+
+
+def complaint_status_out(complaint: Complaint) -> ComplaintStatusOut:
+    return ComplaintStatusOut(**_complaint_fields(complaint), outcome=complaint.outcome,
+                              closed_at=complaint.closed_at)
+
+
+def complaint_out(complaint: Complaint, now: datetime) -> ComplaintOut:
+    assert complaint.complaint_id is not None
+    photo = complaint.photo
+    return ComplaintOut(**_complaint_fields(complaint), outcome=complaint.outcome, closed_at=complaint.closed_at,
+                        complaint_id=complaint.complaint_id, trace_code=complaint.trace_code, text=complaint.text,
+                        photo_type=photo.media_type.value if photo else None, photo_bytes=photo.size if photo else None,
+                        overdue=complaint.overdue(now), handled_by=complaint.handled_by)
+
+
+def complaint_detail_out(detail: ComplaintDetail, now: datetime) -> ComplaintDetailOut:
+    sale = detail.sale
+    return ComplaintDetailOut(complaint=complaint_out(detail.complaint, now), sale=SaleRecordOut(
+        **_sale_out(sale).model_dump(), expected_amount_fen=expected_amount_fen(sale)) if sale else None)
+
+
+def expected_amount_fen(sale: Sale) -> int:
+    """What weight × price comes to, rounded half up to the fen (the scales' rule)."""
+    return (sale.net_g * sale.unit_price_fen + 500) // 1000
+
+
+def _complaint_fields(complaint: Complaint) -> dict[str, Any]:
+    return {"reference": complaint.reference, "stall": complaint.stall, "category": complaint.category.value,
+            "category_zh": complaint.category.label_zh, "state": complaint.state.value,
+            "state_zh": complaint.state.label_zh, "filed_at": complaint.filed_at, "deadline": complaint.deadline}

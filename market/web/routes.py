@@ -13,6 +13,15 @@ from aiohttp import web
 
 from market.rate_limit import TokenBuckets
 from market.service import MarketService
+from market.web.complaints import (
+    COMPLAINT_BUCKETS,
+    act_on_complaint,
+    complaint_photo,
+    complaint_status,
+    file_complaint,
+    get_complaint,
+    list_complaints,
+)
 from market.web.directory import (
     add_document,
     add_stall,
@@ -41,6 +50,13 @@ from market.web.schemas import (
     BatchIn,
     BatchOut,
     BoardOut,
+    ComplaintActionIn,
+    ComplaintDetailOut,
+    ComplaintFiledOut,
+    ComplaintIn,
+    ComplaintOut,
+    ComplaintsPage,
+    ComplaintStatusOut,
     CorrectionsPage,
     DeliveriesPage,
     DocumentIn,
@@ -49,6 +65,8 @@ from market.web.schemas import (
     FindingOut,
     FindingsPage,
     ForwardTraceOut,
+    LaboratoryIn,
+    LaboratoryOutcomeOut,
     LicencePolicyIn,
     LicenceProblemsPage,
     MarketIn,
@@ -75,6 +93,7 @@ from market.web.schemas import (
     StallIn,
     StallOut,
     StallsPage,
+    TestBoardOut,
     TraceOut,
     VendorIn,
     VendorOut,
@@ -93,8 +112,10 @@ from market.web.tracing import (
     list_corrections,
     recall_batch,
     receive_batch,
+    record_laboratory,
     record_test,
     release_batch,
+    test_board,
     trace_lookup,
 )
 from webkit.auth import serve_tokens
@@ -113,6 +134,8 @@ FINDING_KIND = QueryParam("kind", description="Only this kind of finding")
 OPEN_ONLY = QueryParam("open", "boolean", "true: only open findings; false: all")
 CORRECTION_KIND = QueryParam("kind", description="release_batch, void_document or correct_quantity")
 SUBJECT = QueryParam("subject", description="Only corrections of this batch id or document id")
+COMPLAINT_STATE = QueryParam("state", description="received, handling, resolved or rejected")
+DAY = QueryParam("day", description="A market day (YYYY-MM-DD) of the last 31 days; default today")
 ROUTES = scoped_routes([
     Route("POST", "/api/markets", create_market, "Create a market (its site id is its devices' topic site): an "
           "administrator, or an operator the site id is assigned to already (else 403)",
@@ -182,8 +205,18 @@ ROUTES = scoped_routes([
     Route("GET", ST + "/batches/{batch_id}", get_batch, "A batch with its tests and mass balance", None,
           BatchDetailOut, 200, READERS, (404,)),
     Route("POST", ST + "/batches/{batch_id}/tests", record_test,
-          "Record a rapid test; a failed one recalls the batch", RapidTestIn, RecordedTestOut, 201, OPERATORS,
-          (400, 404, 422)),
+          "Record a rapid test of a standard item of the batch's category (value, unit, judged by the item's "
+          "cutoff); a positive recalls the batch, a suspected positive holds it for the laboratory; an item that "
+          "does not fit the product, a value without its unit or out of range: 422 naming the field",
+          RapidTestIn, RecordedTestOut, 201, OPERATORS, (400, 404, 422)),
+    Route("POST", ST + "/batches/{batch_id}/tests/{test_id}/laboratory", record_laboratory,
+          "The laboratory's result on a suspected positive: pass lets the batch go again (unblock_batch, audited) "
+          "unless something else stands; fail keeps it stopped, recalled. 409 for a test that is no suspected "
+          "positive or has its result", LaboratoryIn, LaboratoryOutcomeOut, 200, OPERATORS,
+          (400, 404, 409, 422)),
+    Route("GET", ST + "/tests/board", test_board,
+          "The market's rapid tests of a day, public (农残检测公示): item, outcome, stall, product", None,
+          TestBoardOut, 200, None, (400, 404), query=(DAY,)),
     Route("POST", ST + "/batches/{batch_id}/recall", recall_batch,
           "Stop a batch: block_batch to the scales, and every sale of it", RecallIn, RecallOut, 201, OPERATORS,
           (400, 404, 409, 422)),
@@ -207,6 +240,26 @@ ROUTES = scoped_routes([
           (400, 404), query=(FINDING_KIND, STALL, OPEN_ONLY, *PAGE)),
     Route("POST", ST + "/findings/{finding_id}/resolve", resolve_finding, "Resolve a finding, saying how",
           ResolutionIn, FindingOut, 200, OPERATORS, (400, 404, 409)),
+    Route("POST", ST + "/complaints", file_complaint,
+          "A shopper's complaint (public, rate-limited per client address: 429 with Retry-After): about a purchase "
+          "(trace_code) or a stall, a category and a text; answers the reference to follow it by. Each field refused "
+          "is named in a 422 (no purchase with that trace code, no such stall, a text under 5 or over 1000 "
+          "characters); nothing is kept then", ComplaintIn, ComplaintFiledOut, 201, None, (400, 404, 422, 429)),
+    Route("GET", ST + "/complaint-status/{reference}", complaint_status,
+          "A complaint's state by the complainant's reference (public, rate-limited): state, deadline, and once "
+          "closed the outcome", None, ComplaintStatusOut, 200, None, (404, 429)),
+    Route("GET", ST + "/complaints", list_complaints, "Complaints, the earliest deadline first", None,
+          ComplaintsPage, 200, READERS, (400, 404), query=(COMPLAINT_STATE, *PAGE)),
+    Route("GET", ST + "/complaints/{complaint_id}", get_complaint,
+          "A complaint, with the scale's record of the purchase it names (weight, price, amount, the amount they "
+          "make)", None, ComplaintDetailOut, 200, READERS, (404,)),
+    Route("POST", ST + "/complaints/{complaint_id}/state", act_on_complaint,
+          "Move a complaint on: start handling it, or resolve or reject it with the outcome to publish (409 when "
+          "closed already, 422 without an outcome)", ComplaintActionIn, ComplaintOut, 200, OPERATORS,
+          (400, 404, 409, 422)),
+    Route("GET", ST + "/complaints/{complaint_id}/photo", complaint_photo,
+          "The complaint's photo (image/jpeg or image/png) as a download, never cached; 404 when none", None, None,
+          200, READERS, (404,)),
     Route("GET", ST + "/stalls/{stall}/display", stall_display,
           "What the stall shows: vendor, licences, today's prices, current batches and tests", None,
           StallDisplayOut, 200, None, (404,)),
@@ -230,6 +283,7 @@ def market_contexts(app: web.Application, service: MarketService, authority: Tok
     serve_tokens(app, authority, now)
     # on the root: the API's and the pages' trace lookups share one limit per client address
     app[TRACE_BUCKETS] = TokenBuckets(service.settings.trace_rate)
+    app[COMPLAINT_BUCKETS] = TokenBuckets(service.settings.complaint_rate)
     api, site = ContextApp(API_PREFIX), ContextApp(SITE_PREFIX)
     api.app[SERVICE] = site.app[SERVICE] = service
     site.app[PAGES] = jinja2.Environment(

@@ -4,6 +4,7 @@ runs, and what it answers; /openapi.json describes the API with them."""
 from __future__ import annotations
 
 from datetime import date, datetime
+from decimal import Decimal
 from typing import Annotated, Any
 
 from pydantic import (
@@ -18,8 +19,10 @@ from pydantic import (
     model_validator,
 )
 
+from market.complaints import ComplaintAction, ComplaintCategory
 from market.licences import MAX_STAFF, DocumentKind, Offering, StallType
-from market.tracing import MAX_CERTIFICATES, CertificateType, ProductCategory, RapidTestResult
+from market.rapid_tests import LaboratoryVerdict, TestItem, TestMethod
+from market.tracing import MAX_CERTIFICATES, CertificateType, ProductCategory
 
 Site = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
 Code = Annotated[str, StringConstraints(pattern=r"^[\w.:-]{1,32}$")]
@@ -34,6 +37,7 @@ ShortText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1
 Phone = Annotated[str, StringConstraints(pattern=r"^[0-9+ -]{3,32}$")]
 Fen = Annotated[StrictInt, Field(gt=0, le=100_000_000, description="fen (1/100 yuan) per kilogram")]
 Grams = Annotated[StrictInt, Field(gt=0, le=1_000_000_000)]
+Measured = Annotated[Decimal, Field(allow_inf_nan=False, ge=-1_000_000, le=1_000_000)]
 DivisionCode = Annotated[str, StringConstraints(pattern=r"^[1-9][0-9]{5}$")]
 
 
@@ -158,12 +162,17 @@ class BatchIn(RequestBody):
                     "market/data (county, prefecture or province)")
     origin_name: Text | None = Field(default=None, description="Default: the division's name in the list")
     quantity_g: Grams
-    certificates: Annotated[list[CertificateIn], Field(min_length=1, max_length=MAX_CERTIFICATES)] | None = Field(
-        default=None, description="The certificates the batch came with, of the kinds its category requires")
+    certificates: Annotated[list[CertificateIn], Field(max_length=MAX_CERTIFICATES)] | None = Field(
+        default=None, description="The certificates the batch came with, of the kinds its category requires (none: "
+                                  "farm produce entering on the market's own rapid tests, in tests)")
     certificate_type: CertificateType | None = Field(default=None, description="One certificate only: its kind "
                                                                                "(instead of certificates)")
     certificate_number: ShortText | None = None
     arrived_at: AwareDatetime
+    tests: Annotated[list[RapidTestIn], Field(max_length=8)] = Field(
+        default_factory=list, description="The market's rapid tests done at intake, all negative: farm produce with "
+                                          "neither a commitment certificate nor a test report enters once every "
+                                          "standard item of its category tested negative")
 
     @model_validator(mode="after")
     def _certificates_given_once(self) -> BatchIn:
@@ -183,12 +192,43 @@ class BatchIn(RequestBody):
 
 
 class RapidTestIn(RequestBody):
-    item: ShortText = Field(description="e.g. 农药残留, 克伦特罗")
-    method: ShortText = Field(description="e.g. 酶抑制法, 胶体金法")
-    result: RapidTestResult
-    value: ShortText | None = None
+    item: TestItem = Field(description="A standard item of the batch's category (organophosphate_carbamate for "
+                                       "vegetables and fruit, clenbuterol/ractopamine/salbutamol for pork and other "
+                                       "livestock meat...; 422 for one that does not fit the product)")
+    method: TestMethod | None = Field(default=None, description="Default: the item's method; another is 422")
+    value: Measured = Field(description="The measured value, e.g. 12.5 (an enzyme inhibition rate in %)")
+    unit: Annotated[str, StringConstraints(strip_whitespace=True, max_length=8)] | None = Field(
+        default=None, description="The value's unit, the item's own (%, μg/kg, mg/kg, g/kg); missing or another: 422")
+    seller_accepts: StrictBool = Field(
+        default=False, description="At or beyond the cutoff: the seller accepts the rapid result and asks no "
+                                   "laboratory recheck (Food Safety Law Art. 88): positive, recalled at once; "
+                                   "otherwise a suspected positive, held until the laboratory reports")
     tester: ShortText
     tested_at: AwareDatetime
+
+
+class ComplaintIn(RequestBody):
+    category: ComplaintCategory
+    text: Annotated[str, StringConstraints(max_length=4000)] = Field(
+        description="What happened, 5 to 1000 characters (kept as typed, shown escaped)")
+    trace_code: Annotated[str, StringConstraints(strip_whitespace=True, max_length=64)] | None = Field(
+        default=None, description="The receipt's trace code (the purchase complained of)")
+    stall: Code | None = Field(default=None, description="The stall, when there is no receipt")
+
+
+class ComplaintActionIn(RequestBody):
+    action: ComplaintAction = Field(description="start (handling), resolve or reject (both close it)")
+    outcome: Annotated[str, StringConstraints(max_length=2000)] | None = Field(
+        default=None, description="To resolve or reject: the outcome, published on the stall's page without the "
+                                  "complainant's text, photo or purchase")
+
+
+class LaboratoryIn(RequestBody):
+    verdict: LaboratoryVerdict = Field(description="pass: the batch is let go (when nothing else stands); fail: "
+                                                   "it stays stopped, recalled")
+    laboratory: Text
+    report_number: ShortText
+    reported_at: AwareDatetime
 
 
 class RecallIn(RequestBody):
@@ -360,12 +400,30 @@ class PriceHistoryOut(BaseModel):
     days: list[DailyPriceOut] = Field(description="Market days with sales, over every sale of the day")
 
 
+class LaboratoryOut(BaseModel):
+    verdict: str
+    verdict_zh: str
+    laboratory: str
+    report_number: str
+    reported_at: datetime
+
+
 class RapidTestOut(BaseModel):
+    test_id: int | None
     item: str
+    item_code: str | None = Field(description="The standard item; null for a test recorded before items were data")
     method: str
-    result: str
+    method_code: str | None
+    value: str | None = Field(description="As shown: value and unit, e.g. 12.5 %")
+    measured: str | None = Field(description="The value as an exact decimal")
+    unit: str | None
+    cutoff: str | None = Field(description="The cutoff the value was judged by (at or beyond: not negative)")
+    outcome: str = Field(description="negative, suspected_positive or positive")
+    outcome_zh: str
+    result: str = Field(description="pass while nothing stands against the batch from this test, else fail")
     result_zh: str
-    value: str | None
+    verdict_zh: str = Field(description="What the test says now, laboratory included")
+    laboratory: LaboratoryOut | None
     tester: str
     tested_at: datetime
 
@@ -398,8 +456,10 @@ class BatchOut(BaseModel):
                                                     "for a code recorded before and retired since")
     quantity_g: int
     certificates: list[CertificateOut]
-    certificate_type: str = Field(description="The first certificate's kind (certificates has them all)")
+    certificate_type: str = Field(description="The first certificate's kind (certificates has them all; empty for a "
+                                              "batch admitted on the market's tests)")
     certificate_number: str
+    admitted_by_test: bool = Field(description="Farm produce that entered on the market's own negative rapid tests")
     arrived_at: datetime
     block: BlockOut | None
 
@@ -498,8 +558,32 @@ class PublicTestOut(BaseModel):
     method: str
     result: str
     result_zh: str
+    outcome: str
+    verdict_zh: str
     value: str | None
     tested_at: datetime
+
+
+class BoardTestOut(PublicTestOut):
+    stall: str
+    product: str
+
+
+class TestBoardOut(BaseModel):
+    site: str
+    market: str
+    day: date
+    total: int
+    negative: int
+    waiting: int = Field(description="Suspected positives waiting for the laboratory")
+    failed: int
+    tests: list[BoardTestOut]
+
+
+class LaboratoryOutcomeOut(BaseModel):
+    test: RapidTestOut
+    batch: BatchOut
+    deliveries: list[DeliveryOut] = Field(description="unblock_batch to the scales when the result let it go")
 
 
 class PublicBatchOut(BaseModel):
@@ -559,6 +643,10 @@ class StallDisplayOut(BaseModel):
     health_certificates: list[DocumentStatusOut]
     prices: list[DisplayPriceOut]
     batches: list[PublicBatchOut]
+    recent_tests: list[BoardTestOut] = Field(description="The stall's latest rapid tests (last 7 days, newest "
+                                                         "first, at most 10)")
+    complaint_outcomes: list[PublishedOutcomeOut] = Field(
+        description="The stall's closed complaints, anonymised (category, days, outcome), latest first")
     complaint_hotline: str
     public_url: str
     day: date
@@ -584,3 +672,51 @@ BatchesPage = _page_model("BatchesPage", BatchOut)
 FindingsPage = _page_model("FindingsPage", FindingOut)
 LicenceProblemsPage = _page_model("LicenceProblemsPage", LicenceProblemOut)
 CorrectionsPage = _page_model("CorrectionsPage", CorrectionOut)
+
+
+class ComplaintFiledOut(BaseModel):
+    reference: str = Field(description="The complainant's reference to follow the complaint by")
+    stall: str
+    category: str
+    category_zh: str
+    state: str
+    state_zh: str
+    filed_at: datetime
+    deadline: datetime
+
+
+class ComplaintStatusOut(ComplaintFiledOut):
+    outcome: str | None = Field(description="The operator's outcome, once resolved or rejected")
+    closed_at: datetime | None
+
+
+class ComplaintOut(ComplaintStatusOut):
+    complaint_id: int
+    trace_code: str | None
+    text: str
+    photo_type: str | None
+    photo_bytes: int | None
+    overdue: bool
+    handled_by: str | None
+
+
+class SaleRecordOut(SaleOut):
+    expected_amount_fen: int = Field(description="Weight × price rounded half up: what the amount should be")
+
+
+class ComplaintDetailOut(BaseModel):
+    complaint: ComplaintOut
+    sale: SaleRecordOut | None = Field(description="The scale's record of the purchase complained of")
+
+
+class PublishedOutcomeOut(BaseModel):
+    category: str
+    category_zh: str
+    state: str
+    state_zh: str
+    filed_on: date
+    closed_on: date
+    outcome: str
+
+
+ComplaintsPage = _page_model("ComplaintsPage", ComplaintOut)

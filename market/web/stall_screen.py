@@ -12,7 +12,7 @@ import jinja2
 from aiohttp import web
 from markupsafe import Markup
 
-from market.market_time import local_text
+from market.market_time import day_bounds, local_text
 from market.service import DisplayBatch, StallDisplay
 from market.web.handling import SERVICE, calling, json_of, now_of, public_base, site_of
 from market.web.presenting import display_out, yuan
@@ -25,9 +25,9 @@ TEMPLATE_DIR: Final = Path(__file__).parents[1] / "templates"
 SCREEN_REFRESH_S: Final = 30
 SCREEN_PRICE_ROWS: Final = 12
 """Price rows the 1280×800 stall screen shows (dense); more are counted, "另有 N 项", not cut off."""
-SCREEN_BATCH_LINES: Final = 20
-"""Lines of the screen's batch column: a batch takes four (product, supplier, batch, certificate), or
-one per rapid test (and one for a recall) when it has more."""
+SCREEN_BATCH_LINES: Final = 19
+"""Lines of the screen's batch column below the day's test count: a batch takes four (product, supplier, batch,
+certificate), or one per rapid test (and one for a recall) when it has more."""
 
 
 async def stall_display(request: web.Request) -> web.Response:
@@ -78,6 +78,6 @@ async def _stall_page(request: web.Request, screen: bool) -> web.Response:
     html = request.app[PAGES].get_template("stall.html").render(
         d=shown, screen=screen, refresh_s=SCREEN_REFRESH_S, qr_svg=Markup(stall_qr_svg(url)),
         more_prices=more_prices, more_batches=more_batches, updated=local_text(now), now_utc=now, yuan=yuan,
-        local=local_text)
+        local=local_text, day_start=day_bounds(display.day)[0])
     return web.Response(text=html, content_type="text/html", charset="utf-8",
                         headers={"Cache-Control": "no-store"} if screen else None)

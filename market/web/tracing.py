@@ -4,12 +4,16 @@ trace lookup a receipt's code opens, rate-limited per client address (shared wit
 
 from __future__ import annotations
 
+from datetime import date, datetime, timedelta
+
 from aiohttp import web
 
 from market.corrections import CorrectionKind
+from market.market_time import market_day
+from market.rapid_tests import LaboratoryResult, TypedTest
 from market.rate_limit import TokenBuckets
 from market.service import MarketSettings, Release
-from market.tracing import Batch, Certificate, RapidTest
+from market.tracing import Batch, Certificate
 from market.web.handling import (
     SERVICE,
     built,
@@ -33,12 +37,15 @@ from market.web.presenting import (
     public_trace_out,
     rapid_test_out,
     recall_out,
+    test_board_out,
     trace_out,
 )
 from market.web.schemas import (
     BatchesPage,
     BatchIn,
     CorrectionsPage,
+    LaboratoryIn,
+    LaboratoryOutcomeOut,
     QuantityIn,
     RapidTestIn,
     RecallIn,
@@ -60,13 +67,20 @@ async def receive_batch(request: web.Request) -> web.Response:
     divisions = divisions_of(request)
     division = divisions.get(data.origin_code)
     origin_name = data.origin_name or (division.full_name if division else data.origin_code)
+    certificates = tuple(Certificate(c.kind, c.number) for c in data.all_certificates)
+    # none: farm produce entering on the market's tests, if the rules let it (the service decides)
     batch = built(lambda: Batch(data.batch_id, data.stall, data.plu, data.product, data.supplier, data.origin_code,
-                                origin_name, data.quantity_g,
-                                tuple(Certificate(c.kind, c.number) for c in data.all_certificates),
-                                data.arrived_at, data.supplier_contact, category=data.category))
+                                origin_name, data.quantity_g, certificates, data.arrived_at, data.supplier_contact,
+                                category=data.category, admitted_by_test=not certificates))
+    tests = [typed_test(data.batch_id, test) for test in data.tests]
     received = await calling(request.app[SERVICE].receive_batch(site_of(request), batch, subject_of(request),
-                                                                now_of(request)))
+                                                                now_of(request), tests))
     return json_of(batch_out(received, divisions), 201)
+
+
+def typed_test(batch_id: str, data: RapidTestIn) -> TypedTest:
+    return TypedTest(batch_id, data.item.value, data.method.value if data.method else None, data.value, data.unit,
+                     data.tester, data.tested_at, data.seller_accepts)
 
 
 async def list_batches(request: web.Request) -> web.Response:
@@ -83,12 +97,52 @@ async def get_batch(request: web.Request) -> web.Response:
 
 async def record_test(request: web.Request) -> web.Response:
     data: RapidTestIn = await read_body(request, RapidTestIn)
-    test = RapidTest(request.match_info["batch_id"], data.item, data.method, data.result, data.value, data.tester,
-                     data.tested_at)
+    test = typed_test(request.match_info["batch_id"], data)
     recorded = await calling(request.app[SERVICE].record_test(site_of(request), test, subject_of(request),
                                                               now_of(request)))
     return json_of(RecordedTestOut(test=rapid_test_out(recorded.test),
                                    recall=recall_out(recorded.recall) if recorded.recall else None), 201)
+
+
+async def record_laboratory(request: web.Request) -> web.Response:
+    """The laboratory's result on a suspected positive."""
+    data: LaboratoryIn = await read_body(request, LaboratoryIn)
+    test_id = request.match_info["test_id"]
+    if not test_id.isdigit() or len(test_id) > 12:
+        raise json_error(web.HTTPNotFound, f"no rapid test {test_id!r}")
+    outcome = await calling(request.app[SERVICE].record_laboratory(
+        site_of(request), request.match_info["batch_id"], int(test_id),
+        LaboratoryResult(data.verdict, data.laboratory, data.report_number, data.reported_at, subject_of(request)),
+        now_of(request)))
+    return json_of(LaboratoryOutcomeOut(test=rapid_test_out(outcome.test),
+                                        batch=batch_out(outcome.batch, divisions_of(request)),
+                                        deliveries=[delivery_out(d) for d in outcome.deliveries]))
+
+
+async def test_board(request: web.Request) -> web.Response:
+    """The market's tests of a day (public: 农残检测公示): ``?day=YYYY-MM-DD``, today by default, at most 31 days
+    back."""
+    day = board_day(request.query.get("day"), now_of(request))
+    if day is None:
+        raise json_error(web.HTTPBadRequest, f"day: a date (YYYY-MM-DD) of the last {BOARD_DAYS} days")
+    board = await calling(request.app[SERVICE].test_board(site_of(request), day))
+    return json_of(test_board_out(board))
+
+
+BOARD_DAYS = 31
+
+
+def board_day(typed: str | None, now: datetime) -> date | None:
+    """The market day a board is asked for: today when none is given; None when it is no date of the last
+    :data:`BOARD_DAYS` days."""
+    today = market_day(now)
+    if typed is None or not typed.strip():
+        return today
+    try:
+        day = date.fromisoformat(typed.strip()[:10])
+    except ValueError:
+        return None
+    return day if today - timedelta(days=BOARD_DAYS) <= day <= today else None
 
 
 async def recall_batch(request: web.Request) -> web.Response:

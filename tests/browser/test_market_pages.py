@@ -16,6 +16,7 @@ import zlib
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -35,6 +36,7 @@ from market.demo import seed_demo_market
 from market.licences import Document, DocumentKind, StaffMember
 from market.market_time import MARKET_TZ
 from market.pages import mount_market_pages
+from market.rapid_tests import TestOutcome
 from market.service import MarketService, MarketSettings, PriceItem
 from market.stalls import Market
 from market.tracing import Batch, Certificate, CertificateType, ProductCategory, RapidTest, RapidTestResult
@@ -280,11 +282,15 @@ async def test_an_operator_publishes_a_price_the_scales_ack_it_and_the_stall_scr
     batch = next(b for b in await site.service.batches(SITE, stall.stall, 50, 0) if b.block is None)
     await page.goto(f"{manage}/batches/{batch.batch_id}")
     await expect(page.locator("#balance")).to_contain_text("已售")
-    await page.get_by_label("检测项目").fill("农药残留")
-    await page.get_by_label("检测方法").fill("酶抑制率法")
-    await page.get_by_label("检测值").fill("抑制率 68%")
+    item = page.get_by_label("检测项目")
+    await item.select_option(index=1)  # the first standard item of the batch's category
+    cutoff = re.search(r"判定值 ([0-9.]+) (\S+)）", await page.locator("#test-item option:checked").inner_text())
+    assert cutoff is not None
+    value, unit = str(Decimal(cutoff[1]) * 2), cutoff[2]  # twice the cutoff: positive
+    await page.get_by_label("检测值").fill(value)
+    await page.get_by_label("单位").select_option(unit)
     await page.get_by_label("检测人").fill("快检员周敏")
-    await page.get_by_role("radiogroup", name="检测结果").get_by_text("不合格").click()
+    await page.get_by_text("经营者对阳性结果无异议").click()
     await page.get_by_role("button", name="记录快检结果").click()
     await expect(page.locator("[role=status]")).to_contain_text("快检不合格，批次已自动封控")
     await expect(page.locator("#blocked")).to_contain_text("已封控 · 停止销售")
@@ -363,7 +369,7 @@ async def _crowd_the_stall(site: MarketSite, stall: str) -> tuple[int, int]:
                       NOW - timedelta(hours=3, minutes=n), category=ProductCategory.VEGETABLES)
         await site.service.receive_batch(SITE, batch, OPERATOR, NOW)
         for item in TEST_ITEMS[: 1 + 5 * (n == 0) + n % 3]:  # the first batch with six tests
-            result = RapidTestResult.FAIL if n == 4 and item == "农药残留" else RapidTestResult.PASS
+            result = TestOutcome.POSITIVE if n == 4 and item == "农药残留" else TestOutcome.NEGATIVE
             await site.service.record_test(SITE, RapidTest(batch.batch_id, item, "胶体金法", result, "阴性", "周敏",
                                                            NOW - timedelta(hours=2)), OPERATOR, NOW)
     display = await site.service.stall_display(SITE, stall, NOW)

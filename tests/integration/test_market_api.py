@@ -236,7 +236,7 @@ async def test_the_stall_display_is_public_and_keeps_private_data_out(api: Api) 
     await seeded(api)
     await api.call("POST", f"{M}/batches", 201, json=BATCH)
     await api.call("POST", f"{M}/batches/{BATCH['batch_id']}/tests", 201, json={
-        "item": "农药残留", "method": "酶抑制法", "result": "pass", "value": "抑制率 12%", "tester": "刘晓明",
+        "item": "organophosphate_carbamate", "value": "12", "unit": "%", "tester": "刘晓明",
         "tested_at": "2026-11-23T06:10:00+08:00"})
     display = await api.call("GET", f"{M}/stalls/A03/display", 200, headers=None)
     assert display["vendor_name"] == "王建国" and display["complaint_hotline"] == "12315"
@@ -281,13 +281,13 @@ async def test_a_trace_code_shows_sale_batch_and_tests_but_nothing_private(api: 
     await seeded(api)
     await api.call("POST", f"{M}/batches", 201, json=BATCH)
     await api.call("POST", f"{M}/batches/{BATCH['batch_id']}/tests", 201, json={
-        "item": "农药残留", "method": "酶抑制法", "result": "pass", "value": "抑制率 12%", "tester": "刘晓明",
+        "item": "organophosphate_carbamate", "value": "12", "unit": "%", "tester": "刘晓明",
         "tested_at": "2026-11-23T06:10:00+08:00"})
     await api.sell("scale-01", record(1, batch=BATCH_ID))
     found = await api.call("GET", f"{M}/trace/{SITE}-A03-0001", 200, headers=None)
     assert found["sale"]["net_g"] == 1250 and found["sale"]["stall_name"] == "王记蔬菜"
     assert found["batch"]["origin_name"] == "山东省寿光市" and found["batch"]["supplier"] == "寿光蔬菜合作社"
-    assert found["batch"]["tests"][0]["item"] == "农药残留" and found["batch"]["recalled"] is False
+    assert found["batch"]["tests"][0]["item"] == "有机磷和氨基甲酸酯类农药" and found["batch"]["recalled"] is False
     text = str(found)
     for private in ("13800000000", "13900000000", "刘晓明", "wechat", "scale-01", "payment", "tester"):
         assert private not in text
@@ -332,7 +332,7 @@ async def test_a_failed_test_over_http_recalls_by_itself(api: Api) -> None:
     await seeded(api)
     await api.call("POST", f"{M}/batches", 201, json=BATCH)
     recorded = await api.call("POST", f"{M}/batches/{BATCH['batch_id']}/tests", 201, json={
-        "item": "农药残留", "method": "酶抑制法", "result": "fail", "value": "抑制率 65%", "tester": "刘晓明",
+        "item": "organophosphate_carbamate", "value": "65", "unit": "%", "seller_accepts": True, "tester": "刘晓明",
         "tested_at": "2026-11-23T06:10:00+08:00"})
     assert recorded["recall"]["block"]["cause"] == "failed_test"
     display = await api.call("GET", f"{M}/stalls/A03/display", 200, headers=None)
@@ -388,7 +388,7 @@ async def test_a_rapid_test_dated_before_its_batch_arrived_is_422(api: Api) -> N
     await seeded(api)
     await api.call("POST", f"{M}/batches", 201, json=BATCH)  # arrived 05:30
     early = await api.call("POST", f"{M}/batches/{BATCH_ID}/tests", 422, json={
-        "item": "农药残留", "method": "酶抑制法", "result": "fail", "tester": "刘晓明",
+        "item": "organophosphate_carbamate", "value": "70", "unit": "%", "seller_accepts": True, "tester": "刘晓明",
         "tested_at": "2026-11-23T05:29:00+08:00"})
     assert "before it arrived" in early["error"]
     detail = await api.call("GET", f"{M}/batches/{BATCH_ID}", 200)
@@ -402,16 +402,16 @@ async def test_corrections_over_http_refuse_nonsense_and_are_audited(api: Api) -
     not_blocked = await api.call("POST", release, 409, json={"reason": "复检合格"})
     assert "not blocked" in not_blocked["error"]
     await api.call("POST", f"{M}/batches/{BATCH_ID}/tests", 201, json={
-        "item": "农药残留", "method": "酶抑制法", "result": "fail", "value": "抑制率 65%", "tester": "刘晓明",
+        "item": "organophosphate_carbamate", "value": "65", "unit": "%", "seller_accepts": True, "tester": "刘晓明",
         "tested_at": "2026-11-23T06:10:00+08:00"})
     standing = await api.call("POST", release, 422, json={"reason": "复检合格"})
-    assert "农药残留" in standing["error"] and "retest" in standing["error"]
+    assert "有机磷和氨基甲酸酯类农药" in standing["error"] and "retest" in standing["error"]
     await api.call("POST", release, 400, json={"reason": ""})
     await api.call("POST", release, 400, json={"reason": "x", "force": True})
     await api.call("POST", f"{M}/batches/nope/release", 404, json={"reason": "x"})
     await api.call("POST", release, 401, headers=None, json={"reason": "x"})
     await api.call("POST", f"{M}/batches/{BATCH_ID}/tests", 201, json={
-        "item": "农药残留", "method": "酶抑制法", "result": "pass", "value": "抑制率 10%", "tester": "刘晓明",
+        "item": "organophosphate_carbamate", "value": "10", "unit": "%", "tester": "刘晓明",
         "tested_at": "2026-11-23T06:40:00+08:00"})
     released = await api.call("POST", release, 200, json={"reason": "复检合格"})
     assert released["batch"]["block"] is None and [d["op"] for d in released["deliveries"]] == ["unblock_batch"]

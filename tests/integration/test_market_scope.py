@@ -25,9 +25,11 @@ from accounts.storage import AccountRepository
 from devices.contract import Payment, ScaleRecord
 from devices.topics import Channel, DeviceKind, parse_topic, topic_for
 from gateway.outputs.embedded import EmbeddedStore
+from market.complaints import ComplaintCategory
 from market.licences import Document, DocumentKind, StallType
 from market.pages import mount_market_pages
-from market.service import MarketService, MarketSettings, PriceItem
+from market.rapid_tests import TypedTest
+from market.service import ComplaintForm, MarketService, MarketSettings, PriceItem
 from market.stalls import Market, Stall, Vendor
 from market.tracing import Batch, Certificate, CertificateType
 from market.web.routes import ROUTES
@@ -69,6 +71,10 @@ def bearer(subject: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {AUTHORITY.issue(subject, roles, NOW - timedelta(hours=1), timedelta(days=1))}"}
 
 
+PHOTO = b"\xff\xd8\xff\xe0" + b"\0" * 64
+"""A complaint's photo (a JPEG by its first bytes)."""
+
+
 @dataclass(frozen=True)
 class Ids:
     """What a market holds, by the ids its routes take."""
@@ -80,11 +86,15 @@ class Ids:
     batch: str
     finding: int
     trace_code: str
+    test: int
+    complaint: int = 0
+    reference: str = "TS2222222222"
 
     def path(self, template: str, site: str | None = None) -> str:
         return template.format(site=site or self.site, vendor_id=self.vendor, document_id=self.document,
                                stall=self.stall, batch_id=self.batch, finding_id=self.finding,
-                               trace_code=self.trace_code)
+                               trace_code=self.trace_code, test_id=self.test, complaint_id=self.complaint,
+                               reference=self.reference)
 
 
 async def seed(service: MarketService, site: str, name: str, code: str) -> Ids:
@@ -111,7 +121,14 @@ async def seed(service: MarketService, site: str, name: str, code: str) -> Ids:
     [finding] = await service.findings(site, None, None, True, 10, 0)
     [(_, documents)] = await service.vendors(site, 10, 0)
     await service.keep_scan(site, vendor, documents[0].document_id, SCAN, "op")  # the copy the market keeps
-    return Ids(site, vendor, documents[0].document_id, stall, batch, finding.finding_id, trace_code)
+    test = await service.record_test(site, TypedTest(batch, "organophosphate_carbamate", None, "12", "%", "刘*",
+                                                     NOW - timedelta(hours=4)), "op", NOW)
+    assert test.test.test_id is not None
+    complaint = await service.file_complaint(site, ComplaintForm(None, trace_code, ComplaintCategory.SHORT_WEIGHT,
+                                                                 "称重少了二两", PHOTO), NOW)
+    assert complaint.complaint_id is not None
+    return Ids(site, vendor, documents[0].document_id, stall, batch, finding.finding_id, trace_code,
+               test.test.test_id, complaint.complaint_id, complaint.reference)
 
 
 @dataclass
@@ -132,7 +149,7 @@ class Installation(PageSession):
     async def call(self, method: str, path: str, subject: str | None, **kwargs: Any) -> tuple[int, Any]:
         headers = bearer(subject) if subject else None
         response = await self.client.request(method, path, headers=headers, **kwargs)
-        text = await response.text()
+        text = (await response.read()).decode("utf-8", "replace")  # a photo is no text
         return response.status, json.loads(text) if response.content_type.endswith("json") else text
 
 
@@ -147,7 +164,8 @@ async def installation(engine: AsyncEngine, tmp_path: Path) -> AsyncIterator[Ins
         for subject, (_roles, scope) in ACCOUNTS.items():
             if scope is not None:
                 await AccountRepository(connection).assign(subject, scope)
-    service = MarketService(engine, RecordingDownlink(), store, clock, MarketSettings(scan_dir=tmp_path / "scans"))
+    service = MarketService(engine, RecordingDownlink(), store, clock, MarketSettings(scan_dir=tmp_path / "scans",
+                                                                                complaint_dir=tmp_path / "complaints"))
     a = await seed(service, A, "新发地农贸市场", "A")
     b = await seed(service, B, "北苑农贸市场", "N")
     app = web.Application()
@@ -195,7 +213,9 @@ async def test_every_route_of_another_market_answers_as_for_a_market_that_does_n
 
 async def test_an_object_of_another_market_is_not_found_under_this_ones_path(installation: Installation) -> None:
     a, b = installation.a, installation.b
-    ghost = Ids(A, "v-ghost", 999_999, "Z99", "B-ghost", 888_888, "ghost-code")
+    ghost = Ids(A, "v-ghost", 999_999, "Z99", "B-ghost", 888_888, "ghost-code", 777_777, 666_666, "TS3333333333")
+    laboratory = {"verdict": "pass", "laboratory": "x", "report_number": "r",
+                  "reported_at": "2026-11-23T09:00:00+08:00"}
     licence = {"kind": "business_licence", "number": "91440300708461136T", "valid_from": "2024-01-01"}
     cases = [  # (method, path under A, the kind of B's object named in it, body)
         ("POST", "/vendors/{vendor_id}/documents", "vendor", licence),
@@ -208,13 +228,19 @@ async def test_an_object_of_another_market_is_not_found_under_this_ones_path(ins
         ("GET", "/batches/{batch_id}", "batch", None),
         ("GET", "/batches/{batch_id}/sales", "batch", None),
         ("GET", "/batches/{batch_id}/epcis", "batch", None),
-        ("POST", "/batches/{batch_id}/tests", "batch", {"item": "x", "method": "y", "result": "pass",
+        ("POST", "/batches/{batch_id}/tests/{test_id}/laboratory", "batch", laboratory),
+        ("POST", "/batches/{batch_id}/tests/{test_id}/laboratory", "test", laboratory),
+        ("POST", "/batches/{batch_id}/tests", "batch", {"item": "clenbuterol", "value": 1, "unit": "%",
                                                         "tester": "z", "tested_at": "2026-11-23T09:00:00+08:00"}),
         ("POST", "/batches/{batch_id}/recall", "batch", {"reason": "x"}),
         ("POST", "/batches/{batch_id}/release", "batch", {"reason": "x"}),
         ("POST", "/batches/{batch_id}/quantity", "batch", {"quantity_g": 1000, "reason": "x"}),
         ("POST", "/findings/{finding_id}/resolve", "finding", {"resolution": "x"}),
         ("GET", "/trace/{trace_code}", "trace_code", None),
+        ("GET", "/complaints/{complaint_id}", "complaint", None),
+        ("GET", "/complaints/{complaint_id}/photo", "complaint", None),
+        ("POST", "/complaints/{complaint_id}/state", "complaint", {"action": "start"}),
+        ("GET", "/complaint-status/{reference}", "reference", None),
     ]
     for method, tail, kind, body in cases:
         template = "/api/markets/{site}" + tail
@@ -238,7 +264,7 @@ async def test_an_object_of_another_market_is_not_found_under_this_ones_path(ins
         assert status == 404
     # and nothing of B was touched
     detail = await installation.service.batch_detail(B, b.batch)
-    assert detail.batch.block is None and not detail.tests and detail.batch.quantity_g == 50_000
+    assert detail.batch.block is None and len(detail.tests) == 1 and detail.batch.quantity_g == 50_000
     assert [f.finding_id for f in await installation.service.findings(B, None, None, True, 10, 0)] == [b.finding]
     assert all(not d.voided for d in await installation.service.vendor_documents(B, b.vendor))
     assert not (await installation.service.vendor(B, b.vendor)).self_producing
@@ -289,7 +315,7 @@ async def test_the_supervisor_reads_its_markets_and_changes_nothing(installation
     status, vendors = await installation.call("GET", a.path("/api/markets/{site}/vendors"), "op-a")
     assert [v["contact_phone"] for v in vendors["items"]] == [VENDOR_PHONE]
     detail = await installation.service.batch_detail(A, a.batch)
-    assert detail.batch.block is None and not detail.tests
+    assert detail.batch.block is None and len(detail.tests) == 1
     document = (await installation.call("GET", "/openapi.json", None))[1]
     for route in SCOPED:
         roles = document["paths"][route.path][route.method.lower()]["x-roles"]
@@ -302,11 +328,15 @@ MARKET_FORM = '<form method="post" action="/market/'
 """A form of the market's pages (the layout's sign-out form is everyone's)."""
 MANAGE_GETS = ("", "/stalls/{stall}", "/stalls/{stall}/prices", "/batches", "/batches/{batch_id}",
                "/batches/{batch_id}/epcis", "/findings", "/vendors", "/vendors/{vendor_id}",
-               "/vendors/{vendor_id}/documents/{document_id}/scan", "/stalls/{stall}/edit")
-MANAGE_POSTS = (("/stalls/{stall}/prices", {"action": "preview", "plu.0": "1001", "product.0": "西红柿",
+               "/vendors/{vendor_id}/documents/{document_id}/scan", "/stalls/{stall}/edit", "/complaints",
+               "/complaints/{complaint_id}", "/complaints/{complaint_id}/photo")
+MANAGE_POSTS: tuple[tuple[str, dict[str, str]], ...] = (
+                ("/stalls/{stall}/prices", {"action": "preview", "plu.0": "1001", "product.0": "西红柿",
                                             "price.0": "9.90"}),
                 ("/batches", {"stall": "N01"}),
                 ("/batches/{batch_id}/tests", {"item": "x"}),
+                ("/batches/{batch_id}/tests/{test_id}/laboratory", {"verdict": "pass"}),
+                ("/complaints/{complaint_id}/state", {"action": "start"}),
                 ("/batches/{batch_id}/recall", {"reason": "x", "confirm": "yes"}),
                 ("/batches/{batch_id}/release", {"reason": "x", "confirm": "yes"}),
                 ("/batches/{batch_id}/quantity", {"quantity_kg": "1", "reason": "x"}),
@@ -339,7 +369,7 @@ async def test_the_operator_pages_of_another_market_are_the_page_of_a_market_tha
         assert response.status == unknown.status == 404 and "市场不存在" in page, tail
         assert page.replace(B, GHOST) == await unknown.text()
     detail = await installation.service.batch_detail(B, b.batch)
-    assert detail.batch.block is None and not detail.tests, "nothing of B was changed"
+    assert detail.batch.block is None and len(detail.tests) == 1, "nothing of B was changed"
     await installation.sign_in("op-b")
     for tail in MANAGE_GETS:
         response = await installation.client.get(b.path("/market/{site}/manage" + tail), headers=HTML)
@@ -365,7 +395,7 @@ async def test_the_supervisor_reads_the_pages_without_their_forms(installation: 
         response = await installation.post(a.path("/market/{site}/manage" + tail), form, token)
         assert response.status == 403 and "没有权限" in await response.text(), tail
     detail = await installation.service.batch_detail(A, a.batch)
-    assert detail.batch.block is None and not detail.tests
+    assert detail.batch.block is None and len(detail.tests) == 1
     await installation.page(installation.b.path("/market/{site}/manage"), status=404)
     await installation.sign_in("op-a")
     stall = await installation.page(a.path("/market/{site}/manage/stalls/{stall}"))

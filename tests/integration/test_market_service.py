@@ -4,6 +4,7 @@ RecordingDownlink: price pushes acked or never acked, findings from sales, recal
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from itertools import pairwise
 from pathlib import Path
@@ -20,6 +21,7 @@ from gateway.processors.points import CredentialHasher, point_for
 from market.corrections import CorrectionKind
 from market.findings import FindingKind
 from market.licences import Document, DocumentKind, LicencePolicy, Offering, StaffMember, StallType, Validity
+from market.rapid_tests import TestOutcome
 from market.scale_delivery import DeliveryPolicy, DeliveryStatus
 from market.service import (
     Conflict,
@@ -32,7 +34,7 @@ from market.service import (
     Unchanged,
 )
 from market.stalls import Market, Stall, Vendor
-from market.tracing import Batch, BlockCause, Certificate, CertificateType, ProductCategory, RapidTest, RapidTestResult
+from market.tracing import Batch, BlockCause, Certificate, CertificateType, ProductCategory, RapidTest
 from messaging.downlink import RecordingDownlink
 from relational.database import migrate
 
@@ -280,8 +282,10 @@ async def test_a_stalls_scales_are_listed_alone(market: Market_) -> None:
 async def test_a_trace_code_leads_to_the_sale_the_batch_and_its_tests(market: Market_) -> None:
     await publish(market)
     await receive(market, "B1")
-    test = RapidTest("B1", "农药残留", "酶抑制法", RapidTestResult.PASS, "抑制率 12%", "刘*", market.clock.now)
-    assert (await market.service.record_test(SITE, test, "op-1", market.clock.now)).recall is None
+    test = RapidTest("B1", "农药残留", "酶抑制法", TestOutcome.NEGATIVE, "抑制率 12%", "刘*", market.clock.now)
+    recorded = await market.service.record_test(SITE, test, "op-1", market.clock.now)
+    assert recorded.recall is None and recorded.test == replace(test, test_id=recorded.test.test_id)
+    test = recorded.test
     record = market.record(batch="B1")
     await market.sell("scale-01", record)
     trace = await market.service.trace(SITE, record.trace_code)
@@ -323,7 +327,7 @@ async def test_a_recall_stops_the_batch_on_every_scale_that_sells_it_and_lists_i
 
 async def test_a_failed_rapid_test_recalls_the_batch_by_itself(market: Market_) -> None:
     await receive(market, "B1")
-    failed = RapidTest("B1", "克伦特罗", "胶体金法", RapidTestResult.FAIL, None, "刘*", market.clock.now)
+    failed = RapidTest("B1", "克伦特罗", "胶体金法", TestOutcome.POSITIVE, None, "刘*", market.clock.now)
     recorded = await market.service.record_test(SITE, failed, "op-1", market.clock.now)
     assert recorded.recall is not None and {d.scale for d in recorded.recall.deliveries} == {"scale-01", "scale-02"}
     block = recorded.recall.trace.batch.block
@@ -399,7 +403,7 @@ async def test_the_stall_display_has_licences_prices_and_current_batches(market:
     await publish(market)
     await publish(market, fen=650, effective=market.clock.now + timedelta(hours=4))
     await receive(market, "B1")
-    await market.service.record_test(SITE, RapidTest("B1", "农药残留", "酶抑制法", RapidTestResult.PASS, "12%", "刘*",
+    await market.service.record_test(SITE, RapidTest("B1", "农药残留", "酶抑制法", TestOutcome.NEGATIVE, "12%", "刘*",
                                                      market.clock.now), "op-1", market.clock.now)
     display = await market.service.stall_display(SITE, "A03", market.clock.now)
     assert display.day == today and display.vendor is not None and display.vendor.name == "王建国"
@@ -557,11 +561,11 @@ async def test_a_failed_batch_is_released_only_after_a_passing_retest_and_every_
     await publish(market)
     await receive(market, "B1")
     await market.sell("scale-03", market.record(stall="A04", batch="B1"))  # a neighbour sold from it
-    failed = RapidTest("B1", "农药残留", "酶抑制法", RapidTestResult.FAIL, "抑制率 62%", "刘*", market.clock.now)
+    failed = RapidTest("B1", "农药残留", "酶抑制法", TestOutcome.POSITIVE, "抑制率 62%", "刘*", market.clock.now)
     await market.service.record_test(SITE, failed, "op-1", market.clock.now)
     with pytest.raises(Refused, match="农药残留"):
         await market.service.release(SITE, "B1", "复检合格", "op-2", market.clock.now)
-    retest = RapidTest("B1", "农药残留", "酶抑制法", RapidTestResult.PASS, "抑制率 12%", "刘*",
+    retest = RapidTest("B1", "农药残留", "酶抑制法", TestOutcome.NEGATIVE, "抑制率 12%", "刘*",
                        market.clock.advance(hours=1))
     await market.service.record_test(SITE, retest, "op-1", market.clock.now)
     assert (await market.service.batch_detail(SITE, "B1")).batch.block is not None, "a retest does not release"
@@ -671,12 +675,12 @@ async def test_a_received_quantity_is_corrected_with_an_audit_entry_and_the_bala
 
 async def test_a_rapid_test_dated_before_its_batch_arrived_is_refused(market: Market_) -> None:
     batch = await receive(market, "B1", hours=-1)
-    early = RapidTest("B1", "农药残留", "酶抑制法", RapidTestResult.FAIL, None, "刘*",
+    early = RapidTest("B1", "农药残留", "酶抑制法", TestOutcome.POSITIVE, None, "刘*",
                       batch.arrived_at - timedelta(minutes=1))
     with pytest.raises(Refused, match="before it arrived"):
         await market.service.record_test(SITE, early, "op-1", market.clock.now)
     assert (await market.service.batch_detail(SITE, "B1")).tests == []
-    on_arrival = RapidTest("B1", "农药残留", "酶抑制法", RapidTestResult.PASS, None, "刘*", batch.arrived_at)
+    on_arrival = RapidTest("B1", "农药残留", "酶抑制法", TestOutcome.NEGATIVE, None, "刘*", batch.arrived_at)
     assert (await market.service.record_test(SITE, on_arrival, "op-1", market.clock.now)).recall is None
 
 

@@ -22,6 +22,7 @@ from devices.scale_commands import ScalePrice, SetPricesArgs, set_prices_command
 from market.findings import Finding, FindingKind
 from market.licences import Document, DocumentKind, LicencePolicy, Offering, StaffMember, StallType
 from market.pricing import PublishedPrice, prices_in_force
+from market.rapid_tests import TestOutcome
 from market.scale_delivery import DeliveryStatus, new_delivery, sent
 from market.stalls import Market, Stall, Vendor
 from market.storage import MarketRepository
@@ -33,7 +34,6 @@ from market.tracing import (
     CertificateType,
     ProductCategory,
     RapidTest,
-    RapidTestResult,
     Sale,
     block_batch,
 )
@@ -164,13 +164,13 @@ async def test_batches_tests_blocks_sales_and_totals(market_engine: AsyncEngine)
     batch = Batch("B1", "A03", "1001", "西红柿", "寿光蔬菜合作社", "370783", "山东省寿光市", 1_000_000_000,
                   (Certificate(CertificateType.COMMITMENT, "CD-1"), Certificate(CertificateType.TEST_REPORT, "TR-9")),
                   NOW - timedelta(hours=3), "13900000000", category=ProductCategory.VEGETABLES)
-    test = RapidTest("B1", "农药残留", "酶抑制法", RapidTestResult.PASS, "抑制率 12%", "刘*", NOW - timedelta(hours=2))
+    test = RapidTest("B1", "农药残留", "酶抑制法", TestOutcome.NEGATIVE, "抑制率 12%", "刘*", NOW - timedelta(hours=2))
     sold = [Sale("scale-01", f"r-{n}", NOW + timedelta(minutes=n), "A03", "1001", "西红柿", 1250, 680,
                  50_000_000_000, f"T-{n}", "B1", "B1") for n in range(3)]
     async with market_engine.begin() as connection:
         repository = MarketRepository(connection)
         await repository.add_batch(SITE, batch, "op-1", NOW)
-        await repository.add_test(SITE, test, NOW)
+        test = replace(test, test_id=await repository.add_test(SITE, test, NOW))
         await repository.add_sales(SITE, sold, NOW)
         blocked = block_batch(batch, NOW + timedelta(hours=1), "召回", "op-1", BlockCause.OPERATOR)
         assert await repository.block(SITE, blocked)

@@ -25,9 +25,10 @@ from community.voting.notice import TEST_INSTALLATION_NOTICE
 from community.voting.service import VotingService
 from gateway.outputs.embedded import EmbeddedStore
 from market.licences import Document, DocumentKind, StallType
+from market.rapid_tests import TestOutcome
 from market.service import Conflict, MarketService, MarketSettings, PriceItem
 from market.stalls import Market, Stall, Vendor
-from market.tracing import RapidTest, RapidTestResult
+from market.tracing import RapidTest
 from messaging.downlink import RecordingDownlink
 from notifications.channels import Outgoing
 from notifications.dispatcher import Dispatcher
@@ -113,9 +114,9 @@ async def test_a_failed_test_a_recall_and_a_release_reach_the_operators_and_the_
     market = noticed
     await receive(market, "B-1")
     await receive(market, "B-2")
-    await market.service.record_test(SITE, RapidTest("B-1", "有机磷农药残留", "酶抑制法", RapidTestResult.FAIL, "62%",
+    await market.service.record_test(SITE, RapidTest("B-1", "有机磷农药残留", "酶抑制法", TestOutcome.POSITIVE, "62%",
                                                      "检测员", market.clock.now), "op-1", market.clock.now)
-    await market.service.record_test(SITE, RapidTest("B-2", "有机磷农药残留", "酶抑制法", RapidTestResult.PASS, "8%",
+    await market.service.record_test(SITE, RapidTest("B-2", "有机磷农药残留", "酶抑制法", TestOutcome.NEGATIVE, "8%",
                                                      "检测员", market.clock.now), "op-1", market.clock.now)
     await market.service.recall(SITE, "B-2", "供货商通报问题", "op-1", market.clock.now)
     with pytest.raises(Conflict):  # refused: its transaction rolled back, so no event either

@@ -32,10 +32,11 @@ from gateway.processors.points import CredentialHasher, point_for
 from market.findings import FindingKind
 from market.licences import Document, DocumentKind, LicencePolicy, StaffMember, StallType
 from market.pages import mount_market_pages
+from market.rapid_tests import TestOutcome
 from market.rate_limit import RateLimit
 from market.service import MarketService, MarketSettings, PriceItem
 from market.stalls import Market, Stall, Vendor
-from market.tracing import Batch, Certificate, CertificateType, RapidTest, RapidTestResult
+from market.tracing import Batch, Certificate, CertificateType, RapidTest
 from messaging.downlink import RecordingDownlink
 from tests.integration.helpers import HTML, PageSession
 from webkit.identity import Role, Scope, TokenAuthority
@@ -148,7 +149,7 @@ async def seed(service: MarketService) -> None:
                                             "山东省寿光市", 50_000,
                                             (Certificate(CertificateType.COMMITMENT, "CD-2026-1123"),),
                                             NOW - timedelta(hours=5), SUPPLIER_PHONE), "op-liu", NOW)
-    await service.record_test(SITE, RapidTest(BATCH_ID, "农药残留", "酶抑制率法", RapidTestResult.PASS, "抑制率 12%",
+    await service.record_test(SITE, RapidTest(BATCH_ID, "农药残留", "酶抑制率法", TestOutcome.NEGATIVE, "抑制率 12%",
                                               TESTER, NOW - timedelta(hours=4)), "op-liu", NOW)
 
 
@@ -159,8 +160,9 @@ async def site(engine: AsyncEngine, tmp_path: Path) -> AsyncIterator[Site]:
 
 
 @asynccontextmanager
-async def opened_site(engine: AsyncEngine, tmp_path: Path) -> AsyncIterator[Site]:
-    """The market pages on a seeded market (:func:`seed`), with an operator, a resident and an administrator."""
+async def opened_site(engine: AsyncEngine, tmp_path: Path, **settings: Any) -> AsyncIterator[Site]:
+    """The market pages on a seeded market (:func:`seed`), with an operator, a resident and an administrator;
+    ``settings``: the market's settings beyond the defaults here."""
     clock, downlink = Clock(), RecordingDownlink()
     store = EmbeddedStore(tmp_path / "ts.sqlite")
     await store.open()
@@ -170,9 +172,9 @@ async def opened_site(engine: AsyncEngine, tmp_path: Path) -> AsyncIterator[Site
         await accounts.create_account(account, name, roles, PASSWORD, NOW)
     async with engine.begin() as connection:  # the operator runs this market (the pages check the scope)
         await AccountRepository(connection).assign("op-liu", Scope(markets=frozenset({SITE})))
-    settings = MarketSettings(trace_rate=RateLimit(capacity=5, refill_per_minute=1),
-                              public_base_url="https://market.example.cn")
-    service = MarketService(engine, downlink, store, clock, settings)
+    service = MarketService(engine, downlink, store, clock, MarketSettings(**{
+        "trace_rate": RateLimit(capacity=5, refill_per_minute=1), "public_base_url": "https://market.example.cn",
+        **settings}))
     await seed(service)
     downlink.sent.clear()  # the pushes of the seeded prices: each test watches what it sends itself
     app = web.Application()
@@ -250,7 +252,7 @@ async def test_the_stall_page_shows_vendor_documents_scales_and_batches(site: Si
     assert scales.count('data-delivery="pending"') == 2, "the pushes since registration wait for acks"
     assert "发送 1 次" in words(scales)
     assert "6.80" in section(page, "prices") and "2.00" in section(page, "prices")
-    assert BATCH_ID in section(page, "batches") and "农药残留 合格" in words(section(page, "batches"))
+    assert BATCH_ID in section(page, "batches") and "农药残留 阴性" in words(section(page, "batches"))
     await site.page(f"{MANAGE}/stalls/Z99", status=404)
     await site.page("/market/nowhere/manage", status=404)
 
@@ -390,7 +392,7 @@ async def test_a_batch_is_registered_and_a_failed_rapid_test_recalls_it_at_once(
     page = await site.page(f"{MANAGE}/batches/B20261123-A03-02?notice=received")
     assert "批次已登记" in page and "13700000000" in page
     failed = await site.post(f"{MANAGE}/batches/B20261123-A03-02/tests", {
-        "item": "农药残留", "method": "酶抑制率法", "result": "fail", "value": "抑制率 62%", "tester": TESTER,
+        "item": "organophosphate_carbamate", "value": "62", "unit": "%", "seller_accepts": "yes", "tester": TESTER,
         "tested_at": "2026-11-23T09:40"}, token)
     assert failed.status == 303 and "notice=failed_test" in failed.headers["Location"]
     assert {(topic.device, command.op) for topic, command in site.downlink.sent} == {
@@ -398,21 +400,23 @@ async def test_a_batch_is_registered_and_a_failed_rapid_test_recalls_it_at_once(
     recalled = await site.page(f"{MANAGE}/batches/B20261123-A03-02?notice=failed_test")
     assert "快检不合格，批次已自动封控" in recalled
     assert "已封控 · 停止销售" in words(section(recalled, "blocked"))
-    assert "快检不合格：农药残留（抑制率 62%）" in words(recalled)
+    assert "快检不合格：有机磷和氨基甲酸酯类农药（62 %）" in words(recalled)
     blocks = section(recalled, "recall")
     assert blocks.count("data-scale=") == 2 and "等待确认" in blocks
-    assert f"农药残留 酶抑制率法 · {TESTER} 不合格 抑制率 62%" in words(section(recalled, "tests"))
+    tests = words(section(recalled, "tests"))
+    assert f"有机磷和氨基甲酸酯类农药 酶抑制率法 · {TESTER} 阳性 62 %（判定值 50 %）" in tests
 
 
 async def test_a_rapid_test_form_with_gaps_is_refused_with_messages(site: Site) -> None:
     token = await site.sign_in("op-liu")
     response = await site.post(f"{MANAGE}/batches/{BATCH_ID}/tests", {
-        "item": "", "method": "酶抑制率法", "result": "maybe", "tester": "", "tested_at": "2026-11-24T09:00"}, token)
+        "item": "", "value": "", "unit": "", "tester": "", "tested_at": "2026-11-24T09:00"}, token)
     body = words(await response.text())
     assert response.status == 422
-    assert "请填写检测项目" in body and "请填写检测人" in body and "请选择合格或不合格" in body
+    assert "请填写检测项目" in body and "请填写检测人" in body and "请填写检测值" in body
+    assert "检测时间不能晚于现在" in body
     missing = await site.post(f"{MANAGE}/batches/B-nope/tests", {
-        "item": "x", "method": "y", "result": "pass", "tester": "z"}, token)
+        "item": "clenbuterol", "value": "0", "unit": "μg/kg", "tester": "z"}, token)
     assert missing.status == 404 and "批次不存在" in await missing.text()
 
 
@@ -531,7 +535,7 @@ async def test_a_shopper_looks_up_a_trace_code_and_sees_the_batch_and_nothing_pr
     batch = words(section(page, "batch"))
     assert "山东省寿光市 370783" in batch and "寿光蔬菜合作社" in batch and "承诺达标合格证 CD-2026-1123" in batch
     tests = words(section(page, "tests"))
-    assert "农药残留 酶抑制率法 合格 抑制率 12%" in tests
+    assert "农药残留 酶抑制率法 阴性 抑制率 12%" in tests
     for private in (SUPPLIER_PHONE, VENDOR_PHONE, TESTER, "scale-01", "r-7", "wechat", "微信"):
         assert private not in page, private
 
@@ -575,18 +579,17 @@ async def test_a_sale_naming_a_batch_of_another_product_is_shown_as_such(site: S
 async def test_a_recalled_batch_is_released_from_its_page_once_its_retest_passed(site: Site) -> None:
     token = await site.sign_in("op-liu")
     batch_path = f"{MANAGE}/batches/{BATCH_ID}"
-    failed = await site.post(f"{batch_path}/tests", {"item": "农药残留", "method": "酶抑制率法", "result": "fail",
-                                                     "value": "抑制率 62%", "tester": TESTER,
+    failed = await site.post(f"{batch_path}/tests", {"item": "organophosphate_carbamate", "value": "62", "unit": "%",
+                                                     "seller_accepts": "yes", "tester": TESTER,
                                                      "tested_at": "2026-11-23T09:40"}, token)
     assert failed.status == 303
     page = await site.page(batch_path)
-    assert "快检不合格项目（农药残留）尚未复检合格" in words(section(page, "recall"))
+    assert "快检不合格项目（有机磷和氨基甲酸酯类农药）尚未复检合格" in words(section(page, "recall"))
     assert f'action="{batch_path}/release"' not in page, "no release form while the failure stands"
     forced = await site.post(f"{batch_path}/release", {"reason": "复检合格", "confirm": "yes"}, token)
     assert forced.status == 422 and "未被接受" in words(await forced.text())
-    await site.post(f"{batch_path}/tests", {"item": "农药残留", "method": "酶抑制率法", "result": "pass",
-                                            "value": "抑制率 11%", "tester": TESTER, "tested_at": "2026-11-23T09:55"},
-                    token)
+    await site.post(f"{batch_path}/tests", {"item": "organophosphate_carbamate", "value": "11", "unit": "%",
+                                            "tester": TESTER, "tested_at": "2026-11-23T09:55"}, token)
     unconfirmed = await site.post(f"{batch_path}/release", {"reason": "复检合格"}, token)
     assert unconfirmed.status == 422 and "请勾选确认" in await unconfirmed.text()
     no_reason = await site.post(f"{batch_path}/release", {"reason": "", "confirm": "yes"}, token)
@@ -698,7 +701,7 @@ async def test_the_trace_page_names_the_vendor_the_shopper_bought_from(site: Sit
 async def test_a_rapid_test_dated_before_its_batch_arrived_is_refused_on_the_page(site: Site) -> None:
     token = await site.sign_in("op-liu")  # the batch arrived at 05:00
     early = await site.post(f"{MANAGE}/batches/{BATCH_ID}/tests", {
-        "item": "农药残留", "method": "酶抑制率法", "result": "fail", "tester": TESTER,
+        "item": "organophosphate_carbamate", "value": "80", "unit": "%", "seller_accepts": "yes", "tester": TESTER,
         "tested_at": "2026-11-23T04:59"}, token)
     body = words(await early.text())
     assert early.status == 422 and "检测时间不能早于该批次到货时间（2026-11-23 05:00）" in body

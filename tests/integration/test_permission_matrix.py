@@ -35,6 +35,8 @@ from accounts.storage import account_scopes, accounts
 from config.keys import gate_site_key, visitor_pass_key
 from config.settings import load_settings
 from devices.simulator import GateKeys, TrafficGenerator
+from market.complaints import ComplaintCategory
+from market.service import ComplaintForm
 from smartcity.bootstrap import Services, build_services, build_store, migrated_engine, mount_services, root_application
 from smartcity.demo import DemoFleet
 from smartcity.lifecycle import running
@@ -246,7 +248,7 @@ async def _made_north_objects(client: TestClient[Any, Any], installation_ids: di
     ids["pass_id"] = (await issued.json())["pass_id"]
     await _north_proposal_objects(client, ids, resident, services)
     await _north_alarm(client, ids, admin, mosquitto_url)
-    await _north_market_ids(client, ids, admin)
+    await _north_market_ids(client, ids, admin, services)
     manager = _bearer(services, "pm-sun", {Role.PROPERTY_MANAGER})
     token = await client.post("/api/accounts/tokens", headers=manager, json={
         "label": "智慧家园平台", "role": "property_manager", "communities": [NORTH]})
@@ -334,7 +336,8 @@ async def _north_alarm(client: TestClient[Any, Any], ids: dict[str, str], admin:
     raise AssertionError("a forced door at the north gate raises an alarm")
 
 
-async def _north_market_ids(client: TestClient[Any, Any], ids: dict[str, str], admin: dict[str, str]) -> None:
+async def _north_market_ids(client: TestClient[Any, Any], ids: dict[str, str], admin: dict[str, str],
+                            services: Services) -> None:
     async def listed(path: str, key: str) -> list[dict[str, Any]]:
         response = await client.get(path, headers=admin)
         assert response.status == 200, (path, await response.text())
@@ -349,6 +352,14 @@ async def _north_market_ids(client: TestClient[Any, Any], ids: dict[str, str], a
     assert scan.status == 200, await scan.text()  # the licence's copy the market keeps, for the reads of it
     ids["stall"] = (await listed(f"/api/markets/{NORTH}/stalls", "stalls"))[0]["stall"]
     ids["batch_id"] = (await listed(f"/api/markets/{NORTH}/batches", "batches"))[0]["batch_id"]
+    detail = await client.get(f"/api/markets/{NORTH}/batches/{ids['batch_id']}", headers=admin)
+    tests = (await detail.json())["tests"]
+    ids["test_id"] = str(tests[0]["test_id"]) if tests else UNKNOWN
+    # a shopper's complaint with its photo (the pages take the photo; the service directly here)
+    complaint = await services.market.file_complaint(NORTH, ComplaintForm(
+        ids["stall"], None, ComplaintCategory.PRICE, "矩阵测试：价格与公示不符", b"\xff\xd8\xff\xe0" + bytes(64)),
+        datetime.now(UTC))
+    ids["reference"], ids["complaint_id"] = complaint.reference, str(complaint.complaint_id)
     findings = await listed(f"/api/markets/{NORTH}/findings", "findings")
     ids["finding_id"] = str(findings[0]["finding_id"]) if findings else UNKNOWN
 
@@ -421,9 +432,13 @@ def _body(path: str, ids: dict[str, str]) -> Any:
                          "supplier": "矩阵农场", "origin_code": "330100", "origin_name": "杭州", "quantity_g": 1000,
                          "certificate_type": "commitment", "certificate_number": "C-1",
                          "arrived_at": now.isoformat()},
-        m + "/batches/{batch_id}/tests": {"item": "农药残留", "method": "酶抑制法", "result": "pass", "tester": "矩阵",
-                                          "tested_at": now.isoformat()},
+        m + "/batches/{batch_id}/tests": {"item": "organophosphate_carbamate", "value": "12", "unit": "%",
+                                          "tester": "矩阵", "tested_at": now.isoformat()},
+        m + "/batches/{batch_id}/tests/{test_id}/laboratory": {
+            "verdict": "pass", "laboratory": "矩阵检测所", "report_number": "R-1", "reported_at": now.isoformat()},
         m + "/batches/{batch_id}/recall": reason,
+        m + "/complaints": {"category": "price", "stall": ids["stall"], "text": "矩阵测试：价格与公示不符"},
+        m + "/complaints/{complaint_id}/state": {"action": "start"},
         m + "/batches/{batch_id}/release": reason,
         m + "/batches/{batch_id}/quantity": {"quantity_g": 900, "reason": "矩阵测试"},
         m + "/findings/{finding_id}/resolve": {"resolution": "矩阵测试"},
@@ -555,6 +570,8 @@ async def test_every_api_route_answers_each_caller_within_their_scope(installati
 
 
 PUBLIC_PAGES = ("/market/prices", "/market/trace", "/market/{site}/prices", "/market/{site}/trace",
+                "/market/{site}/tests", "/market/{site}/complaints/new", "/market/{site}/complaints/status",
+                "/market/{site}/complaints/status/{reference}",
                 "/market/{site}/trace/{trace_code}", "/market/{site}/stalls/{stall}",
                 "/market/{site}/stalls/{stall}/screen", "/signin", "/", "/static",
                 "/setup/{code}", "/invite/{code}", "/reset/{code}", "/activate")

@@ -10,6 +10,7 @@ import jsonschema  # type: ignore[import-untyped]
 import pytest
 
 from market.epcis import MarketIdentifiers, batch_document
+from market.rapid_tests import TestOutcome
 from market.tracing import (
     Batch,
     BlockCause,
@@ -17,7 +18,6 @@ from market.tracing import (
     CertificateType,
     ProductCategory,
     RapidTest,
-    RapidTestResult,
     Sale,
     block_batch,
 )
@@ -28,7 +28,7 @@ IDS = MarketIdentifiers("https://market.example.cn/epcis/demo")
 BATCH = Batch("B20261123-A03-01", "A03", "1001", "西红柿", "寿光蔬菜合作社", "370783", "山东省寿光市", 50_000,
               (Certificate(CertificateType.COMMITMENT, "CD 2026/0042"), Certificate(CertificateType.ORIGIN, "寿-7")),
               ARRIVED, supplier_contact="13800000000", category=ProductCategory.VEGETABLES)
-TESTS = [RapidTest(BATCH.batch_id, "农药残留", "酶抑制法", RapidTestResult.PASS, "抑制率 12%", "刘*",
+TESTS = [RapidTest(BATCH.batch_id, "农药残留", "酶抑制法", TestOutcome.NEGATIVE, "抑制率 12%", "刘*",
                    ARRIVED + timedelta(minutes=40))]
 SALES = [Sale("scale-01", f"r-{n}", ARRIVED + timedelta(hours=2, minutes=n), "A03", "1001", "西红柿", 1250, 680, 850,
               f"demo-A03-{n:04d}", BATCH.batch_id, BATCH.batch_id) for n in range(3)]
@@ -68,7 +68,7 @@ def test_sales_are_retail_selling_events_at_the_scale_with_their_trace_code() ->
 
 def test_a_recalled_batch_ends_with_a_recalled_event_for_what_was_left() -> None:
     recalled = block_batch(BATCH, ARRIVED + timedelta(hours=3), "快检不合格：农药残留", "op-1", BlockCause.FAILED_TEST)
-    failed = [RapidTest(BATCH.batch_id, "农药残留", "酶抑制法", RapidTestResult.FAIL, "抑制率 65%", "刘*",
+    failed = [RapidTest(BATCH.batch_id, "农药残留", "酶抑制法", TestOutcome.POSITIVE, "抑制率 65%", "刘*",
                         ARRIVED + timedelta(hours=3))]
     document = batch_document(recalled, failed, SALES, IDS, ARRIVED + timedelta(days=1))
     validate(document)
@@ -116,7 +116,7 @@ def test_a_sale_is_located_at_the_stall_it_was_made_at_not_the_batchs() -> None:
 
 def test_two_tests_of_the_same_item_at_the_same_moment_are_two_events_with_stable_ids() -> None:
     first = TESTS[0]
-    twice = [first, RapidTest(BATCH.batch_id, first.item, "酶抑制法（复检）", RapidTestResult.PASS, "抑制率 10%", "王*",
+    twice = [first, RapidTest(BATCH.batch_id, first.item, "酶抑制法（复检）", TestOutcome.NEGATIVE, "抑制率 10%", "王*",
                               first.tested_at)]
     events = [e for e in batch_document(BATCH, twice, [], IDS, ARRIVED)["epcisBody"]["eventList"]
               if e["bizStep"] == "inspecting"]

@@ -7,8 +7,9 @@ import re
 from datetime import UTC, date, datetime, timedelta
 
 from market.pages.price_board import BoardTrends, CachedTrends
+from market.rapid_tests import TestOutcome
 from market.service import DisplayBatch, PriceHistory
-from market.tracing import Batch, BlockCause, Certificate, CertificateType, RapidTest, RapidTestResult, block_batch
+from market.tracing import Batch, BlockCause, Certificate, CertificateType, RapidTest, block_batch
 from market.web.stall_screen import SCREEN_BATCH_LINES, screen_batches, stall_qr_svg
 
 NOW = datetime(2026, 11, 23, 2, 0, tzinfo=UTC)
@@ -31,7 +32,7 @@ def batch(n: int, tests: int = 1, blocked: bool = False) -> DisplayBatch:
                  (Certificate(CertificateType.COMMITMENT, "CD-1"),), arrived)
     if blocked:
         made = block_batch(made, NOW, "召回", "op", BlockCause.OPERATOR)
-    return DisplayBatch(made, [RapidTest(made.batch_id, f"项目{i}", "酶抑制法", RapidTestResult.PASS, None, "刘",
+    return DisplayBatch(made, [RapidTest(made.batch_id, f"项目{i}", "酶抑制法", TestOutcome.NEGATIVE, None, "刘",
                                          arrived) for i in range(tests)])
 
 

@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from market.divisions import shipped_divisions
 from market.findings import FindingKind
 from market.licences import StallType
+from market.rapid_tests import TestOutcome
 from market.tracing import (
     CERTIFICATE_RULES,
     Batch,
@@ -24,14 +25,12 @@ from market.tracing import (
     MassBalance,
     ProductCategory,
     RapidTest,
-    RapidTestResult,
     ReleaseRefusal,
     Sale,
     block_batch,
     certificate_problems,
     current_batch,
     default_category,
-    failed_test_reason,
     intake_problems,
     latest_tests,
     link_sale,
@@ -40,6 +39,7 @@ from market.tracing import (
     release_batch,
     release_refusal,
     standing_failures,
+    stop_reason,
     tracing_findings,
     with_quantity,
 )
@@ -110,11 +110,11 @@ def test_a_batch_is_blocked_once() -> None:
 
 
 def test_the_latest_test_of_each_item_counts() -> None:
-    first = RapidTest("B1", "农药残留", "酶抑制法", RapidTestResult.FAIL, "抑制率 62%", "检测员", DAWN)
-    retest = replace(first, result=RapidTestResult.PASS, value="抑制率 12%", tested_at=DAWN + timedelta(hours=1))
+    first = RapidTest("B1", "农药残留", "酶抑制法", TestOutcome.POSITIVE, "抑制率 62%", "检测员", DAWN)
+    retest = replace(first, outcome=TestOutcome.NEGATIVE, value="抑制率 12%", tested_at=DAWN + timedelta(hours=1))
     other = replace(first, item="克伦特罗", method="胶体金", value=None)
     assert latest_tests([retest, first, other]) == [other, retest]
-    assert failed_test_reason(first) == "快检不合格：农药残留（抑制率 62%）"
+    assert stop_reason(first) == "快检不合格：农药残留（抑制率 62%）"
 
 
 _Q, _M, _C, _T, _O, _E = (CertificateType.QUARANTINE, CertificateType.MEAT_QUALITY, CertificateType.COMMITMENT,
@@ -265,10 +265,10 @@ def test_a_mismatched_name_with_no_batch_of_the_product_is_two_findings() -> Non
 
 
 def test_a_block_is_lifted_only_when_no_failed_test_stands() -> None:
-    fail = RapidTest("B1", "农药残留", "酶抑制法", RapidTestResult.FAIL, "抑制率 62%", "检测员", DAWN)
-    other = replace(fail, item="克伦特罗", result=RapidTestResult.PASS)
-    retest = replace(fail, result=RapidTestResult.PASS, tested_at=DAWN + timedelta(hours=1))
-    blocked = block_batch(batch("B1"), DAWN, failed_test_reason(fail), "op", BlockCause.FAILED_TEST)
+    fail = RapidTest("B1", "农药残留", "酶抑制法", TestOutcome.POSITIVE, "抑制率 62%", "检测员", DAWN)
+    other = replace(fail, item="克伦特罗", outcome=TestOutcome.NEGATIVE)
+    retest = replace(fail, outcome=TestOutcome.NEGATIVE, tested_at=DAWN + timedelta(hours=1))
+    blocked = block_batch(batch("B1"), DAWN, stop_reason(fail), "op", BlockCause.FAILED_TEST)
     assert release_refusal(batch("B1"), [], "复检合格") is ReleaseRefusal.NOT_BLOCKED
     assert release_refusal(blocked, [fail, other], "复检合格") is ReleaseRefusal.FAILED_TEST_STANDS
     assert release_refusal(blocked, [fail, retest], " ") is ReleaseRefusal.NO_REASON
@@ -293,6 +293,6 @@ def test_a_received_quantity_is_corrected_only_to_another_sound_value() -> None:
 
 def test_a_test_dated_before_its_batch_arrived_is_told() -> None:
     arrived = batch("B1", hours=2)
-    test = RapidTest("B1", "农药残留", "酶抑制法", RapidTestResult.PASS, None, "检测员", DAWN + timedelta(hours=1))
+    test = RapidTest("B1", "农药残留", "酶抑制法", TestOutcome.NEGATIVE, None, "检测员", DAWN + timedelta(hours=1))
     assert predates_arrival(test, arrived)
     assert not predates_arrival(replace(test, tested_at=arrived.arrived_at), arrived)
