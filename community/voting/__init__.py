@@ -14,7 +14,8 @@ The pure domain core (no I/O, no clock; the caller passes `now`), re-exported he
 * `publication` — the published result as plain JSON with exact fractions;
 * `participation` — where a proposal stands, and where one person stands in it;
 * `deliberation` — owners' comments and the committee's moderation;
-* `notice` — the notice period (公告期) before voting opens, Property Management Regulations Arts. 13–14;
+* `notice` — the notice period (公告期) before voting opens, Property Management Regulations Arts. 13–14, and a
+  community's own longer period (its rules of procedure): the longer of the two;
 * `paper_entry` — paper ballots entered twice by two committee members, mismatches held for review;
 * `meetings` — meetings (业主大会会议, 业主委员会会议): agenda, notice period, sign-in and attendance, minutes;
 * `meeting_chain` — a meeting's hash chain: its notice and published minutes;
@@ -23,7 +24,8 @@ The pure domain core (no I/O, no clock; the caller passes `now`), re-exported he
 
 Around it: `storage` and `meeting_storage` (SQLAlchemy Core; materials' files), `service` and `meeting_service`
 (use cases, one transaction each), `vote_notice_check` (the notices the voting tick records in the outbox), `demo`
-(the demo's votes and meetings); the API — `web` (mounts it), `api_common`, `listing`, `meeting_api`, `paper_api`;
+(the demo's votes and meetings); the API — `web` (mounts it), `api_common`, `listing`, `meeting_api`, `paper_api`,
+`notice_api` (a community's notice period);
 the pages — `pages` (the residents' voting pages; mounts the rest), `proposal_form`, `meeting_pages`, `paper_pages`,
 `notice_pages` (public notices with their A4 prints).
 

@@ -232,7 +232,8 @@ async def _render_meeting(request: web.Request, view: MeetingView, problems: Pro
         "minutes": minutes, "is_committee": is_committee,
         "minutes_state": minutes.state.value if minutes else MinutesState.NONE.value,
         "can_draft": is_committee and not draft and (minutes is None or minutes.state is MinutesState.DRAFT),
-        "max_bytes_mb": service.max_material_bytes // (1024 * 1024), "notice_days": service.notice.days,
+        "max_bytes_mb": service.max_material_bytes // (1024 * 1024),
+        "notice_days": (await service.voting.notice_period(meeting.community_id)).days,
         "chain_problems": view.chain_problems, "material_field": MATERIAL_FIELD,
     }, status=status)
 
@@ -337,7 +338,7 @@ async def publish_notice(request: web.Request) -> web.StreamResponse:
     if isinstance(refusal, NoticeTooShort):
         earliest = refusal.earliest_opening.astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M")
         words = (f"公告期不足：会议和各项表决须在通知发布 {refusal.required.days} 天以后举行，现在发布则最早 {earliest}"
-                 f"（北京时间）。请调整会议或表决时间。{RULE_ZH}")
+                 f"（北京时间）。请调整会议或表决时间。{refusal.rule_zh}")
         return await _render_meeting(request, view, Problems(notice=words), 422)
     if refusal is not None:
         return await _render_meeting(request, view, Problems(notice=refusal.message_zh), refusal.status)
@@ -390,11 +391,13 @@ async def _minutes_step(request: web.Request, step: str) -> web.StreamResponse:
 @page(*READERS)
 async def meeting_notice(request: web.Request) -> web.Response:
     view = await _view(request)
-    names = dict(await request.app[MEETING_SERVICE].voting.communities([view.meeting.community_id]))
+    voting = request.app[MEETING_SERVICE].voting
+    names = dict(await voting.communities([view.meeting.community_id]))
+    period = await voting.notice_period(view.meeting.community_id)
     return await render(request, "voting/meeting_notice.html", {
         "view": view, "meeting": view.meeting, "print": request.query.get("print") == "1",
-        "community": names.get(view.meeting.community_id, view.meeting.community_id), "rule_zh": RULE_ZH,
-        "notice_days": request.app[MEETING_SERVICE].notice.days})
+        "community": names.get(view.meeting.community_id, view.meeting.community_id),
+        "rule_zh": f"{period.basis_zh}；{RULE_ZH}" if period.by_community else RULE_ZH, "notice_days": period.days})
 
 
 @page(*READERS)

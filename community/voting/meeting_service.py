@@ -98,6 +98,7 @@ class MeetingService:
 
     @property
     def notice(self) -> timedelta:
+        """The installation's minimum; a meeting needs its community's :meth:`VotingService.notice_period`."""
         return self.voting.notice
 
     async def create(self, meeting: Meeting, created_by: str, now: datetime, within: CommunityTest = anywhere) -> None:
@@ -204,8 +205,10 @@ class MeetingService:
 
     async def publish_notice(self, meeting_id: str, now: datetime) -> MeetingRefusal | NoticeTooShort | None:
         """Publish the notice — the agenda and materials frozen, entry 1 of the meeting's chain — if the agenda is not
-        empty and the notice period is kept before the meeting and before every item's voting."""
+        empty and the notice period of the meeting's community (the longer of the installation's and its own) is kept
+        before the meeting and before every item's voting."""
         view = await self.view(meeting_id, now)
+        period = await self.voting.notice_period(view.meeting.community_id)  # read before the writer's transaction
         async with self._engine.begin() as connection:
             repository = MeetingRepository(connection)
             await repository.lock(meeting_id)
@@ -214,7 +217,7 @@ class MeetingService:
                 raise UnknownMeeting(meeting_id)
             if stored.notice_published_at is not None:
                 return MeetingRefusal.NOTICE_PUBLISHED
-            problem = notice_problem(view.meeting, view.agenda, now, self.voting.notice)
+            problem = notice_problem(view.meeting, view.agenda, now, period)
             if problem is not None:
                 return problem
             chain = await repository.chain(meeting_id)

@@ -24,7 +24,7 @@ from decimal import Context, Decimal, Inexact, Rounded, localcontext
 from enum import Enum, StrEnum
 from typing import Final
 
-from community.voting.notice import NoticeTooShort, notice_refusal
+from community.voting.notice import NoticePeriod, NoticeTooShort, notice_refusal
 from community.voting.tally import VoterRoll
 
 SIGN_IN_EARLY: Final = timedelta(hours=2)
@@ -190,10 +190,10 @@ def item_refusal(proposal_id: str | None, on_agenda: Sequence[str], notice_publi
 
 
 def notice_problem(meeting: Meeting, agenda: Sequence[AgendaItem], published_at: datetime,
-                   required: timedelta) -> MeetingRefusal | NoticeTooShort | None:
+                   required: timedelta | NoticePeriod) -> MeetingRefusal | NoticeTooShort | None:
     """Why the meeting's notice may not be published at `published_at`: an empty agenda, or a notice shorter than
-    `required` before the meeting is held (an owners' assembly) or before any item's voting opens — the earliest of
-    those is the one quoted."""
+    `required` (the meeting's community's :class:`NoticePeriod`) before the meeting is held (an owners' assembly) or
+    before any item's voting opens — the earliest of those is the one quoted."""
     if not agenda:
         return MeetingRefusal.AGENDA_EMPTY
     held = [item.opens_at for item in agenda]

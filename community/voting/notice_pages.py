@@ -120,11 +120,13 @@ async def proposal_notice(request: web.Request) -> web.Response:
     body, _ = await service.text(state.proposal.proposal_id)
     names = await community_names(service, request[PRINCIPAL])
     published_at, opens_at = state.notice_published_at, state.proposal.opens_at
+    period = await service.notice_period(state.community_id)  # the community's period as it stands now
     return await render(request, "voting/notice.html", {
         "state": state, "proposal": state.proposal, "body": body, "print": printable(request),
         "community": names.get(state.community_id or "", state.community_id or ""),
         "notice_days": None if published_at is None else round((opens_at - published_at).total_seconds() / 86400, 1),
-        "required_days": service.notice.days, "legal_days": LEGAL_MINIMUM_DAYS, "rule_zh": RULE_ZH,
+        "required_days": period.days, "legal_days": LEGAL_MINIMUM_DAYS,
+        "rule_zh": f"{period.basis_zh}；{RULE_ZH}" if period.by_community else RULE_ZH,
         "published": await service.published(state.proposal.proposal_id),
     })
 

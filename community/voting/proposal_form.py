@@ -8,6 +8,11 @@ Every field is checked by the API's own rules — its request model (:class:`web
 register with owners) — and what is wrong is shown next to the field, in Chinese; nothing is written until every field
 is right. The page is the committee's and the property manager's (and an administrator's), the chooser lists only the
 communities of their scope, and a community typed in by hand outside it is refused exactly as one that does not exist.
+
+The page also shows each of those communities' notice period with its legal basis, and a small form
+(``/voting/communities/{community_id}/notice``) to set the community's own period as its rules of procedure require:
+checked by the API's model (:class:`notice_api.NoticeDaysIn`) and the same bounds (not below the installation's
+minimum, at most 90 days), the reason next to the field; another community's is "not found", before the form is read.
 """
 
 from __future__ import annotations
@@ -25,15 +30,17 @@ from pydantic import ValidationError
 
 from community.ownership.service import UnknownCommunity
 from community.voting.api_common import MANAGERS, communities_in_scope
-from community.voting.notice import RULE_ZH
+from community.voting.notice import CommunityDaysRefused, NoticePeriod
+from community.voting.notice_api import NoticeDaysIn
 from community.voting.rules import SPECIAL_MATTERS, Matter
 from community.voting.service import NoticeRefused, ProposalExists, VotingService
 from community.voting.tally import Election, Proposal
 from community.voting.web import ProposalIn
 from webkit.auth import CLOCK, PRINCIPAL
 from webkit.context_app import ContextApp
+from webkit.form_checks import FieldWords, FormState, checked, typed
 from webkit.formatting import SHANGHAI
-from webkit.pages import form_of, page, render
+from webkit.pages import PageProblem, form_of, page, render
 
 FORM_PATH: Final = "/voting/new"
 FORM_SERVICE = web.AppKey("proposal_form_service", VotingService)
@@ -42,6 +49,9 @@ LABELS: Final = {"community_id": "小区", "title": "标题", "matter": "表决�
                  "opens_at": "开始时间", "closes_at": "截止时间", "candidates": "候选人", "seats": "应选名额"}
 DEFAULT_WINDOW: Final = timedelta(days=7)
 OPENING_HOUR: Final = time(9, 0)
+NOTICE_PATH: Final = "/voting/communities/{community_id}/notice"
+NOTICE_WORDS: Final = FieldWords({"notice_days": "公告期（天）"},
+                                 {"notice_days": "公告期应填写整数天数，例如 20"})
 
 DOMAIN_WORDS: Final = {
     "a proposal must close after it opens": ("closes_at", "截止时间必须晚于开始时间"),
@@ -58,6 +68,7 @@ def add_proposal_form(pages: ContextApp, service: VotingService) -> None:
     pages.app[FORM_SERVICE] = service
     pages.add_get(FORM_PATH, new_proposal_page)
     pages.add_post(FORM_PATH, create_proposal)
+    pages.add_post(NOTICE_PATH, set_notice_period)
 
 
 @dataclass
@@ -74,15 +85,21 @@ class Draft:
 
 @page(*MANAGERS)
 async def new_proposal_page(request: web.Request) -> web.Response:
-    now = request.config_dict[CLOCK]()
-    # the day after the notice period ends (tomorrow on a test installation), at 09:00: always a lawful opening
-    notice = request.app[FORM_SERVICE].notice
-    opens = datetime.combine((now + notice).astimezone(SHANGHAI).date() + timedelta(days=1), OPENING_HOUR, SHANGHAI)
     communities = await _communities(request)
-    values = {"title": "", "matter": "", "body": "", "candidates": "", "seats": "",
-              "community_id": communities[0][0] if len(communities) == 1 else "",
-              "opens_at": _local_input(opens), "closes_at": _local_input(opens + DEFAULT_WINDOW)}
-    return await _render(request, Draft(values), communities)
+    return await _render(request, Draft(await _new_values(request, communities)), communities)
+
+
+async def _new_values(request: web.Request, communities: list[tuple[str, str]]) -> dict[str, str]:
+    """A new form's values: the one community when there is one, and a voting window from the day after the longest
+    notice period of the person's communities ends (tomorrow on a test installation), at 09:00 — always a lawful
+    opening, whichever community is chosen."""
+    now = request.config_dict[CLOCK]()
+    notice = max([period.required for period in (await _periods(request, communities)).values()],
+                 default=request.app[FORM_SERVICE].notice)
+    opens = datetime.combine((now + notice).astimezone(SHANGHAI).date() + timedelta(days=1), OPENING_HOUR, SHANGHAI)
+    return {"title": "", "matter": "", "body": "", "candidates": "", "seats": "",
+            "community_id": communities[0][0] if len(communities) == 1 else "",
+            "opens_at": _local_input(opens), "closes_at": _local_input(opens + DEFAULT_WINDOW)}
 
 
 @page(*MANAGERS)
@@ -104,7 +121,7 @@ async def create_proposal(request: web.Request) -> web.StreamResponse:
     except NoticeRefused as short:  # the rule quoted, with the earliest lawful opening in Beijing time
         earliest = _local_input(short.refusal.earliest_opening).replace("T", " ")
         draft.refuse("opens_at", f"公告期不足：开始时间最早为 {earliest}（北京时间），即公告发布 "
-                                 f"{short.refusal.required.days} 天以后。{RULE_ZH}")
+                                 f"{short.refusal.required.days} 天以后。{short.refusal.rule_zh}")
     except ValueError as problem:  # voting opens now, and the register gives no roll to freeze
         draft.refuse("community_id", f"该小区的产权登记还不能生成业主名册，表决无法现在开始：请先登记产权，或把开始时间"
                                      f"定在登记完成之后（{problem}）")
@@ -113,6 +130,42 @@ async def create_proposal(request: web.Request) -> web.StreamResponse:
     else:
         raise web.HTTPSeeOther(f"/voting/proposals/{proposal.proposal_id}")
     return await _render(request, draft, await _communities(request), status=422)
+
+
+@page(*MANAGERS)
+async def set_notice_period(request: web.Request) -> web.StreamResponse:
+    """Set the community's own notice period (to the form's section when saved, else the page with the reason)."""
+    service, principal, now = request.app[FORM_SERVICE], request[PRINCIPAL], request.config_dict[CLOCK]()
+    community_id = request.match_info["community_id"]
+    try:  # scope before the form: another's community is one that does not exist
+        await service.community_notice(community_id, principal.has_community)
+    except UnknownCommunity:
+        raise _no_such_community() from None
+    state = typed(await form_of(request), ("notice_days",), codes=("notice_days",))
+    data = checked(NoticeDaysIn, state, NOTICE_WORDS)
+    if data is None:
+        return await _render_with_notice(request, community_id, state, 400)
+    try:
+        outcome = await service.set_community_notice(community_id, data.notice_days, by=principal.subject, now=now,
+                                                     within=principal.has_community)
+    except UnknownCommunity:
+        raise _no_such_community() from None
+    if isinstance(outcome, CommunityDaysRefused):
+        state.refuse("notice_days", outcome.message_zh)
+        return await _render_with_notice(request, community_id, state, 422)
+    raise web.HTTPSeeOther(f"{FORM_PATH}#notice-{community_id}")
+
+
+def _no_such_community() -> PageProblem:
+    return PageProblem(404, "没有这个小区，链接可能有误。", title="小区不存在")
+
+
+async def _render_with_notice(request: web.Request, community_id: str, state: FormState,
+                              status: int) -> web.Response:
+    """The page again, the proposal form as new, the notice period's form with what was typed and why it failed."""
+    communities = await _communities(request)
+    return await _render(request, Draft(await _new_values(request, communities)), communities, status=status,
+                         notice_forms={community_id: state})
 
 
 def _values(form: MultiDictProxy[str]) -> dict[str, str]:
@@ -214,11 +267,21 @@ async def _communities(request: web.Request) -> list[tuple[str, str]]:
     return await request.app[FORM_SERVICE].communities(communities_in_scope(request[PRINCIPAL]))
 
 
+async def _periods(request: web.Request, communities: list[tuple[str, str]]) -> dict[str, NoticePeriod]:
+    return {id_: await request.app[FORM_SERVICE].notice_period(id_) for id_, _ in communities}
+
+
 async def _render(request: web.Request, draft: Draft, communities: list[tuple[str, str]],
-                  status: int = 200) -> web.Response:
+                  status: int = 200, notice_forms: Mapping[str, FormState] | None = None) -> web.Response:
+    periods = await _periods(request, communities)
+    forms = {id_: (notice_forms or {}).get(id_) or FormState({"notice_days": str(period.community_days or "")})
+             for id_, period in periods.items()}
+    installation = request.app[FORM_SERVICE].notice
     return await render(request, "voting/new.html", {
         "values": draft.values, "problems": draft.problems, "general": draft.general, "labels": LABELS,
         "communities": communities, "matters": list(Matter), "special": SPECIAL_MATTERS,
         "election_matter": Matter.OWNERS_COMMITTEE, "form_path": FORM_PATH,
-        "notice_days": request.app[FORM_SERVICE].notice.days,
+        "notice_days": max([p.days for p in periods.values()], default=installation.days),
+        "installation_days": installation.days, "periods": periods, "notice_forms": forms,
+        "notice_path": NOTICE_PATH,
     }, status=status)

@@ -45,17 +45,26 @@ from community.voting.audit import (
 )
 from community.voting.breakdown import Breakdown, breakdown
 from community.voting.deliberation import Comment, CommentRefusal, as_seen_by, check_comment
-from community.voting.notice import LEGAL_MINIMUM_DAYS, NoticeTooShort, notice_refusal
+from community.voting.notice import (
+    LEGAL_MINIMUM_DAYS,
+    CommunityDaysRefused,
+    NoticePeriod,
+    NoticeTooShort,
+    community_days_refusal,
+    notice_refusal,
+)
 from community.voting.paper_entry import PaperReading, TypedEntry, decide
 from community.voting.participation import Phase, units_of
 from community.voting.publication import PublishedResult, result_document
 from community.voting.register_roll import RollProblem, roll_from_register, roll_problems
 from community.voting.storage import (
     CommentRepository,
+    CommunityNoticeRepository,
     DelegationExists,
     LogConflict,
     PaperRepository,
     RollState,
+    StoredNoticeDays,
     StoredPaperEntry,
     VotingRepository,
 )
@@ -111,6 +120,15 @@ class NoticeRefused(Exception):
     def __init__(self, refusal: NoticeTooShort) -> None:
         super().__init__(refusal.message_en)
         self.refusal = refusal
+
+
+@dataclass(frozen=True)
+class CommunityNotice:
+    """A community's notice period: the installation's minimum and its own (when it set one), by whom and when."""
+
+    community_id: str
+    period: NoticePeriod
+    stored: StoredNoticeDays | None = None
 
 
 @dataclass(frozen=True)
@@ -206,10 +224,54 @@ class VotingService:
         self.notices = VoteNotices(outbox)
         """The owners' vote and meeting notices (the meetings record theirs through it)."""
 
-    def _check_notice(self, proposal: Proposal, published_at: datetime) -> None:
-        refusal = notice_refusal(published_at, proposal.opens_at, self.notice)
+    async def _check_notice(self, connection: AsyncConnection, proposal: Proposal, published_at: datetime,
+                            community_id: str | None) -> None:
+        period = await self._notice_period(connection, community_id)
+        refusal = notice_refusal(published_at, proposal.opens_at, period)
         if refusal is not None:
             raise NoticeRefused(refusal)
+
+    async def _notice_period(self, connection: AsyncConnection, community_id: str | None) -> NoticePeriod:
+        stored = None if community_id is None else await CommunityNoticeRepository(connection).get(community_id)
+        return NoticePeriod(self.notice, None if stored is None else stored.days)
+
+    async def notice_period(self, community_id: str | None) -> NoticePeriod:
+        """The notice `community_id`'s votes and meetings need: the longer of the installation's minimum and the
+        community's own period (see :mod:`community.voting.notice`); None: the installation's."""
+        async with self._engine.connect() as connection:
+            return await self._notice_period(connection, community_id)
+
+    async def community_notice(self, community_id: str, within: CommunityTest = anywhere) -> CommunityNotice:
+        """The community's notice period: :class:`UnknownCommunity` when there is no such community or it is not
+        `within` the caller's scope (one answer for both)."""
+        async with self._engine.connect() as connection:
+            if not await self._community_within(connection, community_id, within):
+                raise UnknownCommunity(community_id)
+            stored = await CommunityNoticeRepository(connection).get(community_id)
+        return CommunityNotice(community_id, NoticePeriod(self.notice, None if stored is None else stored.days),
+                               stored)
+
+    async def set_community_notice(self, community_id: str, days: int, *, by: str, now: datetime,
+                                   within: CommunityTest = anywhere) -> CommunityNotice | CommunityDaysRefused:
+        """Set the community's own notice period (its rules of procedure): refused, and nothing changed, below the
+        installation's minimum or above the bound (:func:`notice.community_days_refusal`); :class:`UnknownCommunity`
+        as for :meth:`community_notice` — checked first, so a refusal tells nothing of another's community."""
+        async with self._engine.connect() as connection:
+            if not await self._community_within(connection, community_id, within):
+                raise UnknownCommunity(community_id)
+        refusal = community_days_refusal(days, self.notice)
+        if refusal is not None:
+            return refusal
+        for attempt in range(2):  # two first settings racing: the loser's insert fails, and it updates instead
+            try:
+                async with self._engine.begin() as connection:
+                    await CommunityNoticeRepository(connection).set(community_id, days, by, now)
+                break
+            except IntegrityError:
+                if attempt:
+                    raise
+        log.info("community notice period set", extra={"community_id": community_id, "notice_days": days, "by": by})
+        return await self.community_notice(community_id)
 
     async def open_proposal(
         self, proposal: Proposal, roll: VoterRoll, *, body: str, created_by: str, now: datetime,
@@ -217,15 +279,16 @@ class VotingService:
         within: CommunityTest = anywhere,
     ) -> None:
         """Record a proposal of `community_id` with its voter roll, frozen as it is now, and its notice published at
-        `now`: :class:`NoticeRefused` when voting opens sooner than the notice period allows,
+        `now`: :class:`NoticeRefused` when voting opens sooner than the community's notice period allows (the longer
+        of the installation's and the community's own, :meth:`notice_period`),
         :class:`UnknownCommunity` when the access register has no such community, or it is not `within` (the
         caller's scope). The roll's units are taken as given: a roll given by hand may name units the access
         register does not know. Without a community, only administrators see the proposal."""
-        self._check_notice(proposal, now)
         try:
             async with self._engine.begin() as connection:
                 if community_id is not None and not await self._community_within(connection, community_id, within):
                     raise UnknownCommunity(community_id)
+                await self._check_notice(connection, proposal, now, community_id)
                 await VotingRepository(connection).add_proposal(proposal, roll, body=body, created_by=created_by,
                                                                 attachments=attachments, community_id=community_id,
                                                                 notice_published_at=now)
@@ -240,11 +303,11 @@ class VotingService:
         when it opens now or opened already (ValueError, and nothing recorded, when the register gives no roll);
         otherwise later, by :meth:`tick`. Its notice is published at `now`: :class:`NoticeRefused` and
         :class:`UnknownCommunity` as for :meth:`open_proposal`."""
-        self._check_notice(proposal, now)
         try:
             async with self._engine.begin() as connection:
                 if not await self._community_within(connection, community_id, within):
                     raise UnknownCommunity(community_id)
+                await self._check_notice(connection, proposal, now, community_id)
                 repository = VotingRepository(connection)
                 await repository.add_register_proposal(proposal, community_id, body=body, created_by=created_by,
                                                        attachments=attachments, notice_published_at=now)

@@ -168,6 +168,46 @@ paper_entries = Table(
 for the second entry), ``held`` (entries of the unit disagree: held for review), ``confirmed`` (two entries agreed;
 ``log_sequence`` is the paper ballot's place in the log), ``refused`` (matched, but the rules refused the ballot)."""
 
+community_notice = Table(
+    "voting_community_notice", metadata,
+    Column("community_id", String(64), primary_key=True),
+    Column("notice_days", Integer(), nullable=False),
+    Column("set_by", String(64), nullable=False),
+    Column("set_at", UtcDateTime(), nullable=False),
+)
+"""A community's own notice period (days), as its rules of procedure require; a community without a row has the
+installation's minimum (SC_VOTING_NOTICE_DAYS)."""
+
+
+@dataclass(frozen=True)
+class StoredNoticeDays:
+    """A community's notice period as set, by whom and when."""
+
+    days: int
+    set_by: str
+    set_at: datetime
+
+
+class CommunityNoticeRepository:
+    """The communities' own notice periods on one transaction's ``connection``."""
+
+    def __init__(self, connection: AsyncConnection) -> None:
+        self._connection = connection
+
+    async def get(self, community_id: str) -> StoredNoticeDays | None:
+        row = (await self._connection.execute(
+            select(community_notice).where(community_notice.c.community_id == community_id))).mappings().first()
+        return None if row is None else StoredNoticeDays(int(row["notice_days"]), str(row["set_by"]), row["set_at"])
+
+    async def set(self, community_id: str, days: int, set_by: str, set_at: datetime) -> None:
+        """Set (or change) the community's period. Two setting it at the same instant: the caller retries once."""
+        changed = await self._connection.execute(
+            update(community_notice).where(community_notice.c.community_id == community_id)
+            .values(notice_days=days, set_by=set_by, set_at=set_at))
+        if changed.rowcount == 0:
+            await self._connection.execute(community_notice.insert().values(
+                community_id=community_id, notice_days=days, set_by=set_by, set_at=set_at))
+
 
 @dataclass(frozen=True)
 class StoredPaperEntry:

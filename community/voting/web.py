@@ -64,6 +64,7 @@ from community.voting.disclosure import disclosed_document
 from community.voting.listing import ProposalsPage, ProposalSummaryOut, read_list_query, summary
 from community.voting.meeting_api import MEETING_ROUTES, MEETINGS, MeetingOut, may_see, meeting_out
 from community.voting.meeting_service import MeetingService
+from community.voting.notice_api import NOTICE_ROUTES
 from community.voting.paper_api import PAPER_ROUTES
 from community.voting.participation import Phase
 from community.voting.publication import PublishedResult, breakdown_document, result_document, turnout_document
@@ -753,7 +754,7 @@ def mount(app: web.Application, service: VotingService, authority: TokenAuthorit
     serve_tokens(app, authority, now)
     api = ContextApp(PREFIX)
     api.app[SERVICE] = service
-    routes = [*ROUTES, *PAPER_ROUTES]
+    routes = [*ROUTES, *PAPER_ROUTES, *NOTICE_ROUTES]
     if meetings is not None:
         api.app[MEETINGS] = meetings
         routes += MEETING_ROUTES

@@ -24,7 +24,7 @@ async def test_every_resident_of_the_community_reads_the_notice_and_prints_it(si
         await site.sign_in(account)
         page = await site.page(NOTICE)
         assert "关于“更换电梯”的表决公告" in page and "荷花小区" in page, account
-        assert "2026-11-01 09:00 至 2026-12-01 09:00（30.0 天；本系统要求至少 0 天，法定至少 15 天）" in page, account
+        assert "2026-11-01 09:00 至 2026-12-01 09:00（30.0 天；现要求至少 0 天，法定至少 15 天）" in page, account
     printed = await site.page(NOTICE + "?print=1")
     assert "@page { size: A4" in printed and "<nav" not in printed, "the noticeboard's version: no navigation"
     archive = await site.page("/voting/notices")
