@@ -624,8 +624,9 @@ def bridge_uhppote(config_file: Path) -> None:
     """UHPPOTE (微耕) access controllers as contract gates: their events to MQTT, whitelists, remote open and
     clock to them. Needs a network broker (SC_MQTT_URL) and the site key's SC_CREDENTIAL_HASH_KEY."""
     settings = _settings()
+    from bridges.config_files import BridgeConfigError  # on use
     from bridges.uhppote.bridge import run_bridge  # on use
-    from bridges.uhppote.config import BridgeConfigError, load_config, read_card_roster  # on use
+    from bridges.uhppote.config import load_config, read_card_roster  # on use
     from config.keys import gate_site_key  # on use
 
     if settings.embedded_mqtt:
@@ -654,8 +655,9 @@ def bridge_hikvision(config_file: Path) -> None:
     """Hikvision ISAPI access terminals as contract gates: their pushed events to MQTT, whitelists as persons and
     cards, remote open to them. Needs a network broker (SC_MQTT_URL) and the site key's SC_CREDENTIAL_HASH_KEY."""
     settings = _settings()
+    from bridges.config_files import BridgeConfigError  # on use
     from bridges.hikvision.bridge import run_bridge  # on use
-    from bridges.hikvision.config import BridgeConfigError, load_config, read_credentials  # on use
+    from bridges.hikvision.config import load_config, read_credentials  # on use
     from config.keys import gate_site_key  # on use
 
     if settings.embedded_mqtt:

@@ -21,12 +21,12 @@ docs/devices.md)::
 
 from __future__ import annotations
 
-import tomllib
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from bridges.config_files import BridgeConfigError, listed_lines, load_toml
 from devices.contract import DeviceId
 
 MIB = 1024 * 1024
@@ -76,33 +76,15 @@ class BridgeConfig(BaseModel):
         return int(self.listen.rsplit(":", 1)[1])
 
 
-class BridgeConfigError(Exception):
-    """The file cannot configure the bridge; the message says where."""
-
-
 def load_config(path: Path) -> BridgeConfig:
-    try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except OSError as error:
-        raise BridgeConfigError(f"{path}: cannot read: {error.strerror}") from None
-    except tomllib.TOMLDecodeError as error:
-        raise BridgeConfigError(f"{path}: not TOML: {error}") from None
-    try:
-        return BridgeConfig.model_validate(raw)
-    except ValidationError as invalid:
-        problems = "; ".join(f"{'.'.join(str(part) for part in error['loc'])}: {error['msg']}"
-                             for error in invalid.errors(include_url=False, include_input=False))
-        raise BridgeConfigError(f"{path}: {problems}") from None
+    return load_toml(path, BridgeConfig)
 
 
 def read_credentials(path: Path) -> list[tuple[str, str]]:
     """``card <number>`` and ``face <reference>`` lines: the card numbers issued at the site and the face
     references (employeeNo) enrolled on the terminals; blank lines and ``#`` comments skipped."""
     credentials = []
-    for line_number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        text = line.split("#", 1)[0].strip()
-        if not text:
-            continue
+    for line_number, text in listed_lines(path):
         kind, _, value = text.partition(" ")
         value = value.strip()
         if kind not in ("card", "face") or not value or len(value) > 32 or not value.isprintable() or " " in value:

@@ -230,7 +230,8 @@ def test_a_bad_configuration_is_refused_naming_the_field(tmp_path: Path, monkeyp
 
 
 def test_the_credentials_file_takes_cards_and_faces_only(tmp_path: Path) -> None:
-    from bridges.hikvision.config import BridgeConfigError, read_credentials
+    from bridges.config_files import BridgeConfigError
+    from bridges.hikvision.config import read_credentials
 
     good = tmp_path / "good.txt"
     good.write_text("# issued at the site\ncard 10058400\nface FT0000A1B2C3D4  # enrolled\n\n", encoding="utf-8")

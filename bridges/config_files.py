@@ -1,0 +1,40 @@
+"""What every bridge's configuration file shares: a TOML file validated by the bridge's own pydantic model, and the
+plain-text lists beside it (one entry a line, blank lines and ``#`` comments skipped); each problem says where."""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+_Config = TypeVar("_Config", bound=BaseModel)
+
+
+class BridgeConfigError(Exception):
+    """The file cannot configure the bridge; the message says where."""
+
+
+def load_toml(path: Path, model: type[_Config]) -> _Config:
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as error:
+        raise BridgeConfigError(f"{path}: cannot read: {error.strerror}") from None
+    except tomllib.TOMLDecodeError as error:
+        raise BridgeConfigError(f"{path}: not TOML: {error}") from None
+    try:
+        return model.model_validate(raw)
+    except ValidationError as invalid:
+        problems = "; ".join(f"{'.'.join(str(part) for part in error['loc'])}: {error['msg']}"
+                             for error in invalid.errors(include_url=False, include_input=False))
+        raise BridgeConfigError(f"{path}: {problems}") from None
+
+
+def listed_lines(path: Path) -> Iterator[tuple[int, str]]:
+    """The entries of a list file with their line numbers: comments cut, blanks skipped."""
+    for line_number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        text = line.split("#", 1)[0].strip()
+        if text:
+            yield line_number, text
