@@ -224,6 +224,19 @@ class GateMemory:
             return {"whitelist_version": None, "whitelist_hash": None}
         return {"whitelist_version": self.version, "whitelist_hash": self.content_hash}
 
+    def snapshot(self) -> dict[str, Any] | None:
+        """The list held, to keep across a restart (a bridge's state file) and give back to :meth:`restore`; None
+        when none is held."""
+        if self.version is None or self.content_hash is None:
+            return None
+        return {"version": self.version, "content_hash": self.content_hash, "content": self.content()}
+
+    def restore(self, snapshot: dict[str, Any], now: datetime) -> CommandAck:
+        """Take back a :meth:`snapshot`, checked as the platform's ``sync_whitelist`` is (its hash included)."""
+        return self.apply(Command(cmd_id="restore", op="sync_whitelist", args={
+            "version": snapshot["version"], "content_hash": snapshot["content_hash"],
+            "whitelist": snapshot["content"]}), now)
+
     def content(self) -> dict[str, Any]:
         """The list as the platform's ``sync_whitelist`` payload would carry it (for checks and tests)."""
         return {

@@ -146,10 +146,7 @@ class TerminalBridge:
         held = self.memo.whitelist
         if held is None:
             return
-        command = Command(cmd_id="restore", op="sync_whitelist",
-                          args={"version": held["version"], "content_hash": held["content_hash"],
-                                "whitelist": held["content"]})
-        if not self.memory.apply(command, datetime.now(UTC)).ok:
+        if not self.memory.restore(held, datetime.now(UTC)).ok:
             log.warning("hikvision_whitelist_not_restored", extra={"gate": self.device})
             self.memo.whitelist = None
 
@@ -313,9 +310,7 @@ class TerminalBridge:
                     ack = await self._open(command, ack)
                 elif ack.ok:
                     if (self.memory.version, self.memory.content_hash) != held or not self.loaded:
-                        self.memo.whitelist = {"version": self.memory.version,
-                                               "content_hash": self.memory.content_hash,
-                                               "content": self.memory.content()}
+                        self.memo.whitelist = self.memory.snapshot()
                         self.loaded = False
                         self.store.save(self.memo)
                     await self.load_terminal()

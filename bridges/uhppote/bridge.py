@@ -129,10 +129,7 @@ class GateBridge:
         held = self.memo.whitelist
         if held is None:
             return
-        command = Command(cmd_id="restore", op="sync_whitelist",
-                          args={"version": held["version"], "content_hash": held["content_hash"],
-                                "whitelist": held["content"]})
-        ack = self.memory.apply(command, datetime.now(UTC))
+        ack = self.memory.restore(held, datetime.now(UTC))
         if not ack.ok:
             log.warning("uhppote_whitelist_not_restored", extra={"gate": self.device, "error": ack.error})
             self.memo.whitelist = None
@@ -305,9 +302,7 @@ class GateBridge:
                     ack = await self._open(command, ack)
                 elif ack.ok:
                     if (self.memory.version, self.memory.content_hash) != held or not self.loaded:
-                        self.memo.whitelist = {"version": self.memory.version,
-                                               "content_hash": self.memory.content_hash,
-                                               "content": self.memory.content()}
+                        self.memo.whitelist = self.memory.snapshot()
                         self.loaded = False
                         self.store.save(self.memo)
                     await self.load_controller()

@@ -87,6 +87,20 @@ def test_a_full_sync_gives_the_gate_the_platforms_list_and_version() -> None:
     assert GateStateReport.model_validate(gate.state_report()).whitelist_version == 1
 
 
+def test_a_snapshot_restores_the_list_after_a_restart_and_a_tampered_one_is_refused() -> None:
+    gate, _ = synced(card("alice", "0012345678"), card("bob", "0087654321"))
+    held = gate.snapshot()
+    assert held is not None and held["content"] == gate.content()
+    restarted = GateMemory("gate-n", SITE_KEY, PASS_KEY, doors=4)
+    assert restarted.snapshot() is None, "a new gate holds no list"
+    assert restarted.restore(held, T0).ok
+    assert (restarted.version, restarted.content_hash, restarted.content()) == (
+        gate.version, gate.content_hash, gate.content())
+    tampered = {**held, "content": {**held["content"], "entries": held["content"]["entries"][:1]}}
+    refused = GateMemory("gate-n", SITE_KEY, PASS_KEY, doors=4).restore(tampered, T0)
+    assert not refused.ok and (refused.error or "").startswith(GateCommandError.CONTENT_HASH_MISMATCH.value)
+
+
 def test_deltas_bring_the_gate_to_the_new_version_and_the_ack_reports_it() -> None:
     alice, bob, carol = card("alice", "0012345678"), card("bob", "0087654321"), card("carol", "0055555555")
     people = [Resident(name, frozenset({"b1"})) for name in ("alice", "bob", "carol")]
