@@ -1,31 +1,28 @@
 """The bridge process: Hikvision terminals on one side (ISAPI over HTTP), each one a contract gate on the MQTT side.
 
-Per terminal, one MQTT connection with the gate's own client id and last will (``{"online": false}``, retained), as
-a gate that spoke MQTT itself would have. The terminals push their events to the bridge's HTTP listener
-(``POST /hikvision/<gate>``); a push is answered 200 only once the broker acknowledged the event (QoS 1), 503 while
-the broker is away (the terminal pushes it again later: its resend is the queue), 4xx for what the bridge cannot
-read (counted, logged and published with the reason, so the gateway dead-letters it). Whitelist commands become
-persons, cards and schedules on the terminal (:mod:`.persons`), remote open ``RemoteControl/door``.
+Per terminal, one contract gate (:class:`bridges.gate_bridge.GateBridge`: its own MQTT connection, client id and
+last will, the whitelist commands, acks and retained state). The terminals push their events to the bridge's HTTP
+listener (``POST /hikvision/<gate>``); a push is answered 200 only once the broker acknowledged the event (QoS 1),
+503 while the broker is away (the terminal pushes it again later: its resend is the queue), 4xx for what the bridge
+cannot read (counted, logged and published with the reason, so the gateway dead-letters it). Whitelist commands
+become persons, cards and schedules on the terminal (:mod:`.persons`), remote open ``RemoteControl/door``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
-import random
 from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, ClassVar, Final
 
-import aiomqtt
 from aiohttp import BodyPartReader, web
-from pydantic import ValidationError
 
+from bridges.gate_bridge import GateBridge, GateCounters, NotConnected
 from bridges.hikvision.config import BridgeConfig, TerminalConfig
 from bridges.hikvision.events import (
     EVENT_TABLE,
@@ -44,25 +41,19 @@ from bridges.hikvision.isapi import Failure, Terminal, TerminalError
 from bridges.hikvision.persons import TerminalLoad, digest, plan_template_body, terminal_load, week_plan_body
 from bridges.hikvision.pictures import PictureStore
 from bridges.hikvision.store import TerminalMemo, TerminalStore
-from devices.contract import AccessMethod, Command, CommandAck, DenialReason, DeviceState, GateEvent
-from devices.gate_commands import OPEN, CredentialKind, WhitelistEntryArgs, presented_credential_hash
-from devices.gate_memory import Denied, GateMemory
-from devices.topics import Channel, DeviceKind, topic_for
+from devices.contract import AccessMethod, Command, DenialReason, GateEvent
+from devices.gate_commands import CredentialKind, presented_credential_hash
+from devices.gate_memory import Denied
 
 log = logging.getLogger(__name__)
 
-KEEPALIVE_S: Final = 30
-PUBLISH_TIMEOUT_S: Final = 10.0
-BACKOFF_INITIAL_S: Final = 0.5
-BACKOFF_MAX_S: Final = 15.0
 RECENT_KEPT: Final = 4096  # event ids published lately: a re-pushed event is answered, not published again
 UNREACHABLE_AFTER: Final = 3
-OFFLINE_WILL: Final = DeviceState(online=False).model_dump_json(exclude_none=True).encode()
 JSON_PART_NAMES: Final = ("event_log", "AccessControllerEvent")
 
 
 @dataclass
-class BridgeCounters:
+class BridgeCounters(GateCounters):
     """Shown in each gate's retained state (``bridge``) and logged: what went wrong, by kind."""
 
     bad_pushes: int = 0  # invalid JSON, a notification without the fields an access event needs
@@ -78,19 +69,11 @@ class BridgeCounters:
     refusals: int = 0
     bad_replies: int = 0
     resyncs: int = 0
-    bad_commands: int = 0
 
     def count_failure(self, error: TerminalError) -> None:
         name = {Failure.TIMEOUT: "timeouts", Failure.UNAUTHORIZED: "unauthorized", Failure.REFUSED: "refusals",
                 Failure.BAD_REPLY: "bad_replies"}[error.failure]
         setattr(self, name, getattr(self, name) + 1)
-
-    def as_dict(self) -> dict[str, int]:
-        return dict(vars(self))
-
-
-class NotConnected(Exception):
-    """The gate's MQTT session is down: the push is answered 503 and the terminal sends it again."""
 
 
 def credential_hashes(kind: str, raw: str, site_key: bytes) -> tuple[str, ...]:
@@ -102,56 +85,32 @@ def credential_hashes(kind: str, raw: str, site_key: bytes) -> tuple[str, ...]:
     return tuple(hashes)
 
 
-@dataclass
-class TerminalBridge:
+@dataclass(kw_only=True)
+class TerminalGate(GateBridge[TerminalMemo]):
     """One terminal as one gate."""
+
+    vendor: ClassVar[str] = "hikvision"
+    device_error: ClassVar[type[Exception]] = TerminalError
 
     config: TerminalConfig
     bridge: BridgeConfig
     terminal: Terminal
     store: TerminalStore
-    site_key: bytes
     site_credentials: list[tuple[str, str]]  # (kind, raw) from the credentials file
     counters: BridgeCounters
     pictures: PictureStore
-    memo: TerminalMemo = field(default_factory=TerminalMemo)
-    memory: GateMemory = field(init=False)
-    client: aiomqtt.Client | None = None
     recent: OrderedDict[str, None] = field(default_factory=OrderedDict)
-    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     push_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
-    opened: OrderedDict[str, None] = field(default_factory=OrderedDict)
     terminal_status: str = "unknown"  # ok, unreachable, unauthorized
     silent_polls: int = 0
-    loaded: bool = False
     last_load: dict[str, int] | None = None
     last_event: dict[str, Any] | None = None
-    published_state: dict[str, Any] | None = None
-
-    def __post_init__(self) -> None:
-        self.memory = GateMemory(self.config.gate, self.site_key, doors=self.config.doors)
-        self.memo = self.store.load()
-        self._restore_whitelist()
 
     @property
-    def device(self) -> str:
-        return self.config.gate
-
-    def topic(self, channel: Channel) -> str:
-        return topic_for(self.config.site, DeviceKind.GATE, self.config.gate, channel)
+    def poll_seconds(self) -> float:
+        return self.bridge.poll_seconds
 
     # -- the whitelist ------------------------------------------------------------------------------------------
-
-    def _restore_whitelist(self) -> None:
-        held = self.memo.whitelist
-        if held is None:
-            return
-        if not self.memory.restore(held, datetime.now(UTC)).ok:
-            log.warning("hikvision_whitelist_not_restored", extra={"gate": self.device})
-            self.memo.whitelist = None
-
-    def _entries(self) -> list[WhitelistEntryArgs]:
-        return [WhitelistEntryArgs.model_validate(raw) for raw in self.memory.content()["entries"]]
 
     def _credentials(self) -> list[tuple[str, str]]:
         return [*self.site_credentials, *self.memo.learnt]
@@ -161,9 +120,9 @@ class TerminalBridge:
 
     def desired_load(self) -> TerminalLoad:
         faces = sorted({raw for kind, raw in self._credentials() if kind == "face"})
-        return terminal_load(self._entries(), self.known(), self.config.doors, self.bridge.max_templates, faces)
+        return terminal_load(self.entries(), self.known(), self.config.doors, self.bridge.max_templates, faces)
 
-    async def load_terminal(self) -> None:
+    async def load_device(self) -> None:
         """Make the terminal hold the persons, cards and schedules of the gate's whitelist: only what changed is
         written; what was written is remembered as it goes, so a failure half-way resumes where it stopped."""
         desired = self.desired_load()
@@ -197,14 +156,14 @@ class TerminalBridge:
                     memo.cards[person.card_no] = number
         finally:
             self.store.save(memo)
-        self.loaded = True
+        self.loaded, self.terminal_status = True, "ok"
         self.last_load = desired.counts()
         if desired.unknown or desired.narrowed_grants or desired.dropped_segments or desired.over_template_limit:
             log.warning("hikvision_whitelist_not_all_loaded", extra={"gate": self.device, **desired.counts()})
 
     def _learn(self, event: TerminalEvent) -> bool:
         """A card or face the whitelist has but the bridge had no clear value for: learnt from the event."""
-        listed = {entry.hash for entry in self._entries()}
+        listed = {entry.hash for entry in self.entries()}
         known = self.known()
         learnt = False
         for kind, raw in ((CredentialKind.CARD.value, event.card_no), (CredentialKind.FACE.value, event.employee_no)):
@@ -230,21 +189,12 @@ class TerminalBridge:
 
     # -- events -------------------------------------------------------------------------------------------------
 
-    async def _publish(self, channel: Channel, payload: str | bytes, retain: bool = False) -> None:
-        client = self.client
-        if client is None:
-            raise NotConnected
-        try:
-            await client.publish(self.topic(channel), payload, qos=1, retain=retain, timeout=PUBLISH_TIMEOUT_S)
-        except aiomqtt.MqttError as error:
-            raise NotConnected from error
-
     async def reject(self, reason: str, detail: str) -> None:
         """A push the bridge cannot read, published so the gateway dead-letters it with the reason."""
         body = {"kind": "hikvision_rejected", "ts": datetime.now(UTC).isoformat(),
                 "hikvision": {"error": reason, "detail": detail[:200]}}
         with contextlib.suppress(NotConnected):
-            await self._publish(Channel.EVENT, _json(body))
+            await self.forward_unreadable(body)
 
     async def on_event(self, event: TerminalEvent, picture: tuple[str, bytes] | None) -> str:
         """Publish one pushed event (once: a re-push is recognised by its id); what happened, for the answer."""
@@ -264,7 +214,7 @@ class TerminalBridge:
                     log.warning("hikvision_picture_not_stored", extra={"gate": self.device, "error": str(error)})
                     picture = None
             if isinstance(translated, GateEvent):
-                await self._publish(Channel.EVENT, translated.model_dump_json(exclude_none=True))
+                await self.forward(translated)
                 self.last_event = {"kind": translated.kind.value, "ts": translated.ts.isoformat(),
                                    "picture": picture is not None}
                 outcome = "published"
@@ -276,7 +226,7 @@ class TerminalBridge:
                         "kind": "hikvision_unmapped",
                         "hikvision": {"major": event.major, "minor": event.minor, "code": event.code,
                                       "detail": translated.detail}}
-                await self._publish(Channel.EVENT, _json(body))
+                await self.forward_unreadable(body)
                 outcome = "unmapped"
             else:
                 assert isinstance(translated, Notice)
@@ -290,63 +240,34 @@ class TerminalBridge:
             log.info("hikvision_credential_learnt", extra={"gate": self.device})  # never the value (STYLE 15)
             async with self.lock:
                 with contextlib.suppress(TerminalError):
-                    await self.load_terminal()
+                    await self.load_device()
         return outcome
 
     # -- commands -----------------------------------------------------------------------------------------------
 
-    async def obey(self, payload: bytes) -> None:
-        try:
-            command = Command.model_validate_json(payload)
-        except ValidationError as invalid:
-            self.counters.bad_commands += 1
-            log.warning("hikvision_bad_command", extra={"gate": self.device, "error": str(invalid.errors()[0]["msg"])})
-            return
-        held = (self.memory.version, self.memory.content_hash)
-        ack = self.memory.apply(command, datetime.now(UTC))
-        async with self.lock:
-            try:
-                if ack.ok and command.op == OPEN:
-                    ack = await self._open(command, ack)
-                elif ack.ok:
-                    if (self.memory.version, self.memory.content_hash) != held or not self.loaded:
-                        self.memo.whitelist = self.memory.snapshot()
-                        self.loaded = False
-                        self.store.save(self.memo)
-                    await self.load_terminal()
-                    self.terminal_status = "ok"
-            except TerminalError as error:
-                self._failed(error, command)
-                await self.publish_state()
-                return  # no ack: the service retries, and the retry is carried out again
-        await self._publish(Channel.ACK, ack.model_dump_json(exclude_none=True))
-        await self.publish_state()
-
-    def _failed(self, error: TerminalError, command: Command | None = None) -> None:
-        self.counters.count_failure(error)
-        if error.failure is Failure.UNAUTHORIZED:
-            self.terminal_status = "unauthorized"
-        log.warning("hikvision_terminal_error", extra={
-            "gate": self.device, "op": command.op if command else "poll",
-            "cmd_id": command.cmd_id if command else None, "error": str(error)})
-
-    async def _open(self, command: Command, ack: CommandAck) -> CommandAck:
-        if command.cmd_id in self.opened:
-            return ack
-        door = int(command.args["door"])
+    async def open_door(self, door: int) -> str | None:
         try:
             await self.terminal.open_door(door)
         except TerminalError as error:
             if error.failure not in (Failure.REFUSED, Failure.UNAUTHORIZED):
                 raise  # not answered: no ack, the service retries
-            self._failed(error, command)
+            self._count(error)
             prefix = "" if error.failure is Failure.UNAUTHORIZED else "door_jammed: "  # "unauthorized: …" says it
-            return CommandAck(cmd_id=command.cmd_id, ok=False, error=f"{prefix}{error}"[:128])
+            return f"{prefix}{error}"
         self.terminal_status = "ok"
-        self.opened[command.cmd_id] = None
-        while len(self.opened) > RECENT_KEPT:
-            self.opened.popitem(last=False)
-        return ack
+        return None
+
+    def device_failed(self, error: Exception, command: Command | None) -> None:
+        assert isinstance(error, TerminalError)
+        self._count(error)
+        log.warning("hikvision_terminal_error", extra={
+            "gate": self.device, "op": command.op if command else "poll",
+            "cmd_id": command.cmd_id if command else None, "error": str(error)})
+
+    def _count(self, error: TerminalError) -> None:
+        self.counters.count_failure(error)
+        if error.failure is Failure.UNAUTHORIZED:
+            self.terminal_status = "unauthorized"
 
     # -- status -------------------------------------------------------------------------------------------------
 
@@ -356,14 +277,6 @@ class TerminalBridge:
         report = self.memory.state_report() if self.loaded else {"whitelist_version": None, "whitelist_hash": None}
         return {"online": True, **report, "terminal": self.terminal_status, "last_event": self.last_event,
                 "loaded": self.last_load, "bridge": self.counters.as_dict()}
-
-    async def publish_state(self, force: bool = False) -> None:
-        body = self.state_body()
-        if body == self.published_state and not force:
-            return
-        with contextlib.suppress(NotConnected):
-            await self._publish(Channel.STATE, _json({**body, "ts": datetime.now(UTC).isoformat()}), retain=True)
-            self.published_state = body
 
     async def poll(self) -> None:
         """Reachability and the terminal's person count: one that holds fewer persons than were written lost them
@@ -382,64 +295,14 @@ class TerminalBridge:
                         self.memo.templates.clear()
                         self.loaded = False
                     if not self.loaded:
-                        await self.load_terminal()
+                        await self.load_device()
             except TerminalError as error:
-                self._failed(error)
+                self.device_failed(error, None)
                 if error.failure is Failure.TIMEOUT:
                     self.silent_polls += 1
                     if self.silent_polls >= UNREACHABLE_AFTER:
                         self.terminal_status = "unreachable"
         await self.publish_state()
-
-    # -- the MQTT session ---------------------------------------------------------------------------------------
-
-    async def run(self, broker: Any, stop: asyncio.Event) -> None:
-        failures = 0
-        while not stop.is_set():
-            try:
-                await self._session(broker, stop)
-                return
-            except aiomqtt.MqttError as error:
-                failures += 1
-                log.warning("hikvision_mqtt_disconnected", extra={"gate": self.device, "error": str(error)})
-            finally:
-                self.client = None
-            delay = min(BACKOFF_MAX_S, BACKOFF_INITIAL_S * 2 ** min(failures, 10)) * random.uniform(0.5, 1.0)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), delay)
-
-    async def _session(self, broker: Any, stop: asyncio.Event) -> None:
-        will = aiomqtt.Will(self.topic(Channel.STATE), OFFLINE_WILL, qos=1, retain=True)
-        client = aiomqtt.Client(broker.host, broker.port, username=broker.username, password=broker.password,
-                                identifier=self.device, will=will, keepalive=KEEPALIVE_S, timeout=PUBLISH_TIMEOUT_S)
-        async with client:
-            await client.subscribe(self.topic(Channel.CMD), qos=1)
-            self.client, self.published_state = client, None
-            commands = asyncio.create_task(self._commands(client), name=f"hikvision-cmd-{self.device}")
-            try:
-                while not stop.is_set():
-                    if commands.done():
-                        commands.result()  # the MQTT error that ended it
-                    await self.poll()
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(stop.wait(), self.bridge.poll_seconds)
-                self.client = None
-                await client.publish(self.topic(Channel.STATE), OFFLINE_WILL, qos=1, retain=True,
-                                     timeout=PUBLISH_TIMEOUT_S)
-            finally:
-                commands.cancel()
-                with contextlib.suppress(asyncio.CancelledError, aiomqtt.MqttError):
-                    await commands
-
-    async def _commands(self, client: aiomqtt.Client) -> None:
-        async for message in client.messages:
-            payload = message.payload if isinstance(message.payload, bytes) else str(message.payload).encode()
-            with contextlib.suppress(NotConnected):
-                await self.obey(payload)
-
-
-def _json(body: dict[str, Any]) -> bytes:
-    return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
 
 
 # -- the listener -------------------------------------------------------------------------------------------------
@@ -488,7 +351,7 @@ async def read_push(request: web.Request, max_picture_bytes: int) -> Push:
     return Push(notification if notification is not None else b"", picture)
 
 
-def listener_app(gates: dict[str, TerminalBridge], counters: BridgeCounters, max_picture_bytes: int) -> web.Application:
+def listener_app(gates: dict[str, TerminalGate], counters: BridgeCounters, max_picture_bytes: int) -> web.Application:
     max_body = max_picture_bytes + MAX_NOTIFICATION_CHARS + 16 * 1024
 
     async def receive(request: web.Request) -> web.Response:
@@ -523,7 +386,7 @@ def listener_app(gates: dict[str, TerminalBridge], counters: BridgeCounters, max
         await gate.publish_state()
         return web.json_response({"result": outcome})
 
-    async def _too_large(gate: TerminalBridge, detail: str) -> web.Response:
+    async def _too_large(gate: TerminalGate, detail: str) -> web.Response:
         counters.too_large += 1
         log.warning("hikvision_push_too_large", extra={"gate": gate.device, "detail": detail})
         await gate.reject("too_large", detail)
@@ -547,12 +410,13 @@ async def run_bridge(config: BridgeConfig, broker: Any, site_key: bytes, credent
     pictures = PictureStore(state_dir / "pictures", config.max_picture_bytes, config.pictures_max_total_bytes)
     site_credentials = known_credentials(credentials)
     async with contextlib.AsyncExitStack() as stack:
-        gates: dict[str, TerminalBridge] = {}
+        gates: dict[str, TerminalGate] = {}
         for terminal_config in config.terminals:
             terminal = await stack.enter_async_context(Terminal(terminal_config, config.request_timeout_seconds))
-            gates[terminal_config.gate] = TerminalBridge(
-                terminal_config, config, terminal, TerminalStore(state_dir, terminal_config.gate), site_key,
-                site_credentials, counters, pictures)
+            gates[terminal_config.gate] = TerminalGate(
+                config=terminal_config, bridge=config, terminal=terminal, site_key=site_key,
+                store=TerminalStore(state_dir, terminal_config.gate), site_credentials=site_credentials,
+                counters=counters, pictures=pictures)
         runner = web.AppRunner(listener_app(gates, counters, config.max_picture_bytes), access_log=None)
         await runner.setup()
         stack.push_async_callback(runner.cleanup)

@@ -1,30 +1,27 @@
 """The bridge process: UHPPOTE controllers on one side (UDP), each one a contract gate on the MQTT side.
 
-Per controller, one MQTT connection with the gate's own client id and last will (``{"online": false}``, retained),
-as a gate that spoke MQTT itself would have. The controller's event log is the queue: the bridge publishes event
-``n + 1`` only after the broker acknowledged ``n`` and the index is saved, so what happened while the bridge or the
-broker was away is read back by index, once (:mod:`.event_log`). Pushed events only wake it up early.
+Per controller, one contract gate (:class:`bridges.gate_bridge.GateBridge`: its own MQTT connection, client id and
+last will, the whitelist commands, acks and retained state). The controller's event log is the queue: the bridge
+publishes event ``n + 1`` only after the broker acknowledged ``n`` and the index is saved, so what happened while
+the bridge or the broker was away is read back by index, once (:mod:`.event_log`). Pushed events only wake it up
+early.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import json
 import logging
-import random
-from collections import OrderedDict, deque
+from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, ClassVar, Final
 
-import aiomqtt
-from pydantic import ValidationError
 from uhppoted import decode as uhppoted_decode
 from uhppoted.uhppote_async import UhppoteAsync
 
+from bridges.gate_bridge import GateBridge, GateCounters
 from bridges.uhppote.cards import ControllerLoad, card_hashes, controller_load
 from bridges.uhppote.config import BridgeConfig, ControllerConfig
 from bridges.uhppote.controller import Controller, ControllerError, ControllerStatus, Failure
@@ -40,26 +37,18 @@ from bridges.uhppote.events import (
     translate,
 )
 from bridges.uhppote.store import ControllerMemo, ControllerStore
-from devices.contract import Command, CommandAck, DenialReason, DeviceState, GateEvent
-from devices.gate_commands import OPEN, WhitelistEntryArgs
-from devices.gate_memory import Denied, GateMemory
-from devices.topics import Channel, DeviceKind, topic_for
+from devices.contract import Command, DenialReason, GateEvent
+from devices.gate_memory import Denied
 
 log = logging.getLogger(__name__)
 
-KEEPALIVE_S: Final = 30
-PUBLISH_TIMEOUT_S: Final = 10.0
-BACKOFF_INITIAL_S: Final = 0.5
-BACKOFF_MAX_S: Final = 15.0
 PUSHED_KEPT: Final = 256  # pushed events held until published; the controller's log has them anyway
-OPENED_KEPT: Final = 256  # remote-open command ids already carried out (a redelivery opens once)
 UNREACHABLE_AFTER: Final = 3  # polls in a row without an answer before the gate is reported offline
 SPOT_CHECKS: Final = 1  # cards read back per poll, to notice a controller that holds other cards
-OFFLINE_WILL: Final = DeviceState(online=False).model_dump_json(exclude_none=True).encode()
 
 
 @dataclass
-class BridgeCounters:
+class BridgeCounters(GateCounters):
     """Shown in each gate's retained state (``bridge``) and logged: what went wrong, by kind."""
 
     bad_packets: int = 0  # listener packets that do not decode (cut short, not an event)
@@ -74,68 +63,39 @@ class BridgeCounters:
     unmapped_events: int = 0  # dead-lettered with their code
     resyncs: int = 0  # controllers found without the cards they were given
     clock_sets: int = 0
-    bad_commands: int = 0
 
     def count_failure(self, error: ControllerError) -> None:
         name = {"timeout": "timeouts", "wrong_serial": "wrong_serial", "bad_reply": "bad_replies",
                 "refused": "refusals"}[error.failure.value]
         setattr(self, name, getattr(self, name) + 1)
 
-    def as_dict(self) -> dict[str, int]:
-        return dict(vars(self))
 
-
-@dataclass
-class GateBridge:
+@dataclass(kw_only=True)
+class ControllerGate(GateBridge[ControllerMemo]):
     """One controller as one gate."""
+
+    vendor: ClassVar[str] = "uhppote"
+    device_error: ClassVar[type[Exception]] = ControllerError
 
     config: ControllerConfig
     bridge: BridgeConfig
     controller: Controller
     store: ControllerStore
-    site_key: bytes
     roster: dict[str, int]  # credential hash → card number, from the card roster
     counters: BridgeCounters
-    memo: ControllerMemo = field(default_factory=ControllerMemo)
-    memory: GateMemory = field(init=False)
     pushed: OrderedDict[int, ControllerEvent] = field(default_factory=OrderedDict)
-    wake: asyncio.Event = field(default_factory=asyncio.Event)
-    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
-    opened: deque[str] = field(default_factory=lambda: deque(maxlen=OPENED_KEPT))
     reachable: bool = False
     silent_polls: int = 0
-    loaded: bool = False  # the controller holds the cards of the whitelist the gate reports
     firmware: str | None = None
     doors_open: tuple[bool, ...] = ()
     last_event: dict[str, Any] | None = None
-    published_state: dict[str, Any] | None = None
     spot: int = 0
 
-    def __post_init__(self) -> None:
-        self.memory = GateMemory(self.config.gate, self.site_key, doors=self.config.doors)
-        self.memo = self.store.load()
-        self._restore_whitelist()
-
     @property
-    def device(self) -> str:
-        return self.config.gate
-
-    def topic(self, channel: Channel) -> str:
-        return topic_for(self.config.site, DeviceKind.GATE, self.config.gate, channel)
+    def poll_seconds(self) -> float:
+        return self.bridge.poll_seconds
 
     # -- the whitelist ------------------------------------------------------------------------------------------
-
-    def _restore_whitelist(self) -> None:
-        held = self.memo.whitelist
-        if held is None:
-            return
-        ack = self.memory.restore(held, datetime.now(UTC))
-        if not ack.ok:
-            log.warning("uhppote_whitelist_not_restored", extra={"gate": self.device, "error": ack.error})
-            self.memo.whitelist = None
-
-    def _entries(self) -> list[WhitelistEntryArgs]:
-        return [WhitelistEntryArgs.model_validate(raw) for raw in self.memory.content()["entries"]]
 
     def _numbers(self) -> dict[str, int]:
         numbers = dict(self.roster)
@@ -145,9 +105,9 @@ class GateBridge:
         return numbers
 
     def desired_load(self) -> ControllerLoad:
-        return controller_load(self._entries(), self._numbers(), self.config.doors)
+        return controller_load(self.entries(), self._numbers(), self.config.doors)
 
-    async def load_controller(self) -> None:
+    async def load_device(self) -> None:
         """Make the controller hold the cards and profiles of the gate's whitelist: only what changed is sent."""
         desired = self.desired_load()
         for profile_id, profile in desired.profiles.items():
@@ -189,7 +149,7 @@ class GateBridge:
             self.memo.loaded_profiles.clear()
             self.loaded = False
         if not self.loaded:
-            await self.load_controller()
+            await self.load_device()
 
     def _learn(self, event: ControllerEvent) -> bool:
         """A swiped card the whitelist has but the bridge had no number for: learnt, so it is loaded."""
@@ -197,7 +157,7 @@ class GateBridge:
             return False
         if any(key in self.roster for key in card_hashes(event.card, self.site_key)):
             return False
-        listed = {entry.hash for entry in self._entries()}
+        listed = {entry.hash for entry in self.entries()}
         if not listed.intersection(card_hashes(event.card, self.site_key)):
             return False
         self.memo.learnt_cards.append(event.card)
@@ -223,7 +183,7 @@ class GateBridge:
             self.pushed.popitem(last=False)
         self.wake.set()
 
-    async def catch_up(self, client: aiomqtt.Client, status: ControllerStatus) -> None:
+    async def catch_up(self, status: ControllerStatus) -> None:
         plan = plan_reads(self.memo.cursor, status.event_index, await self._last_still_there(status))
         if plan.observation is Observation.RESET:
             self.counters.index_resets += 1
@@ -237,7 +197,7 @@ class GateBridge:
         for index in plan.indices:
             pushed = self.pushed.pop(index, None)
             event = pushed if pushed is not None else await self.controller.event(index)
-            await self._publish_event(client, event, offline=pushed is None)
+            await self._publish_event(event, offline=pushed is None)
             self.memo.cursor = self.memo.cursor.advanced(index)
             self.memo.last_fingerprint = fingerprint(event)
             self.store.save(self.memo)
@@ -254,12 +214,11 @@ class GateBridge:
             return True
         return fingerprint(await self.controller.event(last)) == self.memo.last_fingerprint
 
-    async def _publish_event(self, client: aiomqtt.Client, event: ControllerEvent, offline: bool) -> None:
+    async def _publish_event(self, event: ControllerEvent, offline: bool) -> None:
         learnt = self._learn(event)
         translated = translate(event, self.memo.cursor.epoch, self._verdict(event), offline)
         if isinstance(translated, GateEvent):
-            await client.publish(self.topic(Channel.EVENT), translated.model_dump_json(exclude_none=True), qos=1,
-                                 timeout=PUBLISH_TIMEOUT_S)
+            await self.forward(translated)
             self.last_event = {"index": event.index, "kind": translated.kind.value, "ts": translated.ts.isoformat()}
         elif isinstance(translated, Unmapped):
             # dead-lettered through the gateway: a body the contract refuses keeps the code where operators look
@@ -272,7 +231,7 @@ class GateBridge:
                     "door": event.door, "kind": "uhppote_unmapped",
                     "uhppote": {"event_type": translated.event_type, "reason": translated.reason,
                                 "detail": translated.detail}}
-            await client.publish(self.topic(Channel.EVENT), _json(body), qos=1, timeout=PUBLISH_TIMEOUT_S)
+            await self.forward_unreadable(body)
         elif isinstance(translated, Missing):
             self.counters.events_lost += 1
             log.warning("uhppote_event_missing", extra={
@@ -282,48 +241,21 @@ class GateBridge:
             log.info("uhppote_controller_notice", extra={"gate": self.device, "notice": translated.name.lower()})
         if learnt:
             log.info("uhppote_card_learnt", extra={"gate": self.device})  # never the number (STYLE 15)
-            await self.load_controller()
+            await self.load_device()
 
     # -- commands -----------------------------------------------------------------------------------------------
 
-    async def obey(self, client: aiomqtt.Client, payload: bytes) -> None:
-        try:
-            command = Command.model_validate_json(payload)
-        except ValidationError as invalid:
-            self.counters.bad_commands += 1
-            log.warning("uhppote_bad_command", extra={"gate": self.device, "error": str(invalid.errors()[0]["msg"])})
-            return
-        now = datetime.now(UTC)
-        held = (self.memory.version, self.memory.content_hash)
-        ack = self.memory.apply(command, now)
-        async with self.lock:
-            try:
-                if ack.ok and command.op == OPEN:
-                    ack = await self._open(command, ack)
-                elif ack.ok:
-                    if (self.memory.version, self.memory.content_hash) != held or not self.loaded:
-                        self.memo.whitelist = self.memory.snapshot()
-                        self.loaded = False
-                        self.store.save(self.memo)
-                    await self.load_controller()
-            except ControllerError as error:
-                self.counters.count_failure(error)
-                log.warning("uhppote_command_not_carried_out", extra={
-                    "gate": self.device, "op": command.op, "cmd_id": command.cmd_id, "error": str(error)})
-                await self.publish_state(client)
-                return  # no ack: the service retries, and the retry is carried out again
-        await client.publish(self.topic(Channel.ACK), ack.model_dump_json(exclude_none=True), qos=1,
-                             timeout=PUBLISH_TIMEOUT_S)
-        await self.publish_state(client)
-
-    async def _open(self, command: Command, ack: CommandAck) -> CommandAck:
-        if command.cmd_id in self.opened:
-            return ack
-        door = int(command.args["door"])
+    async def open_door(self, door: int) -> str | None:
         if not await self.controller.open_door(door):
-            return CommandAck(cmd_id=command.cmd_id, ok=False, error=f"door_jammed: the controller did not open {door}")
-        self.opened.append(command.cmd_id)
-        return ack
+            return f"door_jammed: the controller did not open {door}"
+        return None
+
+    def device_failed(self, error: Exception, command: Command | None) -> None:
+        assert isinstance(error, ControllerError)
+        self.counters.count_failure(error)
+        log.warning("uhppote_command_not_carried_out" if command else "uhppote_controller_error", extra={
+            "gate": self.device, "op": command.op if command else "poll",
+            "cmd_id": command.cmd_id if command else None, "error": str(error)})
 
     # -- status -------------------------------------------------------------------------------------------------
 
@@ -342,16 +274,7 @@ class GateBridge:
             "bridge": self.counters.as_dict(),
         }
 
-    async def publish_state(self, client: aiomqtt.Client, force: bool = False) -> None:
-        body = self.state_body()
-        if body == self.published_state and not force:
-            return
-        stamped = {**body, "ts": datetime.now(UTC).isoformat()}
-        await client.publish(self.topic(Channel.STATE), _json(stamped), qos=1, retain=True,
-                             timeout=PUBLISH_TIMEOUT_S)
-        self.published_state = body
-
-    async def poll(self, client: aiomqtt.Client) -> None:
+    async def poll(self) -> None:
         """One round with the controller: reachability, listener, clock, cards, events, then the state."""
         async with self.lock:
             try:
@@ -364,14 +287,13 @@ class GateBridge:
                 await self._keep_time(status)
                 if self.memory.version is not None:
                     await self.check_cards()
-                await self.catch_up(client, status)
+                await self.catch_up(status)
             except ControllerError as error:
-                self.counters.count_failure(error)
-                log.warning("uhppote_controller_error", extra={"gate": self.device, "error": str(error)})
+                self.device_failed(error, None)
                 if error.failure is Failure.TIMEOUT:
                     self.silent_polls += 1
                     self.reachable = self.reachable and self.silent_polls < UNREACHABLE_AFTER
-        await self.publish_state(client)
+        await self.publish_state()
 
     async def _keep_time(self, status: ControllerStatus) -> None:
         now = datetime.now(CONTROLLER_TIME).replace(tzinfo=None, microsecond=0)
@@ -381,67 +303,11 @@ class GateBridge:
             self.counters.clock_sets += 1
             log.info("uhppote_clock_set", extra={"gate": self.device, "drift_s": int((clock - now).total_seconds())})
 
-    # -- the MQTT session ---------------------------------------------------------------------------------------
-
-    async def run(self, broker: Any, stop: asyncio.Event) -> None:
-        failures = 0
-        while not stop.is_set():
-            try:
-                await self._session(broker, stop)
-                return
-            except aiomqtt.MqttError as error:
-                failures += 1
-                log.warning("uhppote_mqtt_disconnected", extra={"gate": self.device, "error": str(error)})
-            delay = min(BACKOFF_MAX_S, BACKOFF_INITIAL_S * 2 ** min(failures, 10)) * random.uniform(0.5, 1.0)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), delay)
-
-    async def _session(self, broker: Any, stop: asyncio.Event) -> None:
-        will = aiomqtt.Will(self.topic(Channel.STATE), OFFLINE_WILL, qos=1, retain=True)
-        client = aiomqtt.Client(broker.host, broker.port, username=broker.username, password=broker.password,
-                                identifier=self.device, will=will, keepalive=KEEPALIVE_S, timeout=PUBLISH_TIMEOUT_S)
-        async with client:
-            await client.subscribe(self.topic(Channel.CMD), qos=1)
-            self.published_state = None
-            commands = asyncio.create_task(self._commands(client), name=f"uhppote-cmd-{self.device}")
-            try:
-                while not stop.is_set():
-                    if commands.done():
-                        commands.result()  # the MQTT error that ended it
-                    await self.poll(client)
-                    self.wake.clear()
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(_either(self.wake, stop), self.bridge.poll_seconds)
-                await client.publish(self.topic(Channel.STATE), OFFLINE_WILL, qos=1, retain=True,
-                                     timeout=PUBLISH_TIMEOUT_S)
-            finally:
-                commands.cancel()
-                with contextlib.suppress(asyncio.CancelledError, aiomqtt.MqttError):
-                    await commands
-
-    async def _commands(self, client: aiomqtt.Client) -> None:
-        async for message in client.messages:
-            payload = message.payload if isinstance(message.payload, bytes) else str(message.payload).encode()
-            await self.obey(client, payload)
-
-
-async def _either(first: asyncio.Event, second: asyncio.Event) -> None:
-    waits = [asyncio.create_task(first.wait()), asyncio.create_task(second.wait())]
-    try:
-        await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for wait in waits:
-            wait.cancel()
-
-
-def _json(body: dict[str, Any]) -> bytes:
-    return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
-
 
 class _Listener(asyncio.DatagramProtocol):
     """The controllers' event push: each packet decoded, counted when it is not an event of a known controller."""
 
-    def __init__(self, gates: dict[int, GateBridge], counters: BridgeCounters) -> None:
+    def __init__(self, gates: dict[int, ControllerGate], counters: BridgeCounters) -> None:
         self._gates = gates
         self._counters = counters
 
@@ -477,10 +343,10 @@ async def run_bridge(config: BridgeConfig, broker: Any, site_key: bytes, card_nu
     client = UhppoteAsync(bind=config.bind, broadcast="255.255.255.255:60000", listen=config.listen)
     roster = roster_hashes(card_numbers, site_key)
     gates = {
-        controller.serial: GateBridge(
-            controller, config, Controller(client, controller.serial, controller.endpoint,
-                                           config.request_timeout_seconds),
-            ControllerStore(Path(config.state_dir), controller.serial), site_key, roster, counters)
+        controller.serial: ControllerGate(
+            config=controller, bridge=config, site_key=site_key, roster=roster, counters=counters,
+            controller=Controller(client, controller.serial, controller.endpoint, config.request_timeout_seconds),
+            store=ControllerStore(Path(config.state_dir), controller.serial))
         for controller in config.controllers
     }
     loop = asyncio.get_running_loop()
