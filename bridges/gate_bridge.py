@@ -142,6 +142,9 @@ class GateBridge(ABC, Generic[MemoT]):
     def state_body(self) -> dict[str, Any]:
         """The gate's retained state without its time stamp: ``online``, the whitelist report, the vendor's own."""
 
+    def session_started(self) -> None:
+        """A new MQTT session begins (the bridge started, or the broker came back): what the vendor catches up on."""
+
     # -- identity ------------------------------------------------------------------------------------------------
 
     @property
@@ -262,6 +265,7 @@ class GateBridge(ABC, Generic[MemoT]):
         async with client:
             await client.subscribe(self.topic(Channel.CMD), qos=1)
             self.client, self.published_state = client, None
+            self.session_started()
             commands = asyncio.create_task(self._commands(client), name=f"{self.vendor}-cmd-{self.device}")
             try:
                 while not stop.is_set():

@@ -1,16 +1,19 @@
 """A Hikvision access terminal for the tests: the ISAPI endpoints the bridge uses, behind digest authentication
-(RFC 7616, MD5, ``qop=auth``, as the terminals challenge), recording what it is told; and the terminal's other half,
-which pushes ``AccessControllerEvent`` notifications to the bridge's listener as the terminals do (multipart
-``event_log`` + ``Picture``, or plain JSON).
+(RFC 7616, MD5, ``qop=auth``, as the terminals challenge), recording what it is told; its event store, searched with
+``POST AcsEvent`` page by page as the terminals answer; and the terminal's other half, which pushes
+``AccessControllerEvent`` notifications to the bridge's listener as the terminals do (multipart ``event_log`` +
+``Picture``, or plain JSON).
 """
 
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import re
 import secrets
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +24,9 @@ from tests.servers import free_port
 
 FIXTURES = Path(__file__).parent / "data" / "hikvision"
 REALM = "DS-K1T341AM"
+TERMINAL_TIME = timezone(timedelta(hours=8))
+MAX_SEARCH_RESULTS = 30  # what a terminal answers at most per page, whatever maxResults asks
+SEARCH_FIELDS = ("searchID", "searchResultPosition", "maxResults", "major", "minor", "startTime", "endTime")
 _PAIRS = re.compile(r'(\w+)=(?:"([^"]*)"|([^\s,]+))')
 
 
@@ -32,6 +38,19 @@ def fixture(name: str, **changes: Any) -> dict[str, Any]:
     if "AccessControllerEvent" in body:
         body["AccessControllerEvent"].update(changes)
     return body
+
+
+def stored_record(notification: dict[str, Any]) -> dict[str, Any]:
+    """The ``AcsEvent`` search's ``InfoList`` item for a notification: the same event under the search's names
+    (``major``, ``minor``, ``time``; the rest as pushed)."""
+    inner = dict(notification["AccessControllerEvent"])
+    record = {"major": inner.pop("majorEventType"), "minor": inner.pop("subEventType"),
+              "time": notification["dateTime"]}
+    for key in ("cardNo", "cardType", "name", "cardReaderNo", "doorNo", "employeeNoString", "serialNo", "userType",
+                "currentVerifyMode", "mask", "pictureURL"):
+        if key in inner:
+            record[key] = inner[key]
+    return record
 
 
 def _status(code: int = 1, sub: str = "ok", http: int = 200) -> web.Response:
@@ -52,6 +71,17 @@ class EmulatedTerminal:
     refused_auth: int = 0
     requests: list[str] = field(default_factory=list)
     nonces: set[str] = field(default_factory=set)
+    stored: list[dict[str, Any]] = field(default_factory=list)  # InfoList records, oldest first
+    searches: list[dict[str, Any]] = field(default_factory=list)  # the AcsEventCond of each search
+    serials: itertools.count[int] = field(default_factory=lambda: itertools.count(5000))
+
+    def record(self, name: str, at: datetime | None = None, **changes: Any) -> dict[str, Any]:
+        """An event happens at the terminal: stored (a search finds it) with the next serialNo, at ``at`` (now by
+        default); the notification it would push, to push it or not."""
+        when = (at or datetime.now(TERMINAL_TIME)).astimezone(TERMINAL_TIME).replace(microsecond=0)
+        notification = fixture(name, dateTime=when.isoformat(), serialNo=next(self.serials), **changes)
+        self.stored.append(stored_record(notification))
+        return notification
 
     def power_cut(self) -> None:
         """A reset to factory settings (or a replaced terminal): every person, card and schedule gone."""
@@ -166,6 +196,26 @@ class EmulatedTerminal:
             self.opened.append(door)
         return web.Response(text=body, content_type="application/xml", status=200 if ok else 403)
 
+    async def acs_event(self, request: web.Request) -> web.Response:
+        """``POST AcsEvent``: the stored events between startTime and endTime (inclusive), of major/minor (0: all),
+        from searchResultPosition, at most maxResults (capped as a terminal caps it); ``MORE`` while more follow."""
+        condition = (await request.json()).get("AcsEventCond")
+        if not isinstance(condition, dict) or any(key not in condition for key in SEARCH_FIELDS):
+            return _status(6, "badParameters", 400)
+        self.searches.append(condition)
+        start, end = (datetime.fromisoformat(condition[key]) for key in ("startTime", "endTime"))
+        found = [record for record in self.stored
+                 if start <= datetime.fromisoformat(record["time"]) <= end
+                 and condition["major"] in (0, record["major"]) and condition["minor"] in (0, record["minor"])]
+        position = int(condition["searchResultPosition"])
+        page = found[position:position + min(int(condition["maxResults"]), MAX_SEARCH_RESULTS)]
+        status = "MORE" if position + len(page) < len(found) else "OK" if page else "NO MATCH"
+        body: dict[str, Any] = {"searchID": condition["searchID"], "responseStatusStrg": status,
+                                "numOfMatches": len(page), "totalMatches": len(found)}
+        if page:
+            body["InfoList"] = page
+        return web.json_response({"AcsEvent": body})
+
     def app(self) -> web.Application:
         app = web.Application(middlewares=[self._auth])
         base = "/ISAPI/AccessControl"
@@ -179,6 +229,7 @@ class EmulatedTerminal:
         app.router.add_put(f"{base}/UserRightWeekPlanCfg/{{number}}", self.week_plan)
         app.router.add_put(f"{base}/UserRightPlanTemplate/{{number}}", self.plan_template)
         app.router.add_put(f"{base}/RemoteControl/door/{{door}}", self.remote_control)
+        app.router.add_post(f"{base}/AcsEvent", self.acs_event)
         return app
 
 
@@ -195,14 +246,17 @@ class TerminalServer:
         return f"http://127.0.0.1:{self.port}"
 
     async def start(self) -> None:
+        """Serve (again: on the port it had, so a bridge configured with its url reaches it)."""
         self._runner = web.AppRunner(self.terminal.app(), access_log=None)
         await self._runner.setup()
-        self.port = free_port()
+        self.port = self.port or free_port()
         await web.TCPSite(self._runner, "127.0.0.1", self.port).start()
 
     async def stop(self) -> None:
+        """Unplugged: nothing answers on its port."""
         if self._runner is not None:
             await self._runner.cleanup()
+            self._runner = None
 
 
 async def push(listener: str, gate: str, notification: dict[str, Any] | bytes, picture: bytes | None = None,

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import uuid
 from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -40,6 +41,7 @@ from bridges.hikvision.events import (
 from bridges.hikvision.isapi import Failure, Terminal, TerminalError
 from bridges.hikvision.persons import TerminalLoad, digest, plan_template_body, terminal_load, week_plan_body
 from bridges.hikvision.pictures import PictureStore
+from bridges.hikvision.read_back import read_page, search_condition
 from bridges.hikvision.store import TerminalMemo, TerminalStore
 from devices.contract import AccessMethod, Command, DenialReason, GateEvent
 from devices.gate_commands import CredentialKind, presented_credential_hash
@@ -49,6 +51,7 @@ log = logging.getLogger(__name__)
 
 RECENT_KEPT: Final = 4096  # event ids published lately: a re-pushed event is answered, not published again
 UNREACHABLE_AFTER: Final = 3
+READ_BACK_PAGES: Final = 1000  # pages of stored events read back at most in one go (the rest at the next poll)
 JSON_PART_NAMES: Final = ("event_log", "AccessControllerEvent")
 
 
@@ -69,6 +72,8 @@ class BridgeCounters(GateCounters):
     refusals: int = 0
     bad_replies: int = 0
     resyncs: int = 0
+    read_back: int = 0  # stored events forwarded by a read-back (the terminal's pushes did not bring them)
+    unreadable_records: int = 0  # stored events a read-back could not read: dead-lettered once
 
     def count_failure(self, error: TerminalError) -> None:
         name = {Failure.TIMEOUT: "timeouts", Failure.UNAUTHORIZED: "unauthorized", Failure.REFUSED: "refusals",
@@ -102,7 +107,9 @@ class TerminalGate(GateBridge[TerminalMemo]):
     recent: OrderedDict[str, None] = field(default_factory=OrderedDict)
     push_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     terminal_status: str = "unknown"  # ok, unreachable, unauthorized
+    unreachable_reason: str | None = None  # the last request that went unanswered
     silent_polls: int = 0
+    read_back_due: bool = True  # the terminal may hold events its pushes did not bring: search them
     last_load: dict[str, int] | None = None
     last_event: dict[str, Any] | None = None
 
@@ -196,12 +203,14 @@ class TerminalGate(GateBridge[TerminalMemo]):
         with contextlib.suppress(NotConnected):
             await self.forward_unreadable(body)
 
-    async def on_event(self, event: TerminalEvent, picture: tuple[str, bytes] | None) -> str:
-        """Publish one pushed event (once: a re-push is recognised by its id); what happened, for the answer."""
+    async def on_event(self, event: TerminalEvent, picture: tuple[str, bytes] | None, read_back: bool = False) -> str:
+        """Publish one pushed or read-back event, once: a re-push or an event read back again is recognised by its
+        id; what happened, for the answer."""
         async with self.push_lock:
             identity = event_id(event)
-            if identity in self.recent:
-                self.counters.duplicates += 1
+            if identity in self.recent or identity in self.memo.forwarded:
+                if not read_back:  # a read-back overlaps the last one on purpose
+                    self.counters.duplicates += 1
                 return "duplicate"
             learnt = self._learn(event)
             mapped = EVENT_TABLE.get((event.major, event.minor))
@@ -214,7 +223,7 @@ class TerminalGate(GateBridge[TerminalMemo]):
                     log.warning("hikvision_picture_not_stored", extra={"gate": self.device, "error": str(error)})
                     picture = None
             if isinstance(translated, GateEvent):
-                await self.forward(translated)
+                await self.forward(translated.model_copy(update={"offline": True}) if read_back else translated)
                 self.last_event = {"kind": translated.kind.value, "ts": translated.ts.isoformat(),
                                    "picture": picture is not None}
                 outcome = "published"
@@ -233,15 +242,71 @@ class TerminalGate(GateBridge[TerminalMemo]):
                 self.counters.notices += 1
                 log.info("hikvision_notice", extra={"gate": self.device, "notice": translated.value})
                 outcome = "notice"
-            self.recent[identity] = None
-            while len(self.recent) > RECENT_KEPT:
-                self.recent.popitem(last=False)
+            self._remember(identity, event.ts)
         if learnt:
             log.info("hikvision_credential_learnt", extra={"gate": self.device})  # never the value (STYLE 15)
             async with self.lock:
                 with contextlib.suppress(TerminalError):
                     await self.load_device()
         return outcome
+
+    def _remember(self, identity: str, at: datetime) -> None:
+        self.recent[identity] = None
+        while len(self.recent) > RECENT_KEPT:
+            self.recent.popitem(last=False)
+        self.memo.forwarded.add(identity, at)
+        self.store.save(self.memo)
+
+    def session_started(self) -> None:
+        self.read_back_due = True  # pushes were answered 503 while the broker was away, or nobody listened
+
+    async def read_back(self) -> None:
+        """Forward the events the terminal stored since the last one forwarded and nobody took from its pushes
+        (the bridge or the broker was away, the terminal did not reach the listener), each once, as offline
+        events; on first contact only remember where to start."""
+        window = self.memo.forwarded.search_window(datetime.now(UTC))
+        if window is None:
+            self.memo.forwarded.begin(datetime.now(UTC))
+            self.store.save(self.memo)
+            self.read_back_due = False
+            return
+        search_id, position, forwarded = uuid.uuid4().hex, 0, 0
+        for _ in range(READ_BACK_PAGES):
+            condition = search_condition(search_id, position, self.bridge.read_back_page_size, window)
+            async with self.lock:
+                try:
+                    page = read_page(await self.terminal.search_events(condition))
+                except TerminalError as error:
+                    self.device_failed(error, None)
+                    return  # due still: tried again at the next poll
+            if isinstance(page, Rejected):
+                self.counters.bad_replies += 1
+                log.warning("hikvision_bad_search_answer", extra={"gate": self.device, "detail": page.detail})
+                return
+            for event in page.events:
+                if await self.on_event(event, None, read_back=True) != "duplicate":
+                    forwarded += 1
+                    self.counters.read_back += 1
+            for record_id, rejected in page.unreadable:
+                await self._unreadable_record(record_id, rejected)
+            position += page.matches
+            if not page.more or page.matches == 0:
+                break
+        self.read_back_due = False
+        if forwarded:
+            log.info("hikvision_events_read_back", extra={"gate": self.device, "events": forwarded})
+
+    async def _unreadable_record(self, record_id: str, rejected: Rejected) -> None:
+        async with self.push_lock:
+            if record_id in self.memo.forwarded:
+                return
+            self.counters.unreadable_records += 1
+            log.warning("hikvision_unreadable_record", extra={"gate": self.device, "reason": rejected.reason.value,
+                                                              "detail": rejected.detail})
+            await self.forward_unreadable({"kind": "hikvision_rejected", "ts": datetime.now(UTC).isoformat(),
+                                           "hikvision": {"error": rejected.reason.value,
+                                                         "detail": f"a stored event: {rejected.detail}"[:200]}})
+            self._remember(record_id, self.memo.forwarded.watermark or datetime.now(UTC))
 
     # -- commands -----------------------------------------------------------------------------------------------
 
@@ -273,18 +338,19 @@ class TerminalGate(GateBridge[TerminalMemo]):
 
     def state_body(self) -> dict[str, Any]:
         if self.terminal_status == "unreachable":
-            return {"online": False, "terminal": "unreachable", "bridge": self.counters.as_dict()}
+            return {"online": False, "terminal": "unreachable", "reason": self.unreachable_reason,
+                    "bridge": self.counters.as_dict()}
         report = self.memory.state_report() if self.loaded else {"whitelist_version": None, "whitelist_hash": None}
         return {"online": True, **report, "terminal": self.terminal_status, "last_event": self.last_event,
                 "loaded": self.last_load, "bridge": self.counters.as_dict()}
 
     async def poll(self) -> None:
         """Reachability and the terminal's person count: one that holds fewer persons than were written lost them
-        (reset, replaced) and is loaded again."""
+        (reset, replaced) and is loaded again; then, when due, the read-back of the events it stored."""
         async with self.lock:
             try:
                 count = await self.terminal.person_count()
-                self.terminal_status, self.silent_polls = "ok", 0
+                self.terminal_status, self.silent_polls, self.unreachable_reason = "ok", 0, None
                 if self.memory.version is not None:
                     if count < len(self.memo.persons):
                         self.counters.resyncs += 1
@@ -300,8 +366,12 @@ class TerminalGate(GateBridge[TerminalMemo]):
                 self.device_failed(error, None)
                 if error.failure is Failure.TIMEOUT:
                     self.silent_polls += 1
+                    self.unreachable_reason = str(error)
+                    self.read_back_due = True  # it may not have reached the listener either
                     if self.silent_polls >= UNREACHABLE_AFTER:
                         self.terminal_status = "unreachable"
+        if self.read_back_due and self.terminal_status == "ok":
+            await self.read_back()
         await self.publish_state()
 
 

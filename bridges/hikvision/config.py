@@ -58,6 +58,7 @@ class BridgeConfig(BaseModel):
     max_templates: Annotated[int, Field(ge=1, le=255)] = 128
     poll_seconds: Annotated[float, Field(gt=0, le=3600, strict=False)] = 30.0
     request_timeout_seconds: Annotated[float, Field(gt=0, le=60, strict=False)] = 5.0
+    read_back_page_size: Annotated[int, Field(ge=1, le=100)] = 30  # events per AcsEvent search page
     terminals: Annotated[list[TerminalConfig], Field(min_length=1, max_length=256)]
 
     @model_validator(mode="after")

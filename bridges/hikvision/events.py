@@ -178,6 +178,19 @@ def parse_notification(text: bytes | str) -> TerminalEvent | OtherEvent | Reject
         return Rejected(bad.reason, bad.detail)
 
 
+def parse_record(record: object) -> TerminalEvent | Rejected:
+    """One stored event of an ``AcsEvent`` search answer (``InfoList``: ``major``, ``minor``, ``time``, ``serialNo``,
+    ``doorNo``, ``cardNo``, ``employeeNoString``, … — the notification's fields under the search's names)."""
+    if not isinstance(record, dict):
+        return Rejected(RejectReason.NOT_AN_OBJECT, f"the record is a JSON {type(record).__name__}")
+    inner = {key: value for key, value in record.items() if key not in ("major", "minor", "time")}
+    inner.update({"majorEventType": record.get("major"), "subEventType": record.get("minor")})
+    try:
+        return _read_event({"dateTime": record.get("time")}, inner)
+    except _BadField as bad:
+        return Rejected(bad.reason, bad.detail)
+
+
 class _BadField(Exception):
     def __init__(self, reason: RejectReason, detail: str) -> None:
         super().__init__(detail)

@@ -134,6 +134,10 @@ class Terminal:
             raise TerminalError(Failure.BAD_REPLY, "UserInfo/Count: no userNumber")
         return count
 
+    async def search_events(self, condition: dict[str, Any]) -> dict[str, Any]:
+        """One page of the terminal's stored events (:func:`bridges.hikvision.read_back.search_condition`)."""
+        return await self._json("POST", "/ISAPI/AccessControl/AcsEvent?format=json", condition)
+
     async def open_door(self, door: int) -> None:
         """``RemoteControl/door/{door}`` with ``<cmd>open</cmd>``; the answer is an XML ``ResponseStatus``."""
         status, text = await self._request("PUT", f"/ISAPI/AccessControl/RemoteControl/door/{door}", OPEN_DOOR_XML,

@@ -9,6 +9,7 @@ import contextlib
 import json
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -77,19 +78,25 @@ class Rig:
     def listener(self) -> str:
         return f"http://127.0.0.1:{self.listen_port}"
 
-    def config(self, password: str | None = None) -> BridgeConfig:
+    def config(self, password: str | None = None, page_size: int = 30) -> BridgeConfig:
         return BridgeConfig(
             listen=f"127.0.0.1:{self.listen_port}", state_dir=str(self.state_dir), poll_seconds=0.3,
-            request_timeout_seconds=2.0, max_picture_bytes=1024 * 1024,
+            request_timeout_seconds=2.0, max_picture_bytes=1024 * 1024, read_back_page_size=page_size,
             terminals=[TerminalConfig(gate=GATE, site=SITE, url=self.server.url, username="admin",
                                       password=password or self.terminal.password, doors=2)])
 
-    async def start_bridge(self, password: str | None = None) -> None:
+    async def start_bridge(self, password: str | None = None, page_size: int = 30) -> None:
         self.stop = asyncio.Event()
         broker = MqttEndpoint.parse(self.mosquitto.url)
-        self.task = asyncio.create_task(run_bridge(self.config(password), broker, SITE_KEY,
+        self.task = asyncio.create_task(run_bridge(self.config(password, page_size), broker, SITE_KEY,
                                                    [("face", FACE), ("card", CARD)], self.stop))
         await self.seen.until(lambda: self.seen.last_state().get("online"))
+
+    async def stop_bridge(self) -> None:
+        assert self.stop is not None and self.task is not None
+        self.stop.set()
+        await asyncio.wait_for(self.task, 10)
+        assert self.seen.last_state() == {"online": False}
 
     async def command(self, cmd_id: str, op: str, args: dict[str, Any]) -> dict[str, Any]:
         await self.publish_command(cmd_id, op, args)
@@ -282,3 +289,59 @@ async def test_bad_pushes_are_answered_4xx_counted_dead_lettered_and_the_bridge_
     assert (counters["bad_pushes"], counters["too_large"], counters["unknown_gate"],
             counters["other_events"]) == (2, 1, 1, 1)
     assert not list((rig.state_dir / "pictures").glob("*/*.tmp"))
+
+
+async def test_events_stored_while_the_bridge_was_away_are_read_back_once_and_marked_offline(rig: Rig) -> None:
+    await rig.start_bridge()
+    before = rig.terminal.record("card_granted")
+    assert (await push(rig.listener, GATE, before))[0] == 200
+    await rig.seen.until(lambda: len(rig.seen.events()) == 1)
+    await rig.stop_bridge()
+    missed = [rig.terminal.record("face_granted"), rig.terminal.record("door_forced")]  # nobody listening
+    await rig.start_bridge()
+    events = await rig.seen.until(lambda: len(rig.seen.events()) >= 3 and rig.seen.events())
+    assert [(event["kind"], event.get("offline", False)) for event in events] == [
+        ("granted", False), ("granted", True), ("forced", True)]
+    assert [event["event_id"] for event in events[1:]] == [
+        f"h{n['AccessControllerEvent']['serialNo']}-{int(datetime.fromisoformat(n['dateTime']).timestamp())}"
+        for n in missed]
+    for notification in missed:  # the terminal pushes them late after all: answered, not published again
+        status, answer = await push(rig.listener, GATE, notification)
+        assert (status, answer["result"]) == (200, "duplicate")
+    await rig.seen.until(lambda: rig.seen.last_state()["bridge"]["read_back"] == 2)
+    await rig.stop_bridge()
+    await rig.start_bridge()  # and a restart reads back nothing twice
+    await rig.seen.until(lambda: len(rig.terminal.searches) >= 2)
+    await asyncio.sleep(0.5)
+    assert len(rig.seen.events()) == 3
+    condition = rig.terminal.searches[-1]
+    assert (condition["major"], condition["minor"]) == (0, 0) and condition["startTime"].endswith("+08:00")
+
+
+async def test_a_read_back_pages_through_the_search_until_it_is_not_more(rig: Rig) -> None:
+    await rig.start_bridge(page_size=2)
+    await rig.stop_bridge()
+    start = datetime.now(UTC)
+    for second in range(5):
+        rig.terminal.record("card_invalid", at=start + timedelta(seconds=second))
+    await rig.start_bridge(page_size=2)
+    events = await rig.seen.until(lambda: len(rig.seen.events()) == 5 and rig.seen.events())
+    assert [event["ts"] for event in events] == sorted(event["ts"] for event in events)
+    assert all(event["offline"] is True for event in events)
+    pages = [condition for condition in rig.terminal.searches if condition["searchID"] ==
+             rig.terminal.searches[0]["searchID"]]
+    assert [(page["searchResultPosition"], page["maxResults"]) for page in pages] == [(0, 2), (2, 2), (4, 2)]
+
+
+async def test_a_terminal_that_does_not_answer_is_offline_with_the_reason_and_read_back_when_back(rig: Rig) -> None:
+    await rig.start_bridge()
+    await rig.server.stop()
+    state = await rig.seen.until(lambda: (s := rig.seen.last_state()).get("online") is False and s)
+    assert state["terminal"] == "unreachable" and state["reason"].startswith("timeout: GET /ISAPI/")
+    assert state["bridge"]["timeouts"] >= 3
+    rig.terminal.record("face_granted")  # while the listener could not be reached
+    await rig.server.start()
+    state = await rig.seen.until(lambda: (s := rig.seen.last_state()).get("online") and s)
+    assert state["terminal"] == "ok" and "reason" not in state
+    event = (await rig.seen.until(rig.seen.events))[0]
+    assert (event["kind"], event["offline"], event["credential"]) == ("granted", True, FACE)
