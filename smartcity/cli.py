@@ -672,7 +672,10 @@ def bridge_hikvision(config_file: Path) -> None:
     site_key = gate_site_key(settings)
 
     async def body(stop: asyncio.Event) -> None:
-        await run_bridge(config, broker, site_key, credentials, stop)
+        try:
+            await run_bridge(config, broker, site_key, credentials, stop)
+        except BridgeConfigError as error:  # a terminal's host name that does not resolve
+            raise click.ClickException(str(error)) from None
 
     _run_until_signal(body)
 

@@ -260,20 +260,24 @@ class TerminalServer:
 
 
 async def push(listener: str, gate: str, notification: dict[str, Any] | bytes, picture: bytes | None = None,
-               multipart: bool = True) -> tuple[int, dict[str, Any]]:
+               multipart: bool = True, token: str | None = None, source: str | None = None,
+               ) -> tuple[int, dict[str, Any]]:
     """Push one notification as a terminal does: multipart/form-data with the JSON in ``event_log`` and the
-    capture in ``Picture`` (or the JSON alone as the body); the listener's status and answer."""
+    capture in ``Picture`` (or the JSON alone as the body), to ``/hikvision/<gate>`` (``/<token>`` after it when
+    given), from ``source`` (a loopback address other than 127.0.0.1: another host) when given; the listener's
+    status and answer."""
     text = notification if isinstance(notification, bytes) else json.dumps(notification).encode()
-    async with aiohttp.ClientSession() as session:
+    url = f"{listener}/hikvision/{gate}" + (f"/{token}" if token is not None else "")
+    connector = aiohttp.TCPConnector(local_addr=(source, 0)) if source else None
+    async with aiohttp.ClientSession(connector=connector) as session:
         if multipart:
             form = aiohttp.FormData()
             form.add_field("event_log", text.decode("utf-8", errors="replace"), content_type="application/json")
             if picture is not None:
                 form.add_field("Picture", picture, filename="Picture.jpg", content_type="image/jpeg")
-            request = session.post(f"{listener}/hikvision/{gate}", data=form)
+            request = session.post(url, data=form)
         else:
-            request = session.post(f"{listener}/hikvision/{gate}", data=text,
-                                   headers={"Content-Type": "application/json"})
+            request = session.post(url, data=text, headers={"Content-Type": "application/json"})
         async with request as response:
             try:
                 answer = await response.json(content_type=None)

@@ -2,10 +2,12 @@
 
 Per terminal, one contract gate (:class:`bridges.gate_bridge.GateBridge`: its own MQTT connection, client id and
 last will, the whitelist commands, acks and retained state). The terminals push their events to the bridge's HTTP
-listener (``POST /hikvision/<gate>``); a push is answered 200 only once the broker acknowledged the event (QoS 1),
-503 while the broker is away (the terminal pushes it again later: its resend is the queue), 4xx for what the bridge
-cannot read (counted, logged and published with the reason, so the gateway dead-letters it). Whitelist commands
-become persons, cards and schedules on the terminal (:mod:`.persons`), remote open ``RemoteControl/door``.
+listener (``POST /hikvision/<gate>``, taken only from that gate's terminal's addresses and with its push token when
+it has one, :mod:`.push_admission`; 403 otherwise); a push is answered 200 only once the broker acknowledged the
+event (QoS 1), 503 while the broker is away (the terminal pushes it again later: its resend is the queue), 4xx for
+what the bridge cannot read (counted, logged and published with the reason, so the gateway dead-letters it).
+Whitelist commands become persons, cards and schedules on the terminal (:mod:`.persons`), remote open
+``RemoteControl/door``.
 """
 
 from __future__ import annotations
@@ -23,8 +25,9 @@ from typing import Any, ClassVar, Final
 
 from aiohttp import BodyPartReader, web
 
+from bridges.config_files import BridgeConfigError
 from bridges.gate_bridge import GateBridge, GateCounters, NotConnected
-from bridges.hikvision.config import BridgeConfig, TerminalConfig
+from bridges.hikvision.config import BridgeConfig, TerminalConfig, canonical_address
 from bridges.hikvision.events import (
     EVENT_TABLE,
     MAX_NOTIFICATION_CHARS,
@@ -41,6 +44,7 @@ from bridges.hikvision.events import (
 from bridges.hikvision.isapi import Failure, Terminal, TerminalError
 from bridges.hikvision.persons import TerminalLoad, digest, plan_template_body, terminal_load, week_plan_body
 from bridges.hikvision.pictures import PictureStore
+from bridges.hikvision.push_admission import Refusal, refusal
 from bridges.hikvision.read_back import read_page, search_condition
 from bridges.hikvision.store import TerminalMemo, TerminalStore
 from devices.contract import AccessMethod, Command, DenialReason, GateEvent
@@ -62,6 +66,7 @@ class BridgeCounters(GateCounters):
     bad_pushes: int = 0  # invalid JSON, a notification without the fields an access event needs
     too_large: int = 0  # a push or its picture over the limits (413)
     unknown_gate: int = 0  # pushed to /hikvision/<gate> for a gate not configured
+    refused_pushes: int = 0  # from an address not configured for the gate, or without its push token (403)
     duplicates: int = 0  # an event the terminal pushed again
     unmapped_events: int = 0  # dead-lettered with their code
     notices: int = 0
@@ -104,6 +109,7 @@ class TerminalGate(GateBridge[TerminalMemo]):
     site_credentials: list[tuple[str, str]]  # (kind, raw) from the credentials file
     counters: BridgeCounters
     pictures: PictureStore
+    push_sources: frozenset[str] = frozenset()  # the addresses its pushes may come from
     recent: OrderedDict[str, None] = field(default_factory=OrderedDict)
     push_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     terminal_status: str = "unknown"  # ok, unreachable, unauthorized
@@ -424,12 +430,20 @@ async def read_push(request: web.Request, max_picture_bytes: int) -> Push:
 def listener_app(gates: dict[str, TerminalGate], counters: BridgeCounters, max_picture_bytes: int) -> web.Application:
     max_body = max_picture_bytes + MAX_NOTIFICATION_CHARS + 16 * 1024
 
+    known_sources = frozenset().union(*(gate.push_sources for gate in gates.values()))
+
     async def receive(request: web.Request) -> web.Response:
+        source = _source(request.remote)
+        if source not in known_sources:  # a stranger learns not even which gates exist
+            return _refused(request, source, Refusal.ADDRESS)
         gate = gates.get(request.match_info["gate"])
         if gate is None:
             counters.unknown_gate += 1
             log.warning("hikvision_unknown_gate", extra={"source": request.remote})
             return web.json_response({"error": "no such gate"}, status=404)
+        refused = refusal(source, gate.push_sources, gate.config.push_token, request.match_info.get("token"))
+        if refused is not None:
+            return _refused(request, source, refused)
         if request.content_length is not None and request.content_length > max_body:
             return await _too_large(gate, f"a push of {request.content_length} bytes, over {max_body}")
         try:
@@ -456,6 +470,12 @@ def listener_app(gates: dict[str, TerminalGate], counters: BridgeCounters, max_p
         await gate.publish_state()
         return web.json_response({"result": outcome})
 
+    def _refused(request: web.Request, source: str | None, reason: Refusal) -> web.Response:
+        counters.refused_pushes += 1
+        log.warning("hikvision_push_refused", extra={  # never the token
+            "source": source or request.remote, "gate": request.match_info["gate"][:64], "reason": reason.value})
+        return web.json_response({"error": "forbidden"}, status=403)
+
     async def _too_large(gate: TerminalGate, detail: str) -> web.Response:
         counters.too_large += 1
         log.warning("hikvision_push_too_large", extra={"gate": gate.device, "detail": detail})
@@ -464,7 +484,28 @@ def listener_app(gates: dict[str, TerminalGate], counters: BridgeCounters, max_p
 
     app = web.Application(client_max_size=max_body)
     app.router.add_post("/hikvision/{gate}", receive)
+    app.router.add_post("/hikvision/{gate}/{token}", receive)
     return app
+
+
+def _source(remote: str | None) -> str | None:
+    try:
+        return canonical_address(remote) if remote else None
+    except ValueError:
+        return None
+
+
+async def push_sources(terminal: TerminalConfig) -> frozenset[str]:
+    """The addresses a terminal's pushes may come from: configured, the url's address, or its host name resolved."""
+    configured = terminal.push_addresses()
+    if configured is not None:
+        return configured
+    try:
+        found = await asyncio.get_running_loop().getaddrinfo(terminal.host, None)
+    except OSError as error:
+        raise BridgeConfigError(f"terminals: {terminal.gate}: cannot resolve {terminal.host} to take its pushes "
+                                f"({error}); give push_from") from None
+    return frozenset(canonical_address(str(address[4][0])) for address in found)
 
 
 def known_credentials(lines: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
@@ -486,7 +527,7 @@ async def run_bridge(config: BridgeConfig, broker: Any, site_key: bytes, credent
             gates[terminal_config.gate] = TerminalGate(
                 config=terminal_config, bridge=config, terminal=terminal, site_key=site_key,
                 store=TerminalStore(state_dir, terminal_config.gate), site_credentials=site_credentials,
-                counters=counters, pictures=pictures)
+                counters=counters, pictures=pictures, push_sources=await push_sources(terminal_config))
         runner = web.AppRunner(listener_app(gates, counters, config.max_picture_bytes), access_log=None)
         await runner.setup()
         stack.push_async_callback(runner.cleanup)

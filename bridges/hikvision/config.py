@@ -17,14 +17,18 @@ docs/devices.md)::
     username = "admin"
     password = "…"
     doors = 1
+    push_from = ["192.168.1.64"]     # optional: the addresses its pushes come from (default: the url's host)
+    push_token = "…"                 # optional: it pushes to /hikvision/north-gate-02/<push_token>
 """
 
 from __future__ import annotations
 
+import ipaddress
 from pathlib import Path
 from typing import Annotated
+from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from bridges.config_files import BridgeConfigError, listed_lines, load_toml
 from devices.contract import DeviceId
@@ -41,10 +45,41 @@ class TerminalConfig(BaseModel):
     username: Annotated[str, Field(min_length=1, max_length=32)]
     password: Annotated[str, Field(min_length=1, max_length=64, repr=False)]
     doors: Annotated[int, Field(ge=1, le=8)] = 1
+    # where its pushes may come from; empty: the url's host (an address, or the name resolved when the bridge starts)
+    push_from: Annotated[list[str], Field(max_length=16)] = []
+    # a shared secret in the push URL's path (/hikvision/<gate>/<token>): what a forged source address lacks
+    push_token: Annotated[str | None, Field(pattern=r"^[A-Za-z0-9_\-]{16,64}$", repr=False)] = None
+
+    @field_validator("push_from")
+    @classmethod
+    def _addresses(cls, addresses: list[str]) -> list[str]:
+        return [canonical_address(address) for address in addresses]
 
     @property
     def base_url(self) -> str:
         return self.url.rstrip("/")
+
+    @property
+    def host(self) -> str:
+        return urlsplit(self.url).hostname or ""
+
+    def push_addresses(self) -> frozenset[str] | None:
+        """The addresses its pushes may come from, or None when the url names a host to be resolved."""
+        if self.push_from:
+            return frozenset(self.push_from)
+        try:
+            return frozenset({canonical_address(self.host)})
+        except ValueError:
+            return None
+
+
+def canonical_address(text: str) -> str:
+    """An IPv4 or IPv6 address as the listener compares it (an IPv4-mapped IPv6 address as IPv4); ValueError when
+    ``text`` is not one."""
+    address = ipaddress.ip_address(text.strip("[]"))
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    return str(address)
 
 
 class BridgeConfig(BaseModel):

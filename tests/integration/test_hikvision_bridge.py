@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -78,17 +79,17 @@ class Rig:
     def listener(self) -> str:
         return f"http://127.0.0.1:{self.listen_port}"
 
-    def config(self, password: str | None = None, page_size: int = 30) -> BridgeConfig:
+    def config(self, password: str | None = None, page_size: int = 30, **terminal: Any) -> BridgeConfig:
         return BridgeConfig(
             listen=f"127.0.0.1:{self.listen_port}", state_dir=str(self.state_dir), poll_seconds=0.3,
             request_timeout_seconds=2.0, max_picture_bytes=1024 * 1024, read_back_page_size=page_size,
             terminals=[TerminalConfig(gate=GATE, site=SITE, url=self.server.url, username="admin",
-                                      password=password or self.terminal.password, doors=2)])
+                                      password=password or self.terminal.password, doors=2, **terminal)])
 
-    async def start_bridge(self, password: str | None = None, page_size: int = 30) -> None:
+    async def start_bridge(self, password: str | None = None, page_size: int = 30, **terminal: Any) -> None:
         self.stop = asyncio.Event()
         broker = MqttEndpoint.parse(self.mosquitto.url)
-        self.task = asyncio.create_task(run_bridge(self.config(password, page_size), broker, SITE_KEY,
+        self.task = asyncio.create_task(run_bridge(self.config(password, page_size, **terminal), broker, SITE_KEY,
                                                    [("face", FACE), ("card", CARD)], self.stop))
         await self.seen.until(lambda: self.seen.last_state().get("online"))
 
@@ -345,3 +346,34 @@ async def test_a_terminal_that_does_not_answer_is_offline_with_the_reason_and_re
     assert state["terminal"] == "ok" and "reason" not in state
     event = (await rig.seen.until(rig.seen.events))[0]
     assert (event["kind"], event["offline"], event["credential"]) == ("granted", True, FACE)
+
+
+async def test_a_push_from_an_address_not_configured_for_the_gate_is_refused_403(rig: Rig) -> None:
+    await rig.start_bridge()  # the terminal's url is 127.0.0.1: its pushes come from there
+    status, answer = await push(rig.listener, GATE, fixture("face_granted"), source="127.0.0.2")
+    assert (status, answer) == (403, {"error": "forbidden"})
+    status, _ = await push(rig.listener, "no-such-gate", fixture("face_granted"), source="127.0.0.2")
+    assert status == 403  # a stranger is not told which gates exist
+    state = await rig.seen.until(lambda: (s := rig.seen.last_state())["bridge"]["refused_pushes"] == 2 and s)
+    assert rig.seen.events() == [] and state["bridge"]["unknown_gate"] == 0
+    await rig.stop_bridge()
+    await rig.start_bridge(push_from=["127.0.0.2"])  # a terminal behind another address
+    assert (await push(rig.listener, GATE, fixture("face_granted"), source="127.0.0.2"))[0] == 200
+    assert (await push(rig.listener, GATE, fixture("card_granted")))[0] == 403  # 127.0.0.1 is not it now
+    await rig.seen.until(lambda: len(rig.seen.events()) == 1)
+
+
+async def test_a_gate_with_a_push_token_takes_pushes_on_its_path_only(rig: Rig,
+                                                                     caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.WARNING, logger="bridges")
+    token = "Zq8v-3kT_9wLm2Xr"
+    await rig.start_bridge(push_token=token)
+    assert (await push(rig.listener, GATE, fixture("face_granted")))[0] == 403
+    assert (await push(rig.listener, GATE, fixture("face_granted"), token="Zq8v-3kT_9wLm2Xs"))[0] == 403
+    status, answer = await push(rig.listener, GATE, fixture("face_granted"), token=token)
+    assert (status, answer["result"]) == (200, "published")
+    state = await rig.seen.until(lambda: (s := rig.seen.last_state())["bridge"]["refused_pushes"] == 2 and s)
+    assert len(rig.seen.events()) == 1 and token not in json.dumps(state)
+    refused = [record for record in caplog.records if record.getMessage() == "hikvision_push_refused"]
+    assert [getattr(record, "reason", None) for record in refused] == ["token", "token"]
+    assert not [record for record in caplog.records if token in repr(vars(record))]  # never logged

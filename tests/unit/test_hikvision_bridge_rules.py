@@ -240,3 +240,34 @@ def test_the_credentials_file_takes_cards_and_faces_only(tmp_path: Path) -> None
     bad.write_text("pin 1234\n", encoding="utf-8")
     with pytest.raises(BridgeConfigError, match=r"bad\.txt:1"):
         read_credentials(bad)
+
+
+def test_push_addresses_come_from_push_from_or_the_urls_address() -> None:
+    from pydantic import ValidationError
+
+    from bridges.hikvision.config import TerminalConfig
+
+    base = {"gate": "g1", "site": "s", "username": "admin", "password": "p"}
+    assert TerminalConfig(url="http://192.168.1.64", **base).push_addresses() == frozenset({"192.168.1.64"})
+    assert TerminalConfig(url="http://[::ffff:10.0.0.5]:8080", **base).push_addresses() == frozenset({"10.0.0.5"})
+    assert TerminalConfig(url="http://door-1.lan", **base).push_addresses() is None  # resolved at start
+    assert TerminalConfig(url="http://door-1.lan", push_from=["10.0.0.9", "fe80::1"],
+                          **base).push_addresses() == frozenset({"10.0.0.9", "fe80::1"})
+    with pytest.raises(ValidationError, match="push_from"):
+        TerminalConfig(url="http://door-1.lan", push_from=["door-1.lan"], **base)
+    with pytest.raises(ValidationError, match="push_token"):
+        TerminalConfig(url="http://192.168.1.64", push_token="short", **base)
+
+
+def test_a_push_is_taken_from_the_gates_addresses_with_its_token_only() -> None:
+    from bridges.hikvision.push_admission import Refusal, refusal
+
+    allowed = frozenset({"192.168.1.64"})
+    assert refusal("192.168.1.64", allowed, None, None) is None
+    assert refusal("192.168.1.65", allowed, None, None) is Refusal.ADDRESS
+    assert refusal(None, allowed, None, None) is Refusal.ADDRESS
+    assert refusal("192.168.1.64", allowed, None, "anything") is Refusal.TOKEN
+    assert refusal("192.168.1.64", allowed, "t" * 16, None) is Refusal.TOKEN
+    assert refusal("192.168.1.64", allowed, "t" * 16, "t" * 15 + "u") is Refusal.TOKEN
+    assert refusal("192.168.1.64", allowed, "t" * 16, "t" * 16) is None
+    assert refusal("192.168.1.65", allowed, "t" * 16, "t" * 16) is Refusal.ADDRESS  # the token alone is not enough
