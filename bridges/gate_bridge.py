@@ -30,6 +30,7 @@ from typing import Any, ClassVar, Final, Generic, Protocol, TypeVar
 import aiomqtt
 from pydantic import ValidationError
 
+from bridges.metrics import BridgeMetrics
 from devices.contract import Command, CommandAck, DeviceState, GateEvent
 from devices.gate_commands import OPEN, WhitelistEntryArgs
 from devices.gate_memory import GateMemory
@@ -100,6 +101,7 @@ class GateBridge(ABC, Generic[MemoT]):
     site_key: bytes
     store: MemoStore[MemoT]
     counters: GateCounters
+    metrics: BridgeMetrics
     memo: MemoT = field(init=False)
     memory: GateMemory = field(init=False)
     client: aiomqtt.Client | None = field(default=None, init=False)
@@ -180,16 +182,19 @@ class GateBridge(ABC, Generic[MemoT]):
             raise NotConnected from error
 
     async def forward(self, event: GateEvent) -> None:
-        """A contract event, once the broker acknowledged it."""
+        """A contract event, once the broker acknowledged it (``offline``: read back from the device's store)."""
         await self.publish(Channel.EVENT, event.model_dump_json(exclude_none=True))
+        self.metrics.forwarded(self.device, read_back=event.offline)
 
-    async def forward_unreadable(self, body: dict[str, Any]) -> None:
+    async def forward_unreadable(self, body: dict[str, Any], reason: str) -> None:
         """An event the contract refuses (its kind says the vendor and why), published so the gateway dead-letters
         it with the vendor's code where operators look, instead of it being dropped here."""
         await self.publish(Channel.EVENT, as_json(body))
+        self.metrics.dead_lettered(self.device, reason)
 
     async def publish_state(self, force: bool = False) -> None:
         body = self.state_body()
+        self.metrics.device_online(self.device, body.get("online") is True)
         if body == self.published_state and not force:
             return
         with contextlib.suppress(NotConnected):  # the next session publishes it again
@@ -203,6 +208,7 @@ class GateBridge(ABC, Generic[MemoT]):
             command = Command.model_validate_json(payload)
         except ValidationError as invalid:
             self.counters.bad_commands += 1
+            self.metrics.command(self.device, "other", "invalid")
             log.warning(f"{self.vendor}_bad_command",
                         extra={"gate": self.device, "error": str(invalid.errors()[0]["msg"])})
             return
@@ -220,9 +226,11 @@ class GateBridge(ABC, Generic[MemoT]):
                     await self.load_device()
             except self.device_error as error:
                 self.device_failed(error, command)
+                self.metrics.command(self.device, command.op, "failed")
                 await self.publish_state()
                 return  # no ack: the service retries, and the retry is carried out again
         await self.publish(Channel.ACK, ack.model_dump_json(exclude_none=True))
+        self.metrics.command(self.device, command.op, "applied" if ack.ok else "refused")
         await self.publish_state()
 
     async def _open(self, command: Command, ack: CommandAck) -> CommandAck:

@@ -610,6 +610,14 @@ def _run_until_signal(body: Callable[[asyncio.Event], Awaitable[None]]) -> None:
 
 
 
+def _bridge_metrics_options(command: Callable[..., None]) -> Callable[..., None]:
+    """--metrics-port and --metrics-host, the same on every bridge."""
+    command = click.option("--metrics-host", default="127.0.0.1", show_default=True,
+                           help="The address /metrics listens on (0.0.0.0 for a scraper on another host)")(command)
+    return click.option("--metrics-port", type=click.IntRange(0, 65535), default=0, show_default=True,
+                        help="Serve Prometheus metrics at http://<metrics-host>:<port>/metrics; 0: off")(command)
+
+
 @main.group()
 def bridge() -> None:
     """Bridges: vendor devices that do not speak the device contract, made to speak it (docs/devices.md)."""
@@ -620,7 +628,8 @@ def bridge() -> None:
               type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="The bridge's TOML file: controllers (serial, address, site, gate, doors), listener, state dir "
                    "[env SC_UHPPOTE_CONFIG]")
-def bridge_uhppote(config_file: Path) -> None:
+@_bridge_metrics_options
+def bridge_uhppote(config_file: Path, metrics_port: int, metrics_host: str) -> None:
     """UHPPOTE (微耕) access controllers as contract gates: their events to MQTT, whitelists, remote open and
     clock to them. Needs a network broker (SC_MQTT_URL) and the site key's SC_CREDENTIAL_HASH_KEY."""
     settings = _settings()
@@ -641,7 +650,7 @@ def bridge_uhppote(config_file: Path) -> None:
     site_key = gate_site_key(settings)
 
     async def body(stop: asyncio.Event) -> None:
-        await run_bridge(config, broker, site_key, cards, stop)
+        await run_bridge(config, broker, site_key, cards, stop, metrics_port, metrics_host)
 
     _run_until_signal(body)
 
@@ -651,7 +660,8 @@ def bridge_uhppote(config_file: Path) -> None:
               type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="The bridge's TOML file: terminals (gate, site, ISAPI url, username, password, doors), listener, "
                    "state dir [env SC_HIKVISION_CONFIG]")
-def bridge_hikvision(config_file: Path) -> None:
+@_bridge_metrics_options
+def bridge_hikvision(config_file: Path, metrics_port: int, metrics_host: str) -> None:
     """Hikvision ISAPI access terminals as contract gates: their pushed events to MQTT, whitelists as persons and
     cards, remote open to them. Needs a network broker (SC_MQTT_URL) and the site key's SC_CREDENTIAL_HASH_KEY."""
     settings = _settings()
@@ -673,7 +683,7 @@ def bridge_hikvision(config_file: Path) -> None:
 
     async def body(stop: asyncio.Event) -> None:
         try:
-            await run_bridge(config, broker, site_key, credentials, stop)
+            await run_bridge(config, broker, site_key, credentials, stop, metrics_port, metrics_host)
         except BridgeConfigError as error:  # a terminal's host name that does not resolve
             raise click.ClickException(str(error)) from None
 

@@ -47,6 +47,7 @@ from bridges.hikvision.pictures import PictureStore
 from bridges.hikvision.push_admission import Refusal, refusal
 from bridges.hikvision.read_back import read_page, search_condition
 from bridges.hikvision.store import TerminalMemo, TerminalStore
+from bridges.metrics import BridgeMetrics, serve_metrics
 from devices.contract import AccessMethod, Command, DenialReason, GateEvent
 from devices.gate_commands import CredentialKind, presented_credential_hash
 from devices.gate_memory import Denied
@@ -207,7 +208,7 @@ class TerminalGate(GateBridge[TerminalMemo]):
         body = {"kind": "hikvision_rejected", "ts": datetime.now(UTC).isoformat(),
                 "hikvision": {"error": reason, "detail": detail[:200]}}
         with contextlib.suppress(NotConnected):
-            await self.forward_unreadable(body)
+            await self.forward_unreadable(body, reason)
 
     async def on_event(self, event: TerminalEvent, picture: tuple[str, bytes] | None, read_back: bool = False) -> str:
         """Publish one pushed or read-back event, once: a re-push or an event read back again is recognised by its
@@ -241,7 +242,7 @@ class TerminalGate(GateBridge[TerminalMemo]):
                         "kind": "hikvision_unmapped",
                         "hikvision": {"major": event.major, "minor": event.minor, "code": event.code,
                                       "detail": translated.detail}}
-                await self.forward_unreadable(body)
+                await self.forward_unreadable(body, "unmapped")
                 outcome = "unmapped"
             else:
                 assert isinstance(translated, Notice)
@@ -311,7 +312,8 @@ class TerminalGate(GateBridge[TerminalMemo]):
                                                               "detail": rejected.detail})
             await self.forward_unreadable({"kind": "hikvision_rejected", "ts": datetime.now(UTC).isoformat(),
                                            "hikvision": {"error": rejected.reason.value,
-                                                         "detail": f"a stored event: {rejected.detail}"[:200]}})
+                                                         "detail": f"a stored event: {rejected.detail}"[:200]}},
+                                          "unreadable_record")
             self._remember(record_id, self.memo.forwarded.watermark or datetime.now(UTC))
 
     # -- commands -----------------------------------------------------------------------------------------------
@@ -427,7 +429,8 @@ async def read_push(request: web.Request, max_picture_bytes: int) -> Push:
     return Push(notification if notification is not None else b"", picture)
 
 
-def listener_app(gates: dict[str, TerminalGate], counters: BridgeCounters, max_picture_bytes: int) -> web.Application:
+def listener_app(gates: dict[str, TerminalGate], counters: BridgeCounters, metrics: BridgeMetrics,
+                 max_picture_bytes: int) -> web.Application:
     max_body = max_picture_bytes + MAX_NOTIFICATION_CHARS + 16 * 1024
 
     known_sources = frozenset().union(*(gate.push_sources for gate in gates.values()))
@@ -472,6 +475,7 @@ def listener_app(gates: dict[str, TerminalGate], counters: BridgeCounters, max_p
 
     def _refused(request: web.Request, source: str | None, reason: Refusal) -> web.Response:
         counters.refused_pushes += 1
+        metrics.push_refused(reason.value)
         log.warning("hikvision_push_refused", extra={  # never the token
             "source": source or request.remote, "gate": request.match_info["gate"][:64], "reason": reason.value})
         return web.json_response({"error": "forbidden"}, status=403)
@@ -513,10 +517,11 @@ def known_credentials(lines: Iterable[tuple[str, str]]) -> list[tuple[str, str]]
 
 
 async def run_bridge(config: BridgeConfig, broker: Any, site_key: bytes, credentials: Iterable[tuple[str, str]],
-                     stop: asyncio.Event) -> BridgeCounters:
+                     stop: asyncio.Event, metrics_port: int = 0, metrics_host: str = "127.0.0.1") -> BridgeCounters:
     """Run every configured terminal as a gate until ``stop`` is set; ``broker`` has host, port, username and
-    password (config.settings.MqttEndpoint)."""
+    password (config.settings.MqttEndpoint); Prometheus metrics on ``metrics_host:metrics_port`` unless 0."""
     counters = BridgeCounters()
+    metrics = BridgeMetrics("hikvision")
     state_dir = Path(config.state_dir)
     pictures = PictureStore(state_dir / "pictures", config.max_picture_bytes, config.pictures_max_total_bytes)
     site_credentials = known_credentials(credentials)
@@ -527,11 +532,13 @@ async def run_bridge(config: BridgeConfig, broker: Any, site_key: bytes, credent
             gates[terminal_config.gate] = TerminalGate(
                 config=terminal_config, bridge=config, terminal=terminal, site_key=site_key,
                 store=TerminalStore(state_dir, terminal_config.gate), site_credentials=site_credentials,
-                counters=counters, pictures=pictures, push_sources=await push_sources(terminal_config))
-        runner = web.AppRunner(listener_app(gates, counters, config.max_picture_bytes), access_log=None)
+                counters=counters, metrics=metrics, pictures=pictures, push_sources=await push_sources(terminal_config))
+        runner = web.AppRunner(listener_app(gates, counters, metrics, config.max_picture_bytes), access_log=None)
         await runner.setup()
         stack.push_async_callback(runner.cleanup)
         await web.TCPSite(runner, config.listen_host, config.listen_port).start()
+        if metrics_port:
+            stack.push_async_callback((await serve_metrics(metrics, metrics_host, metrics_port)).cleanup)
         log.info("hikvision_bridge_started", extra={"terminals": len(gates), "listen": config.listen})
         await asyncio.gather(*(gate.run(broker, stop) for gate in gates.values()))
     return counters

@@ -22,6 +22,7 @@ from uhppoted import decode as uhppoted_decode
 from uhppoted.uhppote_async import UhppoteAsync
 
 from bridges.gate_bridge import GateBridge, GateCounters
+from bridges.metrics import BridgeMetrics, serve_metrics
 from bridges.uhppote.cards import ControllerLoad, card_hashes, controller_load
 from bridges.uhppote.config import BridgeConfig, ControllerConfig
 from bridges.uhppote.controller import Controller, ControllerError, ControllerStatus, Failure
@@ -231,7 +232,7 @@ class ControllerGate(GateBridge[ControllerMemo]):
                     "door": event.door, "kind": "uhppote_unmapped",
                     "uhppote": {"event_type": translated.event_type, "reason": translated.reason,
                                 "detail": translated.detail}}
-            await self.forward_unreadable(body)
+            await self.forward_unreadable(body, "unmapped")
         elif isinstance(translated, Missing):
             self.counters.events_lost += 1
             log.warning("uhppote_event_missing", extra={
@@ -307,20 +308,23 @@ class ControllerGate(GateBridge[ControllerMemo]):
 class _Listener(asyncio.DatagramProtocol):
     """The controllers' event push: each packet decoded, counted when it is not an event of a known controller."""
 
-    def __init__(self, gates: dict[int, ControllerGate], counters: BridgeCounters) -> None:
+    def __init__(self, gates: dict[int, ControllerGate], counters: BridgeCounters, metrics: BridgeMetrics) -> None:
         self._gates = gates
         self._counters = counters
+        self._metrics = metrics
 
     def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
         try:
             pushed = uhppoted_decode.event(data)
         except (ValueError, IndexError) as error:
             self._counters.bad_packets += 1
+            self._metrics.push_refused("bad_packet")
             log.warning("uhppote_bad_packet", extra={"source": addr[0], "size": len(data), "error": str(error)})
             return
         gate = self._gates.get(int(pushed.controller))
         if gate is None:
             self._counters.unknown_serial += 1
+            self._metrics.push_refused("unknown_controller")
             log.warning("uhppote_unknown_controller", extra={"source": addr[0], "serial": pushed.controller})
             return
         if pushed.event_index == 0:
@@ -336,25 +340,33 @@ def roster_hashes(numbers: Iterable[int], site_key: bytes) -> dict[str, int]:
 
 
 async def run_bridge(config: BridgeConfig, broker: Any, site_key: bytes, card_numbers: Iterable[int],
-                     stop: asyncio.Event) -> BridgeCounters:
+                     stop: asyncio.Event, metrics_port: int = 0, metrics_host: str = "127.0.0.1") -> BridgeCounters:
     """Run every configured controller as a gate until ``stop`` is set; ``broker`` has host, port, username and
-    password (config.settings.MqttEndpoint)."""
+    password (config.settings.MqttEndpoint); Prometheus metrics on ``metrics_host:metrics_port`` unless 0."""
     counters = BridgeCounters()
+    metrics = BridgeMetrics("uhppote")
     client = UhppoteAsync(bind=config.bind, broadcast="255.255.255.255:60000", listen=config.listen)
     roster = roster_hashes(card_numbers, site_key)
     gates = {
         controller.serial: ControllerGate(
-            config=controller, bridge=config, site_key=site_key, roster=roster, counters=counters,
+            config=controller, bridge=config, site_key=site_key, roster=roster, counters=counters, metrics=metrics,
             controller=Controller(client, controller.serial, controller.endpoint, config.request_timeout_seconds),
             store=ControllerStore(Path(config.state_dir), controller.serial))
         for controller in config.controllers
     }
     loop = asyncio.get_running_loop()
-    transport, _ = await loop.create_datagram_endpoint(lambda: _Listener(gates, counters),
+    transport, _ = await loop.create_datagram_endpoint(lambda: _Listener(gates, counters, metrics),
                                                        local_addr=(config.listen_host, config.listen_port))
+    try:
+        scraped = await serve_metrics(metrics, metrics_host, metrics_port) if metrics_port else None
+    except OSError:
+        transport.close()
+        raise
     log.info("uhppote_bridge_started", extra={"controllers": len(gates), "listen": config.listen})
     try:
         await asyncio.gather(*(gate.run(broker, stop) for gate in gates.values()))
     finally:
         transport.close()
+        if scraped is not None:
+            await scraped.cleanup()
     return counters

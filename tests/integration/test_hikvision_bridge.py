@@ -26,6 +26,7 @@ from devices.gate_memory import canonical_hash
 from devices.topics import Channel, DeviceKind, topic_for
 from gateway.processors.decoding import Rejected, decode
 from tests.hikvision_emulator import EmulatedTerminal, TerminalServer, fixture, push
+from tests.metrics_scrape import sample, scrape, scraped_until
 from tests.servers import Mosquitto, free_port
 
 pytestmark = pytest.mark.integration
@@ -86,11 +87,12 @@ class Rig:
             terminals=[TerminalConfig(gate=GATE, site=SITE, url=self.server.url, username="admin",
                                       password=password or self.terminal.password, doors=2, **terminal)])
 
-    async def start_bridge(self, password: str | None = None, page_size: int = 30, **terminal: Any) -> None:
+    async def start_bridge(self, password: str | None = None, page_size: int = 30, metrics_port: int = 0,
+                           **terminal: Any) -> None:
         self.stop = asyncio.Event()
         broker = MqttEndpoint.parse(self.mosquitto.url)
         self.task = asyncio.create_task(run_bridge(self.config(password, page_size, **terminal), broker, SITE_KEY,
-                                                   [("face", FACE), ("card", CARD)], self.stop))
+                                                   [("face", FACE), ("card", CARD)], self.stop, metrics_port))
         await self.seen.until(lambda: self.seen.last_state().get("online"))
 
     async def stop_bridge(self) -> None:
@@ -377,3 +379,40 @@ async def test_a_gate_with_a_push_token_takes_pushes_on_its_path_only(rig: Rig,
     refused = [record for record in caplog.records if record.getMessage() == "hikvision_push_refused"]
     assert [getattr(record, "reason", None) for record in refused] == ["token", "token"]
     assert not [record for record in caplog.records if token in repr(vars(record))]  # never logged
+
+
+async def test_the_bridge_counts_on_prometheus(rig: Rig) -> None:
+    port = free_port()
+    await rig.start_bridge(metrics_port=port)
+    url, gate = f"http://127.0.0.1:{port}/metrics", {"vendor": "hikvision", "gate": GATE}
+    assert sample(await scrape(url), "sc_bridge_device_online", **gate) == 1
+    assert (await push(rig.listener, GATE, fixture("face_granted")))[0] == 200
+    assert (await push(rig.listener, GATE, fixture("doorbell")))[0] == 200
+    assert (await push(rig.listener, GATE, b"{not json"))[0] == 400
+    assert (await push(rig.listener, GATE, fixture("card_granted"), source="127.0.0.2"))[0] == 403
+    assert (await rig.command("c-1", "sync_whitelist", whitelist_args()))["ok"] is True
+    assert (await rig.command("open-9", "open", {"door": 9}))["ok"] is False
+    await rig.client.publish(topic_for(SITE, DeviceKind.GATE, GATE, Channel.CMD), b'{"op": "open"}', qos=1)
+    await rig.seen.until(lambda: rig.seen.last_state()["bridge"]["bad_commands"] == 1)
+    samples = await scrape(url)
+    assert sample(samples, "sc_bridge_events_forwarded_total", **gate) == 1
+    assert sample(samples, "sc_bridge_events_dead_lettered_total", reason="unmapped", **gate) == 1
+    assert sample(samples, "sc_bridge_events_dead_lettered_total", reason="invalid_json", **gate) == 1
+    assert sample(samples, "sc_bridge_pushes_refused_total", vendor="hikvision", reason="address") == 1
+    assert sample(samples, "sc_bridge_commands_total", op="sync_whitelist", outcome="applied", **gate) == 1
+    assert sample(samples, "sc_bridge_commands_total", op="open", outcome="refused", **gate) == 1
+    assert sample(samples, "sc_bridge_commands_total", op="other", outcome="invalid", **gate) == 1
+
+    await rig.server.stop()  # the terminal stops answering: offline, and its stored event read back later
+    await rig.seen.until(lambda: rig.seen.last_state().get("online") is False)
+    assert sample(await scrape(url), "sc_bridge_device_online", **gate) == 0
+    await rig.publish_command("open-1", "open", {"door": 1})  # not carried out: not acked
+    await scraped_until(url, "sc_bridge_commands_total", 1, op="open", outcome="failed", **gate)
+    rig.terminal.record("card_granted")
+    await rig.server.start()
+    await rig.seen.until(lambda: len([e for e in rig.seen.events() if e.get("offline")]) == 1)
+    samples = await scrape(url)
+    assert sample(samples, "sc_bridge_device_online", **gate) == 1
+    assert sample(samples, "sc_bridge_events_read_back_total", **gate) == 1
+    assert sample(samples, "sc_bridge_events_forwarded_total", **gate) == 2
+    assert not [ack for ack in rig.seen.of(Channel.ACK) if ack["cmd_id"] == "open-1"]

@@ -25,7 +25,8 @@ from devices.gate_commands import CredentialKind, presented_credential_hash
 from devices.gate_memory import canonical_hash
 from devices.topics import Channel, DeviceKind, topic_for
 from gateway.processors.decoding import Rejected, decode
-from tests.servers import Mosquitto
+from tests.metrics_scrape import sample, scrape, scraped_until
+from tests.servers import Mosquitto, free_port
 from tests.uhppote_emulator import ALARM, ControllerEmulator, EmulatedController
 
 pytestmark = pytest.mark.integration
@@ -92,11 +93,11 @@ class Rig:
             controllers=[ControllerConfig(serial=SERIAL, address=self.emulator.address, site=SITE, gate=GATE,
                                           doors=2)])
 
-    async def start_bridge(self) -> None:
+    async def start_bridge(self, metrics_port: int = 0) -> None:
         self.stop = asyncio.Event()
         broker = MqttEndpoint.parse(self.mosquitto.url)
         self.task = asyncio.create_task(run_bridge(self.config(), broker, SITE_KEY, [RESIDENT_CARD, WORKER_CARD],
-                                                   self.stop))
+                                                   self.stop, metrics_port))
         await self.seen.until(lambda: (self.seen.last_state() or {}).get("online"))
 
     async def stop_bridge(self) -> None:
@@ -277,3 +278,26 @@ async def test_a_listed_card_missing_from_the_roster_is_learnt_from_its_swipe(ri
     rig.emulator.swipe(newcomer)
     kinds = await rig.seen.until(lambda: len(rig.seen.events()) >= 2 and [e["kind"] for e in rig.seen.events()])
     assert kinds == ["denied", "granted"]
+
+
+async def test_the_bridge_counts_on_prometheus(rig: Rig) -> None:
+    port = free_port()
+    await rig.start_bridge(metrics_port=port)
+    url, gate = f"http://127.0.0.1:{port}/metrics", {"vendor": "uhppote", "gate": GATE}
+    await scraped_until(url, "sc_bridge_device_online", 1, **gate)
+    await rig.seen.until(lambda: rig.controller.listener is not None)
+    rig.emulator.swipe(STRANGER_CARD, door=1)
+    await rig.seen.until(lambda: len(rig.seen.events()) == 1)
+    assert (await rig.command("c-1", "sync_whitelist", whitelist_args()))["ok"] is True
+    samples = await scrape(url)
+    assert sample(samples, "sc_bridge_events_forwarded_total", **gate) == 1
+    assert sample(samples, "sc_bridge_events_read_back_total", **gate) == 0
+    assert sample(samples, "sc_bridge_commands_total", op="sync_whitelist", outcome="applied", **gate) == 1
+    await rig.stop_bridge()
+    rig.emulator.swipe(STRANGER_CARD, door=2)  # pushed to nobody: read back from the controller's log
+    await rig.start_bridge(metrics_port=port)
+    await rig.seen.until(lambda: len(rig.seen.events()) == 2)
+    await scraped_until(url, "sc_bridge_events_read_back_total", 1, **gate)
+    assert sample(await scrape(url), "sc_bridge_events_forwarded_total", **gate) == 1  # counted since this start
+    rig.emulator.stop()  # the controller stops answering
+    await scraped_until(url, "sc_bridge_device_online", 0, **gate)
