@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
@@ -251,3 +252,25 @@ TENURES = [StallTenure("A03", "王记蔬菜", "v-wang", UNTIL - timedelta(days=3
 def test_an_event_at_a_stall_is_the_vendor_holding_it_then(vendor: str, at: datetime, held: bool) -> None:
     assert held_by(TENURES, vendor, at) is held
     assert held_by([], vendor, at) is False
+
+
+def test_the_docs_print_the_default_rules() -> None:
+    """docs/market.md §5.1 is the documented table: it says what the defaults are."""
+    text = (Path(__file__).parents[2] / "docs" / "market.md").read_text(encoding="utf-8")
+    r = DEFAULT_RULES
+    rows = [
+        f"| {r.licence_missing} / {r.licence_expired} / {r.licence_not_yet_valid} / {r.licence_expiring} | "
+        f"{r.licence_cap} |",
+        f"| {r.price_differs} / {r.no_published_price} / {r.amount_mismatch} / {r.sale_of_blocked_batch} / "
+        f"{r.oversold} | {r.finding_cap} |",
+        f"| {r.test_positive} / {r.test_suspected} | {r.test_cap} |",
+        f"| {r.complaint_upheld} | {r.complaint_cap} |",
+        f"| {r.recall} | {r.recall_cap} |",
+        f"| A | {r.grade_a}–100 | {Grade.A.label_zh} |",
+        f"| B | {r.grade_b}–{r.grade_a - 1} | {Grade.B.label_zh} |",
+        f"| C | {r.grade_c}–{r.grade_b - 1} | {Grade.C.label_zh} |",
+        f"| D | 0–{r.grade_c - 1} | {Grade.D.label_zh} |",
+        f"last {r.window_days} days by default", f"the last {r.recent_days} days counts",
+        f"{r.older_percent} % of its points",
+    ]
+    assert [row for row in rows if row not in text] == []
