@@ -27,6 +27,7 @@ from market.pages.context import (
     unknown_vendor,
     vendor_of,
 )
+from market.pages.credit import credit_view
 from market.pages.wording import masked_phone
 from market.scans import size_text
 from market.service import Conflict, NotFound, StallOverview
@@ -139,8 +140,9 @@ async def vendor_page_with(request: web.Request, *, document: FormState | None =
     vendor = await vendor_of(request)
     now = now_of(request)
     stalls = [o for o in await all_stalls(service, market.site, now) if o.stall.vendor_id == vendor.vendor_id]
+    credit = await credit_view(service, market.site, vendor.vendor_id, now, f"/market/{market.site}/manage")
     return await operator_page(request, "pages/vendor.html", {
-        "market": market, "vendor": vendor, "tab": "vendors", "stalls": stalls,
+        "market": market, "vendor": vendor, "tab": "vendors", "stalls": stalls, "credit": credit,
         "recorded": await service.vendor_documents(market.site, vendor.vendor_id),
         "document": document or FormState({"valid_from": market_day(now).isoformat()}),
         "document_open": document is not None or "document" in request.query

@@ -24,6 +24,7 @@ from devices.topics import DeviceTopic
 from gateway.outputs import TimeSeriesStore
 from market.complaints import Complaint, ComplaintAction, ComplaintState
 from market.corrections import CorrectionKind, RecordedCorrection
+from market.credit import CreditRating
 from market.findings import FindingKind, RecordedFinding
 from market.licences import Document, LicencePolicy, RecordedDocument, StaffMember
 from market.pricing import BoardLine, PublishedPrice
@@ -34,6 +35,7 @@ from market.scans import ScanType
 from market.service.batches import BatchDetail, Batches
 from market.service.command_delivery import CommandDelivery
 from market.service.complaints import ComplaintDetail, ComplaintForm, Complaints
+from market.service.credit import VendorCredit
 from market.service.directory import MarketDirectory, ScaleOverview, StallOverview
 from market.service.licence_check import LicenceCheck
 from market.service.notices import MarketNotices
@@ -81,6 +83,7 @@ class MarketService:
         self._oversight = Oversight(engine, self.settings)
         self._uplinks = ScaleUplinks(engine, self._commands, clock, self.settings, notices)
         self._licence_check = LicenceCheck(engine, self._oversight, outbox)
+        self._credit = VendorCredit(engine, self.settings)
 
     # -- the market's directory: markets, stalls, scales ------------------------------------------
 
@@ -265,6 +268,10 @@ class MarketService:
     async def corrections(self, site: str, kinds: Iterable[CorrectionKind] | None, subject: str | None, limit: int,
                           offset: int) -> list[RecordedCorrection]:
         return await self._oversight.corrections(site, kinds, subject, limit, offset)
+
+    async def vendor_credit(self, site: str, vendor_id: str, now: datetime, days: int | None = None) -> CreditRating:
+        """The vendor's credit rating (信用评价) at ``now`` over the last ``days`` (the settings' window if None)."""
+        return await self._credit.vendor_credit(site, vendor_id, now, days)
 
     # -- shoppers' complaints ----------------------------------------------------------------------
 

@@ -7,6 +7,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from market.complaints import DEFAULT_COMPLAINT_DAYS
+from market.credit import CreditRules
 from market.divisions import Divisions, shipped_divisions
 from market.licences import DEFAULT_WARNING_DAYS
 from market.rate_limit import RateLimit
@@ -55,6 +56,8 @@ class MarketSettings:
     """The largest photo a complaint takes (SC_MARKET_MAX_COMPLAINT_PHOTO_BYTES)."""
     divisions: Divisions = field(default_factory=shipped_divisions, repr=False)
     """The GB/T 2260 list a batch's origin is checked against (the one shipped in market/data)."""
+    credit_rules: CreditRules = field(default_factory=CreditRules)
+    """How vendors' credit is scored: window, points, caps, grades (docs/market.md, "Vendor credit")."""
 
     def __post_init__(self) -> None:
         if not timedelta(0) <= self.board_trend_ttl <= timedelta(hours=1):

@@ -22,6 +22,7 @@ from market.web.complaints import (
     get_complaint,
     list_complaints,
 )
+from market.web.credit import WINDOW_DAYS, CreditOut, vendor_credit
 from market.web.directory import (
     add_document,
     add_stall,
@@ -156,6 +157,10 @@ ROUTES = scoped_routes([
           FarmerIn, VendorOut, 200, OPERATORS, (400, 404)),
     Route("GET", ST + "/vendors", list_vendors, "Vendors with their documents", None,
           VendorsPage, 200, READERS, (400, 404), query=PAGE),
+    Route("GET", ST + "/vendors/{vendor_id}/credit", vendor_credit,
+          "The vendor's credit rating (信用评价): a score 0–100 from their licences, findings, rapid tests, upheld "
+          "complaints and recalls over the window, the grade (A 诚信经营 … D 失信经营) and every deduction with its "
+          "reason and the fact it came from", None, CreditOut, 200, READERS, (400, 404), query=(WINDOW_DAYS,)),
     Route("POST", ST + "/vendors/{vendor_id}/documents", add_document,
           "Record a vendor's licence, permit, filing or health certificate", DocumentIn, DocumentOut, 201, OPERATORS,
           (400, 404, 422)),

@@ -14,6 +14,7 @@ from markupsafe import Markup
 
 from market.market_time import day_bounds, local_text
 from market.service import DisplayBatch, StallDisplay
+from market.web.credit import shown_grade
 from market.web.handling import SERVICE, calling, json_of, now_of, public_base, site_of
 from market.web.presenting import display_out, yuan
 from webkit.qr_code import qr_svg
@@ -78,6 +79,7 @@ async def _stall_page(request: web.Request, screen: bool) -> web.Response:
     html = request.app[PAGES].get_template("stall.html").render(
         d=shown, screen=screen, refresh_s=SCREEN_REFRESH_S, qr_svg=Markup(stall_qr_svg(url)),
         more_prices=more_prices, more_batches=more_batches, updated=local_text(now), now_utc=now, yuan=yuan,
-        local=local_text, day_start=day_bounds(display.day)[0])
+        local=local_text, day_start=day_bounds(display.day)[0],
+        grade=await shown_grade(request, display.vendor.vendor_id if display.vendor else None))
     return web.Response(text=html, content_type="text/html", charset="utf-8",
                         headers={"Cache-Control": "no-store"} if screen else None)

@@ -223,6 +223,7 @@ async def test_an_object_of_another_market_is_not_found_under_this_ones_path(ins
         ("PUT", "/stalls/{stall}", "stall", {"name": "x", "stall_type": "vegetables", "vendor_id": None}),
         ("PUT", "/stalls/{stall}/staff", "stall", {"staff": [{"name": "x"}]}),
         ("PUT", "/vendors/{vendor_id}/farmer", "vendor", {"self_producing": True}),
+        ("GET", "/vendors/{vendor_id}/credit", "vendor", None),
         ("GET", "/stalls/{stall}/prices", "stall", None),
         ("GET", "/stalls/{stall}/display", "stall", None),
         ("GET", "/batches/{batch_id}", "batch", None),
