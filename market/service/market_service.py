@@ -24,6 +24,7 @@ from devices.topics import DeviceTopic
 from gateway.outputs import TimeSeriesStore
 from market.complaints import Complaint, ComplaintAction, ComplaintState
 from market.corrections import CorrectionKind, RecordedCorrection
+from market.district import MarketFacts, Period, Window
 from market.findings import FindingKind, RecordedFinding
 from market.licences import Document, LicencePolicy, RecordedDocument, StaffMember
 from market.pricing import BoardLine, PublishedPrice
@@ -34,6 +35,7 @@ from market.scans import ScanType
 from market.service.batches import BatchDetail, Batches
 from market.service.command_delivery import CommandDelivery
 from market.service.complaints import ComplaintDetail, ComplaintForm, Complaints
+from market.service.district import District, DistrictFacts
 from market.service.directory import MarketDirectory, ScaleOverview, StallOverview
 from market.service.licence_check import LicenceCheck
 from market.service.notices import MarketNotices
@@ -81,6 +83,7 @@ class MarketService:
         self._oversight = Oversight(engine, self.settings)
         self._uplinks = ScaleUplinks(engine, self._commands, clock, self.settings, notices)
         self._licence_check = LicenceCheck(engine, self._oversight, outbox)
+        self._district = District(engine, self._oversight)
 
     # -- the market's directory: markets, stalls, scales ------------------------------------------
 
@@ -291,6 +294,15 @@ class MarketService:
 
     async def complaint_photo(self, site: str, complaint_id: int) -> tuple[Complaint, bytes]:
         return await self._complaints.photo(site, complaint_id)
+
+    # -- the district view of a supervision office ------------------------------------------------------
+
+    async def district(self, sites: Collection[str] | None, period: Period, now: datetime) -> DistrictFacts:
+        """The problems of the markets ``sites`` (None: every market) over ``period``."""
+        return await self._district.facts(sites, period, now)
+
+    async def market_problems(self, site: str, period: Period, now: datetime) -> tuple[Window, MarketFacts]:
+        return await self._district.market_facts(site, period, now)
 
     # -- the scales' side -------------------------------------------------------------------------------
 
