@@ -15,9 +15,10 @@ own pages count only the scope's markets."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+import re
 from typing import Final
 
+import pygal
 from aiohttp import web
 
 from market.district import (
@@ -33,18 +34,19 @@ from market.district import (
     trends,
 )
 from market.district_exports import DETAIL_TABLES, ExportKind, Table, csv_bytes, stalls_table, summary_table
-from market.market_time import day_start, market_day
+from market.market_time import market_day
 from market.pages.context import market_page, now_of, operator_page, service_of, site_of, unknown_market
 from market.service import NotFound
 from market.web.scope import READERS, sites_in_scope
 from webkit.auth import PRINCIPAL, Handler
-from webkit.charts import TimeSeries, line_chart
+from webkit.charts import STYLE
 from webkit.pages import PageProblem, page, render
 
 DISTRICT_PATH: Final = "/market/district"
 OVERSIGHT: Final = "/oversight"
 """Under a market's /market/{site}/manage: its page of the district view."""
 EXPORTS: Final = tuple(ExportKind)
+_SCRIPT: Final = re.compile(r"<script\b[^>]*>.*?</script>", re.DOTALL)
 CHART_GROUPS: Final = (("快检", ("tests_failed", "tests_suspected")), ("召回与价格问题", ("recalls", "price_findings")),
                        ("投诉", ("complaints_filed",)))
 
@@ -57,21 +59,33 @@ def period_of(request: web.Request) -> Period:
     try:
         return Period(raw)
     except ValueError:
-        raise PageProblem(422, "统计周期只能是近30天（30d）或近12周（12w），链接可能有误。", title="统计周期有误") from None
+        raise PageProblem(422, "统计周期只能是近30天（30d）或近12周（12w），链接可能有误。",
+                          title="统计周期有误") from None
 
 
 def trend_charts(found: list[Trend], window: Window) -> list[tuple[str, str]]:
-    """Small line charts of the trends, a few kinds each, with their titles."""
+    """Small bar charts of the trends (a few kinds each, a group of bars a day or week), with their titles."""
     by_kind = {trend.kind.value: trend for trend in found}
-    middle = timedelta(hours=12) if window.period is Period.DAYS else timedelta(days=3, hours=12)
-    charts: list[tuple[str, str]] = []
-    for title, kinds in CHART_GROUPS:
-        series = [TimeSeries(by_kind[kind].kind.label_zh,
-                             [(day_start(start) + middle, count)
-                              for start, count in zip(by_kind[kind].starts, by_kind[kind].counts, strict=True)])
-                  for kind in kinds]
-        charts.append((title, line_chart(series, width=520, height=240, dots=window.period is Period.WEEKS)))
-    return charts
+    return [(title, _count_chart([by_kind[kind] for kind in kinds], window)) for title, kinds in CHART_GROUPS]
+
+
+def _count_chart(found: list[Trend], window: Window) -> str:
+    """Counts per day or week as grouped bars in the shared chart style, whole numbers on the axis (webkit.charts'
+    line chart draws fractions of a count between its ticks)."""
+    top = max((count for trend in found for count in trend.counts), default=0)
+    step = next(s for s in (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 10**9) if top <= s * 4)
+    labels = [start.strftime("%m-%d") for start in window.starts]
+    chart = pygal.Bar(
+        style=STYLE, width=520, height=260, explicit_size=False, js=[], no_data_text="暂无数据", margin=12,
+        spacing=8, range=(0, max(step * 4, top)), y_labels=list(range(0, max(step * 4, top) + 1, step)),
+        legend_at_bottom=True, legend_at_bottom_columns=len(found), truncate_legend=-1, truncate_label=-1,
+        x_label_rotation=0, show_minor_x_labels=False, x_labels_major_every=max(1, len(labels) // 5),
+        value_formatter=lambda value: f"{value:.0f}", print_values=False, show_x_guides=False)
+    chart.x_labels = labels
+    for trend in found:
+        chart.add(trend.kind.label_zh, list(trend.counts))
+    rendered: str = chart.render(is_unicode=True, disable_xml_declaration=True)
+    return _SCRIPT.sub("", rendered)  # pygal embeds its tooltip script's config; no script is shipped
 
 
 @page(*READERS)
