@@ -35,8 +35,8 @@ from market.scans import ScanType
 from market.service.batches import BatchDetail, Batches
 from market.service.command_delivery import CommandDelivery
 from market.service.complaints import ComplaintDetail, ComplaintForm, Complaints
-from market.service.district import District, DistrictFacts
 from market.service.directory import MarketDirectory, ScaleOverview, StallOverview
+from market.service.district import District, DistrictFacts
 from market.service.licence_check import LicenceCheck
 from market.service.notices import MarketNotices
 from market.service.oversight import LicenceProblem, Oversight
