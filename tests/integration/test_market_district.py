@@ -26,6 +26,7 @@ from gateway.outputs.embedded import EmbeddedStore
 from market.district import Period, district_rows
 from market.pages import mount_market_pages
 from market.service import MarketService, MarketSettings
+from market.tracing import Batch, Certificate, CertificateType
 from messaging.downlink import RecordingDownlink
 from tests.integration.district_markets import NAMES, NOW, A, B, C, seed
 from tests.integration.helpers import HTML, PageSession
@@ -164,3 +165,18 @@ async def test_an_operator_sees_their_own_market_only(installation: Installation
     rows = table((await installation.get("/market/district/export/recalls.csv"))[1])
     assert [(row[0], row[4]) for row in rows[1:]] == [(A, "B-A1")]  # a hold for the laboratory is no recall
     assert "市场不存在" in await installation.page(f"/market/{B}/manage/oversight", 404)
+
+
+async def test_a_recall_released_since_still_counts_from_its_audit_entry(installation: Installation) -> None:
+    service = installation.service
+    await service.receive_batch(A, Batch("B-A3", "A01", "1001", "西红柿", "寿光蔬菜合作社", "370783", "山东省寿光市",
+                                         20_000, (Certificate(CertificateType.COMMITMENT, "CD-3"),),
+                                         NOW - timedelta(hours=4)), "op", NOW)
+    await service.recall(A, "B-A3", "供货商通报同批次不合格", "op", NOW - timedelta(hours=2))
+    await service.release(A, "B-A3", "供货商撤回通报", "op", NOW - timedelta(hours=1))
+    window, facts = await service.market_problems(A, Period.DAYS, NOW)
+    [released] = [recall for recall in facts.recalls if recall.batch_id == "B-A3"]
+    assert released.at == NOW - timedelta(hours=2) and released.released_at == NOW - timedelta(hours=1)
+    assert released.reason == "供货商通报同批次不合格" and released.stall == "A01"
+    [row] = district_rows([facts], window)
+    assert row.counts.recalls == 2  # B-A1's failed test, and this one
