@@ -5,6 +5,7 @@ downloads the district's test list as CSV. Screenshots go to test-artifacts/scre
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 from collections.abc import AsyncIterator
@@ -110,7 +111,7 @@ async def test_a_supervisor_drills_down_from_the_district_to_a_failed_test_and_d
         await page.locator("#exports").get_by_role("link", name="快检问题").click()
     download = await started.value
     assert download.suggested_filename == "district-tests-30d-2026-11-23.csv"
-    body = Path(await download.path()).read_bytes()
+    body = await asyncio.to_thread(Path(await download.path()).read_bytes)
     assert body.startswith(b"\xef\xbb\xbf")
     rows = list(csv.reader(io.StringIO(body.decode("utf-8-sig"))))
     assert rows[0][:4] == ["市场编号", "市场名称", "摊位号", "摊位名称"]
