@@ -39,6 +39,7 @@ from market.pages.complaints import (
     file_complaint,
 )
 from market.pages.context import MARKET_PAGES, MarketPages
+from market.pages.district import DISTRICT_PATH, district_routes
 from market.pages.documents import add_document, document_scan, keep_scan
 from market.pages.findings import findings_page, resolve_finding
 from market.pages.price_board import BoardTrends, price_board_page
@@ -68,7 +69,7 @@ from market.service import MarketService
 from market.web.presenting import yuan
 from market.web.routes import market_contexts
 from market.web.scope import READERS
-from webkit.identity import TokenAuthority
+from webkit.identity import Role, TokenAuthority
 from webkit.pages import SITE, NavLink, add_navigation, add_templates
 
 TEMPLATE_DIR: Final = Path(__file__).parents[1] / "templates"
@@ -100,8 +101,12 @@ def mount_market_pages(app: web.Application, service: MarketService, site: str, 
     # not be theirs
     add_navigation(app, NavLink("市场管理", CHOOSER_PATH, READERS,
                                 "经营者与证照、摊位与电子秤、价格发布、进货与快检、召回、问题线索"))
+    add_navigation(app, NavLink("辖区概览", DISTRICT_PATH, (Role.SUPERVISOR,),
+                                "辖区各市场的证照到期、快检不合格、召回、问题线索与投诉，趋势与导出"))
     market = "/market/{site}"
     manage = market + "/manage"
+    for path, handler in district_routes():
+        pages.add_get(path, handler)
     pages.add_get(market + "/prices", price_board_page)
     pages.add_get(market + "/trace", trace_form_page)
     pages.add_get(market + "/tests", test_board_page)

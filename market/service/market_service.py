@@ -25,6 +25,7 @@ from gateway.outputs import TimeSeriesStore
 from market.complaints import Complaint, ComplaintAction, ComplaintState
 from market.corrections import CorrectionKind, RecordedCorrection
 from market.credit import CreditRating
+from market.district import MarketFacts, Period, Window
 from market.findings import FindingKind, RecordedFinding
 from market.licences import Document, LicencePolicy, RecordedDocument, StaffMember
 from market.pricing import BoardLine, PublishedPrice
@@ -37,6 +38,7 @@ from market.service.command_delivery import CommandDelivery
 from market.service.complaints import ComplaintDetail, ComplaintForm, Complaints
 from market.service.credit import VendorCredit
 from market.service.directory import MarketDirectory, ScaleOverview, StallOverview
+from market.service.district import District, DistrictFacts
 from market.service.licence_check import LicenceCheck
 from market.service.notices import MarketNotices
 from market.service.oversight import LicenceProblem, Oversight
@@ -84,6 +86,7 @@ class MarketService:
         self._uplinks = ScaleUplinks(engine, self._commands, clock, self.settings, notices)
         self._licence_check = LicenceCheck(engine, self._oversight, outbox)
         self._credit = VendorCredit(engine, self.settings)
+        self._district = District(engine, self._oversight)
 
     # -- the market's directory: markets, stalls, scales ------------------------------------------
 
@@ -298,6 +301,15 @@ class MarketService:
 
     async def complaint_photo(self, site: str, complaint_id: int) -> tuple[Complaint, bytes]:
         return await self._complaints.photo(site, complaint_id)
+
+    # -- the district view of a supervision office ------------------------------------------------------
+
+    async def district(self, sites: Collection[str] | None, period: Period, now: datetime) -> DistrictFacts:
+        """The problems of the markets ``sites`` (None: every market) over ``period``."""
+        return await self._district.facts(sites, period, now)
+
+    async def market_problems(self, site: str, period: Period, now: datetime) -> tuple[Window, MarketFacts]:
+        return await self._district.market_facts(site, period, now)
 
     # -- the scales' side -------------------------------------------------------------------------------
 

@@ -276,3 +276,9 @@ def _sale(row: Mapping[str, Any]) -> Sale:
     return Sale(row["scale_id"], row["record_id"], row["ts"], row["stall"], row["plu"], row["product"], row["net_g"],
                 int(row["unit_price_fen"]), int(row["amount_fen"]), row["trace_code"], row["claimed_batch"],
                 row["batch_id"], row["stall_name"], row["vendor_id"], row["vendor_name"])
+
+
+read_test = _test
+"""A rapid test from a row of market_rapid_tests (the district view reads them with their batch's columns)."""
+utc_time = _utc
+"""A stored time (or one kept as ISO text in an audit entry's detail) as an aware UTC time."""

@@ -41,6 +41,7 @@ from market.web.directory import (
     set_staff,
     void_document,
 )
+from market.web.district import mount_district_api
 from market.web.findings import list_findings, resolve_finding
 from market.web.handling import SERVICE
 from market.web.prices import list_deliveries, price_board, price_history, publish_prices, stall_prices
@@ -296,6 +297,7 @@ def market_contexts(app: web.Application, service: MarketService, authority: Tok
         autoescape=jinja2.select_autoescape(["html"]),
     )
     add_routes(app, ROUTES, context=(api, site))
+    mount_district_api(app, service)  # its own sub-application: /api/markets/{site} would take "district"
     return api, site
 
 

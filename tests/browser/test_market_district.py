@@ -1,0 +1,120 @@
+"""The district view in Debian's Chromium: a district market-supervision office's supervisor signs in, follows the
+navigation's 辖区概览 to the table of both markets of the office (the third market, another office's, is not in
+it), drills down to a market, to the stall with the failed rapid test, on to the batch's operator page, and
+downloads the district's test list as CSV. Screenshots go to test-artifacts/screenshots/."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import io
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from aiohttp import web
+from playwright.async_api import Browser, Page, expect
+
+from accounts.pages import mount_pages
+from accounts.service import AccountService
+from accounts.storage import AccountRepository
+from gateway.outputs.embedded import EmbeddedStore
+from market.pages import mount_market_pages
+from market.service import MarketService, MarketSettings
+from messaging.downlink import RecordingDownlink
+from relational.database import create_engine, migrate
+from tests.browser.conftest import Clock
+from tests.integration.district_markets import NAMES, NOW, A, B, C, seed
+from tests.servers import free_port
+from webkit.identity import Role, Scope, TokenAuthority
+from webkit.pages import mount_portal
+
+pytestmark = pytest.mark.browser
+
+SUPERVISOR, PASSWORD = "jianguan-wu", "district-browser-test"
+
+
+@pytest.fixture
+async def district_site(tmp_path: Path) -> AsyncIterator[str]:
+    """Three markets; the supervisor's office oversees the first two."""
+    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'var' / 'smartcity.db'}")
+    await migrate(engine, "market")
+    await migrate(engine, "accounts")
+    store = EmbeddedStore(tmp_path / "timeseries.sqlite")
+    await store.open()
+    clock = Clock(NOW)
+    accounts = AccountService(engine)
+    await accounts.create_account(SUPERVISOR, "吴监管员", (Role.SUPERVISOR,), PASSWORD, NOW)
+    async with engine.begin() as connection:
+        await AccountRepository(connection).assign(SUPERVISOR, Scope(markets=frozenset({A, B})))
+    service = MarketService(engine, RecordingDownlink(), store, clock, MarketSettings(
+        scan_dir=tmp_path / "var" / "scans", complaint_dir=tmp_path / "var" / "complaints"))
+    for site in (A, B, C):
+        await seed(service, site)
+    authority = TokenAuthority(b"browser-test-secret-of-32-bytes!")
+    app = web.Application()
+    mount_pages(app, accounts, authority, clock, site_name="智慧农贸市场")
+    mount_market_pages(app, service, A, authority, clock)
+    mount_portal(app)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    yield f"http://127.0.0.1:{port}"
+    await runner.cleanup()
+    await store.close()
+    await engine.dispose()
+
+
+async def shoot(page: Page, folder: Path, name: str) -> None:
+    await page.screenshot(path=str(folder / f"district-{name}.png"), full_page=True)
+
+
+async def test_a_supervisor_drills_down_from_the_district_to_a_failed_test_and_downloads_it(
+        district_site: str, browser: Browser, screenshots: Path) -> None:
+    context = await browser.new_context(locale="zh-CN", timezone_id="Asia/Shanghai", accept_downloads=True,
+                                        viewport={"width": 1366, "height": 900})
+    page = await context.new_page()
+    await page.goto(f"{district_site}/signin")
+    await page.get_by_label("账号").fill(SUPERVISOR)
+    await page.get_by_label("密码").fill(PASSWORD)
+    await page.get_by_role("button", name="登录").click()
+    await page.get_by_role("link", name="辖区概览").first.click()
+    await expect(page.locator("h1")).to_have_text("辖区概览")
+    markets = page.locator("#markets")
+    await expect(markets.locator(f"#market-{A}")).to_contain_text(NAMES[A])
+    await expect(markets.locator(f"#market-{B}")).to_contain_text(NAMES[B])
+    await expect(markets).not_to_contain_text(NAMES[C])
+    await expect(page.locator("#district-totals td[data-label=快检不合格]")).to_have_text("2")
+    assert await page.locator("#trends svg").count() == 3
+    await shoot(page, screenshots, "01-district")
+
+    await page.get_by_role("link", name="近12周（按周）").click()
+    await expect(page.locator(".choices a[aria-current=true]")).to_have_text("近12周（按周）")
+    await markets.get_by_role("link", name=NAMES[A]).click()
+    await expect(page.locator("h1")).to_have_text("监管概览")
+    stall = page.locator("#stall-A01")
+    await expect(stall.locator("td[data-label=快检不合格]")).to_have_text("1")
+    await shoot(page, screenshots, "02-market")
+    await stall.get_by_role("link").click()
+    failed = page.locator("#tests tr.bad")
+    await expect(failed).to_contain_text("B-A1")
+    await expect(failed).to_contain_text("阳性")
+    await expect(page.locator("#licences")).to_contain_text("已过期")
+    await shoot(page, screenshots, "03-stall")
+    await failed.get_by_role("link", name="B-A1").click()
+    await expect(page).to_have_url(f"{district_site}/market/{A}/manage/batches/B-A1")
+    await expect(page.locator("h1")).to_contain_text("B-A1")
+
+    await page.goto(f"{district_site}/market/district")
+    async with page.expect_download() as started:
+        await page.locator("#exports").get_by_role("link", name="快检问题").click()
+    download = await started.value
+    assert download.suggested_filename == "district-tests-30d-2026-11-23.csv"
+    body = await asyncio.to_thread(Path(await download.path()).read_bytes)
+    assert body.startswith(b"\xef\xbb\xbf")
+    rows = list(csv.reader(io.StringIO(body.decode("utf-8-sig"))))
+    assert rows[0][:4] == ["市场编号", "市场名称", "摊位号", "摊位名称"]
+    assert sorted((row[0], row[2], row[5]) for row in rows[1:]) == [
+        (B, "N01", "B-N1"), (B, "N02", "B-N2"), (A, "A01", "B-A1"), (A, "A02", "B-A2")]
+    await context.close()
