@@ -199,7 +199,10 @@ ROUTES = scoped_routes([
     Route("POST", ST + "/batches", receive_batch,
           "Record an incoming batch with its certificates; refused (422, each field named) when its origin is no "
           "GB/T 2260 division or its certificates do not fit its product (pork: quarantine and meat quality; produce: "
-          "a commitment certificate or a test report...)", BatchIn, BatchOut, 201, OPERATORS, (400, 404, 409, 422)),
+          "a commitment certificate or a test report...). With `tests`, the day's rapid tests: produce without a "
+          "certificate enters on them when all are negative; a batch with its certificates is received and a test "
+          "that is not negative stops it (a suspected positive holds it for the laboratory)",
+          BatchIn, BatchOut, 201, OPERATORS, (400, 404, 409, 422)),
     Route("GET", ST + "/batches", list_batches, "Batches, newest first", None,
           BatchesPage, 200, READERS, (400, 404), query=(STALL, *PAGE)),
     Route("GET", ST + "/batches/{batch_id}", get_batch, "A batch with its tests and mass balance", None,

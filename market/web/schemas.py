@@ -170,9 +170,11 @@ class BatchIn(RequestBody):
     certificate_number: ShortText | None = None
     arrived_at: AwareDatetime
     tests: Annotated[list[RapidTestIn], Field(max_length=8)] = Field(
-        default_factory=list, description="The market's rapid tests done at intake, all negative: farm produce with "
-                                          "neither a commitment certificate nor a test report enters once every "
-                                          "standard item of its category tested negative")
+        default_factory=list, description="The market's rapid tests done at intake: farm produce with neither a "
+                                          "commitment certificate nor a test report enters once every standard "
+                                          "item of its category tested negative; a batch with its certificates is "
+                                          "received and stopped by a test that is not negative (a suspected "
+                                          "positive holds it for the laboratory)")
 
     @model_validator(mode="after")
     def _certificates_given_once(self) -> BatchIn:
