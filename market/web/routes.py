@@ -245,9 +245,11 @@ ROUTES = scoped_routes([
           ResolutionIn, FindingOut, 200, OPERATORS, (400, 404, 409)),
     Route("POST", ST + "/complaints", file_complaint,
           "A shopper's complaint (public, rate-limited per client address: 429 with Retry-After): about a purchase "
-          "(trace_code) or a stall, a category and a text; answers the reference to follow it by. Each field refused "
-          "is named in a 422 (no purchase with that trace code, no such stall, a text under 5 or over 1000 "
-          "characters); nothing is kept then", ComplaintIn, ComplaintFiledOut, 201, None, (400, 404, 422, 429)),
+          "(trace_code) or a stall, a category and a text, and a photo if any (`photo`: the JPEG or PNG file in "
+          "base64, checked by its content; over the market's limit 413, another type 415, not base64 400); answers "
+          "the reference to follow it by. Each field refused is named in a 422 (no purchase with that trace code, "
+          "no such stall, a text under 5 or over 1000 characters); nothing is kept then, not even the photo",
+          ComplaintIn, ComplaintFiledOut, 201, None, (400, 404, 413, 415, 422, 429)),
     Route("GET", ST + "/complaint-status/{reference}", complaint_status,
           "A complaint's state by the complainant's reference (public, rate-limited): state, deadline, and once "
           "closed the outcome", None, ComplaintStatusOut, 200, None, (404, 429)),
