@@ -6,8 +6,13 @@ Events (all ``ObjectEvent`` with ``action`` OBSERVE, class-level: the lot and it
 * receiving — ``bizStep`` receiving, ``disposition`` sellable_accessible: the lot arrives at the stall
   from the supplier (``sourceList``/``destinationList`` owning parties), with its certificates
   (``certificationInfo``, one URI each), origin, product and product category as extension fields;
-* inspecting — one per rapid test: ``disposition`` conformant or non_conformant, the test as an
-  extension field;
+* inspecting — one per rapid test: ``disposition`` conformant (negative), non_conformant (positive) or
+  non_sellable_other (a suspected positive: held, not yet judged), the reading of a standard item in a
+  ``sensorElementList`` (measurement type, value, ``uom``, the item as ``chemicalSubstance``, the method as
+  ``dataProcessingMethod``, ALARM_CONDITION at or beyond the cutoff, the cutoff as ``sc:cutoff``), and the
+  test (item, method, value, unit, cutoff, outcome) as an extension field;
+* inspecting — the laboratory's result on a suspected positive: conformant (pass) or non_conformant (fail),
+  at the laboratory, its report in ``certificationInfo``, the rapid test's event named in the extension;
 * retail_selling — one per sale: ``disposition`` retail_sold, the scale as ``readPoint``, the stall the
   sale was made at as ``bizLocation`` (not necessarily the batch's), the receipt's trace code and price
   as extension fields;
@@ -25,16 +30,26 @@ import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any, Final
 from urllib.parse import quote
 
 from market.market_time import MARKET_TZ_OFFSET
-from market.tracing import Batch, Certificate, RapidTest, RapidTestResult, Sale
+from market.rapid_tests import LaboratoryVerdict, Reading, TestOutcome
+from market.tracing import Batch, Certificate, RapidTest, Sale
 
 EPCIS_CONTEXT: Final = "https://ref.gs1.org/standards/epcis/2.0.0/epcis-context.jsonld"
 EXTENSION_PREFIX: Final = "sc"
 EXTENSION_NAMESPACE: Final = "urn:smartcity:ns:market:"
 GRAMS: Final = "GRM"  # UN/ECE Recommendation 20 code of the gram
+READING_UOM: Final = {"%": "P1", "μg/kg": "J33", "mg/kg": "NA", "g/kg": "GK"}
+"""UN/ECE Recommendation 20 codes of the units a rapid test reads in (percent, microgram / milligram / gram per
+kilogram)."""
+READING_TYPE: Final = "Dimensionless"
+"""CBV 2.0 measurement type of every reading: an inhibition rate and a mass fraction (μg/kg) are ratios."""
+SCREEN_DISPOSITION: Final = {TestOutcome.NEGATIVE: "conformant", TestOutcome.POSITIVE: "non_conformant",
+                             TestOutcome.SUSPECTED_POSITIVE: "non_sellable_other"}
+"""What a rapid screen says of the lot: a suspected positive is held, not judged (the laboratory judges it)."""
 
 
 @dataclass(frozen=True)
@@ -67,6 +82,18 @@ class MarketIdentifiers:
     def test_point(self) -> str:
         return self._uri("rapid-test")
 
+    def test_item(self, item: str) -> str:
+        return self._uri("rapid-test", "item", item)
+
+    def test_method(self, method: str) -> str:
+        return self._uri("rapid-test", "method", method)
+
+    def laboratory(self, name: str) -> str:
+        return self._uri("laboratory", name)
+
+    def laboratory_report(self, laboratory: str, report_number: str) -> str:
+        return self._uri("laboratory", laboratory, "report", report_number)
+
     def certificate(self, certificate: Certificate) -> str:
         return self._uri("certificate", certificate.kind.value, certificate.number)
 
@@ -92,7 +119,10 @@ def batch_document(batch: Batch, tests: Iterable[RapidTest], sales: Iterable[Sal
         # the same item tested twice at the same moment (a retest typed with the same minute) is two
         # events: the repeat gets its ordinal, so ids stay stable across exports in the stored order
         repeat = seen[test.item, test.tested_at] = seen.get((test.item, test.tested_at), -1) + 1
-        ranked.append((test.tested_at, 1, _inspecting(batch, test, repeat, ids)))
+        screen = _inspecting(batch, test, repeat, ids)
+        ranked.append((test.tested_at, 1, screen))
+        if test.laboratory is not None:
+            ranked.append((test.laboratory.reported_at, 1, _laboratory(batch, test, screen["eventID"], ids)))
     sold = 0
     for sale in sales:
         sold += sale.net_g
@@ -147,13 +177,51 @@ def _receiving(batch: Batch, ids: MarketIdentifiers) -> dict[str, Any]:
 
 
 def _inspecting(batch: Batch, test: RapidTest, repeat: int, ids: MarketIdentifiers) -> dict[str, Any]:
-    conformant = test.result is RapidTestResult.PASS
+    """The rapid screen as it was at its time: what it read and what it found (not what the laboratory said
+    later: that is an event of its own)."""
     parts = ("inspecting", batch.batch_id, test.item, _time(test.tested_at)) + ((str(repeat),) if repeat else ())
-    event = _event(test.tested_at, ids.event_id(*parts),
-                   batch, batch.quantity_g, "inspecting", "conformant" if conformant else "non_conformant",
-                   ids.test_point(), ids)
-    event[_ext("rapidTest")] = {"item": test.item, "method": test.method, "result": test.result.value,
-                                "value": test.value}
+    event = _event(test.tested_at, ids.event_id(*parts), batch, batch.quantity_g, "inspecting",
+                   SCREEN_DISPOSITION[test.outcome], ids.test_point(), ids)
+    reading = test.reading
+    if reading is not None:
+        event["sensorElementList"] = [_sensor_element(test, reading, ids)]
+    event[_ext("rapidTest")] = {
+        "item": test.item, "method": test.method, "result": test.result.value, "value": test.value,
+        "outcome": test.outcome.value,
+        **({"itemCode": reading.item.value, "methodCode": reading.method.value, "measured": str(reading.value),
+            "unit": reading.unit, "cutoff": str(reading.cutoff)} if reading is not None else {})}
+    return event
+
+
+def _sensor_element(test: RapidTest, reading: Reading, ids: MarketIdentifiers) -> dict[str, Any]:
+    """The reading as EPCIS 2.0 sensor data: one report of the item's substance, in the item's unit."""
+    report: dict[str, Any] = {
+        "type": READING_TYPE, "chemicalSubstance": ids.test_item(reading.item.value),
+        "dataProcessingMethod": ids.test_method(reading.method.value), "time": _time(test.tested_at),
+        "value": _number(reading.value), "uom": READING_UOM[reading.unit], _ext("cutoff"): _number(reading.cutoff)}
+    if reading.value >= reading.cutoff:  # at or beyond the cutoff: not negative
+        report["exception"] = "ALARM_CONDITION"
+    return {"sensorMetadata": {"time": _time(test.tested_at)}, "sensorReport": [report]}
+
+
+def _number(value: Decimal) -> int | float:
+    """A reading as a JSON number (at most 3 decimal places: a float holds it as typed)."""
+    return int(value) if value == value.to_integral_value() else float(value)
+
+
+def _laboratory(batch: Batch, test: RapidTest, screen_id: str, ids: MarketIdentifiers) -> dict[str, Any]:
+    """The laboratory's verdict on a suspected positive, at the laboratory, its report as the certificate."""
+    laboratory = test.laboratory
+    assert laboratory is not None
+    passed = laboratory.verdict is LaboratoryVerdict.PASS
+    event = _event(laboratory.reported_at, ids.event_id("laboratory", screen_id), batch, batch.quantity_g,
+                   "inspecting", "conformant" if passed else "non_conformant", ids.laboratory(laboratory.laboratory),
+                   ids)
+    event["certificationInfo"] = ids.laboratory_report(laboratory.laboratory, laboratory.report_number)
+    event[_ext("laboratoryResult")] = {
+        "verdict": laboratory.verdict.value, "laboratory": laboratory.laboratory,
+        "reportNumber": laboratory.report_number, "rapidTestEventID": screen_id, "item": test.item,
+        "outcome": test.outcome.value}
     return event
 
 

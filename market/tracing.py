@@ -212,7 +212,8 @@ def intake_problems(batch: Batch, divisions: Divisions, tests: Sequence[RapidTes
     """Why a batch may not be received as it is: no category, an origin that is no division of the GB/T 2260
     list, certificates that do not fit the product or are missing. Farm produce with neither a commitment
     certificate nor a test report enters on the market's own rapid tests (``tests``, done at intake: every
-    standard item of its category, all negative). Empty: it may."""
+    standard item of its category, all negative). A batch with its certificates may come with tests that are not
+    negative: it is received, and stopped by them (:func:`stop_cause`). Empty: it may."""
     problems: list[FieldProblem] = []
     if batch.category is None:
         problems.append(FieldProblem("category", "say what the batch is (pork, other livestock meat, poultry...): "
@@ -225,13 +226,11 @@ def intake_problems(batch: Batch, divisions: Divisions, tests: Sequence[RapidTes
     if batch.category is None:
         return problems
     entering_by_test = by_test(batch.category, batch.certificates) and bool(tests)
-    found = certificate_problems(batch.category, batch.certificates, market_tested=entering_by_test)
+    problems.extend(certificate_problems(batch.category, batch.certificates, market_tested=entering_by_test))
     if entering_by_test:
-        found.extend(admission_problems(batch.category, tests))
-    elif tests:
-        found.extend(problem for problem in admission_problems(batch.category, tests)
-                     if problem.field != "tests")
-    problems.extend(found)
+        problems.extend(admission_problems(batch.category, tests))
+    # a batch that entered on its certificates is received whatever its tests read: a test that is not
+    # negative stops it as a later one would (the service holds or recalls it), and its record is kept
     return problems
 
 

@@ -21,9 +21,13 @@ from market.market_time import MARKET_TZ
 from market.pages.batch_intake import (
     CERTIFICATE_ROWS,
     OFFERED_KINDS,
+    TEST_ROWS,
     certificate_guide,
+    preselected_tests,
     read_batch_form,
     refuse_intake,
+    test_choices,
+    test_guide,
 )
 from market.pages.context import (
     all_stalls,
@@ -58,8 +62,10 @@ from market.scale_delivery import Delivery
 from market.service import Conflict, FieldsRefused, MarketService, NotFound, Refused, TestBeforeArrival, Unchanged
 from market.tracing import (
     Batch,
+    BlockCause,
     ProductCategory,
     Sale,
+    default_category,
     standing_failures,
 )
 from market.web.schemas import RapidTestIn
@@ -75,9 +81,28 @@ BLOCK_SCALES_MAX: Final = 50
 
 @market_page(*READERS)
 async def batches_page(request: web.Request) -> web.Response:
+    """The batches; ``?stall=`` lists one stall's and chooses it in the form, ``?category=`` (else the stall's
+    trade's) preselects the standard items of the form's rapid-test rows."""
     stall = request.query.get("stall", "").strip()[:32] or None
-    return await _batches_page(request, stall, FormState({"arrived_at": local_input(now_of(request)),
-                                                          "stall": stall or ""}))
+    category = _chosen_category(request)
+    now = local_input(now_of(request))
+    return await _batches_page(request, stall, FormState({
+        "arrived_at": now, "stall": stall or "", "category": category.value if category else "",
+        "test_tested_at": now, **preselected_tests(category or await _stall_category(request, stall))}))
+
+
+def _chosen_category(request: web.Request) -> ProductCategory | None:
+    chosen = request.query.get("category", "")
+    return ProductCategory(chosen) if chosen in {c.value for c in ProductCategory} else None
+
+
+async def _stall_category(request: web.Request, stall: str | None) -> ProductCategory | None:
+    """The category of a batch of ``stall`` when its trade has one (none for a meat stall)."""
+    if stall is None:
+        return None
+    found = [o.stall for o in await all_stalls(service_of(request), site_of(request), now_of(request))
+             if o.stall.stall == stall]
+    return default_category(found[0].stall_type) if found else None
 
 
 async def _batches_page(request: web.Request, stall: str | None, form: FormState, status: int = 200
@@ -95,6 +120,8 @@ async def _batches_page(request: web.Request, stall: str | None, form: FormState
         "categories": [(c.value, c.label_zh) for c in ProductCategory],
         "certificate_kinds": [(k.value, k.label_zh) for k in OFFERED_KINDS], "certificate_rows": CERTIFICATE_ROWS,
         "certificate_guide": certificate_guide(), "divisions": service.settings.divisions,
+        "test_rows": TEST_ROWS, "test_choices": test_choices(), "test_guide": test_guide(),
+        "test_categories": [(c.value, c.label_zh) for c, rules in STANDARD_ITEMS.items() if rules],
         "offset": offset, "next_offset": offset + BATCHES_PER_PAGE if len(found) > BATCHES_PER_PAGE else None,
     }, status=status)
 
@@ -107,11 +134,12 @@ async def register_batch(request: web.Request) -> web.StreamResponse:
     market = await market_of(request)
     now = now_of(request)
     stalls = {o.stall.stall: o.stall for o in await all_stalls(service, market.site, now)}
-    batch, state = read_batch_form(await form_of(request), stalls, service.settings.divisions, now)
+    intake = read_batch_form(await form_of(request), stalls, service.settings.divisions, now)
+    batch, state = intake.batch, intake.state
     if batch is None:
         return await _batches_page(request, None, state, status=422)
     try:
-        await service.receive_batch(market.site, batch, request[PRINCIPAL].subject, now)
+        received = await service.receive_batch(market.site, batch, request[PRINCIPAL].subject, now, intake.tests)
     except Conflict:
         state.refuse("batch_id", f"批次号 {batch.batch_id} 已经登记过，请换一个批次号")
         return await _batches_page(request, None, state, status=409)
@@ -119,16 +147,24 @@ async def register_batch(request: web.Request) -> web.StreamResponse:
         state.refuse("stall", "没有这个摊位：请选择摊位")
         return await _batches_page(request, None, state, status=422)
     except FieldsRefused as refused:
-        refuse_intake(state, refused.problems)
+        refuse_intake(state, refused.problems, test_rows=intake.test_rows)
         return await _batches_page(request, None, state, status=422)
     except Refused as refused:
         state.general.append(f"未被接受：{refused}")
         return await _batches_page(request, None, state, status=422)
-    raise web.HTTPSeeOther(f"/market/{market.site}/manage/batches/{quote(batch.batch_id)}?notice=received")
+    notice = "received_tested" if intake.tests else "received"
+    if received.block is not None:
+        notice = "received_suspected" if received.block.cause is BlockCause.SUSPECTED_TEST else "received_failed"
+    raise web.HTTPSeeOther(f"/market/{market.site}/manage/batches/{quote(batch.batch_id)}?notice={notice}"
+                           + ("#tests" if intake.tests else ""))
 
 
 _BATCH_NOTICES: Final = {
     "received": ("success", "批次已登记。请录入快检结果。"),
+    "received_tested": ("success", "批次已登记，入场快检结果已记录：阴性。"),
+    "received_suspected": ("warning", "批次已登记；入场快检疑似阳性：批次已暂停销售（已向相关电子秤下发停售指令），"
+                                      "等待实验室复检结果。"),
+    "received_failed": ("warning", "批次已登记；入场快检不合格，批次已封控：已向相关电子秤下发停售指令。"),
     "tested": ("success", "快检结果已记录：阴性。"),
     "suspected": ("warning", "快检疑似阳性：批次已暂停销售（已向相关电子秤下发停售指令），等待实验室复检结果。"),
     "tested_blocked": ("warning", "快检结果已记录；该批次此前已封控，仍停止销售。"),

@@ -14,9 +14,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from market.corrections import Correction, CorrectionKind
 from market.rapid_tests import TypedTest, judged_test
 from market.refusals import FieldProblem
+from market.scale_delivery import Delivery
 from market.service.errors import Conflict, FieldsRefused, Refused, Unchanged
 from market.service.lookup import existing_batch, existing_market, existing_stall
 from market.service.oversight import raise_findings
+from market.service.recall import Recalls
 from market.service.settings import MarketSettings
 from market.storage import MarketRepository
 from market.tracing import (
@@ -47,9 +49,11 @@ class BatchDetail:
 class Batches:
     """Receiving batches and keeping their record right."""
 
-    def __init__(self, engine: AsyncEngine, settings: MarketSettings) -> None:
+    def __init__(self, engine: AsyncEngine, settings: MarketSettings, recalls: Recalls) -> None:
+        """``recalls``: stops a batch received with a test that does not pass, in the receiving transaction."""
         self._engine = engine
         self._settings = settings
+        self._recalls = recalls
 
     async def receive_batch(self, site: str, batch: Batch, by: str, now: datetime,
                             typed_tests: Sequence[TypedTest] = ()) -> Batch:
@@ -57,7 +61,9 @@ class Batches:
         meat); refused with each field's reason (:class:`FieldsRefused`) when its origin is no division or its
         certificates do not fit the product. ``tests``: the market's rapid tests done at intake, recorded with it
         (all negative); farm produce that came with neither a commitment certificate nor a test report enters on
-        them. Answers the batch as received."""
+        them. A batch received with its certificates is received whatever its tests read: one that is not negative
+        stops it as a test recorded later would (a suspected positive holds it for the laboratory, a positive
+        recalls it), in the same transaction. Answers the batch as received (stopped, then)."""
         if batch.block is not None:
             raise Refused("a batch is received open; recall it afterwards")
         if batch.arrived_at > now + timedelta(minutes=5):
@@ -87,11 +93,16 @@ class Batches:
             if await repository.batch(site, batch.batch_id) is not None:
                 raise Conflict(f"batch {batch.batch_id!r} was received already")
             await repository.add_batch(site, batch, by, now)
+            stops: list[Delivery] = []
             for test in tests:
-                await repository.add_test(site, test, now)
+                test = replace(test, test_id=await repository.add_test(site, test, now))
+                stopped = await self._recalls.stop_for_test(repository, site, batch, test, by, now)
+                if stopped is not None:
+                    batch, stops = stopped
         log.info("batch received", extra={"site": site, "batch": batch.batch_id, "stall": batch.stall,
                                           "quantity_g": batch.quantity_g,
                                           "certificates": [c.kind.value for c in batch.certificates]})
+        await self._recalls.dispatch(stops, now)
         return batch
 
     async def batches(self, site: str, stall: str | None, limit: int, offset: int) -> list[Batch]:

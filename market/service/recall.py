@@ -78,18 +78,33 @@ class Recalls:
             if predates_arrival(test, batch):
                 raise TestBeforeArrival(batch)
             test = replace(test, test_id=await repository.add_test(site, test, now))
-            cause = stop_cause(test)
-            blocks = cause is not None and batch.block is None
-            if cause is not None and blocks:  # a positive or suspected positive stops the batch: say so
-                outbox.deliveries.extend(await self._block(repository, site, batch, stop_reason(test), by, cause,
-                                                           now))
-                await self._notices.test_failed(repository, site, batch, test, now)
+            stopped = await self.stop_for_test(repository, site, batch, test, by, now)
+            blocks = stopped is not None
+            outbox.deliveries.extend(stopped[1] if stopped else [])
         log.info("rapid test recorded", extra={"site": site, "batch": test.batch_id, "item": test.key,
                                                "outcome": test.outcome.value})
         if not blocks:
             return RecordedTest(test, None)
         deliveries = await self._commands.dispatch(outbox.deliveries, now)
         return RecordedTest(test, Recall(await self._traces.forward_trace(site, test.batch_id, 100, 0), deliveries))
+
+    async def stop_for_test(self, repository: MarketRepository, site: str, batch: Batch, test: RapidTest, by: str,
+                            now: datetime) -> tuple[Batch, list[Delivery]] | None:
+        """Inside the caller's transaction: stop an open ``batch`` that ``test`` stops (a positive recalls it, a
+        suspected positive holds it for the laboratory), tell whoever is notified; the batch as stopped and the
+        ``block_batch`` deliveries to send once the transaction committed. None: the test stops nothing, or the
+        batch was stopped already."""
+        cause = stop_cause(test)
+        if cause is None or batch.block is not None:
+            return None
+        reason = stop_reason(test)
+        deliveries = await self._block(repository, site, batch, reason, by, cause, now)
+        await self._notices.test_failed(repository, site, batch, test, now)
+        return block_batch(batch, now, reason, by, cause), deliveries
+
+    async def dispatch(self, deliveries: list[Delivery], now: datetime) -> list[Delivery]:
+        """Send the deliveries of a committed transaction."""
+        return await self._commands.dispatch(deliveries, now)
 
     async def recall(self, site: str, batch_id: str, reason: str, by: str, now: datetime) -> Recall:
         """Stop a batch on the operator's word: block it, tell the scales, and list every sale of it."""

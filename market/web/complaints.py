@@ -5,10 +5,15 @@ its supervisor reads."""
 
 from __future__ import annotations
 
+import base64
+import binascii
+import re
+
 from aiohttp import web
 
-from market.complaints import REFERENCE, ComplaintState
+from market.complaints import PHOTO_TYPES, REFERENCE, ComplaintState
 from market.rate_limit import TokenBuckets
+from market.scans import sniffed_type
 from market.service import ComplaintForm
 from market.web.handling import (
     SERVICE,
@@ -28,7 +33,7 @@ from market.web.presenting import (
     complaint_out,
     complaint_status_out,
 )
-from market.web.scans import SCAN_HEADERS
+from market.web.scans import SCAN_HEADERS, too_large
 from market.web.schemas import ComplaintActionIn, ComplaintIn, ComplaintsPage
 from market.web.tracing import trace_client
 from webkit.json_errors import json_error
@@ -50,11 +55,37 @@ def _limited(request: web.Request) -> None:
 
 
 async def file_complaint(request: web.Request) -> web.Response:
+    """A complaint with its photo, if any, in base64: one over the market's limit is 413 before it is decoded,
+    one that is no JPEG or PNG 415; the service takes it or keeps nothing (the page's checks, the same words)."""
     _limited(request)
     data: ComplaintIn = await read_body(request, ComplaintIn)
-    complaint = await calling(request.app[SERVICE].file_complaint(site_of(request), ComplaintForm(
-        data.stall, data.trace_code or None, data.category, data.text), now_of(request)))
+    service = request.app[SERVICE]
+    photo = photo_of(data.photo, service.settings.max_complaint_photo_bytes)
+    if photo is not None and (problem := service.complaint_photo_problem(photo)) is not None:
+        kind: type[web.HTTPException] = web.HTTPUnsupportedMediaType \
+            if photo and sniffed_type(photo[:16]) not in PHOTO_TYPES else web.HTTPUnprocessableEntity
+        raise json_error(kind, problem.message, details=[{"field": "photo", "problem": problem.message}])
+    complaint = await calling(service.file_complaint(site_of(request), ComplaintForm(
+        data.stall, data.trace_code or None, data.category, data.text, photo), now_of(request)))
     return json_of(complaint_filed_out(complaint), 201)
+
+
+_DATA_URL = re.compile(r"data:image/[A-Za-z0-9.+-]{1,32};base64,", re.ASCII)
+
+
+def photo_of(encoded: str | None, max_bytes: int) -> bytes | None:
+    """The photo's bytes from base64 (a data: URL's prefix dropped): 413 when it would decode to more than
+    ``max_bytes`` (judged from its length, before decoding), 400 when it is no base64."""
+    if encoded is None:
+        return None
+    text = encoded[m.end():] if (m := _DATA_URL.match(encoded)) else encoded
+    if len(text) // 4 * 3 - text.count("=", -2) > max_bytes:
+        raise too_large(max_bytes)
+    try:
+        return base64.b64decode(text, validate=True)
+    except binascii.Error:
+        raise json_error(web.HTTPBadRequest, "photo: not base64 (RFC 4648)",
+                         details=[{"field": "photo", "problem": "not base64"}]) from None
 
 
 async def complaint_status(request: web.Request) -> web.Response:

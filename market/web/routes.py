@@ -205,7 +205,10 @@ ROUTES = scoped_routes([
     Route("POST", ST + "/batches", receive_batch,
           "Record an incoming batch with its certificates; refused (422, each field named) when its origin is no "
           "GB/T 2260 division or its certificates do not fit its product (pork: quarantine and meat quality; produce: "
-          "a commitment certificate or a test report...)", BatchIn, BatchOut, 201, OPERATORS, (400, 404, 409, 422)),
+          "a commitment certificate or a test report...). With `tests`, the day's rapid tests: produce without a "
+          "certificate enters on them when all are negative; a batch with its certificates is received and a test "
+          "that is not negative stops it (a suspected positive holds it for the laboratory)",
+          BatchIn, BatchOut, 201, OPERATORS, (400, 404, 409, 422)),
     Route("GET", ST + "/batches", list_batches, "Batches, newest first", None,
           BatchesPage, 200, READERS, (400, 404), query=(STALL, *PAGE)),
     Route("GET", ST + "/batches/{batch_id}", get_batch, "A batch with its tests and mass balance", None,
@@ -248,9 +251,11 @@ ROUTES = scoped_routes([
           ResolutionIn, FindingOut, 200, OPERATORS, (400, 404, 409)),
     Route("POST", ST + "/complaints", file_complaint,
           "A shopper's complaint (public, rate-limited per client address: 429 with Retry-After): about a purchase "
-          "(trace_code) or a stall, a category and a text; answers the reference to follow it by. Each field refused "
-          "is named in a 422 (no purchase with that trace code, no such stall, a text under 5 or over 1000 "
-          "characters); nothing is kept then", ComplaintIn, ComplaintFiledOut, 201, None, (400, 404, 422, 429)),
+          "(trace_code) or a stall, a category and a text, and a photo if any (`photo`: the JPEG or PNG file in "
+          "base64, checked by its content; over the market's limit 413, another type 415, not base64 400); answers "
+          "the reference to follow it by. Each field refused is named in a 422 (no purchase with that trace code, "
+          "no such stall, a text under 5 or over 1000 characters); nothing is kept then, not even the photo",
+          ComplaintIn, ComplaintFiledOut, 201, None, (400, 404, 413, 415, 422, 429)),
     Route("GET", ST + "/complaint-status/{reference}", complaint_status,
           "A complaint's state by the complainant's reference (public, rate-limited): state, deadline, and once "
           "closed the outcome", None, ComplaintStatusOut, 200, None, (404, 429)),

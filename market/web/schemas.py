@@ -22,6 +22,7 @@ from pydantic import (
 from market.complaints import ComplaintAction, ComplaintCategory
 from market.licences import MAX_STAFF, DocumentKind, Offering, StallType
 from market.rapid_tests import LaboratoryVerdict, TestItem, TestMethod
+from market.service.settings import MAX_SCAN_BYTES_LIMIT
 from market.tracing import MAX_CERTIFICATES, CertificateType, ProductCategory
 
 Site = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
@@ -39,6 +40,11 @@ Fen = Annotated[StrictInt, Field(gt=0, le=100_000_000, description="fen (1/100 y
 Grams = Annotated[StrictInt, Field(gt=0, le=1_000_000_000)]
 Measured = Annotated[Decimal, Field(allow_inf_nan=False, ge=-1_000_000, le=1_000_000)]
 DivisionCode = Annotated[str, StringConstraints(pattern=r"^[1-9][0-9]{5}$")]
+
+
+PHOTO_BASE64_CHARS = 4 * -(-MAX_SCAN_BYTES_LIMIT // 3) + 64
+"""The longest base64 photo a complaint's schema takes (the largest limit a market may set, and a data: prefix);
+the market's own limit is checked on the decoded bytes."""
 
 
 # -- request bodies ----------------------------------------------------------------------------
@@ -170,9 +176,11 @@ class BatchIn(RequestBody):
     certificate_number: ShortText | None = None
     arrived_at: AwareDatetime
     tests: Annotated[list[RapidTestIn], Field(max_length=8)] = Field(
-        default_factory=list, description="The market's rapid tests done at intake, all negative: farm produce with "
-                                          "neither a commitment certificate nor a test report enters once every "
-                                          "standard item of its category tested negative")
+        default_factory=list, description="The market's rapid tests done at intake: farm produce with neither a "
+                                          "commitment certificate nor a test report enters once every standard "
+                                          "item of its category tested negative; a batch with its certificates is "
+                                          "received and stopped by a test that is not negative (a suspected "
+                                          "positive holds it for the laboratory)")
 
     @model_validator(mode="after")
     def _certificates_given_once(self) -> BatchIn:
@@ -214,6 +222,13 @@ class ComplaintIn(RequestBody):
     trace_code: Annotated[str, StringConstraints(strip_whitespace=True, max_length=64)] | None = Field(
         default=None, description="The receipt's trace code (the purchase complained of)")
     stall: Code | None = Field(default=None, description="The stall, when there is no receipt")
+    photo: Annotated[str, StringConstraints(strip_whitespace=True, max_length=PHOTO_BASE64_CHARS)] | None = Field(
+        default=None, json_schema_extra={"contentEncoding": "base64", "contentMediaType": "image/*"},
+        description="A photo of what is complained of, the file's bytes in base64 (RFC 4648, with or without a "
+                    "data:image/...;base64, prefix): a JPEG or PNG by its content whatever it is called, up to the "
+                    "market's SC_MARKET_MAX_COMPLAINT_PHOTO_BYTES decoded (5 MiB by default; larger: 413, and a "
+                    "body over SC_HTTP_MAX_BODY_BYTES is 413 unread); not base64: 400; another type: 415; "
+                    "nothing is kept when anything is refused")
 
 
 class ComplaintActionIn(RequestBody):

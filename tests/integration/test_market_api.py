@@ -358,6 +358,29 @@ async def test_the_epcis_export_is_json_ld_for_operators(api: Api) -> None:
     assert [e["bizLocation"]["id"] for e in sales] == ["https://market.example.cn/market/xinfadi/stall/A03"]
 
 
+async def test_an_intake_suspected_positive_and_its_laboratory_result_are_exported_as_inspections(api: Api) -> None:
+    await seeded(api)
+    received = await api.call("POST", f"{M}/batches", 201, json={**BATCH, "tests": [
+        {"item": "organophosphate_carbamate", "value": "62.5", "unit": "%", "tester": "刘晓明",
+         "tested_at": "2026-11-23T06:10:00+08:00"}]})
+    assert received["block"]["cause"] == "suspected_test", "received, and held for the laboratory"
+    (test,) = (await api.call("GET", f"{M}/batches/{BATCH_ID}", 200))["tests"]
+    await api.call("POST", f"{M}/batches/{BATCH_ID}/tests/{test['test_id']}/laboratory", 200, json={
+        "verdict": "fail", "laboratory": "市食品药品检验所", "report_number": "JC-2026-118",
+        "reported_at": "2026-11-23T06:50:00+08:00"})
+    response = await api.client.get(f"{M}/batches/{BATCH_ID}/epcis", headers=OPERATOR)
+    document = await response.json(content_type=None)
+    validate(document)
+    screen, laboratory = [e for e in document["epcisBody"]["eventList"] if e["bizStep"] == "inspecting"]
+    assert screen["disposition"] == "non_sellable_other" and screen["sc:rapidTest"]["outcome"] == "suspected_positive"
+    (report,) = screen["sensorElementList"][0]["sensorReport"]
+    assert (report["value"], report["uom"], report["sc:cutoff"], report["exception"]) == (62.5, "P1", 50,
+                                                                                         "ALARM_CONDITION")
+    assert laboratory["disposition"] == "non_conformant"
+    assert laboratory["sc:laboratoryResult"]["rapidTestEventID"] == screen["eventID"]
+    assert document["epcisBody"]["eventList"][-1]["disposition"] == "recalled"
+
+
 async def test_a_sale_at_a_neighbours_counter_is_exported_at_that_stall(api: Api) -> None:
     await seeded(api)
     await api.call("POST", f"{M}/batches", 201, json=BATCH)

@@ -21,7 +21,7 @@ from market.storage import MarketRepository
 from market.storage.tables import batches, rapid_tests
 from market.tracing import Batch, BlockCause, ProductCategory
 from relational.database import migrate
-from tests.integration.test_market_service import SITE, Market_, publish, receive
+from tests.integration.test_market_service import COMMITMENT, SITE, Market_, publish, receive
 from tests.integration.test_market_service import market as service_market
 from tests.integration.test_market_storage import downgrade, seeded
 
@@ -146,6 +146,26 @@ async def test_produce_without_a_certificate_enters_on_the_markets_negative_test
     detail = await market.service.batch_detail(SITE, "B9")
     assert detail.batch.admitted_by_test and [t.value for t in detail.tests] == ["8.2 %"]
     assert detail.batch.category is ProductCategory.VEGETABLES
+
+
+async def test_a_batch_with_its_certificates_and_a_suspected_positive_at_intake_is_received_held(
+        market: Market_) -> None:
+    now = market.clock.now
+    arrived = now - timedelta(hours=1)
+    batch = Batch("B7", "A03", "1001", "小白菜", "寿光蔬菜合作社", "370783", "山东省寿光市", 8_000, COMMITMENT, arrived)
+    received = await market.service.receive_batch(SITE, batch, "op-1", now, [
+        pesticides("12", at=arrived, minutes=10, batch_id="B7"),
+        pesticides("63.5", at=arrived, minutes=20, batch_id="ignored: the batch's own id is used")])
+    assert received.block is not None and received.block.cause is BlockCause.SUSPECTED_TEST
+    assert sent(market, BLOCK_BATCH) == {"scale-01", "scale-02"}, "stopped at its stall's scales, as a test is"
+    detail = await market.service.batch_detail(SITE, "B7")
+    assert detail.batch.block is not None and detail.batch.block.reason.startswith("快检疑似阳性，待实验室复检")
+    suspected = [t for t in detail.tests if t.outcome is TestOutcome.SUSPECTED_POSITIVE]
+    assert len(detail.tests) == 2 and len(suspected) == 1 and suspected[0].test_id is not None
+    later = market.clock.advance(hours=3)
+    outcome = await market.service.record_laboratory(SITE, "B7", suspected[0].test_id,
+                                                     laboratory(LaboratoryVerdict.PASS, later), later)
+    assert outcome.batch.block is None, "the laboratory's pass lets it go, as for a test recorded later"
 
 
 async def test_the_board_lists_the_days_tests_newest_first_with_stall_and_product(market: Market_) -> None:

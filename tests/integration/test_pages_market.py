@@ -34,9 +34,9 @@ from market.licences import Document, DocumentKind, LicencePolicy, StaffMember, 
 from market.pages import mount_market_pages
 from market.rapid_tests import TestOutcome
 from market.rate_limit import RateLimit
-from market.service import MarketService, MarketSettings, PriceItem
+from market.service import MarketService, MarketSettings, NotFound, PriceItem
 from market.stalls import Market, Stall, Vendor
-from market.tracing import Batch, Certificate, CertificateType, RapidTest
+from market.tracing import Batch, BlockCause, Certificate, CertificateType, RapidTest
 from messaging.downlink import RecordingDownlink
 from tests.integration.helpers import HTML, PageSession
 from webkit.identity import Role, Scope, TokenAuthority
@@ -418,6 +418,72 @@ async def test_a_rapid_test_form_with_gaps_is_refused_with_messages(site: Site) 
     missing = await site.post(f"{MANAGE}/batches/B-nope/tests", {
         "item": "clenbuterol", "value": "0", "unit": "μg/kg", "tester": "z"}, token)
     assert missing.status == 404 and "批次不存在" in await missing.text()
+
+
+def chosen(page: str, select_id: str) -> str:
+    """The option chosen in the select ``select_id``."""
+    found = re.search(r'<option value="([^"]*)" selected>', section(page, select_id))
+    return found[1] if found else ""
+
+
+INTAKE = {"batch_id": "B-intake", "stall": "A03", "plu": "1002", "product": "大白菜", "supplier": "张家口蔬菜基地",
+          "origin_code": "130700", "quantity_kg": "80", "arrived_at": "2026-11-23T06:30",
+          "cert_kind_0": "commitment", "cert_number_0": "CD-2026-9001",
+          "test_item_0": "organophosphate_carbamate", "test_method_0": "enzyme_inhibition", "test_value_0": "12.5",
+          "test_unit_0": "%", "test_tester": TESTER, "test_tested_at": "2026-11-23T07:10"}
+
+
+async def test_intake_rapid_tests_are_offered_by_category_and_checked_row_by_row_all_or_nothing(site: Site) -> None:
+    token = await site.sign_in("op-liu")
+    offered = await site.page(f"{MANAGE}/batches?stall=A03&register")
+    assert (chosen(offered, "batch-test_item_0"), chosen(offered, "batch-test_method_0"),
+            chosen(offered, "batch-test_unit_0")) == ("organophosphate_carbamate", "enzyme_inhibition", "%")
+    assert chosen(offered, "batch-test_item_1") == "", "vegetables are screened for one item"
+    pork = await site.page(f"{MANAGE}/batches?category=pork&register")
+    assert [chosen(pork, f"batch-test_item_{row}") for row in range(3)] == ["clenbuterol", "ractopamine",
+                                                                          "salbutamol"]
+    assert chosen(pork, "batch-test_unit_2") == "μg/kg" and chosen(pork, "batch-category") == "pork"
+
+    wrong = {**INTAKE, "test_item_1": "clenbuterol", "test_value_1": "0.2", "test_unit_1": "μg/kg",
+             "test_item_2": "organophosphate_carbamate", "test_value_2": "12", "test_unit_2": "",
+             "supplier": "<script>alert(1)</script>"}
+    refused = await site.post(f"{MANAGE}/batches", wrong, token)
+    page = await refused.text()
+    assert refused.status == 422
+    assert "不检克伦特罗" in field_problem(page, "batch-test_item_1")
+    assert field_problem(page, "batch-test_unit_2").startswith("检测值缺少单位")
+    assert 'id="batch-test_value_0-problem"' not in page, "a good row has nothing beside it"
+    assert 'value="12.5"' in page and 'value="0.2"' in page and chosen(page, "batch-test_item_1") == "clenbuterol"
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page and "<script>alert(1)" not in page
+    late = await site.post(f"{MANAGE}/batches", {**INTAKE, "test_tested_at": "2026-11-23T06:00",
+                                                 "test_value_0": "abc"}, token)
+    late_page = await late.text()
+    assert late.status == 422 and field_problem(late_page, "batch-test_tested_at") == "检测时间不能早于到货时间"
+    assert field_problem(late_page, "batch-test_value_0") == "检测值填写有误"
+    with pytest.raises(NotFound):
+        await site.service.batch_detail(SITE, "B-intake")  # nothing stored
+    assert site.downlink.sent == []
+
+    suspected = await site.post(f"{MANAGE}/batches", {**INTAKE, "test_value_0": "62"}, token)
+    assert suspected.status == 303
+    assert suspected.headers["Location"] == f"{MANAGE}/batches/B-intake?notice=received_suspected#tests"
+    detail = await site.service.batch_detail(SITE, "B-intake")
+    assert detail.batch.block is not None and detail.batch.block.cause is BlockCause.SUSPECTED_TEST
+    (test,) = detail.tests
+    assert test.outcome is TestOutcome.SUSPECTED_POSITIVE and test.tester == TESTER and test.value == "62 %"
+    assert {(topic.device, command.op) for topic, command in site.downlink.sent} == {
+        ("scale-01", BLOCK_BATCH), ("scale-02", BLOCK_BATCH)}, "held at the scales as a test recorded later is"
+    shown = words(await site.page(suspected.headers["Location"].split("#")[0]))
+    assert "入场快检疑似阳性：批次已暂停销售" in shown and "疑似阳性（待实验室复检）" in shown
+
+    bare = {**INTAKE, "batch_id": "B-bare", "cert_kind_0": "", "cert_number_0": "", "test_value_0": "55"}
+    not_admitted = await site.post(f"{MANAGE}/batches", bare, token)
+    assert not_admitted.status == 422
+    assert "不得入场" in field_problem(await not_admitted.text(), "batch-test_value_0")
+    admitted = await site.post(f"{MANAGE}/batches", {**bare, "test_value_0": "8"}, token)
+    assert admitted.status == 303 and "notice=received_tested" in admitted.headers["Location"]
+    entered = await site.service.batch_detail(SITE, "B-bare")
+    assert entered.batch.admitted_by_test and entered.batch.block is None and len(entered.tests) == 1
 
 
 async def test_an_operator_recall_needs_a_reason_and_confirmation_and_lists_every_sale(site: Site) -> None:

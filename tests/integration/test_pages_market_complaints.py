@@ -6,17 +6,19 @@ stall's page; the API the same, in scope."""
 
 from __future__ import annotations
 
+import base64
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from aiohttp import ClientResponse, FormData
+from aiohttp import ClientResponse, FormData, web
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from market.complaints import ComplaintCategory, ComplaintState
 from market.rate_limit import RateLimit
 from market.service import ComplaintForm, FieldsRefused
+from market.web.complaints import photo_of
 from tests.integration.test_pages_market import (
     MANAGE,
     NOW,
@@ -188,3 +190,46 @@ async def test_the_api_files_and_the_operator_handles_in_scope(site: Site) -> No
     with pytest.raises(FieldsRefused):
         await site.service.file_complaint(SITE, ComplaintForm("A03", None, ComplaintCategory.OTHER, "    ", None),
                                           NOW)
+
+
+API = f"/api/markets/{SITE}/complaints"
+
+
+async def test_the_api_takes_a_photo_in_base64_checked_as_the_page_checks_it(site: Site, tmp_path: Path) -> None:
+    receipt = {"category": "short_weight", "trace_code": f"{SITE}-A03-0001", "text": SCRIPT}
+    folder = tmp_path / "complaints"
+    for photo, status in (
+            (base64.b64encode(b"%PDF-1.7\n" + b"\0" * 100).decode(), 415),  # no photo, by its content
+            ("bm90IGJhc2U2NCE=!!", 400),
+            (base64.b64encode(b"\xff\xd8\xff" + b"\0" * (20 * 1024 * 1024)).decode(), 413)):
+        refused = await site.client.post(API, json={**receipt, "photo": photo})
+        assert refused.status == status, await refused.text()
+        assert await site.service.complaints(SITE, None, 10, 0) == [], "nothing half-written"
+        assert not folder.exists() or not any(folder.rglob("*.*")), "no photo kept"
+
+    filed = await site.client.post(API, json={**receipt, "photo": base64.b64encode(JPEG).decode()})
+    assert filed.status == 201, await filed.text()
+    png = PNG_HEAD + b"\0" * 500
+    from_browser = await site.client.post(API, json={
+        "category": "hygiene", "stall": "A03", "text": "案板有异味，苍蝇多",
+        "photo": "data:image/png;base64," + base64.b64encode(png).decode()})
+    assert from_browser.status == 201
+    complaints = {c.category: c for c in await site.service.complaints(SITE, None, 10, 0)}
+    kept = complaints[ComplaintCategory.SHORT_WEIGHT]
+    assert kept.text == SCRIPT and kept.complaint_id is not None, "the text is kept as given"
+    assert (await site.service.complaint_photo(SITE, kept.complaint_id))[1] == JPEG
+    other = complaints[ComplaintCategory.HYGIENE].complaint_id
+    assert other is not None and (await site.service.complaint_photo(SITE, other))[1] == png
+    await site.sign_in("op-liu")
+    page = await site.page(f"{MANAGE}/complaints/{kept.complaint_id}")
+    assert "&lt;script&gt;alert(" in page and "<script>alert(" not in page, "shown escaped"
+
+
+def test_a_base64_photo_is_measured_before_it_is_decoded() -> None:
+    limit = 3000
+    assert photo_of(base64.b64encode(b"x" * limit).decode(), limit) == b"x" * limit
+    with pytest.raises(web.HTTPRequestEntityTooLarge):
+        photo_of(base64.b64encode(b"x" * (limit + 1)).decode(), limit)
+    with pytest.raises(web.HTTPBadRequest):
+        photo_of("data:image/png;base64,***", limit)
+    assert photo_of(None, limit) is None

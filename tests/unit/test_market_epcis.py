@@ -4,13 +4,15 @@ disposition and source/destination types)."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import jsonschema  # type: ignore[import-untyped]
 import pytest
 
 from market.epcis import MarketIdentifiers, batch_document
-from market.rapid_tests import TestOutcome
+from market.rapid_tests import LaboratoryResult, LaboratoryVerdict, TestOutcome, TypedTest, judged_test
 from market.tracing import (
     Batch,
     BlockCause,
@@ -126,3 +128,77 @@ def test_two_tests_of_the_same_item_at_the_same_moment_are_two_events_with_stabl
                    if e["bizStep"] == "inspecting"], "exported again: the same ids"
     single = batch_document(BATCH, [first], [], IDS, ARRIVED)["epcisBody"]["eventList"][1]["eventID"]
     assert single in ids, "a test alone keeps the id it always had"
+
+
+def _judged(value: str, accepts: bool = False, minutes: int = 40) -> RapidTest:
+    typed = TypedTest(BATCH.batch_id, "organophosphate_carbamate", None, value, "%", "刘*",
+                      ARRIVED + timedelta(minutes=minutes), accepts)
+    test = judged_test(ProductCategory.VEGETABLES, typed)
+    assert isinstance(test, RapidTest)
+    return test
+
+
+def _lab(verdict: LaboratoryVerdict) -> LaboratoryResult:
+    return LaboratoryResult(verdict, "市食品检验所", "JC-2026/118", ARRIVED + timedelta(hours=6), "op-1")
+
+
+def _inspections(*tests: RapidTest) -> list[dict[str, Any]]:
+    document = batch_document(BATCH, tests, [], IDS, ARRIVED + timedelta(days=1))
+    validate(document)
+    return [e for e in document["epcisBody"]["eventList"] if e["bizStep"] == "inspecting"]
+
+
+def test_a_rapid_test_carries_its_reading_as_sensor_data_with_item_method_unit_cutoff_and_outcome() -> None:
+    (negative,) = _inspections(_judged("12.5"))
+    assert negative["disposition"] == "conformant"
+    (element,) = negative["sensorElementList"]
+    (report,) = element["sensorReport"]
+    assert report == {"type": "Dimensionless", "value": 12.5, "uom": "P1", "sc:cutoff": 50,
+                      "chemicalSubstance": "https://market.example.cn/epcis/demo/rapid-test/item/"
+                                           "organophosphate_carbamate",
+                      "dataProcessingMethod": "https://market.example.cn/epcis/demo/rapid-test/method/"
+                                              "enzyme_inhibition",
+                      "time": "2026-11-22T22:10:00.000Z"}
+    assert negative["sc:rapidTest"] == {
+        "item": "有机磷和氨基甲酸酯类农药", "method": "酶抑制率法", "result": "pass", "value": "12.5 %",
+        "outcome": "negative", "itemCode": "organophosphate_carbamate", "methodCode": "enzyme_inhibition",
+        "measured": "12.5", "unit": "%", "cutoff": "50"}
+
+
+def test_a_suspected_positive_is_held_not_judged_and_raises_the_sensor_alarm() -> None:
+    (suspected,) = _inspections(_judged("62"))
+    assert suspected["disposition"] == "non_sellable_other"
+    assert suspected["sc:rapidTest"]["outcome"] == "suspected_positive"
+    assert suspected["sensorElementList"][0]["sensorReport"][0]["exception"] == "ALARM_CONDITION"
+    (positive,) = _inspections(_judged("62", accepts=True))
+    assert positive["disposition"] == "non_conformant" and positive["sc:rapidTest"]["outcome"] == "positive"
+
+
+@pytest.mark.parametrize(("verdict", "disposition"), [(LaboratoryVerdict.FAIL, "non_conformant"),
+                                                      (LaboratoryVerdict.PASS, "conformant")])
+def test_the_laboratory_result_is_an_inspection_of_its_own_naming_the_screen_and_the_report(
+        verdict: LaboratoryVerdict, disposition: str) -> None:
+    screen, laboratory = _inspections(replace(_judged("70"), laboratory=_lab(verdict)))
+    assert screen["disposition"] == "non_sellable_other", "the screen says what it found then"
+    assert laboratory["disposition"] == disposition and laboratory["eventTime"] == "2026-11-23T03:30:00.000Z"
+    assert laboratory["readPoint"]["id"] == "https://market.example.cn/epcis/demo/laboratory/" \
+                                            "%E5%B8%82%E9%A3%9F%E5%93%81%E6%A3%80%E9%AA%8C%E6%89%80"
+    assert laboratory["certificationInfo"].endswith("/report/JC-2026%2F118")
+    assert laboratory["sc:laboratoryResult"] == {
+        "verdict": verdict.value, "laboratory": "市食品检验所", "reportNumber": "JC-2026/118",
+        "rapidTestEventID": screen["eventID"], "item": "有机磷和氨基甲酸酯类农药", "outcome": "suspected_positive"}
+    assert "sensorElementList" not in laboratory
+
+
+@pytest.mark.parametrize("broken", [
+    lambda report: report.update(type="InhibitionRate"),
+    lambda report: report.update(value="12.5"),
+    lambda report: report.update(uom="%"),
+    lambda report: report.update(exception="ALARM"),
+    lambda report: report.update(cutoff=50),
+])
+def test_the_schema_catches_broken_sensor_reports(broken) -> None:  # type: ignore[no-untyped-def]
+    document = batch_document(BATCH, [_judged("62")], [], IDS, ARRIVED)
+    broken(document["epcisBody"]["eventList"][1]["sensorElementList"][0]["sensorReport"][0])
+    with pytest.raises(jsonschema.ValidationError):
+        validate(document)

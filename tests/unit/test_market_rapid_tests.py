@@ -196,6 +196,8 @@ def test_produce_without_a_certificate_enters_on_the_markets_negative_tests() ->
     ])} == {"certificates"}, "meat enters with its quarantine certificate, whatever the market tested"
     with_certificate = produce(Certificate(CertificateType.COMMITMENT, "CD-1"))
     assert intake_problems(with_certificate, divisions, [a_test("12")]) == []
+    assert intake_problems(with_certificate, divisions, [a_test("62")]) == [], \
+        "a batch with its certificates is received, and stopped by its suspected positive"
 
 
 def test_admission_needs_every_standard_item_of_the_category() -> None:
