@@ -23,10 +23,10 @@ from config.settings import MqttEndpoint
 from devices.contract import GateEvent
 from devices.gate_commands import CredentialKind, presented_credential_hash
 from devices.gate_memory import canonical_hash
+from devices.simulator.uhppote import ALARM, ControllerEmulator, EmulatedController
 from devices.topics import Channel, DeviceKind, topic_for
 from gateway.processors.decoding import Rejected, decode
 from tests.servers import Mosquitto
-from tests.uhppote_emulator import ALARM, ControllerEmulator, EmulatedController
 
 pytestmark = pytest.mark.integration
 
