@@ -3,12 +3,12 @@ the UHPPOTE bridge, instead of a simulated gate that speaks the contract itself 
 events and commands take, without the hardware.
 
 The controller (devices/simulator/uhppote.py) listens on a free loopback UDP port and speaks only its own protocol;
-the bridge (bridges/uhppote) runs in this process, configured for that gate's id, with the gate's residents' card
-numbers as its card roster, and logs in to the broker as the gate. The access service syncs the gate's whitelist to
-the bridge, which loads the cards into the controller; people then present those cards (and lapsed, lost and
-strangers' ones) at its doors, the controller decides and pushes its events, and the bridge publishes them as the
-gate's. A remote open from the console goes the other way: the bridge opens the controller's door, the controller
-records it, and the ack and the event come back.
+the bridge (bridges/uhppote) runs in this process, configured for that gate's id, with the numbers of the cards
+issued at the gate as its card roster, and logs in to the broker as the gate. The access service syncs the gate's
+whitelist to the bridge, which loads the listed cards into the controller; people then present those cards (and
+lapsed, lost and strangers' ones) at its doors, the controller decides and pushes its events, and the bridge
+publishes them as the gate's. A remote open from the console goes the other way: the bridge opens the controller's
+door, the controller records it, and the ack and the event come back.
 
 The controller keeps its memory in this process, so each run starts it empty; the bridge's state (SC_DATA_DIR/
 ``uhppote-emulated``) outlives the run, so the bridge sees a controller that lost its cards and had its event log
@@ -53,8 +53,9 @@ class EmulatedGate:
 
     @property
     def card_roster(self) -> list[int]:
-        """The residents' card numbers, as the bridge's card roster: the whitelist carries only their hashes."""
-        return [int(resident.card) for resident in self.roster.residents]
+        """Every card issued at the gate, as the bridge's card roster (the whitelist carries only hashes): the
+        residents' cards and the lapsed and lost ones; what the whitelist lists of them is loaded."""
+        return [int(resident.card) for resident in self.roster.residents] + self.other_cards
 
     @property
     def other_cards(self) -> list[int]:
