@@ -8,8 +8,9 @@ SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: run test test-fast lint bench servers clean
 
+# make run UHPPOTE=1: the demo's gate-01 is an emulated UHPPOTE controller behind the UHPPOTE bridge
 run: $(VENV)/.run-installed
-	$(BIN)/smartcity run --demo
+	$(BIN)/smartcity run --demo $(if $(UHPPOTE),--uhppote)
 
 test: $(VENV)/.test-installed servers
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

@@ -81,17 +81,26 @@ def _simulation_options(function: Callable[..., None]) -> Callable[..., None]:
                    "the simulated devices; without it the installation starts as it is (empty, the first time)")
 @click.option("--simulator/--no-simulator", default=None,
               help="Run the simulated devices  [default: with --demo only]")
+@click.option("--uhppote", is_flag=True,
+              help="With --demo: the demo compound's gate-01 is an emulated UHPPOTE (微耕) controller behind the "
+                   "UHPPOTE bridge, run in this process, instead of a simulated gate (docs/devices.md)")
 def run(gates: int, scales: int, rate: float, bad_ratio: float, seed: int | None, demo: bool,
-        simulator: bool | None) -> None:
+        simulator: bool | None, uhppote: bool) -> None:
     """All in one: broker (embedded by default), gateway, the market, access and e-voting services
     with their APIs and pages (SC_DATABASE_URL, migrated at start).
 
     Without --demo nothing is seeded: a new data directory starts empty (no community, market or
     account) and no device is simulated unless --simulator is given (its devices are then unknown to
     the services until registered). With --demo: the demo data and the simulated devices it matches
-    (--no-simulator leaves them out)."""
+    (--no-simulator leaves them out); with --uhppote too, its first gate is an emulated UHPPOTE
+    controller speaking its own UDP protocol to the bridge, which speaks the contract for it."""
+    if uhppote and not demo:
+        raise click.UsageError("--uhppote stands an emulated controller in for a gate of the demo: add --demo")
+    if uhppote and gates < 1:
+        raise click.UsageError("--uhppote stands in for the demo's gate-01: --gates must be at least 1")
     settings = _settings()
     fleet = _demo_fleet(settings, gates, scales, seed, bad_ratio) if demo else None
+    emulated = _emulated_gate(settings, fleet, seed) if uhppote and fleet is not None else None
     simulation = None
     if demo if simulator is None else simulator:
         generators = fleet.generators if fleet is not None else (
@@ -100,7 +109,14 @@ def run(gates: int, scales: int, rate: float, bad_ratio: float, seed: int | None
     from smartcity.serve import serve  # on use
 
     _run_until_signal(lambda stop: serve(settings, stop, simulation, services=True, demo=fleet,
-                                         fleet=(gates, scales)))
+                                         fleet=(gates, scales), emulated=emulated))
+
+
+def _emulated_gate(settings: Settings, fleet: Any, seed: int | None) -> Any:
+    """The demo's gate-01, handed over from its simulator to an emulated UHPPOTE controller and its bridge."""
+    from smartcity.emulated_gate import EMULATED_GATE, EmulatedGate  # on use
+
+    return EmulatedGate(settings.site, fleet.main.hand_over(EMULATED_GATE), seed=_seed(seed))
 
 
 @main.command(epilog=SETTINGS_EPILOG)

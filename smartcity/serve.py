@@ -16,6 +16,7 @@ import click
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from config.keys import gate_site_key
 from config.settings import MqttEndpoint, Settings
 from devices.provisioning import GATEWAY_USER, SERVICES_USER, BrokerUser, device_users, fleet_users
 from devices.simulator import TrafficGenerator, run_fleet
@@ -36,6 +37,7 @@ from smartcity.bootstrap import (
     token_authority,
 )
 from smartcity.demo import DemoFleet
+from smartcity.emulated_gate import EmulatedGate, gate_login, run_emulated_gate
 from smartcity.lifecycle import services_context
 from webkit.identity import TokenAuthority
 from webkit.pages import NavLink
@@ -118,10 +120,11 @@ async def serve(
     services: bool,
     demo: DemoFleet | None = None,
     fleet: tuple[int, int] = (0, 0),
+    emulated: EmulatedGate | None = None,
 ) -> None:
     """``simulation``: the simulators to run and their messages per second in all; ``fleet``: the (gates, scales)
     of the installation's own site the embedded broker makes device users for (with ``demo``: its north site's
-    too)."""
+    too); ``emulated``: a gate an emulated UHPPOTE controller and its bridge stand in for."""
     async with _broker(settings, fleet, demo.north_users() if demo is not None else ()) as logins:
         gateway_ = build_gateway(settings, logins.gateway_url)
         # one authority for the gateway's pages and the services' mounted beside them (one root application)
@@ -141,13 +144,14 @@ async def serve(
             await _start_http(app, settings, stack)
             click.echo(f"Pages and status: http://{settings.http_host}:{settings.http_port}/   (Ctrl-C stops)",
                        err=True)
-            simulator = None
+            devices: list[asyncio.Task[None]] = []
             if simulation is not None:
-                simulator = asyncio.create_task(_simulate(logins, simulation, stop))
+                devices.append(asyncio.create_task(_simulate(logins, simulation, stop)))
+            if emulated is not None:
+                devices.append(asyncio.create_task(_emulate(settings, logins, emulated, stop)))
             await stop.wait()
             click.echo("Stopping: flushing batches...", err=True)
-            if simulator is not None:
-                await asyncio.gather(simulator, return_exceptions=True)
+            await asyncio.gather(*devices, return_exceptions=True)
 
 
 async def serve_services(settings: Settings, stop: asyncio.Event, demo: DemoFleet | None,
@@ -240,3 +244,12 @@ async def _simulate(logins: BrokerLogins, simulation: tuple[Sequence[TrafficGene
     endpoint = MqttEndpoint.parse(logins.devices_url)
     await run_fleet(endpoint.host, endpoint.port, generators, rate, None, endpoint.username, endpoint.password, stop,
                     device_credentials=logins.device_credentials)
+
+
+async def _emulate(settings: Settings, logins: BrokerLogins, emulated: EmulatedGate, stop: asyncio.Event) -> None:
+    """The emulated UHPPOTE controller and its bridge, logged in to the broker as the gate they stand in for."""
+    broker = gate_login(logins.devices_url, logins.device_credentials, emulated.roster.gate_id)
+    try:
+        await run_emulated_gate(emulated, broker, gate_site_key(settings), settings.data_dir, stop, _tell)
+    except Exception:  # said when it happens, not at the end: the rest of the run goes on without the gate
+        log.exception("the emulated UHPPOTE controller or its bridge stopped", extra={"gate": emulated.roster.gate_id})

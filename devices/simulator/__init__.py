@@ -6,7 +6,9 @@
 - ``malformed``: good messages spoilt on purpose, one for each dead-letter reason of the gateway;
 - ``firmware``: what every device shares (identity, record ids, the wire format);
 - ``runner``: :func:`run_simulation`, the asyncio part, one MQTT connection per device; :func:`run_fleet`, several
-  sites' simulators sharing one rate.
+  sites' simulators sharing one rate;
+- ``uhppote``: a UHPPOTE (微耕) controller speaking its own UDP protocol, not the contract (imported on use): the
+  bridge's tests, and ``smartcity run --demo --uhppote``, run it in place of a simulated gate.
 """
 
 from devices.simulator.catalogue import PRODUCTS, Product, StallZone

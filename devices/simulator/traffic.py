@@ -91,6 +91,18 @@ class TrafficGenerator:
         """The simulated gates with their residents' cards (and the lapsed and blacklisted ones)."""
         return tuple(people_of(gate) for gate in self._gates)
 
+    def hand_over(self, gate_id: str) -> SimulatedGate:
+        """Stop simulating gate ``gate_id``, for another controller to stand in for it (``smartcity run --demo
+        --uhppote``: an emulated UHPPOTE controller behind its bridge): it publishes nothing more and its commands
+        are left to the stand-in. The community roster still lists it with its people, so the platform's data keeps
+        the gate. Returns its people and cards, for the stand-in to be given."""
+        device = self._by_id.get(gate_id)
+        if not isinstance(device, GateController):
+            raise ValueError(f"no simulated gate {gate_id!r} to hand over")
+        self._all.remove(device)  # in place: the malformed traffic spoils what the remaining devices say
+        del self._by_id[gate_id]
+        return people_of(device)
+
     def next_message(self, now: datetime) -> SimMessage:
         """The next publication of a randomly chosen device at ``now`` (an aware datetime)."""
         now = utc_millis(now)

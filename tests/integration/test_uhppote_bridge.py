@@ -23,11 +23,11 @@ from config.settings import MqttEndpoint
 from devices.contract import GateEvent
 from devices.gate_commands import CredentialKind, presented_credential_hash
 from devices.gate_memory import canonical_hash
+from devices.simulator.uhppote import ALARM, ControllerEmulator, EmulatedController
 from devices.topics import Channel, DeviceKind, topic_for
 from gateway.processors.decoding import Rejected, decode
 from tests.metrics_scrape import sample, scrape, scraped_until
 from tests.servers import Mosquitto, free_port
-from tests.uhppote_emulator import ALARM, ControllerEmulator, EmulatedController
 
 pytestmark = pytest.mark.integration
 

@@ -83,3 +83,13 @@ def test_run_seeds_and_simulates_only_when_told() -> None:
 def test_services_take_the_embedded_broker_and_seed_only_with_demo() -> None:
     output = " ".join(CliRunner().invoke(main, ["services", "--help"]).output.split())
     assert "SC_MQTT_URL=embedded" in output and "--demo" in output
+
+
+@pytest.mark.parametrize(("arguments", "problem"), [
+    (["run", "--uhppote"], "add --demo"),
+    (["run", "--demo", "--uhppote", "--gates", "0"], "--gates must be at least 1"),
+])
+def test_uhppote_stands_in_for_a_demo_gate_only(arguments: list[str], problem: str) -> None:
+    result = CliRunner().invoke(main, arguments)
+    assert result.exit_code == 2 and problem in result.output
+    assert "--uhppote" in CliRunner().invoke(main, ["run", "--help"]).output

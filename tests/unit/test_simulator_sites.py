@@ -9,6 +9,7 @@ import pytest
 
 from devices.provisioning import device_users, fleet_users, topic_rules
 from devices.simulator import TrafficGenerator
+from devices.topics import DeviceKind
 
 NOW = datetime(2026, 5, 12, 2, tzinfo=UTC)
 
@@ -41,3 +42,18 @@ def test_a_second_sites_devices_get_broker_users_of_their_own() -> None:
     north_gate = users[-1]
     assert {rule.pattern for rule in topic_rules(north_gate)} == {
         f"sc/v1/demo-north/gate/north-gate-02/{channel}" for channel in ("event", "state", "ack", "cmd")}
+
+
+def test_a_gate_handed_over_to_a_stand_in_is_simulated_no_more_but_stays_on_the_roster() -> None:
+    generator = TrafficGenerator("demo", gates=2, scales=1, seed=5, bad_ratio=0.3)
+    roster_before = generator.community_roster()
+    handed = generator.hand_over("gate-01")
+    assert handed == roster_before[0] and handed.residents
+    assert [device for _, device in generator.devices] == ["gate-02", "scale-01"]
+    assert generator.community_roster() == roster_before  # the platform's data still has the gate
+    for step in range(300):
+        assert "/gate-01/" not in generator.next_message(NOW + timedelta(seconds=step)).topic
+    command = b'{"cmd_id": "c-1", "op": "open", "args": {"door": 1}}'
+    assert generator.answer(DeviceKind.GATE, "gate-01", command, NOW) is None  # the stand-in's to answer
+    with pytest.raises(ValueError, match="no simulated gate"):
+        generator.hand_over("scale-01")

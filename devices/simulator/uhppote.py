@@ -1,5 +1,7 @@
-"""A UHPPOTE (微耕) access controller on a loopback UDP port, for the tests: it answers the 64-byte request packets of
-the controller's UDP protocol (what the ``uhppoted`` client sends) and pushes its events to the configured listener.
+"""A UHPPOTE (微耕) access controller on a loopback UDP port: it answers the 64-byte request packets of the controller's
+UDP protocol (what the ``uhppoted`` client sends) and pushes its events to the configured listener. The bridge's
+tests (tests/integration/test_uhppote_bridge.py) drive it by hand; ``smartcity run --demo --uhppote`` runs it in place
+of a simulated gate, with :class:`SwipeGenerator` and :func:`run_swipes` presenting cards at its doors.
 
 Written from the protocol's published layout (little-endian integers, BCD dates and times, the function code in byte
 1, the serial number at offset 4), independently of the client's own encoder, so a test proves that the two agree.
@@ -7,15 +9,21 @@ Written from the protocol's published layout (little-endian integers, BCD dates 
 It holds cards, time profiles and an event log with indices; decides a swipe as a controller does (card, date range,
 door permission, time profile chain); and can misbehave on request: a power cut (cards and profiles lost), an event
 log reset (indices start again at 1), replies with another serial number or cut short, raw packets to the listener.
+Its event log is a ring buffer, as the hardware's: past ``capacity`` events the oldest are overwritten.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import random
 import struct
+from collections import deque
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from ipaddress import IPv4Address
+from typing import Final
 
 SOM = 0x17
 GET_STATUS = 0x20
@@ -49,6 +57,9 @@ REASON_POWER_ON = 28
 REASON_OPEN_TOO_LONG = 37
 REASON_FORCED_OPEN = 38
 REASON_REMOTE_OPEN = 44
+
+EVENT_CAPACITY: Final = 100_000  # events a controller keeps before it overwrites the oldest (UT0311-L0x boards)
+REQUESTS_KEPT: Final = 1000
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,7 +110,8 @@ class EmulatedController:
     wrong_serial_replies: int = 0  # the next N replies name another controller
     truncated_replies: int = 0  # the next N replies are cut to 20 bytes
     silent: bool = False  # no replies at all (unplugged)
-    requests: list[int] = field(default_factory=list)  # function codes received
+    requests: deque[int] = field(default_factory=lambda: deque(maxlen=REQUESTS_KEPT))  # function codes received
+    capacity: int = EVENT_CAPACITY
 
     def now(self) -> datetime:
         return (datetime.now() + self.clock_offset).replace(microsecond=0)
@@ -114,6 +126,9 @@ class EmulatedController:
                at: datetime | None = None) -> Event:
         event = Event(self.last_index + 1, kind, granted, door, direction, card, at or self.now(), reason)
         self.events.append(event)
+        if len(self.events) > self.capacity:  # the ring buffer wraps: the oldest index now reads as overwritten
+            del self.events[0]
+            self.first_index += 1
         return event
 
     def swipe(self, card: int, door: int = 1, direction: int = 1, at: datetime | None = None) -> Event:
@@ -360,9 +375,10 @@ _HANDLERS = {
 
 
 class _ControllerProtocol(asyncio.DatagramProtocol):
-    def __init__(self, controller: EmulatedController) -> None:
+    def __init__(self, controller: EmulatedController, on_remote_open: Callable[[int], None]) -> None:
         self.controller = controller
         self.transport: asyncio.DatagramTransport | None = None
+        self._on_remote_open = on_remote_open
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]  # a datagram endpoint's transport
@@ -371,13 +387,15 @@ class _ControllerProtocol(asyncio.DatagramProtocol):
         c = self.controller
         if c.silent:
             return
-        recorded = c.last_index
+        recorded, opened = c.last_index, len(c.opened)
         reply = c.answer(data)
         if reply is None or self.transport is None:
             return
         if c.listener is not None:  # what the request made happen (a remote open) is pushed, as it happens
             for event in c.events[max(0, recorded + 1 - c.first_index):]:
                 self.transport.sendto(c.event_packet(event), c.listener)
+        for door in c.opened[opened:]:
+            self._on_remote_open(door)
         if c.wrong_serial_replies > 0:
             c.wrong_serial_replies -= 1
             reply = reply[:4] + struct.pack("<L", c.serial + 1) + reply[8:]
@@ -388,12 +406,20 @@ class _ControllerProtocol(asyncio.DatagramProtocol):
 
 
 class ControllerEmulator:
-    """The controller on ``127.0.0.1:port``; ``push`` sends an event (or raw bytes) to its listener."""
+    """The controller on ``127.0.0.1:port``; ``push`` sends an event (or raw bytes) to its listener.
 
-    def __init__(self, controller: EmulatedController) -> None:
+    With ``door_open_seconds``, a door it lets someone through (a granted swipe, a remote open) opens half a second
+    later and closes that long after, as a door with a closer does: its status shows it open meanwhile, and when
+    the controller records special events (the bridge asks it to) the opening and the closing are events too.
+    Without it (the tests' default) doors never move, so a test sees exactly the events it caused."""
+
+    def __init__(self, controller: EmulatedController, door_open_seconds: float | None = None) -> None:
         self.controller = controller
         self.port = 0
+        self.door_open_seconds = door_open_seconds
         self._protocol: _ControllerProtocol | None = None
+        self._door_moves: set[asyncio.TimerHandle] = set()
+        self._doors_moving: set[int] = set()
 
     @property
     def address(self) -> str:
@@ -402,11 +428,15 @@ class ControllerEmulator:
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
         transport, protocol = await loop.create_datagram_endpoint(
-            lambda: _ControllerProtocol(self.controller), local_addr=("127.0.0.1", 0))
+            lambda: _ControllerProtocol(self.controller, self._let_through), local_addr=("127.0.0.1", 0))
         self._protocol = protocol
         self.port = transport.get_extra_info("sockname")[1]
 
     def stop(self) -> None:
+        for move in self._door_moves:
+            move.cancel()
+        self._door_moves.clear()
+        self._doors_moving.clear()
         if self._protocol is not None and self._protocol.transport is not None:
             self._protocol.transport.close()
 
@@ -421,4 +451,76 @@ class ControllerEmulator:
     def swipe(self, card: int, door: int = 1, direction: int = 1) -> Event:
         event = self.controller.swipe(card, door, direction)
         self.push(event)
+        if event.granted:
+            self._let_through(door)
         return event
+
+    def _let_through(self, door: int) -> None:
+        if self.door_open_seconds is None or door in self._doors_moving:
+            return  # doors that do not move, or one already open: it closes when it was going to
+        self._doors_moving.add(door)
+        self._move_door(0.5, door, is_open=True)
+        self._move_door(0.5 + self.door_open_seconds, door, is_open=False)
+
+    def _move_door(self, delay: float, door: int, is_open: bool) -> None:
+        def move() -> None:
+            self._door_moves.discard(handle)
+            self.controller.doors_open[door - 1] = is_open
+            if not is_open:
+                self._doors_moving.discard(door)
+            if self.controller.special_events:
+                reason = REASON_DOOR_OPEN if is_open else REASON_DOOR_CLOSED
+                self.push(self.controller.record(DOOR, True, door, 1, 0, reason))
+
+        handle = asyncio.get_running_loop().call_later(delay, move)
+        self._door_moves.add(handle)
+
+
+@dataclass
+class SwipeGenerator:
+    """Who presents a card next, at which door and which way: mostly someone whose card the controller holds (what
+    the bridge loaded into it from the gate's whitelist) at a door their card opens; now and then a card it does
+    not hold — one of ``other_cards`` (the site's lapsed and lost cards) or a stranger's. Until the controller holds
+    any card, everyone is refused. Pure: the controller's cards and the random stream decide."""
+
+    controller: EmulatedController
+    rng: random.Random
+    other_cards: Sequence[int] = ()
+    refused_share: float = 0.15
+
+    def next_swipe(self) -> tuple[int, int, int]:
+        """``(card, door, direction)``; direction 1 in, 2 out."""
+        rng = self.rng
+        holders = list(self.controller.cards.values())
+        if holders and rng.random() >= self.refused_share:
+            card = rng.choice(holders)
+            doors = [door for door, permission in enumerate(card.doors[:self.controller.doors], start=1)
+                     if permission]
+            door = rng.choice(doors) if doors else rng.randint(1, self.controller.doors)
+            return card.number, door, 1 if rng.random() < 0.55 else 2
+        number = rng.choice(self.other_cards) if self.other_cards and rng.random() < 0.6 else self._stranger()
+        return number, rng.randint(1, self.controller.doors), 1
+
+    def _stranger(self) -> int:
+        while True:
+            number = self.rng.randrange(1, 2**32)
+            if number not in self.controller.cards and number not in self.other_cards:
+                return number
+
+
+async def run_swipes(emulator: ControllerEmulator, swipes: SwipeGenerator, interval: float,
+                     stop: asyncio.Event) -> int:
+    """Someone at a door of ``emulator`` every ``interval`` seconds on average (random gaps, as people come), until
+    ``stop`` is set; each swipe decided by the controller and pushed to its listener. Returns how many there were."""
+    if interval <= 0:
+        raise ValueError(f"interval must be positive, got {interval}")
+    count = 0
+    while not stop.is_set():
+        gap = min(swipes.rng.expovariate(1 / interval), 4 * interval)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), gap)
+        if stop.is_set():
+            break
+        emulator.swipe(*swipes.next_swipe())
+        count += 1
+    return count
