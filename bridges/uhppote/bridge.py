@@ -23,7 +23,7 @@ from uhppoted.uhppote_async import UhppoteAsync
 
 from bridges.gate_bridge import GateBridge, GateCounters
 from bridges.metrics import BridgeMetrics, serve_metrics
-from bridges.uhppote.cards import ControllerLoad, card_hashes, controller_load
+from bridges.uhppote.cards import ControllerLoad, card_as_listed, card_hashes, controller_load
 from bridges.uhppote.config import BridgeConfig, ControllerConfig
 from bridges.uhppote.controller import Controller, ControllerError, ControllerStatus, Failure
 from bridges.uhppote.event_log import Observation, PushVerdict, judge_push, plan_reads
@@ -164,11 +164,14 @@ class ControllerGate(GateBridge[ControllerMemo]):
         self.memo.learnt_cards.append(event.card)
         return True
 
-    def _verdict(self, event: ControllerEvent) -> DenialReason | None:
+    def _listed(self) -> set[str]:
+        """The hashes the gate's whitelist names: its entries' and its blacklist's."""
+        content = self.memory.content()
+        return {entry["hash"] for entry in content["entries"]} | set(content["blacklist"])
+
+    def _verdict(self, event: ControllerEvent, known: set[str]) -> DenialReason | None:
         if self.memory.version is None or event.card == 0 or event.timestamp is None:
             return None
-        content = self.memory.content()
-        known = {entry["hash"] for entry in content["entries"]} | set(content["blacklist"])
         candidates = card_hashes(event.card, self.site_key)
         key = next((candidate for candidate in candidates if candidate in known), candidates[0])
         decision = self.memory.decide(key, event.door, event.timestamp.replace(tzinfo=CONTROLLER_TIME))
@@ -217,7 +220,9 @@ class ControllerGate(GateBridge[ControllerMemo]):
 
     async def _publish_event(self, event: ControllerEvent, offline: bool) -> None:
         learnt = self._learn(event)
-        translated = translate(event, self.memo.cursor.epoch, self._verdict(event), offline)
+        listed = self._listed() if event.card else set()
+        card_text = card_as_listed(event.card, listed, self.site_key) if event.card else None
+        translated = translate(event, self.memo.cursor.epoch, self._verdict(event, listed), offline, card_text)
         if isinstance(translated, GateEvent):
             await self.forward(translated)
             self.last_event = {"index": event.index, "kind": translated.kind.value, "ts": translated.ts.isoformat()}

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Container, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from typing import Final
@@ -87,6 +87,16 @@ def card_hashes(number: int, site_key: bytes) -> tuple[str, str]:
     10-digit number printed on most cards."""
     return (presented_credential_hash(CredentialKind.CARD, str(number), site_key),
             presented_credential_hash(CredentialKind.CARD, f"{number:010d}", site_key))
+
+
+def card_as_listed(number: int, listed: Container[str], site_key: bytes) -> str:
+    """The card number as the platform enrolled it, so the gate event's credential hashes to the whitelist's entry
+    and names the holder: ten digits (``0008165538``) when the list (entries or blacklist) holds that spelling's hash
+    and not the number's as the controller reports it; else as reported (``8165538``)."""
+    as_reported, ten_digits = card_hashes(number, site_key)
+    if ten_digits in listed and as_reported not in listed:
+        return f"{number:010d}"
+    return str(number)
 
 
 def first_day(valid_from: datetime | None) -> date:

@@ -120,10 +120,12 @@ def event_id(serial: int, epoch: int, index: int) -> str:
 
 
 def translate(event: ControllerEvent, epoch: int, whitelist_reason: DenialReason | None = None,
-              offline: bool = False) -> Translation:
+              offline: bool = False, card_text: str | None = None) -> Translation:
     """The gate event for ``event``. ``whitelist_reason`` is the platform's own verdict on a denied card (the
     controller says only "no privilege" for an unknown, expired or blacklisted card), used when it has one;
-    ``offline``: read back from the controller's log after the bridge was away, not pushed as it happened."""
+    ``offline``: read back from the controller's log after the bridge was away, not pushed as it happened;
+    ``card_text``: the card number as the whitelist spells it (:func:`bridges.uhppote.cards.card_as_listed`), the
+    event's ``credential`` (default: as the controller reports it)."""
     if event.event_type in (TYPE_NONE, TYPE_OVERWRITTEN):
         return Missing(overwritten=event.event_type == TYPE_OVERWRITTEN)
     key = (event.event_type, event.reason)
@@ -155,7 +157,7 @@ def translate(event: ControllerEvent, epoch: int, whitelist_reason: DenialReason
         door=event.door,
         kind=mapped.kind,
         method=mapped.method,
-        credential=str(event.card) if mapped.carries_card and event.card else None,
+        credential=(card_text or str(event.card)) if mapped.carries_card and event.card else None,
         direction=direction if mapped.method is not None else None,
         reason=mapped.reason,
         offline=offline,

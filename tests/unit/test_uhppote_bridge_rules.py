@@ -6,7 +6,7 @@ from datetime import UTC, date, datetime, time
 
 import pytest
 
-from bridges.uhppote.cards import ALWAYS, NEVER, card_hashes, controller_load, weekday_minutes
+from bridges.uhppote.cards import ALWAYS, NEVER, card_as_listed, card_hashes, controller_load, weekday_minutes
 from bridges.uhppote.event_log import EventCursor, Observation, PushVerdict, judge_push, plan_reads
 from bridges.uhppote.events import ControllerEvent, Missing, Notice, Unmapped, translate
 from devices.contract import AccessMethod, DenialReason, GateEvent, GateEventKind
@@ -49,6 +49,17 @@ def test_a_denied_card_takes_the_whitelists_reason_and_only_cards_carry_the_numb
     assert event.credential == "12345678"
     remote = translate(controller_event(2, 44, True, card=12345678), 0)
     assert isinstance(remote, GateEvent) and remote.credential is None
+
+
+def test_a_card_is_reported_as_the_whitelist_spells_it() -> None:
+    as_reported, ten_digits = card_hashes(12345678, KEY)
+    assert card_as_listed(12345678, {ten_digits}, KEY) == "0012345678"  # enrolled as printed on the card
+    assert card_as_listed(12345678, {as_reported}, KEY) == "12345678"  # enrolled as the controller reports it
+    assert card_as_listed(12345678, {as_reported, ten_digits}, KEY) == "12345678"  # both: the reported spelling
+    assert card_as_listed(12345678, set(), KEY) == "12345678"  # not listed: as reported
+    assert card_as_listed(4012345678, {card_hashes(4012345678, KEY)[1]}, KEY) == "4012345678"
+    event = translate(controller_event(1, 1, True, card=12345678), 0, card_text="0012345678")
+    assert isinstance(event, GateEvent) and event.credential == "0012345678"
 
 
 def test_unknown_codes_are_unmapped_with_their_code_and_empty_slots_are_missing() -> None:
