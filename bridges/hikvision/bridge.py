@@ -96,6 +96,16 @@ def credential_hashes(kind: str, raw: str, site_key: bytes) -> tuple[str, ...]:
     return tuple(hashes)
 
 
+def card_as_listed(raw: str, listed: set[str], site_key: bytes) -> str:
+    """The card number as the platform enrolled it, so the event's credential hashes to the whitelist's entry and
+    names the holder: the ten printed digits when the list holds that spelling's hash and not the reported one's
+    (the terminal holds the number as the card roster gave it, ``8165538``); else as reported."""
+    hashes = credential_hashes(CredentialKind.CARD, raw, site_key)
+    if len(hashes) == 2 and hashes[1] in listed and hashes[0] not in listed:
+        return raw.zfill(10)
+    return raw
+
+
 @dataclass(kw_only=True)
 class TerminalGate(GateBridge[TerminalMemo]):
     """One terminal as one gate."""
@@ -190,12 +200,16 @@ class TerminalGate(GateBridge[TerminalMemo]):
             learnt = True
         return learnt
 
+    def _listed(self) -> set[str]:
+        """The hashes the gate's whitelist names: its entries' and its blacklist's."""
+        content = self.memory.content()
+        return {entry["hash"] for entry in content["entries"]} | set(content["blacklist"])
+
     def _verdict(self, event: TerminalEvent, method: AccessMethod | None) -> DenialReason | None:
         raw = event.card_no if method is AccessMethod.CARD else event.employee_no
         if self.memory.version is None or raw is None or method not in (AccessMethod.CARD, AccessMethod.FACE):
             return None
-        content = self.memory.content()
-        present = {entry["hash"] for entry in content["entries"]} | set(content["blacklist"])
+        present = self._listed()
         candidates = credential_hashes(method.value, raw, self.site_key)
         key = next((candidate for candidate in candidates if candidate in present), candidates[0])
         decision = self.memory.decide(key, event.door, event.ts)
@@ -229,6 +243,9 @@ class TerminalGate(GateBridge[TerminalMemo]):
                 except OSError as error:  # a full or read-only disk costs the picture, never the event
                     log.warning("hikvision_picture_not_stored", extra={"gate": self.device, "error": str(error)})
                     picture = None
+            if isinstance(translated, GateEvent) and translated.method is AccessMethod.CARD and translated.credential:
+                translated = translated.model_copy(
+                    update={"credential": card_as_listed(translated.credential, self._listed(), self.site_key)})
             if isinstance(translated, GateEvent):
                 await self.forward(translated.model_copy(update={"offline": True}) if read_back else translated)
                 self.last_event = {"kind": translated.kind.value, "ts": translated.ts.isoformat(),

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from bridges.hikvision.bridge import card_as_listed, credential_hashes
 from bridges.hikvision.events import (
     EVENT_TABLE,
     Notice,
@@ -271,3 +272,14 @@ def test_a_push_is_taken_from_the_gates_addresses_with_its_token_only() -> None:
     assert refusal("192.168.1.64", allowed, "t" * 16, "t" * 15 + "u") is Refusal.TOKEN
     assert refusal("192.168.1.64", allowed, "t" * 16, "t" * 16) is None
     assert refusal("192.168.1.65", allowed, "t" * 16, "t" * 16) is Refusal.ADDRESS  # the token alone is not enough
+
+
+def test_a_card_is_reported_as_the_whitelist_spells_it() -> None:
+    key = b"k" * 32
+    as_reported, ten_digits = credential_hashes("card", "12345678", key)
+    assert card_as_listed("12345678", {ten_digits}, key) == "0012345678"  # enrolled as printed on the card
+    assert card_as_listed("12345678", {as_reported}, key) == "12345678"
+    assert card_as_listed("12345678", {as_reported, ten_digits}, key) == "12345678"
+    assert card_as_listed("12345678", set(), key) == "12345678"  # not listed: as reported
+    assert card_as_listed("0012345678", {ten_digits}, key) == "0012345678"
+    assert card_as_listed("A1B2", set(), key) == "A1B2"
