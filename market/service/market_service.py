@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from devices.contract import UplinkModel
 from devices.topics import DeviceTopic
 from gateway.outputs import TimeSeriesStore
-from market.complaints import Complaint, ComplaintAction, ComplaintState
+from market.complaints import Complaint, ComplaintAction, ComplaintConclusion, ComplaintState
 from market.corrections import CorrectionKind, RecordedCorrection
 from market.credit import CreditRating
 from market.district import MarketFacts, Period, Window
@@ -296,8 +296,8 @@ class MarketService:
         return await self._complaints.detail(site, complaint_id)
 
     async def act_on_complaint(self, site: str, complaint_id: int, action: ComplaintAction, outcome: str | None,
-                               by: str, now: datetime) -> Complaint:
-        return await self._complaints.act(site, complaint_id, action, outcome, by, now)
+                               by: str, now: datetime, conclusion: ComplaintConclusion | None = None) -> Complaint:
+        return await self._complaints.act(site, complaint_id, action, outcome, by, now, conclusion)
 
     async def complaint_photo(self, site: str, complaint_id: int) -> tuple[Complaint, bytes]:
         return await self._complaints.photo(site, complaint_id)
