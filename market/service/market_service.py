@@ -276,6 +276,11 @@ class MarketService:
         """The vendor's credit rating (信用评价) at ``now`` over the last ``days`` (the settings' window if None)."""
         return await self._credit.vendor_credit(site, vendor_id, now, days)
 
+    async def stall_vendor_credit(self, site: str, stall: str, now: datetime
+                                  ) -> tuple[Vendor | None, CreditRating | None]:
+        """The stall's vendor now and their credit rating (None, None without one)."""
+        return await self._credit.stall_vendor_credit(site, stall, now)
+
     # -- shoppers' complaints ----------------------------------------------------------------------
 
     async def file_complaint(self, site: str, form: ComplaintForm, now: datetime) -> Complaint:

@@ -670,6 +670,10 @@ class StallDisplayOut(BaseModel):
     complaint_hotline: str
     public_url: str
     day: date
+    credit_grade: str | None = Field(default=None, description="The vendor's credit grade (A, B, C, D; none without "
+                                                               "a vendor): the grade alone, never what was deducted")
+    credit_grade_zh: str | None = Field(default=None, description="The grade's label: 诚信经营, 守信经营, 诚信警示, "
+                                                                  "失信经营")
 
 
 # -- pages of lists ----------------------------------------------------------------------------

@@ -203,3 +203,28 @@ async def test_closing_a_complaint_through_the_api_says_whether_it_was_upheld_an
         ("经复秤重量无误，已向投诉人说明", "not_upheld", "投诉不属实")]
     _, followed = await scoped.call("GET", f"/api/markets/{A}/complaint-status/{a.reference}", None)
     assert followed["conclusion"] == "not_upheld"
+
+
+async def test_the_district_drill_down_to_a_stall_shows_its_vendors_grade(scoped: Installation) -> None:
+    a = scoped.a
+    for account in ("sup-a", "op-a"):
+        await scoped.sign_in(account)
+        page = await scoped.page(f"/market/{A}/manage/oversight/stalls/{a.stall}")
+        card = page[page.index('id="vendor-credit"'):]
+        card = card[:card.index("</section>")]
+        assert 'data-credit-grade="A"' in card and "<strong>A</strong> 诚信经营" in card and "97 分" in card
+        assert f'/market/{A}/manage/vendors/{a.vendor}#credit' in card
+    other = await scoped.client.get(f"/market/{B}/manage/oversight/stalls/{scoped.b.stall}")
+    assert other.status == 404, "another office's stall, as one that does not exist"
+
+
+async def test_the_public_display_json_carries_the_grade_alone(scoped: Installation) -> None:
+    a = scoped.a
+    status, display = await scoped.call("GET", f"/api/markets/{A}/stalls/{a.stall}/display", None)
+    assert status == 200, display
+    assert (display["credit_grade"], display["credit_grade_zh"]) == ("A", "诚信经营")
+    shown = str(display)
+    assert "deductions" not in display and "score" not in shown and "售价与公示价格不符" not in shown
+    await scoped.service.update_stall(A, Stall(a.stall, "空摊位", StallType.VEGETABLES, None), NOW)
+    _, vacant = await scoped.call("GET", f"/api/markets/{A}/stalls/{a.stall}/display", None)
+    assert (vacant["credit_grade"], vacant["credit_grade_zh"]) == (None, None), "no vendor, no grade"
