@@ -3,9 +3,12 @@
 A shopper files a complaint from the public pages — about a purchase (the receipt's trace code) or a stall — with
 a category (short weight 短斤少两, price, quality, hygiene, attitude, other), a text and optionally a photo, and gets
 a reference to follow it by. The operator handles it within a deadline (the market's complaint period from filing):
-received → handling → resolved or rejected, each close with an outcome written for publication. The outcome is
-published on the stall's page **anonymised**: category, the days filed and closed, the state and the outcome — never
-the complainant's text, photo or purchase. Plain values in, plain values out: no clock, no I/O.
+received → handling → resolved or rejected, each close with an outcome written for publication and a conclusion:
+**upheld** (查实: what the shopper said was so) or **not upheld** (不属实) — a complaint resolved may be either (the
+market looked into it and found it true, or found it not so and said why); one rejected is not upheld. The vendor's
+credit counts the upheld ones. The outcome is published on the stall's page **anonymised**: category, the days filed
+and closed, the state, the conclusion and the outcome — never the complainant's text, photo or purchase. Plain
+values in, plain values out: no clock, no I/O.
 """
 
 from __future__ import annotations
@@ -84,6 +87,17 @@ class ComplaintAction(StrEnum):
                 ComplaintAction.REJECT: "不予支持"}[self]
 
 
+class ComplaintConclusion(StrEnum):
+    """What the market found, said when closing a complaint."""
+
+    UPHELD = "upheld"
+    NOT_UPHELD = "not_upheld"
+
+    @property
+    def label_zh(self) -> str:
+        return {ComplaintConclusion.UPHELD: "投诉属实（查实）", ComplaintConclusion.NOT_UPHELD: "投诉不属实"}[self]
+
+
 _NEXT: Final = {ComplaintAction.START: ComplaintState.HANDLING, ComplaintAction.RESOLVE: ComplaintState.RESOLVED,
                 ComplaintAction.REJECT: ComplaintState.REJECTED}
 
@@ -107,6 +121,16 @@ class Complaint:
     updated_at: datetime | None = None
     closed_at: datetime | None = None
     complaint_id: int | None = None
+    conclusion: ComplaintConclusion | None = None
+    """Said when closing; None while open, and for a complaint closed before conclusions were recorded."""
+
+    @property
+    def upheld(self) -> bool:
+        """Closed and found so: concluded upheld — or, closed before conclusions were recorded, resolved (已办结),
+        as the rules read a resolved complaint then."""
+        if self.conclusion is not None:
+            return self.state.closed and self.conclusion is ComplaintConclusion.UPHELD
+        return self.state is ComplaintState.RESOLVED
 
     def overdue(self, now: datetime) -> bool:
         """Still open past its deadline."""
@@ -144,15 +168,23 @@ class TransitionRefusal(StrEnum):
     ALREADY_HANDLING = "already_handling"
     NO_OUTCOME = "no_outcome"
     OUTCOME_TOO_LONG = "outcome_too_long"
+    NO_CONCLUSION = "no_conclusion"
+    """Resolving says whether the complaint was upheld."""
+    REJECTED_UPHELD = "rejected_upheld"
+    """A complaint found so is resolved (with what was done), not rejected."""
+    CONCLUSION_BEFORE_CLOSING = "conclusion_before_closing"
 
 
-def transition(complaint: Complaint, action: ComplaintAction, outcome: str | None, by: str, now: datetime
-               ) -> Complaint | TransitionRefusal:
-    """The complaint after the operator's ``action``: received → handling; received or handling → resolved or
-    rejected with an outcome for publication. A closed complaint changes no more."""
+def transition(complaint: Complaint, action: ComplaintAction, outcome: str | None, by: str, now: datetime,
+               conclusion: ComplaintConclusion | None = None) -> Complaint | TransitionRefusal:
+    """The complaint after the operator's ``action``: received → handling; received or handling → resolved (upheld
+    or not, which must be said) or rejected (not upheld), with an outcome for publication. A closed complaint
+    changes no more."""
     if complaint.state.closed:
         return TransitionRefusal.CLOSED
     if action is ComplaintAction.START:
+        if conclusion is not None:
+            return TransitionRefusal.CONCLUSION_BEFORE_CLOSING
         if complaint.state is ComplaintState.HANDLING:
             return TransitionRefusal.ALREADY_HANDLING
         return replace(complaint, state=ComplaintState.HANDLING, handled_by=by, updated_at=now)
@@ -161,7 +193,14 @@ def transition(complaint: Complaint, action: ComplaintAction, outcome: str | Non
         return TransitionRefusal.NO_OUTCOME
     if len(words) > MAX_OUTCOME:
         return TransitionRefusal.OUTCOME_TOO_LONG
-    return replace(complaint, state=_NEXT[action], handled_by=by, outcome=words, updated_at=now, closed_at=now)
+    if action is ComplaintAction.REJECT:
+        if conclusion is ComplaintConclusion.UPHELD:
+            return TransitionRefusal.REJECTED_UPHELD
+        conclusion = ComplaintConclusion.NOT_UPHELD
+    elif conclusion is None:
+        return TransitionRefusal.NO_CONCLUSION
+    return replace(complaint, state=_NEXT[action], handled_by=by, outcome=words, updated_at=now, closed_at=now,
+                   conclusion=conclusion)
 
 
 @dataclass(frozen=True)
@@ -173,6 +212,8 @@ class PublishedOutcome:
     filed_on: date
     closed_on: date
     outcome: str
+    conclusion: ComplaintConclusion | None = None
+    """None for a complaint closed before conclusions were recorded."""
 
 
 def published(complaint: Complaint, day_of: Callable[[datetime], date]) -> PublishedOutcome | None:
@@ -180,4 +221,4 @@ def published(complaint: Complaint, day_of: Callable[[datetime], date]) -> Publi
     if not complaint.state.closed or complaint.closed_at is None or complaint.outcome is None:
         return None
     return PublishedOutcome(complaint.category, complaint.state, day_of(complaint.filed_at),
-                            day_of(complaint.closed_at), complaint.outcome)
+                            day_of(complaint.closed_at), complaint.outcome, complaint.conclusion)

@@ -16,8 +16,9 @@ What counts, each from 100 down (the defaults of :class:`CreditRules`, which a m
 * **rapid tests** — per batch: a positive (or a suspected positive the laboratory confirmed) counts most; a
   suspected positive still waiting for the laboratory counts a little; negatives, and suspected positives the
   laboratory cleared, count nothing.
-* **complaints** — a complaint the market upheld (closed as resolved) counts; one rejected (不予支持) or still open
-  counts nothing.
+* **complaints** — a complaint the market upheld (closed concluding 投诉属实) counts; one not upheld (resolved
+  concluding 不属实, or rejected 不予支持) or still open counts nothing. A complaint resolved before conclusions were
+  recorded counts as upheld, as these rules read a resolved complaint then (:attr:`Complaint.upheld`).
 * **recalls** — a batch the operator recalled and has not released. A batch stopped by its own rapid test counts
   once, as the test.
 
@@ -39,7 +40,7 @@ from datetime import date, datetime, timedelta
 from enum import StrEnum
 from typing import Final
 
-from market.complaints import Complaint, ComplaintState
+from market.complaints import Complaint
 from market.findings import FindingKind, RecordedFinding
 from market.licences import DocumentStatus, Validity
 from market.market_time import market_day
@@ -374,11 +375,11 @@ def _tests(tests: Sequence[tuple[RapidTest, Batch]], rules: CreditRules, scaled:
 def _complaints(complaints: Sequence[Complaint], rules: CreditRules, scaled: Scaler) -> tuple[list[Deduction], int]:
     found = []
     for complaint in complaints:
-        if complaint.state is not ComplaintState.RESOLVED:
+        if not complaint.upheld:
             continue
         points, older = scaled(rules.complaint_upheld, complaint.closed_at)
         found.append(Deduction(CreditSource.COMPLAINT, "complaint_upheld", points, rules.complaint_upheld,
-                               f"投诉经核实（{complaint.category.label_zh}）", _complaint_fact(complaint),
+                               f"投诉经核实属实（{complaint.category.label_zh}）", _complaint_fact(complaint),
                                complaint.stall, complaint.closed_at, older))
     return found, len(complaints)
 

@@ -42,9 +42,11 @@ EPCIS_CONTEXT: Final = "https://ref.gs1.org/standards/epcis/2.0.0/epcis-context.
 EXTENSION_PREFIX: Final = "sc"
 EXTENSION_NAMESPACE: Final = "urn:smartcity:ns:market:"
 GRAMS: Final = "GRM"  # UN/ECE Recommendation 20 code of the gram
-READING_UOM: Final = {"%": "P1", "μg/kg": "J33", "mg/kg": "NA", "g/kg": "GK"}
-"""UN/ECE Recommendation 20 codes of the units a rapid test reads in (percent, microgram / milligram / gram per
-kilogram)."""
+READING_UOM: Final = {"%": "P1", "μg/kg": "J33", "mg/kg": "NA", "g/kg": "H64"}
+"""UN/ECE Recommendation 20 (Rev. 17, 2021) codes of the units a rapid test reads in: percent ``P1``, microgram per
+kilogram ``J33``, milligram per kilogram ``NA``, and for gram per kilogram ``H64`` (milligram per gram: the same ratio,
+10⁻³) — Rec. 20's own ``GK`` (gram per kilogram) is marked deleted (X) since, so a reader of the list would refuse
+it."""
 READING_TYPE: Final = "Dimensionless"
 """CBV 2.0 measurement type of every reading: an inhibition rate and a mass fraction (μg/kg) are ratios."""
 SCREEN_DISPOSITION: Final = {TestOutcome.NEGATIVE: "conformant", TestOutcome.POSITIVE: "non_conformant",

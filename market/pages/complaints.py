@@ -18,6 +18,7 @@ from market.complaints import (
     REFERENCE,
     ComplaintAction,
     ComplaintCategory,
+    ComplaintConclusion,
     ComplaintState,
 )
 from market.pages.context import (
@@ -37,15 +38,17 @@ from market.stalls import Market
 from market.web.complaints import complaint_id_of, take_complaint_token
 from market.web.presenting import expected_amount_fen
 from market.web.scans import SCAN_HEADERS
+from market.web.schemas import ComplaintActionIn
 from market.web.scope import OPERATORS, READERS
 from webkit.auth import PRINCIPAL
-from webkit.form_checks import FormState, typed
+from webkit.form_checks import FieldWords, FormState, checked, typed
 from webkit.pages import CSRF_FIELD, PageProblem, csrf_token, form_of, render, session_principal
 
 log = logging.getLogger(__name__)
 
 COMPLAINTS_PER_PAGE: Final = 50
 FORM_FIELDS: Final = ("category", "trace_code", "stall", "text")
+HANDLING_WORDS: Final = FieldWords({"action": "处理方式", "outcome": "处理结果", "conclusion": "核实结论"})
 STATE_FILTERS: Final = {"open": "待处理", "received": "已受理", "handling": "处理中", "resolved": "已办结",
                         "rejected": "不予支持", "all": "全部"}
 _OPEN: Final = frozenset({ComplaintState.RECEIVED, ComplaintState.HANDLING})
@@ -186,7 +189,8 @@ async def _complaint_page(request: web.Request, form: FormState | None = None, s
         "market": market, "tab": "complaints", "detail": detail, "complaint": detail.complaint, "sale": sale,
         "expected_fen": expected_amount_fen(sale) if sale else None, "now_utc": now_of(request),
         "form": form or FormState(), "notice": request.query.get("notice"),
-        "actions": [(a.value, a.label_zh) for a in ComplaintAction]}, status=status)
+        "actions": [(a.value, a.label_zh) for a in ComplaintAction],
+        "conclusions": [(c.value, c.label_zh) for c in ComplaintConclusion]}, status=status)
 
 
 def _id_of(request: web.Request) -> int:
@@ -206,15 +210,15 @@ async def act_on_complaint(request: web.Request) -> web.StreamResponse:
     site = site_of(request)
     complaint_id = _id_of(request)
     form = await form_of(request)
-    state = FormState({"action": form.get("action", "")[:16], "outcome": form.get("outcome", "")[:1000]})
-    try:
-        action = ComplaintAction(state.values["action"])
-    except ValueError:
-        state.refuse("action", "请选择处理方式")
+    state = FormState({"action": form.get("action", "")[:16], "outcome": form.get("outcome", "")[:1000],
+                       "conclusion": form.get("conclusion", "")[:16]})
+    step = checked(ComplaintActionIn, state, HANDLING_WORDS)  # as the API takes it
+    if step is None:
         return await _complaint_page(request, state, status=422)
+    action = step.action
     try:
-        await service_of(request).act_on_complaint(site, complaint_id, action, state.values["outcome"] or None,
-                                                   request[PRINCIPAL].subject, now_of(request))
+        await service_of(request).act_on_complaint(site, complaint_id, action, step.outcome,
+                                                   request[PRINCIPAL].subject, now_of(request), step.conclusion)
     except NotFound:
         raise PageProblem(404, "没有这条投诉，链接可能有误。", title="投诉不存在") from None
     except Conflict:

@@ -36,6 +36,7 @@ from market.district import (
 from market.district_exports import DETAIL_TABLES, ExportKind, Table, csv_bytes, stalls_table, summary_table
 from market.market_time import market_day
 from market.pages.context import market_page, now_of, operator_page, service_of, site_of, unknown_market
+from market.pages.credit import GRADE_TONES
 from market.service import NotFound
 from market.web.scope import READERS, sites_in_scope
 from webkit.auth import PRINCIPAL, Handler
@@ -140,8 +141,13 @@ async def stall_oversight_page(request: web.Request) -> web.StreamResponse:
     stall = request.match_info["stall"]
     if stall not in facts.stalls:
         raise PageProblem(404, f"本市场没有摊位 {stall}，链接可能有误。", title="摊位不存在")
+    try:
+        vendor, rating = await service_of(request).stall_vendor_credit(site_of(request), stall, now_of(request))
+    except NotFound:  # removed meanwhile
+        raise PageProblem(404, f"本市场没有摊位 {stall}，链接可能有误。", title="摊位不存在") from None
     return await operator_page(request, "pages/district_stall.html", {
         "problems": stall_problems(facts, stall, window), "window": window, "periods": list(Period),
+        "vendor": vendor, "rating": rating, "grade_tone": GRADE_TONES[rating.grade] if rating else None,
     })
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, replace
 from datetime import datetime
+from typing import Final
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -16,6 +17,7 @@ from market.complaints import (
     Complaint,
     ComplaintAction,
     ComplaintCategory,
+    ComplaintConclusion,
     ComplaintState,
     PublishedOutcome,
     TransitionRefusal,
@@ -158,15 +160,16 @@ class Complaints:
         return ComplaintDetail(complaint, sale)
 
     async def act(self, site: str, complaint_id: int, action: ComplaintAction, outcome: str | None, by: str,
-                  now: datetime) -> Complaint:
-        """The operator's step: start handling, resolve or reject with the outcome to publish. 409 for a closed
-        complaint (or one already being handled, to start), 422 for a close without an outcome."""
+                  now: datetime, conclusion: ComplaintConclusion | None = None) -> Complaint:
+        """The operator's step: start handling, resolve (upheld or not: ``conclusion``) or reject with the outcome
+        to publish. 409 for a closed complaint (or one already being handled, to start), 422 for a close without an
+        outcome, a resolve without a conclusion, a reject concluded upheld, or a conclusion when not closing."""
         async with self._engine.begin() as connection:
             repository = MarketRepository(connection)
             complaint = await repository.complaint(site, complaint_id)
             if complaint is None:
                 raise NotFound(f"no complaint {complaint_id} at market {site!r}")
-            after = transition(complaint, action, outcome, by, now)
+            after = transition(complaint, action, outcome, by, now, conclusion)
             if after is TransitionRefusal.CLOSED:
                 raise Conflict(f"complaint {complaint_id} is {complaint.state.value} already")
             if after is TransitionRefusal.ALREADY_HANDLING:
@@ -176,7 +179,8 @@ class Complaints:
                                                   "请填写处理结果（将公示，请勿写入投诉人信息）")])
             if after is TransitionRefusal.OUTCOME_TOO_LONG:
                 raise FieldsRefused([FieldProblem("outcome", "at most 500 characters", "处理结果最多 500 个字")])
-            assert isinstance(after, Complaint)
+            if isinstance(after, TransitionRefusal):
+                raise FieldsRefused([_CONCLUSION_PROBLEMS[after]])
             if not await repository.move_complaint(site, complaint, after):
                 raise Conflict(f"complaint {complaint_id} changed meanwhile: look again")
         log.info("complaint handled", extra={"site": site, "complaint": complaint_id, "action": action.value,
@@ -199,3 +203,14 @@ class Complaints:
             closed = await MarketRepository(connection).closed_complaints(site, stall, PUBLISHED_OUTCOMES)
         return [outcome for complaint in closed if (outcome := published(complaint, market_day)) is not None]
 
+
+_CONCLUSION_PROBLEMS: Final = {
+    TransitionRefusal.NO_CONCLUSION: FieldProblem(
+        "conclusion", "say whether the complaint was upheld (upheld) or not (not_upheld)",
+        "请选择核实结论：投诉属实（查实）或投诉不属实"),
+    TransitionRefusal.REJECTED_UPHELD: FieldProblem(
+        "conclusion", "a complaint found upheld is resolved, not rejected",
+        "投诉属实的，请选择办结并写明处理结果，而不是不予支持"),
+    TransitionRefusal.CONCLUSION_BEFORE_CLOSING: FieldProblem(
+        "conclusion", "the conclusion is said when resolving or rejecting", "核实结论在办结或不予支持时填写"),
+}

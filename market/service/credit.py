@@ -15,9 +15,9 @@ from market.credit import CreditRating, CreditRules, LicenceFact, VendorFacts, h
 from market.market_time import market_day
 from market.service.directory import stall_overviews
 from market.service.errors import NotFound
-from market.service.lookup import existing_market
+from market.service.lookup import existing_market, existing_stall
 from market.service.settings import MarketSettings
-from market.stalls import StallTenure
+from market.stalls import StallTenure, Vendor
 from market.storage import MarketRepository
 from market.storage.credit import CreditRepository
 
@@ -71,6 +71,18 @@ class VendorCredit:
             complaints=[c for c in complaints if theirs(c.stall, c.filed_at)],
             recalls=[b for b in stopped if theirs(b.stall, b.arrived_at)])
         return rate(facts, rules)
+
+    async def stall_vendor_credit(self, site: str, stall_code: str, now: datetime
+                                  ) -> tuple[Vendor | None, CreditRating | None]:
+        """The vendor holding the stall now and their rating (None, None for a stall without a vendor)."""
+        async with self._engine.connect() as connection:
+            repository = MarketRepository(connection)
+            await existing_market(repository, site)
+            stall = await existing_stall(repository, site, stall_code)
+            vendor = await repository.vendor(site, stall.vendor_id) if stall.vendor_id else None
+        if vendor is None:
+            return None, None
+        return vendor, await self.vendor_credit(site, vendor.vendor_id, now)
 
 
 _NONE: Final[Sequence[StallTenure]] = ()

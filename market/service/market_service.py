@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from devices.contract import UplinkModel
 from devices.topics import DeviceTopic
 from gateway.outputs import TimeSeriesStore
-from market.complaints import Complaint, ComplaintAction, ComplaintState
+from market.complaints import Complaint, ComplaintAction, ComplaintConclusion, ComplaintState
 from market.corrections import CorrectionKind, RecordedCorrection
 from market.credit import CreditRating
 from market.district import MarketFacts, Period, Window
@@ -276,6 +276,11 @@ class MarketService:
         """The vendor's credit rating (信用评价) at ``now`` over the last ``days`` (the settings' window if None)."""
         return await self._credit.vendor_credit(site, vendor_id, now, days)
 
+    async def stall_vendor_credit(self, site: str, stall: str, now: datetime
+                                  ) -> tuple[Vendor | None, CreditRating | None]:
+        """The stall's vendor now and their credit rating (None, None without one)."""
+        return await self._credit.stall_vendor_credit(site, stall, now)
+
     # -- shoppers' complaints ----------------------------------------------------------------------
 
     async def file_complaint(self, site: str, form: ComplaintForm, now: datetime) -> Complaint:
@@ -296,8 +301,8 @@ class MarketService:
         return await self._complaints.detail(site, complaint_id)
 
     async def act_on_complaint(self, site: str, complaint_id: int, action: ComplaintAction, outcome: str | None,
-                               by: str, now: datetime) -> Complaint:
-        return await self._complaints.act(site, complaint_id, action, outcome, by, now)
+                               by: str, now: datetime, conclusion: ComplaintConclusion | None = None) -> Complaint:
+        return await self._complaints.act(site, complaint_id, action, outcome, by, now, conclusion)
 
     async def complaint_photo(self, site: str, complaint_id: int) -> tuple[Complaint, bytes]:
         return await self._complaints.photo(site, complaint_id)

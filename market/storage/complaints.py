@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy import select, update
 
-from market.complaints import Complaint, ComplaintCategory, ComplaintState
+from market.complaints import Complaint, ComplaintCategory, ComplaintConclusion, ComplaintState
 from market.scans import Scan, ScanType
 from market.storage.repository import Repository
 from market.storage.tables import complaints
@@ -60,7 +60,8 @@ class ComplaintRepository(Repository):
             update(complaints).where(complaints.c.site == site, complaints.c.complaint_id == before.complaint_id,
                                      complaints.c.state == before.state.value)
             .values(state=after.state.value, handled_by=after.handled_by, outcome=after.outcome,
-                    updated_at=after.updated_at, closed_at=after.closed_at))
+                    updated_at=after.updated_at, closed_at=after.closed_at,
+                    conclusion=after.conclusion.value if after.conclusion else None))
         return bool(result.rowcount)
 
 
@@ -70,4 +71,5 @@ def _complaint(row: Mapping[str, Any]) -> Complaint:
         photo = Scan(row["photo_name"], ScanType(row["photo_type"]), int(row["photo_bytes"]))
     return Complaint(row["reference"], row["stall"], row["trace_code"], ComplaintCategory(row["category"]),
                      row["text"], row["filed_at"], row["deadline"], ComplaintState(row["state"]), photo,
-                     row["handled_by"], row["outcome"], row["updated_at"], row["closed_at"], int(row["complaint_id"]))
+                     row["handled_by"], row["outcome"], row["updated_at"], row["closed_at"], int(row["complaint_id"]),
+                     ComplaintConclusion(row["conclusion"]) if row["conclusion"] else None)

@@ -297,6 +297,7 @@ complaints = Table(
     Column("outcome", String(500), nullable=True),
     Column("updated_at", UtcDateTime(), nullable=True),
     Column("closed_at", UtcDateTime(), nullable=True),
+    Column("conclusion", String(16), nullable=True),
     ForeignKeyConstraint(["site", "stall"], ["market_stalls.site", "market_stalls.stall"]),
     UniqueConstraint("site", "reference", name="market_complaints_reference"),
     Index("market_complaints_by_state", "site", "state", "filed_at"),

@@ -121,7 +121,8 @@ async def act_on_complaint(request: web.Request) -> web.Response:
     complaint_id = complaint_id_of(request)
     data: ComplaintActionIn = await read_body(request, ComplaintActionIn)
     complaint = await calling(request.app[SERVICE].act_on_complaint(
-        site_of(request), complaint_id, data.action, data.outcome, subject_of(request), now_of(request)))
+        site_of(request), complaint_id, data.action, data.outcome, subject_of(request), now_of(request),
+        data.conclusion))
     return json_of(complaint_out(complaint, now_of(request)))
 
 

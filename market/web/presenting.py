@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from market.complaints import Complaint, PublishedOutcome
+from market.complaints import Complaint, ComplaintConclusion, PublishedOutcome
 from market.corrections import RecordedCorrection
 from market.divisions import Divisions
 from market.findings import RecordedFinding
@@ -282,7 +282,8 @@ def yuan(fen: int) -> str:
 def outcome_out(outcome: PublishedOutcome) -> PublishedOutcomeOut:
     return PublishedOutcomeOut(category=outcome.category.value, category_zh=outcome.category.label_zh,
                                state=outcome.state.value, state_zh=outcome.state.label_zh,
-                               filed_on=outcome.filed_on, closed_on=outcome.closed_on, outcome=outcome.outcome)
+                               filed_on=outcome.filed_on, closed_on=outcome.closed_on, outcome=outcome.outcome,
+                               **_conclusion_fields(outcome.conclusion))
 
 
 def complaint_filed_out(complaint: Complaint) -> ComplaintFiledOut:
@@ -291,13 +292,19 @@ def complaint_filed_out(complaint: Complaint) -> ComplaintFiledOut:
 
 def complaint_status_out(complaint: Complaint) -> ComplaintStatusOut:
     return ComplaintStatusOut(**_complaint_fields(complaint), outcome=complaint.outcome,
-                              closed_at=complaint.closed_at)
+                              closed_at=complaint.closed_at, **_conclusion_fields(complaint.conclusion))
+
+
+def _conclusion_fields(conclusion: ComplaintConclusion | None) -> dict[str, str | None]:
+    return {"conclusion": conclusion.value if conclusion else None,
+            "conclusion_zh": conclusion.label_zh if conclusion else None}
 
 
 def complaint_out(complaint: Complaint, now: datetime) -> ComplaintOut:
     assert complaint.complaint_id is not None
     photo = complaint.photo
     return ComplaintOut(**_complaint_fields(complaint), outcome=complaint.outcome, closed_at=complaint.closed_at,
+                        **_conclusion_fields(complaint.conclusion),
                         complaint_id=complaint.complaint_id, trace_code=complaint.trace_code, text=complaint.text,
                         photo_type=photo.media_type.value if photo else None, photo_bytes=photo.size if photo else None,
                         overdue=complaint.overdue(now), handled_by=complaint.handled_by)

@@ -19,7 +19,7 @@ from pydantic import (
     model_validator,
 )
 
-from market.complaints import ComplaintAction, ComplaintCategory
+from market.complaints import ComplaintAction, ComplaintCategory, ComplaintConclusion
 from market.licences import MAX_STAFF, DocumentKind, Offering, StallType
 from market.rapid_tests import LaboratoryVerdict, TestItem, TestMethod
 from market.service.settings import MAX_SCAN_BYTES_LIMIT
@@ -236,6 +236,11 @@ class ComplaintActionIn(RequestBody):
     outcome: Annotated[str, StringConstraints(max_length=2000)] | None = Field(
         default=None, description="To resolve or reject: the outcome, published on the stall's page without the "
                                   "complainant's text, photo or purchase")
+    conclusion: ComplaintConclusion | None = Field(
+        default=None, description="To resolve: whether the complaint was upheld (upheld 查实 — counts against the "
+                                  "vendor's credit) or not (not_upheld 不属实); required. To reject: not_upheld or "
+                                  "none (a rejected complaint is not upheld; upheld is 422). Not with start (422). "
+                                  "Published with the outcome")
 
 
 class LaboratoryIn(RequestBody):
@@ -665,6 +670,10 @@ class StallDisplayOut(BaseModel):
     complaint_hotline: str
     public_url: str
     day: date
+    credit_grade: str | None = Field(default=None, description="The vendor's credit grade (A, B, C, D; none without "
+                                                               "a vendor): the grade alone, never what was deducted")
+    credit_grade_zh: str | None = Field(default=None, description="The grade's label: 诚信经营, 守信经营, 诚信警示, "
+                                                                  "失信经营")
 
 
 # -- pages of lists ----------------------------------------------------------------------------
@@ -702,6 +711,9 @@ class ComplaintFiledOut(BaseModel):
 
 class ComplaintStatusOut(ComplaintFiledOut):
     outcome: str | None = Field(description="The operator's outcome, once resolved or rejected")
+    conclusion: str | None = Field(default=None, description="Once closed: upheld (查实) or not_upheld (不属实); "
+                                                             "null for one closed before conclusions were recorded")
+    conclusion_zh: str | None = None
     closed_at: datetime | None
 
 
@@ -732,6 +744,9 @@ class PublishedOutcomeOut(BaseModel):
     filed_on: date
     closed_on: date
     outcome: str
+    conclusion: str | None = Field(default=None, description="upheld (查实) or not_upheld (不属实); null for a "
+                                                             "complaint closed before conclusions were recorded")
+    conclusion_zh: str | None = None
 
 
 ComplaintsPage = _page_model("ComplaintsPage", ComplaintOut)

@@ -34,7 +34,10 @@ certificate), or one per rapid test (and one for a recall) when it has more."""
 async def stall_display(request: web.Request) -> web.Response:
     display = await calling(request.app[SERVICE].stall_display(site_of(request), request.match_info["stall"],
                                                                now_of(request)))
-    return json_of(display_out(display, _public_page_url(request, display)))
+    grade = await shown_grade(request, display.vendor.vendor_id if display.vendor else None)
+    shown = display_out(display, _public_page_url(request, display))
+    return json_of(shown.model_copy(update={"credit_grade": grade.value if grade else None,
+                                            "credit_grade_zh": grade.label_zh if grade else None}))
 
 
 async def stall_screen(request: web.Request) -> web.Response:

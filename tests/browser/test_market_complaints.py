@@ -152,13 +152,19 @@ async def test_a_short_weight_complaint_from_a_receipt_is_resolved_and_published
     outcome = "经复秤确认少 150 克，已退还差价 1.02 元，并对经营者进行约谈。"
     await desk.get_by_label(re.compile("处理结果")).fill(outcome)
     await desk.get_by_role("button", name="保存").click()
+    await expect(desk.locator("#handle-conclusion-problem")).to_contain_text("请选择核实结论")
+    await expect(desk.get_by_label(re.compile("处理结果"))).to_have_value(outcome)  # kept as typed
+    await desk.get_by_label("核实结论").select_option("upheld")
+    await desk.get_by_role("button", name="保存").click()
     await expect(desk.locator("#complaint [data-state]")).to_contain_text("已办结")
+    await expect(desk.locator("#complaint [data-conclusion]")).to_have_text("投诉属实（查实）")
     await shoot(desk, screenshots, "04-resolved-desktop")
 
     await page.goto(f"{site.url}/market/{SITE}/stalls/A03")
     outcomes = page.locator("#complaint-outcomes")
     await expect(outcomes).to_contain_text("短斤少两")
     await expect(outcomes).to_contain_text("已退还差价 1.02 元")
+    await expect(outcomes.locator("[data-conclusion=upheld]")).to_have_text("投诉属实（查实）")
     content = await page.content()
     assert "少了 150 克" not in content and reference not in content and TRACE_CODE not in content, "anonymised"
     assert await fits_the_width(page)

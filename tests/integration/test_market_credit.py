@@ -10,7 +10,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from market.complaints import ComplaintAction, ComplaintCategory
+from market.complaints import ComplaintAction, ComplaintCategory, ComplaintConclusion
 from market.credit import CreditRating, CreditSource, Grade
 from market.findings import Finding, FindingKind, finding_key
 from market.licences import StallType
@@ -18,7 +18,7 @@ from market.rapid_tests import TypedTest
 from market.service import ComplaintForm, NotFound
 from market.stalls import Stall, Vendor
 from market.storage import MarketRepository
-from tests.integration.test_market_scope import A, B, Installation, installation
+from tests.integration.test_market_scope import NOW, A, B, Installation, installation
 from tests.integration.test_market_service import SITE, Market_, receive
 from tests.integration.test_market_service import market as service_market
 
@@ -36,12 +36,14 @@ async def add_findings(engine: AsyncEngine, market: Market_, *found: tuple[Findi
             for number, (kind, stall, ago) in enumerate(found)], now)
 
 
-async def complain(market: Market_, action: ComplaintAction) -> None:
+async def complain(market: Market_, action: ComplaintAction,
+                   conclusion: ComplaintConclusion | None = ComplaintConclusion.UPHELD) -> None:
     now = market.clock.now
     filed = await market.service.file_complaint(SITE, ComplaintForm("A03", None, ComplaintCategory.SHORT_WEIGHT,
                                                                     "称重少了二两，复秤为准"), now)
     assert filed.complaint_id is not None
-    await market.service.act_on_complaint(SITE, filed.complaint_id, action, "经复秤核实", "op-1", now)
+    await market.service.act_on_complaint(SITE, filed.complaint_id, action, "经复秤核实", "op-1", now,
+                                          conclusion if action is ComplaintAction.RESOLVE else None)
 
 
 def rules_of(rating: CreditRating) -> list[tuple[str, int]]:
@@ -62,6 +64,7 @@ async def test_a_vendors_record_is_gathered_from_their_stalls_and_rated(market: 
     await receive(market, "B4", plu="1004", stall="A04")
     await market.service.recall(SITE, "B4", "他人摊位的批次", "op-1", now)
     await complain(market, ComplaintAction.RESOLVE)
+    await complain(market, ComplaintAction.RESOLVE, ComplaintConclusion.NOT_UPHELD)  # looked into: not so
     await complain(market, ComplaintAction.REJECT)
     await add_findings(engine, market, (FindingKind.PRICE_DIFFERS, "A03", timedelta(hours=1)),
                        (FindingKind.PRICE_DIFFERS, "A03", timedelta(hours=2)),
@@ -77,7 +80,7 @@ async def test_a_vendors_record_is_gathered_from_their_stalls_and_rated(market: 
     assert (rating.score, rating.grade) == (44, Grade.D)
     considered = {t.source: t.considered for t in rating.totals}
     assert considered == {CreditSource.LICENCE: 1, CreditSource.FINDING: 5, CreditSource.RAPID_TEST: 1,
-                          CreditSource.COMPLAINT: 2, CreditSource.RECALL: 2}  # B1 stopped by its test, B2
+                          CreditSource.COMPLAINT: 3, CreditSource.RECALL: 2}  # B1 stopped by its test, B2
     assert next(d for d in rating.deductions if d.rule == "recall").fact == "batch:B2"
     assert next(d for d in rating.deductions if d.rule == "amount_mismatch").older
     # the last 30 days only: the 200-day-old finding drops out
@@ -161,3 +164,67 @@ async def test_the_stall_screen_shows_the_grade_alone(scoped: Installation) -> N
         assert response.status == 200, page
         assert 'data-credit-grade="A"' in page and "信用等级 <strong>A</strong> 诚信经营" in page
         assert "售价与公示价格不符" not in page and "扣分" not in page
+
+
+async def test_closing_a_complaint_through_the_api_says_whether_it_was_upheld_and_only_upheld_ones_count(
+        scoped: Installation) -> None:
+    """The operator closes a complaint with its conclusion (upheld / not upheld), stored, published with the
+    outcome, and the vendor's credit counts only the upheld one."""
+    a = scoped.a
+    state = f"/api/markets/{A}/complaints/{a.complaint}/state"
+    for body, refused in (({"action": "resolve", "outcome": "经复秤核实"}, 422),
+                          ({"action": "reject", "outcome": "经复秤核实", "conclusion": "upheld"}, 422),
+                          ({"action": "start", "conclusion": "not_upheld"}, 422),
+                          ({"action": "resolve", "outcome": "经复秤核实", "conclusion": "maybe"}, 400)):  # the schema's
+        status, answer = await scoped.call("POST", state, "op-a", json=body)
+        assert status == refused, (body, answer)
+        assert [d["field"] for d in answer["details"]] == ["conclusion"], answer
+    status, answer = await scoped.call("POST", state, "op-a", json={
+        "action": "resolve", "outcome": "经复秤重量无误，已向投诉人说明", "conclusion": "not_upheld"})
+    assert status == 200, answer
+    assert (answer["state"], answer["conclusion"], answer["conclusion_zh"]) == ("resolved", "not_upheld", "投诉不属实")
+    credit = f"/api/markets/{A}/vendors/{a.vendor}/credit"
+    _, rating = await scoped.call("GET", credit, "op-a")
+    assert not [d for d in rating["deductions"] if d["source"] == "complaint"], "not upheld: counts nothing"
+    assert rating["score"] == 97
+
+    upheld = await scoped.service.file_complaint(A, ComplaintForm(a.stall, None, ComplaintCategory.PRICE,
+                                                                  "价格与公示不符，多收了钱"), NOW)
+    status, answer = await scoped.call("POST", f"/api/markets/{A}/complaints/{upheld.complaint_id}/state", "op-a",
+                                       json={"action": "resolve", "outcome": "已退还多收款项", "conclusion": "upheld"})
+    assert status == 200 and answer["conclusion"] == "upheld", answer
+    _, rating = await scoped.call("GET", credit, "op-a")
+    (deduction,) = [d for d in rating["deductions"] if d["source"] == "complaint"]
+    assert (deduction["rule"], deduction["points"], deduction["fact"]) == ("complaint_upheld", 5,
+                                                                          f"complaint:{upheld.complaint_id}")
+    _, display = await scoped.call("GET", f"/api/markets/{A}/stalls/{a.stall}/display", None)
+    assert [(o["outcome"], o["conclusion"], o["conclusion_zh"]) for o in display["complaint_outcomes"]] == [
+        ("已退还多收款项", "upheld", "投诉属实（查实）"),
+        ("经复秤重量无误，已向投诉人说明", "not_upheld", "投诉不属实")]
+    _, followed = await scoped.call("GET", f"/api/markets/{A}/complaint-status/{a.reference}", None)
+    assert followed["conclusion"] == "not_upheld"
+
+
+async def test_the_district_drill_down_to_a_stall_shows_its_vendors_grade(scoped: Installation) -> None:
+    a = scoped.a
+    for account in ("sup-a", "op-a"):
+        await scoped.sign_in(account)
+        page = await scoped.page(f"/market/{A}/manage/oversight/stalls/{a.stall}")
+        card = page[page.index('id="vendor-credit"'):]
+        card = card[:card.index("</section>")]
+        assert 'data-credit-grade="A"' in card and "<strong>A</strong> 诚信经营" in card and "97 分" in card
+        assert f'/market/{A}/manage/vendors/{a.vendor}#credit' in card
+    other = await scoped.client.get(f"/market/{B}/manage/oversight/stalls/{scoped.b.stall}")
+    assert other.status == 404, "another office's stall, as one that does not exist"
+
+
+async def test_the_public_display_json_carries_the_grade_alone(scoped: Installation) -> None:
+    a = scoped.a
+    status, display = await scoped.call("GET", f"/api/markets/{A}/stalls/{a.stall}/display", None)
+    assert status == 200, display
+    assert (display["credit_grade"], display["credit_grade_zh"]) == ("A", "诚信经营")
+    shown = str(display)
+    assert "deductions" not in display and "score" not in shown and "售价与公示价格不符" not in shown
+    await scoped.service.update_stall(A, Stall(a.stall, "空摊位", StallType.VEGETABLES, None), NOW)
+    _, vacant = await scoped.call("GET", f"/api/markets/{A}/stalls/{a.stall}/display", None)
+    assert (vacant["credit_grade"], vacant["credit_grade_zh"]) == (None, None), "no vendor, no grade"

@@ -146,8 +146,17 @@ async def test_the_operator_sees_the_scales_record_resolves_and_the_stall_page_p
     assert started.status == 303
     again = await site.post(path, {"action": "start"}, token)
     assert again.status == 409
-    resolved = await site.post(path, {"action": "resolve", "outcome": "经复秤少 100 克，已退还差价并约谈经营者"},
-                               token)
+    typed = {"action": "resolve", "outcome": "经复秤少 100 克，已退还差价并约谈经营者"}
+    unsaid = await site.post(path, typed, token)
+    assert unsaid.status == 422, "resolving says whether the complaint was upheld"
+    assert "请选择核实结论" in field_problem(await unsaid.text(), "handle-conclusion")
+    assert "已退还差价并约谈经营者" in await unsaid.text(), "the outcome is kept as typed"
+    rejected_upheld = await site.post(path, {**typed, "action": "reject", "conclusion": "upheld"}, token)
+    assert rejected_upheld.status == 422
+    assert "投诉属实的，请选择办结" in field_problem(await rejected_upheld.text(), "handle-conclusion")
+    unknown = await site.post(path, {**typed, "conclusion": "maybe"}, token)
+    assert unknown.status == 422 and "请选择核实结论" in field_problem(await unknown.text(), "handle-conclusion")
+    resolved = await site.post(path, {**typed, "conclusion": "upheld"}, token)
     assert resolved.status == 303
     closed = await site.post(path, {"action": "reject", "outcome": "x"}, token)
     assert closed.status == 409
@@ -155,11 +164,13 @@ async def test_the_operator_sees_the_scales_record_resolves_and_the_stall_page_p
     stall = await site.page(f"/market/{SITE}/stalls/A03")
     published = words(section(stall, "complaint-outcomes"))
     assert "短斤少两" in published and "已办结" in published and "已退还差价" in published
+    assert "投诉属实（查实）" in published
     assert "二两" not in stall and complaint.reference not in stall and f"{SITE}-A03-0001" not in published
     status = await site.page(f"/market/{SITE}/complaints/status/{complaint.reference}")
     assert "已退还差价" in words(section(status, "state"))
     display = await (await site.client.get(f"/api/markets/{SITE}/stalls/A03/display")).json()
-    assert display["complaint_outcomes"][0]["state"] == "resolved"
+    assert (display["complaint_outcomes"][0]["state"], display["complaint_outcomes"][0]["conclusion"]) == (
+        "resolved", "upheld")
     signed_out = await site.client.get(f"{MANAGE}/complaints", allow_redirects=False)
     assert signed_out.status == 303, "the operator's list is not public"
 

@@ -13,6 +13,7 @@ from market.complaints import (
     Complaint,
     ComplaintAction,
     ComplaintCategory,
+    ComplaintConclusion,
     ComplaintState,
     TransitionRefusal,
     clean_text,
@@ -27,6 +28,8 @@ from market.market_time import market_day
 FILED = datetime(2026, 11, 23, 2, 0, tzinfo=UTC)
 S = ComplaintState
 A = ComplaintAction
+C = ComplaintConclusion
+UPHELD, NOT_UPHELD = C.UPHELD, C.NOT_UPHELD
 
 
 def complaint(state: ComplaintState = S.RECEIVED) -> Complaint:
@@ -34,29 +37,46 @@ def complaint(state: ComplaintState = S.RECEIVED) -> Complaint:
                      FILED, deadline_of(FILED, 7), state)
 
 
-@pytest.mark.parametrize(("state", "action", "outcome", "after"), [
-    (S.RECEIVED, A.START, None, S.HANDLING),
-    (S.RECEIVED, A.RESOLVE, "已退还差价", S.RESOLVED),
-    (S.RECEIVED, A.REJECT, "复秤无误", S.REJECTED),
-    (S.HANDLING, A.RESOLVE, "已退还差价", S.RESOLVED),
-    (S.HANDLING, A.REJECT, "复秤无误", S.REJECTED),
-    (S.HANDLING, A.START, None, TransitionRefusal.ALREADY_HANDLING),
-    (S.RESOLVED, A.REJECT, "x", TransitionRefusal.CLOSED),
-    (S.REJECTED, A.START, None, TransitionRefusal.CLOSED),
-    (S.RECEIVED, A.RESOLVE, None, TransitionRefusal.NO_OUTCOME),
-    (S.HANDLING, A.REJECT, "  \n ", TransitionRefusal.NO_OUTCOME),
-    (S.HANDLING, A.RESOLVE, "长" * 501, TransitionRefusal.OUTCOME_TOO_LONG),
+@pytest.mark.parametrize(("state", "action", "outcome", "conclusion", "after", "concluded"), [
+    (S.RECEIVED, A.START, None, None, S.HANDLING, None),
+    (S.RECEIVED, A.RESOLVE, "已退还差价", UPHELD, S.RESOLVED, UPHELD),
+    (S.RECEIVED, A.RESOLVE, "经复秤重量无误，已向投诉人说明", NOT_UPHELD, S.RESOLVED, NOT_UPHELD),
+    (S.RECEIVED, A.REJECT, "复秤无误", None, S.REJECTED, NOT_UPHELD),
+    (S.HANDLING, A.RESOLVE, "已退还差价", UPHELD, S.RESOLVED, UPHELD),
+    (S.HANDLING, A.REJECT, "复秤无误", NOT_UPHELD, S.REJECTED, NOT_UPHELD),
+    (S.HANDLING, A.START, None, None, TransitionRefusal.ALREADY_HANDLING, None),
+    (S.RESOLVED, A.REJECT, "x", None, TransitionRefusal.CLOSED, None),
+    (S.REJECTED, A.START, None, None, TransitionRefusal.CLOSED, None),
+    (S.RECEIVED, A.RESOLVE, None, UPHELD, TransitionRefusal.NO_OUTCOME, None),
+    (S.HANDLING, A.REJECT, "  \n ", None, TransitionRefusal.NO_OUTCOME, None),
+    (S.HANDLING, A.RESOLVE, "长" * 501, UPHELD, TransitionRefusal.OUTCOME_TOO_LONG, None),
+    (S.HANDLING, A.RESOLVE, "已退还差价", None, TransitionRefusal.NO_CONCLUSION, None),
+    (S.HANDLING, A.REJECT, "已退还差价", UPHELD, TransitionRefusal.REJECTED_UPHELD, None),
+    (S.RECEIVED, A.START, None, UPHELD, TransitionRefusal.CONCLUSION_BEFORE_CLOSING, None),
 ])
 def test_the_operators_steps(state: ComplaintState, action: ComplaintAction, outcome: str | None,
-                             after: ComplaintState | TransitionRefusal) -> None:
+                             conclusion: ComplaintConclusion | None, after: ComplaintState | TransitionRefusal,
+                             concluded: ComplaintConclusion | None) -> None:
     now = FILED + timedelta(days=1)
-    moved = transition(complaint(state), action, outcome, "op-liu", now)
+    moved = transition(complaint(state), action, outcome, "op-liu", now, conclusion)
     if isinstance(after, TransitionRefusal):
         assert moved is after
         return
     assert isinstance(moved, Complaint) and moved.state is after and moved.handled_by == "op-liu"
     assert moved.closed_at == (now if after.closed else None)
     assert moved.outcome == (outcome if after.closed else None)
+    assert moved.conclusion is concluded
+    assert moved.upheld is (concluded is UPHELD)
+
+
+@pytest.mark.parametrize(("state", "conclusion", "upheld"), [
+    (S.RESOLVED, UPHELD, True), (S.RESOLVED, NOT_UPHELD, False), (S.REJECTED, NOT_UPHELD, False),
+    (S.RESOLVED, None, True),  # closed before conclusions were recorded: read as the rules read it then
+    (S.REJECTED, None, False), (S.HANDLING, None, False), (S.RECEIVED, None, False),
+])
+def test_upheld_is_the_conclusion_or_for_a_complaint_closed_before_conclusions_its_state(
+        state: ComplaintState, conclusion: ComplaintConclusion | None, upheld: bool) -> None:
+    assert replace(complaint(state), conclusion=conclusion).upheld is upheld
 
 
 def test_the_deadline_counts_from_filing_and_a_closed_complaint_is_never_overdue() -> None:
@@ -88,12 +108,12 @@ def test_references_are_readable_and_random() -> None:
 def test_what_is_published_of_a_closed_complaint_holds_nothing_of_the_complainant() -> None:
     assert published(complaint(), market_day) is None
     closed = transition(complaint(), A.RESOLVE, "经复秤少 100 克，已退还差价并约谈经营者", "op-liu",
-                        FILED + timedelta(days=2))
+                        FILED + timedelta(days=2), UPHELD)
     assert isinstance(closed, Complaint)
     outcome = published(closed, market_day)
     assert outcome is not None
-    assert (outcome.category, outcome.state, outcome.filed_on, outcome.closed_on) == (
-        ComplaintCategory.SHORT_WEIGHT, S.RESOLVED, date(2026, 11, 23), date(2026, 11, 25))
+    assert (outcome.category, outcome.state, outcome.filed_on, outcome.closed_on, outcome.conclusion) == (
+        ComplaintCategory.SHORT_WEIGHT, S.RESOLVED, date(2026, 11, 23), date(2026, 11, 25), UPHELD)
     shown = repr(outcome)
     assert "二两" not in shown and "xinfadi-A03-0001" not in shown and "TS23456789AB" not in shown
     assert published(replace(closed, outcome=None), market_day) is None

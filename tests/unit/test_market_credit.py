@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from market.complaints import Complaint, ComplaintCategory, ComplaintState
+from market.complaints import Complaint, ComplaintCategory, ComplaintConclusion, ComplaintState
 from market.credit import (
     DEFAULT_RULES,
     CreditRating,
@@ -52,11 +52,14 @@ def finding(kind: FindingKind, at: datetime = RECENT, number: int = 1, resolved:
                            resolved_at=at if resolved else None)
 
 
-def complaint(state: ComplaintState, closed: datetime | None = RECENT, reference: str = "TS23456789AB"
-              ) -> Complaint:
+def complaint(state: ComplaintState, closed: datetime | None = RECENT, reference: str = "TS23456789AB",
+              conclusion: ComplaintConclusion | None = ComplaintConclusion.UPHELD) -> Complaint:
+    """A complaint in ``state``; closed as resolved, concluded ``conclusion``; rejected: not upheld."""
+    if state is ComplaintState.REJECTED and conclusion is ComplaintConclusion.UPHELD:
+        conclusion = ComplaintConclusion.NOT_UPHELD
     return Complaint(reference, "A03", None, ComplaintCategory.SHORT_WEIGHT, "称重少了二两", RECENT - timedelta(days=1),
                      RECENT + timedelta(days=6), state, closed_at=closed if state.closed else None,
-                     outcome="已处理" if state.closed else None)
+                     outcome="已处理" if state.closed else None, conclusion=conclusion if state.closed else None)
 
 
 def recall(cause: BlockCause = BlockCause.OPERATOR, at: datetime = RECENT, batch_id: str = "B9") -> Batch:
@@ -94,6 +97,9 @@ def rated(rules: CreditRules = DEFAULT_RULES, **facts: object) -> CreditRating:
     ({"tests": [rapid(TestOutcome.SUSPECTED_POSITIVE, lab=LaboratoryVerdict.PASS)]}, 100, None),
     ({"tests": [rapid(TestOutcome.NEGATIVE)]}, 100, None),
     ({"complaints": [complaint(ComplaintState.RESOLVED)]}, 95, "complaint_upheld"),
+    ({"complaints": [complaint(ComplaintState.RESOLVED, conclusion=ComplaintConclusion.NOT_UPHELD)]}, 100, None),
+    ({"complaints": [complaint(ComplaintState.RESOLVED, conclusion=None)]}, 95, "complaint_upheld"),  # closed before
+    ({"complaints": [complaint(ComplaintState.REJECTED, conclusion=None)]}, 100, None),  # conclusions were kept
     ({"complaints": [complaint(ComplaintState.REJECTED)]}, 100, None),
     ({"complaints": [complaint(ComplaintState.HANDLING)]}, 100, None),
     ({"recalls": [recall()]}, 90, "recall"),

@@ -11,8 +11,8 @@ from typing import Any
 import jsonschema  # type: ignore[import-untyped]
 import pytest
 
-from market.epcis import MarketIdentifiers, batch_document
-from market.rapid_tests import LaboratoryResult, LaboratoryVerdict, TestOutcome, TypedTest, judged_test
+from market.epcis import READING_UOM, MarketIdentifiers, batch_document
+from market.rapid_tests import UNITS, LaboratoryResult, LaboratoryVerdict, TestOutcome, TypedTest, judged_test
 from market.tracing import (
     Batch,
     BlockCause,
@@ -202,3 +202,12 @@ def test_the_schema_catches_broken_sensor_reports(broken) -> None:  # type: igno
     broken(document["epcisBody"]["eventList"][1]["sensorElementList"][0]["sensorReport"][0])
     with pytest.raises(jsonschema.ValidationError):
         validate(document)
+
+
+def test_every_reading_unit_has_its_rec_20_code_and_none_is_a_deleted_one() -> None:
+    """Checked against UN/ECE Recommendation 20 Rev. 17 (2021), Annex I and Annexes II & III: P1 percent, J33
+    microgram per kilogram, NA milligram per kilogram; GK (gram per kilogram) is marked deleted (X) there, so gram
+    per kilogram goes as H64, milligram per gram — the same ratio, 10⁻³."""
+    assert set(READING_UOM) == set(UNITS)
+    assert READING_UOM == {"%": "P1", "μg/kg": "J33", "mg/kg": "NA", "g/kg": "H64"}
+    assert "GK" not in READING_UOM.values()
