@@ -17,7 +17,6 @@ import socket
 import ssl
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import paho.mqtt.client as paho
@@ -27,37 +26,59 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from config.settings import MqttEndpoint
+from gateway.inputs.mqtt_frames import Inbound, Next, split_publishes
+
+__all__ = ["Inbound", "MqttRefused", "MqttSource"]
 
 log = logging.getLogger(__name__)
 
 PUBACK_HEADER = bytes([PUBACK, 2])  # MQTT 3.1.1 and 5 (success needs no reason code)
 HOLD_SHORT_PAUSE = 5_000  # held while briefly paused; the rest waits in the socket buffers
 HOLD_LIMIT = 100_000  # held at most in a long pause (a broker with an unbounded window)
-READ_BURST = 512
-STABLE_SESSION_S = 10.0  # packets read per socket-readable callback before yielding to the loop
+READ_BURST = 512  # packets paho reads per socket-readable callback (TLS) before yielding to the loop
+FAST_READ_BURST = 4_096  # messages split from the buffer per callback before yielding to the loop
+STABLE_SESSION_S = 10.0
 RECV_CHUNK = 256 * 1024
 
 
+class BrokerClosed(ConnectionError):
+    """The broker closed the connection (end of stream)."""
+
+
 class _BufferedSocket:
-    """paho reads each packet header a byte at a time, one ``recv`` system call per byte; this
-    serves those reads from one large ``recv``. Everything else goes to the real socket."""
+    """One large ``recv`` shared by two readers: :func:`split_publishes` takes the PUBLISH packets straight from
+    the buffer, and paho reads every other packet (it reads a header a byte at a time, one ``recv`` system call
+    per byte on a bare socket). Everything else goes to the real socket."""
 
     def __init__(self, sock: socket.socket) -> None:
         self._sock = sock
-        self._buffer = b""
-        self._offset = 0
+        self.data = b""
+        self.offset = 0
 
     def recv(self, size: int) -> bytes:
-        if self._offset >= len(self._buffer):
-            self._buffer = self._sock.recv(RECV_CHUNK)  # BlockingIOError when nothing is there
-            self._offset = 0
-        chunk = self._buffer[self._offset : self._offset + size]
-        self._offset += len(chunk)
+        if self.offset >= len(self.data):
+            self.data = self._sock.recv(RECV_CHUNK)  # BlockingIOError when nothing is there
+            self.offset = 0
+        chunk = self.data[self.offset : self.offset + size]
+        self.offset += len(chunk)
         return chunk
+
+    def fill(self) -> bool:
+        """Read what the socket has behind what is still unread; False if it has nothing now."""
+        try:
+            received = self._sock.recv(RECV_CHUNK)
+        except BlockingIOError:
+            return False
+        if not received:
+            raise BrokerClosed("the broker closed the connection")
+        rest = self.data[self.offset :]
+        self.data = rest + received if rest else received
+        self.offset = 0
+        return True
 
     @property
     def buffered(self) -> int:
-        return len(self._buffer) - self._offset
+        return len(self.data) - self.offset
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._sock, name)
@@ -71,18 +92,6 @@ class _IngestClient(paho.Client):
 
     def _handle_on_message(self, message: paho.MQTTMessage) -> None:
         self.on_inbound(message)
-
-
-@dataclass(frozen=True, slots=True)
-class Inbound:
-    """A message as received; ``generation`` names the connection its ``mid`` belongs to."""
-
-    topic: str
-    payload: bytes
-    mid: int
-    qos: int
-    generation: int
-    retained: bool = False
 
 
 class MqttSource:
@@ -127,6 +136,7 @@ class MqttSource:
         self._stopping = False
         self._sock: int | None = None
         self._buffered: _BufferedSocket | None = None
+        self._starved = False
         self._lost: asyncio.Future[None] | None = None
         self._connack: asyncio.Future[None] | None = None
         self.connected = False
@@ -339,14 +349,10 @@ class MqttSource:
         if client is None:
             return
         try:
-            for _ in range(READ_BURST):
-                before = len(self._buffer)
-                rc = client.loop_read()
-                if rc != MQTTErrorCode.MQTT_ERR_SUCCESS:
-                    self._connection_lost(ConnectionError(f"read failed: {paho.error_string(rc)}"))
-                    break
-                if len(self._buffer) == before:
-                    break
+            if self._buffered is not None:
+                self._starved = self._read_split(client, self._buffered)
+            else:
+                self._read_with_paho(client)
         except OSError as error:
             self._connection_lost(error)
         if self._buffer and not self._paused:
@@ -359,14 +365,56 @@ class MqttSource:
             asyncio.get_running_loop().remove_reader(self._sock)
             self._reading_stopped = True
             self._stopped_reading_at = time.monotonic()
-        if not self._reading_stopped and self._has_pending_bytes(client):
+        if not self._reading_stopped and self._sock is not None and self._has_pending_bytes(client):
             # whole packets may wait in our buffer (or decrypted in TLS) while the socket itself
             # has nothing new to say, so it will not wake us
             asyncio.get_running_loop().call_soon(self._on_readable)
 
+    def _read_split(self, client: paho.Client, reader: _BufferedSocket) -> bool:
+        """PUBLISH packets split here (:mod:`gateway.inputs.mqtt_frames`), any other packet read by paho; True if
+        it stopped for want of bytes (what is buffered is part of a packet: only the socket can wake us)."""
+        starved = False
+        wanted = FAST_READ_BURST if not self._paused else max(0, self._hold_cap - len(self._buffer))
+        before = len(self._buffer)
+        while len(self._buffer) - before < wanted:
+            if client._in_packet["command"]:  # paho is inside a packet: it reads on until its end
+                if not self._paho_read(client) or client._in_packet["command"]:
+                    break
+                continue
+            reader.offset, why = split_publishes(
+                reader.data, reader.offset, mqtt5=self._protocol == 5, generation=self._generation,
+                limit=wanted - (len(self._buffer) - before), into=self._buffer)
+            if why is Next.OTHER_PACKET:
+                if not self._paho_read(client):
+                    break
+            elif why is Next.MORE_BYTES and not reader.fill():
+                starved = True
+                break
+        if len(self._buffer) > before:
+            # paho's keep-alive watches the bytes it received itself: these count too
+            client._last_bytes_received = time.monotonic()
+        return starved
+
+    def _paho_read(self, client: paho.Client) -> bool:
+        rc = client.loop_read()
+        if rc != MQTTErrorCode.MQTT_ERR_SUCCESS:
+            self._connection_lost(ConnectionError(f"read failed: {paho.error_string(rc)}"))
+            return False
+        return self._client is client and self._sock is not None
+
+    def _read_with_paho(self, client: paho.Client) -> None:
+        for _ in range(READ_BURST):
+            before = len(self._buffer)
+            rc = client.loop_read()
+            if rc != MQTTErrorCode.MQTT_ERR_SUCCESS:
+                self._connection_lost(ConnectionError(f"read failed: {paho.error_string(rc)}"))
+                break
+            if len(self._buffer) == before:
+                break
+
     def _has_pending_bytes(self, client: paho.Client) -> bool:
         if self._buffered is not None:
-            return self._buffered.buffered > 0
+            return self._buffered.buffered > 0 and not self._starved
         sock = client.socket()
         pending = getattr(sock, "pending", None)
         return bool(pending and pending() > 0)
