@@ -30,7 +30,7 @@ LATEST = datetime(2100, 1, 1, tzinfo=UTC)
 RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})")
 
 
-def _to_utc(value: object) -> datetime:
+def to_utc(value: object) -> datetime:
     """RFC 3339 text with an offset, or integer epoch milliseconds; nothing else.
 
     Stricter than pydantic's own datetime parsing, which would also take "1763861400" as seconds.
@@ -62,7 +62,7 @@ def _to_utc(value: object) -> datetime:
 
 Timestamp = Annotated[
     datetime,
-    PlainValidator(_to_utc, json_schema_input_type=str | int),
+    PlainValidator(to_utc, json_schema_input_type=str | int),
     PlainSerializer(lambda value: value.isoformat(), return_type=str),
 ]
 """RFC 3339 with an offset, or integer epoch milliseconds; always a UTC datetime after validation."""
@@ -158,6 +158,11 @@ def expected_amount_fen(net_g: int, unit_price_fen: int) -> int:
 AMOUNT_TOLERANCE_FEN = 1
 
 
+def amount_mismatch(net_g: int, unit_price_fen: int, amount_fen: int) -> bool:
+    """Amount differs from weight × price by more than 1 fen: a short-weight or tampering signal."""
+    return abs(amount_fen - expected_amount_fen(net_g, unit_price_fen)) > AMOUNT_TOLERANCE_FEN
+
+
 class ScaleRecord(_Uplink):
     """One weighing transaction from a traceability scale (topic ``.../scale/{device}/record``)."""
 
@@ -180,7 +185,7 @@ class ScaleRecord(_Uplink):
     @property
     def amount_mismatch(self) -> bool:
         """Amount differs from weight × price by more than 1 fen: a short-weight or tampering signal."""
-        return abs(self.amount_fen - self.expected_amount_fen) > AMOUNT_TOLERANCE_FEN
+        return amount_mismatch(self.net_g, self.unit_price_fen, self.amount_fen)
 
 
 class DeviceState(BaseModel):

@@ -29,7 +29,7 @@ class DeviceRegistry:
         self._devices: dict[tuple[str, str, str], DeviceStatus] = {}
         self._now = now
 
-    def on_stored(self, messages: Sequence[tuple[DeviceTopic, UplinkModel]]) -> None:
+    def on_stored(self, messages: Sequence[tuple[DeviceTopic, UplinkModel | None]]) -> None:
         now = self._now.now(UTC)
         for topic, message in messages:
             key = (topic.site, topic.kind.value, topic.device)

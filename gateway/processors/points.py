@@ -16,8 +16,23 @@ import hmac
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from hashlib import blake2b
+from typing import Protocol
 
-from devices.contract import CommandAck, DeviceState, GateEvent, GateEventKind, ScaleRecord, UplinkModel
+from devices.contract import (
+    AccessMethod,
+    CommandAck,
+    DenialReason,
+    DeviceState,
+    Direction,
+    GateEvent,
+    GateEventKind,
+    Payment,
+    ScaleRecord,
+    UplinkModel,
+    amount_mismatch,
+    expected_amount_fen,
+)
 from devices.topics import IDENTIFIER, DeviceTopic
 from gateway.processors.redaction import redact_credentials
 
@@ -97,8 +112,13 @@ def _field_literal(value: FieldValue) -> str:
 
 def identity_time_ns(ts: datetime, identity: str) -> int:
     """Milliseconds of ``ts`` plus a stable sub-millisecond offset from ``identity``."""
-    digest = hashlib.blake2b(identity.encode(), digest_size=8).digest()
-    return epoch_millis(ts) * NS_PER_MS + int.from_bytes(digest, "big") % NS_PER_MS
+    return identity_time_ns_at(epoch_millis(ts), identity)
+
+
+def identity_time_ns_at(millis: int, identity: str) -> int:
+    """:func:`identity_time_ns` of a time already in epoch milliseconds."""
+    digest = blake2b(identity.encode(), digest_size=8).digest()
+    return millis * NS_PER_MS + int.from_bytes(digest, "big") % NS_PER_MS
 
 
 def epoch_millis(ts: datetime) -> int:
@@ -110,10 +130,12 @@ class CredentialHasher:
     """Keyed hash of a raw credential: card numbers are a small space, a plain hash is reversible."""
 
     def __init__(self, key: bytes) -> None:
-        self._key = key
+        self._keyed = hmac.new(key, digestmod=hashlib.sha256)  # copied per credential: the key is set up once
 
     def __call__(self, credential: str) -> str:
-        return hmac.new(self._key, credential.encode(), hashlib.sha256).hexdigest()[:32]
+        keyed = self._keyed.copy()
+        keyed.update(credential.encode())
+        return keyed.hexdigest()[:32]
 
 
 def _flag(value: bool) -> str:
@@ -125,48 +147,99 @@ def point_for(
 ) -> Point:
     """The point an accepted message is stored as."""
     if isinstance(message, GateEvent):
-        return _gate_event_point(topic, message, received_ns, hash_credential)
+        return gate_event_point(topic, message, epoch_millis(message.ts), received_ns, hash_credential)
     if isinstance(message, ScaleRecord):
-        return _scale_record_point(topic, message, received_ns)
+        return scale_record_point(topic, message, epoch_millis(message.ts), received_ns)
     if isinstance(message, DeviceState):
         return _state_point(topic, message, received_ns)
     return _ack_point(topic, message, received_ns)
 
 
-def _delay_ms(ts: datetime, received_ns: int) -> int:
-    return received_ns // NS_PER_MS - epoch_millis(ts)
+class GateEventFields(Protocol):
+    """What a gate event's point is made of: a :class:`~devices.contract.GateEvent`, or the hot path's decoding
+    of one (:mod:`gateway.processors.hot_path`), which builds its point here too, so there is one schema."""
+
+    @property
+    def event_id(self) -> str: ...
+    @property
+    def door(self) -> int: ...
+    @property
+    def kind(self) -> GateEventKind: ...
+    @property
+    def method(self) -> AccessMethod | None: ...
+    @property
+    def credential(self) -> str | None: ...
+    @property
+    def direction(self) -> Direction | None: ...
+    @property
+    def reason(self) -> DenialReason | None: ...
+    @property
+    def offline(self) -> bool: ...
 
 
-def _gate_event_point(
-    topic: DeviceTopic, event: GateEvent, received_ns: int, hash_credential: CredentialHasher
+class ScaleRecordFields(Protocol):
+    """What a scale record's point is made of (see :class:`GateEventFields`)."""
+
+    @property
+    def record_id(self) -> str: ...
+    @property
+    def stall(self) -> str: ...
+    @property
+    def plu(self) -> str: ...
+    @property
+    def product(self) -> str | None: ...
+    @property
+    def net_g(self) -> int: ...
+    @property
+    def unit_price_fen(self) -> int: ...
+    @property
+    def amount_fen(self) -> int: ...
+    @property
+    def trace_code(self) -> str: ...
+    @property
+    def batch(self) -> str | None: ...
+    @property
+    def payment(self) -> Payment | None: ...
+
+
+_ENTRY_ATTEMPTS = (GateEventKind.GRANTED, GateEventKind.DENIED)
+
+
+def gate_event_point(
+    topic: DeviceTopic, event: GateEventFields, ts_millis: int, received_ns: int, hash_credential: CredentialHasher
 ) -> Point:
+    """A gate event's point; ``ts_millis`` is its time (``ts``) in epoch milliseconds."""
+    method, direction, reason = event.method, event.direction, event.reason
     tags = (
         ("site", topic.site),
         ("device", topic.device),
         ("door", str(event.door)),
         ("kind", event.kind.value),
-        ("method", event.method.value if event.method else NONE),
-        ("direction", event.direction.value if event.direction else NONE),
-        ("reason", event.reason.value if event.reason else NONE),
+        ("method", method.value if method else NONE),
+        ("direction", direction.value if direction else NONE),
+        ("reason", reason.value if reason else NONE),
         ("offline", _flag(event.offline)),
     )
-    fields: dict[str, FieldValue] = {"event_id": event.event_id, "delay_ms": _delay_ms(event.ts, received_ns)}
-    if event.kind in (GateEventKind.GRANTED, GateEventKind.DENIED):
+    fields: dict[str, FieldValue] = {"event_id": event.event_id, "delay_ms": received_ns // NS_PER_MS - ts_millis}
+    if event.kind in _ENTRY_ATTEMPTS:
         # 1 or 0 on every entry attempt, so the denial rate is one InfluxQL mean() (a tag cannot be averaged)
         fields["denied"] = int(event.kind is GateEventKind.DENIED)
     if event.credential is not None:
         fields["credential_hash"] = hash_credential(event.credential)
-    return Point(Measurement.GATE_EVENT, tags, fields, identity_time_ns(event.ts, event.event_id))
+    return Point(Measurement.GATE_EVENT, tags, fields, identity_time_ns_at(ts_millis, event.event_id))
 
 
-def _scale_record_point(topic: DeviceTopic, record: ScaleRecord, received_ns: int) -> Point:
+def scale_record_point(topic: DeviceTopic, record: ScaleRecordFields, ts_millis: int, received_ns: int) -> Point:
+    """A scale record's point; ``ts_millis`` is its time (``ts``) in epoch milliseconds."""
+    expected = expected_amount_fen(record.net_g, record.unit_price_fen)
+    payment = record.payment
     tags = (
         ("site", topic.site),
         ("device", topic.device),
         ("stall", record.stall),
         ("plu", record.plu),
-        ("payment", record.payment.value if record.payment else NONE),
-        ("amount_mismatch", _flag(record.amount_mismatch)),
+        ("payment", payment.value if payment else NONE),
+        ("amount_mismatch", _flag(amount_mismatch(record.net_g, record.unit_price_fen, record.amount_fen))),
     )
     fields: dict[str, FieldValue] = {
         "record_id": record.record_id,
@@ -174,14 +247,14 @@ def _scale_record_point(topic: DeviceTopic, record: ScaleRecord, received_ns: in
         "net_g": record.net_g,
         "unit_price_fen": record.unit_price_fen,
         "amount_fen": record.amount_fen,
-        "expected_amount_fen": record.expected_amount_fen,
-        "delay_ms": _delay_ms(record.ts, received_ns),
+        "expected_amount_fen": expected,
+        "delay_ms": received_ns // NS_PER_MS - ts_millis,
     }
     if record.product is not None:
         fields["product"] = record.product
     if record.batch is not None:
         fields["batch"] = record.batch
-    return Point(Measurement.SCALE_RECORD, tags, fields, identity_time_ns(record.ts, record.record_id))
+    return Point(Measurement.SCALE_RECORD, tags, fields, identity_time_ns_at(ts_millis, record.record_id))
 
 
 def _state_point(topic: DeviceTopic, state: DeviceState, received_ns: int) -> Point:
