@@ -34,12 +34,12 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from bench.timing import ConnectionWatch, points_written, wait_until_counted  # noqa: E402
 from tests.mqtt_load import publish_backlog  # noqa: E402
 from tests.servers import InfluxDB, Mosquitto, free_port, wait_until_answering  # noqa: E402
 
 NODE_RED_DIR = Path(__file__).resolve().parent / ".node-red"
 CLIENT_ID = "bench-nodered"
-POLL_S = 0.2
 # give up when the count has not moved for this long: Node-RED drops, it does not retry
 STALL_S = 30.0
 
@@ -168,14 +168,20 @@ class NodeRedProcess:
         (self.user_dir / "settings.js").write_text(settings_js(self.http_port))
         (self.user_dir / "flows.json").write_text(json.dumps(flow(mosquitto_port, influx_port, database), indent=1))
 
-    def start(self, timeout: float = 60.0) -> None:
-        """Start and return once the HTTP admin answers (Node-RED listens after starting flows)."""
+    def spawn(self) -> int:
+        """Start it; returns its process id (the node process: the launcher is a script run by node)."""
         self._log_offset = self.log_path.stat().st_size if self.log_path.exists() else 0
         self._log = self.log_path.open("ab")
         self.process = subprocess.Popen(
             [self.launcher, "--userDir", str(self.user_dir), "--port", str(self.http_port)],
             stdout=self._log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
         )
+        return self.process.pid
+
+    def start(self, timeout: float = 60.0) -> None:
+        """Start and return once the HTTP admin answers (Node-RED listens after starting flows)."""
+        self.spawn()
+        assert self.process is not None
         wait_until_answering(self.process, f"http://127.0.0.1:{self.http_port}/", timeout,
                              f"node-red (log: {self.log_path})")
 
@@ -228,24 +234,6 @@ def stored_count(influx: InfluxDB, database: str) -> int:
 
 
 
-def wait_stored(influx: InfluxDB, database: str, expected: int, time_limit: float) -> tuple[int, float, float]:
-    """Poll COUNT until ``expected`` points, the time limit, or no progress for STALL_S.
-
-    Returns (count, time of the first point, time of the last increase) in perf_counter time.
-    """
-    started = last_change = time.perf_counter()
-    count, first = 0, 0.0
-    while True:
-        now_count = stored_count(influx, database)
-        now = time.perf_counter()
-        if now_count > count:
-            count, last_change = now_count, now
-            first = first or now
-        if count >= expected or now - started > time_limit or now - last_change > STALL_S:
-            return count, first, last_change
-        time.sleep(max(0.0, POLL_S - (time.perf_counter() - now)))
-
-
 def node_red_backlog_drain(
     mosquitto: Mosquitto,
     influx: InfluxDB,
@@ -256,9 +244,9 @@ def node_red_backlog_drain(
     """Node-RED draining ``batch`` queued for its persistent session, into ``database``.
 
     ``database`` should hold nothing else (it is created here; counts are of all its points).
-    ``drain_events_per_s`` counts from the moment its HTTP admin answers, as the gateway's figure
-    counts from /readyz; ``first_to_all_s`` is the interval the points actually arrived in.
-    ``lost`` is what InfluxDB did not receive within ``time_limit`` (or before progress stalled).
+    ``drain_events_per_s`` counts from its connection to the broker to the last point queryable
+    (bench/timing.py), as every consumer's figure does. ``lost`` is what InfluxDB did not receive
+    within ``time_limit`` (or before progress stalled).
     """
     launcher = node_red_available()
     if launcher is None:
@@ -274,10 +262,13 @@ def node_red_backlog_drain(
         time.sleep(1.0)  # the SUBSCRIBE follows the CONNACK; no log line says it was granted
         node_red.stop()
         publish_backlog(mosquitto.port, batch, f"{CLIENT_ID}-pub")
+        written_before = points_written(influx.url)
         started = time.perf_counter()
-        node_red.start()
-        ready = time.perf_counter()
-        count, first, last = wait_stored(influx, database, len(batch), time_limit)
+        watch = ConnectionWatch(node_red.spawn(), mosquitto.port)
+        connected = watch.wait()
+        _, last = wait_until_counted(lambda: points_written(influx.url) - written_before, len(batch), time_limit,
+                                     STALL_S)
+        count = stored_count(influx, database)
         errors = node_red.log_since_start().count("[error]")
         rss = node_red.peak_rss_mib()
     finally:
@@ -290,12 +281,11 @@ def node_red_backlog_drain(
         "messages": float(len(batch)),
         "stored": float(count),
         "lost": float(len(batch) - count),
-        # events stored per second from admin ready to the last point (all of them, if no loss)
-        "drain_events_per_s": count / (last - ready) if count else 0.0,
-        "first_to_all_s": last - first if count else float("nan"),
-        "first_after_ready_s": first - ready if count else float("nan"),
+        # events stored per second from its connection to the last point (all of them, if no loss)
+        "drain_events_per_s": count / (last - connected) if count else 0.0,
+        "connected_to_all_s": last - connected,
         "start_to_all_stored_s": last - started,
-        "ready_s": ready - started,
+        "connected_s": connected - started,
         "error_log_lines": float(errors),
         "peak_rss_mib": rss,
     }
@@ -307,8 +297,8 @@ def report(result: dict[str, float]) -> str:
     return (
         f"node-red backlog drain: {result['drain_events_per_s']:,.0f} events/s "
         f"({result['stored']:,.0f} of {result['messages']:,.0f} stored, {loss}; "
-        f"first→all {result['first_to_all_s']:.2f}s, first point {result['first_after_ready_s']:+.2f}s "
-        f"after admin ready, last point {result['start_to_all_stored_s']:.2f}s after start; "
+        f"connected→all stored {result['connected_to_all_s']:.2f}s, connected {result['connected_s']:.2f}s "
+        f"after start; "
         f"peak RSS {result['peak_rss_mib']:.0f} MiB, {result['error_log_lines']:.0f} error log lines)"
     )
 

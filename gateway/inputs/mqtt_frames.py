@@ -30,6 +30,10 @@ class Inbound(NamedTuple):
     retained: bool = False
 
 
+# A named tuple's own constructor is a Python function; this makes one with tuple's, every field given in order.
+_new_inbound = tuple.__new__
+
+
 class Next(Enum):
     """Why :func:`split_publishes` stopped."""
 
@@ -111,8 +115,8 @@ def split_publishes(
             body += properties
         if body > packet_end or (qos and mid == 0) or (mqtt5 and body == topic_end + (2 if qos else 0)):
             return offset, Next.OTHER_PACKET  # fields run past the packet, or packet id 0: malformed
-        into.append(Inbound(_topic_text(data[index + 2 : topic_end]), data[body:packet_end], mid, qos, generation,
-                            bool(header & 1)))
+        into.append(_new_inbound(Inbound, (_topic_text(data[index + 2 : topic_end]), data[body:packet_end], mid, qos,
+                                           generation, bool(header & 1))))
         offset = packet_end
         taken += 1
     return offset, Next.LIMIT

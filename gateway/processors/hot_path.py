@@ -14,6 +14,7 @@ hostile messages.
 
 from __future__ import annotations
 
+import re
 from typing import Annotated
 
 import msgspec
@@ -29,13 +30,16 @@ from devices.contract import (
 from devices.topics import Channel, DeviceTopic, TopicError, parse_topic
 from gateway.processors.points import CredentialHasher, Point, epoch_millis, gate_event_point, scale_record_point
 
-# The contract's string rules (devices.contract), anchored with \Z: msgspec matches with Python's re, whose "$"
-# would also match before a final newline, which pydantic's regex engine does not. Stall and PLU codes take only
-# ASCII here: "\w" is not the same set of characters in the two engines; other codes go the models' way.
-_Identifier = Annotated[str, msgspec.Meta(pattern=r"^[^\x00-\x1f\x7f]{1,64}\Z")]
-_TagCode = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_.:-]{1,32}\Z")]
-_DeviceId = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_-]{1,64}\Z")]
-_ShortText = Annotated[str, msgspec.Meta(pattern=r"^[^\x00-\x1f\x7f]{1,128}\Z")]
+# The contract's string rules (devices.contract): lengths are msgspec's (in characters, as pydantic counts); the
+# characters are checked after decoding, with one regular expression per message rather than one per field:
+# no control character in any identifier or text, and stall and PLU codes of ASCII letters, digits and _.:- only
+# ("\w" is not the same set of characters in Python's and pydantic's regex engines; other codes go the models'
+# way). fullmatch and search, never "$": Python's "$" also matches before a final newline, pydantic's does not.
+_Identifier = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+_ShortText = Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_STALL_AND_PLU = re.compile(r"[A-Za-z0-9_.:-]{1,32}/[A-Za-z0-9_.:-]{1,32}")
+_DEVICE_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 EARLIEST_MS = 946_684_800_000  # devices.contract.EARLIEST
 LATEST_MS = 4_102_444_800_000  # devices.contract.LATEST
@@ -51,14 +55,14 @@ class _GateEvent(msgspec.Struct, forbid_unknown_fields=True):
     direction: Direction | None = None
     reason: DenialReason | None = None
     offline: bool = False
-    device: _DeviceId | None = None
+    device: str | None = None
 
 
 class _ScaleRecord(msgspec.Struct, forbid_unknown_fields=True):
     record_id: _Identifier
     ts: str | int
-    stall: _TagCode
-    plu: _TagCode
+    stall: str
+    plu: str
     net_g: Annotated[int, msgspec.Meta(gt=0, le=1_000_000)]
     unit_price_fen: Annotated[int, msgspec.Meta(ge=0, le=100_000_000)]
     amount_fen: Annotated[int, msgspec.Meta(ge=0, le=100_000_000_000)]
@@ -66,7 +70,7 @@ class _ScaleRecord(msgspec.Struct, forbid_unknown_fields=True):
     product: _ShortText | None = None
     batch: _Identifier | None = None
     payment: Payment | None = None
-    device: _DeviceId | None = None
+    device: str | None = None
 
 
 _gate_events = msgspec.json.Decoder(_GateEvent)
@@ -91,13 +95,27 @@ def _millis(ts: str | int) -> int | None:
         return None
 
 
-def _gate_event_rules_hold(event: _GateEvent) -> bool:
-    """GateEvent's model validator, as a test (devices.contract.GateEvent._kind_needs)."""
+def _device_fits(device: str | None, topic: DeviceTopic) -> bool:
+    return device is None or (device == topic.device and _DEVICE_ID.fullmatch(device) is not None)
+
+
+def _gate_event_fits(event: _GateEvent, topic: DeviceTopic) -> bool:
+    """The rules msgspec did not check: characters, the device, GateEvent's own validator (``_kind_needs``)."""
+    text = event.event_id if event.credential is None else event.event_id + event.credential
+    if _CONTROL.search(text) or not _device_fits(event.device, topic):
+        return False
     if event.kind in _ENTRY_ATTEMPTS and event.method is None:
         return False
     if event.kind is GateEventKind.DENIED:
         return event.reason is not None
     return event.reason is None
+
+
+def _scale_record_fits(record: _ScaleRecord, topic: DeviceTopic) -> bool:
+    """The rules msgspec did not check: characters and the device."""
+    text = "".join((record.record_id, record.trace_code, record.product or "", record.batch or ""))
+    return (_CONTROL.search(text) is None and _STALL_AND_PLU.fullmatch(f"{record.stall}/{record.plu}") is not None
+            and _device_fits(record.device, topic))
 
 
 class HotPath:
@@ -116,14 +134,13 @@ class HotPath:
             if channel is Channel.EVENT:
                 event = _gate_events.decode(payload)
                 millis = _millis(event.ts)
-                if (millis is None or not _gate_event_rules_hold(event)
-                        or (event.device is not None and event.device != device_topic.device)):
+                if millis is None or not _gate_event_fits(event, device_topic):
                     return None
                 return device_topic, gate_event_point(device_topic, event, millis, received_ns, self._hash_credential)
             if channel is Channel.RECORD:
                 record = _scale_records.decode(payload)
                 millis = _millis(record.ts)
-                if millis is None or (record.device is not None and record.device != device_topic.device):
+                if millis is None or not _scale_record_fits(record, device_topic):
                     return None
                 return device_topic, scale_record_point(device_topic, record, millis, received_ns)
         except Exception:  # whatever it is (bad JSON, nested too deep), the models decide and say why
