@@ -268,9 +268,11 @@ def main() -> None:
             gateway.stop()
         if not args.skip_bare:
             print(f"bare paho subscriber (stores nothing): {bare_paho_drain(mosquitto, backlog):,.0f} msg/s")
+        node_red = None
         if not args.skip_node_red:
             if node_red_available():
-                print(report(node_red_backlog_drain(mosquitto, influx, backlog, "nodered")))
+                node_red = node_red_backlog_drain(mosquitto, influx, backlog, "nodered")
+                print(report(node_red))
             else:
                 print("Node-RED: not installed (npm install --prefix bench/.node-red node-red@4 "
                       "node-red-contrib-influxdb), skipped")
@@ -280,6 +282,9 @@ def main() -> None:
               f"connected {drain['connected_s']:.2f}s after start); "
               f"peak RSS {gateway.peak_rss_mib():.0f} MiB; spooled {gateway.spooled():,.0f}")
         gateway.stop()
+        if node_red is not None and node_red["lost"] == 0:
+            print(f"gateway / Node-RED, same backlog, same run: "
+                  f"{drain['drain_events_per_s'] / node_red['drain_events_per_s']:.2f}×")
         in_influx = influx_count(influx, "bench")
         expected = len(batch)
         print(f"gateway points in InfluxDB: {in_influx:,} of {expected:,} published -> "

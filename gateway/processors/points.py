@@ -84,13 +84,7 @@ class Point(NamedTuple):
 
     def to_line(self) -> str:
         """InfluxDB line protocol, nanosecond precision."""
-        series_key = (self.measurement, self.tags)
-        series = _SERIES_TEXT.get(series_key)
-        if series is None:
-            series = self.measurement + "".join(f",{key}={_escape_tag(value)}" for key, value in self.tags)
-            if len(_SERIES_TEXT) >= _SERIES_TEXT_MAX:
-                _SERIES_TEXT.clear()
-            _SERIES_TEXT[series_key] = series
+        series = _series_text(self.measurement, self.tags)
         # one loop, the common types tested by identity: this runs for every point stored
         field_texts = []
         for key, value in self.fields.items():
@@ -108,9 +102,29 @@ class Point(NamedTuple):
 # fields given in order.
 _new_point = tuple.__new__
 
-# Series (measurement + tags) repeat endlessly; escaping them once saves a fifth of the encoding.
+# Series (measurement + tags) repeat endlessly; escaping them once saves a fifth of the encoding. The hot builders
+# hand out the same tags tuple for the same tag set (see _remembered), so the text is first looked up by that
+# tuple's identity (hashing a tuple of tuples costs more than the lookup), then by value. An entry keeps its
+# tuple alive, so no other object can take its id while the entry exists.
 _SERIES_TEXT: dict[tuple[str, tuple[tuple[str, str], ...]], str] = {}
+_SERIES_BY_ID: dict[int, tuple[tuple[tuple[str, str], ...], str, str]] = {}
 _SERIES_TEXT_MAX = 50_000
+
+
+def _series_text(measurement: str, tags: tuple[tuple[str, str], ...]) -> str:
+    known = _SERIES_BY_ID.get(id(tags))
+    if known is not None and known[0] is tags and known[1] is measurement:
+        return known[2]
+    series = _SERIES_TEXT.get((measurement, tags))
+    if series is None:
+        series = measurement + "".join(f",{key}={_escape_tag(value)}" for key, value in tags)
+        if len(_SERIES_TEXT) >= _SERIES_TEXT_MAX:
+            _SERIES_TEXT.clear()
+        _SERIES_TEXT[(measurement, tags)] = series
+    if len(_SERIES_BY_ID) >= _SERIES_TEXT_MAX:
+        _SERIES_BY_ID.clear()
+    _SERIES_BY_ID[id(tags)] = (tags, measurement, series)
+    return series
 
 
 def _escape_tag(value: str) -> str:

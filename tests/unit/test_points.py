@@ -106,6 +106,15 @@ def test_tag_values_escape_spaces_commas_equals_and_backslashes() -> None:
     assert point.to_line() == "m,stall=east\\ 3\\,row\\=2,path=a\\\\b n=1i 7"
 
 
+def test_one_tags_tuple_shared_by_two_measurements_gives_each_its_own_series() -> None:
+    tags = (("site", "a"), ("device", "g 1"))  # the series text is remembered by this tuple's identity
+    first, second = Point("gate_event", tags, {"n": 1}, 7), Point("device_state", tags, {"n": 1}, 7)
+
+    assert [first.to_line(), second.to_line(), first.to_line()] == [
+        "gate_event,site=a,device=g\\ 1 n=1i 7", "device_state,site=a,device=g\\ 1 n=1i 7",
+        "gate_event,site=a,device=g\\ 1 n=1i 7"]
+
+
 def test_string_fields_escape_quotes_backslashes_and_newlines() -> None:
     point = Point("m", (("t", "v"),), {"detail": 'say "hi"\\\nbye'}, 7)
 
