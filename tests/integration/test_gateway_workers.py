@@ -172,6 +172,13 @@ async def test_two_workers_share_a_backlog_and_store_every_message_once(
     assert "6,000" in page  # the received total, summed over the workers
     ready = json.loads(workers_gateway.get("/readyz")[1])
     assert ready["ready"] is True and [w["ready"] for w in ready["workers"]] == [True, True]
+    anonymous = urllib.request.Request(f"http://127.0.0.1:{workers_gateway.http_port}/ingest/v1/s1/gate/g1/event",
+                                       data=gate_event("http-1"), method="POST")
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(anonymous, timeout=10)
+    assert refused.value.code == 401, "a device's HTTP message is passed on to a worker, which checks its token"
+    assert "smartcity-devices" in refused.value.headers["WWW-Authenticate"]
+    assert workers_gateway.summed("sc_gateway_http_ingest_requests_total") == 1
     workers_gateway.stop()
 
 
