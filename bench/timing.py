@@ -36,12 +36,28 @@ def _socket_inodes(pid: int) -> set[str]:
     return inodes
 
 
+def _family(pid: int) -> list[int]:
+    """``pid`` and its descendants (a gateway with --workers connects from its worker processes)."""
+    family, index = [pid], 0
+    while index < len(family):
+        try:
+            with os.scandir(f"/proc/{family[index]}/task") as tasks:
+                for task in tasks:
+                    family += [int(child) for child in Path(task.path, "children").read_text().split()]
+        except OSError:  # gone meanwhile
+            pass
+        index += 1
+    return family
+
+
 def connected_to(pid: int, port: int) -> bool:
-    """Whether process ``pid`` holds an established TCP connection to ``port`` (on any local address)."""
-    try:
-        inodes = _socket_inodes(pid)
-    except OSError:  # not started yet, or gone
-        return False
+    """Whether process ``pid`` (or one it started) holds an established TCP connection to ``port``."""
+    inodes: set[str] = set()
+    for member in _family(pid):
+        try:
+            inodes |= _socket_inodes(member)
+        except OSError:  # not started yet, or gone
+            continue
     wanted = f":{port:04X}"
     for table in ("/proc/net/tcp", "/proc/net/tcp6"):
         for line in Path(table).read_text().splitlines()[1:]:

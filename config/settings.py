@@ -67,6 +67,10 @@ class Settings(BaseSettings):
     mqtt_share_group: str = Field(
         "", description="Shared-subscription group ($share/<group>/...) so gateways split one stream; empty: none"
     )
+    gateway_workers: int = Field(
+        1, ge=1, le=64, description="Gateway processes ('smartcity gateway --workers'): more than 1 runs them in one "
+        "shared-subscription group behind one HTTP port (needs SC_MQTT_URL and SC_INFLUX_URL); 1: one process"
+    )
     mqtt_protocol: int = Field(4, description="MQTT protocol level: 4 (3.1.1) or 5")
     mqtt_session_expiry_s: int = Field(7 * 24 * 3600, ge=60, description="MQTT 5 session expiry")
     mqtt_receive_maximum: int = Field(

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from pathlib import Path
 
 from config.settings import MqttEndpoint, Settings
 from devices.topics import subscription_filter
@@ -28,12 +29,13 @@ class Gateway:
     metrics the web pages show."""
 
     def __init__(self, settings: Settings, store: TimeSeriesStore, credential_key: bytes,
-                 mqtt_url: str | None = None) -> None:
+                 mqtt_url: str | None = None, spool_dir: Path | None = None) -> None:
+        """``spool_dir``: SC_DATA_DIR/spool unless given (a worker of several has its own)."""
         self.settings = settings
         self.mqtt_url = mqtt_url or settings.mqtt_url
         self.metrics = GatewayMetrics()
         self.store = store
-        self.spool = Spool(settings.spool_dir, settings.spool_max_bytes)
+        self.spool = Spool(spool_dir or settings.spool_dir, settings.spool_max_bytes)
         self.registry = DeviceRegistry()
         self.pipeline = Pipeline(
             self.store,

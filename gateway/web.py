@@ -16,15 +16,18 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
 from devices import chinese_names
-from gateway.outputs import PointQuery, Row, StoreRejected, StoreUnavailable
+from gateway.outputs import PointQuery, Row, StoreRejected, StoreUnavailable, TimeSeriesStore
 from gateway.processors.decoding import DeadLetterReason
 from gateway.processors.points import Measurement
+from gateway.registry import DeviceStatus
 from gateway.service import Gateway
 from gateway.staff_access import StaffAccess, staff_api, staff_page
 from webkit.auth import check_tokens_with, serve_tokens
 from webkit.json_errors import json_error
 
 GATEWAY = web.AppKey("gateway", Gateway)
+STORE = web.AppKey("store", TimeSeriesStore)
+"""The store the pages read points from: the gateway's, or (several workers) the parent's own connection to it."""
 TEMPLATES = web.AppKey("templates", jinja2.Environment)
 MORE_METRICS = web.AppKey("more_metrics", list[CollectorRegistry])
 """Other registries served at /metrics after the gateway's (the notifications', where the services run beside)."""
@@ -65,17 +68,11 @@ def create_app(gateway: Gateway, access: StaffAccess, status_path: str = "/",
     only, checked with ``access`` (:mod:`gateway.staff_access`)."""
     app = web.Application() if app is None else app
     app[GATEWAY] = gateway
+    app[STORE] = gateway.store
     serve_tokens(app, access.authority, access.now)
     if access.checker is not None:
         check_tokens_with(app, access.checker)
-    app[TEMPLATES] = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(Path(__file__).parent / "templates"),
-        autoescape=jinja2.select_autoescape(["html"]),
-    )
-    app[TEMPLATES].filters["local_time"] = local_time
-    app[TEMPLATES].filters["local_clock"] = local_clock
-    for name, vocabulary in NAMES.items():
-        app[TEMPLATES].filters[name] = _naming(vocabulary)
+    app[TEMPLATES] = status_templates()
     app.router.add_get(status_path, staff_page(status_page, access.sign_in_page))
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
@@ -86,6 +83,34 @@ def create_app(gateway: Gateway, access: StaffAccess, status_path: str = "/",
     app.router.add_get("/api/recent/{measurement}", staff_api(recent_json))
     gateway.http_source.mount(app)  # a device route: its own token, no person's (gateway.inputs.http)
     return app
+
+
+def create_worker_app(gateway: Gateway) -> web.Application:
+    """What one worker of several (``smartcity gateway --workers N``) serves its parent, on a socket only the
+    installation's user can open (so without tokens): its metrics, status, devices and readiness, and the devices'
+    HTTP ingestion the parent passes on. The parent serves the one status page, /metrics and /readyz."""
+    app = web.Application()
+    app[GATEWAY] = gateway
+    app[STORE] = gateway.store
+    app.router.add_get("/readyz", readyz)
+    app.router.add_get("/metrics", metrics)
+    app.router.add_get("/api/status", status_json)
+    app.router.add_get("/api/devices", devices_json)
+    gateway.http_source.mount(app)
+    return app
+
+
+def status_templates() -> jinja2.Environment:
+    """The status page's template with its filters."""
+    templates = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(Path(__file__).parent / "templates"),
+        autoescape=jinja2.select_autoescape(["html"]),
+    )
+    templates.filters["local_time"] = local_time
+    templates.filters["local_clock"] = local_clock
+    for name, vocabulary in NAMES.items():
+        templates.filters[name] = _naming(vocabulary)
+    return templates
 
 
 def local_time(time_ns: Any, short: bool = False) -> str:
@@ -177,9 +202,9 @@ def _integer(request: web.Request, name: str, lowest: int, highest: int, what: s
     return int(raw)
 
 
-async def _select(gateway: Gateway, query: PointQuery) -> list[Row]:
+async def _select(store: TimeSeriesStore, query: PointQuery) -> list[Row]:
     try:
-        return await gateway.store.select(query)
+        return await store.select(query)
     except StoreUnavailable as error:
         raise json_error(web.HTTPServiceUnavailable, str(error)) from None
     except StoreRejected as error:
@@ -212,7 +237,7 @@ async def dead_letters_json(request: web.Request) -> web.Response:
         tags["reason"] = reason
     limit = _limit(request)
     rows = await _select(
-        request.app[GATEWAY],
+        request.app[STORE],
         PointQuery(Measurement.DEAD_LETTER, end_ns=_before(request), tags=tags, limit=limit),
     )
     items = [dead_letter_view(row) for row in rows]
@@ -229,7 +254,7 @@ async def recent_json(request: web.Request) -> web.Response:
         raise json_error(web.HTTPNotFound, f"measurement must be one of {', '.join(sorted(RECENT))}")
     limit = _limit(request)
     rows = await _select(
-        request.app[GATEWAY], PointQuery(measurement, end_ns=_before(request), limit=limit)
+        request.app[STORE], PointQuery(measurement, end_ns=_before(request), limit=limit)
     )
     next_before = rows[-1]["time"] if len(rows) == limit else None
     return web.json_response({"points": rows, "next_before": next_before})
@@ -237,7 +262,15 @@ async def recent_json(request: web.Request) -> web.Response:
 
 async def status_page(request: web.Request) -> web.Response:
     gateway = request.app[GATEWAY]
-    store = gateway.store
+    html = await status_html(request.app[TEMPLATES], gateway.store, status_summary(gateway),
+                             gateway.registry.devices())
+    return web.Response(text=html, content_type="text/html")
+
+
+async def status_html(templates: jinja2.Environment, store: TimeSeriesStore, summary: Mapping[str, Any],
+                      devices: list[DeviceStatus], workers: list[Mapping[str, Any]] | None = None) -> str:
+    """The status page: ``summary`` as :func:`status_summary` makes it, the latest points from ``store``; with
+    ``workers`` (several gateway processes), a row for each."""
     started = time.perf_counter()
     try:
         events = await store.select(PointQuery(Measurement.GATE_EVENT, limit=15))
@@ -246,9 +279,10 @@ async def status_page(request: web.Request) -> web.Response:
         store_error = None
     except (StoreUnavailable, StoreRejected) as error:
         events, records, dead, store_error = [], [], [], str(error)
-    html = request.app[TEMPLATES].get_template("status.html").render(
-        summary=status_summary(gateway),
-        devices=gateway.registry.devices(),
+    return templates.get_template("status.html").render(
+        summary=summary,
+        devices=devices,
+        workers=workers,
         events=events,
         records=records,
         dead_letters=dead,
@@ -256,4 +290,3 @@ async def status_page(request: web.Request) -> web.Response:
         query_ms=round((time.perf_counter() - started) * 1000),
         now=datetime.now(SHANGHAI).strftime("%Y-%m-%d %H:%M:%S"),
     )
-    return web.Response(text=html, content_type="text/html")

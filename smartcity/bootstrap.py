@@ -14,6 +14,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from pathlib import Path
 from urllib.parse import urlsplit
 
 from aiohttp import web
@@ -328,7 +329,8 @@ def gateway_access(settings: Settings, authority: TokenAuthority, clock: Callabl
 
 
 def build_gateway(settings: Settings, mqtt_url: str | None = None,
-                  store: TimeSeriesStore | None = None) -> Gateway:
-    """The ingestion path with its store (built from ``settings`` unless given) and the credential key."""
+                  store: TimeSeriesStore | None = None, spool_dir: Path | None = None) -> Gateway:
+    """The ingestion path with its store (built from ``settings`` unless given) and the credential key;
+    ``spool_dir``: a worker's own (SC_DATA_DIR/spool unless given)."""
     return Gateway(settings, store if store is not None else build_store(settings), credential_key(settings),
-                   mqtt_url)
+                   mqtt_url, spool_dir)

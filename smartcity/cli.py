@@ -142,11 +142,32 @@ def services(demo: bool, gates: int, scales: int, seed: int | None) -> None:
 
 
 @main.command(epilog=SETTINGS_EPILOG)
-def gateway() -> None:
+@click.option("--workers", type=click.IntRange(1, 64), default=None,
+              help="Gateway processes sharing the stream (one MQTT shared-subscription group), behind one HTTP port "
+                   "with one status page and summed /metrics; needs SC_MQTT_URL and SC_INFLUX_URL "
+                   "(docs/operations.md)  [default: SC_GATEWAY_WORKERS, 1]")
+@click.option("--worker-index", type=click.IntRange(0, 63), default=None, hidden=True)
+@click.option("--worker-socket", type=click.Path(dir_okay=False, path_type=Path), default=None, hidden=True)
+def gateway(workers: int | None, worker_index: int | None, worker_socket: Path | None) -> None:
     """The gateway alone: MQTT → validation → time-series store, with its HTTP status and metrics."""
     settings = _settings()
+    if worker_index is not None and worker_socket is not None:  # started by the parent of --workers
+        from smartcity.gateway_workers import serve_worker  # on use
+
+        _run_until_signal(lambda stop: serve_worker(settings, stop, worker_index, worker_socket))
+        return
+    count = workers if workers is not None else settings.gateway_workers
+    if count > 1:
+        from smartcity.gateway_workers import refusal, serve_workers  # on use
+
+        if (problem := refusal(settings)) is not None:
+            raise click.ClickException(problem)
+        _run_until_signal(lambda stop: serve_workers(settings, stop, count))
+        return
+    from smartcity.gateway_workers import hand_over_stranded_spools  # on use
     from smartcity.serve import serve  # on use
 
+    hand_over_stranded_spools(settings, 1)  # what workers of an earlier run left spooled
     # the embedded broker's device users: those of a 'smartcity simulate' with its default fleet
     _run_until_signal(lambda stop: serve(settings, stop, None, services=False, fleet=SIMULATED_FLEET))
 

@@ -141,7 +141,7 @@ async def serve(
             await gateway_.start()
             # stopped after the HTTP application and the services it runs: they read the store the gateway closes
             stack.push_async_callback(gateway_.stop)
-            await _start_http(app, settings, stack)
+            await start_http(app, settings, stack)
             click.echo(f"Pages and status: http://{settings.http_host}:{settings.http_port}/   (Ctrl-C stops)",
                        err=True)
             devices: list[asyncio.Task[None]] = []
@@ -172,7 +172,7 @@ async def serve_services(settings: Settings, stop: asyncio.Event, demo: DemoFlee
         app.router.add_get("/metrics", _services_metrics(built) if settings.metrics_public
                            else staff_api(_services_metrics(built)))
         app.cleanup_ctx.append(services_context(built, settings, _clock, demo, _tell))
-        await _start_http(app, settings, stack)
+        await start_http(app, settings, stack)
         click.echo(f"Pages and APIs: http://{settings.http_host}:{settings.http_port}/   (Ctrl-C stops)", err=True)
         await stop.wait()
         click.echo("Stopping...", err=True)
@@ -214,7 +214,7 @@ async def _services_on(app: web.Application, settings: Settings, mqtt_url: str, 
     return built
 
 
-async def _start_http(app: web.Application, settings: Settings, stack: contextlib.AsyncExitStack) -> None:
+async def start_http(app: web.Application, settings: Settings, stack: contextlib.AsyncExitStack) -> None:
     # starts the services too (the app's cleanup_ctx) and stops them at cleanup; requests still running when we
     # stop get this long to finish (live streams are ended at once)
     runner = web.AppRunner(app, access_log=None, shutdown_timeout=HTTP_SHUTDOWN_S)

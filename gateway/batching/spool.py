@@ -120,3 +120,20 @@ def _encode(point: Point) -> str:
 def _decode(line: bytes) -> Point:
     measurement, tags, fields, time_ns = json.loads(line)
     return Point(measurement, tuple((key, value) for key, value in tags), fields, time_ns)
+
+
+def move_batches(source: Path, target: Path) -> int:
+    """Hand the batches of spool directory ``source`` over to the spool in ``target``, oldest first, numbered after
+    its own; returns how many. For a spool no process replays any more (a gateway started with fewer workers):
+    called while neither spool is open. Damaged batches stay where they are, for a person to look at."""
+    private_directory(target)
+    batches = sorted(source.glob(f"*{Spool.SUFFIX}"), key=lambda path: int(path.stem))
+    taken = [int(path.stem) for path in target.glob(f"*{Spool.SUFFIX}")]
+    sequence = max(taken, default=0)
+    for batch in batches:
+        sequence += 1
+        batch.rename(target / f"{sequence:020d}{Spool.SUFFIX}")
+    if batches:
+        _fsync_directory(target)
+        _fsync_directory(source)
+    return len(batches)

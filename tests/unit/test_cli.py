@@ -38,6 +38,22 @@ def test_a_bad_setting_is_refused_naming_its_variable(monkeypatch: pytest.Monkey
     assert "SC_HTTP_PORT" in result.output
 
 
+@pytest.mark.parametrize(("environment", "needed"), [
+    ({"SC_MQTT_URL": "embedded", "SC_INFLUX_URL": "http://127.0.0.1:1"}, "SC_MQTT_URL"),
+    ({"SC_MQTT_URL": "mqtt://127.0.0.1:1", "SC_GATEWAY_WORKERS": "3"}, "SC_INFLUX_URL"),
+])
+def test_several_gateway_workers_need_a_sharing_broker_and_influxdb(
+    monkeypatch: pytest.MonkeyPatch, environment: dict[str, str], needed: str
+) -> None:
+    monkeypatch.delenv("SC_INFLUX_URL", raising=False)
+    for name, value in environment.items():
+        monkeypatch.setenv(name, value)
+    arguments = ["gateway"] if "SC_GATEWAY_WORKERS" in environment else ["gateway", "--workers", "2"]
+    result = CliRunner().invoke(main, arguments)
+    assert result.exit_code != 0
+    assert "--workers" in result.output and needed in result.output
+
+
 def test_simulate_needs_a_real_broker(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SC_MQTT_URL", "embedded")
     result = CliRunner().invoke(main, ["simulate", "--duration", "1"])
