@@ -69,8 +69,9 @@ class WorkersGateway:
     def errors(self) -> str:
         return (self.folder / "err.log").read_text(errors="replace")
 
-    def get(self, path: str) -> tuple[int, str]:
-        request = urllib.request.Request(f"http://127.0.0.1:{self.http_port}{path}", headers=_admin())
+    def get(self, path: str, staff: bool = True) -> tuple[int, str]:
+        request = urllib.request.Request(f"http://127.0.0.1:{self.http_port}{path}",
+                                         headers=_admin() if staff else {})
         try:
             with urllib.request.urlopen(request, timeout=10) as response:
                 return response.status, response.read().decode()
@@ -179,6 +180,12 @@ async def test_two_workers_share_a_backlog_and_store_every_message_once(
     assert refused.value.code == 401, "a device's HTTP message is passed on to a worker, which checks its token"
     assert "smartcity-devices" in refused.value.headers["WWW-Authenticate"]
     assert workers_gateway.summed("sc_gateway_http_ingest_requests_total") == 1
+    # the parent's own routes keep the gateway's guards: staff only, anyone else refused before any data
+    for path in ("/api/status", "/api/devices", "/api/dead-letters", "/api/recent/gate_event"):  # metrics: public
+        code, body = workers_gateway.get(path, staff=False)
+        assert code == 401 and "g0" not in body and "-w0" not in body, (path, code, body[:200])
+    code, body = workers_gateway.get("/", staff=False)
+    assert code in (200, 401) and "工作进程" not in body, "the status page without a session: the sign-in page"
     workers_gateway.stop()
 
 
