@@ -60,7 +60,11 @@ def connected_to(pid: int, port: int) -> bool:
             continue
     wanted = f":{port:04X}"
     for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-        for line in Path(table).read_text().splitlines()[1:]:
+        try:
+            lines = Path(table).read_text().splitlines()[1:]
+        except OSError:  # no IPv6 on this machine
+            continue
+        for line in lines:
             fields = line.split()
             if fields[2].endswith(wanted) and fields[3] == ESTABLISHED and fields[9] in inodes:
                 return True
@@ -77,13 +81,15 @@ class ConnectionWatch:
         self._thread.start()
 
     def _watch(self, pid: int, port: int, timeout_s: float) -> None:
-        give_up = time.perf_counter() + timeout_s
-        while time.perf_counter() < give_up:
-            if connected_to(pid, port):
-                self.at = time.perf_counter()
-                break
-            time.sleep(0.001)
-        self._done.set()
+        try:
+            give_up = time.perf_counter() + timeout_s
+            while time.perf_counter() < give_up:
+                if connected_to(pid, port):
+                    self.at = time.perf_counter()
+                    break
+                time.sleep(0.001)
+        finally:  # whatever happens, wait() must not wait for ever
+            self._done.set()
 
     def wait(self) -> float:
         self._done.wait()

@@ -144,7 +144,7 @@ class Pipeline:
         hot_path = self._hot_path
         counts: Counter[str] = Counter()
         dead: Counter[str] = Counter()
-        # one clock reading per burst; receive times stay unique (dead letters are keyed by theirs)
+        # one clock reading per burst, consecutive nanoseconds from it (a dead letter reads the clock: see _admit)
         received_ns = max(self._clock_ns(), self._last_ns + 1) - 1
         batch = self._batch
         for message in messages:
@@ -153,7 +153,9 @@ class Pipeline:
             received_ns += 1
             taken = hot_path(message.topic, message.payload, received_ns) if hot_path is not None else None
             if taken is None:
-                self._admit(batch, message.topic, message.payload, counts, dead, received_ns)
+                self._last_ns = received_ns
+                self._admit(batch, message.topic, message.payload, counts, dead, None)
+                received_ns = self._last_ns  # a dead letter read the clock itself
             else:
                 topic, point = taken
                 counts[topic.channel] += 1
@@ -197,10 +199,16 @@ class Pipeline:
         return self._stopping or self._holding > 0 or len(self._in_flight) >= self._limits.max_batches_in_flight
 
     def _admit(self, batch: Batch, topic: str, payload: bytes, counts: Counter[str], dead: Counter[str],
-               received_ns: int) -> Decoded:
-        """One message into ``batch`` by the models: its point, or its dead letter, or nothing (our own downlink)."""
+               received_ns: int | None) -> Decoded:
+        """One message into ``batch`` by the models: its point, or its dead letter, or nothing (our own downlink).
+
+        A dead letter is keyed by its receive time alone (site and reason are its only tags), so it reads the clock
+        itself when ``received_ns`` is None: a burst's times are consecutive nanoseconds from one reading, which
+        two gateway workers could share."""
         limits = self._limits
         decoded = self._decode(topic, payload, limits.max_payload_bytes)
+        if received_ns is None:
+            received_ns = self._unique_now_ns()
         batch.messages += 1
         if isinstance(decoded, Accepted):
             counts[decoded.topic.channel] += 1

@@ -376,8 +376,10 @@ class MqttSource:
         starved = False
         wanted = FAST_READ_BURST if not self._paused else max(0, self._hold_cap - len(self._buffer))
         before = len(self._buffer)
-        while len(self._buffer) - before < wanted:
+        paho_reads = 0  # packets that add no message (PINGRESP, QoS 2) must not keep the loop from others either
+        while len(self._buffer) - before < wanted and paho_reads < READ_BURST:
             if client._in_packet["command"]:  # paho is inside a packet: it reads on until its end
+                paho_reads += 1
                 if not self._paho_read(client) or client._in_packet["command"]:
                     break
                 continue
@@ -385,11 +387,20 @@ class MqttSource:
                 reader.data, reader.offset, mqtt5=self._protocol == 5, generation=self._generation,
                 limit=wanted - (len(self._buffer) - before), into=self._buffer)
             if why is Next.OTHER_PACKET:
+                paho_reads += 1
                 if not self._paho_read(client):
                     break
-            elif why is Next.MORE_BYTES and not reader.fill():
-                starved = True
-                break
+            elif why is Next.MORE_BYTES:
+                try:
+                    filled = reader.fill()
+                except BrokerClosed:
+                    # paho hears the end of the stream itself (it reads what is left, then the empty read), so it
+                    # closes its socket and reports the disconnection as it would have
+                    self._paho_read(client)
+                    raise
+                if not filled:
+                    starved = True
+                    break
         if len(self._buffer) > before:
             # paho's keep-alive watches the bytes it received itself: these count too
             client._last_bytes_received = time.monotonic()

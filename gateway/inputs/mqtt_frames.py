@@ -15,6 +15,7 @@ from enum import Enum
 from typing import NamedTuple
 
 TOPIC_CACHE_MAX = 65_536
+TOPIC_CACHED_BYTES = 256  # a contract topic is far shorter; longer ones (anyone may publish) are not kept
 
 
 class Inbound(NamedTuple):
@@ -53,9 +54,10 @@ def _topic_text(raw: bytes) -> str:
             topic = raw.decode("utf-8")
         except UnicodeDecodeError:  # dead-lettered as an unknown topic, readably
             topic = raw.decode("utf-8", "backslashreplace")
-        if len(_topics) >= TOPIC_CACHE_MAX:
-            _topics.clear()
-        _topics[raw] = topic
+        if len(raw) <= TOPIC_CACHED_BYTES:
+            if len(_topics) >= TOPIC_CACHE_MAX:
+                _topics.clear()
+            _topics[raw] = topic
     return topic
 
 

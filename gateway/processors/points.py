@@ -161,6 +161,9 @@ def epoch_millis(ts: datetime) -> int:
     return (ts - EPOCH) // ONE_MS
 
 
+CREDENTIAL_CACHED_CHARS = 128  # the contract's longest credential
+
+
 class CredentialHasher:
     """Keyed hash of a raw credential: card numbers are a small space, a plain hash is reversible.
 
@@ -178,9 +181,10 @@ class CredentialHasher:
             keyed = self._keyed.copy()
             keyed.update(credential.encode())
             hashed = keyed.hexdigest()[:32]
-            if len(self._recent) >= self._remembered:
-                self._recent.clear()
-            self._recent[credential] = hashed
+            if len(credential) <= CREDENTIAL_CACHED_CHARS:  # a dead letter's redaction may hash anything
+                if len(self._recent) >= self._remembered:
+                    self._recent.clear()
+                self._recent[credential] = hashed
         return hashed
 
 
