@@ -263,6 +263,12 @@ _scale_tags: dict[_ScaleTagKey, tuple[tuple[str, str], ...]] = {}
 TAG_SETS_KEPT = 50_000
 
 
+def forget_tag_sets() -> None:
+    """Drop the remembered tag sets, so the next points build theirs afresh (a test comparing two paths needs it)."""
+    _gate_tags.clear()
+    _scale_tags.clear()
+
+
 def _remembered(cache: dict[_T, tuple[tuple[str, str], ...]], key: _T,
                 tags: tuple[tuple[str, str], ...]) -> tuple[tuple[str, str], ...]:
     if len(cache) >= TAG_SETS_KEPT:
