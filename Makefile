@@ -20,7 +20,7 @@ test-fast: $(VENV)/.test-installed
 
 lint: $(VENV)/.test-installed  # ruff, mypy --strict, the import contracts of pyproject.toml
 	$(BIN)/ruff check smartcity market community gateway accounts webkit messaging relational config devices \
-	  tests bench dashboards
+	  notifications bridges tests bench dashboards
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
