@@ -6,20 +6,25 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
+from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 from accounts.demo import DEMO_PASSWORD, seed_demo_accounts
 from accounts.pages import mount_pages
 from accounts.service import AccountService
+from gateway.fleet import Fleet, WorkerLaunch
+from gateway.fleet_web import create_fleet_app
+from gateway.inputs.http import INGEST_PATH
 from gateway.processors.points import Measurement
 from gateway.service import Gateway
 from gateway.web import create_app
+from gateway.workers import worker_identity
 from relational.database import create_engine, migrate
 from smartcity.bootstrap import build_gateway
 from smartcity.serve import GATEWAY_LINK
@@ -47,9 +52,46 @@ HTML = {"Accept": "text/html"}
 
 # -- finding 4, then issue 12: administrators only -----------------------------------------------------------------
 
-async def test_the_status_page_and_apis_refuse_anyone_but_administrators(running_gateway: Gateway) -> None:
-    async with TestClient(TestServer(create_app(running_gateway, gateway_access()))) as client:
-        for path in STAFF_ONLY:
+OPEN_TO_ANYONE = {"/healthz", "/readyz"}
+"""What load balancers ask, without a token."""
+DEVICE_ROUTES = {INGEST_PATH}
+"""A device's own route: its token is checked by tests/integration/test_http_ingest.py."""
+
+
+def one_gateway_app(gateway: Gateway) -> web.Application:
+    return create_app(gateway, gateway_access())
+
+
+def workers_parent_app(gateway: Gateway) -> web.Application:
+    """The parent's face of ``smartcity gateway --workers``, over a worker that is not running: its guards are its own,
+    not the workers'."""
+    identity = worker_identity(0, "access-test", "", Path("/nonexistent"))
+    fleet = Fleet([WorkerLaunch(identity, ["false"], {}, Path("/nonexistent/w0.sock"))], "s1")
+    return create_fleet_app(fleet, gateway.store, gateway_access())
+
+
+def staff_routes(app: web.Application) -> list[str]:
+    """Every path the app serves but the open and device ones: each must be for administrators only. Walking the
+    route table, a route added later joins this matrix without being named here."""
+    paths = []
+    for route in app.router.routes():
+        path = route.resource.canonical if route.resource is not None else ""
+        if route.method == "GET" and path not in OPEN_TO_ANYONE | DEVICE_ROUTES | {"/"}:
+            paths.append(path.replace("{measurement}", "gate_event"))
+        elif path not in OPEN_TO_ANYONE | DEVICE_ROUTES | {"/"} and route.method != "HEAD":
+            raise AssertionError(f"{route.method} {path}: classify it in this matrix")
+    return sorted(set(paths))
+
+
+@pytest.mark.parametrize("build", [one_gateway_app, workers_parent_app])
+async def test_the_status_page_and_apis_refuse_anyone_but_administrators(
+    running_gateway: Gateway, build: Callable[[Gateway], web.Application],
+) -> None:
+    app = build(running_gateway)
+    paths = staff_routes(app)
+    assert set(STAFF_ONLY) <= set(paths), paths
+    async with TestClient(TestServer(app)) as client:
+        for path in paths:
             anonymous = await client.get(path)
             assert anonymous.status == 401, path
             assert "error" in await anonymous.json() and anonymous.headers["WWW-Authenticate"].startswith("Bearer")
@@ -76,9 +118,12 @@ async def test_the_status_page_and_apis_refuse_anyone_but_administrators(running
         admin_page = await client.get("/", headers={**HTML, **bearer(Role.ADMIN)})
         assert admin_page.status == 200 and "门禁事件" in await admin_page.text()
 
-        # load balancers ask without a token
+        # load balancers ask without a token (the parent's worker is not running: not ready, but no 401)
         assert (await client.get("/healthz")).status == 200
-        assert (await client.get("/readyz")).status == 200
+        assert (await client.get("/readyz")).status == (200 if build is one_gateway_app else 503)
+        # a device without its token: the one gateway refuses it, the parent has no worker to pass it to
+        device = await client.post("/ingest/v1/s1/gate/g1/event", data=gate_event("anonymous"))
+        assert device.status == (401 if build is one_gateway_app else 503), await device.text()
 
 
 async def test_metrics_are_left_open_for_a_scraper_only_when_asked(running_gateway: Gateway) -> None:

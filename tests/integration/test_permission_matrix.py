@@ -12,6 +12,9 @@ community and one market of the all-in-one demo (the north compound and the nort
 
 The installation is built as ``smartcity run`` builds it (composition root, real accounts, the demo seeded through
 the services running against a real Mosquitto); the matrix is printed when a cell fails.
+
+The gateway's own HTTP faces (one process, and the parent of ``smartcity gateway --workers``) span every tenant and
+are for administrators only: their matrix, walking their route tables, is in test_gateway_access.py.
 """
 
 from __future__ import annotations
