@@ -5,11 +5,10 @@ published shapes in tests/data/hikvision (README there names the sources)."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
-from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -26,6 +25,7 @@ from devices.gate_memory import canonical_hash
 from devices.topics import Channel, DeviceKind, topic_for
 from gateway.processors.decoding import Rejected, decode
 from tests.hikvision_emulator import EmulatedTerminal, TerminalServer, fixture, push
+from tests.integration.gate_observer import Seen, observing, stop_left_running
 from tests.metrics_scrape import sample, scrape, scraped_until
 from tests.servers import Mosquitto, free_port
 
@@ -36,29 +36,6 @@ SITE_KEY = b"k" * 32
 FACE = "FT0000A1B2C3D4"  # the person in face_granted.json, enrolled on the terminal
 CARD = "10058400"  # the card in card_granted.json
 JPEG = b"\xff\xd8\xff\xe0" + b"\x00" * 2048 + b"\xff\xd9"
-
-
-@dataclass
-class Seen:
-    messages: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
-
-    def of(self, channel: Channel) -> list[dict[str, Any]]:
-        return self.messages.setdefault(channel.value, [])
-
-    async def until(self, check: Callable[[], Any], timeout: float = 8.0) -> Any:
-        deadline = asyncio.get_running_loop().time() + timeout
-        while (result := check()) in (None, False, []):
-            if asyncio.get_running_loop().time() > deadline:
-                raise AssertionError(f"not seen within {timeout}s; seen: {json.dumps(self.messages)[:3000]}")
-            await asyncio.sleep(0.05)
-        return result
-
-    def events(self) -> list[dict[str, Any]]:
-        return self.of(Channel.EVENT)
-
-    def last_state(self) -> dict[str, Any]:
-        states = self.of(Channel.STATE)
-        return states[-1] if states else {}
 
 
 @dataclass
@@ -115,29 +92,12 @@ class Rig:
 async def rig(mosquitto: Mosquitto, tmp_path: Path) -> AsyncIterator[Rig]:
     server = TerminalServer(EmulatedTerminal(doors=2))
     await server.start()
-    seen = Seen()
-    async with aiomqtt.Client("127.0.0.1", mosquitto.port, identifier="test-observer") as client:
-        await client.subscribe(f"sc/v1/{SITE}/gate/{GATE}/#", qos=1)
-
-        async def collect() -> None:
-            async for message in client.messages:
-                channel = str(message.topic).rsplit("/", 1)[1]
-                assert isinstance(message.payload, bytes)
-                seen.messages.setdefault(channel, []).append(json.loads(message.payload))
-
-        collector = asyncio.create_task(collect())
+    async with observing(mosquitto.port, SITE, GATE) as (client, seen):
         rig = Rig(mosquitto, server, seen, client, tmp_path / "state", free_port())
         try:
             yield rig
         finally:
-            if rig.task is not None and not rig.task.done():
-                assert rig.stop is not None
-                rig.stop.set()
-                with contextlib.suppress(Exception):
-                    await asyncio.wait_for(rig.task, 10)
-            collector.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await collector
+            await stop_left_running(rig.stop, rig.task)
             await server.stop()
 
 

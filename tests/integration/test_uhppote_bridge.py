@@ -4,11 +4,10 @@ what a contract gate publishes and obeys, from a controller that speaks only its
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import socket
-from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from pathlib import Path
 from typing import Any
@@ -26,6 +25,7 @@ from devices.gate_memory import canonical_hash
 from devices.simulator.uhppote import ALARM, ControllerEmulator, EmulatedController
 from devices.topics import Channel, DeviceKind, topic_for
 from gateway.processors.decoding import Rejected, decode
+from tests.integration.gate_observer import Seen, observing, stop_left_running
 from tests.metrics_scrape import sample, scrape, scraped_until
 from tests.servers import Mosquitto, free_port
 
@@ -44,31 +44,6 @@ def free_udp_port() -> int:
         probe.bind(("127.0.0.1", 0))
         port: int = probe.getsockname()[1]
         return port
-
-
-@dataclass
-class Seen:
-    """Everything the gate publishes, by channel, in order."""
-
-    messages: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
-
-    def of(self, channel: Channel) -> list[dict[str, Any]]:
-        return self.messages.setdefault(channel.value, [])
-
-    async def until(self, check: Callable[[], Any], timeout: float = 8.0) -> Any:
-        deadline = asyncio.get_running_loop().time() + timeout
-        while (result := check()) in (None, False, []):
-            if asyncio.get_running_loop().time() > deadline:
-                raise AssertionError(f"not seen within {timeout}s; seen: {json.dumps(self.messages)[:3000]}")
-            await asyncio.sleep(0.05)
-        return result
-
-    def events(self) -> list[dict[str, Any]]:
-        return self.of(Channel.EVENT)
-
-    def last_state(self) -> dict[str, Any] | None:
-        states = self.of(Channel.STATE)
-        return states[-1] if states else None
 
 
 @dataclass
@@ -98,7 +73,7 @@ class Rig:
         broker = MqttEndpoint.parse(self.mosquitto.url)
         self.task = asyncio.create_task(run_bridge(self.config(), broker, SITE_KEY, [RESIDENT_CARD, WORKER_CARD],
                                                    self.stop, metrics_port))
-        await self.seen.until(lambda: (self.seen.last_state() or {}).get("online"))
+        await self.seen.until(lambda: self.seen.last_state().get("online"))
 
     async def stop_bridge(self) -> None:
         assert self.stop is not None and self.task is not None
@@ -117,29 +92,12 @@ class Rig:
 async def rig(mosquitto: Mosquitto, tmp_path: Path) -> AsyncIterator[Rig]:
     emulator = ControllerEmulator(EmulatedController(SERIAL, doors=2))
     await emulator.start()
-    seen = Seen()
-    async with aiomqtt.Client("127.0.0.1", mosquitto.port, identifier="test-observer") as client:
-        await client.subscribe(f"sc/v1/{SITE}/gate/{GATE}/#", qos=1)
-
-        async def collect() -> None:
-            async for message in client.messages:
-                channel = str(message.topic).rsplit("/", 1)[1]
-                assert isinstance(message.payload, bytes)
-                seen.messages.setdefault(channel, []).append(json.loads(message.payload))
-
-        collector = asyncio.create_task(collect())
+    async with observing(mosquitto.port, SITE, GATE) as (client, seen):
         rig = Rig(mosquitto, emulator, seen, client, tmp_path / "state", free_udp_port())
         try:
             yield rig
         finally:
-            if rig.task is not None and not rig.task.done():
-                assert rig.stop is not None
-                rig.stop.set()
-                with contextlib.suppress(Exception):
-                    await asyncio.wait_for(rig.task, 10)
-            collector.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await collector
+            await stop_left_running(rig.stop, rig.task)
             emulator.stop()
 
 
