@@ -3,18 +3,40 @@ plain-text lists beside it (one entry a line, blank lines and ``#`` comments ski
 
 from __future__ import annotations
 
+import ipaddress
 import tomllib
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TypeVar
+from typing import Annotated, TypeVar
 
-from pydantic import BaseModel, ValidationError
+from pydantic import AfterValidator, BaseModel, ValidationError
 
 _Config = TypeVar("_Config", bound=BaseModel)
 
 
 class BridgeConfigError(Exception):
     """The file cannot configure the bridge; the message says where."""
+
+
+def _listen_address(value: str) -> str:
+    host, colon, port = value.rpartition(":")
+    if not colon or not port.isascii() or not port.isdigit() or not 1 <= int(port) <= 65535:
+        raise ValueError("must be <IPv4 address>:<port 1-65535>, e.g. 0.0.0.0:8088")
+    try:
+        ipaddress.IPv4Address(host)
+    except ValueError:
+        raise ValueError(f"{host!r} is not an IPv4 address (0.0.0.0: every interface)") from None
+    return value
+
+
+ListenAddress = Annotated[str, AfterValidator(_listen_address)]
+"""Where a bridge's listener binds: ``<IPv4 address>:<port>``."""
+
+
+def listen_host_and_port(listen: str) -> tuple[str, int]:
+    """A :data:`ListenAddress` taken apart."""
+    host, _, port = listen.rpartition(":")
+    return host, int(port)
 
 
 def load_toml(path: Path, model: type[_Config]) -> _Config:

@@ -30,7 +30,7 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from bridges.config_files import BridgeConfigError, listed_lines, load_toml
+from bridges.config_files import BridgeConfigError, ListenAddress, listed_lines, listen_host_and_port, load_toml
 from devices.contract import DeviceId
 
 MIB = 1024 * 1024
@@ -85,7 +85,7 @@ def canonical_address(text: str) -> str:
 class BridgeConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
-    listen: Annotated[str, Field(pattern=r"^[0-9.]+:[0-9]{1,5}$")] = "0.0.0.0:8088"
+    listen: ListenAddress = "0.0.0.0:8088"
     state_dir: str
     credentials_file: str | None = None
     max_picture_bytes: Annotated[int, Field(ge=1024, le=8 * MIB)] = 2 * MIB
@@ -105,11 +105,11 @@ class BridgeConfig(BaseModel):
 
     @property
     def listen_host(self) -> str:
-        return self.listen.rsplit(":", 1)[0]
+        return listen_host_and_port(self.listen)[0]
 
     @property
     def listen_port(self) -> int:
-        return int(self.listen.rsplit(":", 1)[1])
+        return listen_host_and_port(self.listen)[1]
 
 
 def load_config(path: Path) -> BridgeConfig:

@@ -23,7 +23,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from bridges.config_files import BridgeConfigError, listed_lines, load_toml
+from bridges.config_files import BridgeConfigError, ListenAddress, listed_lines, listen_host_and_port, load_toml
 from devices.contract import DeviceId
 
 
@@ -44,7 +44,7 @@ class ControllerConfig(BaseModel):
 class BridgeConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
-    listen: Annotated[str, Field(pattern=r"^[0-9.]+:[0-9]{1,5}$")] = "0.0.0.0:60001"
+    listen: ListenAddress = "0.0.0.0:60001"
     advertise: Annotated[str, Field(pattern=r"^[0-9.]+$")]
     bind: Annotated[str, Field(pattern=r"^[0-9.]+$")] = "0.0.0.0"
     state_dir: str
@@ -66,11 +66,11 @@ class BridgeConfig(BaseModel):
 
     @property
     def listen_host(self) -> str:
-        return self.listen.rsplit(":", 1)[0]
+        return listen_host_and_port(self.listen)[0]
 
     @property
     def listen_port(self) -> int:
-        return int(self.listen.rsplit(":", 1)[1])
+        return listen_host_and_port(self.listen)[1]
 
 
 def load_config(path: Path) -> BridgeConfig:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, time
+from pathlib import Path
 
 import pytest
 
@@ -141,3 +142,19 @@ def test_profiles_beyond_the_controllers_253_refuse_the_door_instead_of_opening_
     load = controller_load(entries, numbers, doors=1)
     assert len(load.profiles) <= 253 and load.over_profile_limit > 0
     assert all(card.doors[0] == NEVER or card.doors[0] in load.profiles for card in load.cards.values())
+
+
+@pytest.mark.parametrize("listen", ["0.0.0.0:99999", "0.0.0.0:0", "999.1.1.1:60001", "0.0.0.0", "host:60001",
+                                    "0.0.0.0:６０００1", ":60001"])
+def test_a_listen_address_that_cannot_be_bound_is_refused_naming_the_field(tmp_path: Path, listen: str) -> None:
+    from bridges.config_files import BridgeConfigError
+    from bridges.uhppote.config import load_config
+
+    config = tmp_path / "uhppote.toml"
+    config.write_text(f'listen = "{listen}"\nadvertise = "127.0.0.1"\nstate_dir = "/tmp/x"\n[[controllers]]\n'
+                      'serial = 405419896\naddress = "10.0.0.5"\nsite = "s"\ngate = "g1"\n', encoding="utf-8")
+    with pytest.raises(BridgeConfigError, match=r"listen: Value error, .*(IPv4|port)"):
+        load_config(config)
+    config.write_text(config.read_text(encoding="utf-8").replace(listen, "10.0.0.2:60001"), encoding="utf-8")
+    loaded = load_config(config)
+    assert (loaded.listen_host, loaded.listen_port) == ("10.0.0.2", 60001)
