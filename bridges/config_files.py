@@ -18,15 +18,24 @@ class BridgeConfigError(Exception):
     """The file cannot configure the bridge; the message says where."""
 
 
+def _ipv4(value: str) -> str:
+    try:
+        ipaddress.IPv4Address(value)
+    except ValueError:
+        raise ValueError(f"{value!r} is not an IPv4 address (0.0.0.0: every interface)") from None
+    return value
+
+
 def _listen_address(value: str) -> str:
     host, colon, port = value.rpartition(":")
     if not colon or not port.isascii() or not port.isdigit() or not 1 <= int(port) <= 65535:
         raise ValueError("must be <IPv4 address>:<port 1-65535>, e.g. 0.0.0.0:8088")
-    try:
-        ipaddress.IPv4Address(host)
-    except ValueError:
-        raise ValueError(f"{host!r} is not an IPv4 address (0.0.0.0: every interface)") from None
+    _ipv4(host)
     return value
+
+
+IPv4Text = Annotated[str, AfterValidator(_ipv4)]
+"""An IPv4 address, as text."""
 
 
 ListenAddress = Annotated[str, AfterValidator(_listen_address)]

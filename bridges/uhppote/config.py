@@ -23,7 +23,14 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from bridges.config_files import BridgeConfigError, ListenAddress, listed_lines, listen_host_and_port, load_toml
+from bridges.config_files import (
+    BridgeConfigError,
+    IPv4Text,
+    ListenAddress,
+    listed_lines,
+    listen_host_and_port,
+    load_toml,
+)
 from devices.contract import DeviceId
 
 
@@ -45,8 +52,8 @@ class BridgeConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
     listen: ListenAddress = "0.0.0.0:60001"
-    advertise: Annotated[str, Field(pattern=r"^[0-9.]+$")]
-    bind: Annotated[str, Field(pattern=r"^[0-9.]+$")] = "0.0.0.0"
+    advertise: IPv4Text
+    bind: IPv4Text = "0.0.0.0"
     state_dir: str
     cards_file: str | None = None
     poll_seconds: Annotated[float, Field(gt=0, le=3600, strict=False)] = 30.0

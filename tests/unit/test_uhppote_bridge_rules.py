@@ -158,3 +158,6 @@ def test_a_listen_address_that_cannot_be_bound_is_refused_naming_the_field(tmp_p
     config.write_text(config.read_text(encoding="utf-8").replace(listen, "10.0.0.2:60001"), encoding="utf-8")
     loaded = load_config(config)
     assert (loaded.listen_host, loaded.listen_port) == ("10.0.0.2", 60001)
+    config.write_text(config.read_text(encoding="utf-8").replace('"127.0.0.1"', '"127.0.0.300"'), encoding="utf-8")
+    with pytest.raises(BridgeConfigError, match=r"advertise: Value error, '127.0.0.300' is not an IPv4 address"):
+        load_config(config)
