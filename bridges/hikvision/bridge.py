@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 import uuid
 from collections import OrderedDict
 from collections.abc import Iterable
@@ -58,6 +59,7 @@ RECENT_KEPT: Final = 4096  # event ids published lately: a re-pushed event is an
 UNREACHABLE_AFTER: Final = 3
 READ_BACK_PAGES: Final = 1000  # pages of stored events read back at most in one go (the rest at the next poll)
 JSON_PART_NAMES: Final = ("event_log", "AccessControllerEvent")
+PICTURE_EXPIRY_EVERY_S: Final = 3600.0
 
 
 @dataclass
@@ -540,7 +542,8 @@ async def run_bridge(config: BridgeConfig, broker: Any, site_key: bytes, credent
     counters = BridgeCounters()
     metrics = BridgeMetrics("hikvision")
     state_dir = Path(config.state_dir)
-    pictures = PictureStore(state_dir / "pictures", config.max_picture_bytes, config.pictures_max_total_bytes)
+    pictures = PictureStore(state_dir / "pictures", config.max_picture_bytes, config.pictures_max_total_bytes,
+                            max_age_s=config.pictures_keep_days * 86_400.0)
     site_credentials = known_credentials(credentials)
     async with contextlib.AsyncExitStack() as stack:
         gates: dict[str, TerminalGate] = {}
@@ -557,5 +560,19 @@ async def run_bridge(config: BridgeConfig, broker: Any, site_key: bytes, credent
         if metrics_port:
             stack.push_async_callback((await serve_metrics(metrics, metrics_host, metrics_port)).cleanup)
         log.info("hikvision_bridge_started", extra={"terminals": len(gates), "listen": config.listen})
-        await asyncio.gather(*(gate.run(broker, stop) for gate in gates.values()))
+        await asyncio.gather(*(gate.run(broker, stop) for gate in gates.values()), expire_pictures(pictures, stop))
     return counters
+
+
+async def expire_pictures(pictures: PictureStore, stop: asyncio.Event, every_s: float = PICTURE_EXPIRY_EVERY_S) -> None:
+    """Delete the pictures past their age at start, then every ``every_s``, until ``stop``."""
+    while not stop.is_set():
+        try:
+            deleted = await asyncio.to_thread(pictures.expire, time.time())  # a directory walk: off the loop
+        except OSError as error:  # the disk may be away for a while: say so, and try again next time
+            log.warning("hikvision_pictures_expiry_failed", extra={"error": str(error)})
+        else:
+            if deleted:
+                log.info("hikvision_pictures_expired", extra={"deleted": deleted})
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), every_s)

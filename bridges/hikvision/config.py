@@ -9,6 +9,7 @@ docs/devices.md)::
     credentials_file = "/etc/smartcity/hikvision-credentials.txt"   # optional: card numbers, face references
     max_picture_bytes = 2097152      # a push with a bigger picture is refused (413)
     pictures_max_total_bytes = 536870912
+    pictures_keep_days = 180         # pictures older than this are deleted (faces are personal data)
 
     [[terminals]]
     gate = "north-gate-02"           # the gate's device id; the terminal pushes to /hikvision/north-gate-02
@@ -90,6 +91,8 @@ class BridgeConfig(BaseModel):
     credentials_file: str | None = None
     max_picture_bytes: Annotated[int, Field(ge=1024, le=8 * MIB)] = 2 * MIB
     pictures_max_total_bytes: Annotated[int, Field(ge=MIB, le=1024 * 1024 * MIB)] = 512 * MIB
+    pictures_keep_days: Annotated[int, Field(ge=1, le=3650)] = 180
+    """As SC_ACCESS_LOG_RETENTION_DAYS's default: a picture is kept no longer than the event it shows."""
     max_templates: Annotated[int, Field(ge=1, le=255)] = 128
     poll_seconds: Annotated[float, Field(gt=0, le=3600, strict=False)] = 30.0
     request_timeout_seconds: Annotated[float, Field(gt=0, le=60, strict=False)] = 5.0

@@ -2,12 +2,14 @@
 named by the gate event's id (the reference: the event names its picture, the time series never holds it).
 
 Bounded: a picture over ``max_bytes`` is refused before it is stored (the push is answered 413), and the directory
-holds at most ``max_total_bytes``: the oldest pictures go first. Written to a temporary file and renamed, mode 0600
-(a face is personal data; docs/devices.md says how long they are kept).
+holds at most ``max_total_bytes``: the oldest pictures go first. A face is personal data (PIPL: kept no longer than
+its purpose needs), so a picture is also deleted once older than ``max_age_s`` (:meth:`PictureStore.expire`, which
+the bridge calls hourly), the access log's retention by default. Written to a temporary file and renamed, mode 0600.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 from dataclasses import dataclass
@@ -23,6 +25,8 @@ class PictureStore:
     directory: Path
     max_bytes: int
     max_total_bytes: int
+    max_age_s: float | None = None
+    """Pictures older than this (by their file's time) are deleted by :meth:`expire`; None: kept until the total."""
     total: int | None = None
 
     def path_for(self, gate: str, event_id: str, content_type: str) -> Path:
@@ -36,16 +40,32 @@ class PictureStore:
             raise ValueError(f"a picture of {len(picture)} bytes, over {self.max_bytes}")
         path = self.path_for(gate, event_id, content_type)
         path.parent.mkdir(parents=True, exist_ok=True)
+        before = self._measure() if self.total is None else self.total  # before writing: not counted twice
         replaced = path.stat().st_size if path.exists() else 0
         temporary = path.with_suffix(".tmp")
         descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(descriptor, "wb") as file:
             file.write(picture)
         os.replace(temporary, path)
-        self.total = (self._measure() if self.total is None else self.total) + len(picture) - replaced
+        self.total = before + len(picture) - replaced
         if self.total > self.max_total_bytes:
             self._prune(keep=path)
         return path
+
+    def expire(self, now_s: float) -> int:
+        """Delete the pictures older than ``max_age_s`` at ``now_s`` (seconds since the epoch); how many went."""
+        if self.max_age_s is None:
+            return 0
+        oldest_kept = now_s - self.max_age_s
+        deleted = 0
+        for path in self._files():
+            with contextlib.suppress(FileNotFoundError):  # deleted meanwhile by the total's pruning
+                if path.stat().st_mtime < oldest_kept:
+                    path.unlink()
+                    deleted += 1
+        if deleted:
+            self.total = None  # measured afresh at the next save
+        return deleted
 
     def _files(self) -> list[Path]:
         return [path for path in self.directory.glob("*/*") if path.suffix in (".jpg", ".png")]

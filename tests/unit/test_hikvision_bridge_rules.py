@@ -4,6 +4,7 @@ tests/data/hikvision), whitelist → persons and schedules, and the picture stor
 from __future__ import annotations
 
 import json
+import os
 from datetime import UTC, datetime, time
 from pathlib import Path
 
@@ -209,6 +210,7 @@ def test_pictures_are_capped_each_and_in_total_oldest_first(tmp_path: Path) -> N
         store.save("gate-1", f"h{index}-1", "image/jpeg", b"x" * 900)
     kept = sorted(path.name for path in (tmp_path / "gate-1").iterdir())
     assert kept == ["h2-1.jpg", "h3-1.jpg"]
+    assert store.total == 1800, "what the directory holds, the first picture counted once"
     with pytest.raises(ValueError, match="file name"):
         store.save("../etc", "h5-1", "image/jpeg", b"x")
 
@@ -283,3 +285,20 @@ def test_a_card_is_reported_as_the_whitelist_spells_it() -> None:
     assert card_as_listed("12345678", set(), key) == "12345678"  # not listed: as reported
     assert card_as_listed("0012345678", {ten_digits}, key) == "0012345678"
     assert card_as_listed("A1B2", set(), key) == "A1B2"
+
+
+def test_pictures_past_their_age_are_deleted_and_younger_ones_kept(tmp_path: Path) -> None:
+    day = 86_400.0
+    store = PictureStore(tmp_path, max_bytes=1000, max_total_bytes=10_000, max_age_s=180 * day)
+    old = store.save("gate-1", "h1-1", "image/jpeg", b"x" * 100)
+    young = store.save("gate-1", "h2-1", "image/png", b"y" * 100)
+    now = old.stat().st_mtime
+    os.utime(old, (now - 181 * day, now - 181 * day))
+    os.utime(young, (now - 179 * day, now - 179 * day))
+    assert store.expire(now) == 1
+    assert sorted(path.name for path in (tmp_path / "gate-1").iterdir()) == ["h2-1.png"]
+    assert store.expire(now) == 0
+    store.save("gate-1", "h3-1", "image/jpeg", b"z" * 100)  # the total is measured afresh, without the deleted one
+    assert store.total == 200
+    assert PictureStore(tmp_path, max_bytes=1000, max_total_bytes=10_000).expire(now + 999 * day) == 0, \
+        "without an age, pictures are kept until the total"
