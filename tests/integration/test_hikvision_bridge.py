@@ -7,6 +7,8 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
+import time as time_module
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -164,6 +166,19 @@ async def test_an_event_the_terminal_pushes_again_is_published_once(rig: Rig) ->
     assert (events[0]["kind"], events[0]["reason"], events[0]["credential"]) == ("denied", "unknown_credential",
                                                                                  "3735928559")
     assert rig.seen.last_state()["bridge"]["duplicates"] == 2
+
+
+async def test_pictures_past_their_age_are_deleted_when_the_bridge_starts(rig: Rig) -> None:
+    pictures = rig.state_dir / "pictures" / GATE
+    pictures.mkdir(parents=True)
+    old, young = pictures / "h1-1.jpg", pictures / "h2-1.jpg"
+    for path, age_days in ((old, 181), (young, 179)):
+        path.write_bytes(JPEG)
+        moment = time_module.time() - age_days * 86_400
+        os.utime(path, (moment, moment))
+    await rig.start_bridge()
+    await rig.seen.until(lambda: not old.exists())
+    assert young.exists(), "the default keeps 180 days"
 
 
 async def test_a_whitelist_command_creates_persons_and_cards_and_the_version_is_reported(rig: Rig) -> None:
