@@ -6,12 +6,13 @@ administrator chooses one). Handlers call :class:`NotificationService`, as the A
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 from urllib.parse import quote, urlsplit
 
 from aiohttp import web
 
-from notifications.events import CHANNEL_NAMES, ENDPOINT_CHANNELS, Channel
+from notifications.events import CHANNEL_NAMES, ENDPOINT_CHANNELS, KIND_NAMES, Channel, NotificationKind
 from notifications.pages import PAGE_NOTIFICATIONS
 from notifications.service import ENDPOINT_KEEPERS, NotificationService, NotVisible, Refused
 from webkit.auth import PRINCIPAL
@@ -20,6 +21,8 @@ from webkit.pages import NavLink, PageProblem, add_navigation, form_of, page, re
 
 GONE = "找不到这个单位或端点。"
 FIELDS = ("channel", "label", "url", "secret")
+CHOOSABLE_KINDS = [kind for kind in NotificationKind if kind is not NotificationKind.TEST]
+"""What an endpoint may be set to receive (a test is sent to it on request, whatever it receives)."""
 
 
 def _service(request: web.Request) -> NotificationService:
@@ -66,7 +69,7 @@ async def endpoints_page(request: web.Request) -> web.Response:
 
 
 async def _page(request: web.Request, organisation_id: str, values: dict[str, str], problems: dict[str, str],
-                status: int = 200, created_secret: str = "") -> web.Response:
+                status: int = 200, created_secret: str = "", kinds: Sequence[str] = ()) -> web.Response:
     service = _service(request)
     try:
         name = await service.organisation_name(request[PRINCIPAL], organisation_id)
@@ -78,6 +81,8 @@ async def _page(request: web.Request, organisation_id: str, values: dict[str, st
         "organisation_id": organisation_id, "organisation_name": name, "endpoints": endpoints,
         "channel_names": CHANNEL_NAMES, "channels": [(c, CHANNEL_NAMES[c]) for c in ENDPOINT_CHANNELS],
         "values": {"channel": Channel.WEBHOOK.value, **values}, "problems": problems, "href": _href(organisation_id),
+        "kinds": [(kind.value, KIND_NAMES[kind]) for kind in CHOOSABLE_KINDS], "kind_names": KIND_NAMES,
+        "chosen_kinds": set(kinds),
         "shown_url": shown_url, "created_secret": created_secret, "tested": query.get("tested", ""),
         "test_failed": query.get("test_failed", "")[:300], "done": query.get("done", ""),
     }, status=status)
@@ -97,12 +102,16 @@ async def add(request: web.Request) -> web.Response:
         problems["channel"] = "请选择端点类型：Webhook、企业微信群机器人或钉钉群机器人"
     if not values["url"]:
         problems["url"] = "请填写地址"
+    chosen = form.getall("kinds", [])
+    kinds = [NotificationKind(value) for value in chosen if value in {kind.value for kind in CHOOSABLE_KINDS}]
+    if len(kinds) != len(chosen):
+        problems["kinds"] = "请只勾选列出的事件类型"
     if not problems:
         assert channel is not None
         try:
             created = await _service(request).add_endpoint(request[PRINCIPAL], organisation_id, channel,
                                                            values["label"], values["url"], values["secret"] or None,
-                                                           [])
+                                                           kinds)
         except NotVisible:
             raise PageProblem(404, GONE) from None
         except Refused as refusal:
@@ -113,7 +122,7 @@ async def add(request: web.Request) -> web.Response:
             return await _page(request, organisation_id, {}, {}, status=201 if shown else 200,
                                created_secret=shown) if shown else see_other(_href(organisation_id, done="added"))
     values["secret"] = ""  # never echoed back into the form
-    return await _page(request, organisation_id, values, problems, status=422)
+    return await _page(request, organisation_id, values, problems, status=422, kinds=chosen)
 
 
 @page(*ENDPOINT_KEEPERS)

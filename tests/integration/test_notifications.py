@@ -645,12 +645,21 @@ async def test_the_endpoints_page_lists_adds_tests_disables_and_removes_within_t
     assert refused.status == 422 and "http:// 或 https://" in text and 'value="ftp://example.com/x"' in text
     unnamed = await browser.post(base, {"channel": "webhook", "label": "", "url": "https://example.com/x"}, token)
     assert unnamed.status == 422 and "名称须为" in await unnamed.text()
-    added = await browser.post(base, {"channel": "webhook", "label": "新平台", "url": f"{rig.receivers.url}/hook/new"},
-                               token)
+    unknown_kind = await browser.post(base, [("channel", "webhook"), ("label", "新平台"), ("kinds", "gate_alarm"),
+                                             ("kinds", "lottery"), ("url", f"{rig.receivers.url}/hook/new")], token)
+    text = await unknown_kind.text()
+    assert unknown_kind.status == 422 and "请只勾选列出的事件类型" in text
+    assert 'value="gate_alarm" checked' in text, "what was ticked stays ticked"
+    added = await browser.post(base, [("channel", "webhook"), ("label", "新平台"), ("kinds", "gate_alarm"),
+                                      ("kinds", "gate_offline"), ("url", f"{rig.receivers.url}/hook/new")], token)
     shown = await added.text()
     assert added.status == 201 and "只显示这一次" in shown
     (created,) = [e for e in await rig.notifications.endpoints(ADMIN, "lotus-pm") if e.label == "新平台"]
     assert created.secret in shown
+    assert created.kinds == {NotificationKind.GATE_ALARM, NotificationKind.GATE_OFFLINE}
+    assert created.receives(NotificationKind.GATE_ALARM) and not created.receives(NotificationKind.VOTE_OPENED)
+    listed = await browser.page(base)
+    assert "接收：门禁报警、门禁离线" in listed and "接收：全部事件" in listed, "the others receive every kind"
 
     tested = await browser.post(f"{base}/{created.endpoint_id}/test", {}, token)
     assert tested.status == 303 and "tested=" in tested.headers["Location"]
