@@ -74,13 +74,18 @@ class EmulatedTerminal:
     stored: list[dict[str, Any]] = field(default_factory=list)  # InfoList records, oldest first
     searches: list[dict[str, Any]] = field(default_factory=list)  # the AcsEventCond of each search
     serials: itertools.count[int] = field(default_factory=lambda: itertools.count(5000))
+    stores_serial_no: bool = True
+    """False: older firmware, whose search answers leave serialNo out of the records (its pushes carry it)."""
 
     def record(self, name: str, at: datetime | None = None, **changes: Any) -> dict[str, Any]:
         """An event happens at the terminal: stored (a search finds it) with the next serialNo, at ``at`` (now by
         default); the notification it would push, to push it or not."""
         when = (at or datetime.now(TERMINAL_TIME)).astimezone(TERMINAL_TIME).replace(microsecond=0)
         notification = fixture(name, dateTime=when.isoformat(), serialNo=next(self.serials), **changes)
-        self.stored.append(stored_record(notification))
+        stored = stored_record(notification)
+        if not self.stores_serial_no:
+            del stored["serialNo"]
+        self.stored.append(stored)
         return notification
 
     def power_cut(self) -> None:

@@ -39,7 +39,9 @@ from bridges.hikvision.events import (
     TerminalEvent,
     Unmapped,
     event_id,
+    looked_up_keys,
     parse_notification,
+    remembered_keys,
     translate,
 )
 from bridges.hikvision.isapi import Failure, Terminal, TerminalError
@@ -231,7 +233,7 @@ class TerminalGate(GateBridge[TerminalMemo]):
         id; what happened, for the answer."""
         async with self.push_lock:
             identity = event_id(event)
-            if identity in self.recent or identity in self.memo.forwarded:
+            if any(key in self.recent or key in self.memo.forwarded for key in looked_up_keys(event)):
                 if not read_back:  # a read-back overlaps the last one on purpose
                     self.counters.duplicates += 1
                 return "duplicate"
@@ -268,7 +270,7 @@ class TerminalGate(GateBridge[TerminalMemo]):
                 self.counters.notices += 1
                 log.info("hikvision_notice", extra={"gate": self.device, "notice": translated.value})
                 outcome = "notice"
-            self._remember(identity, event.ts)
+            self._remember(remembered_keys(event), event.ts)
         if learnt:
             log.info("hikvision_credential_learnt", extra={"gate": self.device})  # never the value (STYLE 15)
             async with self.lock:
@@ -276,11 +278,12 @@ class TerminalGate(GateBridge[TerminalMemo]):
                     await self.load_device()
         return outcome
 
-    def _remember(self, identity: str, at: datetime) -> None:
-        self.recent[identity] = None
+    def _remember(self, keys: tuple[str, ...], at: datetime) -> None:
+        for key in keys:
+            self.recent[key] = None
+            self.memo.forwarded.add(key, at)
         while len(self.recent) > RECENT_KEPT:
             self.recent.popitem(last=False)
-        self.memo.forwarded.add(identity, at)
         self.store.save(self.memo)
 
     def session_started(self) -> None:
@@ -333,7 +336,7 @@ class TerminalGate(GateBridge[TerminalMemo]):
                                            "hikvision": {"error": rejected.reason.value,
                                                          "detail": f"a stored event: {rejected.detail}"[:200]}},
                                           "unreadable_record")
-            self._remember(record_id, self.memo.forwarded.watermark or datetime.now(UTC))
+            self._remember((record_id,), self.memo.forwarded.watermark or datetime.now(UTC))
 
     # -- commands -----------------------------------------------------------------------------------------------
 

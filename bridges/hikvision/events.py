@@ -251,10 +251,34 @@ def _time(value: object) -> datetime:
 def event_id(event: TerminalEvent) -> str:
     """Stable across the terminal's re-pushes of one event (same serialNo, same time) and unique across a terminal
     reset that starts serialNo again (another time). Without a serialNo, the time and code tell events apart."""
-    stamp = int(event.ts.timestamp())
     if event.serial_no is not None:
-        return f"h{event.serial_no}-{stamp}"
-    return f"h-{stamp}-{event.major:x}-{event.minor:x}-{event.door}"
+        return f"h{event.serial_no}-{int(event.ts.timestamp())}"
+    return _serial_less_id(event)
+
+
+def _serial_less_id(event: TerminalEvent) -> str:
+    return f"h-{int(event.ts.timestamp())}-{event.major:x}-{event.minor:x}-{event.door}"
+
+
+_WITH_SERIAL = "serial:"
+"""Marks the serial-less key of an event that had a serialNo: it matches only a record that has none."""
+
+
+def remembered_keys(event: TerminalEvent) -> tuple[str, ...]:
+    """The keys a forwarded event is remembered under: its id and, when it has a serialNo, the key a record of it
+    without one (some firmware's search answers leave serialNo out of what they push with it) is looked up by."""
+    if event.serial_no is None:
+        return (event_id(event),)
+    return event_id(event), _WITH_SERIAL + _serial_less_id(event)
+
+
+def looked_up_keys(event: TerminalEvent) -> tuple[str, ...]:
+    """The keys that find ``event`` forwarded already: its id; with a serialNo, also a serial-less record of it
+    forwarded before; without one, also the same event forwarded with its serialNo. Two events that both have
+    serialNos never match each other's serial-less key, however close in time."""
+    if event.serial_no is None:
+        return event_id(event), _WITH_SERIAL + event_id(event)
+    return event_id(event), _serial_less_id(event)
 
 
 def credential_of(event: TerminalEvent, method: AccessMethod | None) -> str | None:

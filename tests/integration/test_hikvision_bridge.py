@@ -296,6 +296,26 @@ async def test_events_stored_while_the_bridge_was_away_are_read_back_once_and_ma
     assert (condition["major"], condition["minor"]) == (0, 0) and condition["startTime"].endswith("+08:00")
 
 
+async def test_a_terminal_storing_no_serial_numbers_has_a_pushed_event_read_back_as_the_same(rig: Rig) -> None:
+    rig.terminal.stores_serial_no = False  # older firmware: its pushes carry serialNo, its search answers do not
+    await rig.start_bridge()
+    pushed = rig.terminal.record("card_granted")
+    assert (await push(rig.listener, GATE, pushed))[0] == 200
+    await rig.seen.until(lambda: len(rig.seen.events()) == 1)
+    await rig.stop_bridge()
+    missed = rig.terminal.record("door_forced")  # nobody listening
+    await rig.start_bridge()  # reads back both stored records, neither with its serialNo
+    events = await rig.seen.until(lambda: len(rig.seen.events()) >= 2 and rig.seen.events())
+    await rig.seen.until(lambda: rig.seen.last_state()["bridge"]["read_back"] == 1)
+    await asyncio.sleep(0.5)
+    assert [(event["kind"], event.get("offline", False)) for event in rig.seen.events()] == [
+        ("granted", False), ("forced", True)], "the pushed event is not forwarded again from its stored record"
+    assert events[1]["event_id"].startswith("h-")
+    status, answer = await push(rig.listener, GATE, missed)  # pushed late, with its serialNo: the same event
+    assert (status, answer["result"]) == (200, "duplicate")
+    assert len(rig.seen.events()) == 2
+
+
 async def test_a_read_back_pages_through_the_search_until_it_is_not_more(rig: Rig) -> None:
     await rig.start_bridge(page_size=2)
     await rig.stop_bridge()

@@ -3,6 +3,7 @@ tests/data/hikvision), whitelist → persons and schedules, and the picture stor
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from datetime import UTC, datetime, time
@@ -20,7 +21,9 @@ from bridges.hikvision.events import (
     TerminalEvent,
     Unmapped,
     event_id,
+    looked_up_keys,
     parse_notification,
+    remembered_keys,
     translate,
 )
 from bridges.hikvision.persons import (
@@ -56,6 +59,18 @@ def test_a_repush_has_the_same_event_id_and_a_reset_terminal_another() -> None:
     first, again = parsed("face_granted"), parsed("face_granted")
     after_reset = parsed("face_granted", dateTime="2026-12-01T10:00:00+08:00")
     assert event_id(first) == event_id(again) != event_id(after_reset)
+
+
+def test_a_record_without_its_serial_number_is_found_as_the_event_forwarded_with_it_and_back() -> None:
+    with_serial = parsed("card_granted")
+    without = dataclasses.replace(with_serial, serial_no=None)
+    assert set(looked_up_keys(without)) & set(remembered_keys(with_serial))
+    assert set(looked_up_keys(with_serial)) & set(remembered_keys(without))
+    same_second = dataclasses.replace(with_serial, serial_no=(with_serial.serial_no or 0) + 1)
+    assert not set(looked_up_keys(same_second)) & set(remembered_keys(with_serial)), \
+        "two events with serial numbers are told apart by them, however close"
+    other_door = dataclasses.replace(without, door=without.door + 1)
+    assert not set(looked_up_keys(other_door)) & set(remembered_keys(with_serial))
 
 
 @pytest.mark.parametrize(("name", "kind", "method", "reason"), [
