@@ -45,6 +45,7 @@ from devices.topics import DeviceKind
 from gateway.outputs import TimeSeriesStore
 from gateway.outputs.embedded import EmbeddedStore
 from gateway.outputs.influxdb import InfluxStore
+from gateway.processors.points import Measurement
 from gateway.service import Gateway
 from gateway.staff_access import SignatureAlone, StaffAccess
 from market.pages import mount_market_pages
@@ -306,7 +307,11 @@ def _directory_resident(record: ResidentRecord, community_id: str) -> DirectoryR
 def build_store(settings: Settings) -> TimeSeriesStore:
     """InfluxDB when SC_INFLUX_URL is set, else the embedded SQLite store under the data directory."""
     if settings.influx_url is None:
-        return EmbeddedStore(settings.data_dir / "timeseries.sqlite")
+        # people's movements are kept as long as the access log keeps them (PIPL); an InfluxDB is given the same
+        # period as a retention policy (docs/security.md)
+        days = settings.access_log_retention_days
+        retention = {Measurement.GATE_EVENT: timedelta(days=days)} if days else None
+        return EmbeddedStore(settings.data_dir / "timeseries.sqlite", retention)
     return InfluxStore(
         settings.influx_url,
         settings.influx_db,

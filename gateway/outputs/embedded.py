@@ -2,21 +2,30 @@
 
 A point's identity is (measurement, tag set, time); writing the same identity again merges the
 fields, as InfluxDB does. SQLite calls run on one worker thread so the event loop never blocks.
+
+A retention per measurement (``retention``) does what an InfluxDB retention policy does: points older than it are
+deleted when the store opens and then at most hourly, after a write (the gateway writes all the time; an hour's
+overshoot is within the purpose of a retention period counted in days).
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import sqlite3
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 from config.private_files import private_directory, private_file
 from gateway.outputs import Aggregate, PointQuery, Row, StoreUnavailable, Summary, WindowQuery
 from gateway.processors.points import Point
+
+log = logging.getLogger(__name__)
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS points (
@@ -36,13 +45,22 @@ ON CONFLICT (measurement, series, time_ns) DO UPDATE SET fields = json_patch(poi
 """
 
 
+EXPIRE_EVERY_NS = 3600 * 10**9
+
+
 class EmbeddedStore:
     name = "embedded"
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, retention: Mapping[str, timedelta] | None = None,
+                 clock_ns: Callable[[], int] = time.time_ns) -> None:
+        """``retention``: how long each measurement named in it is kept (the others: forever)."""
         self._path = path
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-ts")
         self._db: sqlite3.Connection | None = None
+        self._retention = {measurement: int(kept.total_seconds() * 10**9)
+                           for measurement, kept in (retention or {}).items()}
+        self._clock_ns = clock_ns
+        self._expired_at_ns: int | None = None
 
     async def _run(self, function: Any, *args: Any) -> Any:
         return await asyncio.get_running_loop().run_in_executor(self._executor, function, *args)
@@ -59,6 +77,7 @@ class EmbeddedStore:
         db.execute("PRAGMA synchronous=NORMAL")
         db.executescript(SCHEMA)
         self._db = db
+        self._expire()
 
     async def close(self) -> None:
         if self._db is not None:
@@ -88,6 +107,30 @@ class EmbeddedStore:
                 db.executemany(UPSERT, rows)
         except sqlite3.OperationalError as error:  # disk full, locked: worth retrying later
             raise StoreUnavailable(f"embedded store write failed: {error}") from error
+        if self._expired_at_ns is not None and self._clock_ns() - self._expired_at_ns >= EXPIRE_EVERY_NS:
+            try:
+                self._expire()
+            except sqlite3.OperationalError:  # the points are stored: expiry is tried again at the next write
+                log.warning("embedded store: expiring old points failed", exc_info=True)
+
+    async def expire(self) -> int:
+        """Delete the points past their measurement's retention now; how many went."""
+        deleted: int = await self._run(self._expire)
+        return deleted
+
+    def _expire(self) -> int:
+        now_ns = self._clock_ns()
+        self._expired_at_ns = now_ns
+        deleted = 0
+        db = self._connection()
+        for measurement, kept_ns in self._retention.items():
+            with db:
+                db.execute("BEGIN")
+                deleted += db.execute("DELETE FROM points WHERE measurement = ? AND time_ns < ?",
+                                      (measurement, now_ns - kept_ns)).rowcount
+        if deleted:
+            log.info("embedded store: points past their retention deleted", extra={"points": deleted})
+        return deleted
 
     def _connection(self) -> sqlite3.Connection:
         if self._db is None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -166,3 +167,29 @@ async def test_influxdb_with_authentication_takes_a_user_and_password_and_refuse
             await authorised.close()
     finally:
         server.cleanup()
+
+
+async def test_the_embedded_store_deletes_gate_events_past_their_retention_and_keeps_the_rest(tmp_path: Path) -> None:
+    day_ns = 86_400 * 10**9
+    now = [T0]
+    store = EmbeddedStore(tmp_path / "ts.sqlite", {"gate_event": timedelta(days=180)}, clock_ns=lambda: now[0])
+    await store.open()
+    try:
+        sale = Point("scale_record", (("site", "s1"), ("device", "sc1")), {"record_id": "r1"}, T0 - 400 * day_ns)
+        await store.write([gate("old", T0 - 181 * day_ns), gate("young", T0 - 179 * day_ns), sale])
+        assert await store.expire() == 1
+        assert [row["event_id"] for row in await store.select(PointQuery("gate_event"))] == ["young"]
+        assert await store.count(PointQuery("scale_record")) == 1, "a measurement without a retention is kept"
+
+        now[0] += 2 * day_ns  # "young" is now 181 days old: the next write an hour on deletes it
+        await store.write([gate("new", now[0])])
+        assert [row["event_id"] for row in await store.select(PointQuery("gate_event"))] == ["new"]
+    finally:
+        await store.close()
+    reopened = EmbeddedStore(tmp_path / "ts.sqlite", {"gate_event": timedelta(days=1)},
+                             clock_ns=lambda: now[0] + 2 * day_ns)
+    await reopened.open()  # and opening expires at once
+    try:
+        assert await reopened.count(PointQuery("gate_event")) == 0
+    finally:
+        await reopened.close()
