@@ -17,8 +17,9 @@ The pure domain core (no I/O, no clock; the caller passes `now`), re-exported he
 * `notice` — the notice period (公告期) before voting opens, Property Management Regulations Arts. 13–14, and a
   community's own longer period (its rules of procedure): the longer of the two;
 * `paper_entry` — paper ballots entered twice by two committee members, mismatches held for review;
-* `meetings` — meetings (业主大会会议, 业主委员会会议): agenda, notice period, sign-in and attendance, minutes;
-* `meeting_chain` — a meeting's hash chain: its notice and published minutes;
+* `meetings` — meetings (业主大会会议, 业主委员会会议): agenda, notice period, sign-in, proxies (委托出席) and
+  attendance, minutes;
+* `meeting_chain` — a meeting's hash chain: its notice, published minutes and the results of votes closing after them;
 * `materials` — what a meeting material must be (PDF, JPEG or PNG by content, bounded) and how a kept one is named;
 * `vote_notices` — what a vote's and a meeting's notifications say to the owners.
 

@@ -1,6 +1,7 @@
 """The meetings' API (``/api/voting/meetings``): the committee and property managers convene a meeting, put proposals
-of its community on the agenda, keep its materials and publish its notice; owners sign in online; the committee
-drafts, approves and publishes the minutes. Every refusal is one JSON error with its reason in both languages.
+of its community on the agenda, keep its materials and publish its notice; owners sign in online, or appoint a proxy
+who signs in for them (委托出席); the committee drafts, approves and publishes the minutes. Every refusal is one JSON
+error with its reason in both languages.
 
 Scope as for proposals: a meeting of a community outside the caller's is answered exactly as a meeting that does not
 exist (404, the same body), whatever the caller's roles. Until its notice is published a meeting is the committee's,
@@ -19,8 +20,17 @@ from pydantic import AwareDatetime, BaseModel, Field, StringConstraints, model_v
 from community.ownership.service import UnknownCommunity
 from community.voting.api_common import MANAGERS, SUPERVISED, VOTERS, Id, _body, _In, communities_in_scope, in_scope
 from community.voting.materials import MaterialProblem
+from community.voting.meeting_chain import BoundHead
 from community.voting.meeting_service import MeetingExists, MeetingService, MeetingView, UnknownMeeting
-from community.voting.meetings import MAX_MINUTES_CHARS, Meeting, MeetingForm, MeetingKind, MeetingRefusal
+from community.voting.meetings import (
+    MAX_MINUTES_CHARS,
+    Attendance,
+    Meeting,
+    MeetingForm,
+    MeetingKind,
+    MeetingRefusal,
+    ProxyAppointment,
+)
 from community.voting.notice import NoticeTooShort
 from webkit.auth import CLOCK, PRINCIPAL
 from webkit.identity import Principal, Role
@@ -54,6 +64,11 @@ class ItemIn(_In):
     proposal_id: Id | None = Field(default=None, description="The proposal (Art. 278 matter) the item is voted by")
 
 
+class ProxyIn(_In):
+    unit_id: Id = Field(description="A unit the caller may speak for (an owner; a co-owned unit's representative)")
+    proxy_id: Id = Field(description="The account of the community who attends for it")
+
+
 class MinutesIn(_In):
     text: Annotated[str, StringConstraints(max_length=MAX_MINUTES_CHARS)]
 
@@ -75,8 +90,11 @@ class MeetingOut(BaseModel):
     minutes: dict[str, Any] | None = Field(description="Draft and approval to the committee; published to all")
     signed_in: int
     chain_length: int
-    chain_head: str = Field(description="The meeting's hash chain head: notice, then minutes")
+    chain_head: str = Field(description="The meeting's hash chain head: notice, minutes, then a result entry for "
+                                        "each vote that closed after the minutes were published")
     chain_intact: bool
+    chain: list[dict[str, Any]] = Field(description="The chain's entries: sequence, kind, record, previous and own "
+                                                    "hash")
 
 
 class MeetingsOut(BaseModel):
@@ -84,12 +102,18 @@ class MeetingsOut(BaseModel):
 
 
 class AttendanceOut(BaseModel):
-    persons: int
+    persons: int = Field(description="Owner persons of the units signed in for (a proxy counts as the owner they "
+                                     "attend for)")
     units: int
     area_m2: str
     total_persons: int
     total_units: int
     total_area_m2: str
+    proxy_units: int = Field(description="Of the units, those a proxy signed in for")
+    sign_ins: list[dict[str, Any]] = Field(description="Each sign-in with the units counted through it, its own and "
+                                                       "those it attends for as a proxy (for whom): all of them to "
+                                                       "the committee, managers and supervisor; a resident's own")
+    proxies: list[dict[str, Any]] = Field(description="The proxies appointed (the same visibility)")
 
 
 def meeting_error(refusal: MeetingRefusal | NoticeTooShort | MaterialProblem,
@@ -139,17 +163,28 @@ def meeting_out(view: MeetingView, principal: Principal) -> MeetingOut:
         minutes_out = {"text": minutes.text, "state": minutes.state.value, "drafted_by": minutes.drafted_by,
                        "approved_by": minutes.approved_by, "published_at": minutes.published_at}
     length, head = view.head
+    bound = view.bound_heads
     return MeetingOut(
         meeting_id=meeting.meeting_id, community_id=meeting.community_id, title=meeting.title,
         kind=meeting.kind.value, kind_zh=meeting.kind.label_zh, form=meeting.form.value, form_zh=meeting.form.label_zh,
         starts_at=meeting.starts_at, ends_at=meeting.ends_at, place=meeting.place,
         notice_published_at=view.notice_published_at,
-        agenda=[{"position": i.position, "proposal_id": i.proposal_id, "title": i.title, "opens_at": i.opens_at}
-                for i in view.agenda],
+        agenda=[{"position": i.position, "proposal_id": i.proposal_id, "title": i.title, "opens_at": i.opens_at,
+                 "result_head": _bound(bound.get(i.proposal_id))} for i in view.agenda],
         materials=[{"material_id": m.material_id, "title": m.title, "media_type": m.media_type, "size": m.size,
                     "sha256": m.sha256} for m in view.materials],
         minutes=minutes_out, signed_in=len(view.sign_ins), chain_length=length, chain_head=head,
-        chain_intact=not view.chain_problems)
+        chain_intact=not view.chain_problems,
+        chain=[{"sequence": e.sequence, "kind": e.kind, "record": dict(e.record), "previous_hash": e.previous_hash,
+                "entry_hash": e.entry_hash} for e in view.chain])
+
+
+def _bound(found: BoundHead | None) -> dict[str, Any] | None:
+    """An agenda item's log head as the meeting's chain binds it, and by which entry (null: not bound yet)."""
+    if found is None:
+        return None
+    return {"length": found.length, "head_hash": found.head_hash, "chain_entry": found.sequence,
+            "bound_by": found.kind}
 
 
 def new_meeting_id(now: datetime) -> str:
@@ -243,14 +278,44 @@ async def sign_in(request: web.Request) -> web.Response:
     return web.json_response({"unit_ids": list(outcome)}, status=201)
 
 
+async def appoint_proxy(request: web.Request) -> web.Response:
+    view = await _meeting(request)
+    data: ProxyIn = await _body(request, ProxyIn)
+    outcome = await request.app[MEETINGS].appoint_proxy(view.meeting.meeting_id, data.unit_id, data.proxy_id,
+                                                        request[PRINCIPAL].subject, request.config_dict[CLOCK]())
+    if isinstance(outcome, MeetingRefusal):
+        raise meeting_error(outcome)
+    return web.json_response(proxy_out(outcome), status=201)
+
+
+def proxy_out(appointment: ProxyAppointment) -> dict[str, Any]:
+    return {"unit_id": appointment.unit_id, "proxy_id": appointment.proxy_id,
+            "granted_by": appointment.granted_by, "granted_at": appointment.granted_at.isoformat()}
+
+
+def sees_every_sign_in(principal: Principal) -> bool:
+    """The committee, property managers and the supervisor see who signed in and for whom; a resident their own."""
+    return principal.has_any((*MANAGERS, *SUPERVISED))
+
+
+def attendance_out(found: Attendance, appointed: tuple[ProxyAppointment, ...], principal: Principal) -> AttendanceOut:
+    every, me = sees_every_sign_in(principal), principal.subject
+    sign_ins = [{"person_id": p.person_id, "own_units": list(p.own_units),
+                 "proxy_for": [{"unit_id": unit_id, "granted_by": by} for unit_id, by in p.proxy_units]}
+                for p in found.present if every or me == p.person_id or me in {by for _, by in p.proxy_units}]
+    return AttendanceOut(
+        persons=found.persons, units=found.units, area_m2=str(found.area), total_persons=found.total_persons,
+        total_units=found.total_units, total_area_m2=str(found.total_area), proxy_units=found.proxy_units,
+        sign_ins=sign_ins,
+        proxies=[proxy_out(a) for a in appointed if every or me in (a.granted_by, a.proxy_id)])
+
+
 async def get_attendance(request: web.Request) -> web.Response:
     view = await _meeting(request)
     found = await request.app[MEETINGS].attendance(view.meeting.meeting_id, request.config_dict[CLOCK]())
     if found is None:
         raise json_error(web.HTTPConflict, "the community's ownership register gives no roll", reason="no_roll")
-    return web.json_response(AttendanceOut(
-        persons=found.persons, units=found.units, area_m2=str(found.area), total_persons=found.total_persons,
-        total_units=found.total_units, total_area_m2=str(found.total_area)).model_dump(mode="json"))
+    return web.json_response(attendance_out(found, view.proxies, request[PRINCIPAL]).model_dump(mode="json"))
 
 
 async def draft_minutes(request: web.Request) -> web.Response:
@@ -304,15 +369,22 @@ MEETING_ROUTES = [
     Route("POST", M + "/notice", publish_notice, "Publish the notice: agenda and materials frozen, entry 1 of the "
           "meeting's chain; 422 notice_too_short with the rule quoted", None, MeetingOut, 201, MANAGERS,
           (404, 409, 422)),
-    Route("POST", M + "/sign-in", sign_in, "An owner signs in online (two hours before the meeting until it ends)",
-          None, None, 201, VOTERS, (403, 404, 409)),
-    Route("GET", M + "/attendance", get_attendance, "Attendance: persons, units and area signed in, of the roll",
-          None, AttendanceOut, 200, READERS, (404, 409)),
+    Route("POST", M + "/sign-in", sign_in, "An owner, or a proxy an owner appointed, signs in online (two hours "
+          "before the meeting until it ends) for their own units and those they attend for", None, None, 201, VOTERS,
+          (403, 404, 409)),
+    Route("POST", M + "/proxies", appoint_proxy, "Appoint a proxy to attend for a unit one may speak for (委托出席): "
+          "another account of the community, until sign-in closes; one per unit (403 not_owner_of_unit / "
+          "not_representative, 409 proxy_appointed / unit_signed_in / appointment_closed, 422 unit_not_on_roll / "
+          "unknown_proxy / proxy_is_self)", ProxyIn, None, 201, VOTERS, (400, 403, 404, 409, 422)),
+    Route("GET", M + "/attendance", get_attendance, "Attendance: persons, units and area signed in (by owners and "
+          "proxies, each unit once), of the roll; who signed in for whom", None, AttendanceOut, 200, READERS,
+          (404, 409)),
     Route("PUT", M + "/minutes", draft_minutes, "Draft (or redraft) the minutes; 409 once approved or published",
           MinutesIn, MeetingOut, 200, COMMITTEE, (400, 404, 409, 422)),
     Route("POST", M + "/minutes/approve", approve_minutes, "Approve the minutes (another member than the drafter)",
           None, MeetingOut, 200, COMMITTEE, (404, 409)),
     Route("POST", M + "/minutes/publish", publish_minutes, "Publish approved minutes after the meeting: entry 2 of "
-          "the meeting's chain, with the agenda's published log heads", None, MeetingOut, 201, COMMITTEE,
+          "the meeting's chain, with the agenda's published log heads (a vote closing later appends a result entry "
+          "with its final head)", None, MeetingOut, 201, COMMITTEE,
           (404, 409)),
 ]

@@ -7,8 +7,10 @@ is the **notice**, with the agenda (each item's proposal and when its voting ope
 the agenda and materials owners were given cannot be changed unseen. Entry 2 is the **minutes**: the digest of their
 text, who drafted and approved them and when they were published, and for each agenda item the head of its
 proposal's log published at close (length and last hash; null while its vote has not closed), so the minutes are
-bound to the votes they report. A text edited in the database no longer matches its entry; an entry changed no longer
-matches its hash; the chain rebuilt no longer matches the head shown on the published minutes.
+bound to the votes they report. A vote that closes after the minutes were published is bound then: its closing
+appends a **result** entry with the log head it was counted from — one per such vote, so every agenda item ends bound.
+A text edited in the database no longer matches its entry; an entry changed no longer matches its hash; the chain
+rebuilt no longer matches the head shown on the published minutes; a result entry where none is due shows too.
 
 Plain Python, no I/O.
 """
@@ -29,7 +31,7 @@ from community.voting.meetings import AgendaItem, Meeting
 class MeetingEntry:
     sequence: int
     kind: str
-    """``notice`` or ``minutes``"""
+    """``notice``, ``minutes`` or ``result``"""
     record: Mapping[str, Any]
     """The entry's content (without sequence, kind and links)."""
     previous_hash: str
@@ -40,7 +42,21 @@ class MeetingEntry:
 class ChainProblem:
     sequence: int | None
     problem: str
-    """``altered_entry``, ``broken_link``, ``out_of_order``, ``minutes_altered``, ``notice_altered``"""
+    """``altered_entry``, ``broken_link``, ``out_of_order``, ``minutes_altered``, ``unexpected_result``"""
+
+
+@dataclass(frozen=True)
+class BoundHead:
+    """A vote's log head as a meeting's chain binds it: by the minutes entry (the vote had closed when they were
+    published) or by a later ``result`` entry (it closed afterwards)."""
+
+    proposal_id: str
+    length: int
+    head_hash: str
+    sequence: int
+    """The entry that binds it."""
+    kind: str
+    """``minutes`` or ``result``"""
 
 
 def meeting_digest(meeting: Meeting) -> str:
@@ -73,6 +89,37 @@ def minutes_record(text: str, drafted_by: str, approved_by: str, published_at: d
                         for pid, head in sorted(heads.items())}}
 
 
+def result_record(proposal_id: str, head: tuple[int, str], published_at: datetime) -> dict[str, Any]:
+    """A ``result`` entry: the final head of the log of `proposal_id`, an agenda item whose vote closed after the
+    minutes were published (null in their entry), and when its result was published."""
+    return {"proposal_id": proposal_id, "length": head[0], "head_hash": head[1],
+            "result_published_at": _utc(published_at)}
+
+
+def bound_heads(chain: Sequence[MeetingEntry]) -> dict[str, BoundHead | None]:
+    """Each agenda item the minutes entry names, with the log head the chain binds it to (None: its vote has not
+    closed yet); empty before the minutes are published."""
+    heads: dict[str, BoundHead | None] = {}
+    for entry in chain:
+        if entry.kind == "minutes":
+            for proposal_id, head in dict(entry.record.get("results") or {}).items():
+                heads[str(proposal_id)] = None if head is None else BoundHead(
+                    str(proposal_id), int(head["length"]), str(head["head_hash"]), entry.sequence, entry.kind)
+        elif entry.kind == "result":
+            proposal_id = str(entry.record.get("proposal_id"))
+            if proposal_id in heads and heads[proposal_id] is None:
+                heads[proposal_id] = BoundHead(proposal_id, int(entry.record["length"]),
+                                               str(entry.record["head_hash"]), entry.sequence, entry.kind)
+    return heads
+
+
+def awaits_result(chain: Sequence[MeetingEntry], proposal_id: str) -> bool:
+    """Whether the chain's minutes hold null for `proposal_id` and no result entry has bound it yet: its closing
+    appends one."""
+    heads = bound_heads(chain)
+    return proposal_id in heads and heads[proposal_id] is None
+
+
 def append(chain: Sequence[MeetingEntry], kind: str, record: Mapping[str, Any], genesis: str) -> MeetingEntry:
     sequence = len(chain) + 1
     previous = chain[-1].entry_hash if chain else genesis
@@ -85,9 +132,11 @@ def entry_hash(sequence: int, kind: str, record: Mapping[str, Any], previous_has
 
 def verify(chain: Sequence[MeetingEntry], genesis: str, minutes_text: str | None = None) -> list[ChainProblem]:
     """Every problem of the chain from `genesis`, and — given the stored minutes' text — whether it is the text the
-    minutes entry was published with."""
+    minutes entry was published with. A result entry is due only after the minutes, for an item they hold null
+    for, once."""
     problems: list[ChainProblem] = []
     previous = genesis
+    awaiting: set[str] | None = None  # the items the minutes hold null for (None: no minutes yet)
     for position, entry in enumerate(chain, start=1):
         if entry.sequence != position:
             problems.append(ChainProblem(entry.sequence, "out_of_order"))
@@ -99,6 +148,14 @@ def verify(chain: Sequence[MeetingEntry], genesis: str, minutes_text: str | None
         if entry.kind == "minutes" and minutes_text is not None \
                 and entry.record.get("minutes_sha256") != minutes_digest(minutes_text):
             problems.append(ChainProblem(entry.sequence, "minutes_altered"))
+        if entry.kind == "minutes":
+            awaiting = {str(pid) for pid, head in dict(entry.record.get("results") or {}).items() if head is None}
+        elif entry.kind == "result":
+            proposal_id = str(entry.record.get("proposal_id"))
+            if awaiting is None or proposal_id not in awaiting:
+                problems.append(ChainProblem(entry.sequence, "unexpected_result"))
+            else:
+                awaiting.discard(proposal_id)
     return problems
 
 

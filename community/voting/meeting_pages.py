@@ -1,8 +1,10 @@
 """The meetings' pages (``/voting/meetings``): the list, the form that convenes a meeting (checked by the API's own
 model, :class:`meeting_api.MeetingIn`, with the reason next to each field), a meeting's page — its agenda and the
 form that adds an item, its materials and the upload form, the button that publishes the notice (refused with the
-rule quoted when too late), online sign-in for owners and the attendance, the minutes drafted, approved and
-published —, the meeting's public notice and its published minutes (each printable on A4), and a material's download.
+rule quoted when too late), online sign-in for owners and their proxies, the form that appoints a proxy (委托出席,
+checked by the API's model :class:`meeting_api.ProxyIn`, the reason next to the field), the attendance with who
+signed in for whom, the minutes drafted, approved and published, the votes' log heads the meeting's chain binds —,
+the meeting's public notice and its published minutes (each printable on A4), and a material's download.
 
 Scope as every voting page: another community's meeting is "not found", as one that does not exist, and the check
 comes before any form is read. Before its notice a meeting is the committee's, the property managers' and the
@@ -25,7 +27,7 @@ from multidict import MultiDict, MultiDictProxy
 from community.ownership.service import UnknownCommunity
 from community.voting.api_common import MANAGERS, SUPERVISED, VOTERS, communities_in_scope
 from community.voting.materials import MaterialProblem
-from community.voting.meeting_api import MeetingIn, may_see, new_meeting_id
+from community.voting.meeting_api import MeetingIn, ProxyIn, may_see, new_meeting_id, sees_every_sign_in
 from community.voting.meeting_service import MeetingExists, MeetingService, MeetingView, UnknownMeeting
 from community.voting.meetings import Meeting, MeetingForm, MeetingKind, MeetingRefusal, MinutesState
 from community.voting.notice import RULE_ZH, NoticeTooShort
@@ -58,6 +60,15 @@ WORDS: Final = FieldWords(
      "ends_at": "结束时间的格式应为 2026-12-01 11:00（北京时间）"})
 BASE: Final = "/voting/meetings"
 MATERIAL_FIELD: Final = "file"
+PROXY_WORDS: Final = FieldWords({"unit_id": "专有部分", "proxy_id": "受托人账号"},
+                                {"unit_id": "请从列表中选择您的专有部分",
+                                 "proxy_id": "受托人账号由字母、数字和 _ . : - 组成，请填写其登录账号"})
+PROXY_REFUSAL_FIELD: Final = {
+    MeetingRefusal.UNIT_NOT_ON_ROLL: "unit_id", MeetingRefusal.NOT_OWNER_OF_UNIT: "unit_id",
+    MeetingRefusal.NOT_REPRESENTATIVE: "unit_id", MeetingRefusal.PROXY_APPOINTED: "unit_id",
+    MeetingRefusal.UNIT_SIGNED_IN: "unit_id", MeetingRefusal.PROXY_IS_SELF: "proxy_id",
+    MeetingRefusal.UNKNOWN_PROXY: "proxy_id"}
+"""The field a refused appointment's reason is shown next to (others: above the form)."""
 
 
 def add_meeting_pages(pages: ContextApp, meetings: MeetingService) -> None:
@@ -75,6 +86,7 @@ def add_meeting_pages(pages: ContextApp, meetings: MeetingService) -> None:
     pages.add_post(one + "/notice", publish_notice)
     pages.add_get(one + "/notice", meeting_notice)
     pages.add_post(one + "/sign-in", sign_in)
+    pages.add_post(one + "/proxies", appoint_proxy)
     pages.add_post(one + "/minutes", draft_minutes)
     pages.add_post(one + "/minutes/approve", approve_minutes)
     pages.add_post(one + "/minutes/publish", publish_minutes)
@@ -109,6 +121,7 @@ class Problems:
     sign_in: str | None = None
     minutes: str | None = None
     minutes_draft: str = ""
+    proxy: FormState = field(default_factory=FormState)
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -221,6 +234,10 @@ async def _render_meeting(request: web.Request, view: MeetingView, problems: Pro
     signed = {s.person_id for s in view.sign_ins}
     minutes = view.minutes
     is_committee = principal.has_any(COMMITTEE)
+    found = await service.attendance(meeting.meeting_id, now) if not draft else None
+    me, every = principal.subject, sees_every_sign_in(principal)
+    appointable = await service.appointable(view, me, now) \
+        if principal.has_any(VOTERS) and not draft and now < meeting.ends_at else ()
     return await render(request, "voting/meeting.html", {
         "view": view, "meeting": meeting, "phase": PHASE_WORDS[_phase(view, now)], "problems": problems,
         "can_manage": principal.has_any(MANAGERS) and draft, "candidates": candidates,
@@ -228,7 +245,13 @@ async def _render_meeting(request: web.Request, view: MeetingView, problems: Pro
         "can_sign_in": principal.has_any(VOTERS) and not draft and meeting.sign_in_open(now)
         and principal.subject not in signed,
         "signed_in": principal.subject in signed,
-        "attendance": await service.attendance(meeting.meeting_id, now) if not draft else None,
+        "attendance": found, "labels": await service.unit_labels(view, now) if found is not None else {},
+        "present_rows": [p for p in (found.present if found else ()) if every or me == p.person_id
+                         or me in {by for _, by in p.proxy_units}],
+        "proxies": [a for a in view.proxies if every or me in (a.granted_by, a.proxy_id)],
+        "sees_every_sign_in": every, "me": me,
+        "can_appoint": bool(appointable) or problems.proxy.failed,
+        "proxy_units": [(unit.unit_id, unit.label) for unit in appointable], "proxy_form": problems.proxy,
         "minutes": minutes, "is_committee": is_committee,
         "minutes_state": minutes.state.value if minutes else MinutesState.NONE.value,
         "can_draft": is_committee and not draft and (minutes is None or minutes.state is MinutesState.DRAFT),
@@ -352,6 +375,27 @@ async def sign_in(request: web.Request) -> web.StreamResponse:
                                                          request.config_dict[CLOCK]())
     if isinstance(outcome, MeetingRefusal):
         return await _render_meeting(request, view, Problems(sign_in=outcome.message_zh), outcome.status)
+    raise _form_back(view, "attendance")
+
+
+@page(*VOTERS)
+async def appoint_proxy(request: web.Request) -> web.StreamResponse:
+    """委托出席: the form checked by the API's model, then by the rules; each reason next to its field."""
+    view = await _view(request)
+    form = typed(await form_of(request), ("unit_id", "proxy_id"), codes=("unit_id", "proxy_id"))
+    data = checked(ProxyIn, form, PROXY_WORDS)
+    if data is None:
+        return await _render_meeting(request, view, Problems(proxy=form), 400)
+    outcome = await request.app[MEETING_SERVICE].appoint_proxy(view.meeting.meeting_id, data.unit_id, data.proxy_id,
+                                                               request[PRINCIPAL].subject,
+                                                               request.config_dict[CLOCK]())
+    if isinstance(outcome, MeetingRefusal):
+        name = PROXY_REFUSAL_FIELD.get(outcome)
+        if name is None:
+            form.general.append(outcome.message_zh)
+        else:
+            form.refuse(name, outcome.message_zh)
+        return await _render_meeting(request, view, Problems(proxy=form), outcome.status)
     raise _form_back(view, "attendance")
 
 

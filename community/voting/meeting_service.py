@@ -1,7 +1,11 @@
 """Meeting use cases: each in one transaction under the meeting's lock, the rules decided by
 :mod:`community.voting.meetings` and the chain by :mod:`community.voting.meeting_chain`. Proposals (the agenda's
 matters) are read through :class:`VotingService`; who may see a meeting (its community in the caller's scope) is the
-web layer's to check, as for proposals."""
+web layer's to check, as for proposals.
+
+A vote on the agenda of meetings whose minutes were published before it closed is bound to their chains when it
+closes: the service asks :class:`VotingService` to call it in the transaction that publishes a result
+(:meth:`VotingService.after_result`), so the result entry is written with the result, once."""
 
 from __future__ import annotations
 
@@ -10,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from community.ownership.service import CommunityTest, UnknownCommunity, anywhere
 from community.voting import meeting_chain
@@ -23,7 +27,7 @@ from community.voting.materials import (
     new_file_name,
     sha256,
 )
-from community.voting.meeting_chain import ChainProblem, MeetingEntry
+from community.voting.meeting_chain import BoundHead, ChainProblem, MeetingEntry
 from community.voting.meeting_storage import MaterialFiles, MeetingRepository, SignIn, StoredMeeting
 from community.voting.meetings import (
     AgendaItem,
@@ -31,16 +35,27 @@ from community.voting.meetings import (
     Meeting,
     MeetingRefusal,
     Minutes,
+    ProxyAppointment,
+    appointment_refusal,
     attendance,
     item_refusal,
     minutes_refusal,
     next_position,
     notice_problem,
-    signed_units,
+    presences,
+    sign_in_units,
+    speaks_for,
     text_refusal,
 )
 from community.voting.notice import NoticeTooShort
+from community.voting.publication import PublishedResult
 from community.voting.service import UnknownProposal, VotingService
+from community.voting.storage import VotingRepository
+from community.voting.tally import Unit, VoterRoll
+from webkit.identity import Role
+
+ATTENDING_ROLES = (Role.RESIDENT, Role.COMMITTEE)
+"""Who signs in to a meeting (the API's voters): a proxy must hold one of these roles in the community."""
 
 
 class UnknownMeeting(Exception):
@@ -60,6 +75,8 @@ class MeetingView:
     materials: tuple[KeptMaterial, ...]
     sign_ins: tuple[SignIn, ...]
     chain: tuple[MeetingEntry, ...]
+    proxies: tuple[ProxyAppointment, ...] = ()
+    """The proxies appointed to attend (委托出席), in the order they were appointed."""
 
     @property
     def meeting(self) -> Meeting:
@@ -82,6 +99,12 @@ class MeetingView:
         return meeting_chain.head(self.chain, self.genesis)
 
     @property
+    def bound_heads(self) -> dict[str, BoundHead | None]:
+        """Each agenda item's log head as the chain binds it (by the minutes, or by a result entry after them);
+        empty before the minutes are published, None for a vote not closed yet."""
+        return meeting_chain.bound_heads(self.chain)
+
+    @property
     def chain_problems(self) -> list[ChainProblem]:
         minutes = self.minutes
         published_text = minutes.text if minutes is not None and minutes.published_at is not None else None
@@ -95,6 +118,7 @@ class MeetingService:
         self.voting = voting
         self.files = files
         self.max_material_bytes = max_material_bytes
+        voting.after_result(self.bind_result)
 
     @property
     def notice(self) -> timedelta:
@@ -126,8 +150,10 @@ class MeetingService:
             found_materials = await repository.materials(meeting_id)
             found_sign_ins = await repository.sign_ins(meeting_id)
             chain = await repository.chain(meeting_id)
+            appointed = await repository.proxies(meeting_id)
         agenda = [await self._item(position, proposal_id, now) for position, proposal_id in positions]
-        return MeetingView(stored, tuple(agenda), tuple(found_materials), tuple(found_sign_ins), tuple(chain))
+        return MeetingView(stored, tuple(agenda), tuple(found_materials), tuple(found_sign_ins), tuple(chain),
+                           tuple(appointed))
 
     async def _item(self, position: int, proposal_id: str, now: datetime) -> AgendaItem:
         proposal = (await self.voting.state(proposal_id, now)).proposal
@@ -228,18 +254,16 @@ class MeetingService:
         return None
 
     async def sign_in(self, meeting_id: str, person_id: str, now: datetime) -> tuple[str, ...] | MeetingRefusal:
-        """An owner signs in online (from two hours before the meeting until it ends) for the units the community's
-        ownership register lists them as an owner of; the units signed in for."""
+        """An owner — or a proxy an owner appointed — signs in online (from two hours before the meeting until it
+        ends) for the units the community's ownership register lists them as an owner of and those they attend for
+        as a proxy; the units signed in for."""
         view = await self.view(meeting_id, now)
         if view.notice_published_at is None:
             return MeetingRefusal.NOTICE_NOT_PUBLISHED
         if not view.meeting.sign_in_open(now):
             return MeetingRefusal.SIGN_IN_CLOSED
-        try:
-            roll = await self.voting.register_roll(view.meeting.community_id, now)
-        except ValueError:
-            return MeetingRefusal.NOT_AN_OWNER
-        units = signed_units(roll, person_id)
+        roll = await self._roll(view, now)
+        units = sign_in_units(roll, person_id, view.proxies) if roll is not None else ()
         if not units:
             return MeetingRefusal.NOT_AN_OWNER
         try:
@@ -249,15 +273,67 @@ class MeetingService:
             return MeetingRefusal.ALREADY_SIGNED_IN
         return units
 
-    async def attendance(self, meeting_id: str, now: datetime) -> Attendance | None:
-        """Attendance against the register as it stood when the meeting began (as it stands now, before that); None
-        when the register gives no roll."""
-        view = await self.view(meeting_id, now)
+    async def _roll(self, view: MeetingView, at: datetime) -> VoterRoll | None:
         try:
-            roll = await self.voting.register_roll(view.meeting.community_id, min(now, view.meeting.starts_at))
+            return await self.voting.register_roll(view.meeting.community_id, at)
         except ValueError:
             return None
-        return attendance(roll, {sign_in.person_id for sign_in in view.sign_ins})
+
+    async def appoint_proxy(self, meeting_id: str, unit_id: str, proxy_id: str, granted_by: str,
+                            now: datetime) -> ProxyAppointment | MeetingRefusal:
+        """`granted_by`, who may speak for `unit_id`, appoints `proxy_id` — a resident's or committee member's account
+        of the meeting's community — to attend for it (委托出席), from the notice until sign-in closes; one proxy per
+        unit, and none for a unit signed in already (see :func:`meetings.appointment_refusal`)."""
+        view = await self.view(meeting_id, now)
+        roll = await self._roll(view, now)
+        appointment = ProxyAppointment(unit_id, proxy_id, granted_by, now)
+        try:
+            async with self._engine.begin() as connection:
+                repository = MeetingRepository(connection)
+                await repository.lock(meeting_id)
+                stored = await repository.get(meeting_id)
+                if stored is None:
+                    raise UnknownMeeting(meeting_id)
+                appointed = await repository.proxies(meeting_id)
+                signed = [sign_in.person_id for sign_in in await repository.sign_ins(meeting_id)]
+                present = {unit for presence in presences(roll, signed, appointed) for unit in presence.unit_ids} \
+                    if roll is not None else set()
+                refusal = appointment_refusal(
+                    stored.meeting, appointment, notice_published=stored.notice_published_at is not None, roll=roll,
+                    appointed=appointed, present=present, now=now,
+                    proxy_of_community=await repository.may_attend(proxy_id, stored.meeting.community_id,
+                                                                   ATTENDING_ROLES))
+                if refusal is not None:
+                    return refusal
+                await repository.appoint(meeting_id, appointment)
+        except IntegrityError:  # the same unit's proxy appointed at the same instant by another request
+            return MeetingRefusal.PROXY_APPOINTED
+        return appointment
+
+    async def appointable(self, view: MeetingView, person_id: str, now: datetime) -> tuple[Unit, ...]:
+        """The units `person_id` may appoint a proxy for now: those they speak for, without a proxy yet and not
+        signed in for (what the page's form offers)."""
+        roll = await self._roll(view, now)
+        if roll is None:
+            return ()
+        taken = {appointment.unit_id for appointment in view.proxies}
+        taken |= {unit for presence in presences(roll, [s.person_id for s in view.sign_ins], view.proxies)
+                  for unit in presence.unit_ids}
+        return tuple(unit for unit in speaks_for(roll, person_id) if unit.unit_id not in taken)
+
+    async def unit_labels(self, view: MeetingView, now: datetime) -> dict[str, str]:
+        """Each unit's label on the roll the attendance is counted against (for lists of who signed in)."""
+        roll = await self._roll(view, min(now, view.meeting.starts_at))
+        return {} if roll is None else {unit.unit_id: unit.label for unit in roll.units}
+
+    async def attendance(self, meeting_id: str, now: datetime) -> Attendance | None:
+        """Attendance against the register as it stood when the meeting began (as it stands now, before that), by
+        owners and proxies, each unit once; None when the register gives no roll."""
+        view = await self.view(meeting_id, now)
+        roll = await self._roll(view, min(now, view.meeting.starts_at))
+        if roll is None:
+            return None
+        return attendance(roll, [sign_in.person_id for sign_in in view.sign_ins], view.proxies)
 
     async def draft_minutes(self, meeting_id: str, text: str, by: str, now: datetime) -> MeetingRefusal | None:
         """Write (or rewrite) the minutes' draft; refused once approved, and for ever once published."""
@@ -275,11 +351,6 @@ class MeetingService:
     async def _minutes_step(self, meeting_id: str, step: str, by: str, now: datetime,
                             text: str | None = None) -> MeetingRefusal | None:
         view = await self.view(meeting_id, now)
-        heads: dict[str, tuple[int, str] | None] = {}
-        for item in view.agenda:
-            published = await self.voting.published(item.proposal_id)
-            heads[item.proposal_id] = None if published is None else (published.head.length,
-                                                                      published.head.head_hash)
         async with self._engine.begin() as connection:
             repository = MeetingRepository(connection)
             await repository.lock(meeting_id)
@@ -300,6 +371,14 @@ class MeetingService:
             else:
                 minutes = stored.minutes
                 assert minutes is not None and minutes.approved_by is not None  # minutes_refusal checked both
+                # read under the meeting's lock, which a closing vote takes too (bind_result): a result published
+                # meanwhile is either read here or binds the published minutes itself — never neither
+                votes = VotingRepository(connection)
+                heads: dict[str, tuple[int, str] | None] = {}
+                for item in view.agenda:
+                    published = await votes.published(item.proposal_id)
+                    heads[item.proposal_id] = None if published is None else (published.head.length,
+                                                                              published.head.head_hash)
                 record = meeting_chain.minutes_record(minutes.text, minutes.drafted_by, minutes.approved_by, now,
                                                       heads)
                 chain = await repository.chain(meeting_id)
@@ -307,3 +386,20 @@ class MeetingService:
                                                                          meeting_chain.meeting_digest(stored.meeting)))
                 await repository.set_minutes(meeting_id, published_at=now)
         return None
+
+    async def bind_result(self, connection: AsyncConnection, published: PublishedResult) -> None:
+        """In the transaction publishing `published`: append a result entry binding its final log head to the chain
+        of each meeting whose agenda holds the vote and whose published minutes hold null for it. Once per vote and
+        meeting: a result is published once, and a chain that binds the vote already is left as it is."""
+        repository = MeetingRepository(connection)
+        for meeting_id in sorted(await repository.meetings_of(published.proposal_id)):
+            await repository.lock(meeting_id)
+            stored = await repository.get(meeting_id)
+            chain = await repository.chain(meeting_id)
+            if stored is None or not meeting_chain.awaits_result(chain, published.proposal_id):
+                continue
+            record = meeting_chain.result_record(published.proposal_id,
+                                                 (published.head.length, published.head.head_hash),
+                                                 published.closed_at)
+            await repository.append(meeting_id, meeting_chain.append(chain, "result", record,
+                                                                     meeting_chain.meeting_digest(stored.meeting)))

@@ -1,4 +1,5 @@
-"""Storage of meetings (SQLAlchemy Core, async; tables of migration 0011 in the voting context's metadata) and of
+"""Storage of meetings (SQLAlchemy Core, async; tables of migrations 0011 and 0013 — the proxies appointed to attend —
+in the voting context's metadata) and of
 their materials' files under the data directory (``<root>/<meeting_id>/<random>.<ext>``, folders 0700 and files 0600,
 as the market keeps its scans: written whole and flushed before the database refers to them)."""
 
@@ -29,12 +30,14 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from accounts.storage import AccountRepository
 from community.voting.materials import MATERIAL_NAME, KeptMaterial
 from community.voting.meeting_chain import MeetingEntry
-from community.voting.meetings import Meeting, MeetingForm, MeetingKind, Minutes
+from community.voting.meetings import Meeting, MeetingForm, MeetingKind, Minutes, ProxyAppointment
 from community.voting.storage import metadata
 from config.private_files import PRIVATE_FILE_MODE, private_directory
 from relational.database import UtcDateTime
+from webkit.identity import Role
 
 _NO_FOLLOW: Final = getattr(os, "O_NOFOLLOW", 0)
 
@@ -87,6 +90,15 @@ signins = Table(
     Column("person_id", String(64), primary_key=True),
     Column("signed_at", UtcDateTime(), nullable=False),
     Column("unit_ids", JSON(), nullable=False),
+)
+
+proxies = Table(
+    "voting_meeting_proxies", metadata,
+    Column("meeting_id", String(64), ForeignKey("voting_meetings.meeting_id"), primary_key=True),
+    Column("unit_id", String(64), primary_key=True),  # one proxy per unit and meeting: a unit is never counted twice
+    Column("proxy_id", String(64), nullable=False),
+    Column("granted_by", String(64), nullable=False),
+    Column("granted_at", UtcDateTime(), nullable=False),
 )
 
 meeting_log = Table(
@@ -176,6 +188,28 @@ class MeetingRepository:
     async def sign_in(self, meeting_id: str, person_id: str, now: datetime, unit_ids: tuple[str, ...]) -> None:
         await self._c.execute(insert(signins).values(meeting_id=meeting_id, person_id=person_id, signed_at=now,
                                                      unit_ids=list(unit_ids)))
+
+    async def proxies(self, meeting_id: str) -> list[ProxyAppointment]:
+        rows = await self._c.execute(select(proxies).where(proxies.c.meeting_id == meeting_id)
+                                     .order_by(proxies.c.granted_at, proxies.c.unit_id))
+        return [ProxyAppointment(r.unit_id, r.proxy_id, r.granted_by, r.granted_at) for r in rows]
+
+    async def appoint(self, meeting_id: str, appointment: ProxyAppointment) -> None:
+        """IntegrityError when the unit has a proxy for the meeting already."""
+        await self._c.execute(insert(proxies).values(
+            meeting_id=meeting_id, unit_id=appointment.unit_id, proxy_id=appointment.proxy_id,
+            granted_by=appointment.granted_by, granted_at=appointment.granted_at))
+
+    async def may_attend(self, account_id: str, community_id: str, roles: Collection[Role]) -> bool:
+        """Whether `account_id` is an enabled person's account (not an integration's) assigned `community_id` with
+        one of `roles` — someone of the community who can sign in to its meetings."""
+        accounts = AccountRepository(self._c)
+        account = await accounts.get(account_id)
+        if account is None or not account.enabled or not account.roles & set(roles):
+            return False
+        if await accounts.is_integration(account_id):
+            return False
+        return (await accounts.account_scope(account_id)).has_community(community_id)
 
     async def set_minutes(self, meeting_id: str, **values: Any) -> None:
         await self._c.execute(update(meetings).where(meetings.c.meeting_id == meeting_id)

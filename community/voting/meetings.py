@@ -8,7 +8,8 @@ agenda: each item an Art. 278 matter backed by a proposal of the same community,
 Its life: drafted (agenda and materials may change) → the **notice** published, which freezes agenda and materials
 and must come at least the notice period before the meeting is held and before any item's voting opens (Art. 14 ¶1,
 see :mod:`community.voting.notice`) → the meeting, with **online sign-in** (签到) by owners from two hours before it
-until it ends, attendance counted in units, area and heads as Art. 278 counts them → **minutes** drafted by a committee
+until it ends — an owner who cannot come may appoint a **proxy** (委托出席) to sign in for the units they may speak
+for —, attendance counted in units, area and heads as Art. 278 counts them → **minutes** drafted by a committee
 member, approved by another, and published once the meeting has ended; published minutes are never edited.
 
 The notice and the published minutes are entries of the meeting's own hash chain (:mod:`community.voting.
@@ -25,7 +26,7 @@ from enum import Enum, StrEnum
 from typing import Final
 
 from community.voting.notice import NoticePeriod, NoticeTooShort, notice_refusal
-from community.voting.tally import VoterRoll
+from community.voting.tally import BallotRefusal, Unit, VoterRoll, speaker_refusal
 
 SIGN_IN_EARLY: Final = timedelta(hours=2)
 """Owners sign in from this long before the meeting begins (people arrive early) until it ends."""
@@ -82,6 +83,14 @@ class MeetingRefusal(Enum):
     MINUTES_NOT_APPROVED = "minutes_not_approved"
     SAME_MEMBER = "same_member"
     MEETING_NOT_ENDED = "meeting_not_ended"
+    UNIT_NOT_ON_ROLL = "unit_not_on_roll"
+    NOT_OWNER_OF_UNIT = "not_owner_of_unit"
+    NOT_REPRESENTATIVE = "not_representative"
+    PROXY_IS_SELF = "proxy_is_self"
+    UNKNOWN_PROXY = "unknown_proxy"
+    PROXY_APPOINTED = "proxy_appointed"
+    UNIT_SIGNED_IN = "unit_signed_in"
+    APPOINTMENT_CLOSED = "appointment_closed"
 
     @property
     def message_zh(self) -> str:
@@ -93,12 +102,16 @@ class MeetingRefusal(Enum):
 
     @property
     def status(self) -> int:
-        return 422 if self in _UNPROCESSABLE else 403 if self is MeetingRefusal.NOT_AN_OWNER else 409
+        return 422 if self in _UNPROCESSABLE else 403 if self in _FORBIDDEN else 409
 
 
 _UNPROCESSABLE: Final = frozenset({MeetingRefusal.NO_MATTER, MeetingRefusal.UNKNOWN_PROPOSAL,
                                    MeetingRefusal.TOO_MANY_ITEMS, MeetingRefusal.AGENDA_EMPTY,
-                                   MeetingRefusal.MINUTES_EMPTY, MeetingRefusal.MINUTES_TOO_LONG})
+                                   MeetingRefusal.MINUTES_EMPTY, MeetingRefusal.MINUTES_TOO_LONG,
+                                   MeetingRefusal.UNIT_NOT_ON_ROLL, MeetingRefusal.PROXY_IS_SELF,
+                                   MeetingRefusal.UNKNOWN_PROXY})
+_FORBIDDEN: Final = frozenset({MeetingRefusal.NOT_AN_OWNER, MeetingRefusal.NOT_OWNER_OF_UNIT,
+                               MeetingRefusal.NOT_REPRESENTATIVE})
 _MESSAGES: Final = {
     MeetingRefusal.NO_MATTER: ("议程事项须对应一项表决（共同决定事项），请选择表决",
                                "an agenda item is a matter backed by a proposal: name the proposal"),
@@ -112,7 +125,8 @@ _MESSAGES: Final = {
     MeetingRefusal.NOTICE_NOT_PUBLISHED: ("会议通知尚未发布", "the meeting's notice is not published yet"),
     MeetingRefusal.SIGN_IN_CLOSED: ("现在不在签到时间内（会议开始前两小时至会议结束）",
                                     "sign-in is open from two hours before the meeting until it ends"),
-    MeetingRefusal.NOT_AN_OWNER: ("只有本小区产权登记中的业主可以签到", "only owners of the community sign in"),
+    MeetingRefusal.NOT_AN_OWNER: ("只有本小区产权登记中的业主或业主委托出席的代理人可以签到",
+                                  "only owners of the community, or the proxies they appointed, sign in"),
     MeetingRefusal.ALREADY_SIGNED_IN: ("您已签到", "signed in already"),
     MeetingRefusal.NO_MINUTES: ("还没有会议纪要草稿", "no minutes drafted yet"),
     MeetingRefusal.MINUTES_EMPTY: ("请填写会议纪要", "the minutes are empty"),
@@ -123,6 +137,18 @@ _MESSAGES: Final = {
     MeetingRefusal.MINUTES_NOT_APPROVED: ("会议纪要须经审核通过后才能公布", "minutes are published once approved"),
     MeetingRefusal.SAME_MEMBER: ("会议纪要须由起草人以外的委员审核", "another member than the drafter approves"),
     MeetingRefusal.MEETING_NOT_ENDED: ("会议结束后才能公布会议纪要", "minutes are published after the meeting"),
+    MeetingRefusal.UNIT_NOT_ON_ROLL: ("该专有部分不在本小区的业主名册中", "the unit is not on the community's roll"),
+    MeetingRefusal.NOT_OWNER_OF_UNIT: ("您不是该专有部分的业主，不能委托他人出席",
+                                       "only an owner of the unit appoints a proxy for it"),
+    MeetingRefusal.NOT_REPRESENTATIVE: ("该专有部分为共有，共有人已指定代表人：只有代表人可以委托他人出席",
+                                        "the co-owners designated a representative: only they appoint a proxy"),
+    MeetingRefusal.PROXY_IS_SELF: ("不能委托自己出席", "one does not appoint oneself as proxy"),
+    MeetingRefusal.UNKNOWN_PROXY: ("本小区没有这个住户账号：受托人须是本小区的住户或业主委员会委员",
+                                   "no resident's account of this community has that id"),
+    MeetingRefusal.PROXY_APPOINTED: ("该专有部分已委托他人出席本次会议", "a proxy is appointed for the unit already"),
+    MeetingRefusal.UNIT_SIGNED_IN: ("该专有部分已有人签到，无需再委托出席", "the unit is signed in already"),
+    MeetingRefusal.APPOINTMENT_CLOSED: ("会议已结束，签到已截止，不能再委托出席",
+                                        "sign-in has closed with the meeting's end: no more proxies"),
 }
 
 
@@ -228,8 +254,35 @@ def text_refusal(text: str) -> MeetingRefusal | None:
 
 
 @dataclass(frozen=True)
+class ProxyAppointment:
+    """委托出席: `granted_by`, who may speak for `unit_id` (an owner; of a co-owned unit with a designated
+    representative, the representative), lets `proxy_id` — another account of the community — attend one meeting
+    for it and sign in for it."""
+
+    unit_id: str
+    proxy_id: str
+    granted_by: str
+    granted_at: datetime
+
+
+@dataclass(frozen=True)
+class Presence:
+    """One sign-in and the units counted through it: the signer's own, and those they attend for as a proxy (unit
+    id, the owner who appointed them). A unit an earlier sign-in brought in already is not counted again."""
+
+    person_id: str
+    own_units: tuple[str, ...]
+    proxy_units: tuple[tuple[str, str], ...]
+
+    @property
+    def unit_ids(self) -> tuple[str, ...]:
+        return self.own_units + tuple(unit_id for unit_id, _ in self.proxy_units)
+
+
+@dataclass(frozen=True)
 class Attendance:
-    """Who signed in, against the roll: units, exclusive area and owner persons (as Art. 278 counts them)."""
+    """Who signed in, against the roll: units, exclusive area and owner persons (as Art. 278 counts them), and
+    each sign-in with the units counted through it."""
 
     persons: int
     units: int
@@ -237,21 +290,104 @@ class Attendance:
     total_persons: int
     total_units: int
     total_area: Decimal
+    proxy_units: int = 0
+    """Of `units`, those a proxy signed in for."""
+    present: tuple[Presence, ...] = ()
 
 
 def signed_units(roll: VoterRoll, person_id: str) -> tuple[str, ...]:
-    """The units a person signs in for: those the register lists them as an owner of."""
+    """The units a person signs in for as an owner: those the register lists them as an owner of."""
     return tuple(unit.unit_id for unit in roll.units if person_id in unit.owner_ids)
 
 
-def attendance(roll: VoterRoll, signed_in: Collection[str]) -> Attendance:
-    """Units with an owner signed in, their area, and the owner persons they belong to (several units of one owner:
-    one person; a co-owned unit: one person whichever co-owner came)."""
-    units = [unit for unit in roll.units if unit.owner_ids & set(signed_in)]
+def speaks_for(roll: VoterRoll, person_id: str) -> tuple[Unit, ...]:
+    """The units a person may appoint a proxy for: those they may speak for (:func:`tally.speaker_refusal`, the
+    rule ballots and vote delegations keep)."""
+    return tuple(unit for unit in roll.units if speaker_refusal(unit, person_id) is None)
+
+
+def proxy_units(roll: VoterRoll, person_id: str, appointments: Iterable[ProxyAppointment]) -> tuple[str, ...]:
+    """The units a person signs in for as a proxy: those appointed to them by someone who (still) speaks for them."""
+    found: list[str] = []
+    for appointment in appointments:
+        unit = roll.unit(appointment.unit_id)
+        if appointment.proxy_id == person_id and unit is not None and appointment.unit_id not in found \
+                and speaker_refusal(unit, appointment.granted_by) is None:
+            found.append(appointment.unit_id)
+    return tuple(found)
+
+
+def sign_in_units(roll: VoterRoll, person_id: str, appointments: Iterable[ProxyAppointment]) -> tuple[str, ...]:
+    """The units a person signs in for: their own, then those they attend for as a proxy."""
+    own = signed_units(roll, person_id)
+    return own + tuple(unit_id for unit_id in proxy_units(roll, person_id, appointments) if unit_id not in own)
+
+
+def presences(roll: VoterRoll, signed_in: Iterable[str],
+              appointments: Iterable[ProxyAppointment] = ()) -> tuple[Presence, ...]:
+    """Each sign-in (in the order they came) with the units counted through it: a unit is counted once, through the
+    first sign-in that brings it — its owner's, a co-owner's or its proxy's, never twice."""
+    appointed = tuple(appointments)
+    counted: set[str] = set()
+    found: list[Presence] = []
+    for person_id in dict.fromkeys(signed_in):
+        own = tuple(unit_id for unit_id in signed_units(roll, person_id) if unit_id not in counted)
+        counted.update(own)
+        by_proxy: list[tuple[str, str]] = []
+        for unit_id in proxy_units(roll, person_id, appointed):
+            if unit_id not in counted:
+                counted.add(unit_id)
+                by_proxy.append((unit_id, next(a.granted_by for a in appointed
+                                               if a.unit_id == unit_id and a.proxy_id == person_id)))
+        found.append(Presence(person_id, own, tuple(by_proxy)))
+    return tuple(found)
+
+
+def attendance(roll: VoterRoll, signed_in: Iterable[str],
+               appointments: Iterable[ProxyAppointment] = ()) -> Attendance:
+    """Units signed in for — by an owner or by a proxy, each once —, their area, and the owner persons they belong
+    to: several units of one owner, one person; a co-owned unit, one person whoever came. A proxy counts as the
+    owner they attend for, never as a person of their own: someone attending for two owners brings two persons,
+    and an owner who is also a proxy brings themselves through their own units."""
+    present = presences(roll, signed_in, appointments)
+    unit_ids = {unit_id for presence in present for unit_id in presence.unit_ids}
+    units = [unit for unit in roll.units if unit.unit_id in unit_ids]
     with localcontext(Context(prec=100, traps=[Inexact, Rounded])):
         area = sum((unit.area for unit in units), Decimal(0))
     persons = {roll.person_of(unit.unit_id) for unit in units}
-    return Attendance(len(persons), len(units), area, roll.total_headcount, len(roll.units), roll.total_area)
+    return Attendance(len(persons), len(units), area, roll.total_headcount, len(roll.units), roll.total_area,
+                      sum(len(presence.proxy_units) for presence in present), present)
+
+
+def appointment_refusal(meeting: Meeting, appointment: ProxyAppointment, *, notice_published: bool,
+                        roll: VoterRoll | None, appointed: Collection[ProxyAppointment], present: Collection[str],
+                        proxy_of_community: bool, now: datetime) -> MeetingRefusal | None:
+    """Why `appointment` (arriving at `now`) is refused: before the notice; once sign-in has closed (the meeting
+    ended: a proxy appointed afterwards could never sign in); a unit not on the roll (``roll`` None: the register
+    gives none); by someone who may not speak for the unit (the rule of :func:`tally.speaker_refusal`); oneself or
+    an account that is not a person of the meeting's community (`proxy_of_community`; none such answers alike);
+    a unit with a proxy already (one proxy per unit and meeting: never two counted), or `present` already."""
+    if not notice_published:
+        return MeetingRefusal.NOTICE_NOT_PUBLISHED
+    if now >= meeting.ends_at:
+        return MeetingRefusal.APPOINTMENT_CLOSED
+    unit = roll.unit(appointment.unit_id) if roll is not None else None
+    if unit is None:
+        return MeetingRefusal.UNIT_NOT_ON_ROLL
+    speaker = speaker_refusal(unit, appointment.granted_by)
+    if speaker is BallotRefusal.NOT_AN_OWNER:
+        return MeetingRefusal.NOT_OWNER_OF_UNIT
+    if speaker is not None:
+        return MeetingRefusal.NOT_REPRESENTATIVE
+    if appointment.proxy_id == appointment.granted_by:
+        return MeetingRefusal.PROXY_IS_SELF
+    if not proxy_of_community:
+        return MeetingRefusal.UNKNOWN_PROXY
+    if any(other.unit_id == appointment.unit_id for other in appointed):
+        return MeetingRefusal.PROXY_APPOINTED
+    if appointment.unit_id in present:
+        return MeetingRefusal.UNIT_SIGNED_IN
+    return None
 
 
 def next_position(positions: Iterable[int]) -> int:

@@ -19,7 +19,7 @@ and act on it — is the web layer's to check (``web.py``, ``pages.py``); the us
 from __future__ import annotations
 
 import logging
-from collections.abc import Collection
+from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cached_property
@@ -83,6 +83,9 @@ from community.voting.vote_notice_check import VoteNotices
 from notifications.outbox import Outbox
 
 log = logging.getLogger(__name__)
+
+ResultHook = Callable[[AsyncConnection, PublishedResult], Awaitable[None]]
+"""Work done in the transaction that publishes a result (:meth:`VotingService.after_result`)."""
 
 CAST_ATTEMPTS = 5  # concurrent ballots race for the next log sequence number; the loser re-reads
 FREEZES_PER_TICK = 50
@@ -223,6 +226,12 @@ class VotingService:
         self.notice = notice
         self.notices = VoteNotices(outbox)
         """The owners' vote and meeting notices (the meetings record theirs through it)."""
+        self._result_hooks: list[ResultHook] = []
+
+    def after_result(self, hook: ResultHook) -> None:
+        """Have `hook` run in the transaction that publishes a result, after it is written: once per result, as a
+        result is published once (the meetings bind it to minutes published before the vote closed)."""
+        self._result_hooks.append(hook)
 
     async def _check_notice(self, connection: AsyncConnection, proposal: Proposal, published_at: datetime,
                             community_id: str | None) -> None:
@@ -670,6 +679,8 @@ class VotingService:
             published = PublishedResult(proposal_id, now, record.head, document, by)
             await repository.publish(published)
             await self.notices.published(connection, record.proposal, now)
+            for hook in self._result_hooks:
+                await hook(connection, published)
             return published
 
     async def published(self, proposal_id: str) -> PublishedResult | None:

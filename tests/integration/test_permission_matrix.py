@@ -392,6 +392,7 @@ def _body(path: str, ids: dict[str, str]) -> Any:
         "/api/voting/meetings/{meeting_id}/items": {"proposal_id": ids["proposal_id"]},
         "/api/voting/meetings/{meeting_id}/materials": SCAN,
         "/api/voting/meetings/{meeting_id}/minutes": {"text": "矩阵测试"},
+        "/api/voting/meetings/{meeting_id}/proxies": {"unit_id": ids["unit_id"], "proxy_id": ids["resident_id"]},
         # the installation's minimum (15 days): the proposal body above (20 days ahead) stays lawful afterwards
         "/api/voting/communities/{community_id}/notice": {"notice_days": 15},
         v + "/comments/{comment_id}/hide": reason,

@@ -3,7 +3,9 @@ by the API's model, reasons next to the fields), adds an agenda item (none: refu
 material (no document: refused, nothing kept), publishes the notice (too late: the rule quoted); an owner signs in and
 sees the attendance; the committee drafts, another member approves, the minutes are published and editing them after
 is refused; the public notice and minutes print on A4; the supervisor reads and writes nothing; another community's
-manager finds no such meeting."""
+manager finds no such meeting. An owner appoints a proxy (委托出席) with the form (the reason next to the field when
+refused), the proxy signs in, the committee's list says who signed in for whom; a vote closing after the minutes shows
+its head bound to the chain on the meeting page and the minutes."""
 
 from __future__ import annotations
 
@@ -29,8 +31,8 @@ from community.voting.meeting_storage import MaterialFiles
 from community.voting.pages import mount_voting_pages
 from community.voting.service import VotingService
 from tests.integration.helpers import HTML, PageSession
-from tests.integration.test_voting_meetings import ENDS, NOTICE_DAY, PDF, STARTS
-from tests.integration.test_voting_register import REGISTER, T0, proposal, seed_units
+from tests.integration.test_voting_meetings import ENDS, NOTICE_DAY, PDF, STARTS, assembly
+from tests.integration.test_voting_register import CLOSES, REGISTER, T0, proposal, seed_units
 from tests.integration.test_voting_scope import C2_REGISTER, Clock
 from webkit.identity import Role, Scope, TokenAuthority
 
@@ -42,6 +44,7 @@ PEOPLE: dict[str, tuple[tuple[Role, ...], str]] = {
     "wei": ((Role.RESIDENT, Role.COMMITTEE), "c1"), "zhou": ((Role.RESIDENT, Role.COMMITTEE), "c1"),
     "pm-1": ((Role.PROPERTY_MANAGER,), "c1"), "wang": ((Role.RESIDENT,), "c1"),
     "street": ((Role.SUPERVISOR,), "c1"), "pm-2": ((Role.PROPERTY_MANAGER,), "c2"),
+    "li": ((Role.RESIDENT,), "c1"), "liu": ((Role.RESIDENT,), "c1"), "chen": ((Role.RESIDENT,), "c2"),
 }
 NEW = {"community_id": "c1", "title": "2026 年第一次业主大会会议", "kind": "owners_assembly", "form": "mixed",
        "starts_at": "2026-12-01T07:00", "ends_at": "2026-12-01T09:00", "place": "小区会所"}
@@ -165,3 +168,59 @@ async def test_the_supervisor_reads_and_another_community_finds_nothing(site: Si
     response = await site.post(location + "/items", {"proposal_id": "p-lifts"}, token)
     assert response.status == 404
     assert not (await site.meetings.view(location.rsplit("/", 1)[1], T0)).agenda
+
+
+async def test_an_owner_appoints_a_proxy_who_signs_in_and_the_vote_is_bound_after_it_closes(site: Site) -> None:
+    meetings = site.meetings
+    await meetings.create(assembly(), "pm-1", T0)
+    await meetings.add_item("m-1", "p-lifts", T0)
+    assert await meetings.publish_notice("m-1", NOTICE_DAY) is None
+    location = "/voting/meetings/m-1"
+    site.clock.now = NOTICE_DAY
+    token = await site.sign_in("li")
+    page = await site.page(location)
+    assert 'id="proxy-form"' in page and 'value="b1-201"' in page
+    page = await posted(site, location + "/proxies", {"unit_id": "b1-201", "proxy_id": ""}, token, 400)
+    assert problem(page, "proxy-proxy_id") == "请填写受托人账号"
+    page = await posted(site, location + "/proxies", {"unit_id": "b1-201", "proxy_id": "chen"}, token, 422)
+    assert problem(page, "proxy-proxy_id") == "本小区没有这个住户账号：受托人须是本小区的住户或业主委员会委员"
+    assert 'value="chen"' in page, "the form keeps what was typed"
+    page = await posted(site, location + "/proxies", {"unit_id": "b1-101", "proxy_id": "liu"}, token, 403)
+    assert problem(page, "proxy-unit_id") == "您不是该专有部分的业主，不能委托他人出席"
+    assert await posted(site, location + "/proxies", {"unit_id": "b1-201", "proxy_id": "liu"}, token) == (
+        location + "#attendance")
+    page = await site.page(location)
+    assert "您已委托 liu 代您出席" in page and 'id="proxy-form"' not in page, "nothing left to appoint for"
+
+    site.clock.now = STARTS
+    token = await site.sign_in("liu")
+    assert "li 委托您代为出席" in await site.page(location)
+    await posted(site, location + "/sign-in", {}, token)
+    token = await site.sign_in("pm-1")
+    page = await site.page(location)
+    assert "已签到业主 1 / 4 人，专有部分 1 / 5 户，面积 120.50 / 450.00 m²（其中受托出席 1 户）" in page
+    row = page[page.index('id="present-liu"'):]
+    assert "受 li 委托" in row[:row.index("</tr>")]
+    await site.sign_in("wang")
+    page = await site.page(location)
+    assert 'id="attendance-list"' not in page and "li 委托" not in page, "not wang's to see"
+    token = await site.sign_in("street")
+    assert (await site.post(location + "/proxies", {"unit_id": "b1-201", "proxy_id": "liu"}, token)).status == 403
+
+    await meetings.draft_minutes("m-1", "一、审议电梯更换方案。", "wei", ENDS)
+    await meetings.approve_minutes("m-1", "zhou", ENDS)
+    await meetings.publish_minutes("m-1", "zhou", ENDS)
+    site.clock.now = ENDS
+    await site.sign_in("wang")
+    assert "表决尚未结束，结束时其投票记录末端写入会议记录链" in await site.page(location + "/minutes")
+    await meetings.voting.tick(CLOSES)
+    published = await meetings.voting.published("p-lifts")
+    assert published is not None
+    site.clock.now = CLOSES
+    await site.sign_in("wang")  # a week later: a new session
+    minutes = await site.page(location + "/minutes?print=1")
+    assert "表决结束时补记，记录链第 3 条" in minutes and published.head.head_hash in minutes
+    assert "其中受托出席 1 户" in minutes
+    page = await site.page(location)
+    assert "表决结束时补记" in page and (await meetings.view("m-1", CLOSES)).head[1] in page
+    assert 'id="chain-broken"' not in page

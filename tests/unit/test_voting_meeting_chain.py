@@ -1,6 +1,7 @@
 """A meeting's hash chain (community/voting/meeting_chain.py): it begins at the meeting's digest, the notice and the
-minutes are appended each naming the previous hash, and verification finds an altered entry, a broken link, entries
-out of order and a minutes text that is not the one published."""
+minutes are appended each naming the previous hash — and a result entry for a vote closing after the minutes —, and
+verification finds an altered entry, a broken link, entries out of order, a minutes text that is not the one
+published and a result entry where none is due."""
 
 from __future__ import annotations
 
@@ -104,3 +105,57 @@ def test_the_minutes_entry_binds_the_text_the_people_and_each_items_published_he
     assert (record["drafted_by"], record["approved_by"]) == ("wei", "zhou")
     assert record["results"] == {"p-a": None, "p-b": {"length": 12, "head_hash": "cd" * 32}}
     assert list(record["results"]) == ["p-a", "p-b"]
+
+
+# --- a vote closing after the minutes: its result entry ---------------------------------------------------------
+
+CLOSED = STARTS + timedelta(days=8)
+FINAL = (42, "ef" * 32)
+
+
+def with_result(proposal_id: str = "p-lifts", head: tuple[int, str] = FINAL) -> tuple[MeetingEntry, ...]:
+    entries = chain()
+    return (*entries, meeting_chain.append(entries, "result", meeting_chain.result_record(proposal_id, head, CLOSED),
+                                           GENESIS))
+
+
+def test_a_vote_closing_after_the_minutes_is_bound_by_a_result_entry_with_its_final_head() -> None:
+    entries = with_result()
+    result = entries[-1]
+
+    assert (result.sequence, result.kind, result.previous_hash) == (3, "result", entries[1].entry_hash)
+    assert result.record == {"proposal_id": "p-lifts", "length": 42, "head_hash": "ef" * 32,
+                             "result_published_at": CLOSED.isoformat(timespec="microseconds")}
+    assert meeting_chain.verify(entries, GENESIS, TEXT) == []
+    assert meeting_chain.head(entries, GENESIS) == (3, result.entry_hash)
+    bound = meeting_chain.bound_heads(entries)["p-lifts"]
+    assert bound is not None and (bound.length, bound.head_hash, bound.sequence, bound.kind) == (42, "ef" * 32, 3,
+                                                                                                 "result")
+
+
+def test_only_an_item_the_minutes_hold_null_for_awaits_its_result_once() -> None:
+    notice, minutes = chain()
+
+    assert not meeting_chain.awaits_result((notice,), "p-lifts"), "no minutes yet: the minutes bind it themselves"
+    assert meeting_chain.awaits_result((notice, minutes), "p-lifts")
+    assert not meeting_chain.awaits_result(with_result(), "p-lifts"), "bound already: not again"
+    assert not meeting_chain.awaits_result((notice, minutes), "p-other"), "not on the agenda"
+    closed_before = meeting_chain.append((notice,), "minutes", meeting_chain.minutes_record(
+        TEXT, "wei", "zhou", STARTS + timedelta(hours=2), {"p-lifts": (7, "ab" * 32)}), GENESIS)
+    assert not meeting_chain.awaits_result((notice, closed_before), "p-lifts"), "the minutes bound it"
+    bound = meeting_chain.bound_heads((notice, closed_before))["p-lifts"]
+    assert bound is not None and (bound.length, bound.sequence, bound.kind) == (7, 2, "minutes")
+    assert meeting_chain.bound_heads((notice,)) == {}
+
+
+def test_a_result_entry_where_none_is_due_shows() -> None:
+    notice = chain()[0]
+    early = meeting_chain.append((notice,), "result", meeting_chain.result_record("p-lifts", FINAL, CLOSED), GENESIS)
+    twice = with_result()
+    again = meeting_chain.append(twice, "result", meeting_chain.result_record("p-lifts", (43, "00" * 32), CLOSED),
+                                 GENESIS)
+
+    assert meeting_chain.verify((notice, early), GENESIS) == [ChainProblem(2, "unexpected_result")]
+    assert meeting_chain.verify((*twice, again), GENESIS) == [ChainProblem(4, "unexpected_result")]
+    assert meeting_chain.verify(with_result("p-other"), GENESIS) == [ChainProblem(3, "unexpected_result")]
+    assert meeting_chain.bound_heads((*twice, again))["p-lifts"].length == 42  # type: ignore[union-attr]

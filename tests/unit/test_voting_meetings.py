@@ -1,7 +1,9 @@
 """The meeting rules as plain values (community/voting/meetings.py): an agenda item needs a matter of the meeting's
 community, once, before the notice; the notice comes the notice period before the meeting (an owners' assembly) and
 before every item's voting; minutes are drafted, approved by another member, published after the meeting and never
-edited after approval or publication; sign-in opens two hours early; attendance counts units, area and persons."""
+edited after approval or publication; sign-in opens two hours early; attendance counts units, area and persons; a
+proxy (委托出席) is appointed by who speaks for a unit, once, until sign-in closes, and counts as the owner who
+appointed them, each unit once."""
 
 from __future__ import annotations
 
@@ -21,12 +23,18 @@ from community.voting.meetings import (
     MeetingRefusal,
     Minutes,
     MinutesState,
+    Presence,
+    ProxyAppointment,
+    appointment_refusal,
     attendance,
     item_refusal,
     minutes_refusal,
     next_position,
     notice_problem,
+    presences,
+    sign_in_units,
     signed_units,
+    speaks_for,
     text_refusal,
 )
 from community.voting.notice import NoticeTooShort
@@ -236,3 +244,132 @@ def test_attendance_counts_units_area_and_persons_as_article_278_does(
     ("wang", ("b1-101", "b1-102")), ("zhao", ("b1-201",)), ("stranger", ())])
 def test_an_owner_signs_in_for_the_units_the_register_lists(person: str, units: tuple[str, ...]) -> None:
     assert signed_units(ROLL, person) == units
+
+
+# --- proxy attendance (委托出席) ------------------------------------------------------------------------------------
+
+CO_OWNED = VoterRoll((
+    *ROLL.units[:2],
+    Unit("b1-201", "1栋201", Decimal("120.50"), frozenset({"li", "zhao"}), representative_id="li"),
+    *ROLL.units[3:],
+), frozen_at=STARTS - 30 * DAY)
+"""The roll above, b1-201's co-owners having designated li to speak for it."""
+
+
+def appointed(unit_id: str, proxy_id: str, granted_by: str) -> ProxyAppointment:
+    return ProxyAppointment(unit_id, proxy_id, granted_by, STARTS - DAY)
+
+
+@pytest.mark.parametrize(("signed_in", "appointments", "persons", "units", "area", "by_proxy"), [
+    # sun cannot come; chen, who owns nothing, attends for b1-202: sun counts, chen does not
+    (("chen",), (appointed("b1-202", "chen", "sun"),), 1, 1, Decimal("89.25"), 1),
+    # a proxy appointed but not signed in brings nothing
+    (("wang",), (appointed("b1-202", "chen", "sun"),), 1, 2, Decimal("150.00"), 0),
+    # an owner who is also a proxy: their own units and sun's, two persons
+    (("wang",), (appointed("b1-202", "wang", "sun"),), 2, 3, Decimal("239.25"), 1),
+    # one proxy for two owners: two persons
+    (("chen",), (appointed("b1-202", "chen", "sun"), appointed("b1-101", "chen", "wang")), 2, 2,
+     Decimal("159.25"), 2),
+    # owner and their proxy both came: the unit is counted once (through whoever signed in first)
+    (("sun", "chen"), (appointed("b1-202", "chen", "sun"),), 1, 1, Decimal("89.25"), 0),
+    (("chen", "sun"), (appointed("b1-202", "chen", "sun"),), 1, 1, Decimal("89.25"), 1),
+    # two proxies named for one unit (the store refuses the second; a count never trusts that): once
+    (("chen", "ma"), (appointed("b1-202", "chen", "sun"), appointed("b1-202", "ma", "sun")), 1, 1,
+     Decimal("89.25"), 1),
+    # a co-owner and the other co-owner's proxy: one unit, one person
+    (("zhao", "chen"), (appointed("b1-201", "chen", "li"),), 1, 1, Decimal("120.50"), 0),
+    # an appointment by someone who does not own the unit counts nothing
+    (("chen",), (appointed("b1-202", "chen", "wang"),), 0, 0, Decimal(0), 0),
+    # a proxy for a unit the roll does not have counts nothing
+    (("chen",), (appointed("b9-999", "chen", "sun"),), 0, 0, Decimal(0), 0),
+], ids=["proxy-alone", "proxy-absent", "owner-and-proxy", "proxy-for-two", "owner-first", "proxy-first",
+        "two-proxies", "co-owner-and-proxy", "not-the-owners", "off-the-roll"])
+def test_a_proxy_brings_the_units_of_the_owner_who_appointed_them_each_unit_once(
+        signed_in: tuple[str, ...], appointments: tuple[ProxyAppointment, ...], persons: int, units: int,
+        area: Decimal, by_proxy: int) -> None:
+    counted = attendance(ROLL, signed_in, appointments)
+
+    assert (counted.persons, counted.units, counted.area, counted.proxy_units) == (persons, units, area, by_proxy)
+    every = [unit for presence in counted.present for unit in presence.unit_ids]
+    assert len(every) == len(set(every)) == units, "no unit is counted twice"
+
+
+def test_a_co_owned_units_proxy_counts_only_when_its_representative_appointed_them() -> None:
+    by_representative = attendance(CO_OWNED, ["chen"], [appointed("b1-201", "chen", "li")])
+    by_other_co_owner = attendance(CO_OWNED, ["chen"], [appointed("b1-201", "chen", "zhao")])
+
+    assert (by_representative.units, by_representative.persons) == (1, 1)
+    assert (by_other_co_owner.units, by_other_co_owner.persons) == (0, 0)
+
+
+def test_the_attendance_list_says_who_signed_in_for_whom() -> None:
+    present = presences(ROLL, ["wang", "chen", "sun"],
+                        [appointed("b1-202", "chen", "sun"), appointed("b1-201", "chen", "li")])
+
+    assert present == (Presence("wang", ("b1-101", "b1-102"), ()),
+                       Presence("chen", (), (("b1-202", "sun"), ("b1-201", "li"))),
+                       Presence("sun", (), ()))  # came after their proxy: b1-202 counts once, through chen
+
+
+@pytest.mark.parametrize(("person", "appointments", "units"), [
+    ("wang", (), ("b1-101", "b1-102")),
+    ("chen", (appointed("b1-202", "chen", "sun"),), ("b1-202",)),
+    ("wang", (appointed("b1-202", "wang", "sun"), appointed("b1-101", "wang", "wang")), ("b1-101", "b1-102",
+                                                                                        "b1-202")),
+    ("chen", (appointed("b1-202", "chen", "li"),), ()),  # li does not own b1-202
+    ("chen", (appointed("b1-202", "ma", "sun"),), ()),  # appointed to someone else
+])
+def test_one_signs_in_for_ones_own_units_and_those_one_attends_for(
+        person: str, appointments: tuple[ProxyAppointment, ...], units: tuple[str, ...]) -> None:
+    assert sign_in_units(ROLL, person, appointments) == units
+
+
+def test_one_appoints_a_proxy_for_the_units_one_speaks_for() -> None:
+    assert [unit.unit_id for unit in speaks_for(CO_OWNED, "li")] == ["b1-201"]
+    assert speaks_for(CO_OWNED, "zhao") == (), "the representative speaks for the co-owned unit"
+    assert [unit.unit_id for unit in speaks_for(ROLL, "zhao")] == ["b1-201"], "no representative: any co-owner"
+    assert speaks_for(ROLL, "stranger") == ()
+
+
+NOTICE_OUT = {"notice_published": True, "roll": CO_OWNED, "appointed": (), "present": (),
+              "proxy_of_community": True, "now": STARTS - DAY}
+
+
+@pytest.mark.parametrize(("appointment", "changes", "expected"), [
+    (appointed("b1-202", "chen", "sun"), {}, None),
+    (appointed("b1-201", "chen", "li"), {}, None),
+    (appointed("b1-202", "chen", "sun"), {"now": ENDS - timedelta(seconds=1)}, None),
+    (appointed("b1-202", "chen", "sun"), {"now": STARTS - 10 * DAY}, None),  # long before sign-in opens
+    (appointed("b1-202", "chen", "sun"), {"notice_published": False}, MeetingRefusal.NOTICE_NOT_PUBLISHED),
+    (appointed("b1-202", "chen", "sun"), {"now": ENDS}, MeetingRefusal.APPOINTMENT_CLOSED),
+    (appointed("b9-999", "chen", "sun"), {}, MeetingRefusal.UNIT_NOT_ON_ROLL),
+    (appointed("b1-202", "chen", "sun"), {"roll": None}, MeetingRefusal.UNIT_NOT_ON_ROLL),
+    (appointed("b1-202", "chen", "wang"), {}, MeetingRefusal.NOT_OWNER_OF_UNIT),
+    (appointed("b1-301", "chen", "wang"), {}, MeetingRefusal.NOT_OWNER_OF_UNIT),  # no recorded owner
+    (appointed("b1-201", "chen", "zhao"), {}, MeetingRefusal.NOT_REPRESENTATIVE),
+    (appointed("b1-202", "sun", "sun"), {}, MeetingRefusal.PROXY_IS_SELF),
+    (appointed("b1-202", "chen", "sun"), {"proxy_of_community": False}, MeetingRefusal.UNKNOWN_PROXY),
+    (appointed("b1-202", "chen", "sun"), {"appointed": (appointed("b1-202", "ma", "sun"),)},
+     MeetingRefusal.PROXY_APPOINTED),
+    (appointed("b1-202", "chen", "sun"), {"appointed": (appointed("b1-202", "chen", "sun"),)},
+     MeetingRefusal.PROXY_APPOINTED),
+    (appointed("b1-202", "chen", "sun"), {"appointed": (appointed("b1-101", "chen", "wang"),)}, None),
+    (appointed("b1-202", "chen", "sun"), {"present": {"b1-202"}}, MeetingRefusal.UNIT_SIGNED_IN),
+], ids=["owner", "representative", "just-before-the-end", "well-ahead", "before-the-notice", "meeting-ended",
+        "unit-off-roll", "no-roll", "not-an-owner", "no-owner-recorded", "not-the-representative", "oneself",
+        "not-of-the-community", "another-proxy-holds-it", "twice", "one-proxy-several-units", "signed-in-already"])
+def test_a_proxy_is_appointed_by_who_speaks_for_the_unit_once_until_sign_in_closes(
+        appointment: ProxyAppointment, changes: dict[str, object], expected: MeetingRefusal | None) -> None:
+    arguments = NOTICE_OUT | changes
+    assert appointment_refusal(meeting(), appointment, **arguments) is expected  # type: ignore[arg-type]
+
+
+def test_the_appointments_refusals_say_why_with_the_apis_status() -> None:
+    statuses = {MeetingRefusal.UNIT_NOT_ON_ROLL: 422, MeetingRefusal.UNKNOWN_PROXY: 422,
+                MeetingRefusal.PROXY_IS_SELF: 422, MeetingRefusal.NOT_OWNER_OF_UNIT: 403,
+                MeetingRefusal.NOT_REPRESENTATIVE: 403, MeetingRefusal.PROXY_APPOINTED: 409,
+                MeetingRefusal.UNIT_SIGNED_IN: 409, MeetingRefusal.APPOINTMENT_CLOSED: 409}
+    for refusal, status in statuses.items():
+        assert refusal.status == status and refusal.message_zh and refusal.message_en
+    assert "代表人" in MeetingRefusal.NOT_REPRESENTATIVE.message_zh
+    assert "本小区" in MeetingRefusal.UNKNOWN_PROXY.message_zh
