@@ -12,22 +12,12 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from aiohttp import web
 from playwright.async_api import Browser, Page, expect
 
-from accounts.pages import mount_pages
-from accounts.service import AccountService
-from accounts.storage import AccountRepository
-from gateway.outputs.embedded import EmbeddedStore
-from market.pages import mount_market_pages
-from market.service import MarketService, MarketSettings
-from messaging.downlink import RecordingDownlink
-from relational.database import create_engine, migrate
-from tests.browser.conftest import Clock
+from market.service import MarketSettings
+from tests.browser.market_site import market_backend, serving_market_pages
 from tests.integration.district_markets import NAMES, NOW, A, B, C, seed
-from tests.servers import free_port
-from webkit.identity import Role, Scope, TokenAuthority
-from webkit.pages import mount_portal
+from webkit.identity import Role
 
 pytestmark = pytest.mark.browser
 
@@ -37,33 +27,14 @@ SUPERVISOR, PASSWORD = "jianguan-wu", "district-browser-test"
 @pytest.fixture
 async def district_site(tmp_path: Path) -> AsyncIterator[str]:
     """Three markets; the supervisor's office oversees the first two."""
-    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'var' / 'smartcity.db'}")
-    await migrate(engine, "market")
-    await migrate(engine, "accounts")
-    store = EmbeddedStore(tmp_path / "timeseries.sqlite")
-    await store.open()
-    clock = Clock(NOW)
-    accounts = AccountService(engine)
-    await accounts.create_account(SUPERVISOR, "吴监管员", (Role.SUPERVISOR,), PASSWORD, NOW)
-    async with engine.begin() as connection:
-        await AccountRepository(connection).assign(SUPERVISOR, Scope(markets=frozenset({A, B})))
-    service = MarketService(engine, RecordingDownlink(), store, clock, MarketSettings(
-        scan_dir=tmp_path / "var" / "scans", complaint_dir=tmp_path / "var" / "complaints"))
-    for site in (A, B, C):
-        await seed(service, site)
-    authority = TokenAuthority(b"browser-test-secret-of-32-bytes!")
-    app = web.Application()
-    mount_pages(app, accounts, authority, clock, site_name="智慧农贸市场")
-    mount_market_pages(app, service, A, authority, clock)
-    mount_portal(app)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    port = free_port()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    yield f"http://127.0.0.1:{port}"
-    await runner.cleanup()
-    await store.close()
-    await engine.dispose()
+    async with market_backend(tmp_path, NOW) as backend:
+        await backend.add_account(SUPERVISOR, "吴监管员", Role.SUPERVISOR, PASSWORD, markets={A, B})
+        service = backend.market_service(MarketSettings(
+            scan_dir=tmp_path / "var" / "scans", complaint_dir=tmp_path / "var" / "complaints"))
+        for site in (A, B, C):
+            await seed(service, site)
+        async with serving_market_pages(backend, service, A) as url:
+            yield url
 
 
 async def shoot(page: Page, folder: Path, name: str) -> None:
