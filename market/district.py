@@ -16,7 +16,10 @@ What is counted, and over which time:
   laboratory is counted as a suspected test, not as a recall, until the laboratory confirms it);
 * findings raised about something that happened in the window: about prices (the price paid differs from the
   published one, no published price, an amount that is not weight × price), and the others;
-* complaints: open now (whenever filed), overdue now (open past their deadline), closed in the window.
+* complaints: open now (whenever filed), overdue now (open past their deadline), closed in the window;
+* vendor credit: the vendors holding a stall now graded C (诚信警示) or D (失信经营) — as they stand today, each
+  rating over its own window (:mod:`market.credit`, a year by default), not the view's. A stall whose vendor is
+  graded C or D is a stall with a problem; a D grade is serious.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from enum import StrEnum
 from typing import Final
 
 from market.complaints import ComplaintCategory, ComplaintState
+from market.credit import Grade
 from market.findings import FindingKind
 from market.licences import Validity
 from market.market_time import day_start, market_day
@@ -179,6 +183,18 @@ class ComplaintFact:
 
 
 @dataclass(frozen=True)
+class CreditFact:
+    """The credit grade of the vendor holding a stall now (a vendor holding two stalls: a fact at each)."""
+
+    stall: str
+    vendor_id: str
+    vendor: str
+    """The vendor's name."""
+    grade: Grade
+    score: int
+
+
+@dataclass(frozen=True)
 class MarketFacts:
     """What was gathered of one market: its stalls' names by code and its problems."""
 
@@ -192,6 +208,8 @@ class MarketFacts:
     complaints: tuple[ComplaintFact, ...] = ()
     truncated: bool = False
     """More of some kind than is gathered at once: the counts are at least these."""
+    credit: tuple[CreditFact, ...] = ()
+    """The grade of each stall's vendor, of every stall held now."""
 
 
 # -- counting -------------------------------------------------------------------------------------------------
@@ -212,6 +230,10 @@ class ProblemCounts:
     complaints_open: int = 0
     complaints_overdue: int = 0
     complaints_closed: int = 0
+    vendors_graded_c: int = 0
+    """Vendors holding a stall now graded C (诚信警示): each once, however many stalls they hold."""
+    vendors_graded_d: int = 0
+    """Graded D (失信经营)."""
 
     def __add__(self, other: ProblemCounts) -> ProblemCounts:
         return ProblemCounts(*(getattr(self, f.name) + getattr(other, f.name) for f in fields(self)))
@@ -221,12 +243,13 @@ class ProblemCounts:
         """Every problem once (an overdue complaint is an open one; closed complaints are no problem now)."""
         return (self.licences_expiring + self.licences_expired + self.licences_missing + self.tests_failed
                 + self.tests_suspected + self.recalls + self.price_findings + self.other_findings
-                + self.complaints_open)
+                + self.complaints_open + self.vendors_graded_c + self.vendors_graded_d)
 
     @property
     def serious(self) -> bool:
-        """Something the office acts on first: a failed test, an expired licence, an overdue complaint."""
-        return bool(self.tests_failed or self.licences_expired or self.complaints_overdue)
+        """Something the office acts on first: a failed test, an expired licence, an overdue complaint, a vendor
+        graded D."""
+        return bool(self.tests_failed or self.licences_expired or self.complaints_overdue or self.vendors_graded_d)
 
 
 def counts_of(facts: MarketFacts, window: Window, stall: str | None = None) -> ProblemCounts:
@@ -249,6 +272,8 @@ def counts_of(facts: MarketFacts, window: Window, stall: str | None = None) -> P
         complaints_overdue=sum(1 for fact in complaints if fact.overdue(window.now)),
         complaints_closed=sum(1 for fact in complaints
                               if fact.closed_at is not None and window.contains(fact.closed_at)),
+        vendors_graded_c=len({fact.vendor_id for fact in picked.credit if fact.grade is Grade.C}),
+        vendors_graded_d=len({fact.vendor_id for fact in picked.credit if fact.grade is Grade.D}),
     )
 
 
@@ -290,13 +315,18 @@ class StallRow:
     stall: str
     name: str
     counts: ProblemCounts
+    credit: CreditFact | None = None
+    """The grade of the vendor holding the stall now; None without one."""
 
 
 def stall_rows(facts: MarketFacts, window: Window) -> list[StallRow]:
-    """The market's stalls with any problem in ``window``, the most problems first (then by code)."""
+    """The market's stalls with any problem in ``window`` (their vendor graded C or D is one), the most problems
+    first (then by code)."""
+    credit = {fact.stall: fact for fact in facts.credit}
     codes = {fact.stall for kind in (facts.licences, facts.tests, facts.recalls, facts.complaints)
-             for fact in kind} | {fact.stall for fact in facts.findings if fact.stall is not None}
-    rows = [StallRow(code, facts.stalls.get(code, ""), counts_of(facts, window, code)) for code in codes]
+             for fact in kind} | {fact.stall for fact in facts.findings if fact.stall is not None} | set(credit)
+    rows = [StallRow(code, facts.stalls.get(code, ""), counts_of(facts, window, code), credit.get(code))
+            for code in codes]
     found = [row for row in rows if row.counts.total]
     return sorted(found, key=lambda row: (not row.counts.serious, -row.counts.total, row.stall))
 
@@ -324,7 +354,7 @@ def stall_problems(facts: MarketFacts, stall: str, window: Window) -> StallProbl
 def in_window(facts: MarketFacts, window: Window) -> MarketFacts:
     """``facts`` keeping what the counts of ``window`` count (and the findings and complaints still open), each kind
     in the order a list shows it: licences the most urgent first, the rest newest first, open complaints by
-    deadline."""
+    deadline; the credit grades, as they stand today, all of them."""
     return MarketFacts(
         facts.site, facts.name, facts.stalls,
         tuple(sorted((f for f in facts.licences if _counted_licence(f) or f.validity is Validity.NOT_YET_VALID),
@@ -337,7 +367,7 @@ def in_window(facts: MarketFacts, window: Window) -> MarketFacts:
         tuple(sorted((f for f in facts.complaints
                       if not f.state.closed or (f.closed_at is not None and window.contains(f.closed_at))),
                      key=lambda f: (f.state.closed, f.deadline))),
-        facts.truncated)
+        facts.truncated, facts.credit)
 
 
 def _licence_urgency(fact: LicenceFact) -> tuple[int, str, str]:
@@ -350,7 +380,8 @@ def _of_stall(facts: MarketFacts, stall: str) -> MarketFacts:
         facts.site, facts.name, facts.stalls,
         tuple(f for f in facts.licences if f.stall == stall), tuple(f for f in facts.tests if f.stall == stall),
         tuple(f for f in facts.recalls if f.stall == stall), tuple(f for f in facts.findings if f.stall == stall),
-        tuple(f for f in facts.complaints if f.stall == stall), facts.truncated)
+        tuple(f for f in facts.complaints if f.stall == stall), facts.truncated,
+        tuple(f for f in facts.credit if f.stall == stall))
 
 
 # -- trends ---------------------------------------------------------------------------------------------------

@@ -49,17 +49,20 @@ _EXPORT_ZH: Final = {ExportKind.SUMMARY: "汇总", ExportKind.TESTS: "快检问�
 
 COUNT_HEADER: Final = ("证照30天内到期", "证照已过期", "证照缺失", "快检不合格", "疑似阳性待复检", "召回",
                        "价格问题线索", "其他问题线索", "投诉未办结", "投诉已超期", "投诉期内办结")
+CREDIT_HEADER: Final = ("信用C级（诚信警示）经营者", "信用D级（失信经营）经营者")
 
 
 def summary_table(rows: Sequence[MarketRow]) -> Table:
-    return Table(("市场编号", "市场名称", "有问题的摊位", *COUNT_HEADER, "数据不全"),
+    return Table(("市场编号", "市场名称", "有问题的摊位", *COUNT_HEADER, *CREDIT_HEADER, "数据不全"),
                  [(row.site, row.name, str(row.stalls_with_problems), *_counts(row.counts),
-                   "是" if row.truncated else "") for row in rows])
+                   str(row.counts.vendors_graded_c), str(row.counts.vendors_graded_d), "是" if row.truncated else "")
+                  for row in rows])
 
 
 def stalls_table(facts: MarketFacts, rows: Sequence[StallRow]) -> Table:
-    return Table(("市场编号", "摊位号", "摊位名称", *COUNT_HEADER),
-                 [(facts.site, row.stall, row.name, *_counts(row.counts)) for row in rows])
+    return Table(("市场编号", "摊位号", "摊位名称", *COUNT_HEADER, "经营者信用等级"),
+                 [(facts.site, row.stall, row.name, *_counts(row.counts),
+                   f"{row.credit.grade.value} {row.credit.grade.label_zh}" if row.credit else "") for row in rows])
 
 
 def _counts(counts: object) -> Row:

@@ -2,9 +2,11 @@
 their own, an administrator every one:
 
 * /market/district: a row per market of the signed-in person's scope with its counts of problems (licences expiring
-  and expired, failed and suspected rapid tests, recalls, findings, complaints), the district's totals and their
-  trends as small charts, per day over 30 days or per week over 12 weeks (``?period=30d|12w``);
-* /market/{site}/manage/oversight: one market's stalls with problems, most serious first, and its trends;
+  and expired, failed and suspected rapid tests, recalls, findings, complaints, vendors graded C and D by their
+  credit), the district's totals and their trends as small charts, per day over 30 days or per week over 12 weeks
+  (``?period=30d|12w``);
+* /market/{site}/manage/oversight: one market's stalls with problems (a vendor graded C or D is one), most serious
+  first, each with its vendor's credit grade, and its trends;
 * /market/{site}/manage/oversight/stalls/{stall}: one stall's problems, each linked to the operator's page that
   holds it (a batch, a complaint, the stall's licences, its findings);
 * CSV downloads of the summary and of each detail list, for the district (every market of the scope) and for one
@@ -107,7 +109,8 @@ def district_export(kind: ExportKind) -> Handler:
     @page(*READERS)
     async def export(request: web.Request) -> web.StreamResponse:
         period = period_of(request)
-        found = await service_of(request).district(sites_in_scope(request[PRINCIPAL]), period, now_of(request))
+        found = await service_of(request).district(sites_in_scope(request[PRINCIPAL]), period, now_of(request),
+                                                   credit=kind is ExportKind.SUMMARY)
         if kind is ExportKind.SUMMARY:
             table = summary_table(district_rows(found.markets, found.window))
         else:
@@ -117,9 +120,10 @@ def district_export(kind: ExportKind) -> Handler:
     return export
 
 
-async def _market_facts(request: web.Request) -> tuple[Window, MarketFacts]:
+async def _market_facts(request: web.Request, credit: bool = True) -> tuple[Window, MarketFacts]:
     try:
-        return await service_of(request).market_problems(site_of(request), period_of(request), now_of(request))
+        return await service_of(request).market_problems(site_of(request), period_of(request), now_of(request),
+                                                         credit)
     except NotFound:
         raise unknown_market() from None
 
@@ -131,13 +135,13 @@ async def market_oversight_page(request: web.Request) -> web.StreamResponse:
     return await operator_page(request, "pages/district_market.html", {
         "facts": facts, "row": row, "stalls": stall_rows(facts, window), "window": window, "periods": list(Period),
         "charts": trend_charts(trends([facts], window), window), "exports": EXPORTS,
-        "unplaced": [f for f in in_window(facts, window).findings if f.stall is None],
+        "unplaced": [f for f in in_window(facts, window).findings if f.stall is None], "grade_tones": GRADE_TONES,
     })
 
 
 @market_page(*READERS)
 async def stall_oversight_page(request: web.Request) -> web.StreamResponse:
-    window, facts = await _market_facts(request)
+    window, facts = await _market_facts(request, credit=False)  # its vendor's rating is read below, alone
     stall = request.match_info["stall"]
     if stall not in facts.stalls:
         raise PageProblem(404, f"本市场没有摊位 {stall}，链接可能有误。", title="摊位不存在")
@@ -156,7 +160,7 @@ def market_export(kind: ExportKind) -> Handler:
 
     @market_page(*READERS)
     async def export(request: web.Request) -> web.StreamResponse:
-        window, facts = await _market_facts(request)
+        window, facts = await _market_facts(request, credit=kind is ExportKind.SUMMARY)
         if kind is ExportKind.SUMMARY:
             table = stalls_table(facts, stall_rows(facts, window))
         else:

@@ -1,7 +1,9 @@
 """Gathering the district view's facts (:mod:`market.district` counts them): for the markets asked — a supervision
 office's, an operator's, every one for an administrator — their stalls' names and, in one read per kind for all of
 them, the rapid tests that were not negative, the batches stopped, the findings and the complaints of the window;
-and each market's licences needing attention today, as the operators' licence review finds them."""
+and each market's licences needing attention today, as the operators' licence review finds them, and the credit
+grades of the vendors holding its stalls, as the vendor's page rates them (one read of each kind per market for all
+its vendors, :meth:`VendorCredit.market_ratings`)."""
 
 from __future__ import annotations
 
@@ -12,7 +14,8 @@ from typing import Final
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from market.district import LicenceFact, MarketFacts, Period, Window, window_of
+from market.district import CreditFact, LicenceFact, MarketFacts, Period, Window, window_of
+from market.service.credit import MarketRatings, VendorCredit
 from market.service.lookup import existing_market
 from market.service.oversight import LicenceProblem, Oversight
 from market.stalls import Market
@@ -24,6 +27,7 @@ MAX_MARKETS: Final = 200
 FACTS_PER_KIND: Final = 5_000
 """Tests, stops, findings or complaints read at most for one view, all its markets together."""
 LICENCE_PROBLEMS_PER_MARKET: Final = 2_000
+NO_RATINGS: Final = MarketRatings([], truncated=False)
 
 
 @dataclass(frozen=True)
@@ -37,27 +41,31 @@ class DistrictFacts:
 class District:
     """The facts of the district view, read for the markets a caller may see."""
 
-    def __init__(self, engine: AsyncEngine, oversight: Oversight) -> None:
+    def __init__(self, engine: AsyncEngine, oversight: Oversight, credit: VendorCredit) -> None:
         self._engine = engine
         self._oversight = oversight
+        self._credit = credit
 
-    async def facts(self, sites: Collection[str] | None, period: Period, now: datetime) -> DistrictFacts:
-        """The facts of the markets ``sites`` (None: every market), by site id."""
+    async def facts(self, sites: Collection[str] | None, period: Period, now: datetime, credit: bool = True
+                    ) -> DistrictFacts:
+        """The facts of the markets ``sites`` (None: every market), by site id; ``credit``: with their vendors'
+        grades."""
         window = window_of(period, now)
         async with self._engine.connect() as connection:
             markets = await MarketRepository(connection).markets(MAX_MARKETS + 1, 0, sites)
-        gathered = await self._gather(markets[:MAX_MARKETS], window)
+        gathered = await self._gather(markets[:MAX_MARKETS], window, credit)
         return DistrictFacts(window, gathered, len(markets) > MAX_MARKETS)
 
-    async def market_facts(self, site: str, period: Period, now: datetime) -> tuple[Window, MarketFacts]:
+    async def market_facts(self, site: str, period: Period, now: datetime, credit: bool = True
+                           ) -> tuple[Window, MarketFacts]:
         """One market's facts (:class:`NotFound` when there is no such market)."""
         window = window_of(period, now)
         async with self._engine.connect() as connection:
             market = await existing_market(MarketRepository(connection), site)
-        [facts] = await self._gather([market], window)
+        [facts] = await self._gather([market], window, credit)
         return window, facts
 
-    async def _gather(self, markets: list[Market], window: Window) -> list[MarketFacts]:
+    async def _gather(self, markets: list[Market], window: Window, credit: bool) -> list[MarketFacts]:
         sites = [market.site for market in markets]
         if not sites:
             return []
@@ -73,12 +81,19 @@ class District:
         for market in markets:
             site = market.site
             problems = await self._oversight.licence_problems(site, window.now, LICENCE_PROBLEMS_PER_MARKET + 1, 0)
+            ratings = await self._credit.market_ratings(market, window.now) if credit else NO_RATINGS
             gathered.append(MarketFacts(
                 site, market.name, names[site],
                 tuple(_licence_fact(problem) for problem in problems[:LICENCE_PROBLEMS_PER_MARKET]),
                 tuple(tests[site]), tuple(recalls[site]), tuple(findings[site]), tuple(complaints[site]),
-                truncated or len(problems) > LICENCE_PROBLEMS_PER_MARKET))
+                truncated or len(problems) > LICENCE_PROBLEMS_PER_MARKET or ratings.truncated,
+                _credit_facts(ratings)))
         return gathered
+
+
+def _credit_facts(ratings: MarketRatings) -> tuple[CreditFact, ...]:
+    return tuple(CreditFact(held.stall, held.vendor.vendor_id, held.vendor.name, held.rating.grade,
+                            held.rating.score) for held in ratings.stalls)
 
 
 def _licence_fact(problem: LicenceProblem) -> LicenceFact:

@@ -86,7 +86,7 @@ class MarketService:
         self._uplinks = ScaleUplinks(engine, self._commands, clock, self.settings, notices)
         self._licence_check = LicenceCheck(engine, self._oversight, outbox)
         self._credit = VendorCredit(engine, self.settings)
-        self._district = District(engine, self._oversight)
+        self._district = District(engine, self._oversight, self._credit)
 
     # -- the market's directory: markets, stalls, scales ------------------------------------------
 
@@ -309,12 +309,15 @@ class MarketService:
 
     # -- the district view of a supervision office ------------------------------------------------------
 
-    async def district(self, sites: Collection[str] | None, period: Period, now: datetime) -> DistrictFacts:
-        """The problems of the markets ``sites`` (None: every market) over ``period``."""
-        return await self._district.facts(sites, period, now)
+    async def district(self, sites: Collection[str] | None, period: Period, now: datetime, credit: bool = True
+                       ) -> DistrictFacts:
+        """The problems of the markets ``sites`` (None: every market) over ``period``; ``credit``: with the grades of
+        their vendors (False: a list that does not show them is spared rating every vendor)."""
+        return await self._district.facts(sites, period, now, credit)
 
-    async def market_problems(self, site: str, period: Period, now: datetime) -> tuple[Window, MarketFacts]:
-        return await self._district.market_facts(site, period, now)
+    async def market_problems(self, site: str, period: Period, now: datetime, credit: bool = True
+                              ) -> tuple[Window, MarketFacts]:
+        return await self._district.market_facts(site, period, now, credit)
 
     # -- the scales' side -------------------------------------------------------------------------------
 

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import Select, and_, or_, select
 
 from market.complaints import Complaint
 from market.findings import RecordedFinding
@@ -32,13 +33,26 @@ class CreditRepository(BatchRepository):
                                 .order_by(stalls.c.stall))
         return [_stall(row) for row in rows]
 
+    async def stalls_with_vendors(self, site: str) -> list[Stall]:
+        """The market's stalls held by a vendor now, by code."""
+        rows = await self._rows(select(stalls).where(stalls.c.site == site, stalls.c.vendor_id.is_not(None))
+                                .order_by(stalls.c.stall))
+        return [_stall(row) for row in rows]
+
     async def tenures_of_stalls_held(self, site: str, vendor_id: str) -> dict[str, list[StallTenure]]:
         """Every tenure, oldest first, of each stall the vendor held at some time (theirs and the others')."""
         held = select(stall_tenures.c.stall).where(stall_tenures.c.site == site,
                                                    stall_tenures.c.vendor_id == vendor_id)
-        rows = await self._rows(select(stall_tenures).where(stall_tenures.c.site == site,
-                                                            stall_tenures.c.stall.in_(held))
-                                .order_by(stall_tenures.c.stall, stall_tenures.c.since, stall_tenures.c.tenure_id))
+        return await self._tenures(select(stall_tenures).where(stall_tenures.c.site == site,
+                                                               stall_tenures.c.stall.in_(held)))
+
+    async def tenures_of_market(self, site: str) -> dict[str, list[StallTenure]]:
+        """Every tenure, oldest first, of each of the market's stalls."""
+        return await self._tenures(select(stall_tenures).where(stall_tenures.c.site == site))
+
+    async def _tenures(self, statement: Select[Any]) -> dict[str, list[StallTenure]]:
+        rows = await self._rows(statement.order_by(stall_tenures.c.stall, stall_tenures.c.since,
+                                                   stall_tenures.c.tenure_id))
         found: dict[str, list[StallTenure]] = {}
         for row in rows:
             found.setdefault(row["stall"], []).append(StallTenure(row["stall"], row["name"], row["vendor_id"],

@@ -38,12 +38,16 @@ class CountsOut(BaseModel):
     complaints_open: int = Field(description="Complaints open now")
     complaints_overdue: int = Field(description="Complaints open past their deadline now")
     complaints_closed: int = Field(description="Complaints closed in the period")
+    vendors_graded_c: int = Field(description="Vendors holding a stall now whose credit grade is C (诚信警示), as "
+                                              "the vendor's credit rates them today (its own window, a year)")
+    vendors_graded_d: int = Field(description="Vendors holding a stall now whose credit grade is D (失信经营)")
 
 
 class DistrictMarketOut(BaseModel):
     site: str
     name: str
-    stalls_with_problems: int
+    stalls_with_problems: int = Field(description="Stalls with any problem of the period, or whose vendor is "
+                                                  "graded C or D")
     counts: CountsOut
     truncated: bool = Field(description="More facts than one view reads: the counts are at least these")
 
@@ -87,7 +91,8 @@ ROUTES = [
     Route("GET", DISTRICT_PREFIX + "/markets", district_markets,
           "The district view: each of the caller's markets (a supervision office's, an operator's; an "
           "administrator's: all) with its licences expiring and expired, failed and suspected rapid tests, recalls, "
-          "findings and complaints over the period, the totals and the trends per day or week", None, DistrictOut,
+          "findings and complaints over the period, its vendors graded C and D, the totals and the trends per day or "
+          "week", None, DistrictOut,
           200, READERS, (400,), query=(PERIOD,)),
 ]
 

@@ -12,26 +12,16 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from aiohttp import web
 from playwright.async_api import Browser, Page, expect
 
-from accounts.pages import mount_pages
-from accounts.service import AccountService
-from accounts.storage import AccountRepository
 from devices.contract import Payment, ScaleRecord
 from devices.topics import Channel, DeviceKind, parse_topic, topic_for
-from gateway.outputs.embedded import EmbeddedStore
 from market.licences import StallType
-from market.pages import mount_market_pages
 from market.service import MarketService, MarketSettings, PriceItem
 from market.stalls import Market, Stall, Vendor
 from market.tracing import Batch, Certificate, CertificateType
-from messaging.downlink import RecordingDownlink
-from relational.database import create_engine, migrate
-from tests.browser.conftest import Clock
-from tests.servers import free_port
-from webkit.identity import Role, Scope, TokenAuthority
-from webkit.pages import mount_portal
+from tests.browser.market_site import market_backend, serving_market_pages
+from webkit.identity import Role
 
 pytestmark = pytest.mark.browser
 
@@ -54,44 +44,26 @@ class ComplaintSite:
 @pytest.fixture
 async def complaint_site(tmp_path: Path) -> AsyncIterator[ComplaintSite]:
     """A market with one stall, its scale, a price, a batch and one sale (the shopper's receipt)."""
-    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'var' / 'smartcity.db'}")
-    await migrate(engine, "market")
-    await migrate(engine, "accounts")
-    store = EmbeddedStore(tmp_path / "timeseries.sqlite")
-    await store.open()
-    clock = Clock(NOW)
-    accounts = AccountService(engine)
-    await accounts.create_account(OPERATOR, "刘主任（市场）", (Role.MARKET_OPERATOR,), PASSWORD, NOW)
-    async with engine.begin() as connection:
-        await AccountRepository(connection).assign(OPERATOR, Scope(markets=frozenset({SITE})))
-    photos = tmp_path / "var" / "market-complaints"
-    service = MarketService(engine, RecordingDownlink(), store, clock, MarketSettings(complaint_dir=photos))
-    await service.create_market(Market(SITE, "东风农贸市场", "北京市朝阳区东风路 8 号", "12315"), NOW)
-    await service.add_vendor(SITE, Vendor("v-wang", "王建国", None, None), NOW)
-    await service.add_stall(SITE, Stall("A03", "王记蔬菜", StallType.VEGETABLES, "v-wang"), NOW)
-    await service.register_scale(SITE, "scale-01", "A03", NOW)
-    await service.publish_prices(SITE, "A03", [PriceItem("1001", "西红柿", 680)], None, OPERATOR,
-                                 NOW - timedelta(hours=3))
-    await service.receive_batch(SITE, Batch("B1", "A03", "1001", "西红柿", "寿光蔬菜合作社", "370783", "山东省寿光市",
-                                            50_000, (Certificate(CertificateType.COMMITMENT, "CD-1"),),
-                                            NOW - timedelta(hours=5)), OPERATOR, NOW)
-    sale = ScaleRecord(record_id="r-7", ts=NOW - timedelta(minutes=15), stall="A03", plu="1001", product="西红柿",
-                       net_g=1250, unit_price_fen=680, amount_fen=850, trace_code=TRACE_CODE, batch="B1",
-                       payment=Payment.WECHAT)
-    await service.handle([(parse_topic(topic_for(SITE, DeviceKind.SCALE, "scale-01", Channel.RECORD)), sale)])
-    authority = TokenAuthority(b"browser-test-secret-of-32-bytes!")
-    app = web.Application()
-    mount_pages(app, accounts, authority, clock, site_name="智慧农贸市场")
-    mount_market_pages(app, service, SITE, authority, clock)
-    mount_portal(app)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    port = free_port()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    yield ComplaintSite(f"http://127.0.0.1:{port}", service, photos)
-    await runner.cleanup()
-    await store.close()
-    await engine.dispose()
+    async with market_backend(tmp_path, NOW) as backend:
+        await backend.add_account(OPERATOR, "刘主任（市场）", Role.MARKET_OPERATOR, PASSWORD, markets={SITE})
+        photos = tmp_path / "var" / "market-complaints"
+        service = backend.market_service(MarketSettings(complaint_dir=photos))
+        await service.create_market(Market(SITE, "东风农贸市场", "北京市朝阳区东风路 8 号", "12315"), NOW)
+        await service.add_vendor(SITE, Vendor("v-wang", "王建国", None, None), NOW)
+        await service.add_stall(SITE, Stall("A03", "王记蔬菜", StallType.VEGETABLES, "v-wang"), NOW)
+        await service.register_scale(SITE, "scale-01", "A03", NOW)
+        await service.publish_prices(SITE, "A03", [PriceItem("1001", "西红柿", 680)], None, OPERATOR,
+                                     NOW - timedelta(hours=3))
+        certificate = Certificate(CertificateType.COMMITMENT, "CD-1")
+        await service.receive_batch(SITE, Batch("B1", "A03", "1001", "西红柿", "寿光蔬菜合作社", "370783",
+                                                "山东省寿光市", 50_000, (certificate,), NOW - timedelta(hours=5)),
+                                    OPERATOR, NOW)
+        sale = ScaleRecord(record_id="r-7", ts=NOW - timedelta(minutes=15), stall="A03", plu="1001", product="西红柿",
+                           net_g=1250, unit_price_fen=680, amount_fen=850, trace_code=TRACE_CODE, batch="B1",
+                           payment=Payment.WECHAT)
+        await service.handle([(parse_topic(topic_for(SITE, DeviceKind.SCALE, "scale-01", Channel.RECORD)), sale)])
+        async with serving_market_pages(backend, service, SITE) as url:
+            yield ComplaintSite(url, service, photos)
 
 
 async def shoot(page: Page, folder: Path, name: str) -> None:

@@ -1,7 +1,8 @@
 """The district view in Debian's Chromium: a district market-supervision office's supervisor signs in, follows the
 navigation's 辖区概览 to the table of both markets of the office (the third market, another office's, is not in
-it), drills down to a market, to the stall with the failed rapid test, on to the batch's operator page, and
-downloads the district's test list as CSV. Screenshots go to test-artifacts/screenshots/."""
+it) with each market's vendors graded C and D, drills down to a market — where the stall of a vendor graded D is
+listed with its grade — to the stall with the failed rapid test, on to the batch's operator page, and downloads the
+district's test list as CSV. Screenshots go to test-artifacts/screenshots/."""
 
 from __future__ import annotations
 
@@ -12,22 +13,12 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from aiohttp import web
 from playwright.async_api import Browser, Page, expect
 
-from accounts.pages import mount_pages
-from accounts.service import AccountService
-from accounts.storage import AccountRepository
-from gateway.outputs.embedded import EmbeddedStore
-from market.pages import mount_market_pages
-from market.service import MarketService, MarketSettings
-from messaging.downlink import RecordingDownlink
-from relational.database import create_engine, migrate
-from tests.browser.conftest import Clock
-from tests.integration.district_markets import NAMES, NOW, A, B, C, seed
-from tests.servers import free_port
-from webkit.identity import Role, Scope, TokenAuthority
-from webkit.pages import mount_portal
+from market.service import MarketSettings
+from tests.browser.market_site import market_backend, serving_market_pages
+from tests.integration.district_markets import NAMES, NOW, A, B, C, seed, seed_failing_vendor
+from webkit.identity import Role
 
 pytestmark = pytest.mark.browser
 
@@ -36,34 +27,17 @@ SUPERVISOR, PASSWORD = "jianguan-wu", "district-browser-test"
 
 @pytest.fixture
 async def district_site(tmp_path: Path) -> AsyncIterator[str]:
-    """Three markets; the supervisor's office oversees the first two."""
-    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'var' / 'smartcity.db'}")
-    await migrate(engine, "market")
-    await migrate(engine, "accounts")
-    store = EmbeddedStore(tmp_path / "timeseries.sqlite")
-    await store.open()
-    clock = Clock(NOW)
-    accounts = AccountService(engine)
-    await accounts.create_account(SUPERVISOR, "吴监管员", (Role.SUPERVISOR,), PASSWORD, NOW)
-    async with engine.begin() as connection:
-        await AccountRepository(connection).assign(SUPERVISOR, Scope(markets=frozenset({A, B})))
-    service = MarketService(engine, RecordingDownlink(), store, clock, MarketSettings(
-        scan_dir=tmp_path / "var" / "scans", complaint_dir=tmp_path / "var" / "complaints"))
-    for site in (A, B, C):
-        await seed(service, site)
-    authority = TokenAuthority(b"browser-test-secret-of-32-bytes!")
-    app = web.Application()
-    mount_pages(app, accounts, authority, clock, site_name="智慧农贸市场")
-    mount_market_pages(app, service, A, authority, clock)
-    mount_portal(app)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    port = free_port()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    yield f"http://127.0.0.1:{port}"
-    await runner.cleanup()
-    await store.close()
-    await engine.dispose()
+    """Three markets, each with a vendor graded C; the supervisor's office oversees the first two, the first of
+    which has a vendor graded D too."""
+    async with market_backend(tmp_path, NOW) as backend:
+        await backend.add_account(SUPERVISOR, "吴监管员", Role.SUPERVISOR, PASSWORD, markets={A, B})
+        service = backend.market_service(MarketSettings(
+            scan_dir=tmp_path / "var" / "scans", complaint_dir=tmp_path / "var" / "complaints"))
+        for site in (A, B, C):
+            await seed(service, site)
+        await seed_failing_vendor(service, A)
+        async with serving_market_pages(backend, service, A) as url:
+            yield url
 
 
 async def shoot(page: Page, folder: Path, name: str) -> None:
@@ -87,6 +61,11 @@ async def test_a_supervisor_drills_down_from_the_district_to_a_failed_test_and_d
     await expect(markets).not_to_contain_text(NAMES[C])
     await expect(page.locator("#district-totals td[data-label=快检不合格]")).to_have_text("2")
     assert await page.locator("#trends svg").count() == 3
+    for site, graded_c, graded_d in ((A, "1", "1"), (B, "1", "0")):
+        await expect(markets.locator(f"#market-{site} td[data-label=信用C级经营者]")).to_have_text(graded_c)
+        await expect(markets.locator(f"#market-{site} td[data-label=信用D级经营者]")).to_have_text(graded_d)
+    await expect(page.locator("#district-totals td[data-label=信用C级经营者]")).to_have_text("2")  # not the third's
+    await expect(page.locator("#district-totals td[data-label=信用D级经营者]")).to_have_text("1")
     await shoot(page, screenshots, "01-district")
 
     await page.get_by_role("link", name="近12周（按周）").click()
@@ -95,6 +74,9 @@ async def test_a_supervisor_drills_down_from_the_district_to_a_failed_test_and_d
     await expect(page.locator("h1")).to_have_text("监管概览")
     stall = page.locator("#stall-A01")
     await expect(stall.locator("td[data-label=快检不合格]")).to_have_text("1")
+    await expect(stall.locator("td[data-label=经营者信用]")).to_have_text("C 诚信警示")
+    await expect(page.locator("#stall-A03 td[data-label=经营者信用]")).to_have_text("D 失信经营")
+    await expect(page.locator("#market-totals [data-grade-count=D]")).to_have_text("1")
     await shoot(page, screenshots, "02-market")
     await stall.get_by_role("link").click()
     failed = page.locator("#tests tr.bad")

@@ -20,12 +20,8 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from aiohttp import web
 from playwright.async_api import Browser, Page, expect
 
-from accounts.pages import mount_pages
-from accounts.service import AccountService
-from accounts.storage import AccountRepository
 from devices.contract import ScaleRecord, UplinkModel, expected_amount_fen
 from devices.simulator import SimulatedStall, TrafficGenerator
 from devices.topics import Channel, DeviceKind, DeviceTopic, parse_topic, topic_for
@@ -35,17 +31,14 @@ from gateway.processors.points import CredentialHasher, point_for
 from market.demo import seed_demo_market
 from market.licences import Document, DocumentKind, StaffMember
 from market.market_time import MARKET_TZ
-from market.pages import mount_market_pages
 from market.rapid_tests import TestOutcome
 from market.service import MarketService, MarketSettings, PriceItem
 from market.stalls import Market
 from market.tracing import Batch, Certificate, CertificateType, ProductCategory, RapidTest, RapidTestResult
 from messaging.downlink import RecordingDownlink, command_payload
-from relational.database import create_engine, migrate
 from tests.browser.conftest import Clock
-from tests.servers import free_port
-from webkit.identity import Role, Scope, TokenAuthority
-from webkit.pages import mount_portal
+from tests.browser.market_site import market_backend, serving_market_pages
+from webkit.identity import Role
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration]
 
@@ -167,35 +160,17 @@ async def _overcharge(site: MarketSite, store: EmbeddedStore, entry: SimulatedSt
 
 @pytest.fixture
 async def market_site(tmp_path: Path) -> AsyncIterator[MarketSite]:
-    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'var' / 'smartcity.db'}")
-    await migrate(engine, "market")
-    await migrate(engine, "accounts")
-    store = EmbeddedStore(tmp_path / "timeseries.sqlite")
-    await store.open()
-    clock = Clock(NOW)
-    accounts = AccountService(engine)
-    await accounts.create_account(OPERATOR, OPERATOR_NAME, (Role.MARKET_OPERATOR,), PASSWORD, NOW)
-    await accounts.create_account("wang", "王芳", (Role.RESIDENT,), PASSWORD, NOW)
-    async with engine.begin() as connection:  # the operator runs this market (its pages check the scope)
-        await AccountRepository(connection).assign(OPERATOR, Scope(markets=frozenset({SITE})))
-    downlink = RecordingDownlink()
-    service = MarketService(engine, downlink, store, clock)
-    site = MarketSite("", clock, service, downlink, TrafficGenerator(SITE, gates=0, scales=8, seed=7), [])
-    await _simulate_history(site, store)
-    authority = TokenAuthority(b"browser-test-secret-of-32-bytes!")
-    app = web.Application()
-    mount_pages(app, accounts, authority, clock, site_name="智慧农贸市场")
-    mount_market_pages(app, service, SITE, authority, clock)
-    mount_portal(app)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    port = free_port()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    site.url = f"http://127.0.0.1:{port}"
-    yield site
-    await runner.cleanup()
-    await store.close()
-    await engine.dispose()
+    async with market_backend(tmp_path, NOW) as backend:
+        # the operator runs this market (its pages check the scope)
+        await backend.add_account(OPERATOR, OPERATOR_NAME, Role.MARKET_OPERATOR, PASSWORD, markets={SITE})
+        await backend.add_account("wang", "王芳", Role.RESIDENT, PASSWORD)
+        service = backend.market_service()
+        site = MarketSite("", backend.clock, service, backend.downlink,
+                          TrafficGenerator(SITE, gates=0, scales=8, seed=7), [])
+        await _simulate_history(site, backend.store)
+        async with serving_market_pages(backend, service, SITE) as url:
+            site.url = url
+            yield site
 
 
 async def shoot(page: Page, folder: Path, name: str) -> None:
@@ -444,32 +419,13 @@ class NewMarket:
 @pytest.fixture
 async def new_market(tmp_path: Path) -> AsyncIterator[NewMarket]:
     """A market just created, with nothing in it, and its operator."""
-    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'var' / 'smartcity.db'}")
-    await migrate(engine, "market")
-    await migrate(engine, "accounts")
-    store = EmbeddedStore(tmp_path / "timeseries.sqlite")
-    await store.open()
-    clock = Clock(NOW)
-    accounts = AccountService(engine)
-    await accounts.create_account(OPERATOR, OPERATOR_NAME, (Role.MARKET_OPERATOR,), PASSWORD, NOW)
-    async with engine.begin() as connection:
-        await AccountRepository(connection).assign(OPERATOR, Scope(markets=frozenset({NEW_SITE})))
-    downlink = RecordingDownlink()
-    scans = tmp_path / "var" / "market-scans"
-    service = MarketService(engine, downlink, store, clock, MarketSettings(scan_dir=scans))
-    await service.create_market(Market(NEW_SITE, "新市农贸市场", "北京市海淀区新市路 1 号", "12315"), NOW)
-    authority = TokenAuthority(b"browser-test-secret-of-32-bytes!")
-    app = web.Application()
-    mount_pages(app, accounts, authority, clock, site_name="智慧农贸市场")
-    mount_market_pages(app, service, NEW_SITE, authority, clock)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    port = free_port()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    yield NewMarket(f"http://127.0.0.1:{port}", service, downlink, scans)
-    await runner.cleanup()
-    await store.close()
-    await engine.dispose()
+    async with market_backend(tmp_path, NOW) as backend:
+        await backend.add_account(OPERATOR, OPERATOR_NAME, Role.MARKET_OPERATOR, PASSWORD, markets={NEW_SITE})
+        scans = tmp_path / "var" / "market-scans"
+        service = backend.market_service(MarketSettings(scan_dir=scans))
+        await service.create_market(Market(NEW_SITE, "新市农贸市场", "北京市海淀区新市路 1 号", "12315"), NOW)
+        async with serving_market_pages(backend, service, NEW_SITE) as url:
+            yield NewMarket(url, service, backend.downlink, scans)
 
 
 @pytest.mark.parametrize("device", sorted(VIEWPORTS))

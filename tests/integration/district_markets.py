@@ -56,3 +56,37 @@ async def seed(service: MarketService, site: str) -> None:
                                                      None), NOW - timedelta(days=10))
 
 
+
+
+FAILING_VENDOR: Final = "v-D"
+"""Graded D by :func:`seed_failing_vendor`: three batches failed their rapid tests 40-45 days ago."""
+SUCCESSOR: Final = "v-F"
+"""Holds the stall the failing vendor handed over; graded A (their predecessor's record is not theirs)."""
+
+
+async def seed_failing_vendor(service: MarketService, site: str) -> tuple[str, str]:
+    """A vendor whose licences are in order and who has no problem of the last 30 days, but whose batches failed
+    their rapid tests 40-45 days ago: two at the stall ``X03`` they hold, one at ``X04``, which they handed to
+    another vendor 35 days ago. Returns the two stalls' codes."""
+    code = CODES[site]
+    held, handed = f"{code}03", f"{code}04"
+    opened = NOW - timedelta(days=55)
+    for vendor, name in ((FAILING_VENDOR, "赵国强"), (SUCCESSOR, "孙丽")):
+        await service.add_vendor(site, Vendor(vendor, name, None, None), opened)
+        await service.add_document(site, vendor, Document(DocumentKind.BUSINESS_LICENCE, "91440300708461136T",
+                                                          date(2024, 1, 1), date(2030, 1, 1)), "op", opened)
+        await service.add_document(site, vendor, Document(DocumentKind.FOOD_FILING, "YB11010600012345",
+                                                          date(2024, 1, 1)), "op", opened)
+    for stall, name in ((held, "赵记蔬菜"), (handed, "赵记菜摊")):
+        await service.add_stall(site, Stall(stall, name, StallType.VEGETABLES, FAILING_VENDOR), opened)
+    for number, (stall, days) in enumerate(((held, 45), (held, 44), (handed, 40)), 1):
+        batch, tested = f"B-{code}D{number}", NOW - timedelta(days=days)
+        await service.receive_batch(site, Batch(batch, stall, "1001", "西红柿", "寿光蔬菜合作社", "370783",
+                                                "山东省寿光市", 20_000,
+                                                (Certificate(CertificateType.COMMITMENT, "CD-1"),),
+                                                tested - timedelta(hours=3)), "op", tested)
+        await service.record_test(site, TypedTest(batch, "organophosphate_carbamate", None, "75", "%", "刘*", tested,
+                                                  seller_accepts=True), "op", tested)
+    await service.update_stall(site, Stall(handed, "孙家鲜蔬", StallType.VEGETABLES, SUCCESSOR),
+                               NOW - timedelta(days=35))
+    return held, handed

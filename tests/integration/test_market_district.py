@@ -1,7 +1,8 @@
 """The district view on both databases, with real accounts: a supervision office overseeing two markets sees both
 counted (failed and suspected tests, recalls, expired licences, price findings, overdue complaints) and a third
 market never — not in the API, the pages nor the downloads, and its market and stall pages answer 404 as for a
-market that does not exist; an operator sees their own market only; the CSV downloads read back."""
+market that does not exist; an operator sees their own market only; the CSV downloads read back; the vendors graded C
+and D, each graded as their own credit page grades them, counted per market and shown at their stalls."""
 
 from __future__ import annotations
 
@@ -23,12 +24,23 @@ from accounts.pages import mount_pages
 from accounts.service import AccountService
 from accounts.storage import AccountRepository
 from gateway.outputs.embedded import EmbeddedStore
-from market.district import Period, district_rows
+from market.credit import Grade
+from market.district import Period, district_rows, stall_rows
 from market.pages import mount_market_pages
 from market.service import MarketService, MarketSettings
 from market.tracing import Batch, Certificate, CertificateType
 from messaging.downlink import RecordingDownlink
-from tests.integration.district_markets import NAMES, NOW, A, B, C, seed
+from tests.integration.district_markets import (
+    FAILING_VENDOR,
+    NAMES,
+    NOW,
+    SUCCESSOR,
+    A,
+    B,
+    C,
+    seed,
+    seed_failing_vendor,
+)
 from tests.integration.helpers import HTML, PageSession
 from webkit.identity import Role, Scope, TokenAuthority
 
@@ -180,3 +192,51 @@ async def test_a_recall_released_since_still_counts_from_its_audit_entry(install
     assert released.reason == "供货商通报同批次不合格" and released.stall == "A01"
     [row] = district_rows([facts], window)
     assert row.counts.recalls == 2  # B-A1's failed test, and this one
+
+
+async def test_vendors_graded_c_and_d_are_counted_as_their_credit_page_grades_them(installation: Installation
+                                                                                   ) -> None:
+    service = installation.service
+    held, handed = await seed_failing_vendor(service, A)
+    found = await service.district({A, B}, Period.DAYS, NOW)
+    rows = {row.site: row for row in district_rows(found.markets, found.window)}
+    assert (rows[A].counts.vendors_graded_c, rows[A].counts.vendors_graded_d) == (1, 1)  # v-A: at two stalls, once
+    assert (rows[B].counts.vendors_graded_c, rows[B].counts.vendors_graded_d) == (1, 0)
+    assert rows[A].stalls_with_problems == 3 and rows[B].stalls_with_problems == 2
+    for facts in found.markets:
+        for fact in facts.credit:
+            rating = await service.vendor_credit(facts.site, fact.vendor_id, NOW)
+            assert (fact.grade, fact.score) == (rating.grade, rating.score), fact
+    [market_a] = [facts for facts in found.markets if facts.site == A]
+    assert sorted((f.stall, f.vendor_id, f.grade) for f in market_a.credit) == [
+        ("A01", "v-A", Grade.C), ("A02", "v-A", Grade.C), (held, FAILING_VENDOR, Grade.D),
+        (handed, SUCCESSOR, Grade.A)]  # the stall handed over took nobody's record with it
+    stalls = {row.stall: row for row in stall_rows(market_a, found.window)}
+    assert stalls[held].counts.total == 1 and stalls[held].counts.serious, "no problem of the period but a D vendor"
+    assert stalls[held].credit is not None and stalls[held].credit.score == 50
+    assert handed not in stalls
+
+    answers = {}
+    for subject in ("sup-ab", "root"):
+        status, body, _ = await installation.get("/api/district/markets", subject)
+        assert status == 200, body
+        answers[subject] = json.loads(body)
+    by_site = {market["site"]: market["counts"] for market in answers["sup-ab"]["markets"]}
+    assert (by_site[A]["vendors_graded_c"], by_site[A]["vendors_graded_d"]) == (1, 1)
+    assert (answers["sup-ab"]["totals"]["vendors_graded_c"], answers["sup-ab"]["totals"]["vendors_graded_d"]) == (2, 1)
+    assert answers["root"]["totals"]["vendors_graded_c"] == 3, "the third market's C vendor: to its readers only"
+
+    await installation.sign_in("sup-ab")
+    market = await installation.page(f"/market/{A}/manage/oversight")
+    assert f'id="stall-{held}"' in market and 'data-credit-grade="D"' in market and "失信经营" in market
+    assert f'id="stall-{handed}"' not in market
+    stall = await installation.page(f"/market/{A}/manage/oversight/stalls/{held}")
+    assert 'data-credit-grade="D"' in stall and "赵国强" in stall
+    summary = table((await installation.get("/market/district/export/summary.csv"))[1])
+    header = summary[0]
+    columns = header.index("信用C级（诚信警示）经营者"), header.index("信用D级（失信经营）经营者")
+    assert [(row[0], row[columns[0]], row[columns[1]]) for row in summary[1:]] == [(B, "1", "0"), (A, "1", "1")]
+    stalls_csv = table((await installation.get(f"/market/{A}/manage/oversight/export/summary.csv"))[1])
+    assert stalls_csv[0][-1] == "经营者信用等级"
+    assert {row[1]: row[-1] for row in stalls_csv[1:]} == {"A01": "C 诚信警示", "A02": "C 诚信警示",
+                                                           held: "D 失信经营"}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 
 from hypothesis import given
@@ -11,8 +12,10 @@ from hypothesis import strategies as st
 
 from market import district_exports as exports
 from market.complaints import ComplaintCategory, ComplaintState
+from market.credit import Grade
 from market.district import (
     ComplaintFact,
+    CreditFact,
     FindingFact,
     LicenceFact,
     MarketFacts,
@@ -162,3 +165,49 @@ def test_detail_tables_name_market_and_stall_on_each_row() -> None:
     licences = exports.licences_table([market()], window).rows
     assert [(row[2], row[7]) for row in licences] == [("B02", "缺失"), ("A01", "已过期"), ("A01", "即将到期")]
     assert licences[0][8] == ""  # a missing document has no end date
+
+
+def with_credit(facts: MarketFacts) -> MarketFacts:
+    """``facts`` with its vendors' grades: one vendor graded C holding A01 and D04 (D04: nothing else wrong), one
+    graded D at E05 (nothing else wrong), B02's vendor graded B, C03's graded A."""
+    return replace(facts, stalls={**facts.stalls, "D04": "王记干货", "E05": "赵记鲜蔬"}, credit=(
+        CreditFact("A01", "v-wang", "王建国", Grade.C, 62), CreditFact("B02", "v-li", "李秀英", Grade.B, 80),
+        CreditFact("C03", "v-zhang", "张伟", Grade.A, 96), CreditFact("D04", "v-wang", "王建国", Grade.C, 62),
+        CreditFact("E05", "v-zhao", "赵国强", Grade.D, 50)))
+
+
+def test_vendors_graded_c_and_d_are_counted_once_each_and_their_stalls_are_problem_stalls() -> None:
+    window = window_of(Period.DAYS, NOW)
+    [row] = district_rows([with_credit(market())], window)
+    assert (row.counts.vendors_graded_c, row.counts.vendors_graded_d) == (1, 1)  # v-wang at two stalls: once
+    assert row.stalls_with_problems == 4  # A01 and B02 as before, D04 and E05 for their vendors' grades
+    rows = {r.stall: r for r in stall_rows(with_credit(market()), window)}
+    assert set(rows) == {"A01", "B02", "D04", "E05"}  # C03: its vendor is graded A, its certificate not due
+    assert rows["E05"].counts.total == 1 and rows["E05"].counts.serious, "a D vendor is serious"
+    assert rows["D04"].counts.total == 1 and not rows["D04"].counts.serious, "a C vendor is a warning"
+    assert rows["D04"].credit is not None and rows["D04"].credit.grade is Grade.C
+    assert rows["B02"].credit is not None and rows["B02"].credit.grade is Grade.B
+    assert [r.stall for r in stall_rows(with_credit(market()), window)] == ["A01", "B02", "E05", "D04"]  # serious first
+    assert (stall_problems(with_credit(market()), "E05", window).counts.vendors_graded_d) == 1
+    without = district_rows([market()], window)[0]
+    assert (without.counts.vendors_graded_c, without.counts.vendors_graded_d) == (0, 0)
+
+
+def test_district_totals_add_up_the_vendors_of_each_market() -> None:
+    window = window_of(Period.DAYS, NOW)
+    other = MarketFacts("beiyuan", "北苑农贸市场", {"N01": "赵记"},
+                        credit=(CreditFact("N01", "v-wang", "王建国", Grade.C, 70),))  # another market's v-wang
+    total = totals(district_rows([with_credit(market()), other], window))
+    assert (total.vendors_graded_c, total.vendors_graded_d) == (2, 1)
+
+
+def test_the_summaries_carry_the_vendors_graded_c_and_d_and_each_stalls_grade() -> None:
+    window = window_of(Period.DAYS, NOW)
+    facts = with_credit(market())
+    summary = exports.summary_table(district_rows([facts], window))
+    assert summary.header[-3:] == ("信用C级（诚信警示）经营者", "信用D级（失信经营）经营者", "数据不全")
+    assert summary.rows[0][-3:] == ("1", "1", "")
+    stalls = exports.stalls_table(facts, stall_rows(facts, window))
+    assert stalls.header[-1] == "经营者信用等级"
+    assert {row[1]: row[-1] for row in stalls.rows} == {"A01": "C 诚信警示", "E05": "D 失信经营", "B02": "B 守信经营",
+                                                        "D04": "C 诚信警示"}
