@@ -38,6 +38,17 @@ IPv4Text = Annotated[str, AfterValidator(_ipv4)]
 """An IPv4 address, as text."""
 
 
+def _reachable_ipv4(value: str) -> str:
+    address = ipaddress.IPv4Address(_ipv4(value))
+    if address.is_unspecified or address.is_multicast or address == ipaddress.IPv4Address("255.255.255.255"):
+        raise ValueError(f"{value!r} is no one host's address: give the address the devices reach this host at")
+    return value
+
+
+ReachableIPv4 = Annotated[str, AfterValidator(_reachable_ipv4)]
+"""An IPv4 address devices send to: one host's (not 0.0.0.0, a broadcast or a multicast address)."""
+
+
 ListenAddress = Annotated[str, AfterValidator(_listen_address)]
 """Where a bridge's listener binds: ``<IPv4 address>:<port>``."""
 

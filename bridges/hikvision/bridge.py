@@ -57,7 +57,9 @@ from devices.gate_memory import Denied
 
 log = logging.getLogger(__name__)
 
-RECENT_KEPT: Final = 4096  # event ids published lately: a re-pushed event is answered, not published again
+RECENT_KEPT: Final = 8192
+"""Keys of the events published lately (two an event with a serialNo): a re-pushed event is answered, not
+published again."""
 UNREACHABLE_AFTER: Final = 3
 READ_BACK_PAGES: Final = 1000  # pages of stored events read back at most in one go (the rest at the next poll)
 JSON_PART_NAMES: Final = ("event_log", "AccessControllerEvent")

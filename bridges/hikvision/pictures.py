@@ -12,7 +12,8 @@ from __future__ import annotations
 import contextlib
 import os
 import re
-from dataclasses import dataclass
+import threading
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
 
@@ -28,6 +29,8 @@ class PictureStore:
     max_age_s: float | None = None
     """Pictures older than this (by their file's time) are deleted by :meth:`expire`; None: kept until the total."""
     total: int | None = None
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+    """:meth:`expire` runs on a worker thread (a directory walk), :meth:`save` on the event loop: one at a time."""
 
     def path_for(self, gate: str, event_id: str, content_type: str) -> Path:
         if not _SAFE.match(gate) or not _SAFE.match(event_id):
@@ -39,6 +42,10 @@ class PictureStore:
         if len(picture) > self.max_bytes:
             raise ValueError(f"a picture of {len(picture)} bytes, over {self.max_bytes}")
         path = self.path_for(gate, event_id, content_type)
+        with self._lock:
+            return self._save(path, picture)
+
+    def _save(self, path: Path, picture: bytes) -> Path:
         path.parent.mkdir(parents=True, exist_ok=True)
         before = self._measure() if self.total is None else self.total  # before writing: not counted twice
         replaced = path.stat().st_size if path.exists() else 0
@@ -58,29 +65,35 @@ class PictureStore:
             return 0
         oldest_kept = now_s - self.max_age_s
         deleted = 0
-        for path in self._files():
-            with contextlib.suppress(FileNotFoundError):  # deleted meanwhile by the total's pruning
-                if path.stat().st_mtime < oldest_kept:
-                    path.unlink()
+        with self._lock:
+            for path, found in self._files():
+                if found.st_mtime < oldest_kept:
+                    path.unlink(missing_ok=True)
                     deleted += 1
-        if deleted:
-            self.total = None  # measured afresh at the next save
+            if deleted:
+                self.total = None  # measured afresh at the next save
         return deleted
 
-    def _files(self) -> list[Path]:
-        return [path for path in self.directory.glob("*/*") if path.suffix in (".jpg", ".png")]
+    def _files(self) -> list[tuple[Path, os.stat_result]]:
+        """The pictures with their sizes and times; one deleted meanwhile (by a person) is left out."""
+        found = []
+        for path in self.directory.glob("*/*"):
+            if path.suffix in (".jpg", ".png"):
+                with contextlib.suppress(FileNotFoundError):
+                    found.append((path, path.stat()))
+        return found
 
     def _measure(self) -> int:
-        return sum(path.stat().st_size for path in self._files())
+        return sum(found.st_size for _path, found in self._files())
 
     def _prune(self, keep: Path) -> None:
-        files = sorted(self._files(), key=lambda path: path.stat().st_mtime_ns)
-        total = sum(path.stat().st_size for path in files)
-        for path in files:
+        files = sorted(self._files(), key=lambda item: item[1].st_mtime_ns)
+        total = sum(found.st_size for _path, found in files)
+        for path, found in files:
             if total <= self.max_total_bytes:
                 break
             if path == keep:
                 continue
-            total -= path.stat().st_size
+            total -= found.st_size
             path.unlink(missing_ok=True)
         self.total = total

@@ -22,7 +22,9 @@ from bridges.hikvision.events import TERMINAL_TIME, Rejected, RejectReason, Term
 
 SEARCH_OVERLAP: Final = timedelta(minutes=10)  # searched again before the last forwarded event
 SEARCH_AHEAD: Final = timedelta(days=1)  # past the bridge's now: a terminal whose clock runs ahead
-FORWARDED_KEPT: Final = 2048  # ids remembered (those within the overlap); the gateway's idempotency is behind it
+FORWARDED_KEPT: Final = 4096
+"""Keys remembered, those within the overlap (two an event with a serialNo: events.remembered_keys); the gateway's
+idempotency is behind it."""
 ALL_EVENTS: Final = 0  # major and minor 0: every type
 MORE: Final = "MORE"
 

@@ -27,6 +27,7 @@ from bridges.config_files import (
     BridgeConfigError,
     IPv4Text,
     ListenAddress,
+    ReachableIPv4,
     listed_lines,
     listen_host_and_port,
     load_toml,
@@ -52,7 +53,7 @@ class BridgeConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
     listen: ListenAddress = "0.0.0.0:60001"
-    advertise: IPv4Text
+    advertise: ReachableIPv4
     bind: IPv4Text = "0.0.0.0"
     state_dir: str
     cards_file: str | None = None

@@ -46,6 +46,11 @@ ON CONFLICT (measurement, series, time_ns) DO UPDATE SET fields = json_patch(poi
 
 
 EXPIRE_EVERY_NS = 3600 * 10**9
+EXPIRE_CHUNK_ROWS = 10_000
+EXPIRE_CHUNK = """
+DELETE FROM points WHERE (measurement, series, time_ns) IN (
+    SELECT measurement, series, time_ns FROM points WHERE measurement = ? AND time_ns < ? LIMIT ?)
+"""
 
 
 class EmbeddedStore:
@@ -60,7 +65,7 @@ class EmbeddedStore:
         self._retention = {measurement: int(kept.total_seconds() * 10**9)
                            for measurement, kept in (retention or {}).items()}
         self._clock_ns = clock_ns
-        self._expired_at_ns: int | None = None
+        self._expired_at_ns = 0
 
     async def _run(self, function: Any, *args: Any) -> Any:
         return await asyncio.get_running_loop().run_in_executor(self._executor, function, *args)
@@ -77,7 +82,7 @@ class EmbeddedStore:
         db.execute("PRAGMA synchronous=NORMAL")
         db.executescript(SCHEMA)
         self._db = db
-        self._expire()
+        self._expire_logged()
 
     async def close(self) -> None:
         if self._db is not None:
@@ -107,27 +112,35 @@ class EmbeddedStore:
                 db.executemany(UPSERT, rows)
         except sqlite3.OperationalError as error:  # disk full, locked: worth retrying later
             raise StoreUnavailable(f"embedded store write failed: {error}") from error
-        if self._expired_at_ns is not None and self._clock_ns() - self._expired_at_ns >= EXPIRE_EVERY_NS:
-            try:
-                self._expire()
-            except sqlite3.OperationalError:  # the points are stored: expiry is tried again at the next write
-                log.warning("embedded store: expiring old points failed", exc_info=True)
+        if self._clock_ns() - self._expired_at_ns >= EXPIRE_EVERY_NS:
+            self._expire_logged()
 
     async def expire(self) -> int:
         """Delete the points past their measurement's retention now; how many went."""
         deleted: int = await self._run(self._expire)
         return deleted
 
+    def _expire_logged(self) -> None:
+        """:meth:`_expire`, its failure logged: the store works on (the points are stored; a full disk or a lock
+        held too long costs the expiry, which is tried again at the next write)."""
+        try:
+            self._expire()
+        except sqlite3.OperationalError:
+            log.warning("embedded store: expiring old points failed", exc_info=True)
+
     def _expire(self) -> int:
         now_ns = self._clock_ns()
-        self._expired_at_ns = now_ns
         deleted = 0
         db = self._connection()
         for measurement, kept_ns in self._retention.items():
-            with db:
-                db.execute("BEGIN")
-                deleted += db.execute("DELETE FROM points WHERE measurement = ? AND time_ns < ?",
-                                      (measurement, now_ns - kept_ns)).rowcount
+            while True:  # in bounded transactions: years of a first expiry neither block writes nor swell the WAL
+                with db:
+                    db.execute("BEGIN")
+                    gone = db.execute(EXPIRE_CHUNK, (measurement, now_ns - kept_ns, EXPIRE_CHUNK_ROWS)).rowcount
+                deleted += gone
+                if gone < EXPIRE_CHUNK_ROWS:
+                    break
+        self._expired_at_ns = now_ns
         if deleted:
             log.info("embedded store: points past their retention deleted", extra={"points": deleted})
         return deleted

@@ -26,7 +26,7 @@ class Seen:
 
     async def until(self, check: Callable[[], Any], timeout: float = 8.0) -> Any:
         deadline = asyncio.get_running_loop().time() + timeout
-        while (result := check()) in (None, False, []):
+        while not (result := check()):  # None, False, an empty list or state: not yet
             if asyncio.get_running_loop().time() > deadline:
                 raise AssertionError(f"not seen within {timeout}s; seen: {json.dumps(self.messages)[:3000]}")
             await asyncio.sleep(0.05)

@@ -71,15 +71,20 @@ def workers_parent_app(gateway: Gateway) -> web.Application:
 
 
 def staff_routes(app: web.Application) -> list[str]:
-    """Every path the app serves but the open and device ones: each must be for administrators only. Walking the
-    route table, a route added later joins this matrix without being named here."""
+    """Every path the app serves but the open ones (GET), the device one (POST) and the status page (GET, checked
+    below as a page): each must be for administrators only. Walking the route table, a route added later joins
+    this matrix without being named here; one of another method must be classified first."""
     paths = []
     for route in app.router.routes():
         path = route.resource.canonical if route.resource is not None else ""
-        if route.method == "GET" and path not in OPEN_TO_ANYONE | DEVICE_ROUTES | {"/"}:
-            paths.append(path.replace("{measurement}", "gate_event"))
-        elif path not in OPEN_TO_ANYONE | DEVICE_ROUTES | {"/"} and route.method != "HEAD":
+        if route.method == "HEAD":
+            continue  # aiohttp's twin of each GET
+        if route.method == "POST" and path in DEVICE_ROUTES:
+            continue
+        if route.method != "GET":
             raise AssertionError(f"{route.method} {path}: classify it in this matrix")
+        if path not in OPEN_TO_ANYONE | {"/"}:
+            paths.append(path.replace("{measurement}", "gate_event"))
     return sorted(set(paths))
 
 

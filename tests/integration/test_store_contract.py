@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from gateway.outputs import Aggregate, PointQuery, StoreUnavailable, Summary, TimeSeriesStore, WindowQuery
+from gateway.outputs import Aggregate, PointQuery, StoreUnavailable, Summary, TimeSeriesStore, WindowQuery, embedded
 from gateway.outputs.embedded import EmbeddedStore
 from gateway.outputs.influxdb import InfluxStore
 from gateway.processors.points import Point
@@ -169,15 +169,19 @@ async def test_influxdb_with_authentication_takes_a_user_and_password_and_refuse
         server.cleanup()
 
 
-async def test_the_embedded_store_deletes_gate_events_past_their_retention_and_keeps_the_rest(tmp_path: Path) -> None:
+async def test_the_embedded_store_deletes_gate_events_past_their_retention_and_keeps_the_rest(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(embedded, "EXPIRE_CHUNK_ROWS", 10)  # a long past is deleted in several transactions
     day_ns = 86_400 * 10**9
     now = [T0]
     store = EmbeddedStore(tmp_path / "ts.sqlite", {"gate_event": timedelta(days=180)}, clock_ns=lambda: now[0])
     await store.open()
     try:
         sale = Point("scale_record", (("site", "s1"), ("device", "sc1")), {"record_id": "r1"}, T0 - 400 * day_ns)
-        await store.write([gate("old", T0 - 181 * day_ns), gate("young", T0 - 179 * day_ns), sale])
-        assert await store.expire() == 1
+        long_past = [gate(f"past-{n}", T0 - (200 + n) * day_ns) for n in range(24)]
+        await store.write([*long_past, gate("old", T0 - 181 * day_ns), gate("young", T0 - 179 * day_ns), sale])
+        assert await store.expire() == 25
         assert [row["event_id"] for row in await store.select(PointQuery("gate_event"))] == ["young"]
         assert await store.count(PointQuery("scale_record")) == 1, "a measurement without a retention is kept"
 

@@ -161,3 +161,8 @@ def test_a_listen_address_that_cannot_be_bound_is_refused_naming_the_field(tmp_p
     config.write_text(config.read_text(encoding="utf-8").replace('"127.0.0.1"', '"127.0.0.300"'), encoding="utf-8")
     with pytest.raises(BridgeConfigError, match=r"advertise: Value error, '127.0.0.300' is not an IPv4 address"):
         load_config(config)
+    for nobody in ("0.0.0.0", "255.255.255.255", "224.0.0.1"):  # the controllers would send their events nowhere
+        config.write_text(config.read_text(encoding="utf-8").replace('"127.0.0.300"', f'"{nobody}"'), encoding="utf-8")
+        with pytest.raises(BridgeConfigError, match=r"advertise: .* is no one host's address"):
+            load_config(config)
+        config.write_text(config.read_text(encoding="utf-8").replace(f'"{nobody}"', '"127.0.0.300"'), encoding="utf-8")
