@@ -135,7 +135,8 @@ async def set_enabled(request: web.Request) -> web.Response:
                                                                                               organisation_id)}:
                 raise NotVisible(endpoint_id)
             raise PageProblem(400, "请在端点页上点“停用”或“启用”。")
-        await _service(request).set_endpoint_enabled(request[PRINCIPAL], organisation_id, endpoint_id, enabled == "1")
+        await _service(request).change_endpoint(request[PRINCIPAL], organisation_id, endpoint_id,
+                                                enabled=enabled == "1")
     except NotVisible:
         raise PageProblem(404, GONE) from None
     return see_other(_href(organisation_id, done="enabled" if enabled == "1" else "disabled"))
