@@ -694,6 +694,68 @@ async def test_the_endpoints_page_lists_adds_tests_disables_and_removes_within_t
     assert len(await rig.notifications.endpoints(ADMIN, "lotus-pm")) == 3
 
 
+def _edit_form(page: str, endpoint_id: int) -> str:
+    """The page's form changing endpoint ``endpoint_id`` (its label field and kind boxes)."""
+    start = page.index(f'/{endpoint_id}/edit#endpoint-{endpoint_id}"')
+    return page[start:page.index("</form>", start)]
+
+
+async def test_the_endpoints_page_changes_an_endpoints_label_and_kinds_within_the_organisation(
+        rig: Rig, endpoint_browser: Browser) -> None:
+    browser = endpoint_browser
+    token = await browser.sign_in("pm-lotus")
+    base = "/notifications/organisations/lotus-pm/endpoints"
+    (hook,) = [e for e in await rig.notifications.endpoints(ADMIN, "lotus-pm") if e.label == "智慧家园平台"]
+    form = _edit_form(await browser.page(base), hook.endpoint_id)
+    assert 'value="智慧家园平台"' in form and " checked" not in form, "every kind: nothing ticked"
+
+    changed = await browser.post(f"{base}/{hook.endpoint_id}/edit", [
+        ("label", " 智慧家园（门禁） "), ("kinds", "gate_alarm"), ("kinds", "gate_offline")], token)
+    assert changed.status == 303 and changed.headers["Location"] == f"{base}?done=changed"
+    (now,) = [e for e in await rig.notifications.endpoints(ADMIN, "lotus-pm") if e.endpoint_id == hook.endpoint_id]
+    assert now.label == "智慧家园（门禁）" and now.enabled
+    assert now.kinds == {NotificationKind.GATE_ALARM, NotificationKind.GATE_OFFLINE}
+    listed = await browser.page(f"{base}?done=changed")
+    assert "已保存修改" in listed and "接收：门禁报警、门禁离线" in listed
+    form = _edit_form(listed, hook.endpoint_id)
+    assert 'value="gate_alarm" checked' in form and 'value="gate_offline" checked' in form, "pre-ticked"
+    assert form.count(" checked") == 2 and 'value="智慧家园（门禁）"' in form
+
+    # refusals next to the fields, what was typed kept, nothing changed
+    refused = await browser.post(f"{base}/{hook.endpoint_id}/edit", [
+        ("label", ""), ("kinds", "vote_opened"), ("kinds", "lottery")], token)
+    text = await refused.text()
+    assert refused.status == 422 and "修改未保存" in text
+    form = _edit_form(text, hook.endpoint_id)
+    assert "名称须为 1 到 100 个字符" in form and "请只勾选列出的事件类型" in form
+    assert 'value="vote_opened" checked' in form and 'value="gate_alarm" checked' not in form, "as ticked"
+    too_long = await browser.post(f"{base}/{hook.endpoint_id}/edit", [("label", "长" * 101)], token)
+    text = await too_long.text()
+    assert too_long.status == 422 and f'value="{"长" * 101}"' in _edit_form(text, hook.endpoint_id)
+    assert "名称须为" in _edit_form(text, hook.endpoint_id)
+    assert (await browser.post(f"{base}/{hook.endpoint_id}/edit", [("kinds", "gate_alarm")], token)).status == 400
+    (same,) = [e for e in await rig.notifications.endpoints(ADMIN, "lotus-pm") if e.endpoint_id == hook.endpoint_id]
+    assert same == now
+
+    # none ticked: every kind again
+    widened = await browser.post(f"{base}/{hook.endpoint_id}/edit", [("label", "智慧家园平台")], token)
+    assert widened.status == 303
+    (back,) = [e for e in await rig.notifications.endpoints(ADMIN, "lotus-pm") if e.endpoint_id == hook.endpoint_id]
+    assert back.kinds == frozenset() and back.label == "智慧家园平台"
+
+    # another organisation's endpoint answers as an unknown one, and is not changed
+    browser.password = "a-long-password-2"
+    other = await browser.sign_in("pm-plum")
+    plum = "/notifications/organisations/plum-pm/endpoints"
+    change = [("label", "改掉"), ("kinds", "gate_alarm")]
+    for path in (f"{base}/{hook.endpoint_id}/edit", f"{plum}/{hook.endpoint_id}/edit", f"{plum}/987654/edit"):
+        answer = await browser.post(path, change, other)
+        assert answer.status == 404 and "找不到" in await answer.text(), path
+    assert (await browser.post(f"{base}/{hook.endpoint_id}/edit", [], other)).status == 404
+    (kept,) = [e for e in await rig.notifications.endpoints(ADMIN, "lotus-pm") if e.endpoint_id == hook.endpoint_id]
+    assert kept == back
+
+
 @dataclass
 class Api:
     client: TestClient[Any, Any]
