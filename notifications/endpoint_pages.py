@@ -1,12 +1,14 @@
 """The page of an organisation's endpoints (/notifications/organisations/{organisation_id}/endpoints): its signed
-webhooks and WeCom/DingTalk group robots — list, add, enable/disable, remove, and "send test" — for administrators
-(any organisation) and the organisation's own property managers and market operators; another's organisation
-answers the 404 page an unknown one does. /notifications/endpoints leads to the caller's organisation (an
-administrator chooses one). Handlers call :class:`NotificationService`, as the API does, and word its refusals."""
+webhooks and WeCom/DingTalk group robots — list, add, change (label and kinds), enable/disable, remove, and "send
+test" — for administrators (any organisation) and the organisation's own property managers and market operators;
+another's organisation or endpoint answers the 404 page an unknown one does. /notifications/endpoints leads to the
+caller's organisation (an administrator chooses one). Handlers call :class:`NotificationService`, as the API does,
+and word its refusals."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, urlsplit
 
@@ -14,8 +16,9 @@ from aiohttp import web
 
 from notifications.events import CHANNEL_NAMES, ENDPOINT_CHANNELS, KIND_NAMES, Channel, NotificationKind
 from notifications.pages import PAGE_NOTIFICATIONS
-from notifications.service import ENDPOINT_KEEPERS, NotificationService, NotVisible, Refused
+from notifications.service import ENDPOINT_KEEPERS, NotificationService, NotVisible, Refused, label_problem
 from webkit.auth import PRINCIPAL
+from webkit.form_checks import FormState, typed
 from webkit.identity import Role
 from webkit.pages import NavLink, PageProblem, add_navigation, form_of, page, render, see_other
 
@@ -68,8 +71,18 @@ async def endpoints_page(request: web.Request) -> web.Response:
     return await _page(request, _organisation(request), {}, {})
 
 
+@dataclass(frozen=True)
+class Editing:
+    """An endpoint's change refused: its form as typed, shown again with what is wrong next to the fields."""
+
+    endpoint_id: int
+    form: FormState
+    kinds: frozenset[str]
+
+
 async def _page(request: web.Request, organisation_id: str, values: dict[str, str], problems: dict[str, str],
-                status: int = 200, created_secret: str = "", kinds: Sequence[str] = ()) -> web.Response:
+                status: int = 200, created_secret: str = "", kinds: Sequence[str] = (),
+                editing: Editing | None = None) -> web.Response:
     service = _service(request)
     try:
         name = await service.organisation_name(request[PRINCIPAL], organisation_id)
@@ -82,7 +95,9 @@ async def _page(request: web.Request, organisation_id: str, values: dict[str, st
         "channel_names": CHANNEL_NAMES, "channels": [(c, CHANNEL_NAMES[c]) for c in ENDPOINT_CHANNELS],
         "values": {"channel": Channel.WEBHOOK.value, **values}, "problems": problems, "href": _href(organisation_id),
         "kinds": [(kind.value, KIND_NAMES[kind]) for kind in CHOOSABLE_KINDS], "kind_names": KIND_NAMES,
-        "chosen_kinds": set(kinds),
+        "chosen_kinds": set(kinds), "editing": editing, "edit_forms": {
+            e.endpoint_id: (editing.form, editing.kinds) if editing and editing.endpoint_id == e.endpoint_id
+            else (FormState({"label": e.label}), frozenset(kind.value for kind in e.kinds)) for e in endpoints},
         "shown_url": shown_url, "created_secret": created_secret, "tested": query.get("tested", ""),
         "test_failed": query.get("test_failed", "")[:300], "done": query.get("done", ""),
     }, status=status)
@@ -103,7 +118,7 @@ async def add(request: web.Request) -> web.Response:
     if not values["url"]:
         problems["url"] = "请填写地址"
     chosen = form.getall("kinds", [])
-    kinds = [NotificationKind(value) for value in chosen if value in {kind.value for kind in CHOOSABLE_KINDS}]
+    kinds = _known_kinds(chosen)
     if len(kinds) != len(chosen):
         problems["kinds"] = "请只勾选列出的事件类型"
     if not problems:
@@ -135,10 +150,51 @@ async def set_enabled(request: web.Request) -> web.Response:
                                                                                               organisation_id)}:
                 raise NotVisible(endpoint_id)
             raise PageProblem(400, "请在端点页上点“停用”或“启用”。")
-        await _service(request).set_endpoint_enabled(request[PRINCIPAL], organisation_id, endpoint_id, enabled == "1")
+        await _service(request).change_endpoint(request[PRINCIPAL], organisation_id, endpoint_id,
+                                                enabled=enabled == "1")
     except NotVisible:
         raise PageProblem(404, GONE) from None
     return see_other(_href(organisation_id, done="enabled" if enabled == "1" else "disabled"))
+
+
+@page(*ENDPOINT_KEEPERS)
+async def edit(request: web.Request) -> web.Response:
+    """An endpoint's label and the kinds it receives (none ticked: every kind), changed together or not at all."""
+    organisation_id, endpoint_id = _organisation(request), _endpoint_id(request)
+    service = _service(request)
+    form = await form_of(request)
+    try:  # another's endpoint is not found before its form is judged
+        if endpoint_id not in {e.endpoint_id for e in await service.endpoints(request[PRINCIPAL], organisation_id)}:
+            raise NotVisible(endpoint_id)
+    except NotVisible:
+        raise PageProblem(404, GONE) from None
+    if "label" not in form:
+        raise PageProblem(400, "请在端点页上修改端点的名称和接收的事件。")
+    state = typed(form, ("label",))
+    problem = label_problem(state.values["label"])
+    if problem:
+        state.refuse("label", problem)
+    chosen = form.getall("kinds", [])
+    kinds = _known_kinds(chosen)
+    if len(kinds) != len(chosen):
+        state.refuse("kinds", "请只勾选列出的事件类型")
+    if not state.failed:
+        try:
+            await service.change_endpoint(request[PRINCIPAL], organisation_id, endpoint_id,
+                                          label=state.values["label"], kinds=kinds)
+        except NotVisible:
+            raise PageProblem(404, GONE) from None
+        except Refused as refusal:
+            state.refuse(refusal.field or "label", str(refusal))
+        else:
+            return see_other(_href(organisation_id, done="changed"))
+    return await _page(request, organisation_id, {}, {}, status=422,
+                       editing=Editing(endpoint_id, state, frozenset(chosen)))
+
+
+def _known_kinds(chosen: Sequence[str]) -> list[NotificationKind]:
+    """The kinds ticked that an endpoint may be set to receive (fewer than ticked: one was not listed)."""
+    return [NotificationKind(value) for value in chosen if value in {kind.value for kind in CHOOSABLE_KINDS}]
 
 
 @page(*ENDPOINT_KEEPERS)
@@ -169,6 +225,7 @@ def mount_endpoint_pages(app: web.Application) -> None:
     app.router.add_get(base, endpoints_page)
     app.router.add_post(base, add)
     app.router.add_post(base + "/{endpoint_id}/enabled", set_enabled)
+    app.router.add_post(base + "/{endpoint_id}/edit", edit)
     app.router.add_post(base + "/{endpoint_id}/delete", remove)
     app.router.add_post(base + "/{endpoint_id}/test", send_test)
     add_navigation(app, NavLink("通知端点", "/notifications/endpoints", (Role.PROPERTY_MANAGER, Role.MARKET_OPERATOR),

@@ -488,8 +488,20 @@ class EndpointRepository:
             endpoints.c.organisation_id.in_(wanted)).order_by(endpoints.c.endpoint_id))).mappings()
         return [_endpoint(row) for row in rows]
 
-    async def update(self, endpoint_id: int, **values: Any) -> None:
-        await self._connection.execute(update(endpoints).where(endpoints.c.endpoint_id == endpoint_id).values(**values))
+    async def change(self, endpoint_id: int, *, enabled: bool | None = None, label: str | None = None,
+                     kinds: Iterable[NotificationKind] | None = None) -> None:
+        """Change what is given (None: left as it is); ``kinds`` replaces the kinds it receives (empty: all), kept
+        as :meth:`add` keeps them."""
+        values: dict[str, Any] = {}
+        if enabled is not None:
+            values["enabled"] = enabled
+        if label is not None:
+            values["label"] = label
+        if kinds is not None:
+            values["kinds"] = sorted({kind.value for kind in kinds})
+        if values:
+            await self._connection.execute(
+                update(endpoints).where(endpoints.c.endpoint_id == endpoint_id).values(**values))
 
     async def delete(self, endpoint_id: int) -> None:
         await self._connection.execute(endpoints.delete().where(endpoints.c.endpoint_id == endpoint_id))

@@ -1,7 +1,7 @@
 """The notifications' JSON API at /api/notifications: a person's notifications (list, mark read), organisations'
-endpoints (webhooks and group robots: list, create, enable/disable, delete — an administrator for any organisation,
-staff for their own), and the delivery log with its retry (staff within their scope). Another's notification,
-organisation or delivery answers 404, as an unknown one."""
+endpoints (webhooks and group robots: list, create, change — enabled, label, kinds —, delete; an administrator for
+any organisation, staff for their own), and the delivery log with its retry (staff within their scope). Another's
+notification, organisation, endpoint or delivery answers 404, as an unknown one."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Annotated
 
 from aiohttp import web
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, model_validator
 
 from notifications.events import Channel, NotificationKind, Severity
 from notifications.service import (
@@ -59,8 +59,22 @@ class EndpointIn(BaseModel):
 
 
 class EndpointChange(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    enabled: bool
+    """What to change of an endpoint: any of enabled, label, kinds (at least one); a field left out (or null) stays
+    as it is, so {"enabled": false} alone disables it, as before. All or nothing, in one transaction."""
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"minProperties": 1})
+    enabled: bool | None = Field(default=None, description="false: nothing more is delivered to it (its pending "
+                                 "deliveries fail); true: events from now on are delivered to it again")
+    label: Annotated[str, StringConstraints(min_length=1, max_length=100, strip_whitespace=True)] | None = Field(
+        default=None, description="Its new name")
+    kinds: Annotated[list[NotificationKind], Field(max_length=20)] | None = Field(
+        default=None, description="The kinds it receives from now on, replacing the list it had (empty: all); an "
+        "unknown kind is refused (400) as when adding")
+
+    @model_validator(mode="after")
+    def _changes_something(self) -> EndpointChange:
+        if self.enabled is None and self.label is None and self.kinds is None:
+            raise ValueError("give at least one of enabled, label, kinds")
+        return self
 
 
 class EndpointOut(BaseModel):
@@ -167,11 +181,14 @@ async def change_endpoint(request: web.Request) -> web.Response:
         raise json_error(web.HTTPBadRequest, "invalid change", details=error.errors(
             include_url=False, include_context=False, include_input=False)) from None
     try:
-        changed = await request.app[NOTIFICATIONS].set_endpoint_enabled(
+        changed = await request.app[NOTIFICATIONS].change_endpoint(
             request[PRINCIPAL], request.match_info["organisation_id"],
-            _int(request.match_info["endpoint_id"], "endpoint"), data.enabled)
+            _int(request.match_info["endpoint_id"], "endpoint"), enabled=data.enabled, label=data.label,
+            kinds=data.kinds)
     except NotVisible:
         raise json_error(web.HTTPNotFound, "no such endpoint") from None
+    except Refused as refusal:
+        raise json_error(web.HTTPUnprocessableEntity, str(refusal), field=refusal.field) from None
     return web.json_response(_endpoint(changed).model_dump(mode="json"))
 
 
@@ -240,8 +257,9 @@ ROUTES = [
           EndpointsOut, 200, ENDPOINT_KEEPERS, (404,)),
     Route("POST", ORG, create_endpoint, "Add a webhook, WeCom or DingTalk robot to an organisation; a webhook's "
           "secret is shown once", EndpointIn, CreatedEndpointOut, 201, ENDPOINT_KEEPERS, (400, 404, 422)),
-    Route("PUT", ORG + "/{endpoint_id}", change_endpoint, "Enable or disable an endpoint", EndpointChange,
-          EndpointOut, 200, ENDPOINT_KEEPERS, (400, 404)),
+    Route("PUT", ORG + "/{endpoint_id}", change_endpoint, "Change an endpoint: enable or disable it, rename it, "
+          "set the kinds it receives (any of them, at least one; one transaction)", EndpointChange, EndpointOut, 200,
+          ENDPOINT_KEEPERS, (400, 404, 422)),
     Route("DELETE", ORG + "/{endpoint_id}", delete_endpoint, "Remove an endpoint (its pending deliveries fail)",
           None, None, 200, ENDPOINT_KEEPERS, (404,)),
     Route("GET", PREFIX + "/deliveries", list_deliveries, "The delivery log of events in the caller's scope: state, "

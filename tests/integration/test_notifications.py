@@ -54,6 +54,7 @@ from notifications.recipients import TenancyRecipients
 from notifications.service import NotificationService
 from notifications.signing import dingtalk_sign, webhook_signature_valid
 from notifications.storage import DeliveryState, deliveries
+from notifications.web import mount as mount_notifications_api
 from tests.integration.helpers import PageSession
 from tests.integration.test_access_service import KEYS, LOTUS, SETTINGS, SITE
 from tests.servers import free_port
@@ -691,3 +692,154 @@ async def test_the_endpoints_page_lists_adds_tests_disables_and_removes_within_t
     plum = "/notifications/organisations/plum-pm/endpoints"
     assert (await browser.post(f"{plum}/{lotus_hook.endpoint_id}/delete", {}, other)).status == 404
     assert len(await rig.notifications.endpoints(ADMIN, "lotus-pm")) == 3
+
+
+def _edit_form(page: str, endpoint_id: int) -> str:
+    """The page's form changing endpoint ``endpoint_id`` (its label field and kind boxes)."""
+    start = page.index(f'/{endpoint_id}/edit#endpoint-{endpoint_id}"')
+    return page[start:page.index("</form>", start)]
+
+
+async def test_the_endpoints_page_changes_an_endpoints_label_and_kinds_within_the_organisation(
+        rig: Rig, endpoint_browser: Browser) -> None:
+    browser = endpoint_browser
+    token = await browser.sign_in("pm-lotus")
+    base = "/notifications/organisations/lotus-pm/endpoints"
+    (hook,) = [e for e in await rig.notifications.endpoints(ADMIN, "lotus-pm") if e.label == "智慧家园平台"]
+    form = _edit_form(await browser.page(base), hook.endpoint_id)
+    assert 'value="智慧家园平台"' in form and " checked" not in form, "every kind: nothing ticked"
+
+    changed = await browser.post(f"{base}/{hook.endpoint_id}/edit", [
+        ("label", " 智慧家园（门禁） "), ("kinds", "gate_alarm"), ("kinds", "gate_offline")], token)
+    assert changed.status == 303 and changed.headers["Location"] == f"{base}?done=changed"
+    (now,) = [e for e in await rig.notifications.endpoints(ADMIN, "lotus-pm") if e.endpoint_id == hook.endpoint_id]
+    assert now.label == "智慧家园（门禁）" and now.enabled
+    assert now.kinds == {NotificationKind.GATE_ALARM, NotificationKind.GATE_OFFLINE}
+    listed = await browser.page(f"{base}?done=changed")
+    assert "已保存修改" in listed and "接收：门禁报警、门禁离线" in listed
+    form = _edit_form(listed, hook.endpoint_id)
+    assert 'value="gate_alarm" checked' in form and 'value="gate_offline" checked' in form, "pre-ticked"
+    assert form.count(" checked") == 2 and 'value="智慧家园（门禁）"' in form
+
+    # refusals next to the fields, what was typed kept, nothing changed
+    refused = await browser.post(f"{base}/{hook.endpoint_id}/edit", [
+        ("label", ""), ("kinds", "vote_opened"), ("kinds", "lottery")], token)
+    text = await refused.text()
+    assert refused.status == 422 and "修改未保存" in text
+    form = _edit_form(text, hook.endpoint_id)
+    assert "名称须为 1 到 100 个字符" in form and "请只勾选列出的事件类型" in form
+    assert 'value="vote_opened" checked' in form and 'value="gate_alarm" checked' not in form, "as ticked"
+    too_long = await browser.post(f"{base}/{hook.endpoint_id}/edit", [("label", "长" * 101)], token)
+    text = await too_long.text()
+    assert too_long.status == 422 and f'value="{"长" * 101}"' in _edit_form(text, hook.endpoint_id)
+    assert "名称须为" in _edit_form(text, hook.endpoint_id)
+    assert (await browser.post(f"{base}/{hook.endpoint_id}/edit", [("kinds", "gate_alarm")], token)).status == 400
+    (same,) = [e for e in await rig.notifications.endpoints(ADMIN, "lotus-pm") if e.endpoint_id == hook.endpoint_id]
+    assert same == now
+
+    # none ticked: every kind again
+    widened = await browser.post(f"{base}/{hook.endpoint_id}/edit", [("label", "智慧家园平台")], token)
+    assert widened.status == 303
+    (back,) = [e for e in await rig.notifications.endpoints(ADMIN, "lotus-pm") if e.endpoint_id == hook.endpoint_id]
+    assert back.kinds == frozenset() and back.label == "智慧家园平台"
+
+    # another organisation's endpoint answers as an unknown one, and is not changed
+    browser.password = "a-long-password-2"
+    other = await browser.sign_in("pm-plum")
+    plum = "/notifications/organisations/plum-pm/endpoints"
+    change = [("label", "改掉"), ("kinds", "gate_alarm")]
+    for path in (f"{base}/{hook.endpoint_id}/edit", f"{plum}/{hook.endpoint_id}/edit", f"{plum}/987654/edit"):
+        answer = await browser.post(path, change, other)
+        assert answer.status == 404 and "找不到" in await answer.text(), path
+    assert (await browser.post(f"{base}/{hook.endpoint_id}/edit", [], other)).status == 404
+    (kept,) = [e for e in await rig.notifications.endpoints(ADMIN, "lotus-pm") if e.endpoint_id == hook.endpoint_id]
+    assert kept == back
+
+
+@dataclass
+class Api:
+    client: TestClient[Any, Any]
+    authority: TokenAuthority
+
+    def as_(self, account: str, role: Role = Role.PROPERTY_MANAGER) -> dict[str, str]:
+        token = self.authority.issue(account, {role}, datetime.now(UTC), timedelta(hours=1))
+        return {"Authorization": f"Bearer {token}"}
+
+
+@pytest.fixture
+async def api(rig: Rig) -> AsyncIterator[Api]:
+    authority = TokenAuthority(b"a" * 32)
+    app = web.Application()
+    mount_pages(app, AccountService(rig.engine), authority, lambda: datetime.now(UTC))
+    mount_notifications_api(app, rig.notifications)
+    async with TestClient(TestServer(app)) as client:
+        yield Api(client, authority)
+
+
+async def _deliveries_to(rig: Rig, endpoint_id: int) -> list[int]:
+    async with rig.engine.connect() as connection:
+        return list((await connection.execute(select(deliveries.c.event_id).where(
+            deliveries.c.endpoint_id == endpoint_id))).scalars())
+
+
+async def test_the_api_changes_an_endpoints_kinds_and_label_and_narrowed_kinds_are_no_longer_delivered(
+        rig: Rig, api: Api) -> None:
+    lotus = "/api/notifications/organisations/lotus-pm/endpoints"
+    manager = api.as_("pm-lotus")
+    listed = await (await api.client.get(lotus, headers=manager)).json()
+    hook = next(e for e in listed["endpoints"] if e["label"] == "智慧家园平台")
+    wecom = next(e for e in listed["endpoints"] if e["label"] == "值班群")
+    url = f"{lotus}/{hook['endpoint_id']}"
+
+    narrowed = await api.client.put(url, headers=manager, json={"kinds": ["gate_offline"], "label": " 离线平台 "})
+    assert narrowed.status == 200, await narrowed.text()
+    body = await narrowed.json()
+    assert (body["kinds"], body["label"], body["enabled"]) == (["gate_offline"], "离线平台", True)
+    # {"enabled": …} alone, as before: the rest stays
+    disabled = await (await api.client.put(url, headers=manager, json={"enabled": False})).json()
+    assert (disabled["kinds"], disabled["label"], disabled["enabled"]) == (["gate_offline"], "离线平台", False)
+    enabled = await (await api.client.put(url, headers=manager, json={"enabled": True})).json()
+    assert enabled["enabled"] and enabled["kinds"] == ["gate_offline"]
+
+    # refused whole, nothing written: an unknown kind (answered as the add route answers it), no change at all, a
+    # blank label beside good kinds, a field that is not there
+    add_unknown = await api.client.post(lotus, headers=manager, json={
+        "channel": "webhook", "label": "x", "url": "https://example.com/x", "kinds": ["lottery"]})
+    for refused in ({"kinds": ["gate_alarm", "lottery"]}, {}, {"enabled": None}, {"label": "  ", "kinds": []},
+                    {"secret": "a-new-secret-0123456789"}):
+        answer = await api.client.put(url, headers=manager, json=refused)
+        assert answer.status == 400 and "error" in await answer.json(), refused
+    assert (await api.client.put(url, headers=manager, json={"kinds": ["lottery"]})).status == add_unknown.status
+    still = next(e for e in await rig.notifications.endpoints(ADMIN, "lotus-pm")
+                 if e.endpoint_id == hook["endpoint_id"])
+    assert still.kinds == {NotificationKind.GATE_OFFLINE} and still.label == "离线平台" and still.enabled
+
+    # another organisation's endpoint: the very 404 an unknown one gets, and unchanged
+    plum_manager = api.as_("pm-plum")
+    plum = "/api/notifications/organisations/plum-pm/endpoints"
+    unknown = await api.client.put(f"{plum}/987654", headers=plum_manager, json={"kinds": []})
+    for path in (url, f"{plum}/{hook['endpoint_id']}"):
+        answer = await api.client.put(path, headers=plum_manager, json={"kinds": [], "label": "改掉"})
+        assert answer.status == 404, path
+        if path.startswith(plum):
+            assert await answer.json() == await unknown.json()
+    assert still == next(e for e in await rig.notifications.endpoints(ADMIN, "lotus-pm")
+                         if e.endpoint_id == hook["endpoint_id"])
+
+    # the dispatcher expands a forced door (gate_alarm) to the robots, no longer to the narrowed webhook
+    rig.start()
+    await rig.gate_event(GateEventKind.FORCED, door=1)
+    await eventually(lambda: bool(rig.receivers.wecom) and bool(rig.receivers.dingtalk))
+    (alarm,) = await _deliveries_to(rig, wecom["endpoint_id"])
+    assert await _deliveries_to(rig, hook["endpoint_id"]) == []
+    await asyncio.sleep(0.3)
+    assert _lotus_hooks(rig) == []
+
+    # widened again (empty: every kind): the next alarm reaches it, the one before is not made up for
+    widened = await api.client.put(url, headers=manager, json={"kinds": []})
+    assert (await widened.json())["kinds"] == []
+    await rig.gate_event(GateEventKind.TAMPER, door=2)
+    await eventually(lambda: len(_lotus_hooks(rig)) == 1)
+    assert json.loads(_lotus_hooks(rig)[0][1])["data"]["alarm"] == "tamper"
+    (later,) = await _deliveries_to(rig, hook["endpoint_id"])
+    assert later > alarm
