@@ -4,7 +4,8 @@ in already, and a special matter, a change of use of common parts, opening tomor
 an owner who signs in finds a live vote and an upcoming one.
 
 :func:`seed_demo_meetings` adds two owners' assembly meetings: one in notice (on the chargers, tomorrow before its vote
-opens) and one held, its minutes published (on the lifts).
+opens) and one held, its minutes published (on the lifts); in each an owner appointed a committee member as their proxy
+(委托出席), who at the held meeting signed in for them.
 
 Any demo community can have them (the all-in-one demo seeds two): :func:`seed_demo_proposals` takes the community,
 whose proposals they become, and ids of its own (``<community>-lifts``, ``<community>-chargers``).
@@ -13,12 +14,12 @@ whose proposals they become, and ids of its own (``<community>-lifts``, ``<commu
 from __future__ import annotations
 
 import logging
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from datetime import datetime, time, timedelta, timezone
 
 from community.ownership.demo import DEMO_OWNERS
 from community.voting.meeting_service import MeetingService
-from community.voting.meetings import Meeting, MeetingForm, MeetingKind
+from community.voting.meetings import Meeting, MeetingForm, MeetingKind, ProxyAppointment, signed_units, speaks_for
 from community.voting.rules import Matter
 from community.voting.service import Accepted, ProposalExists, UnknownProposal, VotingService
 from community.voting.tally import Ballot, Capacity, Choice, Proposal, VoterRoll
@@ -120,7 +121,11 @@ async def seed_demo_meetings(meetings: MeetingService, community_id: str, now: d
     """Two owners' assembly meetings of `community_id` (its demo proposals must have been seeded): one **in notice**,
     tomorrow at 08:00 before the chargers vote opens, with its material; and one **held** three hours ago on the lifts
     vote, owners signed in, minutes drafted by `committee[0]`, approved by `committee[1]` and published. Each notice
-    published the notice period before what it announces, as the law asks. True when created."""
+    published the notice period before what it announces, as the law asks. True when created.
+
+    Proxies (委托出席), when `committee[0]` owns a unit of the community (the demo gives them an account): at the
+    meeting in notice `committee[1]`, if an owner too, has appointed them for a unit (and may still withdraw it); at
+    the held meeting an owner who did not come appointed them, and they signed in for that owner's unit."""
     if await meetings.meeting_ids([community_id], 1):
         return False
     voting = meetings.voting
@@ -147,11 +152,50 @@ async def seed_demo_meetings(meetings: MeetingService, community_id: str, now: d
         if refused is not None:
             raise RuntimeError(f"demo meeting notice refused: {refused}")
     _, roll = await voting.load(lifts_id)
+    signers: dict[str, datetime] = {}  # who signs in, when: every other owner person
     for index, (person, _) in enumerate(roll.units_by_person.items()):
         if index % 2 == 0 and person.owner_ids:
-            await meetings.sign_in(held_id, min(person.owner_ids), held_start + timedelta(minutes=index % 20))
+            signers.setdefault(min(person.owner_ids), held_start + timedelta(minutes=index % 20))
+    proxy = committee[0] if signed_units(roll, committee[0]) else None
+    if proxy is not None:
+        await _appoint(meetings, upcoming_id, _upcoming_appointment(roll, proxy, committee[1], now))
+        await _appoint(meetings, held_id, _held_appointment(roll, proxy, list(signers),
+                                                            held_start - timedelta(minutes=30)))
+        signers.setdefault(proxy, held_start + timedelta(minutes=25))
+    for person_id, signed_at in signers.items():
+        await meetings.sign_in(held_id, person_id, signed_at)
     ended = held.ends_at
     await meetings.draft_minutes(held_id, MINUTES_TEXT, committee[0], ended)
     await meetings.approve_minutes(held_id, committee[1], ended + timedelta(minutes=20))
     await meetings.publish_minutes(held_id, committee[1], ended + timedelta(minutes=30))
     return True
+
+
+def _upcoming_appointment(roll: VoterRoll, proxy: str, owner: str, now: datetime) -> ProxyAppointment | None:
+    """`owner` (a demo owner with an account, who may withdraw it on the page) appoints `proxy` for the first unit
+    they speak for."""
+    units = speaks_for(roll, owner) if owner != proxy else ()
+    return ProxyAppointment(units[0].unit_id, proxy, owner, now) if units else None
+
+
+def _held_appointment(roll: VoterRoll, proxy: str, signers: Sequence[str], at: datetime) -> ProxyAppointment | None:
+    """An owner who does not come appoints `proxy`: the first unit with an owner, not the developer's, that nobody
+    signing in brings themselves, appointed by who speaks for it."""
+    present = {unit_id for person_id in (*signers, proxy) for unit_id in signed_units(roll, person_id)}
+    for unit in roll.units:
+        if unit.held_by_developer or not unit.owner_ids or unit.unit_id in present:
+            continue
+        speaker = unit.representative_id or min(unit.owner_ids)
+        if speaker not in signers and speaker != proxy:
+            return ProxyAppointment(unit.unit_id, proxy, speaker, at)
+    return None
+
+
+async def _appoint(meetings: MeetingService, meeting_id: str, appointment: ProxyAppointment | None) -> None:
+    if appointment is None:
+        return
+    # the demo's proxy is an owner of the community whose account is made after the meetings: vouched for
+    outcome = await meetings.appoint_proxy(meeting_id, appointment.unit_id, appointment.proxy_id,
+                                           appointment.granted_by, appointment.granted_at, proxy_vouched_for=True)
+    if not isinstance(outcome, ProxyAppointment):
+        raise RuntimeError(f"demo proxy appointment refused: {outcome.value}")

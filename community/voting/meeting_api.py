@@ -1,7 +1,7 @@
 """The meetings' API (``/api/voting/meetings``): the committee and property managers convene a meeting, put proposals
 of its community on the agenda, keep its materials and publish its notice; owners sign in online, or appoint a proxy
-who signs in for them (委托出席); the committee drafts, approves and publishes the minutes. Every refusal is one JSON
-error with its reason in both languages.
+who signs in for them (委托出席) and may withdraw the appointment until the proxy has signed in; the committee
+drafts, approves and publishes the minutes. Every refusal is one JSON error with its reason in both languages.
 
 Scope as for proposals: a meeting of a community outside the caller's is answered exactly as a meeting that does not
 exist (404, the same body), whatever the caller's roles. Until its notice is published a meeting is the committee's,
@@ -30,6 +30,7 @@ from community.voting.meetings import (
     MeetingKind,
     MeetingRefusal,
     ProxyAppointment,
+    ProxyWithdrawal,
 )
 from community.voting.notice import NoticeTooShort
 from webkit.auth import CLOCK, PRINCIPAL
@@ -114,6 +115,9 @@ class AttendanceOut(BaseModel):
                                                        "those it attends for as a proxy (for whom): all of them to "
                                                        "the committee, managers and supervisor; a resident's own")
     proxies: list[dict[str, Any]] = Field(description="The proxies appointed (the same visibility)")
+    withdrawn: list[dict[str, Any]] = Field(description="The appointments withdrawn, kept for the record and counting "
+                                                        "nothing: each with `withdrawn_by` and `withdrawn_at` (the "
+                                                        "same visibility)")
 
 
 def meeting_error(refusal: MeetingRefusal | NoticeTooShort | MaterialProblem,
@@ -129,8 +133,8 @@ def meeting_error(refusal: MeetingRefusal | NoticeTooShort | MaterialProblem,
         kind = web.HTTPUnsupportedMediaType if unsupported else web.HTTPUnprocessableEntity
         return json_error(kind, refusal.message_en(max_bytes), error_zh=refusal.message_zh(max_bytes),
                           reason=refusal.value)
-    kinds: dict[int, type[web.HTTPException]] = {403: web.HTTPForbidden, 409: web.HTTPConflict,
-                                                 422: web.HTTPUnprocessableEntity}
+    kinds: dict[int, type[web.HTTPException]] = {403: web.HTTPForbidden, 404: web.HTTPNotFound,
+                                                 409: web.HTTPConflict, 422: web.HTTPUnprocessableEntity}
     return json_error(kinds[refusal.status], refusal.message_en, error_zh=refusal.message_zh, reason=refusal.value)
 
 
@@ -288,9 +292,24 @@ async def appoint_proxy(request: web.Request) -> web.Response:
     return web.json_response(proxy_out(outcome), status=201)
 
 
+async def withdraw_proxy(request: web.Request) -> web.Response:
+    """撤回委托: no body; the meeting's scope is checked first (another community's answers as an unknown one)."""
+    view = await _meeting(request)
+    outcome = await request.app[MEETINGS].withdraw_proxy(view.meeting.meeting_id, request.match_info["unit_id"],
+                                                         request[PRINCIPAL].subject, request.config_dict[CLOCK]())
+    if isinstance(outcome, MeetingRefusal):
+        raise meeting_error(outcome)
+    return web.json_response(withdrawal_out(outcome))
+
+
 def proxy_out(appointment: ProxyAppointment) -> dict[str, Any]:
     return {"unit_id": appointment.unit_id, "proxy_id": appointment.proxy_id,
             "granted_by": appointment.granted_by, "granted_at": appointment.granted_at.isoformat()}
+
+
+def withdrawal_out(withdrawal: ProxyWithdrawal) -> dict[str, Any]:
+    return proxy_out(withdrawal.appointment) | {"withdrawn_by": withdrawal.withdrawn_by,
+                                                "withdrawn_at": withdrawal.withdrawn_at.isoformat()}
 
 
 def sees_every_sign_in(principal: Principal) -> bool:
@@ -298,7 +317,8 @@ def sees_every_sign_in(principal: Principal) -> bool:
     return principal.has_any((*MANAGERS, *SUPERVISED))
 
 
-def attendance_out(found: Attendance, appointed: tuple[ProxyAppointment, ...], principal: Principal) -> AttendanceOut:
+def attendance_out(found: Attendance, appointed: tuple[ProxyAppointment, ...], withdrawn: tuple[ProxyWithdrawal, ...],
+                   principal: Principal) -> AttendanceOut:
     every, me = sees_every_sign_in(principal), principal.subject
     sign_ins = [{"person_id": p.person_id, "own_units": list(p.own_units),
                  "proxy_for": [{"unit_id": unit_id, "granted_by": by} for unit_id, by in p.proxy_units]}
@@ -307,7 +327,9 @@ def attendance_out(found: Attendance, appointed: tuple[ProxyAppointment, ...], p
         persons=found.persons, units=found.units, area_m2=str(found.area), total_persons=found.total_persons,
         total_units=found.total_units, total_area_m2=str(found.total_area), proxy_units=found.proxy_units,
         sign_ins=sign_ins,
-        proxies=[proxy_out(a) for a in appointed if every or me in (a.granted_by, a.proxy_id)])
+        proxies=[proxy_out(a) for a in appointed if every or me in (a.granted_by, a.proxy_id)],
+        withdrawn=[withdrawal_out(w) for w in withdrawn
+                   if every or me in (w.appointment.granted_by, w.appointment.proxy_id, w.withdrawn_by)])
 
 
 async def get_attendance(request: web.Request) -> web.Response:
@@ -315,7 +337,8 @@ async def get_attendance(request: web.Request) -> web.Response:
     found = await request.app[MEETINGS].attendance(view.meeting.meeting_id, request.config_dict[CLOCK]())
     if found is None:
         raise json_error(web.HTTPConflict, "the community's ownership register gives no roll", reason="no_roll")
-    return web.json_response(attendance_out(found, view.proxies, request[PRINCIPAL]).model_dump(mode="json"))
+    answer = attendance_out(found, view.proxies, view.withdrawn, request[PRINCIPAL])
+    return web.json_response(answer.model_dump(mode="json"))
 
 
 async def draft_minutes(request: web.Request) -> web.Response:
@@ -376,6 +399,10 @@ MEETING_ROUTES = [
           "another account of the community, until sign-in closes; one per unit (403 not_owner_of_unit / "
           "not_representative, 409 proxy_appointed / unit_signed_in / appointment_closed, 422 unit_not_on_roll / "
           "unknown_proxy / proxy_is_self)", ProxyIn, None, 201, VOTERS, (400, 403, 404, 409, 422)),
+    Route("POST", M + "/proxies/{unit_id}/withdraw", withdraw_proxy, "Withdraw the proxy appointed for a unit "
+          "(撤回委托): who appointed them, or who speaks for the unit now, until the proxy signs in or sign-in "
+          "closes; the unit may be appointed for again (403 not_your_appointment, 404 no_appointment, 409 "
+          "proxy_signed_in / withdrawal_closed)", None, None, 200, VOTERS, (403, 404, 409)),
     Route("GET", M + "/attendance", get_attendance, "Attendance: persons, units and area signed in (by owners and "
           "proxies, each unit once), of the roll; who signed in for whom", None, AttendanceOut, 200, READERS,
           (404, 409)),

@@ -2,9 +2,10 @@
 model, :class:`meeting_api.MeetingIn`, with the reason next to each field), a meeting's page — its agenda and the
 form that adds an item, its materials and the upload form, the button that publishes the notice (refused with the
 rule quoted when too late), online sign-in for owners and their proxies, the form that appoints a proxy (委托出席,
-checked by the API's model :class:`meeting_api.ProxyIn`, the reason next to the field), the attendance with who
-signed in for whom, the minutes drafted, approved and published, the votes' log heads the meeting's chain binds —,
-the meeting's public notice and its published minutes (each printable on A4), and a material's download.
+checked by the API's model :class:`meeting_api.ProxyIn`, the reason next to the field) and a "撤回委托" button next
+to each appointment the viewer may still withdraw, the attendance with who signed in for whom, the minutes drafted,
+approved and published, the votes' log heads the meeting's chain binds —, the meeting's public notice and its
+published minutes (each printable on A4), and a material's download.
 
 Scope as every voting page: another community's meeting is "not found", as one that does not exist, and the check
 comes before any form is read. Before its notice a meeting is the committee's, the property managers' and the
@@ -87,6 +88,7 @@ def add_meeting_pages(pages: ContextApp, meetings: MeetingService) -> None:
     pages.add_get(one + "/notice", meeting_notice)
     pages.add_post(one + "/sign-in", sign_in)
     pages.add_post(one + "/proxies", appoint_proxy)
+    pages.add_post(one + "/proxies/{unit_id}/withdraw", withdraw_proxy)
     pages.add_post(one + "/minutes", draft_minutes)
     pages.add_post(one + "/minutes/approve", approve_minutes)
     pages.add_post(one + "/minutes/publish", publish_minutes)
@@ -119,6 +121,7 @@ class Problems:
     material: str | None = None
     notice: str | None = None
     sign_in: str | None = None
+    withdraw: str | None = None
     minutes: str | None = None
     minutes_draft: str = ""
     proxy: FormState = field(default_factory=FormState)
@@ -236,8 +239,9 @@ async def _render_meeting(request: web.Request, view: MeetingView, problems: Pro
     is_committee = principal.has_any(COMMITTEE)
     found = await service.attendance(meeting.meeting_id, now) if not draft else None
     me, every = principal.subject, sees_every_sign_in(principal)
-    appointable = await service.appointable(view, me, now) \
-        if principal.has_any(VOTERS) and not draft and now < meeting.ends_at else ()
+    voter_now = principal.has_any(VOTERS) and not draft and now < meeting.ends_at
+    appointable = await service.appointable(view, me, now) if voter_now else ()
+    withdrawable = await service.withdrawable(view, me, now) if voter_now else ()
     return await render(request, "voting/meeting.html", {
         "view": view, "meeting": meeting, "phase": PHASE_WORDS[_phase(view, now)], "problems": problems,
         "can_manage": principal.has_any(MANAGERS) and draft, "candidates": candidates,
@@ -248,7 +252,11 @@ async def _render_meeting(request: web.Request, view: MeetingView, problems: Pro
         "attendance": found, "labels": await service.unit_labels(view, now) if found is not None else {},
         "present_rows": [p for p in (found.present if found else ()) if every or me == p.person_id
                          or me in {by for _, by in p.proxy_units}],
-        "proxies": [a for a in view.proxies if every or me in (a.granted_by, a.proxy_id)],
+        "proxies": [a for a in view.proxies if every or me in (a.granted_by, a.proxy_id)
+                    or a.unit_id in withdrawable],
+        "withdrawable": withdrawable,
+        "withdrawn": [w for w in view.withdrawn
+                      if every or me in (w.appointment.granted_by, w.appointment.proxy_id, w.withdrawn_by)],
         "sees_every_sign_in": every, "me": me,
         "can_appoint": bool(appointable) or problems.proxy.failed,
         "proxy_units": [(unit.unit_id, unit.label) for unit in appointable], "proxy_form": problems.proxy,
@@ -396,6 +404,19 @@ async def appoint_proxy(request: web.Request) -> web.StreamResponse:
         else:
             form.refuse(name, outcome.message_zh)
         return await _render_meeting(request, view, Problems(proxy=form), outcome.status)
+    raise _form_back(view, "attendance")
+
+
+@page(*VOTERS)
+async def withdraw_proxy(request: web.Request) -> web.StreamResponse:
+    """撤回委托: the button next to an appointment; refused with the reason above the list of appointments."""
+    view = await _view(request)
+    outcome = await request.app[MEETING_SERVICE].withdraw_proxy(view.meeting.meeting_id,
+                                                                request.match_info["unit_id"],
+                                                                request[PRINCIPAL].subject,
+                                                                request.config_dict[CLOCK]())
+    if isinstance(outcome, MeetingRefusal):
+        return await _render_meeting(request, view, Problems(withdraw=outcome.message_zh), outcome.status)
     raise _form_back(view, "attendance")
 
 

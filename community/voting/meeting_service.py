@@ -36,6 +36,7 @@ from community.voting.meetings import (
     MeetingRefusal,
     Minutes,
     ProxyAppointment,
+    ProxyWithdrawal,
     appointment_refusal,
     attendance,
     item_refusal,
@@ -46,6 +47,7 @@ from community.voting.meetings import (
     sign_in_units,
     speaks_for,
     text_refusal,
+    withdrawal_refusal,
 )
 from community.voting.notice import NoticeTooShort
 from community.voting.publication import PublishedResult
@@ -77,6 +79,8 @@ class MeetingView:
     chain: tuple[MeetingEntry, ...]
     proxies: tuple[ProxyAppointment, ...] = ()
     """The proxies appointed to attend (委托出席), in the order they were appointed."""
+    withdrawn: tuple[ProxyWithdrawal, ...] = ()
+    """The appointments withdrawn (撤回委托), in the order they were withdrawn: on record, counting nothing."""
 
     @property
     def meeting(self) -> Meeting:
@@ -151,9 +155,10 @@ class MeetingService:
             found_sign_ins = await repository.sign_ins(meeting_id)
             chain = await repository.chain(meeting_id)
             appointed = await repository.proxies(meeting_id)
+            withdrawn = await repository.withdrawals(meeting_id)
         agenda = [await self._item(position, proposal_id, now) for position, proposal_id in positions]
         return MeetingView(stored, tuple(agenda), tuple(found_materials), tuple(found_sign_ins), tuple(chain),
-                           tuple(appointed))
+                           tuple(appointed), tuple(withdrawn))
 
     async def _item(self, position: int, proposal_id: str, now: datetime) -> AgendaItem:
         proposal = (await self.voting.state(proposal_id, now)).proposal
@@ -256,19 +261,24 @@ class MeetingService:
     async def sign_in(self, meeting_id: str, person_id: str, now: datetime) -> tuple[str, ...] | MeetingRefusal:
         """An owner — or a proxy an owner appointed — signs in online (from two hours before the meeting until it
         ends) for the units the community's ownership register lists them as an owner of and those they attend for
-        as a proxy; the units signed in for."""
+        as a proxy; the units signed in for. The appointments are read under the meeting's lock, which appointing
+        and withdrawing take too: a proxy signs in for an appointment that stands, and one withdrawn meanwhile is
+        withdrawn before their sign-in or refused after it."""
         view = await self.view(meeting_id, now)
         if view.notice_published_at is None:
             return MeetingRefusal.NOTICE_NOT_PUBLISHED
         if not view.meeting.sign_in_open(now):
             return MeetingRefusal.SIGN_IN_CLOSED
         roll = await self._roll(view, now)
-        units = sign_in_units(roll, person_id, view.proxies) if roll is not None else ()
-        if not units:
-            return MeetingRefusal.NOT_AN_OWNER
         try:
             async with self._engine.begin() as connection:
-                await MeetingRepository(connection).sign_in(meeting_id, person_id, now, units)
+                repository = MeetingRepository(connection)
+                await repository.lock(meeting_id)
+                units = sign_in_units(roll, person_id, await repository.proxies(meeting_id)) \
+                    if roll is not None else ()
+                if not units:
+                    return MeetingRefusal.NOT_AN_OWNER
+                await repository.sign_in(meeting_id, person_id, now, units)
         except IntegrityError:
             return MeetingRefusal.ALREADY_SIGNED_IN
         return units
@@ -280,10 +290,14 @@ class MeetingService:
             return None
 
     async def appoint_proxy(self, meeting_id: str, unit_id: str, proxy_id: str, granted_by: str,
-                            now: datetime) -> ProxyAppointment | MeetingRefusal:
+                            now: datetime, *, proxy_vouched_for: bool = False) -> ProxyAppointment | MeetingRefusal:
         """`granted_by`, who may speak for `unit_id`, appoints `proxy_id` — a resident's or committee member's account
         of the meeting's community — to attend for it (委托出席), from the notice until sign-in closes; one proxy per
-        unit, and none for a unit signed in already (see :func:`meetings.appointment_refusal`)."""
+        unit, and none for a unit signed in already (see :func:`meetings.appointment_refusal`).
+
+        `proxy_vouched_for`: the caller vouches that `proxy_id` is a person of the community and looks up no account —
+        the demo, which seeds its meetings before the sign-in accounts exist (its proxies are owners who get one).
+        The API and the pages never pass it."""
         view = await self.view(meeting_id, now)
         roll = await self._roll(view, now)
         appointment = ProxyAppointment(unit_id, proxy_id, granted_by, now)
@@ -301,14 +315,46 @@ class MeetingService:
                 refusal = appointment_refusal(
                     stored.meeting, appointment, notice_published=stored.notice_published_at is not None, roll=roll,
                     appointed=appointed, present=present, now=now,
-                    proxy_of_community=await repository.may_attend(proxy_id, stored.meeting.community_id,
-                                                                   ATTENDING_ROLES))
+                    proxy_of_community=proxy_vouched_for or await repository.may_attend(
+                        proxy_id, stored.meeting.community_id, ATTENDING_ROLES))
                 if refusal is not None:
                     return refusal
                 await repository.appoint(meeting_id, appointment)
         except IntegrityError:  # the same unit's proxy appointed at the same instant by another request
             return MeetingRefusal.PROXY_APPOINTED
         return appointment
+
+    async def withdraw_proxy(self, meeting_id: str, unit_id: str, by: str,
+                             now: datetime) -> ProxyWithdrawal | MeetingRefusal:
+        """`by` — who appointed the proxy for `unit_id`, or who speaks for the unit now — withdraws the appointment
+        (撤回委托) until the proxy signs in or sign-in closes (see :func:`meetings.withdrawal_refusal`). The unit may
+        be appointed for again; the withdrawn appointment is kept for the record and counts for nothing."""
+        view = await self.view(meeting_id, now)
+        roll = await self._roll(view, now)
+        async with self._engine.begin() as connection:
+            repository = MeetingRepository(connection)
+            await repository.lock(meeting_id)
+            stored = await repository.get(meeting_id)
+            if stored is None:
+                raise UnknownMeeting(meeting_id)
+            appointed = await repository.proxies(meeting_id)
+            signed = [sign_in.person_id for sign_in in await repository.sign_ins(meeting_id)]
+            refusal = withdrawal_refusal(stored.meeting, unit_id, by, appointed=appointed, roll=roll,
+                                         signed_in=signed, now=now)
+            if refusal is not None:
+                return refusal
+            withdrawal = ProxyWithdrawal(next(a for a in appointed if a.unit_id == unit_id), by, now)
+            if not await repository.withdraw(meeting_id, withdrawal):  # under the lock, as read: not expected
+                return MeetingRefusal.NO_APPOINTMENT
+        return withdrawal
+
+    async def withdrawable(self, view: MeetingView, person_id: str, now: datetime) -> tuple[str, ...]:
+        """The units whose appointment `person_id` may withdraw now (what the page offers a button for)."""
+        roll = await self._roll(view, now)
+        signed = [sign_in.person_id for sign_in in view.sign_ins]
+        return tuple(a.unit_id for a in view.proxies
+                     if withdrawal_refusal(view.meeting, a.unit_id, person_id, appointed=view.proxies, roll=roll,
+                                           signed_in=signed, now=now) is None)
 
     async def appointable(self, view: MeetingView, person_id: str, now: datetime) -> tuple[Unit, ...]:
         """The units `person_id` may appoint a proxy for now: those they speak for, without a proxy yet and not

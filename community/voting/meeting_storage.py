@@ -1,5 +1,5 @@
-"""Storage of meetings (SQLAlchemy Core, async; tables of migrations 0011 and 0013 — the proxies appointed to attend —
-in the voting context's metadata) and of
+"""Storage of meetings (SQLAlchemy Core, async; tables of migrations 0011, 0013 — the proxies appointed to attend — and
+0014 — the appointments withdrawn, kept for the record — in the voting context's metadata) and of
 their materials' files under the data directory (``<root>/<meeting_id>/<random>.<ext>``, folders 0700 and files 0600,
 as the market keeps its scans: written whole and flushed before the database refers to them)."""
 
@@ -24,6 +24,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    delete,
     insert,
     select,
     update,
@@ -33,7 +34,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from accounts.storage import AccountRepository
 from community.voting.materials import MATERIAL_NAME, KeptMaterial
 from community.voting.meeting_chain import MeetingEntry
-from community.voting.meetings import Meeting, MeetingForm, MeetingKind, Minutes, ProxyAppointment
+from community.voting.meetings import Meeting, MeetingForm, MeetingKind, Minutes, ProxyAppointment, ProxyWithdrawal
 from community.voting.storage import metadata
 from config.private_files import PRIVATE_FILE_MODE, private_directory
 from relational.database import UtcDateTime
@@ -99,6 +100,20 @@ proxies = Table(
     Column("proxy_id", String(64), nullable=False),
     Column("granted_by", String(64), nullable=False),
     Column("granted_at", UtcDateTime(), nullable=False),
+)
+
+proxy_withdrawals = Table(
+    # an appointment withdrawn leaves `proxies` (its unit may be appointed again) and is kept here, counting nothing
+    "voting_meeting_proxy_withdrawals", metadata,
+    Column("withdrawal_id", Integer(), primary_key=True, autoincrement=True),
+    Column("meeting_id", String(64), ForeignKey("voting_meetings.meeting_id"), nullable=False),
+    Column("unit_id", String(64), nullable=False),
+    Column("proxy_id", String(64), nullable=False),
+    Column("granted_by", String(64), nullable=False),
+    Column("granted_at", UtcDateTime(), nullable=False),
+    Column("withdrawn_by", String(64), nullable=False),
+    Column("withdrawn_at", UtcDateTime(), nullable=False),
+    Index("voting_meeting_proxy_withdrawals_by_meeting", "meeting_id"),
 )
 
 meeting_log = Table(
@@ -199,6 +214,27 @@ class MeetingRepository:
         await self._c.execute(insert(proxies).values(
             meeting_id=meeting_id, unit_id=appointment.unit_id, proxy_id=appointment.proxy_id,
             granted_by=appointment.granted_by, granted_at=appointment.granted_at))
+
+    async def withdraw(self, meeting_id: str, withdrawal: ProxyWithdrawal) -> bool:
+        """Move the withdrawn appointment from the proxies to the withdrawals; False (nothing written) when it is no
+        longer appointed."""
+        appointment = withdrawal.appointment
+        removed = await self._c.execute(delete(proxies).where(
+            proxies.c.meeting_id == meeting_id, proxies.c.unit_id == appointment.unit_id,
+            proxies.c.proxy_id == appointment.proxy_id, proxies.c.granted_by == appointment.granted_by))
+        if removed.rowcount != 1:
+            return False
+        await self._c.execute(insert(proxy_withdrawals).values(
+            meeting_id=meeting_id, unit_id=appointment.unit_id, proxy_id=appointment.proxy_id,
+            granted_by=appointment.granted_by, granted_at=appointment.granted_at, withdrawn_by=withdrawal.withdrawn_by,
+            withdrawn_at=withdrawal.withdrawn_at))
+        return True
+
+    async def withdrawals(self, meeting_id: str) -> list[ProxyWithdrawal]:
+        rows = await self._c.execute(select(proxy_withdrawals).where(proxy_withdrawals.c.meeting_id == meeting_id)
+                                     .order_by(proxy_withdrawals.c.withdrawal_id))
+        return [ProxyWithdrawal(ProxyAppointment(r.unit_id, r.proxy_id, r.granted_by, r.granted_at), r.withdrawn_by,
+                                r.withdrawn_at) for r in rows]
 
     async def may_attend(self, account_id: str, community_id: str, roles: Collection[Role]) -> bool:
         """Whether `account_id` is an enabled person's account (not an integration's) assigned `community_id` with

@@ -9,8 +9,9 @@ Its life: drafted (agenda and materials may change) → the **notice** published
 and must come at least the notice period before the meeting is held and before any item's voting opens (Art. 14 ¶1,
 see :mod:`community.voting.notice`) → the meeting, with **online sign-in** (签到) by owners from two hours before it
 until it ends — an owner who cannot come may appoint a **proxy** (委托出席) to sign in for the units they may speak
-for —, attendance counted in units, area and heads as Art. 278 counts them → **minutes** drafted by a committee
-member, approved by another, and published once the meeting has ended; published minutes are never edited.
+for, and withdraw the appointment until the proxy has signed in —, attendance counted in units, area and heads as
+Art. 278 counts them → **minutes** drafted by a committee member, approved by another, and published once the
+meeting has ended; published minutes are never edited.
 
 The notice and the published minutes are entries of the meeting's own hash chain (:mod:`community.voting.
 meeting_chain`), the way ballots are entries of a proposal's log.
@@ -91,6 +92,10 @@ class MeetingRefusal(Enum):
     PROXY_APPOINTED = "proxy_appointed"
     UNIT_SIGNED_IN = "unit_signed_in"
     APPOINTMENT_CLOSED = "appointment_closed"
+    NO_APPOINTMENT = "no_appointment"
+    NOT_YOUR_APPOINTMENT = "not_your_appointment"
+    PROXY_SIGNED_IN = "proxy_signed_in"
+    WITHDRAWAL_CLOSED = "withdrawal_closed"
 
     @property
     def message_zh(self) -> str:
@@ -102,6 +107,8 @@ class MeetingRefusal(Enum):
 
     @property
     def status(self) -> int:
+        if self is MeetingRefusal.NO_APPOINTMENT:
+            return 404
         return 422 if self in _UNPROCESSABLE else 403 if self in _FORBIDDEN else 409
 
 
@@ -111,7 +118,7 @@ _UNPROCESSABLE: Final = frozenset({MeetingRefusal.NO_MATTER, MeetingRefusal.UNKN
                                    MeetingRefusal.UNIT_NOT_ON_ROLL, MeetingRefusal.PROXY_IS_SELF,
                                    MeetingRefusal.UNKNOWN_PROXY})
 _FORBIDDEN: Final = frozenset({MeetingRefusal.NOT_AN_OWNER, MeetingRefusal.NOT_OWNER_OF_UNIT,
-                               MeetingRefusal.NOT_REPRESENTATIVE})
+                               MeetingRefusal.NOT_REPRESENTATIVE, MeetingRefusal.NOT_YOUR_APPOINTMENT})
 _MESSAGES: Final = {
     MeetingRefusal.NO_MATTER: ("议程事项须对应一项表决（共同决定事项），请选择表决",
                                "an agenda item is a matter backed by a proposal: name the proposal"),
@@ -149,6 +156,14 @@ _MESSAGES: Final = {
     MeetingRefusal.UNIT_SIGNED_IN: ("该专有部分已有人签到，无需再委托出席", "the unit is signed in already"),
     MeetingRefusal.APPOINTMENT_CLOSED: ("会议已结束，签到已截止，不能再委托出席",
                                         "sign-in has closed with the meeting's end: no more proxies"),
+    MeetingRefusal.NO_APPOINTMENT: ("该专有部分没有委托他人出席本次会议（或委托已撤回）",
+                                    "no proxy is appointed for the unit at this meeting"),
+    MeetingRefusal.NOT_YOUR_APPOINTMENT: ("只有委托人本人或现在代表该专有部分的业主可以撤回委托",
+                                          "only who appointed the proxy, or who now speaks for the unit, withdraws "
+                                          "the appointment"),
+    MeetingRefusal.PROXY_SIGNED_IN: ("受托人已签到，委托不能再撤回", "the proxy has signed in: no more withdrawal"),
+    MeetingRefusal.WITHDRAWAL_CLOSED: ("会议已结束，签到已截止，委托不能再撤回",
+                                       "sign-in has closed with the meeting's end: the appointment stands"),
 }
 
 
@@ -263,6 +278,16 @@ class ProxyAppointment:
     proxy_id: str
     granted_by: str
     granted_at: datetime
+
+
+@dataclass(frozen=True)
+class ProxyWithdrawal:
+    """An appointment withdrawn (撤回委托) by `withdrawn_by` — who made it, or who speaks for the unit now —, kept for
+    the record; it counts for nothing."""
+
+    appointment: ProxyAppointment
+    withdrawn_by: str
+    withdrawn_at: datetime
 
 
 @dataclass(frozen=True)
@@ -387,6 +412,27 @@ def appointment_refusal(meeting: Meeting, appointment: ProxyAppointment, *, noti
         return MeetingRefusal.PROXY_APPOINTED
     if appointment.unit_id in present:
         return MeetingRefusal.UNIT_SIGNED_IN
+    return None
+
+
+def withdrawal_refusal(meeting: Meeting, unit_id: str, by: str, *, appointed: Collection[ProxyAppointment],
+                       roll: VoterRoll | None, signed_in: Collection[str], now: datetime) -> MeetingRefusal | None:
+    """Why `by`'s withdrawal (at `now`) of the proxy appointed for `unit_id` is refused: no such appointment (none was
+    made, or it was withdrawn); `by` neither made it nor speaks for the unit now (:func:`tally.speaker_refusal` on
+    `roll`, the rule appointing keeps: a unit sold since has a new owner who may withdraw it); sign-in has closed (the
+    meeting ended: attendance stands as it was); or the proxy has signed in (`signed_in`) — whatever order the
+    sign-ins came in, their sign-in may be what counts the unit, and a count is never taken back."""
+    appointment = next((a for a in appointed if a.unit_id == unit_id), None)
+    if appointment is None:
+        return MeetingRefusal.NO_APPOINTMENT
+    unit = roll.unit(unit_id) if roll is not None else None
+    speaks = unit is not None and speaker_refusal(unit, by) is None
+    if by != appointment.granted_by and not speaks:
+        return MeetingRefusal.NOT_YOUR_APPOINTMENT
+    if now >= meeting.ends_at:
+        return MeetingRefusal.WITHDRAWAL_CLOSED
+    if appointment.proxy_id in signed_in:
+        return MeetingRefusal.PROXY_SIGNED_IN
     return None
 
 

@@ -572,7 +572,9 @@ async def test_every_api_route_answers_each_caller_within_their_scope(installati
                     await _judge_api(client, matrix, ids, caller, method, path, operation.get("x-roles"), operation)
     checked = len(operations) * len(order)
     assert checked > 90 * 8, "every route, every caller"
-    assert ("GET", "/api/district/markets") in {(method, path) for method, path, _ in operations}
+    walked = {(method, path) for method, path, _ in operations}
+    assert {("GET", "/api/district/markets"),
+            ("POST", "/api/voting/meetings/{meeting_id}/proxies/{unit_id}/withdraw")} <= walked
     assert not matrix.cells, f"{len(matrix.cells)} of {checked} cells wrong:\n{matrix.report()}"
 
 
@@ -625,6 +627,7 @@ async def test_every_page_answers_each_caller_within_their_scope(installation: I
     assert len(pages) >= 40, pages
     assert {("/market/district", "GET"), ("/market/{site}/manage/oversight/stalls/{stall}", "GET"),
             ("/market/{site}/manage/oversight/export/tests.csv", "GET")} <= set(pages), "the district view's"
+    assert ("/voting/meetings/{meeting_id}/proxies/{unit_id}/withdraw", "POST") in pages, "撤回委托"
     assert not matrix.cells, f"{len(matrix.cells)} cells wrong:\n{matrix.report()}"
 
 

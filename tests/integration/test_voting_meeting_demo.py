@@ -1,6 +1,7 @@
 """The demo's meetings on SQLite and PostgreSQL, with the law's 15-day notice: one owners' assembly in notice (the
 chargers, tomorrow) and one held with its minutes published (the lifts), each notice published the notice period
-before what it announces; seeding twice changes nothing."""
+before what it announces; in each an owner appointed a committee member as proxy (委托出席) — still to be withdrawn at
+the one in notice, signed in for the owner at the held one; seeding twice changes nothing."""
 
 from __future__ import annotations
 
@@ -50,3 +51,13 @@ async def test_the_demo_holds_a_meeting_in_notice_and_one_with_published_minutes
     assert [e.kind for e in held.chain] == ["notice", "minutes"] and not held.chain_problems
     present = await meetings.attendance(held_id, NOW)
     assert present is not None and 0 < present.persons < present.total_persons
+
+    (appointed,) = upcoming.proxies
+    assert (appointed.proxy_id, appointed.granted_by) == ("P010001", "P020001"), "committee[1] appointed committee[0]"
+    assert await meetings.withdrawable(upcoming, "P020001", NOW) == (appointed.unit_id,), "theirs to withdraw still"
+    (attended,) = held.proxies
+    assert attended.proxy_id == "P010001" and attended.granted_by not in {s.person_id for s in held.sign_ins}
+    assert present.proxy_units == 1
+    assert [p.proxy_units for p in present.present if p.person_id == "P010001"] == [
+        ((attended.unit_id, attended.granted_by),)], "the proxy signed in for the owner who did not come"
+    assert await meetings.withdrawable(held, attended.granted_by, NOW) == (), "signed in, and the meeting is over"

@@ -5,7 +5,9 @@ sees the attendance; the committee drafts, another member approves, the minutes 
 is refused; the public notice and minutes print on A4; the supervisor reads and writes nothing; another community's
 manager finds no such meeting. An owner appoints a proxy (委托出席) with the form (the reason next to the field when
 refused), the proxy signs in, the committee's list says who signed in for whom; a vote closing after the minutes shows
-its head bound to the chain on the meeting page and the minutes."""
+its head bound to the chain on the meeting page and the minutes. The owner withdraws the appointment with the
+"撤回委托" button next to it (theirs only; refused with the reason once the proxy signed in), the withdrawal stays on
+record and the unit is appointed for again; another community's owner finds no such meeting."""
 
 from __future__ import annotations
 
@@ -224,3 +226,53 @@ async def test_an_owner_appoints_a_proxy_who_signs_in_and_the_vote_is_bound_afte
     page = await site.page(location)
     assert "表决结束时补记" in page and (await meetings.view("m-1", CLOSES)).head[1] in page
     assert 'id="chain-broken"' not in page
+
+
+async def test_an_owner_withdraws_their_appointment_with_the_button_and_appoints_again(site: Site) -> None:
+    meetings = site.meetings
+    await meetings.create(assembly(), "pm-1", T0)
+    await meetings.add_item("m-1", "p-lifts", T0)
+    assert await meetings.publish_notice("m-1", NOTICE_DAY) is None
+    location = "/voting/meetings/m-1"
+    withdraw = location + "/proxies/b1-201/withdraw"
+    site.clock.now = NOTICE_DAY
+    token = await site.sign_in("li")
+    await posted(site, location + "/proxies", {"unit_id": "b1-201", "proxy_id": "liu"}, token)
+    page = await site.page(location)
+    assert 'id="withdraw-b1-201"' in page and f'action="{withdraw}"' in page
+    token = await site.sign_in("wang")
+    assert 'id="withdraw-b1-201"' not in await site.page(location)
+    page = await posted(site, withdraw, {}, token, 403)
+    assert problem(page, "withdraw") == "只有委托人本人或现在代表该专有部分的业主可以撤回委托"
+    token = await site.sign_in("chen")
+    unknown = await site.page("/voting/meetings/m-nothing", status=404)
+    response = await site.post(withdraw, {}, token)
+    assert response.status == 404 and await response.text() == unknown, "another community's: as none such"
+    token = await site.sign_in("street")
+    assert (await site.post(withdraw, {}, token)).status == 403
+    assert len((await meetings.view("m-1", NOTICE_DAY)).proxies) == 1, "none of those withdrew it"
+
+    token = await site.sign_in("li")
+    assert await posted(site, withdraw, {}, token) == location + "#attendance"
+    page = await site.page(location)
+    assert 'id="withdraw-b1-201"' not in page and "您已委托 liu" not in page
+    withdrawn = page[page.index('id="withdrawn-list"'):]
+    assert "li 委托 liu 出席" in withdrawn[:withdrawn.index("</details>")] and "由 li 撤回" in withdrawn
+    assert 'id="proxy-form"' in page and 'value="b1-201"' in page, "the unit may be appointed for again"
+    page = await posted(site, withdraw, {}, token, 404)
+    assert problem(page, "withdraw") == "该专有部分没有委托他人出席本次会议（或委托已撤回）"
+    await posted(site, location + "/proxies", {"unit_id": "b1-201", "proxy_id": "wei"}, token)
+
+    site.clock.now = STARTS
+    token = await site.sign_in("liu")
+    page = await posted(site, location + "/sign-in", {}, token, 403)
+    assert problem(page, "sign-in") == "只有本小区产权登记中的业主或业主委托出席的代理人可以签到", "withdrawn: nothing"
+    token = await site.sign_in("wei")
+    await posted(site, location + "/sign-in", {}, token)
+    token = await site.sign_in("li")
+    page = await site.page(location)
+    assert "您已委托 wei 代您出席" in page and 'id="withdraw-b1-201"' not in page, "wei signed in: no button"
+    page = await posted(site, withdraw, {}, token, 409)
+    assert problem(page, "withdraw") == "受托人已签到，委托不能再撤回"
+    token = await site.sign_in("pm-1")
+    assert "其中受托出席 1 户" in await site.page(location)

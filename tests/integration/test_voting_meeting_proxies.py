@@ -4,7 +4,10 @@ An owner who cannot come appoints another account of the community to attend for
 for a unit not theirs or not on the roll, by a co-owner who is not the designated representative, for oneself, for an
 account of another community or none, twice for one unit, for a unit signed in already, before the notice and after
 sign-in closes —; the proxy signs in through the same sign-in and attendance counts each unit once and the proxy as
-the owner they attend for; the API and who sees which sign-ins. A vote on the agenda that closes after the minutes
+the owner they attend for; the API and who sees which sign-ins. An appointment is withdrawn (撤回委托) by who made it
+or who speaks for the unit now — refused for anyone else, once the proxy has signed in, after sign-in closed, for a
+unit without one —, kept for the record and counting nothing, and the unit appointed for again; a withdrawal and the
+proxy's sign-in at once never both succeed. A vote on the agenda that closes after the minutes
 were published appends one result entry with its final log head to the meeting's chain — by the tick or by hand,
 never twice, not again after a restart."""
 
@@ -27,7 +30,7 @@ from community.ownership.service import OwnershipService
 from community.voting import Ballot, Capacity, Choice
 from community.voting.meeting_service import MeetingService
 from community.voting.meeting_storage import MaterialFiles
-from community.voting.meetings import MeetingRefusal, Presence, ProxyAppointment
+from community.voting.meetings import MeetingRefusal, Presence, ProxyAppointment, ProxyWithdrawal
 from community.voting.service import AUTOMATIC_CLOSE, Accepted, VotingService
 from community.voting.web import mount as mount_voting_api
 from tests.integration.api_accounts import give_accounts
@@ -189,6 +192,114 @@ async def test_the_api_appoints_a_proxy_and_shows_who_signed_in_for_whom(
     clock.now = ENDS
     status, body = await appoint("wang", {"unit_id": "b1-101", "proxy_id": "liu"})
     assert (status, body["reason"]) == (409, "appointment_closed") and "签到已截止" in body["error_zh"]
+
+
+# --- withdrawing an appointment (撤回委托) -------------------------------------------------------------------------
+
+async def test_an_appointment_is_withdrawn_until_the_proxy_signs_in_and_the_unit_appointed_again(
+        service: MeetingService) -> None:
+    async def withdraw(unit_id: str, by: str, now: Any = NOTICE_DAY) -> Any:
+        return await service.withdraw_proxy("m-1", unit_id, by, now)
+
+    assert await service.publish_notice("m-1", NOTICE_DAY) is None
+    first = await service.appoint_proxy("m-1", "b1-201", "liu", "li", NOTICE_DAY)
+    assert isinstance(first, ProxyAppointment)
+    for other in ("zhao", "liu", "wang", "pm-1"):  # the other co-owner (li represents b1-201), the proxy, strangers
+        assert await withdraw("b1-201", other) is MeetingRefusal.NOT_YOUR_APPOINTMENT, other
+    assert await withdraw("b1-101", "wang") is MeetingRefusal.NO_APPOINTMENT
+    later = NOTICE_DAY + timedelta(days=3)
+    assert await withdraw("b1-201", "li", later) == ProxyWithdrawal(first, "li", later)
+    assert await withdraw("b1-201", "li", later) is MeetingRefusal.NO_APPOINTMENT, "withdrawn already"
+    view = await service.view("m-1", later)
+    assert view.proxies == () and view.withdrawn == (ProxyWithdrawal(first, "li", later),), "kept for the record"
+    assert [unit.unit_id for unit in await service.appointable(view, "li", later)] == ["b1-201"]
+
+    again = await service.appoint_proxy("m-1", "b1-201", "wei", "li", later)
+    assert again == ProxyAppointment("b1-201", "wei", "li", later), "the unit is appointed for again"
+    assert await service.sign_in("m-1", "liu", STARTS) is MeetingRefusal.NOT_AN_OWNER, "the withdrawn proxy: nothing"
+    assert await service.sign_in("m-1", "wei", STARTS) == ("b1-201",)
+    assert await withdraw("b1-201", "li", STARTS) is MeetingRefusal.PROXY_SIGNED_IN
+    present = await service.attendance("m-1", STARTS)
+    assert present is not None and (present.persons, present.units, present.proxy_units) == (1, 1, 1)
+    assert present.present == (Presence("wei", (), (("b1-201", "li"),)),), "the withdrawn appointment counts nothing"
+
+    assert isinstance(await service.appoint_proxy("m-1", "b2-101", "wang", "dev-hengda", STARTS), ProxyAppointment)
+    assert await withdraw("b2-101", "dev-hengda", ENDS) is MeetingRefusal.WITHDRAWAL_CLOSED
+    assert len((await service.view("m-1", ENDS)).withdrawn) == 1
+
+
+async def test_a_withdrawal_and_the_proxys_sign_in_at_once_never_both_succeed(service: MeetingService) -> None:
+    await service.publish_notice("m-1", NOTICE_DAY)
+    await service.appoint_proxy("m-1", "b1-201", "liu", "li", NOTICE_DAY)
+    await service.appoint_proxy("m-1", "b2-101", "wei", "dev-hengda", NOTICE_DAY)
+
+    twice = await asyncio.gather(*(service.withdraw_proxy("m-1", "b2-101", by, STARTS)
+                                   for by in ("dev-hengda", "dev-hengda")))
+    signed, withdrawn = await asyncio.gather(service.sign_in("m-1", "liu", STARTS),
+                                             service.withdraw_proxy("m-1", "b1-201", "li", STARTS))
+
+    assert sorted(isinstance(outcome, ProxyWithdrawal) for outcome in twice) == [False, True]
+    assert MeetingRefusal.NO_APPOINTMENT in twice
+    if signed == ("b1-201",):
+        assert withdrawn is MeetingRefusal.PROXY_SIGNED_IN
+    else:
+        assert signed is MeetingRefusal.NOT_AN_OWNER and isinstance(withdrawn, ProxyWithdrawal)
+    view = await service.view("m-1", STARTS)
+    assert len(view.withdrawn) == 1 + isinstance(withdrawn, ProxyWithdrawal)
+    present = await service.attendance("m-1", STARTS)
+    assert present is not None and present.proxy_units == (1 if signed == ("b1-201",) else 0)
+
+
+async def test_the_api_withdraws_an_appointment_for_who_made_it_and_keeps_the_record(
+        api: tuple[TestClient[Any, Any], Clock]) -> None:
+    client, clock = api
+    pm = bearer("pm-1", Role.PROPERTY_MANAGER)
+    path = "/api/voting/meetings/m-1"
+
+    async def withdraw(who: str, unit_id: str = "b1-201") -> tuple[int, dict[str, Any]]:
+        response = await client.post(f"{path}/proxies/{unit_id}/withdraw", headers=resident(who))
+        return response.status, await response.json()
+
+    assert (await withdraw("li"))[0] == 404, "a draft: not the residents'"
+    assert (await client.post(path + "/notice", headers=pm)).status == 201
+    status, body = await withdraw("li")
+    assert (status, body["reason"]) == (404, "no_appointment") and "没有委托" in body["error_zh"]
+    appointed = await client.post(path + "/proxies", json={"unit_id": "b1-201", "proxy_id": "liu"},
+                                  headers=resident("li"))
+    assert appointed.status == 201
+    status, body = await withdraw("zhao")
+    assert (status, body["reason"]) == (403, "not_your_appointment") and "撤回" in body["error_zh"]
+    other = await client.post(f"{path}/proxies/b1-201/withdraw", headers=resident("chen"))
+    unknown = await client.post("/api/voting/meetings/m-none/proxies/b1-201/withdraw", headers=resident("chen"))
+    assert other.status == unknown.status == 404, "another community's meeting: as one that does not exist"
+    assert (await other.json())["error"].replace("m-1", "X") == (await unknown.json())["error"].replace("m-none", "X")
+    assert (await client.post(f"{path}/proxies/b1-201/withdraw",
+                              headers=bearer("street", Role.SUPERVISOR))).status == 403
+
+    clock.now = NOTICE_DAY + timedelta(hours=1)
+    status, body = await withdraw("li")
+    assert status == 200 and body | {"granted_at": None, "withdrawn_at": None} == {
+        "unit_id": "b1-201", "proxy_id": "liu", "granted_by": "li", "granted_at": None, "withdrawn_by": "li",
+        "withdrawn_at": None}
+    assert body["withdrawn_at"] > body["granted_at"]
+    shown = await (await client.get(path + "/attendance", headers=pm)).json()
+    assert shown["proxies"] == [] and [w["withdrawn_by"] for w in shown["withdrawn"]] == ["li"]
+    seen_by_proxy = await (await client.get(path + "/attendance", headers=resident("liu"))).json()
+    assert [w["proxy_id"] for w in seen_by_proxy["withdrawn"]] == ["liu"], "the proxy sees they were withdrawn"
+    assert (await (await client.get(path + "/attendance", headers=resident("wang"))).json())["withdrawn"] == []
+
+    again = await client.post(path + "/proxies", json={"unit_id": "b1-201", "proxy_id": "wei"},
+                              headers=resident("li"))
+    assert again.status == 201, await again.text()
+    clock.now = STARTS
+    assert (await client.post(path + "/sign-in", headers=resident("wei"))).status == 201
+    status, body = await withdraw("li")
+    assert (status, body["reason"]) == (409, "proxy_signed_in")
+    clock.now = ENDS
+    status, body = await withdraw("li")
+    assert (status, body["reason"]) == (409, "withdrawal_closed") and "会议已结束" in body["error_zh"]
+    assert [p["proxy_id"] for p in (await (await client.get(path + "/attendance", headers=pm)).json())["proxies"]] \
+        == ["wei"], "refusals change nothing"
 
 
 # --- re-anchoring: a vote closing after the minutes ----------------------------------------------------------------

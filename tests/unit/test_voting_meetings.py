@@ -3,7 +3,8 @@ community, once, before the notice; the notice comes the notice period before th
 before every item's voting; minutes are drafted, approved by another member, published after the meeting and never
 edited after approval or publication; sign-in opens two hours early; attendance counts units, area and persons; a
 proxy (委托出席) is appointed by who speaks for a unit, once, until sign-in closes, and counts as the owner who
-appointed them, each unit once."""
+appointed them, each unit once; the appointment is withdrawn (撤回委托) by who made it or who speaks for the unit
+now, until the proxy signs in or sign-in closes."""
 
 from __future__ import annotations
 
@@ -36,6 +37,7 @@ from community.voting.meetings import (
     signed_units,
     speaks_for,
     text_refusal,
+    withdrawal_refusal,
 )
 from community.voting.notice import NoticeTooShort
 from community.voting.tally import Unit, VoterRoll
@@ -373,3 +375,67 @@ def test_the_appointments_refusals_say_why_with_the_apis_status() -> None:
         assert refusal.status == status and refusal.message_zh and refusal.message_en
     assert "代表人" in MeetingRefusal.NOT_REPRESENTATIVE.message_zh
     assert "本小区" in MeetingRefusal.UNKNOWN_PROXY.message_zh
+
+
+# --- withdrawing an appointment (撤回委托) -------------------------------------------------------------------------
+
+SOLD = VoterRoll((*CO_OWNED.units[:3], Unit("b1-202", "1栋202", Decimal("89.25"), frozenset({"ma"})),
+                  *CO_OWNED.units[4:]), frozen_at=STARTS - DAY)
+"""The roll with b1-202 sold by sun to ma after sun appointed chen."""
+APPOINTED = (appointed("b1-202", "chen", "sun"), appointed("b1-201", "wei", "li"))
+STANDING = {"appointed": APPOINTED, "roll": CO_OWNED, "signed_in": (), "now": STARTS - DAY}
+
+
+@pytest.mark.parametrize(("unit_id", "by", "changes", "expected"), [
+    ("b1-202", "sun", {}, None),
+    ("b1-201", "li", {}, None),
+    ("b1-202", "sun", {"now": ENDS - timedelta(seconds=1)}, None),
+    ("b1-202", "sun", {"now": STARTS, "signed_in": ("wang", "sun")}, None),
+    ("b1-202", "sun", {"roll": SOLD}, None),
+    ("b1-202", "ma", {"roll": SOLD}, None),
+    ("b1-201", "zhao", {"roll": ROLL}, None),
+    ("b1-202", "sun", {"roll": None}, None),
+    ("b1-101", "wang", {}, MeetingRefusal.NO_APPOINTMENT),
+    ("b9-999", "sun", {}, MeetingRefusal.NO_APPOINTMENT),
+    ("b1-202", "sun", {"appointed": APPOINTED[1:]}, MeetingRefusal.NO_APPOINTMENT),
+    ("b1-201", "zhao", {}, MeetingRefusal.NOT_YOUR_APPOINTMENT),
+    ("b1-202", "chen", {}, MeetingRefusal.NOT_YOUR_APPOINTMENT),
+    ("b1-202", "wang", {}, MeetingRefusal.NOT_YOUR_APPOINTMENT),
+    ("b1-202", "ma", {"roll": None}, MeetingRefusal.NOT_YOUR_APPOINTMENT),
+    ("b1-202", "wang", {"now": ENDS}, MeetingRefusal.NOT_YOUR_APPOINTMENT),
+    ("b1-202", "sun", {"now": ENDS}, MeetingRefusal.WITHDRAWAL_CLOSED),
+    ("b1-202", "sun", {"now": STARTS, "signed_in": ("chen",)}, MeetingRefusal.PROXY_SIGNED_IN),
+    ("b1-201", "li", {"now": STARTS, "signed_in": ("zhao", "wei")}, MeetingRefusal.PROXY_SIGNED_IN),
+    ("b1-202", "sun", {"now": ENDS, "signed_in": ("chen",)}, MeetingRefusal.WITHDRAWAL_CLOSED),
+], ids=["appointer", "representative", "just-before-the-end", "owner-signed-in-not-the-proxy", "appointer-sold-since",
+        "new-owner", "co-owner-without-representative", "appointer-no-roll", "none-for-the-unit", "unit-off-roll",
+        "withdrawn-already", "not-the-representative", "the-proxy-themselves", "another-owner", "new-owner-no-roll",
+        "stranger-after-the-end", "meeting-ended", "proxy-signed-in", "proxy-came-after-a-co-owner",
+        "ended-and-signed-in"])
+def test_an_appointment_is_withdrawn_by_who_made_it_or_speaks_for_the_unit_until_the_proxy_signs_in(
+        unit_id: str, by: str, changes: dict[str, object], expected: MeetingRefusal | None) -> None:
+    arguments = STANDING | changes
+    assert withdrawal_refusal(meeting(), unit_id, by, **arguments) is expected  # type: ignore[arg-type]
+
+
+def test_the_withdrawals_refusals_say_why_with_the_apis_status() -> None:
+    statuses = {MeetingRefusal.NO_APPOINTMENT: 404, MeetingRefusal.NOT_YOUR_APPOINTMENT: 403,
+                MeetingRefusal.PROXY_SIGNED_IN: 409, MeetingRefusal.WITHDRAWAL_CLOSED: 409}
+    for refusal, status in statuses.items():
+        assert refusal.status == status and refusal.message_zh and refusal.message_en
+    assert "撤回" in MeetingRefusal.NOT_YOUR_APPOINTMENT.message_zh
+    assert "已签到" in MeetingRefusal.PROXY_SIGNED_IN.message_zh
+
+
+def test_a_withdrawn_appointment_counts_nothing_and_the_unit_may_be_appointed_again() -> None:
+    standing = attendance(ROLL, ["chen"], APPOINTED)
+    withdrawn = attendance(ROLL, ["chen"], APPOINTED[1:])
+
+    assert (standing.units, standing.proxy_units, withdrawn.units, withdrawn.proxy_units) == (1, 1, 0, 0)
+
+    def appointing_again(appointments: tuple[ProxyAppointment, ...]) -> MeetingRefusal | None:
+        return appointment_refusal(meeting(), appointed("b1-202", "ma", "sun"), notice_published=True, roll=ROLL,
+                                   appointed=appointments, present=(), proxy_of_community=True, now=STARTS - DAY)
+
+    assert appointing_again(APPOINTED) is MeetingRefusal.PROXY_APPOINTED
+    assert appointing_again(APPOINTED[1:]) is None
