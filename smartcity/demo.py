@@ -113,14 +113,14 @@ async def seed_demo(services: Services, site: str, fleet: DemoFleet, now: dateti
     await seed_demo_proposals(services.voting, site, now, created_by="pm-zhang")
     await seed_demo_proposals(services.voting, north_id, now, created_by="pm-sun",
                               demo_owners={owner.account_id for owner in north_owners})
-    if services.meetings is not None:
+    await seed_demo_markets(services, site, fleet, now)
+    people = [*first_owners, *north_owners, *demo_staff(site)]
+    created = await seed_demo_accounts(services.accounts, now, people, organisations=demo_organisations(site))
+    if services.meetings is not None:  # after the accounts: a meeting's proxy must be a person of its community
         await seed_demo_meetings(services.meetings, site, now, created_by="pm-zhang",
                                  committee=_committee(first_owners))
         await seed_demo_meetings(services.meetings, north_id, now, created_by="pm-sun",
                                  committee=_committee(north_owners))
-    await seed_demo_markets(services, site, fleet, now)
-    people = [*first_owners, *north_owners, *demo_staff(site)]
-    created = await seed_demo_accounts(services.accounts, now, people, organisations=demo_organisations(site))
     if not created:
         return []
     names = ", ".join(f"{account.account_id} {account.display_name} "

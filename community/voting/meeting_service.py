@@ -290,14 +290,10 @@ class MeetingService:
             return None
 
     async def appoint_proxy(self, meeting_id: str, unit_id: str, proxy_id: str, granted_by: str,
-                            now: datetime, *, proxy_vouched_for: bool = False) -> ProxyAppointment | MeetingRefusal:
+                            now: datetime) -> ProxyAppointment | MeetingRefusal:
         """`granted_by`, who may speak for `unit_id`, appoints `proxy_id` — a resident's or committee member's account
         of the meeting's community — to attend for it (委托出席), from the notice until sign-in closes; one proxy per
-        unit, and none for a unit signed in already (see :func:`meetings.appointment_refusal`).
-
-        `proxy_vouched_for`: the caller vouches that `proxy_id` is a person of the community and looks up no account —
-        the demo, which seeds its meetings before the sign-in accounts exist (its proxies are owners who get one).
-        The API and the pages never pass it."""
+        unit, and none for a unit signed in already (see :func:`meetings.appointment_refusal`)."""
         view = await self.view(meeting_id, now)
         roll = await self._roll(view, now)
         appointment = ProxyAppointment(unit_id, proxy_id, granted_by, now)
@@ -315,7 +311,7 @@ class MeetingService:
                 refusal = appointment_refusal(
                     stored.meeting, appointment, notice_published=stored.notice_published_at is not None, roll=roll,
                     appointed=appointed, present=present, now=now,
-                    proxy_of_community=proxy_vouched_for or await repository.may_attend(
+                    proxy_of_community=await repository.may_attend(
                         proxy_id, stored.meeting.community_id, ATTENDING_ROLES))
                 if refusal is not None:
                     return refusal

@@ -11,6 +11,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from accounts.demo import DemoAccount, seed_demo_accounts
+from accounts.service import AccountService
 from community.access.demo import seed_demo
 from community.access.service import AccessService
 from community.ownership.demo import seed_demo_ownership
@@ -23,21 +25,40 @@ from community.voting.service import VotingService
 from devices.simulator import GateKeys, TrafficGenerator
 from messaging.downlink import RecordingDownlink
 from tests.integration.test_access_service import KEYS, PASS_KEY, SETTINGS, SITE_KEY, Clock
+from webkit.identity import Role
 
 pytestmark = pytest.mark.integration
 
 NOW = datetime(2026, 12, 3, 6, 30, tzinfo=UTC)
 
 
-async def test_the_demo_holds_a_meeting_in_notice_and_one_with_published_minutes(engine: AsyncEngine,
-                                                                                tmp_path: Path) -> None:
+async def demo_community(engine: AsyncEngine, tmp_path: Path) -> MeetingService:
+    """The demo compound, its register and proposals; the meetings' service, nothing seeded by it yet."""
     generator = TrafficGenerator("demo", gates=4, scales=0, seed=3, gate_keys=GateKeys(SITE_KEY, PASS_KEY))
     access = AccessService(engine, RecordingDownlink(), Clock(NOW), KEYS, SETTINGS)
     assert await seed_demo(access, "demo", generator.community_roster(), NOW)
     assert await seed_demo_ownership(OwnershipService(engine), access, "demo", NOW)
     voting = VotingService(engine, notice=timedelta(days=15))
     assert await seed_demo_proposals(voting, "demo", NOW)
-    meetings = MeetingService(engine, voting, MaterialFiles(tmp_path / "materials"))
+    return MeetingService(engine, voting, MaterialFiles(tmp_path / "materials"))
+
+
+async def test_without_the_proxys_account_the_demo_holds_its_meetings_without_a_proxy(engine: AsyncEngine,
+                                                                                     tmp_path: Path) -> None:
+    meetings = await demo_community(engine, tmp_path)  # accounts made before the demo: none of its people's
+    assert await seed_demo_meetings(meetings, "demo", NOW, committee=("P010001", "P020001"))
+    upcoming_id, held_id = demo_meeting_ids("demo")
+    upcoming, held = await meetings.view(upcoming_id, NOW), await meetings.view(held_id, NOW)
+    assert upcoming.proxies == () and held.proxies == ()
+    assert held.minutes is not None and held.minutes.state is MinutesState.PUBLISHED and len(held.sign_ins) > 0
+
+
+async def test_the_demo_holds_a_meeting_in_notice_and_one_with_published_minutes(engine: AsyncEngine,
+                                                                                tmp_path: Path) -> None:
+    meetings = await demo_community(engine, tmp_path)
+    # the proxy is a person of the community who can sign in (the demo makes the accounts before the meetings)
+    await seed_demo_accounts(AccountService(engine), NOW, [DemoAccount("P010001", "委员一", (Role.COMMITTEE,))],
+                             communities=["demo"])
     assert await seed_demo_meetings(meetings, "demo", NOW, committee=("P010001", "P020001"))
     assert not await seed_demo_meetings(meetings, "demo", NOW), "seeding twice changes nothing"
 
