@@ -56,6 +56,7 @@ async def send_events(request: web.Request, subscription: Subscription, payload:
     gets the rest replayed, or a ``gap``)."""
     async with sse_response(request, ping_interval=PING_INTERVAL_S, send_timeout=SEND_TIMEOUT_S) as events:
         gone = asyncio.ensure_future(events.wait())
+        upcoming: asyncio.Future[FeedItem | None] | None = None
         try:
             while True:
                 upcoming = asyncio.ensure_future(subscription.next())
@@ -75,8 +76,10 @@ async def send_events(request: web.Request, subscription: Subscription, payload:
                                       id=subscription.event_id(item), event=item.kind)
                 except (ConnectionResetError, TimeoutError):
                     break  # the client went away or stalled
-        finally:
+        finally:  # the handler cancelled (the server stopping) leaves no wait behind
             gone.cancel()
+            if upcoming is not None:
+                upcoming.cancel()
         response: web.StreamResponse = events
         return response
 

@@ -87,6 +87,7 @@ async def installation(mosquitto: Mosquitto, tmp_path: Path) -> AsyncIterator[In
                              database_url=f"sqlite+aiosqlite:///{tmp_path / 'smartcity.db'}")
     engine = await migrated_engine(settings)
     store = build_store(settings)
+    await store.open()  # as smartcity run opens it: the price history and the pages' latest points read it
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)  # noqa: E731 - the services' clock
     services = build_services(settings, engine, settings.mqtt_url, store, clock)
     app = root_application(settings)
@@ -652,3 +653,70 @@ def _judge_page(matrix: Matrix, ids: dict[str, str], caller: Caller, method: str
     elif status not in (200, 303, 403, 404) and (scoped or status not in (400, 422)):
         # a form naming no id may be refused for its fields (the matrix posts no form's fields)
         matrix.fail(label, caller, status, "neither refused nor not found")
+
+
+# -- bad input on every route: refused with a reason, never a server error --------------------------------------
+
+ODD_IDS = ("%00", "a" * 300, "..%2F..%2Fetc", "１２３", "-1", "9" * 30, "%3Cscript%3E", "%E2%80%AE", "%F0%9F%98%80")
+"""Path parameters no object has: a NUL, too long, a traversal, full-width digits, negative, past any integer
+type, markup, a right-to-left override, an emoji."""
+ODD_QUERY_VALUES = ("", "-1", "9" * 30, "'; DROP TABLE x; --", "%00", "1e309", "true", "２")
+BROKEN_BODIES: tuple[bytes, ...] = (b"{not json", b"[]", b"null", b'"text"', b"{}", b"\xff\xfe", b'{"a":' * 400)
+"""Bodies that are no request: not JSON, not an object, empty, not UTF-8, nested past any sense."""
+
+
+def _wrong_types(body: Any) -> list[Any]:
+    """The valid body with one field at a time given a value of another type (and the markup, NUL and long text a
+    string field may meet)."""
+    if not isinstance(body, dict):
+        return []
+    variants = []
+    for name, value in body.items():
+        others: list[Any] = [[value], None] if not isinstance(value, str) else [
+            12345, ["x"], "\x00", "<script>alert(1)</script>", "长" * 20_000]
+        others += [{"nested": value}] if not isinstance(value, dict) else ["x"]
+        variants += [{**body, name: other} for other in others]
+    return variants
+
+
+async def test_bad_input_on_every_route_is_refused_with_a_reason_never_a_server_error(
+    installation: Installation, mosquitto: Mosquitto,
+) -> None:
+    client, ids = installation.client, installation.ids
+    await _made_north_objects(client, ids, installation.callers, installation.services, mosquitto.url)
+    (admin,) = [caller for caller in installation.callers if caller.name == "admin"]
+    crashes: list[str] = []
+    refusals_without_reason: list[str] = []
+
+    async def attempt(method: str, url: str, body: Any, raw: bool = False) -> None:
+        kwargs: dict[str, Any] = {"headers": {**admin.headers, "Content-Type": "application/json"} if raw
+                                  else admin.headers, "allow_redirects": False}
+        if method in ("POST", "PUT", "PATCH"):
+            kwargs["data" if raw or isinstance(body, bytes) else "json"] = body
+        async with client.request(method, url, **kwargs) as response:
+            if response.content_type == "text/event-stream":
+                return  # the live feed answered as a stream: nothing of it can crash later than its headers
+            text = await response.text()
+            if response.status >= 500:
+                crashes.append(f"{method} {url[:120]} {str(body)[:80]!r}: {response.status} {text[:200]}")
+            elif response.status >= 400 and response.content_type == "application/json" and "error" not in text:
+                refusals_without_reason.append(f"{method} {url[:120]}: {response.status} {text[:200]}")
+
+    operations = [(method.upper(), path, operation) for path, operations in installation.document["paths"].items()
+                  for method, operation in operations.items()]
+    for method, path, operation in operations:
+        body = _body(path, ids)
+        for odd in ODD_IDS if "{" in path else ():
+            await attempt(method, re.sub(r"\{[^}]+\}", odd, path), body)
+        queries = [p["name"] for p in operation.get("parameters", []) if p["in"] == "query"]
+        for name in queries:
+            for value in ODD_QUERY_VALUES:
+                await attempt(method, f"{_fill(path, ids)}?{name}={value}", body)
+        if method in ("POST", "PUT", "PATCH") and not isinstance(body, bytes):
+            for broken in BROKEN_BODIES:
+                await attempt(method, _fill(path, ids), broken, raw=True)
+            for variant in _wrong_types(body):
+                await attempt(method, _fill(path, ids), variant)
+    assert len(operations) > 90, "every route of /openapi.json"
+    assert not crashes, f"{len(crashes)} server errors:\n" + "\n".join(crashes[:40])
+    assert not refusals_without_reason, "\n".join(refusals_without_reason[:40])
