@@ -718,5 +718,31 @@ async def test_bad_input_on_every_route_is_refused_with_a_reason_never_a_server_
             for variant in _wrong_types(body):
                 await attempt(method, _fill(path, ids), variant)
     assert len(operations) > 90, "every route of /openapi.json"
+
+    # the pages, signed in as the administrator: odd ids in their paths, odd values in every form field they name
+    api = {(path, method.upper()) for path, ops in installation.document["paths"].items() for method in ops}
+    pages = sorted({(path, method) for path, method in served_routes(installation.app)
+                    if method in ("GET", "POST") and (path, method) not in api and ("{" in path or method == "POST")
+                    and not path.startswith("/static") and path != "/signout"})  # the sweep stays signed in
+    csrf = await _signed_in(client, "admin")
+    for path, method in pages:
+        for odd in ODD_IDS if "{" in path else ():
+            url = re.sub(r"\{[^}]+\}", odd, path)
+            await page_attempt(client, method, url, {"csrf_token": csrf}, crashes)
+        if method == "POST":
+            form = await client.get(_fill(path.rsplit("/", 1)[0], ids) if path.count("/") > 1 else "/", headers=HTML)
+            names = set(re.findall(r'name="([a-z_]+)"', await form.text())) - {"csrf_token"}
+            for value in ODD_QUERY_VALUES:
+                await page_attempt(client, method, _fill(path, ids),
+                                   {"csrf_token": csrf, **{name: value for name in names}}, crashes)
+    assert len(pages) > 40, pages
     assert not crashes, f"{len(crashes)} server errors:\n" + "\n".join(crashes[:40])
     assert not refusals_without_reason, "\n".join(refusals_without_reason[:40])
+
+
+async def page_attempt(client: TestClient[Any, Any], method: str, url: str, form: dict[str, str],
+                       crashes: list[str]) -> None:
+    """A page or a form's POST with ``form``: a 5xx is noted in ``crashes``."""
+    status, text = await _call(client, method, url, HTML, form if method == "POST" else None, form=True)
+    if status >= 500:
+        crashes.append(f"page {method} {url[:120]} {str(form)[:120]}: {status} {text[:200]}")
