@@ -43,7 +43,7 @@ from community.voting.meetings import (
     minutes_refusal,
     next_position,
     notice_problem,
-    presences,
+    present_units,
     sign_in_units,
     speaks_for,
     text_refusal,
@@ -300,17 +300,10 @@ class MeetingService:
         try:
             async with self._engine.begin() as connection:
                 repository = MeetingRepository(connection)
-                await repository.lock(meeting_id)
-                stored = await repository.get(meeting_id)
-                if stored is None:
-                    raise UnknownMeeting(meeting_id)
-                appointed = await repository.proxies(meeting_id)
-                signed = [sign_in.person_id for sign_in in await repository.sign_ins(meeting_id)]
-                present = {unit for presence in presences(roll, signed, appointed) for unit in presence.unit_ids} \
-                    if roll is not None else set()
+                stored, appointed, signed = await _proxies_locked(repository, meeting_id)
                 refusal = appointment_refusal(
                     stored.meeting, appointment, notice_published=stored.notice_published_at is not None, roll=roll,
-                    appointed=appointed, present=present, now=now,
+                    appointed=appointed, present=present_units(roll, signed, appointed), now=now,
                     proxy_of_community=await repository.may_attend(
                         proxy_id, stored.meeting.community_id, ATTENDING_ROLES))
                 if refusal is not None:
@@ -329,12 +322,7 @@ class MeetingService:
         roll = await self._roll(view, now)
         async with self._engine.begin() as connection:
             repository = MeetingRepository(connection)
-            await repository.lock(meeting_id)
-            stored = await repository.get(meeting_id)
-            if stored is None:
-                raise UnknownMeeting(meeting_id)
-            appointed = await repository.proxies(meeting_id)
-            signed = [sign_in.person_id for sign_in in await repository.sign_ins(meeting_id)]
+            stored, appointed, signed = await _proxies_locked(repository, meeting_id)
             refusal = withdrawal_refusal(stored.meeting, unit_id, by, appointed=appointed, roll=roll,
                                          signed_in=signed, now=now)
             if refusal is not None:
@@ -359,8 +347,7 @@ class MeetingService:
         if roll is None:
             return ()
         taken = {appointment.unit_id for appointment in view.proxies}
-        taken |= {unit for presence in presences(roll, [s.person_id for s in view.sign_ins], view.proxies)
-                  for unit in presence.unit_ids}
+        taken |= present_units(roll, [s.person_id for s in view.sign_ins], view.proxies)
         return tuple(unit for unit in speaks_for(roll, person_id) if unit.unit_id not in taken)
 
     async def unit_labels(self, view: MeetingView, now: datetime) -> dict[str, str]:
@@ -445,3 +432,15 @@ class MeetingService:
                                                  published.closed_at)
             await repository.append(meeting_id, meeting_chain.append(chain, "result", record,
                                                                      meeting_chain.meeting_digest(stored.meeting)))
+
+
+async def _proxies_locked(repository: MeetingRepository,
+                          meeting_id: str) -> tuple[StoredMeeting, list[ProxyAppointment], list[str]]:
+    """The meeting, its standing appointments and who signed in, under the meeting's lock (which appointing,
+    withdrawing and signing in all take, so none of them acts on what another is changing)."""
+    await repository.lock(meeting_id)
+    stored = await repository.get(meeting_id)
+    if stored is None:
+        raise UnknownMeeting(meeting_id)
+    signed = [sign_in.person_id for sign_in in await repository.sign_ins(meeting_id)]
+    return stored, list(await repository.proxies(meeting_id)), signed

@@ -368,6 +368,14 @@ def presences(roll: VoterRoll, signed_in: Iterable[str],
     return tuple(found)
 
 
+def present_units(roll: VoterRoll | None, signed_in: Iterable[str],
+                  appointments: Iterable[ProxyAppointment] = ()) -> set[str]:
+    """The units someone signed in for, by themselves or by proxy (none without a roll)."""
+    if roll is None:
+        return set()
+    return {unit_id for presence in presences(roll, signed_in, appointments) for unit_id in presence.unit_ids}
+
+
 def attendance(roll: VoterRoll, signed_in: Iterable[str],
                appointments: Iterable[ProxyAppointment] = ()) -> Attendance:
     """Units signed in for — by an owner or by a proxy, each once —, their area, and the owner persons they belong
