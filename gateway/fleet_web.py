@@ -14,10 +14,9 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from gateway.fleet import Fleet
 from gateway.inputs.http import INGEST_PATH
 from gateway.outputs import TimeSeriesStore
-from gateway.staff_access import StaffAccess, staff_api, staff_page
+from gateway.staff_access import StaffAccess
 from gateway.summed_metrics import render
-from gateway.web import STORE, TEMPLATES, dead_letters_json, healthz, recent_json, status_html, status_templates
-from webkit.auth import check_tokens_with, serve_tokens
+from gateway.web import STORE, TEMPLATES, StatusHandlers, mount_status_routes, status_html
 from webkit.json_errors import json_error
 
 FLEET = web.AppKey("fleet", Fleet)
@@ -34,19 +33,7 @@ def create_fleet_app(fleet: Fleet, store: TimeSeriesStore, access: StaffAccess,
     ``ingest_wait_s``: how long a worker may take to answer an ingestion request (SC_HTTP_INGEST_WAIT_S)."""
     app = web.Application() if app is None else app
     app[FLEET] = fleet
-    app[STORE] = store
-    app[TEMPLATES] = status_templates()
-    serve_tokens(app, access.authority, access.now)
-    if access.checker is not None:
-        check_tokens_with(app, access.checker)
-    app.router.add_get("/", staff_page(status_page, access.sign_in_page))
-    app.router.add_get("/healthz", healthz)
-    app.router.add_get("/readyz", readyz)
-    app.router.add_get("/metrics", metrics if access.metrics_public else staff_api(metrics))
-    app.router.add_get("/api/status", staff_api(status_json))
-    app.router.add_get("/api/devices", staff_api(devices_json))
-    app.router.add_get("/api/dead-letters", staff_api(dead_letters_json))
-    app.router.add_get("/api/recent/{measurement}", staff_api(recent_json))
+    mount_status_routes(app, store, access, StatusHandlers(status_page, readyz, metrics, status_json, devices_json))
     app.router.add_post(INGEST_PATH, _ingest(ingest_wait_s))  # a device route: the worker checks its token
     return app
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import base64
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -60,6 +61,39 @@ def _naming(vocabulary: Mapping[Any, str]) -> Callable[[object], str]:
     return name
 
 
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@dataclass(frozen=True)
+class StatusHandlers:
+    """What differs between one gateway's face and the face of several workers' parent (gateway.fleet_web)."""
+
+    page: Handler
+    readyz: Handler
+    metrics: Handler
+    status: Handler
+    devices: Handler
+
+
+def mount_status_routes(app: web.Application, store: TimeSeriesStore, access: StaffAccess, handlers: StatusHandlers,
+                        status_path: str = "/") -> None:
+    """The status page and its APIs on ``app``, reading points from ``store``: one place decides who may call each
+    (staff only but /healthz and /readyz, and /metrics when ``access`` leaves it open to a scraper)."""
+    app[STORE] = store
+    app[TEMPLATES] = status_templates()
+    serve_tokens(app, access.authority, access.now)
+    if access.checker is not None:
+        check_tokens_with(app, access.checker)
+    app.router.add_get(status_path, staff_page(handlers.page, access.sign_in_page))
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", handlers.readyz)
+    app.router.add_get("/metrics", handlers.metrics if access.metrics_public else staff_api(handlers.metrics))
+    app.router.add_get("/api/status", staff_api(handlers.status))
+    app.router.add_get("/api/devices", staff_api(handlers.devices))
+    app.router.add_get("/api/dead-letters", staff_api(dead_letters_json))
+    app.router.add_get("/api/recent/{measurement}", staff_api(recent_json))
+
+
 def create_app(gateway: Gateway, access: StaffAccess, status_path: str = "/",
                app: web.Application | None = None) -> web.Application:
     """The gateway's pages and APIs, on ``app`` when given (the composition root's, with its body limit) or on a
@@ -68,19 +102,8 @@ def create_app(gateway: Gateway, access: StaffAccess, status_path: str = "/",
     only, checked with ``access`` (:mod:`gateway.staff_access`)."""
     app = web.Application() if app is None else app
     app[GATEWAY] = gateway
-    app[STORE] = gateway.store
-    serve_tokens(app, access.authority, access.now)
-    if access.checker is not None:
-        check_tokens_with(app, access.checker)
-    app[TEMPLATES] = status_templates()
-    app.router.add_get(status_path, staff_page(status_page, access.sign_in_page))
-    app.router.add_get("/healthz", healthz)
-    app.router.add_get("/readyz", readyz)
-    app.router.add_get("/metrics", metrics if access.metrics_public else staff_api(metrics))
-    app.router.add_get("/api/status", staff_api(status_json))
-    app.router.add_get("/api/devices", staff_api(devices_json))
-    app.router.add_get("/api/dead-letters", staff_api(dead_letters_json))
-    app.router.add_get("/api/recent/{measurement}", staff_api(recent_json))
+    mount_status_routes(app, gateway.store, access, StatusHandlers(status_page, readyz, metrics, status_json,
+                                                                  devices_json), status_path)
     gateway.http_source.mount(app)  # a device route: its own token, no person's (gateway.inputs.http)
     return app
 
